@@ -1,0 +1,83 @@
+/**
+ * Errors as data: every refusal medface makes carries a stable machine-readable code, a human message
+ * and the HTTP status an API would answer with. Messages never contain images, embeddings, keys or PHI.
+ */
+export type ErrorCode =
+  // image intake
+  | 'EMPTY_IMAGE'
+  | 'IMAGE_TOO_LARGE'
+  | 'IMAGE_DIMENSIONS_TOO_LARGE'
+  | 'UNSUPPORTED_FORMAT'
+  | 'CORRUPT_IMAGE'
+  // face analysis
+  | 'NO_FACE'
+  | 'MULTIPLE_FACES'
+  | 'QUALITY_REJECTED'
+  | 'MODEL_MISMATCH'
+  | 'ENGINE_BUSY'
+  | 'ENGINE_CLOSED'
+  | 'ENGINE_FAILED'
+  // configuration and data sets
+  | 'INVALID_ARGUMENT'
+  | 'INVALID_DATASET'
+  | 'THRESHOLDS_MISSING'
+  // storage, records, identity
+  | 'NOT_FOUND'
+  | 'CONFLICT'
+  | 'VALIDATION_FAILED'
+  | 'CONSENT_REQUIRED'
+  | 'DUPLICATE_SUSPECTED'
+  | 'TEMPLATE_LIMIT'
+  | 'KEY_MISSING'
+  | 'KEY_INVALID'
+  | 'STORE_UNAVAILABLE';
+
+const STATUS: Record<ErrorCode, number> = {
+  EMPTY_IMAGE: 400,
+  IMAGE_TOO_LARGE: 413,
+  IMAGE_DIMENSIONS_TOO_LARGE: 413,
+  UNSUPPORTED_FORMAT: 415,
+  CORRUPT_IMAGE: 400,
+  NO_FACE: 422,
+  MULTIPLE_FACES: 422,
+  QUALITY_REJECTED: 422,
+  MODEL_MISMATCH: 409,
+  ENGINE_BUSY: 503,
+  ENGINE_CLOSED: 503,
+  ENGINE_FAILED: 500,
+  INVALID_ARGUMENT: 400,
+  INVALID_DATASET: 400,
+  THRESHOLDS_MISSING: 500,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  VALIDATION_FAILED: 400,
+  CONSENT_REQUIRED: 409,
+  DUPLICATE_SUSPECTED: 409,
+  TEMPLATE_LIMIT: 409,
+  KEY_MISSING: 500,
+  KEY_INVALID: 500,
+  STORE_UNAVAILABLE: 503,
+};
+
+export class MedfaceError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  /** Extra machine-readable facts (e.g. quality reason codes); never PHI or biometric data. */
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = 'MedfaceError';
+    this.code = code;
+    this.status = STATUS[code];
+    this.details = details;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; details?: Record<string, unknown> } {
+    return this.details ? { code: this.code, message: this.message, details: this.details } : { code: this.code, message: this.message };
+  }
+}
+
+export function isMedfaceError(e: unknown): e is MedfaceError {
+  return e instanceof MedfaceError;
+}

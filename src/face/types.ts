@@ -1,0 +1,61 @@
+/** Shapes shared across the face engine. Pure data: nothing here knows about patients, storage or HTTP. */
+
+/** Decoded pixels: 8-bit RGB, row-major, EXIF orientation already applied. */
+export interface RgbImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
+export interface Point {
+  x: number;
+  y: number;
+}
+
+export interface Box {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** Head pose in degrees; yaw > 0 is the subject turning to their left (camera's right). */
+export interface Pose {
+  yaw: number;
+  pitch: number;
+  roll: number;
+}
+
+/** A face as found by the detector, in image pixel coordinates. */
+export interface DetectedFace {
+  box: Box;
+  /** Detector confidence, 0..1. */
+  score: number;
+  /** Dense mesh (468 points, 478 with iris) in image pixels. */
+  mesh: Point[];
+  pose: Pose;
+}
+
+/** A feature vector tagged with the model that made it; vectors of different models are never compared. */
+export interface Embedding {
+  /** `name@version`, e.g. `dlib-resnet@1.0+flip`. */
+  model: string;
+  /** L2-normalised. */
+  vector: Float32Array;
+}
+
+/** Why a face image is refused for a purpose (ISO/IEC 29794-5 in spirit). */
+export type QualityReason =
+  | 'NO_FACE'
+  | 'MULTIPLE_FACES'
+  | 'FACE_TOO_SMALL'
+  | 'POSE_TOO_LARGE'
+  | 'TOO_BLURRY'
+  | 'TOO_DARK'
+  | 'TOO_BRIGHT'
+  | 'LOW_CONTRAST'
+  | 'FACE_NOT_IN_FRAME'
+  | 'LOW_DETECTION_SCORE';
+
+/** What a capture is for: enrolment is held to stricter gates than a verification attempt. */
+export type Purpose = 'enrol' | 'verify' | 'identify';
