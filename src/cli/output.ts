@@ -1,3 +1,4 @@
+import type { Command } from 'commander';
 import { isMedfaceError } from '../errors.js';
 
 export interface JsonOption {
@@ -22,7 +23,8 @@ export function fail(e: unknown, opts: JsonOption): void {
 /** Wraps a command action so every error leaves through `fail`. */
 export function action<A extends unknown[]>(run: (...args: A) => Promise<void>) {
   return async (...args: A): Promise<void> => {
-    const opts = (args.find((a) => a !== null && typeof a === 'object' && !Array.isArray(a) && 'json' in (a as object)) ?? {}) as JsonOption;
+    // commander passes the Command itself as the last argument of every action
+    const opts = (args[args.length - 1] as Command).opts<JsonOption>();
     try {
       await run(...args);
     } catch (e) {
