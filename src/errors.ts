@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'INVALID_ARGUMENT'
   | 'INVALID_DATASET'
   | 'THRESHOLDS_MISSING'
+  | 'THRESHOLDS_INVALID'
   // storage, records, identity
   | 'NOT_FOUND'
   | 'CONFLICT'
@@ -48,6 +49,7 @@ const STATUS: Record<ErrorCode, number> = {
   INVALID_ARGUMENT: 400,
   INVALID_DATASET: 400,
   THRESHOLDS_MISSING: 500,
+  THRESHOLDS_INVALID: 500,
   NOT_FOUND: 404,
   CONFLICT: 409,
   VALIDATION_FAILED: 400,
