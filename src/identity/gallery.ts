@@ -1,0 +1,362 @@
+import { availableParallelism } from 'node:os';
+import { Index, MetricKind, ScalarKind } from 'usearch';
+import { MedfaceError } from '../errors.js';
+import type { TransformedEmbedding } from './protection.js';
+
+/**
+ * The in-memory 1:N search structure over every enrolled template, kept in sync with the store by the
+ * services that write it. Vectors are the transformed (rotated) templates: the gallery never holds a raw
+ * embedding. Each model and transform has its own space; a probe is only ever compared within its space.
+ *
+ * Within a space, search is exact (a brute-force dot-product scan) while the space is small, and goes
+ * through an HNSW graph (usearch) once it reaches `exactBelow` templates; the graph is dropped again
+ * when the space shrinks below half that, so a gallery hovering at the threshold doesn't rebuild it.
+ * Exact vectors are always kept: they answer small searches and rebuild the graph.
+ */
+
+export interface GalleryEntry {
+  templateId: string;
+  patientId: string;
+  template: TransformedEmbedding;
+}
+
+export interface GalleryMatch {
+  patientId: string;
+  /** The patient's best-scoring template. */
+  templateId: string;
+  /** Cosine similarity of the probe and that template. */
+  score: number;
+}
+
+export interface HnswSettings {
+  /** Graph degree (M): more links, better recall, more memory. */
+  connectivity: number;
+  /** Candidate list size while inserting (efConstruction). */
+  expansionAdd: number;
+  /** Candidate list size while searching (ef): the recall/latency dial. */
+  expansionSearch: number;
+}
+
+export interface GalleryOptions {
+  /** Spaces with at least this many templates are searched approximately. */
+  exactBelow: number;
+  hnsw: HnswSettings;
+  /** Threads for bulk graph construction (searches use one). */
+  buildThreads: number;
+}
+
+/** Chosen by `npx tsx bench/gallery.ts` on clustered synthetic 128-D templates (see docs/performance.md). */
+export const DEFAULT_GALLERY_OPTIONS: GalleryOptions = {
+  exactBelow: 20_000,
+  hnsw: { connectivity: 16, expansionAdd: 128, expansionSearch: 64 },
+  buildThreads: availableParallelism(),
+};
+
+export class Gallery {
+  readonly #options: GalleryOptions;
+  readonly #spaces = new Map<string, Space>();
+  /** Which space holds each template, so removal needs only the template id. */
+  readonly #spaceOf = new Map<string, Space>();
+  readonly #templatesOf = new Map<string, Set<string>>();
+  /** patientsWithCount[n]: how many patients have n templates; its last non-zero index bounds a search's fan-out. */
+  readonly #patientsWithCount: number[] = [0];
+
+  constructor(options: Partial<GalleryOptions> = {}) {
+    this.#options = { ...DEFAULT_GALLERY_OPTIONS, ...options, hnsw: { ...DEFAULT_GALLERY_OPTIONS.hnsw, ...options.hnsw } };
+  }
+
+  /** Builds a gallery from the store's templates at start; graphs are built once at the end, in bulk. */
+  static async build(entries: AsyncIterable<GalleryEntry> | Iterable<GalleryEntry>, options: Partial<GalleryOptions> = {}): Promise<Gallery> {
+    const gallery = new Gallery(options);
+    for await (const entry of entries) gallery.#insert(entry);
+    for (const space of gallery.#spaces.values()) space.fitIndex();
+    return gallery;
+  }
+
+  get size(): number {
+    return this.#spaceOf.size;
+  }
+
+  /** Adds a template; re-adding an id replaces the old vector (e.g. after transform renewal). */
+  add(entry: GalleryEntry): void {
+    this.#insert(entry).fitIndex();
+  }
+
+  remove(templateId: string): boolean {
+    const space = this.#spaceOf.get(templateId);
+    if (!space) return false;
+    const patientId = space.delete(templateId);
+    this.#spaceOf.delete(templateId);
+    const templates = this.#templatesOf.get(patientId)!;
+    this.#countPatient(templates.size, -1);
+    templates.delete(templateId);
+    if (templates.size === 0) this.#templatesOf.delete(patientId);
+    else this.#countPatient(templates.size, +1);
+    space.fitIndex();
+    return true;
+  }
+
+  /** Removes every template of a patient (consent withdrawal, erasure); returns how many there were. */
+  removePatient(patientId: string): number {
+    const templates = [...(this.#templatesOf.get(patientId) ?? [])];
+    for (const templateId of templates) this.remove(templateId);
+    return templates.length;
+  }
+
+  clear(): void {
+    this.#spaces.clear();
+    this.#spaceOf.clear();
+    this.#templatesOf.clear();
+    this.#patientsWithCount.length = 1;
+  }
+
+  /** Whether the probe's space is currently searched through the approximate index. */
+  isApproximate(model: string, transformId: string): boolean {
+    return this.#spaces.get(spaceKey(model, transformId))?.approximate ?? false;
+  }
+
+  /**
+   * The k patients whose best template is closest to the probe, best first, each with that template and
+   * its cosine. A probe of a model or transform with no templates finds nothing. Thresholds are not
+   * applied here: every caller decides what counts as a match with the calibrated thresholds.
+   */
+  search(probe: TransformedEmbedding, k: number): GalleryMatch[] {
+    if (!Number.isInteger(k) || k < 1) throw new MedfaceError('INVALID_ARGUMENT', 'k must be a positive integer');
+    const space = this.#spaces.get(spaceKey(probe.model, probe.transformId));
+    if (!space || space.count === 0) return [];
+    const query = normalised(probe);
+    if (query.length !== space.dimension) throw dimensionMismatch(probe, space.dimension);
+    // a patient has at most `maxTemplatesPerPatient` templates, so the best k·that templates hold the best k patients
+    const templatesWanted = Math.min(space.count, k * this.#maxTemplatesPerPatient());
+    const best = new Map<string, GalleryMatch>();
+    for (const hit of space.nearest(query, templatesWanted)) {
+      if (!best.has(hit.patientId)) best.set(hit.patientId, hit);
+      if (best.size === k) break;
+    }
+    return [...best.values()];
+  }
+
+  #insert(entry: GalleryEntry): Space {
+    const { model, transformId } = entry.template;
+    const key = spaceKey(model, transformId);
+    const vector = normalised(entry.template);
+    let space = this.#spaces.get(key);
+    if (space && vector.length !== space.dimension) throw dimensionMismatch(entry.template, space.dimension);
+    this.remove(entry.templateId);
+    if (!space) {
+      space = new Space(vector.length, this.#options);
+      this.#spaces.set(key, space);
+    }
+    space.insert(entry.templateId, entry.patientId, vector);
+    this.#spaceOf.set(entry.templateId, space);
+    let templates = this.#templatesOf.get(entry.patientId);
+    if (!templates) {
+      templates = new Set();
+      this.#templatesOf.set(entry.patientId, templates);
+    }
+    if (templates.size > 0) this.#countPatient(templates.size, -1);
+    templates.add(entry.templateId);
+    this.#countPatient(templates.size, +1);
+    return space;
+  }
+
+  #countPatient(templateCount: number, change: 1 | -1): void {
+    const counts = this.#patientsWithCount;
+    while (counts.length <= templateCount) counts.push(0);
+    counts[templateCount]! += change;
+    while (counts.length > 1 && counts[counts.length - 1] === 0) counts.pop();
+  }
+
+  #maxTemplatesPerPatient(): number {
+    return Math.max(1, this.#patientsWithCount.length - 1);
+  }
+}
+
+interface Slot {
+  templateId: string;
+  patientId: string;
+  /** Row in `Space.#vectors`; moves when another row is deleted. */
+  row: number;
+  /** Stable key of the vector in the HNSW graph. */
+  key: number;
+}
+
+/** One model-and-transform space: exact rows, plus an HNSW graph while the space is large. */
+class Space {
+  readonly dimension: number;
+  readonly #options: GalleryOptions;
+  #vectors: Float32Array;
+  readonly #rows: Slot[] = [];
+  readonly #byTemplate = new Map<string, Slot>();
+  readonly #byKey = new Map<number, Slot>();
+  #nextKey = 0;
+  #graph: Index | undefined;
+
+  constructor(dimension: number, options: GalleryOptions) {
+    this.dimension = dimension;
+    this.#options = options;
+    this.#vectors = new Float32Array(dimension * 64);
+  }
+
+  get count(): number {
+    return this.#rows.length;
+  }
+
+  get approximate(): boolean {
+    return this.#graph !== undefined;
+  }
+
+  insert(templateId: string, patientId: string, vector: Float32Array): void {
+    const row = this.#rows.length;
+    if ((row + 1) * this.dimension > this.#vectors.length) {
+      const grown = new Float32Array(this.#vectors.length * 2);
+      grown.set(this.#vectors);
+      this.#vectors = grown;
+    }
+    this.#vectors.set(vector, row * this.dimension);
+    const slot: Slot = { templateId, patientId, row, key: this.#nextKey++ };
+    this.#rows.push(slot);
+    this.#byTemplate.set(templateId, slot);
+    this.#byKey.set(slot.key, slot);
+    this.#graph?.add(BigInt(slot.key), vector, 1);
+  }
+
+  /** Deletes a template (moving the last row into its place) and returns its patient id. */
+  delete(templateId: string): string {
+    const slot = this.#byTemplate.get(templateId)!;
+    const last = this.#rows.pop()!;
+    if (last !== slot) {
+      const d = this.dimension;
+      this.#vectors.copyWithin(slot.row * d, last.row * d, (last.row + 1) * d);
+      last.row = slot.row;
+      this.#rows[slot.row] = last;
+    }
+    this.#byTemplate.delete(templateId);
+    this.#byKey.delete(slot.key);
+    this.#graph?.remove(BigInt(slot.key));
+    return slot.patientId;
+  }
+
+  /** Builds the graph when the space has grown to the threshold, drops it when it has shrunk to half. */
+  fitIndex(): void {
+    const { exactBelow, hnsw, buildThreads } = this.#options;
+    if (!this.#graph && this.count >= exactBelow && this.count > 0) {
+      const graph = new Index({
+        dimensions: this.dimension,
+        metric: MetricKind.Cos,
+        quantization: ScalarKind.F32,
+        connectivity: hnsw.connectivity,
+        expansion_add: hnsw.expansionAdd,
+        expansion_search: hnsw.expansionSearch,
+        multi: false,
+      });
+      const keys = BigUint64Array.from(this.#rows, (slot) => BigInt(slot.key));
+      graph.add(keys, this.#vectors.subarray(0, this.count * this.dimension), buildThreads);
+      this.#graph = graph;
+    } else if (this.#graph && this.count < exactBelow / 2) {
+      this.#graph = undefined;
+    }
+  }
+
+  /** The `n` templates closest to a unit query, best first. */
+  nearest(query: Float32Array, n: number): GalleryMatch[] {
+    return this.#graph ? this.#approximateNearest(query, n) : this.#exactNearest(query, n);
+  }
+
+  #approximateNearest(query: Float32Array, n: number): GalleryMatch[] {
+    const { keys, distances } = this.#graph!.search(query, n, 1);
+    const hits: GalleryMatch[] = [];
+    for (let i = 0; i < keys.length; i++) {
+      const slot = this.#byKey.get(Number(keys[i]));
+      // usearch pads a short answer with sentinel keys; those (and anything unknown) are skipped
+      if (slot) hits.push({ patientId: slot.patientId, templateId: slot.templateId, score: 1 - distances[i]! });
+    }
+    return hits;
+  }
+
+  #exactNearest(query: Float32Array, n: number): GalleryMatch[] {
+    const d = this.dimension;
+    const vectors = this.#vectors;
+    const top = new TopScores(n);
+    for (let row = 0, offset = 0; row < this.#rows.length; row++, offset += d) {
+      let dot = 0;
+      for (let i = 0; i < d; i++) dot += vectors[offset + i]! * query[i]!;
+      top.offer(dot, row);
+    }
+    return top.sorted().map(({ score, row }) => {
+      const slot = this.#rows[row]!;
+      return { patientId: slot.patientId, templateId: slot.templateId, score };
+    });
+  }
+}
+
+/** A bounded min-heap keeping the n highest scores seen. */
+class TopScores {
+  readonly #scores: Float64Array;
+  readonly #rows: Int32Array;
+  #size = 0;
+
+  constructor(capacity: number) {
+    this.#scores = new Float64Array(capacity);
+    this.#rows = new Int32Array(capacity);
+  }
+
+  offer(score: number, row: number): void {
+    const scores = this.#scores;
+    const capacity = scores.length;
+    if (this.#size < capacity) {
+      let i = this.#size++;
+      while (i > 0) {
+        const parent = (i - 1) >> 1;
+        if (scores[parent]! <= score) break;
+        scores[i] = scores[parent]!;
+        this.#rows[i] = this.#rows[parent]!;
+        i = parent;
+      }
+      scores[i] = score;
+      this.#rows[i] = row;
+    } else if (score > scores[0]!) {
+      let i = 0;
+      for (;;) {
+        const left = 2 * i + 1;
+        if (left >= capacity) break;
+        const right = left + 1;
+        const child = right < capacity && scores[right]! < scores[left]! ? right : left;
+        if (scores[child]! >= score) break;
+        scores[i] = scores[child]!;
+        this.#rows[i] = this.#rows[child]!;
+        i = child;
+      }
+      scores[i] = score;
+      this.#rows[i] = row;
+    }
+  }
+
+  sorted(): { score: number; row: number }[] {
+    const out = [];
+    for (let i = 0; i < this.#size; i++) out.push({ score: this.#scores[i]!, row: this.#rows[i]! });
+    return out.sort((a, b) => b.score - a.score);
+  }
+}
+
+function spaceKey(model: string, transformId: string): string {
+  return `${model}\u0000${transformId}`;
+}
+
+/** A unit-length copy, so that a dot product is the cosine; a zero or non-finite vector has no direction. */
+function normalised(template: TransformedEmbedding): Float32Array {
+  const { vector } = template;
+  let norm = 0;
+  for (let i = 0; i < vector.length; i++) norm += vector[i]! * vector[i]!;
+  if (vector.length === 0 || !(norm > 0) || !Number.isFinite(norm)) {
+    throw new MedfaceError('INVALID_ARGUMENT', `a template of ${template.model} must be a non-zero vector of finite numbers`);
+  }
+  const scale = 1 / Math.sqrt(norm);
+  return Float32Array.from(vector, (x) => x * scale);
+}
+
+function dimensionMismatch(template: TransformedEmbedding, expected: number): MedfaceError {
+  return new MedfaceError('MODEL_MISMATCH', `a ${template.model} vector has ${template.vector.length} dimensions, the gallery holds ${expected}`, {
+    model: template.model,
+  });
+}
