@@ -19,10 +19,17 @@ export interface Box {
   height: number;
 }
 
-/** Head pose in degrees; yaw > 0 is the subject turning to their left (camera's right). */
+/**
+ * Head pose in degrees, as the subject feels it (0, 0, 0 = looking straight into the camera).
+ * The detector's tests pin the yaw sign with a mirrored photo and the roll sign with a rotated one; the pitch
+ * sign was checked against the mesh's depth (forehead nearer the camera than the chin when pitch > 0).
+ */
 export interface Pose {
+  /** > 0: the subject turns to their left, so the nose points to the camera's right. */
   yaw: number;
+  /** > 0: the subject looks down (chin towards the chest). */
   pitch: number;
+  /** > 0: the head tilts towards the subject's left shoulder, i.e. clockwise as the image is viewed. */
   roll: number;
 }
 
@@ -31,7 +38,7 @@ export interface DetectedFace {
   box: Box;
   /** Detector confidence, 0..1. */
   score: number;
-  /** Dense mesh (468 points, 478 with iris) in image pixels. */
+  /** MediaPipe face mesh, 468 points in image pixels (no iris refinement: see detector.ts). */
   mesh: Point[];
   pose: Pose;
 }
