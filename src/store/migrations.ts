@@ -1,0 +1,314 @@
+import { MedfaceError } from '../errors.js';
+import type { SqlExecutor } from './sql.js';
+
+/**
+ * Numbered schema migrations. Each is written once per engine with the same logical schema; the only
+ * differences are types (TEXT/BLOB/REAL in SQLite STRICT tables; timestamptz/bytea/jsonb in PostgreSQL)
+ * and trigger syntax. Applied migrations are never edited: a change is a new number.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sqlite: string;
+  postgres: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'records, biometric templates, duplicate links, keys, audit trail',
+    sqlite: `
+CREATE TABLE patients (
+  id TEXT PRIMARY KEY,
+  version_id INTEGER NOT NULL,
+  last_updated TEXT NOT NULL,
+  sort_name TEXT NOT NULL,
+  birth_date TEXT,
+  gender TEXT,
+  resource TEXT NOT NULL
+) STRICT;
+CREATE INDEX patients_birth_date ON patients (birth_date);
+CREATE INDEX patients_sort_name ON patients (sort_name, id);
+
+CREATE TABLE patient_identifiers (
+  patient_id TEXT NOT NULL REFERENCES patients (id) ON DELETE CASCADE,
+  system TEXT,
+  value TEXT NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX patient_identifiers_unique ON patient_identifiers (system, value) WHERE system IS NOT NULL;
+CREATE INDEX patient_identifiers_value ON patient_identifiers (value);
+CREATE INDEX patient_identifiers_patient ON patient_identifiers (patient_id);
+
+CREATE TABLE patient_name_tokens (
+  token TEXT NOT NULL,
+  patient_id TEXT NOT NULL REFERENCES patients (id) ON DELETE CASCADE,
+  PRIMARY KEY (token, patient_id)
+) STRICT;
+CREATE INDEX patient_name_tokens_patient ON patient_name_tokens (patient_id);
+
+CREATE TABLE consents (
+  id TEXT PRIMARY KEY,
+  patient_id TEXT NOT NULL REFERENCES patients (id) ON DELETE CASCADE,
+  status TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  category TEXT NOT NULL,
+  version_id INTEGER NOT NULL,
+  last_updated TEXT NOT NULL,
+  resource TEXT NOT NULL
+) STRICT;
+CREATE INDEX consents_patient ON consents (patient_id);
+CREATE UNIQUE INDEX consents_one_active ON consents (patient_id, category) WHERE status = 'active';
+
+CREATE TABLE templates (
+  id TEXT PRIMARY KEY,
+  patient_id TEXT NOT NULL REFERENCES patients (id) ON DELETE CASCADE,
+  model_id TEXT NOT NULL,
+  transform_id TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  wrapped_key BLOB NOT NULL,
+  iv BLOB NOT NULL,
+  ciphertext BLOB NOT NULL,
+  tag BLOB NOT NULL,
+  quality TEXT NOT NULL,
+  source TEXT NOT NULL CHECK (source IN ('enrol', 'refresh')),
+  created_at TEXT NOT NULL
+) STRICT;
+CREATE INDEX templates_patient ON templates (patient_id, created_at);
+
+CREATE TABLE photos (
+  id TEXT PRIMARY KEY,
+  patient_id TEXT NOT NULL REFERENCES patients (id) ON DELETE CASCADE,
+  template_id TEXT REFERENCES templates (id) ON DELETE CASCADE,
+  media_type TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  wrapped_key BLOB NOT NULL,
+  iv BLOB NOT NULL,
+  ciphertext BLOB NOT NULL,
+  tag BLOB NOT NULL,
+  created_at TEXT NOT NULL
+) STRICT;
+CREATE INDEX photos_patient ON photos (patient_id);
+CREATE INDEX photos_template ON photos (template_id);
+
+CREATE TABLE patient_links (
+  id TEXT PRIMARY KEY,
+  patient_id TEXT NOT NULL REFERENCES patients (id) ON DELETE CASCADE,
+  other_patient_id TEXT NOT NULL REFERENCES patients (id) ON DELETE CASCADE,
+  grade TEXT NOT NULL,
+  score REAL NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'confirmed', 'rejected', 'overridden')),
+  reason TEXT,
+  created_by TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  reviewed_by TEXT,
+  reviewed_at TEXT,
+  CHECK (patient_id <> other_patient_id),
+  UNIQUE (patient_id, other_patient_id)
+) STRICT;
+CREATE INDEX patient_links_other ON patient_links (other_patient_id);
+CREATE INDEX patient_links_status ON patient_links (status);
+
+CREATE TABLE key_metadata (
+  id TEXT PRIMARY KEY,
+  purpose TEXT NOT NULL,
+  algorithm TEXT NOT NULL,
+  check_value TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  retired_at TEXT
+) STRICT;
+
+CREATE TABLE audit_events (
+  seq INTEGER PRIMARY KEY,
+  time TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  client TEXT,
+  action TEXT NOT NULL,
+  outcome TEXT NOT NULL CHECK (outcome IN ('success', 'failure', 'denied')),
+  patient_ref TEXT,
+  details TEXT NOT NULL,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL
+) STRICT;
+CREATE INDEX audit_events_time ON audit_events (time);
+CREATE INDEX audit_events_patient ON audit_events (patient_ref);
+CREATE INDEX audit_events_actor ON audit_events (actor);
+CREATE INDEX audit_events_action ON audit_events (action);
+CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+  BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;
+CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+  BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;
+`,
+    postgres: `
+CREATE TABLE patients (
+  id TEXT PRIMARY KEY,
+  version_id INTEGER NOT NULL,
+  last_updated TIMESTAMPTZ NOT NULL,
+  sort_name TEXT COLLATE "C" NOT NULL,
+  birth_date TEXT COLLATE "C",
+  gender TEXT,
+  resource JSONB NOT NULL
+);
+CREATE INDEX patients_birth_date ON patients (birth_date);
+CREATE INDEX patients_sort_name ON patients (sort_name, id);
+
+CREATE TABLE patient_identifiers (
+  patient_id TEXT NOT NULL REFERENCES patients (id) ON DELETE CASCADE,
+  system TEXT,
+  value TEXT NOT NULL
+);
+CREATE UNIQUE INDEX patient_identifiers_unique ON patient_identifiers (system, value) WHERE system IS NOT NULL;
+CREATE INDEX patient_identifiers_value ON patient_identifiers (value);
+CREATE INDEX patient_identifiers_patient ON patient_identifiers (patient_id);
+
+CREATE TABLE patient_name_tokens (
+  token TEXT COLLATE "C" NOT NULL,
+  patient_id TEXT NOT NULL REFERENCES patients (id) ON DELETE CASCADE,
+  PRIMARY KEY (token, patient_id)
+);
+CREATE INDEX patient_name_tokens_patient ON patient_name_tokens (patient_id);
+
+CREATE TABLE consents (
+  id TEXT PRIMARY KEY,
+  patient_id TEXT NOT NULL REFERENCES patients (id) ON DELETE CASCADE,
+  status TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  category TEXT NOT NULL,
+  version_id INTEGER NOT NULL,
+  last_updated TIMESTAMPTZ NOT NULL,
+  resource JSONB NOT NULL
+);
+CREATE INDEX consents_patient ON consents (patient_id);
+CREATE UNIQUE INDEX consents_one_active ON consents (patient_id, category) WHERE status = 'active';
+
+CREATE TABLE templates (
+  id TEXT PRIMARY KEY,
+  patient_id TEXT NOT NULL REFERENCES patients (id) ON DELETE CASCADE,
+  model_id TEXT NOT NULL,
+  transform_id TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  wrapped_key BYTEA NOT NULL,
+  iv BYTEA NOT NULL,
+  ciphertext BYTEA NOT NULL,
+  tag BYTEA NOT NULL,
+  quality JSONB NOT NULL,
+  source TEXT NOT NULL CHECK (source IN ('enrol', 'refresh')),
+  created_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX templates_patient ON templates (patient_id, created_at);
+
+CREATE TABLE photos (
+  id TEXT PRIMARY KEY,
+  patient_id TEXT NOT NULL REFERENCES patients (id) ON DELETE CASCADE,
+  template_id TEXT REFERENCES templates (id) ON DELETE CASCADE,
+  media_type TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  wrapped_key BYTEA NOT NULL,
+  iv BYTEA NOT NULL,
+  ciphertext BYTEA NOT NULL,
+  tag BYTEA NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX photos_patient ON photos (patient_id);
+CREATE INDEX photos_template ON photos (template_id);
+
+CREATE TABLE patient_links (
+  id TEXT PRIMARY KEY,
+  patient_id TEXT NOT NULL REFERENCES patients (id) ON DELETE CASCADE,
+  other_patient_id TEXT NOT NULL REFERENCES patients (id) ON DELETE CASCADE,
+  grade TEXT NOT NULL,
+  score DOUBLE PRECISION NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'confirmed', 'rejected', 'overridden')),
+  reason TEXT,
+  created_by TEXT NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL,
+  reviewed_by TEXT,
+  reviewed_at TIMESTAMPTZ,
+  CHECK (patient_id <> other_patient_id),
+  UNIQUE (patient_id, other_patient_id)
+);
+CREATE INDEX patient_links_other ON patient_links (other_patient_id);
+CREATE INDEX patient_links_status ON patient_links (status);
+
+CREATE TABLE key_metadata (
+  id TEXT PRIMARY KEY,
+  purpose TEXT NOT NULL,
+  algorithm TEXT NOT NULL,
+  check_value TEXT NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL,
+  retired_at TIMESTAMPTZ
+);
+
+CREATE TABLE audit_events (
+  seq BIGINT PRIMARY KEY,
+  time TIMESTAMPTZ NOT NULL,
+  actor TEXT NOT NULL,
+  client TEXT,
+  action TEXT NOT NULL,
+  outcome TEXT NOT NULL CHECK (outcome IN ('success', 'failure', 'denied')),
+  patient_ref TEXT,
+  details TEXT NOT NULL,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL
+);
+CREATE INDEX audit_events_time ON audit_events (time);
+CREATE INDEX audit_events_patient ON audit_events (patient_ref);
+CREATE INDEX audit_events_actor ON audit_events (actor);
+CREATE INDEX audit_events_action ON audit_events (action);
+CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'audit_events is append-only';
+END
+$$;
+CREATE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON audit_events
+  FOR EACH ROW EXECUTE FUNCTION audit_events_append_only();
+CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
+  FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only();
+`,
+  },
+];
+
+/**
+ * Brings the schema up to the newest migration. `begin` must start a transaction that excludes other
+ * migrators (BEGIN IMMEDIATE in SQLite, an advisory lock in PostgreSQL), so two processes starting at
+ * once apply each migration exactly once.
+ */
+export async function migrate(
+  sql: SqlExecutor,
+  begin: () => Promise<void>,
+  migrations: readonly Migration[] = MIGRATIONS,
+): Promise<number[]> {
+  const latest = migrations.reduce((max, m) => Math.max(max, m.version), 0);
+  const applied: number[] = [];
+  for (const m of migrations) {
+    await begin();
+    try {
+      await sql.exec(
+        sql.engine === 'sqlite'
+          ? 'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT'
+          : 'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)',
+      );
+      const [newest] = await sql.all<{ version: number | null }>('SELECT MAX(version) AS version FROM schema_migrations');
+      if (newest?.version !== null && newest?.version !== undefined && Number(newest.version) > latest) {
+        throw new MedfaceError('STORE_UNAVAILABLE', 'the database schema is newer than this version of medface', {
+          schemaVersion: Number(newest.version),
+          supportedVersion: latest,
+        });
+      }
+      const done = await sql.all<{ version: number }>('SELECT version FROM schema_migrations WHERE version = ?', [m.version]);
+      if (done.length === 0) {
+        await sql.exec(sql.engine === 'sqlite' ? m.sqlite : m.postgres);
+        await sql.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [
+          m.version,
+          m.name,
+          new Date().toISOString(),
+        ]);
+        applied.push(m.version);
+      }
+      await sql.exec('COMMIT');
+    } catch (e) {
+      await sql.exec('ROLLBACK');
+      throw e;
+    }
+  }
+  return applied;
+}

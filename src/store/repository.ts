@@ -1,0 +1,599 @@
+import { randomUUID } from 'node:crypto';
+import type { SqlExecutor, SqlValue } from './sql.js';
+import { isoTime, isoTimeOrNull, jsonColumn } from './sql.js';
+import type {
+  AuditEventRow,
+  AuditOutcome,
+  AuditQuery,
+  ConsentRow,
+  KeyMetadata,
+  NewPhoto,
+  NewTemplate,
+  PatientIndexTerms,
+  PatientLinkRow,
+  PatientLinkStatus,
+  PatientQuery,
+  ProtectedBlob,
+  Repository,
+  ResourceRow,
+  StoredPhoto,
+  StoredTemplate,
+  TemplateSource,
+} from './types.js';
+
+/** Any 64-bit constant works; it names the PostgreSQL advisory lock that orders audit appends. */
+const AUDIT_LOCK_KEY = 4_823_117_560_231;
+
+/**
+ * The repository written once in the SQL both engines share. It runs on one connection that the caller
+ * has put inside a transaction, so a multi-statement method (e.g. replaceOldestTemplate) is atomic.
+ */
+export class SqlRepository implements Repository {
+  constructor(private readonly sql: SqlExecutor) {}
+
+  // ---------------------------------------------------------------- patients
+
+  async insertPatient(row: ResourceRow, terms: PatientIndexTerms): Promise<void> {
+    await this.sql.run(
+      'INSERT INTO patients (id, version_id, last_updated, sort_name, birth_date, gender, resource) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      [row.id, row.versionId, row.lastUpdated, terms.sortName, terms.birthDate, terms.gender, JSON.stringify(row.resource)],
+    );
+    await this.writeIndexTerms(row.id, terms);
+  }
+
+  async updatePatient(row: ResourceRow, terms: PatientIndexTerms, expectedVersionId: number): Promise<boolean> {
+    const changed = await this.sql.run(
+      'UPDATE patients SET version_id = ?, last_updated = ?, sort_name = ?, birth_date = ?, gender = ?, resource = ? WHERE id = ? AND version_id = ?',
+      [
+        row.versionId,
+        row.lastUpdated,
+        terms.sortName,
+        terms.birthDate,
+        terms.gender,
+        JSON.stringify(row.resource),
+        row.id,
+        expectedVersionId,
+      ],
+    );
+    if (changed === 0) return false;
+    await this.sql.run('DELETE FROM patient_identifiers WHERE patient_id = ?', [row.id]);
+    await this.sql.run('DELETE FROM patient_name_tokens WHERE patient_id = ?', [row.id]);
+    await this.writeIndexTerms(row.id, terms);
+    return true;
+  }
+
+  private async writeIndexTerms(patientId: string, terms: PatientIndexTerms): Promise<void> {
+    for (const identifier of terms.identifiers) {
+      await this.sql.run('INSERT INTO patient_identifiers (patient_id, system, value) VALUES (?, ?, ?)', [
+        patientId,
+        identifier.system,
+        identifier.value,
+      ]);
+    }
+    for (const token of new Set(terms.nameTokens)) {
+      await this.sql.run('INSERT INTO patient_name_tokens (token, patient_id) VALUES (?, ?)', [token, patientId]);
+    }
+  }
+
+  async getPatient(id: string): Promise<ResourceRow | null> {
+    const rows = await this.sql.all<ResourceDbRow>('SELECT id, version_id, last_updated, resource FROM patients WHERE id = ?', [id]);
+    return rows[0] ? resourceRow(rows[0]) : null;
+  }
+
+  async searchPatients(q: PatientQuery): Promise<ResourceRow[]> {
+    const where: string[] = [];
+    const params: SqlValue[] = [];
+    for (const prefix of q.namePrefixes ?? []) {
+      where.push('EXISTS (SELECT 1 FROM patient_name_tokens t WHERE t.patient_id = p.id AND t.token >= ? AND t.token < ?)');
+      params.push(prefix, prefixUpperBound(prefix));
+    }
+    if (q.birthDate !== undefined) {
+      // A partial date (1980, 1980-05) matches every full date that starts with it.
+      where.push('(p.birth_date = ? OR (p.birth_date >= ? AND p.birth_date < ?))');
+      params.push(q.birthDate, q.birthDate + '-', prefixUpperBound(q.birthDate + '-'));
+    }
+    if (q.identifier !== undefined) {
+      const { system, value } = q.identifier;
+      if (system === undefined) {
+        where.push('EXISTS (SELECT 1 FROM patient_identifiers i WHERE i.patient_id = p.id AND i.value = ?)');
+        params.push(value);
+      } else if (system === null) {
+        where.push('EXISTS (SELECT 1 FROM patient_identifiers i WHERE i.patient_id = p.id AND i.system IS NULL AND i.value = ?)');
+        params.push(value);
+      } else {
+        where.push('EXISTS (SELECT 1 FROM patient_identifiers i WHERE i.patient_id = p.id AND i.system = ? AND i.value = ?)');
+        params.push(system, value);
+      }
+    }
+    if (q.gender !== undefined) {
+      where.push('p.gender = ?');
+      params.push(q.gender);
+    }
+    params.push(q.limit);
+    const rows = await this.sql.all<ResourceDbRow>(
+      `SELECT p.id, p.version_id, p.last_updated, p.resource FROM patients p
+       ${where.length > 0 ? 'WHERE ' + where.join(' AND ') : ''}
+       ORDER BY p.sort_name, p.id LIMIT ?`,
+      params,
+    );
+    return rows.map(resourceRow);
+  }
+
+  async lockPatient(id: string): Promise<boolean> {
+    // SQLite has no row locks; its store already runs one transaction at a time.
+    const lock = this.sql.engine === 'postgres' ? ' FOR UPDATE' : '';
+    const rows = await this.sql.all<{ id: string }>(`SELECT id FROM patients WHERE id = ?${lock}`, [id]);
+    return rows.length > 0;
+  }
+
+  // ---------------------------------------------------------------- consents
+
+  async insertConsent(row: ConsentRow): Promise<void> {
+    await this.sql.run(
+      'INSERT INTO consents (id, patient_id, status, scope, category, version_id, last_updated, resource) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      [row.id, row.patientId, row.status, row.scope, row.category, row.versionId, row.lastUpdated, JSON.stringify(row.resource)],
+    );
+  }
+
+  async updateConsent(row: ConsentRow, expectedVersionId: number): Promise<boolean> {
+    const changed = await this.sql.run(
+      'UPDATE consents SET status = ?, scope = ?, category = ?, version_id = ?, last_updated = ?, resource = ? WHERE id = ? AND patient_id = ? AND version_id = ?',
+      [
+        row.status,
+        row.scope,
+        row.category,
+        row.versionId,
+        row.lastUpdated,
+        JSON.stringify(row.resource),
+        row.id,
+        row.patientId,
+        expectedVersionId,
+      ],
+    );
+    return changed > 0;
+  }
+
+  async getConsent(id: string): Promise<ConsentRow | null> {
+    const rows = await this.sql.all<ConsentDbRow>(`SELECT ${CONSENT_COLUMNS} FROM consents WHERE id = ?`, [id]);
+    return rows[0] ? consentRow(rows[0]) : null;
+  }
+
+  async getActiveConsent(patientId: string, category: string): Promise<ConsentRow | null> {
+    const rows = await this.sql.all<ConsentDbRow>(
+      `SELECT ${CONSENT_COLUMNS} FROM consents WHERE patient_id = ? AND category = ? AND status = 'active'`,
+      [patientId, category],
+    );
+    return rows[0] ? consentRow(rows[0]) : null;
+  }
+
+  async listConsents(patientId: string): Promise<ConsentRow[]> {
+    const rows = await this.sql.all<ConsentDbRow>(
+      `SELECT ${CONSENT_COLUMNS} FROM consents WHERE patient_id = ? ORDER BY last_updated, id`,
+      [patientId],
+    );
+    return rows.map(consentRow);
+  }
+
+  // ---------------------------------------------------------------- templates
+
+  async insertTemplate(t: NewTemplate): Promise<StoredTemplate> {
+    const stored: StoredTemplate = { ...t, id: randomUUID(), createdAt: new Date().toISOString() };
+    await this.sql.run(
+      `INSERT INTO templates (id, patient_id, model_id, transform_id, key_id, wrapped_key, iv, ciphertext, tag, quality, source, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [
+        stored.id,
+        t.patientId,
+        t.modelId,
+        t.transformId,
+        t.keyId,
+        t.wrappedKey,
+        t.iv,
+        t.ciphertext,
+        t.tag,
+        JSON.stringify(t.quality),
+        t.source,
+        stored.createdAt,
+      ],
+    );
+    return stored;
+  }
+
+  async listTemplates(patientId: string): Promise<StoredTemplate[]> {
+    const rows = await this.sql.all<TemplateDbRow>(
+      `SELECT ${TEMPLATE_COLUMNS} FROM templates WHERE patient_id = ? ORDER BY created_at, id`,
+      [patientId],
+    );
+    return rows.map(templateRow);
+  }
+
+  async countTemplates(patientId?: string): Promise<number> {
+    const rows =
+      patientId === undefined
+        ? await this.sql.all<{ n: number | string }>('SELECT COUNT(*) AS n FROM templates')
+        : await this.sql.all<{ n: number | string }>('SELECT COUNT(*) AS n FROM templates WHERE patient_id = ?', [patientId]);
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  async deleteTemplatesOfPatient(patientId: string): Promise<string[]> {
+    const rows = await this.sql.all<{ id: string }>('DELETE FROM templates WHERE patient_id = ? RETURNING id', [patientId]);
+    return rows.map((r) => r.id);
+  }
+
+  async replaceOldestTemplate(t: NewTemplate): Promise<{ inserted: StoredTemplate; replacedId: string | null }> {
+    const oldest = await this.sql.all<{ id: string }>(
+      'SELECT id FROM templates WHERE patient_id = ? ORDER BY created_at, id LIMIT 1',
+      [t.patientId],
+    );
+    const replacedId = oldest[0]?.id ?? null;
+    if (replacedId !== null) await this.sql.run('DELETE FROM templates WHERE id = ?', [replacedId]);
+    return { inserted: await this.insertTemplate(t), replacedId };
+  }
+
+  async listTemplatesPage(afterId: string | null, limit: number): Promise<StoredTemplate[]> {
+    const rows = await this.sql.all<TemplateDbRow>(
+      `SELECT ${TEMPLATE_COLUMNS} FROM templates WHERE id > ? ORDER BY id LIMIT ?`,
+      [afterId ?? '', limit],
+    );
+    return rows.map(templateRow);
+  }
+
+  async updateTemplateProtection(id: string, blob: ProtectedBlob & { transformId: string }): Promise<boolean> {
+    const changed = await this.sql.run(
+      'UPDATE templates SET transform_id = ?, key_id = ?, wrapped_key = ?, iv = ?, ciphertext = ?, tag = ? WHERE id = ?',
+      [blob.transformId, blob.keyId, blob.wrappedKey, blob.iv, blob.ciphertext, blob.tag, id],
+    );
+    return changed > 0;
+  }
+
+  // ---------------------------------------------------------------- photos
+
+  async insertPhoto(p: NewPhoto): Promise<StoredPhoto> {
+    const stored: StoredPhoto = { ...p, id: randomUUID(), createdAt: new Date().toISOString() };
+    await this.sql.run(
+      `INSERT INTO photos (id, patient_id, template_id, media_type, key_id, wrapped_key, iv, ciphertext, tag, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [stored.id, p.patientId, p.templateId, p.mediaType, p.keyId, p.wrappedKey, p.iv, p.ciphertext, p.tag, stored.createdAt],
+    );
+    return stored;
+  }
+
+  async listPhotos(patientId: string): Promise<StoredPhoto[]> {
+    const rows = await this.sql.all<PhotoDbRow>(
+      `SELECT ${PHOTO_COLUMNS} FROM photos WHERE patient_id = ? ORDER BY created_at, id`,
+      [patientId],
+    );
+    return rows.map(photoRow);
+  }
+
+  async deletePhotosOfPatient(patientId: string): Promise<number> {
+    return this.sql.run('DELETE FROM photos WHERE patient_id = ?', [patientId]);
+  }
+
+  async listPhotosPage(afterId: string | null, limit: number): Promise<StoredPhoto[]> {
+    const rows = await this.sql.all<PhotoDbRow>(`SELECT ${PHOTO_COLUMNS} FROM photos WHERE id > ? ORDER BY id LIMIT ?`, [
+      afterId ?? '',
+      limit,
+    ]);
+    return rows.map(photoRow);
+  }
+
+  async updatePhotoProtection(id: string, blob: ProtectedBlob): Promise<boolean> {
+    const changed = await this.sql.run(
+      'UPDATE photos SET key_id = ?, wrapped_key = ?, iv = ?, ciphertext = ?, tag = ? WHERE id = ?',
+      [blob.keyId, blob.wrappedKey, blob.iv, blob.ciphertext, blob.tag, id],
+    );
+    return changed > 0;
+  }
+
+  // ---------------------------------------------------------------- duplicate links
+
+  async insertPatientLink(row: PatientLinkRow): Promise<void> {
+    await this.sql.run(
+      `INSERT INTO patient_links (id, patient_id, other_patient_id, grade, score, status, reason, created_by, created_at, reviewed_by, reviewed_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [
+        row.id,
+        row.patientId,
+        row.otherPatientId,
+        row.grade,
+        row.score,
+        row.status,
+        row.reason,
+        row.createdBy,
+        row.createdAt,
+        row.reviewedBy,
+        row.reviewedAt,
+      ],
+    );
+  }
+
+  async getPatientLink(id: string): Promise<PatientLinkRow | null> {
+    const rows = await this.sql.all<LinkDbRow>(`SELECT ${LINK_COLUMNS} FROM patient_links WHERE id = ?`, [id]);
+    return rows[0] ? linkRow(rows[0]) : null;
+  }
+
+  async listPatientLinks(filter: { patientId?: string; status?: PatientLinkStatus }): Promise<PatientLinkRow[]> {
+    const where: string[] = [];
+    const params: SqlValue[] = [];
+    if (filter.patientId !== undefined) {
+      where.push('(patient_id = ? OR other_patient_id = ?)');
+      params.push(filter.patientId, filter.patientId);
+    }
+    if (filter.status !== undefined) {
+      where.push('status = ?');
+      params.push(filter.status);
+    }
+    const rows = await this.sql.all<LinkDbRow>(
+      `SELECT ${LINK_COLUMNS} FROM patient_links ${where.length > 0 ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at, id`,
+      params,
+    );
+    return rows.map(linkRow);
+  }
+
+  async updatePatientLink(row: PatientLinkRow): Promise<void> {
+    await this.sql.run(
+      'UPDATE patient_links SET grade = ?, score = ?, status = ?, reason = ?, reviewed_by = ?, reviewed_at = ? WHERE id = ?',
+      [row.grade, row.score, row.status, row.reason, row.reviewedBy, row.reviewedAt, row.id],
+    );
+  }
+
+  // ---------------------------------------------------------------- key metadata
+
+  async insertKey(k: KeyMetadata): Promise<void> {
+    await this.sql.run(
+      'INSERT INTO key_metadata (id, purpose, algorithm, check_value, created_at, retired_at) VALUES (?, ?, ?, ?, ?, ?)',
+      [k.id, k.purpose, k.algorithm, k.checkValue, k.createdAt, k.retiredAt],
+    );
+  }
+
+  async getKey(id: string): Promise<KeyMetadata | null> {
+    const rows = await this.sql.all<KeyDbRow>(`SELECT ${KEY_COLUMNS} FROM key_metadata WHERE id = ?`, [id]);
+    return rows[0] ? keyRow(rows[0]) : null;
+  }
+
+  async listKeys(purpose?: string): Promise<KeyMetadata[]> {
+    const rows =
+      purpose === undefined
+        ? await this.sql.all<KeyDbRow>(`SELECT ${KEY_COLUMNS} FROM key_metadata ORDER BY created_at, id`)
+        : await this.sql.all<KeyDbRow>(`SELECT ${KEY_COLUMNS} FROM key_metadata WHERE purpose = ? ORDER BY created_at, id`, [
+            purpose,
+          ]);
+    return rows.map(keyRow);
+  }
+
+  async retireKey(id: string, at: string): Promise<void> {
+    await this.sql.run('UPDATE key_metadata SET retired_at = ? WHERE id = ? AND retired_at IS NULL', [at, id]);
+  }
+
+  // ---------------------------------------------------------------- audit
+
+  async lockAuditHead(): Promise<{ seq: number; hash: string } | null> {
+    // SQLite needs no lock here: its store runs one transaction at a time.
+    if (this.sql.engine === 'postgres') await this.sql.all('SELECT pg_advisory_xact_lock(?)', [AUDIT_LOCK_KEY]);
+    const rows = await this.sql.all<{ seq: number | string; hash: string }>(
+      'SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1',
+    );
+    return rows[0] ? { seq: Number(rows[0].seq), hash: rows[0].hash } : null;
+  }
+
+  async insertAuditEvent(e: AuditEventRow): Promise<void> {
+    await this.sql.run(
+      `INSERT INTO audit_events (seq, time, actor, client, action, outcome, patient_ref, details, prev_hash, hash)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [e.seq, e.time, e.actor, e.client, e.action, e.outcome, e.patientRef, e.details, e.prevHash, e.hash],
+    );
+  }
+
+  async listAuditEvents(q: AuditQuery): Promise<AuditEventRow[]> {
+    const where: string[] = [];
+    const params: SqlValue[] = [];
+    const filters: [string, SqlValue | undefined][] = [
+      ['seq > ?', q.afterSeq],
+      ['time >= ?', q.from],
+      ['time < ?', q.to],
+      ['actor = ?', q.actor],
+      ['action = ?', q.action],
+      ['outcome = ?', q.outcome],
+      ['patient_ref = ?', q.patientRef],
+    ];
+    for (const [clause, value] of filters) {
+      if (value === undefined) continue;
+      where.push(clause);
+      params.push(value);
+    }
+    params.push(q.limit);
+    const rows = await this.sql.all<AuditDbRow>(
+      `SELECT seq, time, actor, client, action, outcome, patient_ref, details, prev_hash, hash FROM audit_events
+       ${where.length > 0 ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq LIMIT ?`,
+      params,
+    );
+    return rows.map(auditRow);
+  }
+}
+
+/**
+ * The smallest string greater than every string starting with `prefix` (in code-point order, which is
+ * SQLite's BINARY and PostgreSQL's "C" collation), so a prefix search is an index range scan.
+ */
+export function prefixUpperBound(prefix: string): string {
+  const points = Array.from(prefix, (c) => c.codePointAt(0) as number);
+  while (points.length > 0) {
+    const last = (points.pop() as number) + 1;
+    if (last > 0x10ffff) continue;
+    points.push(last >= 0xd800 && last <= 0xdfff ? 0xe000 : last);
+    return String.fromCodePoint(...points);
+  }
+  return String.fromCodePoint(0x10ffff);
+}
+
+interface ResourceDbRow {
+  id: string;
+  version_id: number;
+  last_updated: unknown;
+  resource: unknown;
+}
+
+function resourceRow(r: ResourceDbRow): ResourceRow {
+  return {
+    id: r.id,
+    versionId: Number(r.version_id),
+    lastUpdated: isoTime(r.last_updated),
+    resource: jsonColumn<object>(r.resource),
+  };
+}
+
+const CONSENT_COLUMNS = 'id, patient_id, status, scope, category, version_id, last_updated, resource';
+
+interface ConsentDbRow extends ResourceDbRow {
+  patient_id: string;
+  status: string;
+  scope: string;
+  category: string;
+}
+
+function consentRow(r: ConsentDbRow): ConsentRow {
+  return { ...resourceRow(r), patientId: r.patient_id, status: r.status, scope: r.scope, category: r.category };
+}
+
+const TEMPLATE_COLUMNS =
+  'id, patient_id, model_id, transform_id, key_id, wrapped_key, iv, ciphertext, tag, quality, source, created_at';
+
+interface BlobDbRow {
+  key_id: string;
+  wrapped_key: Buffer;
+  iv: Buffer;
+  ciphertext: Buffer;
+  tag: Buffer;
+}
+
+interface TemplateDbRow extends BlobDbRow {
+  id: string;
+  patient_id: string;
+  model_id: string;
+  transform_id: string;
+  quality: unknown;
+  source: string;
+  created_at: unknown;
+}
+
+function blob(r: BlobDbRow): ProtectedBlob {
+  return { keyId: r.key_id, wrappedKey: r.wrapped_key, iv: r.iv, ciphertext: r.ciphertext, tag: r.tag };
+}
+
+function templateRow(r: TemplateDbRow): StoredTemplate {
+  return {
+    id: r.id,
+    patientId: r.patient_id,
+    modelId: r.model_id,
+    transformId: r.transform_id,
+    ...blob(r),
+    quality: jsonColumn<Record<string, unknown>>(r.quality),
+    source: r.source as TemplateSource,
+    createdAt: isoTime(r.created_at),
+  };
+}
+
+const PHOTO_COLUMNS = 'id, patient_id, template_id, media_type, key_id, wrapped_key, iv, ciphertext, tag, created_at';
+
+interface PhotoDbRow extends BlobDbRow {
+  id: string;
+  patient_id: string;
+  template_id: string | null;
+  media_type: string;
+  created_at: unknown;
+}
+
+function photoRow(r: PhotoDbRow): StoredPhoto {
+  return {
+    id: r.id,
+    patientId: r.patient_id,
+    templateId: r.template_id,
+    mediaType: r.media_type,
+    ...blob(r),
+    createdAt: isoTime(r.created_at),
+  };
+}
+
+const LINK_COLUMNS =
+  'id, patient_id, other_patient_id, grade, score, status, reason, created_by, created_at, reviewed_by, reviewed_at';
+
+interface LinkDbRow {
+  id: string;
+  patient_id: string;
+  other_patient_id: string;
+  grade: string;
+  score: number;
+  status: string;
+  reason: string | null;
+  created_by: string;
+  created_at: unknown;
+  reviewed_by: string | null;
+  reviewed_at: unknown;
+}
+
+function linkRow(r: LinkDbRow): PatientLinkRow {
+  return {
+    id: r.id,
+    patientId: r.patient_id,
+    otherPatientId: r.other_patient_id,
+    grade: r.grade,
+    score: Number(r.score),
+    status: r.status as PatientLinkStatus,
+    reason: r.reason,
+    createdBy: r.created_by,
+    createdAt: isoTime(r.created_at),
+    reviewedBy: r.reviewed_by,
+    reviewedAt: isoTimeOrNull(r.reviewed_at),
+  };
+}
+
+const KEY_COLUMNS = 'id, purpose, algorithm, check_value, created_at, retired_at';
+
+interface KeyDbRow {
+  id: string;
+  purpose: string;
+  algorithm: string;
+  check_value: string;
+  created_at: unknown;
+  retired_at: unknown;
+}
+
+function keyRow(r: KeyDbRow): KeyMetadata {
+  return {
+    id: r.id,
+    purpose: r.purpose,
+    algorithm: r.algorithm,
+    checkValue: r.check_value,
+    createdAt: isoTime(r.created_at),
+    retiredAt: isoTimeOrNull(r.retired_at),
+  };
+}
+
+interface AuditDbRow {
+  seq: number | string;
+  time: unknown;
+  actor: string;
+  client: string | null;
+  action: string;
+  outcome: string;
+  patient_ref: string | null;
+  details: string;
+  prev_hash: string;
+  hash: string;
+}
+
+function auditRow(r: AuditDbRow): AuditEventRow {
+  return {
+    seq: Number(r.seq),
+    time: isoTime(r.time),
+    actor: r.actor,
+    client: r.client,
+    action: r.action,
+    outcome: r.outcome as AuditOutcome,
+    patientRef: r.patient_ref,
+    details: r.details,
+    prevHash: r.prev_hash,
+    hash: r.hash,
+  };
+}

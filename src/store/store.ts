@@ -1,0 +1,235 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { SqlRepository } from './repository.js';
+import type { SqlExecutor, SqlValue } from './sql.js';
+import type {
+  AuditEventRow,
+  AuditQuery,
+  ConsentRow,
+  KeyMetadata,
+  NewPhoto,
+  NewTemplate,
+  PatientIndexTerms,
+  PatientLinkRow,
+  PatientLinkStatus,
+  PatientQuery,
+  ProtectedBlob,
+  Repository,
+  ResourceRow,
+  RewrapPhoto,
+  RewrapTemplate,
+  Store,
+  StoredPhoto,
+  StoredTemplate,
+} from './types.js';
+
+const DEFAULT_BATCH = 500;
+
+/** Which store's transaction the current async call chain is inside, to refuse calls that would escape it. */
+const insideTransaction = new AsyncLocalStorage<TransactionalStore>();
+
+/**
+ * What both engines share: transactions handed out as repositories bound to one connection, every plain
+ * store call run as its own transaction, paged iteration and batched re-protection. An engine supplies
+ * `runInTransaction`: give `fn` a connection inside BEGIN … COMMIT, roll back if `fn` throws.
+ */
+export abstract class TransactionalStore implements Store {
+  abstract readonly engine: 'sqlite' | 'postgres';
+
+  protected abstract runInTransaction<T>(fn: (sql: SqlExecutor) => Promise<T>): Promise<T>;
+  abstract close(): Promise<void>;
+
+  async transaction<T>(fn: (tx: Repository) => Promise<T>): Promise<T> {
+    if (insideTransaction.getStore() === this) {
+      // In SQLite this would wait for itself forever; in PostgreSQL it would silently leave the transaction.
+      throw new Error('store called inside its own transaction: use the tx passed to transaction()');
+    }
+    return this.runInTransaction(async (sql) => {
+      const scoped = new ScopedExecutor(sql);
+      try {
+        return await insideTransaction.run(this, () => fn(new SqlRepository(scoped)));
+      } finally {
+        scoped.closed = true;
+      }
+    });
+  }
+
+  async *iterateTemplates(batchSize = DEFAULT_BATCH): AsyncIterable<StoredTemplate> {
+    let after: string | null = null;
+    for (;;) {
+      const page: StoredTemplate[] = await this.listTemplatesPage(after, batchSize);
+      yield* page;
+      if (page.length < batchSize) return;
+      after = (page[page.length - 1] as StoredTemplate).id;
+    }
+  }
+
+  rewrapTemplates(fn: RewrapTemplate, batchSize = DEFAULT_BATCH): Promise<number> {
+    return this.rewrap(
+      (tx, after) => tx.listTemplatesPage(after, batchSize),
+      fn,
+      (tx, id, blob) => tx.updateTemplateProtection(id, blob),
+      batchSize,
+    );
+  }
+
+  rewrapPhotos(fn: RewrapPhoto, batchSize = DEFAULT_BATCH): Promise<number> {
+    return this.rewrap(
+      (tx, after) => tx.listPhotosPage(after, batchSize),
+      fn,
+      (tx, id, blob) => tx.updatePhotoProtection(id, blob),
+      batchSize,
+    );
+  }
+
+  private async rewrap<R extends { id: string }, B>(
+    page: (tx: Repository, after: string | null) => Promise<R[]>,
+    fn: (row: R) => B | null | Promise<B | null>,
+    write: (tx: Repository, id: string, blob: B) => Promise<boolean>,
+    batchSize: number,
+  ): Promise<number> {
+    let after: string | null = null;
+    let rewritten = 0;
+    for (;;) {
+      const { count, last, full } = await this.transaction(async (tx) => {
+        const rows = await page(tx, after);
+        let count = 0;
+        for (const row of rows) {
+          const next = await fn(row);
+          if (next !== null && (await write(tx, row.id, next))) count++;
+        }
+        return { count, last: rows[rows.length - 1]?.id ?? null, full: rows.length === batchSize };
+      });
+      rewritten += count;
+      if (!full || last === null) return rewritten;
+      after = last;
+    }
+  }
+
+  // Every Repository method on the store itself is one transaction of its own.
+
+  insertPatient(row: ResourceRow, terms: PatientIndexTerms): Promise<void> {
+    return this.transaction((tx) => tx.insertPatient(row, terms));
+  }
+  updatePatient(row: ResourceRow, terms: PatientIndexTerms, expectedVersionId: number): Promise<boolean> {
+    return this.transaction((tx) => tx.updatePatient(row, terms, expectedVersionId));
+  }
+  getPatient(id: string): Promise<ResourceRow | null> {
+    return this.transaction((tx) => tx.getPatient(id));
+  }
+  searchPatients(query: PatientQuery): Promise<ResourceRow[]> {
+    return this.transaction((tx) => tx.searchPatients(query));
+  }
+  lockPatient(id: string): Promise<boolean> {
+    return this.transaction((tx) => tx.lockPatient(id));
+  }
+  insertConsent(row: ConsentRow): Promise<void> {
+    return this.transaction((tx) => tx.insertConsent(row));
+  }
+  updateConsent(row: ConsentRow, expectedVersionId: number): Promise<boolean> {
+    return this.transaction((tx) => tx.updateConsent(row, expectedVersionId));
+  }
+  getConsent(id: string): Promise<ConsentRow | null> {
+    return this.transaction((tx) => tx.getConsent(id));
+  }
+  getActiveConsent(patientId: string, category: string): Promise<ConsentRow | null> {
+    return this.transaction((tx) => tx.getActiveConsent(patientId, category));
+  }
+  listConsents(patientId: string): Promise<ConsentRow[]> {
+    return this.transaction((tx) => tx.listConsents(patientId));
+  }
+  insertTemplate(t: NewTemplate): Promise<StoredTemplate> {
+    return this.transaction((tx) => tx.insertTemplate(t));
+  }
+  listTemplates(patientId: string): Promise<StoredTemplate[]> {
+    return this.transaction((tx) => tx.listTemplates(patientId));
+  }
+  countTemplates(patientId?: string): Promise<number> {
+    return this.transaction((tx) => tx.countTemplates(patientId));
+  }
+  deleteTemplatesOfPatient(patientId: string): Promise<string[]> {
+    return this.transaction((tx) => tx.deleteTemplatesOfPatient(patientId));
+  }
+  replaceOldestTemplate(t: NewTemplate): Promise<{ inserted: StoredTemplate; replacedId: string | null }> {
+    return this.transaction((tx) => tx.replaceOldestTemplate(t));
+  }
+  listTemplatesPage(afterId: string | null, limit: number): Promise<StoredTemplate[]> {
+    return this.transaction((tx) => tx.listTemplatesPage(afterId, limit));
+  }
+  updateTemplateProtection(id: string, blob: ProtectedBlob & { transformId: string }): Promise<boolean> {
+    return this.transaction((tx) => tx.updateTemplateProtection(id, blob));
+  }
+  insertPhoto(p: NewPhoto): Promise<StoredPhoto> {
+    return this.transaction((tx) => tx.insertPhoto(p));
+  }
+  listPhotos(patientId: string): Promise<StoredPhoto[]> {
+    return this.transaction((tx) => tx.listPhotos(patientId));
+  }
+  deletePhotosOfPatient(patientId: string): Promise<number> {
+    return this.transaction((tx) => tx.deletePhotosOfPatient(patientId));
+  }
+  listPhotosPage(afterId: string | null, limit: number): Promise<StoredPhoto[]> {
+    return this.transaction((tx) => tx.listPhotosPage(afterId, limit));
+  }
+  updatePhotoProtection(id: string, blob: ProtectedBlob): Promise<boolean> {
+    return this.transaction((tx) => tx.updatePhotoProtection(id, blob));
+  }
+  insertPatientLink(row: PatientLinkRow): Promise<void> {
+    return this.transaction((tx) => tx.insertPatientLink(row));
+  }
+  getPatientLink(id: string): Promise<PatientLinkRow | null> {
+    return this.transaction((tx) => tx.getPatientLink(id));
+  }
+  listPatientLinks(filter: { patientId?: string; status?: PatientLinkStatus }): Promise<PatientLinkRow[]> {
+    return this.transaction((tx) => tx.listPatientLinks(filter));
+  }
+  updatePatientLink(row: PatientLinkRow): Promise<void> {
+    return this.transaction((tx) => tx.updatePatientLink(row));
+  }
+  insertKey(k: KeyMetadata): Promise<void> {
+    return this.transaction((tx) => tx.insertKey(k));
+  }
+  getKey(id: string): Promise<KeyMetadata | null> {
+    return this.transaction((tx) => tx.getKey(id));
+  }
+  listKeys(purpose?: string): Promise<KeyMetadata[]> {
+    return this.transaction((tx) => tx.listKeys(purpose));
+  }
+  retireKey(id: string, at: string): Promise<void> {
+    return this.transaction((tx) => tx.retireKey(id, at));
+  }
+  lockAuditHead(): Promise<{ seq: number; hash: string } | null> {
+    return this.transaction((tx) => tx.lockAuditHead());
+  }
+  insertAuditEvent(e: AuditEventRow): Promise<void> {
+    return this.transaction((tx) => tx.insertAuditEvent(e));
+  }
+  listAuditEvents(query: AuditQuery): Promise<AuditEventRow[]> {
+    return this.transaction((tx) => tx.listAuditEvents(query));
+  }
+}
+
+/** A transaction's connection that refuses use after the transaction ended (a leaked `tx`). */
+class ScopedExecutor implements SqlExecutor {
+  closed = false;
+  readonly engine: 'sqlite' | 'postgres';
+
+  constructor(private readonly inner: SqlExecutor) {
+    this.engine = inner.engine;
+  }
+
+  private check(): void {
+    if (this.closed) throw new Error('transaction already finished: a tx cannot be used after transaction() returns');
+  }
+  all<R>(sql: string, params?: readonly SqlValue[]): Promise<R[]> {
+    this.check();
+    return this.inner.all<R>(sql, params);
+  }
+  run(sql: string, params?: readonly SqlValue[]): Promise<number> {
+    this.check();
+    return this.inner.run(sql, params);
+  }
+  exec(sql: string): Promise<void> {
+    this.check();
+    return this.inner.exec(sql);
+  }
+}

@@ -1,0 +1,226 @@
+/**
+ * The one storage interface medface uses, whichever engine is underneath (SQLite or PostgreSQL).
+ *
+ * The store knows tables, not meaning: FHIR resources are opaque JSON objects with a few indexed columns
+ * computed by src/records/, templates and photos are opaque encrypted bytes protected by src/identity/,
+ * audit entries are hashed by src/audit/. All times are ISO-8601 UTC strings (`Date#toISOString()`).
+ */
+
+/** A FHIR resource as stored: validated and shaped by src/records/, opaque here. */
+export type ResourceJson = object;
+
+export interface ResourceRow {
+  id: string;
+  /** Incremented on every update; the optimistic-concurrency token. */
+  versionId: number;
+  lastUpdated: string;
+  resource: ResourceJson;
+}
+
+/** Search terms records derives from a Patient so the store can find it without reading JSON. */
+export interface PatientIndexTerms {
+  /** Normalised (lower-case, accent-free) name words, searched by prefix. */
+  nameTokens: string[];
+  /** Normalised "family given" used to order search results. */
+  sortName: string;
+  birthDate: string | null;
+  gender: string | null;
+  /** `system` null for identifiers without a system; (system, value) is unique across patients. */
+  identifiers: { system: string | null; value: string }[];
+}
+
+export interface PatientQuery {
+  /** Every token must be a prefix of one of the patient's name tokens. */
+  namePrefixes?: string[];
+  /** A full or partial FHIR date (YYYY, YYYY-MM, YYYY-MM-DD); partial dates match every date inside them. */
+  birthDate?: string;
+  /** `system` undefined: any system; null: identifiers without a system. */
+  identifier?: { system?: string | null; value: string };
+  gender?: string;
+  limit: number;
+}
+
+export interface ConsentRow extends ResourceRow {
+  patientId: string;
+  status: string;
+  scope: string;
+  category: string;
+}
+
+/** The output of template protection (src/identity/protection.ts): an envelope-encrypted blob. */
+export interface ProtectedBlob {
+  /** The key-encryption key that wrapped `wrappedKey`. */
+  keyId: string;
+  wrappedKey: Buffer;
+  iv: Buffer;
+  ciphertext: Buffer;
+  tag: Buffer;
+}
+
+export type TemplateSource = 'enrol' | 'refresh';
+
+export interface NewTemplate extends ProtectedBlob {
+  patientId: string;
+  /** The embedder that produced the embedding; templates of different models never compare. */
+  modelId: string;
+  /** The secret feature transform applied before encryption (renewable independently of keys). */
+  transformId: string;
+  /** Quality measures of the source face (numbers and reason codes only). */
+  quality: Record<string, unknown>;
+  source: TemplateSource;
+}
+
+export interface StoredTemplate extends NewTemplate {
+  id: string;
+  createdAt: string;
+}
+
+export interface NewPhoto extends ProtectedBlob {
+  patientId: string;
+  /** The template enrolled from this photo; the photo goes when its template goes. */
+  templateId: string | null;
+  mediaType: string;
+}
+
+export interface StoredPhoto extends NewPhoto {
+  id: string;
+  createdAt: string;
+}
+
+export type PatientLinkStatus = 'pending' | 'confirmed' | 'rejected' | 'overridden';
+
+export interface PatientLinkRow {
+  id: string;
+  patientId: string;
+  otherPatientId: string;
+  grade: string;
+  score: number;
+  status: PatientLinkStatus;
+  reason: string | null;
+  createdBy: string;
+  createdAt: string;
+  reviewedBy: string | null;
+  reviewedAt: string | null;
+}
+
+export interface KeyMetadata {
+  id: string;
+  /** What the key protects, e.g. 'kek' or 'transform'. */
+  purpose: string;
+  algorithm: string;
+  /** A value derived from the key that proves a loaded key is the right one (never the key itself). */
+  checkValue: string;
+  createdAt: string;
+  retiredAt: string | null;
+}
+
+export type AuditOutcome = 'success' | 'failure' | 'denied';
+
+export interface AuditEventRow {
+  seq: number;
+  time: string;
+  actor: string;
+  client: string | null;
+  action: string;
+  outcome: AuditOutcome;
+  /** Pseudonymous patient reference (never the patient id itself). */
+  patientRef: string | null;
+  /** Canonical JSON text, stored exactly as hashed. */
+  details: string;
+  prevHash: string;
+  hash: string;
+}
+
+export interface AuditQuery {
+  afterSeq?: number;
+  from?: string;
+  to?: string;
+  actor?: string;
+  action?: string;
+  outcome?: AuditOutcome;
+  patientRef?: string;
+  limit: number;
+}
+
+/** Every read and write medface makes; callable on a `Store` (one implicit transaction each) or on a `tx`. */
+export interface Repository {
+  // Patients
+  insertPatient(row: ResourceRow, terms: PatientIndexTerms): Promise<void>;
+  /** Writes `row` if the stored version is `expectedVersionId`; false when another write came first. */
+  updatePatient(row: ResourceRow, terms: PatientIndexTerms, expectedVersionId: number): Promise<boolean>;
+  getPatient(id: string): Promise<ResourceRow | null>;
+  searchPatients(query: PatientQuery): Promise<ResourceRow[]>;
+  /** Serialises concurrent changes to one patient until the transaction ends; false if no such patient. */
+  lockPatient(id: string): Promise<boolean>;
+
+  // Consents
+  insertConsent(row: ConsentRow): Promise<void>;
+  updateConsent(row: ConsentRow, expectedVersionId: number): Promise<boolean>;
+  getConsent(id: string): Promise<ConsentRow | null>;
+  getActiveConsent(patientId: string, category: string): Promise<ConsentRow | null>;
+  listConsents(patientId: string): Promise<ConsentRow[]>;
+
+  // Templates (opaque protected blobs)
+  insertTemplate(t: NewTemplate): Promise<StoredTemplate>;
+  listTemplates(patientId: string): Promise<StoredTemplate[]>;
+  countTemplates(patientId?: string): Promise<number>;
+  /** Returns the ids removed, so the caller can drop them from the in-memory index. */
+  deleteTemplatesOfPatient(patientId: string): Promise<string[]>;
+  /** Removes the patient's oldest template (if any) and inserts `t`. */
+  replaceOldestTemplate(t: NewTemplate): Promise<{ inserted: StoredTemplate; replacedId: string | null }>;
+  /** Templates in id order after `afterId`; the page primitive behind `Store.iterateTemplates`. */
+  listTemplatesPage(afterId: string | null, limit: number): Promise<StoredTemplate[]>;
+  updateTemplateProtection(id: string, blob: ProtectedBlob & { transformId: string }): Promise<boolean>;
+
+  // Photos (opaque protected blobs, kept only when configured)
+  insertPhoto(p: NewPhoto): Promise<StoredPhoto>;
+  listPhotos(patientId: string): Promise<StoredPhoto[]>;
+  deletePhotosOfPatient(patientId: string): Promise<number>;
+  listPhotosPage(afterId: string | null, limit: number): Promise<StoredPhoto[]>;
+  updatePhotoProtection(id: string, blob: ProtectedBlob): Promise<boolean>;
+
+  // Duplicate review (Patient.link seealso)
+  insertPatientLink(row: PatientLinkRow): Promise<void>;
+  getPatientLink(id: string): Promise<PatientLinkRow | null>;
+  /** Links where the patient is on either side, optionally of one status; oldest first. */
+  listPatientLinks(filter: { patientId?: string; status?: PatientLinkStatus }): Promise<PatientLinkRow[]>;
+  updatePatientLink(row: PatientLinkRow): Promise<void>;
+
+  // Key metadata (never key material)
+  insertKey(k: KeyMetadata): Promise<void>;
+  getKey(id: string): Promise<KeyMetadata | null>;
+  listKeys(purpose?: string): Promise<KeyMetadata[]>;
+  retireKey(id: string, at: string): Promise<void>;
+
+  // Audit trail (append-only)
+  /** Serialises appenders until the transaction ends and returns the chain head (null when empty). */
+  lockAuditHead(): Promise<{ seq: number; hash: string } | null>;
+  insertAuditEvent(e: AuditEventRow): Promise<void>;
+  listAuditEvents(query: AuditQuery): Promise<AuditEventRow[]>;
+}
+
+/** What `Store.rewrapTemplates` asks for each template: new protection, or null to leave it as it is. */
+export type RewrapTemplate = (
+  t: StoredTemplate,
+) => (ProtectedBlob & { transformId: string }) | null | Promise<(ProtectedBlob & { transformId: string }) | null>;
+export type RewrapPhoto = (p: StoredPhoto) => ProtectedBlob | null | Promise<ProtectedBlob | null>;
+
+export interface Store extends Repository {
+  readonly engine: 'sqlite' | 'postgres';
+  /**
+   * Runs `fn` as one all-or-nothing transaction: committed when it resolves, rolled back when it throws.
+   * Use only `tx` inside `fn` — calling the store itself there is refused (it would escape the transaction).
+   * Keep `fn` short (compute embeddings and encryption before): it holds the database's write lock.
+   */
+  transaction<T>(fn: (tx: Repository) => Promise<T>): Promise<T>;
+  /** Every template in id order, fetched in pages of `batchSize` (not a snapshot: each page is read afresh). */
+  iterateTemplates(batchSize?: number): AsyncIterable<StoredTemplate>;
+  /**
+   * Re-protects templates in batches, each batch its own transaction, so other work proceeds between batches
+   * (key rotation without downtime). `fn` returns null for a template already current, which makes a
+   * rewrap safe to resume after an interruption. Returns how many were rewritten.
+   */
+  rewrapTemplates(fn: RewrapTemplate, batchSize?: number): Promise<number>;
+  rewrapPhotos(fn: RewrapPhoto, batchSize?: number): Promise<number>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,109 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { describe, it } from 'vitest';
+import { openStore } from '../../src/store/index.js';
+import type { Store } from '../../src/store/types.js';
+
+/**
+ * One fresh, empty database per `create()`: a temp directory for SQLite, a new schema for PostgreSQL.
+ * `raw` runs SQL beside the store, as someone with direct database access would (used to tamper in tests).
+ */
+export interface StoreHarness {
+  name: 'sqlite' | 'postgres';
+  create(): Promise<TestDatabase>;
+}
+
+export interface TestDatabase {
+  open(): Promise<Store>;
+  raw<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R[]>;
+  drop(): Promise<void>;
+}
+
+const sqliteHarness: StoreHarness = {
+  name: 'sqlite',
+  async create() {
+    const dataDir = path.join(mkdtempSync(path.join(os.tmpdir(), 'medface-test-')), 'data');
+    return {
+      open: () => openStore({ dataDir }),
+      async raw<R>(sql: string, params: unknown[] = []) {
+        const db = new Database(path.join(dataDir, 'medface.db'));
+        try {
+          const statement = db.prepare(sql);
+          return (statement.reader ? statement.all(...params) : (statement.run(...params), [])) as R[];
+        } finally {
+          db.close();
+        }
+      },
+      async drop() {
+        rmSync(path.dirname(dataDir), { recursive: true, force: true });
+      },
+    };
+  },
+};
+
+function postgresHarness(baseUrl: string): StoreHarness {
+  return {
+    name: 'postgres',
+    async create() {
+      const schema = `medface_test_${process.pid}_${randomBytes(4).toString('hex')}`;
+      const admin = new pg.Client({ connectionString: baseUrl });
+      await admin.connect();
+      try {
+        await admin.query(`CREATE SCHEMA ${schema}`);
+      } finally {
+        await admin.end();
+      }
+      const url = new URL(baseUrl);
+      url.searchParams.set('options', `-c search_path=${schema} -c synchronous_commit=off`);
+      const withClient = async <T>(fn: (c: pg.Client) => Promise<T>): Promise<T> => {
+        const c = new pg.Client({ connectionString: url.toString() });
+        await c.connect();
+        try {
+          return await fn(c);
+        } finally {
+          await c.end();
+        }
+      };
+      return {
+        open: () => openStore({ databaseUrl: url.toString(), dataDir: '/nonexistent' }),
+        raw: <R>(sql: string, params: unknown[] = []) =>
+          withClient(async (c) => {
+            let n = 0;
+            return (await c.query(sql.replace(/\?/g, () => `$${++n}`), params)).rows as R[];
+          }),
+        drop: () =>
+          withClient(async (c) => {
+            await c.query(`DROP SCHEMA ${schema} CASCADE`);
+          }),
+      };
+    },
+  };
+}
+
+const postgresUrl = process.env.MEDFACE_TEST_DATABASE_URL;
+
+/**
+ * The engines every storage test runs against. Without MEDFACE_TEST_DATABASE_URL the PostgreSQL half fails
+ * in CI (CI is set) and is skipped, loudly, on a developer machine.
+ */
+export const harnesses: StoreHarness[] = postgresUrl ? [sqliteHarness, postgresHarness(postgresUrl)] : [sqliteHarness];
+
+export function describeEachStore(title: string, body: (h: StoreHarness) => void): void {
+  for (const h of harnesses) describe(`${title} [${h.name}]`, () => body(h));
+  if (!postgresUrl) {
+    if (process.env.CI) {
+      describe(`${title} [postgres]`, () => {
+        it('needs MEDFACE_TEST_DATABASE_URL in CI', () => {
+          throw new Error('MEDFACE_TEST_DATABASE_URL is not set: CI must run the storage tests on PostgreSQL too');
+        });
+      });
+    } else {
+      console.warn(`[${title}] PostgreSQL half SKIPPED: set MEDFACE_TEST_DATABASE_URL to run it`);
+      describe.skip(`${title} [postgres] (set MEDFACE_TEST_DATABASE_URL)`, () => undefined);
+    }
+  }
+}
