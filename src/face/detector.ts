@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Config, FaceResult, Human } from '@vladmandic/human';
 import { MedfaceError } from '../errors.js';
 import { HUMAN_DIR, initTf } from './runtime.js';
-import type { DetectedFace, Pose, RgbImage } from './types.js';
+import type { DetectedFace, Landmarks, Point, Pose, RgbImage } from './types.js';
 
 export interface DetectorOptions {
   /** Most faces reported per image (default 10); beyond it the most confident are kept. */
@@ -126,5 +126,32 @@ function toDetectedFace(face: FaceResult): DetectedFace {
     score: face.score,
     mesh: face.mesh.map(([px, py]) => ({ x: px, y: py })),
     pose,
+  };
+}
+
+/** MediaPipe face-mesh vertices: eye contours (the subject's right eye first), nose tip, mouth corners. */
+const RIGHT_EYE_RING = [33, 133, 160, 159, 158, 144, 145, 153];
+const LEFT_EYE_RING = [263, 362, 387, 386, 385, 373, 374, 380];
+const NOSE_TIP = 1;
+const MOUTH_RIGHT = 61;
+const MOUTH_LEFT = 291;
+
+/** The five classic landmarks of a detected face; eye centres are the means of the eye contours. */
+export function landmarksOf(face: DetectedFace): Landmarks {
+  const at = (i: number): Point => {
+    const p = face.mesh[i];
+    if (!p) throw new RangeError(`The face mesh has no vertex ${i} (it has ${face.mesh.length}).`);
+    return { x: p.x, y: p.y };
+  };
+  const centre = (ring: readonly number[]): Point => {
+    const pts = ring.map(at);
+    return { x: pts.reduce((s, p) => s + p.x, 0) / pts.length, y: pts.reduce((s, p) => s + p.y, 0) / pts.length };
+  };
+  return {
+    leftEye: centre(LEFT_EYE_RING),
+    rightEye: centre(RIGHT_EYE_RING),
+    nose: at(NOSE_TIP),
+    mouthLeft: at(MOUTH_LEFT),
+    mouthRight: at(MOUTH_RIGHT),
   };
 }

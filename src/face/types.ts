@@ -43,6 +43,18 @@ export interface DetectedFace {
   pose: Pose;
 }
 
+/**
+ * Five points for clients (drawing, cropping), in image pixels. Left and right are the subject's: their left
+ * eye is on the image's right.
+ */
+export interface Landmarks {
+  leftEye: Point;
+  rightEye: Point;
+  nose: Point;
+  mouthLeft: Point;
+  mouthRight: Point;
+}
+
 /** A feature vector tagged with the model that made it; vectors of different models are never compared. */
 export interface Embedding {
   /** `name@version`, e.g. `dlib-resnet@1.0+flip`. */
