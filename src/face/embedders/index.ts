@@ -1,0 +1,24 @@
+import { MedfaceError } from '../../errors.js';
+import { DLIB_EMBEDDER_ID, DlibEmbedder } from './dlib.js';
+import type { Embedder } from './types.js';
+
+export type { Embedder } from './types.js';
+
+/** Every recogniser medface can run, by embedder id. Vectors of different ids are never compared. */
+const EMBEDDERS: Record<string, () => Embedder> = {
+  [DLIB_EMBEDDER_ID]: () => new DlibEmbedder(),
+};
+
+/** The recogniser used unless configured otherwise (chosen by measurement, see docs/accuracy.md). */
+export const DEFAULT_EMBEDDER_ID = DLIB_EMBEDDER_ID;
+
+export const EMBEDDER_IDS: readonly string[] = Object.keys(EMBEDDERS);
+
+/** A new, not yet loaded embedder. */
+export function createEmbedder(id: string = DEFAULT_EMBEDDER_ID): Embedder {
+  const make = EMBEDDERS[id];
+  if (!make) {
+    throw new MedfaceError('INVALID_ARGUMENT', `Unknown embedder "${id}"`, { known: EMBEDDER_IDS });
+  }
+  return make();
+}
