@@ -1,0 +1,193 @@
+import { createHash, createHmac } from 'node:crypto';
+import { MedfaceError } from '../errors.js';
+import type { AuditEventRow, AuditOutcome, Repository } from '../store/types.js';
+import { canonicalJson } from './canonical.js';
+
+/** The `prevHash` of the first entry. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+const ACTION = /^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+$/;
+const MAX_TEXT = 200;
+const MAX_DETAIL_STRING = 256;
+const MAX_DETAIL_ARRAY = 64;
+const MAX_DETAIL_DEPTH = 4;
+const MAX_DETAILS = 4096;
+
+export interface AuditEntry {
+  /** A user id, an API client id, or 'system'. */
+  actor: string;
+  /** Where the request came from (address, kiosk id), when known. */
+  client?: string | null;
+  /** Dotted verb, e.g. 'patient.read', 'biometric.identify', 'consent.withdraw', 'biometric.erase'. */
+  action: string;
+  outcome: AuditOutcome;
+  /** Stored only as a keyed pseudonym (see AuditTrail.patientRef). */
+  patientId?: string | null;
+  /**
+   * Machine-readable facts: scores, grades, reason codes, counts. Never images, embeddings or PHI text —
+   * long strings, long arrays and binary values are refused to keep them out. Refer to other patients
+   * with `patientRef` too.
+   */
+  details?: Record<string, unknown>;
+}
+
+export interface AuditEvent extends Omit<AuditEventRow, 'details'> {
+  details: Record<string, unknown>;
+}
+
+/**
+ * The hash-chained, append-only audit log. Each entry's hash is SHA-256 over the canonical JSON of its
+ * fields and the previous entry's hash, so changing, removing or reordering any entry breaks the chain
+ * from that point on (verifyChain). Patients appear only as HMAC pseudonyms under a deployment secret:
+ * the log never has to be rewritten when a patient's data is erased, and a privacy officer who knows a
+ * patient id can still find that patient's entries.
+ */
+export class AuditTrail {
+  constructor(private readonly pseudonymKey: Buffer) {
+    if (pseudonymKey.length < 32) throw new MedfaceError('KEY_INVALID', 'the audit pseudonym key must be at least 32 bytes');
+  }
+
+  /** The pseudonym under which a patient appears in the audit log. */
+  patientRef(patientId: string): string {
+    return createHmac('sha256', this.pseudonymKey).update(patientId, 'utf8').digest('hex');
+  }
+
+  /**
+   * Appends an entry inside the caller's transaction, so it commits or rolls back with the change it
+   * records. Make it the transaction's last step: on PostgreSQL it takes the log's lock until commit.
+   */
+  async append(tx: Repository, entry: AuditEntry): Promise<AuditEvent> {
+    const details = checkEntry(entry);
+    const head = await tx.lockAuditHead();
+    const unhashed: Omit<AuditEventRow, 'hash'> = {
+      seq: (head?.seq ?? 0) + 1,
+      time: new Date().toISOString(),
+      actor: entry.actor,
+      client: entry.client ?? null,
+      action: entry.action,
+      outcome: entry.outcome,
+      patientRef: entry.patientId === undefined || entry.patientId === null ? null : this.patientRef(entry.patientId),
+      details,
+      prevHash: head?.hash ?? GENESIS_HASH,
+    };
+    const row: AuditEventRow = { ...unhashed, hash: entryHash(unhashed) };
+    await tx.insertAuditEvent(row);
+    return toEvent(row);
+  }
+
+  /** Entries matching every given filter, in log order; `to` is exclusive. */
+  async search(
+    repo: Repository,
+    q: { patientId?: string; actor?: string; action?: string; outcome?: AuditOutcome; from?: Date; to?: Date; afterSeq?: number; limit?: number },
+  ): Promise<AuditEvent[]> {
+    const rows = await repo.listAuditEvents({
+      ...(q.afterSeq !== undefined && { afterSeq: q.afterSeq }),
+      ...(q.from !== undefined && { from: q.from.toISOString() }),
+      ...(q.to !== undefined && { to: q.to.toISOString() }),
+      ...(q.actor !== undefined && { actor: q.actor }),
+      ...(q.action !== undefined && { action: q.action }),
+      ...(q.outcome !== undefined && { outcome: q.outcome }),
+      ...(q.patientId !== undefined && { patientRef: this.patientRef(q.patientId) }),
+      limit: q.limit ?? 100,
+    });
+    return rows.map(toEvent);
+  }
+}
+
+/** SHA-256 over the canonical JSON of every field but the hash itself (details as their stored text). */
+export function entryHash(e: Omit<AuditEventRow, 'hash'>): string {
+  const fields = {
+    seq: e.seq,
+    time: e.time,
+    actor: e.actor,
+    client: e.client,
+    action: e.action,
+    outcome: e.outcome,
+    patientRef: e.patientRef,
+    details: e.details,
+    prevHash: e.prevHash,
+  };
+  return createHash('sha256').update(canonicalJson(fields), 'utf8').digest('hex');
+}
+
+export type ChainVerification =
+  | { ok: true; count: number; head: { seq: number; hash: string } | null }
+  | {
+      ok: false;
+      /** Entries verified intact before the break. */
+      count: number;
+      /** The first entry that is missing or does not verify. */
+      firstBadSeq: number;
+      problem: 'missing' | 'altered' | 'broken-link';
+    };
+
+/**
+ * Walks the whole log in order and reports the first missing or altered entry. An intact result gives the
+ * head hash: recorded outside the database (printed by `medface audit verify`), it also exposes a log cut
+ * short at its end or rewritten wholesale, which no chain can detect by itself.
+ */
+export async function verifyChain(repo: Repository, pageSize = 1000): Promise<ChainVerification> {
+  let expectedSeq = 1;
+  let prevHash = GENESIS_HASH;
+  for (;;) {
+    const page = await repo.listAuditEvents({ afterSeq: expectedSeq - 1, limit: pageSize });
+    for (const e of page) {
+      const count = expectedSeq - 1;
+      if (e.seq !== expectedSeq) return { ok: false, count, firstBadSeq: expectedSeq, problem: 'missing' };
+      if (e.prevHash !== prevHash) return { ok: false, count, firstBadSeq: e.seq, problem: 'broken-link' };
+      const { hash, ...unhashed } = e;
+      if (entryHash(unhashed) !== hash) return { ok: false, count, firstBadSeq: e.seq, problem: 'altered' };
+      prevHash = hash;
+      expectedSeq++;
+    }
+    if (page.length < pageSize) {
+      const count = expectedSeq - 1;
+      return { ok: true, count, head: count === 0 ? null : { seq: count, hash: prevHash } };
+    }
+  }
+}
+
+function toEvent(row: AuditEventRow): AuditEvent {
+  return { ...row, details: JSON.parse(row.details) as Record<string, unknown> };
+}
+
+/** Validates an entry and returns its details as canonical JSON text. */
+function checkEntry(entry: AuditEntry): string {
+  const fail = (path: string, message: string): never => {
+    throw new MedfaceError('INVALID_ARGUMENT', `audit entry ${path} ${message}`, { path });
+  };
+  if (typeof entry.actor !== 'string' || entry.actor === '' || entry.actor.length > MAX_TEXT) fail('actor', `must be 1-${MAX_TEXT} characters`);
+  if (entry.client !== undefined && entry.client !== null && (typeof entry.client !== 'string' || entry.client.length > MAX_TEXT)) {
+    fail('client', `must be at most ${MAX_TEXT} characters`);
+  }
+  if (typeof entry.action !== 'string' || !ACTION.test(entry.action) || entry.action.length > MAX_TEXT) {
+    fail('action', 'must be a dotted lower-case verb such as patient.read');
+  }
+  if (!['success', 'failure', 'denied'].includes(entry.outcome)) fail('outcome', 'must be success, failure or denied');
+  const visit = (v: unknown, path: string, depth: number): void => {
+    if (v === null || typeof v === 'boolean') return;
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v)) fail(path, 'must be a finite number');
+      return;
+    }
+    if (typeof v === 'string') {
+      if (v.length > MAX_DETAIL_STRING) fail(path, `must be at most ${MAX_DETAIL_STRING} characters (no free text or images)`);
+      return;
+    }
+    if (depth >= MAX_DETAIL_DEPTH) fail(path, `nests deeper than ${MAX_DETAIL_DEPTH} levels`);
+    if (Array.isArray(v)) {
+      if (v.length > MAX_DETAIL_ARRAY) fail(path, `must have at most ${MAX_DETAIL_ARRAY} entries (no embeddings)`);
+      v.forEach((x, i) => visit(x, `${path}[${i}]`, depth + 1));
+      return;
+    }
+    if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+      for (const [k, x] of Object.entries(v as Record<string, unknown>)) if (x !== undefined) visit(x, `${path}.${k}`, depth + 1);
+      return;
+    }
+    fail(path, 'must be plain JSON (no binary data)');
+  };
+  visit(entry.details ?? {}, 'details', 0);
+  const text = canonicalJson(entry.details ?? {});
+  if (text.length > MAX_DETAILS) fail('details', `must encode to at most ${MAX_DETAILS} characters`);
+  return text;
+}
