@@ -306,7 +306,8 @@ export async function migrate(
       }
       await sql.exec('COMMIT');
     } catch (e) {
-      await sql.exec('ROLLBACK');
+      // The original failure is what matters; a failed ROLLBACK only means there was nothing to undo.
+      await sql.exec('ROLLBACK').catch(() => undefined);
       throw e;
     }
   }

@@ -40,10 +40,14 @@ export function translateDriverError(e: unknown): unknown {
     return new MedfaceError('STORE_UNAVAILABLE', 'the database is busy; try again');
   }
   if (
-    ['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EAI_AGAIN', '57P01', '57P03', '53300'].includes(code) ||
-    code.startsWith('08')
+    ['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EAI_AGAIN', '57P01', '57P03', '53300', '3D000'].includes(code) ||
+    code.startsWith('08') ||
+    code.startsWith('28')
   ) {
     return new MedfaceError('STORE_UNAVAILABLE', 'the database cannot be reached', { reason: code });
+  }
+  if (/^SQLITE_(CANTOPEN|NOTADB|CORRUPT|READONLY|FULL|IOERR|PERM)/.test(code)) {
+    return new MedfaceError('STORE_UNAVAILABLE', 'the database file cannot be used', { reason: code });
   }
   return e;
 }

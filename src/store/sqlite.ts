@@ -33,7 +33,7 @@ export class SqliteStore extends TransactionalStore {
   static async open(dataDir: string): Promise<SqliteStore> {
     const file = path.resolve(dataDir, SQLITE_FILE_NAME);
     prepareFile(path.dirname(file), file);
-    let db: Database.Database;
+    let db: Database.Database | undefined;
     try {
       db = new Database(file);
       db.pragma('journal_mode = WAL');
@@ -42,6 +42,7 @@ export class SqliteStore extends TransactionalStore {
       // FULL: a committed audit entry or consent withdrawal survives power loss, not only a process crash.
       db.pragma('synchronous = FULL');
     } catch (e) {
+      db?.close();
       throw translateDriverError(e);
     }
     const store = new SqliteStore(file, db);
@@ -57,15 +58,14 @@ export class SqliteStore extends TransactionalStore {
   protected runInTransaction<T>(fn: (sql: SqlExecutor) => Promise<T>): Promise<T> {
     return this.serialised(async () => {
       await this.executor.exec('BEGIN IMMEDIATE');
-      let result: T;
       try {
-        result = await fn(this.executor);
+        const result = await fn(this.executor);
+        await this.executor.exec('COMMIT');
+        return result;
       } catch (e) {
         if (this.db.inTransaction) this.db.exec('ROLLBACK');
         throw e;
       }
-      await this.executor.exec('COMMIT');
-      return result;
     });
   }
 

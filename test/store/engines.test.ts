@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -33,6 +33,16 @@ describe('openStore', () => {
     await expect(openStore({ databaseUrl: 'postgres://nobody:x@127.0.0.1:1/none', dataDir: '.' })).rejects.toMatchObject({
       code: 'STORE_UNAVAILABLE',
     });
+  });
+
+  it('reports a file that is not a database as STORE_UNAVAILABLE', async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'medface-notadb-'));
+    try {
+      writeFileSync(path.join(dataDir, 'medface.db'), 'this is not an SQLite database, just text long enough to have a header');
+      await expect(openStore({ dataDir })).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('reads its settings from the environment', () => {
