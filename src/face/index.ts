@@ -1,0 +1,28 @@
+/**
+ * The face layer's public surface: image bytes in, faces, quality and embeddings out. Callers outside
+ * src/face/ import from here. Servers use FacePool (one engine per core); FaceEngine runs on the calling thread.
+ */
+export { FacePool, type PoolOptions, type PoolStats } from './pool.js';
+export {
+  FaceEngine,
+  type Analysis,
+  type AnalyzeOptions,
+  type EngineOptions,
+  type FaceResult,
+  type StageTimings,
+  type SubjectFace,
+} from './engine.js';
+export { decodeImage, DEFAULT_IMAGE_LIMITS, type DecodedImage, type ImageLimits } from './image.js';
+export { DEFAULT_EMBEDDER_ID, EMBEDDER_IDS } from './embedders/index.js';
+export type { QualityMetrics, QualityReport } from './quality.js';
+export type {
+  Box,
+  DetectedFace,
+  Embedding,
+  Landmarks,
+  Point,
+  Pose,
+  Purpose,
+  QualityReason,
+  RgbImage,
+} from './types.js';
