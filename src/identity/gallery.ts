@@ -55,10 +55,9 @@ export const DEFAULT_GALLERY_OPTIONS: GalleryOptions = {
 export class Gallery {
   readonly #options: GalleryOptions;
   readonly #spaces = new Map<string, Space>();
-  /** Which space holds each template, so removal needs only the template id. */
-  readonly #spaceOf = new Map<string, Space>();
-  readonly #templatesOf = new Map<string, Set<string>>();
-  /** patientsWithCount[n]: how many patients have n templates; its last non-zero index bounds a search's fan-out. */
+  readonly #templates = new Map<string, Slot>();
+  readonly #templatesOf = new Map<string, string[]>();
+  /** patientsWithCount[n]: how many patients have n templates; its last index bounds a search's fan-out. */
   readonly #patientsWithCount: number[] = [0];
 
   constructor(options: Partial<GalleryOptions> = {}) {
@@ -74,7 +73,7 @@ export class Gallery {
   }
 
   get size(): number {
-    return this.#spaceOf.size;
+    return this.#templates.size;
   }
 
   /** Adds a template; re-adding an id replaces the old vector (e.g. after transform renewal). */
@@ -83,16 +82,16 @@ export class Gallery {
   }
 
   remove(templateId: string): boolean {
-    const space = this.#spaceOf.get(templateId);
-    if (!space) return false;
-    const patientId = space.delete(templateId);
-    this.#spaceOf.delete(templateId);
-    const templates = this.#templatesOf.get(patientId)!;
-    this.#countPatient(templates.size, -1);
-    templates.delete(templateId);
-    if (templates.size === 0) this.#templatesOf.delete(patientId);
-    else this.#countPatient(templates.size, +1);
-    space.fitIndex();
+    const slot = this.#templates.get(templateId);
+    if (!slot) return false;
+    slot.space.delete(slot);
+    this.#templates.delete(templateId);
+    const templates = this.#templatesOf.get(slot.patientId)!;
+    this.#countPatient(templates.length, -1);
+    templates.splice(templates.indexOf(templateId), 1);
+    if (templates.length === 0) this.#templatesOf.delete(slot.patientId);
+    else this.#countPatient(templates.length, +1);
+    slot.space.fitIndex();
     return true;
   }
 
@@ -105,7 +104,7 @@ export class Gallery {
 
   clear(): void {
     this.#spaces.clear();
-    this.#spaceOf.clear();
+    this.#templates.clear();
     this.#templatesOf.clear();
     this.#patientsWithCount.length = 1;
   }
@@ -129,34 +128,33 @@ export class Gallery {
     // a patient has at most `maxTemplatesPerPatient` templates, so the best k·that templates hold the best k patients
     const templatesWanted = Math.min(space.count, k * this.#maxTemplatesPerPatient());
     const best = new Map<string, GalleryMatch>();
-    for (const hit of space.nearest(query, templatesWanted)) {
-      if (!best.has(hit.patientId)) best.set(hit.patientId, hit);
+    for (const [score, slot] of space.nearest(query, templatesWanted)) {
+      if (!best.has(slot.patientId)) best.set(slot.patientId, { patientId: slot.patientId, templateId: slot.templateId, score });
       if (best.size === k) break;
     }
     return [...best.values()];
   }
 
   #insert(entry: GalleryEntry): Space {
-    const { model, transformId } = entry.template;
-    const key = spaceKey(model, transformId);
-    const vector = normalised(entry.template);
+    const { templateId, patientId, template } = entry;
+    const key = spaceKey(template.model, template.transformId);
+    const vector = normalised(template);
     let space = this.#spaces.get(key);
-    if (space && vector.length !== space.dimension) throw dimensionMismatch(entry.template, space.dimension);
-    this.remove(entry.templateId);
+    if (space && vector.length !== space.dimension) throw dimensionMismatch(template, space.dimension);
+    this.remove(templateId);
     if (!space) {
       space = new Space(vector.length, this.#options);
       this.#spaces.set(key, space);
     }
-    space.insert(entry.templateId, entry.patientId, vector);
-    this.#spaceOf.set(entry.templateId, space);
-    let templates = this.#templatesOf.get(entry.patientId);
+    this.#templates.set(templateId, space.insert(templateId, patientId, vector));
+    let templates = this.#templatesOf.get(patientId);
     if (!templates) {
-      templates = new Set();
-      this.#templatesOf.set(entry.patientId, templates);
+      templates = [];
+      this.#templatesOf.set(patientId, templates);
     }
-    if (templates.size > 0) this.#countPatient(templates.size, -1);
-    templates.add(entry.templateId);
-    this.#countPatient(templates.size, +1);
+    if (templates.length > 0) this.#countPatient(templates.length, -1);
+    templates.push(templateId);
+    this.#countPatient(templates.length, +1);
     return space;
   }
 
@@ -175,9 +173,10 @@ export class Gallery {
 interface Slot {
   templateId: string;
   patientId: string;
-  /** Row in `Space.#vectors`; moves when another row is deleted. */
+  space: Space;
+  /** Row in the space's vector table; moves when another row is deleted. */
   row: number;
-  /** Stable key of the vector in the HNSW graph. */
+  /** Key of the vector in the HNSW graph; freed keys are reused so the key table stays dense. */
   key: number;
 }
 
@@ -187,9 +186,8 @@ class Space {
   readonly #options: GalleryOptions;
   #vectors: Float32Array;
   readonly #rows: Slot[] = [];
-  readonly #byTemplate = new Map<string, Slot>();
-  readonly #byKey = new Map<number, Slot>();
-  #nextKey = 0;
+  readonly #byKey: (Slot | undefined)[] = [];
+  readonly #freeKeys: number[] = [];
   #graph: Index | undefined;
 
   constructor(dimension: number, options: GalleryOptions) {
@@ -206,7 +204,7 @@ class Space {
     return this.#graph !== undefined;
   }
 
-  insert(templateId: string, patientId: string, vector: Float32Array): void {
+  insert(templateId: string, patientId: string, vector: Float32Array): Slot {
     const row = this.#rows.length;
     if ((row + 1) * this.dimension > this.#vectors.length) {
       const grown = new Float32Array(this.#vectors.length * 2);
@@ -214,16 +212,15 @@ class Space {
       this.#vectors = grown;
     }
     this.#vectors.set(vector, row * this.dimension);
-    const slot: Slot = { templateId, patientId, row, key: this.#nextKey++ };
+    const slot: Slot = { templateId, patientId, space: this, row, key: this.#freeKeys.pop() ?? this.#byKey.length };
     this.#rows.push(slot);
-    this.#byTemplate.set(templateId, slot);
-    this.#byKey.set(slot.key, slot);
+    this.#byKey[slot.key] = slot;
     this.#graph?.add(BigInt(slot.key), vector, 1);
+    return slot;
   }
 
-  /** Deletes a template (moving the last row into its place) and returns its patient id. */
-  delete(templateId: string): string {
-    const slot = this.#byTemplate.get(templateId)!;
+  /** Deletes a template, moving the last row into its place. */
+  delete(slot: Slot): void {
     const last = this.#rows.pop()!;
     if (last !== slot) {
       const d = this.dimension;
@@ -231,12 +228,10 @@ class Space {
       last.row = slot.row;
       this.#rows[slot.row] = last;
     }
-    this.#byTemplate.delete(templateId);
-    this.#byKey.delete(slot.key);
+    this.#byKey[slot.key] = undefined;
+    this.#freeKeys.push(slot.key);
     this.#graph?.remove(BigInt(slot.key));
-    return slot.patientId;
   }
-
   /** Builds the graph when the space has grown to the threshold, drops it when it has shrunk to half. */
   fitIndex(): void {
     const { exactBelow, hnsw, buildThreads } = this.#options;
@@ -258,23 +253,23 @@ class Space {
     }
   }
 
-  /** The `n` templates closest to a unit query, best first. */
-  nearest(query: Float32Array, n: number): GalleryMatch[] {
+  /** The `n` templates closest to a unit query with their cosines, best first. */
+  nearest(query: Float32Array, n: number): [number, Slot][] {
     return this.#graph ? this.#approximateNearest(query, n) : this.#exactNearest(query, n);
   }
 
-  #approximateNearest(query: Float32Array, n: number): GalleryMatch[] {
+  #approximateNearest(query: Float32Array, n: number): [number, Slot][] {
     const { keys, distances } = this.#graph!.search(query, n, 1);
-    const hits: GalleryMatch[] = [];
+    const hits: [number, Slot][] = [];
     for (let i = 0; i < keys.length; i++) {
-      const slot = this.#byKey.get(Number(keys[i]));
-      // usearch pads a short answer with sentinel keys; those (and anything unknown) are skipped
-      if (slot) hits.push({ patientId: slot.patientId, templateId: slot.templateId, score: 1 - distances[i]! });
+      const slot = this.#byKey[Number(keys[i])];
+      // usearch pads a short answer with sentinel keys; those are skipped
+      if (slot) hits.push([1 - distances[i]!, slot]);
     }
     return hits;
   }
 
-  #exactNearest(query: Float32Array, n: number): GalleryMatch[] {
+  #exactNearest(query: Float32Array, n: number): [number, Slot][] {
     const d = this.dimension;
     const vectors = this.#vectors;
     const top = new TopScores(n);
@@ -283,10 +278,7 @@ class Space {
       for (let i = 0; i < d; i++) dot += vectors[offset + i]! * query[i]!;
       top.offer(dot, row);
     }
-    return top.sorted().map(({ score, row }) => {
-      const slot = this.#rows[row]!;
-      return { patientId: slot.patientId, templateId: slot.templateId, score };
-    });
+    return top.sorted().map(({ score, row }) => [score, this.#rows[row]!]);
   }
 }
 

@@ -109,6 +109,12 @@ describe('Gallery', () => {
       for (const probe of probes) if (gallery.search(probe, 1)[0]?.templateId === reference(remaining, probe, 1)[0]?.templateId) agree++;
       expect(agree / probes.length).toBeGreaterThanOrEqual(0.98);
 
+      // removed keys are reused for new templates: re-enrolled, a patient is found again under the new ids
+      const reEnrolled = entries.filter((e) => e.patientId === 'p7').map((e) => ({ ...e, templateId: `${e.templateId}-again` }));
+      reEnrolled.forEach((e) => gallery.add(e));
+      for (const e of reEnrolled) expect(gallery.search(e.template, 1)[0]).toMatchObject({ patientId: 'p7', templateId: e.templateId });
+      expect(gallery.search(entries[0]!.template, patients)).toHaveLength(patients - removed.size + 1);
+
       gallery.clear();
       expect(gallery.size).toBe(0);
       expect(gallery.search(probes[0]!, 3)).toEqual([]);
