@@ -1,6 +1,6 @@
 import { MedfaceError } from '../errors.js';
 
-export type SqlValue = string | number | bigint | Buffer | null;
+export type SqlValue = string | number | bigint | Uint8Array | null;
 
 /**
  * The little an engine must provide for the shared repository: statements written once with `?` placeholders

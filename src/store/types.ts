@@ -47,14 +47,17 @@ export interface ConsentRow extends ResourceRow {
   category: string;
 }
 
-/** The output of template protection (src/identity/protection.ts): an envelope-encrypted blob. */
+/**
+ * The output of template protection (src/identity/protection.ts): an envelope-encrypted blob. Any
+ * Uint8Array is accepted; what the store reads back are Buffers (which are Uint8Arrays).
+ */
 export interface ProtectedBlob {
   /** The key-encryption key that wrapped `wrappedKey`. */
   keyId: string;
-  wrappedKey: Buffer;
-  iv: Buffer;
-  ciphertext: Buffer;
-  tag: Buffer;
+  wrappedKey: Uint8Array;
+  iv: Uint8Array;
+  ciphertext: Uint8Array;
+  tag: Uint8Array;
 }
 
 export type TemplateSource = 'enrol' | 'refresh';
