@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { canonicalJson } from '../audit/canonical.js';
 import { MedfaceError } from '../errors.js';
 import type { PatientIndexTerms, Repository, ResourceRow } from '../store/types.js';
 import type { HumanName, Patient, PatientLink } from './fhir.js';
@@ -147,7 +148,8 @@ export async function updatePatient(repo: Repository, input: unknown): Promise<P
   if (!current) throw new MedfaceError('NOT_FOUND', 'no such patient', { patientId: checked.id });
   const expected = checked.meta?.versionId !== undefined ? Number(checked.meta.versionId) : current.versionId;
   const storedLinks = fromRow(current).link;
-  if (JSON.stringify(checked.link ?? null) !== JSON.stringify(storedLinks ?? null)) {
+  // Compared canonically: PostgreSQL's jsonb hands keys back in its own order.
+  if (canonicalJson(checked.link ?? null) !== canonicalJson(storedLinks ?? null)) {
     throw new MedfaceError('VALIDATION_FAILED', 'Patient.link is set by duplicate review and cannot be changed here', {
       issues: [{ path: 'Patient.link', message: 'is set by duplicate review' }],
     });
@@ -182,7 +184,7 @@ export async function setSeeAlso(tx: Repository, patientId: string, otherPatient
   const reference = `Patient/${otherPatientId}`;
   const others = (patient.link ?? []).filter((l) => !(l.type === 'seealso' && l.other.reference === reference));
   const link: PatientLink[] = present ? [...others, { other: { reference }, type: 'seealso' }] : others;
-  if (JSON.stringify(link) === JSON.stringify(patient.link ?? [])) return;
+  if (canonicalJson(link) === canonicalJson(patient.link ?? [])) return;
   const { link: _old, ...rest } = patient;
   await writeVersion(tx, link.length > 0 ? { ...rest, link } : rest, row.versionId);
 }

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { recordSuspectedDuplicate, listSuspectedDuplicates, reviewSuspectedDuplicate } from '../../src/records/links.js';
-import { createPatient, readPatient } from '../../src/records/patient.js';
+import { createPatient, readPatient, updatePatient } from '../../src/records/patient.js';
 import type { Store } from '../../src/store/types.js';
 import { describeEachStore, type TestDatabase } from '../store/harness.js';
 
@@ -30,6 +30,11 @@ describeEachStore('duplicate review', (h) => {
     expect(await seeAlso(a)).toEqual([['seealso', `Patient/${b}`]]);
     expect(await seeAlso(b)).toEqual([['seealso', `Patient/${a}`]]);
     expect((await readPatient(store, a)).meta?.versionId).toBe('2');
+    // A client may send the stored links back with keys in any order.
+    const current = await readPatient(store, a);
+    const relinked = current.link?.map((l) => ({ type: l.type, other: { reference: l.other.reference } }));
+    expect((await updatePatient(store, { ...current, link: relinked, gender: 'unknown' })).meta?.versionId).toBe('3');
+    await expect(updatePatient(store, { ...current, meta: undefined, link: undefined })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
 
     // The same pair seen again, from the other side, is the same suspicion; an override marks it.
     const again = await store.transaction((tx) =>
