@@ -113,6 +113,20 @@ describe('detector', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('detects on a big photo shrunk, reporting coordinates in the photo\'s own pixels', async () => {
+    const big = await decodeImage(await sharp(sample(1)).resize(group.width * 2).png().toBuffer());
+    const [original, doubled] = [await detector.detect(group), await detector.detect(big)];
+    expect(doubled).toHaveLength(original.length);
+    original.forEach((f, i) => {
+      const d = doubled[i]!;
+      expect(d.box.x / 2).toBeCloseTo(f.box.x, -1);
+      expect(d.box.width / 2).toBeCloseTo(f.box.width, -1);
+      const nose = f.mesh[1]!, bigNose = d.mesh[1]!;
+      expect(Math.hypot(bigNose.x / 2 - nose.x, bigNose.y / 2 - nose.y)).toBeLessThan(f.box.width * 0.02);
+      expect(Math.abs(d.pose.yaw - f.pose.yaw)).toBeLessThan(2);
+    });
+  });
+
   it('reports at most maxFaces faces', async () => {
     const one = await createDetector({ maxFaces: 1 });
     expect(await one.detect(group)).toHaveLength(1);
