@@ -180,19 +180,29 @@ describe('assessCapture on real detections', () => {
     expect(result.verify.passed).toBe(true);
   });
 
-  it('reports LOW_DETECTION_SCORE for a doubtful face and does not count it as a rival', async () => {
-    // sample2 with its middle face painted over: a clear face and, nearly as large, a doubtful half-profile one.
-    const grey = await sharp({ create: { width: 360, height: 360, channels: 3, background: '#808080' } }).png().toBuffer();
-    const result = await assess(sharp(sample(2)).composite([{ input: grey, left: 800, top: 185 }]));
+  it('reports LOW_DETECTION_SCORE for a doubtful face, which is neither the subject nor a rival, even when larger', async () => {
+    // sample2 with its middle face painted over and its right-hand face shrunk: what is left is a doubtful
+    // half-profile face and a smaller, clear one.
+    const grey = (width: number, height: number): Promise<Buffer> =>
+      sharp({ create: { width, height, channels: 3, background: '#808080' } }).png().toBuffer();
+    const right = await sharp(sample(2)).extract({ left: 1250, top: 0, width: 670, height: 700 }).resize(570).png().toBuffer();
+    const scene = sharp(sample(2)).composite([
+      { input: await grey(360, 360), left: 800, top: 185 },
+      { input: await grey(670, 1367), left: 1250, top: 0 },
+      { input: right, left: 1250, top: 60 },
+    ]);
+    const result = await assess(scene);
     const faces = result.verify.faces;
     expect(faces).toHaveLength(2);
-    const doubtful = faces.find((f) => f.metrics.detectionScore < QUALITY_GATES.verify.minDetectionScore);
-    const clear = faces.find((f) => f.metrics.detectionScore >= QUALITY_GATES.enrol.minDetectionScore);
-    expect(doubtful?.reasons).toContain('LOW_DETECTION_SCORE');
-    expect(clear?.reasons).not.toContain('LOW_DETECTION_SCORE');
-    expect(doubtful!.metrics.faceSize / clear!.metrics.faceSize).toBeGreaterThan(QUALITY_GATES.verify.competingFaceRatio);
-    expect(result.verify.faces[result.verify.subject]).toBe(clear);
+    const doubtful = faces.find((f) => f.metrics.detectionScore < QUALITY_GATES.verify.minDetectionScore)!;
+    const clear = faces.find((f) => f.metrics.detectionScore >= QUALITY_GATES.enrol.minDetectionScore)!;
+    expect(doubtful.reasons).toContain('LOW_DETECTION_SCORE');
+    expect(clear.reasons).not.toContain('LOW_DETECTION_SCORE');
+    expect(doubtful.metrics.faceSize).toBeGreaterThan(clear.metrics.faceSize);
+    expect(faces[result.verify.subject]).toBe(clear);
     expect(result.verify.reasons).toEqual([]);
+    expect(result.verify.passed).toBe(true);
+    expect(result.enrol.faces[result.enrol.subject]!.metrics).toEqual(clear.metrics);
     expect(result.enrol.reasons).toEqual([]);
   });
 });
