@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Embedding } from '../face/types.js';
+import type { Embedding } from '../face/index.js';
 
 /**
  * Embeddings of evaluation images on disk, so that rerunning an evaluation or a calibration only pays
@@ -26,7 +26,7 @@ export class EmbeddingCache {
   /** Entries live under `<root>/embeddings/<model>/`. */
   constructor(
     root: string,
-    private readonly model: string,
+    readonly model: string,
   ) {
     this.dir = path.join(root, 'embeddings', model.replace(/[^A-Za-z0-9@+._-]/g, '_'));
   }

@@ -52,15 +52,17 @@ export function fnmrAt(curve: ErrorCurve, point: number): number {
   return 1 - curve.genuineAccepted[point]! / curve.genuine;
 }
 
-/** Area under the ROC curve (trapezoids between operating points, so tied scores count one half). */
+/**
+ * Area under the ROC curve (trapezoids between operating points, so tied scores count one half). Summed
+ * in whole counts and divided once, so a perfect separation gives exactly 1.
+ */
 export function auc(curve: ErrorCurve): number {
-  let area = 0;
+  let twiceArea = 0;
   for (let p = 1; p < curve.threshold.length; p++) {
-    const dFar = (curve.impostorAccepted[p]! - curve.impostorAccepted[p - 1]!) / curve.impostor;
-    const tarMid = (curve.genuineAccepted[p]! + curve.genuineAccepted[p - 1]!) / 2 / curve.genuine;
-    area += dFar * tarMid;
+    const impostorsAdded = curve.impostorAccepted[p]! - curve.impostorAccepted[p - 1]!;
+    twiceArea += impostorsAdded * (curve.genuineAccepted[p]! + curve.genuineAccepted[p - 1]!);
   }
-  return area;
+  return twiceArea / (2 * curve.genuine * curve.impostor);
 }
 
 /**
