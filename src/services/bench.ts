@@ -1,0 +1,159 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { MedfaceError } from '../errors.js';
+import { FACE_API_DIR } from '../face/runtime.js';
+import { DEFAULT_EMBEDDER_ID, FacePool } from '../face/index.js';
+
+export interface BenchOptions {
+  /** Folder of images to run (recursively); default: single-face crops of face-api's demo photos. */
+  imagesDir?: string;
+  /** Timed analyses per phase (default 60). */
+  n?: number;
+  /** Embedder to measure; default the pool's. */
+  embedderId?: string;
+  onProgress?: (phase: string, done: number, total: number) => void;
+}
+
+export interface Percentiles {
+  p50: number;
+  p95: number;
+}
+
+export interface BenchResult {
+  machine: { cpu: string; cores: number; node: string; platform: string };
+  model: string;
+  images: { source: string; count: number; median_width: number; median_height: number };
+  /** One worker, one image at a time: milliseconds per stage and end to end. */
+  one_core: {
+    runs: number;
+    decode: Percentiles;
+    detect: Percentiles;
+    quality: Percentiles;
+    align_embed: Percentiles;
+    /** decode + detect + quality + align_embed inside the worker. */
+    total: Percentiles;
+    /** From the caller's request to its answer, including the hand-over to and from the worker thread. */
+    round_trip: Percentiles;
+  };
+  /** One worker per core, the queue kept full. */
+  throughput: { workers: number; analyses: number; faces: number; seconds: number; faces_per_s: number };
+}
+
+const IMAGE_FILE = /\.(jpe?g|png|webp|gif|tiff?|avif)$/i;
+
+/**
+ * Measures the face pipeline (decode, detect, quality, align + embed of the subject) as `compare` and
+ * enrolment use it: latency per stage on one core, then faces per second with one worker per core.
+ */
+export async function runBench(options: BenchOptions = {}): Promise<BenchResult> {
+  const n = options.n ?? 60;
+  if (!Number.isInteger(n) || n < 1) throw new MedfaceError('INVALID_ARGUMENT', '--n must be a positive integer');
+  const model = options.embedderId ?? DEFAULT_EMBEDDER_ID;
+  const poolOptions = { embedderId: model };
+
+  const single = await FacePool.create({ ...poolOptions, size: 1 });
+  let images: Buffer[];
+  let timings: Array<{ stages: Record<'decode' | 'detect' | 'quality' | 'align_embed', number>; roundTrip: number }>;
+  try {
+    images = options.imagesDir ? readImages(options.imagesDir) : await demoFaceCrops(single);
+    timings = [];
+    for (let i = 0; i < n; i++) {
+      const started = performance.now();
+      const analysis = await single.analyze(images[i % images.length]!, { purpose: 'verify', embed: true });
+      timings.push({ stages: analysis.timings, roundTrip: performance.now() - started });
+      options.onProgress?.('one core', i + 1, n);
+    }
+  } finally {
+    await single.close();
+  }
+
+  const workers = os.availableParallelism();
+  const pool = await FacePool.create({ ...poolOptions, size: workers });
+  let faces = 0;
+  let seconds: number;
+  try {
+    let next = 0;
+    let done = 0;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: workers * 2 }, async () => {
+        while (next < n) {
+          const analysis = await pool.analyze(images[next++ % images.length]!, { purpose: 'verify', embed: true });
+          if (analysis.faces[analysis.subject]?.embedding) faces++;
+          options.onProgress?.(`${workers} workers`, ++done, n);
+        }
+      }),
+    );
+    seconds = (performance.now() - started) / 1000;
+  } finally {
+    await pool.close();
+  }
+
+  const stat = (values: number[]): Percentiles => ({ p50: round(percentile(values, 0.5)), p95: round(percentile(values, 0.95)) });
+  const stage = (k: 'decode' | 'detect' | 'quality' | 'align_embed') => stat(timings.map((t) => t.stages[k]));
+  const sizes = await Promise.all(images.map((b) => sharp(b).metadata()));
+  return {
+    machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: workers, node: process.version, platform: `${os.platform()} ${os.arch()}` },
+    model,
+    images: {
+      source: options.imagesDir ?? 'face-api demo photos, cropped to single faces',
+      count: images.length,
+      median_width: percentile(sizes.map((s) => s.width ?? 0), 0.5),
+      median_height: percentile(sizes.map((s) => s.height ?? 0), 0.5),
+    },
+    one_core: {
+      runs: n,
+      decode: stage('decode'),
+      detect: stage('detect'),
+      quality: stage('quality'),
+      align_embed: stage('align_embed'),
+      total: stat(timings.map((t) => t.stages.decode + t.stages.detect + t.stages.quality + t.stages.align_embed)),
+      round_trip: stat(timings.map((t) => t.roundTrip)),
+    },
+    throughput: { workers, analyses: n, faces, seconds: round(seconds), faces_per_s: round(faces / seconds) },
+  };
+}
+
+/** Nearest-rank percentile. */
+export function percentile(values: readonly number[], q: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
+function readImages(dir: string): Buffer[] {
+  const files = readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => IMAGE_FILE.test(f))
+    .sort();
+  if (files.length === 0) throw new MedfaceError('INVALID_ARGUMENT', `no images in ${dir}`);
+  return files.map((f) => readFileSync(path.join(dir, f)));
+}
+
+/**
+ * Single-face benchmark images made in memory from the group photos face-api ships: each detected face
+ * is cut out with a margin of half its size on every side, like a passport photo, and kept only when
+ * the detector then finds exactly that one face in the crop (neighbours in a group photo can intrude).
+ */
+export async function demoFaceCrops(pool: FacePool, photos: readonly number[] = [1, 2, 3, 4, 5, 6]): Promise<Buffer[]> {
+  const crops: Buffer[] = [];
+  for (const i of photos) {
+    const photo = readFileSync(path.join(FACE_API_DIR, 'demo', `sample${i}.jpg`));
+    const { image, faces } = await pool.analyze(photo, { purpose: 'verify', embed: false });
+    for (const { box } of faces) {
+      const left = Math.max(0, Math.round(box.x - box.width / 2));
+      const top = Math.max(0, Math.round(box.y - box.height / 2));
+      const width = Math.min(image.width, Math.round(box.x + 1.5 * box.width)) - left;
+      const height = Math.min(image.height, Math.round(box.y + 1.5 * box.height)) - top;
+      const crop = await sharp(photo).rotate().extract({ left, top, width, height }).jpeg({ quality: 90 }).toBuffer();
+      if ((await pool.analyze(crop, { purpose: 'verify', embed: false })).faces.length === 1) crops.push(crop);
+    }
+  }
+  if (crops.length === 0) throw new MedfaceError('ENGINE_FAILED', 'no single-face crop could be made from the demo photos');
+  return crops;
+}
+
+function round(v: number): number {
+  return Math.round(v * 10) / 10;
+}
