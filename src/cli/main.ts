@@ -1,6 +1,11 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
+import { registerAnalyze } from './analyze.js';
+import { registerBench } from './bench.js';
+import { registerCalibrate } from './calibrate.js';
+import { registerCompare } from './compare.js';
+import { registerEvaluate } from './evaluate.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -9,6 +14,11 @@ export function buildProgram(): Command {
     .description('Self-hosted face recognition for medical records')
     .version(pkg.version)
     .showHelpAfterError();
+  registerAnalyze(program);
+  registerCompare(program);
+  registerEvaluate(program);
+  registerCalibrate(program);
+  registerBench(program);
   return program;
 }
 

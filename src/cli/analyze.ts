@@ -1,0 +1,38 @@
+import { Option, type Command } from 'commander';
+import type { Purpose } from '../face/index.js';
+import type { AnalysisReport } from '../services/analyze.js';
+import { readImageArgument, withPool } from './engine.js';
+import { action, print } from './output.js';
+
+export function registerAnalyze(program: Command): void {
+  program
+    .command('analyze')
+    .description('Find every face in an image with its box, head pose and quality for a purpose (no embeddings are shown)')
+    .argument('<image>', 'image file')
+    .addOption(new Option('--purpose <purpose>', 'quality gates to apply').choices(['enrol', 'verify', 'identify']).default('verify'))
+    .option('--json', 'machine-readable output')
+    .action(
+      action(async (image: string, opts: { purpose: Purpose; json?: boolean }) => {
+        const { analyzeImage } = await import('../services/analyze.js');
+        const bytes = await readImageArgument(image);
+        const report = await withPool({ size: 1 }, async (pool) => analyzeImage(await pool(), bytes, opts.purpose));
+        print(report, opts, render);
+      }),
+    );
+}
+
+function render(r: AnalysisReport): string {
+  const lines = [
+    `${r.image.width}x${r.image.height} ${r.image.format}: ${r.faces.length} face(s); ${r.accepted ? 'accepted' : `refused (${r.reasons.join(', ')})`} for ${r.purpose}`,
+  ];
+  r.faces.forEach((f, i) => {
+    const b = f.box;
+    const p = f.pose;
+    lines.push(
+      `  #${i + 1}${f.subject ? ' (subject)' : ''}: box ${Math.round(b.x)},${Math.round(b.y)} ${Math.round(b.width)}x${Math.round(b.height)}` +
+        `  score ${f.score.toFixed(2)}  yaw ${p.yaw.toFixed(0)}° pitch ${p.pitch.toFixed(0)}° roll ${p.roll.toFixed(0)}°` +
+        `  quality ${f.quality.passed ? 'ok' : f.quality.reasons.join(', ')}`,
+    );
+  });
+  return lines.join('\n');
+}

@@ -1,0 +1,50 @@
+import type { Command } from 'commander';
+import { MedfaceError } from '../errors.js';
+import type { BenchResult, Percentiles } from '../services/bench.js';
+import { action, print } from './output.js';
+import { progressBar } from './progress.js';
+
+export function registerBench(program: Command): void {
+  program
+    .command('bench')
+    .description('Latency per stage on one core (p50/p95) and faces per second with one worker per core')
+    .option('--images <dir>', 'images to run (default: single-face crops of face-api demo photos)')
+    .option('--n <count>', 'analyses per phase', '60')
+    .option('--embedder <id>', 'embedder to measure (default: the default embedder)')
+    .option('--json', 'machine-readable output')
+    .action(
+      action(async (opts: { images?: string; n: string; embedder?: string; json?: boolean }) => {
+        const n = Number(opts.n);
+        if (!Number.isInteger(n) || n < 1) throw new MedfaceError('INVALID_ARGUMENT', `--n must be a positive integer, got "${opts.n}"`);
+        const { runBench } = await import('../services/bench.js');
+        const bars = new Map<string, ReturnType<typeof progressBar>>();
+        const result = await runBench({
+          n,
+          imagesDir: opts.images,
+          embedderId: opts.embedder,
+          onProgress: (phase, done, total) => {
+            if (!bars.has(phase)) bars.set(phase, progressBar(phase));
+            bars.get(phase)?.(done, total);
+          },
+        });
+        print(result, opts, render);
+      }),
+    );
+}
+
+function render(r: BenchResult): string {
+  const row = (name: string, p: Percentiles) => `  ${name.padEnd(12)} p50 ${p.p50.toFixed(1).padStart(7)} ms   p95 ${p.p95.toFixed(1).padStart(7)} ms`;
+  const o = r.one_core;
+  return [
+    `${r.model} on ${r.machine.cpu} (${r.machine.cores} cores), Node ${r.machine.node}`,
+    `images: ${r.images.count} from ${r.images.source} (median ${r.images.median_width}x${r.images.median_height})`,
+    `one core, ${o.runs} analyses:`,
+    row('decode', o.decode),
+    row('detect', o.detect),
+    row('quality', o.quality),
+    row('align+embed', o.align_embed),
+    row('total', o.total),
+    row('round trip', o.round_trip),
+    `${r.throughput.workers} workers: ${r.throughput.faces} faces in ${r.throughput.seconds} s = ${r.throughput.faces_per_s} faces/s`,
+  ].join('\n');
+}
