@@ -1,5 +1,5 @@
 import { MedfaceError } from '../errors.js';
-import type { Embedding } from '../face/types.js';
+import type { Embedding } from '../face/index.js';
 import { similarity } from '../identity/match.js';
 import type { ModelThresholds } from '../identity/thresholds.js';
 import { allowedFalseMatches, thresholdAtFmr } from './metrics.js';

@@ -1,5 +1,5 @@
 import { MedfaceError } from '../errors.js';
-import type { Embedding } from '../face/types.js';
+import type { Embedding } from '../face/index.js';
 import type { ModelThresholds } from './thresholds.js';
 
 /** FHIR R4 match-grade codes (http://hl7.org/fhir/match-grade), strongest first. */
