@@ -31,7 +31,12 @@ export type ErrorCode =
   | 'TEMPLATE_LIMIT'
   | 'KEY_MISSING'
   | 'KEY_INVALID'
-  | 'STORE_UNAVAILABLE';
+  | 'STORE_UNAVAILABLE'
+  // people, sign-in and authorisation
+  | 'SIGN_IN_FAILED'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'TOO_MANY_ATTEMPTS';
 
 const STATUS: Record<ErrorCode, number> = {
   EMPTY_IMAGE: 400,
@@ -59,6 +64,10 @@ const STATUS: Record<ErrorCode, number> = {
   KEY_MISSING: 500,
   KEY_INVALID: 500,
   STORE_UNAVAILABLE: 503,
+  SIGN_IN_FAILED: 401,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  TOO_MANY_ATTEMPTS: 429,
 };
 
 export class MedfaceError extends Error {
