@@ -265,6 +265,140 @@ CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
   FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only();
 `,
   },
+  {
+    version: 2,
+    name: 'people, credentials, TOTP, sessions, sign-in throttling, API clients',
+    sqlite: `
+CREATE TABLE users (
+  id TEXT PRIMARY KEY,
+  username TEXT NOT NULL UNIQUE,
+  display_name TEXT,
+  roles TEXT NOT NULL,
+  patient_id TEXT UNIQUE REFERENCES patients (id) ON DELETE CASCADE,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  disabled_at TEXT
+) STRICT;
+
+CREATE TABLE credentials (
+  user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  kind TEXT NOT NULL CHECK (kind IN ('password', 'pin')),
+  hash TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (user_id, kind)
+) STRICT;
+
+CREATE TABLE totp_secrets (
+  user_id TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+  sealed_secret BLOB NOT NULL,
+  algorithm TEXT NOT NULL,
+  digits INTEGER NOT NULL,
+  period INTEGER NOT NULL,
+  last_step INTEGER,
+  created_at TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE sessions (
+  id TEXT PRIMARY KEY,
+  token_hash TEXT NOT NULL UNIQUE,
+  user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  created_at TEXT NOT NULL,
+  last_seen_at TEXT NOT NULL,
+  idle_timeout_seconds INTEGER NOT NULL,
+  idle_expires_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL,
+  client TEXT,
+  auth_method TEXT NOT NULL,
+  match_grade TEXT,
+  match_score REAL
+) STRICT;
+CREATE INDEX sessions_user ON sessions (user_id);
+CREATE INDEX sessions_idle_expires ON sessions (idle_expires_at);
+CREATE INDEX sessions_expires ON sessions (expires_at);
+
+CREATE TABLE sign_in_throttle (
+  subject TEXT PRIMARY KEY,
+  failures INTEGER NOT NULL,
+  last_failure_at TEXT NOT NULL,
+  blocked_until TEXT
+) STRICT;
+
+CREATE TABLE api_clients (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  key_hash TEXT NOT NULL UNIQUE,
+  scopes TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  revoked_at TEXT
+) STRICT;
+`,
+    postgres: `
+CREATE TABLE users (
+  id TEXT PRIMARY KEY,
+  username TEXT COLLATE "C" NOT NULL UNIQUE,
+  display_name TEXT,
+  roles JSONB NOT NULL,
+  patient_id TEXT UNIQUE REFERENCES patients (id) ON DELETE CASCADE,
+  created_at TIMESTAMPTZ NOT NULL,
+  updated_at TIMESTAMPTZ NOT NULL,
+  disabled_at TIMESTAMPTZ
+);
+
+CREATE TABLE credentials (
+  user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  kind TEXT NOT NULL CHECK (kind IN ('password', 'pin')),
+  hash TEXT NOT NULL,
+  updated_at TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (user_id, kind)
+);
+
+CREATE TABLE totp_secrets (
+  user_id TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+  sealed_secret BYTEA NOT NULL,
+  algorithm TEXT NOT NULL,
+  digits INTEGER NOT NULL,
+  period INTEGER NOT NULL,
+  last_step BIGINT,
+  created_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE sessions (
+  id TEXT PRIMARY KEY,
+  token_hash TEXT NOT NULL UNIQUE,
+  user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  created_at TIMESTAMPTZ NOT NULL,
+  last_seen_at TIMESTAMPTZ NOT NULL,
+  idle_timeout_seconds INTEGER NOT NULL,
+  idle_expires_at TIMESTAMPTZ NOT NULL,
+  expires_at TIMESTAMPTZ NOT NULL,
+  client TEXT,
+  auth_method TEXT NOT NULL,
+  match_grade TEXT,
+  match_score DOUBLE PRECISION
+);
+CREATE INDEX sessions_user ON sessions (user_id);
+CREATE INDEX sessions_idle_expires ON sessions (idle_expires_at);
+CREATE INDEX sessions_expires ON sessions (expires_at);
+
+CREATE TABLE sign_in_throttle (
+  subject TEXT PRIMARY KEY,
+  failures INTEGER NOT NULL,
+  last_failure_at TIMESTAMPTZ NOT NULL,
+  blocked_until TIMESTAMPTZ
+);
+
+CREATE TABLE api_clients (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  key_hash TEXT NOT NULL UNIQUE,
+  scopes JSONB NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL,
+  created_by TEXT NOT NULL,
+  revoked_at TIMESTAMPTZ
+);
+`,
+  },
 ];
 
 /**

@@ -2,10 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { SqlExecutor, SqlValue } from './sql.js';
 import { isoTime, isoTimeOrNull, jsonColumn } from './sql.js';
 import type {
+  ApiClientRow,
   AuditEventRow,
   AuditOutcome,
   AuditQuery,
   ConsentRow,
+  CredentialKind,
+  CredentialRow,
   KeyMetadata,
   NewPhoto,
   NewTemplate,
@@ -16,9 +19,13 @@ import type {
   ProtectedBlob,
   Repository,
   ResourceRow,
+  SessionRow,
+  SignInThrottleRow,
   StoredPhoto,
   StoredTemplate,
   TemplateSource,
+  TotpRow,
+  UserRow,
 } from './types.js';
 
 /** Any 64-bit constant works; it names the PostgreSQL advisory lock that orders audit appends. */
@@ -366,6 +373,199 @@ export class SqlRepository implements Repository {
     await this.sql.run('UPDATE key_metadata SET retired_at = ? WHERE id = ? AND retired_at IS NULL', [at, id]);
   }
 
+  // ---------------------------------------------------------------- people, sessions, API clients
+
+  async insertUser(row: UserRow): Promise<void> {
+    await this.sql.run(
+      'INSERT INTO users (id, username, display_name, roles, patient_id, created_at, updated_at, disabled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      [row.id, row.username, row.displayName, JSON.stringify(row.roles), row.patientId, row.createdAt, row.updatedAt, row.disabledAt],
+    );
+  }
+
+  async updateUser(row: UserRow): Promise<boolean> {
+    const changed = await this.sql.run('UPDATE users SET display_name = ?, roles = ?, updated_at = ?, disabled_at = ? WHERE id = ?', [
+      row.displayName,
+      JSON.stringify(row.roles),
+      row.updatedAt,
+      row.disabledAt,
+      row.id,
+    ]);
+    return changed > 0;
+  }
+
+  async getUser(id: string): Promise<UserRow | null> {
+    const rows = await this.sql.all<UserDbRow>(`SELECT ${USER_COLUMNS} FROM users WHERE id = ?`, [id]);
+    return rows[0] ? userRow(rows[0]) : null;
+  }
+
+  async getUserByUsername(username: string): Promise<UserRow | null> {
+    const rows = await this.sql.all<UserDbRow>(`SELECT ${USER_COLUMNS} FROM users WHERE username = ?`, [username]);
+    return rows[0] ? userRow(rows[0]) : null;
+  }
+
+  async getUserByPatientId(patientId: string): Promise<UserRow | null> {
+    const rows = await this.sql.all<UserDbRow>(`SELECT ${USER_COLUMNS} FROM users WHERE patient_id = ?`, [patientId]);
+    return rows[0] ? userRow(rows[0]) : null;
+  }
+
+  async listUsers(): Promise<UserRow[]> {
+    const rows = await this.sql.all<UserDbRow>(`SELECT ${USER_COLUMNS} FROM users ORDER BY username`);
+    return rows.map(userRow);
+  }
+
+  async setCredential(row: CredentialRow): Promise<void> {
+    await this.sql.run(
+      `INSERT INTO credentials (user_id, kind, hash, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (user_id, kind) DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at`,
+      [row.userId, row.kind, row.hash, row.updatedAt],
+    );
+  }
+
+  async getCredential(userId: string, kind: CredentialKind): Promise<CredentialRow | null> {
+    const rows = await this.sql.all<{ user_id: string; kind: string; hash: string; updated_at: unknown }>(
+      'SELECT user_id, kind, hash, updated_at FROM credentials WHERE user_id = ? AND kind = ?',
+      [userId, kind],
+    );
+    const r = rows[0];
+    return r ? { userId: r.user_id, kind: r.kind as CredentialKind, hash: r.hash, updatedAt: isoTime(r.updated_at) } : null;
+  }
+
+  async setTotp(row: TotpRow): Promise<void> {
+    await this.sql.run(
+      `INSERT INTO totp_secrets (user_id, sealed_secret, algorithm, digits, period, last_step, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (user_id) DO UPDATE SET sealed_secret = excluded.sealed_secret, algorithm = excluded.algorithm,
+         digits = excluded.digits, period = excluded.period, last_step = excluded.last_step, created_at = excluded.created_at`,
+      [row.userId, row.sealedSecret, row.algorithm, row.digits, row.period, row.lastStep, row.createdAt],
+    );
+  }
+
+  async getTotp(userId: string): Promise<TotpRow | null> {
+    const rows = await this.sql.all<TotpDbRow>(
+      'SELECT user_id, sealed_secret, algorithm, digits, period, last_step, created_at FROM totp_secrets WHERE user_id = ?',
+      [userId],
+    );
+    return rows[0] ? totpRow(rows[0]) : null;
+  }
+
+  async useTotpStep(userId: string, step: number): Promise<boolean> {
+    // One conditional UPDATE: of two nodes accepting the same code at once, only one changes the row.
+    const changed = await this.sql.run('UPDATE totp_secrets SET last_step = ? WHERE user_id = ? AND (last_step IS NULL OR last_step < ?)', [
+      step,
+      userId,
+      step,
+    ]);
+    return changed > 0;
+  }
+
+  async insertSession(row: SessionRow): Promise<void> {
+    await this.sql.run(
+      `INSERT INTO sessions (id, token_hash, user_id, created_at, last_seen_at, idle_timeout_seconds, idle_expires_at, expires_at,
+         client, auth_method, match_grade, match_score)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [
+        row.id,
+        row.tokenHash,
+        row.userId,
+        row.createdAt,
+        row.lastSeenAt,
+        row.idleTimeoutSeconds,
+        row.idleExpiresAt,
+        row.expiresAt,
+        row.client,
+        row.authMethod,
+        row.matchGrade,
+        row.matchScore,
+      ],
+    );
+  }
+
+  async getSessionByTokenHash(tokenHash: string): Promise<SessionRow | null> {
+    const rows = await this.sql.all<SessionDbRow>(`SELECT ${SESSION_COLUMNS} FROM sessions WHERE token_hash = ?`, [tokenHash]);
+    return rows[0] ? sessionRow(rows[0]) : null;
+  }
+
+  async touchSession(id: string, lastSeenAt: string, idleExpiresAt: string): Promise<boolean> {
+    const changed = await this.sql.run('UPDATE sessions SET last_seen_at = ?, idle_expires_at = ? WHERE id = ?', [lastSeenAt, idleExpiresAt, id]);
+    return changed > 0;
+  }
+
+  async deleteSession(id: string): Promise<boolean> {
+    return (await this.sql.run('DELETE FROM sessions WHERE id = ?', [id])) > 0;
+  }
+
+  async deleteSessionsOfUser(userId: string): Promise<number> {
+    return this.sql.run('DELETE FROM sessions WHERE user_id = ?', [userId]);
+  }
+
+  async deleteExpiredSessions(now: string): Promise<number> {
+    return this.sql.run('DELETE FROM sessions WHERE idle_expires_at <= ? OR expires_at <= ?', [now, now]);
+  }
+
+  async recordSignInFailure(subject: string, at: string, forgetBefore: string): Promise<number> {
+    const rows = await this.sql.all<{ failures: number | string }>(
+      `INSERT INTO sign_in_throttle (subject, failures, last_failure_at, blocked_until) VALUES (?, 1, ?, NULL)
+       ON CONFLICT (subject) DO UPDATE SET
+         failures = CASE WHEN sign_in_throttle.last_failure_at < ? THEN 1 ELSE sign_in_throttle.failures + 1 END,
+         last_failure_at = excluded.last_failure_at
+       RETURNING failures`,
+      [subject, at, forgetBefore],
+    );
+    return Number(rows[0]?.failures ?? 0);
+  }
+
+  async blockSignIn(subject: string, until: string): Promise<void> {
+    await this.sql.run('UPDATE sign_in_throttle SET blocked_until = ? WHERE subject = ? AND (blocked_until IS NULL OR blocked_until < ?)', [
+      until,
+      subject,
+      until,
+    ]);
+  }
+
+  async getSignInThrottle(subjects: readonly string[]): Promise<SignInThrottleRow[]> {
+    if (subjects.length === 0) return [];
+    const rows = await this.sql.all<{ subject: string; failures: number | string; last_failure_at: unknown; blocked_until: unknown }>(
+      `SELECT subject, failures, last_failure_at, blocked_until FROM sign_in_throttle WHERE subject IN (${subjects.map(() => '?').join(', ')})
+       ORDER BY subject`,
+      subjects,
+    );
+    return rows.map((r) => ({
+      subject: r.subject,
+      failures: Number(r.failures),
+      lastFailureAt: isoTime(r.last_failure_at),
+      blockedUntil: isoTimeOrNull(r.blocked_until),
+    }));
+  }
+
+  async clearSignInFailures(subject: string): Promise<void> {
+    await this.sql.run('DELETE FROM sign_in_throttle WHERE subject = ?', [subject]);
+  }
+
+  async insertApiClient(row: ApiClientRow): Promise<void> {
+    await this.sql.run(
+      'INSERT INTO api_clients (id, name, key_hash, scopes, created_at, created_by, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      [row.id, row.name, row.keyHash, JSON.stringify(row.scopes), row.createdAt, row.createdBy, row.revokedAt],
+    );
+  }
+
+  async getApiClient(id: string): Promise<ApiClientRow | null> {
+    const rows = await this.sql.all<ApiClientDbRow>(`SELECT ${API_CLIENT_COLUMNS} FROM api_clients WHERE id = ?`, [id]);
+    return rows[0] ? apiClientRow(rows[0]) : null;
+  }
+
+  async getApiClientByKeyHash(keyHash: string): Promise<ApiClientRow | null> {
+    const rows = await this.sql.all<ApiClientDbRow>(`SELECT ${API_CLIENT_COLUMNS} FROM api_clients WHERE key_hash = ?`, [keyHash]);
+    return rows[0] ? apiClientRow(rows[0]) : null;
+  }
+
+  async listApiClients(): Promise<ApiClientRow[]> {
+    const rows = await this.sql.all<ApiClientDbRow>(`SELECT ${API_CLIENT_COLUMNS} FROM api_clients ORDER BY name`);
+    return rows.map(apiClientRow);
+  }
+
+  async revokeApiClient(id: string, at: string): Promise<boolean> {
+    return (await this.sql.run('UPDATE api_clients SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [at, id])) > 0;
+  }
+
   // ---------------------------------------------------------------- audit
 
   async lockAuditHead(): Promise<{ seq: number; hash: string } | null> {
@@ -567,6 +767,113 @@ function keyRow(r: KeyDbRow): KeyMetadata {
     checkValue: r.check_value,
     createdAt: isoTime(r.created_at),
     retiredAt: isoTimeOrNull(r.retired_at),
+  };
+}
+
+const USER_COLUMNS = 'id, username, display_name, roles, patient_id, created_at, updated_at, disabled_at';
+
+interface UserDbRow {
+  id: string;
+  username: string;
+  display_name: string | null;
+  roles: unknown;
+  patient_id: string | null;
+  created_at: unknown;
+  updated_at: unknown;
+  disabled_at: unknown;
+}
+
+function userRow(r: UserDbRow): UserRow {
+  return {
+    id: r.id,
+    username: r.username,
+    displayName: r.display_name,
+    roles: jsonColumn<string[]>(r.roles),
+    patientId: r.patient_id,
+    createdAt: isoTime(r.created_at),
+    updatedAt: isoTime(r.updated_at),
+    disabledAt: isoTimeOrNull(r.disabled_at),
+  };
+}
+
+interface TotpDbRow {
+  user_id: string;
+  sealed_secret: Buffer;
+  algorithm: string;
+  digits: number;
+  period: number;
+  last_step: number | string | null;
+  created_at: unknown;
+}
+
+function totpRow(r: TotpDbRow): TotpRow {
+  return {
+    userId: r.user_id,
+    sealedSecret: r.sealed_secret,
+    algorithm: r.algorithm,
+    digits: Number(r.digits),
+    period: Number(r.period),
+    lastStep: r.last_step === null ? null : Number(r.last_step),
+    createdAt: isoTime(r.created_at),
+  };
+}
+
+const SESSION_COLUMNS =
+  'id, token_hash, user_id, created_at, last_seen_at, idle_timeout_seconds, idle_expires_at, expires_at, client, auth_method, match_grade, match_score';
+
+interface SessionDbRow {
+  id: string;
+  token_hash: string;
+  user_id: string;
+  created_at: unknown;
+  last_seen_at: unknown;
+  idle_timeout_seconds: number;
+  idle_expires_at: unknown;
+  expires_at: unknown;
+  client: string | null;
+  auth_method: string;
+  match_grade: string | null;
+  match_score: number | null;
+}
+
+function sessionRow(r: SessionDbRow): SessionRow {
+  return {
+    id: r.id,
+    tokenHash: r.token_hash,
+    userId: r.user_id,
+    createdAt: isoTime(r.created_at),
+    lastSeenAt: isoTime(r.last_seen_at),
+    idleTimeoutSeconds: Number(r.idle_timeout_seconds),
+    idleExpiresAt: isoTime(r.idle_expires_at),
+    expiresAt: isoTime(r.expires_at),
+    client: r.client,
+    authMethod: r.auth_method,
+    matchGrade: r.match_grade,
+    matchScore: r.match_score === null ? null : Number(r.match_score),
+  };
+}
+
+const API_CLIENT_COLUMNS = 'id, name, key_hash, scopes, created_at, created_by, revoked_at';
+
+interface ApiClientDbRow {
+  id: string;
+  name: string;
+  key_hash: string;
+  scopes: unknown;
+  created_at: unknown;
+  created_by: string;
+  revoked_at: unknown;
+}
+
+function apiClientRow(r: ApiClientDbRow): ApiClientRow {
+  return {
+    id: r.id,
+    name: r.name,
+    keyHash: r.key_hash,
+    scopes: jsonColumn<string[]>(r.scopes),
+    createdAt: isoTime(r.created_at),
+    createdBy: r.created_by,
+    revokedAt: isoTimeOrNull(r.revoked_at),
   };
 }
 

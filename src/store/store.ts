@@ -2,9 +2,12 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { SqlRepository } from './repository.js';
 import type { SqlExecutor, SqlValue } from './sql.js';
 import type {
+  ApiClientRow,
   AuditEventRow,
   AuditQuery,
   ConsentRow,
+  CredentialKind,
+  CredentialRow,
   KeyMetadata,
   NewPhoto,
   NewTemplate,
@@ -17,9 +20,13 @@ import type {
   ResourceRow,
   RewrapPhoto,
   RewrapTemplate,
+  SessionRow,
+  SignInThrottleRow,
   Store,
   StoredPhoto,
   StoredTemplate,
+  TotpRow,
+  UserRow,
 } from './types.js';
 
 const DEFAULT_BATCH = 500;
@@ -196,6 +203,84 @@ export abstract class TransactionalStore implements Store {
   }
   retireKey(id: string, at: string): Promise<void> {
     return this.transaction((tx) => tx.retireKey(id, at));
+  }
+  insertUser(row: UserRow): Promise<void> {
+    return this.transaction((tx) => tx.insertUser(row));
+  }
+  updateUser(row: UserRow): Promise<boolean> {
+    return this.transaction((tx) => tx.updateUser(row));
+  }
+  getUser(id: string): Promise<UserRow | null> {
+    return this.transaction((tx) => tx.getUser(id));
+  }
+  getUserByUsername(username: string): Promise<UserRow | null> {
+    return this.transaction((tx) => tx.getUserByUsername(username));
+  }
+  getUserByPatientId(patientId: string): Promise<UserRow | null> {
+    return this.transaction((tx) => tx.getUserByPatientId(patientId));
+  }
+  listUsers(): Promise<UserRow[]> {
+    return this.transaction((tx) => tx.listUsers());
+  }
+  setCredential(row: CredentialRow): Promise<void> {
+    return this.transaction((tx) => tx.setCredential(row));
+  }
+  getCredential(userId: string, kind: CredentialKind): Promise<CredentialRow | null> {
+    return this.transaction((tx) => tx.getCredential(userId, kind));
+  }
+  setTotp(row: TotpRow): Promise<void> {
+    return this.transaction((tx) => tx.setTotp(row));
+  }
+  getTotp(userId: string): Promise<TotpRow | null> {
+    return this.transaction((tx) => tx.getTotp(userId));
+  }
+  useTotpStep(userId: string, step: number): Promise<boolean> {
+    return this.transaction((tx) => tx.useTotpStep(userId, step));
+  }
+  insertSession(row: SessionRow): Promise<void> {
+    return this.transaction((tx) => tx.insertSession(row));
+  }
+  getSessionByTokenHash(tokenHash: string): Promise<SessionRow | null> {
+    return this.transaction((tx) => tx.getSessionByTokenHash(tokenHash));
+  }
+  touchSession(id: string, lastSeenAt: string, idleExpiresAt: string): Promise<boolean> {
+    return this.transaction((tx) => tx.touchSession(id, lastSeenAt, idleExpiresAt));
+  }
+  deleteSession(id: string): Promise<boolean> {
+    return this.transaction((tx) => tx.deleteSession(id));
+  }
+  deleteSessionsOfUser(userId: string): Promise<number> {
+    return this.transaction((tx) => tx.deleteSessionsOfUser(userId));
+  }
+  deleteExpiredSessions(now: string): Promise<number> {
+    return this.transaction((tx) => tx.deleteExpiredSessions(now));
+  }
+  recordSignInFailure(subject: string, at: string, forgetBefore: string): Promise<number> {
+    return this.transaction((tx) => tx.recordSignInFailure(subject, at, forgetBefore));
+  }
+  blockSignIn(subject: string, until: string): Promise<void> {
+    return this.transaction((tx) => tx.blockSignIn(subject, until));
+  }
+  getSignInThrottle(subjects: readonly string[]): Promise<SignInThrottleRow[]> {
+    return this.transaction((tx) => tx.getSignInThrottle(subjects));
+  }
+  clearSignInFailures(subject: string): Promise<void> {
+    return this.transaction((tx) => tx.clearSignInFailures(subject));
+  }
+  insertApiClient(row: ApiClientRow): Promise<void> {
+    return this.transaction((tx) => tx.insertApiClient(row));
+  }
+  getApiClient(id: string): Promise<ApiClientRow | null> {
+    return this.transaction((tx) => tx.getApiClient(id));
+  }
+  getApiClientByKeyHash(keyHash: string): Promise<ApiClientRow | null> {
+    return this.transaction((tx) => tx.getApiClientByKeyHash(keyHash));
+  }
+  listApiClients(): Promise<ApiClientRow[]> {
+    return this.transaction((tx) => tx.listApiClients());
+  }
+  revokeApiClient(id: string, at: string): Promise<boolean> {
+    return this.transaction((tx) => tx.revokeApiClient(id, at));
   }
   lockAuditHead(): Promise<{ seq: number; hash: string } | null> {
     return this.transaction((tx) => tx.lockAuditHead());

@@ -117,6 +117,83 @@ export interface KeyMetadata {
   retiredAt: string | null;
 }
 
+/** A person who signs in: staff with roles, or a patient whose account sees only their own record (src/access/). */
+export interface UserRow {
+  id: string;
+  /** The sign-in name, normalised by src/access/; unique. */
+  username: string;
+  displayName: string | null;
+  roles: string[];
+  /** A patient account's own Patient; null for staff. */
+  patientId: string | null;
+  createdAt: string;
+  updatedAt: string;
+  disabledAt: string | null;
+}
+
+export type CredentialKind = 'password' | 'pin';
+
+/** A secret a user knows, stored only as its password hash (an encoded argon2id string). */
+export interface CredentialRow {
+  userId: string;
+  kind: CredentialKind;
+  hash: string;
+  updatedAt: string;
+}
+
+/** A user's TOTP (RFC 6238) enrolment; the shared secret is sealed by src/access/ and opaque here. */
+export interface TotpRow {
+  userId: string;
+  sealedSecret: Uint8Array;
+  algorithm: string;
+  digits: number;
+  period: number;
+  /** The newest time step accepted: codes of that step or before are refused (no replay). */
+  lastStep: number | null;
+  createdAt: string;
+}
+
+export interface SessionRow {
+  id: string;
+  /** SHA-256 of the session token; the token itself is never stored. */
+  tokenHash: string;
+  userId: string;
+  /** Also the time identity was established. */
+  createdAt: string;
+  lastSeenAt: string;
+  idleTimeoutSeconds: number;
+  /** lastSeenAt + idle timeout, capped at expiresAt. */
+  idleExpiresAt: string;
+  /** The absolute end of the session, however active. */
+  expiresAt: string;
+  client: string | null;
+  /** How identity was established, e.g. 'password+totp', 'face+pin'. */
+  authMethod: string;
+  /** The face match grade and score when a face was one of the factors. */
+  matchGrade: string | null;
+  matchScore: number | null;
+}
+
+/** Failed sign-ins counted against one subject (an account or a client address), shared by every node. */
+export interface SignInThrottleRow {
+  subject: string;
+  failures: number;
+  lastFailureAt: string;
+  blockedUntil: string | null;
+}
+
+/** An integration (e.g. a telemedicine platform) calling with an API key limited to scopes. */
+export interface ApiClientRow {
+  id: string;
+  name: string;
+  /** SHA-256 of the key; the key itself is shown once and never stored. */
+  keyHash: string;
+  scopes: string[];
+  createdAt: string;
+  createdBy: string;
+  revokedAt: string | null;
+}
+
 export type AuditOutcome = 'success' | 'failure' | 'denied';
 
 export interface AuditEventRow {
@@ -194,6 +271,47 @@ export interface Repository {
   getKey(id: string): Promise<KeyMetadata | null>;
   listKeys(purpose?: string): Promise<KeyMetadata[]>;
   retireKey(id: string, at: string): Promise<void>;
+
+  // People, credentials, sessions, sign-in throttling, API clients (src/access/)
+  insertUser(row: UserRow): Promise<void>;
+  /** Writes display name, roles, disabledAt and updatedAt; false when there is no such user. */
+  updateUser(row: UserRow): Promise<boolean>;
+  getUser(id: string): Promise<UserRow | null>;
+  getUserByUsername(username: string): Promise<UserRow | null>;
+  getUserByPatientId(patientId: string): Promise<UserRow | null>;
+  listUsers(): Promise<UserRow[]>;
+  /** Inserts or replaces the user's credential of that kind. */
+  setCredential(row: CredentialRow): Promise<void>;
+  getCredential(userId: string, kind: CredentialKind): Promise<CredentialRow | null>;
+  /** Inserts or replaces the user's TOTP enrolment. */
+  setTotp(row: TotpRow): Promise<void>;
+  getTotp(userId: string): Promise<TotpRow | null>;
+  /** Records `step` as used if it is newer than the last used one; false when it is not (a replay, or a race lost). */
+  useTotpStep(userId: string, step: number): Promise<boolean>;
+  insertSession(row: SessionRow): Promise<void>;
+  getSessionByTokenHash(tokenHash: string): Promise<SessionRow | null>;
+  /** Moves lastSeenAt and idleExpiresAt forward; false when the session is gone. */
+  touchSession(id: string, lastSeenAt: string, idleExpiresAt: string): Promise<boolean>;
+  deleteSession(id: string): Promise<boolean>;
+  /** Returns how many sessions ended. */
+  deleteSessionsOfUser(userId: string): Promise<number>;
+  /** Removes sessions past their idle or absolute expiry; returns how many. */
+  deleteExpiredSessions(now: string): Promise<number>;
+  /**
+   * Counts one more failure against `subject` in one statement (safe when nodes race), starting again from
+   * one when the previous failure was before `forgetBefore`; returns the count.
+   */
+  recordSignInFailure(subject: string, at: string, forgetBefore: string): Promise<number>;
+  /** Blocks the subject until `until` unless it is already blocked longer. */
+  blockSignIn(subject: string, until: string): Promise<void>;
+  getSignInThrottle(subjects: readonly string[]): Promise<SignInThrottleRow[]>;
+  clearSignInFailures(subject: string): Promise<void>;
+  insertApiClient(row: ApiClientRow): Promise<void>;
+  getApiClient(id: string): Promise<ApiClientRow | null>;
+  getApiClientByKeyHash(keyHash: string): Promise<ApiClientRow | null>;
+  listApiClients(): Promise<ApiClientRow[]>;
+  /** False when there is no such client or it was already revoked. */
+  revokeApiClient(id: string, at: string): Promise<boolean>;
 
   // Audit trail (append-only)
   /** Serialises appenders until the transaction ends and returns the chain head (null when empty). */
