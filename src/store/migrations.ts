@@ -284,6 +284,7 @@ CREATE TABLE credentials (
   user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
   kind TEXT NOT NULL CHECK (kind IN ('password', 'pin')),
   hash TEXT NOT NULL,
+  must_change INTEGER NOT NULL CHECK (must_change IN (0, 1)),
   updated_at TEXT NOT NULL,
   PRIMARY KEY (user_id, kind)
 ) STRICT;
@@ -349,6 +350,7 @@ CREATE TABLE credentials (
   user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
   kind TEXT NOT NULL CHECK (kind IN ('password', 'pin')),
   hash TEXT NOT NULL,
+  must_change INTEGER NOT NULL CHECK (must_change IN (0, 1)),
   updated_at TIMESTAMPTZ NOT NULL,
   PRIMARY KEY (user_id, kind)
 );

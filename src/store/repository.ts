@@ -415,19 +415,21 @@ export class SqlRepository implements Repository {
 
   async setCredential(row: CredentialRow): Promise<void> {
     await this.sql.run(
-      `INSERT INTO credentials (user_id, kind, hash, updated_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (user_id, kind) DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at`,
-      [row.userId, row.kind, row.hash, row.updatedAt],
+      `INSERT INTO credentials (user_id, kind, hash, must_change, updated_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (user_id, kind) DO UPDATE SET hash = excluded.hash, must_change = excluded.must_change, updated_at = excluded.updated_at`,
+      [row.userId, row.kind, row.hash, row.mustChange ? 1 : 0, row.updatedAt],
     );
   }
 
   async getCredential(userId: string, kind: CredentialKind): Promise<CredentialRow | null> {
-    const rows = await this.sql.all<{ user_id: string; kind: string; hash: string; updated_at: unknown }>(
-      'SELECT user_id, kind, hash, updated_at FROM credentials WHERE user_id = ? AND kind = ?',
+    const rows = await this.sql.all<{ user_id: string; kind: string; hash: string; must_change: number; updated_at: unknown }>(
+      'SELECT user_id, kind, hash, must_change, updated_at FROM credentials WHERE user_id = ? AND kind = ?',
       [userId, kind],
     );
     const r = rows[0];
-    return r ? { userId: r.user_id, kind: r.kind as CredentialKind, hash: r.hash, updatedAt: isoTime(r.updated_at) } : null;
+    return r
+      ? { userId: r.user_id, kind: r.kind as CredentialKind, hash: r.hash, mustChange: Number(r.must_change) === 1, updatedAt: isoTime(r.updated_at) }
+      : null;
   }
 
   async setTotp(row: TotpRow): Promise<void> {

@@ -138,6 +138,8 @@ export interface CredentialRow {
   userId: string;
   kind: CredentialKind;
   hash: string;
+  /** Set by an administrator (e.g. a generated first password): the user must replace it at next sign-in. */
+  mustChange: boolean;
   updatedAt: string;
 }
 
