@@ -11,7 +11,11 @@ import type { TransformedEmbedding } from './protection.js';
  * Within a space, search is exact (a brute-force dot-product scan) while the space is small, and goes
  * through an HNSW graph (usearch) once it reaches `exactBelow` templates; the graph is dropped again
  * when the space shrinks below half that, so a gallery hovering at the threshold doesn't rebuild it.
- * Exact vectors are always kept: they answer small searches and rebuild the graph.
+ * Exact vectors are always kept: they answer searches while a graph is being built, and build it.
+ *
+ * Building a graph is slow (minutes for a million templates), so it happens in chunks that yield to the
+ * event loop, and writes made meanwhile go into the graph under construction too: an enrolment that
+ * crosses the threshold doesn't stall the server, and searches stay exact until the graph is complete.
  */
 
 export interface GalleryEntry {
@@ -45,6 +49,9 @@ export interface GalleryOptions {
   buildThreads: number;
 }
 
+/** Vectors added to a graph under construction before yielding to the event loop. */
+const BUILD_CHUNK = 1024;
+
 /** Chosen by `npx tsx bench/gallery.ts` on clustered synthetic 128-D templates (see docs/performance.md). */
 export const DEFAULT_GALLERY_OPTIONS: GalleryOptions = {
   exactBelow: 20_000,
@@ -69,7 +76,13 @@ export class Gallery {
     const gallery = new Gallery(options);
     for await (const entry of entries) gallery.#insert(entry);
     for (const space of gallery.#spaces.values()) space.fitIndex();
+    await gallery.whenIndexed();
     return gallery;
+  }
+
+  /** Resolves once every graph under construction is complete; rejects if building one failed. */
+  async whenIndexed(): Promise<void> {
+    await Promise.all([...this.#spaces.values()].map((space) => space.building));
   }
 
   get size(): number {
@@ -103,6 +116,7 @@ export class Gallery {
   }
 
   clear(): void {
+    for (const space of this.#spaces.values()) space.close();
     this.#spaces.clear();
     this.#templates.clear();
     this.#templatesOf.clear();
@@ -188,7 +202,11 @@ class Space {
   readonly #rows: Slot[] = [];
   readonly #byKey: (Slot | undefined)[] = [];
   readonly #freeKeys: number[] = [];
+  /** The HNSW graph, complete or under construction; writes go to it either way. */
   #graph: Index | undefined;
+  #graphComplete = false;
+  /** The construction under way, if any. */
+  building: Promise<void> | undefined;
 
   constructor(dimension: number, options: GalleryOptions) {
     this.dimension = dimension;
@@ -201,7 +219,7 @@ class Space {
   }
 
   get approximate(): boolean {
-    return this.#graph !== undefined;
+    return this.#graphComplete;
   }
 
   insert(templateId: string, patientId: string, vector: Float32Array): Slot {
@@ -232,9 +250,10 @@ class Space {
     this.#freeKeys.push(slot.key);
     this.#graph?.remove(BigInt(slot.key));
   }
-  /** Builds the graph when the space has grown to the threshold, drops it when it has shrunk to half. */
+
+  /** Starts a graph when the space has grown to the threshold, drops it when the space has shrunk to half. */
   fitIndex(): void {
-    const { exactBelow, hnsw, buildThreads } = this.#options;
+    const { exactBelow, hnsw } = this.#options;
     if (!this.#graph && this.count >= exactBelow && this.count > 0) {
       const graph = new Index({
         dimensions: this.dimension,
@@ -245,17 +264,53 @@ class Space {
         expansion_search: hnsw.expansionSearch,
         multi: false,
       });
-      const keys = BigUint64Array.from(this.#rows, (slot) => BigInt(slot.key));
-      graph.add(keys, this.#vectors.subarray(0, this.count * this.dimension), buildThreads);
       this.#graph = graph;
+      this.#graphComplete = false;
+      const building = this.#build(graph).finally(() => {
+        if (this.building === building) this.building = undefined;
+      });
+      this.building = building;
+      // a failed build leaves exact search in charge; whenIndexed() reports the failure
+      building.catch(() => {
+        if (this.#graph === graph) this.#graph = undefined;
+      });
     } else if (this.#graph && this.count < exactBelow / 2) {
-      this.#graph = undefined;
+      this.close();
     }
+  }
+
+  /** Stops any construction; the space is being discarded. */
+  close(): void {
+    this.#graph = undefined;
+    this.#graphComplete = false;
+  }
+
+  /**
+   * Adds the templates present when construction started, chunk by chunk. Templates added meanwhile went
+   * straight into the graph (and deleted ones out of it), so only keys the graph lacks are added here.
+   */
+  async #build(graph: Index): Promise<void> {
+    const d = this.dimension;
+    const keysAtStart = this.#byKey.length;
+    for (let start = 0; start < keysAtStart; start += BUILD_CHUNK) {
+      await new Promise((resolve) => setImmediate(resolve));
+      if (this.#graph !== graph) return; // dropped or replaced while we yielded
+      const keys: bigint[] = [];
+      const chunk = new Float32Array(BUILD_CHUNK * d);
+      for (let key = start; key < Math.min(start + BUILD_CHUNK, keysAtStart); key++) {
+        const slot = this.#byKey[key];
+        if (!slot || graph.contains(BigInt(key))) continue;
+        chunk.set(this.#vectors.subarray(slot.row * d, (slot.row + 1) * d), keys.length * d);
+        keys.push(BigInt(key));
+      }
+      if (keys.length > 0) graph.add(keys, chunk.subarray(0, keys.length * d), this.#options.buildThreads);
+    }
+    if (this.#graph === graph) this.#graphComplete = true;
   }
 
   /** The `n` templates closest to a unit query with their cosines, best first. */
   nearest(query: Float32Array, n: number): [number, Slot][] {
-    return this.#graph ? this.#approximateNearest(query, n) : this.#exactNearest(query, n);
+    return this.#graphComplete ? this.#approximateNearest(query, n) : this.#exactNearest(query, n);
   }
 
   #approximateNearest(query: Float32Array, n: number): [number, Slot][] {

@@ -121,11 +121,13 @@ describe('Gallery', () => {
     });
   }
 
-  it('switches to HNSW at the threshold and back to exact well below it, staying correct', () => {
+  it('switches to HNSW at the threshold and back to exact well below it, staying correct', async () => {
     const gallery = new Gallery({ exactBelow: 300, buildThreads: 1 });
     entries.slice(0, 299).forEach((e) => gallery.add(e));
+    await gallery.whenIndexed();
     expect(gallery.isApproximate(MODEL, TRANSFORM)).toBe(false);
     gallery.add(entries[299]!);
+    await gallery.whenIndexed();
     expect(gallery.isApproximate(MODEL, TRANSFORM)).toBe(true);
     entries.slice(300, 600).forEach((e) => gallery.add(e));
     for (const e of entries.slice(0, 451)) gallery.remove(e.templateId);
@@ -135,6 +137,26 @@ describe('Gallery', () => {
     for (const probe of probes.slice(0, 50)) {
       expect(gallery.search(probe, 3).map((m) => m.templateId)).toEqual(reference(remaining, probe, 3).map((m) => m.templateId));
     }
+  });
+
+  it('keeps writes made while the graph is being built, and searches exactly until it is done', async () => {
+    const gallery = new Gallery({ exactBelow: 1000, buildThreads: 1 });
+    entries.slice(0, 999).forEach((e) => gallery.add(e));
+    gallery.add(entries[999]!); // crosses the threshold: construction starts in the background
+    expect(gallery.isApproximate(MODEL, TRANSFORM)).toBe(false);
+    // writes during construction: removals (their keys then reused) and additions
+    const removed = new Set(['p1', 'p50', 'p300']);
+    for (const patientId of removed) gallery.removePatient(patientId);
+    const added = entries.slice(1000, 1200);
+    added.forEach((e) => gallery.add(e));
+    const current = [...entries.slice(0, 1000), ...added].filter((e) => !removed.has(e.patientId));
+    expect(gallery.search(probes[0]!, 3)).toEqual(reference(current, probes[0]!, 3).map((m) => ({ ...m, score: expect.closeTo(m.score, 5) })));
+
+    await gallery.whenIndexed();
+    expect(gallery.isApproximate(MODEL, TRANSFORM)).toBe(true);
+    const patients = new Set(current.map((e) => e.patientId)).size;
+    expect(gallery.search(probes[0]!, patients + 10)).toHaveLength(patients);
+    for (const e of current) expect(gallery.search(e.template, 1)[0]!.templateId).toBe(e.templateId);
   });
 
   it('re-adding a template id replaces its vector (as after transform renewal)', () => {
