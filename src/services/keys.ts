@@ -1,0 +1,190 @@
+import { createHmac } from 'node:crypto';
+import { open, rm } from 'node:fs/promises';
+import { MedfaceError } from '../errors.js';
+import { saveKeyRing, type KeyRing } from '../identity/keys.js';
+import type { Envelope, ProtectedTemplate } from '../identity/protection.js';
+import type { KeyMetadata, ProtectedBlob, Repository } from '../store/types.js';
+import { withFailureAudit, type Actor } from './auditing.js';
+import type { Medface } from './context.js';
+import { protectedTemplate } from './templates.js';
+
+/**
+ * Key lifecycle: recording which keys protect the store (metadata only, never key material), rotating the
+ * key-encryption key, and renewing the template transform — both while other processes keep reading.
+ *
+ * Both changes run in the same steps, each safe to interrupt and rerun:
+ *  1. a new key is added to the key file (the old ones stay) and becomes current;
+ *  2. every record is re-protected in batches, each its own transaction, until a pass finds none left;
+ *  3. the old keys are retired in the store's key metadata: from then on no process can commit a record
+ *     sealed under them (writers check this inside their transaction, see `assertKeysLive`);
+ *  4. one more pass catches records committed between 2 and 3;
+ *  5. the old keys are removed from the key file.
+ * A reader holding the old key file notices a record under a key it lacks and reads the file again.
+ */
+
+const AUDIT_PSEUDONYM_KEY_ID = 'audit-pseudonym';
+/** Passes over all records before giving up on a writer that keeps sealing under an old key. */
+const MAX_PASSES = 5;
+
+/** A public value that proves which key a file holds without revealing it (HMAC of a fixed label). */
+function checkValue(secret: Uint8Array): string {
+  return createHmac('sha256', secret).update('medface/key-check/v1').digest('hex').slice(0, 32);
+}
+
+/**
+ * Records the ring's keys (and the audit pseudonym key) in the store's key metadata, or checks them against
+ * what is recorded: a key whose id is known but whose check value differs, or a current key that was
+ * already retired (a key file restored from before a rotation), is KEY_INVALID.
+ */
+export async function registerKeys(tx: Repository, ring: KeyRing, pseudonymKey?: Buffer): Promise<void> {
+  const keys: Omit<KeyMetadata, 'createdAt' | 'retiredAt'>[] = [
+    ...ring.kekIds.map((id) => ({ id, purpose: 'kek', algorithm: 'AES-256-GCM key wrap', checkValue: checkValue(ring.kek(id).export()) })),
+    ...ring.transformIds.map((id) => ({
+      id,
+      purpose: 'transform',
+      algorithm: 'seeded orthogonal rotation',
+      checkValue: checkValue(ring.transformSeed(id)),
+    })),
+  ];
+  if (pseudonymKey) {
+    keys.push({ id: AUDIT_PSEUDONYM_KEY_ID, purpose: 'audit-pseudonym', algorithm: 'HMAC-SHA256', checkValue: checkValue(pseudonymKey) });
+  }
+  for (const key of keys) {
+    const stored = await tx.getKey(key.id);
+    if (!stored) {
+      await tx.insertKey({ ...key, createdAt: new Date().toISOString(), retiredAt: null });
+    } else if (stored.checkValue !== key.checkValue) {
+      throw new MedfaceError('KEY_INVALID', `the ${key.purpose} key ${key.id} in the key file is not the one this database was protected with`, {
+        keyId: key.id,
+      });
+    } else if (stored.retiredAt !== null && (key.id === ring.currentKekId || key.id === ring.currentTransformId)) {
+      throw new MedfaceError('KEY_INVALID', `the key file is older than the database: its current ${key.purpose} key ${key.id} was retired`, {
+        keyId: key.id,
+      });
+    }
+  }
+}
+
+/**
+ * Inside a write transaction, after its audit entry: refuses to commit a record sealed under a key that was
+ * retired meanwhile (CONFLICT; a retry seals under the new key). On PostgreSQL the audit append holds the
+ * log's lock until commit and the retirement appends too, so the two cannot interleave.
+ */
+export async function assertKeysLive(tx: Repository, blobs: readonly (ProtectedBlob & { transformId?: string })[]): Promise<void> {
+  const ids = new Set(blobs.flatMap((b) => (b.transformId === undefined ? [b.keyId] : [b.keyId, b.transformId])));
+  for (const id of ids) {
+    const key = await tx.getKey(id);
+    if (!key || key.retiredAt !== null) {
+      throw new MedfaceError('CONFLICT', 'the keys were rotated while this request ran; try again', { keyId: id });
+    }
+  }
+}
+
+export interface KeyChangeResult {
+  /** The key now current. */
+  current: string;
+  /** Keys retired and removed from the key file. */
+  retired: string[];
+  templates: number;
+  photos: number;
+}
+
+/** `medface keys rotate`: every data key re-wrapped under a new key-encryption key; the old ones retired. */
+export function rotateKeyEncryptionKey(medface: Medface, who: Actor): Promise<KeyChangeResult> {
+  return withFailureAudit(medface, who, 'keys.rotate', null, () =>
+    withKeyChangeLock(medface.keyFile, async () => {
+      await medface.reloadKeys();
+      const previous = medface.keys.kekIds;
+      await saveKeyRing(medface.keyFile, medface.keys.withNewKek());
+      await medface.reloadKeys();
+      const current = medface.keys.currentKekId;
+      const pass = async (): Promise<{ templates: number; photos: number }> => ({
+        templates: await medface.store.rewrapTemplates((t) => (t.keyId === current ? null : medface.protection.rewrap(protectedTemplate(t)))),
+        photos: await medface.store.rewrapPhotos((p) => (p.keyId === current ? null : rewrapEnvelope(medface, p))),
+      });
+      const moved = await untilNoneLeft(pass);
+      await retire(medface, who, 'keys.rotate', previous, { current, ...moved });
+      const stragglers = await untilNoneLeft(pass);
+      await saveKeyRing(medface.keyFile, previous.reduce((ring, id) => ring.withoutKek(id), medface.keys));
+      await medface.reloadKeys();
+      return { current, retired: previous, templates: moved.templates + stragglers.templates, photos: moved.photos + stragglers.photos };
+    }),
+  );
+}
+
+/**
+ * `medface keys renew-transform`: every template moved to a new secret transform without any image (and
+ * without forming the raw embedding), so templates leaked before renewal no longer match anything.
+ */
+export function renewTemplateTransform(medface: Medface, who: Actor): Promise<KeyChangeResult> {
+  return withFailureAudit(medface, who, 'keys.renew-transform', null, () =>
+    withKeyChangeLock(medface.keyFile, async () => {
+      await medface.reloadKeys();
+      const previous = medface.keys.transformIds;
+      await saveKeyRing(medface.keyFile, medface.keys.withNewTransform());
+      await medface.reloadKeys(); // also rebuilds this process's gallery in the new space
+      const current = medface.keys.currentTransformId;
+      const kek = medface.keys.currentKekId;
+      const pass = async (): Promise<{ templates: number; photos: number }> => ({
+        templates: await medface.store.rewrapTemplates((t) =>
+          t.transformId === current && t.keyId === kek ? null : medface.protection.renew(protectedTemplate(t), t.patientId),
+        ),
+        photos: 0,
+      });
+      const moved = await untilNoneLeft(pass);
+      await retire(medface, who, 'keys.renew-transform', previous, { current, ...moved });
+      const stragglers = await untilNoneLeft(pass);
+      await saveKeyRing(medface.keyFile, previous.reduce((ring, id) => ring.withoutTransform(id), medface.keys));
+      await medface.reloadKeys();
+      return { current, retired: previous, templates: moved.templates + stragglers.templates, photos: 0 };
+    }),
+  );
+}
+
+/** Re-wraps a photo's data key; only the wrapping changes (its payload and authenticated data stay). */
+function rewrapEnvelope(medface: Medface, envelope: Envelope): ProtectedBlob {
+  const asTemplate: ProtectedTemplate = { ...envelope, model: '', transformId: '' };
+  const { keyId, wrappedKey, iv, ciphertext, tag } = medface.protection.rewrap(asTemplate);
+  return { keyId, wrappedKey, iv, ciphertext, tag };
+}
+
+async function untilNoneLeft(pass: () => Promise<{ templates: number; photos: number }>): Promise<{ templates: number; photos: number }> {
+  const total = { templates: 0, photos: 0 };
+  for (let i = 0; i < MAX_PASSES; i++) {
+    const moved = await pass();
+    if (moved.templates + moved.photos === 0) return total;
+    total.templates += moved.templates;
+    total.photos += moved.photos;
+  }
+  throw new MedfaceError('CONFLICT', 'records keep arriving under the old key; stop the process that writes them with an old key file and run again');
+}
+
+async function retire(
+  medface: Medface,
+  who: Actor,
+  action: string,
+  ids: readonly string[],
+  details: { current: string; templates: number; photos: number },
+): Promise<void> {
+  const at = new Date().toISOString();
+  await medface.store.transaction(async (tx) => {
+    for (const id of ids) await tx.retireKey(id, at);
+    await medface.audit.append(tx, { ...who, action, outcome: 'success', details: { ...details, retired: [...ids] } });
+  });
+}
+
+/** One key change at a time per key file: two would each write their own ring and drop the other's new key. */
+async function withKeyChangeLock<T>(keyFile: string, fn: () => Promise<T>): Promise<T> {
+  const lock = `${keyFile}.lock`;
+  try {
+    await (await open(lock, 'wx', 0o600)).close();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    throw new MedfaceError('CONFLICT', `another key change is running (or one crashed: then remove ${lock} and run again)`, { path: lock });
+  }
+  try {
+    return await fn();
+  } finally {
+    await rm(lock, { force: true });
+  }
+}

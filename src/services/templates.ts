@@ -1,0 +1,88 @@
+import { MedfaceError } from '../errors.js';
+import type { QualityReport } from '../face/index.js';
+import type { Envelope, ProtectedTemplate } from '../identity/protection.js';
+import { activeBiometricConsent } from '../records/consent.js';
+import type { NewTemplate, Repository, StoredTemplate, TemplateSource } from '../store/types.js';
+import type { Medface } from './context.js';
+
+/** A stored template row in the shape template protection reads. */
+export function protectedTemplate(t: StoredTemplate): ProtectedTemplate {
+  return { model: t.modelId, transformId: t.transformId, keyId: t.keyId, wrappedKey: t.wrappedKey, iv: t.iv, ciphertext: t.ciphertext, tag: t.tag };
+}
+
+export interface TemplateToStore {
+  sealed: ProtectedTemplate;
+  /** Quality of the face it came from (measures and reason codes only). */
+  quality: QualityReport;
+  /** The capture itself, sealed, when it is kept for human review. */
+  photo?: { envelope: Envelope; mediaType: string };
+}
+
+export interface StoredTemplates {
+  inserted: StoredTemplate[];
+  /** Templates removed to stay within the limit (their photos go with them). */
+  replaced: string[];
+  /** The patient's templates after the change. */
+  count: number;
+}
+
+/**
+ * Stores a patient's new templates inside the caller's transaction, which must end with its audit entry.
+ * The patient is locked first, so the consent check and the count hold until commit: no template without
+ * an active biometric consent (CONSENT_REQUIRED), and never more than `limit` — beyond it TEMPLATE_LIMIT,
+ * or, with `replaceOldest`, the oldest templates make room.
+ */
+export async function storeTemplates(
+  tx: Repository,
+  patientId: string,
+  items: readonly TemplateToStore[],
+  options: { source: TemplateSource; limit: number; replaceOldest: boolean },
+): Promise<StoredTemplates> {
+  const { source, limit, replaceOldest } = options;
+  if (!(await tx.lockPatient(patientId))) throw new MedfaceError('NOT_FOUND', 'no such patient', { patientId });
+  if (!(await activeBiometricConsent(tx, patientId))) {
+    throw new MedfaceError('CONSENT_REQUIRED', 'the patient has no active consent to biometric identification', { patientId });
+  }
+  const stored = await tx.countTemplates(patientId);
+  if (items.length > limit || (!replaceOldest && stored + items.length > limit)) {
+    throw new MedfaceError('TEMPLATE_LIMIT', `a patient may have at most ${limit} face templates`, { limit, stored });
+  }
+  const inserted: StoredTemplate[] = [];
+  const replaced: string[] = [];
+  let count = stored;
+  for (const { sealed, quality, photo } of items) {
+    const row: NewTemplate = {
+      patientId,
+      modelId: sealed.model,
+      transformId: sealed.transformId,
+      keyId: sealed.keyId,
+      wrappedKey: sealed.wrappedKey,
+      iv: sealed.iv,
+      ciphertext: sealed.ciphertext,
+      tag: sealed.tag,
+      quality: { passed: quality.passed, reasons: quality.reasons, metrics: { ...quality.metrics } },
+      source,
+    };
+    let template: StoredTemplate;
+    if (count < limit) {
+      template = await tx.insertTemplate(row);
+      count++;
+    } else {
+      const result = await tx.replaceOldestTemplate(row);
+      template = result.inserted;
+      if (result.replacedId !== null) replaced.push(result.replacedId);
+    }
+    inserted.push(template);
+    if (photo) await tx.insertPhoto({ patientId, templateId: template.id, mediaType: photo.mediaType, ...photo.envelope });
+  }
+  return { inserted, replaced, count };
+}
+
+/** After commit: the gallery gets the new templates (opened from what was stored) and loses the replaced ones. */
+export async function syncGallery(medface: Medface, change: StoredTemplates): Promise<void> {
+  for (const id of change.replaced) medface.gallery.remove(id);
+  for (const t of change.inserted) {
+    if (change.replaced.includes(t.id)) continue;
+    medface.gallery.add({ templateId: t.id, patientId: t.patientId, template: await medface.openTemplate(t) });
+  }
+}
