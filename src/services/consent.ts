@@ -1,0 +1,78 @@
+import { MedfaceError } from '../errors.js';
+import { grantBiometricConsent, withdrawBiometricConsent } from '../records/consent.js';
+import type { Consent } from '../records/fhir.js';
+import { withFailureAudit, type Actor } from './auditing.js';
+import type { Medface } from './context.js';
+
+export interface ConsentGrant {
+  patientId: string;
+  /**
+   * The privacy notice the patient was shown: a URI, or a version label such as `v3`, recorded as
+   * `urn:medface:notice:v3`.
+   */
+  notice: string;
+  /** The user who recorded the consent (default: the actor). */
+  recordedBy?: string;
+}
+
+const NOTICE_LABEL = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** The notice as the URI Consent.policy holds. */
+export function noticeUri(notice: string): string {
+  if (NOTICE_LABEL.test(notice)) return `urn:medface:notice:${notice}`;
+  if (/^[a-z][a-z0-9+.-]*:\S+$/i.test(notice) && notice.length <= 256) return notice;
+  throw new MedfaceError('VALIDATION_FAILED', 'the notice must be a version label (letters, digits, . _ -) or a URI', {
+    issues: [{ path: 'notice', message: 'must be a version label or a URI' }],
+  });
+}
+
+/** Records the patient's consent to biometric identification (superseding an earlier one), audited. */
+export function grantConsent(medface: Medface, grant: ConsentGrant, who: Actor): Promise<Consent> {
+  return withFailureAudit(medface, who, 'consent.grant', grant.patientId, () =>
+    medface.store.transaction(async (tx) => {
+      const policy = noticeUri(grant.notice);
+      const consent = await grantBiometricConsent(tx, { patientId: grant.patientId, recordedBy: grant.recordedBy ?? who.actor, noticeUri: policy });
+      await medface.audit.append(tx, {
+        ...who,
+        action: 'consent.grant',
+        outcome: 'success',
+        patientId: grant.patientId,
+        details: { consentId: consent.id, notice: policy },
+      });
+      return consent;
+    }),
+  );
+}
+
+export interface ConsentWithdrawal {
+  consent: Consent;
+  templatesRemoved: number;
+  photosRemoved: number;
+}
+
+/**
+ * Withdraws the patient's biometric consent and, in the same transaction, deletes every template and photo
+ * of the patient; the gallery forgets them right after commit.
+ */
+export function withdrawConsent(medface: Medface, patientId: string, who: Actor): Promise<ConsentWithdrawal> {
+  return withFailureAudit(medface, who, 'consent.withdraw', patientId, () =>
+    medface.exclusive(patientId, async () => {
+      const result = await medface.store.transaction(async (tx) => {
+        const consent = await withdrawBiometricConsent(tx, patientId);
+        // photos first: deleting a template would take its photo with it, uncounted
+        const photosRemoved = await tx.deletePhotosOfPatient(patientId);
+        const templatesRemoved = (await tx.deleteTemplatesOfPatient(patientId)).length;
+        await medface.audit.append(tx, {
+          ...who,
+          action: 'consent.withdraw',
+          outcome: 'success',
+          patientId,
+          details: { consentId: consent.id, templatesRemoved, photosRemoved },
+        });
+        return { consent, templatesRemoved, photosRemoved };
+      });
+      medface.gallery.removePatient(patientId);
+      return result;
+    }),
+  );
+}

@@ -1,0 +1,42 @@
+import { MedfaceError } from '../errors.js';
+import { activeBiometricConsent, withdrawBiometricConsent } from '../records/consent.js';
+import { withFailureAudit, type Actor } from './auditing.js';
+import type { Medface } from './context.js';
+
+export interface ErasureResult {
+  patientId: string;
+  templatesRemoved: number;
+  photosRemoved: number;
+  /** An active biometric consent was ended by the erasure. */
+  consentWithdrawn: boolean;
+}
+
+/**
+ * An erasure request for a patient's biometric data: every template and photo is deleted and an active
+ * biometric consent ends, in one transaction. The medical record stays (it is not biometric data), and the
+ * audit trail keeps the erasure under the patient's pseudonym only.
+ */
+export function erase(medface: Medface, patientId: string, who: Actor): Promise<ErasureResult> {
+  return withFailureAudit(medface, who, 'biometric.erase', patientId, () =>
+    medface.exclusive(patientId, async () => {
+      const result = await medface.store.transaction(async (tx) => {
+        if (!(await tx.lockPatient(patientId))) throw new MedfaceError('NOT_FOUND', 'no such patient', { patientId });
+        const consentWithdrawn = (await activeBiometricConsent(tx, patientId)) !== null;
+        if (consentWithdrawn) await withdrawBiometricConsent(tx, patientId);
+        // photos first: deleting a template would take its photo with it, uncounted
+        const photosRemoved = await tx.deletePhotosOfPatient(patientId);
+        const templatesRemoved = (await tx.deleteTemplatesOfPatient(patientId)).length;
+        await medface.audit.append(tx, {
+          ...who,
+          action: 'biometric.erase',
+          outcome: 'success',
+          patientId,
+          details: { templatesRemoved, photosRemoved, consentWithdrawn },
+        });
+        return { patientId, templatesRemoved, photosRemoved, consentWithdrawn };
+      });
+      medface.gallery.removePatient(patientId);
+      return result;
+    }),
+  );
+}

@@ -1,0 +1,69 @@
+import { MedfaceError } from '../errors.js';
+import { decide, type MatchGrade } from '../identity/match.js';
+import { auditScore, withFailureAudit, type Actor } from './auditing.js';
+import type { Medface } from './context.js';
+
+export interface IdentifyRequest {
+  image: Uint8Array;
+  /** Most candidates returned (default 3). */
+  top?: number;
+}
+
+export interface IdentifyCandidate {
+  patientId: string;
+  score: number;
+  grade: MatchGrade;
+}
+
+export interface IdentifyResult {
+  /** At least one patient reaches the calibrated operating threshold. */
+  match: boolean;
+  /** Only patients at or above the threshold, best first: never the nearest stranger. */
+  candidates: IdentifyCandidate[];
+  threshold: number;
+  model: string;
+}
+
+export const DEFAULT_IDENTIFY_TOP = 3;
+const MAX_IDENTIFY_TOP = 20;
+
+/**
+ * 1:N identification: which enrolled patients is the face in the capture? The gallery's k nearest patients
+ * are graded with the calibrated thresholds and only matches are returned; below the threshold the answer
+ * is `{ match: false, candidates: [] }`, however close the nearest template was.
+ */
+export function identify(medface: Medface, request: IdentifyRequest, who: Actor): Promise<IdentifyResult> {
+  const top = request.top ?? DEFAULT_IDENTIFY_TOP;
+  return withFailureAudit(medface, who, 'biometric.identify', null, async () => {
+    if (!Number.isInteger(top) || top < 1 || top > MAX_IDENTIFY_TOP) {
+      throw new MedfaceError('INVALID_ARGUMENT', `top must be an integer from 1 to ${MAX_IDENTIFY_TOP}`);
+    }
+    const face = await medface.embed(request.image, 'identify');
+    const model = face.embedding.model;
+    const thresholds = medface.thresholds(model);
+    const candidates: IdentifyCandidate[] = [];
+    for (const hit of medface.gallery.search(medface.protection.transformProbe(face.embedding), top)) {
+      const decision = decide(hit.score, thresholds);
+      if (decision.match) candidates.push({ patientId: hit.patientId, score: hit.score, grade: decision.grade });
+    }
+    const match = candidates.length > 0;
+    await medface.store.transaction((tx) =>
+      medface.audit.append(tx, {
+        ...who,
+        action: 'biometric.identify',
+        outcome: match ? 'success' : 'failure',
+        // the best candidate's own trail shows they were identified; the others are in the details
+        patientId: candidates[0]?.patientId ?? null,
+        details: {
+          match,
+          top,
+          threshold: thresholds.match,
+          model,
+          quality: face.quality.reasons,
+          candidates: candidates.map((c) => ({ patientRef: medface.audit.patientRef(c.patientId), score: auditScore(c.score), grade: c.grade })),
+        },
+      }),
+    );
+    return { match, candidates, threshold: thresholds.match, model };
+  });
+}
