@@ -401,6 +401,67 @@ CREATE TABLE api_clients (
 );
 `,
   },
+  {
+    version: 3,
+    name: 'clinical resources, break-glass grants',
+    // Break-glass grants keep their patient (no cascade): a review item must not vanish with the record.
+    sqlite: `
+CREATE TABLE clinical_resources (
+  id TEXT PRIMARY KEY,
+  resource_type TEXT NOT NULL,
+  patient_id TEXT NOT NULL REFERENCES patients (id) ON DELETE CASCADE,
+  version_id INTEGER NOT NULL,
+  last_updated TEXT NOT NULL,
+  resource TEXT NOT NULL
+) STRICT;
+CREATE INDEX clinical_resources_patient ON clinical_resources (patient_id, resource_type, last_updated);
+
+CREATE TABLE break_glass_grants (
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  patient_id TEXT NOT NULL REFERENCES patients (id),
+  reason TEXT NOT NULL,
+  client TEXT,
+  granted_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL,
+  review_status TEXT NOT NULL CHECK (review_status IN ('pending', 'reviewed')),
+  reviewed_by TEXT,
+  reviewed_at TEXT,
+  review_note TEXT,
+  CHECK (expires_at > granted_at)
+) STRICT;
+CREATE INDEX break_glass_grants_access ON break_glass_grants (user_id, patient_id, expires_at);
+CREATE INDEX break_glass_grants_review ON break_glass_grants (review_status, granted_at);
+`,
+    postgres: `
+CREATE TABLE clinical_resources (
+  id TEXT PRIMARY KEY,
+  resource_type TEXT NOT NULL,
+  patient_id TEXT NOT NULL REFERENCES patients (id) ON DELETE CASCADE,
+  version_id INTEGER NOT NULL,
+  last_updated TIMESTAMPTZ NOT NULL,
+  resource JSONB NOT NULL
+);
+CREATE INDEX clinical_resources_patient ON clinical_resources (patient_id, resource_type, last_updated);
+
+CREATE TABLE break_glass_grants (
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  patient_id TEXT NOT NULL REFERENCES patients (id),
+  reason TEXT NOT NULL,
+  client TEXT,
+  granted_at TIMESTAMPTZ NOT NULL,
+  expires_at TIMESTAMPTZ NOT NULL,
+  review_status TEXT NOT NULL CHECK (review_status IN ('pending', 'reviewed')),
+  reviewed_by TEXT,
+  reviewed_at TIMESTAMPTZ,
+  review_note TEXT,
+  CHECK (expires_at > granted_at)
+);
+CREATE INDEX break_glass_grants_access ON break_glass_grants (user_id, patient_id, expires_at);
+CREATE INDEX break_glass_grants_review ON break_glass_grants (review_status, granted_at);
+`,
+  },
 ];
 
 /**

@@ -6,6 +6,9 @@ import type {
   AuditEventRow,
   AuditOutcome,
   AuditQuery,
+  BreakGlassGrantRow,
+  BreakGlassReviewStatus,
+  ClinicalResourceRow,
   ConsentRow,
   CredentialKind,
   CredentialRow,
@@ -179,6 +182,104 @@ export class SqlRepository implements Repository {
       [patientId],
     );
     return rows.map(consentRow);
+  }
+
+  // ---------------------------------------------------------------- clinical resources
+
+  async insertClinicalResource(row: ClinicalResourceRow): Promise<void> {
+    await this.sql.run(
+      'INSERT INTO clinical_resources (id, resource_type, patient_id, version_id, last_updated, resource) VALUES (?, ?, ?, ?, ?, ?)',
+      [row.id, row.resourceType, row.patientId, row.versionId, row.lastUpdated, JSON.stringify(row.resource)],
+    );
+  }
+
+  async updateClinicalResource(row: ClinicalResourceRow, expectedVersionId: number): Promise<boolean> {
+    const changed = await this.sql.run(
+      'UPDATE clinical_resources SET version_id = ?, last_updated = ?, resource = ? WHERE id = ? AND resource_type = ? AND patient_id = ? AND version_id = ?',
+      [row.versionId, row.lastUpdated, JSON.stringify(row.resource), row.id, row.resourceType, row.patientId, expectedVersionId],
+    );
+    return changed > 0;
+  }
+
+  async getClinicalResource(resourceType: string, id: string): Promise<ClinicalResourceRow | null> {
+    const rows = await this.sql.all<ClinicalDbRow>(
+      `SELECT ${CLINICAL_COLUMNS} FROM clinical_resources WHERE id = ? AND resource_type = ?`,
+      [id, resourceType],
+    );
+    return rows[0] ? clinicalRow(rows[0]) : null;
+  }
+
+  async listClinicalResources(patientId: string, resourceTypes?: readonly string[]): Promise<ClinicalResourceRow[]> {
+    if (resourceTypes !== undefined && resourceTypes.length === 0) return [];
+    const typeFilter = resourceTypes === undefined ? '' : ` AND resource_type IN (${resourceTypes.map(() => '?').join(', ')})`;
+    const rows = await this.sql.all<ClinicalDbRow>(
+      `SELECT ${CLINICAL_COLUMNS} FROM clinical_resources WHERE patient_id = ?${typeFilter} ORDER BY resource_type, last_updated, id`,
+      [patientId, ...(resourceTypes ?? [])],
+    );
+    return rows.map(clinicalRow);
+  }
+
+  // ---------------------------------------------------------------- break-glass grants
+
+  async insertBreakGlassGrant(row: BreakGlassGrantRow): Promise<void> {
+    await this.sql.run(
+      `INSERT INTO break_glass_grants (${GRANT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [
+        row.id,
+        row.userId,
+        row.patientId,
+        row.reason,
+        row.client,
+        row.grantedAt,
+        row.expiresAt,
+        row.reviewStatus,
+        row.reviewedBy,
+        row.reviewedAt,
+        row.reviewNote,
+      ],
+    );
+  }
+
+  async getBreakGlassGrant(id: string): Promise<BreakGlassGrantRow | null> {
+    const rows = await this.sql.all<GrantDbRow>(`SELECT ${GRANT_COLUMNS} FROM break_glass_grants WHERE id = ?`, [id]);
+    return rows[0] ? grantRow(rows[0]) : null;
+  }
+
+  async findActiveBreakGlassGrant(userId: string, patientId: string, at: string): Promise<BreakGlassGrantRow | null> {
+    const rows = await this.sql.all<GrantDbRow>(
+      `SELECT ${GRANT_COLUMNS} FROM break_glass_grants
+       WHERE user_id = ? AND patient_id = ? AND granted_at <= ? AND expires_at > ? ORDER BY expires_at DESC, id LIMIT 1`,
+      [userId, patientId, at, at],
+    );
+    return rows[0] ? grantRow(rows[0]) : null;
+  }
+
+  async listBreakGlassGrants(filter: { reviewStatus?: BreakGlassReviewStatus; userId?: string; patientId?: string }): Promise<BreakGlassGrantRow[]> {
+    const where: string[] = [];
+    const params: SqlValue[] = [];
+    const filters: [string, SqlValue | undefined][] = [
+      ['review_status = ?', filter.reviewStatus],
+      ['user_id = ?', filter.userId],
+      ['patient_id = ?', filter.patientId],
+    ];
+    for (const [clause, value] of filters) {
+      if (value === undefined) continue;
+      where.push(clause);
+      params.push(value);
+    }
+    const rows = await this.sql.all<GrantDbRow>(
+      `SELECT ${GRANT_COLUMNS} FROM break_glass_grants ${where.length > 0 ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY granted_at, id`,
+      params,
+    );
+    return rows.map(grantRow);
+  }
+
+  async reviewBreakGlassGrant(id: string, review: { reviewedBy: string; reviewedAt: string; note: string }): Promise<boolean> {
+    const changed = await this.sql.run(
+      "UPDATE break_glass_grants SET review_status = 'reviewed', reviewed_by = ?, reviewed_at = ?, review_note = ? WHERE id = ? AND review_status = 'pending'",
+      [review.reviewedBy, review.reviewedAt, review.note, id],
+    );
+    return changed > 0;
   }
 
   // ---------------------------------------------------------------- templates
@@ -656,6 +757,50 @@ interface ConsentDbRow extends ResourceDbRow {
 
 function consentRow(r: ConsentDbRow): ConsentRow {
   return { ...resourceRow(r), patientId: r.patient_id, status: r.status, scope: r.scope, category: r.category };
+}
+
+const CLINICAL_COLUMNS = 'id, resource_type, patient_id, version_id, last_updated, resource';
+
+interface ClinicalDbRow extends ResourceDbRow {
+  resource_type: string;
+  patient_id: string;
+}
+
+function clinicalRow(r: ClinicalDbRow): ClinicalResourceRow {
+  return { ...resourceRow(r), resourceType: r.resource_type, patientId: r.patient_id };
+}
+
+const GRANT_COLUMNS =
+  'id, user_id, patient_id, reason, client, granted_at, expires_at, review_status, reviewed_by, reviewed_at, review_note';
+
+interface GrantDbRow {
+  id: string;
+  user_id: string;
+  patient_id: string;
+  reason: string;
+  client: string | null;
+  granted_at: unknown;
+  expires_at: unknown;
+  review_status: string;
+  reviewed_by: string | null;
+  reviewed_at: unknown;
+  review_note: string | null;
+}
+
+function grantRow(r: GrantDbRow): BreakGlassGrantRow {
+  return {
+    id: r.id,
+    userId: r.user_id,
+    patientId: r.patient_id,
+    reason: r.reason,
+    client: r.client,
+    grantedAt: isoTime(r.granted_at),
+    expiresAt: isoTime(r.expires_at),
+    reviewStatus: r.review_status as BreakGlassReviewStatus,
+    reviewedBy: r.reviewed_by,
+    reviewedAt: isoTimeOrNull(r.reviewed_at),
+    reviewNote: r.review_note,
+  };
 }
 
 const TEMPLATE_COLUMNS =

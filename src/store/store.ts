@@ -5,6 +5,9 @@ import type {
   ApiClientRow,
   AuditEventRow,
   AuditQuery,
+  BreakGlassGrantRow,
+  BreakGlassReviewStatus,
+  ClinicalResourceRow,
   ConsentRow,
   CredentialKind,
   CredentialRow,
@@ -143,6 +146,33 @@ export abstract class TransactionalStore implements Store {
   }
   listConsents(patientId: string): Promise<ConsentRow[]> {
     return this.transaction((tx) => tx.listConsents(patientId));
+  }
+  insertClinicalResource(row: ClinicalResourceRow): Promise<void> {
+    return this.transaction((tx) => tx.insertClinicalResource(row));
+  }
+  updateClinicalResource(row: ClinicalResourceRow, expectedVersionId: number): Promise<boolean> {
+    return this.transaction((tx) => tx.updateClinicalResource(row, expectedVersionId));
+  }
+  getClinicalResource(resourceType: string, id: string): Promise<ClinicalResourceRow | null> {
+    return this.transaction((tx) => tx.getClinicalResource(resourceType, id));
+  }
+  listClinicalResources(patientId: string, resourceTypes?: readonly string[]): Promise<ClinicalResourceRow[]> {
+    return this.transaction((tx) => tx.listClinicalResources(patientId, resourceTypes));
+  }
+  insertBreakGlassGrant(row: BreakGlassGrantRow): Promise<void> {
+    return this.transaction((tx) => tx.insertBreakGlassGrant(row));
+  }
+  getBreakGlassGrant(id: string): Promise<BreakGlassGrantRow | null> {
+    return this.transaction((tx) => tx.getBreakGlassGrant(id));
+  }
+  findActiveBreakGlassGrant(userId: string, patientId: string, at: string): Promise<BreakGlassGrantRow | null> {
+    return this.transaction((tx) => tx.findActiveBreakGlassGrant(userId, patientId, at));
+  }
+  listBreakGlassGrants(filter: { reviewStatus?: BreakGlassReviewStatus; userId?: string; patientId?: string }): Promise<BreakGlassGrantRow[]> {
+    return this.transaction((tx) => tx.listBreakGlassGrants(filter));
+  }
+  reviewBreakGlassGrant(id: string, review: { reviewedBy: string; reviewedAt: string; note: string }): Promise<boolean> {
+    return this.transaction((tx) => tx.reviewBreakGlassGrant(id, review));
   }
   insertTemplate(t: NewTemplate): Promise<StoredTemplate> {
     return this.transaction((tx) => tx.insertTemplate(t));

@@ -47,6 +47,30 @@ export interface ConsentRow extends ResourceRow {
   category: string;
 }
 
+/** A clinical FHIR resource (Encounter, Observation, …) of one patient; records/clinical.ts gives it meaning. */
+export interface ClinicalResourceRow extends ResourceRow {
+  resourceType: string;
+  patientId: string;
+}
+
+export type BreakGlassReviewStatus = 'pending' | 'reviewed';
+
+/** Emergency access by one user to one patient's record until `expiresAt`, queued for privacy-officer review. */
+export interface BreakGlassGrantRow {
+  id: string;
+  userId: string;
+  patientId: string;
+  /** Free text the user gave: may be PHI, so it is kept here and never copied into the audit trail. */
+  reason: string;
+  client: string | null;
+  grantedAt: string;
+  expiresAt: string;
+  reviewStatus: BreakGlassReviewStatus;
+  reviewedBy: string | null;
+  reviewedAt: string | null;
+  reviewNote: string | null;
+}
+
 /**
  * The output of template protection (src/identity/protection.ts): an envelope-encrypted blob. Any
  * Uint8Array is accepted; what the store reads back are Buffers (which are Uint8Arrays).
@@ -241,6 +265,24 @@ export interface Repository {
   getConsent(id: string): Promise<ConsentRow | null>;
   getActiveConsent(patientId: string, category: string): Promise<ConsentRow | null>;
   listConsents(patientId: string): Promise<ConsentRow[]>;
+
+  // Clinical resources (Encounter, Condition, AllergyIntolerance, MedicationStatement, Observation, DocumentReference)
+  insertClinicalResource(row: ClinicalResourceRow): Promise<void>;
+  /** Writes `row` if the stored resource of that type and patient is at `expectedVersionId`; false otherwise. */
+  updateClinicalResource(row: ClinicalResourceRow, expectedVersionId: number): Promise<boolean>;
+  getClinicalResource(resourceType: string, id: string): Promise<ClinicalResourceRow | null>;
+  /** A patient's resources, of the given types when `resourceTypes` is set, by type then oldest first. */
+  listClinicalResources(patientId: string, resourceTypes?: readonly string[]): Promise<ClinicalResourceRow[]>;
+
+  // Break-glass grants
+  insertBreakGlassGrant(row: BreakGlassGrantRow): Promise<void>;
+  getBreakGlassGrant(id: string): Promise<BreakGlassGrantRow | null>;
+  /** The grant of that user to that patient in force at `at` (granted at or before, expiring after) that ends last. */
+  findActiveBreakGlassGrant(userId: string, patientId: string, at: string): Promise<BreakGlassGrantRow | null>;
+  /** Grants oldest first, optionally only those of one review status, user or patient. */
+  listBreakGlassGrants(filter: { reviewStatus?: BreakGlassReviewStatus; userId?: string; patientId?: string }): Promise<BreakGlassGrantRow[]>;
+  /** Marks a pending grant reviewed; false when there is no such grant or it was reviewed already. */
+  reviewBreakGlassGrant(id: string, review: { reviewedBy: string; reviewedAt: string; note: string }): Promise<boolean>;
 
   // Templates (opaque protected blobs)
   insertTemplate(t: NewTemplate): Promise<StoredTemplate>;
