@@ -241,3 +241,45 @@ export const patientLink: Check = object({
   other: required(localReference(['Patient', 'RelatedPerson'])),
   type: required(code(['replaced-by', 'replaces', 'refer', 'seealso'])),
 });
+
+// Data types of the clinical resources (records/clinical-checks.ts).
+
+const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/;
+
+/** FHIR instant: a dateTime to at least the second, with a time zone. */
+export const instant: Check = (v, path, issues) => {
+  if (typeof v !== 'string' || !INSTANT.test(v)) {
+    issues.push({ path, message: 'must be a FHIR instant (date and time to the second with a time zone)' });
+    return;
+  }
+  dateTime(v, path, issues);
+};
+
+/** FHIR integer: a whole number in the signed 32-bit range. */
+export const integer: Check = (v, path, issues) => {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < -2_147_483_648 || v > 2_147_483_647) {
+    issues.push({ path, message: 'must be a 32-bit integer' });
+  }
+};
+
+/** FHIR decimal as JSON carries it: a finite number. */
+export const decimal: Check = (v, path, issues) => {
+  if (typeof v !== 'number' || !Number.isFinite(v)) issues.push({ path, message: 'must be a finite number' });
+};
+
+export const quantity: Check = object(
+  { value: decimal, comparator: code(['<', '<=', '>=', '>']), unit: string(64), system: uri, code: pattern(/^\S+( \S+)*$/, 'a code') },
+  (o, path, issues) => {
+    // qty-3: a coded unit names its system
+    if (o.code !== undefined && o.system === undefined) issues.push({ path: `${path}.system`, message: 'is required when a code is given' });
+  },
+);
+
+const MAX_ANNOTATION = 4096;
+
+export const annotation: Check = object(
+  { authorReference: reference, authorString: string(256), time: dateTime, text: required(string(MAX_ANNOTATION)) },
+  (o, path, issues) => {
+    if (o.authorReference !== undefined && o.authorString !== undefined) issues.push({ path, message: 'must have at most one author[x]' });
+  },
+);
