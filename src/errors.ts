@@ -34,6 +34,7 @@ export type ErrorCode =
   | 'STORE_UNAVAILABLE'
   // people, sign-in and authorisation
   | 'SIGN_IN_FAILED'
+  | 'PASSWORD_CHANGE_REQUIRED'
   | 'UNAUTHENTICATED'
   | 'FORBIDDEN'
   | 'TOO_MANY_ATTEMPTS';
@@ -65,6 +66,7 @@ const STATUS: Record<ErrorCode, number> = {
   KEY_INVALID: 500,
   STORE_UNAVAILABLE: 503,
   SIGN_IN_FAILED: 401,
+  PASSWORD_CHANGE_REQUIRED: 403,
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   TOO_MANY_ATTEMPTS: 429,
