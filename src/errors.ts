@@ -94,3 +94,8 @@ export class MedfaceError extends Error {
 export function isMedfaceError(e: unknown): e is MedfaceError {
   return e instanceof MedfaceError;
 }
+
+/** The HTTP status of an error code as recorded (e.g. in the audit trail); undefined for one medface does not define. */
+export function statusOfCode(code: string): number | undefined {
+  return Object.hasOwn(STATUS, code) ? STATUS[code as ErrorCode] : undefined;
+}
