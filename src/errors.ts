@@ -37,7 +37,13 @@ export type ErrorCode =
   | 'PASSWORD_CHANGE_REQUIRED'
   | 'UNAUTHENTICATED'
   | 'FORBIDDEN'
-  | 'TOO_MANY_ATTEMPTS';
+  | 'TOO_MANY_ATTEMPTS'
+  // HTTP transport
+  | 'CSRF_REJECTED'
+  | 'RATE_LIMITED'
+  | 'BODY_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'INTERNAL';
 
 const STATUS: Record<ErrorCode, number> = {
   EMPTY_IMAGE: 400,
@@ -70,6 +76,11 @@ const STATUS: Record<ErrorCode, number> = {
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   TOO_MANY_ATTEMPTS: 429,
+  CSRF_REJECTED: 403,
+  RATE_LIMITED: 429,
+  BODY_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  INTERNAL: 500,
 };
 
 export class MedfaceError extends Error {
