@@ -399,7 +399,9 @@ function normalised(template: TransformedEmbedding): Float32Array {
     throw new MedfaceError('INVALID_ARGUMENT', `a template of ${template.model} must be a non-zero vector of finite numbers`);
   }
   const scale = 1 / Math.sqrt(norm);
-  return Float32Array.from(vector, (x) => x * scale);
+  const unit = new Float32Array(vector.length);
+  for (let i = 0; i < vector.length; i++) unit[i] = vector[i]! * scale;
+  return unit;
 }
 
 function dimensionMismatch(template: TransformedEmbedding, expected: number): MedfaceError {
