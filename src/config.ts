@@ -10,6 +10,13 @@ export interface Config {
   /** Key-encryption key file; defaults to `<dataDir>/medface.key`, generated on first run. */
   keyFile: string | undefined;
   port: number;
+  /** Certificate and private key (PEM files) to serve HTTPS; plain HTTP when absent. */
+  tls: { certFile: string; keyFile: string } | undefined;
+  /**
+   * Which proxies in front of the server to believe about the client address (rate limits and sign-in
+   * lockout count per address): `true`, a hop count, or addresses/CIDRs; default none.
+   */
+  trustProxy: boolean | number | string[];
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -22,5 +29,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: env.DATABASE_URL || undefined,
     keyFile: env.MEDFACE_KEY_FILE ? path.resolve(env.MEDFACE_KEY_FILE) : undefined,
     port,
+    tls: tlsFiles(env),
+    trustProxy: trustProxy(env.MEDFACE_TRUST_PROXY),
   };
+}
+
+function tlsFiles(env: NodeJS.ProcessEnv): Config['tls'] {
+  const cert = env.MEDFACE_TLS_CERT || undefined;
+  const key = env.MEDFACE_TLS_KEY || undefined;
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined) {
+    throw new MedfaceError('INVALID_ARGUMENT', 'MEDFACE_TLS_CERT and MEDFACE_TLS_KEY are set together (both PEM file paths) or not at all');
+  }
+  return { certFile: path.resolve(cert), keyFile: path.resolve(key) };
+}
+
+function trustProxy(value: string | undefined): Config['trustProxy'] {
+  const text = value?.trim() ?? '';
+  if (text === '' || text === 'false') return false;
+  if (text === 'true') return true;
+  if (/^\d+$/.test(text)) return Number(text);
+  return text.split(',').map((s) => s.trim()).filter(Boolean);
 }
