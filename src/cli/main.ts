@@ -2,10 +2,18 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerAnalyze } from './analyze.js';
+import { registerAudit } from './audit.js';
 import { registerBench } from './bench.js';
 import { registerCalibrate } from './calibrate.js';
 import { registerCompare } from './compare.js';
+import { registerConsent } from './consent.js';
+import { registerEnrol } from './enrol.js';
+import { registerErase } from './erase.js';
 import { registerEvaluate } from './evaluate.js';
+import { registerIdentify } from './identify.js';
+import { registerKeys } from './keys.js';
+import { registerPatient } from './patient.js';
+import { registerVerify } from './verify.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -19,6 +27,14 @@ export function buildProgram(): Command {
   registerEvaluate(program);
   registerCalibrate(program);
   registerBench(program);
+  registerAudit(program);
+  registerPatient(program);
+  registerConsent(program);
+  registerEnrol(program);
+  registerVerify(program);
+  registerIdentify(program);
+  registerErase(program);
+  registerKeys(program);
   return program;
 }
 

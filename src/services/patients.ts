@@ -4,7 +4,7 @@ import { withFailureAudit, type Actor } from './auditing.js';
 import type { Medface } from './context.js';
 
 /** Creates a FHIR Patient (validated by records/), audited. */
-export function registerPatient(medface: Medface, input: unknown, who: Actor): Promise<Patient> {
+export function createPatientRecord(medface: Medface, input: unknown, who: Actor): Promise<Patient> {
   return withFailureAudit(medface, who, 'patient.create', null, () =>
     medface.store.transaction(async (tx) => {
       const patient = await createPatient(tx, input);
@@ -15,7 +15,7 @@ export function registerPatient(medface: Medface, input: unknown, who: Actor): P
 }
 
 /** Reads a patient's record; every access is audited. */
-export function getPatient(medface: Medface, patientId: string, who: Actor): Promise<Patient> {
+export function readPatientRecord(medface: Medface, patientId: string, who: Actor): Promise<Patient> {
   return withFailureAudit(medface, who, 'patient.read', patientId, () =>
     medface.store.transaction(async (tx) => {
       const patient = await readPatient(tx, patientId);
@@ -26,7 +26,7 @@ export function getPatient(medface: Medface, patientId: string, who: Actor): Pro
 }
 
 /** Searches patients; the audit names which criteria were used and how many records came back, not their values. */
-export function findPatients(medface: Medface, search: PatientSearch, who: Actor): Promise<Patient[]> {
+export function searchPatientRecords(medface: Medface, search: PatientSearch, who: Actor): Promise<Patient[]> {
   const criteria = (['name', 'birthDate', 'identifier', 'gender'] as const).filter((k) => search[k] !== undefined);
   return withFailureAudit(medface, who, 'patient.search', null, () =>
     medface.store.transaction(async (tx) => {

@@ -12,7 +12,7 @@ import { startMedface, type Medface, type MedfaceOptions } from '../../src/servi
 import { enrol } from '../../src/services/enrol.js';
 import { erase } from '../../src/services/erase.js';
 import { identify } from '../../src/services/identify.js';
-import { getPatient, registerPatient } from '../../src/services/patients.js';
+import { createPatientRecord, readPatientRecord } from '../../src/services/patients.js';
 import { verify } from '../../src/services/verify.js';
 import { describeEachStore, type TestDatabase } from '../store/harness.js';
 import { demoFaces, PATIENTS, rememberingPool, writeTestThresholds, type Faces } from './fixtures.js';
@@ -62,7 +62,7 @@ describeEachStore('identity use cases', (h) => {
 
   let medface: Medface;
   const newPatient = async (input: object, consent = true): Promise<string> => {
-    const id = (await registerPatient(medface, input, who)).id!;
+    const id = (await createPatientRecord(medface, input, who)).id!;
     if (consent) await grantConsent(medface, { patientId: id, notice: 'v2' }, who);
     return id;
   };
@@ -160,7 +160,7 @@ describeEachStore('identity use cases', (h) => {
     expect(await medface.store.countTemplates(twin)).toBe(0);
     const [link] = await medface.store.listPatientLinks({ patientId: twin });
     expect(link).toMatchObject({ id: candidate!.linkId, status: 'pending', otherPatientId: alice, createdBy: 'nurse-1' });
-    const twinRecord: Patient = await getPatient(medface, twin, who);
+    const twinRecord: Patient = await readPatientRecord(medface, twin, who);
     expect(twinRecord.link).toEqual([{ other: { reference: `Patient/${alice}` }, type: 'seealso' }]);
     const [denied] = await auditOf(twin, 'biometric.enrol');
     expect(denied).toMatchObject({ outcome: 'denied', details: { code: 'DUPLICATE_SUSPECTED' } });
@@ -208,7 +208,7 @@ describeEachStore('identity use cases', (h) => {
     expect(medface.gallery.size).toBe(0);
     expect(await medface.store.getActiveConsent(alice, 'biometric-identification')).toBeNull();
     // the medical record itself is not biometric data and stays
-    expect((await getPatient(medface, alice, who)).id).toBe(alice);
+    expect((await readPatientRecord(medface, alice, who)).id).toBe(alice);
 
     const rows = await db.raw<Record<string, unknown>>('SELECT * FROM audit_events');
     expect(rows.length).toBeGreaterThan(0);

@@ -11,7 +11,7 @@ import { startMedface, type Medface } from '../../src/services/context.js';
 import { enrol } from '../../src/services/enrol.js';
 import { identify } from '../../src/services/identify.js';
 import { rotateKeyEncryptionKey, renewTemplateTransform } from '../../src/services/keys.js';
-import { registerPatient } from '../../src/services/patients.js';
+import { createPatientRecord } from '../../src/services/patients.js';
 import { pseudonymKeyPath } from '../../src/services/pseudonym-key.js';
 import { verify } from '../../src/services/verify.js';
 import { openStore } from '../../src/store/index.js';
@@ -41,7 +41,7 @@ afterAll(async () => {
 });
 
 async function enrolPatient(medface: Medface, input: object, image: Buffer, keepPhoto = false): Promise<string> {
-  const id = (await registerPatient(medface, input, who)).id!;
+  const id = (await createPatientRecord(medface, input, who)).id!;
   await grantConsent(medface, { patientId: id, notice: 'v1' }, who);
   await enrol(medface, { patientId: id, images: [image], keepPhoto }, who);
   return id;
