@@ -15,7 +15,8 @@ export function registerCompare(program: Command): void {
       action(async (image1: string, image2: string, opts: { thresholds?: string; json?: boolean }) => {
         const { compareImages } = await import('../services/compare.js');
         const [a, b] = await Promise.all([readImageArgument(image1), readImageArgument(image2)]);
-        const result = await withPool({ size: 2 }, async (pool) => compareImages(await pool(), a, b, { thresholdsFile: opts.thresholds }));
+        // one engine: loading a second costs more than analysing the second image after the first
+        const result = await withPool({ size: 1 }, async (pool) => compareImages(await pool(), a, b, { thresholdsFile: opts.thresholds }));
         print(result, opts, render);
       }),
     );
