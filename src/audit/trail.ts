@@ -63,7 +63,8 @@ export class AuditTrail {
       seq: (head?.seq ?? 0) + 1,
       time: new Date().toISOString(),
       actor: entry.actor,
-      client: entry.client ?? null,
+      // an empty client says nothing; kept as unknown (FHIR, which exports it, has no empty strings)
+      client: entry.client || null,
       action: entry.action,
       outcome: entry.outcome,
       patientRef: entry.patientId === undefined || entry.patientId === null ? null : this.patientRef(entry.patientId),

@@ -23,6 +23,7 @@ import type {
 import { createPatient } from '../../src/records/patient.js';
 import type { Store } from '../../src/store/types.js';
 import { describeEachStore, type TestDatabase } from '../store/harness.js';
+import { r4SchemaErrors } from './fhir-schema.js';
 
 function issuesOf(fn: () => unknown): { path: string; message: string }[] {
   try {
@@ -340,4 +341,14 @@ describeEachStore('clinical resources', (h) => {
     const created = await createClinicalResource(store, forPatient({ ...observation, component: undefined, valueQuantity: { value: 0.1, unit: 'µg/L' } }));
     expect(await readClinicalResource(store, 'Observation', created.id!)).toEqual(created);
   });
+});
+
+describe('R4 JSON Schema', () => {
+  it('accepts every example as stored (with id and meta), and would notice a broken one', () => {
+    for (const r of valid) {
+      const stored = { ...r, id: '6f1c2a9e-0b7d-4c1e-9a53-2d8e4f7a1b00', meta: { versionId: '2', lastUpdated: '2024-03-01T09:30:00.000Z' } };
+      expect(r4SchemaErrors(stored)).toEqual([]);
+    }
+    expect(r4SchemaErrors({ ...observation, status: 'done' })).not.toEqual([]);
+  }, 60_000);
 });

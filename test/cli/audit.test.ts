@@ -1,0 +1,134 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openAuditContext } from '../../src/services/audit.js';
+import { verifyAuditBundle, type AuditBundle } from '../../src/audit/export.js';
+import type { AuditEvent, ChainVerification } from '../../src/audit/trail.js';
+
+const root = path.resolve(import.meta.dirname, '../..');
+
+/** Runs the CLI as an operator would (through the TypeScript loader) on one data directory, SQLite only. */
+function medface(dataDir: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env: NodeJS.ProcessEnv = { ...process.env, MEDFACE_DATA_DIR: dataDir };
+  delete env.DATABASE_URL;
+  delete env.MEDFACE_KEY_FILE;
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: root, env }, (error, stdout, stderr) =>
+      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+const work = mkdtempSync(path.join(tmpdir(), 'medface-audit-cli-'));
+const dataDir = path.join(work, 'data');
+const patientId = 'c0ffee00-0000-4000-8000-000000000002';
+let times: string[] = [];
+
+beforeAll(async () => {
+  const ctx = await openAuditContext({ dataDir, databaseUrl: undefined, keyFile: undefined });
+  try {
+    for (let i = 0; i < 6; i++) {
+      await ctx.store.transaction((tx) =>
+        ctx.audit.append(tx, {
+          actor: i % 2 === 0 ? 'fd-1' : 'er-1',
+          client: '10.0.0.7',
+          action: i === 3 ? 'breakglass.open' : 'patient.read',
+          outcome: i === 4 ? 'denied' : 'success',
+          patientId: i < 4 ? patientId : null,
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 3));
+    }
+    times = (await ctx.store.listAuditEvents({ limit: 10 })).map((e) => e.time);
+  } finally {
+    await ctx.store.close();
+  }
+});
+
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe('medface audit', () => {
+  it('verify exits 0 on an intact log and prints its head', async () => {
+    const { code, stdout } = await medface(dataDir, 'audit', 'verify', '--json');
+    expect(code).toBe(0);
+    const result = JSON.parse(stdout) as ChainVerification;
+    expect(result).toMatchObject({ ok: true, count: 6, head: { seq: 6 } });
+    const plain = await medface(dataDir, 'audit', 'verify');
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toMatch(/intact: 6 entries, head seq 6 hash [0-9a-f]{64}/);
+  }, 60_000);
+
+  it('export writes exactly the asked range as a Bundle that verifies, and records the export', async () => {
+    const out = path.join(work, 'export.json');
+    const { code, stdout } = await medface(dataDir, 'audit', 'export', '--from', times[1]!, '--to', times[4]!, '--out', out, '--json');
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ file: out, entries: 3 });
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+    const bundle = JSON.parse(readFileSync(out, 'utf8')) as AuditBundle;
+    expect(bundle.entry.map((e) => e.resource.id)).toEqual(['2', '3', '4']);
+    expect(verifyAuditBundle(bundle)).toEqual({ ok: true, count: 3 });
+    expect(readFileSync(out, 'utf8')).not.toContain(patientId);
+
+    const toStdout = await medface(dataDir, 'audit', 'export', '--from', '2000-01-01', '--to', '2999-01-01');
+    expect(toStdout.code).toBe(0);
+    const all = JSON.parse(toStdout.stdout) as AuditBundle;
+    // the six entries, and the first export's own entry
+    expect(all.entry.map((e) => e.resource.subtype.at(-1)?.code)).toEqual([...Array(3).fill('patient.read'), 'breakglass.open', 'patient.read', 'patient.read', 'audit.export']);
+
+    const bad = await medface(dataDir, 'audit', 'export', '--from', 'yesterday', '--to', '2999-01-01', '--json');
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.stdout)).toMatchObject({ error: { code: 'INVALID_ARGUMENT' } });
+  }, 60_000);
+
+  it('search finds a patient through the pseudonym, and filters by actor, action and outcome', async () => {
+    const byPatient = await medface(dataDir, 'audit', 'search', '--patient', patientId, '--json');
+    expect(byPatient.code).toBe(0);
+    expect((JSON.parse(byPatient.stdout) as AuditEvent[]).map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+    const denied = await medface(dataDir, 'audit', 'search', '--actor', 'fd-1', '--outcome', 'denied', '--json');
+    expect((JSON.parse(denied.stdout) as AuditEvent[]).map((e) => e.seq)).toEqual([5]);
+    const glass = await medface(dataDir, 'audit', 'search', '--action', 'breakglass.open');
+    expect(glass.stdout.trim().split('\n')).toHaveLength(1);
+    expect(glass.stdout).toMatch(/^4 .* er-1 .* breakglass\.open {2}success/);
+    const badOutcome = await medface(dataDir, 'audit', 'search', '--outcome', 'maybe', '--json');
+    expect(badOutcome.code).toBe(1);
+  }, 60_000);
+
+  it('verify exits non-zero and names the entry after a row is edited in the SQLite file', async () => {
+    const copy = path.join(work, 'tampered');
+    const { cpSync } = await import('node:fs');
+    cpSync(dataDir, copy, { recursive: true });
+    const db = new Database(path.join(copy, 'medface.db'));
+    try {
+      db.exec('DROP TRIGGER audit_events_no_update');
+      db.prepare("UPDATE audit_events SET actor = 'nobody' WHERE seq = 3").run();
+    } finally {
+      db.close();
+    }
+    const { code, stdout } = await medface(copy, 'audit', 'verify', '--json');
+    expect(code).toBe(2);
+    expect(JSON.parse(stdout)).toEqual({ ok: false, count: 2, firstBadSeq: 3, problem: 'altered' });
+
+    const plain = await medface(copy, 'audit', 'verify');
+    expect(plain.code).toBe(2);
+    expect(plain.stdout).toMatch(/BROKEN at entry 3 \(altered\)/);
+  }, 60_000);
+
+  it('verify exits non-zero when an entry is deleted from the SQLite file', async () => {
+    const copy = path.join(work, 'cut');
+    const { cpSync } = await import('node:fs');
+    cpSync(dataDir, copy, { recursive: true });
+    const db = new Database(path.join(copy, 'medface.db'));
+    try {
+      db.exec('DROP TRIGGER audit_events_no_delete');
+      db.prepare('DELETE FROM audit_events WHERE seq = 2').run();
+    } finally {
+      db.close();
+    }
+    const { code, stdout } = await medface(copy, 'audit', 'verify', '--json');
+    expect(code).toBe(2);
+    expect(JSON.parse(stdout)).toEqual({ ok: false, count: 1, firstBadSeq: 2, problem: 'missing' });
+  }, 60_000);
+});
