@@ -112,9 +112,11 @@ function histogramSvg(genuine: ArrayLike<number>, impostor: ArrayLike<number>, t
     d.map((v, i) => (v > 0 ? `<rect x="${(M.left + i * barW).toFixed(1)}" y="${y(v).toFixed(1)}" width="${barW.toFixed(1)}" height="${(M.top + PLOT_H - y(v)).toFixed(1)}" fill="${color}" fill-opacity="0.5"/>` : '')).join('');
   const xTicks = [0, 0.25, 0.5, 0.75, 1].map((f) => lo + f * (hi - lo)).map((v) => ({ at: x(v), label: v.toFixed(2) }));
   const yTicks = [0, 0.5, 1].map((f) => ({ at: y(f * top), label: (f * top).toFixed(3) }));
+  // the label goes on whichever side of the line has room
+  const labelLeft = threshold !== undefined && x(threshold.value) > M.left + PLOT_W / 2;
   const mark = threshold
     ? `<line x1="${x(threshold.value)}" y1="${M.top}" x2="${x(threshold.value)}" y2="${M.top + PLOT_H}" stroke="#000" stroke-dasharray="5 3"/>` +
-      `<text x="${x(threshold.value) + 4}" y="${M.top + 12}">${esc(threshold.label)} ${threshold.value.toFixed(3)}</text>`
+      `<text x="${x(threshold.value) + (labelLeft ? -4 : 4)}" y="${M.top + 12}" text-anchor="${labelLeft ? 'end' : 'start'}">${esc(threshold.label)} ${threshold.value.toFixed(3)}</text>`
     : '';
   const legend =
     `<rect x="${M.left + 8}" y="${M.top + 22}" width="10" height="10" fill="${GENUINE}" fill-opacity="0.5"/><text x="${M.left + 22}" y="${M.top + 31}">genuine (${genuine.length})</text>` +
