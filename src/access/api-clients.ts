@@ -1,0 +1,131 @@
+import { randomUUID } from 'node:crypto';
+import { MedfaceError } from '../errors.js';
+import type { ApiClientRow } from '../store/types.js';
+import type { AccessContext } from './context.js';
+import { guard, type Caller } from './guard.js';
+import { addressSubject, blockedNow, recordFailure, tooManyAttempts } from './lockout.js';
+import { SCOPES, type Principal, type Scope } from './policy.js';
+import { hashToken, looksLikeToken, newToken } from './tokens.js';
+
+/**
+ * Integrations (a telemedicine platform, a kiosk) call with an API key limited to scopes. The key is shown
+ * once at creation; the store keeps its hash. A revoked key stops working at once on every node.
+ */
+
+export interface ApiClient {
+  id: string;
+  name: string;
+  scopes: Scope[];
+  createdAt: string;
+  createdBy: string;
+  revokedAt: string | null;
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/;
+
+function toClient(row: ApiClientRow): ApiClient {
+  return {
+    id: row.id,
+    name: row.name,
+    scopes: SCOPES.filter((s) => row.scopes.includes(s)),
+    createdAt: row.createdAt,
+    createdBy: row.createdBy,
+    revokedAt: row.revokedAt,
+  };
+}
+
+export async function createApiClient(
+  ctx: AccessContext,
+  caller: Caller,
+  input: { name: string; scopes: readonly string[] },
+): Promise<{ client: ApiClient; key: string }> {
+  await guard(ctx, caller, 'apiclient.manage');
+  const name = input.name.trim();
+  if (!NAME.test(name)) throw invalid('name', 'a client name has 1-64 letters, digits, blanks and . _ -');
+  const unknown = input.scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
+  if (unknown.length > 0) throw invalid('scopes', `unknown scope ${unknown.join(', ')} (scopes: ${SCOPES.join(', ')})`);
+  const scopes = SCOPES.filter((s) => input.scopes.includes(s));
+  if (scopes.length === 0) throw invalid('scopes', 'a client needs at least one scope');
+
+  const { token: key, hash } = newToken('api-key');
+  const row: ApiClientRow = {
+    id: randomUUID(),
+    name,
+    keyHash: hash,
+    scopes,
+    createdAt: ctx.now().toISOString(),
+    createdBy: caller.principal.id,
+    revokedAt: null,
+  };
+  await ctx.store.transaction(async (tx) => {
+    await tx.insertApiClient(row);
+    await ctx.audit.append(tx, {
+      actor: caller.principal.id,
+      client: caller.client ?? null,
+      action: 'apiclient.create',
+      outcome: 'success',
+      details: { clientId: row.id, scopes },
+    });
+  });
+  return { client: toClient(row), key };
+}
+
+/** Revokes a client by id or name; its key is refused from then on. */
+export async function revokeApiClient(ctx: AccessContext, caller: Caller, idOrName: string): Promise<ApiClient> {
+  await guard(ctx, caller, 'apiclient.manage');
+  return ctx.store.transaction(async (tx) => {
+    const row = (await tx.getApiClient(idOrName)) ?? (await tx.listApiClients()).find((c) => c.name === idOrName);
+    if (!row) throw new MedfaceError('NOT_FOUND', 'no such API client');
+    const at = ctx.now().toISOString();
+    const revoked = await tx.revokeApiClient(row.id, at);
+    if (revoked) {
+      await ctx.audit.append(tx, {
+        actor: caller.principal.id,
+        client: caller.client ?? null,
+        action: 'apiclient.revoke',
+        outcome: 'success',
+        details: { clientId: row.id },
+      });
+    }
+    return toClient(revoked ? { ...row, revokedAt: at } : row);
+  });
+}
+
+export async function listApiClients(ctx: AccessContext, caller: Caller): Promise<ApiClient[]> {
+  await guard(ctx, caller, 'apiclient.manage');
+  return (await ctx.store.listApiClients()).map(toClient);
+}
+
+/**
+ * The principal an API key stands for. A wrong or revoked key is UNAUTHENTICATED, audited and counted
+ * against the calling address like a failed sign-in (TOO_MANY_ATTEMPTS once that address is blocked).
+ * Successful calls are not audited here: each operation the client performs is, under its id.
+ */
+export async function authenticateApiClient(ctx: AccessContext, key: string, client: string | null): Promise<Principal> {
+  const now = ctx.now();
+  const address = client === null ? [] : [addressSubject(client)];
+  const blocked = await blockedNow(ctx.store, address, ctx.settings.throttle, now);
+  if (blocked) {
+    await ctx.store.transaction((tx) =>
+      ctx.audit.append(tx, { actor: 'anonymous', client, action: 'apiclient.authenticate', outcome: 'denied', details: { reason: 'throttled' } }),
+    );
+    throw tooManyAttempts(blocked.until, now);
+  }
+  const row = looksLikeToken(key, 'api-key') ? await ctx.store.getApiClientByKeyHash(hashToken(key)) : null;
+  if (row && row.revokedAt === null) return { kind: 'api-client', id: row.id, scopes: toClient(row).scopes };
+  await ctx.store.transaction(async (tx) => {
+    for (const subject of address) await recordFailure(tx, subject, ctx.settings.throttle, now);
+    await ctx.audit.append(tx, {
+      actor: row ? row.id : 'anonymous',
+      client,
+      action: 'apiclient.authenticate',
+      outcome: row ? 'denied' : 'failure',
+      details: { reason: row ? 'revoked' : 'unknown-key' },
+    });
+  });
+  throw new MedfaceError('UNAUTHENTICATED', 'the API key is not valid');
+}
+
+function invalid(path: string, message: string): MedfaceError {
+  return new MedfaceError('VALIDATION_FAILED', message, { issues: [{ path, message }] });
+}

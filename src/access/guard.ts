@@ -1,0 +1,31 @@
+import type { AccessContext } from './context.js';
+import { authorize, type AccessTarget, type Decision, type Operation, type Principal } from './policy.js';
+import { MedfaceError } from '../errors.js';
+
+/** Who asks, and from where (an address, a kiosk id), as the audit trail records it. */
+export interface Caller {
+  principal: Principal;
+  client?: string | null;
+}
+
+export type Allowed = Extract<Decision, { allowed: true }>;
+
+/**
+ * The policy applied: the decision for the caller, or FORBIDDEN after the refusal is written to the audit
+ * trail (the operation as the action, outcome `denied`, the reason; the patient only as its pseudonym).
+ */
+export async function guard(ctx: AccessContext, caller: Caller, operation: Operation, target: AccessTarget = {}): Promise<Allowed> {
+  const decision = await authorize(caller.principal, operation, target, ctx.hooks, ctx.now());
+  if (decision.allowed) return decision;
+  await ctx.store.transaction((tx) =>
+    ctx.audit.append(tx, {
+      actor: caller.principal.id,
+      client: caller.client ?? null,
+      action: operation,
+      outcome: 'denied',
+      patientId: target.patientId ?? null,
+      details: { reason: decision.reason },
+    }),
+  );
+  throw new MedfaceError('FORBIDDEN', `not permitted to ${operation}`, { operation, reason: decision.reason });
+}
