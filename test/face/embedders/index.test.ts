@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { isMedfaceError } from '../../../src/errors.js';
+import { DlibEmbedder } from '../../../src/face/embedders/dlib.js';
+import { createEmbedder, DEFAULT_EMBEDDER_ID, EMBEDDER_IDS } from '../../../src/face/embedders/index.js';
+
+describe('embedder registry', () => {
+  it('creates the default embedder, unloaded, under the id it reports', () => {
+    const embedder = createEmbedder();
+    expect(embedder).toBeInstanceOf(DlibEmbedder);
+    expect(embedder.id).toBe(DEFAULT_EMBEDDER_ID);
+    expect(EMBEDDER_IDS).toContain(DEFAULT_EMBEDDER_ID);
+  });
+
+  it('gives every listed id an embedder reporting that id', () => {
+    for (const id of EMBEDDER_IDS) expect(createEmbedder(id).id).toBe(id);
+  });
+
+  it('refuses an unknown id with INVALID_ARGUMENT', () => {
+    let error: unknown;
+    try {
+      createEmbedder('no-such-model@0');
+    } catch (e) {
+      error = e;
+    }
+    expect(isMedfaceError(error) && error.code).toBe('INVALID_ARGUMENT');
+  });
+});
