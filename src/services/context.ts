@@ -4,7 +4,7 @@ import { AuditTrail } from '../audit/trail.js';
 import type { Config } from '../config.js';
 import { MedfaceError } from '../errors.js';
 import type { FacePool, Purpose, SubjectFace } from '../face/index.js';
-import { Gallery, type GalleryEntry, type GalleryOptions } from '../identity/gallery.js';
+import { Gallery, type GalleryEntry, type GalleryMatch, type GalleryOptions } from '../identity/gallery.js';
 import { KEY_FILE_NAME, KeyRing, loadKeyRing } from '../identity/keys.js';
 import { TemplateProtection, type ProtectedTemplate, type TransformedEmbedding } from '../identity/protection.js';
 import { thresholdsFor, type ModelThresholds } from '../identity/thresholds.js';
@@ -136,6 +136,30 @@ export class Medface {
     return this.#gallery;
   }
 
+  /**
+   * The gallery's k nearest patients, those scoring at least `minScore` checked against the store first.
+   * Another process (the CLI beside a server) may have withdrawn or erased a patient this gallery still
+   * holds: such a patient's entries are reloaded from the store and the search is run again, so a deleted
+   * template is never reported as a match.
+   */
+  async search(probe: TransformedEmbedding, k: number, minScore: number): Promise<GalleryMatch[]> {
+    const stale = new Set<string>();
+    for (const hit of this.#gallery.search(probe, k)) {
+      if (hit.score < minScore || stale.has(hit.patientId)) continue;
+      const stored = await this.store.listTemplates(hit.patientId);
+      if (!stored.some((t) => t.id === hit.templateId)) stale.add(hit.patientId);
+    }
+    for (const patientId of stale) await this.exclusive(patientId, () => this.#reloadPatient(patientId));
+    return this.#gallery.search(probe, k);
+  }
+
+  async #reloadPatient(patientId: string): Promise<void> {
+    this.#gallery.removePatient(patientId);
+    for (const t of await this.store.listTemplates(patientId)) {
+      this.#gallery.add({ templateId: t.id, patientId, template: await this.openTemplate(t) });
+    }
+  }
+
   /** The calibrated thresholds of an embedder model, read once. */
   thresholds(model: string): ModelThresholds {
     let thresholds = this.#thresholds.get(model);
@@ -242,7 +266,9 @@ export class Medface {
     async function* entries(): AsyncIterable<GalleryEntry> {
       for await (const t of store.iterateTemplates()) yield { templateId: t.id, patientId: t.patientId, template: open(t) };
     }
+    const previous = this.#gallery;
     this.#gallery = await Gallery.build(entries(), this.#options.gallery);
+    previous.clear();
   }
 
   #open(t: StoredTemplate): TransformedEmbedding {
@@ -255,6 +281,7 @@ export class Medface {
   async close(): Promise<void> {
     const pool = this.#pool;
     this.#pool = undefined;
+    this.#gallery.clear();
     try {
       if (pool) await (await pool.catch(() => undefined))?.close();
     } finally {

@@ -76,7 +76,7 @@ export function enrol(medface: Medface, request: EnrolRequest, who: Actor): Prom
     const faces: SubjectFace[] = [];
     for (const [i, bytes] of images.entries()) faces.push(await embedCapture(medface, bytes, i));
 
-    const suspects = findOtherPatients(medface, faces, patientId);
+    const suspects = await findOtherPatients(medface, faces, patientId);
     if (suspects.length > 0 && request.overrideDuplicate === undefined) {
       const duplicates = await medface.store.transaction(async (tx) => {
         const recorded = await recordSuspects(tx, who, patientId, suspects, undefined);
@@ -158,12 +158,12 @@ async function embedCapture(medface: Medface, bytes: Uint8Array, image: number):
 type Suspect = Pick<DuplicateCandidate, 'patientId' | 'score' | 'grade'>;
 
 /** Other patients whose face matches any capture at `probable` or better: each once, at its best score. */
-function findOtherPatients(medface: Medface, faces: readonly SubjectFace[], patientId: string): Suspect[] {
+async function findOtherPatients(medface: Medface, faces: readonly SubjectFace[], patientId: string): Promise<Suspect[]> {
   const best = new Map<string, Suspect>();
   for (const face of faces) {
     const probe: TransformedEmbedding = medface.protection.transformProbe(face.embedding);
     const thresholds = medface.thresholds(face.embedding.model);
-    for (const hit of medface.gallery.search(probe, DUPLICATE_SEARCH_K + 1)) {
+    for (const hit of await medface.search(probe, DUPLICATE_SEARCH_K + 1, thresholds.grades.probable.minScore)) {
       if (hit.patientId === patientId) continue;
       const { grade } = decide(hit.score, thresholds);
       if (!DUPLICATE_GRADES.includes(grade)) continue;

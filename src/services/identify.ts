@@ -42,7 +42,7 @@ export function identify(medface: Medface, request: IdentifyRequest, who: Actor)
     const model = face.embedding.model;
     const thresholds = medface.thresholds(model);
     const candidates: IdentifyCandidate[] = [];
-    for (const hit of medface.gallery.search(medface.protection.transformProbe(face.embedding), top)) {
+    for (const hit of await medface.search(medface.protection.transformProbe(face.embedding), top, thresholds.match)) {
       const decision = decide(hit.score, thresholds);
       if (decision.match) candidates.push({ patientId: hit.patientId, score: hit.score, grade: decision.grade });
     }

@@ -197,6 +197,21 @@ describeEachStore('identity use cases', (h) => {
     expect(await db.raw('SELECT id FROM photos WHERE patient_id = ?', [alice])).toEqual([]);
   });
 
+  it('never reports a patient whose templates another process deleted meanwhile', async () => {
+    const alice = await newPatient(PATIENTS.alice);
+    await enrol(medface, { patientId: alice, images: [images.alice] }, who);
+    const server = await start();
+    expect(server.gallery.size).toBe(1);
+    await withdrawConsent(medface, alice, who);
+
+    // the server's gallery still holds the template; the store no longer does
+    expect(server.gallery.size).toBe(1);
+    expect(await identify(server, { image: images.aliceAgain }, who)).toMatchObject({ match: false, candidates: [] });
+    expect(server.gallery.size).toBe(0);
+    const twin = await newPatient(PATIENTS.alice2);
+    expect((await enrol(server, { patientId: twin, images: [images.aliceAgain] }, who)).duplicates).toEqual([]);
+  });
+
   it('erasure removes all biometric data and leaves only pseudonymous audit entries in an intact chain', async () => {
     const alice = await newPatient(PATIENTS.alice);
     await enrol(medface, { patientId: alice, images: [images.alice], keepPhoto: true }, who);
