@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerAnalyze } from './analyze.js';
+import { registerApiClient } from './api-client.js';
 import { registerAudit } from './audit.js';
 import { registerBench } from './bench.js';
 import { registerCalibrate } from './calibrate.js';
@@ -13,6 +14,7 @@ import { registerEvaluate } from './evaluate.js';
 import { registerIdentify } from './identify.js';
 import { registerKeys } from './keys.js';
 import { registerPatient } from './patient.js';
+import { registerUser } from './user.js';
 import { registerVerify } from './verify.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -35,6 +37,8 @@ export function buildProgram(): Command {
   registerIdentify(program);
   registerErase(program);
   registerKeys(program);
+  registerUser(program);
+  registerApiClient(program);
   return program;
 }
 

@@ -1,8 +1,10 @@
 import os from 'node:os';
 import { DEFAULT_ACCESS_SETTINGS, type AccessContext, type AccessSettings } from '../access/context.js';
+import type { Caller } from '../access/guard.js';
 import type { Principal } from '../access/policy.js';
 import { SecretBox } from '../access/secret-box.js';
 import { activeBreakGlassGrant } from '../records/break-glass.js';
+import type { Actor } from './auditing.js';
 import type { Medface } from './context.js';
 import { loadPseudonymKey, pseudonymKeyPath } from './pseudonym-key.js';
 
@@ -40,4 +42,9 @@ export function consoleOperator(): Principal {
     user = process.env.USER || 'unknown'; // a container user without a passwd entry
   }
   return { kind: 'operator', id: `cli:${user}` };
+}
+
+/** A console command as the policy sees it, under the actor and client the command records (see cli/session.ts). */
+export function consoleCaller(who: Actor): Caller {
+  return { principal: { kind: 'operator', id: who.actor }, client: who.client ?? null };
 }

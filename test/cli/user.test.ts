@@ -1,0 +1,94 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { signInWithTotp } from '../../src/access/authenticate.js';
+import { base32Decode, totpCode } from '../../src/access/totp.js';
+import { loadConfig } from '../../src/config.js';
+import { accessContext } from '../../src/services/access.js';
+import { openMedface } from '../../src/services/context.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'medface-cli-user-'));
+const env = { ...process.env, MEDFACE_DATA_DIR: path.join(dir, 'data'), DATABASE_URL: '', MEDFACE_KEY_FILE: '' };
+
+/** Runs the CLI as an operator would, on a data directory of its own, with `input` piped to stdin. */
+function medface(args: string[], input = ''): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', ...args],
+      { cwd: path.resolve(import.meta.dirname, '../..'), env },
+      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+    child.stdin?.end(input);
+  });
+}
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('medface user', () => {
+  it('creates, lists and disables accounts; the first password and TOTP work for sign-in', async () => {
+    const created = await medface(['user', 'create', '--username', 'Dr.Grey', '--role', 'clinician', 'emergency', '--display-name', 'M. Grey', '--totp', '--json']);
+    expect(created.code).toBe(0);
+    const r = JSON.parse(created.stdout) as { user: { id: string; username: string; roles: string[] }; password: string; totpUri: string };
+    expect(r.user).toMatchObject({ username: 'dr.grey', roles: ['clinician', 'emergency'] });
+    expect(r.password).toMatch(/^[A-Za-z2-9]{5}(-[A-Za-z2-9]{5}){3}$/);
+    expect(r.totpUri).toMatch(/^otpauth:\/\/totp\/medface:dr\.grey\?secret=[A-Z2-7]+&/);
+
+    // a server on the same data directory signs the account in with what the command printed
+    const m = await openMedface(loadConfig(env));
+    try {
+      const ctx = await accessContext(m);
+      const secret = base32Decode(new URL(r.totpUri).searchParams.get('secret')!);
+      const signIn = await signInWithTotp(ctx, {
+        username: 'dr.grey',
+        password: r.password,
+        newPassword: 'my own passphrase now',
+        code: totpCode(secret, new Date()),
+        client: null,
+      });
+      expect(signIn.user.id).toBe(r.user.id);
+      const created = await m.audit.search(m.store, { action: 'user.create' });
+      expect(created.map((e) => [e.actor.startsWith('cli:'), e.outcome, e.details.userId])).toEqual([[true, 'success', r.user.id]]);
+    } finally {
+      await m.close();
+    }
+
+    expect((await medface(['user', 'create', '--username', 'dr.grey', '--role', 'admin'])).stderr).toContain('CONFLICT');
+    const disabled = await medface(['user', 'disable', 'DR.GREY', '--json']);
+    expect(JSON.parse(disabled.stdout)).toMatchObject({ user: { username: 'dr.grey' }, sessionsEnded: 1 });
+    const list = JSON.parse((await medface(['user', 'list', '--json'])).stdout) as { username: string; disabledAt: string | null }[];
+    expect(list).toEqual([expect.objectContaining({ username: 'dr.grey', disabledAt: expect.any(String) })]);
+  });
+
+  it('reads a chosen first password from standard input and never prints it', async () => {
+    const piped = await medface(['user', 'create', '--username', 'desk1', '--role', 'front-desk', '--password-stdin'], 'a password from the vault\n');
+    expect(piped.code).toBe(0);
+    expect(piped.stdout).toContain('created desk1 (front-desk)');
+    expect(piped.stdout).toContain('no TOTP enrolled');
+    expect(piped.stdout + piped.stderr).not.toContain('a password from the vault');
+    const short = await medface(['user', 'create', '--username', 'desk2', '--role', 'front-desk', '--password-stdin', '--json'], 'short\n');
+    expect(short.code).toBe(1);
+    expect(JSON.parse(short.stdout)).toMatchObject({ error: { code: 'VALIDATION_FAILED' } });
+  });
+
+  it('refuses unknown roles with a non-zero exit', async () => {
+    const bad = await medface(['user', 'create', '--username', 'who', '--role', 'surgeon']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('unknown role surgeon');
+  });
+});
+
+describe('medface api-client', () => {
+  it('creates a client with its key shown once, and revokes it', async () => {
+    const created = await medface(['api-client', 'create', '--name', 'telemedicine', '--scope', 'verify:patient', '--json']);
+    const { client, key } = JSON.parse(created.stdout) as { client: { id: string; scopes: string[] }; key: string };
+    expect(client.scopes).toEqual(['verify:patient']);
+    expect(key).toMatch(/^mfk_/);
+    expect((await medface(['api-client', 'revoke', 'telemedicine'])).stdout).toContain('revoked');
+    const list = JSON.parse((await medface(['api-client', 'list', '--json'])).stdout) as { id: string; revokedAt: string | null }[];
+    expect(list).toEqual([expect.objectContaining({ id: client.id, revokedAt: expect.any(String) })]);
+    expect(JSON.stringify(list)).not.toContain(key.slice(4));
+  });
+});
