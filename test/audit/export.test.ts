@@ -187,6 +187,14 @@ describeEachStore('audit export', (h) => {
     expect(verifyAuditBundle(renumbered)).toMatchObject({ ok: false, firstBadSeq: 3 });
   }, 60_000);
 
+  it('keeps an empty client as unknown, so its event still verifies after export (FHIR has no empty strings)', async () => {
+    const stored = await store.transaction((tx) => trail.append(tx, { actor: 'u-1', client: '', action: 'patient.read', outcome: 'success' }));
+    expect(stored.client).toBeNull();
+    const bundle = await exportAuditBundle(store, { from: new Date(stored.time), to: new Date(Date.now() + 1000) });
+    expect(bundle.entry[0]!.resource.agent[0]!.network).toBeUndefined();
+    expect(verifyAuditBundle(bundle)).toEqual({ ok: true, count: 1 });
+  });
+
   it('refuses an empty or inverted range', async () => {
     const t = new Date('2024-01-01T00:00:00Z');
     await expect(exportAuditBundle(store, { from: t, to: t })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
