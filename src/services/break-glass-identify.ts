@@ -1,0 +1,63 @@
+import { MedfaceError } from '../errors.js';
+import { decide } from '../identity/match.js';
+import { auditScore, withFailureAudit, type Actor } from './auditing.js';
+import type { Medface } from './context.js';
+import type { IdentifyCandidate } from './identify.js';
+
+export interface BreakGlassIdentifyRequest {
+  image: Uint8Array;
+  /** Most candidates returned (default 5). */
+  top?: number;
+}
+
+export interface BreakGlassIdentifyResult {
+  /** Best first, graded certain, probable or possible: below the operating threshold too, never certainly-not. */
+  candidates: IdentifyCandidate[];
+  /** The operating threshold: candidates under it are `possible` and need confirming by other means. */
+  threshold: number;
+  /** The lowest score still graded `possible`. */
+  possibleFrom: number;
+  model: string;
+}
+
+export const DEFAULT_BREAK_GLASS_TOP = 5;
+const MAX_TOP = 20;
+
+/**
+ * Identification for an emergency user facing an unresponsive patient (policy `biometric.identify`, asked by
+ * the caller). Unlike `identify`, which names only matches, it also offers `possible` candidates: the
+ * clinician confirms them by other means before breaking the glass on one (services/break-glass.ts). The
+ * candidates, graded, and the quality reasons are audited as `breakglass.identify`; patients as pseudonyms.
+ */
+export function breakGlassIdentify(medface: Medface, request: BreakGlassIdentifyRequest, who: Actor): Promise<BreakGlassIdentifyResult> {
+  const top = request.top ?? DEFAULT_BREAK_GLASS_TOP;
+  return withFailureAudit(medface, who, 'breakglass.identify', null, async () => {
+    if (!Number.isInteger(top) || top < 1 || top > MAX_TOP) throw new MedfaceError('INVALID_ARGUMENT', `top must be an integer from 1 to ${MAX_TOP}`);
+    const face = await medface.embed(request.image, 'identify');
+    const model = face.embedding.model;
+    const thresholds = medface.thresholds(model);
+    const possibleFrom = thresholds.grades.possible.minScore;
+    const candidates: IdentifyCandidate[] = [];
+    for (const hit of await medface.search(medface.protection.transformProbe(face.embedding), top, possibleFrom)) {
+      const { grade } = decide(hit.score, thresholds);
+      if (grade !== 'certainly-not') candidates.push({ patientId: hit.patientId, score: hit.score, grade });
+    }
+    await medface.store.transaction((tx) =>
+      medface.audit.append(tx, {
+        ...who,
+        action: 'breakglass.identify',
+        outcome: candidates.length > 0 ? 'success' : 'failure',
+        patientId: candidates[0]?.patientId ?? null,
+        details: {
+          top,
+          threshold: thresholds.match,
+          possibleFrom,
+          model,
+          quality: face.quality.reasons,
+          candidates: candidates.map((c) => ({ patientRef: medface.audit.patientRef(c.patientId), score: auditScore(c.score), grade: c.grade })),
+        },
+      }),
+    );
+    return { candidates, threshold: thresholds.match, possibleFrom, model };
+  });
+}

@@ -1,0 +1,128 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+import { exportAuditBundle } from '../../src/audit/export.js';
+import { DEFAULT_EMBEDDER_ID, FacePool } from '../../src/face/index.js';
+import { similarity } from '../../src/identity/match.js';
+import { writeModelThresholds, type ModelThresholds } from '../../src/identity/thresholds.js';
+import type { Actor } from '../../src/services/auditing.js';
+import { breakGlassIdentify } from '../../src/services/break-glass-identify.js';
+import { grantConsent } from '../../src/services/consent.js';
+import { startMedface, type Medface } from '../../src/services/context.js';
+import { enrol } from '../../src/services/enrol.js';
+import { identify } from '../../src/services/identify.js';
+import { createPatientRecord } from '../../src/services/patients.js';
+import { describeEachStore, type TestDatabase } from '../store/harness.js';
+import { demoFaces, PATIENTS, rememberingPool, writeTestThresholds, type Faces } from './fixtures.js';
+
+const staff: Actor = { actor: 'fd-1', client: 'desk-1' };
+const emergency: Actor = { actor: 'er-1', client: '10.0.0.9' };
+
+let pool: FacePool;
+let faces: ReturnType<typeof rememberingPool>;
+let images: Faces;
+let dir: string;
+let thresholdsFile: string;
+let thresholds: ModelThresholds;
+/** How well Alice's second capture scores against her enrolment, and the stranger against anyone enrolled. */
+let genuine: number;
+let strangerBest: number;
+
+beforeAll(async () => {
+  pool = await FacePool.create({ size: 1 });
+  faces = rememberingPool(pool);
+  images = await demoFaces(pool);
+  dir = mkdtempSync(path.join(tmpdir(), 'medface-bg-identify-'));
+  thresholdsFile = path.join(dir, 'thresholds.json');
+  // Rotation preserves cosine, so the scores the gallery will report can be measured here on the raw embeddings.
+  const embedding = async (bytes: Buffer, purpose: 'enrol' | 'identify') => (await faces.embeddingOf(bytes, purpose)).embedding;
+  const [alice, bob, aliceAgain, stranger] = await Promise.all([
+    embedding(images.alice, 'enrol'),
+    embedding(images.bob, 'enrol'),
+    embedding(images.aliceAgain, 'identify'),
+    embedding(images.stranger, 'identify'),
+  ]);
+  genuine = similarity(alice, aliceAgain);
+  strangerBest = Math.max(similarity(alice, stranger), similarity(bob, stranger));
+  // Cut-offs around Alice's genuine score: operating threshold just above it, `possible` just below, so her
+  // second capture is a possible match only; the stranger has to fall below `possible` for this to show anything.
+  const fixture = writeTestThresholds(thresholdsFile);
+  const match = Math.min(1, genuine + 0.005);
+  thresholds = {
+    ...fixture,
+    match,
+    grades: {
+      certain: { minScore: Math.min(1, genuine + 0.01), fmr: 0.0001 },
+      probable: { minScore: match, fmr: 0.001 },
+      possible: { minScore: genuine - 0.005, fmr: 0.01 },
+    },
+  };
+  writeModelThresholds(DEFAULT_EMBEDDER_ID, thresholds, thresholdsFile);
+}, 300_000);
+
+afterAll(async () => {
+  await pool?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describeEachStore('break-glass identification', (h) => {
+  let db: TestDatabase;
+  let medface: Medface;
+
+  beforeEach(async () => {
+    db = await h.create();
+    const keyFile = path.join(mkdtempSync(path.join(dir, 'keys-')), 'medface.key');
+    medface = await startMedface(await db.open(), { keyFile, thresholdsFile, faces });
+  });
+  afterEach(async () => {
+    await medface.close();
+    await db.drop();
+  });
+
+  const enrolled = async (patient: object, image: Buffer): Promise<string> => {
+    const id = (await createPatientRecord(medface, patient, staff)).id!;
+    await grantConsent(medface, { patientId: id, notice: 'v2' }, staff);
+    await enrol(medface, { patientId: id, images: [image] }, staff);
+    return id;
+  };
+
+  it('offers possible candidates that identification proper withholds, graded and audited as break-glass', async () => {
+    expect(strangerBest).toBeLessThan(thresholds.grades.possible.minScore);
+    const alice = await enrolled(PATIENTS.alice, images.alice);
+    await enrolled(PATIENTS.bob, images.bob);
+
+    // below the operating threshold, ordinary identification names nobody
+    expect(await identify(medface, { image: images.aliceAgain, top: 5 }, staff)).toMatchObject({ match: false, candidates: [] });
+
+    const result = await breakGlassIdentify(medface, { image: images.aliceAgain }, emergency);
+    expect(result.candidates.map((c) => [c.patientId, c.grade])).toEqual([[alice, 'possible']]);
+    expect(result.candidates[0]!.score).toBeCloseTo(genuine, 4);
+    expect(result).toMatchObject({ threshold: thresholds.match, possibleFrom: thresholds.grades.possible.minScore });
+
+    // a stranger is not offered as anyone
+    expect((await breakGlassIdentify(medface, { image: images.stranger }, emergency)).candidates).toEqual([]);
+
+    const entries = await medface.audit.search(medface.store, { action: 'breakglass.identify' });
+    expect(entries.map((e) => [e.actor, e.outcome, e.patientRef])).toEqual([
+      ['er-1', 'success', medface.audit.patientRef(alice)],
+      ['er-1', 'failure', null],
+    ]);
+    expect(entries[0]!.details).toMatchObject({ candidates: [{ patientRef: medface.audit.patientRef(alice), grade: 'possible' }] });
+    expect(JSON.stringify(entries)).not.toContain(alice);
+    const exported = await exportAuditBundle(medface.store, { from: new Date(entries[0]!.time), to: new Date(Date.now() + 1000) });
+    expect(exported.entry[0]!.resource.purposeOfEvent?.[0]?.coding[0]?.code).toBe('BTG');
+  }, 120_000);
+
+  it('refuses a capture without one usable face and a bad top, and audits the refusal', async () => {
+    const wall = await sharp({ create: { width: 320, height: 400, channels: 3, background: { r: 200, g: 190, b: 180 } } }).jpeg().toBuffer();
+    await expect(breakGlassIdentify(medface, { image: wall }, emergency)).rejects.toMatchObject({ code: 'NO_FACE' });
+    await expect(breakGlassIdentify(medface, { image: images.alice, top: 0 }, emergency)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    const entries = await medface.audit.search(medface.store, { action: 'breakglass.identify' });
+    expect(entries.map((e) => [e.outcome, e.details.code])).toEqual([
+      ['failure', 'NO_FACE'],
+      ['failure', 'INVALID_ARGUMENT'],
+    ]);
+  }, 120_000);
+});
