@@ -14,9 +14,9 @@ export interface Config {
   tls: { certFile: string; keyFile: string } | undefined;
   /**
    * Which proxies in front of the server to believe about the client address (rate limits and sign-in
-   * lockout count per address): `true`, a hop count, or addresses/CIDRs; default none.
+   * lockout count per address): `true` (any), or a comma-separated list of addresses/CIDRs; default none.
    */
-  trustProxy: boolean | number | string[];
+  trustProxy: boolean | string[];
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -48,6 +48,5 @@ function trustProxy(value: string | undefined): Config['trustProxy'] {
   const text = value?.trim() ?? '';
   if (text === '' || text === 'false') return false;
   if (text === 'true') return true;
-  if (/^\d+$/.test(text)) return Number(text);
   return text.split(',').map((s) => s.trim()).filter(Boolean);
 }
