@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import type { AuditEvent, ChainVerification } from '../audit/trail.js';
 import { loadConfig } from '../config.js';
 import { MedfaceError } from '../errors.js';
@@ -22,10 +23,10 @@ function parseTime(value: string, option: string): Date {
   return time;
 }
 
-/** The console operator as the audit trail records them. */
-async function operator(): Promise<{ actor: string; client: null }> {
+/** The console operator as the audit trail records them (as the other console commands do, see session.ts). */
+async function operator(): Promise<{ actor: string; client: string }> {
   const { consoleOperator } = await import('../services/access.js');
-  return { actor: consoleOperator().id, client: null };
+  return { actor: consoleOperator().id, client: `cli@${os.hostname()}` };
 }
 
 export function registerAudit(program: Command): void {
