@@ -265,7 +265,7 @@ export async function exportAuditBundle(repo: Repository, range: TimeRange, now:
     resourceType: 'Bundle',
     type: 'collection',
     timestamp: now.toISOString(),
-    link: [{ relation: 'self', url: `${CHAIN_EXTENSION}?from=${from}&to=${to}` }],
+    link: [{ relation: 'self', url: `urn:medface:audit-export?from=${from}&to=${to}` }],
     entry: rows.map((row) => ({ fullUrl: `urn:medface:audit-event:${row.seq}`, resource: toFhirAuditEvent(row) })),
   };
 }

@@ -91,7 +91,9 @@ export async function updateClinicalResource(repo: Repository, input: unknown): 
     throw invalid([{ path: `${type}.${patientElement(type)}.reference`, message: 'cannot move the resource to another patient' }]);
   }
   await checkLinks(repo, checked, patientId);
-  const expected = checked.meta?.versionId !== undefined ? Number(checked.meta.versionId) : current.versionId;
+  const stated = checked.meta?.versionId;
+  if (stated !== undefined && !/^[1-9]\d{0,9}$/.test(stated)) throw invalid([{ path: `${type}.meta.versionId`, message: 'must be a version this server gave' }]);
+  const expected = stated !== undefined ? Number(stated) : current.versionId;
   const now = new Date().toISOString();
   const versionId = expected + 1;
   const resource = { ...checked, meta: { versionId: String(versionId), lastUpdated: now } } as ClinicalResource;

@@ -265,6 +265,10 @@ describeEachStore('clinical resources', (h) => {
     await expect(updateClinicalResource(store, { ...created, status: 'done' })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
     await expect(updateClinicalResource(store, { ...created, id: undefined })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
     await expect(updateClinicalResource(store, { ...created, id: 'nope' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(updateClinicalResource(store, { ...created, meta: { versionId: 'abc' } })).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+      details: { issues: [{ path: 'Observation.meta.versionId' }] },
+    });
     await expect(updateClinicalResource(store, forPatient(created, otherPatientId))).rejects.toMatchObject({
       code: 'VALIDATION_FAILED',
       details: { issues: [{ path: 'Observation.subject.reference' }] },
