@@ -36,7 +36,7 @@ function render(r: BenchResult): string {
   const row = (name: string, p: Percentiles) => `  ${name.padEnd(12)} p50 ${p.p50.toFixed(1).padStart(7)} ms   p95 ${p.p95.toFixed(1).padStart(7)} ms`;
   const o = r.one_core;
   return [
-    `${r.model} on ${r.machine.cpu} (${r.machine.cores} cores), Node ${r.machine.node}`,
+    `${r.model} on ${r.machine.cpu} (${r.machine.cores} cores, load average ${r.machine.load_average} at start), Node ${r.machine.node}`,
     `images: ${r.images.count} from ${r.images.source} (median ${r.images.median_width}x${r.images.median_height})`,
     `one core, ${o.runs} analyses:`,
     row('decode', o.decode),
@@ -45,6 +45,7 @@ function render(r: BenchResult): string {
     row('align+embed', o.align_embed),
     row('total', o.total),
     row('round trip', o.round_trip),
+    row('CPU time', o.cpu),
     `${r.throughput.workers} workers: ${r.throughput.faces} faces in ${r.throughput.seconds} s = ${r.throughput.faces_per_s} faces/s`,
   ].join('\n');
 }
