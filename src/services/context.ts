@@ -72,7 +72,9 @@ export async function startMedface(store: Store, options: MedfaceOptions & { key
   const medface = new Medface(store, loaded.ring, stamp, new AuditTrail(pseudonym.key), keyFile, options, notices.join('\n') || undefined);
   // Opening every template first: a key file that is not this database's fails here, before it is recorded.
   await medface.rebuildGallery();
-  await store.transaction((tx) => registerKeys(tx, loaded.ring, pseudonym.key));
+  const register = () => store.transaction((tx) => registerKeys(tx, loaded.ring, pseudonym.key));
+  // two processes starting together on a new key file both record it; the one that lost finds it recorded
+  await register().catch((e: unknown) => (e instanceof MedfaceError && e.code === 'CONFLICT' ? register() : Promise.reject(e)));
   return medface;
 }
 
