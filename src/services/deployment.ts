@@ -1,0 +1,125 @@
+import type { AccessContext } from '../access/context.js';
+import type { Config } from '../config.js';
+import type { FacePool, PoolStats, Purpose } from '../face/index.js';
+import { accessContext, type AccessOptions } from './access.js';
+import { openMedface, type Medface, type MedfaceOptions } from './context.js';
+
+/** What a long-running deployment needs of the face pool: embeddings, its load, and closing it. */
+export type ServingPool = Pick<FacePool, 'embedSingle' | 'stats' | 'close'>;
+
+export interface DeploymentOptions extends Omit<MedfaceOptions, 'faces'> {
+  /** A started pool to use (tests share one per file); the caller keeps ownership. */
+  pool?: ServingPool;
+  /**
+   * Without `pool`, the deployment starts its own of `poolSize` workers (default: one per core): `at-start`
+   * (default) waits until every worker is warm, so a server never answers before it can recognise a face;
+   * `on-first-use` starts it with the first request that needs a face.
+   */
+  startFaces?: 'at-start' | 'on-first-use';
+  access?: AccessOptions;
+}
+
+export interface Readiness {
+  ready: boolean;
+  store: 'ok' | 'unavailable';
+  /** The face pool's warm workers, how many are expected, and the requests waiting for one (a full queue answers ENGINE_BUSY). */
+  faces: PoolStats & { expected: number };
+}
+
+/**
+ * Everything a serving process holds for its lifetime: medface on the configured database with a face pool,
+ * and access control on it. `close()` lets running face work finish, then closes the pool (when it started
+ * it) and the store.
+ */
+export class Deployment {
+  readonly medface: Medface;
+  readonly access: AccessContext;
+  readonly #faces: Faces;
+
+  private constructor(medface: Medface, access: AccessContext, faces: Faces) {
+    this.medface = medface;
+    this.access = access;
+    this.#faces = faces;
+  }
+
+  static async start(config: Pick<Config, 'dataDir' | 'databaseUrl' | 'keyFile'>, options: DeploymentOptions = {}): Promise<Deployment> {
+    const { pool, startFaces = 'at-start', access: accessOptions, ...medfaceOptions } = options;
+    const faces = new Faces(pool, options.poolSize, options.embedderId);
+    let medface: Medface | undefined;
+    try {
+      if (startFaces === 'at-start') await faces.pool();
+      medface = await openMedface(config, { ...medfaceOptions, faces: { embedSingle: (bytes: Uint8Array, purpose: Purpose) => faces.embedSingle(bytes, purpose) } });
+      return new Deployment(medface, await accessContext(medface, accessOptions), faces);
+    } catch (e) {
+      await medface?.close();
+      await faces.close();
+      throw e;
+    }
+  }
+
+  /** Whether this process can serve: the store answers and every face worker is warm. */
+  async readiness(): Promise<Readiness> {
+    let store: Readiness['store'] = 'ok';
+    try {
+      await this.medface.store.listAuditEvents({ limit: 1 });
+    } catch {
+      store = 'unavailable';
+    }
+    const faces = this.#faces.stats();
+    return { ready: store === 'ok' && faces.workers > 0 && faces.workers >= faces.expected, store, faces };
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.#faces.close();
+    } finally {
+      await this.medface.close();
+    }
+  }
+}
+
+/** The deployment's face pool: given, or started (once) by the deployment, which then closes it. */
+class Faces {
+  readonly #given: ServingPool | undefined;
+  readonly #size: number | undefined;
+  readonly #embedderId: string | undefined;
+  #started: Promise<ServingPool> | undefined;
+  #warm: ServingPool | undefined;
+  #expected: number;
+
+  constructor(given: ServingPool | undefined, size: number | undefined, embedderId: string | undefined) {
+    this.#given = given;
+    this.#size = size;
+    this.#embedderId = embedderId;
+    this.#warm = given;
+    this.#expected = given ? given.stats().workers : 0;
+  }
+
+  pool(): Promise<ServingPool> {
+    if (this.#given) return Promise.resolve(this.#given);
+    this.#started ??= (async () => {
+      // loaded here: the face layer pulls in tfjs and its models
+      const { FacePool } = await import('../face/index.js');
+      const size = this.#size ?? (await import('node:os')).availableParallelism();
+      this.#expected = size;
+      const pool = await FacePool.create({ size, ...(this.#embedderId !== undefined && { embedderId: this.#embedderId }) });
+      this.#warm = pool;
+      return pool;
+    })();
+    return this.#started;
+  }
+
+  async embedSingle(bytes: Uint8Array, purpose: Purpose) {
+    return (await this.pool()).embedSingle(bytes, purpose);
+  }
+
+  stats(): PoolStats & { expected: number } {
+    return { ...(this.#warm?.stats() ?? { workers: 0, busy: 0, queued: 0 }), expected: Math.max(this.#expected, this.#size ?? 1) };
+  }
+
+  async close(): Promise<void> {
+    if (this.#given || !this.#started) return;
+    const pool = await this.#started.catch(() => undefined);
+    await pool?.close();
+  }
+}
