@@ -1,0 +1,69 @@
+import type { AccessContext } from '../access/context.js';
+import { guard, type Caller } from '../access/guard.js';
+import { isMedfaceError } from '../errors.js';
+import { createCheckInEncounter } from '../records/clinical.js';
+import { readPatient } from '../records/patient.js';
+import type { Actor } from './auditing.js';
+import type { Medface } from './context.js';
+import { identify } from './identify.js';
+
+export interface CheckInRequest {
+  /** A capture of the patient at the kiosk. */
+  image: Uint8Array;
+  /** The second factor the patient types: their date of birth, YYYY-MM-DD. */
+  birthDate: string;
+}
+
+/**
+ * The kiosk's answer. A failure says nothing more than "see the front desk": not whether the face matched
+ * anyone, nor which factor failed (the audit trail records that for staff).
+ */
+export type CheckInResult = { checkedIn: true; encounterId: string } | { checkedIn: false };
+
+const NOT_CHECKED_IN: CheckInResult = { checkedIn: false };
+
+/**
+ * Kiosk check-in: the face identifies the patient (1:N, only at or above the calibrated threshold), the
+ * date of birth confirms it, and an Encounter with status `arrived` is opened. Refusals of the capture
+ * itself (no face, poor quality, engine busy) are returned as errors so the kiosk can ask for another
+ * one; they reveal nothing about who was matched.
+ */
+export async function checkIn(medface: Medface, access: AccessContext, caller: Caller, request: CheckInRequest): Promise<CheckInResult> {
+  const who: Actor = { actor: caller.principal.id, client: caller.client ?? null };
+  const found = await identify(medface, { image: request.image, top: 1 }, who);
+  const candidate = found.candidates[0];
+  if (!candidate) return refused(medface, who, null, 'no-match');
+
+  const recorded = (await readPatient(medface.store, candidate.patientId)).birthDate ?? null;
+  if (!sameBirthDate(recorded, request.birthDate)) return refused(medface, who, candidate.patientId, 'second-factor');
+
+  try {
+    await guard(access, caller, 'encounter.create', { patientId: candidate.patientId });
+  } catch (e) {
+    // the refusal is audited by the guard; the kiosk learns nothing a failed match would not tell it
+    if (isMedfaceError(e) && e.code === 'FORBIDDEN') return NOT_CHECKED_IN;
+    throw e;
+  }
+  const encounter = await medface.store.transaction(async (tx) => {
+    const created = await createCheckInEncounter(tx, candidate.patientId);
+    await medface.audit.append(tx, {
+      ...who,
+      action: 'encounter.check-in',
+      outcome: 'success',
+      patientId: candidate.patientId,
+      details: { encounterId: created.id, grade: candidate.grade },
+    });
+    return created;
+  });
+  return { checkedIn: true, encounterId: encounter.id as string };
+}
+
+async function refused(medface: Medface, who: Actor, patientId: string | null, reason: 'no-match' | 'second-factor'): Promise<CheckInResult> {
+  await medface.store.transaction((tx) => medface.audit.append(tx, { ...who, action: 'encounter.check-in', outcome: 'failure', patientId, details: { reason } }));
+  return NOT_CHECKED_IN;
+}
+
+/** Only a full recorded date confirms identity: a partial one (1980, 1980-05) would be too easy to hit. */
+function sameBirthDate(recorded: string | null, typed: string): boolean {
+  return recorded !== null && /^\d{4}-\d{2}-\d{2}$/.test(recorded) && recorded === typed.trim();
+}
