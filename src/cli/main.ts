@@ -14,6 +14,7 @@ import { registerEvaluate } from './evaluate.js';
 import { registerIdentify } from './identify.js';
 import { registerKeys } from './keys.js';
 import { registerPatient } from './patient.js';
+import { registerServe } from './serve.js';
 import { registerUser } from './user.js';
 import { registerVerify } from './verify.js';
 
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerKeys(program);
   registerUser(program);
   registerApiClient(program);
+  registerServe(program);
   return program;
 }
 

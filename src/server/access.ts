@@ -1,0 +1,109 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { authenticateApiClient } from '../access/api-clients.js';
+import type { AccessContext } from '../access/context.js';
+import { guard, type Allowed, type Caller } from '../access/guard.js';
+import type { Operation } from '../access/policy.js';
+import { resumeSession, type ResumedSession } from '../access/sessions.js';
+import { isMedfaceError, MedfaceError } from '../errors.js';
+import { checkCsrf, cookieOptions, SESSION_COOKIE } from './security.js';
+
+/**
+ * Who calls, and whether they may: every API and FHIR route declares its access in `config.access`, and
+ * this module alone acts on it. A route without a declaration is refused when the server is built (deny by
+ * default). The decision itself is the policy's (src/access/policy.ts, through `guard`): routes never look
+ * at roles.
+ *
+ * - `public`: no caller needed (health, sign-in, the telemedicine link, which carries its own proof).
+ * - `signed-in`: any authenticated caller; the access function called authorises (users, API clients).
+ * - `{ operation, patient }`: the policy decides `operation` on the patient the request names.
+ */
+export type RouteAccess =
+  | 'public'
+  | 'signed-in'
+  | {
+      /** The operation, or how the request names it (a write of an Encounter is `encounter.create`). */
+      operation: Operation | ((request: FastifyRequest) => Operation);
+      /** The patient the request concerns, from its validated params, query or body (or what they name). */
+      patient?: (request: FastifyRequest) => string | null | undefined | Promise<string | null | undefined>;
+    };
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: RouteAccess;
+  }
+  interface FastifyRequest {
+    /** The authenticated caller, on every route that is not public. */
+    caller: Caller | null;
+    /** The session behind a cookie-authenticated caller (null for an API client). */
+    signedIn: ResumedSession | null;
+    /** The policy's decision on the route's operation. */
+    decision: Allowed | null;
+  }
+}
+
+/** Paths every route under which must declare its access. */
+const GUARDED_PREFIXES = ['/api/', '/fhir'];
+
+export function registerAccessControl(app: FastifyInstance, access: AccessContext, tls: boolean): void {
+  app.decorateRequest('caller', null);
+  app.decorateRequest('signedIn', null);
+  app.decorateRequest('decision', null);
+
+  app.addHook('onRoute', (route) => {
+    if (!GUARDED_PREFIXES.some((p) => route.url.startsWith(p))) return;
+    const declared = (route.config as { access?: RouteAccess } | undefined)?.access;
+    if (declared === undefined) throw new Error(`${String(route.method)} ${route.url} declares no access (config.access)`);
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    const declared = request.routeOptions.config.access;
+    if (declared === undefined) return; // static files and the API documentation
+    reply.header('cache-control', 'no-store');
+    const bearer = bearerOf(request);
+    checkCsrf(request, bearer !== null);
+    if (declared === 'public') return;
+    await authenticate(access, request, reply, bearer, tls);
+  });
+
+  app.addHook('preHandler', async (request) => {
+    const declared = request.routeOptions.config.access;
+    if (declared === undefined || typeof declared === 'string') return;
+    const caller = request.caller as Caller;
+    const patientId = declared.patient ? ((await declared.patient(request)) ?? null) : null;
+    const operation = typeof declared.operation === 'function' ? declared.operation(request) : declared.operation;
+    request.decision = await guard(access, caller, operation, { patientId });
+  });
+}
+
+/** `Authorization: Bearer <API key>`; null without an Authorization header. */
+function bearerOf(request: FastifyRequest): string | null {
+  const header = request.headers.authorization;
+  if (header === undefined) return null;
+  const match = /^Bearer ([^\s]+)$/i.exec(header.trim());
+  if (!match) throw new MedfaceError('UNAUTHENTICATED', 'the Authorization header must be "Bearer <API key>"');
+  return match[1] as string;
+}
+
+async function authenticate(access: AccessContext, request: FastifyRequest, reply: FastifyReply, bearer: string | null, tls: boolean): Promise<void> {
+  const client = request.ip;
+  if (bearer !== null) {
+    request.caller = { principal: await authenticateApiClient(access, bearer, client), client };
+    return;
+  }
+  const token = request.cookies[SESSION_COOKIE];
+  if (!token) throw new MedfaceError('UNAUTHENTICATED', 'sign in first');
+  try {
+    const resumed = await resumeSession(access, token);
+    request.signedIn = resumed;
+    request.caller = { principal: resumed.principal, client };
+  } catch (e) {
+    if (isMedfaceError(e) && e.code === 'UNAUTHENTICATED') reply.clearCookie(SESSION_COOKIE, cookieOptions(tls));
+    throw e;
+  }
+}
+
+/** The authenticated caller of a non-public route. */
+export function callerOf(request: FastifyRequest): Caller {
+  if (!request.caller) throw new MedfaceError('UNAUTHENTICATED', 'sign in first');
+  return request.caller;
+}

@@ -1,0 +1,151 @@
+import multipart from '@fastify/multipart';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { MedfaceError } from '../errors.js';
+import type { Deployment } from '../services/deployment.js';
+import { TelemedicineChecks } from '../services/telemedicine.js';
+import { registerAccessControl } from './access.js';
+import { DEFAULT_RATE_LIMITS, type RateLimits, type ServerContext } from './context.js';
+import { ERROR_SCHEMA, sendError } from './errors.js';
+import { loggerOptions, logRequests, type LogOptions } from './logging.js';
+import { adminRoutes } from './routes/admin.js';
+import { auditRoutes } from './routes/audit.js';
+import { authRoutes } from './routes/auth.js';
+import { biometricRoutes } from './routes/biometrics.js';
+import { breakGlassRoutes } from './routes/break-glass.js';
+import { consentRoutes } from './routes/consent.js';
+import { fhirRoutes, OPERATION_OUTCOME } from './routes/fhir.js';
+import { healthRoutes } from './routes/health.js';
+import { patientRoutes } from './routes/patients.js';
+import { recordRoutes } from './routes/records.js';
+import { CSRF_HEADER, registerSecurityHeaders, SESSION_COOKIE } from './security.js';
+import { registerWebApp, WEB_DIST } from './web-app.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+/** JSON bodies of routes without images: FHIR resources and forms are small. */
+const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+export interface ServerOptions {
+  deployment: Deployment;
+  /** PEM certificate and key: serve HTTPS (and mark cookies Secure). */
+  tls?: { cert: Buffer; key: Buffer };
+  trustProxy?: boolean | string[];
+  log?: LogOptions;
+  rateLimits?: Partial<RateLimits>;
+  /** The built web application's directory (default web/dist); null serves none. */
+  webRoot?: string | null;
+}
+
+/**
+ * The HTTP server: REST under /api/v1, FHIR R4 under /fhir, OpenAPI at /docs, health at /health and
+ * /ready, the web application at /. It does not own the deployment: closing the server waits for requests
+ * in flight; the caller then closes the deployment (see lifecycle.ts).
+ */
+export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
+  const tls = options.tls !== undefined;
+  const serverOptions: FastifyServerOptions & { https?: { cert: Buffer; key: Buffer } } = {
+    logger: loggerOptions(options.log ?? {}),
+    // one line per request, written by logging.ts; Fastify's own lines would carry URLs and addresses
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    trustProxy: options.trustProxy ?? false,
+    bodyLimit: DEFAULT_BODY_LIMIT,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    ...(options.tls && { https: { cert: options.tls.cert, key: options.tls.key } }),
+    ajv: {
+      // refuse what a schema does not name (Fastify would silently drop it), and accept OpenAPI's binary format
+      customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false, formats: { binary: true } },
+    },
+  };
+  // typed as the plain HTTP server: with `https` Fastify serves TLS, and requests and replies are the same to the routes
+  const app = Fastify(serverOptions as FastifyServerOptions);
+
+  app.setErrorHandler((error, request, reply) => sendError(request, reply, error));
+  app.addSchema(ERROR_SCHEMA);
+  app.addContentTypeParser('application/fhir+json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onRoute', (route) => requireSchemas(route));
+  logRequests(app);
+
+  await registerSecurityHeaders(app, tls);
+  await app.register(multipart, { throwFileSizeLimit: true });
+  await app.register(rateLimit, {
+    global: false,
+    errorResponseBuilder: (_request, context) =>
+      new MedfaceError('RATE_LIMITED', `too many requests; try again in ${Math.ceil(context.ttl / 1000)} s`, {
+        retryAfterSeconds: Math.ceil(context.ttl / 1000),
+      }),
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'medface',
+        version: pkg.version,
+        description:
+          'Self-hosted face recognition for medical records. Browsers authenticate with the session cookie set at sign-in and send ' +
+          `the CSRF token from GET /api/v1/auth/csrf as ${CSRF_HEADER} with every state-changing request; integrations send ` +
+          '"Authorization: Bearer <API key>". Errors are {error: {code, message}} (FHIR: OperationOutcome).',
+      },
+      components: {
+        securitySchemes: {
+          session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE },
+          apiKey: { type: 'http', scheme: 'bearer' },
+        },
+      },
+      security: [{ session: [] }, { apiKey: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true, transformStaticCSP: (header) => (tls ? header : header.replace(/upgrade-insecure-requests;?/, '')) });
+
+  const { deployment } = options;
+  registerAccessControl(app, deployment.access, tls);
+  const context: ServerContext = {
+    deployment,
+    telemedicine: await TelemedicineChecks.forMedface(deployment.medface),
+    tls,
+    rateLimits: { ...DEFAULT_RATE_LIMITS, ...options.rateLimits },
+  };
+  await app.register(healthRoutes, context);
+  await app.register(authRoutes, { ...context, prefix: '/api/v1/auth' });
+  for (const routes of [patientRoutes, consentRoutes, biometricRoutes, recordRoutes, breakGlassRoutes, auditRoutes, adminRoutes]) {
+    await app.register(routes, { ...context, prefix: '/api/v1' });
+  }
+  await app.register(fhirRoutes, { ...context, prefix: '/fhir' });
+
+  const webApp = options.webRoot === null ? null : await registerWebApp(app, options.webRoot ?? WEB_DIST);
+  app.setNotFoundHandler((request, reply) => {
+    const api = request.url.startsWith('/api/') || request.url.startsWith('/fhir');
+    if (!api && webApp?.(request, reply)) return;
+    sendError(request, reply, new MedfaceError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`));
+  });
+  return app;
+}
+
+/**
+ * Every API and FHIR route validates its path, query and (where it takes one) body, and names its
+ * responses: refused at start-up otherwise. Error responses are added here, one schema for all.
+ */
+function requireSchemas(route: RouteOptions): void {
+  const fhir = route.url.startsWith('/fhir');
+  if (!route.url.startsWith('/api/') && !fhir && !['/health', '/ready'].includes(route.url)) return;
+  const schema = route.schema;
+  const where = `${String(route.method)} ${route.url}`;
+  if (!schema?.querystring) throw new Error(`${where} has no querystring schema`);
+  if (route.url.includes(':') && !schema.params) throw new Error(`${where} has no params schema`);
+  const response = (schema.response ?? {}) as Record<string, unknown>;
+  if (!Object.keys(response).some((status) => status.startsWith('2'))) throw new Error(`${where} has no success response schema`);
+  const error = fhir ? OPERATION_OUTCOME : { $ref: 'medface-error#' };
+  response['4xx'] ??= error;
+  response['5xx'] ??= error;
+  schema.response = response;
+}

@@ -1,0 +1,116 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { MedfaceError } from '../../errors.js';
+import { exportAuditLog, searchAuditLog, verifyAuditLog, type AuditSearch } from '../../services/audit.js';
+import { actorOf } from '../../services/records.js';
+import type { AuditOutcome } from '../../store/types.js';
+import { callerOf } from '../access.js';
+import type { ServerContext } from '../context.js';
+import { FHIR_JSON } from './fhir.js';
+import { DATE_TIME, NO_QUERY } from '../schemas.js';
+
+const AUDIT_EVENT = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['seq', 'time', 'actor', 'action', 'outcome'],
+  properties: {
+    seq: { type: 'integer' },
+    time: DATE_TIME,
+    actor: { type: 'string' },
+    client: { type: ['string', 'null'] },
+    action: { type: 'string' },
+    outcome: { type: 'string', enum: ['success', 'failure', 'denied'] },
+    patientRef: { type: ['string', 'null'], description: 'The patient as a keyed pseudonym' },
+    details: { type: 'object', additionalProperties: true },
+    prevHash: { type: 'string' },
+    hash: { type: 'string' },
+  },
+} as const;
+
+const TIME = { type: 'string', format: 'date-time' } as const;
+
+/** The privacy officer's audit trail: search, chain verification, export of a period as FHIR AuditEvents. */
+export const auditRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment }) => {
+  const { medface } = deployment;
+
+  app.get(
+    '/audit/events',
+    {
+      config: { access: { operation: 'audit.read' } },
+      schema: {
+        tags: ['audit'],
+        summary: 'Search the audit trail by patient, actor, action, outcome and time (from inclusive, to exclusive)',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            patientId: { type: 'string', minLength: 1, maxLength: 200 },
+            actor: { type: 'string', minLength: 1, maxLength: 200 },
+            action: { type: 'string', minLength: 1, maxLength: 200 },
+            outcome: { type: 'string', enum: ['success', 'failure', 'denied'] },
+            from: TIME,
+            to: TIME,
+            limit: { type: 'integer', minimum: 1, maximum: 1000 },
+          },
+        },
+        response: { 200: { type: 'object', additionalProperties: false, required: ['events'], properties: { events: { type: 'array', items: AUDIT_EVENT } } } },
+      },
+    },
+    async (request) => {
+      const q = request.query as { patientId?: string; actor?: string; action?: string; outcome?: AuditOutcome; from?: string; to?: string; limit?: number };
+      const search: AuditSearch = {
+        ...q,
+        from: q.from === undefined ? undefined : new Date(q.from),
+        to: q.to === undefined ? undefined : new Date(q.to),
+      };
+      return { events: await searchAuditLog(medface, search, actorOf(callerOf(request))) };
+    },
+  );
+
+  app.get(
+    '/audit/verify',
+    {
+      config: { access: { operation: 'audit.verify' } },
+      schema: {
+        tags: ['audit'],
+        summary: 'Verify the hash chain: intact with its head (record it elsewhere), or the first missing or altered entry',
+        querystring: NO_QUERY,
+        response: {
+          200: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['ok', 'count'],
+            properties: {
+              ok: { type: 'boolean' },
+              count: { type: 'integer' },
+              head: { anyOf: [{ type: 'object', additionalProperties: false, properties: { seq: { type: 'integer' }, hash: { type: 'string' } } }, { type: 'null' }] },
+              firstBadSeq: { type: 'integer' },
+              problem: { type: 'string' },
+            },
+          },
+        },
+      },
+    },
+    async () => verifyAuditLog(medface.store),
+  );
+
+  app.get(
+    '/audit/export',
+    {
+      config: { access: { operation: 'audit.export' } },
+      schema: {
+        tags: ['audit'],
+        summary: 'Every entry recorded in [from, to) as a FHIR Bundle of AuditEvents (application/fhir+json)',
+        querystring: { type: 'object', additionalProperties: false, required: ['from', 'to'], properties: { from: TIME, to: TIME } },
+        response: { 200: { type: 'object', additionalProperties: true, properties: { resourceType: { type: 'string', const: 'Bundle' } } } },
+      },
+    },
+    async (request, reply) => {
+      const { from, to } = request.query as { from: string; to: string };
+      if (Date.parse(from) >= Date.parse(to)) {
+        throw new MedfaceError('VALIDATION_FAILED', 'from must be before to', { issues: [{ path: 'querystring.from', message: 'must be before to' }] });
+      }
+      const bundle = await exportAuditLog(medface, { from: new Date(from), to: new Date(to) }, actorOf(callerOf(request)));
+      return reply.type(FHIR_JSON).send(bundle);
+    },
+  );
+};

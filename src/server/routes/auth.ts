@@ -1,0 +1,151 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { signInWithTotp, type SignInResult } from '../../access/authenticate.js';
+import { signOut, signOutEverywhere } from '../../access/sessions.js';
+import { MedfaceError } from '../../errors.js';
+import { signInPatientWithFace } from '../../services/patient-sign-in.js';
+import { rateLimited, type ServerContext } from '../context.js';
+import { imageBody, imageBytes, imageRoute } from '../images.js';
+import { cookieOptions, issueCsrfToken, SESSION_COOKIE } from '../security.js';
+import { DATE, NO_QUERY, OK, SESSION, USER_ACCOUNT } from '../schemas.js';
+
+const SIGNED_IN = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['user', 'session'],
+  properties: { user: USER_ACCOUNT, session: SESSION },
+} as const;
+
+const PATIENT_SIGN_IN = {
+  properties: {
+    birthDate: { ...DATE, description: 'Second factor: the date of birth (YYYY-MM-DD), for patients without a PIN' },
+    pin: { type: 'string', pattern: '^[0-9]{6,12}$', description: 'Second factor: the PIN, for patients who chose one' },
+  },
+  required: ['image'],
+  images: { image: 'single' as const },
+};
+
+/**
+ * Sign-in and sessions. A successful sign-in sets the session cookie (http-only, SameSite=Strict, Secure
+ * over TLS) holding an opaque token; the token never appears in a body. Staff sign in with password and
+ * TOTP; patients with their face and date of birth or PIN. Every failure is the same "sign-in failed".
+ */
+export const authRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment, tls, rateLimits }) => {
+  const { medface, access } = deployment;
+
+  const startSession = (reply: FastifyReply, result: SignInResult) => {
+    reply.setCookie(SESSION_COOKIE, result.token, cookieOptions(tls));
+    return { user: result.user, session: result.session };
+  };
+
+  app.get(
+    '/csrf',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags: ['auth'],
+        summary: 'The CSRF token to send as X-CSRF-Token with every state-changing request made with a session cookie',
+        querystring: NO_QUERY,
+        response: { 200: { type: 'object', additionalProperties: false, required: ['csrfToken'], properties: { csrfToken: { type: 'string' } } } },
+      },
+    },
+    async (request, reply) => ({ csrfToken: issueCsrfToken(request, reply, tls) }),
+  );
+
+  app.post(
+    '/sign-in',
+    {
+      config: { access: 'public', ...rateLimited(rateLimits.signIn) },
+      schema: {
+        tags: ['auth'],
+        summary: 'Staff sign-in with password and TOTP code (newPassword replaces an administrator-set password)',
+        querystring: NO_QUERY,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['username', 'password', 'code'],
+          properties: {
+            username: { type: 'string', minLength: 1, maxLength: 256 },
+            password: { type: 'string', minLength: 1, maxLength: 1024 },
+            code: { type: 'string', minLength: 1, maxLength: 16 },
+            newPassword: { type: 'string', minLength: 1, maxLength: 1024 },
+          },
+        },
+        response: { 200: SIGNED_IN },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body as { username: string; password: string; code: string; newPassword?: string };
+      return startSession(reply, await signInWithTotp(access, { ...body, client: request.ip }));
+    },
+  );
+
+  app.post(
+    '/patient-sign-in',
+    {
+      config: { access: 'public', ...rateLimited(rateLimits.signIn) },
+      ...imageRoute(PATIENT_SIGN_IN),
+      schema: {
+        tags: ['auth'],
+        summary: 'Patient sign-in: a photo of the face, and the date of birth or PIN',
+        querystring: NO_QUERY,
+        body: imageBody(PATIENT_SIGN_IN),
+        response: { 200: SIGNED_IN },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body as { image: string; birthDate?: string; pin?: string };
+      if ((body.birthDate === undefined) === (body.pin === undefined)) {
+        throw new MedfaceError('VALIDATION_FAILED', 'give the date of birth or the PIN', { issues: [{ path: 'body', message: 'needs exactly one of birthDate, pin' }] });
+      }
+      const secondFactor = body.pin !== undefined ? { kind: 'pin' as const, value: body.pin } : { kind: 'birth-date' as const, value: body.birthDate as string };
+      const result = await signInPatientWithFace(medface, access, { image: imageBytes(body.image, 'image'), secondFactor, client: request.ip });
+      return startSession(reply, result);
+    },
+  );
+
+  app.get(
+    '/session',
+    {
+      config: { access: 'signed-in' },
+      schema: { tags: ['auth'], summary: 'The signed-in account and its session (how identity was established)', querystring: NO_QUERY, response: { 200: SIGNED_IN } },
+    },
+    async (request) => {
+      if (!request.signedIn) throw new MedfaceError('UNAUTHENTICATED', 'API clients have no session');
+      return { user: request.signedIn.user, session: request.signedIn.session };
+    },
+  );
+
+  app.post(
+    '/sign-out',
+    {
+      config: { access: 'public' },
+      schema: { tags: ['auth'], summary: "Ends this browser's session (nothing to do when there is none)", querystring: NO_QUERY, response: { 200: OK } },
+    },
+    async (request: FastifyRequest, reply) => {
+      const token = request.cookies[SESSION_COOKIE];
+      if (token) await signOut(access, token);
+      reply.clearCookie(SESSION_COOKIE, cookieOptions(tls));
+      return { ok: true };
+    },
+  );
+
+  app.post(
+    '/sign-out-everywhere',
+    {
+      config: { access: 'signed-in' },
+      schema: {
+        tags: ['auth'],
+        summary: "Ends every session of the signed-in account, on every device",
+        querystring: NO_QUERY,
+        response: { 200: { type: 'object', additionalProperties: false, required: ['sessionsEnded'], properties: { sessionsEnded: { type: 'integer' } } } },
+      },
+    },
+    async (request, reply) => {
+      const token = request.cookies[SESSION_COOKIE];
+      if (!token || !request.signedIn) throw new MedfaceError('UNAUTHENTICATED', 'API clients have no session');
+      const sessionsEnded = await signOutEverywhere(access, token);
+      reply.clearCookie(SESSION_COOKIE, cookieOptions(tls));
+      return { sessionsEnded };
+    },
+  );
+};

@@ -1,0 +1,299 @@
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { checkIn } from '../../services/check-in.js';
+import { enrol } from '../../services/enrol.js';
+import { erase } from '../../services/erase.js';
+import { identify } from '../../services/identify.js';
+import { actorOf } from '../../services/records.js';
+import { DEFAULT_CHECK_MINUTES, MAX_CHECK_MINUTES } from '../../services/telemedicine.js';
+import { verify } from '../../services/verify.js';
+import { callerOf } from '../access.js';
+import { rateLimited, type ServerContext } from '../context.js';
+import { imageBody, imageBytes, imageRoute, type ImageBodySpec } from '../images.js';
+import { DATE, DATE_TIME, idParams, MATCH_GRADE, NO_QUERY, QUALITY, UUID } from '../schemas.js';
+
+const patientParam = (r: FastifyRequest) => (r.params as { patientId: string }).patientId;
+
+const CANDIDATE = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['patientId', 'score', 'grade'],
+  properties: { patientId: { type: 'string' }, score: { type: 'number' }, grade: MATCH_GRADE },
+} as const;
+
+const DUPLICATE = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { ...CANDIDATE.properties, linkId: { type: 'string' }, status: { type: 'string' } },
+} as const;
+
+const ENROL_RESULT = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['patientId', 'templates', 'templateCount', 'limit'],
+  properties: {
+    patientId: { type: 'string' },
+    templates: { type: 'array', items: { type: 'object', additionalProperties: false, properties: { id: { type: 'string' }, quality: QUALITY } } },
+    replaced: { type: 'array', items: { type: 'string' } },
+    templateCount: { type: 'integer' },
+    limit: { type: 'integer' },
+    photosKept: { type: 'integer' },
+    duplicates: { type: 'array', items: DUPLICATE },
+  },
+} as const;
+
+const VERIFY_RESULT = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['patientId', 'match', 'score', 'grade', 'threshold', 'model', 'refreshed'],
+  properties: {
+    patientId: { type: 'string' },
+    match: { type: 'boolean' },
+    score: { type: 'number' },
+    grade: MATCH_GRADE,
+    threshold: { type: 'number' },
+    model: { type: 'string' },
+    refreshed: { type: 'boolean', description: 'The capture was added to the patient’s templates (ageing)' },
+  },
+} as const;
+
+const IDENTIFY_RESULT = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['match', 'candidates', 'threshold', 'model'],
+  properties: {
+    match: { type: 'boolean' },
+    candidates: { type: 'array', items: CANDIDATE, description: 'Only patients at or above the threshold, best first' },
+    threshold: { type: 'number' },
+    model: { type: 'string' },
+  },
+} as const;
+
+const CHECK_IN_RESULT = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['checkedIn', 'message'],
+  properties: { checkedIn: { type: 'boolean' }, encounterId: { type: 'string' }, message: { type: 'string' } },
+} as const;
+
+const CHECK_RESULT = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['status', 'expiresAt', 'attempts', 'verification'],
+  properties: {
+    status: { type: 'string', enum: ['pending', 'verified', 'not-verified'] },
+    expiresAt: DATE_TIME,
+    attempts: { type: 'integer' },
+    verification: {
+      anyOf: [
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['match', 'grade', 'score', 'at'],
+          properties: { match: { type: 'boolean' }, grade: MATCH_GRADE, score: { type: 'number' }, at: DATE_TIME },
+        },
+        { type: 'null' },
+      ],
+    },
+  },
+} as const;
+
+const CHECK_ID = { type: 'string', minLength: 16, maxLength: 1024, pattern: '^[A-Za-z0-9_-]+$' } as const;
+
+export const WELCOME = 'Welcome — you are checked in';
+export const SEE_FRONT_DESK = 'Please see the front desk';
+
+/**
+ * The face routes: enrol, verify (1:1), identify (1:N), erase, kiosk check-in and telemedicine checks.
+ * Images in, decisions out: embeddings are made here from the image and never cross the boundary.
+ */
+export const biometricRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment, telemedicine, rateLimits }) => {
+  const { medface, access } = deployment;
+  const limited = rateLimited(rateLimits.biometric);
+
+  const ENROL: ImageBodySpec = {
+    properties: {
+      overrideDuplicate: { type: 'string', minLength: 1, maxLength: 1000, description: 'Store although another patient matches, saying why' },
+      keepPhoto: { type: 'boolean', description: 'Keep the captures, encrypted, for human review' },
+      replaceOldest: { type: 'boolean', description: 'At the template limit, replace the oldest templates' },
+    },
+    required: ['images'],
+    images: { images: { max: medface.maxTemplatesPerPatient } },
+  };
+  app.post(
+    '/patients/:patientId/enrol',
+    {
+      config: { access: { operation: 'biometric.enrol', patient: patientParam }, ...limited },
+      ...imageRoute(ENROL),
+      schema: {
+        tags: ['biometrics'],
+        summary: 'Enrol face templates (consent required; duplicate suspicion refuses unless overridden)',
+        params: idParams('patientId'),
+        querystring: NO_QUERY,
+        body: imageBody(ENROL),
+        response: { 201: ENROL_RESULT },
+      },
+    },
+    async (request, reply) => {
+      const { images, ...options } = request.body as { images: string[]; overrideDuplicate?: string; keepPhoto?: boolean; replaceOldest?: boolean };
+      const result = await enrol(
+        medface,
+        { patientId: patientParam(request), images: images.map((image, i) => imageBytes(image, `images.${i}`)), ...options },
+        actorOf(callerOf(request)),
+      );
+      return reply.code(201).send(result);
+    },
+  );
+
+  const ONE_IMAGE: ImageBodySpec = { properties: {}, required: ['image'], images: { image: 'single' } };
+  app.post(
+    '/patients/:patientId/verify',
+    {
+      config: { access: { operation: 'biometric.verify', patient: patientParam }, ...limited },
+      ...imageRoute(ONE_IMAGE),
+      schema: {
+        tags: ['biometrics'],
+        summary: "1:1 — is the face in the photo this patient?",
+        params: idParams('patientId'),
+        querystring: NO_QUERY,
+        body: imageBody(ONE_IMAGE),
+        response: { 200: VERIFY_RESULT },
+      },
+    },
+    async (request) => {
+      const { image } = request.body as { image: string };
+      return verify(medface, { patientId: patientParam(request), image: imageBytes(image, 'image') }, actorOf(callerOf(request)));
+    },
+  );
+
+  const IDENTIFY: ImageBodySpec = {
+    properties: { top: { type: 'integer', minimum: 1, maximum: 20, description: 'Most candidates returned (default 3)' } },
+    required: ['image'],
+    images: { image: 'single' },
+  };
+  app.post(
+    '/identify',
+    {
+      config: { access: { operation: 'biometric.identify' }, ...limited },
+      ...imageRoute(IDENTIFY),
+      schema: {
+        tags: ['biometrics'],
+        summary: '1:N — which enrolled patients is this? Only matches at or above the threshold, never the nearest stranger',
+        querystring: NO_QUERY,
+        body: imageBody(IDENTIFY),
+        response: { 200: IDENTIFY_RESULT },
+      },
+    },
+    async (request) => {
+      const { image, top } = request.body as { image: string; top?: number };
+      return identify(medface, { image: imageBytes(image, 'image'), ...(top !== undefined && { top }) }, actorOf(callerOf(request)));
+    },
+  );
+
+  app.delete(
+    '/patients/:patientId/biometrics',
+    {
+      config: { access: { operation: 'biometric.erase', patient: patientParam } },
+      schema: {
+        tags: ['biometrics'],
+        summary: "Erasure request: every face template and photo of the patient is deleted and biometric consent ends",
+        params: idParams('patientId'),
+        querystring: NO_QUERY,
+        response: {
+          200: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['patientId', 'templatesRemoved', 'photosRemoved', 'consentWithdrawn'],
+            properties: { patientId: { type: 'string' }, templatesRemoved: { type: 'integer' }, photosRemoved: { type: 'integer' }, consentWithdrawn: { type: 'boolean' } },
+          },
+        },
+      },
+    },
+    async (request) => erase(medface, patientParam(request), actorOf(callerOf(request))),
+  );
+
+  const CHECK_IN: ImageBodySpec = { properties: { birthDate: DATE }, required: ['image', 'birthDate'], images: { image: 'single' } };
+  app.post(
+    '/check-in',
+    {
+      config: { access: { operation: 'biometric.identify' }, ...limited },
+      ...imageRoute(CHECK_IN),
+      schema: {
+        tags: ['biometrics'],
+        summary: 'Kiosk check-in: face, then date of birth; opens an Encounter (arrived). A failure reveals nothing: "please see the front desk"',
+        querystring: NO_QUERY,
+        body: imageBody(CHECK_IN),
+        response: { 200: CHECK_IN_RESULT },
+      },
+    },
+    async (request) => {
+      const { image, birthDate } = request.body as { image: string; birthDate: string };
+      const result = await checkIn(medface, access, callerOf(request), { image: imageBytes(image, 'image'), birthDate });
+      return result.checkedIn ? { ...result, message: WELCOME } : { checkedIn: false, message: SEE_FRONT_DESK };
+    },
+  );
+
+  app.post(
+    '/telemedicine/checks',
+    {
+      config: { access: { operation: 'biometric.verify', patient: (r) => (r.body as { patientId: string }).patientId } },
+      schema: {
+        tags: ['telemedicine'],
+        summary: 'Open an identity check for a telemedicine visit; send the patient to the check page with its id',
+        querystring: NO_QUERY,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['patientId'],
+          properties: { patientId: UUID, minutes: { type: 'integer', minimum: 1, maximum: MAX_CHECK_MINUTES, default: DEFAULT_CHECK_MINUTES } },
+        },
+        response: {
+          201: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['checkId', 'expiresAt'],
+            properties: { checkId: { type: 'string' }, expiresAt: DATE_TIME },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const { patientId, minutes } = request.body as { patientId: string; minutes: number };
+      return reply.code(201).send(await telemedicine.open(medface, callerOf(request), patientId, minutes));
+    },
+  );
+
+  const CHECK_VERIFY: ImageBodySpec = { properties: { checkId: CHECK_ID }, required: ['checkId', 'image'], images: { image: 'single' } };
+  app.post(
+    '/telemedicine/verify',
+    {
+      config: { access: 'public', ...limited },
+      ...imageRoute(CHECK_VERIFY),
+      schema: {
+        tags: ['telemedicine'],
+        summary: "The patient's verification for a telemedicine check (the check id is the proof); answers only whether it matched",
+        querystring: NO_QUERY,
+        body: imageBody(CHECK_VERIFY),
+        response: { 200: { type: 'object', additionalProperties: false, required: ['match'], properties: { match: { type: 'boolean' } } } },
+      },
+    },
+    async (request) => {
+      const { checkId, image } = request.body as { checkId: string; image: string };
+      return telemedicine.verify(medface, checkId, imageBytes(image, 'image'), request.ip);
+    },
+  );
+
+  app.get(
+    '/telemedicine/checks/:checkId',
+    {
+      config: { access: { operation: 'biometric.verify', patient: (r) => telemedicine.patientOf((r.params as { checkId: string }).checkId) } },
+      schema: {
+        tags: ['telemedicine'],
+        summary: 'The result of a telemedicine identity check, for the integrator that opened it',
+        params: { type: 'object', additionalProperties: false, required: ['checkId'], properties: { checkId: CHECK_ID } },
+        querystring: NO_QUERY,
+        response: { 200: CHECK_RESULT },
+      },
+    },
+    async (request) => telemedicine.result(medface, callerOf(request), (request.params as { checkId: string }).checkId),
+  );
+};

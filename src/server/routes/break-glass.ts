@@ -1,0 +1,103 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { MAX_BREAK_GLASS_MINUTES, MIN_REASON_CHARS } from '../../records/break-glass.js';
+import { breakGlass, breakGlassQueue, reviewBreakGlass } from '../../services/break-glass.js';
+import { actorOf } from '../../services/records.js';
+import type { BreakGlassReviewStatus } from '../../store/types.js';
+import { callerOf } from '../access.js';
+import type { ServerContext } from '../context.js';
+import { DATE_TIME, idParams, NO_QUERY, UUID } from '../schemas.js';
+
+const GRANT = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'userId', 'patientId', 'reason', 'grantedAt', 'expiresAt', 'reviewStatus'],
+  properties: {
+    id: { type: 'string' },
+    userId: { type: 'string' },
+    patientId: { type: 'string' },
+    reason: { type: 'string' },
+    client: { type: ['string', 'null'] },
+    grantedAt: DATE_TIME,
+    expiresAt: DATE_TIME,
+    reviewStatus: { type: 'string', enum: ['pending', 'reviewed'] },
+    reviewedBy: { type: ['string', 'null'] },
+    reviewedAt: { type: ['string', 'null'] },
+    reviewNote: { type: ['string', 'null'] },
+  },
+} as const;
+
+/**
+ * Emergency access: break the glass on a patient's record (a reason is mandatory, the access expires), and
+ * the privacy officer's review queue. Identifying an unresponsive patient is `POST /api/v1/identify`.
+ */
+export const breakGlassRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment }) => {
+  const { medface } = deployment;
+
+  app.post(
+    '/break-glass',
+    {
+      config: { access: { operation: 'breakglass.open', patient: (r) => (r.body as { patientId: string }).patientId } },
+      schema: {
+        tags: ['break-glass'],
+        summary: "Open a patient's record in an emergency, saying why; the access is time-limited and reviewed",
+        querystring: NO_QUERY,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['patientId', 'reason'],
+          properties: {
+            patientId: UUID,
+            reason: { type: 'string', minLength: MIN_REASON_CHARS, maxLength: 1000 },
+            minutes: { type: 'integer', minimum: 1, maximum: MAX_BREAK_GLASS_MINUTES },
+          },
+        },
+        response: { 201: GRANT },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body as { patientId: string; reason: string; minutes?: number };
+      return reply.code(201).send(await breakGlass(medface, body, actorOf(callerOf(request))));
+    },
+  );
+
+  app.get(
+    '/break-glass/grants',
+    {
+      config: { access: { operation: 'breakglass.review' } },
+      schema: {
+        tags: ['break-glass'],
+        summary: 'The review queue: break-glass accesses awaiting review (or reviewed, or all)',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { status: { type: 'string', enum: ['pending', 'reviewed', 'all'], default: 'pending' } },
+        },
+        response: { 200: { type: 'object', additionalProperties: false, required: ['grants'], properties: { grants: { type: 'array', items: GRANT } } } },
+      },
+    },
+    async (request) => {
+      const { status } = request.query as { status: BreakGlassReviewStatus | 'all' };
+      return { grants: await breakGlassQueue(medface, status, actorOf(callerOf(request))) };
+    },
+  );
+
+  app.post(
+    '/break-glass/grants/:grantId/review',
+    {
+      config: { access: { operation: 'breakglass.review' } },
+      schema: {
+        tags: ['break-glass'],
+        summary: "Close a break-glass access's review with the finding (nobody reviews their own)",
+        params: idParams('grantId'),
+        querystring: NO_QUERY,
+        body: { type: 'object', additionalProperties: false, required: ['note'], properties: { note: { type: 'string', minLength: 1, maxLength: 2000 } } },
+        response: { 200: GRANT },
+      },
+    },
+    async (request) => {
+      const { grantId } = request.params as { grantId: string };
+      const { note } = request.body as { note: string };
+      return reviewBreakGlass(medface, { grantId, note }, actorOf(callerOf(request)));
+    },
+  );
+};

@@ -1,0 +1,77 @@
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { grantConsent, withdrawConsent } from '../../services/consent.js';
+import { actorOf, listConsents } from '../../services/records.js';
+import { callerOf } from '../access.js';
+import type { ServerContext } from '../context.js';
+import { fhirResource, idParams, NO_QUERY } from '../schemas.js';
+
+const CONSENT = fhirResource('Consent', 'A FHIR R4 Consent to biometric identification');
+const patientParam = (r: FastifyRequest) => (r.params as { patientId: string }).patientId;
+const byPatient = { params: idParams('patientId'), querystring: NO_QUERY };
+
+/**
+ * Consent to biometric identification: recorded with the privacy notice shown, withdrawn at any time — and
+ * withdrawing deletes the patient's face templates and photos in the same transaction.
+ */
+export const consentRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment }) => {
+  const { medface } = deployment;
+
+  app.get(
+    '/patients/:patientId/consents',
+    {
+      config: { access: { operation: 'consent.read', patient: patientParam } },
+      schema: {
+        tags: ['consent'],
+        summary: "The patient's biometric consents, active and withdrawn",
+        ...byPatient,
+        response: { 200: { type: 'object', additionalProperties: false, required: ['consents'], properties: { consents: { type: 'array', items: CONSENT } } } },
+      },
+    },
+    async (request) => ({ consents: await listConsents(medface, patientParam(request), actorOf(callerOf(request))) }),
+  );
+
+  app.post(
+    '/patients/:patientId/consent',
+    {
+      config: { access: { operation: 'consent.write', patient: patientParam } },
+      schema: {
+        tags: ['consent'],
+        summary: 'Record consent to biometric identification, naming the privacy notice the patient was shown',
+        ...byPatient,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['notice'],
+          properties: { notice: { type: 'string', minLength: 1, maxLength: 256, description: 'The notice version label (e.g. v3) or its URI' } },
+        },
+        response: { 201: CONSENT },
+      },
+    },
+    async (request, reply) => {
+      const { notice } = request.body as { notice: string };
+      const consent = await grantConsent(medface, { patientId: patientParam(request), notice }, actorOf(callerOf(request)));
+      return reply.code(201).send(consent);
+    },
+  );
+
+  app.delete(
+    '/patients/:patientId/consent',
+    {
+      config: { access: { operation: 'consent.write', patient: patientParam } },
+      schema: {
+        tags: ['consent'],
+        summary: "Withdraw biometric consent: the patient's face templates and photos are deleted at once",
+        ...byPatient,
+        response: {
+          200: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['consent', 'templatesRemoved', 'photosRemoved'],
+            properties: { consent: CONSENT, templatesRemoved: { type: 'integer' }, photosRemoved: { type: 'integer' } },
+          },
+        },
+      },
+    },
+    async (request) => withdrawConsent(medface, patientParam(request), actorOf(callerOf(request))),
+  );
+};

@@ -1,0 +1,128 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { PatientLinkStatus } from '../../store/types.js';
+import { listDuplicates, reviewDuplicate } from '../../services/duplicates.js';
+import { createPatientRecord, readPatientRecord, searchPatientRecords } from '../../services/patients.js';
+import { actorOf } from '../../services/records.js';
+import { callerOf } from '../access.js';
+import type { ServerContext } from '../context.js';
+import { DATE_TIME, fhirResource, idParams, NO_QUERY } from '../schemas.js';
+
+const PATIENT = fhirResource('Patient', 'A FHIR R4 Patient');
+
+const LINK = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'patientId', 'otherPatientId', 'grade', 'score', 'status'],
+  properties: {
+    id: { type: 'string' },
+    patientId: { type: 'string' },
+    otherPatientId: { type: 'string' },
+    grade: { type: 'string' },
+    score: { type: 'number' },
+    status: { type: 'string', enum: ['pending', 'confirmed', 'rejected', 'overridden'] },
+    reason: { type: ['string', 'null'] },
+    createdBy: { type: 'string' },
+    createdAt: DATE_TIME,
+    reviewedBy: { type: ['string', 'null'] },
+    reviewedAt: { type: ['string', 'null'] },
+  },
+} as const;
+
+/** Patients (FHIR Patient bodies, validated by records/) and the review of suspected duplicates. */
+export const patientRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment }) => {
+  const { medface } = deployment;
+
+  app.post(
+    '/patients',
+    {
+      config: { access: { operation: 'patient.create' } },
+      schema: { tags: ['patients'], summary: 'Register a patient (FHIR Patient)', querystring: NO_QUERY, body: PATIENT, response: { 201: PATIENT } },
+    },
+    async (request, reply) => {
+      const patient = await createPatientRecord(medface, request.body, actorOf(callerOf(request)));
+      return reply.code(201).send(patient);
+    },
+  );
+
+  app.get(
+    '/patients',
+    {
+      config: { access: { operation: 'patient.search' } },
+      schema: {
+        tags: ['patients'],
+        summary: 'Search patients by name prefix, birth date (partial dates match inside), identifier token or gender',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            name: { type: 'string', minLength: 1, maxLength: 200 },
+            birthDate: { type: 'string', pattern: '^\\d{4}(-\\d{2}(-\\d{2})?)?$' },
+            identifier: { type: 'string', minLength: 1, maxLength: 300 },
+            gender: { type: 'string', enum: ['male', 'female', 'other', 'unknown'] },
+            limit: { type: 'integer', minimum: 1, maximum: 200 },
+          },
+        },
+        response: { 200: { type: 'object', additionalProperties: false, required: ['patients'], properties: { patients: { type: 'array', items: PATIENT } } } },
+      },
+    },
+    async (request) => {
+      const query = request.query as { name?: string; birthDate?: string; identifier?: string; gender?: string; limit?: number };
+      return { patients: await searchPatientRecords(medface, query, actorOf(callerOf(request))) };
+    },
+  );
+
+  app.get(
+    '/patients/:patientId',
+    {
+      config: { access: { operation: 'patient.read-demographics', patient: (r) => (r.params as { patientId: string }).patientId } },
+      schema: { tags: ['patients'], summary: "A patient's demographics (FHIR Patient)", params: idParams('patientId'), querystring: NO_QUERY, response: { 200: PATIENT } },
+    },
+    async (request) => readPatientRecord(medface, (request.params as { patientId: string }).patientId, actorOf(callerOf(request))),
+  );
+
+  app.get(
+    '/duplicates',
+    {
+      config: { access: { operation: 'patient.review-duplicates' } },
+      schema: {
+        tags: ['patients'],
+        summary: 'Suspected duplicate patients raised by enrolment, oldest first',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { status: { type: 'string', enum: ['pending', 'confirmed', 'rejected', 'overridden'] }, patientId: { type: 'string', format: 'uuid' } },
+        },
+        response: { 200: { type: 'object', additionalProperties: false, required: ['duplicates'], properties: { duplicates: { type: 'array', items: LINK } } } },
+      },
+    },
+    async (request) => {
+      const query = request.query as { status?: PatientLinkStatus; patientId?: string };
+      return { duplicates: await listDuplicates(medface, query) };
+    },
+  );
+
+  app.post(
+    '/duplicates/:linkId/review',
+    {
+      config: { access: { operation: 'patient.review-duplicates' } },
+      schema: {
+        tags: ['patients'],
+        summary: 'Confirm a suspected duplicate, or reject it with the reason these are two people',
+        params: idParams('linkId'),
+        querystring: NO_QUERY,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['decision'],
+          properties: { decision: { type: 'string', enum: ['confirmed', 'rejected'] }, reason: { type: 'string', minLength: 1, maxLength: 1000 } },
+        },
+        response: { 200: LINK },
+      },
+    },
+    async (request) => {
+      const { linkId } = request.params as { linkId: string };
+      const body = request.body as { decision: 'confirmed' | 'rejected'; reason?: string };
+      return reviewDuplicate(medface, { linkId, ...body }, actorOf(callerOf(request)));
+    },
+  );
+};
