@@ -47,7 +47,7 @@ export interface Analysis {
   image: { width: number; height: number; format: string };
   /** Largest face first. */
   faces: FaceResult[];
-  /** Index in `faces` of the capture's subject (the largest face), -1 when there is no face. */
+  /** Index in `faces` of the capture's subject (see quality.ts chooseSubject), -1 when there is no face. */
   subject: number;
   /** Image-level refusals for the purpose: `NO_FACE`, `MULTIPLE_FACES`. */
   reasons: QualityReason[];

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FaceEngine } from '../../src/face/engine.js';
+import { FaceEngine, type Analysis, type FaceResult } from '../../src/face/engine.js';
 import { QUALITY_GATES } from '../../src/face/quality.js';
 import { FACE_API_DIR } from '../../src/face/runtime.js';
 import type { Box } from '../../src/face/types.js';
@@ -42,7 +42,7 @@ describe('FaceEngine', () => {
     expect(run.image).toEqual({ width: 1920, height: 1280, format: 'jpeg' });
     expect(run.faces).toHaveLength(3);
     expect(run.reasons).toContain('MULTIPLE_FACES');
-    expect(run.subject).toBe(0);
+    expect(run.subject).toBe(centredSubject(run));
     for (const face of run.faces) {
       const { leftEye, rightEye, nose, mouthLeft, mouthRight } = face.landmarks;
       for (const p of [leftEye, rightEye, nose, mouthLeft, mouthRight]) expect(inBox(p, face.box)).toBe(true);
@@ -64,7 +64,7 @@ describe('FaceEngine', () => {
     expect(none.faces.every((f) => f.embedding === undefined)).toBe(true);
     expect(none.timings.align_embed).toBeLessThan(none.timings.detect);
     const primary = await engine.analyze(sample(1), { embed: 'primary' });
-    expect(primary.faces.map((f) => f.embedding !== undefined)).toEqual([true, false, false]);
+    expect(primary.faces.map((f) => f.embedding !== undefined)).toEqual(primary.faces.map((_, i) => i === centredSubject(primary)));
   });
 
   it('embeds the one face of a portrait, consistently with the same face in its group photo', async () => {
@@ -146,3 +146,13 @@ describe('FaceEngine', () => {
     expect((await engine.embedSingle(small, 'verify')).embedding.vector).toHaveLength(128);
   });
 });
+
+/** The face nearest the image centre among those at least half as large (by area) as the largest. */
+function centredSubject(run: Analysis): number {
+  const area = (f: FaceResult): number => f.box.width * f.box.height;
+  const largest = Math.max(...run.faces.map(area));
+  const offCentre = (f: FaceResult): number =>
+    Math.hypot(f.box.x + f.box.width / 2 - run.image.width / 2, f.box.y + f.box.height / 2 - run.image.height / 2);
+  const candidates = run.faces.filter((f) => area(f) >= largest / 2).sort((a, b) => offCentre(a) - offCentre(b));
+  return run.faces.indexOf(candidates[0]!);
+}

@@ -158,10 +158,32 @@ describe('assessCapture on real detections', () => {
     expect(result.verify.reasons).toEqual(['MULTIPLE_FACES']);
     expect(result.verify.passed).toBe(false);
     expect(result.identify.reasons).toEqual([]);
-    // The subject is the largest face, whose own report decides.
-    const sizes = result.identify.faces.map((f) => f.metrics.faceSize);
-    expect(sizes[result.identify.subject]).toBe(Math.max(...sizes));
+    // The subject's own report decides.
     expect(result.identify.passed).toBe(result.identify.faces[result.identify.subject]!.passed);
+  });
+
+  it('takes the centred face as the subject when a bystander at the side is larger', async () => {
+    const bystander = await sharp(sample(3)).extract({ left: 900, top: 80, width: 560, height: 560 }).resize(440, 440).png().toBuffer();
+    const scene = await sharp({ create: { width: 1600, height: 800, channels: 3, background: '#7f7f7f' } })
+      .composite([
+        { input: bystander, left: 0, top: 110 },
+        { input: portrait, left: 560, top: 160 },
+      ])
+      .png()
+      .toBuffer();
+    const image = await decodeImage(scene);
+    const faces = await detector.detect(image);
+    expect(faces).toHaveLength(2);
+    const area = (i: number): number => faces[i]!.box.width * faces[i]!.box.height;
+    const centred = faces.findIndex((f) => f.box.x > 560);
+    const side = 1 - centred;
+    // Larger, yet under twice the centred face's area: both are candidates and the centre decides.
+    expect(area(side)).toBeGreaterThan(area(centred));
+    expect(area(side)).toBeLessThan(2 * area(centred));
+    const identify = assessCapture(image, faces, 'identify');
+    expect(identify.subject).toBe(centred);
+    expect(identify.reasons).toEqual([]);
+    expect(assessCapture(image, faces, 'verify').reasons).toEqual(['MULTIPLE_FACES']);
   });
 
   it('treats a clearly smaller second face as a rival when enrolling but as background when verifying', async () => {
