@@ -6,8 +6,9 @@ import type { Embedding } from '../face/index.js';
 /**
  * Embeddings of evaluation images on disk, so that rerunning an evaluation or a calibration only pays
  * for images it has not seen. Keyed by the embedder model id and the SHA-256 of the image bytes, so a
- * changed image or a new model version never reuses a stale vector. A failure to acquire is cached too:
- * re-running the detector on an image that had no usable face would give the same answer, slowly.
+ * changed image or a new model version never reuses a stale vector. A change to detection or to which face
+ * is the subject keeps the model id, so it needs the cache folder deleted. A failure to acquire is cached
+ * too: re-running the detector on an image that had no usable face would give the same answer, slowly.
  */
 
 /** What acquiring one image gave: its embedding, or the code of why there is none. */
