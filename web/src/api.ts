@@ -1,0 +1,73 @@
+/**
+ * The server's REST API as the pages use it: same origin, the session cookie set at sign-in, and the CSRF
+ * token from GET /api/v1/auth/csrf echoed on every state-changing request.
+ */
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+let csrfToken: string | null = null;
+
+async function csrf(): Promise<string> {
+  if (csrfToken === null) {
+    const response = await fetch('/api/v1/auth/csrf', { credentials: 'same-origin' });
+    csrfToken = ((await response.json()) as { csrfToken: string }).csrfToken;
+  }
+  return csrfToken;
+}
+
+export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (method !== 'GET') headers['x-csrf-token'] = await csrf();
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(path, { method, headers, credentials: 'same-origin', ...(body !== undefined && { body: JSON.stringify(body) }) });
+  const text = await response.text();
+  const json = text ? (JSON.parse(text) as unknown) : null;
+  if (!response.ok) {
+    const error = (json as { error?: { code?: string; message?: string } } | null)?.error;
+    throw new ApiError(response.status, error?.code ?? 'HTTP_' + response.status, error?.message ?? response.statusText);
+  }
+  return json as T;
+}
+
+export function query(params: Record<string, string | undefined>): string {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) if (value) search.set(key, value);
+  const text = search.toString();
+  return text ? `?${text}` : '';
+}
+
+export type Role = 'front-desk' | 'clinician' | 'emergency' | 'privacy-officer' | 'admin' | 'patient';
+
+export interface SignedIn {
+  user: { id: string; username: string; roles: Role[] };
+  session: { established: { method: string; at: string; matchGrade: string | null; matchScore: number | null } } & Record<string, unknown>;
+}
+
+export interface FhirPatient {
+  resourceType: 'Patient';
+  id: string;
+  name?: { family?: string; given?: string[]; text?: string }[];
+  birthDate?: string;
+  gender?: string;
+  identifier?: { system?: string; value?: string }[];
+}
+
+export interface Candidate {
+  patientId: string;
+  score: number;
+  grade: string;
+}
+
+export function patientName(patient: FhirPatient): string {
+  const name = patient.name?.[0];
+  if (!name) return '(no name)';
+  return name.text ?? [...(name.given ?? []), name.family ?? ''].join(' ').trim();
+}

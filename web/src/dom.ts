@@ -1,0 +1,56 @@
+type Child = Node | string | null | undefined | false;
+type Attributes = Record<string, string | boolean | number | ((event: Event) => void) | undefined>;
+
+/** An element with attributes (`on*` are listeners, booleans toggle) and children. */
+export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attributes: Attributes = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === undefined || value === false) continue;
+    if (typeof value === 'function') element.addEventListener(name.slice(2), value);
+    else element.setAttribute(name, value === true ? '' : String(value));
+  }
+  element.append(...children.filter((c): c is Node | string => c !== null && c !== undefined && c !== false));
+  return element;
+}
+
+let fieldIds = 0;
+
+/** A labelled form control. */
+export function field(label: string, control: HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement, hint?: string): HTMLElement {
+  control.id ||= `field-${++fieldIds}`;
+  const hintElement = hint ? h('small', { id: `${control.id}-hint` }, hint) : null;
+  if (hintElement) control.setAttribute('aria-describedby', hintElement.id);
+  return h('div', { class: 'field' }, h('label', { for: control.id }, label), control, hintElement);
+}
+
+/** A region that screen readers announce when its text changes. */
+export function status(className = 'status'): HTMLElement {
+  return h('p', { class: className, role: 'status', 'aria-live': 'polite' });
+}
+
+export function say(element: HTMLElement, text: string, kind: 'info' | 'error' | 'ok' = 'info'): void {
+  element.textContent = text;
+  element.dataset.kind = kind;
+}
+
+export function formValues(form: HTMLFormElement): Record<string, string> {
+  const values: Record<string, string> = {};
+  new FormData(form).forEach((value, key) => {
+    if (typeof value === 'string') values[key] = value.trim();
+  });
+  return values;
+}
+
+export function table(headers: string[], rows: Child[][], caption: string): HTMLElement {
+  return h(
+    'div',
+    { class: 'table-wrap' },
+    h(
+      'table',
+      {},
+      h('caption', {}, caption),
+      h('thead', {}, h('tr', {}, ...headers.map((text) => h('th', { scope: 'col' }, text)))),
+      h('tbody', {}, ...rows.map((cells) => h('tr', {}, ...cells.map((cell) => h('td', {}, cell))))),
+    ),
+  );
+}

@@ -1,0 +1,87 @@
+import { h } from './dom.js';
+import type { Role } from './api.js';
+import { hasRole, session, signOut, watchIdle } from './session.js';
+import { renderChart, renderClinician } from './pages/clinician.js';
+import { renderEmergency } from './pages/emergency.js';
+import { renderFrontDesk } from './pages/front-desk.js';
+import { renderKiosk } from './pages/kiosk.js';
+import { renderPrivacy } from './pages/privacy.js';
+import { renderSignIn } from './pages/sign-in.js';
+import { navigate } from './navigation.js';
+
+/** A page renders into <main> and may return what to undo when the page is left (a camera to stop). */
+export type Page = (main: HTMLElement, params: URLSearchParams, path: string) => Promise<(() => void) | void>;
+
+interface Route {
+  path: string;
+  title: string;
+  page: Page;
+  /** Roles that see the page in the menu and may open it; none: anyone. */
+  roles?: Role[];
+}
+
+const ROUTES: Route[] = [
+  { path: '/kiosk', title: 'Kiosk check-in', page: renderKiosk, roles: ['front-desk'] },
+  { path: '/front-desk', title: 'Front desk', page: renderFrontDesk, roles: ['front-desk', 'clinician'] },
+  { path: '/clinician', title: 'Patients', page: renderClinician, roles: ['clinician', 'front-desk', 'emergency'] },
+  { path: '/chart/', title: 'Chart', page: renderChart, roles: ['clinician', 'front-desk', 'emergency'] },
+  { path: '/emergency', title: 'Emergency', page: renderEmergency, roles: ['emergency'] },
+  { path: '/privacy', title: 'Privacy officer', page: renderPrivacy, roles: ['privacy-officer'] },
+  { path: '/sign-in', title: 'Sign in', page: renderSignIn },
+];
+
+const main = document.getElementById('main') as HTMLElement;
+const nav = document.getElementById('nav') as HTMLElement;
+let leave: (() => void) | void;
+let stopIdle: (() => void) | undefined;
+
+async function show(): Promise<void> {
+  leave?.();
+  leave = undefined;
+  const { pathname, search } = location;
+  const signedIn = await session();
+  renderNav(signedIn === null ? [] : signedIn.user.roles, signedIn?.user.username ?? null);
+  const route = ROUTES.find((r) => (r.path.endsWith('/') ? pathname.startsWith(r.path) : pathname === r.path));
+  stopIdle?.();
+  stopIdle = undefined;
+  if (!route) {
+    const home = ROUTES.find((r) => r.roles && !r.path.endsWith('/') && hasRole(signedIn, ...r.roles));
+    navigate(home ? home.path : '/sign-in');
+    return;
+  }
+  if (route.roles && !hasRole(signedIn, ...route.roles)) {
+    navigate(`/sign-in?next=${encodeURIComponent(pathname)}`);
+    return;
+  }
+  if (signedIn && route.path !== '/kiosk') {
+    stopIdle = watchIdle(() => void signOut().then(() => navigate(`/sign-in?idle=1&next=${encodeURIComponent(location.pathname)}`)));
+  }
+  document.title = `${route.title} — medface`;
+  main.replaceChildren();
+  try {
+    leave = await route.page(main, new URLSearchParams(search), pathname);
+  } catch (e) {
+    main.append(h('p', { class: 'status', 'data-kind': 'error', role: 'alert' }, `This page could not be shown: ${(e as Error).message}`));
+  }
+  main.focus();
+}
+
+function renderNav(roles: readonly Role[], username: string | null): void {
+  const links = ROUTES.filter((r) => r.roles && !r.path.endsWith('/') && r.roles.some((role) => roles.includes(role))).map((r) =>
+    h('a', { href: r.path, 'aria-current': location.pathname === r.path ? 'page' : undefined }, r.title),
+  );
+  const account = username
+    ? h('span', { class: 'account' }, username, ' ', h('button', { type: 'button', class: 'link', onclick: () => void signOut().then(() => navigate('/sign-in')) }, 'Sign out'))
+    : null;
+  nav.replaceChildren(...links, account ?? '');
+}
+
+// client-side links: same-origin anchors change the page without reloading
+document.addEventListener('click', (event) => {
+  const anchor = (event.target as Element).closest('a');
+  if (!anchor || anchor.origin !== location.origin || anchor.target || event.ctrlKey || event.metaKey || event.shiftKey) return;
+  event.preventDefault();
+  navigate(anchor.pathname + anchor.search);
+});
+window.addEventListener('popstate', () => void show());
+void show();

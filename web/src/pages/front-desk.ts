@@ -1,0 +1,188 @@
+import { api, ApiError, patientName, type FhirPatient } from '../api.js';
+import { openCamera, readFile, type Camera } from '../camera.js';
+import { field, formValues, h, say, status, table } from '../dom.js';
+
+/** The version of the privacy notice below, recorded with each consent: change it when the text changes. */
+const NOTICE_VERSION = 'v1';
+
+interface EnrolResult {
+  templates: { id: string; quality?: Record<string, unknown> }[];
+  templateCount: number;
+  limit: number;
+  duplicates?: { patientId?: string; grade?: string }[];
+}
+
+interface DuplicateLink {
+  id: string;
+  patientId: string;
+  otherPatientId: string;
+  grade: string;
+  score: number;
+  status: string;
+}
+
+/** Front desk: register a patient, show the privacy notice and record consent, enrol the face, review duplicates. */
+export async function renderFrontDesk(main: HTMLElement): Promise<() => void> {
+  let camera: Camera | null = null;
+  const flow = h('div', {});
+  const duplicates = h('section', { class: 'card', 'aria-labelledby': 'duplicates-title' });
+
+  const register = (): void => {
+    const message = status();
+    const form = h(
+      'form',
+      { class: 'card', 'aria-labelledby': 'register-title' },
+      h('h1', { id: 'register-title' }, 'Register a patient'),
+      h(
+        'div',
+        { class: 'row' },
+        field('Given name', h('input', { name: 'given', required: true, autocomplete: 'off' })),
+        field('Family name', h('input', { name: 'family', required: true, autocomplete: 'off' })),
+        field('Date of birth', h('input', { name: 'birthDate', type: 'date', required: true })),
+        field('Gender', h('select', { name: 'gender' }, ...['unknown', 'female', 'male', 'other'].map((g) => h('option', { value: g }, g)))),
+        field('Medical record number', h('input', { name: 'mrn', autocomplete: 'off' }), 'Optional.'),
+      ),
+      h('button', { type: 'submit' }, 'Register'),
+      message,
+    );
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const v = formValues(form);
+      const patient = {
+        resourceType: 'Patient',
+        name: [{ family: v.family, given: [v.given] }],
+        birthDate: v.birthDate,
+        gender: v.gender,
+        ...(v.mrn && { identifier: [{ system: 'urn:medface:mrn', value: v.mrn }] }),
+      };
+      api<FhirPatient>('POST', '/api/v1/patients', patient).then(consent, (e: unknown) => say(message, (e as Error).message, 'error'));
+    });
+    flow.replaceChildren(form);
+  };
+
+  const consent = (patient: FhirPatient): void => {
+    const message = status();
+    const agreed = h('input', { type: 'checkbox', name: 'agreed', id: 'consent-agreed', required: true });
+    const form = h(
+      'form',
+      { class: 'card', 'aria-labelledby': 'consent-title' },
+      h('h1', { id: 'consent-title' }, `Face recognition for ${patientName(patient)}`),
+      h('p', {}, 'Read this to the patient, or let them read it, before they agree. Saying no changes nothing about their care.'),
+      h(
+        'dl',
+        { class: 'notice', 'aria-label': 'Privacy notice' },
+        h('dt', {}, 'What we keep'),
+        h('dd', {}, 'A face template: a list of numbers computed from your photo, encrypted. We do not keep the photo itself. The template cannot be turned back into a picture of you.'),
+        h('dt', {}, 'What it is for'),
+        h('dd', {}, 'To find your record when you check in, or in an emergency when you cannot tell us who you are, so that you get the right care.'),
+        h('dt', {}, 'How long'),
+        h('dd', {}, 'Until you withdraw your consent or ask us to delete it. Then it is deleted straight away.'),
+        h('dt', {}, 'Who sees it'),
+        h('dd', {}, 'Nobody sees the template. The system compares it on our own servers; staff only see whether your face matched. Every use is recorded and checked by our privacy officer.'),
+        h('dt', {}, 'How to withdraw'),
+        h('dd', {}, 'Tell the front desk at any time, or use the patient portal. You can still be identified in the usual way.'),
+      ),
+      h('div', { class: 'actions' }, agreed, h('label', { for: 'consent-agreed' }, 'The patient has read this notice and agrees')),
+      h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Record consent'), h('button', { type: 'button', class: 'secondary', onclick: () => register() }, 'Patient declines')),
+      message,
+    );
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      api('POST', `/api/v1/patients/${patient.id}/consent`, { notice: NOTICE_VERSION }).then(
+        () => enrol(patient),
+        (e: unknown) => say(message, (e as Error).message, 'error'),
+      );
+    });
+    flow.replaceChildren(form);
+  };
+
+  const enrol = (patient: FhirPatient): void => {
+    const message = status();
+    const upload = h('input', { type: 'file', accept: 'image/*', name: 'photo' });
+    const cameraSlot = h('div', {});
+    const send = async (image: string): Promise<void> => {
+      say(message, 'Enrolling…');
+      try {
+        const result = await api<EnrolResult>('POST', `/api/v1/patients/${patient.id}/enrol`, { images: [image] });
+        say(message, `Enrolled: ${result.templateCount} of ${result.limit} templates stored.`, 'ok');
+      } catch (e) {
+        const text = e instanceof ApiError && /DUPLICATE/.test(e.code) ? 'This face matches another patient: the pair is now in the duplicate-review queue below.' : (e as Error).message;
+        say(message, `Not enrolled. ${text}`, 'error');
+        void loadDuplicates();
+      }
+    };
+    const section = h(
+      'section',
+      { class: 'card', 'aria-labelledby': 'enrol-title' },
+      h('h1', { id: 'enrol-title' }, `Enrol the face of ${patientName(patient)}`),
+      h('p', {}, 'One person, facing the camera, in good light, without sunglasses. The server tells you if the photo is not good enough.'),
+      h(
+        'div',
+        { class: 'actions' },
+        h(
+          'button',
+          {
+            type: 'button',
+            onclick: () =>
+              void (async () => {
+                try {
+                  camera ??= await openCamera('Camera preview for enrolment');
+                  const capture = h('button', { type: 'button', onclick: () => void camera?.capture().then(send) }, 'Capture and enrol');
+                  cameraSlot.replaceChildren(camera.element, capture);
+                  capture.focus();
+                } catch {
+                  say(message, 'The camera is not available: upload a photo instead.', 'error');
+                }
+              })(),
+          },
+          'Use the camera',
+        ),
+      ),
+      cameraSlot,
+      field('Or upload a photo', upload),
+      message,
+      h('button', { type: 'button', class: 'secondary', onclick: () => register() }, 'Next patient'),
+    );
+    upload.addEventListener('change', () => {
+      const file = upload.files?.[0];
+      if (file) void readFile(file).then(send);
+    });
+    flow.replaceChildren(section);
+  };
+
+  const loadDuplicates = async (): Promise<void> => {
+    const { duplicates: links } = await api<{ duplicates: DuplicateLink[] }>('GET', '/api/v1/duplicates?status=pending');
+    duplicates.replaceChildren(
+      h('h2', { id: 'duplicates-title' }, 'Possible duplicate patients'),
+      links.length === 0
+        ? h('p', {}, 'No pairs to review.')
+        : table(
+            ['Patient', 'Other patient', 'Grade', 'Decision'],
+            links.map((l) => [h('a', { href: `/chart/${l.patientId}` }, l.patientId), h('a', { href: `/chart/${l.otherPatientId}` }, l.otherPatientId), l.grade, reviewForm(l, loadDuplicates)]),
+            `${links.length} pending`,
+          ),
+    );
+  };
+
+  register();
+  main.append(flow, duplicates);
+  await loadDuplicates();
+  return () => camera?.stop();
+}
+
+function reviewForm(link: DuplicateLink, reload: () => Promise<void>): HTMLElement {
+  const reason = h('input', { name: 'reason', maxlength: 1000, 'aria-label': 'Why these are two people (to reject)' });
+  const decide = (decision: 'confirmed' | 'rejected') =>
+    api('POST', `/api/v1/duplicates/${link.id}/review`, { decision, ...(reason.value.trim() && { reason: reason.value.trim() }) }).then(
+      () => void reload(),
+      (e: unknown) => form.append(h('span', { class: 'status', 'data-kind': 'error' }, (e as Error).message)),
+    );
+  const form = h(
+    'div',
+    { class: 'actions' },
+    h('button', { type: 'button', onclick: () => void decide('confirmed') }, 'Same person'),
+    reason,
+    h('button', { type: 'button', class: 'secondary', onclick: () => void decide('rejected') }, 'Two people'),
+  );
+  return form;
+}

@@ -1,0 +1,120 @@
+import { api, query } from '../api.js';
+import { field, formValues, h, say, status, table } from '../dom.js';
+
+interface AuditEvent {
+  seq: number;
+  time: string;
+  actor: string;
+  client?: string | null;
+  action: string;
+  outcome: string;
+  patientRef?: string | null;
+}
+
+interface Grant {
+  id: string;
+  userId: string;
+  patientId: string;
+  reason: string;
+  grantedAt: string;
+  expiresAt: string;
+  reviewStatus: string;
+}
+
+/** The privacy officer: the break-glass review queue, audit search, and verification of the audit chain. */
+export async function renderPrivacy(main: HTMLElement): Promise<void> {
+  const queue = h('section', { class: 'card', 'aria-labelledby': 'queue-title' });
+  const loadQueue = async (): Promise<void> => {
+    const { grants } = await api<{ grants: Grant[] }>('GET', '/api/v1/break-glass/grants?status=pending');
+    queue.replaceChildren(
+      h('h1', { id: 'queue-title' }, 'Break-glass accesses to review'),
+      grants.length === 0
+        ? h('p', {}, 'Nothing to review.')
+        : table(
+            ['Granted', 'User', 'Patient', 'Reason', 'Review'],
+            grants.map((g) => [new Date(g.grantedAt).toLocaleString(), g.userId, g.patientId, g.reason, reviewForm(g, loadQueue)]),
+            `${grants.length} pending`,
+          ),
+    );
+  };
+
+  const verifyMessage = status();
+  const verify = h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'verify-title' },
+    h('h2', { id: 'verify-title' }, 'Audit chain'),
+    h('p', {}, 'Checks that no audit entry was removed or altered since it was written.'),
+    h(
+      'button',
+      {
+        type: 'button',
+        onclick: () => {
+          say(verifyMessage, 'Verifying…');
+          api<{ ok: boolean; count: number; head?: { seq: number; hash: string } | null; firstBadSeq?: number; problem?: string }>('GET', '/api/v1/audit/verify').then(
+            (r) =>
+              r.ok
+                ? say(verifyMessage, `Intact: ${r.count} entries. Head #${r.head?.seq ?? 0} ${r.head?.hash ?? ''} — record it elsewhere to compare later.`, 'ok')
+                : say(verifyMessage, `Broken at entry #${r.firstBadSeq ?? '?'}: ${r.problem ?? 'altered or missing'}.`, 'error'),
+            (e: unknown) => say(verifyMessage, (e as Error).message, 'error'),
+          );
+        },
+      },
+      'Verify the audit chain',
+    ),
+    verifyMessage,
+  );
+
+  const searchMessage = status();
+  const results = h('div', {});
+  const search = h(
+    'form',
+    { class: 'card', role: 'search', 'aria-labelledby': 'audit-title' },
+    h('h2', { id: 'audit-title' }, 'Audit search'),
+    h(
+      'div',
+      { class: 'row' },
+      field('Patient id', h('input', { name: 'patientId' })),
+      field('Actor', h('input', { name: 'actor' }), 'user:…, client:… or cli:…'),
+      field('Action', h('input', { name: 'action' }), 'e.g. breakglass.open'),
+      field('Outcome', h('select', { name: 'outcome' }, h('option', { value: '' }, 'any'), h('option', {}, 'success'), h('option', {}, 'failure'), h('option', {}, 'denied'))),
+      field('From', h('input', { name: 'from', type: 'datetime-local' })),
+      field('To', h('input', { name: 'to', type: 'datetime-local' })),
+    ),
+    h('button', { type: 'submit' }, 'Search'),
+    searchMessage,
+  );
+  search.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const v = formValues(search);
+    const iso = (local: string | undefined) => (local ? new Date(local).toISOString() : undefined);
+    api<{ events: AuditEvent[] }>('GET', `/api/v1/audit/events${query({ ...v, from: iso(v.from), to: iso(v.to), limit: '200' })}`).then(
+      ({ events }) => {
+        say(searchMessage, `${events.length} entr${events.length === 1 ? 'y' : 'ies'}.`, 'ok');
+        results.replaceChildren(
+          table(
+            ['#', 'Time', 'Actor', 'Action', 'Outcome', 'Patient (pseudonym)'],
+            events.map((e) => [String(e.seq), new Date(e.time).toLocaleString(), e.actor, e.action, e.outcome, e.patientRef ?? '']),
+            'Audit entries',
+          ),
+        );
+      },
+      (e: unknown) => say(searchMessage, (e as Error).message, 'error'),
+    );
+  });
+
+  main.append(queue, verify, search, results);
+  await loadQueue();
+}
+
+function reviewForm(grant: Grant, reload: () => Promise<void>): HTMLElement {
+  const note = h('input', { name: 'note', required: true, maxlength: 2000, 'aria-label': `Finding for the access to ${grant.patientId}` });
+  const form = h('form', { class: 'actions' }, note, h('button', { type: 'submit' }, 'Close review'));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    api('POST', `/api/v1/break-glass/grants/${grant.id}/review`, { note: note.value.trim() }).then(
+      () => void reload(),
+      (e: unknown) => form.append(h('span', { class: 'status', 'data-kind': 'error' }, (e as Error).message)),
+    );
+  });
+  return form;
+}
