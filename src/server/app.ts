@@ -1,3 +1,4 @@
+import { AjvCompiler, type ValidatorFactory } from '@fastify/ajv-compiler';
 import multipart from '@fastify/multipart';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
@@ -63,12 +64,15 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       // refuse what a schema does not name (Fastify would silently drop it), and accept OpenAPI's binary format
       customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false, formats: { binary: true } },
     },
+    schemaController: { compilersFactory: { buildValidator: bodiesAsSent } },
   };
   // typed as the plain HTTP server: with `https` Fastify serves TLS, and requests and replies are the same to the routes
   const app = Fastify(serverOptions as FastifyServerOptions);
 
   app.setErrorHandler((error, request, reply) => sendError(request, reply, error));
   app.addSchema(ERROR_SCHEMA);
+  // JSON (and FHIR JSON) or, where images are uploaded, multipart: text/plain is not a body any route takes
+  app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('application/fhir+json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -130,6 +134,16 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
   return app;
 }
+
+/**
+ * Validators: path and query strings are text, so their values are coerced to the schema's types; a JSON
+ * body is taken as sent (`{"top": "3"}` is refused, not read as 3). Multipart fields are typed in images.ts.
+ */
+const bodiesAsSent: ValidatorFactory = (externalSchemas, options) => {
+  const coercing = AjvCompiler()(externalSchemas, options);
+  const exact = AjvCompiler()(externalSchemas, { ...options, customOptions: { ...options?.customOptions, coerceTypes: false } } as Parameters<ValidatorFactory>[1]);
+  return (route) => (route.httpPart === 'body' ? exact : coercing)(route);
+};
 
 /**
  * Every API and FHIR route validates its path, query and (where it takes one) body, and names its

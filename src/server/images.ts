@@ -4,7 +4,7 @@ import { MedfaceError } from '../errors.js';
 /**
  * Images arrive either as multipart uploads or base64 in JSON (a `data:` URL from a canvas is accepted too).
  * Both reach the handler in one shape: a multipart request is read into the JSON body's form (files as
- * base64) before validation, so one schema, with `additionalProperties: false`, refuses any field a route
+ * base64, text fields typed as the schema says) before validation, so one schema, with `additionalProperties: false`, refuses any field a route
  * does not name — an `embedding` above all: embeddings are computed here, from the image, and never
  * accepted from a client.
  */
@@ -75,22 +75,36 @@ export function imageRoute(spec: ImageBodySpec): Pick<RouteShorthandOptions, 'bo
   return {
     bodyLimit: maxImages * base64Length(MAX_IMAGE_BYTES) + JSON_OVERHEAD_BYTES,
     preValidation: async (request: FastifyRequest) => {
-      if (request.isMultipart()) request.body = await readMultipart(request, lists, maxImages);
+      if (request.isMultipart()) request.body = await readMultipart(request, spec.properties, lists, maxImages);
     },
   };
 }
 
-async function readMultipart(request: FastifyRequest, lists: ReadonlySet<string>, maxImages: number): Promise<Record<string, unknown>> {
+async function readMultipart(
+  request: FastifyRequest,
+  fields: ImageBodySpec['properties'],
+  lists: ReadonlySet<string>,
+  maxImages: number,
+): Promise<Record<string, unknown>> {
   const body: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   const limits = { fileSize: MAX_IMAGE_BYTES, files: maxImages, fields: 16, fieldSize: MAX_TEXT_FIELD_BYTES, parts: maxImages + 16 };
   for await (const part of request.parts({ limits })) {
-    const value = part.type === 'file' ? (await part.toBuffer()).toString('base64') : part.value;
+    const value = part.type === 'file' ? (await part.toBuffer()).toString('base64') : typed(part.value, fields[part.fieldname]);
     const name = part.fieldname;
     if (lists.has(name)) ((body[name] ??= []) as unknown[]).push(value);
     else if (name in body) throw new MedfaceError('VALIDATION_FAILED', `body.${name} is given more than once`, { issues: [{ path: `body.${name}`, message: 'is given more than once' }] });
     else body[name] = value;
   }
   return { ...body };
+}
+
+/** A form field's text as the number or boolean its schema asks for (left as it is when it is not one). */
+function typed(value: unknown, schema: JsonSchema | undefined): unknown {
+  if (typeof value !== 'string') return value;
+  const type = schema?.type;
+  if ((type === 'integer' || type === 'number') && /^-?\d+(\.\d+)?$/.test(value)) return Number(value);
+  if (type === 'boolean' && (value === 'true' || value === 'false')) return value === 'true';
+  return value;
 }
 
 /** The bytes of a validated image field. */
