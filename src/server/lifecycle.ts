@@ -54,11 +54,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
  * closes, and the store closes last.
  */
 export async function shutdown(app: FastifyInstance, deployment: Deployment, graceMs = SHUTDOWN_GRACE_MS): Promise<void> {
+  // a kept-alive connection whose request has just been answered is closed at once, not at its idle timeout
+  const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
   const cut = setTimeout(() => app.server.closeAllConnections(), graceMs);
-  cut.unref();
   try {
     await app.close();
   } finally {
+    clearInterval(sweep);
     clearTimeout(cut);
     await deployment.close();
   }
