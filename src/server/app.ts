@@ -57,6 +57,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     requestIdHeader: false,
     trustProxy: options.trustProxy ?? false,
     bodyLimit: DEFAULT_BODY_LIMIT,
+    // a telemedicine check id is a sealed token of a few hundred characters
+    routerOptions: { maxParamLength: 512 },
+    // errors the router raises before any route (an unparsable URL) leave in the same shape as the rest
+    frameworkErrors: (error, request, reply) => sendError(request, reply, error),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     ...(options.tls && { https: { cert: options.tls.cert, key: options.tls.key } }),

@@ -44,6 +44,8 @@ export function toHttpError(error: unknown, requestId: string): HttpError {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
       return { status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: 'send application/json (or multipart/form-data where images are uploaded)' };
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return { status: 400, code: 'VALIDATION_FAILED', message: 'a path segment is too long' };
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return { status: 400, code: 'VALIDATION_FAILED', message: 'the body is not valid JSON' };

@@ -80,6 +80,7 @@ describe('errors', () => {
     expect(fhir.statusCode).toBe(404);
     expect(fhir.headers['content-type']).toMatch(/^application\/fhir\+json/);
     expect(fhir.json()).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-found', details: { coding: [{ code: 'NOT_FOUND' }] } }] });
+    expectError(await server.as(frontDesk, { method: 'GET', url: `/api/v1/patients/${'x'.repeat(600)}` }), 400, 'VALIDATION_FAILED');
     const unknownType = await server.as(frontDesk, { method: 'GET', url: '/fhir/Spaceship/1' });
     expect(unknownType.statusCode).toBe(404);
     expect(unknownType.json()).toMatchObject({ resourceType: 'OperationOutcome' });
