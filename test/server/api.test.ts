@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FACE_API_DIR } from '../../src/face/runtime.js';
@@ -275,5 +276,32 @@ describe('patients and records through REST and FHIR', () => {
     expect(conditions.json()).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ code: 'forbidden', details: { coding: [{ code: 'FORBIDDEN' }] } }] });
     const encounters = await server.as(frontDesk, { method: 'GET', url: `/fhir/Encounter?patient=${id}` });
     expect(encounters.json()).toMatchObject({ total: 1, entry: [{ resource: { resourceType: 'Encounter', status: 'arrived' } }] });
+  });
+});
+
+describe('web application', () => {
+  it('serves the built app at /, its client-side routes as index.html, and keeps API misses JSON', async () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'medface-web-'));
+    mkdirSync(path.join(root, 'assets'));
+    writeFileSync(path.join(root, 'index.html'), '<!doctype html><title>medface</title><script type="module" src="/assets/app-1a2b.js"></script>');
+    writeFileSync(path.join(root, 'assets', 'app-1a2b.js'), 'console.log("medface")');
+    const web = await startTestServer({ deployment: { startFaces: 'on-first-use' }, webRoot: root });
+    try {
+      const index = await web.app.inject('/');
+      expect(index.statusCode).toBe(200);
+      expect(index.body).toContain('<title>medface</title>');
+      expect(index.headers['cache-control']).toBe('no-cache');
+      expect(index.headers['content-security-policy']).toContain("script-src 'self'");
+      const asset = await web.app.inject('/assets/app-1a2b.js');
+      expect(asset.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+      const page = await web.app.inject({ url: '/kiosk', headers: { accept: 'text/html,application/xhtml+xml' } });
+      expect(page.statusCode).toBe(200);
+      expect(page.body).toContain('<title>medface</title>');
+      expectError(await web.app.inject({ url: '/api/v1/kiosk', headers: { accept: 'text/html' } }), 404, 'NOT_FOUND');
+      expectError(await web.app.inject('/missing.js'), 404, 'NOT_FOUND');
+    } finally {
+      await web.close();
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
