@@ -1,0 +1,213 @@
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { build } from 'vite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Caller } from '../../src/access/guard.js';
+import type { Role } from '../../src/access/policy.js';
+import { signInWithTotp } from '../../src/access/authenticate.js';
+import { base32Decode, totpCode } from '../../src/access/totp.js';
+import { createUser } from '../../src/access/users.js';
+import { FacePool } from '../../src/face/index.js';
+import { buildServer } from '../../src/server/app.js';
+import { grantConsent } from '../../src/services/consent.js';
+import { Deployment } from '../../src/services/deployment.js';
+import { enrol } from '../../src/services/enrol.js';
+import { createPatientRecord } from '../../src/services/patients.js';
+import { actorOf } from '../../src/services/records.js';
+import { demoFaces, PATIENTS, writeTestThresholds, type Faces } from '../services/fixtures.js';
+import { stillVideo } from './y4m.js';
+
+/**
+ * The web application in Debian's Chromium against the real server (SQLite, the real face model), the
+ * camera fed from a video of a face cut from face-api's demo photos. Screenshots go to test-artifacts/.
+ */
+
+const CHROMIUM = '/usr/bin/chromium';
+const available = existsSync(CHROMIUM);
+if (!available && !process.env.CI) console.warn(`browser tests skipped: ${CHROMIUM} is absent (apt-get install chromium)`);
+const ARTIFACTS = path.resolve('test-artifacts');
+const OPERATOR: Caller = { principal: { kind: 'operator', id: 'cli:e2e' }, client: null };
+const WAIT = { timeout: 90_000 };
+
+interface Staff {
+  username: string;
+  password: string;
+  secret: Buffer;
+}
+
+describe.skipIf(!available && !process.env.CI)('web application in Chromium', () => {
+  let root: string;
+  let pool: FacePool;
+  let deployment: Deployment;
+  let faces: Faces;
+  let baseUrl: string;
+  let close: () => Promise<void>;
+  const staff = new Map<Role, Staff>();
+  const browsers: Browser[] = [];
+
+  /** A browser whose camera sees `image`. */
+  const launch = async (image: Buffer, name: string): Promise<Browser> => {
+    const video = path.join(root, `${name}.y4m`);
+    writeFileSync(video, await stillVideo(image));
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--no-first-run',
+        '--use-fake-device-for-media-stream',
+        '--use-fake-ui-for-media-stream',
+        `--use-file-for-fake-video-capture=${video}`,
+      ],
+    });
+    browsers.push(browser);
+    return browser;
+  };
+
+  /** The front desk's signed-in browser state, shared by the pages it opens (a TOTP code signs in once). */
+  let frontDesk: Awaited<ReturnType<BrowserContext['storageState']>> | undefined;
+
+  const newPage = async (browser: Browser, state?: typeof frontDesk): Promise<{ context: BrowserContext; page: Page }> => {
+    const context = await browser.newContext({ viewport: { width: 1024, height: 768 }, permissions: ['camera'], ...(state && { storageState: state }) });
+    const page = await context.newPage();
+    page.setDefaultTimeout(WAIT.timeout);
+    return { context, page };
+  };
+
+  const screenshot = (page: Page, name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+
+  /** Signs in through the sign-in page; `step` moves the TOTP code to a later time step (each code works once). */
+  const signIn = async (page: Page, role: Role, next: string, step = 0): Promise<void> => {
+    const account = staff.get(role) as Staff;
+    await page.goto(`${baseUrl}/sign-in?next=${encodeURIComponent(next)}`);
+    await page.getByLabel('Username').fill(account.username);
+    await page.getByLabel('Password', { exact: true }).fill(account.password);
+    await page.getByLabel('Authenticator code').fill(totpCode(account.secret, new Date(Date.now() + step * 30_000)));
+    await page.getByRole('button', { name: 'Sign in' }).click();
+  };
+
+  beforeAll(async () => {
+    expect(available, `${CHROMIUM} is required in CI (apt-get install chromium)`).toBe(true);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    root = mkdtempSync(path.join(os.tmpdir(), 'medface-e2e-'));
+    const webRoot = path.join(root, 'web');
+    await build({ configFile: path.resolve('web/vite.config.ts'), logLevel: 'warn', build: { outDir: webRoot, emptyOutDir: true } });
+
+    pool = await FacePool.create({ size: 1 });
+    faces = await demoFaces(pool);
+    const thresholdsFile = path.join(root, 'thresholds.json');
+    writeTestThresholds(thresholdsFile);
+    deployment = await Deployment.start({ dataDir: path.join(root, 'data'), databaseUrl: undefined, keyFile: undefined }, { pool, thresholdsFile });
+    const { medface, access } = deployment;
+    const actor = actorOf(OPERATOR);
+    const alice = await createPatientRecord(medface, PATIENTS.alice, actor);
+    await grantConsent(medface, { patientId: alice.id as string, notice: 'v1' }, actor);
+    await enrol(medface, { patientId: alice.id as string, images: [faces.alice] }, actor);
+
+    for (const role of ['front-desk', 'clinician', 'emergency', 'privacy-officer'] as const) {
+      const username = `e2e-${role}`;
+      const first = `first password for ${username}`;
+      const created = await createUser(access, OPERATOR, { username, roles: [role], password: first, totp: true });
+      const secret = base32Decode(new URL(created.totpUri as string).searchParams.get('secret') as string);
+      if (role === 'clinician') {
+        staff.set(role, { username, password: first, secret }); // replaces it on the sign-in page
+      } else {
+        // the administrator-set password replaced here, with the previous time step's code, so the page's code is still fresh
+        const password = `${first} renewed`;
+        await signInWithTotp(access, { username, password: first, newPassword: password, code: totpCode(secret, new Date(Date.now() - 30_000)), client: '127.0.0.1' });
+        staff.set(role, { username, password, secret });
+      }
+    }
+
+    const app = await buildServer({ deployment, webRoot, log: { stream: new Writable({ write: (_chunk, _encoding, done) => done() }) } });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const address = app.server.address() as { port: number };
+    baseUrl = `http://127.0.0.1:${address.port}`;
+    close = async () => {
+      await app.close();
+      await deployment.close();
+    };
+  });
+
+  afterAll(async () => {
+    for (const browser of browsers) await browser.close();
+    await close?.();
+    await pool?.close();
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+
+  it('checks in an enrolled patient at the kiosk with the camera and the date of birth', async () => {
+    const { context, page } = await newPage(await launch(faces.alice, 'alice'));
+    await signIn(page, 'front-desk', '/kiosk');
+    const take = page.getByRole('button', { name: 'Take my photo' });
+    await take.waitFor(WAIT);
+    await page.locator('video').evaluate((video) => new Promise((resolve) => ((video as unknown as { readyState: number }).readyState >= 2 ? resolve(true) : video.addEventListener('loadeddata', resolve))));
+    await screenshot(page, 'kiosk-camera');
+    frontDesk = await context.storageState();
+    await take.click();
+    await page.getByLabel('Your date of birth').fill(PATIENTS.alice.birthDate);
+    await page.getByRole('button', { name: 'Check in' }).click();
+    await expect(page.getByRole('heading', { name: 'Welcome — you are checked in' }).waitFor(WAIT)).resolves.toBeUndefined();
+    await screenshot(page, 'kiosk-welcome');
+  });
+
+  it('sends an unknown face to the front desk, saying nothing about any match', async () => {
+    const { page } = await newPage(await launch(faces.stranger, 'stranger'), frontDesk);
+    await page.goto(`${baseUrl}/kiosk`);
+    await page.getByRole('button', { name: 'Take my photo' }).click();
+    await page.getByLabel('Your date of birth').fill(PATIENTS.alice.birthDate);
+    await page.getByRole('button', { name: 'Check in' }).click();
+    await page.getByRole('heading', { name: 'Please see the front desk' }).waitFor(WAIT);
+    expect(await page.locator('main').innerText()).not.toMatch(/Alice|Liddell|welcome/i);
+    await screenshot(page, 'kiosk-front-desk');
+  });
+
+  it('signs a clinician in with password and TOTP, and opens a chart with the identity banner', async () => {
+    const { page } = await newPage(browsers[0] ?? (await launch(faces.alice, 'alice')));
+    await signIn(page, 'clinician', '/clinician');
+    await page.getByText('Choose a new password').waitFor(WAIT);
+    await screenshot(page, 'sign-in');
+    await page.getByLabel('New password').fill('a clinician chose this password');
+    await page.getByLabel('Authenticator code').fill(totpCode(staff.get('clinician')!.secret, new Date(Date.now() + 30_000)));
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Find a patient' }).waitFor(WAIT);
+    await page.getByLabel('Name', { exact: true }).fill('Lidd');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByRole('link', { name: 'Open chart of Alice Liddell' }).click();
+    await page.getByRole('heading', { name: 'Alice Liddell' }).waitFor(WAIT);
+    expect(await page.getByRole('note', { name: 'Identity verification' }).innerText()).toMatch(/verified by password and authenticator code/);
+    await screenshot(page, 'chart');
+  });
+
+  it('records a break-glass access that appears in the privacy officer’s review queue', async () => {
+    const browser = browsers[0] ?? (await launch(faces.alice, 'alice'));
+    const emergency = (await newPage(browser)).page;
+    await signIn(emergency, 'emergency', '/emergency');
+    await emergency.getByLabel('Photo of the patient').setInputFiles({ name: 'patient.jpg', mimeType: 'image/jpeg', buffer: faces.aliceAgain });
+    await emergency.getByRole('button', { name: 'Identify' }).click();
+    await emergency.getByRole('button', { name: 'Open record of candidate 1' }).click();
+    await screenshot(emergency, 'emergency');
+    const reason = 'Unconscious on arrival, no identification';
+    await emergency.getByLabel('Reason for emergency access').fill(reason);
+    await emergency.getByRole('button', { name: 'Open the record' }).click();
+    await emergency.getByRole('alert').filter({ hasText: 'Emergency (break-glass) access' }).waitFor(WAIT);
+
+    const officer = (await newPage(browser)).page;
+    await signIn(officer, 'privacy-officer', '/privacy');
+    await officer.getByRole('cell', { name: reason }).waitFor(WAIT);
+    await officer.getByRole('button', { name: 'Verify the audit chain' }).click();
+    await officer.getByText(/^Intact: \d+ entries/).waitFor(WAIT);
+    await screenshot(officer, 'privacy-officer');
+
+    const desk = (await newPage(browser, frontDesk)).page;
+    await desk.goto(`${baseUrl}/front-desk`);
+    await desk.getByRole('heading', { name: 'Register a patient' }).waitFor(WAIT);
+    await screenshot(desk, 'front-desk');
+  });
+});

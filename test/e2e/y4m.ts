@@ -1,0 +1,49 @@
+import sharp from 'sharp';
+
+/**
+ * A YUV4MPEG2 video (I420, the format Chromium's fake camera reads) of one still image letterboxed on grey:
+ * a camera that sees the same face in every frame.
+ */
+export async function stillVideo(image: Buffer, width = 640, height = 480, frames = 5): Promise<Buffer> {
+  const { data } = await sharp(image)
+    .resize({ width, height, fit: 'contain', background: { r: 128, g: 128, b: 128 } })
+    .removeAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const y = Buffer.alloc(width * height);
+  const u = Buffer.alloc((width / 2) * (height / 2));
+  const v = Buffer.alloc((width / 2) * (height / 2));
+  const rgb = (x: number, row: number) => {
+    const i = (row * width + x) * 3;
+    return [data[i] as number, data[i + 1] as number, data[i + 2] as number] as const;
+  };
+  for (let row = 0; row < height; row++) {
+    for (let x = 0; x < width; x++) {
+      const [r, g, b] = rgb(x, row);
+      y[row * width + x] = clamp(0.257 * r + 0.504 * g + 0.098 * b + 16);
+    }
+  }
+  // chroma from the mean of each 2x2 block (BT.601, studio range)
+  for (let row = 0; row < height; row += 2) {
+    for (let x = 0; x < width; x += 2) {
+      let r = 0;
+      let g = 0;
+      let b = 0;
+      for (const [dx, dy] of [[0, 0], [1, 0], [0, 1], [1, 1]] as const) {
+        const p = rgb(x + dx, row + dy);
+        r += p[0] / 4;
+        g += p[1] / 4;
+        b += p[2] / 4;
+      }
+      const i = (row / 2) * (width / 2) + x / 2;
+      u[i] = clamp(-0.148 * r - 0.291 * g + 0.439 * b + 128);
+      v[i] = clamp(0.439 * r - 0.368 * g - 0.071 * b + 128);
+    }
+  }
+  const frame = Buffer.concat([Buffer.from('FRAME\n'), y, u, v]);
+  return Buffer.concat([Buffer.from(`YUV4MPEG2 W${width} H${height} F10:1 Ip A1:1 C420jpeg\n`), ...Array.from({ length: frames }, () => frame)]);
+}
+
+function clamp(value: number): number {
+  return Math.max(0, Math.min(255, Math.round(value)));
+}
