@@ -12,6 +12,7 @@ const MIN_REASON_CHARS = 10;
 export async function renderEmergency(main: HTMLElement): Promise<void> {
   const message = status();
   const candidates = h('div', {});
+  const reasonSlot = h('div', {});
   const photo = h('input', { name: 'photo', type: 'file', accept: 'image/*', capture: 'environment', required: true });
   const form = h(
     'form',
@@ -28,6 +29,7 @@ export async function renderEmergency(main: HTMLElement): Promise<void> {
     if (!file) return;
     say(message, 'Identifying…');
     candidates.replaceChildren();
+    reasonSlot.replaceChildren();
     void (async () => {
       try {
         const image = await readFile(file);
@@ -74,10 +76,10 @@ export async function renderEmergency(main: HTMLElement): Promise<void> {
         (e: unknown) => say(reasonMessage, (e as Error).message, 'error'),
       );
     });
-    candidates.append(reasonForm);
+    reasonSlot.replaceChildren(reasonForm);
     reason.focus();
   };
 
-  main.append(form, candidates);
+  main.append(form, candidates, reasonSlot);
 }
 

@@ -74,7 +74,7 @@ export async function renderPrivacy(main: HTMLElement): Promise<void> {
       'div',
       { class: 'row' },
       field('Patient id', h('input', { name: 'patientId' })),
-      field('Actor', h('input', { name: 'actor' }), 'user:…, client:… or cli:…'),
+      field('Actor', h('input', { name: 'actor' }), 'The account id, as the audit entries show it.'),
       field('Action', h('input', { name: 'action' }), 'e.g. breakglass.open'),
       field('Outcome', h('select', { name: 'outcome' }, h('option', { value: '' }, 'any'), h('option', {}, 'success'), h('option', {}, 'failure'), h('option', {}, 'denied'))),
       field('From', h('input', { name: 'from', type: 'datetime-local' })),
