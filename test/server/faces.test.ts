@@ -159,8 +159,11 @@ describe('face routes', () => {
 
   it('opens a record in an emergency only through break-glass, which lands in the review queue', async () => {
     const emergency = await server.signIn(['emergency']);
-    const found = await server.as(emergency, { method: 'POST', url: '/api/v1/identify', payload: { image: b64(images.aliceAgain) } });
-    expect(found.json<{ candidates: { patientId: string }[] }>().candidates.map((c) => c.patientId)).toEqual([alice]);
+    const found = await server.as(emergency, { method: 'POST', url: '/api/v1/break-glass/identify', ...form({ image: images.aliceAgain, top: '3' }) });
+    expect(found.statusCode).toBe(200);
+    const { candidates } = found.json<{ candidates: { patientId: string; grade: string }[] }>();
+    expect(candidates[0]).toMatchObject({ patientId: alice, grade: expect.stringMatching(/^(certain|probable)$/) });
+    expect(candidates.every((c) => c.grade !== 'certainly-not')).toBe(true);
     expect((await server.as(emergency, { method: 'GET', url: `/api/v1/patients/${alice}/chart` })).statusCode).toBe(403);
     const tooShort = await server.as(emergency, { method: 'POST', url: '/api/v1/break-glass', payload: { patientId: alice, reason: 'urgent' } });
     expect(tooShort.statusCode).toBe(400);

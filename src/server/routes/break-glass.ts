@@ -1,11 +1,13 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { MAX_BREAK_GLASS_MINUTES, MIN_REASON_CHARS } from '../../records/break-glass.js';
 import { breakGlass, breakGlassQueue, reviewBreakGlass } from '../../services/break-glass.js';
+import { breakGlassIdentify, DEFAULT_BREAK_GLASS_TOP } from '../../services/break-glass-identify.js';
 import { actorOf } from '../../services/records.js';
 import type { BreakGlassReviewStatus } from '../../store/types.js';
 import { callerOf } from '../access.js';
-import type { ServerContext } from '../context.js';
-import { DATE_TIME, idParams, NO_QUERY, UUID } from '../schemas.js';
+import { rateLimited, type ServerContext } from '../context.js';
+import { imageBody, imageBytes, imageRoute, type ImageBodySpec } from '../images.js';
+import { DATE_TIME, idParams, MATCH_GRADE, NO_QUERY, UUID } from '../schemas.js';
 
 const GRANT = {
   type: 'object',
@@ -26,12 +28,58 @@ const GRANT = {
   },
 } as const;
 
+const IDENTIFY: ImageBodySpec = {
+  properties: { top: { type: 'integer', minimum: 1, maximum: 20, description: `Most candidates returned (default ${DEFAULT_BREAK_GLASS_TOP})` } },
+  required: ['image'],
+  images: { image: 'single' },
+};
+
+const CANDIDATES = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['candidates', 'threshold', 'possibleFrom', 'model'],
+  properties: {
+    candidates: {
+      type: 'array',
+      description: 'Best first, graded certain, probable or possible (possible ones are below the operating threshold: confirm them by other means)',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['patientId', 'score', 'grade'],
+        properties: { patientId: { type: 'string' }, score: { type: 'number' }, grade: MATCH_GRADE },
+      },
+    },
+    threshold: { type: 'number' },
+    possibleFrom: { type: 'number' },
+    model: { type: 'string' },
+  },
+} as const;
+
 /**
- * Emergency access: break the glass on a patient's record (a reason is mandatory, the access expires), and
- * the privacy officer's review queue. Identifying an unresponsive patient is `POST /api/v1/identify`.
+ * Emergency access: identify an unresponsive patient (graded candidates, `possible` ones included), break
+ * the glass on one record (a reason is mandatory, the access expires), and the privacy officer's review queue.
  */
-export const breakGlassRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment }) => {
+export const breakGlassRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment, rateLimits }) => {
   const { medface } = deployment;
+
+  app.post(
+    '/break-glass/identify',
+    {
+      config: { access: { operation: 'biometric.identify' }, ...rateLimited(rateLimits.biometric) },
+      ...imageRoute(IDENTIFY),
+      schema: {
+        tags: ['break-glass'],
+        summary: 'Identify an unresponsive patient: top candidates with grades, possible ones included',
+        querystring: NO_QUERY,
+        body: imageBody(IDENTIFY),
+        response: { 200: CANDIDATES },
+      },
+    },
+    async (request) => {
+      const { image, top } = request.body as { image: string; top?: number };
+      return breakGlassIdentify(medface, { image: imageBytes(image, 'image'), ...(top !== undefined && { top }) }, actorOf(callerOf(request)));
+    },
+  );
 
   app.post(
     '/break-glass',
