@@ -162,6 +162,8 @@ function requireSchemas(route: RouteOptions): void {
   if (route.url.includes(':') && !schema.params) throw new Error(`${where} has no params schema`);
   const response = (schema.response ?? {}) as Record<string, unknown>;
   if (!Object.keys(response).some((status) => status.startsWith('2'))) throw new Error(`${where} has no success response schema`);
+  // OpenAPI: a public route needs neither the session cookie nor an API key
+  if ((route.config as { access?: unknown } | undefined)?.access === 'public') schema.security ??= [];
   const error = fhir ? OPERATION_OUTCOME : { $ref: 'medface-error#' };
   response['4xx'] ??= error;
   response['5xx'] ??= error;

@@ -218,6 +218,10 @@ describe('OpenAPI', () => {
         expect(Object.keys(operation.responses), `${method} ${url}`).toEqual(expect.arrayContaining(['4XX', '5XX']));
       }
     }
+    const security = (url: string, method: string) => (doc.paths[url]![method] as { security?: unknown[] }).security;
+    expect(security('/health', 'get')).toEqual([]);
+    expect(security('/api/v1/auth/sign-in', 'post')).toEqual([]);
+    expect(security('/api/v1/patients', 'post')).toBeUndefined(); // the document's default: session cookie or API key
     const ui = await server.app.inject('/docs/');
     expect(ui.statusCode).toBe(200);
     expect(ui.headers['content-type']).toMatch(/text\/html/);
@@ -265,6 +269,7 @@ describe('patients and records through REST and FHIR', () => {
       payload: { resourceType: 'Encounter', status: 'arrived', class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' }, subject: { reference: `Patient/${id}` } },
     });
     expect(visit.statusCode).toBe(201);
+    expectError(await server.as(frontDesk, { method: 'POST', url: '/api/v1/records', payload: { resourceType: 'Encounter', status: 'arrived' } }), 400, 'VALIDATION_FAILED');
     const condition = { resourceType: 'Condition', subject: { reference: `Patient/${id}` }, code: { text: 'Asthma' } };
     expectError(await server.as(frontDesk, { method: 'POST', url: '/api/v1/records', payload: condition }), 403, 'FORBIDDEN');
     const chart = await server.as(frontDesk, { method: 'GET', url: `/api/v1/patients/${id}/chart` });

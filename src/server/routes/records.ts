@@ -15,6 +15,14 @@ function writeOperation(request: FastifyRequest): Operation {
   return (request.body as { resourceType?: unknown }).resourceType === 'Encounter' ? 'encounter.create' : 'record.write';
 }
 
+/** A resource that names no patient is the writer's mistake (400), not a refusal. */
+function noPatient(body: unknown): never {
+  const element = (body as { resourceType?: unknown }).resourceType === 'AllergyIntolerance' ? 'patient' : 'subject';
+  throw new MedfaceError('VALIDATION_FAILED', `body.${element}.reference must name the patient (Patient/<id>)`, {
+    issues: [{ path: `body.${element}.reference`, message: 'must be Patient/<id>' }],
+  });
+}
+
 const CHART = {
   type: 'object',
   additionalProperties: false,
@@ -60,7 +68,7 @@ export const recordRoutes: FastifyPluginAsync<ServerContext> = async (app, { dep
   app.post(
     '/records',
     {
-      config: { access: { operation: writeOperation, patient: (r) => patientOfInput(r.body) } },
+      config: { access: { operation: writeOperation, patient: (r) => patientOfInput(r.body) ?? noPatient(r.body) } },
       schema: {
         tags: ['records'],
         summary: 'Create a clinical resource for the patient its subject names (Encounter: front desk and clinicians; the rest: clinicians)',
