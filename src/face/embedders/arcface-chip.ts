@@ -18,14 +18,20 @@ const ARCFACE_TEMPLATE: readonly Point[] = [
   { x: 70.7299, y: 92.2041 },
 ];
 
-/** The similarity map from image pixels to the ArcFace chip, fitted on the five landmarks. */
-export function arcfaceChipTransform(face: DetectedFace): Affine2x3 {
+/**
+ * The similarity map from image pixels to a `size`x`size` chip with the ArcFace layout. `faceScale` < 1 zooms
+ * out about the chip's centre, for networks trained on looser crops than InsightFace's.
+ */
+export function arcfaceChipTransform(face: DetectedFace, size = ARCFACE_CHIP_SIZE, faceScale = 1): Affine2x3 {
   const l = landmarksOf(face);
+  const k = (size / ARCFACE_CHIP_SIZE) * faceScale;
+  const offset = (size * (1 - faceScale)) / 2;
+  const targets = ARCFACE_TEMPLATE.map((p) => ({ x: p.x * k + offset, y: p.y * k + offset }));
   // The subject's right eye and mouth corner are on the image's left.
-  return estimateSimilarity([l.rightEye, l.leftEye, l.nose, l.mouthRight, l.mouthLeft], ARCFACE_TEMPLATE);
+  return estimateSimilarity([l.rightEye, l.leftEye, l.nose, l.mouthRight, l.mouthLeft], targets);
 }
 
-/** The aligned 112x112 RGB chip InsightFace-style recognisers were trained on. */
-export function arcfaceChip(image: RgbImage, face: DetectedFace): RgbImage {
-  return warpAffine(image, arcfaceChipTransform(face), ARCFACE_CHIP_SIZE, ARCFACE_CHIP_SIZE);
+/** The aligned RGB chip (112x112 unless told) that InsightFace-style recognisers were trained on. */
+export function arcfaceChip(image: RgbImage, face: DetectedFace, size = ARCFACE_CHIP_SIZE, faceScale = 1): RgbImage {
+  return warpAffine(image, arcfaceChipTransform(face, size, faceScale), size, size);
 }

@@ -1,5 +1,8 @@
 import { MedfaceError } from '../../errors.js';
 import { DLIB_EMBEDDER_ID, DlibEmbedder } from './dlib.js';
+import { createFaceResDeepEmbedder, createFaceResEmbedder, FACERES_DEEP_EMBEDDER_ID, FACERES_EMBEDDER_ID } from './faceres.js';
+import { createMobileFaceEmbedder, MOBILEFACE_EMBEDDER_ID } from './mobileface.js';
+import { createMobileFaceNetEmbedder, MOBILEFACENET_EMBEDDER_ID } from './mobilefacenet.js';
 import type { Embedder } from './types.js';
 
 export type { Embedder } from './types.js';
@@ -7,6 +10,10 @@ export type { Embedder } from './types.js';
 /** Every recogniser medface can run, by embedder id. Vectors of different ids are never compared. */
 const EMBEDDERS: Record<string, () => Embedder> = {
   [DLIB_EMBEDDER_ID]: () => new DlibEmbedder(),
+  [FACERES_EMBEDDER_ID]: () => createFaceResEmbedder(),
+  [FACERES_DEEP_EMBEDDER_ID]: () => createFaceResDeepEmbedder(),
+  [MOBILEFACE_EMBEDDER_ID]: () => createMobileFaceEmbedder(),
+  [MOBILEFACENET_EMBEDDER_ID]: () => createMobileFaceNetEmbedder(),
 };
 
 /** The recogniser used unless configured otherwise (chosen by measurement, see docs/accuracy.md). */
