@@ -1,7 +1,6 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { createApiClient, listApiClients, revokeApiClient } from '../../access/api-clients.js';
-import { SCOPES } from '../../access/policy.js';
-import { ROLES } from '../../access/policy.js';
+import { ROLES, SCOPES } from '../../access/policy.js';
 import { createUser, disableUser, enableUser, enrolTotp, listUsers, resetPassword, unlockUser } from '../../access/users.js';
 import { callerOf } from '../access.js';
 import type { ServerContext } from '../context.js';
