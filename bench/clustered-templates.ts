@@ -1,10 +1,20 @@
 /**
  * Synthetic face templates with the neighbourhood structure of real ones, for gallery benchmarks and tests.
- * Random unit vectors are far too easy for a nearest-neighbour index (in 128-D every pair is ~orthogonal),
- * while real embeddings crowd into a cone: strangers still score a cosine of about 0.4-0.6, look-alike
- * groups more, and samples of one person about 0.8-0.95. So identities are drawn as
- * centre = unit(α·population + β·group + γ·own) and samples as unit(centre + noise), with a per-sample noise
- * level so some captures are harder than others. Seeded: the same options give the same vectors.
+ * Isotropic random vectors are the wrong model: real embeddings share a large common component (strangers
+ * still score a high cosine), identities differ along a few dozen dominant directions, and captures of one
+ * person scatter around their identity with a smaller, flatter spread. The generator reproduces that as
+ *
+ *   sample = unit(√COMMON · population + between(identity) + f · within(capture))
+ *
+ * with Gaussian `between` and `within` parts whose variances decay exponentially over the first 60% of the
+ * dimensions and are zero beyond, and f, a per-capture difficulty, uniform in [0.3, 1.6]. The constants were
+ * fitted to 2,092 dlib-resnet embeddings of the development evaluation sets (lfw-dev, orl, yale; 1,017
+ * people): common component |mean|² = 0.84; within-identity variance 0.037 (participation ratio 56);
+ * between-identity variance 0.152 (participation ratio 30) measured on identity means of about two images,
+ * so 0.13 once the within-identity noise those means carry is taken out; no variance beyond 77 of 128
+ * dimensions. Resulting cosines, synthetic vs that sample: genuine p1/p50/p99 0.90/0.96/0.995 vs
+ * 0.90/0.97/0.997, impostor p1/p50/p99 0.74/0.84/0.90 vs 0.76/0.84/0.91.
+ * Seeded: the same options give the same vectors.
  */
 
 export interface ClusteredOptions {
@@ -13,8 +23,6 @@ export interface ClusteredOptions {
   /** Fresh samples of randomly chosen enrolled identities. */
   queries: number;
   dimension?: number;
-  /** Look-alike groups identities are drawn from. */
-  groups?: number;
   seed?: number;
 }
 
@@ -28,37 +36,33 @@ export interface ClusteredTemplates {
   queryIdentities: Int32Array;
 }
 
-// squared weights of population, group and own direction in an identity centre (they sum to 1)
-const POPULATION = 0.45;
-const GROUP = 0.15;
-const OWN = 0.4;
-/** Per-dimension noise so that d·σ² ≈ 0.11, i.e. a typical same-identity cosine of about 0.9. */
-const NOISE_PER_DIMENSION = Math.sqrt(0.11 / 128);
+const COMMON = 0.84;
+const BETWEEN_VARIANCE = 0.13;
+const WITHIN_VARIANCE = 0.037;
+/** e-folding lengths, in dimensions, of the between- and within-identity variance spectra. */
+const BETWEEN_DECAY = 28;
+const WITHIN_DECAY = 40;
+const ACTIVE_FRACTION = 0.6;
 
 export function clusteredTemplates(options: ClusteredOptions): ClusteredTemplates {
-  const { identities, templatesPerIdentity, queries: queryCount, dimension = 128, groups = 256, seed = 1 } = options;
+  const { identities, templatesPerIdentity, queries: queryCount, dimension = 128, seed = 1 } = options;
   const random = new Random(seed);
-  const unitRandom = (): Float32Array => {
-    const vector = new Float32Array(dimension);
-    for (let i = 0; i < dimension; i++) vector[i] = random.normal();
-    return unit(vector);
-  };
-  const population = unitRandom();
-  const groupDirections = Array.from({ length: groups }, unitRandom);
+  const population = new Float32Array(dimension);
+  for (let i = 0; i < dimension; i++) population[i] = random.normal();
+  unit(population);
+  const active = Math.round(ACTIVE_FRACTION * dimension);
+  const betweenSd = standardDeviations(active, BETWEEN_DECAY, BETWEEN_VARIANCE);
+  const withinSd = standardDeviations(active, WITHIN_DECAY, WITHIN_VARIANCE);
+
   const centres = new Float32Array(identities * dimension);
   for (let id = 0; id < identities; id++) {
-    const group = groupDirections[Math.floor(random.uniform() * groups)]!;
-    const own = unitRandom();
     const centre = centres.subarray(id * dimension, (id + 1) * dimension);
-    for (let i = 0; i < dimension; i++) {
-      centre[i] = Math.sqrt(POPULATION) * population[i]! + Math.sqrt(GROUP) * group[i]! + Math.sqrt(OWN) * own[i]!;
-    }
-    unit(centre);
+    for (let i = 0; i < dimension; i++) centre[i] = Math.sqrt(COMMON) * population[i]! + (i < active ? betweenSd[i]! * random.normal() : 0);
   }
   const sample = (id: number, out: Float32Array): void => {
-    // noise level varies per capture: most are clean, a few are hard (pose, light, age)
-    const sigma = NOISE_PER_DIMENSION * (0.6 + 0.8 * random.uniform()) * Math.sqrt(128 / dimension);
-    for (let i = 0; i < dimension; i++) out[i] = centres[id * dimension + i]! + sigma * random.normal();
+    // captures differ in difficulty (pose, light, age): some are near-duplicates, some far off
+    const difficulty = 0.3 + 1.3 * random.uniform();
+    for (let i = 0; i < dimension; i++) out[i] = centres[id * dimension + i]! + (i < active ? difficulty * withinSd[i]! * random.normal() : 0);
     unit(out);
   };
   const templates = new Float32Array(identities * templatesPerIdentity * dimension);
@@ -72,6 +76,13 @@ export function clusteredTemplates(options: ClusteredOptions): ClusteredTemplate
     sample(queryIdentities[q]!, queries.subarray(q * dimension, (q + 1) * dimension));
   }
   return { dimension, templates, templatesPerIdentity, queries, queryIdentities };
+}
+
+/** Per-dimension standard deviations of a spectrum decaying as exp(-i/decay), scaled to a total variance. */
+function standardDeviations(count: number, decay: number, totalVariance: number): Float64Array {
+  const variances = Float64Array.from({ length: count }, (_, i) => Math.exp(-i / decay));
+  const scale = totalVariance / variances.reduce((sum, v) => sum + v, 0);
+  return variances.map((v) => Math.sqrt(v * scale));
 }
 
 /** Scales a vector to unit length in place (typed-array callbacks are far slower than a plain loop). */

@@ -55,7 +55,7 @@ const BUILD_CHUNK = 1024;
 /** Chosen by `npx tsx bench/gallery.ts` on clustered synthetic 128-D templates (see docs/performance.md). */
 export const DEFAULT_GALLERY_OPTIONS: GalleryOptions = {
   exactBelow: 20_000,
-  hnsw: { connectivity: 16, expansionAdd: 128, expansionSearch: 64 },
+  hnsw: { connectivity: 32, expansionAdd: 128, expansionSearch: 128 },
   buildThreads: availableParallelism(),
 };
 
