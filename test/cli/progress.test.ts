@@ -26,7 +26,7 @@ describe('progressBar', () => {
 
 describe('commandLine', () => {
   it('quotes only the arguments a shell would split or expand', () => {
-    expect(commandLine(['calibrate', '../shared/eval/lfw-dev', '--fmr', '0.001'])).toBe('medface calibrate ../shared/eval/lfw-dev --fmr 0.001');
+    expect(commandLine(['calibrate', 'sets/lfw-dev', '--fmr', '0.001'])).toBe('medface calibrate sets/lfw-dev --fmr 0.001');
     expect(commandLine(['evaluate', 'my set', "it's"])).toBe(`medface evaluate 'my set' 'it'\\''s'`);
   });
 });
