@@ -123,7 +123,7 @@ export function humanModelsFile(name: string): string {
 }
 
 /** The chip's mirror image (left and right swapped). */
-export function mirrored(chip: RgbImage): RgbImage {
+function mirrored(chip: RgbImage): RgbImage {
   const { width, height, data } = chip;
   const out = new Uint8Array(data.length);
   for (let y = 0; y < height; y++) {
