@@ -52,10 +52,14 @@ export interface GalleryOptions {
 /** Vectors added to a graph under construction before yielding to the event loop. */
 const BUILD_CHUNK = 1024;
 
-/** Chosen by `npx tsx bench/gallery.ts` on clustered synthetic 128-D templates (see docs/performance.md). */
+/**
+ * Measured with `npx tsx bench/gallery.ts` on synthetic 128-D templates shaped like dlib embeddings (see
+ * docs/performance.md): at a million templates, connectivity 32 and a search expansion of 1024 are what it
+ * takes to find the exact answer's patient 99.7% of the time, at a p95 under 20 ms on one core.
+ */
 export const DEFAULT_GALLERY_OPTIONS: GalleryOptions = {
   exactBelow: 20_000,
-  hnsw: { connectivity: 32, expansionAdd: 128, expansionSearch: 128 },
+  hnsw: { connectivity: 32, expansionAdd: 128, expansionSearch: 1024 },
   buildThreads: availableParallelism(),
 };
 
