@@ -1,8 +1,7 @@
 import { MedfaceError } from '../errors.js';
-import { decide } from '../identity/match.js';
-import { auditScore, withFailureAudit, type Actor } from './auditing.js';
+import { withFailureAudit, type Actor } from './auditing.js';
 import type { Medface } from './context.js';
-import type { IdentifyCandidate } from './identify.js';
+import { auditedCandidates, gradedCandidates, type IdentifyCandidate } from './identify.js';
 
 export interface BreakGlassIdentifyRequest {
   image: Uint8Array;
@@ -37,11 +36,7 @@ export function breakGlassIdentify(medface: Medface, request: BreakGlassIdentify
     const model = face.embedding.model;
     const thresholds = medface.thresholds(model);
     const possibleFrom = thresholds.grades.possible.minScore;
-    const candidates: IdentifyCandidate[] = [];
-    for (const hit of await medface.search(medface.protection.transformProbe(face.embedding), top, possibleFrom)) {
-      const { grade } = decide(hit.score, thresholds);
-      if (grade !== 'certainly-not') candidates.push({ patientId: hit.patientId, score: hit.score, grade });
-    }
+    const candidates = await gradedCandidates(medface, face.embedding, top, possibleFrom);
     await medface.store.transaction((tx) =>
       medface.audit.append(tx, {
         ...who,
@@ -54,7 +49,7 @@ export function breakGlassIdentify(medface: Medface, request: BreakGlassIdentify
           possibleFrom,
           model,
           quality: face.quality.reasons,
-          candidates: candidates.map((c) => ({ patientRef: medface.audit.patientRef(c.patientId), score: auditScore(c.score), grade: c.grade })),
+          candidates: auditedCandidates(medface, candidates),
         },
       }),
     );

@@ -2,6 +2,7 @@ import { MedfaceError } from '../errors.js';
 import { decide, type MatchGrade } from '../identity/match.js';
 import { auditScore, withFailureAudit, type Actor } from './auditing.js';
 import type { Medface } from './context.js';
+import type { Embedding } from '../face/types.js';
 
 export interface IdentifyRequest {
   image: Uint8Array;
@@ -41,11 +42,7 @@ export function identify(medface: Medface, request: IdentifyRequest, who: Actor)
     const face = await medface.embed(request.image, 'identify');
     const model = face.embedding.model;
     const thresholds = medface.thresholds(model);
-    const candidates: IdentifyCandidate[] = [];
-    for (const hit of await medface.search(medface.protection.transformProbe(face.embedding), top, thresholds.match)) {
-      const decision = decide(hit.score, thresholds);
-      if (decision.match) candidates.push({ patientId: hit.patientId, score: hit.score, grade: decision.grade });
-    }
+    const candidates = await gradedCandidates(medface, face.embedding, top, thresholds.match);
     const match = candidates.length > 0;
     await medface.store.transaction((tx) =>
       medface.audit.append(tx, {
@@ -60,10 +57,24 @@ export function identify(medface: Medface, request: IdentifyRequest, who: Actor)
           threshold: thresholds.match,
           model,
           quality: face.quality.reasons,
-          candidates: candidates.map((c) => ({ patientRef: medface.audit.patientRef(c.patientId), score: auditScore(c.score), grade: c.grade })),
+          candidates: auditedCandidates(medface, candidates),
         },
       }),
     );
     return { match, candidates, threshold: thresholds.match, model };
   });
+}
+
+/** The gallery's `top` nearest patients scoring at least `minScore`, best first, with their FHIR grades. */
+export async function gradedCandidates(medface: Medface, probe: Embedding, top: number, minScore: number): Promise<IdentifyCandidate[]> {
+  const thresholds = medface.thresholds(probe.model);
+  const hits = await medface.search(medface.protection.transformProbe(probe), top, minScore);
+  return hits
+    .filter((hit) => hit.score >= minScore)
+    .map((hit) => ({ patientId: hit.patientId, score: hit.score, grade: decide(hit.score, thresholds).grade }));
+}
+
+/** Candidates as the audit trail may hold them: pseudonymous patients, rounded scores. */
+export function auditedCandidates(medface: Medface, candidates: readonly IdentifyCandidate[]): object[] {
+  return candidates.map((c) => ({ patientRef: medface.audit.patientRef(c.patientId), score: auditScore(c.score), grade: c.grade }));
 }
