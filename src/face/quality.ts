@@ -54,6 +54,23 @@ export interface QualityGate {
   competingFaceRatio: number;
 }
 
+/** A probe's gate, shared by verification and identification (see QUALITY_GATES). */
+const VERIFY_GATE: QualityGate = {
+  minInterEyeDistance: 24,
+  maxYaw: 35,
+  maxPitch: 30,
+  maxRoll: 35,
+  minSharpness: 0.18,
+  minBrightness: 40,
+  maxBrightness: 225,
+  minContrast: 0.12,
+  // The recogniser needs eyes, nose and mouth; a sliver of chin or forehead cut off does not hide them.
+  minInFrame: 0.9,
+  minDetectionScore: 0.5,
+  // People queueing behind a patient at a desk or kiosk appear smaller; only a face about as close is a rival.
+  competingFaceRatio: 0.8,
+};
+
 /**
  * The gates, one row per purpose. References: ISO/IEC 29794-5 (face image quality measures), ICAO 9303 part 3
  * and ISO/IEC 39794-5 (portrait capture). Those target passport photos (inter-eye distance >= 90 px, pose within
@@ -91,34 +108,8 @@ export const QUALITY_GATES: Readonly<Record<Purpose, Readonly<QualityGate>>> = {
     // One third of the subject's size is someone about three times as far away: still in the room.
     competingFaceRatio: 1 / 3,
   },
-  verify: {
-    minInterEyeDistance: 24,
-    maxYaw: 35,
-    maxPitch: 30,
-    maxRoll: 35,
-    minSharpness: 0.18,
-    minBrightness: 40,
-    maxBrightness: 225,
-    minContrast: 0.12,
-    // The recogniser needs eyes, nose and mouth; a sliver of chin or forehead cut off does not hide them.
-    minInFrame: 0.9,
-    minDetectionScore: 0.5,
-    // People queueing behind a patient at a desk or kiosk appear smaller; only a face about as close is a rival.
-    competingFaceRatio: 0.8,
-  },
-  identify: {
-    minInterEyeDistance: 24,
-    maxYaw: 35,
-    maxPitch: 30,
-    maxRoll: 35,
-    minSharpness: 0.18,
-    minBrightness: 40,
-    maxBrightness: 225,
-    minContrast: 0.12,
-    minInFrame: 0.9,
-    minDetectionScore: 0.5,
-    competingFaceRatio: Infinity,
-  },
+  verify: VERIFY_GATE,
+  identify: { ...VERIFY_GATE, competingFaceRatio: Infinity },
 };
 
 /** Side of the square the face is resampled to before measuring sharpness, so the measure does not depend on size. */
