@@ -49,7 +49,7 @@ const rule = (p: Partial<OperationPolicy> & Pick<OperationPolicy, 'patientScoped
  * clinical content; clinicians handle both; an emergency user identifies and, through a break-glass grant,
  * reads and documents one patient; the privacy officer handles consent, erasure, break-glass review and the
  * audit trail but no clinical content; the administrator manages accounts, integrations and keys and sees
- * no patient data; a patient sees their own record and decides on their own consent.
+ * no patient data; a patient sees their own record, decides on their own consent and sets their own PIN.
  */
 export const POLICY = {
   'patient.search': rule({ patientScoped: false, roles: { 'front-desk': 'always', clinician: 'always' } }),
@@ -91,6 +91,8 @@ export const POLICY = {
     scopes: ['identify:patient', 'checkin:patient'],
   }),
   'biometric.erase': rule({ patientScoped: true, roles: { 'privacy-officer': 'always', patient: 'own-record' } }),
+  // a patient's own sign-in PIN; staff reset nothing here (a patient without a PIN signs in with the date of birth)
+  'patient.manage-pin': rule({ patientScoped: true, roles: { patient: 'own-record' } }),
   'breakglass.open': rule({ patientScoped: true, roles: { emergency: 'always' } }),
   'breakglass.review': rule({ patientScoped: false, roles: { 'privacy-officer': 'always' } }),
   'audit.read': rule({ patientScoped: false, roles: { 'privacy-officer': 'always' } }),

@@ -462,6 +462,40 @@ CREATE INDEX break_glass_grants_access ON break_glass_grants (user_id, patient_i
 CREATE INDEX break_glass_grants_review ON break_glass_grants (review_status, granted_at);
 `,
   },
+  {
+    version: 5,
+    name: 'liveness challenges',
+    // Single-use: consumption sets consumed_at once (UPDATE … WHERE consumed_at IS NULL). Rows are short-lived
+    // and purged after their deadline; `subject` is what the challenge was issued for (a patient to verify).
+    sqlite: `
+CREATE TABLE liveness_challenges (
+  id TEXT PRIMARY KEY,
+  nonce TEXT NOT NULL,
+  actions TEXT NOT NULL,
+  purpose TEXT NOT NULL,
+  subject TEXT,
+  issued_at TEXT NOT NULL,
+  deadline TEXT NOT NULL,
+  consumed_at TEXT,
+  CHECK (deadline > issued_at)
+) STRICT;
+CREATE INDEX liveness_challenges_deadline ON liveness_challenges (deadline);
+`,
+    postgres: `
+CREATE TABLE liveness_challenges (
+  id TEXT PRIMARY KEY,
+  nonce TEXT NOT NULL,
+  actions JSONB NOT NULL,
+  purpose TEXT NOT NULL,
+  subject TEXT,
+  issued_at TIMESTAMPTZ NOT NULL,
+  deadline TIMESTAMPTZ NOT NULL,
+  consumed_at TIMESTAMPTZ,
+  CHECK (deadline > issued_at)
+);
+CREATE INDEX liveness_challenges_deadline ON liveness_challenges (deadline);
+`,
+  },
 ];
 
 /**

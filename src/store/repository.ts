@@ -13,6 +13,7 @@ import type {
   CredentialKind,
   CredentialRow,
   KeyMetadata,
+  LivenessChallengeRow,
   NewPhoto,
   NewTemplate,
   PatientIndexTerms,
@@ -669,6 +670,34 @@ export class SqlRepository implements Repository {
     return (await this.sql.run('UPDATE api_clients SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [at, id])) > 0;
   }
 
+  // ---------------------------------------------------------------- liveness challenges
+
+  async insertLivenessChallenge(row: LivenessChallengeRow): Promise<void> {
+    await this.sql.run(`INSERT INTO liveness_challenges (${CHALLENGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, [
+      row.id,
+      row.nonce,
+      JSON.stringify(row.actions),
+      row.purpose,
+      row.subject,
+      row.issuedAt,
+      row.deadline,
+      row.consumedAt,
+    ]);
+  }
+
+  async getLivenessChallenge(id: string): Promise<LivenessChallengeRow | null> {
+    const rows = await this.sql.all<ChallengeDbRow>(`SELECT ${CHALLENGE_COLUMNS} FROM liveness_challenges WHERE id = ?`, [id]);
+    return rows[0] ? challengeRow(rows[0]) : null;
+  }
+
+  async consumeLivenessChallenge(id: string, at: string): Promise<boolean> {
+    return (await this.sql.run('UPDATE liveness_challenges SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL', [at, id])) > 0;
+  }
+
+  async deleteLivenessChallengesBefore(before: string): Promise<number> {
+    return this.sql.run('DELETE FROM liveness_challenges WHERE deadline < ?', [before]);
+  }
+
   // ---------------------------------------------------------------- audit
 
   async lockAuditHead(): Promise<{ seq: number; hash: string } | null> {
@@ -1010,6 +1039,32 @@ interface ApiClientDbRow {
   created_at: unknown;
   created_by: string;
   revoked_at: unknown;
+}
+
+const CHALLENGE_COLUMNS = 'id, nonce, actions, purpose, subject, issued_at, deadline, consumed_at';
+
+interface ChallengeDbRow {
+  id: string;
+  nonce: string;
+  actions: unknown;
+  purpose: string;
+  subject: string | null;
+  issued_at: unknown;
+  deadline: unknown;
+  consumed_at: unknown;
+}
+
+function challengeRow(r: ChallengeDbRow): LivenessChallengeRow {
+  return {
+    id: r.id,
+    nonce: r.nonce,
+    actions: jsonColumn<string[]>(r.actions),
+    purpose: r.purpose,
+    subject: r.subject,
+    issuedAt: isoTime(r.issued_at),
+    deadline: isoTime(r.deadline),
+    consumedAt: isoTimeOrNull(r.consumed_at),
+  };
 }
 
 function apiClientRow(r: ApiClientDbRow): ApiClientRow {

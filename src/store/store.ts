@@ -12,6 +12,7 @@ import type {
   CredentialKind,
   CredentialRow,
   KeyMetadata,
+  LivenessChallengeRow,
   NewPhoto,
   NewTemplate,
   PatientIndexTerms,
@@ -311,6 +312,18 @@ export abstract class TransactionalStore implements Store {
   }
   revokeApiClient(id: string, at: string): Promise<boolean> {
     return this.transaction((tx) => tx.revokeApiClient(id, at));
+  }
+  insertLivenessChallenge(row: LivenessChallengeRow): Promise<void> {
+    return this.transaction((tx) => tx.insertLivenessChallenge(row));
+  }
+  getLivenessChallenge(id: string): Promise<LivenessChallengeRow | null> {
+    return this.transaction((tx) => tx.getLivenessChallenge(id));
+  }
+  consumeLivenessChallenge(id: string, at: string): Promise<boolean> {
+    return this.transaction((tx) => tx.consumeLivenessChallenge(id, at));
+  }
+  deleteLivenessChallengesBefore(before: string): Promise<number> {
+    return this.transaction((tx) => tx.deleteLivenessChallengesBefore(before));
   }
   lockAuditHead(): Promise<{ seq: number; hash: string } | null> {
     return this.transaction((tx) => tx.lockAuditHead());

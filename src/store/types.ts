@@ -208,6 +208,21 @@ export interface SignInThrottleRow {
   blockedUntil: string | null;
 }
 
+/** An active liveness challenge as issued (src/services/liveness.ts gives it meaning); used at most once. */
+export interface LivenessChallengeRow {
+  id: string;
+  nonce: string;
+  /** The actions asked for, in order. */
+  actions: string[];
+  /** The flow it was issued for (check-in, portal sign-in, verify, telemedicine). */
+  purpose: string;
+  /** What it was issued for within that flow (a patient to verify), when the flow names one. */
+  subject: string | null;
+  issuedAt: string;
+  deadline: string;
+  consumedAt: string | null;
+}
+
 /** An integration (e.g. a telemedicine platform) calling with an API key limited to scopes. */
 export interface ApiClientRow {
   id: string;
@@ -356,6 +371,14 @@ export interface Repository {
   listApiClients(): Promise<ApiClientRow[]>;
   /** False when there is no such client or it was already revoked. */
   revokeApiClient(id: string, at: string): Promise<boolean>;
+
+  // Liveness challenges (single-use)
+  insertLivenessChallenge(row: LivenessChallengeRow): Promise<void>;
+  getLivenessChallenge(id: string): Promise<LivenessChallengeRow | null>;
+  /** Marks the challenge used at `at` in one statement; false when there is no such challenge or it was used already. */
+  consumeLivenessChallenge(id: string, at: string): Promise<boolean>;
+  /** Deletes challenges whose deadline is before `before`; returns how many. */
+  deleteLivenessChallengesBefore(before: string): Promise<number>;
 
   // Audit trail (append-only)
   /** Serialises appenders until the transaction ends and returns the chain head (null when empty). */
