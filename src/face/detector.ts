@@ -69,15 +69,28 @@ function humanConfig(maxFaces: number): Partial<Config> {
 /** Human instances of this thread by maxFaces; they differ only in configuration and share the models. */
 const humans = new Map<number, Promise<Human>>();
 
+type HumanConstructor = new (config: Partial<Config>) => Human;
+
+/** The node-wasm bundle is loaded by path: the package's exports map would hand Node the tfjs-node build. */
+function humanClass(): HumanConstructor {
+  return (require(path.join(HUMAN_DIR, 'dist', 'human.node-wasm.js')) as { Human: HumanConstructor }).Human;
+}
+
+let triangulation: readonly number[] | undefined;
+
+/** The face mesh's triangles as a flat list of vertex-index triples (MediaPipe's, as Human ships it). */
+export function meshTriangulation(): readonly number[] {
+  // A bare instance: the constructor sets the table without loading any model.
+  triangulation ??= Object.freeze([...new (humanClass())({}).faceTriangulation]);
+  return triangulation;
+}
+
 function loadHuman(maxFaces: number): Promise<Human> {
   let human = humans.get(maxFaces);
   if (!human) {
     human = (async () => {
       await initTf();
-      // The node-wasm bundle is loaded by path: the package's exports map would hand Node the tfjs-node build.
-      const { Human: HumanClass } = require(path.join(HUMAN_DIR, 'dist', 'human.node-wasm.js')) as {
-        Human: new (config: Partial<Config>) => Human;
-      };
+      const HumanClass = humanClass();
       const instance = new HumanClass(humanConfig(maxFaces));
       await instance.load();
       return instance;
@@ -149,7 +162,7 @@ function toDetectedFace(face: FaceResult, zoom: number): DetectedFace {
   return {
     box: { x, y, width, height },
     score: face.score,
-    mesh: face.mesh.map(([px, py]) => ({ x: px * zoom, y: py * zoom })),
+    mesh: face.mesh.map(([px, py, pz]) => ({ x: px * zoom, y: py * zoom, z: (pz ?? 0) * zoom })),
     pose,
   };
 }

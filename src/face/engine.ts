@@ -5,7 +5,7 @@ import { createEmbedder } from './embedders/index.js';
 import type { Embedder } from './embedders/types.js';
 import { decodeImage, type ImageLimits } from './image.js';
 import { assessCapture, type QualityReport } from './quality.js';
-import type { Box, DetectedFace, Embedding, Landmarks, Pose, Purpose, QualityReason, RgbImage } from './types.js';
+import type { Box, DetectedFace, Embedding, Landmarks, Point3, Pose, Purpose, QualityReason, RgbImage } from './types.js';
 
 export interface EngineOptions {
   /** Which recogniser makes the embeddings; the default is `DEFAULT_EMBEDDER_ID`. */
@@ -52,6 +52,18 @@ export interface Analysis {
   /** Image-level refusals for the purpose: `NO_FACE`, `MULTIPLE_FACES`. */
   reasons: QualityReason[];
   timings: StageTimings;
+}
+
+/**
+ * One frame's geometry for checks that follow a face over time: the largest face's mesh and pose, no quality
+ * judgement (what a sequence must show is the caller's policy).
+ */
+export interface FrameObservation {
+  image: { width: number; height: number };
+  /** Faces detected in the frame. */
+  faces: number;
+  /** The largest face, or null when there is none. */
+  subject: { box: Box; score: number; pose: Pose; mesh: Point3[]; embedding?: Embedding } | null;
 }
 
 /** The one face of a capture that is good enough for its purpose, with its embedding. */
@@ -135,6 +147,19 @@ export class FaceEngine {
       });
     }
     return { ...subject, embedding: await this.embedOne(image, detected[analysis.subject]!) };
+  }
+
+  /** Detects the faces of one frame and describes the largest; embeds it when `embed` is set. */
+  async observe(bytes: Uint8Array, embed: boolean, imageLimits?: Partial<ImageLimits>): Promise<FrameObservation> {
+    const image = await decodeImage(bytes, imageLimits);
+    const detected = await this.detector.detect(image);
+    const largest = detected[0];
+    const observation: FrameObservation = { image: { width: image.width, height: image.height }, faces: detected.length, subject: null };
+    if (largest) {
+      const { box, score, pose, mesh } = largest;
+      observation.subject = embed ? { box, score, pose, mesh, embedding: await this.embedOne(image, largest) } : { box, score, pose, mesh };
+    }
+    return observation;
   }
 
   /**

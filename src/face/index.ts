@@ -9,9 +9,11 @@ export {
   type AnalyzeOptions,
   type EngineOptions,
   type FaceResult,
+  type FrameObservation,
   type StageTimings,
   type SubjectFace,
 } from './engine.js';
+export { meshTriangulation } from './detector.js';
 export { decodeImage, DEFAULT_IMAGE_LIMITS, type DecodedImage, type ImageLimits } from './image.js';
 export { DEFAULT_EMBEDDER_ID, EMBEDDER_IDS } from './embedders/index.js';
 export type { QualityMetrics, QualityReport } from './quality.js';
@@ -21,6 +23,7 @@ export type {
   Embedding,
   Landmarks,
   Point,
+  Point3,
   Pose,
   Purpose,
   QualityReason,

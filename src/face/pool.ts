@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { MedfaceError } from '../errors.js';
-import type { Analysis, AnalyzeOptions, EngineOptions, SubjectFace } from './engine.js';
+import type { Analysis, AnalyzeOptions, EngineOptions, FrameObservation, SubjectFace } from './engine.js';
 import type { ImageLimits } from './image.js';
 import type { Purpose } from './types.js';
 import type { ErrorData, WorkerMessage, WorkerTask } from './worker.js';
@@ -107,6 +107,12 @@ export class FacePool {
   embedSingle(bytes: Uint8Array, purpose: Purpose, imageLimits?: Partial<ImageLimits>): Promise<SubjectFace> {
     const body: TaskBody = imageLimits ? { kind: 'embedSingle', bytes, purpose, imageLimits } : { kind: 'embedSingle', bytes, purpose };
     return this.submit(body) as Promise<SubjectFace>;
+  }
+
+  /** See FaceEngine.observe. */
+  observe(bytes: Uint8Array, embed: boolean, imageLimits?: Partial<ImageLimits>): Promise<FrameObservation> {
+    const body: TaskBody = imageLimits ? { kind: 'observe', bytes, embed, imageLimits } : { kind: 'observe', bytes, embed };
+    return this.submit(body) as Promise<FrameObservation>;
   }
 
   stats(): PoolStats {

@@ -12,6 +12,11 @@ export interface Point {
   y: number;
 }
 
+/** A face-mesh vertex: image pixels, plus depth `z` in the same scale (smaller = nearer the camera). */
+export interface Point3 extends Point {
+  z: number;
+}
+
 export interface Box {
   x: number;
   y: number;
@@ -39,7 +44,7 @@ export interface DetectedFace {
   /** Detector confidence, 0..1. */
   score: number;
   /** MediaPipe face mesh, 468 points in image pixels (no iris refinement: see detector.ts). */
-  mesh: Point[];
+  mesh: Point3[];
   pose: Pose;
 }
 

@@ -10,7 +10,8 @@ import type { Purpose } from './types.js';
 
 export type WorkerTask =
   | { id: number; kind: 'analyze'; bytes: Uint8Array; options: AnalyzeOptions }
-  | { id: number; kind: 'embedSingle'; bytes: Uint8Array; purpose: Purpose; imageLimits?: Partial<ImageLimits> };
+  | { id: number; kind: 'embedSingle'; bytes: Uint8Array; purpose: Purpose; imageLimits?: Partial<ImageLimits> }
+  | { id: number; kind: 'observe'; bytes: Uint8Array; embed: boolean; imageLimits?: Partial<ImageLimits> };
 
 /** A MedfaceError as plain data: class instances do not survive postMessage. */
 export interface ErrorData {
@@ -55,7 +56,9 @@ async function serve(port: NonNullable<typeof parentPort>): Promise<void> {
     const work =
       task.kind === 'analyze'
         ? engine.analyze(task.bytes, task.options)
-        : engine.embedSingle(task.bytes, task.purpose, task.imageLimits);
+        : task.kind === 'observe'
+          ? engine.observe(task.bytes, task.embed, task.imageLimits)
+          : engine.embedSingle(task.bytes, task.purpose, task.imageLimits);
     work.then(
       (result) => port.postMessage({ type: 'done', id: task.id, result } satisfies WorkerMessage, [...float32Buffers(result, new Set())]),
       (e: unknown) => port.postMessage({ type: 'failed', id: task.id, error: toErrorData(e) } satisfies WorkerMessage),

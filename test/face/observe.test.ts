@@ -1,0 +1,53 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { meshTriangulation } from '../../src/face/detector.js';
+import { FacePool } from '../../src/face/pool.js';
+import { FACE_API_DIR } from '../../src/face/runtime.js';
+
+const sample = (n: number): Buffer => readFileSync(path.join(FACE_API_DIR, 'demo', `sample${n}.jpg`));
+
+/** One face of sample3 with some background, and no other face. */
+const singleFace = (): Promise<Buffer> =>
+  sharp(sample(3)).extract({ left: 335, top: 115, width: 640, height: 720 }).resize(320).jpeg({ quality: 92 }).toBuffer();
+
+describe('FacePool.observe (per-frame geometry for sequence checks)', () => {
+  let pool: FacePool;
+
+  beforeAll(async () => {
+    pool = await FacePool.create({ size: 1 });
+  });
+  afterAll(() => pool.close());
+
+  it('describes the largest face with its 3-D mesh and pose, and embeds it only when asked', async () => {
+    const photo = await singleFace();
+    const plain = await pool.observe(photo, false);
+    expect(plain.image).toEqual({ width: 320, height: 360 });
+    expect(plain.faces).toBe(1);
+    const subject = plain.subject!;
+    expect(subject.mesh).toHaveLength(468);
+    expect(subject.embedding).toBeUndefined();
+    // Depth: the nose tip is nearer the camera (smaller z) than the cheeks' outline.
+    expect(subject.mesh[1]!.z).toBeLessThan(subject.mesh[234]!.z);
+    expect(subject.mesh[1]!.z).toBeLessThan(subject.mesh[454]!.z);
+    const embedded = await pool.observe(photo, true);
+    expect(embedded.subject!.embedding!.vector).toHaveLength(128);
+    expect(embedded.subject!.mesh).toEqual(subject.mesh);
+  }, 120_000);
+
+  it('picks the largest of several faces and reports none in an empty frame', async () => {
+    const group = await pool.observe(sample(1), false);
+    expect(group.faces).toBe(3);
+    const blank = await sharp({ create: { width: 200, height: 200, channels: 3, background: '#808080' } }).png().toBuffer();
+    expect(await pool.observe(blank, true)).toEqual({ image: { width: 200, height: 200 }, faces: 0, subject: null });
+  }, 120_000);
+
+  it('ships the mesh triangulation: triples of vertex indices covering the mesh', () => {
+    const triangles = meshTriangulation();
+    expect(triangles.length % 3).toBe(0);
+    expect(triangles.length / 3).toBeGreaterThan(800);
+    expect(Math.max(...triangles)).toBe(467);
+    expect(new Set(triangles).size).toBe(468);
+  });
+});
