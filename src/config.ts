@@ -17,6 +17,10 @@ export interface Config {
    * lockout count per address): `true` (any), or a comma-separated list of addresses/CIDRs; default none.
    */
   trustProxy: boolean | string[];
+  /** Face analyses allowed to wait for a worker (MEDFACE_FACE_QUEUE); beyond it the API answers 503 ENGINE_BUSY. */
+  faceQueueLimit?: number;
+  /** How long one face analysis may take before its worker is taken for hung and replaced (MEDFACE_FACE_TIMEOUT_MS). */
+  faceTaskTimeoutMs?: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -31,7 +35,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port,
     tls: tlsFiles(env),
     trustProxy: trustProxy(env.MEDFACE_TRUST_PROXY),
+    faceQueueLimit: integerSetting(env, 'MEDFACE_FACE_QUEUE', 0),
+    faceTaskTimeoutMs: integerSetting(env, 'MEDFACE_FACE_TIMEOUT_MS', 1),
   };
+}
+
+/** An optional integer setting of at least `min`; undefined when unset (the component's default applies). */
+function integerSetting(env: NodeJS.ProcessEnv, name: string, min: number): number | undefined {
+  const text = env[name]?.trim();
+  if (!text) return undefined;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min) throw new MedfaceError('INVALID_ARGUMENT', `${name} must be an integer of at least ${min}, got "${text}"`);
+  return value;
 }
 
 function tlsFiles(env: NodeJS.ProcessEnv): Config['tls'] {

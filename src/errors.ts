@@ -43,6 +43,7 @@ export type ErrorCode =
   | 'RATE_LIMITED'
   | 'BODY_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'SERVER_BUSY'
   | 'INTERNAL';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -80,6 +81,7 @@ const STATUS: Record<ErrorCode, number> = {
   RATE_LIMITED: 429,
   BODY_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  SERVER_BUSY: 503,
   INTERNAL: 500,
 };
 

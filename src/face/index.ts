@@ -2,7 +2,7 @@
  * The face layer's public surface: image bytes in, faces, quality and embeddings out. Callers outside
  * src/face/ import from here. Servers use FacePool (one engine per core); FaceEngine runs on the calling thread.
  */
-export { FacePool, type PoolOptions, type PoolStats } from './pool.js';
+export { DEFAULT_QUEUE_LIMIT, DEFAULT_TASK_TIMEOUT_MS, FacePool, type PoolOptions, type PoolStats } from './pool.js';
 export {
   FaceEngine,
   type Analysis,

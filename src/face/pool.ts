@@ -11,7 +11,13 @@ export interface PoolOptions extends EngineOptions {
   size?: number;
   /** Tasks allowed to wait for a free worker; beyond it requests are refused with ENGINE_BUSY. */
   queueLimit?: number;
+  /** How long a worker may take over one task before it is taken for hung, stopped and replaced. */
+  taskTimeoutMs?: number;
 }
+
+export const DEFAULT_QUEUE_LIMIT = 32;
+/** Generous: a 40-megapixel photo on a slow core takes a few seconds; a hung worker takes forever. */
+export const DEFAULT_TASK_TIMEOUT_MS = 30_000;
 
 export interface PoolStats {
   /** Workers started, warm and serving. */
@@ -38,6 +44,8 @@ interface Running {
   /** Settles when the task has been answered, or its worker has died. */
   finished: Promise<void>;
   finish: () => void;
+  /** Stops a worker that does not answer (a hung engine would hold its slot forever). */
+  deadline: NodeJS.Timeout;
 }
 
 interface Slot {
@@ -79,18 +87,22 @@ export class FacePool {
   private constructor(
     private readonly engineOptions: EngineOptions,
     private readonly queueLimit: number,
+    private readonly taskTimeoutMs: number,
   ) {}
 
   /** Starts `size` workers and resolves once every one has loaded its models and warmed up. */
   static async create(options: PoolOptions = {}): Promise<FacePool> {
-    const { size = os.availableParallelism(), queueLimit = 32, ...engineOptions } = options;
+    const { size = os.availableParallelism(), queueLimit = DEFAULT_QUEUE_LIMIT, taskTimeoutMs = DEFAULT_TASK_TIMEOUT_MS, ...engineOptions } = options;
     if (!Number.isInteger(size) || size < 1) {
       throw new MedfaceError('INVALID_ARGUMENT', `Pool size must be a positive integer, not ${size}.`);
     }
     if (!Number.isInteger(queueLimit) || queueLimit < 0) {
       throw new MedfaceError('INVALID_ARGUMENT', `queueLimit must be a non-negative integer, not ${queueLimit}.`);
     }
-    const pool = new FacePool(engineOptions, queueLimit);
+    if (!Number.isInteger(taskTimeoutMs) || taskTimeoutMs < 1) {
+      throw new MedfaceError('INVALID_ARGUMENT', `taskTimeoutMs must be a positive integer, not ${taskTimeoutMs}.`);
+    }
+    const pool = new FacePool(engineOptions, queueLimit, taskTimeoutMs);
     const started = await Promise.allSettled(Array.from({ length: size }, () => pool.startWorker()));
     const failure = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failure) {
@@ -158,10 +170,26 @@ export class FacePool {
     const id = this.nextId++;
     let finish = (): void => undefined;
     const finished = new Promise<void>((done) => (finish = done));
-    slot.task = { id, resolve: pending.resolve, reject: pending.reject, finished, finish };
+    const deadline = setTimeout(() => this.abandon(slot, id), this.taskTimeoutMs);
+    slot.task = { id, resolve: pending.resolve, reject: pending.reject, finished, finish, deadline };
     // A private copy, transferred: the caller's buffer may be a view into a larger one, or be reused.
     const bytes = new Uint8Array(pending.body.bytes);
     slot.worker.postMessage({ ...pending.body, bytes, id } satisfies WorkerTask, [bytes.buffer]);
+  }
+
+  /**
+   * A task past its deadline: the caller gets ENGINE_FAILED now, and the worker, which may be stuck in a
+   * computation that never yields, is terminated; its exit starts a replacement.
+   */
+  private abandon(slot: Slot, id: number): void {
+    const task = slot.task;
+    if (!task || task.id !== id) return;
+    const index = this.slots.indexOf(slot);
+    if (index >= 0) this.slots.splice(index, 1);
+    slot.task = undefined;
+    task.reject(new MedfaceError('ENGINE_FAILED', `The face engine did not answer within ${this.taskTimeoutMs / 1000} s; its worker is restarted.`));
+    task.finish();
+    void slot.worker.terminate();
   }
 
   private next(slot: Slot): void {
@@ -200,6 +228,7 @@ export class FacePool {
             const task = slot?.task;
             if (!slot || !task || task.id !== message.id) return;
             slot.task = undefined;
+            clearTimeout(task.deadline);
             if (message.type === 'done') task.resolve(message.result);
             else task.reject(toError(message.error));
             task.finish();
@@ -222,8 +251,10 @@ export class FacePool {
           this.failQueueIfNoWorkers();
           return;
         }
-        this.slots.splice(this.slots.indexOf(slot), 1);
+        const index = this.slots.indexOf(slot);
+        if (index >= 0) this.slots.splice(index, 1);
         if (slot.task) {
+          clearTimeout(slot.task.deadline);
           slot.task.reject(new MedfaceError('ENGINE_FAILED', 'The face engine worker stopped during the analysis.'));
           slot.task.finish();
         }

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { MedfaceError } from '../errors.js';
 import type { Deployment } from '../services/deployment.js';
+import { Admission } from './admission.js';
 import { TelemedicineChecks } from '../services/telemedicine.js';
 import { registerAccessControl } from './access.js';
 import { DEFAULT_RATE_LIMITS, type RateLimits, type ServerContext } from './context.js';
@@ -40,6 +41,8 @@ export interface ServerOptions {
   rateLimits?: Partial<RateLimits>;
   /** The built web application's directory (default web/dist); null serves none. */
   webRoot?: string | null;
+  /** Requests with images in flight at once (default: twice the face workers plus the pool's queue). */
+  maxImageRequests?: number;
 }
 
 /**
@@ -117,6 +120,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
 
   const { deployment } = options;
   registerAccessControl(app, deployment.access, tls);
+  // what the face pool can hold, plus one request per worker between its upload and its analysis: more uploads are refused unread
+  const faces = deployment.faceCapacity();
+  const imageRequests = options.maxImageRequests ?? 2 * faces.workers + faces.queueLimit;
+  app.decorate('imageIntake', new Admission(imageRequests, () => new MedfaceError('ENGINE_BUSY', 'the server is analysing as many images as it can; try again shortly')));
   const context: ServerContext = {
     deployment,
     telemedicine: await TelemedicineChecks.forMedface(deployment.medface),

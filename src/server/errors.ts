@@ -18,7 +18,7 @@ export interface HttpError {
 }
 
 /** How long a client should wait after the face pool or the store turned it away (seconds). */
-const RETRY_AFTER: Partial<Record<ErrorCode, number>> = { ENGINE_BUSY: 2, ENGINE_CLOSED: 5, STORE_UNAVAILABLE: 5 };
+const RETRY_AFTER: Partial<Record<ErrorCode, number>> = { ENGINE_BUSY: 2, ENGINE_CLOSED: 5, STORE_UNAVAILABLE: 5, SERVER_BUSY: 2 };
 
 export function toHttpError(error: unknown, requestId: string): HttpError {
   if (isMedfaceError(error)) return fromMedface(error);

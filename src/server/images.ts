@@ -1,5 +1,13 @@
 import type { FastifyRequest, RouteShorthandOptions } from 'fastify';
 import { MedfaceError } from '../errors.js';
+import type { Admission } from './admission.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Requests with images in flight (app.ts sets the limit): a burst of uploads is refused before it is read. */
+    imageIntake: Admission;
+  }
+}
 
 /**
  * Images arrive either as multipart uploads or base64 in JSON (a `data:` URL from a canvas is accepted too).
@@ -68,11 +76,12 @@ export function imageBody(spec: ImageBodySpec): JsonSchema {
   };
 }
 
-/** Route options for an image route: the body limit its images need, and reading a multipart upload. */
-export function imageRoute(spec: ImageBodySpec): Pick<RouteShorthandOptions, 'bodyLimit' | 'preValidation'> {
+/** Route options for an image route: a place in the image intake, the body limit its images need, and reading a multipart upload. */
+export function imageRoute(spec: ImageBodySpec): Pick<RouteShorthandOptions, 'onRequest' | 'bodyLimit' | 'preValidation'> {
   const maxImages = Object.values(spec.images).reduce((n, kind) => n + (kind === 'single' ? 1 : kind.max), 0);
   const lists = new Set(Object.entries(spec.images).flatMap(([name, kind]) => (kind === 'single' ? [] : [name])));
   return {
+    onRequest: (request, reply) => request.server.imageIntake.admit(request, reply),
     bodyLimit: maxImages * base64Length(MAX_IMAGE_BYTES) + JSON_OVERHEAD_BYTES,
     preValidation: async (request: FastifyRequest) => {
       if (request.isMultipart()) request.body = await readMultipart(request, spec.properties, lists, maxImages);

@@ -33,7 +33,11 @@ export interface StartOptions extends Pick<ServerOptions, 'log' | 'rateLimits' |
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const tls = config.tls && { cert: await readPem(config.tls.certFile, 'MEDFACE_TLS_CERT'), key: await readPem(config.tls.keyFile, 'MEDFACE_TLS_KEY') };
-  const deployment = await Deployment.start(config, options.deployment);
+  const faceLimits = {
+    ...(config.faceQueueLimit !== undefined && { queueLimit: config.faceQueueLimit }),
+    ...(config.faceTaskTimeoutMs !== undefined && { taskTimeoutMs: config.faceTaskTimeoutMs }),
+  };
+  const deployment = await Deployment.start(config, { ...faceLimits, ...options.deployment });
   let app: FastifyInstance | undefined;
   try {
     const firstAdministrator = await ensureFirstAdministrator(deployment.access);

@@ -1,6 +1,9 @@
 import type { AccessContext } from '../access/context.js';
 import type { Config } from '../config.js';
+import os from 'node:os';
 import type { FacePool, PoolStats, Purpose } from '../face/index.js';
+// the constant alone: pool.ts loads no model (the face layer's index does, and is imported on first use)
+import { DEFAULT_QUEUE_LIMIT } from '../face/pool.js';
 import { accessContext, type AccessOptions } from './access.js';
 import { openMedface, type Medface, type MedfaceOptions } from './context.js';
 
@@ -16,6 +19,10 @@ export interface DeploymentOptions extends Omit<MedfaceOptions, 'faces'> {
    * `on-first-use` starts it with the first request that needs a face.
    */
   startFaces?: 'at-start' | 'on-first-use';
+  /** Analyses the started pool lets wait for a worker (default: the face layer's DEFAULT_QUEUE_LIMIT). */
+  queueLimit?: number;
+  /** The started pool's deadline per analysis (default: the face layer's DEFAULT_TASK_TIMEOUT_MS). */
+  taskTimeoutMs?: number;
   access?: AccessOptions;
 }
 
@@ -43,8 +50,8 @@ export class Deployment {
   }
 
   static async start(config: Pick<Config, 'dataDir' | 'databaseUrl' | 'keyFile'>, options: DeploymentOptions = {}): Promise<Deployment> {
-    const { pool, startFaces = 'at-start', access: accessOptions, ...medfaceOptions } = options;
-    const faces = new Faces(pool, options.poolSize, options.embedderId);
+    const { pool, startFaces = 'at-start', access: accessOptions, queueLimit, taskTimeoutMs, ...medfaceOptions } = options;
+    const faces = new Faces(pool, options.poolSize, options.embedderId, { queueLimit, taskTimeoutMs });
     let medface: Medface | undefined;
     try {
       if (startFaces === 'at-start') await faces.pool();
@@ -69,6 +76,11 @@ export class Deployment {
     return { ready: store === 'ok' && faces.workers > 0 && faces.workers >= faces.expected, store, faces };
   }
 
+  /** What the face pool holds at once: one analysis per worker, and its queue (a given pool: its workers, no queue known). */
+  faceCapacity(): { workers: number; queueLimit: number } {
+    return this.#faces.capacity();
+  }
+
   async close(): Promise<void> {
     try {
       await this.#faces.close();
@@ -86,11 +98,13 @@ class Faces {
   #started: Promise<ServingPool> | undefined;
   #warm: ServingPool | undefined;
   #expected: number;
+  readonly #limits: { queueLimit: number | undefined; taskTimeoutMs: number | undefined };
 
-  constructor(given: ServingPool | undefined, size: number | undefined, embedderId: string | undefined) {
+  constructor(given: ServingPool | undefined, size: number | undefined, embedderId: string | undefined, limits: { queueLimit: number | undefined; taskTimeoutMs: number | undefined }) {
     this.#given = given;
     this.#size = size;
     this.#embedderId = embedderId;
+    this.#limits = limits;
     this.#warm = given;
     this.#expected = given ? given.stats().workers : 0;
   }
@@ -102,7 +116,13 @@ class Faces {
       const { FacePool } = await import('../face/index.js');
       const size = this.#size ?? (await import('node:os')).availableParallelism();
       this.#expected = size;
-      const pool = await FacePool.create({ size, ...(this.#embedderId !== undefined && { embedderId: this.#embedderId }) });
+      const { queueLimit, taskTimeoutMs } = this.#limits;
+      const pool = await FacePool.create({
+        size,
+        ...(this.#embedderId !== undefined && { embedderId: this.#embedderId }),
+        ...(queueLimit !== undefined && { queueLimit }),
+        ...(taskTimeoutMs !== undefined && { taskTimeoutMs }),
+      });
       this.#warm = pool;
       return pool;
     })();
@@ -111,6 +131,11 @@ class Faces {
 
   async embedSingle(bytes: Uint8Array, purpose: Purpose) {
     return (await this.pool()).embedSingle(bytes, purpose);
+  }
+
+  capacity(): { workers: number; queueLimit: number } {
+    if (this.#given) return { workers: Math.max(1, this.#given.stats().workers), queueLimit: 0 };
+    return { workers: this.#size ?? os.availableParallelism(), queueLimit: this.#limits.queueLimit ?? DEFAULT_QUEUE_LIMIT };
   }
 
   stats(): PoolStats & { expected: number } {

@@ -3,6 +3,7 @@ import { signInWithTotp, type SignInResult } from '../../access/authenticate.js'
 import { signOut, signOutEverywhere } from '../../access/sessions.js';
 import { MedfaceError } from '../../errors.js';
 import { signInPatientWithFace } from '../../services/patient-sign-in.js';
+import { Admission } from '../admission.js';
 import { rateLimited, type ServerContext } from '../context.js';
 import { imageBody, imageBytes, imageRoute } from '../images.js';
 import { cookieOptions, issueCsrfToken, SESSION_COOKIE } from '../security.js';
@@ -14,6 +15,12 @@ const SIGNED_IN = {
   required: ['user', 'session'],
   properties: { user: USER_ACCOUNT, session: SESSION },
 } as const;
+
+/**
+ * Password sign-ins in flight at once: each argon2 hash takes 19 MiB and one of libuv's 4 threads, so more
+ * would only wait there; beyond it a sign-in is refused (503) rather than queued behind a flood.
+ */
+const PASSWORD_SIGN_INS = 16;
 
 const PATIENT_SIGN_IN = {
   properties: {
@@ -31,6 +38,7 @@ const PATIENT_SIGN_IN = {
  */
 export const authRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment, tls, rateLimits }) => {
   const { medface, access } = deployment;
+  const hashing = new Admission(PASSWORD_SIGN_INS, () => new MedfaceError('SERVER_BUSY', 'too many sign-ins at once; try again shortly'));
 
   const startSession = (reply: FastifyReply, result: SignInResult) => {
     reply.setCookie(SESSION_COOKIE, result.token, cookieOptions(tls));
@@ -55,6 +63,7 @@ export const authRoutes: FastifyPluginAsync<ServerContext> = async (app, { deplo
     '/sign-in',
     {
       config: { access: 'public', ...rateLimited(rateLimits.signIn) },
+      onRequest: hashing.admit,
       schema: {
         tags: ['auth'],
         summary: 'Staff sign-in with password and TOTP code (newPassword replaces an administrator-set password)',
