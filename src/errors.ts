@@ -25,6 +25,8 @@ export type ErrorCode =
   // storage, records, identity
   | 'NOT_FOUND'
   | 'CONFLICT'
+  // an If-Match naming a version that is no longer current
+  | 'PRECONDITION_FAILED'
   | 'VALIDATION_FAILED'
   | 'CONSENT_REQUIRED'
   | 'DUPLICATE_SUSPECTED'
@@ -65,6 +67,7 @@ const STATUS: Record<ErrorCode, number> = {
   THRESHOLDS_INVALID: 500,
   NOT_FOUND: 404,
   CONFLICT: 409,
+  PRECONDITION_FAILED: 412,
   VALIDATION_FAILED: 400,
   CONSENT_REQUIRED: 409,
   DUPLICATE_SUSPECTED: 409,

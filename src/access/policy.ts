@@ -102,6 +102,15 @@ export const POLICY = {
   'user.manage': rule({ patientScoped: false, roles: { admin: 'always' }, operator: true }),
   'apiclient.manage': rule({ patientScoped: false, roles: { admin: 'always' }, operator: true }),
   'keys.rotate': rule({ patientScoped: false, roles: { admin: 'always' }, operator: true }),
+  // key ids, dates and record counts only: never key material
+  'keys.read': rule({ patientScoped: false, roles: { admin: 'always' }, operator: true }),
+  // the calibrated thresholds and the last evaluation's curves: no patient data
+  'thresholds.read': rule({ patientScoped: false, roles: { admin: 'always' }, operator: true }),
+  // a staff member's own password, sign-in face and sessions (patients have no password; their face is their record's)
+  'account.manage-own': rule({
+    patientScoped: false,
+    roles: { 'front-desk': 'always', clinician: 'always', emergency: 'always', 'privacy-officer': 'always', admin: 'always' },
+  }),
 } as const satisfies Record<string, OperationPolicy>;
 
 export type Operation = keyof typeof POLICY;

@@ -6,6 +6,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { MedfaceError } from '../errors.js';
 import type { Deployment } from '../services/deployment.js';
 import { Admission } from './admission.js';
@@ -14,6 +15,7 @@ import { registerAccessControl } from './access.js';
 import { DEFAULT_RATE_LIMITS, type RateLimits, type ServerContext } from './context.js';
 import { ERROR_SCHEMA, sendError } from './errors.js';
 import { loggerOptions, logRequests, type LogOptions } from './logging.js';
+import { accountRoutes } from './routes/account.js';
 import { adminRoutes } from './routes/admin.js';
 import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
@@ -41,6 +43,8 @@ export interface ServerOptions {
   rateLimits?: Partial<RateLimits>;
   /** The built web application's directory (default web/dist); null serves none. */
   webRoot?: string | null;
+  /** Where `medface evaluate --out` reports are (default ./reports): the admin pages show the newest one's curves. */
+  reportsDir?: string;
   /** Requests with images in flight at once (default: twice the face workers plus the pool's queue). */
   maxImageRequests?: number;
 }
@@ -129,12 +133,14 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     telemedicine: await TelemedicineChecks.forMedface(deployment.medface),
     tls,
     rateLimits: { ...DEFAULT_RATE_LIMITS, ...options.rateLimits },
+    reportsDir: options.reportsDir ?? path.resolve('reports'),
   };
   await app.register(healthRoutes, context);
   await app.register(authRoutes, { ...context, prefix: '/api/v1/auth' });
   for (const routes of [patientRoutes, consentRoutes, biometricRoutes, recordRoutes, breakGlassRoutes, auditRoutes, adminRoutes]) {
     await app.register(routes, { ...context, prefix: '/api/v1' });
   }
+  await app.register(accountRoutes, { ...context, prefix: '/api/v1' });
   await app.register(fhirRoutes, { ...context, prefix: '/fhir' });
 
   const webApp = options.webRoot === null ? null : await registerWebApp(app, options.webRoot ?? WEB_DIST);

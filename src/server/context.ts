@@ -27,6 +27,8 @@ export interface ServerContext {
   /** Served over HTTPS: cookies are Secure. */
   tls: boolean;
   rateLimits: RateLimits;
+  /** Where evaluation reports are looked for (admin: thresholds and their curves). */
+  reportsDir: string;
 }
 
 /** The route config of a rate-limited route (@fastify/rate-limit). */
