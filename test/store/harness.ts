@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { describe, it } from 'vitest';
-import { openStore } from '../../src/store/index.js';
+import { openStore, type StoreConfig } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
 
 /**
@@ -18,6 +18,8 @@ export interface StoreHarness {
 }
 
 export interface TestDatabase {
+  /** Where the database is, as medface's configuration names it (to start a server or a command on it). */
+  config: StoreConfig;
   open(): Promise<Store>;
   raw<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R[]>;
   drop(): Promise<void>;
@@ -28,6 +30,7 @@ const sqliteHarness: StoreHarness = {
   async create() {
     const dataDir = path.join(mkdtempSync(path.join(os.tmpdir(), 'medface-test-')), 'data');
     return {
+      config: { dataDir, databaseUrl: undefined },
       open: () => openStore({ dataDir }),
       async raw<R>(sql: string, params: unknown[] = []) {
         const db = new Database(path.join(dataDir, 'medface.db'));
@@ -69,6 +72,7 @@ function postgresHarness(baseUrl: string): StoreHarness {
         }
       };
       return {
+        config: { databaseUrl: url.toString(), dataDir: '/nonexistent' },
         open: () => openStore({ databaseUrl: url.toString(), dataDir: '/nonexistent' }),
         raw: <R>(sql: string, params: unknown[] = []) =>
           withClient(async (c) => {

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { MedfaceError } from '../../errors.js';
 import { exportAuditLog, searchAuditLog, verifyAuditLog, type AuditSearch } from '../../services/audit.js';
+import { checkIntegrity } from '../../services/integrity.js';
 import { actorOf } from '../../services/records.js';
 import type { AuditOutcome } from '../../store/types.js';
 import { callerOf } from '../access.js';
@@ -91,6 +92,52 @@ export const auditRoutes: FastifyPluginAsync<ServerContext> = async (app, { depl
       },
     },
     async () => verifyAuditLog(medface.store),
+  );
+
+  app.get(
+    '/integrity',
+    {
+      config: { access: { operation: 'audit.verify' } },
+      schema: {
+        tags: ['admin'],
+        summary: "Consistency check: every stored template opens with the keys, has an active consent and is in this node's gallery, which holds nothing else; the audit chain verifies",
+        querystring: NO_QUERY,
+        response: {
+          200: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['ok', 'stored', 'indexed', 'problems', 'audit'],
+            properties: {
+              ok: { type: 'boolean' },
+              stored: { type: 'integer' },
+              indexed: { type: 'integer' },
+              problems: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  additionalProperties: false,
+                  required: ['kind', 'templateId'],
+                  properties: { kind: { type: 'string' }, templateId: { type: 'string' } },
+                },
+              },
+              audit: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['ok', 'count'],
+                properties: {
+                  ok: { type: 'boolean' },
+                  count: { type: 'integer' },
+                  head: { anyOf: [{ type: 'object', additionalProperties: false, properties: { seq: { type: 'integer' }, hash: { type: 'string' } } }, { type: 'null' }] },
+                  firstBadSeq: { type: 'integer' },
+                  problem: { type: 'string' },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    async () => checkIntegrity(medface),
   );
 
   app.get(

@@ -1,0 +1,179 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import sharp from 'sharp';
+import { base32Decode, totpCode } from '../../src/access/totp.js';
+import { createUser } from '../../src/access/users.js';
+import { accessContext } from '../../src/services/access.js';
+import { openMedface } from '../../src/services/context.js';
+import { OPERATOR } from '../server/harness.js';
+
+/** Where a test's medface lives: the data directory (key files, and the SQLite database) and PostgreSQL's URL. */
+export interface Site {
+  dataDir: string;
+  databaseUrl: string | undefined;
+}
+
+// resolved here rather than imported from src/face/runtime.ts, which would load tfjs into the test process
+const FACE_API_DIR = path.resolve(path.dirname(createRequire(import.meta.url).resolve('@vladmandic/face-api')), '..');
+const REPO = path.resolve(import.meta.dirname, '../..');
+const CHILD = path.join(import.meta.dirname, 'server-child.ts');
+
+/** The real server in a child process on a loopback port, to be killed. */
+export interface ChildServer {
+  url: string;
+  child: ChildProcess;
+  /** SIGKILL: no shutdown code runs. Resolves once the process is gone. */
+  kill(): Promise<void>;
+}
+
+/** A port free on loopback right now (PORT must name one: medface refuses 0). */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as { port: number };
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+export async function startChildServer(site: Site): Promise<ChildServer> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', CHILD], {
+    cwd: REPO,
+    env: { ...process.env, MEDFACE_DATA_DIR: site.dataDir, DATABASE_URL: site.databaseUrl ?? '', PORT: String(port), MEDFACE_KEY_FILE: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let output = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+      const match = /medface-test-server listening at (\S+)/.exec(output);
+      if (match) {
+        child.stdout?.off('data', onData);
+        resolve(match[1]!);
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    void exited.then(() => reject(new Error(`the server exited before listening:\n${output.slice(-4000)}`)));
+  });
+  // keep draining its output so a chatty server never blocks on a full pipe
+  child.stdout?.resume();
+  child.stderr?.resume();
+  return {
+    url,
+    child,
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** A staff account made before the server first starts (so no first-run administrator is needed). */
+export interface Account {
+  username: string;
+  password: string;
+  totpSecret: Buffer;
+}
+
+export async function createAccount(site: Site, roles: ('front-desk' | 'admin' | 'privacy-officer')[]): Promise<Account> {
+  const medface = await openMedface({ dataDir: site.dataDir, databaseUrl: site.databaseUrl, keyFile: undefined });
+  try {
+    const username = 'resilience-tester';
+    const password = 'first password of the resilience tester';
+    const created = await createUser(await accessContext(medface), OPERATOR, { username, roles, password, totp: true });
+    return { username, password, totpSecret: base32Decode(new URL(created.totpUri as string).searchParams.get('secret') as string) };
+  } finally {
+    await medface.close();
+  }
+}
+
+/**
+ * A signed-in browser talking to a server over real HTTP. The session lives in the store, so it carries over
+ * to the next server started on the same store (`at`).
+ */
+export class Client {
+  #cookie = '';
+  #csrf = '';
+
+  constructor(public url: string) {}
+
+  at(url: string): this {
+    this.url = url;
+    return this;
+  }
+
+  async signIn(account: Account): Promise<void> {
+    const csrf = await fetch(`${this.url}/api/v1/auth/csrf`);
+    this.#cookie = (csrf.headers.get('set-cookie') ?? '').split(';')[0]!;
+    this.#csrf = ((await csrf.json()) as { csrfToken: string }).csrfToken;
+    const response = await this.request('POST', '/api/v1/auth/sign-in', {
+      username: account.username,
+      password: account.password,
+      code: totpCode(account.totpSecret, new Date()),
+      newPassword: `${account.password} renewed`,
+    });
+    if (response.status !== 200) throw new Error(`sign-in failed: ${response.status} ${JSON.stringify(response.body)}`);
+  }
+
+  /** One request; `status` 0 when no answer came (the server died, or was killed, first). */
+  async request(method: string, route: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+    try {
+      const response = await fetch(`${this.url}${route}`, {
+        method,
+        headers: {
+          cookie: this.#cookie,
+          ...(method !== 'GET' && { 'x-csrf-token': this.#csrf }),
+          ...(body !== undefined && { 'content-type': 'application/json' }),
+        },
+        ...(body !== undefined && { body: JSON.stringify(body) }),
+      });
+      const session = response.headers.getSetCookie().find((c) => c.startsWith('medface_session='));
+      if (session) this.#cookie = `${this.#cookie.split(';')[0]}; ${session.split(';')[0]}`;
+      const text = await response.text();
+      return { status: response.status, body: text === '' ? null : (JSON.parse(text) as unknown) };
+    } catch {
+      return { status: 0, body: null };
+    }
+  }
+}
+
+/**
+ * Four different people, each cut from one of face-api's demo photos with a generous margin (boxes found
+ * once with the face engine, `test/services/fixtures.ts` picks the same faces), as JPEG.
+ */
+const CROPS = [
+  { sample: 5, left: 57, top: 624, width: 814, height: 774 },
+  { sample: 3, left: 298, top: 78, width: 795, height: 795 },
+  { sample: 2, left: 593, top: 0, width: 777, height: 754 },
+  { sample: 6, left: 0, top: 239, width: 753, height: 795 },
+] as const;
+
+export async function fourFaces(): Promise<Buffer[]> {
+  return Promise.all(
+    CROPS.map(({ sample, ...box }) =>
+      sharp(readFileSync(path.join(FACE_API_DIR, 'demo', `sample${sample}.jpg`)))
+        .rotate()
+        .extract(box)
+        .resize({ width: 400 })
+        .jpeg({ quality: 92 })
+        .toBuffer(),
+    ),
+  );
+}
+
+/** A small seeded PRNG (mulberry32): the same seed replays the same kill moments. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
