@@ -172,8 +172,8 @@ export async function enrolTotp(ctx: AccessContext, caller: Caller, username: st
 }
 
 /**
- * Disables an account: it can no longer sign in, and every session it has ends now. The id stays taken
- * (the audit trail names it) and the account can be enabled again.
+ * Disables an account: it can no longer sign in, every session it has ends now and its sign-in face is
+ * deleted. The id stays taken (the audit trail names it) and the account can be enabled again.
  */
 export async function disableUser(ctx: AccessContext, caller: Caller, username: string): Promise<{ user: UserAccount; sessionsEnded: number }> {
   await guard(ctx, caller, 'user.manage');
@@ -183,7 +183,9 @@ export async function disableUser(ctx: AccessContext, caller: Caller, username: 
     const updated: UserRow = row.disabledAt === null ? { ...row, disabledAt: now, updatedAt: now } : row;
     if (updated !== row) await tx.updateUser(updated);
     const sessionsEnded = await tx.deleteSessionsOfUser(row.id);
-    await audit(ctx, tx, caller, 'user.disable', row, { sessionsEnded });
+    // a sign-in face is biometric data kept only for signing in: it goes with the account's use
+    const facesRemoved = await tx.deleteStaffTemplatesOfUser(row.id);
+    await audit(ctx, tx, caller, 'user.disable', row, { sessionsEnded, facesRemoved });
     return { user: toAccount(updated), sessionsEnded };
   });
 }

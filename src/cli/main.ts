@@ -13,7 +13,6 @@ import { registerErase } from './erase.js';
 import { registerEvaluate } from './evaluate.js';
 import { registerIdentify } from './identify.js';
 import { registerKeys } from './keys.js';
-import { registerLiveness } from './liveness.js';
 import { registerPatient } from './patient.js';
 import { registerServe } from './serve.js';
 import { registerUser } from './user.js';
@@ -39,7 +38,6 @@ export function buildProgram(): Command {
   registerIdentify(program);
   registerErase(program);
   registerKeys(program);
-  registerLiveness(program);
   registerUser(program);
   registerApiClient(program);
   registerServe(program);

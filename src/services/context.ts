@@ -126,6 +126,11 @@ export class Medface {
     this.#protection = new TemplateProtection(keys);
   }
 
+  /** The thresholds file this process reads (undefined: the default config/thresholds.json). */
+  get thresholdsFile(): string | undefined {
+    return this.#options.thresholdsFile;
+  }
+
   get keys(): KeyRing {
     return this.#keys;
   }

@@ -1,12 +1,14 @@
 import { createHmac } from 'node:crypto';
 import { open, rm } from 'node:fs/promises';
+import type { AccessContext } from '../access/context.js';
+import { guard, type Caller } from '../access/guard.js';
 import { MedfaceError } from '../errors.js';
 import { saveKeyRing, type KeyRing } from '../identity/keys.js';
 import type { Envelope, ProtectedTemplate } from '../identity/protection.js';
 import type { KeyMetadata, ProtectedBlob, Repository } from '../store/types.js';
 import { withFailureAudit, type Actor } from './auditing.js';
 import type { Medface } from './context.js';
-import { protectedTemplate } from './templates.js';
+import { protectedTemplate, staffTemplateBinding } from './templates.js';
 
 /**
  * Key lifecycle: recording which keys protect the store (metadata only, never key material), rotating the
@@ -86,6 +88,8 @@ export interface KeyChangeResult {
   /** Keys retired and removed from the key file. */
   retired: string[];
   templates: number;
+  /** Staff members' sign-in faces (their own table, protected the same way). */
+  staffTemplates: number;
   photos: number;
 }
 
@@ -98,8 +102,9 @@ export function rotateKeyEncryptionKey(medface: Medface, who: Actor): Promise<Ke
       await saveKeyRing(medface.keyFile, medface.keys.withNewKek());
       await medface.reloadKeys();
       const current = medface.keys.currentKekId;
-      const pass = async (): Promise<{ templates: number; photos: number }> => ({
+      const pass = async (): Promise<Moved> => ({
         templates: await medface.store.rewrapTemplates((t) => (t.keyId === current ? null : medface.protection.rewrap(protectedTemplate(t)))),
+        staffTemplates: await medface.store.rewrapStaffTemplates((t) => (t.keyId === current ? null : medface.protection.rewrap(protectedTemplate(t)))),
         photos: await medface.store.rewrapPhotos((p) => (p.keyId === current ? null : rewrapEnvelope(medface, p))),
       });
       const moved = await untilNoneLeft(pass);
@@ -107,7 +112,7 @@ export function rotateKeyEncryptionKey(medface: Medface, who: Actor): Promise<Ke
       const stragglers = await untilNoneLeft(pass);
       await saveKeyRing(medface.keyFile, previous.reduce((ring, id) => ring.withoutKek(id), medface.keys));
       await medface.reloadKeys();
-      return { current, retired: previous, templates: moved.templates + stragglers.templates, photos: moved.photos + stragglers.photos };
+      return { current, retired: previous, ...sum(moved, stragglers) };
     }),
   );
 }
@@ -125,9 +130,12 @@ export function renewTemplateTransform(medface: Medface, who: Actor): Promise<Ke
       await medface.reloadKeys(); // also rebuilds this process's gallery in the new space
       const current = medface.keys.currentTransformId;
       const kek = medface.keys.currentKekId;
-      const pass = async (): Promise<{ templates: number; photos: number }> => ({
+      const pass = async (): Promise<Moved> => ({
         templates: await medface.store.rewrapTemplates((t) =>
           t.transformId === current && t.keyId === kek ? null : medface.protection.renew(protectedTemplate(t), t.patientId),
+        ),
+        staffTemplates: await medface.store.rewrapStaffTemplates((t) =>
+          t.transformId === current && t.keyId === kek ? null : medface.protection.renew(protectedTemplate(t), staffTemplateBinding(t.userId)),
         ),
         photos: 0,
       });
@@ -136,7 +144,7 @@ export function renewTemplateTransform(medface: Medface, who: Actor): Promise<Ke
       const stragglers = await untilNoneLeft(pass);
       await saveKeyRing(medface.keyFile, previous.reduce((ring, id) => ring.withoutTransform(id), medface.keys));
       await medface.reloadKeys();
-      return { current, retired: previous, templates: moved.templates + stragglers.templates, photos: 0 };
+      return { current, retired: previous, ...sum(moved, stragglers) };
     }),
   );
 }
@@ -148,13 +156,19 @@ function rewrapEnvelope(medface: Medface, envelope: Envelope): ProtectedBlob {
   return { keyId, wrappedKey, iv, ciphertext, tag };
 }
 
-async function untilNoneLeft(pass: () => Promise<{ templates: number; photos: number }>): Promise<{ templates: number; photos: number }> {
-  const total = { templates: 0, photos: 0 };
+/** Records re-protected by a pass, per kind. */
+type Moved = Pick<KeyChangeResult, 'templates' | 'staffTemplates' | 'photos'>;
+
+function sum(a: Moved, b: Moved): Moved {
+  return { templates: a.templates + b.templates, staffTemplates: a.staffTemplates + b.staffTemplates, photos: a.photos + b.photos };
+}
+
+async function untilNoneLeft(pass: () => Promise<Moved>): Promise<Moved> {
+  let total: Moved = { templates: 0, staffTemplates: 0, photos: 0 };
   for (let i = 0; i < MAX_PASSES; i++) {
     const moved = await pass();
-    if (moved.templates + moved.photos === 0) return total;
-    total.templates += moved.templates;
-    total.photos += moved.photos;
+    if (moved.templates + moved.staffTemplates + moved.photos === 0) return total;
+    total = sum(total, moved);
   }
   throw new MedfaceError('CONFLICT', 'records keep arriving under the old key; stop the process that writes them with an old key file and run again');
 }
@@ -164,7 +178,7 @@ async function retire(
   who: Actor,
   action: string,
   ids: readonly string[],
-  details: { current: string; templates: number; photos: number },
+  details: { current: string } & Moved,
 ): Promise<void> {
   const at = new Date().toISOString();
   await medface.store.transaction(async (tx) => {
@@ -187,4 +201,48 @@ async function withKeyChangeLock<T>(keyFile: string, fn: () => Promise<T>): Prom
   } finally {
     await rm(lock, { force: true });
   }
+}
+
+export interface KeyStatusEntry {
+  id: string;
+  purpose: string;
+  algorithm: string;
+  createdAt: string;
+  retiredAt: string | null;
+  /** The key new records are sealed with (KEK) or probes are rotated with (transform). */
+  current: boolean;
+  /** Records under this key (KEK) or in this transform's space. */
+  records: { templates: number; staffTemplates: number; photos: number };
+}
+
+export interface KeyStatus {
+  keys: KeyStatusEntry[];
+  /** When the current KEK replaced an earlier one (null: never rotated). */
+  lastRotation: string | null;
+  /** When the current transform replaced an earlier one (null: never renewed). */
+  lastTransformRenewal: string | null;
+}
+
+/**
+ * Which keys protect the store and how many records each protects: ids, dates and counts only (key status
+ * for administrators, `keys.read`). Check values stay out too: they are for matching a key file, not for display.
+ */
+export async function keyStatus(medface: Medface, access: AccessContext, caller: Caller): Promise<KeyStatus> {
+  await guard(access, caller, 'keys.read');
+  const [metadata, counts] = await Promise.all([medface.store.listKeys(), medface.store.countProtectedRecordsByKey()]);
+  const field = { template: 'templates', 'staff-template': 'staffTemplates', photo: 'photos' } as const;
+  const currentIds = new Set([medface.keys.currentKekId, medface.keys.currentTransformId]);
+  const keys = metadata
+    .filter((k) => k.purpose === 'kek' || k.purpose === 'transform')
+    .map((k): KeyStatusEntry => {
+      const records = { templates: 0, staffTemplates: 0, photos: 0 };
+      for (const c of counts) if ((k.purpose === 'kek' ? c.keyId : c.transformId) === k.id) records[field[c.kind]] += c.count;
+      return { id: k.id, purpose: k.purpose, algorithm: k.algorithm, createdAt: k.createdAt, retiredAt: k.retiredAt, current: currentIds.has(k.id), records };
+    });
+  const replacedAt = (purpose: string) => {
+    const ofPurpose = keys.filter((k) => k.purpose === purpose);
+    const current = ofPurpose.find((k) => k.current);
+    return current && ofPurpose.some((k) => k.retiredAt !== null) ? current.createdAt : null;
+  };
+  return { keys, lastRotation: replacedAt('kek'), lastTransformRenewal: replacedAt('transform') };
 }

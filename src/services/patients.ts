@@ -1,5 +1,6 @@
 import type { Patient } from '../records/fhir.js';
-import { createPatient, readPatient, searchPatients, type PatientSearch } from '../records/patient.js';
+import { isMedfaceError, MedfaceError } from '../errors.js';
+import { createPatient, readPatient, searchPatients, updatePatient, type PatientSearch } from '../records/patient.js';
 import { withFailureAudit, type Actor } from './auditing.js';
 import type { Medface } from './context.js';
 
@@ -33,6 +34,32 @@ export function searchPatientRecords(medface: Medface, search: PatientSearch, wh
       const patients = await searchPatients(tx, search);
       await medface.audit.append(tx, { ...who, action: 'patient.search', outcome: 'success', details: { criteria, results: patients.length } });
       return patients;
+    }),
+  );
+}
+
+/**
+ * Replaces a patient's demographics (validated by records/). `expectedVersion` is the version the caller
+ * edited (an HTTP If-Match): when another change came first the update is refused with PRECONDITION_FAILED
+ * and nothing is written. Without it, `meta.versionId` in the body decides (CONFLICT when stale).
+ */
+export function updatePatientRecord(medface: Medface, input: unknown, who: Actor, expectedVersion?: string): Promise<Patient> {
+  const patientId = typeof (input as { id?: unknown } | null)?.id === 'string' ? (input as { id: string }).id : null;
+  return withFailureAudit(medface, who, 'patient.update', patientId, () =>
+    medface.store.transaction(async (tx) => {
+      const body = input as Patient;
+      const pinned = expectedVersion === undefined ? body : { ...body, meta: { ...body.meta, versionId: expectedVersion } };
+      let patient: Patient;
+      try {
+        patient = await updatePatient(tx, pinned);
+      } catch (e) {
+        if (expectedVersion !== undefined && isMedfaceError(e) && e.code === 'CONFLICT' && e.details?.patientId !== undefined) {
+          throw new MedfaceError('PRECONDITION_FAILED', 'the patient was changed since you read it (If-Match); read it again', { patientId });
+        }
+        throw e;
+      }
+      await medface.audit.append(tx, { ...who, action: 'patient.update', outcome: 'success', patientId: patient.id!, details: { versionId: patient.meta?.versionId } });
+      return patient;
     }),
   );
 }

@@ -463,6 +463,45 @@ CREATE INDEX break_glass_grants_review ON break_glass_grants (review_status, gra
 `,
   },
   {
+    version: 4,
+    name: 'staff face templates',
+    // Not `templates`: the gallery, 1:N identification and duplicate checks read only patients' templates.
+    sqlite: `
+CREATE TABLE staff_templates (
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  model_id TEXT NOT NULL,
+  transform_id TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  wrapped_key BLOB NOT NULL,
+  iv BLOB NOT NULL,
+  ciphertext BLOB NOT NULL,
+  tag BLOB NOT NULL,
+  quality TEXT NOT NULL,
+  consent_notice TEXT NOT NULL,
+  created_at TEXT NOT NULL
+) STRICT;
+CREATE INDEX staff_templates_user ON staff_templates (user_id, created_at);
+`,
+    postgres: `
+CREATE TABLE staff_templates (
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  model_id TEXT NOT NULL,
+  transform_id TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  wrapped_key BYTEA NOT NULL,
+  iv BYTEA NOT NULL,
+  ciphertext BYTEA NOT NULL,
+  tag BYTEA NOT NULL,
+  quality JSONB NOT NULL,
+  consent_notice TEXT NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX staff_templates_user ON staff_templates (user_id, created_at);
+`,
+  },
+  {
     version: 5,
     name: 'liveness challenges',
     // Single-use: consumption sets consumed_at once (UPDATE … WHERE consumed_at IS NULL). Rows are short-lived

@@ -15,17 +15,20 @@ import type {
   KeyMetadata,
   LivenessChallengeRow,
   NewPhoto,
+  NewStaffTemplate,
   NewTemplate,
   PatientIndexTerms,
   PatientLinkRow,
   PatientLinkStatus,
   PatientQuery,
   ProtectedBlob,
+  ProtectedRecordCount,
   Repository,
   ResourceRow,
   SessionRow,
   SignInThrottleRow,
   StoredPhoto,
+  StoredStaffTemplate,
   StoredTemplate,
   TemplateSource,
   TotpRow,
@@ -393,6 +396,60 @@ export class SqlRepository implements Repository {
       [blob.keyId, blob.wrappedKey, blob.iv, blob.ciphertext, blob.tag, id],
     );
     return changed > 0;
+  }
+
+  // ---------------------------------------------------------------- staff face templates
+
+  async insertStaffTemplate(t: NewStaffTemplate): Promise<StoredStaffTemplate> {
+    const stored: StoredStaffTemplate = { ...t, id: randomUUID(), createdAt: new Date().toISOString() };
+    await this.sql.run(
+      `INSERT INTO staff_templates (id, user_id, model_id, transform_id, key_id, wrapped_key, iv, ciphertext, tag, quality, consent_notice, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [stored.id, t.userId, t.modelId, t.transformId, t.keyId, t.wrappedKey, t.iv, t.ciphertext, t.tag, JSON.stringify(t.quality), t.consentNotice, stored.createdAt],
+    );
+    return stored;
+  }
+
+  async listStaffTemplates(userId: string): Promise<StoredStaffTemplate[]> {
+    const rows = await this.sql.all<StaffTemplateDbRow>(
+      `SELECT ${STAFF_TEMPLATE_COLUMNS} FROM staff_templates WHERE user_id = ? ORDER BY created_at, id`,
+      [userId],
+    );
+    return rows.map(staffTemplateRow);
+  }
+
+  async deleteStaffTemplate(id: string): Promise<boolean> {
+    return (await this.sql.run('DELETE FROM staff_templates WHERE id = ?', [id])) > 0;
+  }
+
+  async deleteStaffTemplatesOfUser(userId: string): Promise<number> {
+    return this.sql.run('DELETE FROM staff_templates WHERE user_id = ?', [userId]);
+  }
+
+  async listStaffTemplatesPage(afterId: string | null, limit: number): Promise<StoredStaffTemplate[]> {
+    const rows = await this.sql.all<StaffTemplateDbRow>(
+      `SELECT ${STAFF_TEMPLATE_COLUMNS} FROM staff_templates WHERE id > ? ORDER BY id LIMIT ?`,
+      [afterId ?? '', limit],
+    );
+    return rows.map(staffTemplateRow);
+  }
+
+  async updateStaffTemplateProtection(id: string, blob: ProtectedBlob & { transformId: string }): Promise<boolean> {
+    const changed = await this.sql.run(
+      'UPDATE staff_templates SET transform_id = ?, key_id = ?, wrapped_key = ?, iv = ?, ciphertext = ?, tag = ? WHERE id = ?',
+      [blob.transformId, blob.keyId, blob.wrappedKey, blob.iv, blob.ciphertext, blob.tag, id],
+    );
+    return changed > 0;
+  }
+
+  async countProtectedRecordsByKey(): Promise<ProtectedRecordCount[]> {
+    const rows = await this.sql.all<{ kind: string; key_id: string; transform_id: string | null; n: number | string }>(
+      `SELECT 'template' AS kind, key_id, transform_id, COUNT(*) AS n FROM templates GROUP BY key_id, transform_id
+       UNION ALL SELECT 'staff-template' AS kind, key_id, transform_id, COUNT(*) AS n FROM staff_templates GROUP BY key_id, transform_id
+       UNION ALL SELECT 'photo' AS kind, key_id, NULL AS transform_id, COUNT(*) AS n FROM photos GROUP BY key_id
+       ORDER BY kind, key_id`,
+    );
+    return rows.map((r) => ({ kind: r.kind as ProtectedRecordCount['kind'], keyId: r.key_id, transformId: r.transform_id, count: Number(r.n) }));
   }
 
   // ---------------------------------------------------------------- duplicate links
@@ -866,6 +923,31 @@ function templateRow(r: TemplateDbRow): StoredTemplate {
     ...blob(r),
     quality: jsonColumn<Record<string, unknown>>(r.quality),
     source: r.source as TemplateSource,
+    createdAt: isoTime(r.created_at),
+  };
+}
+
+const STAFF_TEMPLATE_COLUMNS = 'id, user_id, model_id, transform_id, key_id, wrapped_key, iv, ciphertext, tag, quality, consent_notice, created_at';
+
+interface StaffTemplateDbRow extends BlobDbRow {
+  id: string;
+  user_id: string;
+  model_id: string;
+  transform_id: string;
+  quality: unknown;
+  consent_notice: string;
+  created_at: unknown;
+}
+
+function staffTemplateRow(r: StaffTemplateDbRow): StoredStaffTemplate {
+  return {
+    id: r.id,
+    userId: r.user_id,
+    modelId: r.model_id,
+    transformId: r.transform_id,
+    ...blob(r),
+    quality: jsonColumn<Record<string, unknown>>(r.quality),
+    consentNotice: r.consent_notice,
     createdAt: isoTime(r.created_at),
   };
 }

@@ -14,20 +14,24 @@ import type {
   KeyMetadata,
   LivenessChallengeRow,
   NewPhoto,
+  NewStaffTemplate,
   NewTemplate,
   PatientIndexTerms,
   PatientLinkRow,
   PatientLinkStatus,
   PatientQuery,
   ProtectedBlob,
+  ProtectedRecordCount,
   Repository,
   ResourceRow,
   RewrapPhoto,
+  RewrapStaffTemplate,
   RewrapTemplate,
   SessionRow,
   SignInThrottleRow,
   Store,
   StoredPhoto,
+  StoredStaffTemplate,
   StoredTemplate,
   TotpRow,
   UserRow,
@@ -88,6 +92,15 @@ export abstract class TransactionalStore implements Store {
       (tx, after) => tx.listPhotosPage(after, batchSize),
       fn,
       (tx, id, blob) => tx.updatePhotoProtection(id, blob),
+      batchSize,
+    );
+  }
+
+  rewrapStaffTemplates(fn: RewrapStaffTemplate, batchSize = DEFAULT_BATCH): Promise<number> {
+    return this.rewrap(
+      (tx, after) => tx.listStaffTemplatesPage(after, batchSize),
+      fn,
+      (tx, id, blob) => tx.updateStaffTemplateProtection(id, blob),
       batchSize,
     );
   }
@@ -210,6 +223,27 @@ export abstract class TransactionalStore implements Store {
   }
   updatePhotoProtection(id: string, blob: ProtectedBlob): Promise<boolean> {
     return this.transaction((tx) => tx.updatePhotoProtection(id, blob));
+  }
+  insertStaffTemplate(t: NewStaffTemplate): Promise<StoredStaffTemplate> {
+    return this.transaction((tx) => tx.insertStaffTemplate(t));
+  }
+  listStaffTemplates(userId: string): Promise<StoredStaffTemplate[]> {
+    return this.transaction((tx) => tx.listStaffTemplates(userId));
+  }
+  deleteStaffTemplate(id: string): Promise<boolean> {
+    return this.transaction((tx) => tx.deleteStaffTemplate(id));
+  }
+  deleteStaffTemplatesOfUser(userId: string): Promise<number> {
+    return this.transaction((tx) => tx.deleteStaffTemplatesOfUser(userId));
+  }
+  listStaffTemplatesPage(afterId: string | null, limit: number): Promise<StoredStaffTemplate[]> {
+    return this.transaction((tx) => tx.listStaffTemplatesPage(afterId, limit));
+  }
+  updateStaffTemplateProtection(id: string, blob: ProtectedBlob & { transformId: string }): Promise<boolean> {
+    return this.transaction((tx) => tx.updateStaffTemplateProtection(id, blob));
+  }
+  countProtectedRecordsByKey(): Promise<ProtectedRecordCount[]> {
+    return this.transaction((tx) => tx.countProtectedRecordsByKey());
   }
   insertPatientLink(row: PatientLinkRow): Promise<void> {
     return this.transaction((tx) => tx.insertPatientLink(row));

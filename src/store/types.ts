@@ -114,6 +114,30 @@ export interface StoredPhoto extends NewPhoto {
   createdAt: string;
 }
 
+/** A staff member's own face for signing in (password + face): never part of patient identification. */
+export interface NewStaffTemplate extends ProtectedBlob {
+  userId: string;
+  modelId: string;
+  transformId: string;
+  quality: Record<string, unknown>;
+  /** The notice the staff member consented to when enrolling (biometric data needs consent, staff too). */
+  consentNotice: string;
+}
+
+export interface StoredStaffTemplate extends NewStaffTemplate {
+  id: string;
+  createdAt: string;
+}
+
+/** How many protected records one key (and transform) protects, per kind of record. */
+export interface ProtectedRecordCount {
+  kind: 'template' | 'staff-template' | 'photo';
+  keyId: string;
+  /** Null for photos (bytes are not transformed). */
+  transformId: string | null;
+  count: number;
+}
+
 export type PatientLinkStatus = 'pending' | 'confirmed' | 'rejected' | 'overridden';
 
 export interface PatientLinkRow {
@@ -318,6 +342,16 @@ export interface Repository {
   listPhotosPage(afterId: string | null, limit: number): Promise<StoredPhoto[]>;
   updatePhotoProtection(id: string, blob: ProtectedBlob): Promise<boolean>;
 
+  // Staff face templates (opaque protected blobs; deleted with their account)
+  insertStaffTemplate(t: NewStaffTemplate): Promise<StoredStaffTemplate>;
+  listStaffTemplates(userId: string): Promise<StoredStaffTemplate[]>;
+  deleteStaffTemplate(id: string): Promise<boolean>;
+  deleteStaffTemplatesOfUser(userId: string): Promise<number>;
+  listStaffTemplatesPage(afterId: string | null, limit: number): Promise<StoredStaffTemplate[]>;
+  updateStaffTemplateProtection(id: string, blob: ProtectedBlob & { transformId: string }): Promise<boolean>;
+  /** Templates, staff templates and photos counted per key (key status; no key material). */
+  countProtectedRecordsByKey(): Promise<ProtectedRecordCount[]>;
+
   // Duplicate review (Patient.link seealso)
   insertPatientLink(row: PatientLinkRow): Promise<void>;
   getPatientLink(id: string): Promise<PatientLinkRow | null>;
@@ -392,6 +426,9 @@ export type RewrapTemplate = (
   t: StoredTemplate,
 ) => (ProtectedBlob & { transformId: string }) | null | Promise<(ProtectedBlob & { transformId: string }) | null>;
 export type RewrapPhoto = (p: StoredPhoto) => ProtectedBlob | null | Promise<ProtectedBlob | null>;
+export type RewrapStaffTemplate = (
+  t: StoredStaffTemplate,
+) => (ProtectedBlob & { transformId: string }) | null | Promise<(ProtectedBlob & { transformId: string }) | null>;
 
 export interface Store extends Repository {
   readonly engine: 'sqlite' | 'postgres';
@@ -410,5 +447,6 @@ export interface Store extends Repository {
    */
   rewrapTemplates(fn: RewrapTemplate, batchSize?: number): Promise<number>;
   rewrapPhotos(fn: RewrapPhoto, batchSize?: number): Promise<number>;
+  rewrapStaffTemplates(fn: RewrapStaffTemplate, batchSize?: number): Promise<number>;
   close(): Promise<void>;
 }

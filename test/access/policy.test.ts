@@ -39,6 +39,9 @@ const EXPECTED: Record<string, Record<Column, Expect>> = {
   'user.manage':               { 'front-desk': 'deny',  clinician: 'deny',  emergency: 'deny',  'privacy-officer': 'deny',  admin: 'allow', patient: 'deny', 'verify:patient': 'deny',  'identify:patient': 'deny',  'checkin:patient': 'deny',  operator: 'allow' },
   'apiclient.manage':          { 'front-desk': 'deny',  clinician: 'deny',  emergency: 'deny',  'privacy-officer': 'deny',  admin: 'allow', patient: 'deny', 'verify:patient': 'deny',  'identify:patient': 'deny',  'checkin:patient': 'deny',  operator: 'allow' },
   'keys.rotate':               { 'front-desk': 'deny',  clinician: 'deny',  emergency: 'deny',  'privacy-officer': 'deny',  admin: 'allow', patient: 'deny', 'verify:patient': 'deny',  'identify:patient': 'deny',  'checkin:patient': 'deny',  operator: 'allow' },
+  'keys.read':                 { 'front-desk': 'deny',  clinician: 'deny',  emergency: 'deny',  'privacy-officer': 'deny',  admin: 'allow', patient: 'deny', 'verify:patient': 'deny',  'identify:patient': 'deny',  'checkin:patient': 'deny',  operator: 'allow' },
+  'thresholds.read':           { 'front-desk': 'deny',  clinician: 'deny',  emergency: 'deny',  'privacy-officer': 'deny',  admin: 'allow', patient: 'deny', 'verify:patient': 'deny',  'identify:patient': 'deny',  'checkin:patient': 'deny',  operator: 'allow' },
+  'account.manage-own':        { 'front-desk': 'allow', clinician: 'allow', emergency: 'allow', 'privacy-officer': 'allow', admin: 'allow', patient: 'deny', 'verify:patient': 'deny',  'identify:patient': 'deny',  'checkin:patient': 'deny',  operator: 'deny' },
 };
 
 const OWN = 'patient-own';

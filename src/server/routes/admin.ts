@@ -2,6 +2,8 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { createApiClient, listApiClients, revokeApiClient } from '../../access/api-clients.js';
 import { ROLES, SCOPES } from '../../access/policy.js';
 import { createUser, disableUser, enableUser, enrolTotp, listUsers, resetPassword, unlockUser } from '../../access/users.js';
+import { evaluationFigure, REPORT_FIGURES, thresholdsStatus, type ReportFigure } from '../../services/evaluation-report.js';
+import { keyStatus } from '../../services/keys.js';
 import { callerOf } from '../access.js';
 import type { ServerContext } from '../context.js';
 import { DATE_TIME, NO_QUERY, USER_ACCOUNT, UUID } from '../schemas.js';
@@ -27,14 +29,104 @@ const API_CLIENT = {
   },
 } as const;
 
+const CUTOFF = { type: 'object', additionalProperties: false, required: ['minScore', 'fmr'], properties: { minScore: { type: 'number' }, fmr: { type: 'number' } } } as const;
+const NUMBERS_BY_RATE = { type: 'object', additionalProperties: { type: 'number' } } as const;
+
+const THRESHOLDS_STATUS = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['models', 'evaluation'],
+  properties: {
+    models: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['model', 'match', 'fmr', 'thresholdsAtFmr', 'grades', 'calibration'],
+        properties: {
+          model: { type: 'string' },
+          match: { type: 'number' },
+          fmr: { type: 'number' },
+          thresholdsAtFmr: NUMBERS_BY_RATE,
+          grades: { type: 'object', additionalProperties: false, required: ['certain', 'probable', 'possible'], properties: { certain: CUTOFF, probable: CUTOFF, possible: CUTOFF } },
+          calibration: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              sets: { type: 'array', items: { type: 'string' } },
+              impostorPairs: { type: 'integer' },
+              genuinePairs: { type: 'integer' },
+              failuresToAcquire: { type: 'integer' },
+              date: { type: 'string' },
+              command: { type: 'string' },
+              minFalseMatches: { type: 'integer' },
+              tarAtFmr: NUMBERS_BY_RATE,
+            },
+          },
+        },
+      },
+    },
+    evaluation: {
+      type: ['object', 'null'],
+      additionalProperties: false,
+      required: ['set', 'title', 'writtenAt', 'summary', 'provenance', 'figures'],
+      properties: {
+        set: { type: 'string' },
+        title: { type: 'string' },
+        writtenAt: DATE_TIME,
+        summary: { type: 'array', items: { type: 'array', items: { type: 'string' }, minItems: 2, maxItems: 2 } },
+        provenance: { type: 'string' },
+        figures: {
+          type: 'array',
+          items: { type: 'object', additionalProperties: false, required: ['id', 'caption'], properties: { id: { type: 'string', enum: REPORT_FIGURES }, caption: { type: 'string' } } },
+        },
+      },
+    },
+  },
+} as const;
+
+const RECORD_COUNTS = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['templates', 'staffTemplates', 'photos'],
+  properties: { templates: { type: 'integer' }, staffTemplates: { type: 'integer' }, photos: { type: 'integer' } },
+} as const;
+
+const KEY_STATUS = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['keys', 'lastRotation', 'lastTransformRenewal'],
+  properties: {
+    keys: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'purpose', 'algorithm', 'createdAt', 'retiredAt', 'current', 'records'],
+        properties: {
+          id: { type: 'string' },
+          purpose: { type: 'string' },
+          algorithm: { type: 'string' },
+          createdAt: DATE_TIME,
+          retiredAt: { type: ['string', 'null'] },
+          current: { type: 'boolean' },
+          records: RECORD_COUNTS,
+        },
+      },
+    },
+    lastRotation: { type: ['string', 'null'] },
+    lastTransformRenewal: { type: ['string', 'null'] },
+  },
+} as const;
+
 const usernameOf = (r: FastifyRequest) => (r.params as { username: string }).username;
 
 /**
  * Accounts and integrations. Each access function authorises the caller itself (`user.read`, `user.manage`,
  * `apiclient.manage`); generated passwords, TOTP enrolments and API keys are in the response once.
  */
-export const adminRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment }) => {
-  const { access } = deployment;
+export const adminRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment, reportsDir }) => {
+  const { access, medface } = deployment;
   const signedIn = { access: 'signed-in' as const };
 
   app.get(
@@ -197,5 +289,46 @@ export const adminRoutes: FastifyPluginAsync<ServerContext> = async (app, { depl
       },
     },
     async (request) => revokeApiClient(access, callerOf(request), (request.params as { clientId: string }).clientId),
+  );
+
+  app.get(
+    '/admin/thresholds',
+    {
+      config: signedIn,
+      schema: {
+        tags: ['admin'],
+        summary: 'The calibrated thresholds and grade cut-offs with their provenance, and the newest evaluation report (figures at /admin/evaluation/figures/:figure)',
+        querystring: NO_QUERY,
+        response: { 200: THRESHOLDS_STATUS },
+      },
+    },
+    async (request) => thresholdsStatus(medface, access, callerOf(request), reportsDir),
+  );
+
+  app.get(
+    '/admin/evaluation/figures/:figure',
+    {
+      config: signedIn,
+      schema: {
+        tags: ['admin'],
+        summary: "A figure of the newest evaluation report (ROC, DET, score distributions) as the report's own SVG",
+        params: { type: 'object', additionalProperties: false, required: ['figure'], properties: { figure: { type: 'string', enum: REPORT_FIGURES } } },
+        querystring: NO_QUERY,
+        response: { 200: { type: 'string', description: 'image/svg+xml' } },
+      },
+    },
+    async (request, reply) => {
+      const svg = await evaluationFigure(access, callerOf(request), reportsDir, (request.params as { figure: ReportFigure }).figure);
+      return reply.type('image/svg+xml; charset=utf-8').header('cache-control', 'no-store').send(svg);
+    },
+  );
+
+  app.get(
+    '/admin/keys',
+    {
+      config: signedIn,
+      schema: { tags: ['admin'], summary: 'Key status: ids, dates and records per key (never key material)', querystring: NO_QUERY, response: { 200: KEY_STATUS } },
+    },
+    async (request) => keyStatus(medface, access, callerOf(request)),
   );
 };

@@ -1,8 +1,9 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { signInWithTotp, type SignInResult } from '../../access/authenticate.js';
+import { signInWithFace, signInWithTotp, type SignInResult } from '../../access/authenticate.js';
 import { signOut, signOutEverywhere } from '../../access/sessions.js';
 import { MedfaceError } from '../../errors.js';
 import { signInPatientWithFace } from '../../services/patient-sign-in.js';
+import { staffFaceVerifier } from '../../services/staff-face.js';
 import { Admission } from '../admission.js';
 import { rateLimited, type ServerContext } from '../context.js';
 import { imageBody, imageBytes, imageRoute } from '../images.js';
@@ -21,6 +22,16 @@ const SIGNED_IN = {
  * would only wait there; beyond it a sign-in is refused (503) rather than queued behind a flood.
  */
 const PASSWORD_SIGN_INS = 16;
+
+const STAFF_FACE_SIGN_IN = {
+  properties: {
+    username: { type: 'string', minLength: 1, maxLength: 256 },
+    password: { type: 'string', minLength: 1, maxLength: 1024 },
+    newPassword: { type: 'string', minLength: 1, maxLength: 1024 },
+  },
+  required: ['username', 'password', 'image'],
+  images: { image: 'single' as const },
+};
 
 const PATIENT_SIGN_IN = {
   properties: {
@@ -85,6 +96,26 @@ export const authRoutes: FastifyPluginAsync<ServerContext> = async (app, { deplo
     async (request, reply) => {
       const body = request.body as { username: string; password: string; code: string; newPassword?: string };
       return startSession(reply, await signInWithTotp(access, { ...body, client: request.ip }));
+    },
+  );
+
+  app.post(
+    '/face-sign-in',
+    {
+      config: { access: 'public', ...rateLimited(rateLimits.signIn) },
+      ...imageRoute(STAFF_FACE_SIGN_IN),
+      schema: {
+        tags: ['auth'],
+        summary: 'Staff sign-in with password and a photo of their own enrolled face (1:1; newPassword replaces an administrator-set password)',
+        querystring: NO_QUERY,
+        body: imageBody(STAFF_FACE_SIGN_IN),
+        response: { 200: SIGNED_IN },
+      },
+    },
+    async (request, reply) => {
+      const { image, ...body } = request.body as { username: string; password: string; image: string; newPassword?: string };
+      const verifier = staffFaceVerifier(medface, imageBytes(image, 'image'));
+      return startSession(reply, await signInWithFace(access, { ...body, client: request.ip }, verifier));
     },
   );
 

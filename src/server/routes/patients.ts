@@ -1,7 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { PatientLinkStatus } from '../../store/types.js';
 import { listDuplicates, reviewDuplicate } from '../../services/duplicates.js';
-import { createPatientRecord, readPatientRecord, searchPatientRecords } from '../../services/patients.js';
+import { MedfaceError } from '../../errors.js';
+import { createPatientRecord, readPatientRecord, searchPatientRecords, updatePatientRecord } from '../../services/patients.js';
 import { actorOf } from '../../services/records.js';
 import { callerOf } from '../access.js';
 import type { ServerContext } from '../context.js';
@@ -27,6 +28,14 @@ const LINK = {
     reviewedAt: { type: ['string', 'null'] },
   },
 } as const;
+
+/** The version an HTTP If-Match names (`W/"3"` or `"3"`), or undefined without one. */
+export function versionOf(ifMatch: string | string[] | undefined): string | undefined {
+  if (ifMatch === undefined) return undefined;
+  const match = /^(?:W\/)?"(\d{1,15})"$/.exec(Array.isArray(ifMatch) ? (ifMatch[0] ?? '') : ifMatch.trim());
+  if (!match) throw new MedfaceError('VALIDATION_FAILED', 'If-Match must be W/"<versionId>"', { issues: [{ path: 'headers.if-match', message: 'must be W/"<versionId>"' }] });
+  return match[1];
+}
 
 /** Patients (FHIR Patient bodies, validated by records/) and the review of suspected duplicates. */
 export const patientRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment }) => {
@@ -78,6 +87,31 @@ export const patientRoutes: FastifyPluginAsync<ServerContext> = async (app, { de
       schema: { tags: ['patients'], summary: "A patient's demographics (FHIR Patient)", params: idParams('patientId'), querystring: NO_QUERY, response: { 200: PATIENT } },
     },
     async (request) => readPatientRecord(medface, (request.params as { patientId: string }).patientId, actorOf(callerOf(request))),
+  );
+
+  app.put(
+    '/patients/:patientId',
+    {
+      config: { access: { operation: 'patient.write', patient: (r) => (r.params as { patientId: string }).patientId } },
+      schema: {
+        tags: ['patients'],
+        summary: "Replace a patient's demographics (FHIR Patient); If-Match: W/\"<versionId>\" (or meta.versionId) refuses a stale edit",
+        params: idParams('patientId'),
+        querystring: NO_QUERY,
+        headers: { type: 'object', properties: { 'if-match': { type: 'string', maxLength: 40, description: 'W/"<versionId>" as read (ETag)' } } },
+        body: PATIENT,
+        response: { 200: PATIENT },
+      },
+    },
+    async (request, reply) => {
+      const { patientId } = request.params as { patientId: string };
+      const body = request.body as { id?: string };
+      if (body.id !== patientId) {
+        throw new MedfaceError('VALIDATION_FAILED', 'the body must be the patient the path names', { issues: [{ path: 'body.id', message: 'must equal the id in the path' }] });
+      }
+      const patient = await updatePatientRecord(medface, body, actorOf(callerOf(request)), versionOf(request.headers['if-match']));
+      return reply.header('etag', `W/"${patient.meta?.versionId}"`).send(patient);
+    },
   );
 
   app.get(

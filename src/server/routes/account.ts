@@ -1,0 +1,116 @@
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { changeOwnPassword } from '../../access/account.js';
+import { MedfaceError } from '../../errors.js';
+import { enrolOwnFace, ownFaceStatus, removeOwnFace } from '../../services/staff-face.js';
+import { callerOf } from '../access.js';
+import { rateLimited, type ServerContext } from '../context.js';
+import { imageBody, imageBytes, imageRoute } from '../images.js';
+import { cookieOptions, SESSION_COOKIE } from '../security.js';
+import { DATE_TIME, NO_QUERY, SESSION } from '../schemas.js';
+
+const FACE_STATUS = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['templates', 'limit'],
+  properties: {
+    templates: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'createdAt', 'consentNotice'],
+        properties: { id: { type: 'string' }, createdAt: DATE_TIME, consentNotice: { type: 'string' } },
+      },
+    },
+    limit: { type: 'integer' },
+  },
+} as const;
+
+const FACE_ENROL = {
+  properties: { consent: { type: 'boolean', description: 'The staff member consents to the staff face notice (required: true)' } },
+  required: ['image', 'consent'],
+  images: { image: 'single' as const },
+};
+
+/** A session, not an API key: these are a person's own account. */
+function session(request: FastifyRequest) {
+  if (!request.signedIn) throw new MedfaceError('UNAUTHENTICATED', 'API clients have no account of their own');
+  return request.signedIn;
+}
+
+/**
+ * "My account" for signed-in staff: the sign-in face (enrol with consent, see, remove) and the password.
+ * The services authorise `account.manage-own` (staff roles only) themselves.
+ */
+export const accountRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment, tls, rateLimits }) => {
+  const { medface, access } = deployment;
+  const signedIn = { access: 'signed-in' as const };
+
+  app.get(
+    '/account/face',
+    { config: signedIn, schema: { tags: ['account'], summary: 'My enrolled sign-in face templates (dates only)', querystring: NO_QUERY, response: { 200: FACE_STATUS } } },
+    async (request) => ownFaceStatus(access, callerOf(request)),
+  );
+
+  app.post(
+    '/account/face',
+    {
+      config: { ...signedIn, ...rateLimited(rateLimits.biometric) },
+      ...imageRoute(FACE_ENROL),
+      schema: {
+        tags: ['account'],
+        summary: 'Enrol my face for password + face sign-in, with my consent (beyond the limit the oldest template is replaced)',
+        querystring: NO_QUERY,
+        body: imageBody(FACE_ENROL),
+        response: { 200: FACE_STATUS },
+      },
+    },
+    async (request) => {
+      session(request);
+      const body = request.body as { image: string; consent: boolean };
+      return enrolOwnFace(medface, access, callerOf(request), { image: imageBytes(body.image, 'image'), consent: body.consent });
+    },
+  );
+
+  app.delete(
+    '/account/face',
+    {
+      config: signedIn,
+      schema: {
+        tags: ['account'],
+        summary: 'Remove my sign-in face (every template)',
+        querystring: NO_QUERY,
+        response: { 200: { type: 'object', additionalProperties: false, required: ['removed'], properties: { removed: { type: 'integer' } } } },
+      },
+    },
+    async (request) => removeOwnFace(medface, access, callerOf(request)),
+  );
+
+  app.post(
+    '/account/password',
+    {
+      config: { ...signedIn, ...rateLimited(rateLimits.signIn) },
+      schema: {
+        tags: ['account'],
+        summary: 'Change my password (the current one required); every other session of mine ends',
+        querystring: NO_QUERY,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['currentPassword', 'newPassword'],
+          properties: { currentPassword: { type: 'string', minLength: 1, maxLength: 1024 }, newPassword: { type: 'string', minLength: 1, maxLength: 1024 } },
+        },
+        response: {
+          200: { type: 'object', additionalProperties: false, required: ['session', 'sessionsEnded'], properties: { session: SESSION, sessionsEnded: { type: 'integer' } } },
+        },
+      },
+    },
+    async (request, reply) => {
+      const current = session(request);
+      const body = request.body as { currentPassword: string; newPassword: string };
+      const changed = await changeOwnPassword(access, callerOf(request), current.session, body);
+      reply.setCookie(SESSION_COOKIE, changed.token, cookieOptions(tls));
+      return { session: changed.session, sessionsEnded: changed.sessionsEnded };
+    },
+  );
+};
