@@ -31,7 +31,8 @@ function render(r: AnalysisReport): string {
     lines.push(
       `  #${i + 1}${f.subject ? ' (subject)' : ''}: box ${Math.round(b.x)},${Math.round(b.y)} ${Math.round(b.width)}x${Math.round(b.height)}` +
         `  score ${f.score.toFixed(2)}  yaw ${p.yaw.toFixed(0)}° pitch ${p.pitch.toFixed(0)}° roll ${p.roll.toFixed(0)}°` +
-        `  quality ${f.quality.passed ? 'ok' : f.quality.reasons.join(', ')}`,
+        `  quality ${f.quality.passed ? 'ok' : f.quality.reasons.join(', ')}` +
+        (f.liveness ? `  passive liveness ${f.liveness.passive.toFixed(2)} (${f.liveness.live ? 'live' : 'looks recaptured'})` : ''),
     );
   });
   return lines.join('\n');

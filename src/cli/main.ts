@@ -13,6 +13,7 @@ import { registerErase } from './erase.js';
 import { registerEvaluate } from './evaluate.js';
 import { registerIdentify } from './identify.js';
 import { registerKeys } from './keys.js';
+import { registerLiveness } from './liveness.js';
 import { registerPatient } from './patient.js';
 import { registerServe } from './serve.js';
 import { registerUser } from './user.js';
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerIdentify(program);
   registerErase(program);
   registerKeys(program);
+  registerLiveness(program);
   registerUser(program);
   registerApiClient(program);
   registerServe(program);

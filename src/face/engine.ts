@@ -4,6 +4,7 @@ import { createDetector, landmarksOf, type Detector } from './detector.js';
 import { createEmbedder } from './embedders/index.js';
 import type { Embedder } from './embedders/types.js';
 import { decodeImage, type ImageLimits } from './image.js';
+import { assessPassiveLiveness, loadPassiveLivenessModel, type PassiveLiveness, type PassiveLivenessModel } from './passive-liveness.js';
 import { assessCapture, type QualityReport } from './quality.js';
 import type { Box, DetectedFace, Embedding, Landmarks, Point3, Pose, Purpose, QualityReason, RgbImage } from './types.js';
 
@@ -33,6 +34,8 @@ export interface FaceResult {
   landmarks: Landmarks;
   quality: QualityReport;
   embedding?: Embedding;
+  /** The passive presentation-attack score (passive-liveness.ts), for the capture's subject only. */
+  liveness?: PassiveLiveness;
 }
 
 /** Milliseconds spent in each stage of one analysis. */
@@ -96,13 +99,14 @@ export class FaceEngine {
   private constructor(
     private readonly detector: Detector,
     private readonly embedder: Embedder,
+    private readonly passiveModel: PassiveLivenessModel,
   ) {}
 
   static async create(options: EngineOptions = {}): Promise<FaceEngine> {
     const embedder = createEmbedder(options.embedderId);
     const detector = await createDetector(options.maxFaces === undefined ? {} : { maxFaces: options.maxFaces });
     await embedder.load();
-    return new FaceEngine(detector, embedder);
+    return new FaceEngine(detector, embedder, loadPassiveLivenessModel());
   }
 
   /** Id of the embeddings this engine makes (`name@version`). */
@@ -191,6 +195,7 @@ export class FaceEngine {
     start = performance.now();
     const capture = assessCapture(image, detected, purpose);
     const faces = detected.map((face, i) => toResult(face, capture.faces[i]!));
+    if (capture.subject >= 0) faces[capture.subject]!.liveness = assessPassiveLiveness(image, detected[capture.subject]!, this.passiveModel);
     const quality = elapsed(start);
     return {
       analysis: {

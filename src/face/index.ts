@@ -17,6 +17,7 @@ export { meshTriangulation } from './detector.js';
 export { decodeImage, DEFAULT_IMAGE_LIMITS, type DecodedImage, type ImageLimits } from './image.js';
 export { DEFAULT_EMBEDDER_ID, EMBEDDER_IDS } from './embedders/index.js';
 export type { QualityMetrics, QualityReport } from './quality.js';
+export type { PassiveLiveness, PassiveReason } from './passive-liveness.js';
 export type {
   Box,
   DetectedFace,

@@ -116,7 +116,7 @@ export const QUALITY_GATES: Readonly<Record<Purpose, Readonly<QualityGate>>> = {
 const SHARPNESS_SIZE = 64;
 
 /** The face itself, as the bounding box of its mesh (the detector's box has a margin and is clipped to the image). */
-function meshExtent(mesh: readonly Point[]): Box {
+export function meshExtent(mesh: readonly Point[]): Box {
   let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
   for (const p of mesh) {
     minX = Math.min(minX, p.x); minY = Math.min(minY, p.y);
@@ -150,7 +150,7 @@ function lumaOf(image: RgbImage, r: PixelRegion): { luma: Float32Array; w: numbe
 }
 
 /** Resamples to size x size: area averaging when shrinking (no aliasing to fake detail), bilinear when enlarging. */
-function resample(src: Float32Array, w: number, h: number, size: number): Float32Array {
+export function resample(src: Float32Array, w: number, h: number, size: number): Float32Array {
   const out = new Float32Array(size * size);
   for (let oy = 0; oy < size; oy++) {
     for (let ox = 0; ox < size; ox++) {

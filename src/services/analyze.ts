@@ -1,4 +1,4 @@
-import type { Box, FacePool, Landmarks, Pose, Purpose, QualityReason } from '../face/index.js';
+import type { Box, FacePool, Landmarks, PassiveLiveness, Pose, Purpose, QualityReason } from '../face/index.js';
 
 /** One face as reported to people and scripts: geometry and quality, never the embedding. */
 export interface FaceReport {
@@ -9,6 +9,8 @@ export interface FaceReport {
   /** Whether this is the capture's subject (the face an embedding would be taken from). */
   subject: boolean;
   quality: { passed: boolean; reasons: QualityReason[]; metrics: Record<string, number> };
+  /** The subject's passive presentation-attack score: a signal, not a control (docs/liveness.md). */
+  liveness?: PassiveLiveness;
 }
 
 export interface AnalysisReport {
@@ -40,6 +42,7 @@ export async function analyzeImage(pool: FacePool, bytes: Uint8Array, purpose: P
       landmarks: f.landmarks,
       subject: i === analysis.subject,
       quality: { passed: f.quality.passed, reasons: f.quality.reasons, metrics: { ...f.quality.metrics } },
+      ...(f.liveness ? { liveness: f.liveness } : {}),
     })),
     timings: { ...analysis.timings },
   };
