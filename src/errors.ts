@@ -40,6 +40,9 @@ export type ErrorCode =
   | 'UNAUTHENTICATED'
   | 'FORBIDDEN'
   | 'TOO_MANY_ATTEMPTS'
+  // telemedicine identity checks: the link has run out, or has been used
+  | 'CHECK_EXPIRED'
+  | 'CHECK_USED'
   // HTTP transport
   | 'CSRF_REJECTED'
   | 'RATE_LIMITED'
@@ -80,6 +83,8 @@ const STATUS: Record<ErrorCode, number> = {
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   TOO_MANY_ATTEMPTS: 429,
+  CHECK_EXPIRED: 410,
+  CHECK_USED: 410,
   CSRF_REJECTED: 403,
   RATE_LIMITED: 429,
   BODY_TOO_LARGE: 413,

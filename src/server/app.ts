@@ -25,6 +25,7 @@ import { consentRoutes } from './routes/consent.js';
 import { fhirRoutes, OPERATION_OUTCOME } from './routes/fhir.js';
 import { healthRoutes } from './routes/health.js';
 import { patientRoutes } from './routes/patients.js';
+import { portalRoutes } from './routes/portal.js';
 import { recordRoutes } from './routes/records.js';
 import { CSRF_HEADER, registerSecurityHeaders, SESSION_COOKIE } from './security.js';
 import { registerWebApp, WEB_DIST } from './web-app.js';
@@ -130,7 +131,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.decorate('imageIntake', new Admission(imageRequests, () => new MedfaceError('ENGINE_BUSY', 'the server is analysing as many images as it can; try again shortly')));
   const context: ServerContext = {
     deployment,
-    telemedicine: await TelemedicineChecks.forMedface(deployment.medface),
+    telemedicine: await TelemedicineChecks.forMedface(deployment.medface, () => deployment.access.now()),
     tls,
     rateLimits: { ...DEFAULT_RATE_LIMITS, ...options.rateLimits },
     reportsDir: options.reportsDir ?? path.resolve('reports'),
@@ -141,6 +142,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     await app.register(routes, { ...context, prefix: '/api/v1' });
   }
   await app.register(accountRoutes, { ...context, prefix: '/api/v1' });
+  await app.register(portalRoutes, { ...context, prefix: '/api/v1/portal' });
   await app.register(fhirRoutes, { ...context, prefix: '/fhir' });
 
   const webApp = options.webRoot === null ? null : await registerWebApp(app, options.webRoot ?? WEB_DIST);

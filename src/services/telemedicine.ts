@@ -18,10 +18,20 @@ import { verify } from './verify.js';
  * expires. Each verification is the verify use case's own audit entry, written with the integrator as the
  * actor and the check as the client: the trail is where the result is read from, so every node sees it
  * and nothing else stores it.
+ *
+ * A check is single-use: once the patient is verified, or after MAX_COMPARISONS captures that did not
+ * match, the link is spent (CHECK_USED); after its expiry it is refused (CHECK_EXPIRED). Captures refused
+ * for quality (no face, too dark) are not comparisons and do not use it up. Verifications with one check
+ * are made one at a time in this process, so two requests racing with the same link cannot both be
+ * compared after the last permitted one; two nodes could each make one more than that.
  */
 
 export const DEFAULT_CHECK_MINUTES = 60;
 export const MAX_CHECK_MINUTES = 7 * 24 * 60;
+/** Captures that did not match before the link is spent: enough for a patient in bad light, few for an impostor. */
+export const MAX_COMPARISONS = 3;
+/** The patient's page in the web application; the check id follows in the fragment, which browsers never send. */
+export const CHECK_PAGE = '/telemedicine';
 const CONTEXT = 'telemedicine-check';
 
 interface CheckClaims {
@@ -36,6 +46,8 @@ interface CheckClaims {
 export interface OpenedCheck {
   checkId: string;
   expiresAt: string;
+  /** The patient's link, relative to the server's address. */
+  link: string;
 }
 
 export type CheckStatus = 'pending' | 'verified' | 'not-verified';
@@ -45,22 +57,36 @@ export interface CheckResult {
   expiresAt: string;
   /** Verifications tried with the check, including captures refused for quality. */
   attempts: number;
+  /** Comparisons the link still allows: 0 once verified, spent or expired. */
+  attemptsLeft: number;
   /** The deciding verification: the first match, or else the latest comparison made. */
   verification: { match: boolean; grade: MatchGrade; score: number; at: string } | null;
+}
+
+/** What the patient's page learns before opening the camera: whether the link can still be used. */
+export interface LinkState {
+  state: 'open' | 'verified' | 'spent' | 'expired';
+  expiresAt: string;
+  attemptsLeft: number;
 }
 
 /** Seals and opens check ids; built once per process. */
 export class TelemedicineChecks {
   readonly #box: SecretBox;
+  readonly #now: () => Date;
+  /** The verification in progress per check id, so that one check's verifications run one after another. */
+  readonly #running = new Map<string, Promise<unknown>>();
 
-  private constructor(box: SecretBox) {
+  private constructor(box: SecretBox, now: () => Date) {
     this.#box = box;
+    this.#now = now;
   }
 
-  static async forMedface(medface: Medface): Promise<TelemedicineChecks> {
+  /** `now`: the clock expiries are measured with (the access context's, which tests move). */
+  static async forMedface(medface: Medface, now: () => Date = () => new Date()): Promise<TelemedicineChecks> {
     // The secret exists by now: starting Medface loaded or generated it.
     const { key } = await loadPseudonymKey(pseudonymKeyPath(medface.keyFile), true);
-    return new TelemedicineChecks(SecretBox.derive(key, 'telemedicine-checks/v1'));
+    return new TelemedicineChecks(SecretBox.derive(key, 'telemedicine-checks/v1'), now);
   }
 
   /** Opens a check for a patient with an enrolled face (the caller has been authorised to verify them). */
@@ -78,7 +104,7 @@ export class TelemedicineChecks {
       id: randomUUID(),
       patientId,
       openedBy: caller.principal.id,
-      expiresAt: new Date(Date.now() + minutes * 60_000).toISOString(),
+      expiresAt: new Date(this.#now().getTime() + minutes * 60_000).toISOString(),
     };
     await medface.store.transaction((tx) =>
       medface.audit.append(tx, {
@@ -90,44 +116,98 @@ export class TelemedicineChecks {
         details: { checkId: claims.id, expiresAt: claims.expiresAt },
       }),
     );
-    return { checkId: this.#box.seal(Buffer.from(JSON.stringify(claims), 'utf8'), CONTEXT).toString('base64url'), expiresAt: claims.expiresAt };
+    const checkId = this.#box.seal(Buffer.from(JSON.stringify(claims), 'utf8'), CONTEXT).toString('base64url');
+    return { checkId, expiresAt: claims.expiresAt, link: `${CHECK_PAGE}#${checkId}` };
+  }
+
+  /** The link's state for the patient's page; reveals nothing about the patient. */
+  async state(medface: Medface, checkId: string): Promise<LinkState> {
+    const claims = this.#claims(checkId);
+    const outcome = await this.#outcome(medface, claims);
+    const expired = this.#expired(claims);
+    const state = outcome.status === 'verified' ? 'verified' : expired ? 'expired' : outcome.attemptsLeft === 0 ? 'spent' : 'open';
+    return { state, expiresAt: claims.expiresAt, attemptsLeft: expired ? 0 : outcome.attemptsLeft };
   }
 
   /**
-   * The patient's verification with the check's link. Answers only whether it matched: the patient learns
-   * nothing about scores, and a stranger holding the link learns no more than "no".
+   * The patient's verification with the check's link. Answers only whether it matched and how many tries
+   * are left: the patient learns nothing about scores, and a stranger holding the link learns no more than
+   * "no". A spent or expired link is refused, and the refusal audited.
    */
-  async verify(medface: Medface, checkId: string, image: Uint8Array, client: string | null): Promise<{ match: boolean }> {
-    const claims = this.#claims(checkId, true);
-    const result = await verify(medface, { patientId: claims.patientId, image }, { actor: claims.openedBy, client: clientOf(claims, client) });
-    return { match: result.match };
+  async verify(medface: Medface, checkId: string, image: Uint8Array, client: string | null): Promise<{ match: boolean; attemptsLeft: number }> {
+    const claims = this.#claims(checkId);
+    return this.#oneAtATime(claims.id, async () => {
+      const refuse = async (code: 'CHECK_EXPIRED' | 'CHECK_USED', reason: string, message: string): Promise<never> => {
+        await medface.store.transaction((tx) =>
+          medface.audit.append(tx, {
+            actor: 'anonymous',
+            client: clientOf(claims, client),
+            action: 'telemedicine.verify',
+            outcome: 'denied',
+            patientId: claims.patientId,
+            details: { checkId: claims.id, reason },
+          }),
+        );
+        throw new MedfaceError(code, message);
+      };
+      if (this.#expired(claims)) return refuse('CHECK_EXPIRED', 'expired', 'the telemedicine check has expired');
+      const before = await this.#outcome(medface, claims);
+      if (before.status === 'verified') return refuse('CHECK_USED', 'verified', 'the telemedicine check has been completed');
+      if (before.attemptsLeft === 0) return refuse('CHECK_USED', 'spent', 'the telemedicine check has no attempts left');
+      const result = await verify(medface, { patientId: claims.patientId, image }, { actor: claims.openedBy, client: clientOf(claims, client) });
+      return { match: result.match, attemptsLeft: result.match ? 0 : before.attemptsLeft - 1 };
+    });
   }
 
   /** The patient the check is for (what reading its result is authorised against). */
   patientOf(checkId: string): string {
-    return this.#claims(checkId, false).patientId;
+    return this.#claims(checkId).patientId;
   }
 
   /** The check's result, for the one who opened it (anyone else: NOT_FOUND). */
   async result(medface: Medface, caller: Caller, checkId: string): Promise<CheckResult> {
-    const claims = this.#claims(checkId, false);
+    const claims = this.#claims(checkId);
     if (claims.openedBy !== caller.principal.id) throw notFound();
+    const outcome = await this.#outcome(medface, claims);
+    return { ...outcome, attemptsLeft: this.#expired(claims) ? 0 : outcome.attemptsLeft };
+  }
+
+  /** The check's verifications so far, read from the audit trail. */
+  async #outcome(medface: Medface, claims: CheckClaims): Promise<CheckResult> {
     const entries = (
       await medface.audit.search(medface.store, { patientId: claims.patientId, actor: claims.openedBy, action: 'biometric.verify', limit: 1000 })
     ).filter((e) => e.client !== null && e.client.startsWith(clientPrefix(claims)));
     const compared = entries.filter((e) => typeof e.details.match === 'boolean');
     const decisive = compared.find((e) => e.details.match === true) ?? compared[compared.length - 1];
+    const verified = decisive?.details.match === true;
     return {
-      status: decisive === undefined ? 'pending' : decisive.details.match === true ? 'verified' : 'not-verified',
+      status: decisive === undefined ? 'pending' : verified ? 'verified' : 'not-verified',
       expiresAt: claims.expiresAt,
       attempts: entries.length,
+      attemptsLeft: verified ? 0 : Math.max(0, MAX_COMPARISONS - compared.length),
       verification: decisive
         ? { match: decisive.details.match as boolean, grade: decisive.details.grade as MatchGrade, score: decisive.details.score as number, at: decisive.time }
         : null,
     };
   }
 
-  #claims(checkId: string, mustBeOpen: boolean): CheckClaims {
+  #expired(claims: CheckClaims): boolean {
+    return Date.parse(claims.expiresAt) <= this.#now().getTime();
+  }
+
+  /** Runs `fn` after every earlier verification with the same check has finished. */
+  #oneAtATime<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.#running.get(id) ?? Promise.resolve();
+    const result = previous.then(fn, fn);
+    const settled = result.catch(() => undefined);
+    this.#running.set(id, settled);
+    void settled.then(() => {
+      if (this.#running.get(id) === settled) this.#running.delete(id);
+    });
+    return result;
+  }
+
+  #claims(checkId: string): CheckClaims {
     let claims: CheckClaims;
     try {
       claims = JSON.parse(this.#box.open(Buffer.from(checkId, 'base64url'), CONTEXT).toString('utf8')) as CheckClaims;
@@ -135,7 +215,6 @@ export class TelemedicineChecks {
       if (isMedfaceError(e) || e instanceof SyntaxError) throw notFound();
       throw e;
     }
-    if (mustBeOpen && Date.parse(claims.expiresAt) <= Date.now()) throw new MedfaceError('NOT_FOUND', 'the telemedicine check has expired');
     return claims;
   }
 }

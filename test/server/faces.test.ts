@@ -148,10 +148,10 @@ describe('face routes', () => {
     const patientBrowser = await server.newBrowser();
     const verified = await server.as(patientBrowser, { method: 'POST', url: '/api/v1/telemedicine/verify', ...form({ checkId, image: images.aliceAgain }) });
     expect(verified.statusCode).toBe(200);
-    expect(verified.json()).toEqual({ match: true });
+    expect(verified.json()).toEqual({ match: true, attemptsLeft: 0 });
 
     const read = await result(integrator.key);
-    expect(read.json()).toMatchObject({ status: 'verified', attempts: 1, verification: { match: true } });
+    expect(read.json()).toMatchObject({ status: 'verified', attempts: 1, attemptsLeft: 0, verification: { match: true } });
     expect((await result(other.key)).statusCode).toBe(404);
     const tampered = `${checkId.slice(0, -4)}${checkId.slice(-4) === 'AAAA' ? 'BBBB' : 'AAAA'}`;
     expect((await result(integrator.key, tampered)).statusCode).toBe(404);

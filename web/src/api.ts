@@ -47,7 +47,8 @@ export function query(params: Record<string, string | undefined>): string {
 export type Role = 'front-desk' | 'clinician' | 'emergency' | 'privacy-officer' | 'admin' | 'patient';
 
 export interface SignedIn {
-  user: { id: string; username: string; roles: Role[] };
+  /** `patientId`: the Patient a patient account is. */
+  user: { id: string; username: string; roles: Role[]; patientId?: string | null };
   session: { established: { method: string; at: string; matchGrade: string | null; matchScore: number | null } } & Record<string, unknown>;
 }
 

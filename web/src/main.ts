@@ -5,8 +5,11 @@ import { renderChart, renderClinician } from './pages/clinician.js';
 import { renderEmergency } from './pages/emergency.js';
 import { renderFrontDesk } from './pages/front-desk.js';
 import { renderKiosk } from './pages/kiosk.js';
+import { renderPortal } from './pages/portal.js';
+import { renderPortalSignIn } from './pages/portal-sign-in.js';
 import { renderPrivacy } from './pages/privacy.js';
 import { renderSignIn } from './pages/sign-in.js';
+import { renderTelemedicine } from './pages/telemedicine.js';
 import { navigate } from './navigation.js';
 
 /** A page renders into <main> and may return what to undo when the page is left (a camera to stop). */
@@ -18,6 +21,8 @@ interface Route {
   page: Page;
   /** Roles that see the page in the menu and may open it; none: anyone. */
   roles?: Role[];
+  /** Where to sign in for the page (default: the staff sign-in). */
+  signIn?: string;
 }
 
 const ROUTES: Route[] = [
@@ -28,6 +33,9 @@ const ROUTES: Route[] = [
   { path: '/emergency', title: 'Emergency', page: renderEmergency, roles: ['emergency'] },
   { path: '/privacy', title: 'Privacy officer', page: renderPrivacy, roles: ['privacy-officer'] },
   { path: '/sign-in', title: 'Sign in', page: renderSignIn },
+  { path: '/portal', title: 'My health record', page: renderPortal, roles: ['patient'], signIn: '/portal/sign-in' },
+  { path: '/portal/sign-in', title: 'Patient sign-in', page: renderPortalSignIn },
+  { path: '/telemedicine', title: 'Identity check before your visit', page: renderTelemedicine },
 ];
 
 const main = document.getElementById('main') as HTMLElement;
@@ -50,11 +58,12 @@ async function show(): Promise<void> {
     return;
   }
   if (route.roles && !hasRole(signedIn, ...route.roles)) {
-    navigate(`/sign-in?next=${encodeURIComponent(pathname)}`);
+    navigate(`${route.signIn ?? '/sign-in'}?next=${encodeURIComponent(pathname)}`);
     return;
   }
   if (signedIn && route.path !== '/kiosk') {
-    stopIdle = watchIdle(() => void signOut().then(() => navigate(`/sign-in?idle=1&next=${encodeURIComponent(location.pathname)}`)));
+    const signIn = route.signIn ?? '/sign-in';
+    stopIdle = watchIdle(() => void signOut().then(() => navigate(`${signIn}?idle=1&next=${encodeURIComponent(location.pathname)}`)));
   }
   document.title = `${route.title} — medface`;
   main.replaceChildren();
@@ -71,7 +80,7 @@ function renderNav(roles: readonly Role[], username: string | null): void {
     h('a', { href: r.path, 'aria-current': location.pathname === r.path ? 'page' : undefined }, r.title),
   );
   const account = username
-    ? h('span', { class: 'account' }, username, ' ', h('button', { type: 'button', class: 'link', onclick: () => void signOut().then(() => navigate('/sign-in')) }, 'Sign out'))
+    ? h('span', { class: 'account' }, username, ' ', h('button', { type: 'button', class: 'link', onclick: () => void signOut().then(() => navigate(roles.includes('patient') ? '/portal/sign-in' : '/sign-in')) }, 'Sign out'))
     : null;
   nav.replaceChildren(...links, account ?? '');
 }

@@ -78,11 +78,12 @@ const CHECK_IN_RESULT = {
 const CHECK_RESULT = {
   type: 'object',
   additionalProperties: false,
-  required: ['status', 'expiresAt', 'attempts', 'verification'],
+  required: ['status', 'expiresAt', 'attempts', 'attemptsLeft', 'verification'],
   properties: {
     status: { type: 'string', enum: ['pending', 'verified', 'not-verified'] },
     expiresAt: DATE_TIME,
     attempts: { type: 'integer' },
+    attemptsLeft: { type: 'integer', description: 'Comparisons the link still allows: 0 once verified, spent or expired' },
     verification: {
       anyOf: [
         {
@@ -250,8 +251,12 @@ export const biometricRoutes: FastifyPluginAsync<ServerContext> = async (app, { 
           201: {
             type: 'object',
             additionalProperties: false,
-            required: ['checkId', 'expiresAt'],
-            properties: { checkId: { type: 'string' }, expiresAt: DATE_TIME },
+            required: ['checkId', 'expiresAt', 'link'],
+            properties: {
+              checkId: { type: 'string' },
+              expiresAt: DATE_TIME,
+              link: { type: 'string', description: "The patient's page for this check, relative to this server's address (the check id in the fragment)" },
+            },
           },
         },
       },
@@ -270,16 +275,46 @@ export const biometricRoutes: FastifyPluginAsync<ServerContext> = async (app, { 
       ...imageRoute(CHECK_VERIFY),
       schema: {
         tags: ['telemedicine'],
-        summary: "The patient's verification for a telemedicine check (the check id is the proof); answers only whether it matched",
+        summary:
+          "The patient's verification for a telemedicine check (the check id is the proof); answers only whether it matched. A used link is 410 CHECK_USED, an expired one 410 CHECK_EXPIRED",
         querystring: NO_QUERY,
         body: imageBody(CHECK_VERIFY),
-        response: { 200: { type: 'object', additionalProperties: false, required: ['match'], properties: { match: { type: 'boolean' } } } },
+        response: {
+          200: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['match', 'attemptsLeft'],
+            properties: { match: { type: 'boolean' }, attemptsLeft: { type: 'integer' } },
+          },
+        },
       },
     },
     async (request) => {
       const { checkId, image } = request.body as { checkId: string; image: string };
       return telemedicine.verify(medface, checkId, imageBytes(image, 'image'), request.ip);
     },
+  );
+
+  app.get(
+    '/telemedicine/link/:checkId',
+    {
+      config: { access: 'public', ...limited },
+      schema: {
+        tags: ['telemedicine'],
+        summary: "What the patient's check page needs before opening the camera: whether the link can still be used (reveals nothing about the patient)",
+        params: { type: 'object', additionalProperties: false, required: ['checkId'], properties: { checkId: CHECK_ID } },
+        querystring: NO_QUERY,
+        response: {
+          200: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['state', 'expiresAt', 'attemptsLeft'],
+            properties: { state: { type: 'string', enum: ['open', 'verified', 'spent', 'expired'] }, expiresAt: DATE_TIME, attemptsLeft: { type: 'integer' } },
+          },
+        },
+      },
+    },
+    async (request) => telemedicine.state(medface, (request.params as { checkId: string }).checkId),
   );
 
   app.get(

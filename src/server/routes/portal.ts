@@ -1,0 +1,56 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { pinStatus, setPin } from '../../access/pins.js';
+import { callerOf } from '../access.js';
+import { rateLimited, type ServerContext } from '../context.js';
+import { DATE_TIME, NO_QUERY } from '../schemas.js';
+
+const PIN = { type: 'string', pattern: '^[0-9]{6,12}$' } as const;
+
+const PIN_STATUS = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['hasPin', 'updatedAt'],
+  properties: { hasPin: { type: 'boolean' }, updatedAt: { anyOf: [DATE_TIME, { type: 'null' }] } },
+} as const;
+
+/**
+ * What only the patient portal needs beyond the record, consent and erasure routes a patient already uses
+ * on their own Patient: their sign-in PIN. The policy decides (`patient.manage-pin`, in access/pins.ts).
+ */
+export const portalRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment, rateLimits }) => {
+  const { access } = deployment;
+
+  app.get(
+    '/pin',
+    {
+      config: { access: 'signed-in' },
+      schema: {
+        tags: ['portal'],
+        summary: 'Whether the signed-in patient has a sign-in PIN (instead of the date of birth)',
+        querystring: NO_QUERY,
+        response: { 200: PIN_STATUS },
+      },
+    },
+    async (request) => pinStatus(access, callerOf(request)),
+  );
+
+  app.put(
+    '/pin',
+    {
+      config: { access: 'signed-in', ...rateLimited(rateLimits.signIn) },
+      schema: {
+        tags: ['portal'],
+        summary: "Set or change the signed-in patient's PIN (6-12 digits); changing needs the current one, and wrong ones count towards the sign-in lockout",
+        querystring: NO_QUERY,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['newPin'],
+          properties: { currentPin: PIN, newPin: PIN },
+        },
+        response: { 200: PIN_STATUS },
+      },
+    },
+    async (request) => setPin(access, callerOf(request), request.body as { currentPin?: string; newPin: string }),
+  );
+};

@@ -1,0 +1,180 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createUser } from '../../src/access/users.js';
+import { FacePool } from '../../src/face/index.js';
+import { grantConsent } from '../../src/services/consent.js';
+import { enrol } from '../../src/services/enrol.js';
+import { createPatientRecord } from '../../src/services/patients.js';
+import { actorOf, createRecord } from '../../src/services/records.js';
+import { demoFaces, PATIENTS, rememberingPool, writeTestThresholds, type Faces } from '../services/fixtures.js';
+import { OPERATOR, startTestServer, type Browser, type TestServer } from './harness.js';
+
+/**
+ * The patient portal's API as a patient's browser uses it, with the real face model: face + date of birth
+ * or PIN sign-in, the patient's own record and nobody else's, consent withdrawal, erasure and the PIN.
+ */
+
+let pool: FacePool;
+let images: Faces;
+let server: TestServer;
+let scratch: string;
+const ids = { alice: '', bob: '' };
+const b64 = (image: Buffer) => `data:image/jpeg;base64,${image.toString('base64')}`;
+
+beforeAll(async () => {
+  pool = await FacePool.create({ size: 1 });
+  images = await demoFaces(pool);
+  const remembering = rememberingPool(pool);
+  scratch = mkdtempSync(path.join(os.tmpdir(), 'medface-portal-'));
+  const thresholdsFile = path.join(scratch, 'thresholds.json');
+  writeTestThresholds(thresholdsFile);
+  server = await startTestServer({
+    deployment: { pool: { embedSingle: remembering.embedSingle, stats: () => pool.stats(), close: () => pool.close() }, thresholdsFile },
+    rateLimits: { signIn: { max: 1000, windowMs: 60_000 } },
+  });
+  const { medface, access } = server.deployment;
+  const actor = actorOf(OPERATOR);
+  for (const [name, face] of [['alice', images.alice], ['bob', images.bob]] as const) {
+    const patient = await createPatientRecord(medface, PATIENTS[name], actor);
+    ids[name] = patient.id as string;
+    await grantConsent(medface, { patientId: ids[name], notice: 'v1' }, actor);
+    await enrol(medface, { patientId: ids[name], images: [face] }, actor);
+    await createUser(access, OPERATOR, { username: `${name}.patient`, roles: ['patient'], patientId: ids[name] });
+    await createRecord(
+      medface,
+      {
+        resourceType: 'Condition',
+        subject: { reference: `Patient/${ids[name]}` },
+        clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] },
+        code: { text: `${name}'s condition` },
+      },
+      actor,
+    );
+  }
+}, 300_000);
+
+afterAll(async () => {
+  await server?.close();
+  await pool?.close();
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+/** A patient's browser after the portal sign-in; throws with the answer when it fails. */
+async function patientSignIn(face: Buffer, factor: { birthDate: string } | { pin: string }): Promise<Browser & { userId: string }> {
+  const browser = await server.newBrowser();
+  const response = await server.as(browser, { method: 'POST', url: '/api/v1/auth/patient-sign-in', payload: { image: b64(face), ...factor } });
+  if (response.statusCode !== 200) throw new Error(`${response.statusCode} ${response.body}`);
+  const session = (response.cookies as { name: string; value: string }[]).find((c) => c.name === 'medface_session')!;
+  return { cookie: `${browser.cookie}; medface_session=${session.value}`, csrf: browser.csrf, userId: response.json<{ user: { id: string } }>().user.id };
+}
+
+async function signInStatus(face: Buffer, factor: { birthDate: string } | { pin: string }): Promise<number> {
+  const browser = await server.newBrowser();
+  return (await server.as(browser, { method: 'POST', url: '/api/v1/auth/patient-sign-in', payload: { image: b64(face), ...factor } })).statusCode;
+}
+
+describe('patient portal API', () => {
+  it('shows a patient their own record and refuses everyone else’s', async () => {
+    const alice = await patientSignIn(images.aliceAgain, { birthDate: PATIENTS.alice.birthDate });
+    const chart = await server.as(alice, { method: 'GET', url: `/api/v1/patients/${ids.alice}/chart` });
+    expect(chart.statusCode).toBe(200);
+    const body = chart.json<{ patient: { id: string }; resources: Record<string, { code?: { text?: string } }[]>; identity: { method: string } }>();
+    expect(body.patient.id).toBe(ids.alice);
+    expect(Object.keys(body.resources).sort()).toEqual(['AllergyIntolerance', 'Condition', 'DocumentReference', 'Encounter', 'MedicationStatement', 'Observation']);
+    expect(body.resources.Condition!.map((c) => c.code?.text)).toEqual(["alice's condition"]);
+    expect(body.identity.method).toBe('face+birth-date');
+    expect((await server.as(alice, { method: 'GET', url: `/api/v1/patients/${ids.alice}/consents` })).statusCode).toBe(200);
+    const ownCondition = await server.as(alice, { method: 'GET', url: `/fhir/Condition?patient=${ids.alice}` });
+    expect(ownCondition.statusCode).toBe(200);
+
+    const others = [
+      `/api/v1/patients/${ids.bob}/chart`,
+      `/api/v1/patients/${ids.bob}/consents`,
+      `/api/v1/patients/${ids.bob}`,
+      `/fhir/Patient/${ids.bob}`,
+      `/fhir/Condition?patient=${ids.bob}`,
+      `/api/v1/patients?name=Builder`,
+    ];
+    for (const url of others) expect((await server.as(alice, { method: 'GET', url })).statusCode, url).toBe(403);
+    const [bobsCondition] = await server.deployment.medface.store.listClinicalResources(ids.bob, ['Condition']);
+    expect((await server.as(alice, { method: 'GET', url: `/fhir/Condition/${bobsCondition!.id}` })).statusCode).toBe(403);
+    const writes = [
+      { method: 'DELETE' as const, url: `/api/v1/patients/${ids.bob}/consent` },
+      { method: 'DELETE' as const, url: `/api/v1/patients/${ids.bob}/biometrics` },
+      { method: 'POST' as const, url: '/api/v1/records', payload: { resourceType: 'Condition', subject: { reference: `Patient/${ids.alice}` }, code: { text: 'self-diagnosed' } } },
+    ];
+    for (const w of writes) expect((await server.as(alice, w)).statusCode, w.url).toBe(403);
+    expect(await server.deployment.medface.store.countTemplates(ids.bob)).toBe(1);
+
+    const denied = await server.deployment.medface.audit.search(server.deployment.medface.store, { actor: alice.userId, outcome: 'denied', limit: 100 });
+    expect(denied.length).toBeGreaterThanOrEqual(others.length + writes.length);
+  });
+
+  it('lets a patient set a PIN, sign in with it instead of the date of birth, and change it', async () => {
+    const alice = await patientSignIn(images.aliceAgain, { birthDate: PATIENTS.alice.birthDate });
+    expect((await server.as(alice, { method: 'GET', url: '/api/v1/portal/pin' })).json()).toEqual({ hasPin: false, updatedAt: null });
+    const noCsrf = await server.as(alice, { method: 'PUT', url: '/api/v1/portal/pin', payload: { newPin: '58209749' }, headers: { 'x-csrf-token': 'forged' } });
+    expect(noCsrf.statusCode).toBe(403);
+    expect((await server.as(alice, { method: 'PUT', url: '/api/v1/portal/pin', payload: { newPin: '5820' } })).statusCode).toBe(400);
+    const set = await server.as(alice, { method: 'PUT', url: '/api/v1/portal/pin', payload: { newPin: '58209749' } });
+    expect(set.statusCode).toBe(200);
+    expect(set.json()).toMatchObject({ hasPin: true });
+
+    expect(await signInStatus(images.aliceAgain, { birthDate: PATIENTS.alice.birthDate })).toBe(401);
+    expect(await signInStatus(images.aliceAgain, { pin: '11111111' })).toBe(401);
+    expect(await signInStatus(images.stranger, { pin: '58209749' })).toBe(401);
+    const withPin = await patientSignIn(images.aliceAgain, { pin: '58209749' });
+    expect((await server.as(withPin, { method: 'GET', url: '/api/v1/auth/session' })).json()).toMatchObject({ session: { established: { method: 'face+pin' } } });
+
+    const wrong = await server.as(withPin, { method: 'PUT', url: '/api/v1/portal/pin', payload: { currentPin: '00000000', newPin: '7734001' } });
+    expect(wrong.statusCode).toBe(400);
+    const changed = await server.as(withPin, { method: 'PUT', url: '/api/v1/portal/pin', payload: { currentPin: '58209749', newPin: '7734001' } });
+    expect(changed.statusCode).toBe(200);
+    expect(await signInStatus(images.aliceAgain, { pin: '58209749' })).toBe(401);
+    await patientSignIn(images.aliceAgain, { pin: '7734001' });
+
+    const staff = await server.signIn(['front-desk']);
+    expect((await server.as(staff, { method: 'GET', url: '/api/v1/portal/pin' })).statusCode).toBe(403);
+    const { medface } = server.deployment;
+    const pinEntries = (await medface.audit.search(medface.store, { actor: alice.userId, limit: 1000 })).filter((e) => e.action.startsWith('user.pin'));
+    expect(pinEntries.map((e) => [e.action, e.outcome])).toEqual([
+      ['user.pin-set', 'success'],
+      ['user.pin-change', 'failure'],
+      ['user.pin-change', 'success'],
+    ]);
+  });
+
+  it('erases a patient’s face data on request, keeping the record', async () => {
+    const bob = await patientSignIn(images.bob, { birthDate: PATIENTS.bob.birthDate });
+    const erased = await server.as(bob, { method: 'DELETE', url: `/api/v1/patients/${ids.bob}/biometrics` });
+    expect(erased.statusCode).toBe(200);
+    expect(erased.json()).toEqual({ patientId: ids.bob, templatesRemoved: 1, photosRemoved: 0, consentWithdrawn: true });
+    const { medface } = server.deployment;
+    expect(await medface.store.countTemplates(ids.bob)).toBe(0);
+    // the record stays: the chart is still there, for the patient and for a clinician
+    expect((await server.as(bob, { method: 'GET', url: `/api/v1/patients/${ids.bob}/chart` })).json()).toMatchObject({ resources: { Condition: [{ code: { text: "bob's condition" } }] } });
+    const consents = (await server.as(bob, { method: 'GET', url: `/api/v1/patients/${ids.bob}/consents` })).json<{ consents: { status: string }[] }>().consents;
+    expect(consents.map((c) => c.status)).toEqual(['inactive']);
+    const audit = await medface.audit.search(medface.store, { action: 'biometric.erase', outcome: 'success', limit: 10 });
+    expect(audit.map((e) => [e.actor, e.outcome, e.details])).toEqual([[bob.userId, 'success', { templatesRemoved: 1, photosRemoved: 0, consentWithdrawn: true }]]);
+    // the face no longer signs anyone in
+    expect(await signInStatus(images.bob, { birthDate: PATIENTS.bob.birthDate })).toBe(401);
+  });
+
+  it('withdraws consent, which erases the patient’s templates at once and is audited', async () => {
+    const alice = await patientSignIn(images.aliceAgain, { pin: '7734001' });
+    const withdrawn = await server.as(alice, { method: 'DELETE', url: `/api/v1/patients/${ids.alice}/consent` });
+    expect(withdrawn.statusCode).toBe(200);
+    expect(withdrawn.json()).toMatchObject({ consent: { status: 'inactive' }, templatesRemoved: 1, photosRemoved: 0 });
+    const { medface } = server.deployment;
+    expect(await medface.store.countTemplates(ids.alice)).toBe(0);
+    const audit = await medface.audit.search(medface.store, { action: 'consent.withdraw', limit: 10 });
+    expect(audit.map((e) => [e.actor, e.outcome, e.details.templatesRemoved])).toEqual([[alice.userId, 'success', 1]]);
+    // nothing left to withdraw; the face signs no one in; the session goes on until it ends
+    expect((await server.as(alice, { method: 'DELETE', url: `/api/v1/patients/${ids.alice}/consent` })).statusCode).toBe(404);
+    expect(await signInStatus(images.aliceAgain, { pin: '7734001' })).toBe(401);
+    expect((await server.as(alice, { method: 'GET', url: `/api/v1/patients/${ids.alice}/chart` })).statusCode).toBe(200);
+  });
+});

@@ -1,0 +1,161 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MedfaceError } from '../../src/errors.js';
+import { FacePool } from '../../src/face/index.js';
+import { grantConsent } from '../../src/services/consent.js';
+import { enrol } from '../../src/services/enrol.js';
+import { createPatientRecord } from '../../src/services/patients.js';
+import { actorOf } from '../../src/services/records.js';
+import { MAX_COMPARISONS, TelemedicineChecks } from '../../src/services/telemedicine.js';
+import { TestClock } from '../access/fixture.js';
+import { demoFaces, PATIENTS, rememberingPool, writeTestThresholds, type Faces } from '../services/fixtures.js';
+import { OPERATOR, startTestServer, type TestServer } from './harness.js';
+
+/**
+ * Telemedicine identity checks through the API with the real face model: the integrator opens a check, the
+ * patient verifies with the link (no account), the integrator reads the result; links are single-use and
+ * expire. The server's clock is a test clock, so expiry needs no waiting.
+ */
+
+let pool: FacePool;
+let images: Faces;
+let server: TestServer;
+let scratch: string;
+let alice = '';
+let unenrolled = '';
+let integrator: { key: string; clientId: string };
+const clock = new TestClock(new Date());
+const b64 = (image: Buffer) => image.toString('base64');
+
+beforeAll(async () => {
+  pool = await FacePool.create({ size: 1 });
+  images = await demoFaces(pool);
+  const remembering = rememberingPool(pool);
+  scratch = mkdtempSync(path.join(os.tmpdir(), 'medface-telemedicine-'));
+  const thresholdsFile = path.join(scratch, 'thresholds.json');
+  writeTestThresholds(thresholdsFile);
+  server = await startTestServer({
+    deployment: { pool: { embedSingle: remembering.embedSingle, stats: () => pool.stats(), close: () => pool.close() }, thresholdsFile, access: { now: clock.now } },
+    rateLimits: { biometric: { max: 1000, windowMs: 60_000 } },
+  });
+  const { medface } = server.deployment;
+  const actor = actorOf(OPERATOR);
+  alice = (await createPatientRecord(medface, PATIENTS.alice, actor)).id as string;
+  await grantConsent(medface, { patientId: alice, notice: 'v1' }, actor);
+  await enrol(medface, { patientId: alice, images: [images.alice] }, actor);
+  unenrolled = (await createPatientRecord(medface, PATIENTS.carol, actor)).id as string;
+  integrator = await server.apiKey(['verify:patient'], 'telehealth');
+}, 300_000);
+
+afterAll(async () => {
+  await server?.close();
+  await pool?.close();
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
+
+async function openCheck(patientId = alice, minutes?: number): Promise<{ checkId: string; link: string; expiresAt: string }> {
+  const response = await server.app.inject({ method: 'POST', url: '/api/v1/telemedicine/checks', headers: bearer(integrator.key), payload: { patientId, ...(minutes && { minutes }) } });
+  expect(response.statusCode, response.body).toBe(201);
+  return response.json();
+}
+
+/** The patient's page: no account, no session — a fresh browser with the link. */
+async function verifyWith(checkId: string, face: Buffer) {
+  const browser = await server.newBrowser();
+  return server.as(browser, { method: 'POST', url: '/api/v1/telemedicine/verify', payload: { checkId, image: b64(face) } });
+}
+
+const linkState = async (checkId: string) => (await server.app.inject({ method: 'GET', url: `/api/v1/telemedicine/link/${checkId}` })).json<{ state: string; attemptsLeft: number }>();
+const result = (checkId: string, key = integrator.key) => server.app.inject({ method: 'GET', url: `/api/v1/telemedicine/checks/${checkId}`, headers: bearer(key) });
+
+describe('telemedicine checks', () => {
+  it('are opened only by an integrator allowed to verify, for a patient with an enrolled face', async () => {
+    const identifyOnly = await server.apiKey(['identify:patient']);
+    const refused = await server.app.inject({ method: 'POST', url: '/api/v1/telemedicine/checks', headers: bearer(identifyOnly.key), payload: { patientId: alice } });
+    expect(refused.statusCode).toBe(403);
+    const noFace = await server.app.inject({ method: 'POST', url: '/api/v1/telemedicine/checks', headers: bearer(integrator.key), payload: { patientId: unenrolled } });
+    expect(noFace.statusCode).toBe(404);
+    const opened = await openCheck();
+    expect(opened.link).toBe(`/telemedicine#${opened.checkId}`);
+    expect(opened.checkId).not.toContain(alice);
+  });
+
+  it('verifies the patient once; the integrator alone reads the result, without images or vectors', async () => {
+    const { checkId } = await openCheck();
+    expect(await linkState(checkId)).toMatchObject({ state: 'open', attemptsLeft: MAX_COMPARISONS });
+    const verified = await verifyWith(checkId, images.aliceAgain);
+    expect(verified.statusCode).toBe(200);
+    expect(verified.json()).toEqual({ match: true, attemptsLeft: 0 });
+
+    const read = await result(checkId);
+    expect(read.statusCode).toBe(200);
+    const body = read.json<Record<string, unknown>>();
+    expect(body).toMatchObject({ status: 'verified', attempts: 1, attemptsLeft: 0, verification: { match: true, grade: expect.stringMatching(/^(certain|probable)$/) } });
+    expect(Object.keys(body).sort()).toEqual(['attempts', 'attemptsLeft', 'expiresAt', 'status', 'verification']);
+    expect(Object.keys(body.verification as object).sort()).toEqual(['at', 'grade', 'match', 'score']);
+    const other = await server.apiKey(['verify:patient'], 'another platform');
+    expect((await result(checkId, other.key)).statusCode).toBe(404);
+
+    // the link is spent: a second use is refused, and says so
+    const again = await verifyWith(checkId, images.aliceAgain);
+    expect(again.statusCode).toBe(410);
+    expect(again.json()).toMatchObject({ error: { code: 'CHECK_USED' } });
+    expect(await linkState(checkId)).toMatchObject({ state: 'verified', attemptsLeft: 0 });
+    expect((await result(checkId)).json()).toMatchObject({ status: 'verified', attempts: 1 });
+  });
+
+  it('does not verify a wrong face, and spends the link after a few tries; a poor capture costs no try', async () => {
+    const { checkId } = await openCheck();
+    const group = await verifyWith(checkId, images.group);
+    expect(group.statusCode).toBe(422);
+    expect(await linkState(checkId)).toMatchObject({ state: 'open', attemptsLeft: MAX_COMPARISONS });
+    for (let left = MAX_COMPARISONS - 1; left >= 0; left--) {
+      const wrong = await verifyWith(checkId, images.bob);
+      expect(wrong.statusCode).toBe(200);
+      expect(wrong.json()).toEqual({ match: false, attemptsLeft: left });
+    }
+    expect(await linkState(checkId)).toMatchObject({ state: 'spent', attemptsLeft: 0 });
+    // even the right face is too late now
+    expect((await verifyWith(checkId, images.aliceAgain)).json()).toMatchObject({ error: { code: 'CHECK_USED' } });
+    const read = (await result(checkId)).json<{ status: string; attempts: number; verification: { match: boolean; grade: string } }>();
+    expect(read).toMatchObject({ status: 'not-verified', attempts: MAX_COMPARISONS + 1, attemptsLeft: 0, verification: { match: false } });
+  });
+
+  it('compares at most the permitted number of captures when verifications race with one link', async () => {
+    // the service itself, so that every request reaches it at once (the HTTP layer would turn some away as busy)
+    const { medface } = server.deployment;
+    const checks = await TelemedicineChecks.forMedface(medface, clock.now);
+    const { checkId } = await checks.open(medface, { principal: { kind: 'api-client', id: integrator.clientId, scopes: ['verify:patient'] } }, alice);
+    const answers = await Promise.allSettled(Array.from({ length: MAX_COMPARISONS + 2 }, () => checks.verify(medface, checkId, images.bob, '127.0.0.1')));
+    expect(answers.filter((a) => a.status === 'fulfilled').map((a) => a.value)).toEqual(
+      Array.from({ length: MAX_COMPARISONS }, (_, i) => ({ match: false, attemptsLeft: MAX_COMPARISONS - 1 - i })),
+    );
+    expect(answers.filter((a) => a.status === 'rejected').map((a) => (a.reason as MedfaceError).code)).toEqual(['CHECK_USED', 'CHECK_USED']);
+  });
+
+  it('refuses an expired link, saying so, and audits the refusal', async () => {
+    const { checkId, expiresAt } = await openCheck(alice, 5);
+    expect(Date.parse(expiresAt) - clock.now().getTime()).toBe(5 * 60_000);
+    clock.advance(5 * 60_000);
+    expect(await linkState(checkId)).toMatchObject({ state: 'expired', attemptsLeft: 0 });
+    const late = await verifyWith(checkId, images.aliceAgain);
+    expect(late.statusCode).toBe(410);
+    expect(late.json()).toMatchObject({ error: { code: 'CHECK_EXPIRED' } });
+    expect((await result(checkId)).json()).toMatchObject({ status: 'pending', attempts: 0, attemptsLeft: 0 });
+    const { medface } = server.deployment;
+    const denied = await medface.audit.search(medface.store, { action: 'telemedicine.verify', limit: 100 });
+    expect(denied.map((e) => [e.outcome, e.details.reason])).toContainEqual(['denied', 'expired']);
+    expect(denied.every((e) => e.patientRef === medface.audit.patientRef(alice) && e.actor === 'anonymous' && e.client?.startsWith('telemedicine:'))).toBe(true);
+  });
+
+  it('answers a forged or damaged link with 404', async () => {
+    const { checkId } = await openCheck();
+    const damaged = `${checkId.slice(0, -6)}${checkId.slice(-6) === 'AAAAAA' ? 'BBBBBB' : 'AAAAAA'}`;
+    expect((await server.app.inject({ method: 'GET', url: `/api/v1/telemedicine/link/${damaged}` })).statusCode).toBe(404);
+    expect((await verifyWith(damaged, images.aliceAgain)).statusCode).toBe(404);
+  });
+});

@@ -1,0 +1,79 @@
+import { brightness, openCamera, TOO_DARK, type Camera } from './camera.js';
+import { h, say, status } from './dom.js';
+
+/**
+ * The face step of the patient's own flows (portal sign-in, telemedicine check), written once: the camera
+ * with its face guide, a capture when the person is ready, and the fields that capture adds to the request.
+ * The pages send every field of a `FaceCapture` with their request as it is, so the active liveness
+ * challenge (web/src/liveness.ts) can take this step's place without the pages changing.
+ */
+export type FaceCapture = { image: string } & Record<string, unknown>;
+
+export interface FaceStepText {
+  /** What the person is asked to do, above the camera. */
+  instructions: string;
+  /** The button that takes the photo. */
+  button: string;
+}
+
+/**
+ * Shows the camera in `container` and resolves with the capture when the person presses the button (a
+ * frame too dark to show a face is refused here, with advice). Null when the camera cannot be used (the
+ * reason is shown) or `signal` ends the step; the camera is off again either way.
+ */
+export async function captureFace(container: HTMLElement, text: FaceStepText, signal: AbortSignal): Promise<FaceCapture | null> {
+  const feedback = status('status large');
+  const button = h('button', { type: 'button', class: 'big', disabled: true }, text.button);
+  container.replaceChildren(h('p', { class: 'lead' }, text.instructions), feedback);
+  let camera: Camera;
+  try {
+    camera = await openCamera('Camera preview');
+  } catch {
+    say(feedback, 'We cannot use your camera. Allow this page to use the camera and reload it, or use a device with a camera.', 'error');
+    return null;
+  }
+  if (signal.aborted) {
+    camera.stop();
+    return null;
+  }
+  container.insertBefore(camera.element, feedback);
+  container.append(h('div', { class: 'actions' }, button));
+  button.disabled = false;
+  button.focus();
+  return new Promise((resolve) => {
+    const finish = (capture: FaceCapture | null) => {
+      camera.stop();
+      signal.removeEventListener('abort', abort);
+      resolve(capture);
+    };
+    const abort = () => finish(null);
+    signal.addEventListener('abort', abort);
+    button.addEventListener('click', () => {
+      button.disabled = true;
+      say(feedback, 'Taking your photo…');
+      void camera.capture().then(async (image) => {
+        if ((await brightness(image)) < TOO_DARK) {
+          say(feedback, 'It is too dark to see your face. Move into the light and try again.', 'error');
+          button.disabled = false;
+          button.focus();
+          return;
+        }
+        finish({ image });
+      });
+    });
+  });
+}
+
+/** What to tell the person when the server could not use the photo (no face, several faces, poor quality). */
+export function photoProblem(code: string): string | null {
+  switch (code) {
+    case 'NO_FACE':
+      return 'We could not find a face in the photo. Look straight at the camera with your face inside the oval, then try again.';
+    case 'MULTIPLE_FACES':
+      return 'We saw more than one face. Make sure only you are in front of the camera, then try again.';
+    case 'QUALITY_REJECTED':
+      return 'The photo was not clear enough. Face the camera in good light, hold still, and try again.';
+    default:
+      return null;
+  }
+}
