@@ -93,6 +93,16 @@ export class Gallery {
     return this.#templates.size;
   }
 
+  /** Every template held and its patient: what a consistency check compares with the store. */
+  *entries(): IterableIterator<{ templateId: string; patientId: string }> {
+    for (const { templateId, patientId } of this.#templates.values()) yield { templateId, patientId };
+  }
+
+  /** The ids of a patient's templates held. */
+  templatesOf(patientId: string): readonly string[] {
+    return this.#templatesOf.get(patientId) ?? [];
+  }
+
   /** Adds a template; re-adding an id replaces the old vector (e.g. after transform renewal). */
   add(entry: GalleryEntry): void {
     this.#insert(entry).fitIndex();

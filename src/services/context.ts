@@ -38,6 +38,8 @@ export type FaceEmbedder = Pick<FacePool, 'embedSingle'>;
 export const DEFAULT_MAX_TEMPLATES = 5;
 const DEFAULT_REFRESH_AFTER_DAYS = 30;
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** Template ids read per query when the gallery is compared with the store. */
+const RESYNC_PAGE = 5000;
 
 /** Opens the configured database and starts medface on it (see `startMedface`). */
 export async function openMedface(config: Pick<Config, 'dataDir' | 'databaseUrl' | 'keyFile'>, options: MedfaceOptions = {}): Promise<Medface> {
@@ -156,15 +158,48 @@ export class Medface {
       const stored = await this.store.listTemplates(hit.patientId);
       if (!stored.some((t) => t.id === hit.templateId)) stale.add(hit.patientId);
     }
-    for (const patientId of stale) await this.exclusive(patientId, () => this.#reloadPatient(patientId));
+    for (const patientId of stale) await this.reloadPatient(patientId);
     return this.#gallery.search(probe, k);
   }
 
-  async #reloadPatient(patientId: string): Promise<void> {
-    this.#gallery.removePatient(patientId);
-    for (const t of await this.store.listTemplates(patientId)) {
-      this.#gallery.add({ templateId: t.id, patientId, template: await this.openTemplate(t) });
+  /**
+   * Makes the gallery hold exactly the patient's stored templates (another process or node changed them):
+   * templates gone are removed, new ones opened and added, the others left as they are. Ordered with this
+   * process's own changes to the patient (`exclusive`).
+   */
+  reloadPatient(patientId: string): Promise<void> {
+    return this.exclusive(patientId, async () => {
+      const stored = await this.store.listTemplates(patientId);
+      const gallery = this.#gallery;
+      const held = new Set(gallery.templatesOf(patientId));
+      const added: GalleryEntry[] = [];
+      for (const t of stored) if (!held.delete(t.id)) added.push({ templateId: t.id, patientId, template: await this.openTemplate(t) });
+      if (gallery !== this.#gallery) return; // rebuilt from the store meanwhile
+      for (const templateId of held) gallery.remove(templateId);
+      for (const entry of added) gallery.add(entry);
+    });
+  }
+
+  /**
+   * Brings the gallery back in line with the store after changes may have been missed (the node lost its
+   * listening connection, or another process wrote the SQLite file): the key file is read again if it was
+   * replaced, the store's template ids are compared with the gallery's, and every patient that differs is
+   * reloaded. Only ids are read for the comparison, in pages; templates are opened only where they differ.
+   */
+  async resyncGallery(): Promise<void> {
+    await this.syncKeys();
+    const gallery = this.#gallery;
+    const unseen = new Map<string, string>();
+    for (const { templateId, patientId } of gallery.entries()) unseen.set(templateId, patientId);
+    const differing = new Set<string>();
+    for (let after: string | null = null; ; ) {
+      const page = await this.store.listTemplateRefsPage(after, RESYNC_PAGE);
+      for (const ref of page) if (!unseen.delete(ref.id)) differing.add(ref.patientId);
+      if (page.length < RESYNC_PAGE) break;
+      after = page[page.length - 1]!.id;
     }
+    for (const patientId of unseen.values()) differing.add(patientId);
+    for (const patientId of differing) await this.reloadPatient(patientId);
   }
 
   /** The calibrated thresholds of an embedder model, read once. */

@@ -535,6 +535,47 @@ CREATE TABLE liveness_challenges (
 CREATE INDEX liveness_challenges_deadline ON liveness_challenges (deadline);
 `,
   },
+  {
+    version: 6,
+    name: 'shared rate-limit counters, change notifications for the nodes',
+    // A counter per limited route and caller, shared by every node; expired windows are purged.
+    // PostgreSQL: a committed change to templates or key metadata is announced on the channel
+    // 'medface:<schema>' (payload 'templates <patient id>' or 'keys', never a vector), sent by the trigger
+    // inside the writing transaction, so only on commit; every node's gallery follows (services/gallery-sync.ts).
+    sqlite: `
+CREATE TABLE rate_limit_counters (
+  key TEXT PRIMARY KEY,
+  hits INTEGER NOT NULL,
+  window_ends_at TEXT NOT NULL
+) STRICT;
+CREATE INDEX rate_limit_counters_window ON rate_limit_counters (window_ends_at);
+`,
+    postgres: `
+CREATE TABLE rate_limit_counters (
+  key TEXT PRIMARY KEY,
+  hits INTEGER NOT NULL,
+  window_ends_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX rate_limit_counters_window ON rate_limit_counters (window_ends_at);
+
+CREATE FUNCTION medface_announce_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_TABLE_NAME = 'templates' AND TG_OP <> 'UPDATE' THEN
+    -- one notification per patient and transaction: PostgreSQL folds identical ones
+    PERFORM pg_notify(left('medface:' || TG_TABLE_SCHEMA, 63), 'templates ' || (CASE WHEN TG_OP = 'DELETE' THEN OLD.patient_id ELSE NEW.patient_id END));
+  ELSE
+    -- re-protection (key rotation, transform renewal) moves no vector: the nodes only need the new key ring
+    PERFORM pg_notify(left('medface:' || TG_TABLE_SCHEMA, 63), 'keys');
+  END IF;
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER templates_announce AFTER INSERT OR UPDATE OR DELETE ON templates
+  FOR EACH ROW EXECUTE FUNCTION medface_announce_change();
+CREATE TRIGGER key_metadata_announce AFTER INSERT OR UPDATE OR DELETE ON key_metadata
+  FOR EACH STATEMENT EXECUTE FUNCTION medface_announce_change();
+`,
+  },
 ];
 
 /**

@@ -1,11 +1,25 @@
 import pg from 'pg';
 import { migrate } from './migrations.js';
+import { PostgresChangeFeed } from './postgres-watch.js';
 import type { SqlExecutor, SqlValue } from './sql.js';
 import { translateDriverError } from './sql.js';
 import { TransactionalStore } from './store.js';
+import type { StoreChange, StoreWatch } from './types.js';
 
 /** Any 64-bit constant works; it names the advisory lock that lets one process at a time migrate. */
 const MIGRATION_LOCK_KEY = 4_823_117_560_230;
+
+/**
+ * Bounds on waiting for PostgreSQL, so an unreachable or stalled server turns requests into STORE_UNAVAILABLE
+ * (503 with Retry-After) instead of hanging them: connecting, a statement (cancelled by the server), a reply
+ * (the client gives up on a silent network), and a transaction left open by a node that died mid-way.
+ */
+export const PG_TIMEOUTS = {
+  connectMs: 5_000,
+  statementMs: 10_000,
+  replyMs: 15_000,
+  idleInTransactionMs: 60_000,
+} as const;
 
 /**
  * The production engine: a pg connection pool; each transaction holds one pooled connection from BEGIN to
@@ -15,32 +29,35 @@ const MIGRATION_LOCK_KEY = 4_823_117_560_230;
 export class PostgresStore extends TransactionalStore {
   readonly engine = 'postgres' as const;
 
-  private constructor(private readonly pool: pg.Pool) {
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly connectionString: string,
+  ) {
     super();
   }
 
   /** `connectionString` may carry libpq parameters, e.g. `?options=-c%20search_path%3Dother` for a schema. */
   static async open(connectionString: string, poolSize = 10): Promise<PostgresStore> {
-    const pool = new pg.Pool({ connectionString, max: poolSize });
+    await migrateOn(connectionString);
+    const pool = new pg.Pool({
+      connectionString,
+      max: poolSize,
+      connectionTimeoutMillis: PG_TIMEOUTS.connectMs,
+      statement_timeout: PG_TIMEOUTS.statementMs,
+      query_timeout: PG_TIMEOUTS.replyMs,
+      idle_in_transaction_session_timeout: PG_TIMEOUTS.idleInTransactionMs,
+      keepAlive: true,
+    });
     // An idle pooled connection that the server drops must not crash the process; the next query reconnects.
     pool.on('error', () => undefined);
-    const store = new PostgresStore(pool);
-    try {
-      const client = await store.connect();
-      try {
-        const sql = new PostgresExecutor(client);
-        await migrate(sql, async () => {
-          await sql.exec('BEGIN');
-          await sql.all('SELECT pg_advisory_xact_lock(?)', [MIGRATION_LOCK_KEY]);
-        });
-      } finally {
-        client.release();
-      }
-    } catch (e) {
-      await pool.end();
-      throw e;
-    }
-    return store;
+    return new PostgresStore(pool, connectionString);
+  }
+
+  watch(listener: (change: StoreChange) => void): StoreWatch {
+    return PostgresChangeFeed.start(
+      { connectionString: this.connectionString, connectionTimeoutMillis: PG_TIMEOUTS.connectMs, query_timeout: PG_TIMEOUTS.replyMs, keepAlive: true },
+      listener,
+    );
   }
 
   protected async runInTransaction<T>(fn: (sql: SqlExecutor) => Promise<T>): Promise<T> {
@@ -76,10 +93,33 @@ export class PostgresStore extends TransactionalStore {
   }
 }
 
+/**
+ * Migrations run on a connection of their own without the statement timeouts: building an index on a large
+ * table may take longer than any request should.
+ */
+async function migrateOn(connectionString: string): Promise<void> {
+  const client = new pg.Client({ connectionString, connectionTimeoutMillis: PG_TIMEOUTS.connectMs });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (e) {
+    throw translateDriverError(e);
+  }
+  try {
+    const sql = new PostgresExecutor(client);
+    await migrate(sql, async () => {
+      await sql.exec('BEGIN');
+      await sql.all('SELECT pg_advisory_xact_lock(?)', [MIGRATION_LOCK_KEY]);
+    });
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 class PostgresExecutor implements SqlExecutor {
   readonly engine = 'postgres' as const;
 
-  constructor(private readonly client: pg.PoolClient) {}
+  constructor(private readonly client: pg.ClientBase) {}
 
   async all<R>(sql: string, params: readonly SqlValue[] = []): Promise<R[]> {
     try {

@@ -30,6 +30,7 @@ import type {
   StoredPhoto,
   StoredStaffTemplate,
   StoredTemplate,
+  TemplateRef,
   TemplateSource,
   TotpRow,
   UserRow,
@@ -348,6 +349,14 @@ export class SqlRepository implements Repository {
       [afterId ?? '', limit],
     );
     return rows.map(templateRow);
+  }
+
+  async listTemplateRefsPage(afterId: string | null, limit: number): Promise<TemplateRef[]> {
+    const rows = await this.sql.all<{ id: string; patient_id: string }>('SELECT id, patient_id FROM templates WHERE id > ? ORDER BY id LIMIT ?', [
+      afterId ?? '',
+      limit,
+    ]);
+    return rows.map((r) => ({ id: r.id, patientId: r.patient_id }));
   }
 
   async updateTemplateProtection(id: string, blob: ProtectedBlob & { transformId: string }): Promise<boolean> {
@@ -725,6 +734,25 @@ export class SqlRepository implements Repository {
 
   async revokeApiClient(id: string, at: string): Promise<boolean> {
     return (await this.sql.run('UPDATE api_clients SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [at, id])) > 0;
+  }
+
+  // ---------------------------------------------------------------- rate limits
+
+  async countRateLimitHit(key: string, now: string, windowEndsAt: string): Promise<{ hits: number; windowEndsAt: string }> {
+    const rows = await this.sql.all<{ hits: number | string; window_ends_at: unknown }>(
+      `INSERT INTO rate_limit_counters (key, hits, window_ends_at) VALUES (?, 1, ?)
+       ON CONFLICT (key) DO UPDATE SET
+         hits = CASE WHEN rate_limit_counters.window_ends_at <= ? THEN 1 ELSE rate_limit_counters.hits + 1 END,
+         window_ends_at = CASE WHEN rate_limit_counters.window_ends_at <= ? THEN excluded.window_ends_at ELSE rate_limit_counters.window_ends_at END
+       RETURNING hits, window_ends_at`,
+      [key, windowEndsAt, now, now],
+    );
+    const row = rows[0]!;
+    return { hits: Number(row.hits), windowEndsAt: isoTime(row.window_ends_at) };
+  }
+
+  async deleteRateLimitCountersBefore(before: string): Promise<number> {
+    return this.sql.run('DELETE FROM rate_limit_counters WHERE window_ends_at < ?', [before]);
   }
 
   // ---------------------------------------------------------------- liveness challenges

@@ -15,6 +15,9 @@ export interface SqlExecutor {
   exec(sql: string): Promise<void>;
 }
 
+const PG_CONNECTION_LOST =
+  /^(Connection terminated|timeout exceeded when trying to connect|timeout expired|Query read timeout|Client has encountered a connection error|Client was closed)/;
+
 interface DriverError {
   code?: unknown;
   constraint?: unknown;
@@ -45,6 +48,13 @@ export function translateDriverError(e: unknown): unknown {
     code.startsWith('28')
   ) {
     return new MedfaceError('STORE_UNAVAILABLE', 'the database cannot be reached', { reason: code });
+  }
+  if (code === '57014') {
+    return new MedfaceError('STORE_UNAVAILABLE', 'the database did not answer in time; try again', { reason: code });
+  }
+  // node-postgres reports a lost or unreachable server by message only
+  if (code === '' && e instanceof Error && PG_CONNECTION_LOST.test(e.message)) {
+    return new MedfaceError('STORE_UNAVAILABLE', 'the database cannot be reached', { reason: 'connection' });
   }
   if (/^SQLITE_(CANTOPEN|NOTADB|CORRUPT|READONLY|FULL|IOERR|PERM)/.test(code)) {
     return new MedfaceError('STORE_UNAVAILABLE', 'the database file cannot be used', { reason: code });

@@ -5,8 +5,12 @@ import { migrate } from './migrations.js';
 import type { SqlExecutor, SqlValue } from './sql.js';
 import { translateDriverError } from './sql.js';
 import { TransactionalStore } from './store.js';
+import type { StoreChange, StoreWatch } from './types.js';
 
 export const SQLITE_FILE_NAME = 'medface.db';
+
+/** How often a watching process asks whether another process (a CLI command) wrote to the file. */
+const DATA_VERSION_POLL_MS = 1000;
 
 /**
  * The embedded engine: one better-sqlite3 connection to `<dataDir>/medface.db` in WAL mode.
@@ -67,6 +71,34 @@ export class SqliteStore extends TransactionalStore {
         throw e;
       }
     });
+  }
+
+  /**
+   * `PRAGMA data_version` changes when another connection commits (never for this one's own commits): a poll
+   * costs no I/O beyond a shared-memory read, and a change is reported as `resync` since SQLite cannot say what.
+   */
+  watch(listener: (change: StoreChange) => void): StoreWatch {
+    const version = () => this.serialised(async () => (this.db.open ? Number(this.db.pragma('data_version', { simple: true })) : null));
+    let seen: number | null = null;
+    let polling = false;
+    const poll = async () => {
+      if (polling) return;
+      polling = true;
+      try {
+        const now = await version();
+        if (now !== null && seen !== null && now !== seen) listener({ kind: 'resync' });
+        seen = now ?? seen;
+      } finally {
+        polling = false;
+      }
+    };
+    const timer = setInterval(() => void poll().catch(() => undefined), DATA_VERSION_POLL_MS);
+    timer.unref();
+    void poll().then(() => listener({ kind: 'resync' }), () => undefined);
+    return {
+      live: true,
+      close: async () => clearInterval(timer),
+    };
   }
 
   private serialised<T>(fn: () => Promise<T>): Promise<T> {

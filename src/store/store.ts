@@ -30,9 +30,12 @@ import type {
   SessionRow,
   SignInThrottleRow,
   Store,
+  StoreChange,
+  StoreWatch,
   StoredPhoto,
   StoredStaffTemplate,
   StoredTemplate,
+  TemplateRef,
   TotpRow,
   UserRow,
 } from './types.js';
@@ -52,6 +55,7 @@ export abstract class TransactionalStore implements Store {
 
   protected abstract runInTransaction<T>(fn: (sql: SqlExecutor) => Promise<T>): Promise<T>;
   abstract close(): Promise<void>;
+  abstract watch(listener: (change: StoreChange) => void): StoreWatch;
 
   async transaction<T>(fn: (tx: Repository) => Promise<T>): Promise<T> {
     if (insideTransaction.getStore() === this) {
@@ -206,6 +210,9 @@ export abstract class TransactionalStore implements Store {
   listTemplatesPage(afterId: string | null, limit: number): Promise<StoredTemplate[]> {
     return this.transaction((tx) => tx.listTemplatesPage(afterId, limit));
   }
+  listTemplateRefsPage(afterId: string | null, limit: number): Promise<TemplateRef[]> {
+    return this.transaction((tx) => tx.listTemplateRefsPage(afterId, limit));
+  }
   updateTemplateProtection(id: string, blob: ProtectedBlob & { transformId: string }): Promise<boolean> {
     return this.transaction((tx) => tx.updateTemplateProtection(id, blob));
   }
@@ -346,6 +353,12 @@ export abstract class TransactionalStore implements Store {
   }
   revokeApiClient(id: string, at: string): Promise<boolean> {
     return this.transaction((tx) => tx.revokeApiClient(id, at));
+  }
+  countRateLimitHit(key: string, now: string, windowEndsAt: string): Promise<{ hits: number; windowEndsAt: string }> {
+    return this.transaction((tx) => tx.countRateLimitHit(key, now, windowEndsAt));
+  }
+  deleteRateLimitCountersBefore(before: string): Promise<number> {
+    return this.transaction((tx) => tx.deleteRateLimitCountersBefore(before));
   }
   insertLivenessChallenge(row: LivenessChallengeRow): Promise<void> {
     return this.transaction((tx) => tx.insertLivenessChallenge(row));

@@ -333,6 +333,8 @@ export interface Repository {
   replaceOldestTemplate(t: NewTemplate): Promise<{ inserted: StoredTemplate; replacedId: string | null }>;
   /** Templates in id order after `afterId`; the page primitive behind `Store.iterateTemplates`. */
   listTemplatesPage(afterId: string | null, limit: number): Promise<StoredTemplate[]>;
+  /** Template ids and their patients in id order after `afterId`, without the blobs (gallery resync). */
+  listTemplateRefsPage(afterId: string | null, limit: number): Promise<TemplateRef[]>;
   updateTemplateProtection(id: string, blob: ProtectedBlob & { transformId: string }): Promise<boolean>;
 
   // Photos (opaque protected blobs, kept only when configured)
@@ -406,6 +408,15 @@ export interface Repository {
   /** False when there is no such client or it was already revoked. */
   revokeApiClient(id: string, at: string): Promise<boolean>;
 
+  // Rate limits shared by every node (src/server/rate-limit-store.ts)
+  /**
+   * Counts one request against `key` in one statement (safe when nodes race): a window that ended by `now`
+   * starts again at one, ending at `windowEndsAt`. Returns the count and when the current window ends.
+   */
+  countRateLimitHit(key: string, now: string, windowEndsAt: string): Promise<{ hits: number; windowEndsAt: string }>;
+  /** Deletes counters whose window ended before `before`; returns how many. */
+  deleteRateLimitCountersBefore(before: string): Promise<number>;
+
   // Liveness challenges (single-use)
   insertLivenessChallenge(row: LivenessChallengeRow): Promise<void>;
   getLivenessChallenge(id: string): Promise<LivenessChallengeRow | null>;
@@ -426,6 +437,24 @@ export type RewrapTemplate = (
   t: StoredTemplate,
 ) => (ProtectedBlob & { transformId: string }) | null | Promise<(ProtectedBlob & { transformId: string }) | null>;
 export type RewrapPhoto = (p: StoredPhoto) => ProtectedBlob | null | Promise<ProtectedBlob | null>;
+
+export interface TemplateRef {
+  id: string;
+  patientId: string;
+}
+
+/**
+ * A change committed by another process or node, as the store hears of it (services/gallery-sync.ts acts on it):
+ * a patient's templates were added or removed; keys were added, retired or records re-protected under them;
+ * or changes may have been missed (the listening connection was (re)established, or SQLite's file changed).
+ */
+export type StoreChange = { kind: 'templates'; patientId: string } | { kind: 'keys' } | { kind: 'resync' };
+
+export interface StoreWatch {
+  /** Listening now; false while the connection is lost (a `resync` follows its return). */
+  readonly live: boolean;
+  close(): Promise<void>;
+}
 export type RewrapStaffTemplate = (
   t: StoredStaffTemplate,
 ) => (ProtectedBlob & { transformId: string }) | null | Promise<(ProtectedBlob & { transformId: string }) | null>;
@@ -448,5 +477,11 @@ export interface Store extends Repository {
   rewrapTemplates(fn: RewrapTemplate, batchSize?: number): Promise<number>;
   rewrapPhotos(fn: RewrapPhoto, batchSize?: number): Promise<number>;
   rewrapStaffTemplates(fn: RewrapStaffTemplate, batchSize?: number): Promise<number>;
+  /**
+   * Tells `listener` about changes other processes commit: PostgreSQL LISTEN on a connection of its own
+   * (reconnecting with a `resync` after a loss), SQLite a cheap poll of `data_version` (a `resync` when
+   * another process wrote). A `resync` is also sent once listening has started.
+   */
+  watch(listener: (change: StoreChange) => void): StoreWatch;
   close(): Promise<void>;
 }
