@@ -10,6 +10,9 @@ export type LivenessAction = 'turn-left' | 'turn-right' | 'look-up' | 'blink' | 
 
 export const LIVENESS_ACTIONS: readonly LivenessAction[] = ['turn-left', 'turn-right', 'look-up', 'blink', 'come-closer'];
 
+/** Actions whose geometry a flat picture cannot reproduce: only these give the check its 3-D evidence. */
+export const POSE_ACTIONS: readonly LivenessAction[] = ['turn-left', 'turn-right', 'look-up'];
+
 /** A single-use challenge: the actions, in the order they must be performed, and the time window (ISO 8601). */
 export interface LivenessChallenge {
   id: string;
@@ -31,6 +34,8 @@ export type LivenessReason =
   | 'LIVENESS_TOO_MANY_FRAMES'
   | 'LIVENESS_NO_FACE'
   | 'LIVENESS_ACTION_MISSING'
+  /** An action was performed that the challenge did not ask for (a recording of every action passes no challenge). */
+  | 'LIVENESS_EXTRA_ACTION'
   | 'LIVENESS_WRONG_ORDER'
   | 'LIVENESS_FLAT_FACE'
   | 'LIVENESS_FACE_CHANGED'
@@ -47,17 +52,24 @@ export interface LivenessVerdict {
 
 /** Uniform in [0, 1) from the CSPRNG: an attacker must not be able to predict the next challenge. */
 function secureRandom(): number {
-  return randomInt(0, 2 ** 48) / 2 ** 48;
+  return randomInt(0, 2 ** 47) / 2 ** 47;
 }
 
-/** 2 or 3 distinct actions in random order. `random` returns values in [0, 1) (injectable so tests can fix it). */
+/**
+ * 2 or 3 distinct actions in random order, at least one of them a POSE_ACTION (the check needs one to tell a
+ * head from a picture). `random` returns values in [0, 1) (injectable so tests can fix it).
+ */
 export function randomChallengeActions(random: () => number = secureRandom): LivenessAction[] {
-  const pool = [...LIVENESS_ACTIONS];
+  const pick = <T>(from: T[]): T => from.splice(Math.min(from.length - 1, Math.floor(random() * from.length)), 1)[0]!;
   const count = 2 + Math.floor(random() * 2);
-  const chosen: LivenessAction[] = [];
-  for (let i = 0; i < count; i++) {
-    const pick = Math.min(pool.length - 1, Math.floor(random() * pool.length));
-    chosen.push(pool.splice(pick, 1)[0]!);
+  const poses = [...POSE_ACTIONS];
+  const chosen: LivenessAction[] = [pick(poses)];
+  const rest = LIVENESS_ACTIONS.filter((a) => a !== chosen[0]);
+  while (chosen.length < count) chosen.push(pick(rest));
+  // Fisher-Yates, so the pose action is not always first.
+  for (let i = chosen.length - 1; i > 0; i--) {
+    const j = Math.min(i, Math.floor(random() * (i + 1)));
+    [chosen[i], chosen[j]] = [chosen[j]!, chosen[i]!];
   }
   return chosen;
 }

@@ -1,0 +1,360 @@
+/**
+ * Frame sequences for testing and measuring the active liveness check (src/liveness/): genuine PROXIES rendered
+ * from one photo through its 3-D face mesh, and presentation attacks (a photo moved and warped in 2-D, replays,
+ * reordering, re-timing, a spliced-in second face). A rendered head turn is a proxy for a real one: its depth is
+ * the mesh model's estimate, and everything outside the face stays as still as the photo.
+ */
+import sharp from 'sharp';
+import { estimateSimilarity } from '../face/align.js';
+import type { Point, Point3, RgbImage } from '../face/index.js';
+import { applyHomography, type Homography } from '../liveness/geometry.js';
+import type { CapturedFrame, LivenessAction } from '../liveness/types.js';
+
+/** A head pose to render, in src/face/types.ts's conventions (yaw > 0: the subject's left; pitch > 0: down). */
+export interface RenderPose {
+  yaw: number;
+  pitch: number;
+  /** Magnification about the face's centre (1: as photographed; > 1: nearer the camera). */
+  scale: number;
+  /** 0: eyes as photographed, 1: closed. */
+  blink: number;
+  /** Translation in pixels. */
+  dx: number;
+  dy: number;
+}
+
+export const NEUTRAL: RenderPose = { yaw: 0, pitch: 0, scale: 1, blink: 0, dx: 0, dy: 0 };
+
+/** A source photo: its pixels and its face's mesh as the detector found it. */
+export interface SourceFace {
+  image: RgbImage;
+  mesh: readonly Point3[];
+}
+
+/**
+ * Upper and lower eyelid contour vertices of the MediaPipe mesh, paired top to bottom (the subject's right eye,
+ * then the left), and the ring above each upper lid, which follows it half way so the lid skin stretches
+ * instead of tearing.
+ */
+const UPPER_LID = [246, 161, 160, 159, 158, 157, 173, 466, 388, 387, 386, 385, 384, 398];
+const LOWER_LID = [7, 163, 144, 145, 153, 154, 155, 249, 390, 373, 374, 380, 381, 382];
+const ABOVE_LID = [247, 30, 29, 27, 28, 56, 190, 467, 260, 259, 257, 258, 286, 414];
+
+/** How far behind the face's mean depth the head turns about, as a fraction of the mesh's width (the neck). */
+const PIVOT_DEPTH = 0.6;
+
+const RADIANS = Math.PI / 180;
+
+/** The mesh after blinking, rotating, scaling and moving it, projected orthographically. */
+export function posedMesh(mesh: readonly Point3[], pose: RenderPose): Point3[] {
+  const points = mesh.map((p) => ({ ...p }));
+  if (pose.blink > 0) {
+    UPPER_LID.forEach((u, i) => {
+      const upper = mesh[u]!, lower = mesh[LOWER_LID[i]!]!;
+      const ddx = (lower.x - upper.x) * pose.blink, ddy = (lower.y - upper.y) * pose.blink;
+      points[u] = { ...upper, x: upper.x + ddx, y: upper.y + ddy };
+      const above = mesh[ABOVE_LID[i]!]!;
+      points[ABOVE_LID[i]!] = { ...above, x: above.x + ddx / 2, y: above.y + ddy / 2 };
+    });
+  }
+  let minX = Infinity, maxX = -Infinity, cx = 0, cy = 0, cz = 0;
+  for (const p of mesh) {
+    minX = Math.min(minX, p.x);
+    maxX = Math.max(maxX, p.x);
+    cx += p.x;
+    cy += p.y;
+    cz += p.z;
+  }
+  cx /= mesh.length;
+  cy /= mesh.length;
+  cz = cz / mesh.length + PIVOT_DEPTH * (maxX - minX);
+  const cy1 = Math.cos(pose.yaw * RADIANS), sy1 = Math.sin(pose.yaw * RADIANS);
+  const cp = Math.cos(pose.pitch * RADIANS), sp = Math.sin(pose.pitch * RADIANS);
+  return points.map((p) => {
+    const x = p.x - cx, y = p.y - cy, z = p.z - cz;
+    // Pitch about the horizontal axis, then yaw about the vertical one; smaller z is nearer the camera.
+    const y2 = y * cp - z * sp, z2 = y * sp + z * cp;
+    const x3 = x * cy1 - z2 * sy1, z3 = x * sy1 + z2 * cy1;
+    return { x: cx + x3 * pose.scale + pose.dx, y: cy + y2 * pose.scale + pose.dy, z: z3 * pose.scale };
+  });
+}
+
+/**
+ * The photo with its face re-rendered in `pose`: each mesh triangle's texture is mapped by its own affine warp
+ * onto the posed, projected triangle, far triangles first and those turned away skipped. Outside the face the
+ * photo is unchanged.
+ */
+export function renderPose(source: SourceFace, triangles: readonly number[], pose: RenderPose): RgbImage {
+  const { image, mesh } = source;
+  const dst = posedMesh(mesh, pose);
+  // The whole head and what is behind it moves and grows with the face; only the face turns.
+  const cx = mesh.reduce((s, p) => s + p.x, 0) / mesh.length, cy = mesh.reduce((s, p) => s + p.y, 0) / mesh.length;
+  const still = pose.scale === 1 && pose.dx === 0 && pose.dy === 0;
+  const out = still
+    ? new Uint8Array(image.data)
+    : warpImage(image, [pose.scale, 0, cx * (1 - pose.scale) + pose.dx, 0, pose.scale, cy * (1 - pose.scale) + pose.dy, 0, 0, 1]).data;
+  const order: Array<{ t: number; depth: number }> = [];
+  for (let t = 0; t + 2 < triangles.length; t += 3) {
+    const [a, b, c] = [triangles[t]!, triangles[t + 1]!, triangles[t + 2]!];
+    const srcArea = signedArea(mesh[a]!, mesh[b]!, mesh[c]!);
+    const dstArea = signedArea(dst[a]!, dst[b]!, dst[c]!);
+    // Turned away from the camera: its winding flipped. A triangle collapsed by a blink has no area either.
+    if (Math.sign(srcArea) !== Math.sign(dstArea) || Math.abs(dstArea) < 1e-6) continue;
+    order.push({ t, depth: (dst[a]!.z + dst[b]!.z + dst[c]!.z) / 3 });
+  }
+  order.sort((p, q) => q.depth - p.depth);
+  for (const { t } of order) {
+    const ids = [triangles[t]!, triangles[t + 1]!, triangles[t + 2]!] as const;
+    fillTriangle(image, out, ids.map((i) => mesh[i]!), ids.map((i) => dst[i]!));
+  }
+  return { data: out, width: image.width, height: image.height };
+}
+
+function signedArea(a: Point, b: Point, c: Point): number {
+  return ((b.x - a.x) * (c.y - a.y) - (c.x - a.x) * (b.y - a.y)) / 2;
+}
+
+/** Paints destination triangle `d` of `out` with the texture of source triangle `s` of `image` (bilinear). */
+function fillTriangle(image: RgbImage, out: Uint8Array, s: readonly Point[], d: readonly Point[]): void {
+  const [d0, d1, d2] = d as [Point, Point, Point];
+  const [s0, s1, s2] = s as [Point, Point, Point];
+  const area = signedArea(d0, d1, d2);
+  const x0 = Math.max(0, Math.floor(Math.min(d0.x, d1.x, d2.x)));
+  const x1 = Math.min(image.width - 1, Math.ceil(Math.max(d0.x, d1.x, d2.x)));
+  const y0 = Math.max(0, Math.floor(Math.min(d0.y, d1.y, d2.y)));
+  const y1 = Math.min(image.height - 1, Math.ceil(Math.max(d0.y, d1.y, d2.y)));
+  const eps = -1e-3;
+  for (let y = y0; y <= y1; y++) {
+    for (let x = x0; x <= x1; x++) {
+      const p = { x, y };
+      const w0 = signedArea(d1, d2, p) / area, w1 = signedArea(d2, d0, p) / area, w2 = 1 - w0 - w1;
+      if (w0 < eps || w1 < eps || w2 < eps) continue;
+      sampleInto(image, w0 * s0.x + w1 * s1.x + w2 * s2.x, w0 * s0.y + w1 * s1.y + w2 * s2.y, out, (y * image.width + x) * 3);
+    }
+  }
+}
+
+/** Bilinear sample of `image` at (x, y) written to out[o..o+2]; outside the image, mid grey. */
+function sampleInto(image: RgbImage, x: number, y: number, out: Uint8Array, o: number): void {
+  const { data, width, height } = image;
+  if (!(x >= 0 && y >= 0 && x <= width - 1 && y <= height - 1)) {
+    out[o] = out[o + 1] = out[o + 2] = 128;
+    return;
+  }
+  const xa = Math.floor(x), ya = Math.floor(y);
+  const xb = Math.min(width - 1, xa + 1), yb = Math.min(height - 1, ya + 1);
+  const fx = x - xa, fy = y - ya;
+  for (let c = 0; c < 3; c++) {
+    const top = data[(ya * width + xa) * 3 + c]! * (1 - fx) + data[(ya * width + xb) * 3 + c]! * fx;
+    const bottom = data[(yb * width + xa) * 3 + c]! * (1 - fx) + data[(yb * width + xb) * 3 + c]! * fx;
+    out[o + c] = Math.round(top * (1 - fy) + bottom * fy);
+  }
+}
+
+/** The image seen through the projective map `h` (image → output), `width`×`height`; outside it, mid grey. */
+export function warpImage(image: RgbImage, h: Homography, width = image.width, height = image.height): RgbImage {
+  const inverse = invertHomography(h);
+  const out = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const p = applyHomography(inverse, { x, y });
+      sampleInto(image, p.x, p.y, out, (y * width + x) * 3);
+    }
+  }
+  return { data: out, width, height };
+}
+
+function invertHomography(h: Homography): Homography {
+  const [a, b, c, d, e, f, g, k, l] = h;
+  const A = e * l - f * k, B = -(d * l - f * g), C = d * k - e * g;
+  const det = a * A + b * B + c * C;
+  return [A / det, -(b * l - c * k) / det, (b * f - c * e) / det, B / det, (a * l - c * g) / det, -(a * f - c * d) / det, C / det, -(a * k - b * g) / det, (a * e - b * d) / det];
+}
+
+/**
+ * A photo held in front of the camera and moved: in-plane rotation `angle` (degrees), zoom `scale`, shift, and
+ * a perspective tilt about the vertical (`tiltX`) and horizontal (`tiltY`) axes through the image centre, the
+ * way a hand tips a print or a phone (a tilt of 0.2 makes one edge about 20% nearer).
+ */
+export function photoMotion(
+  width: number,
+  height: number,
+  m: { angle: number; scale: number; dx: number; dy: number; tiltX: number; tiltY: number },
+): Homography {
+  const cx = width / 2, cy = height / 2;
+  const c = Math.cos(m.angle * RADIANS) * m.scale, s = Math.sin(m.angle * RADIANS) * m.scale;
+  // Centre, perspective (w = 1 + tiltX·x/width + tiltY·y/height), rotate-scale, move back and shift.
+  const gx = m.tiltX / width, gy = m.tiltY / height;
+  const centre = [1, 0, -cx, 0, 1, -cy, 0, 0, 1];
+  const perspective = [1, 0, 0, 0, 1, 0, gx, gy, 1];
+  const rotate = [c, -s, 0, s, c, 0, 0, 0, 1];
+  const back = [1, 0, cx + m.dx, 0, 1, cy + m.dy, 0, 0, 1];
+  return multiply(back, multiply(rotate, multiply(perspective, centre))) as unknown as Homography;
+}
+
+function multiply(a: readonly number[], b: readonly number[]): number[] {
+  const out = new Array<number>(9).fill(0);
+  for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) for (let k = 0; k < 3; k++) out[i * 3 + j]! += a[i * 3 + k]! * b[k * 3 + j]!;
+  return out;
+}
+
+/** Milliseconds between rendered frames (≈ 6.7 frames a second, what a kiosk might upload). */
+export const FRAME_INTERVAL_MS = 150;
+
+/** The pose at the height of each action, as rendered for the genuine proxy. */
+export const ACTION_PEAK: Record<LivenessAction, Partial<RenderPose>> = {
+  'turn-left': { yaw: 30 },
+  'turn-right': { yaw: -30 },
+  'look-up': { pitch: -22 },
+  blink: { blink: 1 },
+  'come-closer': { scale: 1.35 },
+};
+
+/**
+ * Key poses of a sequence performing `actions`: two neutral frames, then for each action half way out, the
+ * peak, half way back and neutral again. `jitter` (0..1 → ±1) adds the small unsteadiness of a real head.
+ */
+export function actionPath(actions: readonly LivenessAction[], jitter: () => number, base: Partial<RenderPose> = {}): RenderPose[] {
+  const wobble = (pose: RenderPose): RenderPose => ({
+    ...pose,
+    yaw: pose.yaw + 2 * (jitter() * 2 - 1),
+    pitch: pose.pitch + 2 * (jitter() * 2 - 1),
+    dx: pose.dx + 2 * (jitter() * 2 - 1),
+    dy: pose.dy + 2 * (jitter() * 2 - 1),
+  });
+  const between = (peak: Partial<RenderPose>, t: number): RenderPose => ({
+    yaw: (base.yaw ?? 0) + (peak.yaw ?? 0) * t,
+    pitch: (base.pitch ?? 0) + (peak.pitch ?? 0) * t,
+    scale: 1 + ((peak.scale ?? 1) - 1) * t,
+    blink: (peak.blink ?? 0) * t,
+    dx: 0,
+    dy: 0,
+  });
+  const start = between({}, 0);
+  const path: RenderPose[] = [start, start];
+  for (const action of actions) {
+    const peak = ACTION_PEAK[action];
+    // A blink is quick: closed for one frame, no half-way frames.
+    const steps = action === 'blink' ? [1, 0] : [0.5, 1, 0.5, 0];
+    for (const t of steps) path.push(between(peak, t));
+  }
+  return path.map((pose, i) => (i < 2 ? pose : wobble(pose)));
+}
+
+/** JPEG bytes of raw RGB pixels. */
+export async function encodeFrame(image: RgbImage): Promise<Uint8Array> {
+  const jpeg = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+  return new Uint8Array(jpeg.buffer, jpeg.byteOffset, jpeg.byteLength);
+}
+
+/** Frames at FRAME_INTERVAL_MS from 0. */
+export async function toFrames(images: readonly RgbImage[], startMs = 300): Promise<CapturedFrame[]> {
+  return Promise.all(images.map(async (image, i) => ({ image: await encodeFrame(image), at: startMs + i * FRAME_INTERVAL_MS })));
+}
+
+/** GENUINE PROXY: the source face performing `actions`, rendered from its 3-D mesh, starting from `base`. */
+export function genuineProxy(
+  source: SourceFace,
+  triangles: readonly number[],
+  actions: readonly LivenessAction[],
+  jitter: () => number,
+  base: Partial<RenderPose> = {},
+): RgbImage[] {
+  return actionPath(actions, jitter, base).map((pose) => renderPose(source, triangles, pose));
+}
+
+/**
+ * The rendering yaw and pitch at which `source` reads as `target` to the detector (`readPose`), found by a few
+ * secant steps: a spliced-in face must also look where the first one looked.
+ */
+export async function renderingFor(
+  source: SourceFace,
+  triangles: readonly number[],
+  target: { yaw: number; pitch: number },
+  readPose: (image: RgbImage) => Promise<{ yaw: number; pitch: number } | null>,
+): Promise<Partial<RenderPose>> {
+  const pose = { yaw: 0, pitch: 0 };
+  // The detector reads roughly two thirds of a rendered rotation (measured; see docs/liveness.md).
+  const gain = 0.67;
+  for (let step = 0; step < 3; step++) {
+    const read = await readPose(renderPose(source, triangles, { ...NEUTRAL, ...pose }));
+    if (!read) break;
+    pose.yaw += (target.yaw - read.yaw) / gain;
+    pose.pitch += (target.pitch - read.pitch) / gain;
+  }
+  return pose;
+}
+
+/**
+ * ATTACK: the photo itself moved in 2-D so that each action looks done: a turn as a tilt about the vertical axis
+ * plus a sideways shift, looking up as a tilt about the horizontal axis, coming closer as a zoom, a blink as a
+ * quick vertical squash; every frame also shakes a little (shift, in-plane rotation).
+ */
+export function photoAttack(image: RgbImage, actions: readonly LivenessAction[], jitter: () => number): RgbImage[] {
+  const fake: Record<LivenessAction, { tiltX: number; tiltY: number; scale: number; dx: number; squash: number }> = {
+    'turn-left': { tiltX: -0.45, tiltY: 0, scale: 0.92, dx: 0.06, squash: 1 },
+    'turn-right': { tiltX: 0.45, tiltY: 0, scale: 0.92, dx: -0.06, squash: 1 },
+    'look-up': { tiltX: 0, tiltY: 0.45, scale: 1, dx: 0, squash: 1 },
+    blink: { tiltX: 0, tiltY: 0, scale: 1, dx: 0, squash: 0.85 },
+    'come-closer': { tiltX: 0, tiltY: 0, scale: 1.35, dx: 0, squash: 1 },
+  };
+  const frames: RgbImage[] = [];
+  const shake = (): number => jitter() * 2 - 1;
+  const frame = (f: { tiltX: number; tiltY: number; scale: number; dx: number; squash: number }, t: number): RgbImage => {
+    let h = photoMotion(image.width, image.height, {
+      angle: 3 * shake(),
+      scale: 1 + (f.scale - 1) * t,
+      dx: f.dx * t * image.width + 3 * shake(),
+      dy: 3 * shake(),
+      tiltX: f.tiltX * t,
+      tiltY: f.tiltY * t,
+    });
+    if (f.squash !== 1) {
+      const cy = image.height / 2, k = 1 + (f.squash - 1) * t;
+      h = multiply([1, 0, 0, 0, k, cy * (1 - k), 0, 0, 1], h) as unknown as Homography;
+    }
+    return warpImage(image, h);
+  };
+  const still = { tiltX: 0, tiltY: 0, scale: 1, dx: 0, squash: 1 };
+  frames.push(frame(still, 0), frame(still, 0));
+  for (const action of actions) for (const t of [0.5, 1, 0.5, 0]) frames.push(frame(fake[action], t));
+  return frames;
+}
+
+/** ATTACK: a sequence's frames in a shuffled order, re-timed so the timestamps still increase. */
+export function reordered(frames: readonly CapturedFrame[], random: () => number): CapturedFrame[] {
+  const shuffled = [...frames];
+  for (let i = shuffled.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!];
+  }
+  return shuffled.map((f, i) => ({ image: f.image, at: frames[i]!.at }));
+}
+
+/** ATTACK: the same frames with their capture times multiplied by `factor` (slow motion > 1, fast forward < 1). */
+export function retimed(frames: readonly CapturedFrame[], factor: number): CapturedFrame[] {
+  return frames.map((f) => ({ image: f.image, at: Math.round(f.at * factor) }));
+}
+
+const EYE_CORNERS = [33, 133, 263, 362];
+
+/**
+ * `source` moved and scaled so its eye corners lie on `target`'s: a spliced-in face then continues the first
+ * face's geometry, and only its identity betrays it.
+ */
+export function alignedTo(source: SourceFace, target: SourceFace): SourceFace {
+  const m = estimateSimilarity(
+    EYE_CORNERS.map((i) => source.mesh[i]!),
+    EYE_CORNERS.map((i) => target.mesh[i]!),
+  );
+  const scale = Math.hypot(m[0], m[3]);
+  return {
+    image: warpImage(source.image, [m[0], m[1], m[2], m[3], m[4], m[5], 0, 0, 1], target.image.width, target.image.height),
+    mesh: source.mesh.map((p) => ({ x: m[0] * p.x + m[1] * p.y + m[2], y: m[3] * p.x + m[4] * p.y + m[5], z: p.z * scale })),
+  };
+}
+
+/** ATTACK: `first`'s frames with those in [from, to) taken from `second` (another person doing the same). */
+export function spliced(first: readonly CapturedFrame[], second: readonly CapturedFrame[], from: number, to = first.length): CapturedFrame[] {
+  return first.map((f, i) => (i < from || i >= to ? f : { image: second[i]!.image, at: f.at }));
+}

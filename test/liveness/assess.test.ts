@@ -1,0 +1,133 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alignedTo, encodeFrame, genuineProxy, renderingFor, photoAttack, reordered, retimed, spliced, toFrames, type SourceFace } from '../../src/evaluation/pad-sequences.js';
+import { decodeImage, FacePool, meshTriangulation, type FrameObservation, type Pose, type RgbImage } from '../../src/face/index.js';
+import { FACE_API_DIR } from '../../src/face/runtime.js';
+import { assessSequence, type FrameObserver } from '../../src/liveness/assess.js';
+import type { CapturedFrame, LivenessAction, LivenessChallenge } from '../../src/liveness/types.js';
+
+const sample = (n: number): Buffer => readFileSync(path.join(FACE_API_DIR, 'demo', `sample${n}.jpg`));
+
+/** Two different people, one face each, small enough to keep the test's CPU modest. */
+const personA = (): Promise<Buffer> => sharp(sample(3)).extract({ left: 335, top: 115, width: 640, height: 720 }).resize(320).jpeg().toBuffer();
+const personB = (): Promise<Buffer> => sharp(sample(1)).extract({ left: 270, top: 252, width: 480, height: 480 }).resize(320).jpeg().toBuffer();
+
+function seeded(seed: number): () => number {
+  let s = seed;
+  return () => {
+    s = (s * 16807) % 2147483647;
+    return s / 2147483647;
+  };
+}
+
+const ISSUED = Date.parse('2026-01-01T10:00:00Z');
+const challenge = (actions: LivenessAction[]): LivenessChallenge => ({
+  id: 'c1',
+  nonce: 'n1',
+  actions,
+  issuedAt: new Date(ISSUED).toISOString(),
+  deadline: new Date(ISSUED + 20_000).toISOString(),
+});
+/** When the frames reach the server: after the last one was captured, before the deadline. */
+const NOW = new Date(ISSUED + 6_000);
+
+/** The real pool, remembering each frame's answer: the replay attacks resend the same images. */
+function remembering(pool: FacePool): FrameObserver {
+  const seen = new Map<string, Promise<FrameObservation>>();
+  return {
+    observe(bytes: Uint8Array, embed: boolean) {
+      const key = `${embed}:${createHash('sha256').update(bytes).digest('hex')}`;
+      if (!seen.has(key)) seen.set(key, pool.observe(bytes, embed));
+      return seen.get(key)!;
+    },
+  };
+}
+
+describe('assessSequence (active liveness) on rendered genuine proxies and attacks', () => {
+  let pool: FacePool;
+  let faces: FrameObserver;
+  let a: SourceFace;
+  let b: SourceFace;
+  let genuine: CapturedFrame[];
+  const triangles = meshTriangulation();
+
+  const source = async (bytes: Buffer): Promise<SourceFace> => {
+    const observation = await pool.observe(bytes, false);
+    return { image: await decodeImage(bytes), mesh: observation.subject!.mesh };
+  };
+
+  beforeAll(async () => {
+    pool = await FacePool.create({ size: 1 });
+    faces = remembering(pool);
+    a = await source(await personA());
+    b = await source(await personB());
+    genuine = await toFrames(genuineProxy(a, triangles, ['turn-left', 'look-up'], seeded(11)));
+  }, 120_000);
+  afterAll(() => pool.close());
+
+  it('passes a genuine proxy (a head turn and look-up rendered from the 3-D mesh) and hands back a neutral frame embedding', async () => {
+    const verdict = await assessSequence(faces, challenge(['turn-left', 'look-up']), genuine, NOW);
+    expect(verdict).toMatchObject({ passed: true, reasons: [], observed: ['turn-left', 'look-up'] });
+    expect(verdict.matchFrame).toBeGreaterThan(0);
+    expect(verdict.matchFrame).toBeLessThan(genuine.length - 1);
+    expect(verdict.embedding!.vector).toHaveLength(128);
+  }, 120_000);
+
+  it('detects right turns, blinks and coming closer, in order', async () => {
+    const frames = await toFrames(genuineProxy(a, triangles, ['blink', 'turn-right', 'come-closer'], seeded(5)));
+    const verdict = await assessSequence(faces, challenge(['blink', 'turn-right', 'come-closer']), frames, NOW);
+    expect(verdict.observed).toEqual(['blink', 'turn-right', 'come-closer']);
+    expect(verdict.passed).toBe(true);
+  }, 120_000);
+
+  it('refuses the same genuine frames against another challenge (a replay): wrong order, missing or extra actions', async () => {
+    const reversed = await assessSequence(faces, challenge(['look-up', 'turn-left']), genuine, NOW);
+    expect(reversed).toMatchObject({ passed: false, reasons: ['LIVENESS_WRONG_ORDER'], matchFrame: null, embedding: null });
+    const more = await assessSequence(faces, challenge(['turn-left', 'look-up', 'blink']), genuine, NOW);
+    expect(more.reasons).toEqual(['LIVENESS_ACTION_MISSING']);
+    const fewer = await assessSequence(faces, challenge(['turn-left']), genuine, NOW);
+    expect(fewer.reasons).toEqual(['LIVENESS_EXTRA_ACTION']);
+  }, 120_000);
+
+  it('refuses a photo moved, zoomed, rotated and perspective-tilted to fake the actions', async () => {
+    const frames = await toFrames(photoAttack(a.image, ['turn-left', 'look-up'], seeded(3)));
+    const verdict = await assessSequence(faces, challenge(['turn-left', 'look-up']), frames, NOW);
+    expect(verdict.passed).toBe(false);
+    expect(verdict.reasons).toContain('LIVENESS_FLAT_FACE');
+  }, 120_000);
+
+  it('refuses reordered frames and frames re-timed past the deadline or impossibly fast', async () => {
+    const shuffled = await assessSequence(faces, challenge(['turn-left', 'look-up']), reordered(genuine, seeded(2)), NOW);
+    expect(shuffled.passed).toBe(false);
+    expect(shuffled.reasons.some((r) => ['LIVENESS_ACTION_MISSING', 'LIVENESS_WRONG_ORDER', 'LIVENESS_EXTRA_ACTION'].includes(r))).toBe(true);
+    const slow = await assessSequence(faces, challenge(['turn-left', 'look-up']), retimed(genuine, 15), new Date(ISSUED + 19_000));
+    expect(slow.reasons).toContain('LIVENESS_EXPIRED');
+    const fast = await assessSequence(faces, challenge(['turn-left', 'look-up']), retimed(genuine, 0.1), NOW);
+    expect(fast.reasons).toEqual(['LIVENESS_TIMING']);
+    const late = await assessSequence(faces, challenge(['turn-left', 'look-up']), genuine, new Date(ISSUED + 21_000));
+    expect(late.reasons).toEqual(['LIVENESS_EXPIRED']);
+  }, 120_000);
+
+  it('refuses a different person spliced in mid-sequence, aligned to the first face and posed like it', async () => {
+    const b2 = alignedTo(b, a);
+    const readPose = async (image: RgbImage): Promise<Pose | null> => (await pool.observe(await encodeFrame(image), false)).subject?.pose ?? null;
+    const base = await renderingFor(b2, triangles, (await readPose(a.image))!, readPose);
+    const other = await toFrames(genuineProxy(b2, triangles, ['turn-left', 'look-up'], seeded(11), base));
+    // The second person takes over at the neutral frame between the two actions, where the match frame is chosen.
+    const verdict = await assessSequence(faces, challenge(['turn-left', 'look-up']), spliced(genuine, other, 5, 6), NOW);
+    expect(verdict).toMatchObject({ passed: false, embedding: null });
+    expect(verdict.reasons).toContain('LIVENESS_FACE_CHANGED');
+  }, 120_000);
+
+  it('refuses a single frame and too many frames before any analysis', async () => {
+    expect(await assessSequence(faces, challenge(['turn-left', 'look-up']), genuine.slice(0, 1), NOW)).toMatchObject({
+      passed: false,
+      reasons: ['LIVENESS_TOO_FEW_FRAMES'],
+    });
+    const many = Array.from({ length: 41 }, (_, i) => ({ image: genuine[0]!.image, at: i * 100 }));
+    expect((await assessSequence(faces, challenge(['turn-left', 'look-up']), many, NOW)).reasons).toEqual(['LIVENESS_TOO_MANY_FRAMES']);
+  }, 120_000);
+});
