@@ -15,6 +15,7 @@ import { registerAccessControl } from './access.js';
 import { DEFAULT_RATE_LIMITS, type RateLimits, type ServerContext } from './context.js';
 import { ERROR_SCHEMA, sendError } from './errors.js';
 import { loggerOptions, logRequests, type LogOptions } from './logging.js';
+import { sharedRateLimitStore } from './rate-limit-store.js';
 import { accountRoutes } from './routes/account.js';
 import { adminRoutes } from './routes/admin.js';
 import { auditRoutes } from './routes/audit.js';
@@ -94,8 +95,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
 
   await registerSecurityHeaders(app, tls);
   await app.register(multipart, { throwFileSizeLimit: true });
+  const { store } = options.deployment.medface;
   await app.register(rateLimit, {
     global: false,
+    // on PostgreSQL several nodes may serve: they count in the database; SQLite has one server, counting in memory
+    ...(store.engine === 'postgres' && { store: sharedRateLimitStore(store) }),
     errorResponseBuilder: (_request, context) =>
       new MedfaceError('RATE_LIMITED', `too many requests; try again in ${Math.ceil(context.ttl / 1000)} s`, {
         retryAfterSeconds: Math.ceil(context.ttl / 1000),

@@ -1,11 +1,13 @@
 import type { AccessContext } from '../access/context.js';
 import type { Config } from '../config.js';
 import os from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { FacePool, PoolStats, Purpose } from '../face/index.js';
 // the constant alone: pool.ts loads no model (the face layer's index does, and is imported on first use)
 import { DEFAULT_QUEUE_LIMIT } from '../face/pool.js';
 import { accessContext, type AccessOptions } from './access.js';
 import { openMedface, type Medface, type MedfaceOptions } from './context.js';
+import { GallerySync } from './gallery-sync.js';
 
 /** What a long-running deployment needs of the face pool: embeddings, its load, and closing it. */
 export type ServingPool = Pick<FacePool, 'embedSingle' | 'stats' | 'close'>;
@@ -31,7 +33,12 @@ export interface Readiness {
   store: 'ok' | 'unavailable';
   /** The face pool's warm workers, how many are expected, and the requests waiting for one (a full queue answers ENGINE_BUSY). */
   faces: PoolStats & { expected: number };
+  /** `live`: the gallery follows what other nodes and processes commit; `reconnecting`: it may be behind. */
+  gallery: 'live' | 'reconnecting';
 }
+
+/** How long start-up waits for the gallery's first comparison with the store before serving anyway (not ready). */
+const GALLERY_SYNC_START_MS = 10_000;
 
 /**
  * Everything a serving process holds for its lifetime: medface on the configured database with a face pool,
@@ -42,22 +49,29 @@ export class Deployment {
   readonly medface: Medface;
   readonly access: AccessContext;
   readonly #faces: Faces;
+  readonly #gallerySync: GallerySync;
 
-  private constructor(medface: Medface, access: AccessContext, faces: Faces) {
+  private constructor(medface: Medface, access: AccessContext, faces: Faces, gallerySync: GallerySync) {
     this.medface = medface;
     this.access = access;
     this.#faces = faces;
+    this.#gallerySync = gallerySync;
   }
 
   static async start(config: Pick<Config, 'dataDir' | 'databaseUrl' | 'keyFile'>, options: DeploymentOptions = {}): Promise<Deployment> {
     const { pool, startFaces = 'at-start', access: accessOptions, queueLimit, taskTimeoutMs, ...medfaceOptions } = options;
     const faces = new Faces(pool, options.poolSize, options.embedderId, { queueLimit, taskTimeoutMs });
     let medface: Medface | undefined;
+    let gallerySync: GallerySync | undefined;
     try {
       if (startFaces === 'at-start') await faces.pool();
       medface = await openMedface(config, { ...medfaceOptions, faces: { embedSingle: (bytes: Uint8Array, purpose: Purpose) => faces.embedSingle(bytes, purpose) } });
-      return new Deployment(medface, await accessContext(medface, accessOptions), faces);
+      // other nodes (or a CLI command) may commit templates between the gallery's build and listening
+      gallerySync = GallerySync.start(medface);
+      await Promise.race([gallerySync.whenStarted(), delay(GALLERY_SYNC_START_MS, undefined, { ref: false })]);
+      return new Deployment(medface, await accessContext(medface, accessOptions), faces, gallerySync);
     } catch (e) {
+      await gallerySync?.close();
       await medface?.close();
       await faces.close();
       throw e;
@@ -73,7 +87,8 @@ export class Deployment {
       store = 'unavailable';
     }
     const faces = this.#faces.stats();
-    return { ready: store === 'ok' && faces.workers > 0 && faces.workers >= faces.expected, store, faces };
+    const gallery = this.#gallerySync.live ? 'live' : 'reconnecting';
+    return { ready: store === 'ok' && gallery === 'live' && faces.workers > 0 && faces.workers >= faces.expected, store, faces, gallery };
   }
 
   /** What the face pool holds at once: one analysis per worker, and its queue (a given pool: its workers, no queue known). */
@@ -85,6 +100,7 @@ export class Deployment {
     try {
       await this.#faces.close();
     } finally {
+      await this.#gallerySync.close();
       await this.medface.close();
     }
   }

@@ -5,10 +5,15 @@ import { NO_QUERY } from '../schemas.js';
 const READINESS = {
   type: 'object',
   additionalProperties: false,
-  required: ['ready', 'store', 'faces'],
+  required: ['ready', 'store', 'faces', 'gallery'],
   properties: {
     ready: { type: 'boolean' },
     store: { type: 'string', enum: ['ok', 'unavailable'] },
+    gallery: {
+      type: 'string',
+      enum: ['live', 'reconnecting'],
+      description: "'live': the in-memory gallery follows what other nodes commit; 'reconnecting': it may be behind (not ready)",
+    },
     faces: {
       type: 'object',
       additionalProperties: false,
@@ -40,7 +45,7 @@ export const healthRoutes: FastifyPluginAsync<ServerContext> = async (app, { dep
       config: { access: 'public' },
       schema: {
         tags: ['health'],
-        summary: 'Readiness: the store is reachable and every face worker is warm (503 otherwise)',
+        summary: 'Readiness: the store is reachable, the gallery follows other nodes and every face worker is warm (503 otherwise)',
         querystring: NO_QUERY,
         response: { 200: READINESS, 503: READINESS },
       },
