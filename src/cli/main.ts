@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { registerAnalyze } from './analyze.js';
 import { registerApiClient } from './api-client.js';
 import { registerAudit } from './audit.js';
+import { registerBackup } from './backup.js';
 import { registerBench } from './bench.js';
 import { registerCalibrate } from './calibrate.js';
 import { registerCompare } from './compare.js';
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerCalibrate(program);
   registerBench(program);
   registerAudit(program);
+  registerBackup(program);
   registerPatient(program);
   registerConsent(program);
   registerEnrol(program);
