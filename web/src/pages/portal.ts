@@ -69,7 +69,7 @@ export async function renderPortal(main: HTMLElement): Promise<void> {
       'Your visits',
       rows(list('Encounter'), ['Date', 'Visit', 'Status'], (e) => [
         when((e.period as { start?: string } | undefined)?.start),
-        concept((e.type as Concept[] | undefined)?.[0]) || (e.class as { display?: string } | undefined)?.display || 'Visit',
+        concept((e.type as Concept[] | undefined)?.[0]) || concept((e.reasonCode as Concept[] | undefined)?.[0]) || VISIT_CLASS[String((e.class as { code?: string } | undefined)?.code)] || 'Visit',
         ENCOUNTER_STATUS[String(e.status)] ?? String(e.status ?? ''),
       ]),
     ),
@@ -77,7 +77,7 @@ export async function renderPortal(main: HTMLElement): Promise<void> {
       'Your health conditions',
       rows(list('Condition'), ['Condition', 'Status', 'Since'], (c) => [
         concept(c.code as Concept) || 'Not named',
-        concept(c.clinicalStatus as Concept),
+        plain(CONDITION_STATUS, concept(c.clinicalStatus as Concept)),
         day((c.onsetDateTime as string | undefined) ?? (c.recordedDate as string | undefined)),
       ]),
     ),
@@ -94,7 +94,7 @@ export async function renderPortal(main: HTMLElement): Promise<void> {
       rows(list('MedicationStatement'), ['Medicine', 'How to take it', 'Status'], (m) => [
         concept(m.medicationCodeableConcept as Concept) || 'Not named',
         ((m.dosage as { text?: string }[] | undefined) ?? []).map((d) => d.text).filter(Boolean).join('; '),
-        String(m.status ?? ''),
+        plain(MEDICATION_STATUS, String(m.status ?? '')),
       ]),
     ),
     section(
@@ -151,7 +151,33 @@ const ENCOUNTER_STATUS: Record<string, string> = {
   cancelled: 'Cancelled',
 };
 
+const VISIT_CLASS: Record<string, string> = { AMB: 'Clinic visit', EMER: 'Emergency', IMP: 'Hospital stay', VR: 'Video or phone visit', HH: 'Home visit' };
+
 const CRITICALITY: Record<string, string> = { low: 'Low risk', high: 'High risk', 'unable-to-assess': 'Not known' };
+
+const CONDITION_STATUS: Record<string, string> = {
+  active: 'Current',
+  recurrence: 'Came back',
+  relapse: 'Came back',
+  inactive: 'Not current',
+  remission: 'In remission',
+  resolved: 'Resolved',
+};
+
+const MEDICATION_STATUS: Record<string, string> = {
+  active: 'Taking it now',
+  completed: 'Finished',
+  stopped: 'Stopped',
+  'on-hold': 'Paused',
+  intended: 'Planned',
+  'not-taken': 'Not taken',
+  unknown: 'Not known',
+};
+
+/** A code's plain-language words, or the code itself when there are none. */
+function plain(words: Record<string, string>, code: string): string {
+  return words[code] ?? code;
+}
 
 function concept(c: Concept): string {
   return c?.text ?? c?.coding?.[0]?.display ?? c?.coding?.[0]?.code ?? '';
@@ -164,7 +190,9 @@ function observationValue(o: Resource): string {
   if (o.valueCodeableConcept) return concept(o.valueCodeableConcept as Concept);
   if (typeof o.valueBoolean === 'boolean') return o.valueBoolean ? 'Yes' : 'No';
   if (typeof o.valueInteger === 'number') return String(o.valueInteger);
-  return '';
+  // a panel (blood pressure): its parts' values, in order
+  const parts = (o.component as Resource[] | undefined) ?? [];
+  return parts.map(observationValue).filter(Boolean).join(' / ');
 }
 
 /** A note's text: one UTF-8 plain-text attachment in base64 (records/clinical-checks.ts). */

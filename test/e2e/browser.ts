@@ -1,0 +1,78 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { build } from 'vite';
+import { buildServer, type ServerOptions } from '../../src/server/app.js';
+import type { Deployment } from '../../src/services/deployment.js';
+
+/**
+ * What the browser tests share: Debian's Chromium with a fake camera playing a y4m video (y4m.ts), the web
+ * app built into a temporary folder and served by the real server on a loopback port, and screenshots in
+ * test-artifacts/.
+ */
+
+export const CHROMIUM = '/usr/bin/chromium';
+export const chromiumAvailable = existsSync(CHROMIUM);
+export const ARTIFACTS = path.resolve('test-artifacts');
+export const WAIT = { timeout: 90_000 };
+
+/** Builds the web app into `outDir` with the project's Vite configuration; returns `outDir`. */
+export async function buildWebApp(outDir: string): Promise<string> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await build({ configFile: path.resolve('web/vite.config.ts'), logLevel: 'warn', build: { outDir, emptyOutDir: true } });
+  return outDir;
+}
+
+/** The real server for `deployment` on a loopback port, logs discarded. `close` stops the server (not the deployment). */
+export async function serve(
+  deployment: Deployment,
+  webRoot: string,
+  options: Omit<ServerOptions, 'deployment' | 'webRoot' | 'log'> = {},
+): Promise<{ baseUrl: string; close: () => Promise<void> }> {
+  const app = await buildServer({ ...options, deployment, webRoot, log: { stream: new Writable({ write: (_chunk, _encoding, done) => done() }) } });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address() as { port: number };
+  return { baseUrl: `http://127.0.0.1:${address.port}`, close: () => app.close() };
+}
+
+/** Chromium whose camera plays `y4m` (written to `<dir>/<name>.y4m`). */
+export async function launchWithCamera(y4m: Buffer, dir: string, name: string): Promise<Browser> {
+  const video = path.join(dir, `${name}.y4m`);
+  writeFileSync(video, y4m);
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+      '--use-fake-device-for-media-stream',
+      '--use-fake-ui-for-media-stream',
+      `--use-file-for-fake-video-capture=${video}`,
+    ],
+  });
+}
+
+export type StorageState = Awaited<ReturnType<BrowserContext['storageState']>>;
+
+export async function newPage(browser: Browser, state?: StorageState): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ viewport: { width: 1024, height: 768 }, permissions: ['camera'], ...(state && { storageState: state }) });
+  const page = await context.newPage();
+  page.setDefaultTimeout(WAIT.timeout);
+  return { context, page };
+}
+
+export function screenshot(page: Page, name: string): Promise<Buffer> {
+  return page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+/** Resolves once the page's camera preview shows frames. */
+export async function cameraPlaying(page: Page): Promise<void> {
+  await page
+    .locator('video')
+    .first()
+    .evaluate((video) => new Promise((resolve) => ((video as unknown as { readyState: number }).readyState >= 2 ? resolve(true) : video.addEventListener('loadeddata', resolve))));
+}

@@ -1,0 +1,173 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Caller } from '../../src/access/guard.js';
+import { createApiClient } from '../../src/access/api-clients.js';
+import { createUser } from '../../src/access/users.js';
+import { FacePool } from '../../src/face/index.js';
+import { textNoteDocument } from '../../src/records/clinical.js';
+import { grantConsent } from '../../src/services/consent.js';
+import { Deployment } from '../../src/services/deployment.js';
+import { enrol } from '../../src/services/enrol.js';
+import { createPatientRecord } from '../../src/services/patients.js';
+import { actorOf, createRecord } from '../../src/services/records.js';
+import { demoFaces, PATIENTS, writeTestThresholds, type Faces } from '../services/fixtures.js';
+import { buildWebApp, cameraPlaying, chromiumAvailable, CHROMIUM, launchWithCamera, newPage, screenshot, serve, WAIT } from './browser.js';
+import { stillVideo } from './y4m.js';
+
+/**
+ * The patient's own pages in Chromium against the real server and face model: the portal (face + date of
+ * birth sign-in, the record, consent withdrawal) and the telemedicine check an integrator opens through the
+ * API. The camera plays a video of a face cut from face-api's demo photos. Screenshots go to test-artifacts/.
+ *
+ * The face step is the page's "Take my photo" / "Verify me" button; when the liveness challenge replaces it
+ * (web/src/face-step.ts), `takePhoto` below is the one place to change.
+ */
+
+if (!chromiumAvailable && !process.env.CI) console.warn(`browser tests skipped: ${CHROMIUM} is absent (apt-get install chromium)`);
+const OPERATOR: Caller = { principal: { kind: 'operator', id: 'cli:e2e' }, client: null };
+
+describe.skipIf(!chromiumAvailable && !process.env.CI)('patient portal and telemedicine check in Chromium', () => {
+  let root: string;
+  let pool: FacePool;
+  let deployment: Deployment;
+  let faces: Faces;
+  let baseUrl: string;
+  let close: () => Promise<void>;
+  let integratorKey: string;
+  /** Moves the server's clock (telemedicine links expire by it). */
+  let clockOffsetMs = 0;
+  const ids = { alice: '', bob: '' };
+  const browsers: Browser[] = [];
+
+  const browserSeeing = async (face: Buffer, name: string): Promise<Browser> => {
+    const browser = await launchWithCamera(await stillVideo(face), root, name);
+    browsers.push(browser);
+    return browser;
+  };
+
+  /** The face step: the camera is on, the person presses the button. */
+  const takePhoto = async (page: import('playwright-core').Page, button: string): Promise<void> => {
+    await page.getByRole('button', { name: button }).waitFor(WAIT);
+    await cameraPlaying(page);
+    await page.getByRole('button', { name: button }).click();
+  };
+
+  beforeAll(async () => {
+    expect(chromiumAvailable, `${CHROMIUM} is required in CI (apt-get install chromium)`).toBe(true);
+    root = mkdtempSync(path.join(os.tmpdir(), 'medface-e2e-portal-'));
+    const webRoot = await buildWebApp(path.join(root, 'web'));
+    pool = await FacePool.create({ size: 1 });
+    faces = await demoFaces(pool);
+    const thresholdsFile = path.join(root, 'thresholds.json');
+    writeTestThresholds(thresholdsFile);
+    deployment = await Deployment.start(
+      { dataDir: path.join(root, 'data'), databaseUrl: undefined, keyFile: undefined },
+      { pool, thresholdsFile, access: { now: () => new Date(Date.now() + clockOffsetMs) } },
+    );
+    const { medface, access } = deployment;
+    const actor = actorOf(OPERATOR);
+    for (const [name, face] of [['alice', faces.alice], ['bob', faces.bob]] as const) {
+      ids[name] = (await createPatientRecord(medface, PATIENTS[name], actor)).id as string;
+      await grantConsent(medface, { patientId: ids[name], notice: 'v1' }, actor);
+      await enrol(medface, { patientId: ids[name], images: [face] }, actor);
+    }
+    await createUser(access, OPERATOR, { username: 'alice.liddell', roles: ['patient'], patientId: ids.alice });
+    const subject = { reference: `Patient/${ids.alice}` };
+    const T = 'http://terminology.hl7.org/CodeSystem';
+    for (const resource of [
+      { resourceType: 'Encounter', status: 'finished', class: { system: `${T}/v3-ActCode`, code: 'AMB' }, subject, period: { start: '2026-03-01T09:15:00Z' }, reasonCode: [{ text: 'Yearly check-up' }] },
+      { resourceType: 'Condition', clinicalStatus: { coding: [{ system: `${T}/condition-clinical`, code: 'active' }] }, code: { text: 'Type 2 diabetes' }, subject, onsetDateTime: '2019-06-12' },
+      { resourceType: 'AllergyIntolerance', clinicalStatus: { coding: [{ system: `${T}/allergyintolerance-clinical`, code: 'active' }] }, criticality: 'high', code: { text: 'Penicillin' }, patient: subject, reaction: [{ manifestation: [{ text: 'Hives' }] }] },
+      { resourceType: 'MedicationStatement', status: 'active', medicationCodeableConcept: { text: 'Metformin 500 mg' }, subject, dosage: [{ text: 'One tablet twice a day with meals' }] },
+      { resourceType: 'Observation', status: 'final', code: { text: 'HbA1c' }, subject, effectiveDateTime: '2026-03-01T09:20:00Z', valueQuantity: { value: 6.8, unit: '%' } },
+      textNoteDocument({ patientId: ids.alice, text: 'Doing well. Keep walking every day.', at: new Date('2026-03-01T09:30:00Z') }),
+    ]) {
+      await createRecord(medface, resource, actor);
+    }
+    integratorKey = (await createApiClient(access, OPERATOR, { name: 'telehealth', scopes: ['verify:patient'] })).key;
+    ({ baseUrl, close } = await serve(deployment, webRoot));
+  });
+
+  afterAll(async () => {
+    for (const browser of browsers) await browser.close();
+    await close?.();
+    await deployment?.close();
+    await pool?.close();
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+
+  it('signs a patient in with their face and date of birth, shows their record, and withdraws their consent', async () => {
+    const { page } = await newPage(await browserSeeing(faces.aliceAgain, 'alice'));
+    await page.goto(`${baseUrl}/portal`);
+    await page.getByRole('heading', { name: 'Sign in to your health record' }).waitFor(WAIT);
+    await cameraPlaying(page);
+    await screenshot(page, 'portal-sign-in');
+    await takePhoto(page, 'Take my photo');
+    await page.getByLabel('Your date of birth').fill(PATIENTS.alice.birthDate);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+
+    await page.getByRole('heading', { name: 'Your health record' }).waitFor(WAIT);
+    expect(await page.getByRole('note', { name: 'How you signed in' }).innerText()).toMatch(/your face and your date of birth/);
+    const text = await page.locator('main').innerText();
+    for (const shown of ['Alice Liddell', 'Yearly check-up', 'Type 2 diabetes', 'Penicillin', 'Hives', 'High risk', 'Metformin 500 mg', 'One tablet twice a day', 'HbA1c', '6.8 %', 'Keep walking every day']) {
+      expect(text).toContain(shown);
+    }
+    expect(text).toMatch(/You agreed on .* that the clinic may recognise you by your face \(privacy notice v1\)/);
+    await screenshot(page, 'portal');
+
+    await page.getByRole('button', { name: 'Withdraw my agreement' }).click();
+    const confirm = page.getByRole('group', { name: 'Withdraw your agreement to face recognition?' });
+    expect(await confirm.innerText()).toMatch(/medical record does not change/);
+    await screenshot(page, 'portal-withdraw');
+    await confirm.getByRole('button', { name: 'Yes, withdraw and delete my face data' }).click();
+    await page.getByText(/^Done\. Your agreement is withdrawn and your face data is deleted/).waitFor(WAIT);
+    expect(await deployment.medface.store.countTemplates(ids.alice)).toBe(0);
+    const withdrawn = await deployment.medface.audit.search(deployment.medface.store, { action: 'consent.withdraw', limit: 5 });
+    expect(withdrawn.map((e) => e.outcome)).toEqual(['success']);
+
+    await page.getByRole('button', { name: 'Sign out' }).first().click();
+    await page.getByRole('heading', { name: 'Sign in to your health record' }).waitFor(WAIT);
+  });
+
+  it('verifies a patient from a telemedicine link, and the integrator reads the result', async () => {
+    const api = (method: string, url: string, body?: unknown) =>
+      fetch(`${baseUrl}${url}`, {
+        method,
+        headers: { authorization: `Bearer ${integratorKey}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
+        ...(body !== undefined && { body: JSON.stringify(body) }),
+      });
+    const opened = (await (await api('POST', '/api/v1/telemedicine/checks', { patientId: ids.bob })).json()) as { checkId: string; link: string };
+    expect((await (await api('GET', `/api/v1/telemedicine/checks/${opened.checkId}`)).json()) as object).toMatchObject({ status: 'pending' });
+
+    const browser = await browserSeeing(faces.bob, 'bob');
+    const { page } = await newPage(browser);
+    await page.goto(`${baseUrl}${opened.link}`);
+    await page.getByRole('heading', { name: 'Check your identity before your visit' }).waitFor(WAIT);
+    await cameraPlaying(page);
+    await screenshot(page, 'telemedicine');
+    await takePhoto(page, 'Verify me');
+    await page.getByRole('heading', { name: 'You’re verified — return to your visit' }).waitFor(WAIT);
+    await screenshot(page, 'telemedicine-verified');
+
+    const result = (await (await api('GET', `/api/v1/telemedicine/checks/${opened.checkId}`)).json()) as Record<string, unknown>;
+    expect(result).toMatchObject({ status: 'verified', attempts: 1, verification: { match: true, grade: expect.stringMatching(/^(certain|probable)$/) } });
+    expect(JSON.stringify(result)).not.toMatch(/embedding|vector|image/i);
+
+    // the link again: already done; a damaged link and an expired one say so plainly
+    const again = (await newPage(browser)).page;
+    await again.goto(`${baseUrl}${opened.link}`);
+    await again.getByRole('heading', { name: 'You’re verified — return to your visit' }).waitFor(WAIT);
+    await again.goto(`${baseUrl}/telemedicine#${opened.checkId.slice(0, -8)}AAAAAAAA`);
+    await again.reload();
+    await again.getByRole('heading', { name: 'This link does not work' }).waitFor(WAIT);
+    const short = (await (await api('POST', '/api/v1/telemedicine/checks', { patientId: ids.bob, minutes: 1 })).json()) as { link: string };
+    clockOffsetMs = 2 * 60_000;
+    await again.goto(`${baseUrl}${short.link}`);
+    await again.reload();
+    await again.getByRole('heading', { name: 'This link has expired' }).waitFor(WAIT);
+    await screenshot(again, 'telemedicine-expired');
+  });
+});
