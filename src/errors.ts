@@ -43,6 +43,12 @@ export type ErrorCode =
   // telemedicine identity checks: the link has run out, or has been used
   | 'CHECK_EXPIRED'
   | 'CHECK_USED'
+  // active liveness: the challenge is unknown (or for another flow), used already or past its deadline; the check failed or was not done
+  | 'CHALLENGE_UNKNOWN'
+  | 'CHALLENGE_USED'
+  | 'CHALLENGE_EXPIRED'
+  | 'LIVENESS_FAILED'
+  | 'LIVENESS_REQUIRED'
   // HTTP transport
   | 'CSRF_REJECTED'
   | 'RATE_LIMITED'
@@ -85,6 +91,11 @@ const STATUS: Record<ErrorCode, number> = {
   TOO_MANY_ATTEMPTS: 429,
   CHECK_EXPIRED: 410,
   CHECK_USED: 410,
+  CHALLENGE_UNKNOWN: 404,
+  CHALLENGE_USED: 410,
+  CHALLENGE_EXPIRED: 410,
+  LIVENESS_FAILED: 422,
+  LIVENESS_REQUIRED: 400,
   CSRF_REJECTED: 403,
   RATE_LIMITED: 429,
   BODY_TOO_LARGE: 413,

@@ -92,6 +92,8 @@ export const POLICY = {
   }),
   'biometric.erase': rule({ patientScoped: true, roles: { 'privacy-officer': 'always', patient: 'own-record' } }),
   // a patient's own sign-in PIN; staff reset nothing here (a patient without a PIN signs in with the date of birth)
+  // live feedback on a capture (reason codes and a box only, no identity), e.g. the kiosk's preview
+  'biometric.capture-feedback': rule({ patientScoped: false, roles: { 'front-desk': 'always', clinician: 'always' }, scopes: ['checkin:patient'] }),
   'patient.manage-pin': rule({ patientScoped: true, roles: { patient: 'own-record' } }),
   'breakglass.open': rule({ patientScoped: true, roles: { emergency: 'always' } }),
   'breakglass.review': rule({ patientScoped: false, roles: { 'privacy-officer': 'always' } }),

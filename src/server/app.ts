@@ -25,6 +25,7 @@ import { breakGlassRoutes } from './routes/break-glass.js';
 import { consentRoutes } from './routes/consent.js';
 import { fhirRoutes, OPERATION_OUTCOME } from './routes/fhir.js';
 import { healthRoutes } from './routes/health.js';
+import { livenessRoutes } from './routes/liveness.js';
 import { patientRoutes } from './routes/patients.js';
 import { portalRoutes } from './routes/portal.js';
 import { recordRoutes } from './routes/records.js';
@@ -142,7 +143,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   };
   await app.register(healthRoutes, context);
   await app.register(authRoutes, { ...context, prefix: '/api/v1/auth' });
-  for (const routes of [patientRoutes, consentRoutes, biometricRoutes, recordRoutes, breakGlassRoutes, auditRoutes, adminRoutes]) {
+  for (const routes of [patientRoutes, consentRoutes, biometricRoutes, livenessRoutes, recordRoutes, breakGlassRoutes, auditRoutes, adminRoutes]) {
     await app.register(routes, { ...context, prefix: '/api/v1' });
   }
   await app.register(accountRoutes, { ...context, prefix: '/api/v1' });

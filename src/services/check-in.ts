@@ -5,11 +5,10 @@ import { createCheckInEncounter } from '../records/clinical.js';
 import { readPatient } from '../records/patient.js';
 import type { Actor } from './auditing.js';
 import type { Medface } from './context.js';
-import { identify } from './identify.js';
+import { identifyProbe } from './identify.js';
+import { checkLiveness, isChallengeRefusal, type LivenessAttempt } from './liveness.js';
 
-export interface CheckInRequest {
-  /** A capture of the patient at the kiosk. */
-  image: Uint8Array;
+export interface CheckInRequest extends LivenessAttempt {
   /** The second factor the patient types: their date of birth, YYYY-MM-DD. */
   birthDate: string;
 }
@@ -23,14 +22,25 @@ export type CheckInResult = { checkedIn: true; encounterId: string } | { checked
 const NOT_CHECKED_IN: CheckInResult = { checkedIn: false };
 
 /**
- * Kiosk check-in: the face identifies the patient (1:N, only at or above the calibrated threshold), the
- * date of birth confirms it, and an Encounter with status `arrived` is opened. Refusals of the capture
- * itself (no face, poor quality, engine busy) are returned as errors so the kiosk can ask for another
- * one; they reveal nothing about who was matched.
+ * Kiosk check-in: the active liveness check on the frames filmed for the kiosk's challenge (required: a
+ * photo held up to the camera must not check anyone in), then the face of a frame inside the verified
+ * sequence identifies the patient (1:N, only at or above the calibrated threshold), the date of birth
+ * confirms it, and an Encounter with status `arrived` is opened. A failed liveness check, like every other
+ * failure, is `{checkedIn: false}`; malformed frames and a busy engine are errors, which reveal nothing
+ * about who was matched.
  */
 export async function checkIn(medface: Medface, access: AccessContext, caller: Caller, request: CheckInRequest): Promise<CheckInResult> {
   const who: Actor = { actor: caller.principal.id, client: caller.client ?? null };
-  const found = await identify(medface, { image: request.image, top: 1 }, who);
+  let probe;
+  try {
+    const live = await checkLiveness(medface, 'check-in', request, who);
+    probe = live.embedding;
+    if (!probe) return refused(medface, who, null, 'liveness');
+  } catch (e) {
+    if (isChallengeRefusal(e)) return refused(medface, who, null, 'liveness');
+    throw e;
+  }
+  const found = await identifyProbe(medface, probe, 1, who, { liveness: request.challengeId });
   const candidate = found.candidates[0];
   if (!candidate) return refused(medface, who, null, 'no-match');
 
@@ -58,7 +68,7 @@ export async function checkIn(medface: Medface, access: AccessContext, caller: C
   return { checkedIn: true, encounterId: encounter.id as string };
 }
 
-async function refused(medface: Medface, who: Actor, patientId: string | null, reason: 'no-match' | 'second-factor'): Promise<CheckInResult> {
+async function refused(medface: Medface, who: Actor, patientId: string | null, reason: 'liveness' | 'no-match' | 'second-factor'): Promise<CheckInResult> {
   await medface.store.transaction((tx) => medface.audit.append(tx, { ...who, action: 'encounter.check-in', outcome: 'failure', patientId, details: { reason } }));
   return NOT_CHECKED_IN;
 }

@@ -13,6 +13,7 @@ import type { Store, StoredTemplate } from '../store/types.js';
 import { registerKeys } from './keys.js';
 import { protectedTemplate } from './templates.js';
 import { loadPseudonymKey, pseudonymKeyPath } from './pseudonym-key.js';
+import type { LivenessOptions } from './liveness.js';
 
 export interface MedfaceOptions {
   /** Key file; default `<dataDir>/medface.key` (generated on first run). */
@@ -30,10 +31,15 @@ export interface MedfaceOptions {
   /** Worker threads of the pool started on first use (default 1: a CLI command embeds one image at a time). */
   poolSize?: number;
   gallery?: Partial<GalleryOptions>;
+  /** The active liveness check's deadline and (tests only) the random source of its challenges. */
+  liveness?: LivenessOptions;
 }
 
-/** What the use cases need of the face layer: one quality-gated face and its embedding per capture. */
-export type FaceEmbedder = Pick<FacePool, 'embedSingle'>;
+/**
+ * What the use cases need of the face layer: one quality-gated face and its embedding per capture; a server's
+ * pool also follows a face over the frames of a liveness sequence (`observe`) and judges live captures (`analyze`).
+ */
+export type FaceEmbedder = Pick<FacePool, 'embedSingle'> & Partial<Pick<FacePool, 'observe' | 'analyze' | 'stats'>>;
 
 export const DEFAULT_MAX_TEMPLATES = 5;
 const DEFAULT_REFRESH_AFTER_DAYS = 30;
@@ -91,6 +97,7 @@ export class Medface {
   readonly keyFile: string;
   readonly maxTemplatesPerPatient: number;
   readonly refreshAfterMs: number;
+  readonly liveness: LivenessOptions;
   /** Set on the run that generated a key file: the operator must be told to back it up. */
   readonly notice: string | undefined;
   readonly #options: MedfaceOptions;
@@ -121,6 +128,7 @@ export class Medface {
       throw new MedfaceError('INVALID_ARGUMENT', 'maxTemplatesPerPatient must be a positive integer');
     }
     this.refreshAfterMs = (options.refreshAfterDays ?? DEFAULT_REFRESH_AFTER_DAYS) * DAY_MS;
+    this.liveness = options.liveness ?? {};
     this.notice = notice;
     this.#options = options;
     this.#keys = keys;

@@ -2,15 +2,16 @@ import type { AccessContext } from '../access/context.js';
 import type { Config } from '../config.js';
 import os from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { FacePool, PoolStats, Purpose } from '../face/index.js';
+import type { AnalyzeOptions, FacePool, PoolStats, Purpose } from '../face/index.js';
 // the constant alone: pool.ts loads no model (the face layer's index does, and is imported on first use)
 import { DEFAULT_QUEUE_LIMIT } from '../face/pool.js';
+import { MedfaceError } from '../errors.js';
 import { accessContext, type AccessOptions } from './access.js';
 import { openMedface, type Medface, type MedfaceOptions } from './context.js';
 import { GallerySync } from './gallery-sync.js';
 
 /** What a long-running deployment needs of the face pool: embeddings, its load, and closing it. */
-export type ServingPool = Pick<FacePool, 'embedSingle' | 'stats' | 'close'>;
+export type ServingPool = Pick<FacePool, 'embedSingle' | 'stats' | 'close'> & Partial<Pick<FacePool, 'observe' | 'analyze'>>;
 
 export interface DeploymentOptions extends Omit<MedfaceOptions, 'faces'> {
   /** A started pool to use (tests share one per file); the caller keeps ownership. */
@@ -65,7 +66,15 @@ export class Deployment {
     let gallerySync: GallerySync | undefined;
     try {
       if (startFaces === 'at-start') await faces.pool();
-      medface = await openMedface(config, { ...medfaceOptions, faces: { embedSingle: (bytes: Uint8Array, purpose: Purpose) => faces.embedSingle(bytes, purpose) } });
+      medface = await openMedface(config, {
+        ...medfaceOptions,
+        faces: {
+          embedSingle: (bytes: Uint8Array, purpose: Purpose) => faces.embedSingle(bytes, purpose),
+          observe: (bytes: Uint8Array, embed: boolean) => faces.observe(bytes, embed),
+          analyze: (bytes: Uint8Array, options?: AnalyzeOptions) => faces.analyze(bytes, options),
+          stats: () => faces.stats(),
+        },
+      });
       // other nodes (or a CLI command) may commit templates between the gallery's build and listening
       gallerySync = GallerySync.start(medface);
       await Promise.race([gallerySync.whenStarted(), delay(GALLERY_SYNC_START_MS, undefined, { ref: false })]);
@@ -147,6 +156,19 @@ class Faces {
 
   async embedSingle(bytes: Uint8Array, purpose: Purpose) {
     return (await this.pool()).embedSingle(bytes, purpose);
+  }
+
+  /** A frame of a sequence (the liveness check); a given pool without it cannot follow a face over frames. */
+  async observe(bytes: Uint8Array, embed: boolean) {
+    const pool = await this.pool();
+    if (!pool.observe) throw new MedfaceError('ENGINE_FAILED', 'this face pool cannot observe frames');
+    return pool.observe(bytes, embed);
+  }
+
+  async analyze(bytes: Uint8Array, options?: AnalyzeOptions) {
+    const pool = await this.pool();
+    if (!pool.analyze) throw new MedfaceError('ENGINE_FAILED', 'this face pool cannot analyse captures');
+    return pool.analyze(bytes, options);
   }
 
   capacity(): { workers: number; queueLimit: number } {

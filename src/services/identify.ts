@@ -40,29 +40,30 @@ export function identify(medface: Medface, request: IdentifyRequest, who: Actor)
       throw new MedfaceError('INVALID_ARGUMENT', `top must be an integer from 1 to ${MAX_IDENTIFY_TOP}`);
     }
     const face = await medface.embed(request.image, 'identify');
-    const model = face.embedding.model;
-    const thresholds = medface.thresholds(model);
-    const candidates = await gradedCandidates(medface, face.embedding, top, thresholds.match);
-    const match = candidates.length > 0;
-    await medface.store.transaction((tx) =>
-      medface.audit.append(tx, {
-        ...who,
-        action: 'biometric.identify',
-        outcome: match ? 'success' : 'failure',
-        // the best candidate's own trail shows they were identified; the others are in the details
-        patientId: candidates[0]?.patientId ?? null,
-        details: {
-          match,
-          top,
-          threshold: thresholds.match,
-          model,
-          quality: face.quality.reasons,
-          candidates: auditedCandidates(medface, candidates),
-        },
-      }),
-    );
-    return { match, candidates, threshold: thresholds.match, model };
+    return identifyProbe(medface, face.embedding, top, who, { quality: face.quality.reasons });
   });
+}
+
+/**
+ * The search and audit of `identify` for a probe embedded already: the image path above, and a frame of a
+ * verified liveness sequence (`evidence` says which: quality reasons, or the liveness challenge).
+ */
+export async function identifyProbe(medface: Medface, probe: Embedding, top: number, who: Actor, evidence: Record<string, unknown>): Promise<IdentifyResult> {
+  const model = probe.model;
+  const thresholds = medface.thresholds(model);
+  const candidates = await gradedCandidates(medface, probe, top, thresholds.match);
+  const match = candidates.length > 0;
+  await medface.store.transaction((tx) =>
+    medface.audit.append(tx, {
+      ...who,
+      action: 'biometric.identify',
+      outcome: match ? 'success' : 'failure',
+      // the best candidate's own trail shows they were identified; the others are in the details
+      patientId: candidates[0]?.patientId ?? null,
+      details: { match, top, threshold: thresholds.match, model, ...evidence, candidates: auditedCandidates(medface, candidates) },
+    }),
+  );
+  return { match, candidates, threshold: thresholds.match, model };
 }
 
 /** The gallery's `top` nearest patients scoring at least `minScore`, best first, with their FHIR grades. */

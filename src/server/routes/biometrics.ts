@@ -7,6 +7,7 @@ import { actorOf } from '../../services/records.js';
 import { DEFAULT_CHECK_MINUTES, MAX_CHECK_MINUTES } from '../../services/telemedicine.js';
 import { verify } from '../../services/verify.js';
 import { callerOf } from '../access.js';
+import { capturedFrames, framesRoute } from '../frames.js';
 import { rateLimited, type ServerContext } from '../context.js';
 import { imageBody, imageBytes, imageRoute, type ImageBodySpec } from '../images.js';
 import { DATE, DATE_TIME, idParams, MATCH_GRADE, NO_QUERY, QUALITY, UUID } from '../schemas.js';
@@ -212,23 +213,24 @@ export const biometricRoutes: FastifyPluginAsync<ServerContext> = async (app, { 
     async (request) => erase(medface, patientParam(request), actorOf(callerOf(request))),
   );
 
-  const CHECK_IN: ImageBodySpec = { properties: { birthDate: DATE }, required: ['image', 'birthDate'], images: { image: 'single' } };
+  const { body: checkInBody, ...checkInRoute } = framesRoute({ birthDate: DATE }, ['birthDate']);
   app.post(
     '/check-in',
     {
       config: { access: { operation: 'biometric.identify' }, ...limited },
-      ...imageRoute(CHECK_IN),
+      ...checkInRoute,
       schema: {
         tags: ['biometrics'],
-        summary: 'Kiosk check-in: face, then date of birth; opens an Encounter (arrived). A failure reveals nothing: "please see the front desk"',
+        summary:
+          'Kiosk check-in: the active liveness check on the frames filmed for a check-in challenge, the face of a frame inside the verified sequence, then the date of birth; opens an Encounter (arrived). A failure, liveness included, reveals nothing: "please see the front desk"',
         querystring: NO_QUERY,
-        body: imageBody(CHECK_IN),
+        body: checkInBody,
         response: { 200: CHECK_IN_RESULT },
       },
     },
     async (request) => {
-      const { image, birthDate } = request.body as { image: string; birthDate: string };
-      const result = await checkIn(medface, access, callerOf(request), { image: imageBytes(image, 'image'), birthDate });
+      const { challengeId, frames, birthDate } = request.body as { challengeId: string; frames: { image: string; at: number }[]; birthDate: string };
+      const result = await checkIn(medface, access, callerOf(request), { challengeId, frames: capturedFrames(frames), birthDate });
       return result.checkedIn ? { ...result, message: WELCOME } : { checkedIn: false, message: SEE_FRONT_DESK };
     },
   );

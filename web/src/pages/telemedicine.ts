@@ -79,11 +79,5 @@ export async function renderTelemedicine(main: HTMLElement): Promise<() => void>
       refused(e);
     }
   }
-  // another link opened in the same tab changes only the fragment: start again with it
-  const reopen = () => location.reload();
-  window.addEventListener('hashchange', reopen);
-  return () => {
-    stop.abort();
-    window.removeEventListener('hashchange', reopen);
-  };
+  return () => stop.abort();
 }

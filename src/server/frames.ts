@@ -1,0 +1,78 @@
+import type { FastifyRequest, RouteShorthandOptions } from 'fastify';
+import { MedfaceError } from '../errors.js';
+import type { CapturedFrame } from '../liveness/types.js';
+import { MAX_FRAME_BYTES, MAX_LIVENESS_FRAMES } from '../services/liveness.js';
+import { BASE64_IMAGE, imageBytes, imageRoute } from './images.js';
+
+/**
+ * The frames of a liveness attempt: `{challengeId, frames: [{image, at}]}` in JSON (images base64 or `data:`
+ * URLs), or multipart with one file part `frames` per frame, in capture order, and a text field `at` listing
+ * their capture times (ms since the challenge was shown, comma-separated). A multipart request is read into
+ * the JSON form before validation, so one closed schema checks both.
+ */
+
+const base64Length = (bytes: number) => 4 * Math.ceil(bytes / 3);
+/** Room in a frames body for everything but the frames. */
+const OVERHEAD_BYTES = 64 * 1024;
+
+const FRAME_IMAGE = {
+  ...BASE64_IMAGE,
+  maxLength: base64Length(MAX_FRAME_BYTES) + 64,
+  description: `A JPEG or PNG frame of at most ${MAX_FRAME_BYTES / 1024} KiB, base64-encoded (a data: URL is accepted)`,
+} as const;
+
+export const LIVENESS_FRAMES = {
+  challengeId: { type: 'string', format: 'uuid', description: 'The liveness challenge these frames answer (POST /api/v1/liveness/challenges)' },
+  frames: {
+    type: 'array',
+    minItems: 1,
+    maxItems: MAX_LIVENESS_FRAMES,
+    description: 'The frames filmed while the actions were asked for, in capture order',
+    items: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['image', 'at'],
+      properties: { image: FRAME_IMAGE, at: { type: 'number', minimum: 0, description: 'Capture time, ms since the challenge was shown' } },
+    },
+  },
+} as const;
+
+type Properties = Record<string, Record<string, unknown>>;
+
+/**
+ * Body schema and route options of a route taking liveness frames beside other fields (`properties`);
+ * `optional` makes the frames (and the challenge id) optional together.
+ */
+export function framesRoute(properties: Properties, required: string[], optional = false): Pick<RouteShorthandOptions, 'bodyLimit' | 'preValidation' | 'onRequest'> & { body: Record<string, unknown> } {
+  const images = imageRoute({ properties: { ...properties, challengeId: LIVENESS_FRAMES.challengeId, at: { type: 'string' } }, required: [], images: { frames: { max: MAX_LIVENESS_FRAMES } } });
+  const schema = {
+    type: 'object',
+    additionalProperties: false,
+    required: optional ? required : [...required, 'challengeId', 'frames'],
+    properties: { ...properties, ...LIVENESS_FRAMES },
+    ...(optional && { dependencies: { frames: ['challengeId'], challengeId: ['frames'] } }),
+  };
+  return {
+    ...images,
+    bodyLimit: MAX_LIVENESS_FRAMES * base64Length(MAX_FRAME_BYTES) + OVERHEAD_BYTES,
+    preValidation: async (request: FastifyRequest) => {
+      if (!request.isMultipart()) return;
+      // images.ts reads the parts: files as base64 in `frames`, the text fields typed
+      await (images.preValidation as (request: FastifyRequest) => Promise<void>)(request);
+      const body = request.body as { frames?: string[]; at?: string } & Record<string, unknown>;
+      const { frames, at, ...rest } = body;
+      if (frames === undefined && at === undefined) return;
+      const times = (at ?? '').split(',').map((t) => (t.trim() === '' ? Number.NaN : Number(t)));
+      if (!frames || times.length !== frames.length) {
+        throw new MedfaceError('VALIDATION_FAILED', 'body.at must give one capture time per frame', { issues: [{ path: 'body.at', message: 'must give one capture time per frame' }] });
+      }
+      request.body = { ...rest, frames: frames.map((image, i) => ({ image, at: times[i] })) };
+    },
+    body: { content: { 'application/json': { schema }, 'multipart/form-data': { schema } } },
+  };
+}
+
+/** The validated frames as the liveness check takes them. */
+export function capturedFrames(frames: readonly { image: string; at: number }[]): CapturedFrame[] {
+  return frames.map((f, i) => ({ image: imageBytes(f.image, `frames.${i}.image`), at: f.at }));
+}

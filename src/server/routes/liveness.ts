@@ -1,0 +1,96 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { LIVENESS_ACTIONS } from '../../liveness/types.js';
+import { captureFeedback } from '../../services/capture-feedback.js';
+import { issueChallenge, LIVENESS_PURPOSES, type LivenessPurpose } from '../../services/liveness.js';
+import { rateLimited, type ServerContext } from '../context.js';
+import { imageBody, imageBytes, imageRoute, type ImageBodySpec } from '../images.js';
+import { DATE_TIME, NO_QUERY, UUID } from '../schemas.js';
+
+/** A live preview polls about once a second; a kiosk must not run into the face routes' limit with it. */
+const FEEDBACK_LIMIT = { max: 150, windowMs: 60_000 };
+
+const CHALLENGE = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'nonce', 'actions', 'issuedAt', 'deadline'],
+  properties: {
+    id: { type: 'string', description: 'Send it back with the frames' },
+    nonce: { type: 'string' },
+    actions: { type: 'array', items: { type: 'string', enum: LIVENESS_ACTIONS }, description: 'To be performed in this order, each from a frontal pose and back' },
+    issuedAt: DATE_TIME,
+    deadline: DATE_TIME,
+  },
+} as const;
+
+/**
+ * The active liveness check's challenges, and live capture feedback for camera pages. A challenge grants
+ * nothing by itself (the route that takes the frames is the one authorised), so issuing one is open to the
+ * anonymous pages that need it (portal sign-in, telemedicine) and rate-limited per address.
+ */
+export const livenessRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment, rateLimits }) => {
+  const { medface } = deployment;
+
+  app.post(
+    '/liveness/challenges',
+    {
+      config: { access: 'public', ...rateLimited(rateLimits.biometric) },
+      schema: {
+        tags: ['liveness'],
+        summary:
+          'Issue a single-use active liveness challenge: 2–3 actions in random order and a deadline. Film the person doing them and send the frames with the challenge id to the flow named by purpose',
+        querystring: NO_QUERY,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['purpose'],
+          properties: {
+            purpose: { type: 'string', enum: LIVENESS_PURPOSES, description: 'The flow the frames will be sent to; a challenge is refused by any other' },
+            patientId: { ...UUID, description: 'For verify: the patient to be verified (the challenge is then refused for anyone else)' },
+          },
+        },
+        response: { 201: CHALLENGE },
+      },
+    },
+    async (request, reply) => {
+      const { purpose, patientId } = request.body as { purpose: LivenessPurpose; patientId?: string };
+      return reply.code(201).send(await issueChallenge(medface, { purpose, subject: patientId ?? null }));
+    },
+  );
+
+  const PREVIEW: ImageBodySpec = { properties: {}, required: ['image'], images: { image: 'single' } };
+  app.post(
+    '/kiosk/quality',
+    {
+      config: { access: { operation: 'biometric.capture-feedback' }, ...rateLimited(FEEDBACK_LIMIT) },
+      ...imageRoute(PREVIEW),
+      schema: {
+        tags: ['liveness'],
+        summary: 'Live feedback on a preview frame: why it would not do (reason codes) and where the face is; no identification',
+        querystring: NO_QUERY,
+        body: imageBody(PREVIEW),
+        response: {
+          200: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['reasons', 'box'],
+            properties: {
+              reasons: { type: 'array', items: { type: 'string' } },
+              box: {
+                anyOf: [
+                  {
+                    type: 'object',
+                    additionalProperties: false,
+                    required: ['x', 'y', 'width', 'height'],
+                    properties: { x: { type: 'number' }, y: { type: 'number' }, width: { type: 'number' }, height: { type: 'number' } },
+                  },
+                  { type: 'null' },
+                ],
+              },
+            },
+          },
+        },
+      },
+    },
+    async (request) => captureFeedback(medface, imageBytes((request.body as { image: string }).image, 'image')),
+  );
+};

@@ -1,0 +1,175 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { isMedfaceError, MedfaceError } from '../errors.js';
+import type { Embedding, FacePool } from '../face/index.js';
+import { assessSequence } from '../liveness/assess.js';
+import { randomChallengeActions, type CapturedFrame, type LivenessAction, type LivenessChallenge, type LivenessVerdict } from '../liveness/types.js';
+import type { LivenessChallengeRow } from '../store/types.js';
+import { audited, type Actor } from './auditing.js';
+import type { Medface } from './context.js';
+
+/**
+ * The active liveness check as a use case: the server issues a single-use challenge (2–3 actions in random
+ * order, a nonce, a deadline), the client films the person doing them, and the frames come back with the
+ * challenge id to the flow that needs a live face. The challenge is consumed before anything is assessed
+ * (an atomic UPDATE … WHERE consumed_at IS NULL: two submissions of one challenge cannot both be assessed),
+ * then src/liveness/ judges the sequence and hands back the embedding of a frame inside the verified sequence,
+ * which is the one the caller matches. Every attempt is audited (`liveness.check`), failures with their
+ * reason codes; never a frame or an embedding.
+ */
+
+/** The flows that ask for a live face. */
+export const LIVENESS_PURPOSES = ['check-in', 'portal-sign-in', 'verify', 'telemedicine'] as const;
+export type LivenessPurpose = (typeof LIVENESS_PURPOSES)[number];
+
+/**
+ * The policy, in one place: which flows refuse a face without a passed active check. A photo held up to the
+ * kiosk, the portal or a telemedicine check must not open a record or a visit; `verify` is an integrator's
+ * API, where the check is reported when frames are sent and required when the integrator asks for it
+ * (`requireLiveness`). There is deliberately no switch to turn the requirement off for cameras that cannot
+ * see motion: such a deployment must not do these flows by face.
+ */
+export const LIVENESS_REQUIRED: Readonly<Record<LivenessPurpose, boolean>> = {
+  'check-in': true,
+  'portal-sign-in': true,
+  telemedicine: true,
+  verify: false,
+};
+
+export interface LivenessOptions {
+  /** Seconds from issue to deadline (default 20). */
+  deadlineSeconds?: number;
+  /**
+   * The random source of the actions asked for (values in [0, 1)). Only tests set it, to make the challenge
+   * a fixed camera video can answer; by default the actions come from the CSPRNG.
+   */
+  random?: () => number;
+}
+
+export const DEFAULT_DEADLINE_SECONDS = 20;
+const MAX_DEADLINE_SECONDS = 120;
+/** The most frames one attempt may carry (about 5–8 per second over the deadline, capped). */
+export const MAX_LIVENESS_FRAMES = 40;
+/** One frame's largest encoded size: a 640×480 JPEG from the browser is a tenth of it. */
+export const MAX_FRAME_BYTES = 512 * 1024;
+/** Used and expired challenges are kept this long after their deadline, so a late replay is "used", not "unknown". */
+const KEEP_AFTER_DEADLINE_MS = 60 * 60 * 1000;
+
+export interface IssueChallengeRequest {
+  purpose: LivenessPurpose;
+  /** What the challenge is for within the flow (the patient an integrator verifies), when it names one. */
+  subject?: string | null;
+}
+
+/** Issues a challenge for one attempt. Not audited: issuing grants nothing (and the route is open to anyone). */
+export async function issueChallenge(medface: Medface, request: IssueChallengeRequest, now: Date = new Date()): Promise<LivenessChallenge> {
+  const seconds = medface.liveness.deadlineSeconds ?? DEFAULT_DEADLINE_SECONDS;
+  if (!Number.isFinite(seconds) || seconds < 1 || seconds > MAX_DEADLINE_SECONDS) {
+    throw new MedfaceError('INVALID_ARGUMENT', `the liveness deadline must be from 1 to ${MAX_DEADLINE_SECONDS} seconds`);
+  }
+  const row: LivenessChallengeRow = {
+    id: randomUUID(),
+    nonce: randomBytes(16).toString('base64url'),
+    actions: randomChallengeActions(medface.liveness.random),
+    purpose: request.purpose,
+    subject: request.subject ?? null,
+    issuedAt: now.toISOString(),
+    deadline: new Date(now.getTime() + seconds * 1000).toISOString(),
+    consumedAt: null,
+  };
+  await medface.store.transaction(async (tx) => {
+    await tx.deleteLivenessChallengesBefore(new Date(now.getTime() - KEEP_AFTER_DEADLINE_MS).toISOString());
+    await tx.insertLivenessChallenge(row);
+  });
+  return challengeOf(row);
+}
+
+export interface LivenessAttempt {
+  challengeId: string;
+  frames: CapturedFrame[];
+}
+
+export interface LivenessResult {
+  challengeId: string;
+  verdict: LivenessVerdict;
+  /** The match frame's embedding, from inside the verified sequence; null unless the check passed. */
+  embedding: Embedding | null;
+}
+
+/**
+ * Consumes the challenge and assesses the frames. A challenge that is unknown, issued for another flow or
+ * subject (CHALLENGE_UNKNOWN), used already (CHALLENGE_USED) or past its deadline (CHALLENGE_EXPIRED) is
+ * refused before any frame is looked at; a sequence that does not show the actions is a failed verdict.
+ * Both are audited as failures of `liveness.check`.
+ */
+export async function checkLiveness(
+  medface: Medface,
+  purpose: LivenessPurpose,
+  attempt: LivenessAttempt,
+  who: Actor,
+  options: { subject?: string | null; patientId?: string | null; now?: Date } = {},
+): Promise<LivenessResult> {
+  const now = options.now ?? new Date();
+  const patientId = options.patientId ?? null;
+  const base = { challengeId: attempt.challengeId, purpose, frames: attempt.frames.length };
+  const refused = async (error: MedfaceError): Promise<MedfaceError> => {
+    await record(medface, who, patientId, 'failure', { ...base, code: error.code });
+    return audited(error);
+  };
+
+  if (attempt.frames.length > MAX_LIVENESS_FRAMES) {
+    throw await refused(new MedfaceError('VALIDATION_FAILED', `at most ${MAX_LIVENESS_FRAMES} frames`, { limit: MAX_LIVENESS_FRAMES }));
+  }
+  if (attempt.frames.some((f) => f.image.length > MAX_FRAME_BYTES)) {
+    throw await refused(new MedfaceError('IMAGE_TOO_LARGE', `a frame is larger than ${MAX_FRAME_BYTES} bytes`, { limit: MAX_FRAME_BYTES }));
+  }
+  const row = await medface.store.getLivenessChallenge(attempt.challengeId);
+  if (!row || row.purpose !== purpose || (options.subject !== undefined && row.subject !== (options.subject ?? null))) {
+    throw await refused(new MedfaceError('CHALLENGE_UNKNOWN', 'no such liveness challenge for this check'));
+  }
+  const challenge = row;
+  // consumed first, whatever follows: a challenge is one attempt, even an expired or failed one
+  if (!(await medface.store.consumeLivenessChallenge(challenge.id, now.toISOString()))) {
+    throw await refused(new MedfaceError('CHALLENGE_USED', 'the liveness challenge has been used already'));
+  }
+  if (now.getTime() > Date.parse(challenge.deadline)) {
+    throw await refused(new MedfaceError('CHALLENGE_EXPIRED', 'the liveness challenge is past its deadline'));
+  }
+
+  const assessed = await assessSequence(await framePool(medface), challengeOf(challenge), attempt.frames, now);
+  const { embedding, ...verdict } = assessed;
+  await record(medface, who, patientId, verdict.passed ? 'success' : 'failure', {
+    ...base,
+    actions: challenge.actions,
+    passed: verdict.passed,
+    reasons: verdict.reasons,
+    observed: verdict.observed,
+    matchFrame: verdict.matchFrame,
+  });
+  return { challengeId: challenge.id, verdict, embedding: verdict.passed ? embedding : null };
+}
+
+/** A challenge refused before its frames were looked at (unknown, used, expired): an attempt that failed. */
+export function isChallengeRefusal(e: unknown): e is MedfaceError {
+  return isMedfaceError(e) && (e.code === 'CHALLENGE_UNKNOWN' || e.code === 'CHALLENGE_USED' || e.code === 'CHALLENGE_EXPIRED');
+}
+
+/** The check as an error, for the flows that require it: LIVENESS_FAILED with the reason codes. */
+export function livenessFailed(verdict: LivenessVerdict): MedfaceError {
+  return new MedfaceError('LIVENESS_FAILED', 'the liveness check failed', { reasons: verdict.reasons });
+}
+
+async function record(medface: Medface, who: Actor, patientId: string | null, outcome: 'success' | 'failure', details: Record<string, unknown>): Promise<void> {
+  await medface.store.transaction((tx) => medface.audit.append(tx, { ...who, action: 'liveness.check', outcome, patientId, details }));
+}
+
+/** The face pool as the sequence check uses it: observing frames, with as many at once as it has workers. */
+async function framePool(medface: Medface): Promise<FacePool> {
+  const faces = await medface.faces();
+  if (!faces.observe || !faces.stats) throw new MedfaceError('ENGINE_FAILED', 'this face engine cannot follow a face over frames');
+  // assessSequence uses observe() and stats() alone, which are there
+  return faces as FacePool;
+}
+
+function challengeOf(row: LivenessChallengeRow): LivenessChallenge {
+  return { id: row.id, nonce: row.nonce, actions: row.actions as LivenessAction[], issuedAt: row.issuedAt, deadline: row.deadline };
+}

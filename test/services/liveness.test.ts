@@ -1,0 +1,149 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+import { verifyChain } from '../../src/audit/trail.js';
+import { FacePool } from '../../src/face/index.js';
+import { randomChallengeActions, type CapturedFrame } from '../../src/liveness/types.js';
+import type { Actor } from '../../src/services/auditing.js';
+import { startMedface, type Medface } from '../../src/services/context.js';
+import { checkLiveness, issueChallenge, MAX_FRAME_BYTES, MAX_LIVENESS_FRAMES } from '../../src/services/liveness.js';
+import { describeEachStore, type TestDatabase } from '../store/harness.js';
+import { demoFaces, writeTestThresholds, type Faces } from './fixtures.js';
+import { genuineFrames, stillFrames } from './liveness-sequences.js';
+
+const who: Actor = { actor: 'kiosk-user', client: 'kiosk-1' };
+
+/** The fixed random source a test deployment injects, so that a sequence rendered in advance answers its challenges. */
+const FIXED = () => 0;
+const ACTIONS = randomChallengeActions(FIXED);
+
+let pool: FacePool;
+let images: Faces;
+let dir: string;
+let thresholdsFile: string;
+/** Alice performing the test deployment's challenge, rendered from her photo. */
+let leftRight: CapturedFrame[];
+
+beforeAll(async () => {
+  pool = await FacePool.create({ size: 1 });
+  images = await demoFaces(pool);
+  dir = mkdtempSync(path.join(tmpdir(), 'medface-liveness-'));
+  thresholdsFile = path.join(dir, 'thresholds.json');
+  writeTestThresholds(thresholdsFile);
+  leftRight = await genuineFrames(pool, images.alice, ACTIONS);
+}, 180_000);
+
+afterAll(async () => {
+  await pool?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+
+describeEachStore('liveness challenges and checks', (h) => {
+  let db: TestDatabase;
+  let medface: Medface;
+
+  beforeEach(async () => {
+    db = await h.create();
+    const keyFile = path.join(mkdtempSync(path.join(dir, 'keys-')), 'medface.key');
+    medface = await startMedface(await db.open(), { keyFile, thresholdsFile, faces: pool, liveness: { random: FIXED } });
+  });
+
+  afterEach(async () => {
+    await medface.close();
+    await db.drop();
+  });
+
+  const checks = () => medface.audit.search(medface.store, { action: 'liveness.check', limit: 100 });
+  const later = (iso: string, ms: number) => new Date(Date.parse(iso) + ms);
+
+  it('issues 2–3 distinct actions from the CSPRNG, with a nonce and a deadline 20 s on', async () => {
+    const plain = await startMedface(await db.open(), { keyFile: medface.keyFile, thresholdsFile, faces: pool });
+    try {
+      const seen = new Set<string>();
+      for (let i = 0; i < 12; i++) {
+        const c = await issueChallenge(plain, { purpose: 'check-in' });
+        expect(c.actions.length).toBeGreaterThanOrEqual(2);
+        expect(c.actions.length).toBeLessThanOrEqual(3);
+        expect(new Set(c.actions).size).toBe(c.actions.length);
+        expect(Date.parse(c.deadline) - Date.parse(c.issuedAt)).toBe(20_000);
+        expect(c.nonce.length).toBeGreaterThanOrEqual(20);
+        seen.add(c.actions.join());
+      }
+      expect(seen.size).toBeGreaterThan(1);
+    } finally {
+      await plain.close();
+    }
+  });
+
+  it('passes a genuine sequence of the asked actions and hands back the match frame’s embedding; audited without images', async () => {
+    const challenge = await issueChallenge(medface, { purpose: 'check-in' });
+    expect(challenge.actions).toEqual(ACTIONS);
+    const result = await checkLiveness(medface, 'check-in', { challengeId: challenge.id, frames: leftRight }, who, { now: later(challenge.issuedAt, 5000) });
+    expect(result.verdict).toMatchObject({ passed: true, reasons: [], observed: ACTIONS });
+    expect(result.verdict.matchFrame).not.toBeNull();
+    expect(result.embedding?.vector).toHaveLength(128);
+    const [entry] = await checks();
+    expect(entry).toMatchObject({ outcome: 'success', actor: 'kiosk-user', details: { challengeId: challenge.id, purpose: 'check-in', passed: true, frames: leftRight.length } });
+    expect(JSON.stringify(entry)).not.toMatch(/vector|embedding|image/i);
+  }, 120_000);
+
+  it('refuses a second use of a challenge, and audits it', async () => {
+    const challenge = await issueChallenge(medface, { purpose: 'check-in' });
+    const now = later(challenge.issuedAt, 5000);
+    await checkLiveness(medface, 'check-in', { challengeId: challenge.id, frames: leftRight }, who, { now });
+    await expect(checkLiveness(medface, 'check-in', { challengeId: challenge.id, frames: leftRight }, who, { now })).rejects.toMatchObject({ code: 'CHALLENGE_USED', status: 410 });
+    expect((await checks()).map((e) => [e.outcome, e.details.code])).toEqual([
+      ['success', undefined],
+      ['failure', 'CHALLENGE_USED'],
+    ]);
+  }, 120_000);
+
+  it('refuses an expired challenge, using it up', async () => {
+    const challenge = await issueChallenge(medface, { purpose: 'check-in' });
+    const late = later(challenge.deadline, 1);
+    await expect(checkLiveness(medface, 'check-in', { challengeId: challenge.id, frames: leftRight }, who, { now: late })).rejects.toMatchObject({ code: 'CHALLENGE_EXPIRED' });
+    expect((await medface.store.getLivenessChallenge(challenge.id))?.consumedAt).not.toBeNull();
+    expect((await checks())[0]).toMatchObject({ outcome: 'failure', details: { code: 'CHALLENGE_EXPIRED' } });
+  });
+
+  it('refuses an unknown challenge id, and one issued for another flow or patient', async () => {
+    const attempt = (challengeId: string) => ({ challengeId, frames: leftRight });
+    await expect(checkLiveness(medface, 'check-in', attempt('6f1c1a52-4d47-4a3c-9d8e-2b1f1d1e0c11'), who)).rejects.toMatchObject({ code: 'CHALLENGE_UNKNOWN', status: 404 });
+    const portal = await issueChallenge(medface, { purpose: 'portal-sign-in' });
+    await expect(checkLiveness(medface, 'check-in', attempt(portal.id), who)).rejects.toMatchObject({ code: 'CHALLENGE_UNKNOWN' });
+    const forBob = await issueChallenge(medface, { purpose: 'verify', subject: 'patient-bob' });
+    await expect(checkLiveness(medface, 'verify', attempt(forBob.id), who, { subject: 'patient-alice' })).rejects.toMatchObject({ code: 'CHALLENGE_UNKNOWN' });
+    // refused before use: the rightful flow can still use them
+    expect((await medface.store.getLivenessChallenge(portal.id))?.consumedAt).toBeNull();
+    expect((await checks()).every((e) => e.outcome === 'failure' && e.details.code === 'CHALLENGE_UNKNOWN')).toBe(true);
+    expect(await checks()).toHaveLength(3);
+  });
+
+  it('fails a still photo held up for the whole challenge, with reason codes in the audit trail', async () => {
+    const challenge = await issueChallenge(medface, { purpose: 'check-in' });
+    const result = await checkLiveness(medface, 'check-in', { challengeId: challenge.id, frames: stillFrames(images.alice) }, who, {
+      now: later(challenge.issuedAt, 5000),
+    });
+    expect(result.verdict.passed).toBe(false);
+    expect(result.verdict.reasons).toContain('LIVENESS_ACTION_MISSING');
+    // the same photo as a live face passes (first test): the refusal is the still photo's, not the face's
+    expect(result.embedding).toBeNull();
+    const [entry] = await checks();
+    expect(entry).toMatchObject({ outcome: 'failure', details: { passed: false, actions: ACTIONS, observed: [] } });
+    expect(entry!.details.reasons).toContain('LIVENESS_ACTION_MISSING');
+    expect((await verifyChain(medface.store)).ok).toBe(true);
+  }, 120_000);
+
+  it('refuses too many frames and oversized frames before looking at them', async () => {
+    const challenge = await issueChallenge(medface, { purpose: 'check-in' });
+    const many = stillFrames(images.alice, MAX_LIVENESS_FRAMES + 1);
+    await expect(checkLiveness(medface, 'check-in', { challengeId: challenge.id, frames: many }, who)).rejects.toMatchObject({ code: 'VALIDATION_FAILED', status: 400 });
+    const huge = [{ image: new Uint8Array(MAX_FRAME_BYTES + 1), at: 300 }, ...leftRight];
+    await expect(checkLiveness(medface, 'check-in', { challengeId: challenge.id, frames: huge }, who)).rejects.toMatchObject({ code: 'IMAGE_TOO_LARGE', status: 413 });
+    // the challenge was not used by malformed attempts
+    expect((await medface.store.getLivenessChallenge(challenge.id))?.consumedAt).toBeNull();
+    expect((await checks()).map((e) => e.details.code)).toEqual(['VALIDATION_FAILED', 'IMAGE_TOO_LARGE']);
+  });
+});
