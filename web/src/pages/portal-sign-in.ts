@@ -2,17 +2,21 @@ import { api, ApiError, type SignedIn } from '../api.js';
 import { field, h, say, status } from '../dom.js';
 import { captureFace, photoProblem, type FaceCapture } from '../face-step.js';
 import { navigate } from '../navigation.js';
-import { setSession } from '../session.js';
+import { session, setSession } from '../session.js';
 
 /**
  * Patient sign-in: a photo of the face, then the date of birth or the PIN, sent together. Whatever went
  * wrong, the page says the same thing (the server tells it no more): it never reveals whose face it saw.
  */
 export async function renderPortalSignIn(main: HTMLElement, params: URLSearchParams): Promise<() => void> {
+  const next = params.get('next')?.startsWith('/portal') ? (params.get('next') as string) : '/portal';
+  if ((await session())?.user.patientId) {
+    navigate(next);
+    return () => undefined;
+  }
   const stop = new AbortController();
   const screen = h('section', { class: 'card portal', 'aria-labelledby': 'portal-sign-in-title' });
   main.append(screen);
-  const next = params.get('next')?.startsWith('/portal') ? (params.get('next') as string) : '/portal';
 
   const photo = async (notice?: string): Promise<void> => {
     const step = h('div', {});

@@ -79,5 +79,11 @@ export async function renderTelemedicine(main: HTMLElement): Promise<() => void>
       refused(e);
     }
   }
-  return () => stop.abort();
+  // another link opened in the same tab changes only the fragment: start again with it
+  const reopen = () => location.reload();
+  window.addEventListener('hashchange', reopen);
+  return () => {
+    stop.abort();
+    window.removeEventListener('hashchange', reopen);
+  };
 }
