@@ -1,6 +1,10 @@
 import { h } from './dom.js';
 import type { Role } from './api.js';
 import { hasRole, session, signOut, watchIdle } from './session.js';
+import { renderAccount } from './pages/account.js';
+import { renderAdminKeys } from './pages/admin-keys.js';
+import { renderAdminThresholds } from './pages/admin-thresholds.js';
+import { renderAdminUsers } from './pages/admin-users.js';
 import { renderChart, renderClinician } from './pages/clinician.js';
 import { renderEmergency } from './pages/emergency.js';
 import { renderFrontDesk } from './pages/front-desk.js';
@@ -32,6 +36,10 @@ const ROUTES: Route[] = [
   { path: '/chart/', title: 'Chart', page: renderChart, roles: ['clinician', 'front-desk', 'emergency'] },
   { path: '/emergency', title: 'Emergency', page: renderEmergency, roles: ['emergency'] },
   { path: '/privacy', title: 'Privacy officer', page: renderPrivacy, roles: ['privacy-officer'] },
+  { path: '/admin', title: 'Users', page: renderAdminUsers, roles: ['admin'] },
+  { path: '/admin/thresholds', title: 'Thresholds', page: renderAdminThresholds, roles: ['admin'] },
+  { path: '/admin/keys', title: 'Keys', page: renderAdminKeys, roles: ['admin'] },
+  { path: '/account', title: 'My account', page: renderAccount, roles: ['front-desk', 'clinician', 'emergency', 'privacy-officer', 'admin'] },
   { path: '/sign-in', title: 'Sign in', page: renderSignIn },
   { path: '/portal', title: 'My health record', page: renderPortal, roles: ['patient'], signIn: '/portal/sign-in' },
   { path: '/portal/sign-in', title: 'Patient sign-in', page: renderPortalSignIn },

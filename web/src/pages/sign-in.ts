@@ -1,13 +1,48 @@
 import { api, ApiError, type SignedIn } from '../api.js';
+import { openCamera, type Camera } from '../camera.js';
 import { field, formValues, h, say, status } from '../dom.js';
 import { navigate } from '../navigation.js';
 import { setSession } from '../session.js';
 
-/** Staff sign-in: password and the 6-digit code from the authenticator app; a first sign-in sets a new password. */
-export async function renderSignIn(main: HTMLElement, params: URLSearchParams): Promise<void> {
+type SecondFactor = 'totp' | 'face';
+
+/**
+ * Staff sign-in: the password and a second factor, the code from the authenticator app or the staff
+ * member's own enrolled face (a photo from the camera, compared with their face only). A first sign-in,
+ * or one after an administrator's reset, sets a new password.
+ */
+export async function renderSignIn(main: HTMLElement, params: URLSearchParams): Promise<() => void> {
   const message = status();
+  let camera: Camera | null = null;
+  let factor: SecondFactor = 'totp';
   const newPassword = field('New password', h('input', { name: 'newPassword', type: 'password', autocomplete: 'new-password', minlength: 12 }), 'Your password was set by an administrator: choose your own.');
   newPassword.hidden = true;
+  const codeInput = h('input', { name: 'code', inputmode: 'numeric', autocomplete: 'one-time-code', pattern: '[0-9]{6,8}', required: true });
+  const code = field('Authenticator code', codeInput, 'The 6-digit code from your authenticator app.');
+  const cameraSlot = h('div', { hidden: true });
+
+  const choose = async (chosen: SecondFactor): Promise<void> => {
+    factor = chosen;
+    code.hidden = chosen !== 'totp';
+    codeInput.required = chosen === 'totp';
+    cameraSlot.hidden = chosen !== 'face';
+    if (chosen === 'face' && !camera) {
+      try {
+        camera = await openCamera('Camera preview for signing in with your face');
+        cameraSlot.replaceChildren(h('p', {}, 'Look at the camera, then sign in: the photo is compared with your own enrolled face only.'), camera.element);
+      } catch {
+        say(message, 'The camera is not available: sign in with your authenticator code.', 'error');
+      }
+    }
+  };
+  const option = (value: SecondFactor, label: string) =>
+    h(
+      'div',
+      {},
+      h('input', { type: 'radio', name: 'factor', id: `factor-${value}`, value, checked: value === 'totp', onchange: () => void choose(value) }),
+      h('label', { for: `factor-${value}` }, label),
+    );
+
   const form = h(
     'form',
     { class: 'card narrow', 'aria-labelledby': 'sign-in-title' },
@@ -15,7 +50,9 @@ export async function renderSignIn(main: HTMLElement, params: URLSearchParams): 
     params.get('idle') ? h('p', { class: 'status', 'data-kind': 'info' }, 'You were signed out after a period without activity.') : null,
     field('Username', h('input', { name: 'username', autocomplete: 'username', required: true })),
     field('Password', h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true })),
-    field('Authenticator code', h('input', { name: 'code', inputmode: 'numeric', autocomplete: 'one-time-code', pattern: '[0-9]{6,8}', required: true }), 'The 6-digit code from your authenticator app.'),
+    h('fieldset', { class: 'choice' }, h('legend', {}, 'Second factor'), option('totp', 'Authenticator app'), option('face', 'My face')),
+    code,
+    cameraSlot,
     newPassword,
     h('button', { type: 'submit' }, 'Sign in'),
     message,
@@ -23,22 +60,30 @@ export async function renderSignIn(main: HTMLElement, params: URLSearchParams): 
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const values = formValues(form);
-    const body = { username: values.username, password: values.password, code: values.code, ...(!newPassword.hidden && { newPassword: values.newPassword }) };
+    const common = { username: values.username, password: values.password, ...(!newPassword.hidden && { newPassword: values.newPassword }) };
     say(message, 'Signing in…');
-    api<SignedIn>('POST', '/api/v1/auth/sign-in', body).then(
-      (signedIn) => {
+    void (async () => {
+      try {
+        let signedIn: SignedIn;
+        if (factor === 'face') {
+          if (!camera) throw new ApiError(400, 'NO_CAMERA', 'The camera is not available: sign in with your authenticator code.');
+          signedIn = await api<SignedIn>('POST', '/api/v1/auth/face-sign-in', { ...common, image: await camera.capture() });
+        } else {
+          signedIn = await api<SignedIn>('POST', '/api/v1/auth/sign-in', { ...common, code: values.code });
+        }
         setSession(signedIn);
         const next = params.get('next');
         navigate(next && next.startsWith('/') && !next.startsWith('//') ? next : '/');
-      },
-      (e: unknown) => {
+      } catch (e) {
         if (e instanceof ApiError && e.code === 'PASSWORD_CHANGE_REQUIRED') {
           newPassword.hidden = false;
           newPassword.querySelector('input')?.setAttribute('required', '');
-          say(message, 'Choose a new password, enter a fresh code and sign in again.', 'error');
-        } else say(message, e instanceof ApiError && e.status === 429 ? e.message : 'Sign-in failed. Check your details and the code, and try again.', 'error');
-      },
-    );
+          say(message, factor === 'face' ? 'Choose a new password and sign in again.' : 'Choose a new password, enter a fresh code and sign in again.', 'error');
+        } else if (e instanceof ApiError && (e.status === 429 || e.code === 'NO_CAMERA')) say(message, e.message, 'error');
+        else say(message, factor === 'face' ? 'Sign-in failed. Check your details, face the camera in good light, and try again.' : 'Sign-in failed. Check your details and the code, and try again.', 'error');
+      }
+    })();
   });
   main.append(form);
+  return () => camera?.stop();
 }

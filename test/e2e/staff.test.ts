@@ -1,0 +1,190 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signInWithTotp } from '../../src/access/authenticate.js';
+import type { Caller } from '../../src/access/guard.js';
+import type { Role } from '../../src/access/policy.js';
+import { base32Decode, totpCode } from '../../src/access/totp.js';
+import { createUser } from '../../src/access/users.js';
+import { errorCurve } from '../../src/evaluation/metrics.js';
+import { renderReport } from '../../src/evaluation/report.js';
+import { FacePool } from '../../src/face/index.js';
+import { cosine } from '../../src/identity/match.js';
+import { buildServer } from '../../src/server/app.js';
+import { grantConsent } from '../../src/services/consent.js';
+import { Deployment } from '../../src/services/deployment.js';
+import { enrol } from '../../src/services/enrol.js';
+import { createPatientRecord } from '../../src/services/patients.js';
+import { actorOf } from '../../src/services/records.js';
+import { demoFaces, PATIENTS, writeTestThresholds, type Faces } from '../services/fixtures.js';
+import { buildWebApp, cameraPlaying, chromiumAvailable, CHROMIUM, launchWithCamera, newPage, screenshot, WAIT } from './browser.js';
+import { stillVideo } from './y4m.js';
+
+/**
+ * The staff and administrator pages in Chromium against the real server and face model: a clinician
+ * enrols their own face on "My account" and signs in with password + face from the camera; the
+ * administrator manages users, sees the thresholds with the last evaluation's ROC and DET curves, and the
+ * key status; the front desk corrects a patient's demographics. Screenshots go to test-artifacts/.
+ */
+
+const OPERATOR: Caller = { principal: { kind: 'operator', id: 'cli:e2e' }, client: null };
+
+interface Login {
+  username: string;
+  password: string;
+  secret: Buffer;
+}
+
+describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in Chromium', () => {
+  let root: string;
+  let pool: FacePool;
+  let deployment: Deployment;
+  let faces: Faces;
+  let app: FastifyInstance;
+  let baseUrl: string;
+  let aliceCamera: Browser;
+  const logins = new Map<string, Login>();
+
+  /** A staff account whose administrator-set password was already replaced (with the previous time step's code). */
+  const staff = async (username: string, role: Role): Promise<Login> => {
+    const first = `first password for ${username}`;
+    const created = await createUser(deployment.access, OPERATOR, { username, roles: [role], password: first, totp: true });
+    const secret = base32Decode(new URL(created.totpUri as string).searchParams.get('secret') as string);
+    const password = `${first} renewed`;
+    await signInWithTotp(deployment.access, { username, password: first, newPassword: password, code: totpCode(secret, new Date(Date.now() - 30_000)), client: '127.0.0.1' });
+    const login = { username, password, secret };
+    logins.set(username, login);
+    return login;
+  };
+
+  const signInWithCode = async (page: Page, login: Login, next: string, step = 0): Promise<void> => {
+    await page.goto(`${baseUrl}/sign-in?next=${encodeURIComponent(next)}`);
+    await page.getByLabel('Username').fill(login.username);
+    await page.getByLabel('Password', { exact: true }).fill(login.password);
+    await page.getByLabel('Authenticator code').fill(totpCode(login.secret, new Date(Date.now() + step * 30_000)));
+    await page.getByRole('button', { name: 'Sign in' }).click();
+  };
+
+  beforeAll(async () => {
+    expect(chromiumAvailable, `${CHROMIUM} is required in CI (apt-get install chromium)`).toBe(true);
+    root = mkdtempSync(path.join(os.tmpdir(), 'medface-e2e-staff-'));
+    const webRoot = await buildWebApp(path.join(root, 'web'));
+    pool = await FacePool.create({ size: 1 });
+    faces = await demoFaces(pool);
+    const thresholdsFile = path.join(root, 'thresholds.json');
+    writeTestThresholds(thresholdsFile);
+    deployment = await Deployment.start({ dataDir: path.join(root, 'data'), databaseUrl: undefined, keyFile: undefined }, { pool, thresholdsFile });
+    const actor = actorOf(OPERATOR);
+    const alice = await createPatientRecord(deployment.medface, PATIENTS.alice, actor);
+    await grantConsent(deployment.medface, { patientId: alice.id as string, notice: 'v1' }, actor);
+    await enrol(deployment.medface, { patientId: alice.id as string, images: [faces.alice] }, actor);
+
+    // an evaluation report as `medface evaluate --out reports/<set>` writes it, from real scores of the demo faces
+    const embed = async (image: Buffer) => (await pool.embedSingle(image, 'verify')).embedding.vector;
+    const [a, a2, b, c, s] = await Promise.all([faces.alice, faces.aliceAgain, faces.bob, faces.carol, faces.stranger].map(embed));
+    const genuine = [cosine(a!, a2!)];
+    const impostor = [cosine(a!, b!), cosine(a!, c!), cosine(a!, s!), cosine(b!, c!), cosine(b!, s!), cosine(c!, s!), cosine(a2!, b!), cosine(a2!, c!)];
+    const reportsDir = path.join(root, 'reports');
+    mkdirSync(path.join(reportsDir, 'demo-faces'), { recursive: true });
+    writeFileSync(
+      path.join(reportsDir, 'demo-faces', 'report.html'),
+      renderReport({ title: 'medface evaluation: demo-faces (verification)', summary: [['genuine pairs', 1], ['impostor pairs', impostor.length]], curve: errorCurve(genuine, impostor), genuine, impostor, footer: 'test/e2e/staff.test.ts' }),
+    );
+
+    app = await buildServer({ deployment, webRoot, reportsDir, log: { stream: new Writable({ write: (_chunk, _encoding, done) => done() }) } });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    baseUrl = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    aliceCamera = await launchWithCamera(await stillVideo(faces.alice), root, 'alice');
+  });
+
+  afterAll(async () => {
+    await aliceCamera?.close();
+    await app?.close();
+    await deployment?.close();
+    await pool?.close();
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+
+  it('lets a clinician enrol their own face with consent, then sign in with password and face from the camera', async () => {
+    // the clinician is the person the camera sees (the face is not enrolled as a patient's for this account)
+    const login = await staff('e2e-face-clinician', 'clinician');
+    const { page } = await newPage(aliceCamera);
+    await signInWithCode(page, login, '/account');
+    await page.getByRole('heading', { name: 'My account' }).waitFor(WAIT);
+    await page.getByRole('button', { name: 'Enrol my face' }).click();
+    await page.getByText(/Tick the consent box first/).waitFor(WAIT);
+    await page.getByLabel(/agree to my face being used to sign me in/).check();
+    await page.getByRole('button', { name: 'Enrol my face' }).click();
+    await cameraPlaying(page);
+    await screenshot(page, 'account');
+    await page.getByRole('button', { name: 'Capture and enrol my face' }).click();
+    await page.getByText(/^Your face is enrolled \(1 of 3\)/).waitFor(WAIT);
+
+    const other = await newPage(aliceCamera);
+    await other.page.goto(`${baseUrl}/sign-in?next=${encodeURIComponent('/clinician')}`);
+    await other.page.getByLabel('Username').fill(login.username);
+    await other.page.getByLabel('Password', { exact: true }).fill(login.password);
+    await other.page.getByLabel('My face').check();
+    expect(await other.page.getByLabel('Authenticator code').isVisible()).toBe(false);
+    await cameraPlaying(other.page);
+    await screenshot(other.page, 'sign-in-face');
+    await other.page.getByRole('button', { name: 'Sign in' }).click();
+    await other.page.getByRole('heading', { name: 'Find a patient' }).waitFor(WAIT);
+    const session = await other.page.evaluate(() => fetch('/api/v1/auth/session').then((r) => r.json()));
+    expect(session.session.established.method).toBe('password+face');
+  });
+
+  it('lets the administrator list users, create one and reset a password', async () => {
+    const admin = await staff('e2e-admin', 'admin');
+    const { page } = await newPage(aliceCamera);
+    await signInWithCode(page, admin, '/admin');
+    await page.getByRole('heading', { name: 'Users and roles' }).waitFor(WAIT);
+    await page.getByRole('cell', { name: 'e2e-admin', exact: true }).waitFor(WAIT);
+    await page.getByLabel('New username').fill('e2e-new-nurse');
+    await page.getByLabel('Role of the new account').selectOption('front-desk');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByText('Account e2e-new-nurse created').waitFor(WAIT);
+    await page.getByRole('cell', { name: 'e2e-new-nurse', exact: true }).waitFor(WAIT);
+    await page.getByRole('button', { name: 'Reset password of e2e-new-nurse' }).click();
+    await page.getByText('Temporary password for e2e-new-nurse').waitFor(WAIT);
+    await screenshot(page, 'admin-users');
+    expect((await deployment.medface.store.listUsers()).map((u) => u.username)).toContain('e2e-new-nurse');
+
+    await page.getByRole('link', { name: 'Thresholds' }).click();
+    await page.getByRole('heading', { name: 'Last evaluation: demo-faces' }).waitFor(WAIT);
+    await page.getByRole('cell', { name: 'Operating threshold (a match)' }).waitFor(WAIT);
+    for (const name of [/^ROC curve/, /^DET curve/]) {
+      const img = page.getByRole('img', { name });
+      await img.waitFor(WAIT);
+      await expect.poll(() => img.evaluate((el) => (el as unknown as { naturalWidth: number }).naturalWidth), WAIT).toBe(460);
+    }
+    await screenshot(page, 'admin-thresholds');
+
+    await page.getByRole('link', { name: 'Keys' }).click();
+    await page.getByRole('heading', { name: 'Key status' }).waitFor(WAIT);
+    const kek = page.getByRole('row').filter({ hasText: 'key encryption' }).filter({ hasText: 'active' });
+    await kek.waitFor(WAIT);
+    // the page shows what the store holds: Alice's patient template, and the staff faces enrolled so far
+    const staffFaces = (await deployment.medface.store.countProtectedRecordsByKey()).filter((c) => c.kind === 'staff-template').reduce((n, c) => n + c.count, 0);
+    expect(await kek.locator('td').allInnerTexts()).toEqual([deployment.medface.keys.currentKekId, 'key encryption', expect.any(String), 'active', '1', String(staffFaces), '0']);
+    await screenshot(page, 'admin-keys');
+  });
+
+  it('lets the front desk correct a patient’s demographics', async () => {
+    const desk = await staff('e2e-desk', 'front-desk');
+    const { page } = await newPage(aliceCamera);
+    await signInWithCode(page, desk, '/front-desk');
+    await page.getByRole('heading', { name: 'Correct a patient’s demographics' }).waitFor(WAIT);
+    await page.getByLabel('Patient name to correct').fill('Lidd');
+    await page.getByRole('button', { name: 'Find' }).click();
+    await page.getByRole('button', { name: 'Edit Alice Liddell' }).click();
+    await page.getByLabel('Corrected family name').fill('Liddell-Hargreaves');
+    await page.getByRole('button', { name: 'Save demographics' }).click();
+    await page.getByText('Saved: Alice Liddell-Hargreaves.').waitFor(WAIT);
+    await screenshot(page, 'front-desk-demographics');
+  });
+});

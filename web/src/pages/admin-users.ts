@@ -1,0 +1,174 @@
+import { api, type Role } from '../api.js';
+import { field, formValues, h, say, status, table } from '../dom.js';
+
+interface Account {
+  id: string;
+  username: string;
+  displayName: string | null;
+  roles: Role[];
+  disabledAt: string | null;
+}
+
+interface ApiClient {
+  id: string;
+  name: string;
+  scopes: string[];
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+const STAFF_ROLES: Role[] = ['front-desk', 'clinician', 'emergency', 'privacy-officer', 'admin'];
+const SCOPES = ['verify:patient', 'identify:patient', 'checkin:patient'];
+
+/** Administrator: staff accounts and roles (create, disable, enable, reset password, unlock) and API clients. */
+export async function renderAdminUsers(main: HTMLElement): Promise<void> {
+  const users = h('section', { class: 'card', 'aria-labelledby': 'users-title' });
+  const clients = h('section', { class: 'card', 'aria-labelledby': 'clients-title' });
+  const usersMessage = status();
+  const clientsMessage = status();
+  /** A secret shown once (a first password, a TOTP enrolment, an API key), with what it is. */
+  const once = h('div', { 'aria-live': 'polite' });
+  const showOnce = (title: string, rows: [string, string][]): void => {
+    once.replaceChildren(
+      h(
+        'div',
+        { class: 'banner warning', role: 'alert' },
+        h('strong', {}, title),
+        h('p', {}, 'Shown once: hand it over now, it cannot be shown again.'),
+        h('dl', {}, ...rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, h('code', {}, v))])),
+      ),
+    );
+  };
+
+  const act = (label: string, path: string, done: (result: Record<string, unknown>) => void = () => undefined) =>
+    h(
+      'button',
+      {
+        type: 'button',
+        class: 'secondary',
+        onclick: () =>
+          void api<Record<string, unknown>>('POST', path, {}).then(
+            async (result) => {
+              done(result);
+              await loadUsers();
+            },
+            (e: unknown) => say(usersMessage, (e as Error).message, 'error'),
+          ),
+      },
+      label,
+    );
+
+  const loadUsers = async (): Promise<void> => {
+    const { users: accounts } = await api<{ users: Account[] }>('GET', '/api/v1/users');
+    const staff = accounts.filter((a) => !a.roles.includes('patient'));
+    const createForm = h(
+      'form',
+      { 'aria-labelledby': 'create-title' },
+      h('h2', { id: 'create-title' }, 'Create a staff account'),
+      h(
+        'div',
+        { class: 'row' },
+        field('New username', h('input', { name: 'username', required: true, autocomplete: 'off', pattern: '[A-Za-z0-9][A-Za-z0-9._@\\-]{1,63}' })),
+        field('Display name', h('input', { name: 'displayName', autocomplete: 'off' })),
+        field('Role of the new account', h('select', { name: 'role' }, ...STAFF_ROLES.map((r) => h('option', { value: r }, r)))),
+      ),
+      h('div', { class: 'actions' }, h('input', { type: 'checkbox', id: 'create-totp', name: 'totp', checked: true }), h('label', { for: 'create-totp' }, 'Enrol an authenticator app (TOTP)')),
+      h('button', { type: 'submit' }, 'Create account'),
+    );
+    createForm.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const v = formValues(createForm);
+      const totp = (createForm.elements.namedItem('totp') as HTMLInputElement).checked;
+      api<{ user: Account; password?: string; totpUri?: string }>('POST', '/api/v1/users', { username: v.username, roles: [v.role], totp, ...(v.displayName && { displayName: v.displayName }) }).then(
+        async (created) => {
+          showOnce(`Account ${created.user.username} created`, [
+            ['First password (to be replaced at first sign-in)', created.password ?? ''],
+            ...(created.totpUri ? ([['Authenticator enrolment (otpauth URI)', created.totpUri]] as [string, string][]) : []),
+          ]);
+          await loadUsers();
+        },
+        (e: unknown) => say(usersMessage, (e as Error).message, 'error'),
+      );
+    });
+    users.replaceChildren(
+      h('h1', { id: 'users-title' }, 'Users and roles'),
+      table(
+        ['Username', 'Name', 'Roles', 'Status', 'Actions'],
+        staff.map((a) => [
+          a.username,
+          a.displayName ?? '',
+          a.roles.join(', '),
+          a.disabledAt ? `disabled ${new Date(a.disabledAt).toLocaleDateString()}` : 'active',
+          h(
+            'div',
+            { class: 'actions' },
+            a.disabledAt ? act(`Enable ${a.username}`, `/api/v1/users/${a.username}/enable`) : act(`Disable ${a.username}`, `/api/v1/users/${a.username}/disable`),
+            act(`Reset password of ${a.username}`, `/api/v1/users/${a.username}/reset-password`, (r) => showOnce(`Temporary password for ${a.username}`, [['Temporary password (must be replaced at next sign-in)', String(r.password ?? '')]])),
+            act(`Unlock ${a.username}`, `/api/v1/users/${a.username}/unlock`),
+          ),
+        ]),
+        `${staff.length} staff account${staff.length === 1 ? '' : 's'}`,
+      ),
+      createForm,
+      usersMessage,
+    );
+  };
+
+  const loadClients = async (): Promise<void> => {
+    const { clients: list } = await api<{ clients: ApiClient[] }>('GET', '/api/v1/api-clients');
+    const createForm = h(
+      'form',
+      { 'aria-labelledby': 'client-create-title' },
+      h('h3', { id: 'client-create-title' }, 'Add an integration'),
+      field('Integration name', h('input', { name: 'name', required: true, maxlength: 64, autocomplete: 'off' })),
+      h(
+        'fieldset',
+        { class: 'choice' },
+        h('legend', {}, 'Scopes'),
+        ...SCOPES.map((s) => h('div', {}, h('input', { type: 'checkbox', name: 'scope', value: s, id: `scope-${s}` }), h('label', { for: `scope-${s}` }, s))),
+      ),
+      h('button', { type: 'submit' }, 'Create API client'),
+    );
+    createForm.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const scopes = [...createForm.querySelectorAll<HTMLInputElement>('input[name=scope]:checked')].map((i) => i.value);
+      api<{ client: ApiClient; key: string }>('POST', '/api/v1/api-clients', { name: formValues(createForm).name, scopes }).then(
+        async ({ client, key }) => {
+          showOnce(`API client ${client.name} created`, [['API key (Authorization: Bearer)', key]]);
+          await loadClients();
+        },
+        (e: unknown) => say(clientsMessage, (e as Error).message, 'error'),
+      );
+    });
+    clients.replaceChildren(
+      h('h2', { id: 'clients-title' }, 'Integrations (API clients)'),
+      list.length === 0
+        ? h('p', {}, 'No integrations.')
+        : table(
+            ['Name', 'Scopes', 'Created', 'Status'],
+            list.map((c) => [
+              c.name,
+              c.scopes.join(', '),
+              new Date(c.createdAt).toLocaleDateString(),
+              c.revokedAt
+                ? `revoked ${new Date(c.revokedAt).toLocaleDateString()}`
+                : h(
+                    'button',
+                    {
+                      type: 'button',
+                      class: 'danger',
+                      onclick: () => void api('DELETE', `/api/v1/api-clients/${c.id}`).then(loadClients, (e: unknown) => say(clientsMessage, (e as Error).message, 'error')),
+                    },
+                    `Revoke ${c.name}`,
+                  ),
+            ]),
+            'API clients',
+          ),
+      createForm,
+      clientsMessage,
+    );
+  };
+
+  main.append(once, users, clients);
+  await Promise.all([loadUsers(), loadClients()]);
+}
