@@ -9,7 +9,7 @@ import type { StoredStaffTemplate } from '../store/types.js';
 import { auditScore, withFailureAudit } from './auditing.js';
 import type { Medface } from './context.js';
 import { assertKeysLive } from './keys.js';
-import { protectedTemplate, staffTemplateBinding } from './templates.js';
+import { staffTemplateBinding } from './templates.js';
 
 /**
  * A staff member's own face as the second factor of "password + face" sign-in. Staff faces are biometric

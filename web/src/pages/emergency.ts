@@ -6,8 +6,9 @@ import { navigate } from '../navigation.js';
 const MIN_REASON_CHARS = 10;
 
 /**
- * Emergency identification of a patient who cannot say who they are: a photo, the enrolled patients at or
- * above the threshold with their grades, then break-glass access with a reason (recorded and reviewed).
+ * Emergency identification of a patient who cannot say who they are: a photo, the closest enrolled patients
+ * with their grades (break-glass identification: possible ones included), then break-glass access with a
+ * reason (recorded and reviewed).
  */
 export async function renderEmergency(main: HTMLElement): Promise<void> {
   const message = status();
@@ -18,7 +19,7 @@ export async function renderEmergency(main: HTMLElement): Promise<void> {
     'form',
     { class: 'card', 'aria-labelledby': 'emergency-title' },
     h('h1', { id: 'emergency-title' }, 'Emergency identification'),
-    h('p', {}, 'Take or choose a photo of the patient’s face. Only patients the system matches with enough confidence are listed.'),
+    h('p', {}, 'Take or choose a photo of the patient’s face. The closest enrolled patients are listed with their grade: “possible” is a weak match, check it before you rely on it.'),
     field('Photo of the patient', photo),
     h('button', { type: 'submit' }, 'Identify'),
     message,
@@ -33,7 +34,7 @@ export async function renderEmergency(main: HTMLElement): Promise<void> {
     void (async () => {
       try {
         const image = await readFile(file);
-        const result = await api<{ match: boolean; candidates: Candidate[] }>('POST', '/api/v1/identify', { image, top: 5 });
+        const result = await api<{ candidates: Candidate[] }>('POST', '/api/v1/break-glass/identify', { image, top: 5 });
         if (result.candidates.length === 0) {
           say(message, 'No enrolled patient matches this photo.', 'error');
           return;

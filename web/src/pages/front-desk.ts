@@ -1,4 +1,4 @@
-import { api, ApiError, patientName, type FhirPatient } from '../api.js';
+import { api, ApiError, patientName, query, type FhirPatient } from '../api.js';
 import { openCamera, readFile, type Camera } from '../camera.js';
 import { field, formValues, h, say, status, table } from '../dom.js';
 
@@ -21,7 +21,10 @@ interface DuplicateLink {
   status: string;
 }
 
-/** Front desk: register a patient, show the privacy notice and record consent, enrol the face, review duplicates. */
+/**
+ * Front desk: register a patient, show the privacy notice and record consent, enrol the face, correct a
+ * patient's demographics, review duplicates.
+ */
 export async function renderFrontDesk(main: HTMLElement): Promise<() => void> {
   let camera: Camera | null = null;
   const flow = h('div', {});
@@ -165,7 +168,7 @@ export async function renderFrontDesk(main: HTMLElement): Promise<() => void> {
   };
 
   register();
-  main.append(flow, duplicates);
+  main.append(flow, editDemographics(), duplicates);
   await loadDuplicates();
   return () => camera?.stop();
 }
@@ -185,4 +188,79 @@ function reviewForm(link: DuplicateLink, reload: () => Promise<void>): HTMLEleme
     h('button', { type: 'button', class: 'secondary', onclick: () => void decide('rejected') }, 'Two people'),
   );
   return form;
+}
+
+/**
+ * Correcting a registered patient's name, date of birth or gender: find the patient, edit, save. The save
+ * names the version that was read (If-Match), so an edit made meanwhile by someone else is not overwritten.
+ */
+function editDemographics(): HTMLElement {
+  const section = h('section', { class: 'card', 'aria-labelledby': 'edit-title' });
+  const message = status();
+  const slot = h('div', {});
+  const find = h(
+    'form',
+    { role: 'search', 'aria-labelledby': 'edit-title' },
+    h('div', { class: 'row' }, field('Patient name to correct', h('input', { name: 'name', required: true, autocomplete: 'off' }), 'The start of the family or given name.'), h('div', { class: 'field' }, h('button', { type: 'submit' }, 'Find'))),
+  );
+  find.addEventListener('submit', (event) => {
+    event.preventDefault();
+    api<{ patients: FhirPatient[] }>('GET', `/api/v1/patients${query({ name: formValues(find).name, limit: '20' })}`).then(
+      ({ patients }) => {
+        say(message, `${patients.length} patient${patients.length === 1 ? '' : 's'} found.`, patients.length ? 'ok' : 'error');
+        slot.replaceChildren(
+          table(
+            ['Name', 'Date of birth', ''],
+            patients.map((p) => [patientName(p), p.birthDate ?? '', h('button', { type: 'button', class: 'secondary', onclick: () => void edit(p.id) }, `Edit ${patientName(p)}`)]),
+            'Patients',
+          ),
+        );
+      },
+      (e: unknown) => say(message, (e as Error).message, 'error'),
+    );
+  });
+
+  const edit = async (patientId: string): Promise<void> => {
+    const patient = await api<FhirPatient & { meta?: { versionId?: string } }>('GET', `/api/v1/patients/${patientId}`);
+    const name = patient.name?.[0] ?? {};
+    const form = h(
+      'form',
+      { 'aria-labelledby': 'edit-form-title' },
+      h('h3', { id: 'edit-form-title' }, `Demographics of ${patientName(patient)}`),
+      h(
+        'div',
+        { class: 'row' },
+        field('Corrected given name', h('input', { name: 'given', required: true, value: (name.given ?? []).join(' '), autocomplete: 'off' })),
+        field('Corrected family name', h('input', { name: 'family', required: true, value: name.family ?? '', autocomplete: 'off' })),
+        field('Corrected date of birth', h('input', { name: 'birthDate', type: 'date', value: patient.birthDate ?? '' })),
+        field('Corrected gender', h('select', { name: 'gender' }, ...['unknown', 'female', 'male', 'other'].map((g) => h('option', { value: g, selected: g === (patient.gender ?? 'unknown') }, g)))),
+      ),
+      h('button', { type: 'submit' }, 'Save demographics'),
+    );
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const v = formValues(form);
+      const { given: _given, family: _family, text: _text, ...restOfName } = name;
+      const updated = {
+        ...patient,
+        name: [{ ...restOfName, family: v.family, given: (v.given ?? '').split(/\s+/).filter(Boolean) }, ...(patient.name ?? []).slice(1)],
+        gender: v.gender,
+        ...(v.birthDate ? { birthDate: v.birthDate } : {}),
+      };
+      if (!v.birthDate) delete (updated as { birthDate?: string }).birthDate;
+      api<FhirPatient>('PUT', `/api/v1/patients/${patientId}`, updated, { 'if-match': `W/"${patient.meta?.versionId ?? ''}"` }).then(
+        (saved) => {
+          say(message, `Saved: ${patientName(saved)}.`, 'ok');
+          slot.replaceChildren();
+        },
+        (e: unknown) =>
+          say(message, e instanceof ApiError && e.status === 412 ? 'Someone else changed this patient since you opened it: find the patient again and redo your correction.' : (e as Error).message, 'error'),
+      );
+    });
+    slot.replaceChildren(form);
+    form.querySelector('input')?.focus();
+  };
+
+  section.append(h('h2', { id: 'edit-title' }, 'Correct a patient’s demographics'), find, slot, message);
+  return section;
 }
