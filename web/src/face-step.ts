@@ -7,9 +7,11 @@ import { h, say, status } from './dom.js';
  * The pages send every field of a `FaceCapture` with their request as it is, so the active liveness
  * challenge (web/src/liveness.ts) can take this step's place without the pages changing.
  */
-export type FaceCapture = { image: string } & Record<string, unknown>;
+export type FaceCapture = Readonly<Record<string, unknown>>;
 
-export interface FaceStepText {
+export interface FaceStepOptions {
+  /** The flow the capture is for: the liveness challenge is issued for it. */
+  purpose: 'portal-sign-in' | 'telemedicine';
   /** What the person is asked to do, above the camera. */
   instructions: string;
   /** The button that takes the photo. */
@@ -17,11 +19,12 @@ export interface FaceStepText {
 }
 
 /**
- * Shows the camera in `container` and resolves with the capture when the person presses the button (a
- * frame too dark to show a face is refused here, with advice). Null when the camera cannot be used (the
- * reason is shown) or `signal` ends the step; the camera is off again either way.
+ * Shows the camera in `container` and resolves with the capture (`{image}`, a JPEG data URL of the whole
+ * frame) when the person presses the button; a frame too dark to show a face is refused here, with advice.
+ * Null when the camera cannot be used (the reason is shown) or `signal` ends the step; the camera is off
+ * again either way.
  */
-export async function captureFace(container: HTMLElement, text: FaceStepText, signal: AbortSignal): Promise<FaceCapture | null> {
+export async function captureFace(container: HTMLElement, text: FaceStepOptions, signal: AbortSignal): Promise<FaceCapture | null> {
   const feedback = status('status large');
   const button = h('button', { type: 'button', class: 'big', disabled: true }, text.button);
   container.replaceChildren(h('p', { class: 'lead' }, text.instructions), feedback);

@@ -27,7 +27,7 @@ export async function renderPortalSignIn(main: HTMLElement, params: URLSearchPar
       h('p', { class: 'large' }, 'You sign in with your face and your date of birth — or your PIN, if you chose one.'),
       step,
     );
-    const capture = await captureFace(step, { instructions: 'Look at the camera with your face inside the oval, then press “Take my photo”.', button: 'Take my photo' }, stop.signal);
+    const capture = await captureFace(step, { purpose: 'portal-sign-in', instructions: 'Look at the camera with your face inside the oval, then press “Take my photo”.', button: 'Take my photo' }, stop.signal);
     if (capture) secondFactor(capture);
   };
 

@@ -46,7 +46,7 @@ export async function renderTelemedicine(main: HTMLElement): Promise<() => void>
     );
     const capture = await captureFace(
       step,
-      { instructions: 'We compare your face with the photo your clinic has on file. Look at the camera with your face inside the oval, then press “Verify me”.', button: 'Verify me' },
+      { purpose: 'telemedicine', instructions: 'We compare your face with the photo your clinic has on file. Look at the camera with your face inside the oval, then press “Verify me”.', button: 'Verify me' },
       stop.signal,
     );
     if (!capture) return;
