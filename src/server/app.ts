@@ -13,7 +13,7 @@ import { Admission } from './admission.js';
 import { TelemedicineChecks } from '../services/telemedicine.js';
 import { registerAccessControl } from './access.js';
 import { DEFAULT_RATE_LIMITS, type RateLimits, type ServerContext } from './context.js';
-import { ERROR_SCHEMA, sendError } from './errors.js';
+import { answerClientError, ERROR_SCHEMA, sendError } from './errors.js';
 import { loggerOptions, logRequests, type LogOptions } from './logging.js';
 import { sharedRateLimitStore } from './rate-limit-store.js';
 import { accountRoutes } from './routes/account.js';
@@ -23,7 +23,7 @@ import { authRoutes } from './routes/auth.js';
 import { biometricRoutes } from './routes/biometrics.js';
 import { breakGlassRoutes } from './routes/break-glass.js';
 import { consentRoutes } from './routes/consent.js';
-import { fhirRoutes, OPERATION_OUTCOME } from './routes/fhir.js';
+import { FHIR_JSON, fhirRoutes, OPERATION_OUTCOME, operationOutcome } from './routes/fhir.js';
 import { healthRoutes } from './routes/health.js';
 import { livenessRoutes } from './routes/liveness.js';
 import { patientRoutes } from './routes/patients.js';
@@ -69,9 +69,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     bodyLimit: DEFAULT_BODY_LIMIT,
     // a telemedicine check id is a sealed token of a few hundred characters
     routerOptions: { maxParamLength: 512 },
-    // errors the router raises before any route (an unparsable URL) leave in the same shape as the rest
-    frameworkErrors: (error, request, reply) => sendError(request, reply, error),
+    // errors the router raises before any route (an unparsable URL) leave in the same shape as the rest (FHIR's: OperationOutcome)
+    frameworkErrors: (error, request, reply) =>
+      request.url.startsWith('/fhir') ? sendError(request, reply.type(FHIR_JSON), error, operationOutcome) : sendError(request, reply, error),
     return503OnClosing: true,
+    clientErrorHandler: answerClientError,
     forceCloseConnections: 'idle',
     ...(options.tls && { https: { cert: options.tls.cert, key: options.tls.key } }),
     ajv: {

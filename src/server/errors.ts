@@ -1,4 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { isMedfaceError, MedfaceError, type ErrorCode } from '../errors.js';
 
 /**
@@ -88,6 +90,27 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: u
   if (http.status >= 500) request.log.error({ err: error }, 'request failed');
   if (http.retryAfter !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(http.retryAfter))));
   return reply.code(http.status).send(render(http));
+}
+
+/**
+ * What Node's HTTP parser refuses before there is a request (headers too large, not HTTP at all, too slow):
+ * the same error body on the raw socket, then the connection closes. Fastify's default sends a shape of its own.
+ */
+export function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const refusal =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? new MedfaceError('HEADERS_TOO_LARGE', 'the request headers are larger than the server accepts')
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new MedfaceError('REQUEST_TIMEOUT', 'the request took too long to arrive')
+        : new MedfaceError('VALIDATION_FAILED', 'the request is not well-formed HTTP');
+  const body = JSON.stringify(errorBody({ status: refusal.status, code: refusal.code, message: refusal.message }));
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }
 
 export function errorBody(e: HttpError): { error: { code: string; message: string; details?: Record<string, unknown> } } {

@@ -1,5 +1,5 @@
 import type { FastifyRequest, RouteShorthandOptions } from 'fastify';
-import { MedfaceError } from '../errors.js';
+import { isMedfaceError, MedfaceError } from '../errors.js';
 import type { Admission } from './admission.js';
 
 declare module 'fastify' {
@@ -97,12 +97,18 @@ async function readMultipart(
 ): Promise<Record<string, unknown>> {
   const body: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   const limits = { fileSize: MAX_IMAGE_BYTES, files: maxImages, fields: 16, fieldSize: MAX_TEXT_FIELD_BYTES, parts: maxImages + 16 };
-  for await (const part of request.parts({ limits })) {
-    const value = part.type === 'file' ? (await part.toBuffer()).toString('base64') : typed(part.value, fields[part.fieldname]);
-    const name = part.fieldname;
-    if (lists.has(name)) ((body[name] ??= []) as unknown[]).push(value);
-    else if (name in body) throw new MedfaceError('VALIDATION_FAILED', `body.${name} is given more than once`, { issues: [{ path: `body.${name}`, message: 'is given more than once' }] });
-    else body[name] = value;
+  try {
+    for await (const part of request.parts({ limits })) {
+      const value = part.type === 'file' ? (await part.toBuffer()).toString('base64') : typed(part.value, fields[part.fieldname]);
+      const name = part.fieldname;
+      if (lists.has(name)) ((body[name] ??= []) as unknown[]).push(value);
+      else if (name in body) throw new MedfaceError('VALIDATION_FAILED', `body.${name} is given more than once`, { issues: [{ path: `body.${name}`, message: 'is given more than once' }] });
+      else body[name] = value;
+    }
+  } catch (e) {
+    // medface's refusals and Fastify's limits (errors.ts maps FST_ codes) as they are; the parser's own errors are a body that is not multipart
+    if (isMedfaceError(e) || String((e as { code?: unknown }).code).startsWith('FST_')) throw e;
+    throw new MedfaceError('VALIDATION_FAILED', 'the multipart body is malformed', { issues: [{ path: 'body', message: 'is not well-formed multipart/form-data' }] });
   }
   return { ...body };
 }
