@@ -5,7 +5,9 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUser } from '../../src/access/users.js';
 import { FacePool } from '../../src/face/index.js';
+import { randomChallengeActions, type CapturedFrame } from '../../src/liveness/types.js';
 import { demoFaces, PATIENTS, rememberingPool, writeTestThresholds, type Faces } from '../services/fixtures.js';
+import { genuineFrames, stillFrames } from '../services/liveness-sequences.js';
 import { OPERATOR, startTestServer, type Browser, type TestServer } from './harness.js';
 
 /**
@@ -18,7 +20,19 @@ let images: Faces;
 let server: TestServer;
 let scratch: string;
 let frontDesk: Browser;
-const b64 = (image: Buffer) => image.toString('base64');
+const b64 = (image: Uint8Array) => Buffer.from(image).toString('base64');
+const FIXED_RANDOM = () => 0;
+
+/**
+ * The pool's observe, one frame after another: the pool has no queue (for the ENGINE_BUSY test below), and the
+ * liveness check observes as many frames at once as the machine has cores.
+ */
+let observing: Promise<unknown> = Promise.resolve();
+function observeInTurn(bytes: Uint8Array, embed: boolean): ReturnType<FacePool['observe']> {
+  const run = observing.then(() => pool.observe(bytes, embed));
+  observing = run.catch(() => undefined);
+  return run;
+}
 
 beforeAll(async () => {
   pool = await FacePool.create({ size: 1, queueLimit: 0 });
@@ -28,7 +42,12 @@ beforeAll(async () => {
   const thresholdsFile = path.join(scratch, 'thresholds.json');
   writeTestThresholds(thresholdsFile);
   server = await startTestServer({
-    deployment: { pool: { embedSingle: remembering.embedSingle, stats: () => pool.stats(), close: () => pool.close() }, thresholdsFile },
+    deployment: {
+      pool: { embedSingle: remembering.embedSingle, observe: observeInTurn, stats: () => pool.stats(), close: () => pool.close() },
+      thresholdsFile,
+      // challenges a sequence rendered in advance can answer
+      liveness: { random: FIXED_RANDOM },
+    },
   });
   frontDesk = await server.signIn(['front-desk']);
 });
@@ -107,32 +126,83 @@ describe('face routes', () => {
     expect(notAnImage.json()).toMatchObject({ error: { code: 'UNSUPPORTED_FORMAT' } });
   });
 
-  it('checks a patient in at the kiosk, and a failure says only "please see the front desk"', async () => {
+  it('checks a patient in at the kiosk after the liveness check, and every failure says only "please see the front desk"', async () => {
     const { key } = await server.apiKey(['checkin:patient'], 'lobby kiosk');
     const kiosk = { authorization: `Bearer ${key}` };
-    const checkIn = (image: Buffer, birthDate: string) =>
-      server.app.inject({ method: 'POST', url: '/api/v1/check-in', headers: kiosk, payload: { image: b64(image), birthDate } });
+    const challenge = async (): Promise<{ id: string; actions: string[] }> => {
+      const issued = await server.app.inject({ method: 'POST', url: '/api/v1/liveness/challenges', headers: kiosk, payload: { purpose: 'check-in' } });
+      expect(issued.statusCode).toBe(201);
+      return issued.json();
+    };
+    const actions = randomChallengeActions(FIXED_RANDOM);
+    const alive = await genuineFrames(pool, images.aliceAgain, actions);
+    const send = (challengeId: string, frames: CapturedFrame[], birthDate: string) =>
+      server.app.inject({
+        method: 'POST',
+        url: '/api/v1/check-in',
+        headers: kiosk,
+        payload: { challengeId, frames: frames.map((f) => ({ image: b64(f.image), at: f.at })), birthDate },
+      });
+    const checkIn = async (frames: CapturedFrame[], birthDate: string) => send((await challenge()).id, frames, birthDate);
 
-    const welcome = await checkIn(images.aliceAgain, PATIENTS.alice.birthDate);
-    expect(welcome.statusCode).toBe(200);
+    const first = await challenge();
+    expect(first.actions).toEqual(actions);
+    const welcome = await send(first.id, alive, PATIENTS.alice.birthDate);
+    expect(welcome.statusCode, welcome.body).toBe(200);
     expect(welcome.json()).toMatchObject({ checkedIn: true, message: 'Welcome — you are checked in' });
     const encounterId = welcome.json<{ encounterId: string }>().encounterId;
     const encounter = await server.as(frontDesk, { method: 'GET', url: `/fhir/Encounter/${encounterId}` });
     expect(encounter.json()).toMatchObject({ resourceType: 'Encounter', status: 'arrived', subject: { reference: `Patient/${alice}` } });
 
-    const wrongBirthDate = await checkIn(images.aliceAgain, '1990-04-02');
-    const unknownFace = await checkIn(images.stranger, PATIENTS.alice.birthDate);
-    for (const refused of [wrongBirthDate, unknownFace]) {
+    // the frames as a multipart upload: one file part per frame, their times in `at`
+    const upload = form({ challengeId: (await challenge()).id, birthDate: '1990-04-02', frames: alive.map((f) => Buffer.from(f.image)), at: alive.map((f) => f.at).join(',') });
+    const wrongBirthDate = await server.app.inject({ method: 'POST', url: '/api/v1/check-in', headers: { ...kiosk, ...upload.headers }, payload: upload.payload });
+    const unknownFace = await checkIn(await genuineFrames(pool, images.stranger, actions), PATIENTS.alice.birthDate);
+    const photo = await checkIn(stillFrames(images.aliceAgain), PATIENTS.alice.birthDate);
+    const replayed = await send(first.id, alive, PATIENTS.alice.birthDate);
+    for (const refused of [wrongBirthDate, unknownFace, photo, replayed]) {
       expect(refused.statusCode).toBe(200);
       expect(refused.json()).toEqual({ checkedIn: false, message: 'Please see the front desk' });
     }
-    expect(wrongBirthDate.body).toBe(unknownFace.body);
-    const audit = await server.deployment.medface.audit.search(server.deployment.medface.store, { action: 'encounter.check-in', limit: 10 });
+    const { medface } = server.deployment;
+    const audit = await medface.audit.search(medface.store, { action: 'encounter.check-in', limit: 10 });
     expect(audit.map((e) => [e.outcome, e.details.reason ?? null])).toEqual([
       ['success', null],
       ['failure', 'second-factor'],
       ['failure', 'no-match'],
+      ['failure', 'liveness'],
+      ['failure', 'liveness'],
     ]);
+    const checks = await medface.audit.search(medface.store, { action: 'liveness.check', limit: 10 });
+    expect(checks.map((e) => [e.outcome, e.details.code ?? (e.details.passed === false ? 'failed' : null)])).toEqual([
+      ['success', null],
+      ['success', null],
+      ['success', null],
+      ['failure', 'failed'],
+      ['failure', 'CHALLENGE_USED'],
+    ]);
+  });
+
+  it('refuses malformed liveness attempts with their codes', async () => {
+    const { key } = await server.apiKey(['checkin:patient'], 'kiosk two');
+    const kiosk = { authorization: `Bearer ${key}` };
+    const frame = { image: b64(images.aliceAgain), at: 300 };
+    const post = (payload: object) => server.app.inject({ method: 'POST', url: '/api/v1/check-in', headers: kiosk, payload });
+    const id = (await server.app.inject({ method: 'POST', url: '/api/v1/liveness/challenges', headers: kiosk, payload: { purpose: 'check-in' } })).json<{ id: string }>().id;
+    const tooMany = await post({ challengeId: id, birthDate: PATIENTS.alice.birthDate, frames: Array.from({ length: 41 }, () => frame) });
+    expect(tooMany.statusCode).toBe(400);
+    expect(tooMany.json()).toMatchObject({ error: { code: 'VALIDATION_FAILED', details: { issues: [{ path: expect.stringMatching(/frames/) }] } } });
+    const big = await post({ challengeId: id, birthDate: PATIENTS.alice.birthDate, frames: [{ image: b64(Buffer.alloc(600 * 1024, 1)), at: 0 }] });
+    expect(big.statusCode).toBe(400);
+    expect(big.json()).toMatchObject({ error: { code: 'VALIDATION_FAILED' } });
+    const noChallenge = await post({ birthDate: PATIENTS.alice.birthDate, frames: [frame] });
+    expect(noChallenge.statusCode).toBe(400);
+    const image = await post({ challengeId: id, birthDate: PATIENTS.alice.birthDate, image: frame.image });
+    expect(image.json()).toMatchObject({ error: { code: 'VALIDATION_FAILED' } });
+    const purpose = await server.app.inject({ method: 'POST', url: '/api/v1/liveness/challenges', headers: kiosk, payload: { purpose: 'everything' } });
+    expect(purpose.statusCode).toBe(400);
+    // none of these used the challenge
+    expect((await server.deployment.medface.store.getLivenessChallenge(id))?.consumedAt).toBeNull();
   });
 
   it('lets an integrator open a telemedicine check that the patient completes and the integrator reads', async () => {
@@ -215,7 +285,7 @@ describe('face routes', () => {
 
   it('logs every request without PHI, images, secrets or tokens', () => {
     const logs = server.logs.text;
-    expect(server.logs.lines.filter((l) => l.includes('"route":"/api/v1/check-in"')).length).toBe(3);
+    expect(server.logs.lines.filter((l) => l.includes('"route":"/api/v1/check-in"')).length).toBe(9);
     expect(logs).toMatch(/"route":"\/api\/v1\/patients\/:patientId\/enrol","status":201/);
     for (const secret of [
       PATIENTS.alice.birthDate,
