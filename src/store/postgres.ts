@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { isMedfaceError } from '../errors.js';
 import { migrate } from './migrations.js';
 import { PostgresChangeFeed } from './postgres-watch.js';
 import type { SqlExecutor, SqlValue } from './sql.js';
@@ -64,18 +65,29 @@ export class PostgresStore extends TransactionalStore {
     const client = await this.connect();
     const sql = new PostgresExecutor(client);
     let reusable = true;
+    // The pool listens for errors only on idle connections: a connection lost while checked out would
+    // otherwise emit an unhandled 'error' and end the process. The query under way fails on its own.
+    const lost = () => {
+      reusable = false;
+    };
+    client.on('error', lost);
     try {
       await sql.exec('BEGIN');
       const result = await fn(sql);
       await sql.exec('COMMIT');
       return result;
     } catch (e) {
-      // A connection whose ROLLBACK fails is in an unknown state and must not go back to the pool.
-      await sql.exec('ROLLBACK').catch(() => {
-        reusable = false;
-      });
+      // A lost or silent connection is dropped, not rolled back (the server rolls back when it goes): a
+      // ROLLBACK would wait for the reply timeout a second time. One whose ROLLBACK fails is in an unknown
+      // state and must not go back to the pool either.
+      if (!reusable || connectionLost(e)) reusable = false;
+      else
+        await sql.exec('ROLLBACK').catch(() => {
+          reusable = false;
+        });
       throw e;
     } finally {
+      client.off('error', lost);
       client.release(!reusable);
     }
   }
@@ -146,6 +158,13 @@ class PostgresExecutor implements SqlExecutor {
       throw translateDriverError(e);
     }
   }
+}
+
+/** The error says the connection is gone or unanswered (translateDriverError names the driver's reason). */
+function connectionLost(e: unknown): boolean {
+  if (!isMedfaceError(e) || e.code !== 'STORE_UNAVAILABLE') return false;
+  const reason = e.details?.reason;
+  return typeof reason === 'string' && reason !== '57014' && reason !== '53300' && reason !== '3D000';
 }
 
 const converted = new Map<string, string>();
