@@ -174,6 +174,27 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
     await screenshot(page, 'admin-keys');
   });
 
+  it('identifies a patient from the emergency page through break-glass identification, and the access reaches the review queue', async () => {
+    const emergencyUser = await staff('e2e-emergency', 'emergency');
+    const { page } = await newPage(aliceCamera);
+    await signInWithCode(page, emergencyUser, '/emergency');
+    await page.getByLabel('Photo of the patient').setInputFiles({ name: 'patient.jpg', mimeType: 'image/jpeg', buffer: faces.aliceAgain });
+    await page.getByRole('button', { name: 'Identify' }).click();
+    await page.getByRole('button', { name: 'Open record of candidate 1' }).click();
+    await screenshot(page, 'emergency-candidates');
+    const reason = 'Found unresponsive in the car park, no papers';
+    await page.getByLabel('Reason for emergency access').fill(reason);
+    await page.getByRole('button', { name: 'Open the record' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Emergency (break-glass) access' }).waitFor(WAIT);
+    const identifications = await deployment.medface.store.listAuditEvents({ action: 'breakglass.identify', limit: 10 });
+    expect(identifications).toHaveLength(1);
+
+    const officer = await staff('e2e-officer', 'privacy-officer');
+    const review = (await newPage(aliceCamera)).page;
+    await signInWithCode(review, officer, '/privacy');
+    await review.getByRole('cell', { name: reason }).waitFor(WAIT);
+  });
+
   it('lets the front desk correct a patient’s demographics', async () => {
     const desk = await staff('e2e-desk', 'front-desk');
     const { page } = await newPage(aliceCamera);

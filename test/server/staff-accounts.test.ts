@@ -170,6 +170,29 @@ describe('PUT /api/v1/patients/:id', () => {
     expect(JSON.stringify(updates)).not.toContain('Nakamura');
   });
 
+  it('FHIR PUT /fhir/Patient/:id updates under If-Match and answers a stale version with a 412 OperationOutcome', async () => {
+    const created = await server.as(frontDesk, { method: 'POST', url: '/api/v1/patients', payload: PATIENT });
+    const { id } = created.json<{ id: string }>();
+    const fhir = (ifMatch: string, family: string) =>
+      server.as(clinician, {
+        method: 'PUT',
+        url: `/fhir/Patient/${id}`,
+        headers: { 'content-type': 'application/fhir+json', 'if-match': ifMatch },
+        payload: JSON.stringify({ ...PATIENT, id, name: [{ family, given: ['Emi'] }] }),
+      });
+    const ok = await fhir('W/"1"', 'Sato');
+    expect(ok.statusCode, ok.body).toBe(200);
+    expect(ok.headers['content-type']).toMatch(/^application\/fhir\+json/);
+    expect(ok.headers.etag).toBe('W/"2"');
+    const stale = await fhir('W/"1"', 'Suzuki');
+    expect(stale.statusCode).toBe(412);
+    expect(stale.json()).toMatchObject({ resourceType: 'OperationOutcome' });
+    const read = await server.as(clinician, { method: 'GET', url: `/fhir/Patient/${id}` });
+    expect(read.json()).toMatchObject({ name: [{ family: 'Sato' }], meta: { versionId: '2' } });
+    const capability = await server.app.inject('/fhir/metadata');
+    expect(JSON.stringify(capability.json())).toContain('"update"');
+  });
+
   it('is refused to roles without patient.write', async () => {
     const created = await server.as(frontDesk, { method: 'POST', url: '/api/v1/patients', payload: PATIENT });
     const { id } = created.json<{ id: string }>();

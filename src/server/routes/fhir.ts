@@ -6,18 +6,19 @@ import { MedfaceError } from '../../errors.js';
 import { CLINICAL_RESOURCE_TYPES } from '../../records/clinical-checks.js';
 import type { ClinicalResourceType } from '../../records/fhir.js';
 import { searchAuditLog } from '../../services/audit.js';
-import { readPatientRecord, searchPatientRecords } from '../../services/patients.js';
+import { readPatientRecord, searchPatientRecords, updatePatientRecord } from '../../services/patients.js';
 import { actorOf, listConsents, listRecords, patientOfConsent, patientOfResource, readConsent, readRecord } from '../../services/records.js';
 import { callerOf } from '../access.js';
 import type { ServerContext } from '../context.js';
 import { sendError, type HttpError } from '../errors.js';
 import { fhirResource, NO_QUERY } from '../schemas.js';
+import { versionOf } from './patients.js';
 
 /**
  * FHIR R4 reads and searches (`application/fhir+json`): Patient, the clinical resources, Consent and
  * AuditEvent. A search answers a `searchset` Bundle; an error an OperationOutcome with the same status and
- * medface's error code as its coding. Writes go through the REST API (`/api/v1`), which audits and
- * authorises them the same way.
+ * medface's error code as its coding. Patient update (`PUT`, versioned with If-Match) is here too; the other
+ * writes go through the REST API (`/api/v1`), which audits and authorises them the same way.
  */
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
@@ -141,7 +142,7 @@ export const fhirRoutes: FastifyPluginAsync<ServerContext> = async (app, { deplo
           {
             mode: 'server',
             resource: [
-              { type: 'Patient', interaction: [{ code: 'read' }, { code: 'search-type' }], searchParam: ['name', 'birthdate', 'identifier', 'gender'].map((name) => ({ name, type: name === 'birthdate' ? 'date' : 'string' })) },
+              { type: 'Patient', interaction: [{ code: 'read' }, { code: 'update' }, { code: 'search-type' }], searchParam: ['name', 'birthdate', 'identifier', 'gender'].map((name) => ({ name, type: name === 'birthdate' ? 'date' : 'string' })) },
               ...[...CLINICAL_RESOURCE_TYPES, 'Consent'].map((type) => ({
                 type,
                 interaction: [{ code: 'read' }, { code: 'search-type' }],
@@ -162,6 +163,30 @@ export const fhirRoutes: FastifyPluginAsync<ServerContext> = async (app, { deplo
       schema: { tags: ['fhir'], summary: 'Read a Patient', params: ID_PARAMS, querystring: NO_QUERY, response: { 200: PATIENT } },
     },
     async (request, reply) => send(reply, await readPatientRecord(medface, (request.params as { id: string }).id, actorOf(callerOf(request)))),
+  );
+
+  app.put(
+    '/Patient/:id',
+    {
+      config: { access: { operation: 'patient.write', patient: (r) => (r.params as { id: string }).id } },
+      schema: {
+        tags: ['fhir'],
+        summary: 'Update a Patient (If-Match: W/"<versionId>" refuses a stale edit with 412)',
+        params: ID_PARAMS,
+        querystring: NO_QUERY,
+        headers: { type: 'object', properties: { 'if-match': { type: 'string', maxLength: 40 } } },
+        body: PATIENT,
+        response: { 200: PATIENT },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params as { id: string };
+      if ((request.body as { id?: string }).id !== id) {
+        throw new MedfaceError('VALIDATION_FAILED', 'Patient.id must be the id in the URL', { issues: [{ path: 'Patient.id', message: 'must equal the id in the URL' }] });
+      }
+      const patient = await updatePatientRecord(medface, request.body, actorOf(callerOf(request)), versionOf(request.headers['if-match']));
+      return send(reply.header('etag', `W/"${patient.meta?.versionId}"`), patient);
+    },
   );
 
   app.get(
