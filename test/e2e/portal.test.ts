@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Caller } from '../../src/access/guard.js';
 import { createApiClient } from '../../src/access/api-clients.js';
@@ -49,7 +49,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('patient portal and telem
   };
 
   /** The face step: the camera is on, the person presses the button. */
-  const takePhoto = async (page: import('playwright-core').Page, button: string): Promise<void> => {
+  const takePhoto = async (page: Page, button: string): Promise<void> => {
     await page.getByRole('button', { name: button }).waitFor(WAIT);
     await cameraPlaying(page);
     await page.getByRole('button', { name: button }).click();
@@ -75,6 +75,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('patient portal and telem
       await enrol(medface, { patientId: ids[name], images: [face] }, actor);
     }
     await createUser(access, OPERATOR, { username: 'alice.liddell', roles: ['patient'], patientId: ids.alice });
+    await createUser(access, OPERATOR, { username: 'bob.builder', roles: ['patient'], patientId: ids.bob });
     const subject = { reference: `Patient/${ids.alice}` };
     const T = 'http://terminology.hl7.org/CodeSystem';
     for (const resource of [
@@ -169,5 +170,42 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('patient portal and telem
     await again.reload();
     await again.getByRole('heading', { name: 'This link has expired' }).waitFor(WAIT);
     await screenshot(again, 'telemedicine-expired');
+  });
+
+  it('works with the keyboard alone: sign in, choose a PIN, and sign in with it', async () => {
+    /** The focused element's name, or its text for a button. */
+    const focused = (page: Page) => page.evaluate<string>('document.activeElement?.getAttribute("name") ?? document.activeElement?.textContent ?? ""');
+    const { page } = await newPage(await browserSeeing(faces.bob, 'bob-keyboard'));
+    await page.goto(`${baseUrl}/portal/sign-in`);
+    await page.getByRole('button', { name: 'Take my photo' }).waitFor(WAIT);
+    await cameraPlaying(page);
+    // the page puts the keyboard where the next step is: the photo button, then the date of birth
+    await expect.poll(() => focused(page), WAIT).toBe('Take my photo');
+    await page.keyboard.press('Enter');
+    await page.getByLabel('Your date of birth').waitFor(WAIT);
+    expect(await focused(page)).toBe('birthDate');
+    await page.getByLabel('Your date of birth').fill(PATIENTS.bob.birthDate);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Your health record' }).waitFor(WAIT);
+
+    await page.getByLabel('New PIN', { exact: true }).focus();
+    await page.keyboard.type('40417711');
+    await page.keyboard.press('Tab');
+    expect(await focused(page)).toBe('repeatPin');
+    await page.keyboard.type('40417711');
+    await page.keyboard.press('Enter');
+    await page.getByText('Your PIN is set. From now on, sign in with your face and this PIN.').waitFor(WAIT);
+    await screenshot(page, 'portal-pin');
+    const pinSet = await deployment.medface.audit.search(deployment.medface.store, { action: 'user.pin-set', limit: 5 });
+    expect(pinSet.map((e) => e.outcome)).toEqual(['success']);
+
+    await page.getByRole('button', { name: 'Sign out' }).last().click();
+    await page.getByRole('heading', { name: 'Sign in to your health record' }).waitFor(WAIT);
+    await takePhoto(page, 'Take my photo');
+    await page.getByLabel('My PIN').check();
+    await page.getByLabel('Your PIN').fill('40417711');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Your health record' }).waitFor(WAIT);
+    expect(await page.getByRole('note', { name: 'How you signed in' }).innerText()).toMatch(/your face and your PIN/);
   });
 });
