@@ -15,6 +15,7 @@ import { registerEvaluate } from './evaluate.js';
 import { registerIdentify } from './identify.js';
 import { registerKeys } from './keys.js';
 import { registerLiveness } from './liveness.js';
+import { registerLivenessCheck } from './liveness-check.js';
 import { registerPatient } from './patient.js';
 import { registerServe } from './serve.js';
 import { registerUser } from './user.js';
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   registerErase(program);
   registerKeys(program);
   registerLiveness(program);
+  registerLivenessCheck(program);
   registerUser(program);
   registerApiClient(program);
   registerServe(program);

@@ -203,9 +203,9 @@ export const FRAME_INTERVAL_MS = 150;
 
 /** The pose at the height of each action, as rendered for the genuine proxy. */
 export const ACTION_PEAK: Record<LivenessAction, Partial<RenderPose>> = {
-  'turn-left': { yaw: 30 },
-  'turn-right': { yaw: -30 },
-  'look-up': { pitch: -22 },
+  'turn-left': { yaw: 35 },
+  'turn-right': { yaw: -35 },
+  'look-up': { pitch: -30 },
   blink: { blink: 1 },
   'come-closer': { scale: 1.35 },
 };

@@ -5,7 +5,7 @@
  */
 import type { Embedding, FrameObservation, Point, Point3 } from '../face/index.js';
 import { similarity } from '../identity/match.js';
-import { distance, fitHomography, transferError } from './geometry.js';
+import { applyHomography, distance, fitHomography } from './geometry.js';
 import { POSE_ACTIONS, type CapturedFrame, type LivenessAction, type LivenessChallenge, type LivenessReason, type LivenessVerdict } from './types.js';
 
 /**
@@ -28,9 +28,8 @@ export const ACTIVE_LIVENESS = {
   closerScale: 1.2,
   neutralScale: 1.1,
   /**
-   * Least RMS residual (as a fraction of the inter-eye distance) of the best homography between the first
-   * frame's landmarks and those at the height of a turn or look-up: a plane (photo, screen), however moved or
-   * tilted, is explained by one homography; a head is not.
+   * Least nose parallax (see `parallax`, a fraction of the inter-eye distance) at the height of every turn and
+   * look-up: a plane (photo, screen), however moved or tilted, is explained by one homography; a head is not.
    */
   minParallax: 0.035,
   /** Frames embedded at most (the match frame, each action's height, the rest spread evenly). */
@@ -45,10 +44,12 @@ export const ACTIVE_LIVENESS = {
 } as const;
 
 /**
- * Landmarks for the flatness test: nose ridge and tip, eye corners, brows, mouth, chin and forehead. They are
- * the points the mesh model locates from the image itself; the outline's far side is guessed from its prior.
+ * The flatness test's landmarks. The "plane" points (eye corners, forehead, temples, cheeks, chin) lie roughly
+ * at one depth and do not move with speech or expression (the mouth and brows are left out); the nose tip
+ * stands well in front of them.
  */
-export const PARALLAX_LANDMARKS = [1, 4, 5, 6, 168, 33, 133, 263, 362, 61, 291, 0, 17, 70, 300, 105, 334, 2, 98, 327, 152, 10] as const;
+export const PLANE_LANDMARKS = [33, 133, 263, 362, 10, 151, 127, 356, 234, 454, 152] as const;
+export const NOSE_TIP = [1, 4] as const;
 
 const RIGHT_EYE_RING = [33, 133, 160, 159, 158, 144, 145, 153];
 const LEFT_EYE_RING = [263, 362, 387, 386, 385, 373, 374, 380];
@@ -185,11 +186,25 @@ export function performedActions(states: readonly FrameState[], frames: Readonly
   return runs;
 }
 
-/** RMS residual of the best homography from frame `a`'s landmarks to frame `b`'s, in units of `a`'s inter-eye distance. */
-export function parallax(a: FrameSignals, b: FrameSignals): number {
-  const src = PARALLAX_LANDMARKS.map((i) => a.mesh[i]!);
-  const dst = PARALLAX_LANDMARKS.map((i) => b.mesh[i]!);
-  return transferError(fitHomography(src, dst), src, dst) / a.interEye;
+/**
+ * Nose parallax from frame `a` to frame `b` in the direction of `action`, in units of `a`'s inter-eye
+ * distance: fit the homography that best carries `a`'s plane landmarks onto `b`'s, and measure how far `b`'s
+ * nose tip lies beyond where that homography puts `a`'s, along the way the nose moves in that action (to the
+ * image's right for turn-left, left for turn-right, up for look-up). A flat picture moved or tilted in any way
+ * gives ~0 (mesh noise, of either sign); a head that turns gives a positive value that grows with the turn.
+ */
+export function parallax(a: FrameSignals, b: FrameSignals, action: LivenessAction): number {
+  const src = PLANE_LANDMARKS.map((i) => a.mesh[i]!);
+  const dst = PLANE_LANDMARKS.map((i) => b.mesh[i]!);
+  const h = fitHomography(src, dst);
+  let dx = 0, dy = 0;
+  for (const i of NOSE_TIP) {
+    const predicted = applyHomography(h, a.mesh[i]!);
+    dx += (b.mesh[i]!.x - predicted.x) / NOSE_TIP.length;
+    dy += (b.mesh[i]!.y - predicted.y) / NOSE_TIP.length;
+  }
+  const along = action === 'turn-left' ? dx : action === 'turn-right' ? -dx : action === 'look-up' ? -dy : Math.hypot(dx, dy);
+  return along / a.interEye;
 }
 
 export interface SequenceJudgement extends LivenessVerdict {
@@ -252,7 +267,7 @@ export function judgeSequence(
   }
 
   const poseRuns = runs.filter((r) => POSE_ACTIONS.includes(r.action));
-  if (signals[0] && (poseRuns.length === 0 || poseRuns.some((r) => parallax(signals[0]!, signals[r.peak]!) < t.minParallax))) {
+  if (signals[0] && (poseRuns.length === 0 || poseRuns.some((r) => parallax(signals[0]!, signals[r.peak]!, r.action) < t.minParallax))) {
     reasons.add('LIVENESS_FLAT_FACE');
   }
 

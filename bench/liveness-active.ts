@@ -1,0 +1,253 @@
+/**
+ * Active liveness benchmark (ISO/IEC 30107-3 metrics): BPCER on GENUINE PROXIES (challenge actions rendered
+ * from one photo through its 3-D face mesh — a proxy, not real people) and APCER per attack type, plus the
+ * real-motion checks on a real video (pose tracking, same-face continuity, flatness of real frames).
+ *
+ *   npx tsx bench/liveness-active.ts [--identities 12] [--seed 1] [--video ../shared/eval/video/hamilton_short.mp4]
+ *                                    [--out scratch/liveness-active.json]
+ *
+ * Source photos: the first image of successive identities of ../shared/eval/{lfw-dev,faceapi-bbt,orl,yale},
+ * taken in turn (never copied anywhere). One face pool worker: the benchmark machine is shared.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import {
+  alignedTo,
+  encodeFrame,
+  genuineProxy,
+  photoAttack,
+  renderingFor,
+  reordered,
+  retimed,
+  spliced,
+  toFrames,
+  type SourceFace,
+} from '../src/evaluation/pad-sequences.js';
+import { readDataset } from '../src/evaluation/dataset.js';
+import { decodeImage, FacePool, meshTriangulation, type FrameObservation, type RgbImage } from '../src/face/index.js';
+import { similarity } from '../src/identity/match.js';
+import { thresholdsFor } from '../src/identity/thresholds.js';
+import { assessSequence, type FrameObserver, type LivenessAssessment } from '../src/liveness/assess.js';
+import { ACTIVE_LIVENESS, frameStates, parallax, performedActions, signalsOf } from '../src/liveness/sequence.js';
+import { randomChallengeActions, type CapturedFrame, type LivenessAction, type LivenessChallenge } from '../src/liveness/types.js';
+
+const SETS = ['lfw-dev', 'faceapi-bbt', 'orl', 'yale'].map((s) => path.resolve('../shared/eval', s));
+const ATTACKS = ['photo-2d-warps', 'replay-other-challenge', 'reordered-frames', 'time-stretched', 'spliced-other-person'] as const;
+type Kind = 'genuine-proxy' | (typeof ATTACKS)[number];
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+}
+
+function seeded(seed: number): () => number {
+  let s = seed % 2147483647 || 1;
+  return () => {
+    s = (s * 16807) % 2147483647;
+    return s / 2147483647;
+  };
+}
+
+/** The real pool, remembering answers by image hash: replayed, reordered and re-timed frames are the genuine ones. */
+function remembering(pool: FacePool): FrameObserver {
+  const seen = new Map<string, Promise<FrameObservation>>();
+  return {
+    observe(bytes: Uint8Array, embed: boolean) {
+      const key = `${embed}:${createHash('sha256').update(bytes).digest('hex')}`;
+      if (!seen.has(key)) seen.set(key, pool.observe(bytes, embed));
+      return seen.get(key)!;
+    },
+  };
+}
+
+/** First image of successive identities, taking the sets in turn. */
+function sourcePhotos(count: number): Array<{ set: string; identity: string; file: string }> {
+  const perSet = SETS.map((dir) => {
+    const firsts = new Map<string, string>();
+    for (const e of readDataset(dir).entries) if (!firsts.has(e.identity)) firsts.set(e.identity, path.join(dir, e.path));
+    return [...firsts].map(([identity, file]) => ({ set: path.basename(dir), identity, file }));
+  });
+  const out: Array<{ set: string; identity: string; file: string }> = [];
+  for (let i = 0; out.length < count && perSet.some((s) => i < s.length); i++) {
+    for (const s of perSet) if (i < s.length && out.length < count) out.push(s[i]!);
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const identities = Number(arg('identities', '12'));
+  const seed = Number(arg('seed', '1'));
+  const video = arg('video', '../shared/eval/video/hamilton_short.mp4');
+  const outFile = arg('out', 'scratch/liveness-active.json');
+  const random = seeded(seed * 7919);
+  const pool = await FacePool.create({ size: 1 });
+  const faces = remembering(pool);
+  const triangles = meshTriangulation();
+  const started = Date.now();
+
+  // Source faces: each photo at 320 px wide (small sets are enlarged so the face is kiosk-sized).
+  const sources: Array<{ name: string; face: SourceFace }> = [];
+  let noFace = 0;
+  for (const photo of sourcePhotos(identities * 2)) {
+    if (sources.length >= identities) break;
+    const bytes = await sharp(readFileSync(photo.file)).resize({ width: 320 }).jpeg({ quality: 92 }).toBuffer();
+    const seen = await pool.observe(bytes, false);
+    if (!seen.subject || seen.faces !== 1) {
+      noFace++;
+      continue;
+    }
+    sources.push({ name: `${photo.set}/${photo.identity}`, face: { image: await decodeImage(bytes), mesh: seen.subject.mesh } });
+  }
+
+  const results: Array<{ kind: Kind; source: string; actions: LivenessAction[]; verdict: Omit<LivenessAssessment, 'embedding'>; frames?: string[] }> = [];
+  const parallaxAtPeaks: Record<'genuine-proxy' | 'photo-2d-warps', number[]> = { 'genuine-proxy': [], 'photo-2d-warps': [] };
+  const issued = Date.parse('2026-01-01T10:00:00Z');
+  const challenge = (actions: LivenessAction[]): LivenessChallenge => ({
+    id: 'bench',
+    nonce: 'bench',
+    actions,
+    issuedAt: new Date(issued).toISOString(),
+    deadline: new Date(issued + 20_000).toISOString(),
+  });
+  const now = new Date(issued + 8_000);
+  const readPose = async (image: RgbImage): Promise<{ yaw: number; pitch: number } | null> =>
+    (await faces.observe(await encodeFrame(image), false)).subject?.pose ?? null;
+  const record = async (kind: Kind, source: string, actions: LivenessAction[], frames: CapturedFrame[], at = now): Promise<void> => {
+    const { embedding: _embedding, ...verdict } = await assessSequence(faces, challenge(actions), frames, at);
+    results.push({ kind, source, actions, verdict, ...(kind === 'genuine-proxy' || kind === 'photo-2d-warps' ? { frames: await trace(frames) } : {}) });
+  };
+  // Each frame as state(yaw change, pitch change, eye-openness ratio, scale, parallax) against the first.
+  const trace = async (frames: CapturedFrame[]): Promise<string[]> => {
+    const signals = await Promise.all(frames.map(async (f) => signalsOf(await faces.observe(f.image, false))));
+    const first = signals[0];
+    if (!first) return ['no face in the first frame'];
+    const states = frameStates(signals);
+    return signals.map((s, i) =>
+      s ? `${states[i]}(${(s.yaw - first.yaw).toFixed(0)},${(s.pitch - first.pitch).toFixed(0)},${(s.ear / first.ear).toFixed(2)},${(s.interEye / first.interEye).toFixed(2)},${parallax(first, s, s.yaw >= first.yaw ? 'turn-left' : 'turn-right').toFixed(3)})` : 'no-face',
+    );
+  };
+  const peaks = async (frames: CapturedFrame[], into: number[]): Promise<void> => {
+    const signals = await Promise.all(frames.map(async (f) => signalsOf(await faces.observe(f.image, false))));
+    if (!signals[0]) return;
+    for (const run of performedActions(frameStates(signals), signals)) {
+      if (run.action !== 'blink' && run.action !== 'come-closer') into.push(parallax(signals[0], signals[run.peak]!, run.action));
+    }
+  };
+
+  for (let k = 0; k < sources.length; k++) {
+    const { name, face } = sources[k]!;
+    const actions = randomChallengeActions(random);
+    const genuine = await toFrames(genuineProxy(face, triangles, actions, random));
+    await record('genuine-proxy', name, actions, genuine);
+    await peaks(genuine, parallaxAtPeaks['genuine-proxy']);
+
+    const photo = await toFrames(photoAttack(face.image, actions, random));
+    await record('photo-2d-warps', name, actions, photo);
+    await peaks(photo, parallaxAtPeaks['photo-2d-warps']);
+
+    let other = randomChallengeActions(random);
+    while (other.join() === actions.join()) other = randomChallengeActions(random);
+    await record('replay-other-challenge', name, other, genuine);
+    await record('reordered-frames', name, actions, reordered(genuine, random));
+    // Slowed down past the deadline; submitted just before it.
+    await record('time-stretched', name, actions, retimed(genuine, 20_000 / genuine.at(-1)!.at + 0.2), new Date(issued + 19_500));
+
+    // The next identity, aligned and posed like this one, takes over every neutral frame inside the sequence.
+    const victim = alignedTo(sources[(k + 1) % sources.length]!.face, face);
+    const base = await renderingFor(victim, triangles, (await readPose(face.image)) ?? { yaw: 0, pitch: 0 }, readPose);
+    const victimFrames = await toFrames(genuineProxy(victim, triangles, actions, random, base));
+    let mixed = genuine;
+    const signals = await Promise.all(genuine.map(async (f) => signalsOf(await faces.observe(f.image, false))));
+    if (signals[0]) {
+      const states = frameStates(signals);
+      const runs = performedActions(states, signals);
+      const first = runs[0]?.first ?? 0, last = runs.at(-1)?.last ?? genuine.length - 1;
+      states.forEach((s, i) => {
+        if (s === 'neutral' && i > first && i < last) mixed = spliced(mixed, victimFrames, i, i + 1);
+      });
+    }
+    await record('spliced-other-person', name, actions, mixed);
+    console.error(`${k + 1}/${sources.length} ${name} ${actions.join(',')}: genuine ${results.filter((r) => r.source === name && r.kind === 'genuine-proxy').map((r) => r.verdict.passed ? 'pass' : r.verdict.reasons.join('+'))}; attacks passed: ${results.filter((r) => r.source === name && r.kind !== 'genuine-proxy' && r.verdict.passed).map((r) => r.kind).join(',') || 'none'}`);
+  }
+
+  const videoReport = await realMotion(pool, video);
+  await pool.close();
+
+  const rate = (kind: Kind, passed: boolean): { n: number; errors: number; rate: number } => {
+    const rows = results.filter((r) => r.kind === kind);
+    const errors = rows.filter((r) => r.verdict.passed === passed).length;
+    return { n: rows.length, errors, rate: rows.length ? errors / rows.length : NaN };
+  };
+  const reasonsOf = (kind: Kind): Record<string, number> => {
+    const counts: Record<string, number> = {};
+    for (const r of results.filter((x) => x.kind === kind)) for (const reason of r.verdict.reasons) counts[reason] = (counts[reason] ?? 0) + 1;
+    return counts;
+  };
+  const summary = {
+    command: `npx tsx bench/liveness-active.ts ${process.argv.slice(2).join(' ')}`.trim(),
+    machine: `${cpus().length}x ${cpus()[0]?.model ?? '?'}, load average at end ${loadavg()[0]!.toFixed(1)} (shared)`,
+    seconds: Math.round((Date.now() - started) / 1000),
+    sources: sources.length,
+    sourcesWithoutOneFace: noFace,
+    operatingPoint: { ...ACTIVE_LIVENESS, sameFaceMinSimilarity: thresholdsFor('dlib-resnet@1+flip').grades.possible.minScore },
+    bpcerGenuineProxy: { ...rate('genuine-proxy', false), reasons: reasonsOf('genuine-proxy') },
+    apcer: Object.fromEntries(ATTACKS.map((a) => [a, { ...rate(a, true), reasons: reasonsOf(a) }])),
+    parallaxAtPeaks: Object.fromEntries(
+      Object.entries(parallaxAtPeaks).map(([k, v]) => [k, { n: v.length, min: Math.min(...v), median: v.sort((a, b) => a - b)[v.length >> 1], max: Math.max(...v) }]),
+    ),
+    video: videoReport,
+    results,
+  };
+  writeFileSync(outFile, JSON.stringify(summary, null, 2));
+  const { results: _rows, ...printed } = summary;
+  console.log(JSON.stringify(printed, null, 2));
+}
+
+/**
+ * Real motion: the clip at 5 frames a second, in windows of consecutive frames where one face is tracked.
+ * Reports the yaw range, the turns the check detects, the flatness measure on real turned frames, and the
+ * same-face similarity of every frame to the most frontal one.
+ */
+async function realMotion(pool: FacePool, video: string): Promise<Record<string, unknown>> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'liveness-video-'));
+  try {
+    execFileSync('ffmpeg', ['-loglevel', 'error', '-i', video, '-vf', 'fps=5', '-q:v', '3', path.join(dir, 'f%03d.jpg')]);
+    const files = readdirSync(dir).sort();
+    const observations = [];
+    for (const f of files) observations.push(await pool.observe(readFileSync(path.join(dir, f)), true));
+    const signals = observations.map(signalsOf);
+    const withFace = signals.flatMap((s, i) => (s ? [i] : []));
+    const frontal = withFace.reduce((best, i) => (Math.abs(signals[i]!.yaw) < Math.abs(signals[best]!.yaw) ? i : best), withFace[0]!);
+    const ref = signals[frontal]!;
+    const minSimilarity = thresholdsFor(ref.embedding!.model).grades.possible.minScore;
+    const sims = withFace.map((i) => ({ frame: i, yaw: signals[i]!.yaw, sim: similarity(ref.embedding!, signals[i]!.embedding!) }));
+    const sameFace = sims.filter((s) => s.sim >= minSimilarity);
+    // Flatness: each frame against the frontal one, split by how far it is turned from it.
+    const turned = withFace.filter((i) => Math.abs(signals[i]!.yaw - ref.yaw) >= ACTIVE_LIVENESS.turnYaw && sims.find((s) => s.frame === i)!.sim >= minSimilarity);
+    const level = withFace.filter((i) => i !== frontal && Math.abs(signals[i]!.yaw - ref.yaw) < ACTIVE_LIVENESS.neutralYaw && sims.find((s) => s.frame === i)!.sim >= minSimilarity);
+    const px = (ids: number[]): number[] => ids.map((i) => parallax(ref, signals[i]!, signals[i]!.yaw >= ref.yaw ? 'turn-left' : 'turn-right')).sort((a, b) => a - b);
+    const turnedPx = px(turned), levelPx = px(level);
+    const stats = (v: number[]): Record<string, number> => ({ n: v.length, min: v[0] ?? NaN, median: v[v.length >> 1] ?? NaN, max: v.at(-1) ?? NaN });
+    return {
+      video,
+      framesAt5fps: files.length,
+      framesWithFace: withFace.length,
+      yawRange: [Math.min(...withFace.map((i) => signals[i]!.yaw)), Math.max(...withFace.map((i) => signals[i]!.yaw))],
+      framesSameFaceAsFrontal: `${sameFace.length}/${withFace.length}`,
+      similarityToFrontal: stats(sims.map((s) => s.sim).sort((a, b) => a - b)),
+      framesTurnedBeyondThreshold: turned.length,
+      turnedFramesCalled3d: `${turnedPx.filter((p) => p >= ACTIVE_LIVENESS.minParallax).length}/${turnedPx.length}`,
+      parallaxTurned: stats(turnedPx),
+      parallaxLevel: stats(levelPx),
+      perFrame: withFace.map((i) => ({ frame: i, yaw: +signals[i]!.yaw.toFixed(1), pitch: +signals[i]!.pitch.toFixed(1), sim: +sims.find((s) => s.frame === i)!.sim.toFixed(3) })),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
