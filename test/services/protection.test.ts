@@ -169,7 +169,7 @@ describeEachStore('keys', (h) => {
     const reader = h.name === 'postgres' ? await start() : undefined;
 
     const rotated = await rotateKeyEncryptionKey(medface, who);
-    expect(rotated).toEqual({ current: medface.keys.currentKekId, retired: [oldKek], templates: 1, photos: 1 });
+    expect(rotated).toEqual({ current: medface.keys.currentKekId, retired: [oldKek], templates: 1, staffTemplates: 0, photos: 1 });
     expect(rotated.current).not.toBe(oldKek);
     expect(KeyRing.parse(readFileSync(keyFile, 'utf8')).kekIds).toEqual([rotated.current]);
     expect((await medface.store.listTemplates(alice)).map((t) => t.keyId)).toEqual([rotated.current]);
@@ -178,7 +178,7 @@ describeEachStore('keys', (h) => {
     expect(medface.protection.unprotectBytes(photo!, alice).equals(images.alice)).toBe(true);
     expect((await medface.store.getKey(oldKek))?.retiredAt).not.toBeNull();
     expect((await medface.audit.search(medface.store, { action: 'keys.rotate' })).map((e) => e.details)).toMatchObject([
-      { current: rotated.current, retired: [oldKek], templates: 1, photos: 1 },
+      { current: rotated.current, retired: [oldKek], templates: 1, staffTemplates: 0, photos: 1 },
     ]);
 
     expect(await verify(medface, { patientId: alice, image: images.aliceAgain }, who)).toMatchObject({ match: true, score: before.score });
@@ -209,7 +209,7 @@ describeEachStore('keys', (h) => {
     const reader = h.name === 'postgres' ? await start() : undefined;
 
     const renewed = await renewTemplateTransform(medface, who);
-    expect(renewed).toEqual({ current: medface.keys.currentTransformId, retired: [oldTransform], templates: 2, photos: 0 });
+    expect(renewed).toEqual({ current: medface.keys.currentTransformId, retired: [oldTransform], templates: 2, staffTemplates: 0, photos: 0 });
     expect(KeyRing.parse(readFileSync(keyFile, 'utf8')).transformIds).toEqual([renewed.current]);
     const templates = [...(await medface.store.listTemplates(alice)), ...(await medface.store.listTemplates(bob))];
     expect(templates.map((t) => t.transformId)).toEqual([renewed.current, renewed.current]);
