@@ -164,7 +164,11 @@ function innerFace(
   };
 }
 
-/** In-place iterative radix-2 FFT of one complex row (length a power of two). */
+/** cos and sin of -2πk/CROP_SIZE, the FFT's twiddle factors, computed once. */
+const TWIDDLE_COS = Float64Array.from({ length: CROP_SIZE / 2 }, (_, k) => Math.cos((-2 * Math.PI * k) / CROP_SIZE));
+const TWIDDLE_SIN = Float64Array.from({ length: CROP_SIZE / 2 }, (_, k) => Math.sin((-2 * Math.PI * k) / CROP_SIZE));
+
+/** In-place iterative radix-2 FFT of one complex row of CROP_SIZE values. */
 function fft(re: Float64Array, im: Float64Array): void {
   const n = re.length;
   for (let i = 1, j = 0; i < n; i++) {
@@ -178,10 +182,10 @@ function fft(re: Float64Array, im: Float64Array): void {
   }
   for (let len = 2; len <= n; len <<= 1) {
     const half = len >> 1;
-    const step = (-2 * Math.PI) / len;
+    const stride = n / len;
     for (let i = 0; i < n; i += len) {
       for (let k = 0; k < half; k++) {
-        const c = Math.cos(step * k), s = Math.sin(step * k);
+        const c = TWIDDLE_COS[k * stride]!, s = TWIDDLE_SIN[k * stride]!;
         const a = i + k, b = a + half;
         const xr = re[b]! * c - im[b]! * s, xi = re[b]! * s + im[b]! * c;
         re[b] = re[a]! - xr;

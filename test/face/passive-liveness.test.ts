@@ -157,6 +157,16 @@ describe('medface liveness', () => {
     }
   }, 120_000);
 
+  it('medface analyze reports the subject face passive score', async () => {
+    const { code, stdout } = await medface('analyze', path.join(FACE_API_DIR, 'demo', 'sample1.jpg'), '--json');
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout) as { faces: Array<{ subject: boolean; liveness?: { passive: number; live: boolean; model: string } }> };
+    const subject = report.faces.find((f) => f.subject)!;
+    expect(subject.liveness?.model).toBe('passive@1');
+    expect(subject.liveness!.live).toBe(subject.liveness!.passive >= loadPassiveLivenessModel().threshold);
+    expect(report.faces.filter((f) => f.liveness)).toHaveLength(1);
+  }, 120_000);
+
   it('fails with NO_FACE on an image without a face', async () => {
     const blank = path.join(dir, 'blank.png');
     await sharp({ create: { width: 320, height: 240, channels: 3, background: '#808080' } }).png().toFile(blank);
