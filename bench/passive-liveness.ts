@@ -2,11 +2,12 @@
  * Measures the shipped passive liveness score (config/passive-liveness.json) as the product computes it — the
  * face pool's analysis of each image, the subject's `liveness` — at its operating threshold:
  *
- *   npx tsx bench/passive-liveness.ts SETDIR [--recapture] [--limit N]
+ *   npx tsx bench/passive-liveness.ts SETDIR [--simulate print,screen] [--limit N]
  *
  * SETDIR has a manifest.csv; a `label` column (live | spoof, with `attack_type` for spoofs) when it holds
- * attacks, otherwise every image is taken as live. `--recapture` adds, for every live image, a simulated
- * print-and-rephotograph attack (src/evaluation/recapture.ts): a proxy, reported as such. `--limit N` keeps the
+ * attacks, otherwise every image is taken as live. `--simulate` adds, for every live image, simulated attacks made
+ * from it (src/evaluation/recapture.ts): `print` (printed and re-photographed), `screen` (shown on an RGB-stripe
+ * display and photographed): proxies, reported as such. `--limit N` keeps the
  * first N manifest rows. An image without a face is a failure to acquire, counted apart.
  *
  * Reported: BPCER; APCER per attack type (ISO/IEC 30107-3); ROC AUC and EER when both classes are present.
@@ -18,28 +19,34 @@ import os from 'node:os';
 import path from 'node:path';
 import { readDataset } from '../src/evaluation/dataset.js';
 import { auc, eer, errorCurve } from '../src/evaluation/metrics.js';
-import { simulatePrintRecapture } from '../src/evaluation/recapture.js';
+import { simulatePrintRecapture, simulateScreenReplay } from '../src/evaluation/recapture.js';
 import { FacePool } from '../src/face/index.js';
 import { loadPassiveLivenessModel } from '../src/face/passive-liveness.js';
 
-const SIMULATED = 'simulated print (proxy)';
+const SIMULATIONS: Record<string, { kind: string; make: (bytes: Uint8Array) => Promise<Buffer> }> = {
+  print: { kind: 'simulated print (proxy)', make: (bytes) => simulatePrintRecapture(bytes) },
+  screen: { kind: 'simulated screen replay (proxy)', make: simulateScreenReplay },
+};
 
-function parseArgs(argv: string[]): { setDir: string; recapture: boolean; limit: number } {
-  const args = { setDir: '', recapture: false, limit: Infinity };
+function parseArgs(argv: string[]): { setDir: string; simulate: string[]; limit: number } {
+  const args = { setDir: '', simulate: [] as string[], limit: Infinity };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--recapture') args.recapture = true;
+    if (a === '--simulate') {
+      args.simulate = argv[++i]!.split(',');
+      for (const s of args.simulate) if (!SIMULATIONS[s]) throw new Error(`--simulate: one of ${Object.keys(SIMULATIONS).join(', ')}, not ${s}`);
+    }
     else if (a === '--limit') args.limit = Number(argv[++i]);
     else args.setDir = a;
   }
-  if (!args.setDir) throw new Error('usage: npx tsx bench/passive-liveness.ts SETDIR [--recapture] [--limit N]');
+  if (!args.setDir) throw new Error('usage: npx tsx bench/passive-liveness.ts SETDIR [--simulate print,screen] [--limit N]');
   return args;
 }
 
 const pct = (v: number): string => `${(100 * v).toFixed(1)}%`;
 
 async function main(): Promise<void> {
-  const { setDir, recapture, limit } = parseArgs(process.argv.slice(2));
+  const { setDir, simulate, limit } = parseArgs(process.argv.slice(2));
   const model = loadPassiveLivenessModel();
   const entries = readDataset(setDir).entries.slice(0, limit);
   const live: number[] = [];
@@ -59,7 +66,10 @@ async function main(): Promise<void> {
       const label = entry.columns.label ?? 'live';
       if (label === 'live') {
         await score(bytes, 'live', live);
-        if (recapture) await score(await simulatePrintRecapture(bytes), SIMULATED, attackScores(SIMULATED));
+        for (const s of simulate) {
+          const { kind, make } = SIMULATIONS[s]!;
+          await score(await make(bytes), kind, attackScores(kind));
+        }
       } else {
         const kind = entry.columns.attack_type || label;
         await score(bytes, kind, attackScores(kind));

@@ -63,3 +63,37 @@ export async function simulatePrintRecapture(bytes: Uint8Array, options: Partial
     .jpeg({ quality: o.jpegQuality })
     .toBuffer();
 }
+
+/**
+ * A screen-replay attack simulated from a face photo: the photo shown on an RGB-stripe display (each pixel three
+ * coloured sub-pixel columns, emissive, a little more saturated) and photographed by a camera whose pixel grid
+ * does not line up with the screen's (slightly rotated and scaled, so the sub-pixel grid aliases into moiré).
+ * A proxy for a phone or monitor held up to the camera, not a measurement of one: no glare, bezel or refresh.
+ */
+export async function simulateScreenReplay(bytes: Uint8Array): Promise<Buffer> {
+  const { data, info } = await sharp(bytes).rotate().removeAlpha().toColourspace('srgb').modulate({ saturation: 1.15 }).raw().toBuffer({ resolveWithObject: true });
+  const { width, height } = info;
+  const sub = 3;
+  const screen = Buffer.alloc(width * sub * height * sub * 3);
+  for (let y = 0; y < height * sub; y++) {
+    for (let x = 0; x < width * sub; x++) {
+      const i = ((Math.floor(y / sub) * width + Math.floor(x / sub)) * 3);
+      const o = (y * width * sub + x) * 3;
+      // One lit sub-pixel column per colour; the row gap between pixels stays dark.
+      const lit = y % sub !== sub - 1;
+      for (let c = 0; c < 3; c++) screen[o + c] = lit && x % sub === c ? data[i + c]! : Math.round(data[i + c]! * 0.1);
+    }
+  }
+  // Sub-pixels emit three times the light of one channel averaged over a pixel: restore the brightness.
+  const photographed = await sharp(screen, { raw: { width: width * sub, height: height * sub, channels: 3 } })
+    .linear(3, 0)
+    .rotate(2, { background: '#000000' })
+    .blur(0.8)
+    .resize(Math.round(width * 0.93), Math.round(height * 0.93), { kernel: 'linear' })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return sharp(photographed.data, { raw: { width: photographed.info.width, height: photographed.info.height, channels: 3 } })
+    .resize(width, height)
+    .jpeg({ quality: 85 })
+    .toBuffer();
+}
