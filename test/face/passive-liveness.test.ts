@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { simulatePrintRecapture } from '../../src/evaluation/recapture.js';
+import { simulatePrintRecapture, simulateScreenReplay } from '../../src/evaluation/recapture.js';
 import { createDetector, type Detector } from '../../src/face/detector.js';
 import { decodeImage } from '../../src/face/image.js';
 import { FacePool } from '../../src/face/index.js';
@@ -62,6 +62,15 @@ describe('passive liveness score', () => {
     expect(originalsLive).toBeGreaterThanOrEqual(0.8 * portraits.length);
     expect(recapturesLive).toBeLessThanOrEqual(0.2 * portraits.length);
   }, 180_000);
+
+  it('simulates attacks the size of the photo, with the face still found', async () => {
+    const { width, height } = await sharp(portraits[0]!).metadata();
+    for (const attack of [await simulatePrintRecapture(portraits[0]!), await simulateScreenReplay(portraits[0]!)]) {
+      expect(await sharp(attack).metadata()).toMatchObject({ width, height, format: 'jpeg' });
+      expect((await livenessOf(attack)).passive).toBeGreaterThanOrEqual(0);
+      expect(attack.equals(portraits[0]!)).toBe(false);
+    }
+  }, 60_000);
 
   it('names the cues behind a failing score, and none for a passing one', async () => {
     const original = await livenessOf(portraits[0]!);
