@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import sharp from 'sharp';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Caller } from '../../src/access/guard.js';
@@ -17,8 +18,10 @@ import { Deployment } from '../../src/services/deployment.js';
 import { enrol } from '../../src/services/enrol.js';
 import { createPatientRecord } from '../../src/services/patients.js';
 import { actorOf } from '../../src/services/records.js';
+import { randomChallengeActions, type LivenessAction } from '../../src/liveness/types.js';
 import { demoFaces, PATIENTS, writeTestThresholds, type Faces } from '../services/fixtures.js';
-import { stillVideo } from './y4m.js';
+import { genuineImages } from '../services/liveness-sequences.js';
+import { sequenceVideo, stillVideo } from './y4m.js';
 
 /**
  * The web application in Debian's Chromium against the real server (SQLite, the real face model), the
@@ -31,6 +34,24 @@ if (!available && !process.env.CI) console.warn(`browser tests skipped: ${CHROMI
 const ARTIFACTS = path.resolve('test-artifacts');
 const OPERATOR: Caller = { principal: { kind: 'operator', id: 'cli:e2e' }, client: null };
 const WAIT = { timeout: 90_000 };
+/**
+ * The deployment's liveness challenges come from this random source, so that a camera video made in advance
+ * performs them; the actions are whatever the challenge generator makes of it.
+ */
+const FIXED_RANDOM = () => 0;
+const ACTIONS = randomChallengeActions(FIXED_RANDOM);
+
+/**
+ * A camera video of `photo`'s face doing `actions` (a GENUINE PROXY rendered from its 3-D mesh): looking at the
+ * camera for 2 s (the kiosk's preview, until "I'm ready"), each pose for 0.3 s, then still for 10 s.
+ */
+async function performingVideo(pool: FacePool, photo: Buffer, actions: readonly LivenessAction[]): Promise<Buffer> {
+  const poses = await Promise.all(
+    (await genuineImages(pool, photo, actions)).map((image) => sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }).png().toBuffer()),
+  );
+  const neutral = poses[0] as Buffer;
+  return sequenceVideo([{ image: neutral, frames: 20 }, ...poses.map((image) => ({ image, frames: 3 })), { image: neutral, frames: 100 }], 480, 360);
+}
 
 interface Staff {
   username: string;
@@ -48,10 +69,10 @@ describe.skipIf(!available && !process.env.CI)('web application in Chromium', ()
   const staff = new Map<Role, Staff>();
   const browsers: Browser[] = [];
 
-  /** A browser whose camera sees `image`. */
-  const launch = async (image: Buffer, name: string): Promise<Browser> => {
+  /** A browser whose camera plays `y4m`. */
+  const launch = async (y4m: Buffer, name: string): Promise<Browser> => {
     const video = path.join(root, `${name}.y4m`);
-    writeFileSync(video, await stillVideo(image));
+    writeFileSync(video, y4m);
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [
@@ -88,7 +109,7 @@ describe.skipIf(!available && !process.env.CI)('web application in Chromium', ()
     await page.goto(`${baseUrl}/sign-in?next=${encodeURIComponent(next)}`);
     await page.getByLabel('Username').fill(account.username);
     await page.getByLabel('Password', { exact: true }).fill(account.password);
-    await page.getByLabel('Authenticator code').fill(totpCode(account.secret, new Date(Date.now() + step * 30_000)));
+    await page.getByRole('textbox', { name: 'Authenticator code' }).fill(totpCode(account.secret, new Date(Date.now() + step * 30_000)));
     await page.getByRole('button', { name: 'Sign in' }).click();
   };
 
@@ -103,7 +124,10 @@ describe.skipIf(!available && !process.env.CI)('web application in Chromium', ()
     faces = await demoFaces(pool);
     const thresholdsFile = path.join(root, 'thresholds.json');
     writeTestThresholds(thresholdsFile);
-    deployment = await Deployment.start({ dataDir: path.join(root, 'data'), databaseUrl: undefined, keyFile: undefined }, { pool, thresholdsFile });
+    deployment = await Deployment.start(
+      { dataDir: path.join(root, 'data'), databaseUrl: undefined, keyFile: undefined },
+      { pool, thresholdsFile, liveness: { random: FIXED_RANDOM } },
+    );
     const { medface, access } = deployment;
     const actor = actorOf(OPERATOR);
     const alice = await createPatientRecord(medface, PATIENTS.alice, actor);
@@ -142,39 +166,72 @@ describe.skipIf(!available && !process.env.CI)('web application in Chromium', ()
     if (root) rmSync(root, { recursive: true, force: true });
   });
 
-  it('checks in an enrolled patient at the kiosk with the camera and the date of birth', async () => {
-    const { context, page } = await newPage(await launch(faces.alice, 'alice'));
-    await signIn(page, 'front-desk', '/kiosk');
-    const take = page.getByRole('button', { name: 'Take my photo' });
-    await take.waitFor(WAIT);
+  /** The kiosk up to the camera: date of birth, then the preview with its live advice, until "I'm ready". */
+  const kioskCamera = async (page: Page, birthDate: string): Promise<void> => {
+    await page.getByRole('button', { name: 'Start check-in' }).click();
+    await page.getByLabel('Your date of birth').fill(birthDate);
+    await page.getByRole('button', { name: 'Next' }).click();
+    await page.getByRole('button', { name: 'I’m ready' }).waitFor(WAIT);
     await page.locator('video').evaluate((video) => new Promise((resolve) => ((video as unknown as { readyState: number }).readyState >= 2 ? resolve(true) : video.addEventListener('loadeddata', resolve))));
-    await screenshot(page, 'kiosk-camera');
+  };
+
+  it('checks in an enrolled patient at the kiosk: date of birth, camera with advice, liveness, welcome', async () => {
+    const { context, page } = await newPage(await launch(await performingVideo(pool, faces.alice, ACTIONS), 'alice-live'));
+    await signIn(page, 'front-desk', '/kiosk');
+    await page.getByRole('heading', { name: 'Check in' }).waitFor(WAIT);
+    await screenshot(page, 'kiosk-start');
     frontDesk = await context.storageState();
-    await take.click();
-    await page.getByLabel('Your date of birth').fill(PATIENTS.alice.birthDate);
-    await page.getByRole('button', { name: 'Check in' }).click();
+    await kioskCamera(page, PATIENTS.alice.birthDate);
+    await page.getByRole('button', { name: 'I’m ready' }).click();
+    await page.getByText(/^Turn your head|^Look|^Blink|^Come closer/).first().waitFor(WAIT);
+    await screenshot(page, 'kiosk-liveness');
     await expect(page.getByRole('heading', { name: 'Welcome — you are checked in' }).waitFor(WAIT)).resolves.toBeUndefined();
     await screenshot(page, 'kiosk-welcome');
   });
 
-  it('sends an unknown face to the front desk, saying nothing about any match', async () => {
-    const { page } = await newPage(await launch(faces.stranger, 'stranger'), frontDesk);
+  it('shows live advice on the camera preview', async () => {
+    const { page } = await newPage(browsers[0] as Browser, frontDesk);
     await page.goto(`${baseUrl}/kiosk`);
-    await page.getByRole('button', { name: 'Take my photo' }).click();
-    await page.getByLabel('Your date of birth').fill(PATIENTS.alice.birthDate);
-    await page.getByRole('button', { name: 'Check in' }).click();
+    await kioskCamera(page, PATIENTS.alice.birthDate);
+    await page.getByRole('status').filter({ hasText: /Good — your face is in view|Move closer|Face the camera/ }).waitFor(WAIT);
+    await screenshot(page, 'kiosk-camera');
+  });
+
+  it('sends an unknown face to the front desk, saying nothing about any match', async () => {
+    const { page } = await newPage(await launch(await performingVideo(pool, faces.stranger, ACTIONS), 'stranger-live'), frontDesk);
+    await page.goto(`${baseUrl}/kiosk`);
+    await kioskCamera(page, PATIENTS.alice.birthDate);
+    await page.getByRole('button', { name: 'I’m ready' }).click();
     await page.getByRole('heading', { name: 'Please see the front desk' }).waitFor(WAIT);
     expect(await page.locator('main').innerText()).not.toMatch(/Alice|Liddell|welcome/i);
     await screenshot(page, 'kiosk-front-desk');
+    // a live face that nobody enrolled: the liveness check passed, the identification did not
+    const { medface } = deployment;
+    const [latest] = (await medface.audit.search(medface.store, { action: 'encounter.check-in', limit: 100 })).slice(-1);
+    expect(latest?.details.reason).toBe('no-match');
+  });
+
+  it('sends a photo held up to the camera to the front desk, and the failed liveness check is in the audit trail', async () => {
+    const { page } = await newPage(await launch(await stillVideo(faces.alice), 'alice-photo'), frontDesk);
+    await page.goto(`${baseUrl}/kiosk`);
+    await kioskCamera(page, PATIENTS.alice.birthDate);
+    await page.getByRole('button', { name: 'I’m ready' }).click();
+    await page.getByRole('heading', { name: 'Please see the front desk' }).waitFor(WAIT);
+    expect(await page.locator('main').innerText()).not.toMatch(/Alice|Liddell|welcome|liveness/i);
+    const { medface } = deployment;
+    const failed = await medface.audit.search(medface.store, { action: 'liveness.check', outcome: 'failure', limit: 100 });
+    expect(failed.some((e) => e.details.purpose === 'check-in' && Array.isArray(e.details.reasons) && (e.details.reasons as string[]).length > 0)).toBe(true);
+    const checkIns = await medface.audit.search(medface.store, { action: 'encounter.check-in', outcome: 'failure', limit: 100 });
+    expect(checkIns.some((e) => e.details.reason === 'liveness')).toBe(true);
   });
 
   it('signs a clinician in with password and TOTP, and opens a chart with the identity banner', async () => {
-    const { page } = await newPage(browsers[0] ?? (await launch(faces.alice, 'alice')));
+    const { page } = await newPage(browsers[0] ?? (await launch(await stillVideo(faces.alice), 'alice')));
     await signIn(page, 'clinician', '/clinician');
     await page.getByText('Choose a new password').waitFor(WAIT);
     await screenshot(page, 'sign-in');
     await page.getByLabel('New password').fill('a clinician chose this password');
-    await page.getByLabel('Authenticator code').fill(totpCode(staff.get('clinician')!.secret, new Date(Date.now() + 30_000)));
+    await page.getByRole('textbox', { name: 'Authenticator code' }).fill(totpCode(staff.get('clinician')!.secret, new Date(Date.now() + 30_000)));
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Find a patient' }).waitFor(WAIT);
     await page.getByLabel('Name', { exact: true }).fill('Lidd');
@@ -186,7 +243,7 @@ describe.skipIf(!available && !process.env.CI)('web application in Chromium', ()
   });
 
   it('records a break-glass access that appears in the privacy officer’s review queue', async () => {
-    const browser = browsers[0] ?? (await launch(faces.alice, 'alice'));
+    const browser = browsers[0] ?? (await launch(await stillVideo(faces.alice), 'alice'));
     const emergency = (await newPage(browser)).page;
     await signIn(emergency, 'emergency', '/emergency');
     await emergency.getByLabel('Photo of the patient').setInputFiles({ name: 'patient.jpg', mimeType: 'image/jpeg', buffer: faces.aliceAgain });

@@ -2,9 +2,26 @@ import sharp from 'sharp';
 
 /**
  * A YUV4MPEG2 video (I420, the format Chromium's fake camera reads) of one still image letterboxed on grey:
- * a camera that sees the same face in every frame.
+ * a camera that sees the same face in every frame (or a photo held up to it).
  */
 export async function stillVideo(image: Buffer, width = 640, height = 480, frames = 5): Promise<Buffer> {
+  return sequenceVideo([{ image, frames }], width, height);
+}
+
+/**
+ * A video of stills, each shown for its number of frames at `fps`: a face moving (a rendered head turn, one
+ * pose per still). Chromium plays it from the start when the camera opens, and loops it.
+ */
+export async function sequenceVideo(stills: readonly { image: Buffer; frames: number }[], width = 640, height = 480, fps = 10): Promise<Buffer> {
+  const encoded = await Promise.all(stills.map(async ({ image, frames }) => ({ frame: await yuvFrame(image, width, height), frames })));
+  return Buffer.concat([
+    Buffer.from(`YUV4MPEG2 W${width} H${height} F${fps}:1 Ip A1:1 C420jpeg\n`),
+    ...encoded.flatMap(({ frame, frames }) => Array.from({ length: frames }, () => frame)),
+  ]);
+}
+
+/** One I420 frame of an image letterboxed on grey. */
+async function yuvFrame(image: Buffer, width: number, height: number): Promise<Buffer> {
   const { data } = await sharp(image)
     .resize({ width, height, fit: 'contain', background: { r: 128, g: 128, b: 128 } })
     .removeAlpha()
@@ -40,8 +57,7 @@ export async function stillVideo(image: Buffer, width = 640, height = 480, frame
       v[i] = clamp(0.439 * r - 0.368 * g - 0.071 * b + 128);
     }
   }
-  const frame = Buffer.concat([Buffer.from('FRAME\n'), y, u, v]);
-  return Buffer.concat([Buffer.from(`YUV4MPEG2 W${width} H${height} F10:1 Ip A1:1 C420jpeg\n`), ...Array.from({ length: frames }, () => frame)]);
+  return Buffer.concat([Buffer.from('FRAME\n'), y, u, v]);
 }
 
 function clamp(value: number): number {
