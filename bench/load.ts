@@ -9,8 +9,9 @@
  * with the second). Then, from this process, closed-loop phases at concurrency 1, 2, 4, 8 and 16 for verify
  * (1:1), identify (1:N) and record reads (FHIR Patient read and the chart, alternately), each bounded by
  * `--seconds` and `--max` requests; then an open-loop phase per face route at twice the best throughput
- * measured, which is beyond capacity by construction. Reports throughput, p50/p99 latency, answers by
- * status and error code, and the server process's peak RSS (its face workers are threads of it).
+ * measured (three times `--seconds`, at most twice `--max`), which is beyond capacity by construction.
+ * Reports throughput, p50/p99 latency, answers by status and error code, and the server process's peak RSS
+ * (its face workers are threads of it).
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -214,9 +215,12 @@ try {
     );
   };
 
-  /** Requests arriving at `rate` a second whatever the answers (a queue forms if the server cannot keep up). */
+  /**
+   * Requests arriving at `rate` a second whatever the answers, for three phases' time: at twice the capacity
+   * the backlog grows by the capacity every second, long enough to fill the face pool's queue and the intake.
+   */
   const openLoop = (rate: number) => async (one: () => Promise<void>) => {
-    const total = Math.min(MAX_REQUESTS * 2, Math.round(rate * SECONDS));
+    const total = Math.min(MAX_REQUESTS * 2, Math.round(rate * SECONDS * 3));
     const running: Array<Promise<void>> = [];
     const started = performance.now();
     for (let i = 0; i < total; i++) {
