@@ -2,7 +2,7 @@ import type { FastifyRequest, RouteShorthandOptions } from 'fastify';
 import { MedfaceError } from '../errors.js';
 import type { CapturedFrame } from '../liveness/types.js';
 import { MAX_FRAME_BYTES, MAX_LIVENESS_FRAMES } from '../services/liveness.js';
-import { BASE64_IMAGE, imageBytes, imageRoute } from './images.js';
+import { BASE64_IMAGE, imageBytes, imageRoute, MAX_IMAGE_BYTES } from './images.js';
 
 /**
  * The frames of a liveness attempt: `{challengeId, frames: [{image, at}]}` in JSON (images base64 or `data:`
@@ -39,22 +39,39 @@ export const LIVENESS_FRAMES = {
 
 type Properties = Record<string, Record<string, unknown>>;
 
+export interface FramesOptions {
+  /** The frames (and challenge id) may be left out, as long as the body has one of `orImage`. */
+  orImage?: string;
+}
+
 /**
- * Body schema and route options of a route taking liveness frames beside other fields (`properties`);
- * `optional` makes the frames (and the challenge id) optional together.
+ * Body schema and route options of a route taking liveness frames beside other fields (`properties`). With
+ * `orImage`, the body has either the frames or that single image field (base64 or a file part), not both.
  */
-export function framesRoute(properties: Properties, required: string[], optional = false): Pick<RouteShorthandOptions, 'bodyLimit' | 'preValidation' | 'onRequest'> & { body: Record<string, unknown> } {
-  const images = imageRoute({ properties: { ...properties, challengeId: LIVENESS_FRAMES.challengeId, at: { type: 'string' } }, required: [], images: { frames: { max: MAX_LIVENESS_FRAMES } } });
+export function framesRoute(
+  properties: Properties,
+  required: string[],
+  options: FramesOptions = {},
+): Pick<RouteShorthandOptions, 'bodyLimit' | 'preValidation' | 'onRequest'> & { body: Record<string, unknown> } {
+  const { orImage } = options;
+  const images = imageRoute({
+    properties: { ...properties, challengeId: LIVENESS_FRAMES.challengeId, at: { type: 'string' } },
+    required: [],
+    images: { frames: { max: MAX_LIVENESS_FRAMES }, ...(orImage !== undefined && { [orImage]: 'single' as const }) },
+  });
   const schema = {
     type: 'object',
     additionalProperties: false,
-    required: optional ? required : [...required, 'challengeId', 'frames'],
-    properties: { ...properties, ...LIVENESS_FRAMES },
-    ...(optional && { dependencies: { frames: ['challengeId'], challengeId: ['frames'] } }),
+    required: orImage === undefined ? [...required, 'challengeId', 'frames'] : required,
+    properties: { ...properties, ...(orImage !== undefined && { [orImage]: BASE64_IMAGE }), ...LIVENESS_FRAMES },
+    ...(orImage !== undefined && {
+      dependencies: { frames: ['challengeId'], challengeId: ['frames'] },
+      oneOf: [{ required: [orImage] }, { required: ['frames'] }],
+    }),
   };
   return {
     ...images,
-    bodyLimit: MAX_LIVENESS_FRAMES * base64Length(MAX_FRAME_BYTES) + OVERHEAD_BYTES,
+    bodyLimit: MAX_LIVENESS_FRAMES * base64Length(MAX_FRAME_BYTES) + (orImage === undefined ? 0 : base64Length(MAX_IMAGE_BYTES)) + OVERHEAD_BYTES,
     preValidation: async (request: FastifyRequest) => {
       if (!request.isMultipart()) return;
       // images.ts reads the parts: files as base64 in `frames`, the text fields typed

@@ -123,7 +123,8 @@ export async function checkLiveness(
     throw await refused(new MedfaceError('IMAGE_TOO_LARGE', `a frame is larger than ${MAX_FRAME_BYTES} bytes`, { limit: MAX_FRAME_BYTES }));
   }
   const row = await medface.store.getLivenessChallenge(attempt.challengeId);
-  if (!row || row.purpose !== purpose || (options.subject !== undefined && row.subject !== (options.subject ?? null))) {
+  // a challenge issued for one subject (the patient an integrator verifies) serves no other
+  if (!row || row.purpose !== purpose || (row.subject !== null && row.subject !== (options.subject ?? null))) {
     throw await refused(new MedfaceError('CHALLENGE_UNKNOWN', 'no such liveness challenge for this check'));
   }
   const challenge = row;

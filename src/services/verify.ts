@@ -1,15 +1,22 @@
 import { MedfaceError } from '../errors.js';
+import type { Embedding, QualityReport } from '../face/index.js';
 import { cosine, decide, type MatchGrade } from '../identity/match.js';
 import { activeBiometricConsent } from '../records/consent.js';
 import { auditScore, withFailureAudit, type Actor } from './auditing.js';
 import type { Medface } from './context.js';
 import { assertKeysLive } from './keys.js';
+import { checkLiveness, livenessFailed, type LivenessAttempt } from './liveness.js';
 import { storeTemplates, syncGallery, type StoredTemplates } from './templates.js';
 
-export interface VerifyRequest {
+export type VerifyRequest = {
   patientId: string;
-  image: Uint8Array;
-}
+  /** Refuse a request without a liveness sequence (LIVENESS_REQUIRED), as an integrator may ask. */
+  requireLiveness?: boolean;
+} & (
+  | { image: Uint8Array; liveness?: undefined }
+  /** Frames filmed for a `verify` challenge: the check must pass, and the match frame is what is compared. */
+  | { liveness: LivenessAttempt; image?: undefined }
+);
 
 export interface VerifyResult {
   patientId: string;
@@ -22,6 +29,8 @@ export interface VerifyResult {
   model: string;
   /** The capture was strong enough to be added to the patient's templates (ageing). */
   refreshed: boolean;
+  /** The active liveness check, when frames were sent (it passed: a failed one is LIVENESS_FAILED). */
+  liveness?: { passed: true; observed: string[] };
 }
 
 /**
@@ -39,7 +48,18 @@ export function verify(medface: Medface, request: VerifyRequest, who: Actor): Pr
     const stored = await medface.store.listTemplates(patientId);
     if (stored.length === 0) throw new MedfaceError('NOT_FOUND', 'the patient has no enrolled face', { patientId });
 
-    const face = await medface.embed(request.image, 'verify');
+    if (request.requireLiveness && !request.liveness) throw new MedfaceError('LIVENESS_REQUIRED', 'this verification needs the frames of a liveness challenge');
+    let face: { embedding: Embedding; quality: QualityReport | null };
+    let live: VerifyResult['liveness'];
+    if (request.liveness) {
+      // the match frame of a verified sequence: judged by the liveness check, not by the capture gates, so never a refresh
+      const checked = await checkLiveness(medface, 'verify', request.liveness, who, { subject: patientId, patientId });
+      if (!checked.embedding) throw livenessFailed(checked.verdict);
+      face = { embedding: checked.embedding, quality: null };
+      live = { passed: true, observed: checked.verdict.observed };
+    } else {
+      face = await medface.embed(request.image, 'verify');
+    }
     const model = face.embedding.model;
     const references = [];
     for (const t of stored) if (t.modelId === model) references.push(await medface.openTemplate(t));
@@ -51,10 +71,11 @@ export function verify(medface: Medface, request: VerifyRequest, who: Actor): Pr
     const decision = decide(score, thresholds);
 
     const newest = Math.max(...stored.map((t) => Date.parse(t.createdAt)));
-    const strong = decision.match && score >= thresholds.grades.certain.minScore && face.quality.passed;
+    const quality = face.quality;
+    const strong = decision.match && score >= thresholds.grades.certain.minScore;
     const refresh =
-      strong && Date.now() - newest >= medface.refreshAfterMs && (await activeBiometricConsent(medface.store, patientId)) !== null
-        ? { sealed: await medface.seal(face.embedding, patientId), quality: face.quality }
+      strong && quality?.passed && Date.now() - newest >= medface.refreshAfterMs && (await activeBiometricConsent(medface.store, patientId)) !== null
+        ? { sealed: await medface.seal(face.embedding, patientId), quality }
         : undefined;
 
     return medface.exclusive(patientId, async () => {
@@ -81,7 +102,8 @@ export function verify(medface: Medface, request: VerifyRequest, who: Actor): Pr
             grade: decision.grade,
             threshold: decision.threshold,
             model,
-            quality: face.quality.reasons,
+            quality: quality?.reasons ?? [],
+            ...(live && { liveness: request.liveness?.challengeId }),
             refreshed: change !== undefined,
           },
         });
@@ -89,7 +111,16 @@ export function verify(medface: Medface, request: VerifyRequest, who: Actor): Pr
         return change;
       });
       if (change) await syncGallery(medface, change);
-      return { patientId, match: decision.match, score, grade: decision.grade, threshold: decision.threshold, model, refreshed: change !== undefined };
+      return {
+        patientId,
+        match: decision.match,
+        score,
+        grade: decision.grade,
+        threshold: decision.threshold,
+        model,
+        refreshed: change !== undefined,
+        ...(live && { liveness: live }),
+      };
     });
   });
 }

@@ -205,6 +205,41 @@ describe('face routes', () => {
     expect((await server.deployment.medface.store.getLivenessChallenge(id))?.consumedAt).toBeNull();
   });
 
+  it('verifies with a liveness sequence for an integrator: reports the outcome, requires it when asked', async () => {
+    const { key, clientId } = await server.apiKey(['verify:patient'], 'liveness integrator');
+    const integrator = { authorization: `Bearer ${key}` };
+    const challenge = async (patientId?: string) =>
+      (await server.app.inject({ method: 'POST', url: '/api/v1/liveness/challenges', headers: integrator, payload: { purpose: 'verify', ...(patientId && { patientId }) } })).json<{ id: string }>().id;
+    const verifyAlice = (payload: object) => server.app.inject({ method: 'POST', url: `/api/v1/patients/${alice}/verify`, headers: integrator, payload });
+    const frames = (list: CapturedFrame[]) => list.map((f) => ({ image: b64(f.image), at: f.at }));
+    const actions = randomChallengeActions(FIXED_RANDOM);
+    const alive = frames(await genuineFrames(pool, images.aliceAgain, actions));
+
+    const live = await verifyAlice({ challengeId: await challenge(alice), frames: alive, requireLiveness: true });
+    expect(live.statusCode, live.body).toBe(200);
+    expect(live.json()).toMatchObject({ patientId: alice, match: true, refreshed: false, liveness: { passed: true, observed: actions } });
+
+    const required = await verifyAlice({ image: b64(images.aliceAgain), requireLiveness: true });
+    expect(required.statusCode).toBe(400);
+    expect(required.json()).toMatchObject({ error: { code: 'LIVENESS_REQUIRED' } });
+    const photo = await verifyAlice({ challengeId: await challenge(), frames: frames(stillFrames(images.aliceAgain)) });
+    expect(photo.statusCode).toBe(422);
+    expect(photo.json()).toMatchObject({ error: { code: 'LIVENESS_FAILED', details: { reasons: expect.arrayContaining(['LIVENESS_ACTION_MISSING']) } } });
+    const forBob = await verifyAlice({ challengeId: await challenge(bob), frames: alive });
+    expect(forBob.statusCode).toBe(404);
+    expect(forBob.json()).toMatchObject({ error: { code: 'CHALLENGE_UNKNOWN' } });
+    const both = await verifyAlice({ image: b64(images.aliceAgain), challengeId: await challenge(), frames: alive });
+    expect(both.statusCode).toBe(400);
+
+    const { medface } = server.deployment;
+    const verifications = await medface.audit.search(medface.store, { action: 'biometric.verify', actor: clientId, limit: 100 });
+    expect(verifications.map((e) => [e.outcome, e.details.code ?? null])).toEqual([
+      ['success', null],
+      ['failure', 'LIVENESS_REQUIRED'],
+      ['failure', 'LIVENESS_FAILED'],
+    ]);
+  });
+
   it('lets an integrator open a telemedicine check that the patient completes and the integrator reads', async () => {
     const integrator = await server.apiKey(['verify:patient'], 'telehealth');
     const other = await server.apiKey(['verify:patient'], 'another platform');

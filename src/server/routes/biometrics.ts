@@ -54,6 +54,13 @@ const VERIFY_RESULT = {
     threshold: { type: 'number' },
     model: { type: 'string' },
     refreshed: { type: 'boolean', description: 'The capture was added to the patient’s templates (ageing)' },
+    liveness: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['passed', 'observed'],
+      description: 'The active liveness check, when frames were sent',
+      properties: { passed: { type: 'boolean' }, observed: { type: 'array', items: { type: 'string' } } },
+    },
   },
 } as const;
 
@@ -146,24 +153,31 @@ export const biometricRoutes: FastifyPluginAsync<ServerContext> = async (app, { 
     },
   );
 
-  const ONE_IMAGE: ImageBodySpec = { properties: {}, required: ['image'], images: { image: 'single' } };
+  const { body: verifyBody, ...verifyRoute } = framesRoute(
+    { requireLiveness: { type: 'boolean', description: 'Refuse (400 LIVENESS_REQUIRED) unless the frames of a liveness challenge are sent' } },
+    [],
+    { orImage: 'image' },
+  );
   app.post(
     '/patients/:patientId/verify',
     {
       config: { access: { operation: 'biometric.verify', patient: patientParam }, ...limited },
-      ...imageRoute(ONE_IMAGE),
+      ...verifyRoute,
       schema: {
         tags: ['biometrics'],
-        summary: "1:1 — is the face in the photo this patient?",
+        summary:
+          '1:1 — is the face this patient? Either a photo (`image`), or the frames filmed for a verify liveness challenge: the check must pass (else 422 LIVENESS_FAILED with its reasons), its outcome is reported, and the match frame is compared',
         params: idParams('patientId'),
         querystring: NO_QUERY,
-        body: imageBody(ONE_IMAGE),
+        body: verifyBody,
         response: { 200: VERIFY_RESULT },
       },
     },
     async (request) => {
-      const { image } = request.body as { image: string };
-      return verify(medface, { patientId: patientParam(request), image: imageBytes(image, 'image') }, actorOf(callerOf(request)));
+      const { image, challengeId, frames, requireLiveness } = request.body as { image?: string; challengeId?: string; frames?: { image: string; at: number }[]; requireLiveness?: boolean };
+      const patientId = patientParam(request);
+      const probe = challengeId !== undefined && frames !== undefined ? { liveness: { challengeId, frames: capturedFrames(frames) } } : { image: imageBytes(image as string, 'image') };
+      return verify(medface, { patientId, ...probe, ...(requireLiveness !== undefined && { requireLiveness }) }, actorOf(callerOf(request)));
     },
   );
 
