@@ -185,6 +185,7 @@ describeEachStore('SIGKILL during enrolments and consent withdrawals', (h) => {
         const report = await integrity();
         expect(report, `after kill ${i + 1}`).toMatchObject({ ok: true, problems: [] });
         expect(report.indexed).toBe(report.stored);
+        if ((i + 1) % 25 === 0) console.log(`crash test [${h.name}]: ${i + 1} kills checked, ${((Date.now() - started) / 1000).toFixed(0)} s`);
       }
 
       // A quiet server: each face enrolled for one patient, found by identification; a withdrawal forgotten at once.
