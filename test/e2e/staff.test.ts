@@ -134,7 +134,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
     await screenshot(other.page, 'sign-in-face');
     await other.page.getByRole('button', { name: 'Sign in' }).click();
     await other.page.getByRole('heading', { name: 'Find a patient' }).waitFor(WAIT);
-    const session = await other.page.evaluate(() => fetch('/api/v1/auth/session').then((r) => r.json()));
+    const session = await other.page.evaluate(() => fetch('/api/v1/auth/session').then((r) => r.json() as Promise<{ session: { established: { method: string } } }>));
     expect(session.session.established.method).toBe('password+face');
   });
 
