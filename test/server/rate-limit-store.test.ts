@@ -1,6 +1,5 @@
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { sharedRateLimitStore } from '../../src/server/rate-limit-store.js';
 import type { Store } from '../../src/store/types.js';
@@ -61,14 +60,16 @@ describeEachStore('rate limits shared through the database', (h) => {
   });
 
   it('starts a new window once the old one ended, and purges ended windows', async () => {
-    nodes = [await node(stores[0]!, 400), await node(stores[1]!, 400)];
-    const [a, b] = nodes as [FastifyInstance, FastifyInstance];
-    for (let i = 0; i < 3; i++) expect((await call(i % 2 ? a : b, 'carol')).statusCode).toBe(200);
-    expect((await call(a, 'carol')).statusCode).toBe(429);
-    await sleep(450);
-    expect((await call(b, 'carol')).statusCode).toBe(200);
-    expect(await stores[0]!.deleteRateLimitCountersBefore(new Date(Date.now() + 1000).toISOString())).toBe(1);
-    expect(await db.raw('SELECT key FROM rate_limit_counters')).toEqual([]);
+    // the repository's upsert with explicit times: the count restarts when `now` reaches the window's end
+    const at = (seconds: number) => new Date(Date.UTC(2026, 0, 1, 12, 0, seconds)).toISOString();
+    const [one, two] = stores as [Store, Store];
+    expect(await one.countRateLimitHit('k', at(0), at(60))).toEqual({ hits: 1, windowEndsAt: at(60) });
+    expect(await two.countRateLimitHit('k', at(30), at(90))).toEqual({ hits: 2, windowEndsAt: at(60) });
+    expect(await one.countRateLimitHit('k', at(59), at(119))).toEqual({ hits: 3, windowEndsAt: at(60) });
+    expect(await two.countRateLimitHit('k', at(60), at(120))).toEqual({ hits: 1, windowEndsAt: at(120) });
+    expect(await one.countRateLimitHit('other', at(0), at(10))).toEqual({ hits: 1, windowEndsAt: at(10) });
+    expect(await one.deleteRateLimitCountersBefore(at(11))).toBe(1);
+    expect(await db.raw('SELECT key FROM rate_limit_counters')).toEqual([{ key: 'k' }]);
   });
 
   it('counts requests racing on both nodes exactly', async () => {
