@@ -232,6 +232,14 @@ async function realMotion(pool: FacePool, video: string): Promise<Record<string,
     const px = (ids: number[]): number[] => ids.map((i) => parallax(ref, signals[i]!, signals[i]!.yaw >= ref.yaw ? 'turn-left' : 'turn-right')).sort((a, b) => a - b);
     const turnedPx = px(turned), levelPx = px(level);
     const stats = (v: number[]): Record<string, number> => ({ n: v.length, min: v[0] ?? NaN, median: v[v.length >> 1] ?? NaN, max: v.at(-1) ?? NaN });
+    // One real turn to the performer's right and back (5 fps frames 18–34 of hamilton_short.mp4) as a whole sequence.
+    const [from, to] = arg('video-window', '18,35').split(',').map(Number) as [number, number];
+    const window = files.slice(from, to).map((f, i) => ({ image: new Uint8Array(readFileSync(path.join(dir, f))), at: 100 + i * 200 }));
+    const issued = Date.now() - window.at(-1)!.at - 500;
+    const asked: LivenessAction[] = ['turn-right'];
+    const { embedding: _e, ...turnSequence } = await assessSequence(pool, { id: 'video', nonce: 'video', actions: asked, issuedAt: new Date(issued).toISOString(), deadline: new Date(issued + 30_000).toISOString() }, window);
+    const windowSignals = window.map((_, i) => signals[from + i] ?? null);
+    const windowStates = windowSignals[0] ? frameStates(windowSignals) : [];
     return {
       video,
       framesAt5fps: files.length,
@@ -241,6 +249,7 @@ async function realMotion(pool: FacePool, video: string): Promise<Record<string,
       similarityToFrontal: stats(sims.map((s) => s.sim).sort((a, b) => a - b)),
       framesTurnedBeyondThreshold: turned.length,
       turnedFramesCalled3d: `${turnedPx.filter((p) => p >= ACTIVE_LIVENESS.minParallax).length}/${turnedPx.length}`,
+      turnSequence: { frames: `${from}-${to - 1}`, asked, ...turnSequence, states: windowStates },
       parallaxTurned: stats(turnedPx),
       parallaxLevel: stats(levelPx),
       perFrame: withFace.map((i) => ({ frame: i, yaw: +signals[i]!.yaw.toFixed(1), pitch: +signals[i]!.pitch.toFixed(1), sim: +sims.find((s) => s.frame === i)!.sim.toFixed(3) })),
