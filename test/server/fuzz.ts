@@ -72,6 +72,8 @@ export interface FuzzContext {
   server: TestServer;
   /** A patient the cases may aim at (reads, updates, consent, records). */
   patientId: string;
+  /** Another patient, whose consent the consent cases grant and withdraw (the first one keeps its consent, so enrolments reach the face engine). */
+  consentPatientId: string;
   frontDesk: Browser;
   clinician: Browser;
   admin: Browser;
@@ -215,7 +217,7 @@ const DEEP_ARRAY = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`
 const TERMINOLOGY = 'http://terminology.hl7.org/CodeSystem';
 
 /** Generates case number `n` of a run: the same seed gives the same cases. */
-export function generateCase(rng: Rng, ctx: Pick<FuzzContext, 'patientId' | 'images'>): FuzzCase {
+export function generateCase(rng: Rng, ctx: Pick<FuzzContext, 'patientId' | 'consentPatientId' | 'images'>): FuzzCase {
   const s = () => hostileString(rng);
   const id = ctx.patientId;
   const family = pick(rng, [
@@ -281,7 +283,7 @@ export function generateCase(rng: Rng, ctx: Pick<FuzzContext, 'patientId' | 'ima
       return { family, as: put ? 'clinician' : 'frontDesk', request: { method: put ? 'PUT' : 'GET', url, ...(put && { payload: { resourceType: 'Encounter' } }) } };
     }
     case 'consent':
-      return { family, as: 'frontDesk', request: { method: rng() < 0.8 ? 'POST' : 'DELETE', url: `/api/v1/patients/${id}/consent`, payload: rng() < 0.8 ? { notice: s() } : { notice: s(), [s()]: s() } } };
+      return { family, as: 'frontDesk', request: { method: rng() < 0.8 ? 'POST' : 'DELETE', url: `/api/v1/patients/${ctx.consentPatientId}/consent`, payload: rng() < 0.8 ? { notice: s() } : { notice: s(), [s()]: s() } } };
     case 'record': {
       const subject = { reference: rng() < 0.8 ? `Patient/${id}` : s() };
       const resource = pick(rng, [
@@ -543,7 +545,9 @@ export async function runFuzz(ctx: FuzzContext, seed: number, cases: number, onP
         result.overHttp++;
         answer = await overHttp(ctx.baseUrl, c.request, headers);
       } else {
-        const response: LightMyRequestResponse = await ctx.server.app.inject({ ...c.request, headers: { ...(c.request.headers as Record<string, string>), ...headers } });
+        // sign-in cases from addresses of their own, so that the throttle of one address does not answer them all
+        const remoteAddress = c.as === 'browser' ? `198.51.${(n >> 8) & 255}.${n & 255}` : undefined;
+        const response: LightMyRequestResponse = await ctx.server.app.inject({ ...c.request, headers: { ...(c.request.headers as Record<string, string>), ...headers }, ...(remoteAddress && { remoteAddress }) });
         answer = { status: response.statusCode, headers: response.headers, body: response.body };
       }
     } catch (e) {
@@ -617,9 +621,11 @@ export async function startFuzzTarget(): Promise<FuzzContext & { close(): Promis
   const created = await server.as(frontDesk, { method: 'POST', url: '/api/v1/patients', payload: PATIENTS.alice });
   const patientId = created.json<{ id: string }>().id;
   await server.as(frontDesk, { method: 'POST', url: `/api/v1/patients/${patientId}/consent`, payload: { notice: 'v2' } });
+  const other = await server.as(frontDesk, { method: 'POST', url: '/api/v1/patients', payload: PATIENTS.bob });
   return {
     server,
     patientId,
+    consentPatientId: other.json<{ id: string }>().id,
     frontDesk,
     clinician,
     admin,
