@@ -1,5 +1,5 @@
 import { createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { link, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { MedfaceError } from '../errors.js';
 
@@ -173,7 +173,7 @@ export async function loadKeyRing(options: { path: string; storeHasTemplates: bo
   }
   const ring = KeyRing.generate();
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  if (!(await writeNew(path, ring.serialize()))) {
+  if (!(await writeNewFile(path, ring.serialize()))) {
     // another process generated it between our read and write: use theirs, there must be one key per deployment
     return { ring: KeyRing.parse((await readKeyFile(path))!), path };
   }
@@ -208,6 +208,29 @@ async function readKeyFile(path: string): Promise<string | undefined> {
 }
 
 /** Creates `path` exclusively with mode 0600 and syncs it; false when it already exists. */
+/**
+ * Creates `path` holding `text` (mode 0600) unless it exists: false when it does. The text is written and
+ * synced under a temporary name first and then hard-linked into place, so the file never exists with part
+ * of its content — neither after a crash in the middle of a first run (which would leave a key file no
+ * start could read) nor for a second process starting at the same moment.
+ */
+export async function writeNewFile(path: string, text: string): Promise<boolean> {
+  const temporary = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await writeNew(temporary, text);
+    try {
+      await link(temporary, path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw e;
+    }
+    await syncDirectory(dirname(path));
+    return true;
+  } finally {
+    await rm(temporary, { force: true });
+  }
+}
+
 async function writeNew(path: string, text: string): Promise<boolean> {
   let handle;
   try {

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { MedfaceError } from '../errors.js';
+import { writeNewFile } from '../identity/keys.js';
 
 /**
  * The secret under which the audit trail writes patients as HMAC pseudonyms. It lives in its own file next
@@ -39,20 +40,9 @@ export async function loadPseudonymKey(path: string, auditHasEntries: boolean): 
   }
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   const key = randomBytes(SECRET_BYTES);
-  let handle;
-  try {
-    handle = await open(path, 'wx', 0o600);
-  } catch (e) {
+  if (!(await writeNewFile(path, `${JSON.stringify({ version: FORMAT_VERSION, key: key.toString('base64') })}\n`))) {
     // another process created it between our read and our write: there must be one secret per deployment
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return { key: (await readSecret(path))!, generated: false };
-    throw e;
-  }
-  try {
-    await handle.chmod(0o600); // open()'s mode is filtered by the umask
-    await handle.writeFile(`${JSON.stringify({ version: FORMAT_VERSION, key: key.toString('base64') })}\n`, 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
+    return { key: (await readSecret(path))!, generated: false };
   }
   return { key, generated: true };
 }
