@@ -207,7 +207,6 @@ async function readKeyFile(path: string): Promise<string | undefined> {
   }
 }
 
-/** Creates `path` exclusively with mode 0600 and syncs it; false when it already exists. */
 /**
  * Creates `path` holding `text` (mode 0600) unless it exists: false when it does. The text is written and
  * synced under a temporary name first and then hard-linked into place, so the file never exists with part
@@ -231,6 +230,7 @@ export async function writeNewFile(path: string, text: string): Promise<boolean>
   }
 }
 
+/** Creates `path` exclusively with mode 0600 and syncs it; false when it already exists. */
 async function writeNew(path: string, text: string): Promise<boolean> {
   let handle;
   try {
