@@ -36,7 +36,7 @@ export const LIVENESS_REQUIRED: Readonly<Record<LivenessPurpose, boolean>> = {
 };
 
 export interface LivenessOptions {
-  /** Seconds from issue to deadline (default 20). */
+  /** Seconds from issue to deadline, for every flow (default: DEFAULT_DEADLINE_SECONDS). */
   deadlineSeconds?: number;
   /**
    * The random source of the actions asked for (values in [0, 1)). Only tests set it, to make the challenge
@@ -45,7 +45,11 @@ export interface LivenessOptions {
   random?: () => number;
 }
 
-export const DEFAULT_DEADLINE_SECONDS = 20;
+/**
+ * Seconds from issue to deadline by flow: the filming takes under 10 s; the portal asks for the date of birth
+ * or PIN after it, before the request is sent (the kiosk asks first).
+ */
+export const DEFAULT_DEADLINE_SECONDS: Readonly<Record<LivenessPurpose, number>> = { 'check-in': 20, 'portal-sign-in': 90, verify: 20, telemedicine: 20 };
 const MAX_DEADLINE_SECONDS = 120;
 /** The most frames one attempt may carry (about 5–8 per second over the deadline, capped). */
 export const MAX_LIVENESS_FRAMES = 40;
@@ -62,7 +66,7 @@ export interface IssueChallengeRequest {
 
 /** Issues a challenge for one attempt. Not audited: issuing grants nothing (and the route is open to anyone). */
 export async function issueChallenge(medface: Medface, request: IssueChallengeRequest, now: Date = new Date()): Promise<LivenessChallenge> {
-  const seconds = medface.liveness.deadlineSeconds ?? DEFAULT_DEADLINE_SECONDS;
+  const seconds = medface.liveness.deadlineSeconds ?? DEFAULT_DEADLINE_SECONDS[request.purpose];
   if (!Number.isFinite(seconds) || seconds < 1 || seconds > MAX_DEADLINE_SECONDS) {
     throw new MedfaceError('INVALID_ARGUMENT', `the liveness deadline must be from 1 to ${MAX_DEADLINE_SECONDS} seconds`);
   }

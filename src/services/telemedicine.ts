@@ -6,6 +6,7 @@ import type { MatchGrade } from '../identity/match.js';
 import { readPatient } from '../records/patient.js';
 import type { Medface } from './context.js';
 import { loadPseudonymKey, pseudonymKeyPath } from './pseudonym-key.js';
+import type { LivenessAttempt } from './liveness.js';
 import { verify } from './verify.js';
 
 /**
@@ -134,7 +135,7 @@ export class TelemedicineChecks {
    * are left: the patient learns nothing about scores, and a stranger holding the link learns no more than
    * "no". A spent or expired link is refused, and the refusal audited.
    */
-  async verify(medface: Medface, checkId: string, image: Uint8Array, client: string | null): Promise<{ match: boolean; attemptsLeft: number }> {
+  async verify(medface: Medface, checkId: string, attempt: LivenessAttempt, client: string | null): Promise<{ match: boolean; attemptsLeft: number }> {
     const claims = this.#claims(checkId);
     return this.#oneAtATime(claims.id, async () => {
       const refuse = async (code: 'CHECK_EXPIRED' | 'CHECK_USED', reason: string, message: string): Promise<never> => {
@@ -154,7 +155,8 @@ export class TelemedicineChecks {
       const before = await this.#outcome(medface, claims);
       if (before.status === 'verified') return refuse('CHECK_USED', 'verified', 'the telemedicine check has been completed');
       if (before.attemptsLeft === 0) return refuse('CHECK_USED', 'spent', 'the telemedicine check has no attempts left');
-      const result = await verify(medface, { patientId: claims.patientId, image }, { actor: claims.openedBy, client: clientOf(claims, client) });
+      // the frames of a telemedicine liveness challenge: the check is required, the match frame compared
+      const result = await verify(medface, { patientId: claims.patientId, liveness: attempt, livenessPurpose: 'telemedicine' }, { actor: claims.openedBy, client: clientOf(claims, client) });
       return { match: result.match, attemptsLeft: result.match ? 0 : before.attemptsLeft - 1 };
     });
   }

@@ -5,11 +5,13 @@ import { activeBiometricConsent } from '../records/consent.js';
 import { auditScore, withFailureAudit, type Actor } from './auditing.js';
 import type { Medface } from './context.js';
 import { assertKeysLive } from './keys.js';
-import { checkLiveness, livenessFailed, type LivenessAttempt } from './liveness.js';
+import { checkLiveness, LIVENESS_REQUIRED, livenessFailed, type LivenessAttempt } from './liveness.js';
 import { storeTemplates, syncGallery, type StoredTemplates } from './templates.js';
 
 export type VerifyRequest = {
   patientId: string;
+  /** The flow the liveness challenge was issued for (default `verify`; a telemedicine check's are `telemedicine`). */
+  livenessPurpose?: 'verify' | 'telemedicine';
   /** Refuse a request without a liveness sequence (LIVENESS_REQUIRED), as an integrator may ask. */
   requireLiveness?: boolean;
 } & (
@@ -48,12 +50,13 @@ export function verify(medface: Medface, request: VerifyRequest, who: Actor): Pr
     const stored = await medface.store.listTemplates(patientId);
     if (stored.length === 0) throw new MedfaceError('NOT_FOUND', 'the patient has no enrolled face', { patientId });
 
-    if (request.requireLiveness && !request.liveness) throw new MedfaceError('LIVENESS_REQUIRED', 'this verification needs the frames of a liveness challenge');
+    const purpose = request.livenessPurpose ?? 'verify';
+    if ((request.requireLiveness || LIVENESS_REQUIRED[purpose]) && !request.liveness) throw new MedfaceError('LIVENESS_REQUIRED', 'this verification needs the frames of a liveness challenge');
     let face: { embedding: Embedding; quality: QualityReport | null };
     let live: VerifyResult['liveness'];
     if (request.liveness) {
       // the match frame of a verified sequence: judged by the liveness check, not by the capture gates, so never a refresh
-      const checked = await checkLiveness(medface, 'verify', request.liveness, who, { subject: patientId, patientId });
+      const checked = await checkLiveness(medface, purpose, request.liveness, who, { subject: patientId, patientId });
       if (!checked.embedding) throw livenessFailed(checked.verdict);
       face = { embedding: checked.embedding, quality: null };
       live = { passed: true, observed: checked.verdict.observed };

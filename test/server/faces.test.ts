@@ -8,6 +8,7 @@ import { FacePool } from '../../src/face/index.js';
 import { randomChallengeActions, type CapturedFrame } from '../../src/liveness/types.js';
 import { demoFaces, PATIENTS, rememberingPool, writeTestThresholds, type Faces } from '../services/fixtures.js';
 import { genuineFrames, stillFrames } from '../services/liveness-sequences.js';
+import { livenessAnswer } from './liveness-frames.js';
 import { OPERATOR, startTestServer, type Browser, type TestServer } from './harness.js';
 
 /**
@@ -251,7 +252,10 @@ describe('face routes', () => {
     expect((await result(integrator.key)).json()).toMatchObject({ status: 'pending', attempts: 0, verification: null });
 
     const patientBrowser = await server.newBrowser();
-    const verified = await server.as(patientBrowser, { method: 'POST', url: '/api/v1/telemedicine/verify', ...form({ checkId, image: images.aliceAgain }) });
+    // the frames as a multipart upload: one file part per frame, their times in `at`
+    const live = await livenessAnswer(pool, (url, payload) => server.as(patientBrowser, { method: 'POST', url, payload }), images.aliceAgain, 'telemedicine');
+    const upload = form({ checkId, challengeId: live.challengeId, frames: live.frames.map((f) => Buffer.from(f.image, 'base64')), at: live.frames.map((f) => f.at).join(',') });
+    const verified = await server.as(patientBrowser, { method: 'POST', url: '/api/v1/telemedicine/verify', ...upload });
     expect(verified.statusCode).toBe(200);
     expect(verified.json()).toEqual({ match: true, attemptsLeft: 0 });
 
@@ -290,13 +294,14 @@ describe('face routes', () => {
   it('signs a patient in with face and date of birth, to their own record only', async () => {
     await createUser(server.deployment.access, OPERATOR, { username: 'alice.liddell', roles: ['patient'], patientId: alice });
     const browser = await server.newBrowser();
-    const wrong = await server.as(browser, { method: 'POST', url: '/api/v1/auth/patient-sign-in', payload: { image: b64(images.aliceAgain), birthDate: '1991-04-01' } });
+    const live = () => livenessAnswer(pool, (url, payload) => server.as(browser, { method: 'POST', url, payload }), images.aliceAgain, 'portal-sign-in');
+    const wrong = await server.as(browser, { method: 'POST', url: '/api/v1/auth/patient-sign-in', payload: { ...(await live()), birthDate: '1991-04-01' } });
     expect(wrong.statusCode).toBe(401);
     expect(wrong.json()).toEqual({ error: { code: 'SIGN_IN_FAILED', message: 'sign-in failed' } });
     const signedIn = await server.as(browser, {
       method: 'POST',
       url: '/api/v1/auth/patient-sign-in',
-      ...form({ image: images.aliceAgain, birthDate: PATIENTS.alice.birthDate }),
+      payload: { ...(await live()), birthDate: PATIENTS.alice.birthDate },
     });
     expect(signedIn.statusCode).toBe(200);
     expect(signedIn.json()).toMatchObject({ user: { roles: ['patient'], patientId: alice }, session: { established: { method: 'face+birth-date' } } });

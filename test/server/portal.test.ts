@@ -10,6 +10,7 @@ import { createPatientRecord } from '../../src/services/patients.js';
 import { actorOf, createRecord } from '../../src/services/records.js';
 import { demoFaces, PATIENTS, rememberingPool, writeTestThresholds, type Faces } from '../services/fixtures.js';
 import { OPERATOR, startTestServer, type Browser, type TestServer } from './harness.js';
+import { FIXED_RANDOM, livenessAnswer } from './liveness-frames.js';
 
 /**
  * The patient portal's API as a patient's browser uses it, with the real face model: face + date of birth
@@ -21,7 +22,6 @@ let images: Faces;
 let server: TestServer;
 let scratch: string;
 const ids = { alice: '', bob: '' };
-const b64 = (image: Buffer) => `data:image/jpeg;base64,${image.toString('base64')}`;
 
 beforeAll(async () => {
   pool = await FacePool.create({ size: 1 });
@@ -31,7 +31,12 @@ beforeAll(async () => {
   const thresholdsFile = path.join(scratch, 'thresholds.json');
   writeTestThresholds(thresholdsFile);
   server = await startTestServer({
-    deployment: { pool: { embedSingle: remembering.embedSingle, stats: () => pool.stats(), close: () => pool.close() }, thresholdsFile },
+    deployment: {
+      pool: { embedSingle: remembering.embedSingle, observe: (bytes, embed) => pool.observe(bytes, embed), stats: () => pool.stats(), close: () => pool.close() },
+      thresholdsFile,
+      // challenges whose actions a sequence rendered in advance performs
+      liveness: { random: FIXED_RANDOM },
+    },
     rateLimits: { signIn: { max: 1000, windowMs: 60_000 } },
   });
   const { medface, access } = server.deployment;
@@ -61,10 +66,13 @@ afterAll(async () => {
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
 
+/** The face filmed for a portal sign-in challenge, from that browser. */
+const live = (browser: Browser, face: Buffer) => livenessAnswer(pool, (url, payload) => server.as(browser, { method: 'POST', url, payload }), face, 'portal-sign-in');
+
 /** A patient's browser after the portal sign-in; throws with the answer when it fails. */
 async function patientSignIn(face: Buffer, factor: { birthDate: string } | { pin: string }): Promise<Browser & { userId: string }> {
   const browser = await server.newBrowser();
-  const response = await server.as(browser, { method: 'POST', url: '/api/v1/auth/patient-sign-in', payload: { image: b64(face), ...factor } });
+  const response = await server.as(browser, { method: 'POST', url: '/api/v1/auth/patient-sign-in', payload: { ...(await live(browser, face)), ...factor } });
   if (response.statusCode !== 200) throw new Error(`${response.statusCode} ${response.body}`);
   const session = (response.cookies as { name: string; value: string }[]).find((c) => c.name === 'medface_session')!;
   return { cookie: `${browser.cookie}; medface_session=${session.value}`, csrf: browser.csrf, userId: response.json<{ user: { id: string } }>().user.id };
@@ -72,7 +80,7 @@ async function patientSignIn(face: Buffer, factor: { birthDate: string } | { pin
 
 async function signInStatus(face: Buffer, factor: { birthDate: string } | { pin: string }): Promise<number> {
   const browser = await server.newBrowser();
-  return (await server.as(browser, { method: 'POST', url: '/api/v1/auth/patient-sign-in', payload: { image: b64(face), ...factor } })).statusCode;
+  return (await server.as(browser, { method: 'POST', url: '/api/v1/auth/patient-sign-in', payload: { ...(await live(browser, face)), ...factor } })).statusCode;
 }
 
 describe('patient portal API', () => {

@@ -11,7 +11,11 @@ import { actorOf } from '../../src/services/records.js';
 import { MAX_COMPARISONS, TelemedicineChecks } from '../../src/services/telemedicine.js';
 import { TestClock } from '../access/fixture.js';
 import { demoFaces, PATIENTS, rememberingPool, writeTestThresholds, type Faces } from '../services/fixtures.js';
+import { randomChallengeActions } from '../../src/liveness/types.js';
+import { issueChallenge } from '../../src/services/liveness.js';
+import { genuineFrames } from '../services/liveness-sequences.js';
 import { OPERATOR, startTestServer, type TestServer } from './harness.js';
+import { FIXED_RANDOM, livenessAnswer } from './liveness-frames.js';
 
 /**
  * Telemedicine identity checks through the API with the real face model: the integrator opens a check, the
@@ -27,7 +31,6 @@ let alice = '';
 let unenrolled = '';
 let integrator: { key: string; clientId: string };
 const clock = new TestClock(new Date());
-const b64 = (image: Buffer) => image.toString('base64');
 
 beforeAll(async () => {
   pool = await FacePool.create({ size: 1 });
@@ -37,7 +40,13 @@ beforeAll(async () => {
   const thresholdsFile = path.join(scratch, 'thresholds.json');
   writeTestThresholds(thresholdsFile);
   server = await startTestServer({
-    deployment: { pool: { embedSingle: remembering.embedSingle, stats: () => pool.stats(), close: () => pool.close() }, thresholdsFile, access: { now: clock.now } },
+    deployment: {
+      pool: { embedSingle: remembering.embedSingle, observe: (bytes, embed) => pool.observe(bytes, embed), stats: () => pool.stats(), close: () => pool.close() },
+      thresholdsFile,
+      access: { now: clock.now },
+      // challenges whose actions a sequence rendered in advance performs; verifications of one link run one after another
+      liveness: { random: FIXED_RANDOM, deadlineSeconds: 120 },
+    },
     rateLimits: { biometric: { max: 1000, windowMs: 60_000 } },
   });
   const { medface } = server.deployment;
@@ -63,10 +72,11 @@ async function openCheck(patientId = alice, minutes?: number): Promise<{ checkId
   return response.json();
 }
 
-/** The patient's page: no account, no session — a fresh browser with the link. */
-async function verifyWith(checkId: string, face: Buffer) {
+/** The patient's page: no account, no session — a fresh browser with the link, filming the face for a telemedicine liveness challenge. */
+async function verifyWith(checkId: string, face: Buffer, still = false) {
   const browser = await server.newBrowser();
-  return server.as(browser, { method: 'POST', url: '/api/v1/telemedicine/verify', payload: { checkId, image: b64(face) } });
+  const live = await livenessAnswer(pool, (url, payload) => server.as(browser, { method: 'POST', url, payload }), face, 'telemedicine', still);
+  return server.as(browser, { method: 'POST', url: '/api/v1/telemedicine/verify', payload: { checkId, ...live } });
 }
 
 const linkState = async (checkId: string) => (await server.app.inject({ method: 'GET', url: `/api/v1/telemedicine/link/${checkId}` })).json<{ state: string; attemptsLeft: number }>();
@@ -108,10 +118,11 @@ describe('telemedicine checks', () => {
     expect((await result(checkId)).json()).toMatchObject({ status: 'verified', attempts: 1 });
   });
 
-  it('does not verify a wrong face, and spends the link after a few tries; a poor capture costs no try', async () => {
+  it('does not verify a wrong face, and spends the link after a few tries; a failed liveness check costs no try', async () => {
     const { checkId } = await openCheck();
-    const group = await verifyWith(checkId, images.group);
-    expect(group.statusCode).toBe(422);
+    const photo = await verifyWith(checkId, images.aliceAgain, true);
+    expect(photo.statusCode).toBe(422);
+    expect(photo.json()).toMatchObject({ error: { code: 'LIVENESS_FAILED' } });
     expect(await linkState(checkId)).toMatchObject({ state: 'open', attemptsLeft: MAX_COMPARISONS });
     for (let left = MAX_COMPARISONS - 1; left >= 0; left--) {
       const wrong = await verifyWith(checkId, images.bob);
@@ -130,7 +141,9 @@ describe('telemedicine checks', () => {
     const { medface } = server.deployment;
     const checks = await TelemedicineChecks.forMedface(medface, clock.now);
     const { checkId } = await checks.open(medface, { principal: { kind: 'api-client', id: integrator.clientId, scopes: ['verify:patient'] } }, alice);
-    const answers = await Promise.allSettled(Array.from({ length: MAX_COMPARISONS + 2 }, () => checks.verify(medface, checkId, images.bob, '127.0.0.1')));
+    const frames = await genuineFrames(pool, images.bob, randomChallengeActions(FIXED_RANDOM));
+    const attempts = await Promise.all(Array.from({ length: MAX_COMPARISONS + 2 }, async () => ({ challengeId: (await issueChallenge(medface, { purpose: 'telemedicine' })).id, frames })));
+    const answers = await Promise.allSettled(attempts.map((attempt) => checks.verify(medface, checkId, attempt, '127.0.0.1')));
     expect(answers.filter((a) => a.status === 'fulfilled').map((a) => a.value)).toEqual(
       Array.from({ length: MAX_COMPARISONS }, (_, i) => ({ match: false, attemptsLeft: MAX_COMPARISONS - 1 - i })),
     );

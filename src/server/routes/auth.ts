@@ -5,6 +5,7 @@ import { MedfaceError } from '../../errors.js';
 import { signInPatientWithFace } from '../../services/patient-sign-in.js';
 import { staffFaceVerifier } from '../../services/staff-face.js';
 import { Admission } from '../admission.js';
+import { capturedFrames, framesRoute } from '../frames.js';
 import { rateLimited, type ServerContext } from '../context.js';
 import { imageBody, imageBytes, imageRoute } from '../images.js';
 import { cookieOptions, issueCsrfToken, SESSION_COOKIE } from '../security.js';
@@ -33,14 +34,13 @@ const STAFF_FACE_SIGN_IN = {
   images: { image: 'single' as const },
 };
 
-const PATIENT_SIGN_IN = {
-  properties: {
+const { body: PATIENT_SIGN_IN_BODY, ...PATIENT_SIGN_IN_ROUTE } = framesRoute(
+  {
     birthDate: { ...DATE, description: 'Second factor: the date of birth (YYYY-MM-DD), for patients without a PIN' },
     pin: { type: 'string', pattern: '^[0-9]{6,12}$', description: 'Second factor: the PIN, for patients who chose one' },
   },
-  required: ['image'],
-  images: { image: 'single' as const },
-};
+  [],
+);
 
 /**
  * Sign-in and sessions. A successful sign-in sets the session cookie (http-only, SameSite=Strict, Secure
@@ -123,22 +123,22 @@ export const authRoutes: FastifyPluginAsync<ServerContext> = async (app, { deplo
     '/patient-sign-in',
     {
       config: { access: 'public', ...rateLimited(rateLimits.signIn) },
-      ...imageRoute(PATIENT_SIGN_IN),
+      ...PATIENT_SIGN_IN_ROUTE,
       schema: {
         tags: ['auth'],
-        summary: 'Patient sign-in: a photo of the face, and the date of birth or PIN',
+        summary: 'Patient sign-in: the frames filmed for a portal-sign-in liveness challenge (the face of the verified sequence), and the date of birth or PIN',
         querystring: NO_QUERY,
-        body: imageBody(PATIENT_SIGN_IN),
+        body: PATIENT_SIGN_IN_BODY,
         response: { 200: SIGNED_IN },
       },
     },
     async (request, reply) => {
-      const body = request.body as { image: string; birthDate?: string; pin?: string };
+      const body = request.body as { challengeId: string; frames: { image: string; at: number }[]; birthDate?: string; pin?: string };
       if ((body.birthDate === undefined) === (body.pin === undefined)) {
         throw new MedfaceError('VALIDATION_FAILED', 'give the date of birth or the PIN', { issues: [{ path: 'body', message: 'needs exactly one of birthDate, pin' }] });
       }
       const secondFactor = body.pin !== undefined ? { kind: 'pin' as const, value: body.pin } : { kind: 'birth-date' as const, value: body.birthDate as string };
-      const result = await signInPatientWithFace(medface, access, { image: imageBytes(body.image, 'image'), secondFactor, client: request.ip });
+      const result = await signInPatientWithFace(medface, access, { challengeId: body.challengeId, frames: capturedFrames(body.frames), secondFactor, client: request.ip });
       return startSession(reply, result);
     },
   );

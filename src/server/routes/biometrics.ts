@@ -283,18 +283,18 @@ export const biometricRoutes: FastifyPluginAsync<ServerContext> = async (app, { 
     },
   );
 
-  const CHECK_VERIFY: ImageBodySpec = { properties: { checkId: CHECK_ID }, required: ['checkId', 'image'], images: { image: 'single' } };
+  const { body: checkVerifyBody, ...checkVerifyRoute } = framesRoute({ checkId: CHECK_ID }, ['checkId']);
   app.post(
     '/telemedicine/verify',
     {
       config: { access: 'public', ...limited },
-      ...imageRoute(CHECK_VERIFY),
+      ...checkVerifyRoute,
       schema: {
         tags: ['telemedicine'],
         summary:
-          "The patient's verification for a telemedicine check (the check id is the proof); answers only whether it matched. A used link is 410 CHECK_USED, an expired one 410 CHECK_EXPIRED",
+          "The patient's verification for a telemedicine check (the check id is the proof), with the frames filmed for a telemedicine liveness challenge (required: 422 LIVENESS_FAILED with its reasons); answers only whether it matched. A used link is 410 CHECK_USED, an expired one 410 CHECK_EXPIRED",
         querystring: NO_QUERY,
-        body: imageBody(CHECK_VERIFY),
+        body: checkVerifyBody,
         response: {
           200: {
             type: 'object',
@@ -306,8 +306,8 @@ export const biometricRoutes: FastifyPluginAsync<ServerContext> = async (app, { 
       },
     },
     async (request) => {
-      const { checkId, image } = request.body as { checkId: string; image: string };
-      return telemedicine.verify(medface, checkId, imageBytes(image, 'image'), request.ip);
+      const { checkId, challengeId, frames } = request.body as { checkId: string; challengeId: string; frames: { image: string; at: number }[] };
+      return telemedicine.verify(medface, checkId, { challengeId, frames: capturedFrames(frames) }, request.ip);
     },
   );
 
