@@ -1,5 +1,6 @@
 import { brightness, openCamera, TOO_DARK, type Camera } from './camera.js';
 import { h, say, status } from './dom.js';
+import { runLivenessCheck } from './liveness.js';
 
 /**
  * The face step of the patient's own flows (portal sign-in, telemedicine check), written once: the camera
@@ -19,8 +20,9 @@ export interface FaceStepOptions {
 }
 
 /**
- * Shows the camera in `container` and resolves with the capture (`{image}`, a JPEG data URL of the whole
- * frame) when the person presses the button; a frame too dark to show a face is refused here, with advice.
+ * Shows the camera in `container` and, when the person presses the button, runs the active liveness check
+ * (web/src/liveness.ts) for `purpose`: resolves with its `{challengeId, frames}` (JPEG data URLs of the
+ * camera's frames); a frame too dark to show a face is refused first, with advice.
  * Null when the camera cannot be used (the reason is shown) or `signal` ends the step; the camera is off
  * again either way.
  */
@@ -53,7 +55,6 @@ export async function captureFace(container: HTMLElement, text: FaceStepOptions,
     signal.addEventListener('abort', abort);
     button.addEventListener('click', () => {
       button.disabled = true;
-      say(feedback, 'Taking your photo…');
       void camera.capture().then(async (image) => {
         if ((await brightness(image)) < TOO_DARK) {
           say(feedback, 'It is too dark to see your face. Move into the light and try again.', 'error');
@@ -61,7 +62,16 @@ export async function captureFace(container: HTMLElement, text: FaceStepOptions,
           button.focus();
           return;
         }
-        finish({ image });
+        // the active liveness check: a few movements asked in plain words while frames are filmed
+        feedback.classList.add('liveness-prompt');
+        try {
+          finish({ ...(await runLivenessCheck(camera, text.purpose, (prompt) => say(feedback, prompt))) });
+        } catch {
+          feedback.classList.remove('liveness-prompt');
+          say(feedback, 'Something went wrong. Please try again.', 'error');
+          button.disabled = false;
+          button.focus();
+        }
       });
     });
   });

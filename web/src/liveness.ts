@@ -34,12 +34,15 @@ export const ACTION_PROMPTS: Record<LivenessAction, string> = {
   'come-closer': 'Come closer to the camera, then back',
 };
 
-/** A frame every 200 ms (5 a second); each action gets 2.2 s, with a still moment before the first and after the last. */
-const FRAME_INTERVAL_MS = 200;
-const ACTION_MS = 2200;
-const STILL_MS = 600;
 /** The server's limit on frames per attempt. */
 const MAX_FRAMES = 40;
+/**
+ * A frame every 200 ms (5 a second); a still moment before the first action and after the last, and each
+ * action as long as the frame limit allows, at most 2.6 s (2.6 s each for two actions, 2.27 s for three).
+ */
+const FRAME_INTERVAL_MS = 200;
+const STILL_MS = 600;
+const MAX_ACTION_MS = 2600;
 /** Frames are sent at most this wide: enough for the face, small enough to upload 40 of them. */
 const FRAME_WIDTH = 640;
 
@@ -52,7 +55,8 @@ export async function runLivenessCheck(camera: Camera, purpose: LivenessPurpose,
   const challenge = await api<Challenge>('POST', '/api/v1/liveness/challenges', { purpose });
   const shown = performance.now();
   const deadline = shown + (Date.parse(challenge.deadline) - Date.parse(challenge.issuedAt)) - 1000;
-  const steps = [{ text: 'Look straight at the camera', ms: STILL_MS }, ...challenge.actions.map((a) => ({ text: ACTION_PROMPTS[a], ms: ACTION_MS })), { text: 'Hold still', ms: STILL_MS }];
+  const actionMs = Math.min(MAX_ACTION_MS, (MAX_FRAMES * FRAME_INTERVAL_MS - 2 * STILL_MS) / challenge.actions.length);
+  const steps = [{ text: 'Look straight at the camera', ms: STILL_MS }, ...challenge.actions.map((a) => ({ text: ACTION_PROMPTS[a], ms: actionMs })), { text: 'Hold still', ms: STILL_MS }];
   const frames: LivenessFrames['frames'] = [];
   let stepEnds = shown;
   for (const step of steps) {
