@@ -33,7 +33,7 @@ export const ACTIVE_LIVENESS = {
    */
   minParallax: 0.035,
   /** Frames embedded at most (the match frame, each action's height, the rest spread evenly). */
-  maxEmbedded: 10,
+  maxEmbedded: 16,
   /** Frames without a face tolerated (motion blur), as a fraction of the sequence; never the first frame. */
   maxFacelessFraction: 0.2,
   /** Fastest plausible capture (ms between frames) and shortest plausible time per action (ms). */
@@ -97,6 +97,25 @@ export function signalsOf(observation: FrameObservation): FrameSignals | null {
 /** What a frame shows, relative to the sequence's first frame. */
 export type FrameState = LivenessAction | 'neutral' | 'between' | 'no-face';
 
+/** Changes against the first frame, and the eyes' usual openness (the median over level frames). */
+function reference(frames: ReadonlyArray<FrameSignals | null> & { 0: FrameSignals }): {
+  pose: (f: FrameSignals) => { dy: number; dp: number; scale: number };
+  openEyes: number;
+} {
+  const t = ACTIVE_LIVENESS;
+  const base = frames[0];
+  const pose = (f: FrameSignals): { dy: number; dp: number; scale: number } => ({
+    dy: f.yaw - base.yaw,
+    dp: f.pitch - base.pitch,
+    scale: f.interEye / base.interEye,
+  });
+  const level = (f: FrameSignals): boolean => {
+    const { dy, dp, scale } = pose(f);
+    return Math.abs(dy) < t.neutralYaw && Math.abs(dp) < t.neutralPitch && scale < t.neutralScale;
+  };
+  return { pose, openEyes: median(frames.filter((f): f is FrameSignals => f !== null && level(f)).map((f) => f.ear)) };
+}
+
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const mid = s.length >> 1;
@@ -110,18 +129,8 @@ function median(values: number[]): number {
  */
 export function frameStates(frames: ReadonlyArray<FrameSignals | null>): FrameState[] {
   const t = ACTIVE_LIVENESS;
-  const base = frames[0];
-  if (!base) return frames.map(() => 'no-face');
-  const pose = (f: FrameSignals): { dy: number; dp: number; scale: number } => ({
-    dy: f.yaw - base.yaw,
-    dp: f.pitch - base.pitch,
-    scale: f.interEye / base.interEye,
-  });
-  const level = (f: FrameSignals): boolean => {
-    const { dy, dp, scale } = pose(f);
-    return Math.abs(dy) < t.neutralYaw && Math.abs(dp) < t.neutralPitch && scale < t.neutralScale;
-  };
-  const openEyes = median(frames.filter((f): f is FrameSignals => f !== null && level(f)).map((f) => f.ear));
+  if (!frames[0]) return frames.map(() => 'no-face');
+  const { pose, openEyes } = reference(frames as ReadonlyArray<FrameSignals | null> & { 0: FrameSignals });
   return frames.map((f) => {
     if (!f) return 'no-face';
     const { dy, dp, scale } = pose(f);
@@ -144,13 +153,33 @@ export interface ActionRun {
 }
 
 /**
- * The actions performed, in order: each a run of frames in that action's state that starts from a neutral frame
- * and returns to one (frames in between poses and frames without a face are passed over).
+ * The actions performed, in order: each a run of frames in that action's state that starts from neutral and
+ * comes back on its own axis (a turn's yaw back within the neutral band, the eyes open again, ...), whatever
+ * the other signals do meanwhile: a talking face moves its eyelids and pitch while it turns. Frames without a
+ * face are passed over.
  */
 export function performedActions(states: readonly FrameState[], frames: ReadonlyArray<FrameSignals | null>): ActionRun[] {
+  const t = ACTIVE_LIVENESS;
+  if (!frames[0]) return [];
+  const { pose, openEyes } = reference(frames as ReadonlyArray<FrameSignals | null> & { 0: FrameSignals });
+  const back = (action: LivenessAction, f: FrameSignals): boolean => {
+    const { dy, dp, scale } = pose(f);
+    switch (action) {
+      case 'turn-left':
+        return dy < t.neutralYaw;
+      case 'turn-right':
+        return dy > -t.neutralYaw;
+      case 'look-up':
+        return dp > -t.neutralPitch;
+      case 'blink':
+        return f.ear > t.blinkRatio * openEyes;
+      case 'come-closer':
+        return scale < t.neutralScale;
+    }
+  };
   const runs: ActionRun[] = [];
   let fromNeutral = false;
-  let open: ActionRun | null = null;
+  let open: ActionRun | null = null as ActionRun | null;
   const height = (run: ActionRun, i: number): number => {
     const f = frames[i]!, base = frames[0]!;
     switch (run.action) {
@@ -167,10 +196,14 @@ export function performedActions(states: readonly FrameState[], frames: Readonly
     }
   };
   states.forEach((state, i) => {
-    if (state === 'between' || state === 'no-face') return;
-    if (state === 'neutral') {
-      if (open && fromNeutral) runs.push(open);
+    if (state === 'no-face') return;
+    if (open && state !== open.action && back(open.action, frames[i]!)) {
+      if (fromNeutral) runs.push(open);
       open = null;
+      fromNeutral = true;
+    }
+    if (state === 'between') return;
+    if (state === 'neutral') {
       fromNeutral = true;
       return;
     }
@@ -179,7 +212,7 @@ export function performedActions(states: readonly FrameState[], frames: Readonly
       if (height(open, i) > height(open, open.peak)) open.peak = i;
       return;
     }
-    // Straight from one action into another: the first never came back, the second did not start neutral.
+    // Into another action before this one came back: neither counts.
     if (open) fromNeutral = false;
     open = { action: state, first: i, last: i, peak: i };
   });
@@ -295,15 +328,19 @@ function chooseMatchFrame(states: readonly FrameState[], signals: ReadonlyArray<
   return pool.reduce((best, i) => (frontality(i) < frontality(best) ? i : best));
 }
 
-/** The match frame, every action's height, then frames spread evenly over the rest, up to maxEmbedded. */
+/**
+ * The match frame, every action's height, then the other frames spread evenly, up to maxEmbedded (all of them
+ * in a sequence that short): another face would have to sit only in frames left out.
+ */
 function embeddingSample(matchFrame: number, runs: readonly ActionRun[], signals: ReadonlyArray<FrameSignals | null>): number[] {
+  const limit = ACTIVE_LIVENESS.maxEmbedded;
   const chosen = new Set<number>([matchFrame, ...runs.map((r) => r.peak)]);
-  const withFace = signals.flatMap((s, i) => (s ? [i] : []));
-  const room = ACTIVE_LIVENESS.maxEmbedded - chosen.size;
-  for (let k = 0; k < room && withFace.length > 0; k++) {
-    chosen.add(withFace[Math.round(((k + 0.5) * withFace.length) / room - 0.5)] ?? withFace.at(-1)!);
-  }
-  return [...chosen].slice(0, ACTIVE_LIVENESS.maxEmbedded);
+  const rest = signals.flatMap((f, i) => (f && !chosen.has(i) ? [i] : []));
+  const room = Math.max(0, limit - chosen.size);
+  if (rest.length <= room) return [...chosen, ...rest];
+  const step = rest.length / room;
+  for (let k = 0; k < room; k++) chosen.add(rest[Math.floor((k + 0.5) * step)]!);
+  return [...chosen].slice(0, limit);
 }
 
 /** Frames of `embedded` (index → embedding) less similar to the match frame's than `minSimilarity`. */
