@@ -51,11 +51,19 @@ export interface ThrottleSubject {
  * does not reveal which accounts exist.
  */
 export function accountSubject(username: string): ThrottleSubject {
-  return { kind: 'account', key: `account:${username}` };
+  return { kind: 'account', key: `account:${wellFormed(username)}` };
 }
 
 export function addressSubject(client: string): ThrottleSubject {
-  return { kind: 'address', key: `address:${client}` };
+  return { kind: 'address', key: `address:${wellFormed(client)}` };
+}
+
+/**
+ * The key as the store will give it back: a lone surrogate cannot be stored as UTF-8 and comes back as U+FFFD,
+ * and a key that reads back different from the one counted would match no subject.
+ */
+function wellFormed(text: string): string {
+  return text.replace(/\p{Cs}/gu, '\uFFFD');
 }
 
 /** How long the subject is blocked after its `failures`-th failure; `locked` at the lockout threshold. */

@@ -65,4 +65,14 @@ describe('hostile input', () => {
     expect(garbage).toMatch(/^HTTP\/1\.1 400 /);
     expect(JSON.parse(garbage.slice(garbage.indexOf('\r\n\r\n') + 4))).toEqual({ error: { code: 'VALIDATION_FAILED', message: expect.any(String) } });
   });
+
+  it('throttles sign-ins by a name that is not well-formed Unicode (a lone surrogate) like any other name', async () => {
+    const browser = await target.server.newBrowser();
+    const attempt = () =>
+      target.server.as(browser, { method: 'POST', url: '/api/v1/auth/sign-in', remoteAddress: '192.0.2.77', payload: { username: 'ghost\uD800', password: 'not the password', code: '000000' } });
+    const codes: string[] = [];
+    for (let i = 0; i < 6; i++) codes.push((await attempt()).json<{ error: { code: string } }>().error.code);
+    // three free failures, then the fourth blocks the name for a second: the next ones are turned away at once
+    expect(codes).toEqual(['SIGN_IN_FAILED', 'SIGN_IN_FAILED', 'SIGN_IN_FAILED', 'SIGN_IN_FAILED', 'TOO_MANY_ATTEMPTS', 'TOO_MANY_ATTEMPTS']);
+  });
 });
