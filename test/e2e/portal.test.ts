@@ -15,15 +15,19 @@ import { createPatientRecord } from '../../src/services/patients.js';
 import { actorOf, createRecord } from '../../src/services/records.js';
 import { demoFaces, PATIENTS, writeTestThresholds, type Faces } from '../services/fixtures.js';
 import { buildWebApp, cameraPlaying, chromiumAvailable, CHROMIUM, launchWithCamera, newPage, screenshot, serve, WAIT } from './browser.js';
-import { stillVideo } from './y4m.js';
+import { randomChallengeActions } from '../../src/liveness/types.js';
+import { performingVideo } from './y4m.js';
+
+/** The deployment's liveness challenges come from this random source, so that a camera video made in advance performs them. */
+const FIXED_RANDOM = () => 0;
 
 /**
  * The patient's own pages in Chromium against the real server and face model: the portal (face + date of
  * birth sign-in, the record, consent withdrawal) and the telemedicine check an integrator opens through the
  * API. The camera plays a video of a face cut from face-api's demo photos. Screenshots go to test-artifacts/.
  *
- * The face step is the page's "Take my photo" / "Verify me" button; when the liveness challenge replaces it
- * (web/src/face-step.ts), `takePhoto` below is the one place to change.
+ * The face step is the page's "Take my photo" / "Verify me" button, then the active liveness check: the camera
+ * video is the face performing the deployment's (fixed) challenge, a GENUINE PROXY rendered from its 3-D mesh.
  */
 
 if (!chromiumAvailable && !process.env.CI) console.warn(`browser tests skipped: ${CHROMIUM} is absent (apt-get install chromium)`);
@@ -43,12 +47,12 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('patient portal and telem
   const browsers: Browser[] = [];
 
   const browserSeeing = async (face: Buffer, name: string): Promise<Browser> => {
-    const browser = await launchWithCamera(await stillVideo(face), root, name);
+    const browser = await launchWithCamera(await performingVideo(pool, face, randomChallengeActions(FIXED_RANDOM)), root, name);
     browsers.push(browser);
     return browser;
   };
 
-  /** The face step: the camera is on, the person presses the button. */
+  /** The face step: the camera is on, the person presses the button and performs the liveness challenge's actions. */
   const takePhoto = async (page: Page, button: string): Promise<void> => {
     await page.getByRole('button', { name: button }).waitFor(WAIT);
     await cameraPlaying(page);
@@ -65,7 +69,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('patient portal and telem
     writeTestThresholds(thresholdsFile);
     deployment = await Deployment.start(
       { dataDir: path.join(root, 'data'), databaseUrl: undefined, keyFile: undefined },
-      { pool, thresholdsFile, access: { now: () => new Date(Date.now() + clockOffsetMs) } },
+      { pool, thresholdsFile, access: { now: () => new Date(Date.now() + clockOffsetMs) }, liveness: { random: FIXED_RANDOM } },
     );
     const { medface, access } = deployment;
     const actor = actorOf(OPERATOR);

@@ -3,7 +3,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import sharp from 'sharp';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Caller } from '../../src/access/guard.js';
@@ -18,10 +17,9 @@ import { Deployment } from '../../src/services/deployment.js';
 import { enrol } from '../../src/services/enrol.js';
 import { createPatientRecord } from '../../src/services/patients.js';
 import { actorOf } from '../../src/services/records.js';
-import { randomChallengeActions, type LivenessAction } from '../../src/liveness/types.js';
+import { randomChallengeActions } from '../../src/liveness/types.js';
 import { demoFaces, PATIENTS, writeTestThresholds, type Faces } from '../services/fixtures.js';
-import { genuineImages } from '../services/liveness-sequences.js';
-import { sequenceVideo, stillVideo } from './y4m.js';
+import { performingVideo, stillVideo } from './y4m.js';
 
 /**
  * The web application in Debian's Chromium against the real server (SQLite, the real face model), the
@@ -41,17 +39,6 @@ const WAIT = { timeout: 90_000 };
 const FIXED_RANDOM = () => 0;
 const ACTIONS = randomChallengeActions(FIXED_RANDOM);
 
-/**
- * A camera video of `photo`'s face doing `actions` (a GENUINE PROXY rendered from its 3-D mesh): looking at the
- * camera for 2 s (the kiosk's preview, until "I'm ready"), each pose for 0.3 s, then still for 10 s.
- */
-async function performingVideo(pool: FacePool, photo: Buffer, actions: readonly LivenessAction[]): Promise<Buffer> {
-  const poses = await Promise.all(
-    (await genuineImages(pool, photo, actions)).map((image) => sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }).png().toBuffer()),
-  );
-  const neutral = poses[0] as Buffer;
-  return sequenceVideo([{ image: neutral, frames: 20 }, ...poses.map((image) => ({ image, frames: 3 })), { image: neutral, frames: 100 }], 480, 360);
-}
 
 interface Staff {
   username: string;
