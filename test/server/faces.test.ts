@@ -44,7 +44,13 @@ beforeAll(async () => {
   writeTestThresholds(thresholdsFile);
   server = await startTestServer({
     deployment: {
-      pool: { embedSingle: remembering.embedSingle, observe: observeInTurn, stats: () => pool.stats(), close: () => pool.close() },
+      pool: {
+        embedSingle: remembering.embedSingle,
+        observe: observeInTurn,
+        analyze: (bytes, options) => pool.analyze(bytes, options),
+        stats: () => pool.stats(),
+        close: () => pool.close(),
+      },
       thresholdsFile,
       // challenges a sequence rendered in advance can answer
       liveness: { random: FIXED_RANDOM },
@@ -204,6 +210,22 @@ describe('face routes', () => {
     expect(purpose.statusCode).toBe(400);
     // none of these used the challenge
     expect((await server.deployment.medface.store.getLivenessChallenge(id))?.consumedAt).toBeNull();
+  });
+
+  it('gives the kiosk live advice on a preview frame: reason codes and where the face is, to the front desk only', async () => {
+    const quality = (browser: Browser, image: Buffer) => server.as(browser, { method: 'POST', url: '/api/v1/kiosk/quality', payload: { image: b64(image) } });
+    const face = await quality(frontDesk, images.aliceAgain);
+    expect(face.statusCode, face.body).toBe(200);
+    const { reasons, box } = face.json<{ reasons: string[]; box: { x: number; y: number; width: number; height: number } }>();
+    expect(reasons).toEqual([]);
+    for (const v of [box.x, box.y, box.width, box.height]) expect(v).toBeGreaterThan(0);
+    expect(box.x + box.width).toBeLessThanOrEqual(1);
+    expect(Object.keys(face.json<object>()).sort()).toEqual(['box', 'reasons']);
+    const blank = await sharp({ create: { width: 320, height: 240, channels: 3, background: '#7f7f7f' } }).jpeg().toBuffer();
+    expect((await quality(frontDesk, blank)).json()).toEqual({ reasons: ['NO_FACE'], box: null });
+    expect((await quality(await server.newBrowser(), images.aliceAgain)).statusCode).toBe(401);
+    const privacy = await server.signIn(['privacy-officer']);
+    expect((await quality(privacy, images.aliceAgain)).statusCode).toBe(403);
   });
 
   it('verifies with a liveness sequence for an integrator: reports the outcome, requires it when asked', async () => {
