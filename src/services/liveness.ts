@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { isMedfaceError, MedfaceError } from '../errors.js';
 import type { Embedding, FacePool } from '../face/index.js';
 import { assessSequence } from '../liveness/assess.js';
+import { ACTIVE_LIVENESS } from '../liveness/sequence.js';
 import { randomChallengeActions, type CapturedFrame, type LivenessAction, type LivenessChallenge, type LivenessVerdict } from '../liveness/types.js';
 import type { LivenessChallengeRow } from '../store/types.js';
 import { audited, type Actor } from './auditing.js';
@@ -51,8 +52,8 @@ export interface LivenessOptions {
  */
 export const DEFAULT_DEADLINE_SECONDS: Readonly<Record<LivenessPurpose, number>> = { 'check-in': 20, 'portal-sign-in': 90, verify: 20, telemedicine: 20 };
 const MAX_DEADLINE_SECONDS = 120;
-/** The most frames one attempt may carry (about 5–8 per second over the deadline, capped). */
-export const MAX_LIVENESS_FRAMES = 40;
+/** The most frames one attempt may carry: the check's own limit, enforced before anything is decoded. */
+export const MAX_LIVENESS_FRAMES = ACTIVE_LIVENESS.maxFrames;
 /** One frame's largest encoded size: a 640×480 JPEG from the browser is a tenth of it. */
 export const MAX_FRAME_BYTES = 512 * 1024;
 /** Used and expired challenges are kept this long after their deadline, so a late replay is "used", not "unknown". */
