@@ -86,6 +86,10 @@ export function photoProblem(code: string): string | null {
       return 'We saw more than one face. Make sure only you are in front of the camera, then try again.';
     case 'QUALITY_REJECTED':
       return 'The photo was not clear enough. Face the camera in good light, hold still, and try again.';
+    case 'LIVENESS_FAILED':
+      return 'We could not see you make the movements we asked for. Follow each instruction on the screen, slowly, then try again.';
+    case 'CHALLENGE_EXPIRED':
+      return 'That took too long. Please try again.';
     default:
       return null;
   }
