@@ -42,13 +42,16 @@ async function observeAll(faces: FrameObserver, frames: readonly CapturedFrame[]
 /**
  * Whether `frames` show one live face performing `challenge`'s actions in order, in time. The embedding of a
  * neutral frame from inside the verified sequence comes back for matching. Frames are the camera's own, in
- * capture order (not the mirrored preview). Errors of the face pool (ENGINE_BUSY, an undecodable image) throw.
+ * capture order (not the mirrored preview). The same-face cut-off comes from `thresholdsFile` (default: the
+ * shipped config/thresholds.json), as for every other comparison of the deployment. Errors of the face pool
+ * (ENGINE_BUSY, an undecodable image) throw.
  */
 export async function assessSequence(
   faces: FrameObserver,
   challenge: LivenessChallenge,
   frames: CapturedFrame[],
   now: Date = new Date(),
+  thresholdsFile?: string,
 ): Promise<LivenessAssessment> {
   if (frames.length < ACTIVE_LIVENESS.minFrames) return refused('LIVENESS_TOO_FEW_FRAMES');
   if (frames.length > ACTIVE_LIVENESS.maxFrames) return refused('LIVENESS_TOO_MANY_FRAMES');
@@ -69,7 +72,7 @@ export async function assessSequence(
       reasons.add('LIVENESS_NO_FACE');
     } else {
       // Same person throughout: every sampled frame at least as similar to the match frame as the 'possible' grade.
-      const minSimilarity = thresholdsFor(matchEmbedding.model).grades.possible.minScore;
+      const minSimilarity = thresholdsFor(matchEmbedding.model, thresholdsFile).grades.possible.minScore;
       if (changedFaces(candidate, embeddings, minSimilarity).length > 0) reasons.add('LIVENESS_FACE_CHANGED');
     }
   }

@@ -141,7 +141,7 @@ export async function checkLiveness(
     throw await refused(new MedfaceError('CHALLENGE_EXPIRED', 'the liveness challenge is past its deadline'));
   }
 
-  const assessed = await assessSequence(await framePool(medface), challengeOf(challenge), attempt.frames, now);
+  const assessed = await assessSequence(await framePool(medface), challengeOf(challenge), attempt.frames, now, medface.thresholdsFile);
   const { embedding, ...verdict } = assessed;
   await record(medface, who, patientId, verdict.passed ? 'success' : 'failure', {
     ...base,
