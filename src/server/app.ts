@@ -30,6 +30,7 @@ import { patientRoutes } from './routes/patients.js';
 import { portalRoutes } from './routes/portal.js';
 import { recordRoutes } from './routes/records.js';
 import { CSRF_HEADER, registerSecurityHeaders, SESSION_COOKIE } from './security.js';
+import { refuseUnstorableText } from './text.js';
 import { registerWebApp, WEB_DIST } from './web-app.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -94,6 +95,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     reply.header('x-request-id', request.id);
   });
   app.addHook('onRoute', (route) => requireSchemas(route));
+  // after validation (and the multipart reading of image routes), before any handler stores what was sent
+  app.addHook('preHandler', async (request) => refuseUnstorableText(request.body));
   logRequests(app);
 
   await registerSecurityHeaders(app, tls);
