@@ -216,6 +216,12 @@ const DEEP_ARRAY = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`
 
 const TERMINOLOGY = 'http://terminology.hl7.org/CodeSystem';
 
+/** A well-formed UUID from the generator: a challenge id no server has issued. */
+function uuidOf(rng: Rng): string {
+  const hex = Array.from({ length: 32 }, () => Math.floor(rng() * 16).toString(16)).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20)}`;
+}
+
 /** Generates case number `n` of a run: the same seed gives the same cases. */
 export function generateCase(rng: Rng, ctx: Pick<FuzzContext, 'patientId' | 'consentPatientId' | 'images'>): FuzzCase {
   const s = () => hostileString(rng);
@@ -331,12 +337,14 @@ export function generateCase(rng: Rng, ctx: Pick<FuzzContext, 'patientId' | 'con
         { url: `/api/v1/patients/${id}/verify`, field: 'image', list: false, as: 'apiKey' as const, extra: {} },
         { url: '/api/v1/identify', field: 'image', list: false, as: 'apiKey' as const, extra: rng() < 0.3 ? { top: pick(rng, [1, 0, 21, -5]) } : {} },
         { url: `/api/v1/patients/${id}/enrol`, field: 'images', list: true, as: 'frontDesk' as const, extra: {} },
-        { url: '/api/v1/check-in', field: 'image', list: false, as: 'frontDesk' as const, extra: { birthDate: rng() < 0.5 ? '1970-01-01' : s() } },
-        { url: '/api/v1/auth/patient-sign-in', field: 'image', list: false, as: 'browser' as const, extra: { pin: '12345678' } },
+        // the liveness routes take frames answering a challenge; an unknown challenge id is refused like any other
+        { url: '/api/v1/check-in', field: 'frames', list: true, as: 'frontDesk' as const, extra: { birthDate: rng() < 0.5 ? '1970-01-01' : s(), challengeId: uuidOf(rng) }, frames: true },
+        { url: '/api/v1/auth/patient-sign-in', field: 'frames', list: true, as: 'browser' as const, extra: { pin: '12345678', challengeId: uuidOf(rng) }, frames: true },
       ]);
       if (family === 'image') {
         const encoded = rng() < 0.2 ? `data:image/${pick(rng, ['jpeg', 'svg+xml', 'html'])};base64,${image.bytes.toString('base64')}` : image.bytes.toString('base64');
-        return { family: `image ${image.name}`, as: route.as, request: { method: 'POST', url: route.url, payload: { ...route.extra, [route.field]: route.list ? [encoded] : encoded } } };
+        const value = 'frames' in route ? [{ image: encoded, at: pick(rng, [0, 40, -1, 1e12]) }] : route.list ? [encoded] : encoded;
+        return { family: `image ${image.name}`, as: route.as, request: { method: 'POST', url: route.url, payload: { ...route.extra, [route.field]: value } } };
       }
       const boundary = `fuzz${Math.floor(rng() * 1e9)}`;
       const type = pick(rng, ['image/jpeg', 'image/svg+xml', 'text/html', 'application/zip', s()]);
@@ -344,7 +352,9 @@ export function generateCase(rng: Rng, ctx: Pick<FuzzContext, 'patientId' | 'con
         Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${rng() < 0.9 ? route.field : s()}"; filename="${rng() < 0.5 ? 'a.jpg' : s()}"\r\nContent-Type: ${type}\r\n\r\n`),
         image.bytes,
         Buffer.from('\r\n'),
-        ...Object.entries(route.extra).map(([k, v]) => Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${String(v)}\r\n`)),
+        ...Object.entries({ ...route.extra, ...('frames' in route && { at: pick(rng, ['0', '0,40', '-1', s()]) }) }).map(([k, v]) =>
+          Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${String(v)}\r\n`),
+        ),
         ...(rng() < 0.1 ? [Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="embedding"\r\n\r\n[0.1,0.2]\r\n`)] : []),
         Buffer.from(rng() < 0.9 ? `--${boundary}--\r\n` : `--${boundary}`),
       ];
