@@ -67,7 +67,7 @@ describeEachStore('SIGKILL during enrolments and consent withdrawals', (h) => {
     const faces = await fourFaces();
     const patients = new Map<string, PatientLog>();
     const unexpected: string[] = [];
-    const stats = { late: 0, inFlightAtKill: 0, committedUnacknowledged: 0, acked: { register: 0, consent: 0, enrol: 0, withdraw: 0 } };
+    const stats = { late: 0, inFlightAtKill: 0, committedUnacknowledged: 0, rateLimited: 0, acked: { register: 0, consent: 0, enrol: 0, withdraw: 0 } };
     let server: ChildServer | undefined;
     try {
       const account = await createAccount(site, ['front-desk', 'admin']);
@@ -86,9 +86,11 @@ describeEachStore('SIGKILL during enrolments and consent withdrawals', (h) => {
           return true;
         }
         if (status !== 0) {
-          // an answered refusal changed nothing (each change is one transaction)
+          // an answered refusal changed nothing (each change is one transaction); the face routes' rate limit
+          // (per caller, kept in the store across restarts) may refuse an enrolment when kills come fast
           log.inFlight = null;
-          unexpected.push(`${op} answered ${status}: ${JSON.stringify(body)}`);
+          if (status === 429) stats.rateLimited++;
+          else unexpected.push(`${op} answered ${status}: ${JSON.stringify(body)}`);
         }
         return false;
       };
@@ -202,11 +204,11 @@ describeEachStore('SIGKILL during enrolments and consent withdrawals', (h) => {
       expect(afterWithdrawal.body).toMatchObject({ match: false, candidates: [] });
       expect(await integrity()).toMatchObject({ ok: true, stored: faces.length - 1, indexed: faces.length - 1 });
 
-      // answered refusals are not expected at all: the load is four clients
-      expect(unexpected).toEqual([]);
+      // no other refusal is expected: the load is four clients
+      expect(unexpected, unexpected.join('\n')).toEqual([]);
       console.log(
         `crash test [${h.name}] seed ${SEED}: ${ITERATIONS} kills (${stats.late} after an enrolment), ${stats.inFlightAtKill} changes in flight at a kill, ` +
-          `${stats.committedUnacknowledged} of them committed; acknowledged ${JSON.stringify(stats.acked)}; ${patients.size} patients; ${((Date.now() - started) / 1000).toFixed(0)} s`,
+          `${stats.committedUnacknowledged} of them committed; ${stats.rateLimited} rate-limited; acknowledged ${JSON.stringify(stats.acked)}; ${patients.size} patients; ${((Date.now() - started) / 1000).toFixed(0)} s`,
       );
     } finally {
       await server?.kill();
