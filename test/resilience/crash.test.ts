@@ -9,7 +9,8 @@ import { activeBiometricConsent } from '../../src/records/consent.js';
 import { openMedface } from '../../src/services/context.js';
 import type { IntegrityReport } from '../../src/services/integrity.js';
 import { describeEachStore } from '../store/harness.js';
-import { Client, createAccount, fourFaces, seededRandom, startChildServer, type ChildServer, type Site } from './harness.js';
+import { seededRandom } from '../seeded-random.js';
+import { Client, createAccount, fourFaces, startChildServer, type ChildServer, type Site } from './harness.js';
 
 /**
  * The server is killed with SIGKILL at random moments while clients register patients, record consent, enrol

@@ -4,6 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import sharp from 'sharp';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import { seededRandom } from '../seeded-random.js';
 import type { Browser, TestServer } from './harness.js';
 
 /**
@@ -13,18 +14,6 @@ import type { Browser, TestServer } from './harness.js';
  * stack trace, the stored records unchanged when the request was refused, and an accepted patient read back
  * exactly as sent. `npm test` runs a few hundred cases (test/server/fuzz.test.ts); bench/fuzz.ts ten thousand.
  */
-
-/** mulberry32: small, fast and the same sequence for a seed on every machine. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Rng = () => number;
 const pick = <T>(rng: Rng, items: readonly T[]): T => items[Math.floor(rng() * items.length)] as T;
@@ -538,7 +527,7 @@ function serverError(server: TestServer, body: string): string {
  * case (and every case generated for it) goes over real HTTP; the rest through inject.
  */
 export async function runFuzz(ctx: FuzzContext, seed: number, cases: number, onProgress?: (done: number) => void): Promise<FuzzResult> {
-  const rng = prng(seed);
+  const rng = seededRandom(seed);
   const result: FuzzResult = { seed, cases, byStatus: {}, byCode: {}, accepted: 0, overHttp: 0, findings: [] };
   const browser = await ctx.server.newBrowser();
   let fingerprint = storeFingerprint(ctx.server.dataDir);
