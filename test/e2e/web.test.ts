@@ -1,9 +1,7 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { build } from 'vite';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Caller } from '../../src/access/guard.js';
 import type { Role } from '../../src/access/policy.js';
@@ -11,7 +9,6 @@ import { signInWithTotp } from '../../src/access/authenticate.js';
 import { base32Decode, totpCode } from '../../src/access/totp.js';
 import { createUser } from '../../src/access/users.js';
 import { FacePool } from '../../src/face/index.js';
-import { buildServer } from '../../src/server/app.js';
 import { grantConsent } from '../../src/services/consent.js';
 import { Deployment } from '../../src/services/deployment.js';
 import { enrol } from '../../src/services/enrol.js';
@@ -19,6 +16,7 @@ import { createPatientRecord } from '../../src/services/patients.js';
 import { actorOf } from '../../src/services/records.js';
 import { randomChallengeActions } from '../../src/liveness/types.js';
 import { demoFaces, PATIENTS, writeTestThresholds, type Faces } from '../services/fixtures.js';
+import { buildWebApp, cameraPlaying, chromiumAvailable, CHROMIUM, launchWithCamera, newPage, screenshot, serve, WAIT, type StorageState } from './browser.js';
 import { performingVideo, stillVideo } from './y4m.js';
 
 /**
@@ -26,12 +24,8 @@ import { performingVideo, stillVideo } from './y4m.js';
  * camera fed from a video of a face cut from face-api's demo photos. Screenshots go to test-artifacts/.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
-if (!available && !process.env.CI) console.warn(`browser tests skipped: ${CHROMIUM} is absent (apt-get install chromium)`);
-const ARTIFACTS = path.resolve('test-artifacts');
+if (!chromiumAvailable && !process.env.CI) console.warn(`browser tests skipped: ${CHROMIUM} is absent (apt-get install chromium)`);
 const OPERATOR: Caller = { principal: { kind: 'operator', id: 'cli:e2e' }, client: null };
-const WAIT = { timeout: 90_000 };
 /**
  * The deployment's liveness challenges come from this random source, so that a camera video made in advance
  * performs them; the actions are whatever the challenge generator makes of it.
@@ -39,14 +33,13 @@ const WAIT = { timeout: 90_000 };
 const FIXED_RANDOM = () => 0;
 const ACTIONS = randomChallengeActions(FIXED_RANDOM);
 
-
 interface Staff {
   username: string;
   password: string;
   secret: Buffer;
 }
 
-describe.skipIf(!available && !process.env.CI)('web application in Chromium', () => {
+describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chromium', () => {
   let root: string;
   let pool: FacePool;
   let deployment: Deployment;
@@ -58,37 +51,13 @@ describe.skipIf(!available && !process.env.CI)('web application in Chromium', ()
 
   /** A browser whose camera plays `y4m`. */
   const launch = async (y4m: Buffer, name: string): Promise<Browser> => {
-    const video = path.join(root, `${name}.y4m`);
-    writeFileSync(video, y4m);
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--no-first-run',
-        '--use-fake-device-for-media-stream',
-        '--use-fake-ui-for-media-stream',
-        `--use-file-for-fake-video-capture=${video}`,
-      ],
-    });
+    const browser = await launchWithCamera(y4m, root, name);
     browsers.push(browser);
     return browser;
   };
 
   /** The front desk's signed-in browser state, shared by the pages it opens (a TOTP code signs in once). */
-  let frontDesk: Awaited<ReturnType<BrowserContext['storageState']>> | undefined;
-
-  const newPage = async (browser: Browser, state?: typeof frontDesk): Promise<{ context: BrowserContext; page: Page }> => {
-    const context = await browser.newContext({ viewport: { width: 1024, height: 768 }, permissions: ['camera'], ...(state && { storageState: state }) });
-    const page = await context.newPage();
-    page.setDefaultTimeout(WAIT.timeout);
-    return { context, page };
-  };
-
-  const screenshot = (page: Page, name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+  let frontDesk: StorageState | undefined;
 
   /** Signs in through the sign-in page; `step` moves the TOTP code to a later time step (each code works once). */
   const signIn = async (page: Page, role: Role, next: string, step = 0): Promise<void> => {
@@ -101,11 +70,9 @@ describe.skipIf(!available && !process.env.CI)('web application in Chromium', ()
   };
 
   beforeAll(async () => {
-    expect(available, `${CHROMIUM} is required in CI (apt-get install chromium)`).toBe(true);
-    mkdirSync(ARTIFACTS, { recursive: true });
+    expect(chromiumAvailable, `${CHROMIUM} is required in CI (apt-get install chromium)`).toBe(true);
     root = mkdtempSync(path.join(os.tmpdir(), 'medface-e2e-'));
-    const webRoot = path.join(root, 'web');
-    await build({ configFile: path.resolve('web/vite.config.ts'), logLevel: 'warn', build: { outDir: webRoot, emptyOutDir: true } });
+    const webRoot = await buildWebApp(path.join(root, 'web'));
 
     pool = await FacePool.create({ size: 1 });
     faces = await demoFaces(pool);
@@ -136,12 +103,10 @@ describe.skipIf(!available && !process.env.CI)('web application in Chromium', ()
       }
     }
 
-    const app = await buildServer({ deployment, webRoot, log: { stream: new Writable({ write: (_chunk, _encoding, done) => done() }) } });
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const address = app.server.address() as { port: number };
-    baseUrl = `http://127.0.0.1:${address.port}`;
+    const server = await serve(deployment, webRoot);
+    baseUrl = server.baseUrl;
     close = async () => {
-      await app.close();
+      await server.close();
       await deployment.close();
     };
   });
@@ -159,7 +124,7 @@ describe.skipIf(!available && !process.env.CI)('web application in Chromium', ()
     await page.getByLabel('Your date of birth').fill(birthDate);
     await page.getByRole('button', { name: 'Next' }).click();
     await page.getByRole('button', { name: 'I’m ready' }).waitFor(WAIT);
-    await page.locator('video').evaluate((video) => new Promise((resolve) => ((video as unknown as { readyState: number }).readyState >= 2 ? resolve(true) : video.addEventListener('loadeddata', resolve))));
+    await cameraPlaying(page);
   };
 
   it('checks in an enrolled patient at the kiosk: date of birth, camera with advice, liveness, welcome', async () => {
