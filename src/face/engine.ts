@@ -3,6 +3,7 @@ import { MedfaceError } from '../errors.js';
 import { createDetector, landmarksOf, type Detector } from './detector.js';
 import { createEmbedder } from './embedders/index.js';
 import type { Embedder } from './embedders/types.js';
+import { eyeOpenness, type EyeOpenness } from './eyes.js';
 import { decodeImage, type ImageLimits } from './image.js';
 import { assessPassiveLiveness, loadPassiveLivenessModel, type PassiveLiveness, type PassiveLivenessModel } from './passive-liveness.js';
 import { assessCapture, type QualityReport } from './quality.js';
@@ -66,7 +67,7 @@ export interface FrameObservation {
   /** Faces detected in the frame. */
   faces: number;
   /** The largest face, or null when there is none. */
-  subject: { box: Box; score: number; pose: Pose; mesh: Point3[]; embedding?: Embedding } | null;
+  subject: { box: Box; score: number; pose: Pose; mesh: Point3[]; eyes: EyeOpenness; embedding?: Embedding } | null;
 }
 
 /** The one face of a capture that is good enough for its purpose, with its embedding. */
@@ -153,7 +154,7 @@ export class FaceEngine {
     return { ...subject, embedding: await this.embedOne(image, detected[analysis.subject]!) };
   }
 
-  /** Detects the faces of one frame and describes the largest; embeds it when `embed` is set. */
+  /** Detects the faces of one frame and describes the largest (with how open its eyes are); embeds it when `embed` is set. */
   async observe(bytes: Uint8Array, embed: boolean, imageLimits?: Partial<ImageLimits>): Promise<FrameObservation> {
     const image = await decodeImage(bytes, imageLimits);
     const detected = await this.detector.detect(image);
@@ -161,7 +162,8 @@ export class FaceEngine {
     const observation: FrameObservation = { image: { width: image.width, height: image.height }, faces: detected.length, subject: null };
     if (largest) {
       const { box, score, pose, mesh } = largest;
-      observation.subject = embed ? { box, score, pose, mesh, embedding: await this.embedOne(image, largest) } : { box, score, pose, mesh };
+      const eyes = await eyeOpenness(image, mesh);
+      observation.subject = embed ? { box, score, pose, mesh, eyes, embedding: await this.embedOne(image, largest) } : { box, score, pose, mesh, eyes };
     }
     return observation;
   }

@@ -18,6 +18,7 @@ export { decodeImage, DEFAULT_IMAGE_LIMITS, type DecodedImage, type ImageLimits 
 export { DEFAULT_EMBEDDER_ID, EMBEDDER_IDS } from './embedders/index.js';
 export type { QualityMetrics, QualityReport } from './quality.js';
 export type { PassiveLiveness, PassiveReason } from './passive-liveness.js';
+export type { EyeOpenness } from './eyes.js';
 export type {
   Box,
   DetectedFace,

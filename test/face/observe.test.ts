@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { meshTriangulation } from '../../src/face/detector.js';
 import { FacePool } from '../../src/face/pool.js';
 import { FACE_API_DIR } from '../../src/face/runtime.js';
+import { decodeImage } from '../../src/face/image.js';
+import { encodeFrame, NEUTRAL, renderPose } from '../../src/evaluation/pad-sequences.js';
 
 const sample = (n: number): Buffer => readFileSync(path.join(FACE_API_DIR, 'demo', `sample${n}.jpg`));
 
@@ -34,6 +36,19 @@ describe('FacePool.observe (per-frame geometry for sequence checks)', () => {
     const embedded = await pool.observe(photo, true);
     expect(embedded.subject!.embedding!.vector).toHaveLength(128);
     expect(embedded.subject!.mesh).toEqual(subject.mesh);
+  }, 120_000);
+
+  it('says how open each eye is: mirrored, the eyes swap sides; closed (the lids rendered shut), they read far lower', async () => {
+    const photo = await singleFace();
+    const open = (await pool.observe(photo, false)).subject!;
+    expect(open.eyes.right).toBeGreaterThan(0.2);
+    expect(open.eyes.left).toBeGreaterThan(0.2);
+    const mirrored = (await pool.observe(await sharp(photo).flop().jpeg({ quality: 92 }).toBuffer(), false)).subject!.eyes;
+    expect(mirrored.right).toBeCloseTo(open.eyes.left, 1);
+    expect(mirrored.left).toBeCloseTo(open.eyes.right, 1);
+    const shut = renderPose({ image: await decodeImage(photo), mesh: open.mesh }, meshTriangulation(), { ...NEUTRAL, blink: 1 });
+    const closed = (await pool.observe(await encodeFrame(shut), false)).subject!.eyes;
+    expect(closed.right + closed.left).toBeLessThan(0.8 * (open.eyes.right + open.eyes.left));
   }, 120_000);
 
   it('picks the largest of several faces and reports none in an empty frame', async () => {
