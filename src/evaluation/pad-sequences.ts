@@ -7,7 +7,7 @@
 import sharp from 'sharp';
 import { estimateSimilarity } from '../face/align.js';
 import type { Point, Point3, RgbImage } from '../face/index.js';
-import { applyHomography, type Homography } from '../liveness/geometry.js';
+import { applyHomography, invertHomography, type Homography } from '../liveness/geometry.js';
 import type { CapturedFrame, LivenessAction } from '../liveness/types.js';
 
 /** A head pose to render, in src/face/types.ts's conventions (yaw > 0: the subject's left; pitch > 0: down). */
@@ -33,12 +33,14 @@ export interface SourceFace {
 
 /**
  * Upper and lower eyelid contour vertices of the MediaPipe mesh, paired top to bottom (the subject's right eye,
- * then the left), and the ring above each upper lid, which follows it half way so the lid skin stretches
+ * then the left), and the two rings above each upper lid: the nearer slides down with the lid (the lid's skin
+ * and lashes cover the eye, as in a real blink), the farther half as far, so the skin below the brow stretches
  * instead of tearing.
  */
 const UPPER_LID = [246, 161, 160, 159, 158, 157, 173, 466, 388, 387, 386, 385, 384, 398];
 const LOWER_LID = [7, 163, 144, 145, 153, 154, 155, 249, 390, 373, 374, 380, 381, 382];
 const ABOVE_LID = [247, 30, 29, 27, 28, 56, 190, 467, 260, 259, 257, 258, 286, 414];
+const BELOW_BROW = [113, 225, 224, 223, 222, 221, 189, 342, 445, 444, 443, 442, 441, 413];
 
 /** How far behind the face's mean depth the head turns about, as a fraction of the mesh's width (the neck). */
 const PIVOT_DEPTH = 0.6;
@@ -53,8 +55,9 @@ export function posedMesh(mesh: readonly Point3[], pose: RenderPose): Point3[] {
       const upper = mesh[u]!, lower = mesh[LOWER_LID[i]!]!;
       const ddx = (lower.x - upper.x) * pose.blink, ddy = (lower.y - upper.y) * pose.blink;
       points[u] = { ...upper, x: upper.x + ddx, y: upper.y + ddy };
-      const above = mesh[ABOVE_LID[i]!]!;
-      points[ABOVE_LID[i]!] = { ...above, x: above.x + ddx / 2, y: above.y + ddy / 2 };
+      const above = mesh[ABOVE_LID[i]!]!, brow = mesh[BELOW_BROW[i]!]!;
+      points[ABOVE_LID[i]!] = { ...above, x: above.x + ddx, y: above.y + ddy };
+      points[BELOW_BROW[i]!] = { ...brow, x: brow.x + ddx / 2, y: brow.y + ddy / 2 };
     });
   }
   let minX = Infinity, maxX = -Infinity, cx = 0, cy = 0, cz = 0;
@@ -164,12 +167,6 @@ export function warpImage(image: RgbImage, h: Homography, width = image.width, h
   return { data: out, width, height };
 }
 
-function invertHomography(h: Homography): Homography {
-  const [a, b, c, d, e, f, g, k, l] = h;
-  const A = e * l - f * k, B = -(d * l - f * g), C = d * k - e * g;
-  const det = a * A + b * B + c * C;
-  return [A / det, -(b * l - c * k) / det, (b * f - c * e) / det, B / det, (a * l - c * g) / det, -(a * f - c * d) / det, C / det, -(a * k - b * g) / det, (a * e - b * d) / det];
-}
 
 /**
  * A photo held in front of the camera and moved: in-plane rotation `angle` (degrees), zoom `scale`, shift, and
@@ -198,31 +195,68 @@ function multiply(a: readonly number[], b: readonly number[]): number[] {
   return out;
 }
 
-/** Milliseconds between rendered frames (≈ 6.7 frames a second, what a kiosk might upload). */
-export const FRAME_INTERVAL_MS = 150;
+/**
+ * How the kiosk page films a challenge (web/src/liveness.ts): a frame every 200 ms, 600 ms of looking straight
+ * at the camera before the first action and after the last, each action given an equal share of 40 frames, at
+ * most 2.6 s.
+ */
+export const FRAME_INTERVAL_MS = 200;
+/** Frames of looking straight at the camera before the first action and after the last. */
+export const STILL_FRAMES = 3;
+const MAX_FRAMES = 40;
+const MAX_ACTION_FRAMES = 13;
 
-/** The pose at the height of each action, as rendered for the genuine proxy. */
-export const ACTION_PEAK: Record<LivenessAction, Partial<RenderPose>> = {
-  'turn-left': { yaw: 35 },
-  'turn-right': { yaw: -35 },
-  'look-up': { pitch: -30 },
-  blink: { blink: 1 },
-  'come-closer': { scale: 1.35 },
+/** Frames the kiosk films for each action of a challenge of `count` actions. */
+export function kioskFramesPerAction(count: number): number {
+  return Math.min(MAX_ACTION_FRAMES, Math.floor((MAX_FRAMES - 2 * STILL_FRAMES) / count));
+}
+
+/**
+ * The pose at the height of each action, as rendered for the genuine proxy: the least and the most a person
+ * asked to do it might do (each presentation draws its own). Yaw and pitch are rendered degrees; the detector
+ * reads about two thirds of a rendered rotation.
+ */
+export const ACTION_PEAK: Record<LivenessAction, { least: Partial<RenderPose>; most: Partial<RenderPose> }> = {
+  'turn-left': { least: { yaw: 25 }, most: { yaw: 40 } },
+  'turn-right': { least: { yaw: -25 }, most: { yaw: -40 } },
+  'look-up': { least: { pitch: -20 }, most: { pitch: -35 } },
+  blink: { least: { blink: 1 }, most: { blink: 1 } },
+  'come-closer': { least: { scale: 1.25 }, most: { scale: 1.45 } },
 };
 
 /**
- * Key poses of a sequence performing `actions`: two neutral frames, then for each action half way out, the
- * peak, half way back and neutral again. `jitter` (0..1 → ±1) adds the small unsteadiness of a real head.
+ * How far into its action a person is at `u` (0..1) of the action's time: a reaction time, out, held, back, and
+ * settled before the next prompt. Eyes stay shut for about a third of the time (asked to close them a moment).
  */
-export function actionPath(actions: readonly LivenessAction[], jitter: () => number, base: Partial<RenderPose> = {}): RenderPose[] {
+export function effort(action: LivenessAction, u: number): number {
+  if (action === 'blink') return u >= 0.35 && u <= 0.65 ? 1 : 0;
+  const ease = (x: number): number => x * x * (3 - 2 * x);
+  if (u < 0.1 || u >= 0.9) return 0;
+  if (u < 0.4) return ease((u - 0.1) / 0.3);
+  if (u <= 0.6) return 1;
+  return ease((0.9 - u) / 0.3);
+}
+
+/**
+ * The poses of a sequence performing `actions` on the kiosk's timeline: still frames, then each action over
+ * `framesPerAction` frames (default: as the kiosk films), then still frames. `random` (0..1) draws each action's
+ * size and adds the small unsteadiness of a real head (±2°, ±2 px) to every frame but the first.
+ */
+export function actionPath(
+  actions: readonly LivenessAction[],
+  random: () => number,
+  options: { base?: Partial<RenderPose>; framesPerAction?: number } = {},
+): RenderPose[] {
+  const base = options.base ?? {};
+  const perAction = options.framesPerAction ?? kioskFramesPerAction(actions.length);
   const wobble = (pose: RenderPose): RenderPose => ({
     ...pose,
-    yaw: pose.yaw + 2 * (jitter() * 2 - 1),
-    pitch: pose.pitch + 2 * (jitter() * 2 - 1),
-    dx: pose.dx + 2 * (jitter() * 2 - 1),
-    dy: pose.dy + 2 * (jitter() * 2 - 1),
+    yaw: pose.yaw + 2 * (random() * 2 - 1),
+    pitch: pose.pitch + 2 * (random() * 2 - 1),
+    dx: pose.dx + 2 * (random() * 2 - 1),
+    dy: pose.dy + 2 * (random() * 2 - 1),
   });
-  const between = (peak: Partial<RenderPose>, t: number): RenderPose => ({
+  const posed = (peak: Partial<RenderPose>, t: number): RenderPose => ({
     yaw: (base.yaw ?? 0) + (peak.yaw ?? 0) * t,
     pitch: (base.pitch ?? 0) + (peak.pitch ?? 0) * t,
     scale: 1 + ((peak.scale ?? 1) - 1) * t,
@@ -230,15 +264,20 @@ export function actionPath(actions: readonly LivenessAction[], jitter: () => num
     dx: 0,
     dy: 0,
   });
-  const start = between({}, 0);
-  const path: RenderPose[] = [start, start];
+  const still = Array.from({ length: STILL_FRAMES }, () => posed({}, 0));
+  const path: RenderPose[] = [...still];
   for (const action of actions) {
-    const peak = ACTION_PEAK[action];
-    // A blink is quick: closed for one frame, no half-way frames.
-    const steps = action === 'blink' ? [1, 0] : [0.5, 1, 0.5, 0];
-    for (const t of steps) path.push(between(peak, t));
+    const { least, most } = ACTION_PEAK[action];
+    const size = random();
+    const peak: Partial<RenderPose> = {};
+    for (const key of ['yaw', 'pitch', 'scale', 'blink'] as const) {
+      const lo = least[key], hi = most[key];
+      if (lo !== undefined && hi !== undefined) peak[key] = lo + (hi - lo) * size;
+    }
+    for (let f = 0; f < perAction; f++) path.push(posed(peak, effort(action, (f + 0.5) / perAction)));
   }
-  return path.map((pose, i) => (i < 2 ? pose : wobble(pose)));
+  path.push(...still);
+  return path.map((pose, i) => (i === 0 ? pose : wobble(pose)));
 }
 
 /** JPEG bytes of raw RGB pixels. */
@@ -247,20 +286,20 @@ export async function encodeFrame(image: RgbImage): Promise<Uint8Array> {
   return new Uint8Array(jpeg.buffer, jpeg.byteOffset, jpeg.byteLength);
 }
 
-/** Frames at FRAME_INTERVAL_MS from 0. */
-export async function toFrames(images: readonly RgbImage[], startMs = 300): Promise<CapturedFrame[]> {
-  return Promise.all(images.map(async (image, i) => ({ image: await encodeFrame(image), at: startMs + i * FRAME_INTERVAL_MS })));
+/** The images as captured frames, `intervalMs` apart from `startMs` (ms after the challenge was shown). */
+export async function toFrames(images: readonly RgbImage[], startMs = 300, intervalMs = FRAME_INTERVAL_MS): Promise<CapturedFrame[]> {
+  return Promise.all(images.map(async (image, i) => ({ image: await encodeFrame(image), at: startMs + i * intervalMs })));
 }
 
-/** GENUINE PROXY: the source face performing `actions`, rendered from its 3-D mesh, starting from `base`. */
+/** GENUINE PROXY: the source face performing `actions` (see actionPath), rendered from its 3-D mesh. */
 export function genuineProxy(
   source: SourceFace,
   triangles: readonly number[],
   actions: readonly LivenessAction[],
-  jitter: () => number,
-  base: Partial<RenderPose> = {},
+  random: () => number,
+  options: Parameters<typeof actionPath>[2] = {},
 ): RgbImage[] {
-  return actionPath(actions, jitter, base).map((pose) => renderPose(source, triangles, pose));
+  return actionPath(actions, random, options).map((pose) => renderPose(source, triangles, pose));
 }
 
 /**
@@ -286,28 +325,28 @@ export async function renderingFor(
 }
 
 /**
- * ATTACK: the photo itself moved in 2-D so that each action looks done: a turn as a tilt about the vertical axis
- * plus a sideways shift, looking up as a tilt about the horizontal axis, coming closer as a zoom, a blink as a
- * quick vertical squash; every frame also shakes a little (shift, in-plane rotation).
+ * ATTACK: the photo itself moved in 2-D on the kiosk's timeline so that each action looks done: a turn as a tilt
+ * about the vertical axis plus a sideways shift, looking up as a tilt about the horizontal axis, coming closer as
+ * a zoom, a blink as a vertical squash; each action's size is drawn (a tilt of 0.3–0.9), and every frame shakes a
+ * little (±3 px, ±3°).
  */
-export function photoAttack(image: RgbImage, actions: readonly LivenessAction[], jitter: () => number): RgbImage[] {
+export function photoAttack(image: RgbImage, actions: readonly LivenessAction[], random: () => number, framesPerAction = kioskFramesPerAction(actions.length)): RgbImage[] {
   const fake: Record<LivenessAction, { tiltX: number; tiltY: number; scale: number; dx: number; squash: number }> = {
-    'turn-left': { tiltX: -0.45, tiltY: 0, scale: 0.92, dx: 0.06, squash: 1 },
-    'turn-right': { tiltX: 0.45, tiltY: 0, scale: 0.92, dx: -0.06, squash: 1 },
-    'look-up': { tiltX: 0, tiltY: 0.45, scale: 1, dx: 0, squash: 1 },
+    'turn-left': { tiltX: -1, tiltY: 0, scale: 0.92, dx: 0.06, squash: 1 },
+    'turn-right': { tiltX: 1, tiltY: 0, scale: 0.92, dx: -0.06, squash: 1 },
+    'look-up': { tiltX: 0, tiltY: 1, scale: 1, dx: 0, squash: 1 },
     blink: { tiltX: 0, tiltY: 0, scale: 1, dx: 0, squash: 0.85 },
     'come-closer': { tiltX: 0, tiltY: 0, scale: 1.35, dx: 0, squash: 1 },
   };
-  const frames: RgbImage[] = [];
-  const shake = (): number => jitter() * 2 - 1;
-  const frame = (f: { tiltX: number; tiltY: number; scale: number; dx: number; squash: number }, t: number): RgbImage => {
+  const shake = (): number => random() * 2 - 1;
+  const frame = (f: { tiltX: number; tiltY: number; scale: number; dx: number; squash: number }, t: number, tilt: number): RgbImage => {
     let h = photoMotion(image.width, image.height, {
       angle: 3 * shake(),
       scale: 1 + (f.scale - 1) * t,
       dx: f.dx * t * image.width + 3 * shake(),
       dy: 3 * shake(),
-      tiltX: f.tiltX * t,
-      tiltY: f.tiltY * t,
+      tiltX: f.tiltX * tilt * t,
+      tiltY: f.tiltY * tilt * t,
     });
     if (f.squash !== 1) {
       const cy = image.height / 2, k = 1 + (f.squash - 1) * t;
@@ -316,8 +355,13 @@ export function photoAttack(image: RgbImage, actions: readonly LivenessAction[],
     return warpImage(image, h);
   };
   const still = { tiltX: 0, tiltY: 0, scale: 1, dx: 0, squash: 1 };
-  frames.push(frame(still, 0), frame(still, 0));
-  for (const action of actions) for (const t of [0.5, 1, 0.5, 0]) frames.push(frame(fake[action], t));
+  const frames: RgbImage[] = [];
+  for (let i = 0; i < STILL_FRAMES; i++) frames.push(frame(still, 0, 0));
+  for (const action of actions) {
+    const tilt = 0.3 + 0.6 * random();
+    for (let f = 0; f < framesPerAction; f++) frames.push(frame(fake[action], effort(action, (f + 0.5) / framesPerAction), tilt));
+  }
+  for (let i = 0; i < STILL_FRAMES; i++) frames.push(frame(still, 0, 0));
   return frames;
 }
 

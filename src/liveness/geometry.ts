@@ -9,6 +9,14 @@ export function applyHomography(h: Homography, p: Point): Point {
   return { x: (h[0] * p.x + h[1] * p.y + h[2]) / w, y: (h[3] * p.x + h[4] * p.y + h[5]) / w };
 }
 
+/** The inverse map of `h`. */
+export function invertHomography(h: Homography): Homography {
+  const [a, b, c, d, e, f, g, k, l] = h;
+  const A = e * l - f * k, B = -(d * l - f * g), C = d * k - e * g;
+  const det = a * A + b * B + c * C;
+  return [A / det, -(b * l - c * k) / det, (b * f - c * e) / det, B / det, (a * l - c * g) / det, -(a * f - c * d) / det, C / det, -(a * k - b * g) / det, (a * e - b * d) / det];
+}
+
 /** Similarity that moves the points' centroid to 0 and their mean distance from it to √2 (Hartley). */
 function normaliser(points: readonly Point[]): { scale: number; cx: number; cy: number } {
   let cx = 0, cy = 0;

@@ -32,7 +32,7 @@ beforeAll(async () => {
     const mesh = (await pool.observe(photo, false)).subject!.mesh;
     let s = 11;
     const jitter = (): number => ((s = (s * 16807) % 2147483647), s / 2147483647);
-    const rendered = await toFrames(genuineProxy({ image: await decodeImage(photo), mesh }, meshTriangulation(), ['turn-left', 'look-up'], jitter));
+    const rendered = await toFrames(genuineProxy({ image: await decodeImage(photo), mesh }, meshTriangulation(), ['turn-left', 'look-up'], jitter, { framesPerAction: 6 }));
     mkdirSync(frames);
     for (const f of rendered) writeFileSync(path.join(frames, `frame-${String(f.at).padStart(5, '0')}.jpg`), f.image);
   } finally {
@@ -44,7 +44,7 @@ describe('medface liveness-check', () => {
   it('passes frames that perform the challenge, naming the match frame (exit 0)', async () => {
     const { code, stdout } = await medface('liveness-check', frames, '--challenge', 'turn-left,look-up', '--json');
     const report = JSON.parse(stdout) as Record<string, unknown>;
-    expect(report).toMatchObject({ passed: true, reasons: [], observed: ['turn-left', 'look-up'], frames: 10 });
+    expect(report).toMatchObject({ passed: true, reasons: [], observed: ['turn-left', 'look-up'], frames: 18 });
     expect(report.matchFile).toMatch(/^frame-\d{5}\.jpg$/);
     expect(code).toBe(0);
   }, 120_000);

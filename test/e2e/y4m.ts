@@ -1,19 +1,23 @@
 import sharp from 'sharp';
 import type { FacePool } from '../../src/face/index.js';
 import type { LivenessAction } from '../../src/liveness/types.js';
+import { STILL_FRAMES } from '../../src/evaluation/pad-sequences.js';
 import { genuineImages } from '../services/liveness-sequences.js';
 
 /**
  * A camera video of `photo`'s face doing `actions` (a GENUINE PROXY rendered from its 3-D mesh): looking at the
- * camera for 3 s (the page's preview, until the person starts the check), each pose for 0.3 s, then still for
- * 10 s. The page films about 6.4 s from when it starts: started within the first 3 s, it sees the whole sequence.
+ * camera for 3 s (the page's preview, until the person starts the check), each pose of the actions for 0.3 s
+ * (3.6 s for two actions), then still for 10 s. The page films about 6.4 s from when it starts: started within
+ * the first 3 s, it sees the whole sequence.
  */
 export async function performingVideo(pool: FacePool, photo: Buffer, actions: readonly LivenessAction[]): Promise<Buffer> {
   const poses = await Promise.all(
     (await genuineImages(pool, photo, actions)).map((image) => sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }).png().toBuffer()),
   );
   const neutral = poses[0] as Buffer;
-  return sequenceVideo([{ image: neutral, frames: 30 }, ...poses.map((image) => ({ image, frames: 3 })), { image: neutral, frames: 100 }], 480, 360);
+  // The rendering's own still frames (STILL_FRAMES at each end) are left to the video's neutral stretches.
+  const moving = poses.slice(STILL_FRAMES, poses.length - STILL_FRAMES);
+  return sequenceVideo([{ image: neutral, frames: 30 }, ...moving.map((image) => ({ image, frames: 3 })), { image: neutral, frames: 100 }], 480, 360);
 }
 
 /**

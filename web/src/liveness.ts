@@ -30,7 +30,7 @@ export const ACTION_PROMPTS: Record<LivenessAction, string> = {
   'turn-left': 'Turn your head to your left, then back to the camera',
   'turn-right': 'Turn your head to your right, then back to the camera',
   'look-up': 'Look up, then back to the camera',
-  blink: 'Blink your eyes',
+  blink: 'Close your eyes for a moment, then open them',
   'come-closer': 'Come closer to the camera, then back',
 };
 
