@@ -1,11 +1,11 @@
 /**
- * The active liveness check end to end: frames through the face pool, then sequence.ts's judgement, then the
- * same-face check on a sample of embedded frames.
+ * The active liveness check end to end: the frames' times, then every frame through the face pool (mesh, pose,
+ * eyes, embedding), then sequence.ts's judgement.
  */
 import os from 'node:os';
 import type { Embedding, FacePool, FrameObservation } from '../face/index.js';
 import { thresholdsFor } from '../identity/thresholds.js';
-import { ACTIVE_LIVENESS, changedFaces, judgeSequence, signalsOf, type FrameSignals } from './sequence.js';
+import { ACTIVE_LIVENESS, judgeSequence, signalsOf, timingReasons, type FrameSignals } from './sequence.js';
 import type { CapturedFrame, LivenessChallenge, LivenessReason, LivenessVerdict } from './types.js';
 
 export type LivenessAssessment = LivenessVerdict & {
@@ -16,23 +16,20 @@ export type LivenessAssessment = LivenessVerdict & {
 /** What the check needs of a face pool. */
 export type FrameObserver = Pick<FacePool, 'observe'>;
 
-function refused(reason: LivenessReason): LivenessAssessment {
-  return { passed: false, reasons: [reason], observed: [], matchFrame: null, embedding: null };
+function refused(reasons: LivenessReason[]): LivenessAssessment {
+  return { passed: false, reasons, observed: [], matchFrame: null, embedding: null };
 }
 
-/**
- * Observes frames through the pool, one per core at a time (its queue is bounded and shared with other
- * requests), in order of `indexes`.
- */
-async function observeAll(faces: FrameObserver, frames: readonly CapturedFrame[], indexes: readonly number[], embed: boolean): Promise<Map<number, FrameObservation>> {
-  const results = new Map<number, FrameObservation>();
+/** Observes and embeds every frame through the pool, one per core at a time (its queue is bounded and shared). */
+async function observeAll(faces: FrameObserver, frames: readonly CapturedFrame[]): Promise<FrameObservation[]> {
+  const results: FrameObservation[] = new Array<FrameObservation>(frames.length);
   let next = 0;
-  const lanes = Math.max(1, Math.min(os.availableParallelism(), indexes.length));
+  const lanes = Math.max(1, Math.min(os.availableParallelism(), frames.length));
   await Promise.all(
     Array.from({ length: lanes }, async () => {
-      while (next < indexes.length) {
-        const i = indexes[next++]!;
-        results.set(i, await faces.observe(frames[i]!.image, embed));
+      while (next < frames.length) {
+        const i = next++;
+        results[i] = await faces.observe(frames[i]!.image, true);
       }
     }),
   );
@@ -53,29 +50,18 @@ export async function assessSequence(
   now: Date = new Date(),
   thresholdsFile?: string,
 ): Promise<LivenessAssessment> {
-  if (frames.length < ACTIVE_LIVENESS.minFrames) return refused('LIVENESS_TOO_FEW_FRAMES');
-  if (frames.length > ACTIVE_LIVENESS.maxFrames) return refused('LIVENESS_TOO_MANY_FRAMES');
+  if (frames.length < ACTIVE_LIVENESS.minFrames) return refused(['LIVENESS_TOO_FEW_FRAMES']);
+  if (frames.length > ACTIVE_LIVENESS.maxFrames) return refused(['LIVENESS_TOO_MANY_FRAMES']);
+  // Expired or mistimed frames are not worth the face engine's CPU.
+  const timing = timingReasons(challenge, frames, now);
+  if (timing.length > 0) return refused(timing);
 
-  const observed = await observeAll(faces, frames, frames.map((_, i) => i), false);
-  const signals: Array<FrameSignals | null> = frames.map((_, i) => signalsOf(observed.get(i)!));
-  const { toEmbed, candidate, ...verdict } = judgeSequence(challenge, frames, signals, now);
-  const reasons = new Set(verdict.reasons);
-  let matchEmbedding: Embedding | undefined;
-  // Expired or mistimed frames are not worth the embeddings' CPU.
-  if (candidate !== null && !reasons.has('LIVENESS_EXPIRED') && !reasons.has('LIVENESS_TIMING')) {
-    const embeddings = new Map<number, Embedding>();
-    for (const [i, o] of await observeAll(faces, frames, toEmbed, true)) {
-      if (o.subject?.embedding) embeddings.set(i, o.subject.embedding);
-    }
-    matchEmbedding = embeddings.get(candidate);
-    if (!matchEmbedding) {
-      reasons.add('LIVENESS_NO_FACE');
-    } else {
-      // Same person throughout: every sampled frame at least as similar to the match frame as the 'possible' grade.
-      const minSimilarity = thresholdsFor(matchEmbedding.model, thresholdsFile).grades.possible.minScore;
-      if (changedFaces(candidate, embeddings, minSimilarity).length > 0) reasons.add('LIVENESS_FACE_CHANGED');
-    }
-  }
-  if (reasons.size > 0 || !matchEmbedding) return { ...verdict, passed: false, reasons: [...reasons], matchFrame: null, embedding: null };
-  return { ...verdict, passed: true, matchFrame: candidate, embedding: matchEmbedding };
+  const signals: Array<FrameSignals | null> = (await observeAll(faces, frames)).map(signalsOf);
+  const model = signals.find((s) => s?.embedding)?.embedding?.model;
+  if (!model) return refused(['LIVENESS_NO_FACE']);
+  // Same person throughout, at the deployment's own thresholds (see SameFaceCutoffs).
+  const thresholds = thresholdsFor(model, thresholdsFile);
+  const verdict = judgeSequence(challenge, signals, frames.map((f) => f.at), { same: thresholds.match, turned: thresholds.grades.possible.minScore });
+  if (!verdict.passed || verdict.matchFrame === null) return { ...verdict, embedding: null };
+  return { ...verdict, embedding: signals[verdict.matchFrame]!.embedding! };
 }

@@ -20,22 +20,34 @@ export const ACTIVE_LIVENESS = {
   turnYaw: 12,
   neutralYaw: 6,
   /** Pitch change (degrees, negative = up) that counts as looking up; within ±neutralPitch the face is level. */
-  lookUpPitch: -8,
+  lookUpPitch: -10,
   neutralPitch: 5,
-  /** Eye aspect ratio at or below this fraction of the neutral frames' median counts as a blink. */
-  blinkRatio: 0.85,
+  /**
+   * Eye openness at or below this fraction of the level frames' median counts as eyes closed (a blink). Yale's
+   * shut eyes read 0.45 of open on average (0.76 at most), smiles 0.71–0.96.
+   */
+  blinkRatio: 0.75,
   /** Inter-eye distance at or above this multiple of the first frame's counts as coming closer; below `neutralScale` it is back. */
   closerScale: 1.2,
   neutralScale: 1.1,
   /**
    * Least nose parallax (see `parallax`, a fraction of the inter-eye distance) at the height of every turn and
    * look-up: a plane (photo, screen), however moved or tilted, is explained by one homography; a head is not.
+   * The mesh model fits a 3-D face to a tilted photo too and then reads 0.05–0.13 (sometimes more) of parallax
+   * where there is none; heads read 0.16 and up at the height of a turn (real clip: 0.16–0.29; rendered: 0.18+).
    */
-  minParallax: 0.035,
-  /** Frames embedded at most (the match frame, each action's height, the rest spread evenly). */
-  maxEmbedded: 16,
-  /** Frames without a face tolerated (motion blur), as a fraction of the sequence; never the first frame. */
+  minParallax: 0.15,
+  /**
+   * Frames without a face tolerated (motion blur), as a fraction of the sequence; never the first frame. Frames
+   * set aside as detector glitches (see judgeSequence) count among them.
+   */
   maxFacelessFraction: 0.2,
+  /**
+   * Eyes seen shut across frames this far apart (ms) are closed on purpose, not a blink: an unasked one is an
+   * extra action (a recording of another challenge), while shorter closures, which people make every few
+   * seconds unasked, are ignored.
+   */
+  deliberateClosureMs: 300,
   /** Fastest plausible capture (ms between frames) and shortest plausible time per action (ms). */
   minFrameIntervalMs: 20,
   minActionMs: 250,
@@ -58,7 +70,7 @@ const LEFT_EYE_RING = [263, 362, 387, 386, 385, 373, 374, 380];
 export interface FrameSignals {
   yaw: number;
   pitch: number;
-  /** Mean eye aspect ratio of both eyes (lid opening over eye width, from the mesh's eyelid points). */
+  /** Mean openness of both eyes (lid opening over eye width, from the iris model's eyelid contour). */
   ear: number;
   /** Distance between the eye centres, pixels. */
   interEye: number;
@@ -80,13 +92,10 @@ export function signalsOf(observation: FrameObservation): FrameSignals | null {
   const subject = observation.subject;
   if (!subject) return null;
   const m = subject.mesh;
-  const d = (a: number, b: number): number => distance(m[a]!, m[b]!);
-  const right = (d(160, 144) + d(158, 153)) / (2 * d(33, 133));
-  const left = (d(385, 380) + d(387, 373)) / (2 * d(362, 263));
   const signals: FrameSignals = {
     yaw: subject.pose.yaw,
     pitch: subject.pose.pitch,
-    ear: (right + left) / 2,
+    ear: (subject.eyes.right + subject.eyes.left) / 2,
     interEye: distance(centre(m, RIGHT_EYE_RING), centre(m, LEFT_EYE_RING)),
     mesh: m,
   };
@@ -178,6 +187,20 @@ export function performedActions(states: readonly FrameState[], frames: Readonly
     }
   };
   const runs: ActionRun[] = [];
+  // The challenge's actions are distinct: a move done twice in a row (a noisy reading dipping into the neutral
+  // band mid-action, or a person repeating it) is one. Blinks stay apart (see sequenceReasons).
+  // A move is seen in at least two frames: a head cannot turn and come back between two frames of a capture,
+  // while a single turned frame is what reordered frames of another sequence leave behind.
+  const keep = (run: ActionRun): void => {
+    if (run.action !== 'blink' && run.last === run.first) return;
+    const previous = runs.at(-1);
+    if (previous && previous.action === run.action && run.action !== 'blink') {
+      previous.last = run.last;
+      if (height(run, run.peak) > height(previous, previous.peak)) previous.peak = run.peak;
+    } else {
+      runs.push(run);
+    }
+  };
   let fromNeutral = false;
   let open: ActionRun | null = null as ActionRun | null;
   const height = (run: ActionRun, i: number): number => {
@@ -198,7 +221,7 @@ export function performedActions(states: readonly FrameState[], frames: Readonly
   states.forEach((state, i) => {
     if (state === 'no-face') return;
     if (open && state !== open.action && back(open.action, frames[i]!)) {
-      if (fromNeutral) runs.push(open);
+      if (fromNeutral) keep(open);
       open = null;
       fromNeutral = true;
     }
@@ -240,14 +263,15 @@ export function parallax(a: FrameSignals, b: FrameSignals, action: LivenessActio
   return along / a.interEye;
 }
 
-export interface SequenceJudgement extends LivenessVerdict {
-  /**
-   * The neutral frame to match and to compare the others with, even when the sequence failed (the same-face
-   * check still runs, so a failure names every reason); null when there is none.
-   */
-  candidate: number | null;
-  /** Frames whose embeddings the same-face check needs (the candidate first); empty without a candidate. */
-  toEmbed: number[];
+/**
+ * How alike two frames' faces must be: a frame that must match the match frame directly (a neutral one) at
+ * `same`, the deployment's operating match threshold, since the match frame is what gets identified; a turned
+ * or lifted head, against the match frame or the frame before it, at `turned` (a lower grade: a turned head looks
+ * less like its frontal self).
+ */
+export interface SameFaceCutoffs {
+  same: number;
+  turned: number;
 }
 
 /** The times a challenge allows, and whether the frames keep to them. */
@@ -273,48 +297,96 @@ export function timingReasons(challenge: LivenessChallenge, frames: readonly Cap
 }
 
 /**
- * Everything but the same-face check: timing, faces, the actions against the challenge, the 3-D evidence, and
- * the match frame (a neutral frame, the most frontal one, preferably between the first and last action).
+ * The verdict on a sequence whose frames kept to their times (see timingReasons; `times` are the frames' capture
+ * times, ms): faces, the actions against the challenge, the 3-D evidence, the match frame (a neutral frame, the
+ * most frontal one, preferably between the first and last action) and one face throughout. Every frame with a
+ * face must carry its embedding.
+ *
+ * A single frame whose face is unlike both its neighbours while they are like each other (a detector glitch
+ * mid-turn, or one frame of another face) is set aside like a frame without a face, and the sequence judged
+ * again without it: it then counts for nothing, neither as an action nor as the match frame.
  */
 export function judgeSequence(
   challenge: LivenessChallenge,
-  frames: readonly CapturedFrame[],
   signals: ReadonlyArray<FrameSignals | null>,
-  now: Date,
-): SequenceJudgement {
+  times: readonly number[],
+  cutoffs: SameFaceCutoffs,
+): LivenessVerdict {
+  const first = judgeOnce(challenge, signals, times, cutoffs);
+  const isolated = first.unlike.length > 0 && first.unlike.every((i) => isolatedFrame(i, first.unlike, signals, cutoffs.turned));
+  if (!isolated) return first.verdict;
+  const kept = signals.map((s, i) => (first.unlike.includes(i) ? null : s));
+  return judgeOnce(challenge, kept, times, cutoffs).verdict;
+}
+
+function judgeOnce(
+  challenge: LivenessChallenge,
+  signals: ReadonlyArray<FrameSignals | null>,
+  times: readonly number[],
+  cutoffs: SameFaceCutoffs,
+): { verdict: LivenessVerdict; unlike: number[] } {
   const t = ACTIVE_LIVENESS;
-  const reasons = new Set<LivenessReason>(timingReasons(challenge, frames, now));
+  const reasons = new Set<LivenessReason>();
   const faceless = signals.filter((s) => s === null).length;
   if (!signals[0] || faceless > t.maxFacelessFraction * signals.length) reasons.add('LIVENESS_NO_FACE');
   const states = signals[0] ? frameStates(signals) : signals.map((): FrameState => 'no-face');
   const runs = signals[0] ? performedActions(states, signals) : [];
-  const observed = runs.map((r) => r.action);
-
-  const asked = challenge.actions;
-  if (observed.join() !== asked.join()) {
-    const extra = observed.some((a) => !asked.includes(a)) || observed.length > asked.length;
-    const missing = asked.some((a) => !observed.includes(a));
-    if (extra) reasons.add('LIVENESS_EXTRA_ACTION');
-    if (missing) reasons.add('LIVENESS_ACTION_MISSING');
-    if (!extra && !missing) reasons.add('LIVENESS_WRONG_ORDER');
-  }
+  for (const reason of sequenceReasons(challenge.actions, runs, times)) reasons.add(reason);
 
   const poseRuns = runs.filter((r) => POSE_ACTIONS.includes(r.action));
   if (signals[0] && (poseRuns.length === 0 || poseRuns.some((r) => parallax(signals[0]!, signals[r.peak]!, r.action) < t.minParallax))) {
     reasons.add('LIVENESS_FLAT_FACE');
   }
 
-  const candidate = chooseMatchFrame(states, signals, runs);
-  if (candidate === null) reasons.add('LIVENESS_NO_FACE');
-  const failed = reasons.size > 0;
-  return {
-    passed: !failed,
-    reasons: [...reasons],
-    observed,
-    matchFrame: failed ? null : candidate,
-    candidate,
-    toEmbed: candidate === null ? [] : embeddingSample(candidate, runs, signals),
-  };
+  const matchFrame = chooseMatchFrame(states, signals, runs);
+  let unlike: number[] = [];
+  if (matchFrame === null) reasons.add('LIVENESS_NO_FACE');
+  else {
+    unlike = changedFaces(matchFrame, signals, cutoffs, (i) => states[i] === 'neutral');
+    if (unlike.length > 0) reasons.add('LIVENESS_FACE_CHANGED');
+  }
+  const passed = reasons.size === 0;
+  return { verdict: { passed, reasons: [...reasons], observed: runs.map((r) => r.action), matchFrame: passed ? matchFrame : null }, unlike };
+}
+
+/**
+ * The performed actions against the asked ones (`times`: each frame's capture time, ms). Everything but blinks
+ * must be exactly the challenge's, in its order. People blink every few seconds without being asked, so a blink
+ * counts only where the challenge asks for one, between the actions asked before and after it; short blinks
+ * anywhere else are ignored, eyes shut on purpose (deliberateClosureMs) when no blink was asked are an extra
+ * action.
+ */
+export function sequenceReasons(asked: readonly LivenessAction[], runs: readonly ActionRun[], times: readonly number[]): LivenessReason[] {
+  const deliberate = (r: ActionRun): boolean => times[r.last]! - times[r.first]! >= ACTIVE_LIVENESS.deliberateClosureMs;
+  if (!asked.includes('blink') && runs.some((r) => r.action === 'blink' && deliberate(r))) return ['LIVENESS_EXTRA_ACTION'];
+  const moves = runs.filter((r) => r.action !== 'blink');
+  const askedMoves: LivenessAction[] = asked.filter((a) => a !== 'blink');
+  const observed = moves.map((r) => r.action);
+  if (observed.join() !== askedMoves.join()) {
+    const reasons: LivenessReason[] = [];
+    const extra = observed.some((a) => !askedMoves.includes(a)) || observed.length > askedMoves.length;
+    if (extra) reasons.push('LIVENESS_EXTRA_ACTION');
+    if (askedMoves.some((a) => !observed.includes(a))) reasons.push('LIVENESS_ACTION_MISSING');
+    if (reasons.length === 0) reasons.push('LIVENESS_WRONG_ORDER');
+    return reasons;
+  }
+  const slot = asked.indexOf('blink');
+  if (slot < 0) return [];
+  // The moves asked before the blink are moves[0 .. slot-1]; the blink must fall between the last of them and the next.
+  const after = slot > 0 ? moves[slot - 1]!.last : -1;
+  const before = slot < moves.length ? moves[slot]!.first : Infinity;
+  const blinks = runs.filter((r) => r.action === 'blink');
+  if (blinks.some((b) => b.first > after && b.last < before)) return [];
+  return [blinks.length > 0 ? 'LIVENESS_WRONG_ORDER' : 'LIVENESS_ACTION_MISSING'];
+}
+
+/** Whether frame `i` stands alone: the nearest faces before and after it are shown to be one face, and alike. */
+function isolatedFrame(i: number, unlike: readonly number[], signals: ReadonlyArray<FrameSignals | null>, minSimilarity: number): boolean {
+  let before = i - 1, after = i + 1;
+  while (before >= 0 && !signals[before]) before--;
+  while (after < signals.length && !signals[after]) after++;
+  const a = signals[before]?.embedding, b = signals[after]?.embedding;
+  return !!a && !!b && !unlike.includes(before) && !unlike.includes(after) && similarity(a, b) >= minSimilarity;
 }
 
 function chooseMatchFrame(states: readonly FrameState[], signals: ReadonlyArray<FrameSignals | null>, runs: readonly ActionRun[]): number | null {
@@ -329,23 +401,35 @@ function chooseMatchFrame(states: readonly FrameState[], signals: ReadonlyArray<
 }
 
 /**
- * The match frame, every action's height, then the other frames spread evenly, up to maxEmbedded (all of them
- * in a sequence that short): another face would have to sit only in frames left out.
+ * Frames with a face that are not shown to be the match frame's face. A frame that must match it `directly` (a
+ * neutral one) must be `cutoffs.same` similar to it; any other (a turned or lifted head) `cutoffs.turned` similar
+ * to it, or to the face in the frame before it on the way from the match frame if that one is shown. A head
+ * turned far from the camera looks less like its frontal self than a cut-off asks (dlib, 30°+: 0.90 on a real
+ * clip) but still like itself a frame earlier; every neutral frame is compared with the match frame itself, so a
+ * look-alike cannot pass on the strength of one resemblance at the edge of a spliced-in stretch.
  */
-function embeddingSample(matchFrame: number, runs: readonly ActionRun[], signals: ReadonlyArray<FrameSignals | null>): number[] {
-  const limit = ACTIVE_LIVENESS.maxEmbedded;
-  const chosen = new Set<number>([matchFrame, ...runs.map((r) => r.peak)]);
-  const rest = signals.flatMap((f, i) => (f && !chosen.has(i) ? [i] : []));
-  const room = Math.max(0, limit - chosen.size);
-  if (rest.length <= room) return [...chosen, ...rest];
-  const step = rest.length / room;
-  for (let k = 0; k < room; k++) chosen.add(rest[Math.floor((k + 0.5) * step)]!);
-  return [...chosen].slice(0, limit);
-}
-
-/** Frames of `embedded` (index → embedding) less similar to the match frame's than `minSimilarity`. */
-export function changedFaces(matchFrame: number, embedded: ReadonlyMap<number, Embedding>, minSimilarity: number): number[] {
-  const reference = embedded.get(matchFrame);
+export function changedFaces(
+  matchFrame: number,
+  signals: ReadonlyArray<FrameSignals | null>,
+  cutoffs: SameFaceCutoffs,
+  directly: (frame: number) => boolean = () => false,
+): number[] {
+  const reference = signals[matchFrame]?.embedding;
   if (!reference) throw new RangeError('the match frame has no embedding');
-  return [...embedded].filter(([, e]) => similarity(reference, e) < minSimilarity).map(([i]) => i);
+  const shown = new Set<number>([matchFrame]);
+  const walk = (step: 1 | -1): void => {
+    let previous = matchFrame;
+    for (let i = matchFrame + step; i >= 0 && i < signals.length; i += step) {
+      const embedding = signals[i]?.embedding;
+      if (!embedding) continue;
+      const shownAlike = directly(i)
+        ? similarity(reference, embedding) >= cutoffs.same
+        : similarity(reference, embedding) >= cutoffs.turned || (shown.has(previous) && similarity(signals[previous]!.embedding!, embedding) >= cutoffs.turned);
+      if (shownAlike) shown.add(i);
+      previous = i;
+    }
+  };
+  walk(1);
+  walk(-1);
+  return signals.flatMap((f, i) => (f && !shown.has(i) ? [i] : []));
 }

@@ -1,0 +1,136 @@
+import { describe, expect, it } from 'vitest';
+import type { Embedding } from '../../src/face/index.js';
+import { ACTIVE_LIVENESS, changedFaces, frameStates, performedActions, sequenceReasons, type ActionRun, type FrameSignals } from '../../src/liveness/sequence.js';
+import type { LivenessAction } from '../../src/liveness/types.js';
+
+/** A unit vector `degrees` away from the reference direction (its cosine similarity to it is cos(degrees)). */
+function embedding(degrees: number, away = 1): Embedding {
+  const vector = new Float32Array(8);
+  const r = (degrees * Math.PI) / 180;
+  vector[0] = Math.cos(r);
+  vector[away] = Math.sin(r);
+  return { model: 'test@1', vector };
+}
+
+/** A frame's signals; the mesh plays no part in these checks. */
+function frame(s: Partial<FrameSignals> = {}): FrameSignals {
+  return { yaw: 0, pitch: 0, ear: 0.35, interEye: 100, mesh: [], ...s };
+}
+
+const run = (action: LivenessAction, first: number, last: number): ActionRun => ({ action, first, last, peak: first });
+/** Capture times of frames 0, 1, 2, ...: five a second, as the kiosk films. */
+const TIMES = Array.from({ length: 40 }, (_, i) => 300 + i * 200);
+
+describe('sequenceReasons: the performed actions against the challenge', () => {
+  it('accepts exactly the asked moves in order, and refuses missing, extra and reordered ones', () => {
+    const turnThenUp = [run('turn-left', 3, 6), run('look-up', 9, 12)];
+    expect(sequenceReasons(['turn-left', 'look-up'], turnThenUp, TIMES)).toEqual([]);
+    expect(sequenceReasons(['look-up', 'turn-left'], turnThenUp, TIMES)).toEqual(['LIVENESS_WRONG_ORDER']);
+    expect(sequenceReasons(['turn-left'], turnThenUp, TIMES)).toEqual(['LIVENESS_EXTRA_ACTION']);
+    expect(sequenceReasons(['turn-left', 'look-up', 'turn-right'], turnThenUp, TIMES)).toEqual(['LIVENESS_ACTION_MISSING']);
+    expect(sequenceReasons(['turn-right', 'look-up'], turnThenUp, TIMES)).toEqual(['LIVENESS_EXTRA_ACTION', 'LIVENESS_ACTION_MISSING']);
+  });
+
+  it('ignores short blinks nobody asked for (people blink every few seconds), not eyes shut on purpose', () => {
+    expect(sequenceReasons(['turn-left', 'look-up'], [run('blink', 1, 1), run('turn-left', 3, 6), run('blink', 7, 8), run('look-up', 9, 12)], TIMES)).toEqual([]);
+    // Shut over three frames (400 ms): a recording of a challenge that asked for it.
+    expect(sequenceReasons(['turn-left', 'look-up'], [run('turn-left', 3, 6), run('blink', 7, 9), run('look-up', 11, 14)], TIMES)).toEqual(['LIVENESS_EXTRA_ACTION']);
+  });
+
+  it('wants an asked blink between the moves asked before and after it', () => {
+    const asked: LivenessAction[] = ['turn-left', 'blink', 'look-up'];
+    expect(sequenceReasons(asked, [run('turn-left', 3, 6), run('blink', 7, 8), run('look-up', 9, 12)], TIMES)).toEqual([]);
+    expect(sequenceReasons(asked, [run('blink', 1, 1), run('turn-left', 3, 6), run('look-up', 9, 12)], TIMES)).toEqual(['LIVENESS_WRONG_ORDER']);
+    expect(sequenceReasons(asked, [run('turn-left', 3, 6), run('look-up', 9, 12)], TIMES)).toEqual(['LIVENESS_ACTION_MISSING']);
+    // First or last in the challenge: before the first move, after the last.
+    expect(sequenceReasons(['blink', 'turn-right'], [run('blink', 2, 3), run('turn-right', 5, 9)], TIMES)).toEqual([]);
+    expect(sequenceReasons(['turn-right', 'blink'], [run('blink', 2, 3), run('turn-right', 5, 9)], TIMES)).toEqual(['LIVENESS_WRONG_ORDER']);
+    expect(sequenceReasons(['turn-right', 'blink'], [run('turn-right', 5, 9), run('blink', 11, 12)], TIMES)).toEqual([]);
+  });
+});
+
+describe('frameStates and performedActions: actions from pose, eyes and scale against the first frame', () => {
+  it('reads a turn out and back, eyes closing and opening, and coming closer, each from and back to neutral', () => {
+    const t = ACTIVE_LIVENESS;
+    const frames = [
+      frame(),
+      frame({ yaw: t.turnYaw / 2 }),
+      frame({ yaw: t.turnYaw + 5 }),
+      frame({ yaw: t.turnYaw + 9, ear: 0.2 }), // eyes narrowing mid-turn are not a blink
+      frame({ yaw: 2 }),
+      frame({ ear: 0.35 * t.blinkRatio - 0.01 }),
+      frame(),
+      frame({ interEye: 100 * t.closerScale + 5 }),
+      frame({ interEye: 100 * t.closerScale + 9 }),
+      frame({ interEye: 100 }),
+      null, // a frame without a face is passed over
+      frame({ pitch: t.lookUpPitch - 4 }),
+      frame({ pitch: t.lookUpPitch - 2 }),
+      frame(),
+    ];
+    const states = frameStates(frames);
+    expect(states).toEqual([
+      'neutral', 'between', 'turn-left', 'turn-left', 'neutral', 'blink', 'neutral', 'come-closer', 'come-closer', 'neutral', 'no-face', 'look-up', 'look-up', 'neutral',
+    ]);
+    expect(performedActions(states, frames)).toEqual([
+      { action: 'turn-left', first: 2, last: 3, peak: 3 },
+      { action: 'blink', first: 5, last: 5, peak: 5 },
+      { action: 'come-closer', first: 7, last: 8, peak: 8 },
+      { action: 'look-up', first: 11, last: 12, peak: 11 },
+    ]);
+  });
+
+  it('wants a move in two frames at least: a single turned frame is what shuffled frames leave behind', () => {
+    const t = ACTIVE_LIVENESS;
+    const single = [frame(), frame(), frame({ yaw: -t.turnYaw - 5 }), frame(), frame()];
+    expect(performedActions(frameStates(single), single)).toEqual([]);
+  });
+
+  it('counts an action only when it comes back on its own axis: a head held turned, or turned and lifted at once, is no action', () => {
+    const t = ACTIVE_LIVENESS;
+    const held = [frame(), frame({ yaw: t.turnYaw + 3 }), frame({ yaw: t.turnYaw + 4 }), frame({ yaw: t.turnYaw + 5 })];
+    expect(performedActions(frameStates(held), held)).toEqual([]);
+    const both = [frame(), frame({ yaw: t.turnYaw + 3 }), frame({ yaw: t.turnYaw + 4 }), frame({ yaw: t.turnYaw - 2, pitch: t.lookUpPitch - 5 }), frame({ yaw: t.turnYaw - 2, pitch: t.lookUpPitch - 6 }), frame()];
+    expect(performedActions(frameStates(both), both)).toEqual([]);
+    // A reading dipping into the neutral band mid-turn does not make two turns of one.
+    const dip = [frame(), frame({ yaw: t.turnYaw + 3 }), frame({ yaw: t.turnYaw + 4 }), frame({ yaw: t.neutralYaw - 1 }), frame({ yaw: t.turnYaw + 8 }), frame({ yaw: t.turnYaw + 2 }), frame()];
+    expect(performedActions(frameStates(dip), dip)).toEqual([{ action: 'turn-left', first: 1, last: 5, peak: 4 }]);
+    // Swinging from one side through the middle to the other brings the first turn back: two actions.
+    const swing = [frame(), frame({ yaw: t.turnYaw + 3 }), frame({ yaw: t.turnYaw + 4 }), frame({ yaw: -t.turnYaw - 3 }), frame({ yaw: -t.turnYaw - 4 }), frame()];
+    expect(performedActions(frameStates(swing), swing).map((r) => r.action)).toEqual(['turn-left', 'turn-right']);
+  });
+});
+
+describe('changedFaces: one face throughout, chained frame to frame', () => {
+  const cut = { same: Math.cos((10 * Math.PI) / 180), turned: Math.cos((20 * Math.PI) / 180) };
+  const withFaces = (angles: Array<number | null>, away: number[] = []): Array<FrameSignals | null> =>
+    angles.map((a, i) => (a === null ? null : frame({ embedding: embedding(a, away.includes(i) ? 2 : 1) })));
+
+  it('accepts a head turned far from the match frame when each frame is like the one before it', () => {
+    // 0° … 45° from the match frame (frame 0) in 10–15° steps: the far frames are below the cut-off against frame 0.
+    expect(changedFaces(0, withFaces([0, 12, 24, 36, 45, 30, 15, 0]), cut)).toEqual([]);
+    // The chain runs both ways from a match frame in the middle, and skips frames without a face.
+    expect(changedFaces(4, withFaces([36, 24, null, 12, 0, 14, 28, 40]), cut)).toEqual([]);
+  });
+
+  it('flags a face swapped in, and the frames that only resemble it, wherever it happens', () => {
+    // Frames 3–4 are another face (90° away in another direction): unlike frame 2 and the match frame.
+    expect(changedFaces(0, withFaces([0, 10, 10, 90, 95, 10, 0], [3, 4]), cut)).toEqual([3, 4]);
+    // The match frame itself swapped: everything else is unlike it, and the chain cannot start.
+    expect(changedFaces(2, withFaces([0, 5, 90, 5, 0], [2]), cut)).toEqual([0, 1, 3, 4]);
+  });
+
+  it('compares the frames that must match directly with the match frame only: no chaining a look-alike in', () => {
+    // Frames 0-1 another face; frame 2 a bridge that resembles both. Chained, all are shown; compared directly, not.
+    // A neutral frame 15° from the match frame is alike enough for a turned head, not for a neutral one.
+    const frames = withFaces([50, 35, 20, 10, 0]);
+    expect(changedFaces(4, frames, cut)).toEqual([]);
+    expect(changedFaces(4, frames, cut, (i) => i < 2)).toEqual([0, 1]);
+    expect(changedFaces(1, withFaces([0, 15]), cut, () => true)).toEqual([0]);
+    expect(changedFaces(1, withFaces([0, 15]), cut)).toEqual([]);
+  });
+
+  it('needs the match frame to carry an embedding', () => {
+    expect(() => changedFaces(1, [frame(), frame()], cut)).toThrow(RangeError);
+  });
+});
