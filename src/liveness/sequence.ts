@@ -23,10 +23,13 @@ export const ACTIVE_LIVENESS = {
   lookUpPitch: -10,
   neutralPitch: 5,
   /**
-   * Eye openness at or below this fraction of the level frames' median counts as eyes closed (a blink). Yale's
-   * shut eyes read 0.45 of open on average (0.76 at most), smiles 0.71–0.96.
+   * Eye openness at or below this fraction of the level frames' median counts as eyes closing (a blink where
+   * one is asked); at or below `shutRatio` as shut (an extra action where none is asked, if held). Yale's shut
+   * eyes read 0.45 of open on average (0.76 at most), smiles 0.71–0.96: a smile may pass for an asked blink,
+   * which proves nothing either way, but seldom for eyes shut on purpose.
    */
-  blinkRatio: 0.75,
+  blinkRatio: 0.85,
+  shutRatio: 0.75,
   /** Inter-eye distance at or above this multiple of the first frame's counts as coming closer; below `neutralScale` it is back. */
   closerScale: 1.2,
   neutralScale: 1.1,
@@ -48,6 +51,12 @@ export const ACTIVE_LIVENESS = {
    * seconds unasked, are ignored.
    */
   deliberateClosureMs: 300,
+  /**
+   * A head moves continuously: between two frames of a capture its pose seldom changes by a whole action's
+   * threshold at once (out and back, in at most two steps each, per move). Frames of another capture put out of
+   * order jump back and forth; more such changes than this per asked move → LIVENESS_WRONG_ORDER.
+   */
+  maxAbruptChangesPerMove: 4,
   /** Fastest plausible capture (ms between frames) and shortest plausible time per action (ms). */
   minFrameIntervalMs: 20,
   minActionMs: 250,
@@ -103,8 +112,11 @@ export function signalsOf(observation: FrameObservation): FrameSignals | null {
   return signals;
 }
 
-/** What a frame shows, relative to the sequence's first frame. */
-export type FrameState = LivenessAction | 'neutral' | 'between' | 'no-face';
+/** The actions that move the head (everything but closing the eyes). */
+type Move = Exclude<LivenessAction, 'blink'>;
+
+/** What a frame shows of the head's moves, relative to the sequence's first frame (eyes: see closedEyes). */
+export type FrameState = Move | 'neutral' | 'between' | 'no-face';
 
 /** Changes against the first frame, and the eyes' usual openness (the median over level frames). */
 function reference(frames: ReadonlyArray<FrameSignals | null> & { 0: FrameSignals }): {
@@ -139,7 +151,7 @@ function median(values: number[]): number {
 export function frameStates(frames: ReadonlyArray<FrameSignals | null>): FrameState[] {
   const t = ACTIVE_LIVENESS;
   if (!frames[0]) return frames.map(() => 'no-face');
-  const { pose, openEyes } = reference(frames as ReadonlyArray<FrameSignals | null> & { 0: FrameSignals });
+  const { pose } = reference(frames as ReadonlyArray<FrameSignals | null> & { 0: FrameSignals });
   return frames.map((f) => {
     if (!f) return 'no-face';
     const { dy, dp, scale } = pose(f);
@@ -149,29 +161,66 @@ export function frameStates(frames: ReadonlyArray<FrameSignals | null>): FrameSt
     if (Math.abs(dy) >= t.neutralYaw || Math.abs(dp) >= t.neutralPitch) return 'between';
     if (scale >= t.closerScale) return 'come-closer';
     if (scale >= t.neutralScale) return 'between';
-    return f.ear <= t.blinkRatio * openEyes ? 'blink' : 'neutral';
+    return 'neutral';
   });
 }
 
-/** One performed action: the frames it spans and the frame at its height. */
+/**
+ * How open each frame's eyes are as a fraction of their usual openness (the median over level frames), for
+ * frames whose head is level (state 'neutral'); null for the others, whose eyelids the pose distorts.
+ */
+export function eyeClosure(states: readonly FrameState[], frames: ReadonlyArray<FrameSignals | null>): Array<number | null> {
+  if (!frames[0]) return frames.map(() => null);
+  const { openEyes } = reference(frames as ReadonlyArray<FrameSignals | null> & { 0: FrameSignals });
+  return frames.map((f, i) => (f && states[i] === 'neutral' && openEyes > 0 ? f.ear / openEyes : null));
+}
+
+/** One performed action: the frames it spans and the frame at its height; for closed eyes, how far they closed. */
 export interface ActionRun {
   action: LivenessAction;
   first: number;
   last: number;
   peak: number;
+  /** Blinks only: the least eye openness of the run, as a fraction of open. */
+  closure?: number;
 }
 
 /**
- * The actions performed, in order: each a run of frames in that action's state that starts from neutral and
- * comes back on its own axis (a turn's yaw back within the neutral band, the eyes open again, ...), whatever
- * the other signals do meanwhile: a talking face moves its eyelids and pitch while it turns. Frames without a
- * face are passed over.
+ * The actions performed, in order of their first frame: the head's moves (see moveRuns) and the times the eyes
+ * were closed with the head level (openness at most blinkRatio of open, in consecutive level frames). The two are
+ * read apart, so eyes narrowing mid-turn or a smile between moves never breaks a move.
  */
 export function performedActions(states: readonly FrameState[], frames: ReadonlyArray<FrameSignals | null>): ActionRun[] {
+  const closure = eyeClosure(states, frames);
+  const blinks: ActionRun[] = [];
+  let open: ActionRun | null = null;
+  states.forEach((state, i) => {
+    if (state === 'no-face') return;
+    const c = closure[i];
+    if (c === null || c === undefined || c > ACTIVE_LIVENESS.blinkRatio) {
+      open = null;
+      return;
+    }
+    if (open && c < open.closure!) {
+      open.peak = i;
+      open.closure = c;
+    }
+    if (open) open.last = i;
+    else blinks.push((open = { action: 'blink', first: i, last: i, peak: i, closure: c }));
+  });
+  return [...moveRuns(states, frames), ...blinks].sort((a, b) => a.first - b.first);
+}
+
+/**
+ * The head's moves, in order: each a run of frames in that move's state that starts from neutral and comes back
+ * on its own axis (a turn's yaw back within the neutral band, ...), whatever the other signals do meanwhile: a
+ * talking face moves its pitch while it turns. Frames without a face are passed over.
+ */
+function moveRuns(states: readonly FrameState[], frames: ReadonlyArray<FrameSignals | null>): ActionRun[] {
   const t = ACTIVE_LIVENESS;
   if (!frames[0]) return [];
-  const { pose, openEyes } = reference(frames as ReadonlyArray<FrameSignals | null> & { 0: FrameSignals });
-  const back = (action: LivenessAction, f: FrameSignals): boolean => {
+  const { pose } = reference(frames as ReadonlyArray<FrameSignals | null> & { 0: FrameSignals });
+  const back = (action: Move, f: FrameSignals): boolean => {
     const { dy, dp, scale } = pose(f);
     switch (action) {
       case 'turn-left':
@@ -180,44 +229,37 @@ export function performedActions(states: readonly FrameState[], frames: Readonly
         return dy > -t.neutralYaw;
       case 'look-up':
         return dp > -t.neutralPitch;
-      case 'blink':
-        return f.ear > t.blinkRatio * openEyes;
       case 'come-closer':
         return scale < t.neutralScale;
     }
   };
-  const runs: ActionRun[] = [];
-  // The challenge's actions are distinct: a move done twice in a row (a noisy reading dipping into the neutral
-  // band mid-action, or a person repeating it) is one. Blinks stay apart (see sequenceReasons).
-  // A move is seen in at least two frames: a head cannot turn and come back between two frames of a capture,
-  // while a single turned frame is what reordered frames of another sequence leave behind.
-  const keep = (run: ActionRun): void => {
-    if (run.action !== 'blink' && run.last === run.first) return;
-    const previous = runs.at(-1);
-    if (previous && previous.action === run.action && run.action !== 'blink') {
-      previous.last = run.last;
-      if (height(run, run.peak) > height(previous, previous.peak)) previous.peak = run.peak;
-    } else {
-      runs.push(run);
-    }
-  };
-  let fromNeutral = false;
-  let open: ActionRun | null = null as ActionRun | null;
-  const height = (run: ActionRun, i: number): number => {
+  const height = (action: Move, i: number): number => {
     const f = frames[i]!, base = frames[0]!;
-    switch (run.action) {
+    switch (action) {
       case 'turn-left':
         return f.yaw - base.yaw;
       case 'turn-right':
         return base.yaw - f.yaw;
       case 'look-up':
         return base.pitch - f.pitch;
-      case 'blink':
-        return -f.ear;
       case 'come-closer':
         return f.interEye;
     }
   };
+  const runs: Array<ActionRun & { action: Move }> = [];
+  // The challenge's actions are distinct: a move done twice in a row (a noisy reading dipping into the neutral
+  // band mid-action, or a person repeating it) is one.
+  const keep = (run: ActionRun & { action: Move }): void => {
+    const previous = runs.at(-1);
+    if (previous && previous.action === run.action) {
+      previous.last = run.last;
+      if (height(run.action, run.peak) > height(previous.action, previous.peak)) previous.peak = run.peak;
+    } else {
+      runs.push(run);
+    }
+  };
+  let fromNeutral = false;
+  let open: (ActionRun & { action: Move }) | null = null as (ActionRun & { action: Move }) | null;
   states.forEach((state, i) => {
     if (state === 'no-face') return;
     if (open && state !== open.action && back(open.action, frames[i]!)) {
@@ -232,10 +274,10 @@ export function performedActions(states: readonly FrameState[], frames: Readonly
     }
     if (open && open.action === state) {
       open.last = i;
-      if (height(open, i) > height(open, open.peak)) open.peak = i;
+      if (height(open.action, i) > height(open.action, open.peak)) open.peak = i;
       return;
     }
-    // Into another action before this one came back: neither counts.
+    // Into another move before this one came back: neither counts.
     if (open) fromNeutral = false;
     open = { action: state, first: i, last: i, peak: i };
   });
@@ -332,17 +374,22 @@ function judgeOnce(
   const states = signals[0] ? frameStates(signals) : signals.map((): FrameState => 'no-face');
   const runs = signals[0] ? performedActions(states, signals) : [];
   for (const reason of sequenceReasons(challenge.actions, runs, times)) reasons.add(reason);
+  const moves = challenge.actions.filter((a) => a !== 'blink').length;
+  if (abruptChanges(signals) > t.maxAbruptChangesPerMove * moves) reasons.add('LIVENESS_WRONG_ORDER');
 
   const poseRuns = runs.filter((r) => POSE_ACTIONS.includes(r.action));
   if (signals[0] && (poseRuns.length === 0 || poseRuns.some((r) => parallax(signals[0]!, signals[r.peak]!, r.action) < t.minParallax))) {
     reasons.add('LIVENESS_FLAT_FACE');
   }
 
-  const matchFrame = chooseMatchFrame(states, signals, runs);
+  // Neutral frames with the eyes open: the match frame is one of them, and each must match it directly.
+  const closure = eyeClosure(states, signals);
+  const steady = (i: number): boolean => states[i] === 'neutral' && closure[i]! > t.blinkRatio;
+  const matchFrame = chooseMatchFrame(steady, signals, runs);
   let unlike: number[] = [];
   if (matchFrame === null) reasons.add('LIVENESS_NO_FACE');
   else {
-    unlike = changedFaces(matchFrame, signals, cutoffs, (i) => states[i] === 'neutral');
+    unlike = changedFaces(matchFrame, signals, cutoffs, steady);
     if (unlike.length > 0) reasons.add('LIVENESS_FACE_CHANGED');
   }
   const passed = reasons.size === 0;
@@ -358,7 +405,8 @@ function judgeOnce(
  */
 export function sequenceReasons(asked: readonly LivenessAction[], runs: readonly ActionRun[], times: readonly number[]): LivenessReason[] {
   const deliberate = (r: ActionRun): boolean => times[r.last]! - times[r.first]! >= ACTIVE_LIVENESS.deliberateClosureMs;
-  if (!asked.includes('blink') && runs.some((r) => r.action === 'blink' && deliberate(r))) return ['LIVENESS_EXTRA_ACTION'];
+  const shut = (r: ActionRun): boolean => r.action === 'blink' && r.closure! <= ACTIVE_LIVENESS.shutRatio && deliberate(r);
+  if (!asked.includes('blink') && runs.some(shut)) return ['LIVENESS_EXTRA_ACTION'];
   const moves = runs.filter((r) => r.action !== 'blink');
   const askedMoves: LivenessAction[] = asked.filter((a) => a !== 'blink');
   const observed = moves.map((r) => r.action);
@@ -380,6 +428,22 @@ export function sequenceReasons(asked: readonly LivenessAction[], runs: readonly
   return [blinks.length > 0 ? 'LIVENESS_WRONG_ORDER' : 'LIVENESS_ACTION_MISSING'];
 }
 
+/**
+ * How many times the pose changes between consecutive frames with a face by at least one action's threshold:
+ * yaw by turnYaw, pitch by lookUpPitch, or the face's size by (closerScale − 1) of the first frame's.
+ */
+export function abruptChanges(signals: ReadonlyArray<FrameSignals | null>): number {
+  const t = ACTIVE_LIVENESS;
+  const faces = signals.filter((s): s is FrameSignals => s !== null);
+  let count = 0;
+  for (let i = 1; i < faces.length; i++) {
+    const a = faces[i - 1]!, b = faces[i]!;
+    const size = Math.abs(b.interEye - a.interEye) / faces[0]!.interEye;
+    if (Math.abs(b.yaw - a.yaw) >= t.turnYaw || Math.abs(b.pitch - a.pitch) >= -t.lookUpPitch || size >= t.closerScale - 1) count++;
+  }
+  return count;
+}
+
 /** Whether frame `i` stands alone: the nearest faces before and after it are shown to be one face, and alike. */
 function isolatedFrame(i: number, unlike: readonly number[], signals: ReadonlyArray<FrameSignals | null>, minSimilarity: number): boolean {
   let before = i - 1, after = i + 1;
@@ -389,11 +453,11 @@ function isolatedFrame(i: number, unlike: readonly number[], signals: ReadonlyAr
   return !!a && !!b && !unlike.includes(before) && !unlike.includes(after) && similarity(a, b) >= minSimilarity;
 }
 
-function chooseMatchFrame(states: readonly FrameState[], signals: ReadonlyArray<FrameSignals | null>, runs: readonly ActionRun[]): number | null {
+function chooseMatchFrame(steady: (frame: number) => boolean, signals: ReadonlyArray<FrameSignals | null>, runs: readonly ActionRun[]): number | null {
   const first = runs[0]?.first ?? 0;
-  const last = runs.at(-1)?.last ?? states.length - 1;
+  const last = runs.at(-1)?.last ?? signals.length - 1;
   const frontality = (i: number): number => Math.abs(signals[i]!.yaw) + Math.abs(signals[i]!.pitch);
-  const neutral = states.flatMap((s, i) => (s === 'neutral' ? [i] : []));
+  const neutral = signals.flatMap((_, i) => (steady(i) ? [i] : []));
   const inside = neutral.filter((i) => i > first && i < last);
   const pool = inside.length > 0 ? inside : neutral;
   if (pool.length === 0) return null;
