@@ -6,9 +6,9 @@ import { genuineImages } from '../services/liveness-sequences.js';
 
 /**
  * A camera video of `photo`'s face doing `actions` (a GENUINE PROXY rendered from its 3-D mesh): looking at the
- * camera for 3 s (the page's preview, until the person starts the check), each pose of the actions for 0.3 s
- * (3.6 s for two actions), then still for 10 s. The page films about 6.4 s from when it starts: started within
- * the first 3 s, it sees the whole sequence.
+ * camera for 4 s (the page's preview, until the person starts the check), each pose of the actions for 0.2 s
+ * (2.4 s for two actions: about one frame of the page's five a second each), then still for 10 s. The page films
+ * about 6.4 s from when it starts: started within the first 4 s, it sees the whole sequence.
  */
 export async function performingVideo(pool: FacePool, photo: Buffer, actions: readonly LivenessAction[]): Promise<Buffer> {
   const poses = await Promise.all(
@@ -17,7 +17,7 @@ export async function performingVideo(pool: FacePool, photo: Buffer, actions: re
   const neutral = poses[0] as Buffer;
   // The rendering's own still frames (STILL_FRAMES at each end) are left to the video's neutral stretches.
   const moving = poses.slice(STILL_FRAMES, poses.length - STILL_FRAMES);
-  return sequenceVideo([{ image: neutral, frames: 30 }, ...moving.map((image) => ({ image, frames: 3 })), { image: neutral, frames: 100 }], 480, 360);
+  return sequenceVideo([{ image: neutral, frames: 40 }, ...moving.map((image) => ({ image, frames: 2 })), { image: neutral, frames: 100 }], 480, 360);
 }
 
 /**
