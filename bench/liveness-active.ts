@@ -50,7 +50,7 @@ const MIN_SOURCE_EYE_DISTANCE = 40;
  * and shoulders: a face filling a tight crop is half lost when rendered turned, and the detector jumps.
  */
 const MAX_SOURCE_FACE_WIDTH = 0.7;
-const ATTACKS = ['photo-2d-warps', 'replay-other-challenge', 'reordered-frames', 'time-stretched', 'spliced-other-person'] as const;
+const ATTACKS = ['photo-2d-warps', 'photo-steep-tilt', 'replay-other-challenge', 'reordered-frames', 'time-stretched', 'spliced-other-person'] as const;
 type Kind = 'genuine-proxy' | (typeof ATTACKS)[number];
 
 function arg(name: string, fallback: string): string {
@@ -190,6 +190,8 @@ async function main(): Promise<void> {
     const photo = await toFrames(photoAttack(face.image, actions, random));
     await record('photo-2d-warps', name, actions, photo);
     await peaks(photo, parallaxAtPeaks['photo-2d-warps']);
+    // The same print tipped as far as the flatness measure below finds turns read from it.
+    await record('photo-steep-tilt', name, actions, await toFrames(photoAttack(face.image, actions, random, { tilt: [1.2, 1.6] })));
 
     let other = randomChallengeActions(random);
     while (other.join() === actions.join()) other = randomChallengeActions(random);

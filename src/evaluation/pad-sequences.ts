@@ -327,13 +327,21 @@ export async function renderingFor(
 /**
  * ATTACK: the photo itself moved in 2-D on the kiosk's timeline so that each action looks done: a turn as a tilt
  * about the vertical axis plus a sideways shift, looking up as a tilt about the horizontal axis, coming closer as
- * a zoom, a blink as a vertical squash; each action's size is drawn (a tilt of 0.3–0.9), and every frame shakes a
- * little (±3 px, ±3°).
+ * a zoom, a blink as a vertical squash; each action's size is drawn (a tilt of 0.3–0.9 unless `tilt` says), and
+ * every frame shakes a little (±3 px, ±3°).
  */
-export function photoAttack(image: RgbImage, actions: readonly LivenessAction[], random: () => number, framesPerAction = kioskFramesPerAction(actions.length)): RgbImage[] {
+export function photoAttack(
+  image: RgbImage,
+  actions: readonly LivenessAction[],
+  random: () => number,
+  options: { framesPerAction?: number; tilt?: readonly [number, number] } = {},
+): RgbImage[] {
+  const framesPerAction = options.framesPerAction ?? kioskFramesPerAction(actions.length);
+  const [leastTilt, mostTilt] = options.tilt ?? [0.3, 0.9];
+  // The print's edge on the subject's left (the image's right) tipped towards the camera reads as a turn to the left.
   const fake: Record<LivenessAction, { tiltX: number; tiltY: number; scale: number; dx: number; squash: number }> = {
-    'turn-left': { tiltX: -1, tiltY: 0, scale: 0.92, dx: 0.06, squash: 1 },
-    'turn-right': { tiltX: 1, tiltY: 0, scale: 0.92, dx: -0.06, squash: 1 },
+    'turn-left': { tiltX: 1, tiltY: 0, scale: 0.92, dx: 0.06, squash: 1 },
+    'turn-right': { tiltX: -1, tiltY: 0, scale: 0.92, dx: -0.06, squash: 1 },
     'look-up': { tiltX: 0, tiltY: 1, scale: 1, dx: 0, squash: 1 },
     blink: { tiltX: 0, tiltY: 0, scale: 1, dx: 0, squash: 0.85 },
     'come-closer': { tiltX: 0, tiltY: 0, scale: 1.35, dx: 0, squash: 1 },
@@ -358,7 +366,7 @@ export function photoAttack(image: RgbImage, actions: readonly LivenessAction[],
   const frames: RgbImage[] = [];
   for (let i = 0; i < STILL_FRAMES; i++) frames.push(frame(still, 0, 0));
   for (const action of actions) {
-    const tilt = 0.3 + 0.6 * random();
+    const tilt = leastTilt + (mostTilt - leastTilt) * random();
     for (let f = 0; f < framesPerAction; f++) frames.push(frame(fake[action], effort(action, (f + 0.5) / framesPerAction), tilt));
   }
   for (let i = 0; i < STILL_FRAMES; i++) frames.push(frame(still, 0, 0));

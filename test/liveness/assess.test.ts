@@ -96,7 +96,7 @@ describe('assessSequence (active liveness) on rendered genuine proxies and attac
   }, 120_000);
 
   it('refuses a photo moved, zoomed, rotated and perspective-tilted to fake the actions', async () => {
-    const frames = await toFrames(photoAttack(a.image, ['turn-left', 'look-up'], seeded(3), COMPACT.framesPerAction));
+    const frames = await toFrames(photoAttack(a.image, ['turn-left', 'look-up'], seeded(3), COMPACT));
     const verdict = await assessSequence(faces, challenge(['turn-left', 'look-up']), frames, NOW);
     expect(verdict.passed).toBe(false);
     expect(verdict.reasons).toContain('LIVENESS_FLAT_FACE');
