@@ -314,7 +314,7 @@ async function realEyes(pool: FacePool): Promise<Record<string, unknown>> {
     const eyes = (await pool.observe(bytes, false)).subject?.eyes;
     return eyes ? (eyes.left + eyes.right) / 2 : null;
   };
-  const closed: Record<string, { subjects: number; calledClosed: number; ratios: number[] }> = {};
+  const closed: Record<string, { subjects: number; calledClosed: number; calledShut: number; ratios: number[] }> = {};
   for (const identity of [...new Set(entries.map((e) => e.identity))]) {
     const file = (condition: string): string | undefined => entries.find((e) => e.identity === identity && e.path.includes(`.${condition}.`))?.path;
     const normal = file('normal');
@@ -324,13 +324,14 @@ async function realEyes(pool: FacePool): Promise<Record<string, unknown>> {
       const f = file(condition);
       const value = f ? await openness(f) : null;
       if (value === null) continue;
-      const row = (closed[condition] ??= { subjects: 0, calledClosed: 0, ratios: [] });
+      const row = (closed[condition] ??= { subjects: 0, calledClosed: 0, calledShut: 0, ratios: [] });
       row.subjects++;
       row.ratios.push(+(value / open).toFixed(2));
       if (value <= ACTIVE_LIVENESS.blinkRatio * open) row.calledClosed++;
+      if (value <= ACTIVE_LIVENESS.shutRatio * open) row.calledShut++;
     }
   }
-  return { set: dir, against: 'normal', blinkRatio: ACTIVE_LIVENESS.blinkRatio, conditions: closed };
+  return { set: dir, against: 'normal', blinkRatio: ACTIVE_LIVENESS.blinkRatio, shutRatio: ACTIVE_LIVENESS.shutRatio, conditions: closed };
 }
 
 /**

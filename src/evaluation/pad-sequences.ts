@@ -167,7 +167,6 @@ export function warpImage(image: RgbImage, h: Homography, width = image.width, h
   return { data: out, width, height };
 }
 
-
 /**
  * A photo held in front of the camera and moved: in-plane rotation `angle` (degrees), zoom `scale`, shift, and
  * a perspective tilt about the vertical (`tiltX`) and horizontal (`tiltY`) axes through the image centre, the
@@ -207,7 +206,7 @@ const MAX_FRAMES = 40;
 const MAX_ACTION_FRAMES = 13;
 
 /** Frames the kiosk films for each action of a challenge of `count` actions. */
-export function kioskFramesPerAction(count: number): number {
+function kioskFramesPerAction(count: number): number {
   return Math.min(MAX_ACTION_FRAMES, Math.floor((MAX_FRAMES - 2 * STILL_FRAMES) / count));
 }
 
@@ -216,7 +215,7 @@ export function kioskFramesPerAction(count: number): number {
  * asked to do it might do (each presentation draws its own). Yaw and pitch are rendered degrees; the detector
  * reads about two thirds of a rendered rotation.
  */
-export const ACTION_PEAK: Record<LivenessAction, { least: Partial<RenderPose>; most: Partial<RenderPose> }> = {
+const ACTION_PEAK: Record<LivenessAction, { least: Partial<RenderPose>; most: Partial<RenderPose> }> = {
   'turn-left': { least: { yaw: 25 }, most: { yaw: 40 } },
   'turn-right': { least: { yaw: -25 }, most: { yaw: -40 } },
   'look-up': { least: { pitch: -20 }, most: { pitch: -35 } },
@@ -228,7 +227,7 @@ export const ACTION_PEAK: Record<LivenessAction, { least: Partial<RenderPose>; m
  * How far into its action a person is at `u` (0..1) of the action's time: a reaction time, out, held, back, and
  * settled before the next prompt. Eyes stay shut for about a third of the time (asked to close them a moment).
  */
-export function effort(action: LivenessAction, u: number): number {
+function effort(action: LivenessAction, u: number): number {
   if (action === 'blink') return u >= 0.35 && u <= 0.65 ? 1 : 0;
   const ease = (x: number): number => x * x * (3 - 2 * x);
   if (u < 0.1 || u >= 0.9) return 0;

@@ -39,8 +39,9 @@ async function observeAll(faces: FrameObserver, frames: readonly CapturedFrame[]
 /**
  * Whether `frames` show one live face performing `challenge`'s actions in order, in time. The embedding of a
  * neutral frame from inside the verified sequence comes back for matching. Frames are the camera's own, in
- * capture order (not the mirrored preview). The same-face cut-off comes from `thresholdsFile` (default: the
- * shipped config/thresholds.json), as for every other comparison of the deployment. Errors of the face pool
+ * capture order (not the mirrored preview). The same-face cut-offs (the operating match threshold and the
+ * 'possible' grade) come from `thresholdsFile` (default: the shipped config/thresholds.json), as for every other
+ * comparison of the deployment. Errors of the face pool
  * (ENGINE_BUSY, an undecodable image) throw.
  */
 export async function assessSequence(

@@ -115,7 +115,7 @@ export function signalsOf(observation: FrameObservation): FrameSignals | null {
 /** The actions that move the head (everything but closing the eyes). */
 type Move = Exclude<LivenessAction, 'blink'>;
 
-/** What a frame shows of the head's moves, relative to the sequence's first frame (eyes: see closedEyes). */
+/** What a frame shows of the head's moves, relative to the sequence's first frame (the eyes: see eyeClosure). */
 export type FrameState = Move | 'neutral' | 'between' | 'no-face';
 
 /** Changes against the first frame, and the eyes' usual openness (the median over level frames). */
@@ -169,7 +169,7 @@ export function frameStates(frames: ReadonlyArray<FrameSignals | null>): FrameSt
  * How open each frame's eyes are as a fraction of their usual openness (the median over level frames), for
  * frames whose head is level (state 'neutral'); null for the others, whose eyelids the pose distorts.
  */
-export function eyeClosure(states: readonly FrameState[], frames: ReadonlyArray<FrameSignals | null>): Array<number | null> {
+function eyeClosure(states: readonly FrameState[], frames: ReadonlyArray<FrameSignals | null>): Array<number | null> {
   if (!frames[0]) return frames.map(() => null);
   const { openEyes } = reference(frames as ReadonlyArray<FrameSignals | null> & { 0: FrameSignals });
   return frames.map((f, i) => (f && states[i] === 'neutral' && openEyes > 0 ? f.ear / openEyes : null));
