@@ -1,10 +1,11 @@
 /**
  * The active liveness check end to end: the frames' times, then every frame through the face pool (mesh, pose,
- * eyes, embedding), then sequence.ts's judgement.
+ * eyes, embedding) and its face's pixels cropped for the flatness test, then sequence.ts's judgement.
  */
 import os from 'node:os';
-import type { Embedding, FacePool, FrameObservation } from '../face/index.js';
+import type { Embedding, FacePool } from '../face/index.js';
 import { thresholdsFor } from '../identity/thresholds.js';
+import { faceCrop } from './planarity.js';
 import { ACTIVE_LIVENESS, judgeSequence, signalsOf, timingReasons, type FrameSignals } from './sequence.js';
 import type { CapturedFrame, LivenessChallenge, LivenessReason, LivenessVerdict } from './types.js';
 
@@ -20,16 +21,28 @@ function refused(reasons: LivenessReason[]): LivenessAssessment {
   return { passed: false, reasons, observed: [], matchFrame: null, embedding: null };
 }
 
-/** Observes and embeds every frame through the pool, one per core at a time (its queue is bounded and shared). */
-async function observeAll(faces: FrameObserver, frames: readonly CapturedFrame[]): Promise<FrameObservation[]> {
-  const results: FrameObservation[] = new Array<FrameObservation>(frames.length);
+/**
+ * One frame reduced to the check's signals, its face embedded (`embed`) and cropped for the flatness test; null
+ * when it shows no face. The crop is sharp's work, off the main thread.
+ */
+export async function frameSignals(faces: FrameObserver, image: Uint8Array, embed: boolean): Promise<FrameSignals | null> {
+  const observation = await faces.observe(image, embed);
+  const signals = signalsOf(observation);
+  if (!signals) return null;
+  const crop = await faceCrop(image, signals.mesh, observation.image);
+  return crop ? { ...signals, crop } : signals;
+}
+
+/** Every frame's signals, one frame per core at a time through the pool (its queue is bounded and shared). */
+async function observeAll(faces: FrameObserver, frames: readonly CapturedFrame[]): Promise<Array<FrameSignals | null>> {
+  const results = new Array<FrameSignals | null>(frames.length);
   let next = 0;
   const lanes = Math.max(1, Math.min(os.availableParallelism(), frames.length));
   await Promise.all(
     Array.from({ length: lanes }, async () => {
       while (next < frames.length) {
         const i = next++;
-        results[i] = await faces.observe(frames[i]!.image, true);
+        results[i] = await frameSignals(faces, frames[i]!.image, true);
       }
     }),
   );
@@ -57,7 +70,7 @@ export async function assessSequence(
   const timing = timingReasons(challenge, frames, now);
   if (timing.length > 0) return refused(timing);
 
-  const signals: Array<FrameSignals | null> = (await observeAll(faces, frames)).map(signalsOf);
+  const signals = await observeAll(faces, frames);
   const model = signals.find((s) => s?.embedding)?.embedding?.model;
   if (!model) return refused(['LIVENESS_NO_FACE']);
   // Same person throughout, at the deployment's own thresholds (see SameFaceCutoffs).

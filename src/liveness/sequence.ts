@@ -6,6 +6,7 @@
 import type { Embedding, FrameObservation, Point, Point3 } from '../face/index.js';
 import { similarity } from '../identity/match.js';
 import { applyHomography, distance, fitHomography } from './geometry.js';
+import { planeResidual, type FaceCrop } from './planarity.js';
 import { POSE_ACTIONS, type CapturedFrame, type LivenessAction, type LivenessChallenge, type LivenessReason, type LivenessVerdict } from './types.js';
 
 /**
@@ -40,6 +41,15 @@ export const ACTIVE_LIVENESS = {
    * where there is none; heads read 0.16 and up at the height of a turn (real clip: 0.16–0.29; rendered: 0.18+).
    */
   minParallax: 0.15,
+  /**
+   * Least share of the face that the best homography from the first frame leaves unexplained at the height of
+   * every turn and look-up (see planarity.ts): the pixels' own answer to the question the mesh's landmarks cannot
+   * answer for a steeply tilted print. Prints tilted until a turn was read, with simulated camera noise, blur and
+   * uneven light: at most 0.025; heads rendered turned 25–40° or looking up 20–35°: 0.05 and up; a real turn:
+   * 0.5 and up. Real prints moved by hand (NUAA) leave 0.05 or more in a quarter of frame pairs (glare, bending):
+   * docs/liveness.md.
+   */
+  minPlaneResidual: 0.05,
   /**
    * Frames without a face tolerated (motion blur), as a fraction of the sequence; never the first frame. Frames
    * set aside as detector glitches (see judgeSequence) count among them.
@@ -85,6 +95,8 @@ export interface FrameSignals {
   interEye: number;
   mesh: readonly Point3[];
   embedding?: Embedding;
+  /** The face's pixels, for the flatness test (see planarity.ts); without them a frame shows no 3-D. */
+  crop?: FaceCrop;
 }
 
 function centre(mesh: readonly Point[], ring: readonly number[]): Point {
@@ -306,6 +318,16 @@ export function parallax(a: FrameSignals, b: FrameSignals, action: LivenessActio
 }
 
 /**
+ * Whether frame `b`, at the height of `action`, could be frame `a`'s picture moved: by the mesh (too little nose
+ * parallax) or by the pixels (one homography explains the face). Both must show a head.
+ */
+export function flat(a: FrameSignals, b: FrameSignals, action: LivenessAction): boolean {
+  const t = ACTIVE_LIVENESS;
+  if (parallax(a, b, action) < t.minParallax) return true;
+  return !a.crop || !b.crop || planeResidual(a.crop, b.crop) < t.minPlaneResidual;
+}
+
+/**
  * How alike two frames' faces must be: a frame that must match the match frame directly (a neutral one) at
  * `same`, the deployment's operating match threshold, since the match frame is what gets identified; a turned
  * or lifted head, against the match frame or the frame before it, at `turned` (a lower grade: a turned head looks
@@ -378,7 +400,7 @@ function judgeOnce(
   if (abruptChanges(signals) > t.maxAbruptChangesPerMove * moves) reasons.add('LIVENESS_WRONG_ORDER');
 
   const poseRuns = runs.filter((r) => POSE_ACTIONS.includes(r.action));
-  if (signals[0] && (poseRuns.length === 0 || poseRuns.some((r) => parallax(signals[0]!, signals[r.peak]!, r.action) < t.minParallax))) {
+  if (signals[0] && (poseRuns.length === 0 || poseRuns.some((r) => flat(signals[0]!, signals[r.peak]!, r.action)))) {
     reasons.add('LIVENESS_FLAT_FACE');
   }
 

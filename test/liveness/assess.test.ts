@@ -3,10 +3,27 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { alignedTo, encodeFrame, genuineProxy, renderingFor, photoAttack, reordered, retimed, spliced, toFrames, type SourceFace } from '../../src/evaluation/pad-sequences.js';
+import {
+  alignedTo,
+  encodeFrame,
+  genuineProxy,
+  NEUTRAL,
+  photoAttack,
+  photoMotion,
+  renderingFor,
+  renderPose,
+  reordered,
+  retimed,
+  spliced,
+  toFrames,
+  warpImage,
+  type SourceFace,
+} from '../../src/evaluation/pad-sequences.js';
 import { decodeImage, FacePool, meshTriangulation, type FrameObservation, type Pose, type RgbImage } from '../../src/face/index.js';
 import { FACE_API_DIR } from '../../src/face/runtime.js';
 import { assessSequence, type FrameObserver } from '../../src/liveness/assess.js';
+import { faceCrop, planeResidual, type FaceCrop } from '../../src/liveness/planarity.js';
+import { ACTIVE_LIVENESS } from '../../src/liveness/sequence.js';
 import type { CapturedFrame, LivenessAction, LivenessChallenge } from '../../src/liveness/types.js';
 
 const sample = (n: number): Buffer => readFileSync(path.join(FACE_API_DIR, 'demo', `sample${n}.jpg`));
@@ -100,6 +117,49 @@ describe('assessSequence (active liveness) on rendered genuine proxies and attac
     const verdict = await assessSequence(faces, challenge(['turn-left', 'look-up']), frames, NOW);
     expect(verdict.passed).toBe(false);
     expect(verdict.reasons).toContain('LIVENESS_FLAT_FACE');
+  }, 120_000);
+
+  it('refuses a print tipped so steeply that its turn is read, by the pixels: one homography explains it', async () => {
+    const frames = await toFrames(photoAttack(b.image, ['turn-left', 'come-closer'], seeded(4), { ...COMPACT, tilt: [1.9, 2] }));
+    const verdict = await assessSequence(faces, challenge(['turn-left', 'come-closer']), frames, NOW);
+    expect(verdict.observed).toEqual(['turn-left', 'come-closer']);
+    expect(verdict).toMatchObject({ passed: false, reasons: ['LIVENESS_FLAT_FACE'] });
+  }, 120_000);
+
+  it('planeResidual: a print tipped, rotated, zoomed or shifted leaves almost nothing unexplained; a head that turns or looks up does', async () => {
+    const crop = async (image: RgbImage): Promise<FaceCrop> => {
+      const bytes = await encodeFrame(image);
+      const observation = await pool.observe(bytes, false);
+      return (await faceCrop(bytes, observation.subject!.mesh, observation.image))!;
+    };
+    const { width, height } = a.image;
+    const first = await crop(a.image);
+    expect(planeResidual(first, first)).toBeLessThan(0.001);
+    for (const motion of [
+      { angle: 4, scale: 0.92, dx: 20, dy: -6, tiltX: 1.5, tiltY: 0 },
+      { angle: -3, scale: 1, dx: -10, dy: 5, tiltX: -1.2, tiltY: 0 },
+      { angle: 0, scale: 1.1, dx: 0, dy: 0, tiltX: 0, tiltY: 1.3 },
+    ]) {
+      expect(planeResidual(first, await crop(warpImage(a.image, photoMotion(width, height, motion))))).toBeLessThan(ACTIVE_LIVENESS.minPlaneResidual);
+    }
+    for (const pose of [{ yaw: 30 }, { yaw: -30 }, { pitch: -25 }]) {
+      expect(planeResidual(first, await crop(renderPose(a, triangles, { ...NEUTRAL, ...pose })))).toBeGreaterThan(ACTIVE_LIVENESS.minPlaneResidual);
+    }
+  }, 120_000);
+
+  it('faceCrop: the face and a margin, grey, its eyes about 48 px apart, with the mesh in the crop\'s pixels', async () => {
+    const bytes = await encodeFrame(a.image);
+    const observation = await pool.observe(bytes, false);
+    const mesh = observation.subject!.mesh;
+    const crop = (await faceCrop(bytes, mesh, observation.image))!;
+    const eyes = (m: ReadonlyArray<{ x: number; y: number }>): number => Math.hypot(m[33]!.x - m[263]!.x, m[33]!.y - m[263]!.y);
+    expect(eyes(mesh)).toBeGreaterThan(48);
+    expect(eyes(crop.mesh)).toBeCloseTo(48, 0);
+    expect(crop.pixels.data).toHaveLength(crop.pixels.width * crop.pixels.height);
+    for (const p of crop.mesh) {
+      expect(p.x).toBeGreaterThanOrEqual(0);
+      expect(p.x).toBeLessThan(crop.pixels.width);
+    }
   }, 120_000);
 
   it('refuses reordered frames and frames re-timed past the deadline or impossibly fast', async () => {
