@@ -34,8 +34,9 @@ import { readDataset } from '../src/evaluation/dataset.js';
 import { decodeImage, FacePool, meshTriangulation, type FrameObservation, type RgbImage } from '../src/face/index.js';
 import { similarity } from '../src/identity/match.js';
 import { thresholdsFor } from '../src/identity/thresholds.js';
-import { assessSequence, type FrameObserver, type LivenessAssessment } from '../src/liveness/assess.js';
-import { ACTIVE_LIVENESS, frameStates, parallax, performedActions, signalsOf } from '../src/liveness/sequence.js';
+import { assessSequence, frameSignals, type FrameObserver, type LivenessAssessment } from '../src/liveness/assess.js';
+import { planeResidual } from '../src/liveness/planarity.js';
+import { ACTIVE_LIVENESS, frameStates, parallax, performedActions, signalsOf, type FrameSignals } from '../src/liveness/sequence.js';
 import { randomChallengeActions, type CapturedFrame, type LivenessAction, type LivenessChallenge } from '../src/liveness/types.js';
 
 const SETS = ['lfw-dev', 'faceapi-bbt', 'orl', 'yale'].map((s) => path.resolve('../shared/eval', s));
@@ -56,6 +57,11 @@ type Kind = 'genuine-proxy' | (typeof ATTACKS)[number];
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+}
+
+function stats(values: readonly number[]): { n: number; min: number; median: number; max: number } {
+  const v = [...values].sort((a, b) => a - b);
+  return { n: v.length, min: v[0] ?? NaN, median: v[v.length >> 1] ?? NaN, max: v.at(-1) ?? NaN };
 }
 
 function countBy(keys: readonly string[]): Record<string, number> {
@@ -140,7 +146,14 @@ async function main(): Promise<void> {
   }
 
   const results: Array<{ kind: Kind; source: string; actions: LivenessAction[]; verdict: Omit<LivenessAssessment, 'embedding'>; frames?: string[] }> = [];
-  const parallaxAtPeaks: Record<'genuine-proxy' | 'photo-2d-warps', number[]> = { 'genuine-proxy': [], 'photo-2d-warps': [] };
+  const checkSeconds: number[] = [];
+  const planeResidualMs: number[] = [];
+  // The flatness measures at the height of each turn and look-up the check detected.
+  const atPeaks: Record<'genuine-proxy' | 'photo-2d-warps' | 'photo-steep-tilt', { parallax: number[]; planeResidual: number[] }> = {
+    'genuine-proxy': { parallax: [], planeResidual: [] },
+    'photo-2d-warps': { parallax: [], planeResidual: [] },
+    'photo-steep-tilt': { parallax: [], planeResidual: [] },
+  };
   const issued = Date.parse('2026-01-01T10:00:00Z');
   const challenge = (actions: LivenessAction[]): LivenessChallenge => ({
     id: 'bench',
@@ -153,7 +166,10 @@ async function main(): Promise<void> {
   const readPose = async (image: RgbImage): Promise<{ yaw: number; pitch: number } | null> =>
     (await faces.observe(await encodeFrame(image), false)).subject?.pose ?? null;
   const record = async (kind: Kind, source: string, actions: LivenessAction[], frames: CapturedFrame[], at = now): Promise<void> => {
+    const started = performance.now();
     const { embedding: _embedding, ...verdict } = await assessSequence(faces, challenge(actions), frames, at);
+    // A bona fide presentation is the first to show its frames to the pool: its time is a whole check's.
+    if (kind === 'genuine-proxy') checkSeconds.push((performance.now() - started) / 1000);
     // Per-frame traces for the presentations worth reading: every bona fide one and every attack that passed.
     const traced = kind === 'genuine-proxy' || kind === 'photo-2d-warps' || verdict.passed;
     results.push({ kind, source, actions, verdict, ...(traced ? { frames: await trace(frames, verdict.matchFrame) } : {}) });
@@ -172,11 +188,17 @@ async function main(): Promise<void> {
         : 'no-face',
     );
   };
-  const peaks = async (frames: CapturedFrame[], into: number[]): Promise<void> => {
+  const peaks = async (frames: CapturedFrame[], into: { parallax: number[]; planeResidual: number[] }): Promise<void> => {
     const signals = await Promise.all(frames.map(async (f) => signalsOf(await faces.observe(f.image, true))));
     if (!signals[0]) return;
     for (const run of performedActions(frameStates(signals), signals)) {
-      if (run.action !== 'blink' && run.action !== 'come-closer') into.push(parallax(signals[0], signals[run.peak]!, run.action));
+      if (run.action === 'blink' || run.action === 'come-closer') continue;
+      into.parallax.push(parallax(signals[0], signals[run.peak]!, run.action));
+      const [a, b] = await Promise.all([frameSignals(faces, frames[0]!.image, true), frameSignals(faces, frames[run.peak]!.image, true)]);
+      if (!a?.crop || !b?.crop) continue;
+      const started = performance.now();
+      into.planeResidual.push(planeResidual(a.crop, b.crop));
+      planeResidualMs.push(performance.now() - started);
     }
   };
 
@@ -185,13 +207,15 @@ async function main(): Promise<void> {
     const actions = randomChallengeActions(random);
     const genuine = await toFrames(genuineProxy(face, triangles, actions, random));
     await record('genuine-proxy', name, actions, genuine);
-    await peaks(genuine, parallaxAtPeaks['genuine-proxy']);
+    await peaks(genuine, atPeaks['genuine-proxy']);
 
     const photo = await toFrames(photoAttack(face.image, actions, random));
     await record('photo-2d-warps', name, actions, photo);
-    await peaks(photo, parallaxAtPeaks['photo-2d-warps']);
+    await peaks(photo, atPeaks['photo-2d-warps']);
     // The same print tipped as far as the flatness measure below finds turns read from it.
-    await record('photo-steep-tilt', name, actions, await toFrames(photoAttack(face.image, actions, random, { tilt: [1.2, 1.6] })));
+    const steep = await toFrames(photoAttack(face.image, actions, random, { tilt: [1.2, 1.6] }));
+    await record('photo-steep-tilt', name, actions, steep);
+    await peaks(steep, atPeaks['photo-steep-tilt']);
 
     let other = randomChallengeActions(random);
     while (other.join() === actions.join()) other = randomChallengeActions(random);
@@ -219,6 +243,7 @@ async function main(): Promise<void> {
   }
 
   const tilted = await tiltedPhotos(faces, sources.map((x) => x.face));
+  const prints = await realPrints(faces);
   const videoReport = await realMotion(pool, video);
   const eyesReport = await realEyes(pool);
   await pool.close();
@@ -252,10 +277,10 @@ async function main(): Promise<void> {
     operatingPoint: { ...ACTIVE_LIVENESS, sameFaceMinSimilarity: thresholdsFor('dlib-resnet@1+flip').grades.possible.minScore },
     bpcerGenuineProxy: { ...rate('genuine-proxy', false), reasons: reasonsOf('genuine-proxy') },
     apcer: Object.fromEntries(ATTACKS.map((a) => [a, { ...rate(a, true), reasons: reasonsOf(a) }])),
-    parallaxAtPeaks: Object.fromEntries(
-      Object.entries(parallaxAtPeaks).map(([k, v]) => [k, { n: v.length, min: Math.min(...v), median: v.sort((a, b) => a - b)[v.length >> 1], max: Math.max(...v) }]),
-    ),
+    cost: { checkSecondsGenuine: stats(checkSeconds), planeResidualMs: stats(planeResidualMs), workers: Number(arg('workers', '1')) },
+    atPeaks: Object.fromEntries(Object.entries(atPeaks).map(([k, v]) => [k, { parallax: stats(v.parallax), planeResidual: stats(v.planeResidual) }])),
     tiltedPhotos: tilted,
+    realPrints: prints,
     video: videoReport,
     realEyes: eyesReport,
     results,
@@ -268,37 +293,81 @@ async function main(): Promise<void> {
 /**
  * The flatness test on its own, against the hardest photo attack: each source photo tilted about the vertical
  * axis (both ways) and the horizontal one, ever more steeply, until the detector reads a turn or a look-up from
- * it, and that frame's nose parallax against the untilted photo. Every such frame the flatness test lets through
- * would pass the whole check if the other actions were read too.
+ * it, and that frame's nose parallax and plane residual against the untilted photo. Every such frame the
+ * flatness test lets through would pass the whole check if the other actions were read too.
  */
 async function tiltedPhotos(faces: FrameObserver, sources: readonly SourceFace[]): Promise<Record<string, unknown>> {
-  const readAsAction: Array<{ action: LivenessAction; tilt: number; read: number; parallax: number }> = [];
+  const readAsAction: Array<{ action: LivenessAction; tilt: number; read: number; parallax: number; planeResidual: number | null }> = [];
   let tries = 0;
   for (const source of sources) {
-    const first = signalsOf(await faces.observe(await encodeFrame(source.image), true));
+    const first = await frameSignals(faces, await encodeFrame(source.image), true);
     if (!first) continue;
     for (const [axis, sign] of [['x', 1], ['x', -1], ['y', 1]] as const) {
       for (const tilt of [0.6, 0.9, 1.2, 1.5]) {
         tries++;
         const h = photoMotion(source.image.width, source.image.height, { angle: 0, scale: 1, dx: 0, dy: 0, tiltX: axis === 'x' ? sign * tilt : 0, tiltY: axis === 'y' ? tilt : 0 });
-        const frame = signalsOf(await faces.observe(await encodeFrame(warpImage(source.image, h)), true));
+        const frame = await frameSignals(faces, await encodeFrame(warpImage(source.image, h)), true);
         if (!frame) continue;
         const state = frameStates([first, frame])[1]!;
         if (state !== 'turn-left' && state !== 'turn-right' && state !== 'look-up') continue;
         const read = state === 'look-up' ? first.pitch - frame.pitch : Math.abs(frame.yaw - first.yaw);
-        readAsAction.push({ action: state, tilt: sign * tilt, read: +read.toFixed(1), parallax: +parallax(first, frame, state).toFixed(3) });
+        const residual = first.crop && frame.crop ? +planeResidual(first.crop, frame.crop).toFixed(4) : null;
+        readAsAction.push({ action: state, tilt: sign * tilt, read: +read.toFixed(1), parallax: +parallax(first, frame, state).toFixed(3), planeResidual: residual });
         break;
       }
     }
   }
-  const passed = readAsAction.filter((r) => r.parallax >= ACTIVE_LIVENESS.minParallax);
+  const byMesh = readAsAction.filter((r) => r.parallax >= ACTIVE_LIVENESS.minParallax);
+  const byPixels = readAsAction.filter((r) => r.planeResidual !== null && r.planeResidual >= ACTIVE_LIVENESS.minPlaneResidual);
   return {
     tiltedFrames: tries,
     readAsAction: readAsAction.length,
-    notCalledFlat: passed.length,
+    notCalledFlatByMesh: byMesh.length,
+    notCalledFlatByPixels: byPixels.length,
+    notCalledFlatByEither: byMesh.filter((r) => byPixels.includes(r)).length,
     minParallax: ACTIVE_LIVENESS.minParallax,
+    minPlaneResidual: ACTIVE_LIVENESS.minPlaneResidual,
+    planeResidual: stats(readAsAction.flatMap((r) => (r.planeResidual === null ? [] : [r.planeResidual]))),
     frames: readAsAction,
   };
+}
+
+/**
+ * The pixel flatness measure on real prints: pairs of frames of one printed photo held up to a webcam and moved
+ * by hand (one NUAA session each), and, for comparison, pairs of frames of the live person of a session. Every
+ * print pair the measure leaves at minPlaneResidual or more is one it would not call flat. The crops are tight
+ * and padded to give the detector room; only the inner face is compared.
+ */
+async function realPrints(faces: FrameObserver): Promise<Record<string, unknown>> {
+  const dir = path.resolve('../shared/eval/pad-nuaa-dev');
+  const rows = readFileSync(path.join(dir, 'manifest.csv'), 'utf8').trim().split('\n').slice(1).map((line) => line.split(','));
+  const sessions = new Map<string, string[]>();
+  for (const [file, identity, label, , , , , session] of rows) {
+    const key = `${label}|${identity}|${session}`;
+    sessions.set(key, [...(sessions.get(key) ?? []), file!]);
+  }
+  const residuals: Record<string, number[]> = { spoof: [], live: [] };
+  for (const [key, files] of sessions) {
+    const seen: Array<FrameSignals | null> = [];
+    for (const file of files) {
+      const width = (await sharp(path.join(dir, file)).metadata()).width;
+      const pad = Math.round(width / 2);
+      const padded = await sharp(path.join(dir, file)).extend({ top: pad, bottom: pad, left: pad, right: pad, background: { r: 128, g: 128, b: 128 } }).jpeg({ quality: 95 }).toBuffer();
+      seen.push(await frameSignals(faces, new Uint8Array(padded), false));
+    }
+    for (let i = 0; i < seen.length; i++) {
+      for (let j = i + 1; j < seen.length; j++) {
+        const a = seen[i]?.crop, b = seen[j]?.crop;
+        if (a && b) residuals[key.split('|')[0]!]!.push(planeResidual(a, b));
+      }
+    }
+  }
+  const at = (label: string): Record<string, unknown> => ({
+    pairs: residuals[label]!.length,
+    belowMinPlaneResidual: residuals[label]!.filter((r) => r < ACTIVE_LIVENESS.minPlaneResidual).length,
+    planeResidual: stats(residuals[label]!),
+  });
+  return { set: dir, minPlaneResidual: ACTIVE_LIVENESS.minPlaneResidual, printPairs: at('spoof'), livePairs: at('live') };
 }
 
 /**
@@ -344,9 +413,10 @@ async function realMotion(pool: FacePool, video: string): Promise<Record<string,
   try {
     execFileSync('ffmpeg', ['-loglevel', 'error', '-i', video, '-vf', 'fps=5', '-q:v', '3', path.join(dir, 'f%03d.jpg')]);
     const files = readdirSync(dir).sort();
-    const observations = [];
-    for (const f of files) observations.push(await pool.observe(readFileSync(path.join(dir, f)), true));
-    const signals = observations.map(signalsOf);
+    const signals: Array<FrameSignals | null> = [];
+    for (const f of files) {
+      signals.push(await frameSignals(pool, new Uint8Array(readFileSync(path.join(dir, f))), true));
+    }
     const withFace = signals.flatMap((s, i) => (s ? [i] : []));
     const frontal = withFace.reduce((best, i) => (Math.abs(signals[i]!.yaw) < Math.abs(signals[best]!.yaw) ? i : best), withFace[0]!);
     const ref = signals[frontal]!;
@@ -358,7 +428,8 @@ async function realMotion(pool: FacePool, video: string): Promise<Record<string,
     const level = withFace.filter((i) => i !== frontal && Math.abs(signals[i]!.yaw - ref.yaw) < ACTIVE_LIVENESS.neutralYaw && sims.find((s) => s.frame === i)!.sim >= minSimilarity);
     const px = (ids: number[]): number[] => ids.map((i) => parallax(ref, signals[i]!, signals[i]!.yaw >= ref.yaw ? 'turn-left' : 'turn-right')).sort((a, b) => a - b);
     const turnedPx = px(turned), levelPx = px(level);
-    const stats = (v: number[]): Record<string, number> => ({ n: v.length, min: v[0] ?? NaN, median: v[v.length >> 1] ?? NaN, max: v.at(-1) ?? NaN });
+    const residuals = (ids: number[]): number[] => ids.flatMap((i) => (ref.crop && signals[i]!.crop ? [planeResidual(ref.crop, signals[i]!.crop)] : []));
+    const turnedResidual = residuals(turned);
     // One real turn to the performer's right and back (5 fps frames 18–34 of hamilton_short.mp4) as a whole sequence.
     const [from, to] = arg('video-window', '18,35').split(',').map(Number) as [number, number];
     const window = files.slice(from, to).map((f, i) => ({ image: new Uint8Array(readFileSync(path.join(dir, f))), at: 100 + i * 200 }));
@@ -376,6 +447,9 @@ async function realMotion(pool: FacePool, video: string): Promise<Record<string,
       similarityToFrontal: stats(sims.map((s) => s.sim).sort((a, b) => a - b)),
       framesTurnedBeyondThreshold: turned.length,
       turnedFramesCalled3d: `${turnedPx.filter((p) => p >= ACTIVE_LIVENESS.minParallax).length}/${turnedPx.length}`,
+      turnedFramesCalled3dByPixels: `${turnedResidual.filter((r) => r >= ACTIVE_LIVENESS.minPlaneResidual).length}/${turnedResidual.length}`,
+      planeResidualTurned: stats(turnedResidual),
+      planeResidualLevel: stats(residuals(level)),
       turnSequence: { frames: `${from}-${to - 1}`, asked, ...turnSequence, states: windowStates },
       parallaxTurned: stats(turnedPx),
       parallaxLevel: stats(levelPx),
