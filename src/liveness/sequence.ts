@@ -376,11 +376,19 @@ export function judgeSequence(
   times: readonly number[],
   cutoffs: SameFaceCutoffs,
 ): LivenessVerdict {
-  const first = judgeOnce(challenge, signals, times, cutoffs);
+  // The flatness of a peak frame against the first does not change when another frame is set aside, and the
+  // pixel test is the judgement's one costly step: each peak is tested once.
+  const flatness = new Map<string, boolean>();
+  const flatAt = (peak: number, action: LivenessAction): boolean => {
+    const key = `${peak}:${action}`;
+    if (!flatness.has(key)) flatness.set(key, flat(signals[0]!, signals[peak]!, action));
+    return flatness.get(key)!;
+  };
+  const first = judgeOnce(challenge, signals, times, cutoffs, flatAt);
   const isolated = first.unlike.length > 0 && first.unlike.every((i) => isolatedFrame(i, first.unlike, signals, cutoffs.turned));
   if (!isolated) return first.verdict;
   const kept = signals.map((s, i) => (first.unlike.includes(i) ? null : s));
-  return judgeOnce(challenge, kept, times, cutoffs).verdict;
+  return judgeOnce(challenge, kept, times, cutoffs, flatAt).verdict;
 }
 
 function judgeOnce(
@@ -388,6 +396,7 @@ function judgeOnce(
   signals: ReadonlyArray<FrameSignals | null>,
   times: readonly number[],
   cutoffs: SameFaceCutoffs,
+  flatAt: (peak: number, action: LivenessAction) => boolean,
 ): { verdict: LivenessVerdict; unlike: number[] } {
   const t = ACTIVE_LIVENESS;
   const reasons = new Set<LivenessReason>();
@@ -400,7 +409,7 @@ function judgeOnce(
   if (abruptChanges(signals) > t.maxAbruptChangesPerMove * moves) reasons.add('LIVENESS_WRONG_ORDER');
 
   const poseRuns = runs.filter((r) => POSE_ACTIONS.includes(r.action));
-  if (signals[0] && (poseRuns.length === 0 || poseRuns.some((r) => flat(signals[0]!, signals[r.peak]!, r.action)))) {
+  if (signals[0] && (poseRuns.length === 0 || poseRuns.some((r) => flatAt(r.peak, r.action)))) {
     reasons.add('LIVENESS_FLAT_FACE');
   }
 
