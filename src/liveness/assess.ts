@@ -1,13 +1,13 @@
 /**
  * The active liveness check end to end: the frames' times, then every frame through the face pool (mesh, pose,
- * eyes, embedding) and its face's pixels cropped for the flatness test, then sequence.ts's judgement.
+ * eyes, embedding), the faces the flatness test compares cropped, then sequence.ts's judgement.
  */
 import os from 'node:os';
-import type { Embedding, FacePool } from '../face/index.js';
+import type { Embedding, FacePool, FrameObservation } from '../face/index.js';
 import { thresholdsFor } from '../identity/thresholds.js';
 import { faceCrop } from './planarity.js';
-import { ACTIVE_LIVENESS, judgeSequence, signalsOf, timingReasons, type FrameSignals } from './sequence.js';
-import type { CapturedFrame, LivenessChallenge, LivenessReason, LivenessVerdict } from './types.js';
+import { ACTIVE_LIVENESS, frameStates, judgeSequence, signalsOf, timingReasons, type FrameSignals } from './sequence.js';
+import { POSE_ACTIONS, type CapturedFrame, type LivenessChallenge, type LivenessReason, type LivenessVerdict } from './types.js';
 
 export type LivenessAssessment = LivenessVerdict & {
   /** The match frame's embedding; null when the check failed. */
@@ -21,28 +21,29 @@ function refused(reasons: LivenessReason[]): LivenessAssessment {
   return { passed: false, reasons, observed: [], matchFrame: null, embedding: null };
 }
 
-/**
- * One frame reduced to the check's signals, its face embedded (`embed`) and cropped for the flatness test; null
- * when it shows no face. The crop is sharp's work, off the main thread.
- */
-export async function frameSignals(faces: FrameObserver, image: Uint8Array, embed: boolean): Promise<FrameSignals | null> {
-  const observation = await faces.observe(image, embed);
-  const signals = signalsOf(observation);
-  if (!signals) return null;
-  const crop = await faceCrop(image, signals.mesh, observation.image);
+/** `signals` with its face's pixels cropped for the flatness test (sharp's work, off the main thread). */
+async function withCrop(signals: FrameSignals, image: Uint8Array, frame: { width: number; height: number }): Promise<FrameSignals> {
+  const crop = await faceCrop(image, signals.mesh, frame);
   return crop ? { ...signals, crop } : signals;
 }
 
-/** Every frame's signals, one frame per core at a time through the pool (its queue is bounded and shared). */
-async function observeAll(faces: FrameObserver, frames: readonly CapturedFrame[]): Promise<Array<FrameSignals | null>> {
-  const results = new Array<FrameSignals | null>(frames.length);
+/** One frame reduced to the check's signals, its face embedded (`embed`) and cropped; null when it shows no face. */
+export async function frameSignals(faces: FrameObserver, image: Uint8Array, embed: boolean): Promise<FrameSignals | null> {
+  const observation = await faces.observe(image, embed);
+  const signals = signalsOf(observation);
+  return signals && withCrop(signals, image, observation.image);
+}
+
+/** Observes and embeds every frame through the pool, one per core at a time (its queue is bounded and shared). */
+async function observeAll(faces: FrameObserver, frames: readonly CapturedFrame[]): Promise<FrameObservation[]> {
+  const results = new Array<FrameObservation>(frames.length);
   let next = 0;
   const lanes = Math.max(1, Math.min(os.availableParallelism(), frames.length));
   await Promise.all(
     Array.from({ length: lanes }, async () => {
       while (next < frames.length) {
         const i = next++;
-        results[i] = await frameSignals(faces, frames[i]!.image, true);
+        results[i] = await faces.observe(frames[i]!.image, true);
       }
     }),
   );
@@ -70,9 +71,17 @@ export async function assessSequence(
   const timing = timingReasons(challenge, frames, now);
   if (timing.length > 0) return refused(timing);
 
-  const signals = await observeAll(faces, frames);
+  const observations = await observeAll(faces, frames);
+  const signals = observations.map(signalsOf);
   const model = signals.find((s) => s?.embedding)?.embedding?.model;
   if (!model) return refused(['LIVENESS_NO_FACE']);
+  // The flatness test pairs the first frame with turned or lifted ones only: just those are cropped.
+  const states = frameStates(signals);
+  await Promise.all(
+    signals.map(async (s, i) => {
+      if (s && (i === 0 || (POSE_ACTIONS as readonly string[]).includes(states[i]!))) signals[i] = await withCrop(s, frames[i]!.image, observations[i]!.image);
+    }),
+  );
   // Same person throughout, at the deployment's own thresholds (see SameFaceCutoffs).
   const thresholds = thresholdsFor(model, thresholdsFile);
   const verdict = judgeSequence(challenge, signals, frames.map((f) => f.at), { same: thresholds.match, turned: thresholds.grades.possible.minScore });

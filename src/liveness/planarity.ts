@@ -39,8 +39,13 @@ const ITERATIONS = 30;
  */
 const FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109];
 const ROI_SHRINK = 0.75;
-/** Landmarks that seed the fit: those roughly in one plane (see PLANE_LANDMARKS), and the eye corners alone. */
-const PLANE_POINTS = [33, 133, 263, 362, 10, 151, 127, 356, 234, 454, 152];
+/**
+ * Landmarks roughly in one plane (eye corners, forehead, temples, cheeks, chin), at one depth and unmoved by speech
+ * or expression (the mouth and brows are left out); the nose tip stands well in front of them. They seed the
+ * pixel fit here, and are the mesh test's plane (sequence.ts `parallax`).
+ */
+export const PLANE_LANDMARKS = [33, 133, 263, 362, 10, 151, 127, 356, 234, 454, 152] as const;
+/** The eye corners alone seed a third fit. */
 const EYE_CORNERS = [33, 133, 263, 362];
 /** Bounds that keep a fit physical (see `plausible`). */
 const MIN_GAIN = 0.5;
@@ -351,10 +356,10 @@ export function planeResidual(a: FaceCrop, b: FaceCrop): number {
   }
 
   const plane = (ids: readonly number[]): [Point[], Point[]] => [ids.map((i) => normA(a.mesh[i]!)), ids.map((i) => normB(b.mesh[i]!))];
-  const affine = fitAffine(...plane(PLANE_POINTS));
+  const affine = fitAffine(...plane(PLANE_LANDMARKS));
   const area = areaScale(affine);
   const eyes = estimateSimilarity(...plane(EYE_CORNERS));
-  const seeds = [affine, [...fitHomography(...plane(PLANE_POINTS))], [...eyes, 0, 0, 1]];
+  const seeds = [affine, [...fitHomography(...plane(PLANE_LANDMARKS))], [...eyes, 0, 0, 1]];
   let best = 1;
   for (const h of seeds) {
     let fit = { h, light: UNLIT };

@@ -6,7 +6,7 @@
 import type { Embedding, FrameObservation, Point, Point3 } from '../face/index.js';
 import { similarity } from '../identity/match.js';
 import { applyHomography, distance, fitHomography } from './geometry.js';
-import { planeResidual, type FaceCrop } from './planarity.js';
+import { PLANE_LANDMARKS, planeResidual, type FaceCrop } from './planarity.js';
 import { POSE_ACTIONS, type CapturedFrame, type LivenessAction, type LivenessChallenge, type LivenessReason, type LivenessVerdict } from './types.js';
 
 /**
@@ -74,13 +74,8 @@ export const ACTIVE_LIVENESS = {
   clockSkewMs: 2000,
 } as const;
 
-/**
- * The flatness test's landmarks. The "plane" points (eye corners, forehead, temples, cheeks, chin) lie roughly
- * at one depth and do not move with speech or expression (the mouth and brows are left out); the nose tip
- * stands well in front of them.
- */
-export const PLANE_LANDMARKS = [33, 133, 263, 362, 10, 151, 127, 356, 234, 454, 152] as const;
-export const NOSE_TIP = [1, 4] as const;
+/** The nose tip, which stands well in front of the plane landmarks (planarity.ts). */
+const NOSE_TIP = [1, 4] as const;
 
 const RIGHT_EYE_RING = [33, 133, 160, 159, 158, 144, 145, 153];
 const LEFT_EYE_RING = [263, 362, 387, 386, 385, 373, 374, 380];
