@@ -175,7 +175,7 @@ const MOUTH_RIGHT = 61;
 const MOUTH_LEFT = 291;
 
 /** The five classic landmarks of a detected face; eye centres are the means of the eye contours. */
-export function landmarksOf(face: DetectedFace): Landmarks {
+export function landmarksOf(face: Pick<DetectedFace, 'mesh'>): Landmarks {
   const at = (i: number): Point => {
     const p = face.mesh[i];
     if (!p) throw new RangeError(`The face mesh has no vertex ${i} (it has ${face.mesh.length}).`);

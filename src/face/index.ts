@@ -13,7 +13,7 @@ export {
   type StageTimings,
   type SubjectFace,
 } from './engine.js';
-export { meshTriangulation } from './detector.js';
+export { landmarksOf, meshTriangulation } from './detector.js';
 export { decodeImage, DEFAULT_IMAGE_LIMITS, type DecodedImage, type ImageLimits } from './image.js';
 export { DEFAULT_EMBEDDER_ID, EMBEDDER_IDS } from './embedders/index.js';
 export type { QualityMetrics, QualityReport } from './quality.js';

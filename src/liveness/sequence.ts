@@ -3,7 +3,7 @@
  * which order, whether its geometry is that of a head rather than a plane, whether the frames' times are
  * plausible, and which frame is matched. Pure computation: the face pool's work happens in assess.ts.
  */
-import type { Embedding, FrameObservation, Point, Point3 } from '../face/index.js';
+import { landmarksOf, type Embedding, type FrameObservation, type Point3 } from '../face/index.js';
 import { similarity } from '../identity/match.js';
 import { applyHomography, distance, fitHomography } from './geometry.js';
 import { PLANE_LANDMARKS, planeResidual, type FaceCrop } from './planarity.js';
@@ -77,9 +77,6 @@ export const ACTIVE_LIVENESS = {
 /** The nose tip, which stands well in front of the plane landmarks (planarity.ts). */
 const NOSE_TIP = [1, 4] as const;
 
-const RIGHT_EYE_RING = [33, 133, 160, 159, 158, 144, 145, 153];
-const LEFT_EYE_RING = [263, 362, 387, 386, 385, 373, 374, 380];
-
 /** One frame reduced to what the check uses. */
 export interface FrameSignals {
   yaw: number;
@@ -94,26 +91,17 @@ export interface FrameSignals {
   crop?: FaceCrop;
 }
 
-function centre(mesh: readonly Point[], ring: readonly number[]): Point {
-  let x = 0, y = 0;
-  for (const i of ring) {
-    x += mesh[i]!.x;
-    y += mesh[i]!.y;
-  }
-  return { x: x / ring.length, y: y / ring.length };
-}
-
 /** The signals of a frame, or null when it shows no face. */
 export function signalsOf(observation: FrameObservation): FrameSignals | null {
   const subject = observation.subject;
   if (!subject) return null;
-  const m = subject.mesh;
+  const { leftEye, rightEye } = landmarksOf(subject);
   const signals: FrameSignals = {
     yaw: subject.pose.yaw,
     pitch: subject.pose.pitch,
     ear: (subject.eyes.right + subject.eyes.left) / 2,
-    interEye: distance(centre(m, RIGHT_EYE_RING), centre(m, LEFT_EYE_RING)),
-    mesh: m,
+    interEye: distance(rightEye, leftEye),
+    mesh: subject.mesh,
   };
   if (subject.embedding) signals.embedding = subject.embedding;
   return signals;
