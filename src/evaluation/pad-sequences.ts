@@ -1,7 +1,7 @@
 /**
  * Frame sequences for testing and measuring the active liveness check (src/liveness/): genuine PROXIES rendered
- * from one photo through its 3-D face mesh, and presentation attacks (a photo moved and warped in 2-D, replays,
- * reordering, re-timing, a spliced-in second face). A rendered head turn is a proxy for a real one: its depth is
+ * from one photo through its 3-D face mesh, and presentation attacks (a photo moved and warped in 2-D, a print held
+ * curled, replays, reordering, re-timing, a spliced-in second face). A rendered head turn is a proxy for a real one: its depth is
  * the mesh model's estimate, and everything outside the face stays as still as the photo.
  */
 import sharp from 'sharp';
@@ -188,6 +188,60 @@ export function photoMotion(
   return multiply(back, multiply(rotate, multiply(perspective, centre))) as unknown as Homography;
 }
 
+/** How a curled print is held: see curledPrint. */
+export interface CurledPrintPose {
+  radius: number;
+  yaw: number;
+  pitch: number;
+  scale: number;
+  dx: number;
+  dy: number;
+}
+
+/**
+ * How a print held curled is seen: the photo curled around a vertical axis (radius `radius`, a multiple of its
+ * width; its edges bend away from the camera, the way one curls a print round a face), turned by `yaw` and
+ * tipped by `pitch` (degrees, src/face/types.ts's signs) about its centre, `scale` nearer, shifted by (dx, dy)
+ * pixels, through a camera whose focal length is the photo's width. Each output pixel's ray is cut with the
+ * curled sheet; where it misses the printed side, mid grey.
+ */
+export function curledPrint(image: RgbImage, pose: CurledPrintPose): RgbImage {
+  const { width, height } = image;
+  const out = new Uint8Array(width * height * 3);
+  const f = width, r = pose.radius * width, depth = f / pose.scale;
+  const cx = width / 2, cy = height / 2;
+  // Camera frame → sheet frame: undo the tip (about x), then the turn (about y). Positive yaw brings the sheet's
+  // right-hand side (the subject's left) nearer, as a head turning to its left does.
+  const a = -pose.yaw * RADIANS, b = pose.pitch * RADIANS;
+  const ca = Math.cos(a), sa = Math.sin(a), cb = Math.cos(b), sb = Math.sin(b);
+  const toSheet = (x: number, y: number, z: number): [number, number, number] => {
+    const y1 = y * cb + z * sb, z1 = -y * sb + z * cb;
+    return [x * ca - z1 * sa, y1, x * sa + z1 * ca];
+  };
+  const [ox, oy, oz] = toSheet(0, 0, -depth);
+  for (let py = 0; py < height; py++) {
+    for (let px = 0; px < width; px++) {
+      const o = (py * width + px) * 3;
+      const [dx, dy, dz] = toSheet((px - cx - pose.dx) / f, (py - cy - pose.dy) / f, 1);
+      // The sheet: X = r·sin(u/r), Z = r·(1 − cos(u/r)), i.e. X² + (Z − r)² = r² on its near half (Z < r).
+      const qa = dx * dx + dz * dz, qb = 2 * (ox * dx + (oz - r) * dz), qc = ox * ox + (oz - r) * (oz - r) - r * r;
+      const disc = qb * qb - 4 * qa * qc;
+      let hit = false;
+      if (disc >= 0) {
+        const t = (-qb - Math.sqrt(disc)) / (2 * qa);
+        const X = ox + t * dx, Y = oy + t * dy, Z = oz + t * dz;
+        const u = r * Math.atan2(X, r - Z);
+        if (t > 0 && Z < r && Math.abs(u) <= cx && Math.abs(Y) <= cy) {
+          sampleInto(image, u + cx, Y + cy, out, o);
+          hit = true;
+        }
+      }
+      if (!hit) out[o] = out[o + 1] = out[o + 2] = 128;
+    }
+  }
+  return { data: out, width, height };
+}
+
 function multiply(a: readonly number[], b: readonly number[]): number[] {
   const out = new Array<number>(9).fill(0);
   for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) for (let k = 0; k < 3; k++) out[i * 3 + j]! += a[i * 3 + k]! * b[k * 3 + j]!;
@@ -346,7 +400,10 @@ export function photoAttack(
     'come-closer': { tiltX: 0, tiltY: 0, scale: 1.35, dx: 0, squash: 1 },
   };
   const shake = (): number => random() * 2 - 1;
-  const frame = (f: { tiltX: number; tiltY: number; scale: number; dx: number; squash: number }, t: number, tilt: number): RgbImage => {
+  const still = { tiltX: 0, tiltY: 0, scale: 1, dx: 0, squash: 1 };
+  return attackTimeline(actions, random, framesPerAction, (action, t, size) => {
+    const f = action ? fake[action] : still;
+    const tilt = leastTilt + (mostTilt - leastTilt) * size;
     let h = photoMotion(image.width, image.height, {
       angle: 3 * shake(),
       scale: 1 + (f.scale - 1) * t,
@@ -360,16 +417,56 @@ export function photoAttack(
       h = multiply([1, 0, 0, 0, k, cy * (1 - k), 0, 0, 1], h) as unknown as Homography;
     }
     return warpImage(image, h);
-  };
-  const still = { tiltX: 0, tiltY: 0, scale: 1, dx: 0, squash: 1 };
+  });
+}
+
+/**
+ * An attack's frames on the kiosk's timeline: still frames (`action` null, t 0), then each action over
+ * `framesPerAction` frames at `t` (0..1) of its effort, then still frames. `size` (0..1) is drawn once per action.
+ */
+function attackTimeline(
+  actions: readonly LivenessAction[],
+  random: () => number,
+  framesPerAction: number,
+  frame: (action: LivenessAction | null, t: number, size: number) => RgbImage,
+): RgbImage[] {
   const frames: RgbImage[] = [];
-  for (let i = 0; i < STILL_FRAMES; i++) frames.push(frame(still, 0, 0));
+  for (let i = 0; i < STILL_FRAMES; i++) frames.push(frame(null, 0, 0));
   for (const action of actions) {
-    const tilt = leastTilt + (mostTilt - leastTilt) * random();
-    for (let f = 0; f < framesPerAction; f++) frames.push(frame(fake[action], effort(action, (f + 0.5) / framesPerAction), tilt));
+    const size = random();
+    for (let f = 0; f < framesPerAction; f++) frames.push(frame(action, effort(action, (f + 0.5) / framesPerAction), size));
   }
-  for (let i = 0; i < STILL_FRAMES; i++) frames.push(frame(still, 0, 0));
+  for (let i = 0; i < STILL_FRAMES; i++) frames.push(frame(null, 0, 0));
   return frames;
+}
+
+/**
+ * ATTACK: a print held curled round a vertical axis (radius 0.35–0.7 of its width, drawn once unless `radius` says) on the kiosk's
+ * timeline: a turn as the curled print turned 35–65°, looking up as it tipped back 35–50°, coming closer as
+ * brought 1.35× nearer; a blink cannot be faked, the print stays still. Curled, its two halves no longer lie in
+ * one plane, so one homography cannot explain a turn: only a bent sheet can. Every frame shakes a little
+ * (±3 px, ±3° of turn and tip).
+ */
+export function curledPrintAttack(
+  image: RgbImage,
+  actions: readonly LivenessAction[],
+  random: () => number,
+  options: { framesPerAction?: number; radius?: number } = {},
+): RgbImage[] {
+  const framesPerAction = options.framesPerAction ?? kioskFramesPerAction(actions.length);
+  const radius = options.radius ?? 0.35 + 0.35 * random();
+  const shake = (): number => random() * 2 - 1;
+  return attackTimeline(actions, random, framesPerAction, (action, t, size) => {
+    const turn = 35 + 30 * size, tip = 35 + 15 * size;
+    return curledPrint(image, {
+      radius,
+      yaw: (action === 'turn-left' ? turn * t : action === 'turn-right' ? -turn * t : 0) + 3 * shake(),
+      pitch: (action === 'look-up' ? -tip * t : 0) + 3 * shake(),
+      scale: action === 'come-closer' ? 1 + 0.35 * t : 1,
+      dx: 3 * shake(),
+      dy: 3 * shake(),
+    });
+  });
 }
 
 /** ATTACK: a sequence's frames in a shuffled order, re-timed so the timestamps still increase. */
@@ -409,3 +506,4 @@ export function alignedTo(source: SourceFace, target: SourceFace): SourceFace {
 export function spliced(first: readonly CapturedFrame[], second: readonly CapturedFrame[], from: number, to = first.length): CapturedFrame[] {
   return first.map((f, i) => (i < from || i >= to ? f : { image: second[i]!.image, at: f.at }));
 }
+

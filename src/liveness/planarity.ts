@@ -9,7 +9,7 @@
 import sharp from 'sharp';
 import type { Point } from '../face/index.js';
 import { estimateSimilarity } from '../face/align.js';
-import { applyHomography, fitHomography, type Homography } from './geometry.js';
+import { fitHomography } from './geometry.js';
 
 /** A grey-level image, one float per pixel, row-major. */
 export interface GreyImage {
@@ -192,10 +192,39 @@ interface Level {
  */
 type Light = number[];
 const UNLIT: Light = [1, 0, 0, 0, 0, 0];
-const PARAMETERS = 8 + 6;
 
 function lit(light: Light, p: { x: number; y: number; v: number }): number {
   return (light[0]! + light[1]! * p.x + light[2]! * p.y) * p.v + light[3]! + light[4]! * p.x + light[5]! * p.y;
+}
+
+/**
+ * How frame a's face lands in frame b: a homography `h` (h[8] fixed), and for a sheet curled about one axis the
+ * bend [α, β, q0, q1, q2]: b ~ h·(x, y, 1) + (αx + βy)²·q. Two views of a curled sheet differ by a homography
+ * plus a parallax that, to second order, grows with the square of the distance across the curl's axis: a rank-one
+ * quadratic, the shape of a bent print. A head adds its nose, which no single such term can carry.
+ */
+interface Warp {
+  h: number[];
+  bend: number[] | null;
+}
+
+/** The warp's projective numerators (U, V, W) at `p`, and the square of p's distance across the bend's axis. */
+function numerators(w: Warp, p: Point): { U: number; V: number; W: number; across: number; s2: number } {
+  const { h, bend } = w;
+  const across = bend ? bend[0]! * p.x + bend[1]! * p.y : 0;
+  const s2 = across * across;
+  return {
+    U: h[0]! * p.x + h[1]! * p.y + h[2]! + (bend ? s2 * bend[2]! : 0),
+    V: h[3]! * p.x + h[4]! * p.y + h[5]! + (bend ? s2 * bend[3]! : 0),
+    W: h[6]! * p.x + h[7]! * p.y + h[8]! + (bend ? s2 * bend[4]! : 0),
+    across,
+    s2,
+  };
+}
+
+function warpPoint(w: Warp, p: Point): Point {
+  const { U, V, W } = numerators(w, p);
+  return { x: U / W, y: V / W };
 }
 
 /** Frame b's pixel under normalised point `q`. */
@@ -214,8 +243,8 @@ function areaScale(h: readonly number[]): number {
  * scale within MAX_AREA_CHANGE of `area` (the landmarks'). Otherwise a fit can explain the face away by shrinking
  * it onto a few pixels of even colour with no gain at all.
  */
-function plausible(level: Level, h: readonly number[], light: Light, area: number): boolean {
-  const ratio = areaScale(h) / area;
+function plausible(level: Level, w: Warp, light: Light, area: number): boolean {
+  const ratio = areaScale(w.h) / area;
   if (!(ratio >= 1 / MAX_AREA_CHANGE && ratio <= MAX_AREA_CHANGE)) return false;
   return level.outline.every((p) => {
     const gain = light[0]! + light[1]! * p.x + light[2]! * p.y;
@@ -224,11 +253,11 @@ function plausible(level: Level, h: readonly number[], light: Light, area: numbe
 }
 
 /** Mean squared photometric error of `h` under `light` (infinite if implausible or half the face falls outside b). */
-function cost(level: Level, h: readonly number[], light: Light, area: number): number {
-  if (!plausible(level, h, light, area)) return Infinity;
+function cost(level: Level, w: Warp, light: Light, area: number): number {
+  if (!plausible(level, w, light, area)) return Infinity;
   let sum = 0, n = 0;
   for (const p of level.points) {
-    const s = sampleB(level, applyHomography(h as unknown as Homography, p));
+    const s = sampleB(level, warpPoint(w, p));
     if (!s) continue;
     sum += (s.v - lit(light, p)) ** 2;
     n++;
@@ -236,28 +265,37 @@ function cost(level: Level, h: readonly number[], light: Light, area: number): n
   return n >= level.points.length / 2 ? sum / n : Infinity;
 }
 
-/** Levenberg–Marquardt over the homography's eight parameters and the light's six. */
-function refine(level: Level, start: { h: readonly number[]; light: Light }, area: number): { h: number[]; light: Light } {
-  let h = [...start.h], light = [...start.light], lambda = 1e-3;
-  let current = cost(level, h, light, area);
+/** Levenberg–Marquardt over the warp's parameters (the homography's eight, the bend's five) and the light's six. */
+function refine(level: Level, start: { warp: Warp; light: Light }, area: number): { warp: Warp; light: Light } {
+  let warp: Warp = { h: [...start.warp.h], bend: start.warp.bend && [...start.warp.bend] };
+  let light = [...start.light], lambda = 1e-3;
+  const bent = warp.bend !== null;
+  const count = 8 + (bent ? 5 : 0) + 6;
+  let current = cost(level, warp, light, area);
   for (let iteration = 0; iteration < ITERATIONS && Number.isFinite(current); iteration++) {
-    const jtj = Array.from({ length: PARAMETERS }, () => new Array<number>(PARAMETERS).fill(0));
-    const jtr = new Array<number>(PARAMETERS).fill(0);
+    const jtj = Array.from({ length: count }, () => new Array<number>(count).fill(0));
+    const jtr = new Array<number>(count).fill(0);
     for (const p of level.points) {
-      const w = h[6]! * p.x + h[7]! * p.y + h[8]!;
-      const u = (h[0]! * p.x + h[1]! * p.y + h[2]!) / w, v = (h[3]! * p.x + h[4]! * p.y + h[5]!) / w;
+      const { U, V, W, across, s2 } = numerators(warp, p);
+      const u = U / W, v = V / W;
       const s = sampleB(level, { x: u, y: v });
       if (!s) continue;
-      const gx = (s.gx * level.frameB.unit) / w, gy = (s.gy * level.frameB.unit) / w;
+      const gx = (s.gx * level.frameB.unit) / W, gy = (s.gy * level.frameB.unit) / W;
       const along = gx * u + gy * v;
-      const row = [gx * p.x, gx * p.y, gx, gy * p.x, gy * p.y, gy, -along * p.x, -along * p.y, -p.v, -p.v * p.x, -p.v * p.y, -1, -p.x, -p.y];
+      const row = [gx * p.x, gx * p.y, gx, gy * p.x, gy * p.y, gy, -along * p.x, -along * p.y];
+      if (bent) {
+        const q = warp.bend!;
+        const pull = 2 * across * (gx * q[2]! + gy * q[3]! - along * q[4]!);
+        row.push(pull * p.x, pull * p.y, gx * s2, gy * s2, -along * s2);
+      }
+      row.push(-p.v, -p.v * p.x, -p.v * p.y, -1, -p.x, -p.y);
       const r = s.v - lit(light, p);
-      for (let i = 0; i < PARAMETERS; i++) {
+      for (let i = 0; i < count; i++) {
         jtr[i]! += row[i]! * r;
         for (let j = 0; j <= i; j++) jtj[i]![j]! += row[i]! * row[j]!;
       }
     }
-    for (let i = 0; i < PARAMETERS; i++) for (let j = 0; j < i; j++) jtj[j]![i] = jtj[i]![j]!;
+    for (let i = 0; i < count; i++) for (let j = 0; j < i; j++) jtj[j]![i] = jtj[i]![j]!;
     let improved = false;
     for (let attempt = 0; attempt < 6 && !improved; attempt++) {
       const step = solve(
@@ -265,11 +303,14 @@ function refine(level: Level, start: { h: readonly number[]; light: Light }, are
         jtr.map((value) => -value),
       );
       if (step) {
-        const nextH = h.map((value, i) => (i < 8 ? value + step[i]! : value));
-        const nextLight = light.map((value, i) => value + step[8 + i]!);
-        const c = cost(level, nextH, nextLight, area);
+        const next: Warp = {
+          h: warp.h.map((value, i) => (i < 8 ? value + step[i]! : value)),
+          bend: warp.bend && warp.bend.map((value, i) => value + step[8 + i]!),
+        };
+        const nextLight = light.map((value, i) => value + step[count - 6 + i]!);
+        const c = cost(level, next, nextLight, area);
         if (c < current) {
-          [h, light, current] = [nextH, nextLight, c];
+          [warp, light, current] = [next, nextLight, c];
           lambda = Math.max(1e-6, lambda / 3);
           improved = true;
           continue;
@@ -279,15 +320,15 @@ function refine(level: Level, start: { h: readonly number[]; light: Light }, are
     }
     if (!improved) break;
   }
-  return { h, light };
+  return { warp, light };
 }
 
 /** Residual energy of `h` under `light`, relative to the variance of frame b's face; 1 when the fit is lost. */
-function residual(level: Level, h: readonly number[], light: Light, area: number): number {
-  if (!plausible(level, h, light, area)) return 1;
+function residual(level: Level, w: Warp, light: Light, area: number): number {
+  if (!plausible(level, w, light, area)) return 1;
   let n = 0, sum = 0, sumSq = 0, error = 0;
   for (const p of level.points) {
-    const s = sampleB(level, applyHomography(h as unknown as Homography, p));
+    const s = sampleB(level, warpPoint(w, p));
     if (!s) continue;
     n++;
     sum += s.v;
@@ -315,14 +356,23 @@ function fitAffine(src: readonly Point[], dst: readonly Point[]): number[] {
   return [...ax, ...ay, 0, 0, 1];
 }
 
+/** What the best flat and the best curled sheet leave unexplained of a second view of a face (see sheetResiduals). */
+export interface SheetResiduals {
+  plane: number;
+  curled: number;
+}
+
 /**
- * What the best homography from frame `a`'s face to frame `b` leaves unexplained: the mean squared error after a
- * linearly varying gain and offset, over the inner face of `a`, relative to the variance of what it lands on in
- * `b` (0: a perfect fit; 1: nothing explained). The fit starts from three landmark maps (affine and projective
- * over the plane landmarks, a similarity over the eye corners), runs coarse to fine, and the best end counts:
- * the question is whether ANY homography explains the second frame.
+ * What the best homography from frame `a`'s face to frame `b` leaves unexplained (`plane`), and the best warp of
+ * a sheet curled about one axis (`curled`, never more than `plane`): the mean squared error after a linearly
+ * varying gain and offset, over the inner face of `a`, relative to the variance of what it lands on in `b`
+ * (0: a perfect fit; 1: nothing explained). The homography starts from three landmark maps (affine and projective
+ * over the plane landmarks, a similarity over the eye corners) and the best end counts: the question is whether
+ * ANY such sheet explains the second frame. The curl starts from that homography, bent about a vertical axis
+ * (prints are curled like a face) that the fit may turn. A curl also explains part of a head's roundness, so
+ * sequence.ts holds it to a stricter bound.
  */
-export function planeResidual(a: FaceCrop, b: FaceCrop): number {
+export function sheetResiduals(a: FaceCrop, b: FaceCrop): SheetResiduals {
   const centre = (mesh: readonly Point[]): Point => {
     const oval = FACE_OVAL.map((i) => mesh[i]!);
     return { x: oval.reduce((s, p) => s + p.x, 0) / oval.length, y: oval.reduce((s, p) => s + p.y, 0) / oval.length };
@@ -355,16 +405,20 @@ export function planeResidual(a: FaceCrop, b: FaceCrop): number {
     levels.unshift({ points, outline, b: blur(ib, BLUR_SIGMA), frameB: { cx: cb.x * scale, cy: cb.y * scale, unit: ub * scale } });
   }
 
-  const plane = (ids: readonly number[]): [Point[], Point[]] => [ids.map((i) => normA(a.mesh[i]!)), ids.map((i) => normB(b.mesh[i]!))];
-  const affine = fitAffine(...plane(PLANE_LANDMARKS));
+  const pairs = (ids: readonly number[]): [Point[], Point[]] => [ids.map((i) => normA(a.mesh[i]!)), ids.map((i) => normB(b.mesh[i]!))];
+  const affine = fitAffine(...pairs(PLANE_LANDMARKS));
   const area = areaScale(affine);
-  const eyes = estimateSimilarity(...plane(EYE_CORNERS));
-  const seeds = [affine, [...fitHomography(...plane(PLANE_LANDMARKS))], [...eyes, 0, 0, 1]];
-  let best = 1;
-  for (const h of seeds) {
-    let fit = { h, light: UNLIT };
+  const eyes = estimateSimilarity(...pairs(EYE_CORNERS));
+  const seeds = [affine, [...fitHomography(...pairs(PLANE_LANDMARKS))], [...eyes, 0, 0, 1]];
+  type Fit = { warp: Warp; light: Light };
+  const fitFrom = (start: Fit): { residual: number; fit: Fit } => {
+    let fit = start;
     for (const level of levels) fit = refine(level, fit, area);
-    best = Math.min(best, residual(levels.at(-1)!, fit.h, fit.light, area));
-  }
-  return best;
+    return { residual: residual(levels.at(-1)!, fit.warp, fit.light, area), fit };
+  };
+  const plane = seeds.map((h) => fitFrom({ warp: { h, bend: null }, light: UNLIT })).reduce((a, b) => (b.residual < a.residual ? b : a));
+  const { warp, light } = plane.fit;
+  // Prints are curled round a vertical axis, like a face; the fit may turn the axis.
+  const curled = fitFrom({ warp: { h: warp.h, bend: [1, 0, 0, 0, 0] }, light });
+  return { plane: plane.residual, curled: Math.min(plane.residual, curled.residual) };
 }

@@ -5,6 +5,8 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   alignedTo,
+  curledPrint,
+  curledPrintAttack,
   encodeFrame,
   genuineProxy,
   NEUTRAL,
@@ -22,7 +24,7 @@ import {
 import { decodeImage, FacePool, meshTriangulation, type FrameObservation, type Pose, type RgbImage } from '../../src/face/index.js';
 import { FACE_API_DIR } from '../../src/face/runtime.js';
 import { assessSequence, type FrameObserver } from '../../src/liveness/assess.js';
-import { faceCrop, planeResidual, type FaceCrop } from '../../src/liveness/planarity.js';
+import { faceCrop, sheetResiduals, type FaceCrop } from '../../src/liveness/planarity.js';
 import { ACTIVE_LIVENESS } from '../../src/liveness/sequence.js';
 import type { CapturedFrame, LivenessAction, LivenessChallenge } from '../../src/liveness/types.js';
 
@@ -126,7 +128,15 @@ describe('assessSequence (active liveness) on rendered genuine proxies and attac
     expect(verdict).toMatchObject({ passed: false, reasons: ['LIVENESS_FLAT_FACE'] });
   }, 120_000);
 
-  it('planeResidual: a print tipped, rotated, zoomed or shifted leaves almost nothing unexplained; a head that turns or looks up does', async () => {
+  it('refuses a print held curled and turned, which no homography explains: a curled sheet does', async () => {
+    // Without the curled sheet (minCurledResidual 0) this sequence passes.
+    const frames = await toFrames(curledPrintAttack(b.image, ['turn-right', 'come-closer'], seeded(8), { ...COMPACT, radius: 0.3 }));
+    const verdict = await assessSequence(faces, challenge(['turn-right', 'come-closer']), frames, NOW);
+    expect(verdict.observed).toEqual(['turn-right', 'come-closer']);
+    expect(verdict).toMatchObject({ passed: false, reasons: ['LIVENESS_FLAT_FACE'] });
+  }, 120_000);
+
+  it('sheetResiduals: a print tipped, rotated, zoomed, shifted or held curled is explained by a sheet; a head that turns or looks up is not', async () => {
     const crop = async (image: RgbImage): Promise<FaceCrop> => {
       const bytes = await encodeFrame(image);
       const observation = await pool.observe(bytes, false);
@@ -134,16 +144,26 @@ describe('assessSequence (active liveness) on rendered genuine proxies and attac
     };
     const { width, height } = a.image;
     const first = await crop(a.image);
-    expect(planeResidual(first, first)).toBeLessThan(0.001);
+    expect(sheetResiduals(first, first).plane).toBeLessThan(0.001);
     for (const motion of [
       { angle: 4, scale: 0.92, dx: 20, dy: -6, tiltX: 1.5, tiltY: 0 },
       { angle: -3, scale: 1, dx: -10, dy: 5, tiltX: -1.2, tiltY: 0 },
       { angle: 0, scale: 1.1, dx: 0, dy: 0, tiltX: 0, tiltY: 1.3 },
     ]) {
-      expect(planeResidual(first, await crop(warpImage(a.image, photoMotion(width, height, motion))))).toBeLessThan(ACTIVE_LIVENESS.minPlaneResidual);
+      expect(sheetResiduals(first, await crop(warpImage(a.image, photoMotion(width, height, motion)))).plane).toBeLessThan(ACTIVE_LIVENESS.minPlaneResidual);
+    }
+    // Curled, turned or tipped back: out of one plane, onto one curled sheet.
+    const curled = { radius: 0.3, yaw: 0, pitch: 0, scale: 1, dx: 0, dy: 0 };
+    const front = await crop(curledPrint(b.image, curled));
+    for (const pose of [{ yaw: -50 }, { pitch: -50 }]) {
+      const sheet = sheetResiduals(front, await crop(curledPrint(b.image, { ...curled, ...pose })));
+      expect(sheet.plane).toBeGreaterThan(ACTIVE_LIVENESS.minPlaneResidual);
+      expect(sheet.curled).toBeLessThan(ACTIVE_LIVENESS.minCurledResidual);
     }
     for (const pose of [{ yaw: 30 }, { yaw: -30 }, { pitch: -25 }]) {
-      expect(planeResidual(first, await crop(renderPose(a, triangles, { ...NEUTRAL, ...pose })))).toBeGreaterThan(ACTIVE_LIVENESS.minPlaneResidual);
+      const sheet = sheetResiduals(first, await crop(renderPose(a, triangles, { ...NEUTRAL, ...pose })));
+      expect(sheet.plane).toBeGreaterThan(ACTIVE_LIVENESS.minPlaneResidual);
+      expect(sheet.curled).toBeGreaterThan(ACTIVE_LIVENESS.minCurledResidual);
     }
   }, 120_000);
 
