@@ -20,6 +20,7 @@ import {
   alignedTo,
   encodeFrame,
   genuineProxy,
+  curledPrintAttack,
   photoAttack,
   photoMotion,
   warpImage,
@@ -35,8 +36,8 @@ import { decodeImage, FacePool, meshTriangulation, type FrameObservation, type R
 import { similarity } from '../src/identity/match.js';
 import { thresholdsFor } from '../src/identity/thresholds.js';
 import { assessSequence, frameSignals, type FrameObserver, type LivenessAssessment } from '../src/liveness/assess.js';
-import { planeResidual } from '../src/liveness/planarity.js';
-import { ACTIVE_LIVENESS, frameStates, parallax, performedActions, signalsOf, type FrameSignals } from '../src/liveness/sequence.js';
+import { sheetResiduals, type SheetResiduals } from '../src/liveness/planarity.js';
+import { ACTIVE_LIVENESS, explainedBySheet, frameStates, parallax, performedActions, signalsOf, type FrameSignals } from '../src/liveness/sequence.js';
 import { randomChallengeActions, type CapturedFrame, type LivenessAction, type LivenessChallenge } from '../src/liveness/types.js';
 
 const SETS = ['lfw-dev', 'faceapi-bbt', 'orl', 'yale'].map((s) => path.resolve('../shared/eval', s));
@@ -51,7 +52,7 @@ const MIN_SOURCE_EYE_DISTANCE = 40;
  * and shoulders: a face filling a tight crop is half lost when rendered turned, and the detector jumps.
  */
 const MAX_SOURCE_FACE_WIDTH = 0.7;
-const ATTACKS = ['photo-2d-warps', 'photo-steep-tilt', 'replay-other-challenge', 'reordered-frames', 'time-stretched', 'spliced-other-person'] as const;
+const ATTACKS = ['photo-2d-warps', 'photo-steep-tilt', 'photo-curled', 'replay-other-challenge', 'reordered-frames', 'time-stretched', 'spliced-other-person'] as const;
 type Kind = 'genuine-proxy' | (typeof ATTACKS)[number];
 
 function arg(name: string, fallback: string): string {
@@ -149,10 +150,12 @@ async function main(): Promise<void> {
   const checkSeconds: number[] = [];
   const planeResidualMs: number[] = [];
   // The flatness measures at the height of each turn and look-up the check detected.
-  const atPeaks: Record<'genuine-proxy' | 'photo-2d-warps' | 'photo-steep-tilt', { parallax: number[]; planeResidual: number[] }> = {
-    'genuine-proxy': { parallax: [], planeResidual: [] },
-    'photo-2d-warps': { parallax: [], planeResidual: [] },
-    'photo-steep-tilt': { parallax: [], planeResidual: [] },
+  type Peaks = { parallax: number[]; planeResidual: number[]; curledResidual: number[] };
+  const atPeaks: Record<'genuine-proxy' | 'photo-2d-warps' | 'photo-steep-tilt' | 'photo-curled', Peaks> = {
+    'genuine-proxy': { parallax: [], planeResidual: [], curledResidual: [] },
+    'photo-2d-warps': { parallax: [], planeResidual: [], curledResidual: [] },
+    'photo-steep-tilt': { parallax: [], planeResidual: [], curledResidual: [] },
+    'photo-curled': { parallax: [], planeResidual: [], curledResidual: [] },
   };
   const issued = Date.parse('2026-01-01T10:00:00Z');
   const challenge = (actions: LivenessAction[]): LivenessChallenge => ({
@@ -171,7 +174,7 @@ async function main(): Promise<void> {
     // A bona fide presentation is the first to show its frames to the pool: its time is a whole check's.
     if (kind === 'genuine-proxy') checkSeconds.push((performance.now() - started) / 1000);
     // Per-frame traces for the presentations worth reading: every bona fide one and every attack that passed.
-    const traced = kind === 'genuine-proxy' || kind === 'photo-2d-warps' || verdict.passed;
+    const traced = kind === 'genuine-proxy' || kind === 'photo-2d-warps' || kind === 'photo-curled' || verdict.passed;
     results.push({ kind, source, actions, verdict, ...(traced ? { frames: await trace(frames, verdict.matchFrame) } : {}) });
   };
   // Each frame as state(yaw change, pitch change, eye-openness ratio, scale, parallax) against the first, and its
@@ -188,7 +191,7 @@ async function main(): Promise<void> {
         : 'no-face',
     );
   };
-  const peaks = async (frames: CapturedFrame[], into: { parallax: number[]; planeResidual: number[] }): Promise<void> => {
+  const peaks = async (frames: CapturedFrame[], into: Peaks): Promise<void> => {
     const signals = await Promise.all(frames.map(async (f) => signalsOf(await faces.observe(f.image, true))));
     if (!signals[0]) return;
     for (const run of performedActions(frameStates(signals), signals)) {
@@ -197,8 +200,10 @@ async function main(): Promise<void> {
       const [a, b] = await Promise.all([frameSignals(faces, frames[0]!.image, true), frameSignals(faces, frames[run.peak]!.image, true)]);
       if (!a?.crop || !b?.crop) continue;
       const started = performance.now();
-      into.planeResidual.push(planeResidual(a.crop, b.crop));
+      const sheet = sheetResiduals(a.crop, b.crop);
       planeResidualMs.push(performance.now() - started);
+      into.planeResidual.push(sheet.plane);
+      into.curledResidual.push(sheet.curled);
     }
   };
 
@@ -216,6 +221,9 @@ async function main(): Promise<void> {
     const steep = await toFrames(photoAttack(face.image, actions, random, { tilt: [1.2, 1.6] }));
     await record('photo-steep-tilt', name, actions, steep);
     await peaks(steep, atPeaks['photo-steep-tilt']);
+    const curled = await toFrames(curledPrintAttack(face.image, actions, random));
+    await record('photo-curled', name, actions, curled);
+    await peaks(curled, atPeaks['photo-curled']);
 
     let other = randomChallengeActions(random);
     while (other.join() === actions.join()) other = randomChallengeActions(random);
@@ -277,8 +285,8 @@ async function main(): Promise<void> {
     operatingPoint: { ...ACTIVE_LIVENESS, sameFaceMinSimilarity: thresholdsFor('dlib-resnet@1+flip').grades.possible.minScore },
     bpcerGenuineProxy: { ...rate('genuine-proxy', false), reasons: reasonsOf('genuine-proxy') },
     apcer: Object.fromEntries(ATTACKS.map((a) => [a, { ...rate(a, true), reasons: reasonsOf(a) }])),
-    cost: { checkSecondsGenuine: stats(checkSeconds), planeResidualMs: stats(planeResidualMs), workers: Number(arg('workers', '1')) },
-    atPeaks: Object.fromEntries(Object.entries(atPeaks).map(([k, v]) => [k, { parallax: stats(v.parallax), planeResidual: stats(v.planeResidual) }])),
+    cost: { checkSecondsGenuine: stats(checkSeconds), sheetFitMs: stats(planeResidualMs), workers: Number(arg('workers', '1')) },
+    atPeaks: Object.fromEntries(Object.entries(atPeaks).map(([k, v]) => [k, { parallax: stats(v.parallax), planeResidual: stats(v.planeResidual), curledResidual: stats(v.curledResidual) }])),
     tiltedPhotos: tilted,
     realPrints: prints,
     video: videoReport,
@@ -297,7 +305,7 @@ async function main(): Promise<void> {
  * flatness test lets through would pass the whole check if the other actions were read too.
  */
 async function tiltedPhotos(faces: FrameObserver, sources: readonly SourceFace[]): Promise<Record<string, unknown>> {
-  const readAsAction: Array<{ action: LivenessAction; tilt: number; read: number; parallax: number; planeResidual: number | null }> = [];
+  const readAsAction: Array<{ action: LivenessAction; tilt: number; read: number; parallax: number; planeResidual: number | null; calledFlatByPixels: boolean }> = [];
   let tries = 0;
   for (const source of sources) {
     const first = await frameSignals(faces, await encodeFrame(source.image), true);
@@ -311,14 +319,14 @@ async function tiltedPhotos(faces: FrameObserver, sources: readonly SourceFace[]
         const state = frameStates([first, frame])[1]!;
         if (state !== 'turn-left' && state !== 'turn-right' && state !== 'look-up') continue;
         const read = state === 'look-up' ? first.pitch - frame.pitch : Math.abs(frame.yaw - first.yaw);
-        const residual = first.crop && frame.crop ? +planeResidual(first.crop, frame.crop).toFixed(4) : null;
-        readAsAction.push({ action: state, tilt: sign * tilt, read: +read.toFixed(1), parallax: +parallax(first, frame, state).toFixed(3), planeResidual: residual });
+        const sheet = first.crop && frame.crop ? sheetResiduals(first.crop, frame.crop) : null;
+        readAsAction.push({ action: state, tilt: sign * tilt, read: +read.toFixed(1), parallax: +parallax(first, frame, state).toFixed(3), planeResidual: sheet && +sheet.plane.toFixed(4), calledFlatByPixels: sheet !== null && explainedBySheet(sheet) });
         break;
       }
     }
   }
   const byMesh = readAsAction.filter((r) => r.parallax >= ACTIVE_LIVENESS.minParallax);
-  const byPixels = readAsAction.filter((r) => r.planeResidual !== null && r.planeResidual >= ACTIVE_LIVENESS.minPlaneResidual);
+  const byPixels = readAsAction.filter((r) => r.planeResidual !== null && !r.calledFlatByPixels);
   return {
     tiltedFrames: tries,
     readAsAction: readAsAction.length,
@@ -327,6 +335,7 @@ async function tiltedPhotos(faces: FrameObserver, sources: readonly SourceFace[]
     notCalledFlatByEither: byMesh.filter((r) => byPixels.includes(r)).length,
     minParallax: ACTIVE_LIVENESS.minParallax,
     minPlaneResidual: ACTIVE_LIVENESS.minPlaneResidual,
+    minCurledResidual: ACTIVE_LIVENESS.minCurledResidual,
     planeResidual: stats(readAsAction.flatMap((r) => (r.planeResidual === null ? [] : [r.planeResidual]))),
     frames: readAsAction,
   };
@@ -346,7 +355,7 @@ async function realPrints(faces: FrameObserver): Promise<Record<string, unknown>
     const key = `${label}|${identity}|${session}`;
     sessions.set(key, [...(sessions.get(key) ?? []), file!]);
   }
-  const residuals: Record<string, number[]> = { spoof: [], live: [] };
+  const residuals: Record<string, SheetResiduals[]> = { spoof: [], live: [] };
   for (const [key, files] of sessions) {
     const seen: Array<FrameSignals | null> = [];
     for (const file of files) {
@@ -358,16 +367,18 @@ async function realPrints(faces: FrameObserver): Promise<Record<string, unknown>
     for (let i = 0; i < seen.length; i++) {
       for (let j = i + 1; j < seen.length; j++) {
         const a = seen[i]?.crop, b = seen[j]?.crop;
-        if (a && b) residuals[key.split('|')[0]!]!.push(planeResidual(a, b));
+        if (a && b) residuals[key.split('|')[0]!]!.push(sheetResiduals(a, b));
       }
     }
   }
   const at = (label: string): Record<string, unknown> => ({
     pairs: residuals[label]!.length,
-    belowMinPlaneResidual: residuals[label]!.filter((r) => r < ACTIVE_LIVENESS.minPlaneResidual).length,
-    planeResidual: stats(residuals[label]!),
+    belowMinPlaneResidual: residuals[label]!.filter((r) => r.plane < ACTIVE_LIVENESS.minPlaneResidual).length,
+    explainedBySheet: residuals[label]!.filter(explainedBySheet).length,
+    planeResidual: stats(residuals[label]!.map((r) => r.plane)),
+    curledResidual: stats(residuals[label]!.map((r) => r.curled)),
   });
-  return { set: dir, minPlaneResidual: ACTIVE_LIVENESS.minPlaneResidual, printPairs: at('spoof'), livePairs: at('live') };
+  return { set: dir, minPlaneResidual: ACTIVE_LIVENESS.minPlaneResidual, minCurledResidual: ACTIVE_LIVENESS.minCurledResidual, printPairs: at('spoof'), livePairs: at('live') };
 }
 
 /**
@@ -428,7 +439,7 @@ async function realMotion(pool: FacePool, video: string): Promise<Record<string,
     const level = withFace.filter((i) => i !== frontal && Math.abs(signals[i]!.yaw - ref.yaw) < ACTIVE_LIVENESS.neutralYaw && sims.find((s) => s.frame === i)!.sim >= minSimilarity);
     const px = (ids: number[]): number[] => ids.map((i) => parallax(ref, signals[i]!, signals[i]!.yaw >= ref.yaw ? 'turn-left' : 'turn-right')).sort((a, b) => a - b);
     const turnedPx = px(turned), levelPx = px(level);
-    const residuals = (ids: number[]): number[] => ids.flatMap((i) => (ref.crop && signals[i]!.crop ? [planeResidual(ref.crop, signals[i]!.crop)] : []));
+    const residuals = (ids: number[]): SheetResiduals[] => ids.flatMap((i) => (ref.crop && signals[i]!.crop ? [sheetResiduals(ref.crop, signals[i]!.crop)] : []));
     const turnedResidual = residuals(turned);
     // One real turn to the performer's right and back (5 fps frames 18–34 of hamilton_short.mp4) as a whole sequence.
     const [from, to] = arg('video-window', '18,35').split(',').map(Number) as [number, number];
@@ -447,9 +458,10 @@ async function realMotion(pool: FacePool, video: string): Promise<Record<string,
       similarityToFrontal: stats(sims.map((s) => s.sim).sort((a, b) => a - b)),
       framesTurnedBeyondThreshold: turned.length,
       turnedFramesCalled3d: `${turnedPx.filter((p) => p >= ACTIVE_LIVENESS.minParallax).length}/${turnedPx.length}`,
-      turnedFramesCalled3dByPixels: `${turnedResidual.filter((r) => r >= ACTIVE_LIVENESS.minPlaneResidual).length}/${turnedResidual.length}`,
-      planeResidualTurned: stats(turnedResidual),
-      planeResidualLevel: stats(residuals(level)),
+      turnedFramesCalled3dByPixels: `${turnedResidual.filter((r) => !explainedBySheet(r)).length}/${turnedResidual.length}`,
+      planeResidualTurned: stats(turnedResidual.map((r) => r.plane)),
+      curledResidualTurned: stats(turnedResidual.map((r) => r.curled)),
+      planeResidualLevel: stats(residuals(level).map((r) => r.plane)),
       turnSequence: { frames: `${from}-${to - 1}`, asked, ...turnSequence, states: windowStates },
       parallaxTurned: stats(turnedPx),
       parallaxLevel: stats(levelPx),

@@ -1,8 +1,9 @@
 /**
  * The pixel flatness test (src/liveness/planarity.ts) on its own, on sources kept apart from
- * bench/liveness-active.ts's: how much of the face the best homography leaves unexplained for prints tipped until
- * the detector reads a turn or a look-up (with and without simulated camera effects), and for heads rendered
- * turned or looking up (GENUINE PROXIES). This is the probe the test's constants were chosen on.
+ * bench/liveness-active.ts's: how much of the face the best homography and the best curled sheet leave unexplained
+ * for prints tipped until the detector reads a turn or a look-up (with and without simulated camera effects), for
+ * prints held curled and turned or tipped back, and for heads rendered turned or looking up (GENUINE PROXIES).
+ * This is the probe the test's constants were chosen on.
  *
  *   npx tsx bench/liveness-planarity.ts [--identities 100] [--skip 200] [--workers 2] [--out scratch/liveness-planarity.json]
  *
@@ -14,11 +15,11 @@ import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { readDataset } from '../src/evaluation/dataset.js';
-import { encodeFrame, NEUTRAL, photoMotion, renderPose, warpImage, type SourceFace } from '../src/evaluation/pad-sequences.js';
+import { curledPrint, encodeFrame, NEUTRAL, photoMotion, renderPose, warpImage, type SourceFace } from '../src/evaluation/pad-sequences.js';
 import { decodeImage, FacePool, meshTriangulation, type RgbImage } from '../src/face/index.js';
 import { frameSignals } from '../src/liveness/assess.js';
-import { planeResidual } from '../src/liveness/planarity.js';
-import { ACTIVE_LIVENESS, frameStates, signalsOf } from '../src/liveness/sequence.js';
+import { sheetResiduals, type SheetResiduals } from '../src/liveness/planarity.js';
+import { ACTIVE_LIVENESS, explainedBySheet, frameStates, signalsOf, type FrameSignals } from '../src/liveness/sequence.js';
 import type { LivenessAction } from '../src/liveness/types.js';
 
 function arg(name: string, fallback: string): string {
@@ -66,7 +67,7 @@ async function main(): Promise<void> {
   const firsts = new Map<string, string>();
   for (const e of readDataset(dir).entries) if (!firsts.has(e.identity)) firsts.set(e.identity, path.join(dir, e.path));
 
-  const rows: Array<{ kind: string; identity: string; action: LivenessAction; read: boolean; planeResidual: number }> = [];
+  const rows: Array<{ kind: string; identity: string; action: LivenessAction; read: boolean } & SheetResiduals> = [];
   let used = 0;
   for (const [identity, file] of [...firsts].slice(skip)) {
     if (used >= identities) break;
@@ -78,10 +79,10 @@ async function main(): Promise<void> {
     const source: SourceFace = { image, mesh: seen.subject.mesh };
     const first = await frameSignals(pool, await encodeFrame(image), false);
     if (!first?.crop) continue;
-    const measure = async (kind: string, frame: RgbImage, action: LivenessAction): Promise<void> => {
+    const measure = async (kind: string, frame: RgbImage, action: LivenessAction, from: FrameSignals = first): Promise<void> => {
       const b = await frameSignals(pool, await encodeFrame(frame), false);
       if (!b?.crop) return;
-      rows.push({ kind, identity, action, read: frameStates([first, b])[1] === action, planeResidual: planeResidual(first.crop!, b.crop) });
+      rows.push({ kind, identity, action, read: frameStates([from, b])[1] === action, ...sheetResiduals(from.crop!, b.crop) });
     };
     for (const [action, sign] of [['turn-left', 1], ['turn-right', -1], ['look-up', 0]] as const) {
       for (const tilt of [0.6, 1.2, 1.6]) {
@@ -104,6 +105,18 @@ async function main(): Promise<void> {
         await measure(`head ${sign ? `turned ${degrees}°` : `looking up ${degrees - 5}°`}`, renderPose(source, triangles, { ...NEUTRAL, ...pose, dx: 4 * random() - 2, dy: 4 * random() - 2 }), action);
       }
     }
+    // A print held curled from the start (radius 0.35 or 0.6 of its width), turned or tipped back.
+    for (const radius of [0.35, 0.6]) {
+      const curled = { radius, yaw: 0, pitch: 0, scale: 1, dx: 0, dy: 0 };
+      const front = await frameSignals(pool, await encodeFrame(curledPrint(image, curled)), false);
+      if (!front?.crop) continue;
+      for (const [action, yaw, pitch] of [['turn-left', 1, 0], ['turn-right', -1, 0], ['look-up', 0, -1]] as const) {
+        for (const degrees of [35, 50, 65]) {
+          const frame = curledPrint(image, { ...curled, yaw: yaw * degrees + 4 * random() - 2, pitch: pitch * degrees + 4 * random() - 2, dx: 4 * random() - 2, dy: 4 * random() - 2 });
+          await measure(`print curled, ${action === 'look-up' ? 'tipped' : 'turned'} ${degrees}°`, frame, action, front);
+        }
+      }
+    }
     console.error(`${used}/${identities} ${identity}`);
   }
   await pool.close();
@@ -117,18 +130,24 @@ async function main(): Promise<void> {
     seconds: Math.round((Date.now() - started) / 1000),
     sources: used,
     minPlaneResidual: ACTIVE_LIVENESS.minPlaneResidual,
+    minCurledResidual: ACTIVE_LIVENESS.minCurledResidual,
     byKind: Object.fromEntries(
       kinds.map((kind) => {
-        const v = read.filter((r) => r.kind === kind).map((r) => r.planeResidual).sort((a, b) => a - b);
+        const of = read.filter((r) => r.kind === kind);
+        const stats = (values: number[]): { min?: number; median?: number; max?: number } => {
+          const v = [...values].sort((a, b) => a - b);
+          return { min: v[0], median: v[v.length >> 1], max: v.at(-1) };
+        };
         return [
           kind,
           {
             frames: rows.filter((r) => r.kind === kind).length,
-            readAsAction: v.length,
-            belowMinPlaneResidual: v.filter((x) => x < ACTIVE_LIVENESS.minPlaneResidual).length,
-            min: v[0],
-            median: v[v.length >> 1],
-            max: v.at(-1),
+            readAsAction: of.length,
+            belowMinPlaneResidual: of.filter((r) => r.plane < ACTIVE_LIVENESS.minPlaneResidual).length,
+            belowMinCurledResidual: of.filter((r) => r.curled < ACTIVE_LIVENESS.minCurledResidual).length,
+            calledFlat: of.filter(explainedBySheet).length,
+            plane: stats(of.map((r) => r.plane)),
+            curled: stats(of.map((r) => r.curled)),
           },
         ];
       }),
