@@ -252,7 +252,7 @@ function plausible(level: Level, w: Warp, light: Light, area: number): boolean {
   });
 }
 
-/** Mean squared photometric error of `h` under `light` (infinite if implausible or half the face falls outside b). */
+/** Mean squared photometric error of `w` under `light` (infinite if implausible or half the face falls outside b). */
 function cost(level: Level, w: Warp, light: Light, area: number): number {
   if (!plausible(level, w, light, area)) return Infinity;
   let sum = 0, n = 0;
@@ -323,7 +323,7 @@ function refine(level: Level, start: { warp: Warp; light: Light }, area: number)
   return { warp, light };
 }
 
-/** Residual energy of `h` under `light`, relative to the variance of frame b's face; 1 when the fit is lost. */
+/** Residual energy of `w` under `light`, relative to the variance of frame b's face; 1 when the fit is lost. */
 function residual(level: Level, w: Warp, light: Light, area: number): number {
   if (!plausible(level, w, light, area)) return 1;
   let n = 0, sum = 0, sumSq = 0, error = 0;
@@ -366,11 +366,11 @@ export interface SheetResiduals {
  * What the best homography from frame `a`'s face to frame `b` leaves unexplained (`plane`), and the best warp of
  * a sheet curled about one axis (`curled`, never more than `plane`): the mean squared error after a linearly
  * varying gain and offset, over the inner face of `a`, relative to the variance of what it lands on in `b`
- * (0: a perfect fit; 1: nothing explained). The homography starts from three landmark maps (affine and projective
- * over the plane landmarks, a similarity over the eye corners) and the best end counts: the question is whether
- * ANY such sheet explains the second frame. The curl starts from that homography, bent about a vertical axis
- * (prints are curled like a face) that the fit may turn. A curl also explains part of a head's roundness, so
- * sequence.ts holds it to a stricter bound.
+ * (0: a perfect fit; 1 or more: nothing explained). The homography starts from three landmark maps (affine and
+ * projective over the plane landmarks, a similarity over the eye corners) and the best end counts: the question
+ * is whether ANY such sheet explains the second frame. The curl starts from that homography, bent about a
+ * vertical axis (prints are curled like a face) that the fit may turn. A curl also explains part of a head's
+ * roundness, so sequence.ts holds it to a stricter bound.
  */
 export function sheetResiduals(a: FaceCrop, b: FaceCrop): SheetResiduals {
   const centre = (mesh: readonly Point[]): Point => {
