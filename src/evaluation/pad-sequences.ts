@@ -1,8 +1,8 @@
 /**
  * Frame sequences for testing and measuring the active liveness check (src/liveness/): genuine PROXIES rendered
  * from one photo through its 3-D face mesh, and presentation attacks (a photo moved and warped in 2-D, a print held
- * curled, replays, reordering, re-timing, a spliced-in second face). A rendered head turn is a proxy for a real one: its depth is
- * the mesh model's estimate, and everything outside the face stays as still as the photo.
+ * curled, replays, reordering, re-timing, a spliced-in second face). A rendered head turn is a proxy for a real
+ * one: its depth is the mesh model's estimate, and everything outside the face stays as still as the photo.
  */
 import sharp from 'sharp';
 import { estimateSimilarity } from '../face/align.js';
@@ -441,9 +441,9 @@ function attackTimeline(
 }
 
 /**
- * ATTACK: a print held curled round a vertical axis (radius 0.35–0.7 of its width, drawn once unless `radius` says) on the kiosk's
- * timeline: a turn as the curled print turned 35–65°, looking up as it tipped back 35–50°, coming closer as
- * brought 1.35× nearer; a blink cannot be faked, the print stays still. Curled, its two halves no longer lie in
+ * ATTACK: a print held curled round a vertical axis (radius 0.35–0.7 of its width, drawn once unless `radius`
+ * says) on the kiosk's timeline: a turn as the curled print turned 35–65°, looking up as it tipped back 35–50°,
+ * coming closer as brought 1.35× nearer; a blink cannot be faked, the print stays still. Curled, its two halves no longer lie in
  * one plane, so one homography cannot explain a turn: only a bent sheet can. Every frame shakes a little
  * (±3 px, ±3° of turn and tip).
  */
@@ -506,4 +506,3 @@ export function alignedTo(source: SourceFace, target: SourceFace): SourceFace {
 export function spliced(first: readonly CapturedFrame[], second: readonly CapturedFrame[], from: number, to = first.length): CapturedFrame[] {
   return first.map((f, i) => (i < from || i >= to ? f : { image: second[i]!.image, at: f.at }));
 }
-

@@ -129,7 +129,7 @@ describe('assessSequence (active liveness) on rendered genuine proxies and attac
   }, 120_000);
 
   it('refuses a print held curled and turned, which no homography explains: a curled sheet does', async () => {
-    // Without the curled sheet (minCurledResidual 0) this sequence passes.
+    // With minCurledResidual at 0 (no curled sheet) this sequence passed: checked when the test was written.
     const frames = await toFrames(curledPrintAttack(b.image, ['turn-right', 'come-closer'], seeded(8), { ...COMPACT, radius: 0.3 }));
     const verdict = await assessSequence(faces, challenge(['turn-right', 'come-closer']), frames, NOW);
     expect(verdict.observed).toEqual(['turn-right', 'come-closer']);
