@@ -120,8 +120,11 @@ export class Client {
     if (response.status !== 200) throw new Error(`sign-in failed: ${response.status} ${JSON.stringify(response.body)}`);
   }
 
-  /** One request; `status` 0 when no answer came (the server died, or was killed, first). */
-  async request(method: string, route: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+  /**
+   * One request; `status` 0 when no answer came (the server died, or was killed, first). `retryAfterSeconds`
+   * is the server's Retry-After, when it sent one.
+   */
+  async request(method: string, route: string, body?: unknown): Promise<{ status: number; body: unknown; retryAfterSeconds?: number }> {
     try {
       const response = await fetch(`${this.url}${route}`, {
         method,
@@ -135,7 +138,12 @@ export class Client {
       const session = response.headers.getSetCookie().find((c) => c.startsWith('medface_session='));
       if (session) this.#cookie = `${this.#cookie.split(';')[0]}; ${session.split(';')[0]}`;
       const text = await response.text();
-      return { status: response.status, body: text === '' ? null : (JSON.parse(text) as unknown) };
+      const retryAfter = response.headers.get('retry-after');
+      return {
+        status: response.status,
+        body: text === '' ? null : (JSON.parse(text) as unknown),
+        ...(retryAfter !== null && { retryAfterSeconds: Number(retryAfter) }),
+      };
     } catch {
       return { status: 0, body: null };
     }
