@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { MedfaceError } from '../errors.js';
+import { workerEntry } from '../worker-entry.js';
 import type { Analysis, AnalyzeOptions, EngineOptions, FrameObservation, SubjectFace } from './engine.js';
 import type { ImageLimits } from './image.js';
 import type { Purpose } from './types.js';
@@ -52,18 +53,6 @@ interface Slot {
   worker: Worker;
   /** The task it runs now. */
   task?: Running;
-}
-
-/**
- * How to start a worker on the module next to this one. Compiled, both are `.js`. Under a TypeScript loader
- * (vitest, tsx) this file is `pool.ts` and the worker `worker.ts`, which Node 20 will not load as a worker
- * entry even with `--import tsx` in execArgv; a one-line bootstrap registers tsx in the new thread first.
- */
-function workerEntry(): { entry: string | URL; eval: boolean } {
-  if (!import.meta.url.endsWith('.ts')) return { entry: new URL('./worker.js', import.meta.url), eval: false };
-  const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
-  const worker = JSON.stringify(new URL('./worker.ts', import.meta.url).href);
-  return { entry: `import(${tsx}).then((tsx) => { tsx.register(); return import(${worker}); });`, eval: true };
 }
 
 function toError(e: ErrorData): MedfaceError {
@@ -199,7 +188,7 @@ export class FacePool {
 
   /** Starts one worker; resolves when it is warm and serving, rejects with ENGINE_FAILED if it cannot start. */
   private startWorker(): Promise<void> {
-    const { entry, eval: isCode } = workerEntry();
+    const { entry, eval: isCode } = workerEntry(import.meta.url, 'worker');
     const worker = new Worker(entry, { eval: isCode, workerData: this.engineOptions });
     this.starting.add(worker);
     return new Promise((started, failedToStart) => {

@@ -84,7 +84,7 @@ export async function assessSequence(
   );
   // Same person throughout, at the deployment's own thresholds (see SameFaceCutoffs).
   const thresholds = thresholdsFor(model, thresholdsFile);
-  const verdict = judgeSequence(challenge, signals, frames.map((f) => f.at), { same: thresholds.match, turned: thresholds.grades.possible.minScore });
+  const verdict = await judgeSequence(challenge, signals, frames.map((f) => f.at), { same: thresholds.match, turned: thresholds.grades.possible.minScore });
   if (!verdict.passed || verdict.matchFrame === null) return { ...verdict, embedding: null };
   return { ...verdict, embedding: signals[verdict.matchFrame]!.embedding! };
 }

@@ -6,7 +6,8 @@
 import { landmarksOf, type Embedding, type FrameObservation, type Point3 } from '../face/index.js';
 import { similarity } from '../identity/match.js';
 import { applyHomography, distance, fitHomography } from './geometry.js';
-import { PLANE_LANDMARKS, sheetResiduals, type FaceCrop, type SheetResiduals } from './planarity.js';
+import { PLANE_LANDMARKS, type FaceCrop, type SheetResiduals } from './planarity.js';
+import { fitSheets } from './sheets.js';
 import { POSE_ACTIONS, type CapturedFrame, type LivenessAction, type LivenessChallenge, type LivenessReason, type LivenessVerdict } from './types.js';
 
 /**
@@ -311,11 +312,12 @@ export function parallax(a: FrameSignals, b: FrameSignals, action: LivenessActio
 
 /**
  * Whether frame `b`, at the height of `action`, could be frame `a`'s picture moved: by the mesh (too little nose
- * parallax) or by the pixels (one homography, or one curled sheet, explains the face). Both must show a head.
+ * parallax) or by the pixels (one homography, or one curled sheet, explains the face; fitted off the main
+ * thread). Both must show a head.
  */
-export function flat(a: FrameSignals, b: FrameSignals, action: LivenessAction): boolean {
+export async function flat(a: FrameSignals, b: FrameSignals, action: LivenessAction): Promise<boolean> {
   if (parallax(a, b, action) < ACTIVE_LIVENESS.minParallax) return true;
-  return !a.crop || !b.crop || explainedBySheet(sheetResiduals(a.crop, b.crop));
+  return !a.crop || !b.crop || explainedBySheet(await fitSheets(a.crop, b.crop));
 }
 
 /** Whether a flat or a curled sheet explains the second view (planarity.ts) closely enough to be a picture. */
@@ -366,34 +368,34 @@ export function timingReasons(challenge: LivenessChallenge, frames: readonly Cap
  * mid-turn, or one frame of another face) is set aside like a frame without a face, and the sequence judged
  * again without it: it then counts for nothing, neither as an action nor as the match frame.
  */
-export function judgeSequence(
+export async function judgeSequence(
   challenge: LivenessChallenge,
   signals: ReadonlyArray<FrameSignals | null>,
   times: readonly number[],
   cutoffs: SameFaceCutoffs,
-): LivenessVerdict {
+): Promise<LivenessVerdict> {
   // The flatness of a peak frame against the first does not change when another frame is set aside, and the
   // pixel test is the judgement's one costly step: each peak is tested once.
-  const flatness = new Map<string, boolean>();
-  const flatAt = (peak: number, action: LivenessAction): boolean => {
+  const flatness = new Map<string, Promise<boolean>>();
+  const flatAt = (peak: number, action: LivenessAction): Promise<boolean> => {
     const key = `${peak}:${action}`;
     if (!flatness.has(key)) flatness.set(key, flat(signals[0]!, signals[peak]!, action));
     return flatness.get(key)!;
   };
-  const first = judgeOnce(challenge, signals, times, cutoffs, flatAt);
+  const first = await judgeOnce(challenge, signals, times, cutoffs, flatAt);
   const isolated = first.unlike.length > 0 && first.unlike.every((i) => isolatedFrame(i, first.unlike, signals, cutoffs.turned));
   if (!isolated) return first.verdict;
   const kept = signals.map((s, i) => (first.unlike.includes(i) ? null : s));
-  return judgeOnce(challenge, kept, times, cutoffs, flatAt).verdict;
+  return (await judgeOnce(challenge, kept, times, cutoffs, flatAt)).verdict;
 }
 
-function judgeOnce(
+async function judgeOnce(
   challenge: LivenessChallenge,
   signals: ReadonlyArray<FrameSignals | null>,
   times: readonly number[],
   cutoffs: SameFaceCutoffs,
-  flatAt: (peak: number, action: LivenessAction) => boolean,
-): { verdict: LivenessVerdict; unlike: number[] } {
+  flatAt: (peak: number, action: LivenessAction) => Promise<boolean>,
+): Promise<{ verdict: LivenessVerdict; unlike: number[] }> {
   const t = ACTIVE_LIVENESS;
   const reasons = new Set<LivenessReason>();
   const faceless = signals.filter((s) => s === null).length;
@@ -405,9 +407,7 @@ function judgeOnce(
   if (abruptChanges(signals) > t.maxAbruptChangesPerMove * moves) reasons.add('LIVENESS_WRONG_ORDER');
 
   const poseRuns = runs.filter((r) => POSE_ACTIONS.includes(r.action));
-  if (signals[0] && (poseRuns.length === 0 || poseRuns.some((r) => flatAt(r.peak, r.action)))) {
-    reasons.add('LIVENESS_FLAT_FACE');
-  }
+  if (signals[0] && (poseRuns.length === 0 || (await someFlat(poseRuns, flatAt)))) reasons.add('LIVENESS_FLAT_FACE');
 
   // Neutral frames with the eyes open: the match frame is one of them, and each must match it directly.
   const closure = eyeClosure(states, signals);
@@ -421,6 +421,12 @@ function judgeOnce(
   }
   const passed = reasons.size === 0;
   return { verdict: { passed, reasons: [...reasons], observed: runs.map((r) => r.action), matchFrame: passed ? matchFrame : null }, unlike };
+}
+
+/** Whether any run's peak is flat, testing them in turn and stopping at the first (each test is costly). */
+async function someFlat(runs: readonly ActionRun[], flatAt: (peak: number, action: LivenessAction) => Promise<boolean>): Promise<boolean> {
+  for (const r of runs) if (await flatAt(r.peak, r.action)) return true;
+  return false;
 }
 
 /**

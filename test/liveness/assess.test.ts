@@ -26,6 +26,7 @@ import { FACE_API_DIR } from '../../src/face/runtime.js';
 import { assessSequence, type FrameObserver } from '../../src/liveness/assess.js';
 import { faceCrop, sheetResiduals, type FaceCrop } from '../../src/liveness/planarity.js';
 import { ACTIVE_LIVENESS } from '../../src/liveness/sequence.js';
+import { fitSheets } from '../../src/liveness/sheets.js';
 import type { CapturedFrame, LivenessAction, LivenessChallenge } from '../../src/liveness/types.js';
 
 const sample = (n: number): Buffer => readFileSync(path.join(FACE_API_DIR, 'demo', `sample${n}.jpg`));
@@ -164,6 +165,26 @@ describe('assessSequence (active liveness) on rendered genuine proxies and attac
       const sheet = sheetResiduals(first, await crop(renderPose(a, triangles, { ...NEUTRAL, ...pose })));
       expect(sheet.plane).toBeGreaterThan(ACTIVE_LIVENESS.minPlaneResidual);
       expect(sheet.curled).toBeGreaterThan(ACTIVE_LIVENESS.minCurledResidual);
+    }
+  }, 120_000);
+
+  it('fitSheets: the same residuals as sheetResiduals, fitted while the main thread goes on serving', async () => {
+    const crop = async (image: RgbImage): Promise<FaceCrop> => {
+      const bytes = await encodeFrame(image);
+      const observation = await pool.observe(bytes, false);
+      return (await faceCrop(bytes, observation.subject!.mesh, observation.image))!;
+    };
+    const first = await crop(a.image);
+    const pairs = [await crop(renderPose(a, triangles, { ...NEUTRAL, yaw: 30 })), await crop(warpImage(a.image, photoMotion(a.image.width, a.image.height, { angle: 4, scale: 0.92, dx: 20, dy: -6, tiltX: 1.5, tiltY: 0 })))];
+    // A timer ticking every millisecond runs only while the main thread is free: a fit on it would starve it.
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 1);
+    try {
+      const offThread = await Promise.all(pairs.map((b) => fitSheets(first, b)));
+      expect(ticks).toBeGreaterThan(10);
+      expect(offThread).toEqual(pairs.map((b) => sheetResiduals(first, b)));
+    } finally {
+      clearInterval(ticker);
     }
   }, 120_000);
 
