@@ -81,6 +81,12 @@ describe('assessSequence (active liveness) on rendered genuine proxies and attac
     const observation = await pool.observe(bytes, false);
     return { image: await decodeImage(bytes), mesh: observation.subject!.mesh };
   };
+  /** The face of a rendered frame, cropped for the flatness test. */
+  const crop = async (image: RgbImage): Promise<FaceCrop> => {
+    const bytes = await encodeFrame(image);
+    const observation = await pool.observe(bytes, false);
+    return (await faceCrop(bytes, observation.subject!.mesh, observation.image))!;
+  };
 
   beforeAll(async () => {
     pool = await FacePool.create({ size: 1 });
@@ -138,11 +144,6 @@ describe('assessSequence (active liveness) on rendered genuine proxies and attac
   }, 120_000);
 
   it('sheetResiduals: a print tipped, rotated, zoomed, shifted or held curled is explained by a sheet; a head that turns or looks up is not', async () => {
-    const crop = async (image: RgbImage): Promise<FaceCrop> => {
-      const bytes = await encodeFrame(image);
-      const observation = await pool.observe(bytes, false);
-      return (await faceCrop(bytes, observation.subject!.mesh, observation.image))!;
-    };
     const { width, height } = a.image;
     const first = await crop(a.image);
     expect(sheetResiduals(first, first).plane).toBeLessThan(0.001);
@@ -169,11 +170,6 @@ describe('assessSequence (active liveness) on rendered genuine proxies and attac
   }, 120_000);
 
   it('fitSheets: the same residuals as sheetResiduals, fitted while the main thread goes on serving', async () => {
-    const crop = async (image: RgbImage): Promise<FaceCrop> => {
-      const bytes = await encodeFrame(image);
-      const observation = await pool.observe(bytes, false);
-      return (await faceCrop(bytes, observation.subject!.mesh, observation.image))!;
-    };
     const first = await crop(a.image);
     const pairs = [await crop(renderPose(a, triangles, { ...NEUTRAL, yaw: 30 })), await crop(warpImage(a.image, photoMotion(a.image.width, a.image.height, { angle: 4, scale: 0.92, dx: 20, dy: -6, tiltX: 1.5, tiltY: 0 })))];
     // A timer ticking every millisecond runs only while the main thread is free: a fit on it would starve it.
