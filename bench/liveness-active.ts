@@ -39,6 +39,7 @@ import { assessSequence, frameSignals, type FrameObserver, type LivenessAssessme
 import { sheetResiduals, type SheetResiduals } from '../src/liveness/planarity.js';
 import { ACTIVE_LIVENESS, explainedBySheet, frameStates, parallax, performedActions, signalsOf, type FrameSignals } from '../src/liveness/sequence.js';
 import { randomChallengeActions, type CapturedFrame, type LivenessAction, type LivenessChallenge } from '../src/liveness/types.js';
+import { stats } from './stats.js';
 
 const SETS = ['lfw-dev', 'faceapi-bbt', 'orl', 'yale'].map((s) => path.resolve('../shared/eval', s));
 /**
@@ -58,11 +59,6 @@ type Kind = 'genuine-proxy' | (typeof ATTACKS)[number];
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
-
-function stats(values: readonly number[]): { n: number; min: number; median: number; max: number } {
-  const v = [...values].sort((a, b) => a - b);
-  return { n: v.length, min: v[0] ?? NaN, median: v[v.length >> 1] ?? NaN, max: v.at(-1) ?? NaN };
 }
 
 function countBy(keys: readonly string[]): Record<string, number> {

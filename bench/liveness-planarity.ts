@@ -21,6 +21,7 @@ import { frameSignals } from '../src/liveness/assess.js';
 import { sheetResiduals, type SheetResiduals } from '../src/liveness/planarity.js';
 import { ACTIVE_LIVENESS, explainedBySheet, frameStates, signalsOf, type FrameSignals } from '../src/liveness/sequence.js';
 import type { LivenessAction } from '../src/liveness/types.js';
+import { stats } from './stats.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -134,10 +135,6 @@ async function main(): Promise<void> {
     byKind: Object.fromEntries(
       kinds.map((kind) => {
         const of = read.filter((r) => r.kind === kind);
-        const stats = (values: number[]): { min?: number; median?: number; max?: number } => {
-          const v = [...values].sort((a, b) => a - b);
-          return { min: v[0], median: v[v.length >> 1], max: v.at(-1) };
-        };
         return [
           kind,
           {

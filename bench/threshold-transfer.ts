@@ -42,7 +42,7 @@ for (const dir of sets) {
 if (pool) await (await pool).close();
 
 const others = [...scores].filter(([name]) => name !== 'lfw-dev').map(([, s]) => s);
-const thresholds: Array<[string, number]> = [[`${thresholdsFor(DEFAULT_EMBEDDER_ID).match.toFixed(4)} committed match threshold`, thresholdsFor(DEFAULT_EMBEDDER_ID).match]];
+const thresholds: Array<[string, number]> = [['committed match threshold', thresholdsFor(DEFAULT_EMBEDDER_ID).match]];
 if (scores.has('lfw-dev')) thresholds.push(['lfw-dev only, FMR 1e-3', thresholdAtFmr(scores.get('lfw-dev')!.impostor, 1e-3)]);
 if (others.length > 0) thresholds.push([`${[...scores.keys()].filter((n) => n !== 'lfw-dev').join(' + ')} only, FMR 1e-3`, thresholdAtFmr(concatScores(others).impostor, 1e-3)]);
 
@@ -60,5 +60,5 @@ for (const [name, t] of thresholds) {
     const r = errorRates(listed.genuine, listed.impostor, t);
     cells.push(`${percent(r.fmr, 2)} / ${percent(r.fnmr, 2)}`);
   }
-  console.log(`| ${t.toFixed(4)} ${name.replace(/^[0-9.]+ /, '')} | ${cells.join(' | ')} |`);
+  console.log(`| ${t.toFixed(4)} ${name} | ${cells.join(' | ')} |`);
 }

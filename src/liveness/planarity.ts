@@ -222,6 +222,12 @@ function numerators(w: Warp, p: Point): { U: number; V: number; W: number; acros
   };
 }
 
+/** A warp with the light that goes with it: what the fit refines. */
+interface Fit {
+  warp: Warp;
+  light: Light;
+}
+
 function warpPoint(w: Warp, p: Point): Point {
   const { U, V, W } = numerators(w, p);
   return { x: U / W, y: V / W };
@@ -266,7 +272,7 @@ function cost(level: Level, w: Warp, light: Light, area: number): number {
 }
 
 /** Levenberg–Marquardt over the warp's parameters (the homography's eight, the bend's five) and the light's six. */
-function refine(level: Level, start: { warp: Warp; light: Light }, area: number): { warp: Warp; light: Light } {
+function refine(level: Level, start: Fit, area: number): Fit {
   let warp: Warp = { h: [...start.warp.h], bend: start.warp.bend && [...start.warp.bend] };
   let light = [...start.light], lambda = 1e-3;
   const bent = warp.bend !== null;
@@ -410,7 +416,6 @@ export function sheetResiduals(a: FaceCrop, b: FaceCrop): SheetResiduals {
   const area = areaScale(affine);
   const eyes = estimateSimilarity(...pairs(EYE_CORNERS));
   const seeds = [affine, [...fitHomography(...pairs(PLANE_LANDMARKS))], [...eyes, 0, 0, 1]];
-  type Fit = { warp: Warp; light: Light };
   const fitFrom = (start: Fit): { residual: number; fit: Fit } => {
     let fit = start;
     for (const level of levels) fit = refine(level, fit, area);

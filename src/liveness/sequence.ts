@@ -1,7 +1,8 @@
 /**
  * The active check's judgement, from per-frame observations to a verdict: which actions the face performed, in
  * which order, whether its geometry is that of a head rather than a plane, whether the frames' times are
- * plausible, and which frame is matched. Pure computation: the face pool's work happens in assess.ts.
+ * plausible, and which frame is matched. No face inference here (the face pool's work happens in assess.ts); the
+ * pixel flatness fits run on their own worker thread (sheets.ts).
  */
 import { landmarksOf, type Embedding, type FrameObservation, type Point3 } from '../face/index.js';
 import { similarity } from '../identity/match.js';
