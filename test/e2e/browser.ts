@@ -1,8 +1,11 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { build } from 'vite';
+import { signInWithTotp } from '../../src/access/authenticate.js';
+import { DEFAULT_TOTP, totpCode } from '../../src/access/totp.js';
 import { buildServer, type ServerOptions } from '../../src/server/app.js';
 import type { Deployment } from '../../src/services/deployment.js';
 
@@ -16,6 +19,8 @@ export const CHROMIUM = '/usr/bin/chromium';
 export const chromiumAvailable = existsSync(CHROMIUM);
 export const ARTIFACTS = path.resolve('test-artifacts');
 export const WAIT = { timeout: 90_000 };
+/** Time a set-up sign-in is given to finish within one TOTP step (see renewFirstPassword). */
+const RENEWAL_MARGIN_MS = 10_000;
 
 /** Builds the web app into `outDir` with the project's Vite configuration; returns `outDir`. */
 export async function buildWebApp(outDir: string): Promise<string> {
@@ -75,4 +80,25 @@ export async function cameraPlaying(page: Page): Promise<void> {
     .locator('video')
     .first()
     .evaluate((video) => new Promise((resolve) => ((video as unknown as { readyState: number }).readyState >= 2 ? resolve(true) : video.addEventListener('loadeddata', resolve))));
+}
+
+/**
+ * Replaces a staff account's administrator-set password outside the browser, signing in with the previous time
+ * step's code so the current step's code is still fresh for the sign-in page. Near the end of a step it first
+ * waits for the next: were the step to change during the sign-in (argon2 under load takes seconds), the
+ * previous step's code would be two steps old and refused.
+ */
+export async function renewFirstPassword(deployment: Deployment, login: { username: string; first: string; secret: Uint8Array }): Promise<string> {
+  const period = DEFAULT_TOTP.period * 1000;
+  const left = period - (Date.now() % period);
+  if (left < RENEWAL_MARGIN_MS) await delay(left);
+  const password = `${login.first} renewed`;
+  await signInWithTotp(deployment.access, {
+    username: login.username,
+    password: login.first,
+    newPassword: password,
+    code: totpCode(login.secret, new Date(Date.now() - period)),
+    client: '127.0.0.1',
+  });
+  return password;
 }

@@ -5,7 +5,6 @@ import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signInWithTotp } from '../../src/access/authenticate.js';
 import type { Caller } from '../../src/access/guard.js';
 import type { Role } from '../../src/access/policy.js';
 import { base32Decode, totpCode } from '../../src/access/totp.js';
@@ -21,7 +20,7 @@ import { enrol } from '../../src/services/enrol.js';
 import { createPatientRecord } from '../../src/services/patients.js';
 import { actorOf } from '../../src/services/records.js';
 import { demoFaces, PATIENTS, writeTestThresholds, type Faces } from '../services/fixtures.js';
-import { buildWebApp, cameraPlaying, chromiumAvailable, CHROMIUM, launchWithCamera, newPage, screenshot, WAIT } from './browser.js';
+import { buildWebApp, cameraPlaying, chromiumAvailable, CHROMIUM, launchWithCamera, newPage, renewFirstPassword, screenshot, WAIT } from './browser.js';
 import { stillVideo } from './y4m.js';
 
 /**
@@ -54,9 +53,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
     const first = `first password for ${username}`;
     const created = await createUser(deployment.access, OPERATOR, { username, roles: [role], password: first, totp: true });
     const secret = base32Decode(new URL(created.totpUri as string).searchParams.get('secret') as string);
-    const password = `${first} renewed`;
-    await signInWithTotp(deployment.access, { username, password: first, newPassword: password, code: totpCode(secret, new Date(Date.now() - 30_000)), client: '127.0.0.1' });
-    const login = { username, password, secret };
+    const login = { username, password: await renewFirstPassword(deployment, { username, first, secret }), secret };
     logins.set(username, login);
     return login;
   };

@@ -5,7 +5,6 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Caller } from '../../src/access/guard.js';
 import type { Role } from '../../src/access/policy.js';
-import { signInWithTotp } from '../../src/access/authenticate.js';
 import { base32Decode, totpCode } from '../../src/access/totp.js';
 import { createUser } from '../../src/access/users.js';
 import { FacePool } from '../../src/face/index.js';
@@ -16,7 +15,7 @@ import { createPatientRecord } from '../../src/services/patients.js';
 import { actorOf } from '../../src/services/records.js';
 import { randomChallengeActions } from '../../src/liveness/types.js';
 import { demoFaces, PATIENTS, writeTestThresholds, type Faces } from '../services/fixtures.js';
-import { buildWebApp, cameraPlaying, chromiumAvailable, CHROMIUM, launchWithCamera, newPage, screenshot, serve, WAIT, type StorageState } from './browser.js';
+import { buildWebApp, cameraPlaying, chromiumAvailable, CHROMIUM, launchWithCamera, newPage, renewFirstPassword, screenshot, serve, WAIT, type StorageState } from './browser.js';
 import { performingVideo, stillVideo } from './y4m.js';
 
 /**
@@ -96,10 +95,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
       if (role === 'clinician') {
         staff.set(role, { username, password: first, secret }); // replaces it on the sign-in page
       } else {
-        // the administrator-set password replaced here, with the previous time step's code, so the page's code is still fresh
-        const password = `${first} renewed`;
-        await signInWithTotp(access, { username, password: first, newPassword: password, code: totpCode(secret, new Date(Date.now() - 30_000)), client: '127.0.0.1' });
-        staff.set(role, { username, password, secret });
+        staff.set(role, { username, password: await renewFirstPassword(deployment, { username, first, secret }), secret });
       }
     }
 
