@@ -179,6 +179,7 @@ export async function disableUser(ctx: AccessContext, caller: Caller, username: 
   await guard(ctx, caller, 'user.manage');
   return ctx.store.transaction(async (tx) => {
     const row = await accountByName(tx, username);
+    if (row.disabledAt === null && row.roles.includes('admin')) await refuseLastAdministrator(tx, row);
     const now = ctx.now().toISOString();
     const updated: UserRow = row.disabledAt === null ? { ...row, disabledAt: now, updatedAt: now } : row;
     if (updated !== row) await tx.updateUser(updated);
@@ -188,6 +189,14 @@ export async function disableUser(ctx: AccessContext, caller: Caller, username: 
     await audit(ctx, tx, caller, 'user.disable', row, { sessionsEnded, facesRemoved });
     return { user: toAccount(updated), sessionsEnded };
   });
+}
+
+/** Nobody could manage accounts, keys or API clients any more, short of the command line on the server. */
+async function refuseLastAdministrator(tx: Repository, row: UserRow): Promise<void> {
+  const otherAdmins = (await tx.listUsers()).filter((u) => u.id !== row.id && u.disabledAt === null && u.roles.includes('admin'));
+  if (otherAdmins.length === 0) {
+    throw new MedfaceError('CONFLICT', `${row.username} is the last active administrator: enable or create another administrator first`);
+  }
 }
 
 export async function enableUser(ctx: AccessContext, caller: Caller, username: string): Promise<UserAccount> {

@@ -6,7 +6,7 @@ import type { Caller } from '../../src/access/guard.js';
 import { authorize } from '../../src/access/policy.js';
 import { hashToken } from '../../src/access/tokens.js';
 import { base32Decode, base32Encode, totpCode } from '../../src/access/totp.js';
-import { createUser, disableUser, enrolTotp, listUsers, principalOf } from '../../src/access/users.js';
+import { createUser, disableUser, enableUser, enrolTotp, listUsers, principalOf } from '../../src/access/users.js';
 import { MedfaceError } from '../../src/errors.js';
 import { describeEachStore } from '../store/harness.js';
 import { accessFixture, OPERATOR, staffWithTotp, storeContains, type AccessFixture } from './fixture.js';
@@ -88,6 +88,20 @@ describeEachStore('accounts', (h) => {
       [doctor.user.id, 'user.read', '10.0.0.8', 'not-permitted'],
     ]);
     expect((await listUsers(f.ctx, OPERATOR)).map((u) => u.username)).not.toContain('made.by.doc');
+  });
+
+  it('never disables the last active administrator, itself included', async () => {
+    const root = await createUser(f.ctx, OPERATOR, { username: 'root', roles: ['admin'] });
+    const asRoot: Caller = { principal: principalOf(root.user), client: '10.0.0.8' };
+    expect(await refusal(disableUser(f.ctx, asRoot, 'root'))).toMatchObject({ code: 'CONFLICT' });
+    expect((await listUsers(f.ctx, OPERATOR)).find((u) => u.username === 'root')?.disabledAt).toBeNull();
+
+    await createUser(f.ctx, OPERATOR, { username: 'second', roles: ['admin'] });
+    await disableUser(f.ctx, asRoot, 'second');
+    expect(await refusal(disableUser(f.ctx, asRoot, 'root'))).toMatchObject({ code: 'CONFLICT' });
+    await enableUser(f.ctx, asRoot, 'second');
+    await disableUser(f.ctx, asRoot, 'root');
+    expect((await listUsers(f.ctx, OPERATOR)).find((u) => u.username === 'root')?.disabledAt).not.toBeNull();
   });
 
   it('keeps TOTP secrets sealed, and passwords and PINs only as argon2id hashes', async () => {
