@@ -1,3 +1,5 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Command } from 'commander';
 import type { FirstAdministrator } from '../services/first-run.js';
 import { action } from './output.js';
@@ -12,9 +14,15 @@ export function registerServe(program: Command): void {
       action(async (opts: { host: string; workers?: number }) => {
         // loaded here: `medface --help` should not wait for Fastify, the database drivers and the face models
         const [{ loadConfig }, { startServer }] = await Promise.all([import('../config.js'), import('../server/lifecycle.js')]);
-        const server = await startServer(loadConfig(), { host: opts.host, deployment: { ...(opts.workers !== undefined && { poolSize: opts.workers }) } });
+        const config = loadConfig();
+        const server = await startServer(config, { host: opts.host, deployment: { ...(opts.workers !== undefined && { poolSize: opts.workers }) } });
         if (server.deployment.medface.notice) process.stderr.write(`medface: ${server.deployment.medface.notice}\n`);
-        if (server.firstAdministrator) process.stdout.write(firstRunMessage(server.firstAdministrator));
+        if (server.firstAdministrator) {
+          const file = await keepFirstRunSecrets(config.dataDir, server.firstAdministrator);
+          // the log stream is kept by service managers and log shippers: it names the file, never the secrets
+          server.app.log.warn({ file }, 'first run: the administrator account was created; its one-time password and TOTP enrolment are in this file (read it once, then delete it)');
+          if (process.stdout.isTTY) process.stdout.write(await firstRunMessage(server.firstAdministrator));
+        }
         let stopping = false;
         const stop = (signal: NodeJS.Signals) => {
           if (stopping) {
@@ -37,15 +45,32 @@ export function registerServe(program: Command): void {
     );
 }
 
-/** Shown on the console once, on the run that created the account (never logged). */
-function firstRunMessage(admin: FirstAdministrator): string {
+export const FIRST_RUN_FILE = 'first-run-admin.txt';
+
+/**
+ * The first administrator's one-time credentials, written where only the server's own user can read them
+ * (the data directory is 0700, the file 0600): a server started by a service manager has no console to show
+ * them on.
+ */
+async function keepFirstRunSecrets(dataDir: string, admin: FirstAdministrator): Promise<string> {
+  const file = path.join(dataDir, FIRST_RUN_FILE);
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  await writeFile(file, await firstRunMessage(admin), { mode: 0o600, });
+  return file;
+}
+
+/** Shown once, on the run that created the account: in the file above, and on an interactive terminal. */
+async function firstRunMessage(admin: FirstAdministrator): Promise<string> {
+  const { terminalQr } = await import('./qr.js');
   return [
     '',
-    'medface: first run — the administrator account was created. This is shown once and stored nowhere in clear:',
+    'medface: first run — the administrator account was created. This is shown once and stored nowhere else in clear:',
     `  username:           ${admin.username}`,
     `  one-time password:  ${admin.password}   (choose a new one at the first sign-in)`,
     `  TOTP enrolment:     ${admin.totpUri}`,
-    '                      (add it to an authenticator app; sign-in asks for its 6-digit code)',
+    '                      (scan the code below into an authenticator app; sign-in asks for its 6-digit code)',
+    '',
+    await terminalQr(admin.totpUri),
     '',
   ].join('\n');
 }

@@ -30,7 +30,7 @@ export interface ChildServer {
 }
 
 /** A port free on loopback right now (PORT must name one: medface refuses 0). */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const probe = createServer();
   await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
   const { port } = probe.address() as { port: number };
