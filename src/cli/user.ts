@@ -59,7 +59,8 @@ export function registerUser(program: Command): void {
           totp: opts.totp === true,
         }),
       );
-      print(created, opts, renderCreated);
+      const qr = created.totpUri && !opts.json ? await (await import('./qr.js')).terminalQr(created.totpUri) : '';
+      print(created, opts, (r) => renderCreated(r, qr));
     }),
   );
 
@@ -113,7 +114,8 @@ export function registerUser(program: Command): void {
     action(async (username: string, opts: SessionOptions) => {
       const { enrolTotp } = await import('../access/users.js');
       const result = await asOperator(opts, (ctx, caller) => enrolTotp(ctx, caller, username));
-      print(result, opts, (r) => `${totpLine(r.totpUri)}\nAny earlier authenticator of ${r.user.username} no longer works.`);
+      const qr = opts.json ? '' : await (await import('./qr.js')).terminalQr(result.totpUri);
+      print(result, opts, (r) => `${totpLine(r.totpUri, qr)}\nAny earlier authenticator of ${r.user.username} no longer works.`);
     }),
   );
 }
@@ -127,14 +129,14 @@ function oneTimePassword(password: string): string {
   return `one-time password (shown once; must be replaced at first sign-in): ${password}`;
 }
 
-function totpLine(uri: string): string {
-  return `TOTP (shown once; scan into an authenticator app): ${uri}`;
+function totpLine(uri: string, qr: string): string {
+  return `TOTP (shown once; scan the code into an authenticator app): ${uri}\n${qr}`;
 }
 
-function renderCreated(r: CreatedUser): string {
+function renderCreated(r: CreatedUser, qr: string): string {
   const lines = [`created ${r.user.username} (${r.user.roles.join(', ')}), id ${r.user.id}`];
   if (r.password) lines.push(oneTimePassword(r.password));
-  if (r.totpUri) lines.push(totpLine(r.totpUri));
+  if (r.totpUri) lines.push(totpLine(r.totpUri, qr));
   if (!r.user.roles.includes('patient') && !r.totpUri) {
     lines.push(`no TOTP enrolled: run \`medface user totp ${r.user.username}\` unless the account signs in with its face`);
   }

@@ -2,7 +2,9 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import QRCode from 'qrcode';
 import { signInWithTotp } from '../../src/access/authenticate.js';
 import { base32Decode, totpCode } from '../../src/access/totp.js';
 import { loadConfig } from '../../src/config.js';
@@ -71,6 +73,28 @@ describe('medface user', () => {
     const short = await medface(['user', 'create', '--username', 'desk2', '--role', 'front-desk', '--password-stdin', '--json'], 'short\n');
     expect(short.code).toBe(1);
     expect(JSON.parse(short.stdout)).toMatchObject({ error: { code: 'VALIDATION_FAILED' } });
+  });
+
+  it('shows a TOTP enrolment as a QR code that encodes its otpauth URI', async () => {
+    await medface(['user', 'create', '--username', 'desk3', '--role', 'front-desk', '--password-stdin'], 'a password from the vault\n');
+    const enrolled = await medface(['user', 'totp', 'desk3']);
+    expect(enrolled.code).toBe(0);
+    const uri = /otpauth:\/\/\S+/.exec(enrolled.stdout)?.[0];
+    expect(uri).toBeDefined();
+    // the half-block rows (dark blocks on a light background) read back into modules, two module rows a line
+    const rows = enrolled.stdout
+      .split('\n')
+      .map((line) => stripVTControlCharacters(line))
+      .filter((line) => /^[█▀▄ ]{20,}$/.test(line));
+    const modules = rows.flatMap((line) => [[...line].map((c) => c === '█' || c === '▀'), [...line].map((c) => c === '█' || c === '▄')]);
+    const qr = QRCode.create(uri!, { errorCorrectionLevel: 'M' });
+    const size = qr.modules.size;
+    // the drawing has a quiet zone around the symbol; find the symbol's top-left corner by its finder pattern
+    const top = modules.findIndex((row) => row.includes(true));
+    const left = modules[top]!.indexOf(true);
+    for (let y = 0; y < size; y++) {
+      for (let x = 0; x < size; x++) expect(modules[top + y]![left + x], `module ${x},${y}`).toBe(qr.modules.get(y, x) === 1);
+    }
   });
 
   it('refuses unknown roles with a non-zero exit', async () => {
