@@ -3,6 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
+import QRCode from 'qrcode';
+import sharp from 'sharp';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Caller } from '../../src/access/guard.js';
@@ -145,6 +147,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
     await page.getByLabel('Role of the new account').selectOption('front-desk');
     await page.getByRole('button', { name: 'Create account' }).click();
     await page.getByText('Account e2e-new-nurse created').waitFor(WAIT);
+    await expectEnrolmentQr(page);
     await page.getByRole('cell', { name: 'e2e-new-nurse', exact: true }).waitFor(WAIT);
     await page.getByRole('button', { name: 'Reset password of e2e-new-nurse' }).click();
     await page.getByText('Temporary password for e2e-new-nurse').waitFor(WAIT);
@@ -206,3 +209,23 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
     await screenshot(page, 'front-desk-demographics');
   });
 });
+
+/** The enrolment shown once is also drawn as a QR code, and the code's modules are those of the URI shown. */
+async function expectEnrolmentQr(page: Page): Promise<void> {
+  const uri = await page.locator('dd code', { hasText: 'otpauth://' }).textContent();
+  expect(uri).toMatch(/^otpauth:\/\/totp\//);
+  const modules = QRCode.create(uri!, { errorCorrectionLevel: 'M' }).modules;
+  const image = page.getByRole('img', { name: /QR code of the authenticator enrolment/ });
+  await expect.poll(() => image.evaluate((el) => (el as unknown as { naturalWidth: number }).naturalWidth), WAIT).toBe(200);
+  const { data, info } = await sharp(await image.screenshot()).greyscale().raw().toBuffer({ resolveWithObject: true });
+  const scale = info.width / (modules.size + 4); // a margin of two modules each side
+  const dark: boolean[] = [];
+  const expected: boolean[] = [];
+  for (let y = 0; y < modules.size; y++) {
+    for (let x = 0; x < modules.size; x++) {
+      dark.push(data[Math.floor((2 + y + 0.5) * scale) * info.width + Math.floor((2 + x + 0.5) * scale)]! < 128);
+      expected.push(modules.get(y, x) === 1);
+    }
+  }
+  expect(dark).toEqual(expected);
+}

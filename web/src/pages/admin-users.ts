@@ -1,5 +1,6 @@
 import { api, type Role } from '../api.js';
 import { field, formValues, h, say, status, table } from '../dom.js';
+import { enrolmentQr } from '../qr.js';
 
 interface Account {
   id: string;
@@ -35,7 +36,7 @@ export async function renderAdminUsers(main: HTMLElement): Promise<void> {
         { class: 'banner warning', role: 'alert' },
         h('strong', {}, title),
         h('p', {}, 'Shown once: hand it over now, it cannot be shown again.'),
-        h('dl', {}, ...rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, h('code', {}, v))])),
+        h('dl', {}, ...rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, h('code', {}, v), v.startsWith('otpauth://') && enrolmentQr(v))])),
       ),
     );
   };
