@@ -8,7 +8,7 @@ export const ROLES = ['front-desk', 'clinician', 'emergency', 'privacy-officer',
 export type Role = (typeof ROLES)[number];
 
 /** What an integration's API key may be limited to. */
-export const SCOPES = ['verify:patient', 'identify:patient', 'checkin:patient'] as const;
+export const SCOPES = ['verify:patient', 'identify:patient', 'checkin:patient', 'metrics:read'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** Who asks. */
@@ -108,6 +108,8 @@ export const POLICY = {
   'keys.read': rule({ patientScoped: false, roles: { admin: 'always' }, operator: true }),
   // the calibrated thresholds and the last evaluation's curves: no patient data
   'thresholds.read': rule({ patientScoped: false, roles: { admin: 'always' }, operator: true }),
+  // counts and timings for monitoring (a Prometheus scrape with its own API key): no patient, no user named
+  'metrics.read': rule({ patientScoped: false, roles: { admin: 'always' }, scopes: ['metrics:read'] }),
   // a staff member's own password, sign-in face and sessions (patients have no password; their face is their record's)
   'account.manage-own': rule({
     patientScoped: false,

@@ -43,6 +43,8 @@ export interface AuditEvent extends Omit<AuditEventRow, 'details'> {
  * patient id can still find that patient's entries.
  */
 export class AuditTrail {
+  readonly #listeners = new Set<(event: AuditEvent) => void>();
+
   constructor(private readonly pseudonymKey: Buffer) {
     if (pseudonymKey.length < 32) throw new MedfaceError('KEY_INVALID', 'the audit pseudonym key must be at least 32 bytes');
   }
@@ -73,7 +75,18 @@ export class AuditTrail {
     };
     const row: AuditEventRow = { ...unhashed, hash: entryHash(unhashed) };
     await tx.insertAuditEvent(row);
-    return toEvent(row);
+    const event = toEvent(row);
+    for (const listener of this.#listeners) listener(event);
+    return event;
+  }
+
+  /**
+   * Calls `listener` with every entry appended from now on (monitoring counts outcomes from them). It runs
+   * inside the entry's transaction, before the commit, and must not throw. Returns the unsubscribe.
+   */
+  onAppend(listener: (event: AuditEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /** Entries matching every given filter, in log order; `to` is exclusive. */

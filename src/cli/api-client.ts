@@ -12,7 +12,7 @@ export function registerApiClient(program: Command): void {
       .command('create')
       .description('Register an integration; prints its API key once (only a hash is kept)')
       .requiredOption('--name <name>', 'a unique name, e.g. "telemedicine"')
-      .requiredOption('--scope <scope...>', 'verify:patient, identify:patient, checkin:patient'),
+      .requiredOption('--scope <scope...>', 'verify:patient, identify:patient, checkin:patient, metrics:read'),
   ).action(
     action(async (opts: SessionOptions & { name: string; scope: string[] }) => {
       const { createApiClient } = await import('../access/api-clients.js');

@@ -15,6 +15,7 @@ import { registerAccessControl } from './access.js';
 import { DEFAULT_RATE_LIMITS, type RateLimits, type ServerContext } from './context.js';
 import { answerClientError, ERROR_SCHEMA, sendError } from './errors.js';
 import { loggerOptions, logRequests, type LogOptions } from './logging.js';
+import { registerMetrics } from './metrics.js';
 import { sharedRateLimitStore } from './rate-limit-store.js';
 import { accountRoutes } from './routes/account.js';
 import { adminRoutes } from './routes/admin.js';
@@ -135,6 +136,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
 
   const { deployment } = options;
   registerAccessControl(app, deployment.access, tls);
+  registerMetrics(app, deployment);
   // what the face pool can hold, plus one request per worker between its upload and its analysis: more uploads are refused unread
   const faces = deployment.faceCapacity();
   const imageRequests = options.maxImageRequests ?? 2 * faces.workers + faces.queueLimit;
@@ -180,7 +182,7 @@ const bodiesAsSent: ValidatorFactory = (externalSchemas, options) => {
  */
 function requireSchemas(route: RouteOptions): void {
   const fhir = route.url.startsWith('/fhir');
-  if (!route.url.startsWith('/api/') && !fhir && !['/health', '/ready'].includes(route.url)) return;
+  if (!route.url.startsWith('/api/') && !fhir && !['/health', '/ready', '/metrics'].includes(route.url)) return;
   const schema = route.schema;
   const where = `${String(route.method)} ${route.url}`;
   if (!schema?.querystring) throw new Error(`${where} has no querystring schema`);

@@ -5,7 +5,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { AnalyzeOptions, FacePool, PoolStats, Purpose } from '../face/index.js';
 // the constant alone: pool.ts loads no model (the face layer's index does, and is imported on first use)
 import { DEFAULT_QUEUE_LIMIT } from '../face/pool.js';
-import { MedfaceError } from '../errors.js';
+import { isMedfaceError, MedfaceError } from '../errors.js';
 import { accessContext, type AccessOptions } from './access.js';
 import { openMedface, type Medface, type MedfaceOptions } from './context.js';
 import { GallerySync } from './gallery-sync.js';
@@ -95,9 +95,19 @@ export class Deployment {
     } catch {
       store = 'unavailable';
     }
-    const faces = this.#faces.stats();
+    const faces = this.faceStats();
     const gallery = this.#gallerySync.live ? 'live' : 'reconnecting';
     return { ready: store === 'ok' && gallery === 'live' && faces.workers > 0 && faces.workers >= faces.expected, store, faces, gallery };
+  }
+
+  /** The face pool's warm workers, how many are expected, and what they are doing now. */
+  faceStats(): PoolStats & { expected: number } {
+    return this.#faces.stats();
+  }
+
+  /** Calls `listener` after every face analysis this deployment asks for; returns the unsubscribe. */
+  onFaceWork(listener: (work: FaceWork) => void): () => void {
+    return this.#faces.onWork(listener);
   }
 
   /** What the face pool holds at once: one analysis per worker, and its queue (a given pool: its workers, no queue known). */
@@ -115,6 +125,13 @@ export class Deployment {
   }
 }
 
+/** One face analysis as monitoring sees it: what, how it ended (`refused`: the capture's fault), how long. */
+export interface FaceWork {
+  kind: 'embed' | 'observe' | 'analyze';
+  outcome: 'ok' | 'refused' | 'error';
+  seconds: number;
+}
+
 /** The deployment's face pool: given, or started (once) by the deployment, which then closes it. */
 class Faces {
   readonly #given: ServingPool | undefined;
@@ -124,6 +141,7 @@ class Faces {
   #warm: ServingPool | undefined;
   #expected: number;
   readonly #limits: { queueLimit: number | undefined; taskTimeoutMs: number | undefined };
+  readonly #listeners = new Set<(work: FaceWork) => void>();
 
   constructor(given: ServingPool | undefined, size: number | undefined, embedderId: string | undefined, limits: { queueLimit: number | undefined; taskTimeoutMs: number | undefined }) {
     this.#given = given;
@@ -154,21 +172,43 @@ class Faces {
     return this.#started;
   }
 
+  onWork(listener: (work: FaceWork) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
   async embedSingle(bytes: Uint8Array, purpose: Purpose) {
-    return (await this.pool()).embedSingle(bytes, purpose);
+    return this.#timed('embed', async () => (await this.pool()).embedSingle(bytes, purpose));
   }
 
   /** A frame of a sequence (the liveness check); a given pool without it cannot follow a face over frames. */
   async observe(bytes: Uint8Array, embed: boolean) {
     const pool = await this.pool();
     if (!pool.observe) throw new MedfaceError('ENGINE_FAILED', 'this face pool cannot observe frames');
-    return pool.observe(bytes, embed);
+    return this.#timed('observe', () => pool.observe!(bytes, embed));
   }
 
   async analyze(bytes: Uint8Array, options?: AnalyzeOptions) {
     const pool = await this.pool();
     if (!pool.analyze) throw new MedfaceError('ENGINE_FAILED', 'this face pool cannot analyse captures');
-    return pool.analyze(bytes, options);
+    return this.#timed('analyze', () => pool.analyze!(bytes, options));
+  }
+
+  /** Queue wait included: the time a request waits for its face is what the monitoring shows. */
+  async #timed<T>(kind: FaceWork['kind'], run: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    let outcome: FaceWork['outcome'] = 'error';
+    try {
+      const result = await run();
+      outcome = 'ok';
+      return result;
+    } catch (e) {
+      if (isMedfaceError(e) && e.status < 500) outcome = 'refused';
+      throw e;
+    } finally {
+      const seconds = (performance.now() - started) / 1000;
+      for (const listener of this.#listeners) listener({ kind, outcome, seconds });
+    }
   }
 
   capacity(): { workers: number; queueLimit: number } {

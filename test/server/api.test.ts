@@ -210,7 +210,7 @@ describe('OpenAPI', () => {
     const documented = new Set(
       Object.entries(doc.paths).flatMap(([url, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${url.replace(/\{(\w+)\}/g, ':$1')}`)),
     );
-    const served = routesOf(server.app).filter((r) => !r.startsWith('HEAD ') && /^\w+ \/(api|fhir|health|ready)/.test(r));
+    const served = routesOf(server.app).filter((r) => !r.startsWith('HEAD ') && /^\w+ \/(api|fhir|health|ready|metrics)/.test(r));
     expect(served.length).toBeGreaterThan(40);
     expect(served.filter((r) => !documented.has(r))).toEqual([]);
     for (const [url, methods] of Object.entries(doc.paths)) {

@@ -19,7 +19,7 @@ interface ApiClient {
 }
 
 const STAFF_ROLES: Role[] = ['front-desk', 'clinician', 'emergency', 'privacy-officer', 'admin'];
-const SCOPES = ['verify:patient', 'identify:patient', 'checkin:patient'];
+const SCOPES = ['verify:patient', 'identify:patient', 'checkin:patient', 'metrics:read'];
 
 /** Administrator: staff accounts and roles (create, disable, enable, reset password, unlock) and API clients. */
 export async function renderAdminUsers(main: HTMLElement): Promise<void> {
