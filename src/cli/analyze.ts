@@ -1,4 +1,5 @@
 import { Option, type Command } from 'commander';
+import { isMedfaceError } from '../errors.js';
 import type { Purpose } from '../face/index.js';
 import type { AnalysisReport } from '../services/analyze.js';
 import { readImageArgument, withPool } from './engine.js';
@@ -8,15 +9,29 @@ export function registerAnalyze(program: Command): void {
   program
     .command('analyze')
     .description('Find every face in an image with its box, head pose and quality for a purpose (no embeddings are shown)')
-    .argument('<image>', 'image file')
+    .argument('<images...>', 'image files (several: the models load once for all of them)')
     .addOption(new Option('--purpose <purpose>', 'quality gates to apply').choices(['enrol', 'verify', 'identify']).default('verify'))
     .option('--json', 'machine-readable output')
     .action(
-      action(async (image: string, opts: { purpose: Purpose; json?: boolean }) => {
+      action(async (images: string[], opts: { purpose: Purpose; json?: boolean }) => {
         const { analyzeImage } = await import('../services/analyze.js');
-        const bytes = await readImageArgument(image);
-        const report = await withPool({ size: 1 }, async (pool) => analyzeImage(await pool(), bytes, opts.purpose));
-        print(report, opts, render);
+        await withPool({ size: 1 }, async (pool) => {
+          if (images.length === 1) {
+            print(await analyzeImage(await pool(), await readImageArgument(images[0]!), opts.purpose), opts, render);
+            return;
+          }
+          // several: one line each (JSON Lines with --json) naming its file; a file that fails does not stop the rest
+          for (const image of images) {
+            try {
+              const report = await analyzeImage(await pool(), await readImageArgument(image), opts.purpose);
+              process.stdout.write(opts.json ? `${JSON.stringify({ file: image, ...report })}\n` : `${image}: ${render(report)}\n`);
+            } catch (e) {
+              if (!isMedfaceError(e)) throw e;
+              process.stdout.write(opts.json ? `${JSON.stringify({ file: image, error: e.toJSON() })}\n` : `${image}: ${e.code}: ${e.message}\n`);
+              process.exitCode = 1;
+            }
+          }
+        });
       }),
     );
 }

@@ -95,4 +95,14 @@ describe('medface analyze', () => {
     expect(r.reasons).toContain('MULTIPLE_FACES');
     expect(stdout).not.toMatch(/embedding|vector/i);
   });
+
+  it('analyses several images in one run, one JSON line each, and goes on past a file that fails', async () => {
+    const { code, stdout } = await medface('analyze', file('face0.jpg'), file('nope.jpg'), groupPhoto, '--json');
+    expect(code).toBe(1);
+    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as { file: string; faces?: unknown[]; error?: { code: string } });
+    expect(lines.map((l) => l.file)).toEqual([file('face0.jpg'), file('nope.jpg'), groupPhoto]);
+    expect(lines[0]!.faces).toHaveLength(1);
+    expect(lines[1]!.error?.code).toBe('INVALID_ARGUMENT');
+    expect(lines[2]!.faces!.length).toBeGreaterThanOrEqual(3);
+  });
 });
