@@ -24,6 +24,8 @@ export interface ThrottlePolicy {
 export interface ThrottleSettings {
   account: ThrottlePolicy;
   address: ThrottlePolicy;
+  /** Unknown or revoked API keys from one address: they throttle further bogus keys, never a valid key or a sign-in. */
+  apiKey: ThrottlePolicy;
 }
 
 const MINUTE = 60_000;
@@ -36,13 +38,14 @@ const MINUTE = 60_000;
 export const DEFAULT_THROTTLE: ThrottleSettings = {
   account: { freeFailures: 3, baseDelayMs: 1_000, maxDelayMs: MINUTE, lockAfter: 10, lockoutMs: 30 * MINUTE, forgetAfterMs: 30 * MINUTE },
   address: { freeFailures: 30, baseDelayMs: 1_000, maxDelayMs: MINUTE, lockAfter: 100, lockoutMs: 30 * MINUTE, forgetAfterMs: 30 * MINUTE },
+  apiKey: { freeFailures: 30, baseDelayMs: 1_000, maxDelayMs: MINUTE, lockAfter: 100, lockoutMs: 30 * MINUTE, forgetAfterMs: 30 * MINUTE },
 };
 
 export type ThrottleKind = keyof ThrottleSettings;
 
 export interface ThrottleSubject {
   kind: ThrottleKind;
-  /** The stored key: `account:<username>` or `address:<client>`. */
+  /** The stored key: `account:<username>`, `address:<client>` or `api-key:<client>`. */
   key: string;
 }
 
@@ -56,6 +59,15 @@ export function accountSubject(username: string): ThrottleSubject {
 
 export function addressSubject(client: string): ThrottleSubject {
   return { kind: 'address', key: `address:${wellFormed(client)}` };
+}
+
+/**
+ * Bogus API keys are counted apart from sign-in failures: a key is 256 random bits, which nobody guesses, so
+ * a flood of bogus keys is noise to slow down, and must not lock its address (behind a proxy: every client)
+ * out of sign-in.
+ */
+export function apiKeySubject(client: string): ThrottleSubject {
+  return { kind: 'apiKey', key: `api-key:${wellFormed(client)}` };
 }
 
 /**
