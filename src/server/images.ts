@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest, RouteShorthandOptions } from 'fastify';
 import { isMedfaceError, MedfaceError } from '../errors.js';
+import { IMAGE_LIMITS } from '../face/limits.js';
 import type { Admission } from './admission.js';
 
 declare module 'fastify' {
@@ -21,7 +22,7 @@ declare module 'fastify' {
  * The largest image the transport carries. The face engine applies its own limits on decoding
  * (src/face/image.ts); this one only bounds what a request may make the server hold.
  */
-export const MAX_IMAGE_BYTES = 15 * 1024 * 1024;
+export const MAX_IMAGE_BYTES = IMAGE_LIMITS.photo.maxBytes;
 const MAX_TEXT_FIELD_BYTES = 64 * 1024;
 /** Room in a JSON body for everything but the images. */
 const JSON_OVERHEAD_BYTES = 64 * 1024;
