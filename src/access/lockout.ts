@@ -26,6 +26,13 @@ export interface ThrottleSettings {
   address: ThrottlePolicy;
   /** Unknown or revoked API keys from one address: they throttle further bogus keys, never a valid key or a sign-in. */
   apiKey: ThrottlePolicy;
+  /**
+   * A patient's portal sign-ins from one address, counted when the face found the patient's account. Silent:
+   * while it blocks, an attempt fails like a wrong second factor (no delay, no lockout shows), so the answer
+   * never tells an enrolled face from a stranger's; and it blocks that address only, so one address's failures
+   * cannot lock the patient out everywhere.
+   */
+  patient: ThrottlePolicy;
 }
 
 const MINUTE = 60_000;
@@ -39,13 +46,17 @@ export const DEFAULT_THROTTLE: ThrottleSettings = {
   account: { freeFailures: 3, baseDelayMs: 1_000, maxDelayMs: MINUTE, lockAfter: 10, lockoutMs: 30 * MINUTE, forgetAfterMs: 30 * MINUTE },
   address: { freeFailures: 30, baseDelayMs: 1_000, maxDelayMs: MINUTE, lockAfter: 100, lockoutMs: 30 * MINUTE, forgetAfterMs: 30 * MINUTE },
   apiKey: { freeFailures: 30, baseDelayMs: 1_000, maxDelayMs: MINUTE, lockAfter: 100, lockoutMs: 30 * MINUTE, forgetAfterMs: 30 * MINUTE },
+  patient: { freeFailures: 3, baseDelayMs: 1_000, maxDelayMs: MINUTE, lockAfter: 10, lockoutMs: 30 * MINUTE, forgetAfterMs: 30 * MINUTE },
 };
+
+/** The kinds whose blocks the client never sees (see ThrottleSettings.patient). */
+export const SILENT_KINDS: ReadonlySet<ThrottleKind> = new Set(['patient']);
 
 export type ThrottleKind = keyof ThrottleSettings;
 
 export interface ThrottleSubject {
   kind: ThrottleKind;
-  /** The stored key: `account:<username>`, `address:<client>` or `api-key:<client>`. */
+  /** The stored key: `account:<username>`, `address:<client>`, `api-key:<client>` or `patient:<username>@<client>`. */
   key: string;
 }
 
@@ -59,6 +70,11 @@ export function accountSubject(username: string): ThrottleSubject {
 
 export function addressSubject(client: string): ThrottleSubject {
   return { kind: 'address', key: `address:${wellFormed(client)}` };
+}
+
+/** A patient account's portal sign-ins from one client address (the address alone when it is unknown: `@`). */
+export function patientSubject(username: string, client: string | null): ThrottleSubject {
+  return { kind: 'patient', key: `patient:${wellFormed(username)}@${wellFormed(client ?? '')}` };
 }
 
 /**
