@@ -139,8 +139,10 @@ async function readMultipart(
       if (part.type === 'file') {
         const limit = images.get(name);
         if (!limit) throw new MedfaceError('VALIDATION_FAILED', `body.${name} is not an image field`, { issues: [{ path: `body.${name}`, message: 'is not an image field' }] });
-        const count = (body[name] as unknown[] | undefined)?.length ?? 0;
-        if (count >= limit.count) throw new MedfaceError('BODY_TOO_LARGE', `body.${name} has more than ${limit.count} image(s)`, { limit: limit.count });
+        if (!limit.list && name in body) throw givenTwice(name);
+        if (limit.list && ((body[name] as unknown[] | undefined)?.length ?? 0) >= limit.count) {
+          throw new MedfaceError('BODY_TOO_LARGE', `body.${name} has more than ${limit.count} images`, { limit: limit.count });
+        }
         const bytes = await readFile(part.file, limit.bytes, name);
         held += base64Length(bytes.length);
         if (held > bodyLimit) throw bodyTooLarge(bodyLimit);
@@ -151,7 +153,7 @@ async function readMultipart(
         value = typed(part.value, fields[name]);
       }
       if (images.get(name)?.list) ((body[name] ??= []) as unknown[]).push(value);
-      else if (name in body) throw new MedfaceError('VALIDATION_FAILED', `body.${name} is given more than once`, { issues: [{ path: `body.${name}`, message: 'is given more than once' }] });
+      else if (name in body) throw givenTwice(name);
       else body[name] = value;
     }
   } catch (e) {
@@ -175,6 +177,10 @@ async function readFile(file: AsyncIterable<Buffer> & { truncated: boolean }, ma
     throw new MedfaceError('IMAGE_TOO_LARGE', `body.${name}: an uploaded image is larger than ${maxBytes} bytes`, { limit: maxBytes });
   }
   return Buffer.concat(chunks);
+}
+
+function givenTwice(name: string): MedfaceError {
+  return new MedfaceError('VALIDATION_FAILED', `body.${name} is given more than once`, { issues: [{ path: `body.${name}`, message: 'is given more than once' }] });
 }
 
 function bodyTooLarge(limit: number): MedfaceError {

@@ -109,6 +109,12 @@ describe('multipart uploads are held to the JSON limits while they stream', () =
     const refused = await partialUpload(FRAME_ROUTES[0]!, { ...(await anonymous()), 'transfer-encoding': 'chunked' }, stranger, true);
     expect(refused.status).toBe(400);
     expect(refused.body.error).toMatchObject({ code: 'VALIDATION_FAILED', message: 'body.embedding is not an image field' });
+
+    // the staff face sign-in takes one image: a second file part is refused as it starts
+    const twice = Buffer.concat([filePart('image', 0), Buffer.alloc(1024, 1), Buffer.from('\r\n'), filePart('image', 1), Buffer.alloc(1024, 1)]);
+    const again = await partialUpload('/api/v1/auth/face-sign-in', { ...(await anonymous()), 'transfer-encoding': 'chunked' }, twice, true);
+    expect(again.status).toBe(413);
+    expect(again.body.error?.code).toBe('BODY_TOO_LARGE');
   });
 
   it('still takes a whole frames upload within the limits to validation (the challenge is unknown: 400, not 413)', async () => {
