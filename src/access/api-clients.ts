@@ -3,7 +3,7 @@ import { MedfaceError } from '../errors.js';
 import type { ApiClientRow } from '../store/types.js';
 import type { AccessContext } from './context.js';
 import { guard, type Caller } from './guard.js';
-import { addressSubject, blockedNow, recordFailure, tooManyAttempts } from './lockout.js';
+import { apiKeySubject, blockedNow, recordFailure, tooManyAttempts } from './lockout.js';
 import { SCOPES, type Principal, type Scope } from './policy.js';
 import { hashToken, looksLikeToken, newToken } from './tokens.js';
 
@@ -98,12 +98,16 @@ export async function listApiClients(ctx: AccessContext, caller: Caller): Promis
 
 /**
  * The principal an API key stands for. A wrong or revoked key is UNAUTHENTICATED, audited and counted
- * against the calling address like a failed sign-in (TOO_MANY_ATTEMPTS once that address is blocked).
- * Successful calls are not audited here: each operation the client performs is, under its id.
+ * against the calling address's bogus-key throttle (TOO_MANY_ATTEMPTS for further wrong keys once it is
+ * blocked). A valid key is looked up first and always accepted: failures from an address (bogus keys,
+ * failed sign-ins) never deny its valid credentials. Successful calls are not audited here: each operation
+ * the client performs is, under its id.
  */
 export async function authenticateApiClient(ctx: AccessContext, key: string, client: string | null): Promise<Principal> {
   const now = ctx.now();
-  const address = client === null ? [] : [addressSubject(client)];
+  const row = looksLikeToken(key, 'api-key') ? await ctx.store.getApiClientByKeyHash(hashToken(key)) : null;
+  if (row && row.revokedAt === null) return { kind: 'api-client', id: row.id, scopes: toClient(row).scopes };
+  const address = client === null ? [] : [apiKeySubject(client)];
   const blocked = await blockedNow(ctx.store, address, ctx.settings.throttle, now);
   if (blocked) {
     await ctx.store.transaction((tx) =>
@@ -111,8 +115,6 @@ export async function authenticateApiClient(ctx: AccessContext, key: string, cli
     );
     throw tooManyAttempts(blocked.until, now);
   }
-  const row = looksLikeToken(key, 'api-key') ? await ctx.store.getApiClientByKeyHash(hashToken(key)) : null;
-  if (row && row.revokedAt === null) return { kind: 'api-client', id: row.id, scopes: toClient(row).scopes };
   await ctx.store.transaction(async (tx) => {
     for (const subject of address) await recordFailure(tx, subject, ctx.settings.throttle, now);
     await ctx.audit.append(tx, {

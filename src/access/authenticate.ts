@@ -7,7 +7,9 @@ import {
   addressSubject,
   blockedNow,
   clearFailures,
+  patientSubject,
   recordFailure,
+  SILENT_KINDS,
   tooManyAttempts,
   type FailureCount,
   type ThrottleSubject,
@@ -22,7 +24,8 @@ import { normaliseUsername, toAccount, type UserAccount } from './users.js';
  * identification and a second factor (their PIN when they have one, otherwise their date of birth).
  *
  * Every attempt is audited (`auth.sign-in`: success, failure with the reason, or denied while throttled),
- * every failure is counted against the account and the client address (lockout.ts), and a lockout is
+ * every failure is counted against the account (for patients: the account from that address) and the client
+ * address (lockout.ts), and a lockout is
  * audited as `auth.lockout`. A caller learns only "sign-in failed": not whether the account exists, is
  * disabled, or which factor was wrong; an unknown name costs the same password-hashing time as a known
  * one. Face work is done by functions the caller passes in: this module never sees an image.
@@ -103,6 +106,15 @@ export async function signInWithFace(ctx: AccessContext, request: PasswordSignIn
  * Patient sign-in: the face identifies the patient, then the second factor confirms it. Errors from the
  * face step itself (no face, poor quality) are returned as they are so the patient can try again, and are
  * audited but not counted (the face is the first factor: they reveal nothing).
+ *
+ * The answer must not tell whether the face belongs to an enrolled patient (a membership oracle): every
+ * failure is the same SIGN_IN_FAILED, counted against the client address, whose delays and lockout are the
+ * only ones a client sees — the same for a stranger's face as for a patient's. A failure with a face that
+ * found an account also counts against that account from that address (`patient:<username>@<client>`):
+ * once that blocks, the attempt fails like a wrong factor, even with the right one, from that address only —
+ * so guessing a patient's date of birth from one address stops after a few tries, and one address cannot lock
+ * the patient out elsewhere. The second factor costs the same work whoever the face is: a PIN is hashed even
+ * when there is no account to compare it with.
  */
 export async function signInPatient(
   ctx: AccessContext,
@@ -122,29 +134,35 @@ export async function signInPatient(
     if (isMedfaceError(e)) return failed(ctx, attempt, now, 'face-error', { code: e.code }, { count: false, error: e });
     throw e;
   }
-  if (!candidate?.match) {
+  const matched = candidate?.match ? candidate : null;
+  const user = matched ? await ctx.store.getUserByPatientId(matched.patientId) : null;
+  const pin = user ? await ctx.store.getCredential(user.id, 'pin') : null;
+  const factor = request.secondFactor;
+  const confirmed =
+    factor.kind === 'pin'
+      ? pin !== null
+        ? await verifySecret(pin.hash, factor.value)
+        : await verifyNothing(factor.value)
+      : matched !== null && sameBirthDate(await birthDateOf(matched.patientId), factor.value);
+
+  if (!matched) {
     const details = candidate ? { grade: candidate.grade, score: roundScore(candidate.score) } : {};
     return failed(ctx, attempt, now, 'face-no-match', details);
   }
-  const face = { grade: candidate.grade, score: roundScore(candidate.score) };
-  const user = await ctx.store.getUserByPatientId(candidate.patientId);
-  attempt.patientId = candidate.patientId;
+  const face = { grade: matched.grade, score: roundScore(matched.score) };
+  attempt.patientId = matched.patientId;
   if (!user) return failed(ctx, attempt, now, 'no-account', face);
   attempt.actor = user.id;
-  attempt.subjects = [accountSubject(user.username), ...attempt.subjects];
-  await refuseIfBlocked(ctx, attempt, now);
+  const fromHere = patientSubject(user.username, request.client);
+  // blocked from this address: a failure like any other (counted against the address only, as a stranger's is)
+  if (await blockedNow(ctx.store, [fromHere], ctx.settings.throttle, now)) return failed(ctx, attempt, now, 'locked-out', face);
+  attempt.subjects = [fromHere, ...attempt.subjects];
   if (user.disabledAt !== null) return failed(ctx, attempt, now, 'disabled', face);
-
-  const pin = await ctx.store.getCredential(user.id, 'pin');
   // A patient who chose a PIN is not let in with the (much easier to find out) date of birth.
-  if (pin && request.secondFactor.kind !== 'pin') return failed(ctx, attempt, now, 'pin-required', face);
-  const confirmed =
-    request.secondFactor.kind === 'pin'
-      ? pin !== null && (await verifySecret(pin.hash, request.secondFactor.value))
-      : sameBirthDate(await birthDateOf(candidate.patientId), request.secondFactor.value);
-  if (!confirmed) return failed(ctx, attempt, now, request.secondFactor.kind, face);
+  if (pin && factor.kind !== 'pin') return failed(ctx, attempt, now, 'pin-required', face);
+  if (!confirmed) return failed(ctx, attempt, now, factor.kind, face);
 
-  return succeed(ctx, attempt, user, { matchGrade: candidate.grade, matchScore: candidate.score });
+  return succeed(ctx, attempt, user, { matchGrade: matched.grade, matchScore: matched.score });
 }
 
 /** Only a full recorded date can confirm identity; a partial one (1980, 1980-05) would be too easy to hit. */
@@ -290,7 +308,8 @@ async function failed(
     }
   });
   if (error) throw error;
-  const until = counts.reduce<Date | null>((max, c) => (c.blockedUntil && (!max || c.blockedUntil > max) ? c.blockedUntil : max), null);
+  // the delay the client is told: silent subjects' blocks never show (see ThrottleSettings.patient)
+  const until = counts.reduce<Date | null>((max, c) => (c.blockedUntil && !SILENT_KINDS.has(c.subject.kind) && (!max || c.blockedUntil > max) ? c.blockedUntil : max), null);
   throw new MedfaceError('SIGN_IN_FAILED', 'sign-in failed', until ? { retryAfterSeconds: Math.ceil((until.getTime() - now.getTime()) / 1000) } : undefined);
 }
 
@@ -305,6 +324,7 @@ async function succeed(
   return ctx.store.transaction(async (tx) => {
     await writes(tx);
     await clearFailures(tx, accountSubject(user.username));
+    for (const subject of attempt.subjects.filter((s) => s.kind === 'patient')) await clearFailures(tx, subject);
     const { token, session } = await startSession(ctx, tx, user, { method: attempt.method, ...how }, attempt.client);
     await ctx.audit.append(tx, {
       actor: user.id,

@@ -24,6 +24,15 @@ export interface ThrottlePolicy {
 export interface ThrottleSettings {
   account: ThrottlePolicy;
   address: ThrottlePolicy;
+  /** Unknown or revoked API keys from one address: they throttle further bogus keys, never a valid key or a sign-in. */
+  apiKey: ThrottlePolicy;
+  /**
+   * A patient's portal sign-ins from one address, counted when the face found the patient's account. Silent:
+   * while it blocks, an attempt fails like a wrong second factor (no delay, no lockout shows), so the answer
+   * never tells an enrolled face from a stranger's; and it blocks that address only, so one address's failures
+   * cannot lock the patient out everywhere.
+   */
+  patient: ThrottlePolicy;
 }
 
 const MINUTE = 60_000;
@@ -36,13 +45,18 @@ const MINUTE = 60_000;
 export const DEFAULT_THROTTLE: ThrottleSettings = {
   account: { freeFailures: 3, baseDelayMs: 1_000, maxDelayMs: MINUTE, lockAfter: 10, lockoutMs: 30 * MINUTE, forgetAfterMs: 30 * MINUTE },
   address: { freeFailures: 30, baseDelayMs: 1_000, maxDelayMs: MINUTE, lockAfter: 100, lockoutMs: 30 * MINUTE, forgetAfterMs: 30 * MINUTE },
+  apiKey: { freeFailures: 30, baseDelayMs: 1_000, maxDelayMs: MINUTE, lockAfter: 100, lockoutMs: 30 * MINUTE, forgetAfterMs: 30 * MINUTE },
+  patient: { freeFailures: 3, baseDelayMs: 1_000, maxDelayMs: MINUTE, lockAfter: 10, lockoutMs: 30 * MINUTE, forgetAfterMs: 30 * MINUTE },
 };
+
+/** The kinds whose blocks the client never sees (see ThrottleSettings.patient). */
+export const SILENT_KINDS: ReadonlySet<ThrottleKind> = new Set(['patient']);
 
 export type ThrottleKind = keyof ThrottleSettings;
 
 export interface ThrottleSubject {
   kind: ThrottleKind;
-  /** The stored key: `account:<username>` or `address:<client>`. */
+  /** The stored key: `account:<username>`, `address:<client>`, `api-key:<client>` or `patient:<username>@<client>`. */
   key: string;
 }
 
@@ -56,6 +70,20 @@ export function accountSubject(username: string): ThrottleSubject {
 
 export function addressSubject(client: string): ThrottleSubject {
   return { kind: 'address', key: `address:${wellFormed(client)}` };
+}
+
+/** A patient account's portal sign-ins from one client address (the address alone when it is unknown: `@`). */
+export function patientSubject(username: string, client: string | null): ThrottleSubject {
+  return { kind: 'patient', key: `patient:${wellFormed(username)}@${wellFormed(client ?? '')}` };
+}
+
+/**
+ * Bogus API keys are counted apart from sign-in failures: a key is 256 random bits, which nobody guesses, so
+ * a flood of bogus keys is noise to slow down, and must not lock its address (behind a proxy: every client)
+ * out of sign-in.
+ */
+export function apiKeySubject(client: string): ThrottleSubject {
+  return { kind: 'apiKey', key: `api-key:${wellFormed(client)}` };
 }
 
 /**

@@ -11,8 +11,9 @@ import { checkNewPin, hashSecret, verifySecret } from './passwords.js';
  * whose birth date others know. Kept as an argon2id hash like a password.
  *
  * Changing a PIN needs the current one: a session left open on a shared computer must not be enough to
- * take over the account's second factor. A wrong current PIN counts against the account like a failed
- * sign-in (the same lockout), and every outcome is audited (`user.pin-set`, `user.pin-change`).
+ * take over the account's second factor. A wrong current PIN counts against the account (delays, then a
+ * lockout of PIN changes; the portal sign-in counts its own failures per account and address), and every
+ * outcome is audited (`user.pin-set`, `user.pin-change`).
  */
 
 export interface PinStatus {

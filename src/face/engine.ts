@@ -4,7 +4,7 @@ import { createDetector, landmarksOf, type Detector } from './detector.js';
 import { createEmbedder } from './embedders/index.js';
 import type { Embedder } from './embedders/types.js';
 import { eyeOpenness, type EyeOpenness } from './eyes.js';
-import { decodeImage, type ImageLimits } from './image.js';
+import { decodeImage, IMAGE_LIMITS, type ImageLimits } from './image.js';
 import { assessPassiveLiveness, loadPassiveLivenessModel, type PassiveLiveness, type PassiveLivenessModel } from './passive-liveness.js';
 import { assessCapture, type QualityReport } from './quality.js';
 import type { Box, DetectedFace, Embedding, Landmarks, Point3, Pose, Purpose, QualityReason, RgbImage } from './types.js';
@@ -154,9 +154,12 @@ export class FaceEngine {
     return { ...subject, embedding: await this.embedOne(image, detected[analysis.subject]!) };
   }
 
-  /** Detects the faces of one frame and describes the largest (with how open its eyes are); embeds it when `embed` is set. */
+  /**
+   * Detects the faces of one frame and describes the largest (with how open its eyes are); embeds it when `embed`
+   * is set. A frame is held to the frame limits (IMAGE_LIMITS.frame) unless `imageLimits` says otherwise.
+   */
   async observe(bytes: Uint8Array, embed: boolean, imageLimits?: Partial<ImageLimits>): Promise<FrameObservation> {
-    const image = await decodeImage(bytes, imageLimits);
+    const image = await decodeImage(bytes, { ...IMAGE_LIMITS.frame, ...imageLimits });
     const detected = await this.detector.detect(image);
     const largest = detected[0];
     const observation: FrameObservation = { image: { width: image.width, height: image.height }, faces: detected.length, subject: null };

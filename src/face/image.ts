@@ -1,16 +1,9 @@
 import sharp, { type Metadata, type OutputInfo, type SharpOptions } from 'sharp';
 import { MedfaceError } from '../errors.js';
+import { DEFAULT_IMAGE_LIMITS, type ImageLimits } from './limits.js';
 import type { RgbImage } from './types.js';
 
-/** Refusal limits for untrusted image bytes. */
-export interface ImageLimits {
-  /** Largest accepted encoded size in bytes. */
-  maxBytes: number;
-  /** Largest accepted width * height, checked from the header before any pixel is decoded. */
-  maxPixels: number;
-}
-
-export const DEFAULT_IMAGE_LIMITS: ImageLimits = { maxBytes: 15 * 1024 * 1024, maxPixels: 40_000_000 };
+export { DEFAULT_IMAGE_LIMITS, IMAGE_LIMITS, type ImageLimits } from './limits.js';
 
 /** Decoded pixels plus the container format they came from (`jpeg`, `png`, `webp`, `gif`, `tiff`, `avif`). */
 export type DecodedImage = RgbImage & { format: string };

@@ -14,7 +14,7 @@ export {
   type SubjectFace,
 } from './engine.js';
 export { landmarksOf, meshTriangulation } from './detector.js';
-export { decodeImage, DEFAULT_IMAGE_LIMITS, type DecodedImage, type ImageLimits } from './image.js';
+export { decodeImage, DEFAULT_IMAGE_LIMITS, IMAGE_LIMITS, type DecodedImage, type ImageLimits } from './image.js';
 export { DEFAULT_EMBEDDER_ID, EMBEDDER_IDS } from './embedders/index.js';
 export type { QualityMetrics, QualityReport } from './quality.js';
 export type { PassiveLiveness, PassiveReason } from './passive-liveness.js';

@@ -34,16 +34,25 @@ export async function frameSignals(faces: FrameObserver, image: Uint8Array, embe
   return signals && withCrop(signals, image, observation.image);
 }
 
-/** Observes and embeds every frame through the pool, one per core at a time (its queue is bounded and shared). */
+/**
+ * Observes and embeds every frame through the pool, one per core at a time (its queue is bounded and shared).
+ * The first frame refused (undecodable, too large) stops every lane: the rest would be work for nothing.
+ */
 async function observeAll(faces: FrameObserver, frames: readonly CapturedFrame[]): Promise<FrameObservation[]> {
   const results = new Array<FrameObservation>(frames.length);
   let next = 0;
+  let failed = false;
   const lanes = Math.max(1, Math.min(os.availableParallelism(), frames.length));
   await Promise.all(
     Array.from({ length: lanes }, async () => {
-      while (next < frames.length) {
+      while (!failed && next < frames.length) {
         const i = next++;
-        results[i] = await faces.observe(frames[i]!.image, true);
+        try {
+          results[i] = await faces.observe(frames[i]!.image, true);
+        } catch (e) {
+          failed = true;
+          throw e;
+        }
       }
     }),
   );

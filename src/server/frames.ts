@@ -1,8 +1,8 @@
-import type { FastifyRequest, RouteShorthandOptions } from 'fastify';
+import type { FastifyReply, FastifyRequest, RouteShorthandOptions } from 'fastify';
 import { MedfaceError } from '../errors.js';
 import type { CapturedFrame } from '../liveness/types.js';
 import { MAX_FRAME_BYTES, MAX_LIVENESS_FRAMES } from '../services/liveness.js';
-import { BASE64_IMAGE, imageBytes, imageRoute, MAX_IMAGE_BYTES } from './images.js';
+import { BASE64_IMAGE, imageBytes, imageRoute } from './images.js';
 
 /**
  * The frames of a liveness attempt: `{challengeId, frames: [{image, at}]}` in JSON (images base64 or `data:`
@@ -12,8 +12,6 @@ import { BASE64_IMAGE, imageBytes, imageRoute, MAX_IMAGE_BYTES } from './images.
  */
 
 const base64Length = (bytes: number) => 4 * Math.ceil(bytes / 3);
-/** Room in a frames body for everything but the frames. */
-const OVERHEAD_BYTES = 64 * 1024;
 
 const FRAME_IMAGE = {
   ...BASE64_IMAGE,
@@ -57,7 +55,7 @@ export function framesRoute(
   const images = imageRoute({
     properties: { ...properties, challengeId: LIVENESS_FRAMES.challengeId, at: { type: 'string' } },
     required: [],
-    images: { frames: { max: MAX_LIVENESS_FRAMES }, ...(orImage !== undefined && { [orImage]: 'single' as const }) },
+    images: { frames: { max: MAX_LIVENESS_FRAMES, maxBytes: MAX_FRAME_BYTES }, ...(orImage !== undefined && { [orImage]: 'single' as const }) },
   });
   const schema = {
     type: 'object',
@@ -71,11 +69,10 @@ export function framesRoute(
   };
   return {
     ...images,
-    bodyLimit: MAX_LIVENESS_FRAMES * base64Length(MAX_FRAME_BYTES) + (orImage === undefined ? 0 : base64Length(MAX_IMAGE_BYTES)) + OVERHEAD_BYTES,
-    preValidation: async (request: FastifyRequest) => {
+    preValidation: async (request: FastifyRequest, reply: FastifyReply) => {
       if (!request.isMultipart()) return;
-      // images.ts reads the parts: files as base64 in `frames`, the text fields typed
-      await (images.preValidation as (request: FastifyRequest) => Promise<void>)(request);
+      // images.ts reads the parts, held to the route's limits: files as base64 in `frames`, the text fields typed
+      await (images.preValidation as (request: FastifyRequest, reply: FastifyReply) => Promise<void>)(request, reply);
       const body = request.body as { frames?: string[]; at?: string } & Record<string, unknown>;
       const { frames, at, ...rest } = body;
       if (frames === undefined && at === undefined) return;

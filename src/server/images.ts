@@ -1,5 +1,6 @@
-import type { FastifyRequest, RouteShorthandOptions } from 'fastify';
+import type { FastifyReply, FastifyRequest, RouteShorthandOptions } from 'fastify';
 import { isMedfaceError, MedfaceError } from '../errors.js';
+import { IMAGE_LIMITS } from '../face/limits.js';
 import type { Admission } from './admission.js';
 
 declare module 'fastify' {
@@ -21,7 +22,7 @@ declare module 'fastify' {
  * The largest image the transport carries. The face engine applies its own limits on decoding
  * (src/face/image.ts); this one only bounds what a request may make the server hold.
  */
-export const MAX_IMAGE_BYTES = 15 * 1024 * 1024;
+export const MAX_IMAGE_BYTES = IMAGE_LIMITS.photo.maxBytes;
 const MAX_TEXT_FIELD_BYTES = 64 * 1024;
 /** Room in a JSON body for everything but the images. */
 const JSON_OVERHEAD_BYTES = 64 * 1024;
@@ -51,8 +52,24 @@ export interface ImageBodySpec {
   /** Fields that are not images. */
   properties: Record<string, JsonSchema>;
   required: string[];
-  /** Image fields: a single image, or a list of at most `max`. */
-  images: Record<string, { max: number } | 'single'>;
+  /** Image fields: a single image, or a list of at most `max`, each of at most `maxBytes` (default MAX_IMAGE_BYTES). */
+  images: Record<string, { max: number; maxBytes?: number } | 'single'>;
+}
+
+/** One image field's limits: how many images, and the largest one (decoded bytes). */
+interface ImageLimit {
+  count: number;
+  bytes: number;
+  list: boolean;
+}
+
+function imageLimits(spec: ImageBodySpec): Map<string, ImageLimit> {
+  return new Map(
+    Object.entries(spec.images).map(([name, kind]) => [
+      name,
+      kind === 'single' ? { count: 1, bytes: MAX_IMAGE_BYTES, list: false } : { count: kind.max, bytes: kind.maxBytes ?? MAX_IMAGE_BYTES, list: true },
+    ]),
+  );
 }
 
 /** The body schema of a route taking images: the JSON form and the multipart form, both closed. */
@@ -76,15 +93,28 @@ export function imageBody(spec: ImageBodySpec): JsonSchema {
   };
 }
 
-/** Route options for an image route: a place in the image intake, the body limit its images need, and reading a multipart upload. */
+/**
+ * Route options for an image route: a place in the image intake, the body limit its images need, and reading
+ * a multipart upload. The JSON body limit and the multipart limits are the same limits: each image field's
+ * count and largest image, and in all at most what the JSON form of the body may hold. A multipart upload is
+ * held to them while it streams: a part over its field's size, one part too many, or a body past the total
+ * stops the reading at once (413), so a request never makes the server hold more than its JSON limit.
+ */
 export function imageRoute(spec: ImageBodySpec): Pick<RouteShorthandOptions, 'onRequest' | 'bodyLimit' | 'preValidation'> {
-  const maxImages = Object.values(spec.images).reduce((n, kind) => n + (kind === 'single' ? 1 : kind.max), 0);
-  const lists = new Set(Object.entries(spec.images).flatMap(([name, kind]) => (kind === 'single' ? [] : [name])));
+  const limits = imageLimits(spec);
+  const bodyLimit = [...limits.values()].reduce((n, l) => n + l.count * base64Length(l.bytes), JSON_OVERHEAD_BYTES);
   return {
     onRequest: (request, reply) => request.server.imageIntake.admit(request, reply),
-    bodyLimit: maxImages * base64Length(MAX_IMAGE_BYTES) + JSON_OVERHEAD_BYTES,
-    preValidation: async (request: FastifyRequest) => {
-      if (request.isMultipart()) request.body = await readMultipart(request, spec.properties, lists, maxImages);
+    bodyLimit,
+    preValidation: async (request: FastifyRequest, reply: FastifyReply) => {
+      if (!request.isMultipart()) return;
+      try {
+        request.body = await readMultipart(request, spec.properties, limits, bodyLimit);
+      } catch (e) {
+        // the rest of the upload is not read: the connection closes after the refusal
+        reply.header('connection', 'close');
+        throw e;
+      }
     },
   };
 }
@@ -92,17 +122,38 @@ export function imageRoute(spec: ImageBodySpec): Pick<RouteShorthandOptions, 'on
 async function readMultipart(
   request: FastifyRequest,
   fields: ImageBodySpec['properties'],
-  lists: ReadonlySet<string>,
-  maxImages: number,
+  images: ReadonlyMap<string, ImageLimit>,
+  bodyLimit: number,
 ): Promise<Record<string, unknown>> {
   const body: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
-  const limits = { fileSize: MAX_IMAGE_BYTES, files: maxImages, fields: 16, fieldSize: MAX_TEXT_FIELD_BYTES, parts: maxImages + 16 };
+  const files = [...images.values()].reduce((n, l) => n + l.count, 0);
+  const largest = Math.max(...[...images.values()].map((l) => l.bytes));
+  // one byte past the largest image: busboy hands that byte over (then skips to the part's end, which may never come), and readFile refuses at once
+  const limits = { fileSize: largest + 1, files, fields: 16, fieldSize: MAX_TEXT_FIELD_BYTES, parts: files + 16 };
+  /** What the body holds so far, counted as its JSON form would be (images as base64). */
+  let held = 0;
   try {
     for await (const part of request.parts({ limits })) {
-      const value = part.type === 'file' ? (await part.toBuffer()).toString('base64') : typed(part.value, fields[part.fieldname]);
       const name = part.fieldname;
-      if (lists.has(name)) ((body[name] ??= []) as unknown[]).push(value);
-      else if (name in body) throw new MedfaceError('VALIDATION_FAILED', `body.${name} is given more than once`, { issues: [{ path: `body.${name}`, message: 'is given more than once' }] });
+      let value: unknown;
+      if (part.type === 'file') {
+        const limit = images.get(name);
+        if (!limit) throw new MedfaceError('VALIDATION_FAILED', `body.${name} is not an image field`, { issues: [{ path: `body.${name}`, message: 'is not an image field' }] });
+        if (!limit.list && name in body) throw givenTwice(name);
+        if (limit.list && ((body[name] as unknown[] | undefined)?.length ?? 0) >= limit.count) {
+          throw new MedfaceError('BODY_TOO_LARGE', `body.${name} has more than ${limit.count} images`, { limit: limit.count });
+        }
+        const bytes = await readFile(part.file, limit.bytes, name);
+        held += base64Length(bytes.length);
+        if (held > bodyLimit) throw bodyTooLarge(bodyLimit);
+        value = bytes.toString('base64');
+      } else {
+        held += Buffer.byteLength(String(part.value));
+        if (held > bodyLimit) throw bodyTooLarge(bodyLimit);
+        value = typed(part.value, fields[name]);
+      }
+      if (images.get(name)?.list) ((body[name] ??= []) as unknown[]).push(value);
+      else if (name in body) throw givenTwice(name);
       else body[name] = value;
     }
   } catch (e) {
@@ -111,6 +162,29 @@ async function readMultipart(
     throw new MedfaceError('VALIDATION_FAILED', 'the multipart body is malformed', { issues: [{ path: 'body', message: 'is not well-formed multipart/form-data' }] });
   }
   return { ...body };
+}
+
+/** A file part's bytes, refused (413) as soon as they pass the field's limit, before the rest arrives. */
+async function readFile(file: AsyncIterable<Buffer> & { truncated: boolean }, maxBytes: number, name: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of file) {
+    size += chunk.length;
+    if (size > maxBytes) break;
+    chunks.push(chunk);
+  }
+  if (size > maxBytes || file.truncated) {
+    throw new MedfaceError('IMAGE_TOO_LARGE', `body.${name}: an uploaded image is larger than ${maxBytes} bytes`, { limit: maxBytes });
+  }
+  return Buffer.concat(chunks);
+}
+
+function givenTwice(name: string): MedfaceError {
+  return new MedfaceError('VALIDATION_FAILED', `body.${name} is given more than once`, { issues: [{ path: `body.${name}`, message: 'is given more than once' }] });
+}
+
+function bodyTooLarge(limit: number): MedfaceError {
+  return new MedfaceError('BODY_TOO_LARGE', `the request body is larger than this route accepts (${limit} bytes as JSON)`, { limit });
 }
 
 /** A form field's text as the number or boolean its schema asks for (left as it is when it is not one). */

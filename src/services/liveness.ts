@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { isMedfaceError, MedfaceError } from '../errors.js';
 import type { Embedding, FacePool } from '../face/index.js';
+import { IMAGE_LIMITS } from '../face/limits.js';
 import { assessSequence } from '../liveness/assess.js';
 import { ACTIVE_LIVENESS } from '../liveness/sequence.js';
 import { randomChallengeActions, type CapturedFrame, type LivenessAction, type LivenessChallenge, type LivenessVerdict } from '../liveness/types.js';
@@ -54,8 +55,8 @@ export const DEFAULT_DEADLINE_SECONDS: Readonly<Record<LivenessPurpose, number>>
 const MAX_DEADLINE_SECONDS = 120;
 /** The most frames one attempt may carry: the check's own limit, enforced before anything is decoded. */
 export const MAX_LIVENESS_FRAMES = ACTIVE_LIVENESS.maxFrames;
-/** One frame's largest encoded size: a 640×480 JPEG from the browser is a tenth of it. */
-export const MAX_FRAME_BYTES = 512 * 1024;
+/** One frame's largest encoded size (the face engine's frame limit): a 640×480 JPEG from the browser is a tenth of it. */
+export const MAX_FRAME_BYTES = IMAGE_LIMITS.frame.maxBytes;
 /** Used and expired challenges are kept this long after their deadline, so a late replay is "used", not "unknown". */
 const KEEP_AFTER_DEADLINE_MS = 60 * 60 * 1000;
 

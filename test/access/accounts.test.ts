@@ -2,6 +2,7 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { authenticateApiClient, createApiClient, listApiClients, revokeApiClient } from '../../src/access/api-clients.js';
 import { signInWithTotp } from '../../src/access/authenticate.js';
 import { DEFAULT_ACCESS_SETTINGS } from '../../src/access/context.js';
+import { addressSubject, blockedNow } from '../../src/access/lockout.js';
 import type { Caller } from '../../src/access/guard.js';
 import { authorize } from '../../src/access/policy.js';
 import { hashToken } from '../../src/access/tokens.js';
@@ -188,16 +189,18 @@ describeEachStore('API clients', (h) => {
     expect((await listApiClients(f.ctx, OPERATOR)).map((c) => [c.name, c.scopes])).toEqual([['kiosk-lobby', ['identify:patient', 'checkin:patient']]]);
   });
 
-  it('blocks an address that keeps presenting bad keys', async () => {
+  it('throttles an address that keeps presenting bad keys, without refusing its valid keys', async () => {
     f.ctx.settings = {
       ...DEFAULT_ACCESS_SETTINGS,
-      throttle: { ...DEFAULT_ACCESS_SETTINGS.throttle, address: { freeFailures: 2, baseDelayMs: 5_000, maxDelayMs: 5_000, lockAfter: 5, lockoutMs: 60_000, forgetAfterMs: 60_000 } },
+      throttle: { ...DEFAULT_ACCESS_SETTINGS.throttle, apiKey: { freeFailures: 2, baseDelayMs: 5_000, maxDelayMs: 5_000, lockAfter: 5, lockoutMs: 60_000, forgetAfterMs: 60_000 } },
     };
     const { key } = await createApiClient(f.ctx, OPERATOR, { name: 'legit', scopes: ['verify:patient'] });
     for (let n = 0; n < 3; n++) expect((await refusal(authenticateApiClient(f.ctx, `mfk_${'A'.repeat(42)}${n}`, '203.0.113.9'))).code).toBe('UNAUTHENTICATED');
-    expect(await refusal(authenticateApiClient(f.ctx, key, '203.0.113.9'))).toMatchObject({ code: 'TOO_MANY_ATTEMPTS', details: { retryAfterSeconds: 5 } });
-    await authenticateApiClient(f.ctx, key, '203.0.113.10');
+    expect(await refusal(authenticateApiClient(f.ctx, `mfk_${'A'.repeat(42)}9`, '203.0.113.9'))).toMatchObject({ code: 'TOO_MANY_ATTEMPTS', details: { retryAfterSeconds: 5 } });
+    // the bogus keys neither refuse a valid one from that address nor count towards its sign-in lockout
+    expect(await authenticateApiClient(f.ctx, key, '203.0.113.9')).toMatchObject({ kind: 'api-client' });
+    expect(await blockedNow(f.store, [addressSubject('203.0.113.9')], f.ctx.settings.throttle, f.clock.now())).toBeNull();
     f.clock.advance(5_000);
-    await authenticateApiClient(f.ctx, key, '203.0.113.9');
+    expect((await refusal(authenticateApiClient(f.ctx, `mfk_${'A'.repeat(42)}8`, '203.0.113.9'))).code).toBe('UNAUTHENTICATED');
   });
 });

@@ -40,7 +40,7 @@ export const portalRoutes: FastifyPluginAsync<ServerContext> = async (app, { dep
       config: { access: 'signed-in', ...rateLimited(rateLimits.signIn) },
       schema: {
         tags: ['portal'],
-        summary: "Set or change the signed-in patient's PIN (6-12 digits); changing needs the current one, and wrong ones count towards the sign-in lockout",
+        summary: "Set or change the signed-in patient's PIN (6-12 digits); changing needs the current one, and wrong ones count towards the account's lockout of PIN changes",
         querystring: NO_QUERY,
         body: {
           type: 'object',
