@@ -56,6 +56,7 @@ export abstract class TransactionalStore implements Store {
   protected abstract runInTransaction<T>(fn: (sql: SqlExecutor) => Promise<T>): Promise<T>;
   abstract close(): Promise<void>;
   abstract watch(listener: (change: StoreChange) => void): StoreWatch;
+  abstract scrubDeleted(): Promise<boolean>;
 
   async transaction<T>(fn: (tx: Repository) => Promise<T>): Promise<T> {
     if (insideTransaction.getStore() === this) {

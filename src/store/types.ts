@@ -483,5 +483,13 @@ export interface Store extends Repository {
    * another process wrote). A `resync` is also sent once listening has started.
    */
   watch(listener: (change: StoreChange) => void): StoreWatch;
+  /**
+   * Makes deleted rows unrecoverable from the database's own files, after an erasure. SQLite (which zeroes
+   * deleted content as it goes, `secure_delete`) copies the write-ahead log into the file and truncates it,
+   * so the log no longer holds the pages written before the deletion; PostgreSQL vacuums the biometric
+   * tables, so dead rows leave the indexes and their space is reused (docs/operations.md says what stays).
+   * Returns false when another connection kept SQLite from truncating its log.
+   */
+  scrubDeleted(): Promise<boolean>;
   close(): Promise<void>;
 }
