@@ -37,6 +37,8 @@ export type ErrorCode =
   // people, sign-in and authorisation
   | 'SIGN_IN_FAILED'
   | 'PASSWORD_CHANGE_REQUIRED'
+  // a first sign-in after an administrator's reset: scan the otpauth URI in the details, then sign in with its code
+  | 'TOTP_ENROLMENT_REQUIRED'
   | 'UNAUTHENTICATED'
   | 'FORBIDDEN'
   | 'TOO_MANY_ATTEMPTS'
@@ -88,6 +90,7 @@ const STATUS: Record<ErrorCode, number> = {
   STORE_UNAVAILABLE: 503,
   SIGN_IN_FAILED: 401,
   PASSWORD_CHANGE_REQUIRED: 403,
+  TOTP_ENROLMENT_REQUIRED: 403,
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   TOO_MANY_ATTEMPTS: 429,

@@ -17,7 +17,7 @@ import {
 import { checkNewPassword, hashIsOutdated, hashSecret, verifyNothing, verifySecret } from './passwords.js';
 import { startSession, type AuthMethod, type Session } from './sessions.js';
 import { matchTotp, type TotpAlgorithm } from './totp.js';
-import { normaliseUsername, toAccount, type UserAccount } from './users.js';
+import { newTotp, normaliseUsername, toAccount, type UserAccount } from './users.js';
 
 /**
  * Multi-factor sign-in. Staff: password and TOTP, or password and face verification. Patients: face
@@ -71,9 +71,26 @@ export type PatientSecondFactor = { kind: 'birth-date'; value: string } | { kind
 /** Longest sign-in name kept as a throttle key; longer typed names are cut (they can match no account anyway). */
 const MAX_SUBJECT_NAME = 128;
 
+/**
+ * Password and TOTP. The first sign-in after an administrator set the password (a new account, or an
+ * approved reset, both of which leave no TOTP) is where the user enrols their own: sent with an empty code,
+ * it answers TOTP_ENROLMENT_REQUIRED with a new otpauth URI (again on a repeat, until the first sign-in
+ * succeeds), and the sign-in with a code from it and the new password completes the enrolment.
+ */
 export async function signInWithTotp(ctx: AccessContext, request: PasswordSignIn & { code: string }): Promise<SignInResult> {
-  return staffSignIn(ctx, request, 'password+totp', async (user) => {
+  return staffSignIn(ctx, request, 'password+totp', async (user, credential) => {
     const enrolment = await ctx.store.getTotp(user.id);
+    if (request.code.trim() === '' && credential.mustChange && (enrolment === null || enrolment.lastStep === null)) {
+      const totp = newTotp(ctx, user);
+      await ctx.store.setTotp(totp.row);
+      return {
+        ok: false,
+        reason: 'totp-enrolment-required',
+        error: new MedfaceError('TOTP_ENROLMENT_REQUIRED', 'enrol your own TOTP: scan totpUri into an authenticator app, then sign in with its code and a new password', {
+          totpUri: totp.uri,
+        }),
+      };
+    }
     if (!enrolment) return { ok: false, reason: 'no-totp' };
     const secret = ctx.secrets.open(enrolment.sealedSecret, user.id);
     const params = { algorithm: enrolment.algorithm as TotpAlgorithm, digits: enrolment.digits, period: enrolment.period };
@@ -179,7 +196,7 @@ type SecondFactor =
       claim?: (tx: Repository) => Promise<boolean>;
       claimFailure?: string;
     }
-  | { ok: false; reason: string; details?: Record<string, unknown> };
+  | { ok: false; reason: string; details?: Record<string, unknown>; /** Refused with this error, not counted (every factor given was right). */ error?: MedfaceError };
 
 interface Attempt {
   method: AuthMethod;
@@ -195,7 +212,7 @@ async function staffSignIn(
   ctx: AccessContext,
   request: PasswordSignIn,
   method: AuthMethod,
-  secondFactor: (user: UserRow) => Promise<SecondFactor>,
+  secondFactor: (user: UserRow, credential: CredentialRow) => Promise<SecondFactor>,
 ): Promise<SignInResult> {
   const now = ctx.now();
   const username = normaliseUsername(request.username).slice(0, MAX_SUBJECT_NAME);
@@ -210,8 +227,8 @@ async function staffSignIn(
   if (!credential || !passwordOk) return failed(ctx, attempt, now, credential ? 'password' : 'no-password');
   if (user.disabledAt !== null) return failed(ctx, attempt, now, 'disabled');
 
-  const second = await secondFactor(user);
-  if (!second.ok) return failed(ctx, attempt, now, second.reason, second.details);
+  const second = await secondFactor(user, credential);
+  if (!second.ok) return failed(ctx, attempt, now, second.reason, second.details, second.error ? { count: false, error: second.error } : {});
 
   let newHash: Awaited<ReturnType<typeof replacementHash>>;
   try {

@@ -1,6 +1,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { argon2id, hash, needsRehash, verify } from 'argon2';
 import { MedfaceError } from '../errors.js';
+import { COMMON_LONG_PASSWORDS, COMMON_WORDS } from './common-passwords.js';
 
 /**
  * Passwords and PINs, kept only as argon2id hashes. The cost is OWASP's minimum argon2id configuration
@@ -54,18 +55,54 @@ export async function verifyNothing(secret: string): Promise<false> {
   return false;
 }
 
+/** Fewer different characters than this is a repetition (`aaaaaaaaaaaa`, twelve spaces, `abcabcabcabc`). */
+const MIN_DISTINCT_CHARACTERS = 5;
+/** Fewer different digits than this in a PIN is a repetition (`000000`, `121212`). */
+const MIN_DISTINCT_PIN_DIGITS = 3;
+
+/**
+ * Length, then what guessing tries first (NIST SP 800-63B 5.1.1.2): a common password, a common word padded
+ * with digits and symbols, a repetition, or a run of consecutive characters (`abcdefghijkl`, `123456789012`).
+ */
 export function checkNewPassword(password: string): void {
-  const length = [...normalise(password)].length;
-  if (length < MIN_PASSWORD_LENGTH || length > MAX_PASSWORD_LENGTH) {
-    throw new MedfaceError('VALIDATION_FAILED', `a password has ${MIN_PASSWORD_LENGTH} to ${MAX_PASSWORD_LENGTH} characters`, {
-      issues: [{ path: 'password', message: `must have ${MIN_PASSWORD_LENGTH} to ${MAX_PASSWORD_LENGTH} characters` }],
-    });
+  const chars = [...normalise(password)];
+  if (chars.length < MIN_PASSWORD_LENGTH || chars.length > MAX_PASSWORD_LENGTH) {
+    throw weakPassword(`a password has ${MIN_PASSWORD_LENGTH} to ${MAX_PASSWORD_LENGTH} characters`, `must have ${MIN_PASSWORD_LENGTH} to ${MAX_PASSWORD_LENGTH} characters`);
   }
+  const lower = normalise(password).toLowerCase();
+  const core = lower.replace(/^[^\p{L}]+|[^\p{L}]+$/gu, '');
+  if (COMMON_LONG_PASSWORDS.has(lower) || COMMON_LONG_PASSWORDS.has(lower.trim()) || COMMON_WORDS.has(core)) {
+    throw weakPassword('that password is among the first ones guessed: choose another (a few unrelated words work well)', 'is a common password');
+  }
+  if (new Set(lower).size < MIN_DISTINCT_CHARACTERS || isRun([...lower])) {
+    throw weakPassword('that password repeats or runs through characters: choose another (a few unrelated words work well)', 'is repetitive or sequential');
+  }
+}
+
+/** Every step to the next character is the same +1 or -1 (digits wrapping 9 to 0). */
+function isRun(chars: string[]): boolean {
+  const step = (a: string, b: string) => {
+    const d = (b.codePointAt(0) as number) - (a.codePointAt(0) as number);
+    if (a === '9' && b === '0') return 1;
+    if (a === '0' && b === '9') return -1;
+    return d;
+  };
+  const first = step(chars[0] as string, chars[1] as string);
+  return Math.abs(first) === 1 && chars.slice(1).every((c, i) => step(chars[i] as string, c) === first);
+}
+
+function weakPassword(message: string, issue: string): MedfaceError {
+  return new MedfaceError('VALIDATION_FAILED', message, { issues: [{ path: 'password', message: issue }] });
 }
 
 export function checkNewPin(pin: string): void {
   if (!PIN.test(pin)) {
     throw new MedfaceError('VALIDATION_FAILED', 'a PIN has 6 to 12 digits', { issues: [{ path: 'pin', message: 'must have 6 to 12 digits' }] });
+  }
+  if (new Set(pin).size < MIN_DISTINCT_PIN_DIGITS || isRun([...pin])) {
+    throw new MedfaceError('VALIDATION_FAILED', 'that PIN repeats or counts through digits (000000, 123456, 121212): choose another', {
+      issues: [{ path: 'pin', message: 'is repetitive or sequential' }],
+    });
   }
 }
 

@@ -86,8 +86,43 @@ export interface CreatedUser {
   totpUri?: string;
 }
 
+/**
+ * Roles a signed-in administrator cannot grant alone (issue 15, finding 8): clinician and emergency open
+ * clinical records; admin could approve the administrator's own requests. Through the server they are an
+ * account request another administrator approves (approvals.ts); the console operator, who holds the
+ * database and the key files anyway, grants them directly.
+ */
+export const ROLES_NEEDING_APPROVAL: readonly Role[] = ['clinician', 'emergency', 'admin'];
+
+/** A signed-in administrator (not the console operator) changing what only two administrators may. */
+export function needsSecondAdministrator(caller: Caller): boolean {
+  return caller.principal.kind === 'user';
+}
+
+/** The checked sign-in name and roles of a new account, for a request or a creation. */
+export function checkNewAccount(input: Pick<NewUser, 'username' | 'roles' | 'patientId'>): { username: string; roles: Role[] } {
+  return { username: checkUsername(input.username), roles: checkRoles(input.roles, input.patientId ?? null) };
+}
+
 export async function createUser(ctx: AccessContext, caller: Caller, input: NewUser): Promise<CreatedUser> {
   await guard(ctx, caller, 'user.manage');
+  const { roles } = checkNewAccount(input);
+  if (needsSecondAdministrator(caller) && roles.some((r) => ROLES_NEEDING_APPROVAL.includes(r))) {
+    throw new MedfaceError('FORBIDDEN', `granting ${ROLES_NEEDING_APPROVAL.join(', ')} needs a second administrator: request it, another administrator approves`);
+  }
+  return insertNewUser(ctx, caller, input);
+}
+
+/**
+ * Creates the account (the caller is authorised and, where needed, the request approved); `alsoInTransaction`
+ * runs in the same transaction first (an approval records its decision there).
+ */
+export async function insertNewUser(
+  ctx: AccessContext,
+  caller: Caller,
+  input: NewUser,
+  alsoInTransaction: (tx: Repository) => Promise<void> = async () => undefined,
+): Promise<CreatedUser> {
   const username = checkUsername(input.username);
   const patientId = input.patientId ?? null;
   const roles = checkRoles(input.roles, patientId);
@@ -109,6 +144,7 @@ export async function createUser(ctx: AccessContext, caller: Caller, input: NewU
   const row: UserRow = { id: randomUUID(), username, displayName, roles, patientId, createdAt: now, updatedAt: now, disabledAt: null };
   const totp = input.totp ? newTotp(ctx, row) : undefined;
   await ctx.store.transaction(async (tx) => {
+    await alsoInTransaction(tx);
     if (await tx.getUserByUsername(username)) throw new MedfaceError('CONFLICT', 'that username is taken', { field: 'username' });
     if (patientId !== null) {
       if (!(await tx.getPatient(patientId))) throw new MedfaceError('NOT_FOUND', 'no such patient', { patientId });
@@ -130,11 +166,11 @@ export async function createUser(ctx: AccessContext, caller: Caller, input: NewU
   return { user: toAccount(row), ...(generated !== undefined && { password: generated }), ...(totp && { totpUri: totp.uri }) };
 }
 
-function invalid(path: string, message: string): MedfaceError {
+export function invalid(path: string, message: string): MedfaceError {
   return new MedfaceError('VALIDATION_FAILED', message, { issues: [{ path, message }] });
 }
 
-function newTotp(ctx: AccessContext, user: UserRow, p: TotpParameters = DEFAULT_TOTP) {
+export function newTotp(ctx: AccessContext, user: UserRow, p: TotpParameters = DEFAULT_TOTP) {
   checkTotpParameters(p);
   const secret = generateTotpSecret(p.algorithm);
   return {
@@ -152,7 +188,7 @@ function newTotp(ctx: AccessContext, user: UserRow, p: TotpParameters = DEFAULT_
 }
 
 /** The account with that sign-in name; NOT_FOUND otherwise. */
-async function accountByName(repo: Repository, username: string): Promise<UserRow> {
+export async function accountByName(repo: Repository, username: string): Promise<UserRow> {
   const row = await repo.getUserByUsername(normaliseUsername(username));
   if (!row) throw new MedfaceError('NOT_FOUND', 'no such user');
   return row;
@@ -163,6 +199,7 @@ export async function enrolTotp(ctx: AccessContext, caller: Caller, username: st
   await guard(ctx, caller, 'user.manage');
   return ctx.store.transaction(async (tx) => {
     const row = await accountByName(tx, username);
+    refuseTakeover(caller, row);
     if (row.roles.includes('patient')) throw invalid('totp', 'TOTP is a staff second factor');
     const totp = newTotp(ctx, row);
     await tx.setTotp(totp.row);
@@ -211,6 +248,16 @@ export async function enableUser(ctx: AccessContext, caller: Caller, username: s
 }
 
 /**
+ * Setting another account's password or TOTP through the server is taking it over: it needs a second
+ * administrator (approvals.ts). The console operator, and an administrator on their own account, go ahead.
+ */
+export function refuseTakeover(caller: Caller, row: UserRow): void {
+  if (needsSecondAdministrator(caller) && caller.principal.id !== row.id) {
+    throw new MedfaceError('FORBIDDEN', "resetting another account's password or TOTP needs a second administrator: request it, another administrator approves");
+  }
+}
+
+/**
  * Sets a new first password chosen by an administrator (generated when absent, and then returned once);
  * the user must replace it at the next sign-in. Ends the account's sessions and lifts its lockout.
  */
@@ -226,6 +273,7 @@ export async function resetPassword(
   const hash = await hashSecret(password ?? (generated as string));
   return ctx.store.transaction(async (tx) => {
     const row = await accountByName(tx, username);
+    refuseTakeover(caller, row);
     if (row.roles.includes('patient')) throw invalid('password', 'patients have no password');
     await tx.setCredential({ userId: row.id, kind: 'password', hash, mustChange: true, updatedAt: ctx.now().toISOString() });
     const sessionsEnded = await tx.deleteSessionsOfUser(row.id);
@@ -251,7 +299,7 @@ export async function listUsers(ctx: AccessContext, caller: Caller): Promise<Use
   return (await ctx.store.listUsers()).map(toAccount);
 }
 
-function audit(ctx: AccessContext, tx: Repository, caller: Caller, action: string, row: UserRow, details: Record<string, unknown> = {}) {
+export function audit(ctx: AccessContext, tx: Repository, caller: Caller, action: string, row: UserRow, details: Record<string, unknown> = {}) {
   return ctx.audit.append(tx, {
     actor: caller.principal.id,
     client: caller.client ?? null,

@@ -2,6 +2,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { MedfaceError } from '../errors.js';
 import type { AuditEventRow, AuditOutcome, Repository } from '../store/types.js';
 import { canonicalJson } from './canonical.js';
+import { CheckpointFile } from './checkpoints.js';
 
 /** The `prevHash` of the first entry. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -47,6 +48,11 @@ export class AuditTrail {
 
   constructor(private readonly pseudonymKey: Buffer) {
     if (pseudonymKey.length < 32) throw new MedfaceError('KEY_INVALID', 'the audit pseudonym key must be at least 32 bytes');
+  }
+
+  /** The checkpoint file at `file`, its MACs under a key derived from the pseudonym key (checkpoints.ts). */
+  checkpointFile(file: string): CheckpointFile {
+    return new CheckpointFile(file, this.pseudonymKey);
   }
 
   /** The pseudonym under which a patient appears in the audit log. */
@@ -124,41 +130,90 @@ export function entryHash(e: Omit<AuditEventRow, 'hash'>): string {
   return createHash('sha256').update(canonicalJson(fields), 'utf8').digest('hex');
 }
 
+/** Where and how the log differs from an intact chain. */
+export interface ChainBreak {
+  seq: number;
+  /**
+   * missing: entries absent from here on (to the next present one); altered: the entry does not match its
+   * hash; broken-link: it does not name the previous entry's hash; rewritten: its hash differs from a head
+   * recorded outside the database (a checkpoint, or one the privacy officer wrote down); cut-short: the log
+   * ends before a recorded head.
+   */
+  problem: 'missing' | 'altered' | 'broken-link' | 'rewritten' | 'cut-short';
+}
+
+/** A head recorded outside the database: the entry `seq` had hash `hash` then. */
+export interface KnownHead {
+  seq: number;
+  hash: string;
+}
+
+/** At most this many breaks are listed (`breakCount` counts them all). */
+const MAX_BREAKS = 100;
+
 export type ChainVerification =
   | { ok: true; count: number; head: { seq: number; hash: string } | null }
   | {
       ok: false;
-      /** Entries verified intact before the break. */
+      /** Entries verified intact before the first break. */
       count: number;
-      /** The first entry that is missing or does not verify. */
+      /** The first break (as in `breaks[0]`). */
       firstBadSeq: number;
-      problem: 'missing' | 'altered' | 'broken-link';
+      problem: ChainBreak['problem'];
+      /** Every break in log order (the first MAX_BREAKS). */
+      breaks: ChainBreak[];
+      breakCount: number;
+      /** The last entry as stored, whatever the breaks before it. */
+      head: { seq: number; hash: string } | null;
     };
 
 /**
- * Walks the whole log in order and reports the first missing or altered entry. An intact result gives the
- * head hash: recorded outside the database (printed by `medface audit verify`), it also exposes a log cut
- * short at its end or rewritten wholesale, which no chain can detect by itself.
+ * Walks the whole log in order and reports every missing or altered entry: after a break the walk goes on
+ * from the entry as stored, so one edit is one break and a second edit further on is found too. A chain
+ * recomputed from an edit onwards verifies by itself — whoever holds the database can do that — so `known`
+ * heads, recorded outside the database (keyed checkpoints, a head the privacy officer wrote down), are
+ * compared with the entries at their positions: a different hash is a rewrite, a log ending before one was
+ * cut short.
  */
-export async function verifyChain(repo: Repository, pageSize = 1000): Promise<ChainVerification> {
-  let expectedSeq = 1;
+export async function verifyChain(repo: Repository, pageSize = 1000, known: readonly KnownHead[] = []): Promise<ChainVerification> {
+  const expected = new Map<number, string[]>();
+  for (const k of known) expected.set(k.seq, [...(expected.get(k.seq) ?? []), k.hash]);
+  const breaks: ChainBreak[] = [];
+  let breakCount = 0;
+  const broke = (seq: number, problem: ChainBreak['problem']) => {
+    breakCount++;
+    if (breaks.length < MAX_BREAKS) breaks.push({ seq, problem });
+  };
+  let firstBreakCount: number | null = null;
+  let nextSeq = 1;
   let prevHash = GENESIS_HASH;
+  let intact = 0;
   for (;;) {
-    const page = await repo.listAuditEvents({ afterSeq: expectedSeq - 1, limit: pageSize });
+    const page = await repo.listAuditEvents({ afterSeq: nextSeq - 1, limit: pageSize });
     for (const e of page) {
-      const count = expectedSeq - 1;
-      if (e.seq !== expectedSeq) return { ok: false, count, firstBadSeq: expectedSeq, problem: 'missing' };
-      if (e.prevHash !== prevHash) return { ok: false, count, firstBadSeq: e.seq, problem: 'broken-link' };
+      const before = breakCount;
+      if (e.seq !== nextSeq) broke(nextSeq, 'missing');
+      else if (e.prevHash !== prevHash) broke(e.seq, 'broken-link');
       const { hash, ...unhashed } = e;
-      if (entryHash(unhashed) !== hash) return { ok: false, count, firstBadSeq: e.seq, problem: 'altered' };
+      if (entryHash(unhashed) !== hash) broke(e.seq, 'altered');
+      if ((expected.get(e.seq) ?? []).some((h) => h !== hash)) broke(e.seq, 'rewritten');
+      if (breakCount === before && firstBreakCount === null) intact = e.seq;
+      else firstBreakCount ??= intact;
       prevHash = hash;
-      expectedSeq++;
+      nextSeq = e.seq + 1;
     }
-    if (page.length < pageSize) {
-      const count = expectedSeq - 1;
-      return { ok: true, count, head: count === 0 ? null : { seq: count, hash: prevHash } };
-    }
+    if (page.length < pageSize) break;
   }
+  const last = nextSeq - 1;
+  const head = last === 0 ? null : { seq: last, hash: prevHash };
+  const beyond = known.filter((k) => k.seq > last).map((k) => k.seq);
+  if (beyond.length > 0) {
+    firstBreakCount ??= intact;
+    broke(last + 1, 'cut-short');
+  }
+  if (breakCount === 0) return { ok: true, count: last, head };
+  const first = breaks[0] as ChainBreak;
+  return { ok: false, count: firstBreakCount ?? intact, firstBadSeq: first.seq, problem: first.problem, breaks, breakCount, head };
 }
 
 function toEvent(row: AuditEventRow): AuditEvent {

@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import type { AuditEvent, ChainVerification } from '../audit/trail.js';
+import type { AuditEvent } from '../audit/trail.js';
 import { loadConfig } from '../config.js';
 import { MedfaceError } from '../errors.js';
+import type { AuditVerification } from '../services/audit.js';
 import type { AuditOutcome } from '../store/types.js';
 import { action, print } from './output.js';
 
@@ -34,19 +35,49 @@ export function registerAudit(program: Command): void {
 
   audit
     .command('verify')
-    .description(`Verify the hash chain: exit 0 when intact (printing the head to record elsewhere), ${EXIT_AUDIT_BROKEN} at the first missing or altered entry`)
+    .description(
+      `Verify the hash chain against the keyed checkpoints (and --expect-head): exit 0 when ok (printing the head to record elsewhere), ${EXIT_AUDIT_BROKEN} listing every missing, altered or rewritten entry`,
+    )
+    .option('--expect-head <seq:hash>', 'a head recorded earlier (as this command prints it): the log must still hold it')
     .option('--json', 'machine-readable output')
     .action(
-      action(async (opts: JsonFlag) => {
-        const { verifyAuditLog } = await import('../services/audit.js');
-        const { openStore } = await import('../store/index.js');
-        const store = await openStore(loadConfig());
+      action(async (opts: { expectHead?: string } & JsonFlag) => {
+        const { parseHead } = await import('../audit/checkpoints.js');
+        const expected = opts.expectHead === undefined ? undefined : parseHead(opts.expectHead);
+        const { verifyAuditLog, openAuditContext } = await import('../services/audit.js');
+        const ctx = await openAuditContext(loadConfig());
         try {
-          const result = await verifyAuditLog(store);
+          const result = await verifyAuditLog(ctx, expected);
           print(result, opts, renderVerification);
           if (!result.ok) process.exitCode = EXIT_AUDIT_BROKEN;
         } finally {
-          await store.close();
+          await ctx.store.close();
+        }
+      }),
+    );
+
+  audit
+    .command('checkpoint')
+    .description(`Verify, then append a keyed checkpoint of the head to the checkpoint file beside the key file (a running server does so hourly); exit ${EXIT_AUDIT_BROKEN} without one when the log does not verify`)
+    .option('--json', 'machine-readable output')
+    .action(
+      action(async (opts: JsonFlag) => {
+        const { checkpointAuditLog, openAuditContext } = await import('../services/audit.js');
+        const ctx = await openAuditContext(loadConfig());
+        try {
+          const result = await checkpointAuditLog(ctx);
+          print(result, opts, (r) =>
+            r.verification.ok
+              ? r.written
+                ? `checkpoint written to ${r.verification.checkpoints.file}: head ${r.written.seq}:${r.written.hash}`
+                : r.verification.head === null
+                  ? 'no entries yet: nothing to checkpoint'
+                  : `the newest checkpoint already names head ${r.verification.head.seq}:${r.verification.head.hash}`
+              : `no checkpoint written: ${renderVerification(r.verification)}`,
+          );
+          if (!result.verification.ok) process.exitCode = EXIT_AUDIT_BROKEN;
+        } finally {
+          await ctx.store.close();
         }
       }),
     );
@@ -121,13 +152,20 @@ export function registerAudit(program: Command): void {
     );
 }
 
-function renderVerification(r: ChainVerification): string {
+function renderVerification(r: AuditVerification): string {
+  const checkpoints = `${r.checkpoints.checked} checkpoint(s) in ${r.checkpoints.file} compared` + (r.expectedHead ? `, and the expected head ${r.expectedHead.seq}` : '');
+  const invalid = r.checkpoints.invalidLines.length > 0 ? `\ncheckpoint file lines that are not valid checkpoints (edited or forged): ${r.checkpoints.invalidLines.join(', ')}` : '';
+  const head = r.head === null ? '' : `\nhead ${r.head.seq}:${r.head.hash}`;
   if (r.ok) {
     return r.head === null
-      ? 'audit trail intact: no entries yet'
-      : `audit trail intact: ${r.count} entries, head seq ${r.head.seq} hash ${r.head.hash}\nRecord the head outside this database: a later verify that does not reach it means entries were cut off.`;
+      ? `audit trail intact: no entries yet; ${checkpoints}`
+      : `audit trail intact: ${r.count} entries; ${checkpoints}${head}\nRecord the head outside this database and check it later with --expect-head: a log that no longer holds it was cut off or rewritten.`;
   }
-  return `audit trail BROKEN at entry ${r.firstBadSeq} (${r.problem}); the ${r.count} entries before it verify`;
+  const breaks = r.breaks.map((b) => `  entry ${b.seq}: ${b.problem}`).join('\n');
+  const more = r.breakCount > r.breaks.length ? `\n  … ${r.breakCount - r.breaks.length} more` : '';
+  return r.breakCount === 0
+    ? `audit trail NOT TRUSTED: the chain verifies, but the checkpoint file was tampered with; ${checkpoints}${invalid}${head}`
+    : `audit trail BROKEN: ${r.breakCount} break(s); the ${r.count} entries before the first verify; ${checkpoints}\n${breaks}${more}${invalid}${head}`;
 }
 
 function renderEvents(events: AuditEvent[]): string {

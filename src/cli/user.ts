@@ -138,7 +138,7 @@ function renderCreated(r: CreatedUser, qr: string): string {
   if (r.password) lines.push(oneTimePassword(r.password));
   if (r.totpUri) lines.push(totpLine(r.totpUri, qr));
   if (!r.user.roles.includes('patient') && !r.totpUri) {
-    lines.push(`no TOTP enrolled: run \`medface user totp ${r.user.username}\` unless the account signs in with its face`);
+    lines.push(`no TOTP enrolled: the user enrols their own at the first sign-in (a sign-in without a code answers with it), or run \`medface user totp ${r.user.username}\``);
   }
   return lines.join('\n');
 }

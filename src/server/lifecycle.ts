@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { mkdir, readFile } from 'node:fs/promises';
 import type { Config } from '../config.js';
 import { MedfaceError } from '../errors.js';
+import { startCheckpoints } from '../services/audit.js';
 import { Deployment, type DeploymentOptions } from '../services/deployment.js';
 import { ensureFirstAdministrator, type FirstAdministrator } from '../services/first-run.js';
 import { buildServer, type ServerOptions } from './app.js';
@@ -44,7 +45,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     app = await buildServer({ ...options, deployment, trustProxy: config.trustProxy, ...(tls && { tls }) });
     const url = await app.listen({ port: config.port, host: options.host ?? '0.0.0.0' });
     const running = app;
-    return { app, deployment, url, firstAdministrator, close: () => shutdown(running, deployment) };
+    // keyed checkpoints of the audit head outside the database: at start, hourly, and at shutdown
+    const checkpoints = startCheckpoints(deployment.medface, (e) => running.log.error({ code: (e as { code?: unknown }).code }, 'audit checkpoint failed'));
+    return { app, deployment, url, firstAdministrator, close: () => shutdown(running, deployment, SHUTDOWN_GRACE_MS, () => checkpoints.stop()) };
   } catch (e) {
     await app?.close();
     await deployment.close();
@@ -54,10 +57,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
 
 /**
  * Graceful shutdown: the server stops accepting connections and answers new requests on open ones with
- * 503, requests in flight finish (cut after `graceMs`), then the face pool finishes its running work and
- * closes, and the store closes last.
+ * 503, requests in flight finish (cut after `graceMs`), `beforeStoreCloses` runs (the last audit checkpoint),
+ * then the face pool finishes its running work and closes, and the store closes last.
  */
-export async function shutdown(app: FastifyInstance, deployment: Deployment, graceMs = SHUTDOWN_GRACE_MS): Promise<void> {
+export async function shutdown(app: FastifyInstance, deployment: Deployment, graceMs = SHUTDOWN_GRACE_MS, beforeStoreCloses?: () => Promise<void>): Promise<void> {
   // a kept-alive connection whose request has just been answered is closed at once, not at its idle timeout
   const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
   const cut = setTimeout(() => app.server.closeAllConnections(), graceMs);
@@ -66,6 +69,7 @@ export async function shutdown(app: FastifyInstance, deployment: Deployment, gra
   } finally {
     clearInterval(sweep);
     clearTimeout(cut);
+    await beforeStoreCloses?.().catch(() => undefined);
     await deployment.close();
   }
 }

@@ -1,11 +1,12 @@
 import path from 'node:path';
 import { exportAuditBundle, type AuditBundle, type TimeRange } from '../audit/export.js';
-import { AuditTrail, verifyChain, type AuditEvent, type ChainVerification } from '../audit/trail.js';
+import { checkpointPath, type Checkpoint, type CheckpointFile } from '../audit/checkpoints.js';
+import { AuditTrail, verifyChain, type AuditEvent, type ChainBreak, type KnownHead } from '../audit/trail.js';
 import type { Config } from '../config.js';
 import { MedfaceError } from '../errors.js';
 import { KEY_FILE_NAME } from '../identity/keys.js';
 import { openStore } from '../store/index.js';
-import type { AuditOutcome, Repository, Store } from '../store/types.js';
+import type { AuditOutcome, Store } from '../store/types.js';
 import type { Actor } from './auditing.js';
 import { loadPseudonymKey, pseudonymKeyPath } from './pseudonym-key.js';
 
@@ -19,6 +20,7 @@ import { loadPseudonymKey, pseudonymKeyPath } from './pseudonym-key.js';
 export interface AuditContext {
   store: Store;
   audit: AuditTrail;
+  checkpoints: CheckpointFile;
 }
 
 /** Opens the configured database with the audit trail's pseudonym key, for commands that need nothing else. */
@@ -28,19 +30,97 @@ export async function openAuditContext(config: Pick<Config, 'dataDir' | 'databas
     const keyFile = config.keyFile ?? path.join(config.dataDir, KEY_FILE_NAME);
     const hasEntries = (await store.listAuditEvents({ limit: 1 })).length > 0;
     const { key } = await loadPseudonymKey(pseudonymKeyPath(keyFile), hasEntries);
-    return { store, audit: new AuditTrail(key) };
+    const audit = new AuditTrail(key);
+    return { store, audit, checkpoints: audit.checkpointFile(checkpointPath(keyFile)) };
   } catch (e) {
     await store.close();
     throw e;
   }
 }
 
+/** A verification of the log against its chain, the keyed checkpoints and a recorded head. */
+export interface AuditVerification {
+  /** The chain verifies, matches every checkpoint and the expected head, and the checkpoint file is clean. */
+  ok: boolean;
+  /** Entries verified intact before the first break (all of them when there is none). */
+  count: number;
+  /** The last entry as stored: record it outside the database. */
+  head: KnownHead | null;
+  /** The first break, when there is one. */
+  firstBadSeq?: number;
+  problem?: ChainBreak['problem'];
+  /** Every break in log order (the first 100; `breakCount` counts all). */
+  breaks: ChainBreak[];
+  breakCount: number;
+  checkpoints: {
+    file: string;
+    /** Checkpoints with a valid MAC, each compared with the log. */
+    checked: number;
+    /** The newest of them. */
+    latest: Checkpoint | null;
+    /** Line numbers that are not a valid checkpoint (edited, forged or another deployment's): not ok. */
+    invalidLines: number[];
+  };
+  /** The head given to check (`--expect-head`), when one was. */
+  expectedHead?: KnownHead;
+}
+
 /**
- * Walks the whole chain: intact with its head (to be recorded outside the database), or the first missing
- * or altered entry. Reads no patient data and writes nothing, so it can run on a suspect log.
+ * Walks the whole chain and reports every break (audit/trail.ts), comparing the log with every valid keyed
+ * checkpoint and with `expectedHead` (a head the privacy officer recorded): a log rewritten and re-chained
+ * by someone holding only the database fails there. Reads no patient data and writes nothing, so it can
+ * run on a suspect log.
  */
-export function verifyAuditLog(repo: Repository): Promise<ChainVerification> {
-  return verifyChain(repo);
+export async function verifyAuditLog(ctx: AuditContext, expectedHead?: KnownHead): Promise<AuditVerification> {
+  const read = await ctx.checkpoints.read();
+  const chain = await verifyChain(ctx.store, undefined, [...read.valid, ...(expectedHead ? [expectedHead] : [])]);
+  return {
+    ok: chain.ok && read.invalidLines.length === 0,
+    count: chain.count,
+    head: chain.head,
+    ...(!chain.ok && { firstBadSeq: chain.firstBadSeq, problem: chain.problem }),
+    breaks: chain.ok ? [] : chain.breaks,
+    breakCount: chain.ok ? 0 : chain.breakCount,
+    checkpoints: { file: read.file, checked: read.valid.length, latest: read.valid.at(-1) ?? null, invalidLines: read.invalidLines },
+    ...(expectedHead && { expectedHead }),
+  };
+}
+
+/**
+ * Appends a keyed checkpoint of the head, after verifying the log against the checkpoints so far: a log
+ * that does not verify is not anchored (the answer says why). Nothing is written for an empty log, or when
+ * the newest checkpoint already names this head.
+ */
+export async function checkpointAuditLog(ctx: AuditContext): Promise<{ written: Checkpoint | null; verification: AuditVerification }> {
+  const verification = await verifyAuditLog(ctx);
+  if (!verification.ok || verification.head === null) return { written: null, verification };
+  const latest = verification.checkpoints.latest;
+  if (latest?.seq === verification.head.seq && latest.hash === verification.head.hash) return { written: null, verification };
+  return { written: await ctx.checkpoints.append(verification.head), verification };
+}
+
+/** How often a running server checkpoints the audit head (besides at start and at shutdown). */
+export const CHECKPOINT_INTERVAL_MS = 60 * 60 * 1000;
+
+/**
+ * Checkpoints now and then every `intervalMs` until stopped (stopping writes a last one). A failure (an
+ * unreadable file, a store away) is reported to `onError` and retried at the next tick.
+ */
+export function startCheckpoints(ctx: AuditContext, onError: (e: unknown) => void, intervalMs = CHECKPOINT_INTERVAL_MS): { stop(): Promise<void> } {
+  let running: Promise<unknown> = Promise.resolve();
+  const tick = () => {
+    running = running.then(() => checkpointAuditLog(ctx)).catch(onError);
+    return running;
+  };
+  void tick();
+  const timer = setInterval(() => void tick(), intervalMs);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await tick();
+    },
+  };
 }
 
 /** Exports [from, to) as a FHIR Bundle of AuditEvents; the export itself is recorded after it is read. */

@@ -3,6 +3,7 @@ import { grantBiometricConsent, withdrawBiometricConsent } from '../records/cons
 import type { Consent } from '../records/fhir.js';
 import { withFailureAudit, type Actor } from './auditing.js';
 import type { Medface } from './context.js';
+import { scrubDeletedFaces } from './erase.js';
 
 export interface ConsentGrant {
   patientId: string;
@@ -72,6 +73,7 @@ export function withdrawConsent(medface: Medface, patientId: string, who: Actor)
         return { consent, templatesRemoved, photosRemoved };
       });
       medface.gallery.removePatient(patientId);
+      await scrubDeletedFaces(medface);
       return result;
     }),
   );

@@ -1,5 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { checkpointPath, type CheckpointFile } from '../audit/checkpoints.js';
 import { AuditTrail } from '../audit/trail.js';
 import type { Config } from '../config.js';
 import { MedfaceError } from '../errors.js';
@@ -94,6 +95,8 @@ export async function startMedface(store: Store, options: MedfaceOptions & { key
 export class Medface {
   readonly store: Store;
   readonly audit: AuditTrail;
+  /** Keyed checkpoints of the audit head, beside the key file (audit/checkpoints.ts). */
+  readonly checkpoints: CheckpointFile;
   readonly keyFile: string;
   readonly maxTemplatesPerPatient: number;
   readonly refreshAfterMs: number;
@@ -122,6 +125,7 @@ export class Medface {
   ) {
     this.store = store;
     this.audit = audit;
+    this.checkpoints = audit.checkpointFile(checkpointPath(keyFile));
     this.keyFile = keyFile;
     this.maxTemplatesPerPatient = options.maxTemplatesPerPatient ?? DEFAULT_MAX_TEMPLATES;
     if (!Number.isInteger(this.maxTemplatesPerPatient) || this.maxTemplatesPerPatient < 1) {

@@ -36,7 +36,20 @@ export function erase(medface: Medface, patientId: string, who: Actor): Promise<
         return { patientId, templatesRemoved, photosRemoved, consentWithdrawn };
       });
       medface.gallery.removePatient(patientId);
+      await scrubDeletedFaces(medface);
       return result;
     }),
   );
+}
+
+/**
+ * After a commit that deleted templates or photos (erasure, consent withdrawal, a staff member's own face):
+ * deleted is not yet gone, the rows' bytes stay in the database's files until the store scrubs them. A
+ * scrub another process held up fails the request, which is safe to repeat (nothing left to delete, the
+ * scrub runs again).
+ */
+export async function scrubDeletedFaces(medface: Medface): Promise<void> {
+  if (!(await medface.store.scrubDeleted())) {
+    throw new MedfaceError('STORE_UNAVAILABLE', 'the faces were deleted, but another process kept the database from clearing its log; try again');
+  }
 }

@@ -1,5 +1,5 @@
-import { verifyChain, type ChainVerification } from '../audit/trail.js';
 import { activeBiometricConsent } from '../records/consent.js';
+import { verifyAuditLog, type AuditVerification } from './audit.js';
 import type { Medface } from './context.js';
 
 /** What can be wrong with one template, in the store or in this process's gallery. */
@@ -29,7 +29,7 @@ export interface IntegrityReport {
   indexed: number;
   /** The first problems found (at most MAX_PROBLEMS): template ids only, never a patient or a vector. */
   problems: IntegrityProblem[];
-  audit: ChainVerification;
+  audit: AuditVerification;
 }
 
 const MAX_PROBLEMS = 100;
@@ -37,7 +37,8 @@ const MAX_PROBLEMS = 100;
 /**
  * Checks what a crash, a bug or tampering could leave inconsistent: every stored template opens with the
  * deployment's keys into a well-formed vector, belongs to a patient with an active biometric consent, and is
- * in this process's gallery under the same patient; the gallery holds nothing else; the audit chain verifies.
+ * in this process's gallery under the same patient; the gallery holds nothing else; the audit chain verifies
+ * (against the keyed checkpoints too).
  * Read-only. Writes that commit while it runs can show up as passing differences, so run it on a quiet
  * node for a verdict (after a restart, or between bursts).
  */
@@ -77,6 +78,6 @@ export async function checkIntegrity(medface: Medface): Promise<IntegrityReport>
   }
   for (const templateId of indexed.keys()) found('index-not-stored', templateId);
 
-  const audit = await verifyChain(medface.store);
+  const audit = await verifyAuditLog(medface);
   return { ok: problemCount === 0 && audit.ok, stored, indexed: medface.gallery.size, problems, audit };
 }

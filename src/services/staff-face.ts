@@ -8,6 +8,7 @@ import { cosine, decide } from '../identity/match.js';
 import type { StoredStaffTemplate } from '../store/types.js';
 import { auditScore, withFailureAudit } from './auditing.js';
 import type { Medface } from './context.js';
+import { scrubDeletedFaces } from './erase.js';
 import { assertKeysLive } from './keys.js';
 import { staffTemplateBinding } from './templates.js';
 
@@ -95,11 +96,13 @@ export async function enrolOwnFace(
 /** Removes every template of the caller's own face (withdrawing the consent); sign-in falls back to TOTP. */
 export async function removeOwnFace(medface: Medface, access: AccessContext, caller: Caller): Promise<{ removed: number }> {
   const user = await ownAccount(access, caller);
-  return medface.store.transaction(async (tx) => {
+  const result = await medface.store.transaction(async (tx) => {
     const removed = await tx.deleteStaffTemplatesOfUser(user.id);
     await medface.audit.append(tx, { ...actorOf(caller), action: 'user.face-remove', outcome: 'success', details: { userId: user.id, removed } });
     return { removed };
   });
+  await scrubDeletedFaces(medface);
+  return result;
 }
 
 /**

@@ -576,6 +576,42 @@ CREATE TRIGGER key_metadata_announce AFTER INSERT OR UPDATE OR DELETE ON key_met
   FOR EACH STATEMENT EXECUTE FUNCTION medface_announce_change();
 `,
   },
+  {
+    version: 7,
+    name: 'account requests awaiting a second administrator',
+    // Granting a clinical or administrator role, or resetting another account's password or TOTP, through the
+    // server is a request another administrator approves (access/approvals.ts). No secret is stored: the
+    // password is generated at approval and shown to the approver once. A decision is made once
+    // (UPDATE … WHERE status = 'pending').
+    sqlite: `
+CREATE TABLE account_requests (
+  id TEXT PRIMARY KEY,
+  action TEXT NOT NULL CHECK (action IN ('user.create', 'user.password-reset', 'user.totp-reset')),
+  username TEXT NOT NULL,
+  details TEXT NOT NULL,
+  requested_by TEXT NOT NULL,
+  requested_at TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected')),
+  decided_by TEXT,
+  decided_at TEXT
+) STRICT;
+CREATE INDEX account_requests_status ON account_requests (status, requested_at);
+`,
+    postgres: `
+CREATE TABLE account_requests (
+  id TEXT PRIMARY KEY,
+  action TEXT NOT NULL CHECK (action IN ('user.create', 'user.password-reset', 'user.totp-reset')),
+  username TEXT NOT NULL,
+  details JSONB NOT NULL,
+  requested_by TEXT NOT NULL,
+  requested_at TIMESTAMPTZ NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected')),
+  decided_by TEXT,
+  decided_at TIMESTAMPTZ
+);
+CREATE INDEX account_requests_status ON account_requests (status, requested_at);
+`,
+  },
 ];
 
 /**

@@ -92,6 +92,24 @@ export class PostgresStore extends TransactionalStore {
     }
   }
 
+  /**
+   * VACUUM cannot run inside a transaction, and on a large table it may outlast the statement timeout: it
+   * runs on a connection of its own without one.
+   */
+  async scrubDeleted(): Promise<boolean> {
+    const client = new pg.Client({ connectionString: this.connectionString, connectionTimeoutMillis: PG_TIMEOUTS.connectMs });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      await client.query('VACUUM templates, photos, staff_templates');
+      return true;
+    } catch (e) {
+      throw translateDriverError(e);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
   private async connect(): Promise<pg.PoolClient> {
     try {
       return await this.pool.connect();

@@ -2,6 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { SqlExecutor, SqlValue } from './sql.js';
 import { isoTime, isoTimeOrNull, jsonColumn } from './sql.js';
 import type {
+  AccountRequestAction,
+  AccountRequestRow,
+  AccountRequestStatus,
   ApiClientRow,
   AuditEventRow,
   AuditOutcome,
@@ -609,6 +612,34 @@ export class SqlRepository implements Repository {
     );
   }
 
+  async deleteTotp(userId: string): Promise<boolean> {
+    return (await this.sql.run('DELETE FROM totp_secrets WHERE user_id = ?', [userId])) > 0;
+  }
+
+  // ---------------------------------------------------------------- account requests
+
+  async insertAccountRequest(row: AccountRequestRow): Promise<void> {
+    await this.sql.run(
+      `INSERT INTO account_requests (id, action, username, details, requested_by, requested_at, status, decided_by, decided_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [row.id, row.action, row.username, JSON.stringify(row.details), row.requestedBy, row.requestedAt, row.status, row.decidedBy, row.decidedAt],
+    );
+  }
+
+  async getAccountRequest(id: string): Promise<AccountRequestRow | null> {
+    const rows = await this.sql.all<AccountRequestDbRow>(`SELECT ${ACCOUNT_REQUEST_COLUMNS} FROM account_requests WHERE id = ?`, [id]);
+    return rows[0] ? accountRequestRow(rows[0]) : null;
+  }
+
+  async listAccountRequests(status: AccountRequestStatus): Promise<AccountRequestRow[]> {
+    const rows = await this.sql.all<AccountRequestDbRow>(`SELECT ${ACCOUNT_REQUEST_COLUMNS} FROM account_requests WHERE status = ? ORDER BY requested_at, id`, [status]);
+    return rows.map(accountRequestRow);
+  }
+
+  async decideAccountRequest(id: string, status: Exclude<AccountRequestStatus, 'pending'>, decidedBy: string, decidedAt: string): Promise<boolean> {
+    return (await this.sql.run("UPDATE account_requests SET status = ?, decided_by = ?, decided_at = ? WHERE id = ? AND status = 'pending'", [status, decidedBy, decidedAt, id])) > 0;
+  }
+
   async getTotp(userId: string): Promise<TotpRow | null> {
     const rows = await this.sql.all<TotpDbRow>(
       'SELECT user_id, sealed_secret, algorithm, digits, period, last_step, created_at FROM totp_secrets WHERE user_id = ?',
@@ -1136,6 +1167,34 @@ function sessionRow(r: SessionDbRow): SessionRow {
     authMethod: r.auth_method,
     matchGrade: r.match_grade,
     matchScore: r.match_score === null ? null : Number(r.match_score),
+  };
+}
+
+const ACCOUNT_REQUEST_COLUMNS = 'id, action, username, details, requested_by, requested_at, status, decided_by, decided_at';
+
+interface AccountRequestDbRow {
+  id: string;
+  action: string;
+  username: string;
+  details: unknown;
+  requested_by: string;
+  requested_at: unknown;
+  status: string;
+  decided_by: string | null;
+  decided_at: unknown;
+}
+
+function accountRequestRow(r: AccountRequestDbRow): AccountRequestRow {
+  return {
+    id: r.id,
+    action: r.action as AccountRequestAction,
+    username: r.username,
+    details: jsonColumn<Record<string, unknown>>(r.details),
+    requestedBy: r.requested_by,
+    requestedAt: isoTime(r.requested_at),
+    status: r.status as AccountRequestStatus,
+    decidedBy: r.decided_by,
+    decidedAt: isoTimeOrNull(r.decided_at),
   };
 }
 

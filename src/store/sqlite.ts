@@ -45,6 +45,9 @@ export class SqliteStore extends TransactionalStore {
       db.pragma('busy_timeout = 5000');
       // FULL: a committed audit entry or consent withdrawal survives power loss, not only a process crash.
       db.pragma('synchronous = FULL');
+      // Deleted rows (an erasure's templates and photos) are overwritten with zeros, not left in free pages
+      // where a carving tool would find them.
+      db.pragma('secure_delete = ON');
     } catch (e) {
       db?.close();
       throw translateDriverError(e);
@@ -99,6 +102,22 @@ export class SqliteStore extends TransactionalStore {
       live: true,
       close: async () => clearInterval(timer),
     };
+  }
+
+  /**
+   * A TRUNCATE checkpoint: every page of the log goes into the file (where deleted content is zeroed) and the
+   * log is cut to nothing, so frames written before a deletion are gone too. It waits (busy_timeout) for
+   * readers in other processes; one still reading an older snapshot makes it report false.
+   */
+  scrubDeleted(): Promise<boolean> {
+    return this.serialised(async () => {
+      try {
+        const [result] = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+        return result?.busy === 0;
+      } catch (e) {
+        throw translateDriverError(e);
+      }
+    });
   }
 
   private serialised<T>(fn: () => Promise<T>): Promise<T> {

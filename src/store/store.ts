@@ -2,6 +2,8 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { SqlRepository } from './repository.js';
 import type { SqlExecutor, SqlValue } from './sql.js';
 import type {
+  AccountRequestRow,
+  AccountRequestStatus,
   ApiClientRow,
   AuditEventRow,
   AuditQuery,
@@ -56,6 +58,7 @@ export abstract class TransactionalStore implements Store {
   protected abstract runInTransaction<T>(fn: (sql: SqlExecutor) => Promise<T>): Promise<T>;
   abstract close(): Promise<void>;
   abstract watch(listener: (change: StoreChange) => void): StoreWatch;
+  abstract scrubDeleted(): Promise<boolean>;
 
   async transaction<T>(fn: (tx: Repository) => Promise<T>): Promise<T> {
     if (insideTransaction.getStore() === this) {
@@ -305,6 +308,21 @@ export abstract class TransactionalStore implements Store {
   }
   getTotp(userId: string): Promise<TotpRow | null> {
     return this.transaction((tx) => tx.getTotp(userId));
+  }
+  deleteTotp(userId: string): Promise<boolean> {
+    return this.transaction((tx) => tx.deleteTotp(userId));
+  }
+  insertAccountRequest(row: AccountRequestRow): Promise<void> {
+    return this.transaction((tx) => tx.insertAccountRequest(row));
+  }
+  getAccountRequest(id: string): Promise<AccountRequestRow | null> {
+    return this.transaction((tx) => tx.getAccountRequest(id));
+  }
+  listAccountRequests(status: AccountRequestStatus): Promise<AccountRequestRow[]> {
+    return this.transaction((tx) => tx.listAccountRequests(status));
+  }
+  decideAccountRequest(id: string, status: Exclude<AccountRequestStatus, 'pending'>, decidedBy: string, decidedAt: string): Promise<boolean> {
+    return this.transaction((tx) => tx.decideAccountRequest(id, status, decidedBy, decidedAt));
   }
   useTotpStep(userId: string, step: number): Promise<boolean> {
     return this.transaction((tx) => tx.useTotpStep(userId, step));

@@ -259,6 +259,24 @@ export interface ApiClientRow {
   revokedAt: string | null;
 }
 
+export type AccountRequestAction = 'user.create' | 'user.password-reset' | 'user.totp-reset';
+export type AccountRequestStatus = 'pending' | 'approved' | 'rejected';
+
+/** A change to accounts that waits for a second administrator (access/approvals.ts). */
+export interface AccountRequestRow {
+  id: string;
+  action: AccountRequestAction;
+  /** The account it creates or changes. */
+  username: string;
+  /** What to do: for a creation, the roles and display name (never a secret). */
+  details: Record<string, unknown>;
+  requestedBy: string;
+  requestedAt: string;
+  status: AccountRequestStatus;
+  decidedBy: string | null;
+  decidedAt: string | null;
+}
+
 export type AuditOutcome = 'success' | 'failure' | 'denied';
 
 export interface AuditEventRow {
@@ -381,6 +399,13 @@ export interface Repository {
   /** Inserts or replaces the user's TOTP enrolment. */
   setTotp(row: TotpRow): Promise<void>;
   getTotp(userId: string): Promise<TotpRow | null>;
+  deleteTotp(userId: string): Promise<boolean>;
+
+  insertAccountRequest(row: AccountRequestRow): Promise<void>;
+  getAccountRequest(id: string): Promise<AccountRequestRow | null>;
+  listAccountRequests(status: AccountRequestStatus): Promise<AccountRequestRow[]>;
+  /** Records the decision on a pending request; false when it was decided already. */
+  decideAccountRequest(id: string, status: Exclude<AccountRequestStatus, 'pending'>, decidedBy: string, decidedAt: string): Promise<boolean>;
   /** Records `step` as used if it is newer than the last used one; false when it is not (a replay, or a race lost). */
   useTotpStep(userId: string, step: number): Promise<boolean>;
   insertSession(row: SessionRow): Promise<void>;
@@ -483,5 +508,13 @@ export interface Store extends Repository {
    * another process wrote). A `resync` is also sent once listening has started.
    */
   watch(listener: (change: StoreChange) => void): StoreWatch;
+  /**
+   * Makes deleted rows unrecoverable from the database's own files, after an erasure. SQLite (which zeroes
+   * deleted content as it goes, `secure_delete`) copies the write-ahead log into the file and truncates it,
+   * so the log no longer holds the pages written before the deletion; PostgreSQL vacuums the biometric
+   * tables, so dead rows leave the indexes and their space is reused (docs/operations.md says what stays).
+   * Returns false when another connection kept SQLite from truncating its log.
+   */
+  scrubDeleted(): Promise<boolean>;
   close(): Promise<void>;
 }

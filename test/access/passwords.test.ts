@@ -54,6 +54,34 @@ describe('passwords', () => {
     }
   });
 
+  it('refuses common, padded, repetitive and sequential passwords, and PINs anyone would try (issue 15, low)', () => {
+    const weak = [
+      'aaaaaaaaaaaa',
+      ' '.repeat(12),
+      'abcabcabcabc',
+      'password1234',
+      'Password1234!',
+      'PASSWORD2026!!',
+      '  welcome2024!!  ',
+      'iloveyou1234',
+      'administrator',
+      'correct horse battery staple',
+      'qwertyuiop123',
+      '123456789012',
+      'abcdefghijkl',
+      'lkjihgfedcba',
+      'Medface2026!!',
+    ];
+    for (const password of weak) expect(() => checkNewPassword(password), password).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
+    for (const password of ['violet kettle ferry 81', 'twelve chars', 'ilovemy cat tremendously', 'hospital roof garden at dawn']) {
+      expect(() => checkNewPassword(password), password).not.toThrow();
+    }
+    for (const pin of ['000000', '111111', '123456', '654321', '121212', '1234567890', '8901234567', '99999999']) {
+      expect(() => checkNewPin(pin), pin).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
+    }
+    for (const pin of ['482913', '40417711', '102938']) expect(() => checkNewPin(pin), pin).not.toThrow();
+  });
+
   it('refuses short passwords and malformed PINs', () => {
     expect(() => checkNewPassword('short-pass')).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
     expect(() => checkNewPassword('x'.repeat(257))).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));

@@ -65,14 +65,14 @@ describeEachStore('patient PIN', (h) => {
     expect((await p.signIn({ kind: 'pin', value: '161803' })).user.id).toBe(p.user.id);
 
     // wrong current PINs: three free failures, then delays (the account's count, as for a staff password change)
-    const wrong = () => refusal(setPin(f.ctx, p.caller, { currentPin: '999999', newPin: '123456' }));
+    const wrong = () => refusal(setPin(f.ctx, p.caller, { currentPin: '999999', newPin: '582736' }));
     for (let i = 0; i < 3; i++) expect((await wrong()).code).toBe('VALIDATION_FAILED');
     expect((await wrong()).code).toBe('TOO_MANY_ATTEMPTS');
-    expect((await refusal(setPin(f.ctx, p.caller, { currentPin: '161803', newPin: '123456' }))).code).toBe('TOO_MANY_ATTEMPTS');
+    expect((await refusal(setPin(f.ctx, p.caller, { currentPin: '161803', newPin: '582736' }))).code).toBe('TOO_MANY_ATTEMPTS');
     // the portal sign-in counts its own failures, per account and address: a blocked PIN change does not refuse it
     expect((await p.signIn({ kind: 'pin', value: '161803' })).user.id).toBe(p.user.id);
     f.clock.advance(2_000);
-    await setPin(f.ctx, p.caller, { currentPin: '161803', newPin: '123456' });
+    await setPin(f.ctx, p.caller, { currentPin: '161803', newPin: '582736' });
 
     const entries = (await f.audit()).filter((e) => e.action.startsWith('user.pin'));
     expect(entries.map((e) => [e.action, e.outcome, e.details.reason ?? null])).toEqual([
@@ -86,7 +86,7 @@ describeEachStore('patient PIN', (h) => {
       ['user.pin-change', 'denied', 'locked-out'],
       ['user.pin-change', 'success', null],
     ]);
-    const pinsUsed = ['314159', '161803', '999999', '123456'];
+    const pinsUsed = ['314159', '161803', '999999', '582736'];
     expect(entries.every((e) => e.actor === p.user.id && e.client === 'browser-1')).toBe(true);
     expect(entries.filter((e) => pinsUsed.some((pin) => JSON.stringify(e.details).includes(pin)))).toEqual([]);
     expect(await verifyChain(f.store)).toMatchObject({ ok: true });

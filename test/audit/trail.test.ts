@@ -86,7 +86,7 @@ describeEachStore('audit trail', (h) => {
     await appendMany(5);
     await dropGuard(h, db);
     await db.raw("UPDATE audit_events SET actor = 'someone-else' WHERE seq = 3");
-    expect(await verifyChain(store)).toEqual({ ok: false, count: 2, firstBadSeq: 3, problem: 'altered' });
+    expect(await verifyChain(store)).toMatchObject({ ok: false, count: 2, firstBadSeq: 3, problem: 'altered', breaks: [{ seq: 3, problem: 'altered' }], breakCount: 1 });
   });
 
   it('detects an edited entry whose hash was recomputed', async () => {
@@ -96,21 +96,62 @@ describeEachStore('audit trail', (h) => {
     const { hash: _old, ...edited } = { ...(second as NonNullable<typeof second>), outcome: 'denied' as const };
     await db.raw("UPDATE audit_events SET outcome = 'denied', hash = ? WHERE seq = 2", [entryHash(edited)]);
     // Entry 2 is consistent again, but entry 3 still points at its old hash.
-    expect(await verifyChain(store)).toEqual({ ok: false, count: 2, firstBadSeq: 3, problem: 'broken-link' });
+    expect(await verifyChain(store)).toMatchObject({ ok: false, count: 2, firstBadSeq: 3, problem: 'broken-link', breaks: [{ seq: 3, problem: 'broken-link' }] });
+  });
+
+  it('reports every break, not only the first', async () => {
+    await appendMany(9);
+    await dropGuard(h, db);
+    await db.raw("UPDATE audit_events SET actor = 'someone-else' WHERE seq IN (3, 7)");
+    await db.raw('DELETE FROM audit_events WHERE seq = 5');
+    expect(await verifyChain(store)).toMatchObject({
+      ok: false,
+      count: 2,
+      firstBadSeq: 3,
+      breaks: [
+        { seq: 3, problem: 'altered' },
+        { seq: 5, problem: 'missing' },
+        { seq: 7, problem: 'altered' },
+      ],
+      breakCount: 3,
+      head: { seq: 9 },
+    });
+  });
+
+  it('finds a log re-chained after an edit through a head known from outside the database, and a log cut short', async () => {
+    await appendMany(6);
+    const intact = await verifyChain(store);
+    if (!intact.ok || intact.head === null) throw new Error('expected an intact log');
+    const known = [intact.head];
+    await dropGuard(h, db);
+    // whoever holds the database edits entry 2 and recomputes every hash after it: the chain alone verifies
+    const rows = await store.listAuditEvents({ limit: 100 });
+    let prevHash = rows[0]!.hash;
+    for (const row of rows.slice(1)) {
+      const { hash: _old, ...rest } = { ...row, prevHash, ...(row.seq === 2 && { outcome: 'denied' as const }) };
+      const hash = entryHash(rest);
+      await db.raw('UPDATE audit_events SET outcome = ?, prev_hash = ?, hash = ? WHERE seq = ?', [rest.outcome, prevHash, hash, row.seq]);
+      prevHash = hash;
+    }
+    expect(await verifyChain(store)).toMatchObject({ ok: true, count: 6 });
+    expect(await verifyChain(store, 1000, known)).toMatchObject({ ok: false, firstBadSeq: 6, problem: 'rewritten', breaks: [{ seq: 6, problem: 'rewritten' }] });
+
+    await db.raw('DELETE FROM audit_events WHERE seq > 4');
+    expect(await verifyChain(store, 1000, known)).toMatchObject({ ok: false, count: 4, breaks: [{ seq: 5, problem: 'cut-short' }], head: { seq: 4 } });
   });
 
   it('detects a deleted entry', async () => {
     await appendMany(5);
     await dropGuard(h, db);
     await db.raw('DELETE FROM audit_events WHERE seq = 4');
-    expect(await verifyChain(store)).toEqual({ ok: false, count: 3, firstBadSeq: 4, problem: 'missing' });
+    expect(await verifyChain(store)).toMatchObject({ ok: false, count: 3, firstBadSeq: 4, problem: 'missing', breaks: [{ seq: 4, problem: 'missing' }], head: { seq: 5 } });
   });
 
   it('detects a deleted first entry', async () => {
     await appendMany(3);
     await dropGuard(h, db);
     await db.raw('DELETE FROM audit_events WHERE seq = 1');
-    expect(await verifyChain(store)).toEqual({ ok: false, count: 0, firstBadSeq: 1, problem: 'missing' });
+    expect(await verifyChain(store)).toMatchObject({ ok: false, count: 0, firstBadSeq: 1, problem: 'missing', breaks: [{ seq: 1, problem: 'missing' }] });
   });
 
   it('detects reordered entries', async () => {

@@ -415,6 +415,7 @@ const RECORD_TABLES = [
   'credentials',
   'totp_secrets',
   'api_clients',
+  'account_requests',
   'staff_templates',
   'key_metadata',
 ];

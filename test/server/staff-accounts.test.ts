@@ -54,7 +54,8 @@ beforeAll(async () => {
     path.join(reportsDir, 'test-set', 'report.html'),
     renderReport({ title: 'medface evaluation: test-set (verification)', summary: [['pairs', 2200]], curve: errorCurve(genuine, impostor), genuine, impostor, footer: 'medface evaluate test-set' }),
   );
-  server = await startTestServer({ deployment: { startFaces: 'on-first-use' }, reportsDir });
+  // more sign-ins than the default limit per address (the tests sign in many accounts from one address)
+  server = await startTestServer({ deployment: { startFaces: 'on-first-use' }, reportsDir, rateLimits: { signIn: { max: 100, windowMs: 60_000 } } });
   admin = await server.signIn(['admin']);
   frontDesk = await server.signIn(['front-desk']);
   clinician = await server.signIn(['clinician']);
@@ -109,24 +110,35 @@ describe('changing my own password', () => {
 });
 
 describe("an administrator's password reset", () => {
-  it('sets a temporary password that must be replaced at the next sign-in, and ends the sessions', async () => {
+  it('is a request another administrator approves: a temporary password, the TOTP removed, the sessions ended, the user enrols their own TOTP', async () => {
     const { browsers, secret } = await staffWithSessions('pw-forgetter', 1);
-    const reset = await server.as(admin, { method: 'POST', url: '/api/v1/users/pw-forgetter/reset-password', payload: {} });
-    expect(reset.statusCode).toBe(200);
-    const temporary = reset.json<{ password: string; sessionsEnded: number }>();
+    const requested = await server.as(admin, { method: 'POST', url: '/api/v1/users/pw-forgetter/reset-password', payload: {} });
+    expect(requested.statusCode, requested.body).toBe(202);
+    const { request } = requested.json<{ request: { id: string } }>();
+    // nothing changed yet
+    expect((await server.as(browsers[0]!, { method: 'GET', url: '/api/v1/auth/session' })).statusCode).toBe(200);
+
+    const secondAdmin = await server.signIn(['admin']);
+    const approved = await server.as(secondAdmin, { method: 'POST', url: `/api/v1/account-requests/${request.id}/approve` });
+    expect(approved.statusCode, approved.body).toBe(200);
+    const temporary = approved.json<{ password: string; sessionsEnded: number }>();
     expect(temporary.sessionsEnded).toBe(1);
     expect((await server.as(browsers[0]!, { method: 'GET', url: '/api/v1/auth/session' })).statusCode).toBe(401);
 
     const browser = await server.newBrowser();
-    const code = totpCode(secret, new Date(Date.now() + 30_000));
-    const without = await server.as(browser, { method: 'POST', url: '/api/v1/auth/sign-in', payload: { username: 'pw-forgetter', password: temporary.password, code } });
+    const signIn = (payload: object) => server.as(browser, { method: 'POST', url: '/api/v1/auth/sign-in', payload: { username: 'pw-forgetter', password: temporary.password, ...payload } });
+    const enrol = await signIn({ code: '' });
+    expect(enrol.statusCode).toBe(403);
+    const { totpUri } = enrol.json<{ error: { code: string; details: { totpUri: string } } }>().error.details;
+    expect(enrol.json().error.code).toBe('TOTP_ENROLMENT_REQUIRED');
+    const ownSecret = base32Decode(new URL(totpUri).searchParams.get('secret') as string);
+    // a new secret: the authenticator enrolled before the reset no longer works
+    expect(ownSecret.equals(secret)).toBe(false);
+    const code = totpCode(ownSecret, new Date());
+    const without = await signIn({ code });
     expect(without.json().error.code).toBe('PASSWORD_CHANGE_REQUIRED');
-    const replaced = await server.as(browser, {
-      method: 'POST',
-      url: '/api/v1/auth/sign-in',
-      // the refused attempt did not use up its code: only a sign-in that succeeds takes its time step
-      payload: { username: 'pw-forgetter', password: temporary.password, code, newPassword: 'remembered this time, really' },
-    });
+    // the refused attempt did not use up its code: only a sign-in that succeeds takes its time step
+    const replaced = await signIn({ code, newPassword: 'remembered this time, really' });
     expect(replaced.statusCode, replaced.body).toBe(200);
   });
 

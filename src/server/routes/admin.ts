@@ -1,7 +1,16 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { createApiClient, listApiClients, revokeApiClient } from '../../access/api-clients.js';
 import { ROLES, SCOPES } from '../../access/policy.js';
-import { createUser, disableUser, enableUser, enrolTotp, listUsers, resetPassword, unlockUser } from '../../access/users.js';
+import {
+  approveAccountRequest,
+  createOrRequestUser,
+  enrolOrRequestTotp,
+  listAccountRequests,
+  rejectAccountRequest,
+  resetOrRequestPassword,
+  type AccountChange,
+} from '../../access/approvals.js';
+import { disableUser, enableUser, listUsers, unlockUser } from '../../access/users.js';
 import { evaluationFigure, REPORT_FIGURES, thresholdsStatus, type ReportFigure } from '../../services/evaluation-report.js';
 import { keyStatus } from '../../services/keys.js';
 import { callerOf } from '../access.js';
@@ -121,6 +130,35 @@ const KEY_STATUS = {
 
 const usernameOf = (r: FastifyRequest) => (r.params as { username: string }).username;
 
+const ACCOUNT_REQUEST = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'action', 'username', 'details', 'requestedBy', 'requestedAt', 'status', 'decidedBy', 'decidedAt'],
+  properties: {
+    id: { type: 'string' },
+    action: { type: 'string', enum: ['user.create', 'user.password-reset', 'user.totp-reset'] },
+    username: { type: 'string' },
+    details: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { roles: { type: 'array', items: { type: 'string', enum: ROLES } }, displayName: { type: ['string', 'null'] } },
+    },
+    requestedBy: { type: 'string' },
+    requestedAt: DATE_TIME,
+    status: { type: 'string', enum: ['pending', 'approved', 'rejected'] },
+    decidedBy: { type: ['string', 'null'] },
+    decidedAt: { type: ['string', 'null'] },
+  },
+} as const;
+
+/** 202 with the request when a second administrator must approve (access/approvals.ts), else `doneCode` with the result. */
+function answer<T>(reply: FastifyReply, change: AccountChange<T>, doneCode = 200) {
+  return 'request' in change ? reply.code(202).send({ request: change.request }) : reply.code(doneCode).send(change.done);
+}
+const REQUESTED = { type: 'object', additionalProperties: false, required: ['request'], properties: { request: ACCOUNT_REQUEST } } as const;
+const REQUEST_PARAMS = { type: 'object', additionalProperties: false, required: ['requestId'], properties: { requestId: UUID } } as const;
+const requestIdOf = (r: FastifyRequest) => (r.params as { requestId: string }).requestId;
+
 /**
  * Accounts and integrations. Each access function authorises the caller itself (`user.read`, `user.manage`,
  * `apiclient.manage`); generated passwords, TOTP enrolments and API keys are in the response once.
@@ -149,7 +187,8 @@ export const adminRoutes: FastifyPluginAsync<ServerContext> = async (app, { depl
       config: signedIn,
       schema: {
         tags: ['admin'],
-        summary: 'Create an account: staff (first password generated unless given; TOTP on request) or a patient account',
+        summary:
+          'Create an account: staff (first password generated unless given; TOTP on request) or a patient account; clinician, emergency and admin accounts are requested (202) for another administrator to approve',
         querystring: NO_QUERY,
         body: {
           type: 'object',
@@ -172,10 +211,11 @@ export const adminRoutes: FastifyPluginAsync<ServerContext> = async (app, { depl
             required: ['user'],
             properties: { user: USER_ACCOUNT, password: { type: 'string' }, totpUri: { type: 'string' } },
           },
+          202: REQUESTED,
         },
       },
     },
-    async (request, reply) => reply.code(201).send(await createUser(access, callerOf(request), request.body as Parameters<typeof createUser>[2])),
+    async (request, reply) => answer(reply, await createOrRequestUser(access, callerOf(request), request.body as Parameters<typeof createOrRequestUser>[2]), 201),
   );
 
   const ACCOUNT_ACTION = { params: USERNAME_PARAMS, querystring: NO_QUERY };
@@ -211,12 +251,16 @@ export const adminRoutes: FastifyPluginAsync<ServerContext> = async (app, { depl
       config: signedIn,
       schema: {
         tags: ['admin'],
-        summary: "Enrol (or replace) a staff account's TOTP; the otpauth URI is returned once",
+        summary:
+          "Enrol (or replace) one's own TOTP, the otpauth URI returned once; for another account, a request (202) another administrator approves (a temporary password, and the user enrols their own TOTP)",
         ...ACCOUNT_ACTION,
-        response: { 200: { type: 'object', additionalProperties: false, required: ['user', 'totpUri'], properties: { user: USER_ACCOUNT, totpUri: { type: 'string' } } } },
+        response: {
+          200: { type: 'object', additionalProperties: false, required: ['user', 'totpUri'], properties: { user: USER_ACCOUNT, totpUri: { type: 'string' } } },
+          202: REQUESTED,
+        },
       },
     },
-    async (request) => enrolTotp(access, callerOf(request), usernameOf(request)),
+    async (request, reply) => answer(reply, await enrolOrRequestTotp(access, callerOf(request), usernameOf(request))),
   );
 
   app.post(
@@ -225,7 +269,8 @@ export const adminRoutes: FastifyPluginAsync<ServerContext> = async (app, { depl
       config: signedIn,
       schema: {
         tags: ['admin'],
-        summary: 'Set a new first password (generated unless given); the user replaces it at the next sign-in',
+        summary:
+          "Set a new first password (generated unless given) that the user replaces at the next sign-in; for another account, a request (202) another administrator approves (generated password, the TOTP removed)",
         params: USERNAME_PARAMS,
         querystring: NO_QUERY,
         body: { type: 'object', additionalProperties: false, properties: { password: { type: 'string', minLength: 1, maxLength: 1024 } } },
@@ -236,10 +281,57 @@ export const adminRoutes: FastifyPluginAsync<ServerContext> = async (app, { depl
             required: ['user', 'sessionsEnded'],
             properties: { user: USER_ACCOUNT, password: { type: 'string' }, sessionsEnded: { type: 'integer' } },
           },
+          202: REQUESTED,
         },
       },
     },
-    async (request) => resetPassword(access, callerOf(request), usernameOf(request), (request.body as { password?: string } | undefined)?.password),
+    async (request, reply) =>
+      answer(reply, await resetOrRequestPassword(access, callerOf(request), usernameOf(request), (request.body as { password?: string } | undefined)?.password)),
+  );
+
+  app.get(
+    '/account-requests',
+    {
+      config: signedIn,
+      schema: {
+        tags: ['admin'],
+        summary: 'Account requests awaiting a second administrator',
+        querystring: NO_QUERY,
+        response: { 200: { type: 'object', additionalProperties: false, required: ['requests'], properties: { requests: { type: 'array', items: ACCOUNT_REQUEST } } } },
+      },
+    },
+    async (request) => ({ requests: await listAccountRequests(access, callerOf(request)) }),
+  );
+
+  app.post(
+    '/account-requests/:requestId/approve',
+    {
+      config: signedIn,
+      schema: {
+        tags: ['admin'],
+        summary: "Approve another administrator's request and carry it out; the one-time password is returned once, to hand to the user",
+        params: REQUEST_PARAMS,
+        querystring: NO_QUERY,
+        response: {
+          200: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['request', 'user', 'password', 'sessionsEnded'],
+            properties: { request: ACCOUNT_REQUEST, user: USER_ACCOUNT, password: { type: 'string' }, sessionsEnded: { type: 'integer' } },
+          },
+        },
+      },
+    },
+    async (request) => approveAccountRequest(access, callerOf(request), requestIdOf(request)),
+  );
+
+  app.post(
+    '/account-requests/:requestId/reject',
+    {
+      config: signedIn,
+      schema: { tags: ['admin'], summary: 'Reject (or, its requester, withdraw) a pending account request', params: REQUEST_PARAMS, querystring: NO_QUERY, response: { 200: ACCOUNT_REQUEST } },
+    },
+    async (request) => rejectAccountRequest(access, callerOf(request), requestIdOf(request)),
   );
 
   app.get(

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { MedfaceError } from '../../errors.js';
+import { parseHead } from '../../audit/checkpoints.js';
 import { exportAuditLog, searchAuditLog, verifyAuditLog, type AuditSearch } from '../../services/audit.js';
 import { checkIntegrity } from '../../services/integrity.js';
 import { actorOf } from '../../services/records.js';
@@ -30,6 +31,44 @@ const AUDIT_EVENT = {
 const TIME = { type: 'string', format: 'date-time' } as const;
 
 /** The privacy officer's audit trail: search, chain verification, export of a period as FHIR AuditEvents. */
+const HEAD = { type: 'object', additionalProperties: false, required: ['seq', 'hash'], properties: { seq: { type: 'integer' }, hash: { type: 'string' } } } as const;
+
+/** services/audit.ts AuditVerification. */
+const AUDIT_VERIFICATION = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['ok', 'count', 'head', 'breaks', 'breakCount', 'checkpoints'],
+  properties: {
+    ok: { type: 'boolean' },
+    count: { type: 'integer' },
+    head: { anyOf: [HEAD, { type: 'null' }] },
+    firstBadSeq: { type: 'integer' },
+    problem: { type: 'string' },
+    breaks: {
+      type: 'array',
+      items: { type: 'object', additionalProperties: false, required: ['seq', 'problem'], properties: { seq: { type: 'integer' }, problem: { type: 'string' } } },
+    },
+    breakCount: { type: 'integer' },
+    checkpoints: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['file', 'checked', 'latest', 'invalidLines'],
+      properties: {
+        file: { type: 'string' },
+        checked: { type: 'integer' },
+        latest: {
+          anyOf: [
+            { type: 'object', additionalProperties: false, required: ['seq', 'hash', 'time'], properties: { seq: { type: 'integer' }, hash: { type: 'string' }, time: { type: 'string' } } },
+            { type: 'null' },
+          ],
+        },
+        invalidLines: { type: 'array', items: { type: 'integer' } },
+      },
+    },
+    expectedHead: HEAD,
+  },
+} as const;
+
 export const auditRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment }) => {
   const { medface } = deployment;
 
@@ -73,25 +112,21 @@ export const auditRoutes: FastifyPluginAsync<ServerContext> = async (app, { depl
       config: { access: { operation: 'audit.verify' } },
       schema: {
         tags: ['audit'],
-        summary: 'Verify the hash chain: intact with its head (record it elsewhere), or the first missing or altered entry',
-        querystring: NO_QUERY,
+        summary: 'Verify the hash chain against the keyed checkpoints (and a recorded head): ok with its head (record it elsewhere), or every missing, altered or rewritten entry',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { expectHead: { type: 'string', pattern: '^[0-9]{1,15}:[0-9a-f]{64}$', description: 'a head recorded earlier, SEQ:HASH' } },
+        },
         response: {
-          200: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['ok', 'count'],
-            properties: {
-              ok: { type: 'boolean' },
-              count: { type: 'integer' },
-              head: { anyOf: [{ type: 'object', additionalProperties: false, properties: { seq: { type: 'integer' }, hash: { type: 'string' } } }, { type: 'null' }] },
-              firstBadSeq: { type: 'integer' },
-              problem: { type: 'string' },
-            },
-          },
+          200: AUDIT_VERIFICATION,
         },
       },
     },
-    async () => verifyAuditLog(medface.store),
+    async (request) => {
+      const { expectHead } = request.query as { expectHead?: string };
+      return verifyAuditLog(medface, expectHead === undefined ? undefined : parseHead(expectHead));
+    },
   );
 
   app.get(
@@ -120,18 +155,7 @@ export const auditRoutes: FastifyPluginAsync<ServerContext> = async (app, { depl
                   properties: { kind: { type: 'string' }, templateId: { type: 'string' } },
                 },
               },
-              audit: {
-                type: 'object',
-                additionalProperties: false,
-                required: ['ok', 'count'],
-                properties: {
-                  ok: { type: 'boolean' },
-                  count: { type: 'integer' },
-                  head: { anyOf: [{ type: 'object', additionalProperties: false, properties: { seq: { type: 'integer' }, hash: { type: 'string' } } }, { type: 'null' }] },
-                  firstBadSeq: { type: 'integer' },
-                  problem: { type: 'string' },
-                },
-              },
+              audit: AUDIT_VERIFICATION,
             },
           },
         },

@@ -86,7 +86,8 @@ export const authRoutes: FastifyPluginAsync<ServerContext> = async (app, { deplo
           properties: {
             username: { type: 'string', minLength: 1, maxLength: 256 },
             password: { type: 'string', minLength: 1, maxLength: 1024 },
-            code: { type: 'string', minLength: 1, maxLength: 16 },
+            // empty at the first sign-in after an administrator's reset: the answer enrols the user's own TOTP
+            code: { type: 'string', maxLength: 16 },
             newPassword: { type: 'string', minLength: 1, maxLength: 1024 },
           },
         },

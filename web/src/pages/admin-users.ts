@@ -18,7 +18,19 @@ interface ApiClient {
   revokedAt: string | null;
 }
 
+interface AccountRequest {
+  id: string;
+  action: 'user.create' | 'user.password-reset' | 'user.totp-reset';
+  username: string;
+  details: { roles?: Role[]; displayName?: string | null };
+  requestedBy: string;
+  requestedAt: string;
+}
+
 const STAFF_ROLES: Role[] = ['front-desk', 'clinician', 'emergency', 'privacy-officer', 'admin'];
+/** Roles another administrator must approve (the server's ROLES_NEEDING_APPROVAL): their users enrol their own TOTP. */
+const APPROVED_ROLES: Role[] = ['clinician', 'emergency', 'admin'];
+const REQUESTED = 'Requested: another administrator approves it under "Requests awaiting approval", and hands over the one-time password.';
 const SCOPES = ['verify:patient', 'identify:patient', 'checkin:patient', 'metrics:read'];
 
 /** Administrator: staff accounts and roles (create, disable, enable, reset password, unlock) and API clients. */
@@ -50,7 +62,8 @@ export async function renderAdminUsers(main: HTMLElement): Promise<void> {
         onclick: () =>
           void api<Record<string, unknown>>('POST', path, {}).then(
             async (result) => {
-              done(result);
+              if ('request' in result) say(usersMessage, REQUESTED, 'ok');
+              else done(result);
               await loadUsers();
             },
             (e: unknown) => say(usersMessage, (e as Error).message, 'error'),
@@ -60,7 +73,37 @@ export async function renderAdminUsers(main: HTMLElement): Promise<void> {
     );
 
   const loadUsers = async (): Promise<void> => {
-    const { users: accounts } = await api<{ users: Account[] }>('GET', '/api/v1/users');
+    const [{ users: accounts }, { requests }] = await Promise.all([
+      api<{ users: Account[] }>('GET', '/api/v1/users'),
+      api<{ requests: AccountRequest[] }>('GET', '/api/v1/account-requests'),
+    ]);
+    const nameOf = (id: string) => accounts.find((a) => a.id === id)?.username ?? id;
+    const describe = (r: AccountRequest) =>
+      r.action === 'user.create' ? `create ${r.username} (${(r.details.roles ?? []).join(', ')})` : `${r.action === 'user.password-reset' ? 'reset the password' : 'reset the TOTP'} of ${r.username}`;
+    const pending = h(
+      'section',
+      { 'aria-labelledby': 'requests-title' },
+      h('h2', { id: 'requests-title' }, 'Requests awaiting approval'),
+      requests.length === 0
+        ? h('p', {}, 'No requests.')
+        : table(
+            ['Request', 'By', 'When', 'Decision'],
+            requests.map((r) => [
+              describe(r),
+              nameOf(r.requestedBy),
+              new Date(r.requestedAt).toLocaleString(),
+              h(
+                'div',
+                { class: 'actions' },
+                act(`Approve: ${describe(r)}`, `/api/v1/account-requests/${r.id}/approve`, (done) =>
+                  showOnce(`Approved: ${describe(r)}`, [['One-time password (the user replaces it and enrols their own authenticator at first sign-in)', String(done.password ?? '')]]),
+                ),
+                act(`Reject: ${describe(r)}`, `/api/v1/account-requests/${r.id}/reject`),
+              ),
+            ]),
+            'Account requests',
+          ),
+    );
     const staff = accounts.filter((a) => !a.roles.includes('patient'));
     const createForm = h(
       'form',
@@ -73,15 +116,32 @@ export async function renderAdminUsers(main: HTMLElement): Promise<void> {
         field('Display name', h('input', { name: 'displayName', autocomplete: 'off' })),
         field('Role of the new account', h('select', { name: 'role' }, ...STAFF_ROLES.map((r) => h('option', { value: r }, r)))),
       ),
-      h('div', { class: 'actions' }, h('input', { type: 'checkbox', id: 'create-totp', name: 'totp', checked: true }), h('label', { for: 'create-totp' }, 'Enrol an authenticator app (TOTP)')),
+      h(
+        'div',
+        { class: 'actions' },
+        h('input', { type: 'checkbox', id: 'create-totp', name: 'totp', checked: true }),
+        h('label', { for: 'create-totp' }, 'Enrol an authenticator app (TOTP); clinician, emergency and admin accounts are approved by another administrator and enrol their own'),
+      ),
       h('button', { type: 'submit' }, 'Create account'),
     );
     createForm.addEventListener('submit', (event) => {
       event.preventDefault();
       const v = formValues(createForm);
-      const totp = (createForm.elements.namedItem('totp') as HTMLInputElement).checked;
-      api<{ user: Account; password?: string; totpUri?: string }>('POST', '/api/v1/users', { username: v.username, roles: [v.role], totp, ...(v.displayName && { displayName: v.displayName }) }).then(
+      const role = v.role as Role;
+      // an approved account's user enrols their own authenticator at the first sign-in
+      const totp = !APPROVED_ROLES.includes(role) && (createForm.elements.namedItem('totp') as HTMLInputElement).checked;
+      api<{ user: Account; password?: string; totpUri?: string } | { request: AccountRequest }>('POST', '/api/v1/users', {
+        username: v.username,
+        roles: [role],
+        ...(totp && { totp }),
+        ...(v.displayName && { displayName: v.displayName }),
+      }).then(
         async (created) => {
+          if ('request' in created) {
+            say(usersMessage, REQUESTED, 'ok');
+            await loadUsers();
+            return;
+          }
           showOnce(`Account ${created.user.username} created`, [
             ['First password (to be replaced at first sign-in)', created.password ?? ''],
             ...(created.totpUri ? ([['Authenticator enrolment (otpauth URI)', created.totpUri]] as [string, string][]) : []),
@@ -110,6 +170,7 @@ export async function renderAdminUsers(main: HTMLElement): Promise<void> {
         ]),
         `${staff.length} staff account${staff.length === 1 ? '' : 's'}`,
       ),
+      pending,
       createForm,
       usersMessage,
     );

@@ -50,11 +50,24 @@ export async function renderPrivacy(main: HTMLElement): Promise<void> {
         type: 'button',
         onclick: () => {
           say(verifyMessage, 'Verifying…');
-          api<{ ok: boolean; count: number; head?: { seq: number; hash: string } | null; firstBadSeq?: number; problem?: string }>('GET', '/api/v1/audit/verify').then(
+          api<{
+            ok: boolean;
+            count: number;
+            head: { seq: number; hash: string } | null;
+            breaks: { seq: number; problem: string }[];
+            breakCount: number;
+            checkpoints: { checked: number; invalidLines: number[] };
+          }>('GET', '/api/v1/audit/verify').then(
             (r) =>
               r.ok
-                ? say(verifyMessage, `Intact: ${r.count} entries. Head #${r.head?.seq ?? 0} ${r.head?.hash ?? ''} — record it elsewhere to compare later.`, 'ok')
-                : say(verifyMessage, `Broken at entry #${r.firstBadSeq ?? '?'}: ${r.problem ?? 'altered or missing'}.`, 'error'),
+                ? say(
+                    verifyMessage,
+                    `Intact: ${r.count} entries, matching ${r.checkpoints.checked} keyed checkpoint(s). Head ${r.head?.seq ?? 0}:${r.head?.hash ?? ''} — record it elsewhere to compare later.`,
+                    'ok',
+                  )
+                : r.breakCount === 0
+                  ? say(verifyMessage, `Not trusted: the checkpoint file was edited (lines ${r.checkpoints.invalidLines.join(', ')}).`, 'error')
+                  : say(verifyMessage, `Broken: ${r.breakCount} break(s): ${r.breaks.map((b) => `#${b.seq} ${b.problem}`).join(', ')}.`, 'error'),
             (e: unknown) => say(verifyMessage, (e as Error).message, 'error'),
           );
         },

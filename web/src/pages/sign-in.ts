@@ -20,6 +20,23 @@ export async function renderSignIn(main: HTMLElement, params: URLSearchParams): 
   const codeInput = h('input', { name: 'code', inputmode: 'numeric', autocomplete: 'one-time-code', pattern: '[0-9]{6,8}', required: true });
   const code = field('Authenticator code', codeInput, 'The 6-digit code from your authenticator app.');
   const cameraSlot = h('div', { hidden: true });
+  /** The otpauth link of the user's own authenticator, at the first sign-in after an administrator's reset. */
+  const enrolment = h('div', { class: 'banner warning', role: 'alert', hidden: true });
+  // sent without a code, the first sign-in answers with the user's own authenticator enrolment
+  const firstSignIn = h(
+    'button',
+    {
+      type: 'button',
+      class: 'secondary',
+      onclick: () => {
+        codeInput.required = false;
+        codeInput.value = '';
+        form.requestSubmit();
+        codeInput.required = factor === 'totp';
+      },
+    },
+    'First sign-in: set up my authenticator',
+  );
 
   const choose = async (chosen: SecondFactor): Promise<void> => {
     factor = chosen;
@@ -52,9 +69,10 @@ export async function renderSignIn(main: HTMLElement, params: URLSearchParams): 
     field('Password', h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true })),
     h('fieldset', { class: 'choice' }, h('legend', {}, 'Second factor'), option('totp', 'Authenticator app'), option('face', 'My face')),
     code,
+    enrolment,
     cameraSlot,
     newPassword,
-    h('button', { type: 'submit' }, 'Sign in'),
+    h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Sign in'), firstSignIn),
     message,
   );
   form.addEventListener('submit', (event) => {
@@ -75,7 +93,17 @@ export async function renderSignIn(main: HTMLElement, params: URLSearchParams): 
         const next = params.get('next');
         navigate(next && next.startsWith('/') && !next.startsWith('//') ? next : '/');
       } catch (e) {
-        if (e instanceof ApiError && e.code === 'PASSWORD_CHANGE_REQUIRED') {
+        if (e instanceof ApiError && e.code === 'TOTP_ENROLMENT_REQUIRED') {
+          // first sign-in after an administrator's reset: the user enrols their own authenticator
+          enrolment.replaceChildren(
+            h('p', {}, 'Add this account to your authenticator app (paste the link, or type its secret), then enter its code with a new password:'),
+            h('code', {}, String(e.details.totpUri ?? '')),
+          );
+          enrolment.hidden = false;
+          newPassword.hidden = false;
+          newPassword.querySelector('input')?.setAttribute('required', '');
+          say(message, 'Enrol your authenticator, choose a new password and sign in again.', 'error');
+        } else if (e instanceof ApiError && e.code === 'PASSWORD_CHANGE_REQUIRED') {
           newPassword.hidden = false;
           newPassword.querySelector('input')?.setAttribute('required', '');
           say(message, factor === 'face' ? 'Choose a new password and sign in again.' : 'Choose a new password, enter a fresh code and sign in again.', 'error');
