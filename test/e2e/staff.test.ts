@@ -142,10 +142,16 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
     await page.getByRole('button', { name: 'Capture and enrol my face' }).click();
     await page.getByText(/^Your face is enrolled \(1 of 3\)/).waitFor(WAIT);
 
+    // the actions start 4 s after the camera opens (y4m.ts): the person presses "Sign in" before that
     const live = await faceSignInPage(alicePerforming, login);
-    await screenshot(live, 'sign-in-face');
     await live.getByRole('button', { name: 'Sign in' }).click();
-    await live.getByRole('heading', { name: 'Find a patient' }).waitFor(WAIT);
+    await screenshot(live, 'sign-in-face');
+    const outcome = await Promise.race([
+      live.getByRole('heading', { name: 'Find a patient' }).waitFor(WAIT).then(() => 'signed in'),
+      live.getByText(/^Sign-in failed/).waitFor(WAIT).then(() => 'failed'),
+    ]);
+    const checks = await deployment.medface.store.listAuditEvents({ action: 'liveness.check', limit: 5 });
+    expect(outcome, checks.map((e) => e.details).join('\n')).toBe('signed in');
     const session = await live.evaluate(() => fetch('/api/v1/auth/session').then((r) => r.json() as Promise<{ session: { established: { method: string } } }>));
     expect(session.session.established.method).toBe('password+face');
   }, 240_000);
