@@ -30,6 +30,8 @@ export type ErrorCode =
   | 'VALIDATION_FAILED'
   | 'CONSENT_REQUIRED'
   | 'DUPLICATE_SUSPECTED'
+  // enrolling a face that does not match the patient's enrolled face
+  | 'FACE_MISMATCH'
   | 'TEMPLATE_LIMIT'
   | 'KEY_MISSING'
   | 'KEY_INVALID'
@@ -84,6 +86,7 @@ const STATUS: Record<ErrorCode, number> = {
   VALIDATION_FAILED: 400,
   CONSENT_REQUIRED: 409,
   DUPLICATE_SUSPECTED: 409,
+  FACE_MISMATCH: 409,
   TEMPLATE_LIMIT: 409,
   KEY_MISSING: 500,
   KEY_INVALID: 500,

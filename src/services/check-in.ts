@@ -6,6 +6,7 @@ import { readPatient } from '../records/patient.js';
 import type { Actor } from './auditing.js';
 import type { Medface } from './context.js';
 import { identifyProbe } from './identify.js';
+import { tellPatient } from './notices.js';
 import { checkLiveness, isChallengeRefusal, type LivenessAttempt } from './liveness.js';
 
 export interface CheckInRequest extends LivenessAttempt {
@@ -17,7 +18,7 @@ export interface CheckInRequest extends LivenessAttempt {
  * The kiosk's answer. A failure says nothing more than "see the front desk": not whether the face matched
  * anyone, nor which factor failed (the audit trail records that for staff).
  */
-export type CheckInResult = { checkedIn: true; encounterId: string } | { checkedIn: false };
+export type CheckInResult = { checkedIn: true; encounterId: string; notices: { kind: 'face-added'; at: string }[] } | { checkedIn: false };
 
 const NOT_CHECKED_IN: CheckInResult = { checkedIn: false };
 
@@ -25,7 +26,8 @@ const NOT_CHECKED_IN: CheckInResult = { checkedIn: false };
  * Kiosk check-in: the active liveness check on the frames filmed for the kiosk's challenge (required: a
  * photo held up to the camera must not check anyone in), then the face of a frame inside the verified
  * sequence identifies the patient (1:N, only at or above the calibrated threshold), the date of birth
- * confirms it, and an Encounter with status `arrived` is opened. A failed liveness check, like every other
+ * confirms it, and an Encounter with status `arrived` is opened; the patient is told of faces added to their
+ * record since their last visit (services/notices.ts). A failed liveness check, like every other
  * failure, is `{checkedIn: false}`; malformed frames and a busy engine are errors, which reveal nothing
  * about who was matched.
  */
@@ -54,7 +56,7 @@ export async function checkIn(medface: Medface, access: AccessContext, caller: C
     if (isMedfaceError(e) && e.code === 'FORBIDDEN') return NOT_CHECKED_IN;
     throw e;
   }
-  const encounter = await medface.store.transaction(async (tx) => {
+  const { encounter, notices } = await medface.store.transaction(async (tx) => {
     const created = await createCheckInEncounter(tx, candidate.patientId);
     await medface.audit.append(tx, {
       ...who,
@@ -63,9 +65,10 @@ export async function checkIn(medface: Medface, access: AccessContext, caller: C
       patientId: candidate.patientId,
       details: { encounterId: created.id, grade: candidate.grade },
     });
-    return created;
+    const told = await tellPatient(medface, tx, who, candidate.patientId, 'visit', new Date().toISOString());
+    return { encounter: created, notices: told.map(({ kind, at }) => ({ kind, at })) };
   });
-  return { checkedIn: true, encounterId: encounter.id as string };
+  return { checkedIn: true, encounterId: encounter.id as string, notices };
 }
 
 async function refused(medface: Medface, who: Actor, patientId: string | null, reason: 'liveness' | 'no-match' | 'second-factor'): Promise<CheckInResult> {

@@ -1,6 +1,7 @@
 import { isMedfaceError, MedfaceError } from '../errors.js';
 import type { SubjectFace } from '../face/index.js';
-import { decide, type MatchGrade } from '../identity/match.js';
+import { randomUUID } from 'node:crypto';
+import { cosine, decide, type MatchGrade } from '../identity/match.js';
 import type { TransformedEmbedding } from '../identity/protection.js';
 import { activeBiometricConsent } from '../records/consent.js';
 import { recordSuspectedDuplicate } from '../records/links.js';
@@ -53,11 +54,18 @@ const DUPLICATE_SEARCH_K = 5;
 const DUPLICATE_GRADES: readonly MatchGrade[] = ['certain', 'probable'];
 
 /**
- * Enrols face templates for a patient. Every capture must pass the `enrol` quality gate. Before anything is
- * stored the gallery is searched: when another patient's face matches at grade `probable` or better, nothing
- * is stored, a suspected duplicate (Patient.link `seealso`) is recorded for review and DUPLICATE_SUSPECTED
- * names the candidates — unless `overrideDuplicate` gives a reason. Templates, photos, links and the audit
- * entry are one transaction; the gallery follows after commit.
+ * Enrols face templates for a patient. Every capture must pass the `enrol` quality gate. A patient who has a
+ * face enrolled already is its owner: each new capture must match their templates 1:1 at the calibrated
+ * operating threshold, or nothing is stored (FACE_MISMATCH, audited as denied) — otherwise whoever may enrol
+ * could put their own face on any patient and sign in to that patient's portal. A patient whose face really
+ * changed is re-enrolled by two people: a privacy officer erases the enrolled face (`biometric.erase`,
+ * audited), then the patient is enrolled afresh.
+ *
+ * Before anything is stored the gallery is searched: when another patient's face matches at grade `probable`
+ * or better, nothing is stored, a suspected duplicate (Patient.link `seealso`) is recorded for review and
+ * DUPLICATE_SUSPECTED names the candidates — unless `overrideDuplicate` gives a reason. Templates, photos,
+ * links, a notice to the patient that a face was added (shown in the portal and at the next check-in) and
+ * the audit entry are one transaction; the gallery follows after commit.
  */
 export function enrol(medface: Medface, request: EnrolRequest, who: Actor): Promise<EnrolResult> {
   const { patientId, images } = request;
@@ -75,6 +83,26 @@ export function enrol(medface: Medface, request: EnrolRequest, who: Actor): Prom
     }
     const faces: SubjectFace[] = [];
     for (const [i, bytes] of images.entries()) faces.push(await embedCapture(medface, bytes, i));
+
+    const owner = await compareWithEnrolledFace(medface, patientId, faces);
+    if (owner && !owner.match) {
+      await medface.store.transaction((tx) =>
+        medface.audit.append(tx, {
+          ...who,
+          action: 'biometric.enrol',
+          outcome: 'denied',
+          patientId,
+          details: { code: 'FACE_MISMATCH', score: auditScore(owner.score), grade: owner.grade, image: owner.image },
+        }),
+      );
+      throw audited(
+        new MedfaceError(
+          'FACE_MISMATCH',
+          `image ${owner.image + 1}: the face does not match the face already enrolled for this patient; if the patient's face has changed, a privacy officer erases the enrolled face first, then enrol again`,
+          { image: owner.image },
+        ),
+      );
+    }
 
     const suspects = await findOtherPatients(medface, faces, patientId);
     if (suspects.length > 0 && request.overrideDuplicate === undefined) {
@@ -114,6 +142,8 @@ export function enrol(medface: Medface, request: EnrolRequest, who: Actor): Prom
           replaceOldest: request.replaceOldest === true,
         });
         const duplicates = await recordSuspects(tx, who, patientId, suspects, request.overrideDuplicate);
+        const notice = { id: randomUUID(), patientId, kind: 'face-added' as const, createdAt: new Date().toISOString(), portalShownAt: null, visitShownAt: null };
+        await tx.insertPatientNotice(notice);
         await medface.audit.append(tx, {
           ...who,
           action: 'biometric.enrol',
@@ -126,6 +156,8 @@ export function enrol(medface: Medface, request: EnrolRequest, who: Actor): Prom
             quality: faces.map((f) => f.quality.reasons),
             override: duplicates.length > 0,
             candidates: duplicates.map((d) => candidateForAudit(medface, d)),
+            ...(owner && { matchedEnrolled: { score: auditScore(owner.score), grade: owner.grade } }),
+            noticeId: notice.id,
           },
         });
         await assertKeysLive(tx, items.map((i) => i.sealed));
@@ -153,6 +185,32 @@ async function embedCapture(medface: Medface, bytes: Uint8Array, image: number):
     if (!isMedfaceError(e)) throw e;
     throw new MedfaceError(e.code, `image ${image + 1}: ${e.message}`, { ...e.details, image });
   }
+}
+
+/**
+ * The captures compared 1:1 with the patient's enrolled templates of their model: the weakest capture's best
+ * score and its decision at the operating threshold; null when the patient has no face enrolled. A patient
+ * enrolled only with another model cannot be compared, which counts as no match (re-enrolment by two people).
+ */
+async function compareWithEnrolledFace(
+  medface: Medface,
+  patientId: string,
+  faces: readonly SubjectFace[],
+): Promise<{ match: boolean; score: number; grade: MatchGrade; image: number } | null> {
+  const stored = await medface.store.listTemplates(patientId);
+  if (stored.length === 0) return null;
+  let weakest: { match: boolean; score: number; grade: MatchGrade; image: number } | null = null;
+  for (const [image, face] of faces.entries()) {
+    const model = face.embedding.model;
+    const references = [];
+    for (const t of stored) if (t.modelId === model) references.push(await medface.openTemplate(t));
+    // after opening the templates: that may have re-read the key file, and the probe must use the same transform
+    const probe = medface.protection.transformProbe(face.embedding);
+    const score = references.length === 0 ? 0 : Math.max(...references.map((r) => cosine(probe.vector, r.vector)));
+    const decision = decide(score, medface.thresholds(model));
+    if (!weakest || score < weakest.score) weakest = { match: decision.match && references.length > 0, score, grade: decision.grade, image };
+  }
+  return weakest;
 }
 
 type Suspect = Pick<DuplicateCandidate, 'patientId' | 'score' | 'grade'>;

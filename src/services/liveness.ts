@@ -20,12 +20,13 @@ import type { Medface } from './context.js';
  */
 
 /** The flows that ask for a live face. */
-export const LIVENESS_PURPOSES = ['check-in', 'portal-sign-in', 'verify', 'telemedicine'] as const;
+export const LIVENESS_PURPOSES = ['check-in', 'portal-sign-in', 'staff-sign-in', 'verify', 'telemedicine'] as const;
 export type LivenessPurpose = (typeof LIVENESS_PURPOSES)[number];
 
 /**
  * The policy, in one place: which flows refuse a face without a passed active check. A photo held up to the
- * kiosk, the portal or a telemedicine check must not open a record or a visit; `verify` is an integrator's
+ * kiosk, the portal, a telemedicine check or a staff member's "password + face" sign-in must not open a record,
+ * a visit or an account; `verify` is an integrator's
  * API, where the check is reported when frames are sent and required when the integrator asks for it
  * (`requireLiveness`). There is deliberately no switch to turn the requirement off for cameras that cannot
  * see motion: such a deployment must not do these flows by face.
@@ -33,6 +34,7 @@ export type LivenessPurpose = (typeof LIVENESS_PURPOSES)[number];
 export const LIVENESS_REQUIRED: Readonly<Record<LivenessPurpose, boolean>> = {
   'check-in': true,
   'portal-sign-in': true,
+  'staff-sign-in': true,
   telemedicine: true,
   verify: false,
 };
@@ -49,9 +51,10 @@ export interface LivenessOptions {
 
 /**
  * Seconds from issue to deadline by flow: the filming takes under 10 s; the portal asks for the date of birth
- * or PIN after it, before the request is sent (the kiosk asks first).
+ * or PIN after it, before the request is sent (the kiosk asks first); a staff sign-in checks the password
+ * (argon2, slow under load) before the challenge is consumed.
  */
-export const DEFAULT_DEADLINE_SECONDS: Readonly<Record<LivenessPurpose, number>> = { 'check-in': 20, 'portal-sign-in': 90, verify: 20, telemedicine: 20 };
+export const DEFAULT_DEADLINE_SECONDS: Readonly<Record<LivenessPurpose, number>> = { 'check-in': 20, 'portal-sign-in': 90, 'staff-sign-in': 30, verify: 20, telemedicine: 20 };
 const MAX_DEADLINE_SECONDS = 120;
 /** The most frames one attempt may carry: the check's own limit, enforced before anything is decoded. */
 export const MAX_LIVENESS_FRAMES = ACTIVE_LIVENESS.maxFrames;

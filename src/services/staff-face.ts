@@ -10,6 +10,7 @@ import { auditScore, withFailureAudit } from './auditing.js';
 import type { Medface } from './context.js';
 import { scrubDeletedFaces } from './erase.js';
 import { assertKeysLive } from './keys.js';
+import { checkLiveness, livenessFailed, type LivenessAttempt } from './liveness.js';
 import { staffTemplateBinding } from './templates.js';
 
 /**
@@ -106,16 +107,22 @@ export async function removeOwnFace(medface: Medface, access: AccessContext, cal
 }
 
 /**
- * The face step of staff sign-in (access/authenticate.ts `signInWithFace`): the capture, quality-gated for
- * verification, compared 1:1 with the account's own templates of the same model. An account without an
- * enrolled face fails like a wrong face (NOT_FOUND, which the sign-in reports and counts as a failure).
+ * The face step of staff sign-in (access/authenticate.ts `signInWithFace`): the active liveness check on the
+ * frames filmed for a `staff-sign-in` challenge (the same check as the patients' portal: a still photo of a
+ * staff member must not stand in for their TOTP), then the embedding of the verified sequence's match frame
+ * compared 1:1 with the account's own templates of the same model. An account without an enrolled face fails
+ * like a wrong face (NOT_FOUND), and a refused challenge or a failed check like a face error: the sign-in
+ * reports them as "sign-in failed" and counts them. The check runs only after the password was right, with
+ * the account as the actor of its `liveness.check` entry.
  */
-export function staffFaceVerifier(medface: Medface, image: Uint8Array): FaceVerifier {
+export function staffFaceVerifier(medface: Medface, attempt: LivenessAttempt, client: string | null): FaceVerifier {
   return async (user: UserAccount): Promise<FaceMatch> => {
     const stored = await medface.store.listStaffTemplates(user.id);
     if (stored.length === 0) throw new MedfaceError('NOT_FOUND', 'no face enrolled for sign-in');
-    const face = await medface.embed(image, 'verify');
-    const model = face.embedding.model;
+    const checked = await checkLiveness(medface, 'staff-sign-in', attempt, { actor: user.id, client });
+    if (!checked.embedding) throw livenessFailed(checked.verdict);
+    const probeEmbedding = checked.embedding;
+    const model = probeEmbedding.model;
     const binding = staffTemplateBinding(user.id);
     const references = [];
     for (const t of stored) {
@@ -124,7 +131,7 @@ export function staffFaceVerifier(medface: Medface, image: Uint8Array): FaceVeri
       references.push(await medface.openTemplate({ ...t, patientId: binding, source: 'enrol' }));
     }
     if (references.length === 0) throw new MedfaceError('NOT_FOUND', `no face enrolled for sign-in with ${model}`);
-    const probe = medface.protection.transformProbe(face.embedding);
+    const probe = medface.protection.transformProbe(probeEmbedding);
     const score = Math.max(...references.map((r) => cosine(probe.vector, r.vector)));
     const decision = decide(score, medface.thresholds(model));
     return { match: decision.match, grade: decision.grade, score: auditScore(score) };

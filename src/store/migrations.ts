@@ -612,6 +612,34 @@ CREATE TABLE account_requests (
 CREATE INDEX account_requests_status ON account_requests (status, requested_at);
 `,
   },
+  {
+    version: 8,
+    name: 'patient notices',
+    // What the clinic did to a patient's biometric data that the patient must be told of (a face added),
+    // kept until told in the portal and at a visit: each channel marks the notice once it has shown it.
+    sqlite: `
+CREATE TABLE patient_notices (
+  id TEXT PRIMARY KEY,
+  patient_id TEXT NOT NULL REFERENCES patients (id) ON DELETE CASCADE,
+  kind TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  portal_shown_at TEXT,
+  visit_shown_at TEXT
+) STRICT;
+CREATE INDEX patient_notices_patient ON patient_notices (patient_id, created_at);
+`,
+    postgres: `
+CREATE TABLE patient_notices (
+  id TEXT PRIMARY KEY,
+  patient_id TEXT NOT NULL REFERENCES patients (id) ON DELETE CASCADE,
+  kind TEXT NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL,
+  portal_shown_at TIMESTAMPTZ,
+  visit_shown_at TIMESTAMPTZ
+);
+CREATE INDEX patient_notices_patient ON patient_notices (patient_id, created_at);
+`,
+  },
 ];
 
 /**

@@ -22,6 +22,7 @@ import type {
   NewTemplate,
   PatientIndexTerms,
   PatientLinkRow,
+  PatientNoticeRow,
   PatientLinkStatus,
   PatientQuery,
   ProtectedBlob,
@@ -452,6 +453,30 @@ export class SqlRepository implements Repository {
       [blob.transformId, blob.keyId, blob.wrappedKey, blob.iv, blob.ciphertext, blob.tag, id],
     );
     return changed > 0;
+  }
+
+  // ---------------------------------------------------------------- notices to patients
+
+  async insertPatientNotice(row: PatientNoticeRow): Promise<void> {
+    await this.sql.run(
+      'INSERT INTO patient_notices (id, patient_id, kind, created_at, portal_shown_at, visit_shown_at) VALUES (?, ?, ?, ?, ?, ?)',
+      [row.id, row.patientId, row.kind, row.createdAt, row.portalShownAt, row.visitShownAt],
+    );
+  }
+
+  async listPatientNotices(patientId: string): Promise<PatientNoticeRow[]> {
+    const rows = await this.sql.all<PatientNoticeDbRow>(`SELECT ${PATIENT_NOTICE_COLUMNS} FROM patient_notices WHERE patient_id = ? ORDER BY created_at, id`, [patientId]);
+    return rows.map(patientNoticeRow);
+  }
+
+  async markPatientNoticesShown(patientId: string, channel: 'portal' | 'visit', at: string): Promise<PatientNoticeRow[]> {
+    const column = channel === 'portal' ? 'portal_shown_at' : 'visit_shown_at';
+    const rows = await this.sql.all<PatientNoticeDbRow>(
+      `SELECT ${PATIENT_NOTICE_COLUMNS} FROM patient_notices WHERE patient_id = ? AND ${column} IS NULL ORDER BY created_at, id`,
+      [patientId],
+    );
+    for (const r of rows) await this.sql.run(`UPDATE patient_notices SET ${column} = ? WHERE id = ? AND ${column} IS NULL`, [at, r.id]);
+    return rows.map(patientNoticeRow);
   }
 
   async countProtectedRecordsByKey(): Promise<ProtectedRecordCount[]> {
@@ -996,6 +1021,28 @@ interface StaffTemplateDbRow extends BlobDbRow {
   quality: unknown;
   consent_notice: string;
   created_at: unknown;
+}
+
+const PATIENT_NOTICE_COLUMNS = 'id, patient_id, kind, created_at, portal_shown_at, visit_shown_at';
+
+interface PatientNoticeDbRow {
+  id: string;
+  patient_id: string;
+  kind: string;
+  created_at: unknown;
+  portal_shown_at: unknown;
+  visit_shown_at: unknown;
+}
+
+function patientNoticeRow(r: PatientNoticeDbRow): PatientNoticeRow {
+  return {
+    id: r.id,
+    patientId: r.patient_id,
+    kind: r.kind as PatientNoticeRow['kind'],
+    createdAt: isoTime(r.created_at),
+    portalShownAt: isoTimeOrNull(r.portal_shown_at),
+    visitShownAt: isoTimeOrNull(r.visit_shown_at),
+  };
 }
 
 function staffTemplateRow(r: StaffTemplateDbRow): StoredStaffTemplate {

@@ -20,6 +20,7 @@ import type {
   NewTemplate,
   PatientIndexTerms,
   PatientLinkRow,
+  PatientNoticeRow,
   PatientLinkStatus,
   PatientQuery,
   ProtectedBlob,
@@ -251,6 +252,15 @@ export abstract class TransactionalStore implements Store {
   }
   updateStaffTemplateProtection(id: string, blob: ProtectedBlob & { transformId: string }): Promise<boolean> {
     return this.transaction((tx) => tx.updateStaffTemplateProtection(id, blob));
+  }
+  insertPatientNotice(row: PatientNoticeRow): Promise<void> {
+    return this.transaction((tx) => tx.insertPatientNotice(row));
+  }
+  listPatientNotices(patientId: string): Promise<PatientNoticeRow[]> {
+    return this.transaction((tx) => tx.listPatientNotices(patientId));
+  }
+  markPatientNoticesShown(patientId: string, channel: 'portal' | 'visit', at: string): Promise<PatientNoticeRow[]> {
+    return this.transaction((tx) => tx.markPatientNoticesShown(patientId, channel, at));
   }
   countProtectedRecordsByKey(): Promise<ProtectedRecordCount[]> {
     return this.transaction((tx) => tx.countProtectedRecordsByKey());

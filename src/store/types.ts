@@ -129,6 +129,18 @@ export interface StoredStaffTemplate extends NewStaffTemplate {
   createdAt: string;
 }
 
+/** Something the clinic did to a patient's biometric data that the patient is told of, in the portal and at a visit. */
+export interface PatientNoticeRow {
+  id: string;
+  patientId: string;
+  kind: 'face-added';
+  createdAt: string;
+  /** When the portal showed it to the patient; null until then. */
+  portalShownAt: string | null;
+  /** When a check-in told the patient; null until then. */
+  visitShownAt: string | null;
+}
+
 /** How many protected records one key (and transform) protects, per kind of record. */
 export interface ProtectedRecordCount {
   kind: 'template' | 'staff-template' | 'photo';
@@ -369,6 +381,12 @@ export interface Repository {
   deleteStaffTemplatesOfUser(userId: string): Promise<number>;
   listStaffTemplatesPage(afterId: string | null, limit: number): Promise<StoredStaffTemplate[]>;
   updateStaffTemplateProtection(id: string, blob: ProtectedBlob & { transformId: string }): Promise<boolean>;
+  // Notices to patients (a face added to their record)
+  insertPatientNotice(row: PatientNoticeRow): Promise<void>;
+  /** The patient's notices, oldest first. */
+  listPatientNotices(patientId: string): Promise<PatientNoticeRow[]>;
+  /** Marks the patient's notices not yet shown on `channel` as shown at `at`; returns those it marked. */
+  markPatientNoticesShown(patientId: string, channel: 'portal' | 'visit', at: string): Promise<PatientNoticeRow[]>;
   /** Templates, staff templates and photos counted per key (key status; no key material). */
   countProtectedRecordsByKey(): Promise<ProtectedRecordCount[]>;
 

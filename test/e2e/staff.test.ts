@@ -23,16 +23,21 @@ import { createPatientRecord } from '../../src/services/patients.js';
 import { actorOf } from '../../src/services/records.js';
 import { demoFaces, PATIENTS, writeTestThresholds, type Faces } from '../services/fixtures.js';
 import { buildWebApp, cameraPlaying, chromiumAvailable, CHROMIUM, launchWithCamera, newPage, renewFirstPassword, screenshot, WAIT } from './browser.js';
-import { stillVideo } from './y4m.js';
+import { randomChallengeActions } from '../../src/liveness/types.js';
+import { performingVideo, stillVideo } from './y4m.js';
 
 /**
  * The staff and administrator pages in Chromium against the real server and face model: a clinician
- * enrols their own face on "My account" and signs in with password + face from the camera; the
+ * enrols their own face on "My account" and signs in with password + face, performing the active liveness
+ * check in front of the camera (a photo held still is refused); the
  * administrator manages users, sees the thresholds with the last evaluation's ROC and DET curves, and the
  * key status; the front desk corrects a patient's demographics. Screenshots go to test-artifacts/.
  */
 
 const OPERATOR: Caller = { principal: { kind: 'operator', id: 'cli:e2e' }, client: null };
+
+/** The deployment's liveness challenges come from this random source, so that a camera video made in advance performs them. */
+const FIXED_RANDOM = () => 0;
 
 interface Login {
   username: string;
@@ -48,6 +53,8 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
   let app: FastifyInstance;
   let baseUrl: string;
   let aliceCamera: Browser;
+  /** A camera seeing Alice's face do the deployment's challenge actions. */
+  let alicePerforming: Browser;
   const logins = new Map<string, Login>();
 
   /** A staff account whose administrator-set password was already replaced (with the previous time step's code). */
@@ -58,6 +65,18 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
     const login = { username, password: await renewFirstPassword(deployment, { username, first, secret }), secret };
     logins.set(username, login);
     return login;
+  };
+
+  /** The sign-in page with the password typed and "My face" chosen, the camera playing. */
+  const faceSignInPage = async (camera: Browser, login: Login): Promise<Page> => {
+    const { page } = await newPage(camera);
+    await page.goto(`${baseUrl}/sign-in?next=${encodeURIComponent('/clinician')}`);
+    await page.getByLabel('Username').fill(login.username);
+    await page.getByLabel('Password', { exact: true }).fill(login.password);
+    await page.getByLabel('My face').check();
+    expect(await page.getByLabel('Authenticator code').isVisible()).toBe(false);
+    await cameraPlaying(page);
+    return page;
   };
 
   const signInWithCode = async (page: Page, login: Login, next: string, step = 0): Promise<void> => {
@@ -76,7 +95,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
     faces = await demoFaces(pool);
     const thresholdsFile = path.join(root, 'thresholds.json');
     writeTestThresholds(thresholdsFile);
-    deployment = await Deployment.start({ dataDir: path.join(root, 'data'), databaseUrl: undefined, keyFile: undefined }, { pool, thresholdsFile });
+    deployment = await Deployment.start({ dataDir: path.join(root, 'data'), databaseUrl: undefined, keyFile: undefined }, { pool, thresholdsFile, liveness: { random: FIXED_RANDOM } });
     const actor = actorOf(OPERATOR);
     const alice = await createPatientRecord(deployment.medface, PATIENTS.alice, actor);
     await grantConsent(deployment.medface, { patientId: alice.id as string, notice: 'v1' }, actor);
@@ -98,10 +117,12 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
     await app.listen({ host: '127.0.0.1', port: 0 });
     baseUrl = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
     aliceCamera = await launchWithCamera(await stillVideo(faces.alice), root, 'alice');
+    alicePerforming = await launchWithCamera(await performingVideo(pool, faces.aliceAgain, randomChallengeActions(FIXED_RANDOM)), root, 'alice-performing');
   });
 
   afterAll(async () => {
     await aliceCamera?.close();
+    await alicePerforming?.close();
     await app?.close();
     await deployment?.close();
     await pool?.close();
@@ -123,19 +144,28 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
     await page.getByRole('button', { name: 'Capture and enrol my face' }).click();
     await page.getByText(/^Your face is enrolled \(1 of 3\)/).waitFor(WAIT);
 
-    const other = await newPage(aliceCamera);
-    await other.page.goto(`${baseUrl}/sign-in?next=${encodeURIComponent('/clinician')}`);
-    await other.page.getByLabel('Username').fill(login.username);
-    await other.page.getByLabel('Password', { exact: true }).fill(login.password);
-    await other.page.getByLabel('My face').check();
-    expect(await other.page.getByLabel('Authenticator code').isVisible()).toBe(false);
-    await cameraPlaying(other.page);
-    await screenshot(other.page, 'sign-in-face');
-    await other.page.getByRole('button', { name: 'Sign in' }).click();
-    await other.page.getByRole('heading', { name: 'Find a patient' }).waitFor(WAIT);
-    const session = await other.page.evaluate(() => fetch('/api/v1/auth/session').then((r) => r.json() as Promise<{ session: { established: { method: string } } }>));
+    // the actions start 4 s after the camera opens (y4m.ts): the person presses "Sign in" before that
+    const live = await faceSignInPage(alicePerforming, login);
+    await live.getByRole('button', { name: 'Sign in' }).click();
+    await screenshot(live, 'sign-in-face');
+    const outcome = await Promise.race([
+      live.getByRole('heading', { name: 'Find a patient' }).waitFor(WAIT).then(() => 'signed in'),
+      live.getByText(/^Sign-in failed/).waitFor(WAIT).then(() => 'failed'),
+    ]);
+    const checks = await deployment.medface.store.listAuditEvents({ action: 'liveness.check', limit: 5 });
+    expect(outcome, checks.map((e) => e.details).join('\n')).toBe('signed in');
+    const session = await live.evaluate(() => fetch('/api/v1/auth/session').then((r) => r.json() as Promise<{ session: { established: { method: string } } }>));
     expect(session.session.established.method).toBe('password+face');
-  });
+  }, 240_000);
+
+  it('refuses a photo held still in front of the camera in place of the live face', async () => {
+    const held = await faceSignInPage(aliceCamera, logins.get('e2e-face-clinician') as Login);
+    await held.getByRole('button', { name: 'Sign in' }).click();
+    await held.getByText(/^Sign-in failed\. Check your details, face the camera/).waitFor(WAIT);
+    expect(await held.evaluate(() => fetch('/api/v1/auth/session').then((r) => r.status))).toBe(401);
+    const failure = (await deployment.medface.store.listAuditEvents({ action: 'auth.sign-in', outcome: 'failure', limit: 10 })).at(-1);
+    expect(JSON.parse(failure?.details ?? '{}')).toMatchObject({ method: 'password+face', reason: 'face-error', code: 'LIVENESS_FAILED' });
+  }, 240_000);
 
   it('lets the administrator list users, create one and reset a password', async () => {
     const admin = await staff('e2e-admin', 'admin');

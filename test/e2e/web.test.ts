@@ -134,6 +134,8 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
     await page.getByText(/^Turn your head|^Look|^Blink|^Come closer/).first().waitFor(WAIT);
     await screenshot(page, 'kiosk-liveness');
     await expect(page.getByRole('heading', { name: 'Welcome — you are checked in' }).waitFor(WAIT)).resolves.toBeUndefined();
+    // Alice's face was enrolled since her last visit: the kiosk tells her
+    await page.getByRole('note').filter({ hasText: /^A face was added to your record on .+ by the clinic/ }).waitFor(WAIT);
     await screenshot(page, 'kiosk-welcome');
   });
 

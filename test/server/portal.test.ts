@@ -186,3 +186,81 @@ describe('patient portal API', () => {
     expect((await server.as(alice, { method: 'GET', url: `/api/v1/patients/${ids.alice}/chart` })).statusCode).toBe(200);
   });
 });
+
+describe('a face added to a patient who has one already', () => {
+  const carol = { id: '' };
+  let desk: Browser;
+
+  /** Carol at the kiosk: her face filmed for a check-in challenge, her date of birth. */
+  const checkIn = async (key: string) => {
+    const kiosk = { authorization: `Bearer ${key}` };
+    const live = await livenessAnswer(pool, (url, payload) => server.app.inject({ method: 'POST', url, headers: kiosk, payload }), images.carol, 'check-in');
+    const response = await server.app.inject({ method: 'POST', url: '/api/v1/check-in', headers: kiosk, payload: { ...live, birthDate: PATIENTS.carol.birthDate } });
+    expect(response.statusCode, response.body).toBe(200);
+    return response.json<{ checkedIn: boolean; notices: { kind: string; at: string }[] }>();
+  };
+
+  it('must match the enrolled face: the front desk cannot put its own face on a patient', async () => {
+    desk = await server.signIn(['front-desk']);
+    carol.id = (await server.as(desk, { method: 'POST', url: '/api/v1/patients', payload: PATIENTS.carol })).json<{ id: string }>().id;
+    await server.as(desk, { method: 'POST', url: `/api/v1/patients/${carol.id}/consent`, payload: { notice: 'v1' } });
+    const first = await server.as(desk, { method: 'POST', url: `/api/v1/patients/${carol.id}/enrol`, payload: { images: [images.carol.toString('base64')] } });
+    expect(first.statusCode, first.body).toBe(201);
+    await createUser(server.deployment.access, OPERATOR, { username: 'carol.patient', roles: ['patient'], patientId: carol.id });
+
+    const insider = await server.as(desk, { method: 'POST', url: `/api/v1/patients/${carol.id}/enrol`, payload: { images: [images.stranger.toString('base64')] } });
+    expect(insider.statusCode, insider.body).toBe(409);
+    expect(insider.json()).toMatchObject({ error: { code: 'FACE_MISMATCH', details: { image: 0 } } });
+    const { medface } = server.deployment;
+    expect(await medface.store.countTemplates(carol.id)).toBe(1);
+    const denied = await medface.audit.search(medface.store, { action: 'biometric.enrol', outcome: 'denied', limit: 10 });
+    expect(denied.map((e) => e.details)).toEqual([expect.objectContaining({ code: 'FACE_MISMATCH', grade: expect.any(String) })]);
+    // the stranger's face signs no one in as Carol
+    expect(await signInStatus(images.stranger, { birthDate: PATIENTS.carol.birthDate })).toBe(401);
+
+    // another capture of Carol herself is added
+    const again = await server.as(desk, { method: 'POST', url: `/api/v1/patients/${carol.id}/enrol`, payload: { images: [images.carol.toString('base64')] } });
+    expect(again.statusCode, again.body).toBe(201);
+    expect(await medface.store.countTemplates(carol.id)).toBe(2);
+  });
+
+  it('tells the patient of every face added: once in the portal, and at the next check-in', async () => {
+    const signedIn = await patientSignIn(images.carol, { birthDate: PATIENTS.carol.birthDate });
+    const shown = await server.as(signedIn, { method: 'GET', url: '/api/v1/portal/notices' });
+    expect(shown.statusCode, shown.body).toBe(200);
+    const notices = shown.json<{ notices: { kind: string; at: string; new: boolean }[] }>().notices;
+    expect(notices.map((n) => [n.kind, n.new])).toEqual([
+      ['face-added', true],
+      ['face-added', true],
+    ]);
+    expect(Date.parse(notices[0]!.at)).toBeGreaterThan(Date.now() - 10 * 60_000);
+    const later = (await server.as(signedIn, { method: 'GET', url: '/api/v1/portal/notices' })).json<{ notices: { new: boolean }[] }>().notices;
+    expect(later.map((n) => n.new)).toEqual([false, false]);
+    // staff have no portal notices of their own
+    expect((await server.as(desk, { method: 'GET', url: '/api/v1/portal/notices' })).statusCode).toBe(403);
+
+    const { key } = await server.apiKey(['checkin:patient'], 'lobby kiosk');
+    const visit = await checkIn(key);
+    expect(visit.checkedIn).toBe(true);
+    expect(visit.notices.map((n) => n.kind)).toEqual(['face-added', 'face-added']);
+    expect((await checkIn(key)).notices).toEqual([]);
+    const { medface } = server.deployment;
+    const told = await medface.audit.search(medface.store, { action: 'patient.notice', limit: 10 });
+    expect(told.map((e) => [e.patientRef === medface.audit.patientRef(carol.id), e.details.channel, (e.details.notices as string[]).length])).toEqual([
+      [true, 'portal', 2],
+      [true, 'visit', 2],
+    ]);
+  });
+
+  it('re-enrols a changed face only through a second person: the privacy officer erases the enrolled face first', async () => {
+    const officer = await server.signIn(['privacy-officer']);
+    const erased = await server.as(officer, { method: 'DELETE', url: `/api/v1/patients/${carol.id}/biometrics` });
+    expect(erased.statusCode, erased.body).toBe(200);
+    await server.as(desk, { method: 'POST', url: `/api/v1/patients/${carol.id}/consent`, payload: { notice: 'v1' } });
+    const fresh = await server.as(desk, { method: 'POST', url: `/api/v1/patients/${carol.id}/enrol`, payload: { images: [images.stranger.toString('base64')] } });
+    expect(fresh.statusCode, fresh.body).toBe(201);
+    const signedIn = await patientSignIn(images.stranger, { birthDate: PATIENTS.carol.birthDate });
+    const notices = (await server.as(signedIn, { method: 'GET', url: '/api/v1/portal/notices' })).json<{ notices: { new: boolean }[] }>().notices;
+    expect(notices.map((n) => n.new)).toEqual([false, false, true]);
+  });
+});

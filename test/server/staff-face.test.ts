@@ -8,11 +8,12 @@ import { FacePool } from '../../src/face/index.js';
 import { rotateKeyEncryptionKey } from '../../src/services/keys.js';
 import { demoFaces, PATIENTS, rememberingPool, writeTestThresholds, type Faces } from '../services/fixtures.js';
 import { OPERATOR, startTestServer, type Browser, type TestServer } from './harness.js';
+import { FIXED_RANDOM, livenessAnswer } from './liveness-frames.js';
 
 /**
  * Staff sign-in with password + face, with the real model: a staff member enrols their own face (with
- * consent) after signing in with TOTP, signs in with password + face (1:1 against their own templates),
- * and removes it. Staff faces never take part in patient identification or the duplicate check; they
+ * consent) after signing in with TOTP, signs in with password + a live face (the active liveness check on
+ * filmed frames, then 1:1 against their own templates; a still photo is refused), and removes it. Staff faces never take part in patient identification or the duplicate check; they
  * survive key rotation and go with a disabled account.
  */
 
@@ -35,8 +36,11 @@ async function clinician(username: string): Promise<{ browser: Browser; password
   return { browser: { cookie: `${browser.cookie}; medface_session=${session?.value}`, csrf: browser.csrf }, password, userId: created.user.id };
 }
 
-async function faceSignIn(username: string, password: string, image: Buffer) {
-  return server.as(await server.newBrowser(), { method: 'POST', url: '/api/v1/auth/face-sign-in', payload: { username, password, image: b64(image) } });
+/** Password + face sign-in with `face` filmed doing a staff-sign-in challenge (or held still when `still`). */
+async function faceSignIn(username: string, password: string, face: Buffer, still = false) {
+  const browser = await server.newBrowser();
+  const live = await livenessAnswer(pool, (url, payload) => server.as(browser, { method: 'POST', url, payload }), face, 'staff-sign-in', still);
+  return server.as(browser, { method: 'POST', url: '/api/v1/auth/face-sign-in', payload: { username, password, ...live } });
 }
 
 beforeAll(async () => {
@@ -47,7 +51,13 @@ beforeAll(async () => {
   const thresholdsFile = path.join(scratch, 'thresholds.json');
   writeTestThresholds(thresholdsFile);
   server = await startTestServer({
-    deployment: { pool: { embedSingle: remembering.embedSingle, stats: () => pool.stats(), close: () => pool.close() }, thresholdsFile },
+    deployment: {
+      pool: { embedSingle: remembering.embedSingle, observe: (bytes, embed) => pool.observe(bytes, embed), stats: () => pool.stats(), close: () => pool.close() },
+      thresholdsFile,
+      // challenges whose actions a sequence rendered in advance performs
+      liveness: { random: FIXED_RANDOM },
+    },
+    rateLimits: { signIn: { max: 1000, windowMs: 60_000 } },
   });
 }, 180_000);
 
@@ -88,6 +98,22 @@ describe('staff sign-in with password and face', () => {
     expect(last).toMatchObject({ method: 'password+face', grade: session.established.matchGrade });
   });
 
+  it('refuses a still photo of my face in place of the live check: as a single image, or as frames held still', async () => {
+    const browser = await server.newBrowser();
+    const photo = await server.as(browser, { method: 'POST', url: '/api/v1/auth/face-sign-in', payload: { username, password: me.password, image: b64(images.aliceAgain) } });
+    expect(photo.statusCode, photo.body).toBe(400);
+    expect(photo.cookies.map((c) => c.name)).not.toContain('medface_session');
+    const held = await faceSignIn(username, me.password, images.aliceAgain, true);
+    expect(held.statusCode, held.body).toBe(401);
+    expect(held.json().error.code).toBe('SIGN_IN_FAILED');
+    const checks = await server.deployment.medface.store.listAuditEvents({ actor: me.userId, action: 'liveness.check', limit: 50 });
+    expect(checks.map((e) => e.outcome)).toContain('failure');
+    const failures = await server.deployment.medface.store.listAuditEvents({ actor: me.userId, action: 'auth.sign-in', outcome: 'failure', limit: 50 });
+    expect(JSON.parse(failures[failures.length - 1]!.details)).toMatchObject({ method: 'password+face', reason: 'face-error', code: 'LIVENESS_FAILED' });
+    // a successful sign-in clears the account's count, so the next test counts from zero
+    expect((await faceSignIn(username, me.password, images.aliceAgain)).statusCode).toBe(200);
+  });
+
   it('refuses another face or a wrong password with the one sign-in failure, and counts it', async () => {
     const otherFace = await faceSignIn(username, me.password, images.bob);
     expect(otherFace.statusCode).toBe(401);
@@ -97,8 +123,8 @@ describe('staff sign-in with password and face', () => {
     const failures = (await server.deployment.medface.store.listAuditEvents({ actor: me.userId, action: 'auth.sign-in', outcome: 'failure', limit: 50 })).map(
       (e) => JSON.parse(e.details) as { reason: string; failures: { account: number } },
     );
-    expect(failures.map((f) => f.reason)).toEqual(['face', 'password']);
-    expect(failures[1]!.failures.account).toBe(2);
+    expect(failures.map((f) => f.reason)).toEqual(['face-error', 'face', 'password']);
+    expect(failures[2]!.failures.account).toBe(2);
   });
 
   it('never shows a staff face to patient identification or the duplicate check', async () => {

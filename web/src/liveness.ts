@@ -5,12 +5,12 @@ import { h } from './dom.js';
 /**
  * The active liveness check with the camera: the server's challenge names 2–3 actions; each is asked for in
  * plain words while frames are filmed, and the frames go back with the challenge id to the flow that asked
- * (check-in, portal sign-in, telemedicine). The page judges nothing: the server checks the actions, their
- * order and timing, and that one and the same face did them.
+ * (check-in, portal sign-in, staff sign-in with the face, telemedicine). The page judges nothing: the server
+ * checks the actions, their order and timing, and that one and the same face did them.
  */
 
 export type LivenessAction = 'turn-left' | 'turn-right' | 'look-up' | 'blink' | 'come-closer';
-export type LivenessPurpose = 'check-in' | 'portal-sign-in' | 'verify' | 'telemedicine';
+export type LivenessPurpose = 'check-in' | 'portal-sign-in' | 'staff-sign-in' | 'verify' | 'telemedicine';
 
 interface Challenge {
   id: string;

@@ -7,7 +7,6 @@ import { staffFaceVerifier } from '../../services/staff-face.js';
 import { Admission } from '../admission.js';
 import { capturedFrames, framesRoute } from '../frames.js';
 import { rateLimited, type ServerContext } from '../context.js';
-import { imageBody, imageBytes, imageRoute } from '../images.js';
 import { cookieOptions, issueCsrfToken, SESSION_COOKIE } from '../security.js';
 import { DATE, NO_QUERY, OK, SESSION, USER_ACCOUNT } from '../schemas.js';
 
@@ -24,15 +23,14 @@ const SIGNED_IN = {
  */
 const PASSWORD_SIGN_INS = 16;
 
-const STAFF_FACE_SIGN_IN = {
-  properties: {
+const { body: STAFF_FACE_SIGN_IN_BODY, ...STAFF_FACE_SIGN_IN_ROUTE } = framesRoute(
+  {
     username: { type: 'string', minLength: 1, maxLength: 256 },
     password: { type: 'string', minLength: 1, maxLength: 1024 },
     newPassword: { type: 'string', minLength: 1, maxLength: 1024 },
   },
-  required: ['username', 'password', 'image'],
-  images: { image: 'single' as const },
-};
+  ['username', 'password'],
+);
 
 const { body: PATIENT_SIGN_IN_BODY, ...PATIENT_SIGN_IN_ROUTE } = framesRoute(
   {
@@ -45,7 +43,8 @@ const { body: PATIENT_SIGN_IN_BODY, ...PATIENT_SIGN_IN_ROUTE } = framesRoute(
 /**
  * Sign-in and sessions. A successful sign-in sets the session cookie (http-only, SameSite=Strict, Secure
  * over TLS) holding an opaque token; the token never appears in a body. Staff sign in with password and
- * TOTP; patients with their face and date of birth or PIN. Every failure is the same "sign-in failed".
+ * TOTP, or password and a live face (the active liveness check, as patients); patients with their face and
+ * date of birth or PIN. Every failure is the same "sign-in failed".
  */
 export const authRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment, tls, rateLimits }) => {
   const { medface, access } = deployment;
@@ -104,18 +103,19 @@ export const authRoutes: FastifyPluginAsync<ServerContext> = async (app, { deplo
     '/face-sign-in',
     {
       config: { access: 'public', ...rateLimited(rateLimits.signIn) },
-      ...imageRoute(STAFF_FACE_SIGN_IN),
+      ...STAFF_FACE_SIGN_IN_ROUTE,
       schema: {
         tags: ['auth'],
-        summary: 'Staff sign-in with password and a photo of their own enrolled face (1:1; newPassword replaces an administrator-set password)',
+        summary:
+          "Staff sign-in with password and their own enrolled face: the frames filmed for a staff-sign-in liveness challenge, the verified sequence's face compared 1:1 (newPassword replaces an administrator-set password); a single photo is not accepted",
         querystring: NO_QUERY,
-        body: imageBody(STAFF_FACE_SIGN_IN),
+        body: STAFF_FACE_SIGN_IN_BODY,
         response: { 200: SIGNED_IN },
       },
     },
     async (request, reply) => {
-      const { image, ...body } = request.body as { username: string; password: string; image: string; newPassword?: string };
-      const verifier = staffFaceVerifier(medface, imageBytes(image, 'image'));
+      const { challengeId, frames, ...body } = request.body as { username: string; password: string; newPassword?: string; challengeId: string; frames: { image: string; at: number }[] };
+      const verifier = staffFaceVerifier(medface, { challengeId, frames: capturedFrames(frames) }, request.ip);
       return startSession(reply, await signInWithFace(access, { ...body, client: request.ip }, verifier));
     },
   );

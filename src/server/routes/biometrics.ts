@@ -80,7 +80,21 @@ const CHECK_IN_RESULT = {
   type: 'object',
   additionalProperties: false,
   required: ['checkedIn', 'message'],
-  properties: { checkedIn: { type: 'boolean' }, encounterId: { type: 'string' }, message: { type: 'string' } },
+  properties: {
+    checkedIn: { type: 'boolean' },
+    encounterId: { type: 'string' },
+    message: { type: 'string' },
+    notices: {
+      type: 'array',
+      description: 'Faces added to the patient’s record since their last check-in: the kiosk tells the patient',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['kind', 'at'],
+        properties: { kind: { type: 'string', enum: ['face-added'] }, at: DATE_TIME },
+      },
+    },
+  },
 } as const;
 
 const CHECK_RESULT = {

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { pinStatus, setPin } from '../../access/pins.js';
+import { portalNotices } from '../../services/notices.js';
 import { callerOf } from '../access.js';
 import { rateLimited, type ServerContext } from '../context.js';
 import { DATE_TIME, NO_QUERY } from '../schemas.js';
@@ -13,12 +14,48 @@ const PIN_STATUS = {
   properties: { hasPin: { type: 'boolean' }, updatedAt: { anyOf: [DATE_TIME, { type: 'null' }] } },
 } as const;
 
+const NOTICES = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['notices'],
+  properties: {
+    notices: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['kind', 'at', 'new'],
+        properties: {
+          kind: { type: 'string', enum: ['face-added'], description: 'face-added: the clinic added a face to the patient’s record' },
+          at: DATE_TIME,
+          new: { type: 'boolean', description: 'Not shown in the portal before' },
+        },
+      },
+    },
+  },
+} as const;
+
 /**
  * What only the patient portal needs beyond the record, consent and erasure routes a patient already uses
- * on their own Patient: their sign-in PIN. The policy decides (`patient.manage-pin`, in access/pins.ts).
+ * on their own Patient: their sign-in PIN (the policy decides, `patient.manage-pin` in access/pins.ts), and
+ * the notices of what the clinic did to their face data (services/notices.ts).
  */
 export const portalRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment, rateLimits }) => {
-  const { access } = deployment;
+  const { access, medface } = deployment;
+
+  app.get(
+    '/notices',
+    {
+      config: { access: 'signed-in' },
+      schema: {
+        tags: ['portal'],
+        summary: 'What the clinic did to the signed-in patient’s face data (a face added, and when); those not shown before are marked new, once',
+        querystring: NO_QUERY,
+        response: { 200: NOTICES },
+      },
+    },
+    async (request) => portalNotices(medface, access, callerOf(request)),
+  );
 
   app.get(
     '/pin',

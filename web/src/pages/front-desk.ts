@@ -109,7 +109,12 @@ export async function renderFrontDesk(main: HTMLElement): Promise<() => void> {
         const result = await api<EnrolResult>('POST', `/api/v1/patients/${patient.id}/enrol`, { images: [image] });
         say(message, `Enrolled: ${result.templateCount} of ${result.limit} templates stored.`, 'ok');
       } catch (e) {
-        const text = e instanceof ApiError && /DUPLICATE/.test(e.code) ? 'This face matches another patient: the pair is now in the duplicate-review queue below.' : (e as Error).message;
+        const text =
+          e instanceof ApiError && /DUPLICATE/.test(e.code)
+            ? 'This face matches another patient: the pair is now in the duplicate-review queue below.'
+            : e instanceof ApiError && e.code === 'FACE_MISMATCH'
+              ? 'This is not the face already enrolled for this patient. If their face has changed, ask the privacy officer to erase the enrolled face first, then enrol again.'
+              : (e as Error).message;
         say(message, `Not enrolled. ${text}`, 'error');
         void loadDuplicates();
       }

@@ -89,18 +89,22 @@ export async function renderKiosk(main: HTMLElement): Promise<() => void> {
     try {
       const filmed = await runLivenessCheck(camera as Camera, 'check-in', (text) => say(prompt, text));
       say(prompt, 'Checking…');
-      const result = await api<{ checkedIn: boolean; message: string }>('POST', '/api/v1/check-in', { ...filmed, birthDate });
-      finish(result.checkedIn, result.message);
+      const result = await api<{ checkedIn: boolean; message: string; notices?: { kind: 'face-added'; at: string }[] }>('POST', '/api/v1/check-in', { ...filmed, birthDate });
+      finish(result.checkedIn, result.message, result.notices ?? []);
     } catch (e) {
       finish(false, e instanceof ApiError && e.status === 429 ? 'Too many attempts. Please see the front desk.' : SEE_FRONT_DESK);
     }
   };
 
-  const finish = (checkedIn: boolean, text: string): void => {
+  const finish = (checkedIn: boolean, text: string, notices: readonly { at: string }[] = []): void => {
     stopCamera();
     screen.replaceChildren(
       h('h1', { id: 'kiosk-title', class: checkedIn ? 'result ok' : 'result' }, text),
       h('p', { class: 'lead' }, checkedIn ? 'Please take a seat; you will be called.' : 'A member of staff will help you.'),
+      // a face added to the record since the last visit: the patient is told, in case it was not theirs
+      ...notices.map((n) =>
+        h('p', { class: 'status large', 'data-kind': 'info', role: 'note' }, `A face was added to your record on ${new Date(n.at).toLocaleDateString()} by the clinic. If this was not you, please tell the front desk.`),
+      ),
       h('button', { type: 'button', class: 'big', onclick: () => start() }, 'Done'),
     );
     (screen.querySelector('button') as HTMLButtonElement).focus();

@@ -45,10 +45,11 @@ export async function renderPortal(main: HTMLElement): Promise<void> {
   }
   main.classList.add('portal-page');
   const base = `/api/v1/patients/${encodeURIComponent(patientId)}`;
-  const [chart, { consents }, pin] = await Promise.all([
+  const [chart, { consents }, pin, { notices }] = await Promise.all([
     api<Chart>('GET', `${base}/chart`),
     api<{ consents: Consent[] }>('GET', `${base}/consents`),
     api<PinStatus>('GET', '/api/v1/portal/pin'),
+    api<{ notices: Notice[] }>('GET', '/api/v1/portal/notices'),
   ]);
   const { patient, resources, identity } = chart;
   const list = (type: string) => resources[type] ?? [];
@@ -62,6 +63,7 @@ export async function renderPortal(main: HTMLElement): Promise<void> {
       identity
         ? h('p', { class: 'banner', role: 'note', 'aria-label': 'How you signed in' }, `You signed in with ${SIGNED_IN_WITH[identity.method] ?? identity.method} at ${when(identity.at)}.`)
         : '',
+      ...newNotices(notices),
       h('div', { class: 'actions' }, h('button', { type: 'button', class: 'secondary', onclick: () => void signOut().then(() => navigate('/portal/sign-in')) }, 'Sign out')),
     ),
     section('About you', aboutYou(patient)),
@@ -116,6 +118,19 @@ export async function renderPortal(main: HTMLElement): Promise<void> {
     consentSection(base, consents),
     pinSection(pin),
   );
+}
+
+interface Notice {
+  kind: 'face-added';
+  at: string;
+  new: boolean;
+}
+
+/** Faces the clinic added to the record since the patient last opened the portal: told once, so a face that is not theirs is noticed. */
+function newNotices(notices: readonly Notice[]): HTMLElement[] {
+  return notices
+    .filter((n) => n.new)
+    .map((n) => h('p', { class: 'status large', 'data-kind': 'info', role: 'alert' }, `A face was added to your record on ${day(n.at)} by the clinic. If this was not you, please tell the clinic.`));
 }
 
 function section(title: string, ...content: (Node | string)[]): HTMLElement {

@@ -1,6 +1,7 @@
 import { api, ApiError, type SignedIn } from '../api.js';
 import { openCamera, type Camera } from '../camera.js';
 import { field, formValues, h, say, status } from '../dom.js';
+import { runLivenessCheck } from '../liveness.js';
 import { navigate } from '../navigation.js';
 import { setSession } from '../session.js';
 
@@ -8,8 +9,9 @@ type SecondFactor = 'totp' | 'face';
 
 /**
  * Staff sign-in: the password and a second factor, the code from the authenticator app or the staff
- * member's own enrolled face (a photo from the camera, compared with their face only). A first sign-in,
- * or one after an administrator's reset, sets a new password.
+ * member's own enrolled face: the active liveness check filmed with the camera (a few movements asked in
+ * plain words; a photo is not enough), its face compared with their own face only. A first sign-in, or one
+ * after an administrator's reset, sets a new password.
  */
 export async function renderSignIn(main: HTMLElement, params: URLSearchParams): Promise<() => void> {
   const message = status();
@@ -46,7 +48,10 @@ export async function renderSignIn(main: HTMLElement, params: URLSearchParams): 
     if (chosen === 'face' && !camera) {
       try {
         camera = await openCamera('Camera preview for signing in with your face');
-        cameraSlot.replaceChildren(h('p', {}, 'Look at the camera, then sign in: the photo is compared with your own enrolled face only.'), camera.element);
+        cameraSlot.replaceChildren(
+          h('p', {}, 'Press “Sign in”, then follow the instructions on the screen: your face is compared with your own enrolled face only.'),
+          camera.element,
+        );
       } catch {
         say(message, 'The camera is not available: sign in with your authenticator code.', 'error');
       }
@@ -85,7 +90,9 @@ export async function renderSignIn(main: HTMLElement, params: URLSearchParams): 
         let signedIn: SignedIn;
         if (factor === 'face') {
           if (!camera) throw new ApiError(400, 'NO_CAMERA', 'The camera is not available: sign in with your authenticator code.');
-          signedIn = await api<SignedIn>('POST', '/api/v1/auth/face-sign-in', { ...common, image: await camera.capture() });
+          const live = await runLivenessCheck(camera, 'staff-sign-in', (prompt) => say(message, prompt));
+          say(message, 'Signing in…');
+          signedIn = await api<SignedIn>('POST', '/api/v1/auth/face-sign-in', { ...common, ...live });
         } else {
           signedIn = await api<SignedIn>('POST', '/api/v1/auth/sign-in', { ...common, code: values.code });
         }
@@ -108,7 +115,7 @@ export async function renderSignIn(main: HTMLElement, params: URLSearchParams): 
           newPassword.querySelector('input')?.setAttribute('required', '');
           say(message, factor === 'face' ? 'Choose a new password and sign in again.' : 'Choose a new password, enter a fresh code and sign in again.', 'error');
         } else if (e instanceof ApiError && (e.status === 429 || e.code === 'NO_CAMERA')) say(message, e.message, 'error');
-        else say(message, factor === 'face' ? 'Sign-in failed. Check your details, face the camera in good light, and try again.' : 'Sign-in failed. Check your details and the code, and try again.', 'error');
+        else say(message, factor === 'face' ? 'Sign-in failed. Check your details, face the camera in good light, follow each instruction slowly, and try again.' : 'Sign-in failed. Check your details and the code, and try again.', 'error');
       }
     })();
   });
