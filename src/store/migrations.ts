@@ -576,6 +576,20 @@ CREATE TRIGGER key_metadata_announce AFTER INSERT OR UPDATE OR DELETE ON key_met
   FOR EACH STATEMENT EXECUTE FUNCTION medface_announce_change();
 `,
   },
+  {
+    version: 7,
+    name: 'kiosk devices',
+    // A kiosk is an API client of kind 'kiosk' whose credential is a device cookie: its row is created with
+    // the hash of a one-time pairing code, which pairing replaces with the device token's (paired_at set once).
+    sqlite: `
+ALTER TABLE api_clients ADD COLUMN kind TEXT NOT NULL DEFAULT 'integration';
+ALTER TABLE api_clients ADD COLUMN paired_at TEXT;
+`,
+    postgres: `
+ALTER TABLE api_clients ADD COLUMN kind TEXT NOT NULL DEFAULT 'integration';
+ALTER TABLE api_clients ADD COLUMN paired_at TIMESTAMPTZ;
+`,
+  },
 ];
 
 /**

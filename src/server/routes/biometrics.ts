@@ -231,7 +231,7 @@ export const biometricRoutes: FastifyPluginAsync<ServerContext> = async (app, { 
   app.post(
     '/check-in',
     {
-      config: { access: { operation: 'biometric.identify' }, ...limited },
+      config: { access: { operation: 'encounter.check-in' }, ...limited },
       ...checkInRoute,
       schema: {
         tags: ['biometrics'],
