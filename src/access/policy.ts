@@ -92,7 +92,8 @@ export const POLICY = {
     roles: { 'front-desk': 'always', clinician: 'always', emergency: 'always' },
     scopes: ['identify:patient'],
   }),
-  'biometric.erase': rule({ patientScoped: true, roles: { 'privacy-officer': 'always', patient: 'own-record' } }),
+  // the privacy notice tells patients to ask the front desk: it erases on their word (audited, with the reason given)
+  'biometric.erase': rule({ patientScoped: true, roles: { 'front-desk': 'always', 'privacy-officer': 'always', patient: 'own-record' } }),
   // a patient's own sign-in PIN; staff reset nothing here (a patient without a PIN signs in with the date of birth)
   // live feedback on a capture (reason codes and a box only, no identity), e.g. the kiosk's preview
   'biometric.capture-feedback': rule({ patientScoped: false, roles: { 'front-desk': 'always', clinician: 'always' }, scopes: ['checkin:patient'] }),
