@@ -15,22 +15,28 @@ import { hashToken, looksLikeToken, newToken } from './tokens.js';
 export interface ApiClient {
   id: string;
   name: string;
+  /** An integration calls with a bearer key; a kiosk with the device cookie set at pairing (kiosks.ts). */
+  kind: 'integration' | 'kiosk';
   scopes: Scope[];
   createdAt: string;
   createdBy: string;
   revokedAt: string | null;
+  /** A kiosk: when its pairing link was used (null: not yet paired). */
+  pairedAt: string | null;
 }
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/;
+export const CLIENT_NAME = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/;
 
-function toClient(row: ApiClientRow): ApiClient {
+export function toClient(row: ApiClientRow): ApiClient {
   return {
     id: row.id,
     name: row.name,
+    kind: row.kind,
     scopes: SCOPES.filter((s) => row.scopes.includes(s)),
     createdAt: row.createdAt,
     createdBy: row.createdBy,
     revokedAt: row.revokedAt,
+    pairedAt: row.pairedAt,
   };
 }
 
@@ -41,7 +47,7 @@ export async function createApiClient(
 ): Promise<{ client: ApiClient; key: string }> {
   await guard(ctx, caller, 'apiclient.manage');
   const name = input.name.trim();
-  if (!NAME.test(name)) throw invalid('name', 'a client name has 1-64 letters, digits, blanks and . _ -');
+  if (!CLIENT_NAME.test(name)) throw invalid('name', 'a client name has 1-64 letters, digits, blanks and . _ -');
   const unknown = input.scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
   if (unknown.length > 0) throw invalid('scopes', `unknown scope ${unknown.join(', ')} (scopes: ${SCOPES.join(', ')})`);
   const scopes = SCOPES.filter((s) => input.scopes.includes(s));
@@ -51,11 +57,13 @@ export async function createApiClient(
   const row: ApiClientRow = {
     id: randomUUID(),
     name,
+    kind: 'integration',
     keyHash: hash,
     scopes,
     createdAt: ctx.now().toISOString(),
     createdBy: caller.principal.id,
     revokedAt: null,
+    pairedAt: null,
   };
   await ctx.store.transaction(async (tx) => {
     await tx.insertApiClient(row);
@@ -84,7 +92,7 @@ export async function revokeApiClient(ctx: AccessContext, caller: Caller, idOrNa
         client: caller.client ?? null,
         action: 'apiclient.revoke',
         outcome: 'success',
-        details: { clientId: row.id },
+        details: { clientId: row.id, name: row.name, kind: row.kind },
       });
     }
     return toClient(revoked ? { ...row, revokedAt: at } : row);
@@ -106,7 +114,7 @@ export async function listApiClients(ctx: AccessContext, caller: Caller): Promis
 export async function authenticateApiClient(ctx: AccessContext, key: string, client: string | null): Promise<Principal> {
   const now = ctx.now();
   const row = looksLikeToken(key, 'api-key') ? await ctx.store.getApiClientByKeyHash(hashToken(key)) : null;
-  if (row && row.revokedAt === null) return { kind: 'api-client', id: row.id, scopes: toClient(row).scopes };
+  if (row && row.kind === 'integration' && row.revokedAt === null) return { kind: 'api-client', id: row.id, scopes: toClient(row).scopes };
   const address = client === null ? [] : [apiKeySubject(client)];
   const blocked = await blockedNow(ctx.store, address, ctx.settings.throttle, now);
   if (blocked) {

@@ -67,8 +67,10 @@ export const POLICY = {
   'encounter.create': rule({
     patientScoped: true,
     roles: { 'front-desk': 'always', clinician: 'always', emergency: 'break-glass' },
-    scopes: ['checkin:patient'],
   }),
+  // the kiosk's one operation: liveness, 1:N match and date of birth, then an arrived Encounter (services/check-in.ts);
+  // it names no patient up front and answers none, so a kiosk credential neither writes nor learns records
+  'encounter.check-in': rule({ patientScoped: false, roles: { 'front-desk': 'always' }, scopes: ['checkin:patient'] }),
   'record.read': rule({ patientScoped: true, roles: { clinician: 'always', emergency: 'break-glass', patient: 'own-record' } }),
   'record.write': rule({ patientScoped: true, roles: { clinician: 'always', emergency: 'break-glass' } }),
   'consent.read': rule({
@@ -83,14 +85,15 @@ export const POLICY = {
   'biometric.verify': rule({
     patientScoped: true,
     roles: { 'front-desk': 'always', clinician: 'always', emergency: 'always' },
-    scopes: ['verify:patient', 'checkin:patient'],
+    scopes: ['verify:patient'],
   }),
   'biometric.identify': rule({
     patientScoped: false,
     roles: { 'front-desk': 'always', clinician: 'always', emergency: 'always' },
-    scopes: ['identify:patient', 'checkin:patient'],
+    scopes: ['identify:patient'],
   }),
-  'biometric.erase': rule({ patientScoped: true, roles: { 'privacy-officer': 'always', patient: 'own-record' } }),
+  // the privacy notice tells patients to ask the front desk: it erases on their word (audited, with the reason given)
+  'biometric.erase': rule({ patientScoped: true, roles: { 'front-desk': 'always', 'privacy-officer': 'always', patient: 'own-record' } }),
   // a patient's own sign-in PIN; staff reset nothing here (a patient without a PIN signs in with the date of birth)
   // live feedback on a capture (reason codes and a box only, no identity), e.g. the kiosk's preview
   'biometric.capture-feedback': rule({ patientScoped: false, roles: { 'front-desk': 'always', clinician: 'always' }, scopes: ['checkin:patient'] }),

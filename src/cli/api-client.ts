@@ -37,5 +37,5 @@ export function registerApiClient(program: Command): void {
 }
 
 function renderClient(c: ApiClient): string {
-  return `${c.name}\t${c.scopes.join(',')}\t${c.revokedAt === null ? 'active' : `revoked ${c.revokedAt}`}\t${c.id}`;
+  return `${c.name}\t${c.kind}\t${c.scopes.join(',')}\t${c.revokedAt === null ? 'active' : `revoked ${c.revokedAt}`}\t${c.id}`;
 }

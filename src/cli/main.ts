@@ -14,6 +14,7 @@ import { registerErase } from './erase.js';
 import { registerEvaluate } from './evaluate.js';
 import { registerIdentify } from './identify.js';
 import { registerKeys } from './keys.js';
+import { registerKiosk } from './kiosk.js';
 import { registerLiveness } from './liveness.js';
 import { registerLivenessCheck } from './liveness-check.js';
 import { registerPatient } from './patient.js';
@@ -46,6 +47,7 @@ export function buildProgram(): Command {
   registerLivenessCheck(program);
   registerUser(program);
   registerApiClient(program);
+  registerKiosk(program);
   registerServe(program);
   return program;
 }

@@ -1,11 +1,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { authenticateApiClient } from '../access/api-clients.js';
+import { authenticateKiosk } from '../access/kiosks.js';
 import type { AccessContext } from '../access/context.js';
 import { guard, type Allowed, type Caller } from '../access/guard.js';
 import type { Operation } from '../access/policy.js';
 import { resumeSession, type ResumedSession } from '../access/sessions.js';
 import { isMedfaceError, MedfaceError } from '../errors.js';
-import { checkCsrf, cookieOptions, SESSION_COOKIE } from './security.js';
+import { checkCsrf, cookieOptions, KIOSK_COOKIE, SESSION_COOKIE } from './security.js';
 
 /**
  * Who calls, and whether they may: every API and FHIR route declares its access in `config.access`, and
@@ -90,6 +91,14 @@ async function authenticate(access: AccessContext, request: FastifyRequest, repl
     request.caller = { principal: await authenticateApiClient(access, bearer, client), client };
     return;
   }
+  // a paired kiosk's browser is the kiosk, whatever else it holds: a staff sign-in there opens nothing
+  const device = request.cookies[KIOSK_COOKIE];
+  if (device) {
+    const kiosk = await authenticateKiosk(access, device, client);
+    request.caller = { principal: kiosk.principal, client: `kiosk:${kiosk.name}` };
+    await confineKiosk(access, request, request.caller);
+    return;
+  }
   const token = request.cookies[SESSION_COOKIE];
   if (!token) throw new MedfaceError('UNAUTHENTICATED', 'sign in first');
   try {
@@ -100,6 +109,23 @@ async function authenticate(access: AccessContext, request: FastifyRequest, repl
     if (isMedfaceError(e) && e.code === 'UNAUTHENTICATED') reply.clearCookie(SESSION_COOKIE, cookieOptions(tls));
     throw e;
   }
+}
+
+/**
+ * A kiosk reaches a route only when the route's one operation is granted to it, decided before its request is
+ * read: elsewhere it learns nothing, not even from a validation error or a record that is not there.
+ */
+async function confineKiosk(access: AccessContext, request: FastifyRequest, caller: Caller): Promise<void> {
+  const declared = request.routeOptions.config.access;
+  if (typeof declared === 'object' && typeof declared.operation === 'string') {
+    await guard(access, caller, declared.operation);
+    return;
+  }
+  const route = `${request.method} ${request.routeOptions.url ?? ''}`;
+  await access.store.transaction((tx) =>
+    access.audit.append(tx, { actor: caller.principal.id, client: caller.client ?? null, action: 'kiosk.request', outcome: 'denied', details: { route } }),
+  );
+  throw new MedfaceError('FORBIDDEN', 'a kiosk may only check patients in', { reason: 'not-permitted' });
 }
 
 /** The authenticated caller of a non-public route. */

@@ -26,6 +26,7 @@ import { breakGlassRoutes } from './routes/break-glass.js';
 import { consentRoutes } from './routes/consent.js';
 import { FHIR_JSON, fhirRoutes, OPERATION_OUTCOME, operationOutcome } from './routes/fhir.js';
 import { healthRoutes } from './routes/health.js';
+import { kioskRoutes } from './routes/kiosk.js';
 import { livenessRoutes } from './routes/liveness.js';
 import { patientRoutes } from './routes/patients.js';
 import { portalRoutes } from './routes/portal.js';
@@ -159,7 +160,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   };
   await app.register(healthRoutes, context);
   await app.register(authRoutes, { ...context, prefix: '/api/v1/auth' });
-  for (const routes of [patientRoutes, consentRoutes, biometricRoutes, livenessRoutes, recordRoutes, breakGlassRoutes, auditRoutes, adminRoutes]) {
+  for (const routes of [patientRoutes, consentRoutes, biometricRoutes, livenessRoutes, kioskRoutes, recordRoutes, breakGlassRoutes, auditRoutes, adminRoutes]) {
     await app.register(routes, { ...context, prefix: '/api/v1' });
   }
   await app.register(accountRoutes, { ...context, prefix: '/api/v1' });

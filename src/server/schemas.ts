@@ -80,3 +80,17 @@ export const SESSION = {
     established: IDENTITY_ESTABLISHED,
   },
 } as const;
+
+/**
+ * The optional body of a DELETE that staff give a reason for (consent withdrawal, erasure): kept in the audit
+ * entry. The route's `preValidation: bodyOptional` lets a DELETE without a body through as `{}`.
+ */
+export const REASON_BODY = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { reason: { type: 'string', minLength: 1, maxLength: 500, description: 'Why, in words (e.g. "patient asked at the front desk")' } },
+} as const;
+
+export async function bodyOptional(request: { body: unknown }): Promise<void> {
+  request.body ??= {};
+}

@@ -17,6 +17,10 @@ import { MedfaceError } from '../errors.js';
  */
 
 export const SESSION_COOKIE = 'medface_session';
+/** A paired kiosk's device token (src/access/kiosks.ts): sent by that browser instead of any session. */
+export const KIOSK_COOKIE = 'medface_kiosk';
+/** A kiosk stays paired until revoked; browsers cap a cookie's life at 400 days. */
+const KIOSK_COOKIE_DAYS = 400;
 export const CSRF_COOKIE = 'medface_csrf';
 export const CSRF_HEADER = 'x-csrf-token';
 
@@ -57,6 +61,11 @@ export async function registerSecurityHeaders(app: FastifyInstance, tls: boolean
 
 export function cookieOptions(tls: boolean): CookieSerializeOptions {
   return { path: '/', httpOnly: true, sameSite: 'strict', secure: tls };
+}
+
+/** The device cookie outlives browser restarts (a session cookie would be gone after a reboot of the kiosk). */
+export function kioskCookieOptions(tls: boolean): CookieSerializeOptions {
+  return { ...cookieOptions(tls), maxAge: KIOSK_COOKIE_DAYS * 24 * 3600 };
 }
 
 /** Hands a client its CSRF token (a new one unless its cookie already holds one). */

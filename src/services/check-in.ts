@@ -50,7 +50,7 @@ export async function checkIn(medface: Medface, access: AccessContext, caller: C
   if (!sameBirthDate(recorded, request.birthDate)) return refused(medface, who, candidate.patientId, 'second-factor');
 
   try {
-    await guard(access, caller, 'encounter.create', { patientId: candidate.patientId });
+    await guard(access, caller, 'encounter.check-in', { patientId: candidate.patientId });
   } catch (e) {
     // the refusal is audited by the guard; the kiosk learns nothing a failed match would not tell it
     if (isMedfaceError(e) && e.code === 'FORBIDDEN') return NOT_CHECKED_IN;

@@ -53,9 +53,10 @@ export interface ConsentWithdrawal {
 
 /**
  * Withdraws the patient's biometric consent and, in the same transaction, deletes every template and photo
- * of the patient; the gallery forgets them right after commit.
+ * of the patient; the gallery forgets them right after commit. `reason`, when staff give one (the front desk
+ * acting on the patient's word), is kept in the audit entry.
  */
-export function withdrawConsent(medface: Medface, patientId: string, who: Actor): Promise<ConsentWithdrawal> {
+export function withdrawConsent(medface: Medface, patientId: string, who: Actor, reason?: string): Promise<ConsentWithdrawal> {
   return withFailureAudit(medface, who, 'consent.withdraw', patientId, () =>
     medface.exclusive(patientId, async () => {
       const result = await medface.store.transaction(async (tx) => {
@@ -68,7 +69,7 @@ export function withdrawConsent(medface: Medface, patientId: string, who: Actor)
           action: 'consent.withdraw',
           outcome: 'success',
           patientId,
-          details: { consentId: consent.id, templatesRemoved, photosRemoved },
+          details: { consentId: consent.id, templatesRemoved, photosRemoved, ...(reason !== undefined && { reason }) },
         });
         return { consent, templatesRemoved, photosRemoved };
       });

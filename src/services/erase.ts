@@ -14,9 +14,9 @@ export interface ErasureResult {
 /**
  * An erasure request for a patient's biometric data: every template and photo is deleted and an active
  * biometric consent ends, in one transaction. The medical record stays (it is not biometric data), and the
- * audit trail keeps the erasure under the patient's pseudonym only.
+ * audit trail keeps the erasure under the patient's pseudonym only, with the reason staff gave.
  */
-export function erase(medface: Medface, patientId: string, who: Actor): Promise<ErasureResult> {
+export function erase(medface: Medface, patientId: string, who: Actor, reason?: string): Promise<ErasureResult> {
   return withFailureAudit(medface, who, 'biometric.erase', patientId, () =>
     medface.exclusive(patientId, async () => {
       const result = await medface.store.transaction(async (tx) => {
@@ -31,7 +31,7 @@ export function erase(medface: Medface, patientId: string, who: Actor): Promise<
           action: 'biometric.erase',
           outcome: 'success',
           patientId,
-          details: { templatesRemoved, photosRemoved, consentWithdrawn },
+          details: { templatesRemoved, photosRemoved, consentWithdrawn, ...(reason !== undefined && { reason }) },
         });
         return { patientId, templatesRemoved, photosRemoved, consentWithdrawn };
       });

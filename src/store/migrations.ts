@@ -640,6 +640,20 @@ CREATE TABLE patient_notices (
 CREATE INDEX patient_notices_patient ON patient_notices (patient_id, created_at);
 `,
   },
+  {
+    version: 9,
+    name: 'kiosk devices',
+    // A kiosk is an API client of kind 'kiosk' whose credential is a device cookie: its row is created with
+    // the hash of a one-time pairing code, which pairing replaces with the device token's (paired_at set once).
+    sqlite: `
+ALTER TABLE api_clients ADD COLUMN kind TEXT NOT NULL DEFAULT 'integration';
+ALTER TABLE api_clients ADD COLUMN paired_at TEXT;
+`,
+    postgres: `
+ALTER TABLE api_clients ADD COLUMN kind TEXT NOT NULL DEFAULT 'integration';
+ALTER TABLE api_clients ADD COLUMN paired_at TIMESTAMPTZ;
+`,
+  },
 ];
 
 /**

@@ -768,8 +768,8 @@ export class SqlRepository implements Repository {
 
   async insertApiClient(row: ApiClientRow): Promise<void> {
     await this.sql.run(
-      'INSERT INTO api_clients (id, name, key_hash, scopes, created_at, created_by, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      [row.id, row.name, row.keyHash, JSON.stringify(row.scopes), row.createdAt, row.createdBy, row.revokedAt],
+      'INSERT INTO api_clients (id, name, kind, key_hash, scopes, created_at, created_by, revoked_at, paired_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      [row.id, row.name, row.kind, row.keyHash, JSON.stringify(row.scopes), row.createdAt, row.createdBy, row.revokedAt, row.pairedAt],
     );
   }
 
@@ -790,6 +790,11 @@ export class SqlRepository implements Repository {
 
   async revokeApiClient(id: string, at: string): Promise<boolean> {
     return (await this.sql.run('UPDATE api_clients SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [at, id])) > 0;
+  }
+
+  async pairApiClient(id: string, pairingHash: string, deviceHash: string, at: string): Promise<boolean> {
+    const sql = 'UPDATE api_clients SET key_hash = ?, paired_at = ? WHERE id = ? AND key_hash = ? AND paired_at IS NULL AND revoked_at IS NULL';
+    return (await this.sql.run(sql, [deviceHash, at, id, pairingHash])) > 0;
   }
 
   // ---------------------------------------------------------------- rate limits
@@ -1245,16 +1250,18 @@ function accountRequestRow(r: AccountRequestDbRow): AccountRequestRow {
   };
 }
 
-const API_CLIENT_COLUMNS = 'id, name, key_hash, scopes, created_at, created_by, revoked_at';
+const API_CLIENT_COLUMNS = 'id, name, kind, key_hash, scopes, created_at, created_by, revoked_at, paired_at';
 
 interface ApiClientDbRow {
   id: string;
   name: string;
+  kind: string;
   key_hash: string;
   scopes: unknown;
   created_at: unknown;
   created_by: string;
   revoked_at: unknown;
+  paired_at: unknown;
 }
 
 const CHALLENGE_COLUMNS = 'id, nonce, actions, purpose, subject, issued_at, deadline, consumed_at';
@@ -1287,11 +1294,13 @@ function apiClientRow(r: ApiClientDbRow): ApiClientRow {
   return {
     id: r.id,
     name: r.name,
+    kind: r.kind === 'kiosk' ? 'kiosk' : 'integration',
     keyHash: r.key_hash,
     scopes: jsonColumn<string[]>(r.scopes),
     createdAt: isoTime(r.created_at),
     createdBy: r.created_by,
     revokedAt: isoTimeOrNull(r.revoked_at),
+    pairedAt: isoTimeOrNull(r.paired_at),
   };
 }
 

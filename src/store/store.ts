@@ -382,6 +382,9 @@ export abstract class TransactionalStore implements Store {
   revokeApiClient(id: string, at: string): Promise<boolean> {
     return this.transaction((tx) => tx.revokeApiClient(id, at));
   }
+  pairApiClient(id: string, pairingHash: string, deviceHash: string, at: string): Promise<boolean> {
+    return this.transaction((tx) => tx.pairApiClient(id, pairingHash, deviceHash, at));
+  }
   countRateLimitHit(key: string, now: string, windowEndsAt: string): Promise<{ hits: number; windowEndsAt: string }> {
     return this.transaction((tx) => tx.countRateLimitHit(key, now, windowEndsAt));
   }

@@ -259,16 +259,22 @@ export interface LivenessChallengeRow {
   consumedAt: string | null;
 }
 
-/** An integration (e.g. a telemedicine platform) calling with an API key limited to scopes. */
+/**
+ * An integration (e.g. a telemedicine platform) calling with an API key limited to scopes, or a kiosk
+ * device, whose credential is a cookie set when it is paired.
+ */
 export interface ApiClientRow {
   id: string;
   name: string;
-  /** SHA-256 of the key; the key itself is shown once and never stored. */
+  kind: 'integration' | 'kiosk';
+  /** SHA-256 of the key (a kiosk's: of its pairing code until paired, then of its device token); neither is stored. */
   keyHash: string;
   scopes: string[];
   createdAt: string;
   createdBy: string;
   revokedAt: string | null;
+  /** When a kiosk's pairing code was exchanged for its device token; null for an integration. */
+  pairedAt: string | null;
 }
 
 export type AccountRequestAction = 'user.create' | 'user.password-reset' | 'user.totp-reset';
@@ -450,6 +456,11 @@ export interface Repository {
   listApiClients(): Promise<ApiClientRow[]>;
   /** False when there is no such client or it was already revoked. */
   revokeApiClient(id: string, at: string): Promise<boolean>;
+  /**
+   * A kiosk's pairing: replaces the pairing code's hash by the device token's, once (false when the code was
+   * already used, replaced, or the kiosk revoked).
+   */
+  pairApiClient(id: string, pairingHash: string, deviceHash: string, at: string): Promise<boolean>;
 
   // Rate limits shared by every node (src/server/rate-limit-store.ts)
   /**

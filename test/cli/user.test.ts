@@ -116,3 +116,19 @@ describe('medface api-client', () => {
     expect(JSON.stringify(list)).not.toContain(key.slice(4));
   });
 });
+
+describe('medface kiosk', () => {
+  it('registers a kiosk with a one-time pairing link, lists it, and revokes it (and no integration by that command)', async () => {
+    const registered = await medface(['kiosk', 'register', '--name', 'Lobby 1', '--url', 'https://medface.clinic.example/']);
+    expect(registered.code, registered.stderr).toBe(0);
+    const link = /https:\/\/medface\.clinic\.example\/kiosk\/pair#(mfp_[A-Za-z0-9_-]{43})/.exec(registered.stdout);
+    expect(link, registered.stdout).not.toBeNull();
+    expect(registered.stdout).toContain('waiting to be paired');
+    await medface(['api-client', 'create', '--name', 'portal-bridge', '--scope', 'verify:patient']);
+    const list = JSON.parse((await medface(['kiosk', 'list', '--json'])).stdout) as { name: string; kind: string; scopes: string[] }[];
+    expect(list).toEqual([expect.objectContaining({ name: 'Lobby 1', kind: 'kiosk', scopes: ['checkin:patient'] })]);
+    expect(JSON.stringify(list)).not.toContain((link as RegExpExecArray)[1]!.slice(4));
+    expect((await medface(['kiosk', 'revoke', 'portal-bridge'])).code).not.toBe(0);
+    expect((await medface(['kiosk', 'revoke', 'Lobby 1'])).stdout).toContain('revoked');
+  });
+});

@@ -29,14 +29,18 @@ export async function buildWebApp(outDir: string): Promise<string> {
   return outDir;
 }
 
-/** The real server for `deployment` on a loopback port, logs discarded. `close` stops the server (not the deployment). */
+/**
+ * The real server for `deployment` on a loopback port (`port`, or a free one), logs discarded. `close` stops the
+ * server (not the deployment): serving again on the same port is a server restart.
+ */
 export async function serve(
   deployment: Deployment,
   webRoot: string,
   options: Omit<ServerOptions, 'deployment' | 'webRoot' | 'log'> = {},
+  port = 0,
 ): Promise<{ baseUrl: string; close: () => Promise<void> }> {
   const app = await buildServer({ ...options, deployment, webRoot, log: { stream: new Writable({ write: (_chunk, _encoding, done) => done() }) } });
-  await app.listen({ host: '127.0.0.1', port: 0 });
+  await app.listen({ host: '127.0.0.1', port });
   const address = app.server.address() as { port: number };
   return { baseUrl: `http://127.0.0.1:${address.port}`, close: () => app.close() };
 }

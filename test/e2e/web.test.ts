@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Caller } from '../../src/access/guard.js';
 import type { Role } from '../../src/access/policy.js';
@@ -13,10 +14,9 @@ import { Deployment } from '../../src/services/deployment.js';
 import { enrol } from '../../src/services/enrol.js';
 import { createPatientRecord } from '../../src/services/patients.js';
 import { actorOf } from '../../src/services/records.js';
-import { randomChallengeActions } from '../../src/liveness/types.js';
 import { demoFaces, PATIENTS, writeTestThresholds, type Faces } from '../services/fixtures.js';
-import { buildWebApp, cameraPlaying, chromiumAvailable, CHROMIUM, launchWithCamera, newPage, renewFirstPassword, screenshot, serve, WAIT, type StorageState } from './browser.js';
-import { performingVideo, stillVideo } from './y4m.js';
+import { buildWebApp, chromiumAvailable, CHROMIUM, launchWithCamera, newPage, renewFirstPassword, screenshot, serve, WAIT, type StorageState } from './browser.js';
+import { stillVideo } from './y4m.js';
 
 /**
  * The web application in Debian's Chromium against the real server (SQLite, the real face model), the
@@ -25,12 +25,6 @@ import { performingVideo, stillVideo } from './y4m.js';
 
 if (!chromiumAvailable && !process.env.CI) console.warn(`browser tests skipped: ${CHROMIUM} is absent (apt-get install chromium)`);
 const OPERATOR: Caller = { principal: { kind: 'operator', id: 'cli:e2e' }, client: null };
-/**
- * The deployment's liveness challenges come from this random source, so that a camera video made in advance
- * performs them; the actions are whatever the challenge generator makes of it.
- */
-const FIXED_RANDOM = () => 0;
-const ACTIONS = randomChallengeActions(FIXED_RANDOM);
 
 interface Staff {
   username: string;
@@ -57,6 +51,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
 
   /** The front desk's signed-in browser state, shared by the pages it opens (a TOTP code signs in once). */
   let frontDesk: StorageState | undefined;
+  const ids: Record<'bob' | 'carol', string> = { bob: '', carol: '' };
 
   /** Signs in through the sign-in page; `step` moves the TOTP code to a later time step (each code works once). */
   const signIn = async (page: Page, role: Role, next: string, step = 0): Promise<void> => {
@@ -79,13 +74,20 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
     writeTestThresholds(thresholdsFile);
     deployment = await Deployment.start(
       { dataDir: path.join(root, 'data'), databaseUrl: undefined, keyFile: undefined },
-      { pool, thresholdsFile, liveness: { random: FIXED_RANDOM } },
+      { pool, thresholdsFile },
     );
     const { medface, access } = deployment;
     const actor = actorOf(OPERATOR);
     const alice = await createPatientRecord(medface, PATIENTS.alice, actor);
     await grantConsent(medface, { patientId: alice.id as string, notice: 'v1' }, actor);
     await enrol(medface, { patientId: alice.id as string, images: [faces.alice] }, actor);
+    // the front desk withdraws Bob's consent and erases Carol's face data
+    for (const [name, photo] of [['bob', faces.bob], ['carol', faces.carol]] as const) {
+      const patient = await createPatientRecord(medface, PATIENTS[name], actor);
+      ids[name] = patient.id as string;
+      await grantConsent(medface, { patientId: ids[name], notice: 'v1' }, actor);
+      await enrol(medface, { patientId: ids[name], images: [photo] }, actor);
+    }
 
     for (const role of ['front-desk', 'clinician', 'emergency', 'privacy-officer'] as const) {
       const username = `e2e-${role}`;
@@ -114,65 +116,82 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
     if (root) rmSync(root, { recursive: true, force: true });
   });
 
-  /** The kiosk up to the camera: date of birth, then the preview with its live advice, until "I'm ready". */
-  const kioskCamera = async (page: Page, birthDate: string): Promise<void> => {
-    await page.getByRole('button', { name: 'Start check-in' }).click();
-    await page.getByLabel('Your date of birth').fill(birthDate);
-    await page.getByRole('button', { name: 'Next' }).click();
-    await page.getByRole('button', { name: 'I’m ready' }).waitFor(WAIT);
-    await cameraPlaying(page);
+  /** The front desk page, signed in once (a TOTP code works once) and its state shared by the later pages. */
+  const frontDeskPage = async (): Promise<Page> => {
+    const browser = browsers[0] ?? (await launch(await stillVideo(faces.alice), 'alice'));
+    if (frontDesk) {
+      const { page } = await newPage(browser, frontDesk);
+      await page.goto(`${baseUrl}/front-desk`);
+      await page.getByRole('heading', { name: 'Register a patient' }).waitFor(WAIT);
+      return page;
+    }
+    const { context, page } = await newPage(browser);
+    await signIn(page, 'front-desk', '/front-desk');
+    await page.getByRole('heading', { name: 'Register a patient' }).waitFor(WAIT);
+    frontDesk = await context.storageState();
+    return page;
   };
 
-  it('checks in an enrolled patient at the kiosk: date of birth, camera with advice, liveness, welcome', async () => {
-    const { context, page } = await newPage(await launch(await performingVideo(pool, faces.alice, ACTIONS), 'alice-live'));
-    await signIn(page, 'front-desk', '/kiosk');
-    await page.getByRole('heading', { name: 'Check in' }).waitFor(WAIT);
-    await screenshot(page, 'kiosk-start');
-    frontDesk = await context.storageState();
-    await kioskCamera(page, PATIENTS.alice.birthDate);
-    await page.getByRole('button', { name: 'I’m ready' }).click();
-    await page.getByText(/^Turn your head|^Look|^Blink|^Come closer/).first().waitFor(WAIT);
-    await screenshot(page, 'kiosk-liveness');
-    await expect(page.getByRole('heading', { name: 'Welcome — you are checked in' }).waitFor(WAIT)).resolves.toBeUndefined();
-    // Alice's face was enrolled since her last visit: the kiosk tells her
-    await page.getByRole('note').filter({ hasText: /^A face was added to your record on .+ by the clinic/ }).waitFor(WAIT);
-    await screenshot(page, 'kiosk-welcome');
-  });
-
-  it('shows live advice on the camera preview', async () => {
-    const { page } = await newPage(browsers[0] as Browser, frontDesk);
-    await page.goto(`${baseUrl}/kiosk`);
-    await kioskCamera(page, PATIENTS.alice.birthDate);
-    await page.getByRole('status').filter({ hasText: /Good — your face is in view|Move closer|Face the camera/ }).waitFor(WAIT);
-    await screenshot(page, 'kiosk-camera');
-  });
-
-  it('sends an unknown face to the front desk, saying nothing about any match', async () => {
-    const { page } = await newPage(await launch(await performingVideo(pool, faces.stranger, ACTIONS), 'stranger-live'), frontDesk);
-    await page.goto(`${baseUrl}/kiosk`);
-    await kioskCamera(page, PATIENTS.alice.birthDate);
-    await page.getByRole('button', { name: 'I’m ready' }).click();
-    await page.getByRole('heading', { name: 'Please see the front desk' }).waitFor(WAIT);
-    expect(await page.locator('main').innerText()).not.toMatch(/Alice|Liddell|welcome/i);
-    await screenshot(page, 'kiosk-front-desk');
-    // a live face that nobody enrolled: the liveness check passed, the identification did not
+  it('identifies a patient by photo for the front desk: candidates with names and grades, and the search is audited', async () => {
+    const page = await frontDeskPage();
+    await page.getByLabel('Photo to identify').setInputFiles({ name: 'patient.jpg', mimeType: 'image/jpeg', buffer: faces.aliceAgain });
+    const row = page.getByRole('row').filter({ hasText: 'Alice Liddell' });
+    await row.waitFor(WAIT);
+    expect(await row.innerText()).toMatch(/1990-04-01\s+(certain|probable|possible)\s+0\.\d{3}/);
+    await page.getByRole('heading', { name: 'Identify a patient by photo' }).scrollIntoViewIfNeeded();
+    await screenshot(page, 'front-desk-identify');
     const { medface } = deployment;
-    const [latest] = (await medface.audit.search(medface.store, { action: 'encounter.check-in', limit: 100 })).slice(-1);
-    expect(latest?.details.reason).toBe('no-match');
+    const [search] = (await medface.audit.search(medface.store, { action: 'biometric.identify', outcome: 'success', limit: 100 })).slice(-1);
+    expect(search?.actor).toBe((await medface.store.getUserByUsername('e2e-front-desk'))?.id);
   });
 
-  it('sends a photo held up to the camera to the front desk, and the failed liveness check is in the audit trail', async () => {
-    const { page } = await newPage(await launch(await stillVideo(faces.alice), 'alice-photo'), frontDesk);
-    await page.goto(`${baseUrl}/kiosk`);
-    await kioskCamera(page, PATIENTS.alice.birthDate);
-    await page.getByRole('button', { name: 'I’m ready' }).click();
-    await page.getByRole('heading', { name: 'Please see the front desk' }).waitFor(WAIT);
-    expect(await page.locator('main').innerText()).not.toMatch(/Alice|Liddell|welcome|liveness/i);
+  it('says in words why an enrolment photo was refused', async () => {
+    const page = await frontDeskPage();
+    await page.getByLabel('Given name').fill('Dora');
+    await page.getByLabel('Family name').fill('Dunn');
+    await page.getByLabel('Date of birth', { exact: true }).fill('1966-06-06');
+    await page.getByRole('button', { name: 'Register', exact: true }).click();
+    await page.getByLabel('The patient has read this notice and agrees').check();
+    await page.getByRole('button', { name: 'Record consent' }).click();
+    // a face far from the camera: small in a wide picture
+    const far = await sharp({ create: { width: 1600, height: 1200, channels: 3, background: { r: 120, g: 120, b: 120 } } })
+      .composite([{ input: await sharp(faces.carol).resize(90).toBuffer(), left: 760, top: 560 }])
+      .jpeg()
+      .toBuffer();
+    await page.getByLabel('Or upload a photo').setInputFiles({ name: 'far.jpg', mimeType: 'image/jpeg', buffer: far });
+    const refusal = page.getByText(/^Not enrolled\. The photo cannot be used: /);
+    await refusal.waitFor(WAIT);
+    expect(await refusal.innerText()).toMatch(/no face was found|too small|cut off|hard to make out|blurred/);
+    expect(await refusal.innerText()).not.toMatch(/[A-Z]{2,}_[A-Z]+/);
+    await screenshot(page, 'front-desk-enrol-refused');
+  });
+
+  it('withdraws a patient’s consent and erases another’s face data, each confirmed, with a reason in the audit trail', async () => {
+    const page = await frontDeskPage();
     const { medface } = deployment;
-    const failed = await medface.audit.search(medface.store, { action: 'liveness.check', outcome: 'failure', limit: 100 });
-    expect(failed.some((e) => e.details.purpose === 'check-in' && Array.isArray(e.details.reasons) && (e.details.reasons as string[]).length > 0)).toBe(true);
-    const checkIns = await medface.audit.search(medface.store, { action: 'encounter.check-in', outcome: 'failure', limit: 100 });
-    expect(checkIns.some((e) => e.details.reason === 'liveness')).toBe(true);
+    const request = async (name: string, button: string, confirm: string, reason: string): Promise<string> => {
+      await page.getByLabel('Patient name for a privacy request').fill(name);
+      await page.getByRole('button', { name: 'Find patient' }).click();
+      await page.getByRole('button', { name: button }).click();
+      await page.getByLabel('Reason (kept in the audit trail)').fill(reason);
+      return confirm;
+    };
+    const confirmWithdrawal = await request('Build', 'Withdraw consent of Bob Builder', 'Yes, withdraw consent of Bob Builder', 'patient asked at the desk');
+    await screenshot(page, 'front-desk-withdraw');
+    await page.getByRole('button', { name: confirmWithdrawal }).click();
+    await page.getByText('Consent of Bob Builder withdrawn: 1 face template and 0 photos deleted.').waitFor(WAIT);
+    const confirmErasure = await request('Carr', 'Erase face data of Carol Carroll', 'Yes, erase face data of Carol Carroll', 'erasure request by letter');
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    expect(await medface.store.countTemplates(ids.carol)).toBe(1);
+    await request('Carr', 'Erase face data of Carol Carroll', confirmErasure, 'erasure request by letter');
+    await page.getByRole('button', { name: confirmErasure }).click();
+    await page.getByText('Face data of Carol Carroll erased: 1 face template and 0 photos deleted.').waitFor(WAIT);
+    expect(await medface.store.countTemplates(ids.bob)).toBe(0);
+    expect(await medface.store.countTemplates(ids.carol)).toBe(0);
+    const [withdrawal] = (await medface.audit.search(medface.store, { action: 'consent.withdraw', limit: 100 })).slice(-1);
+    const [erasure] = (await medface.audit.search(medface.store, { action: 'biometric.erase', limit: 100 })).slice(-1);
+    expect(withdrawal).toMatchObject({ outcome: 'success', details: { reason: 'patient asked at the desk' } });
+    expect(erasure).toMatchObject({ outcome: 'success', details: { reason: 'erasure request by letter', consentWithdrawn: true } });
   });
 
   it('signs a clinician in with password and TOTP, and opens a chart with the identity banner', async () => {
@@ -212,9 +231,6 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
     await officer.getByText(/^Intact: \d+ entries/).waitFor(WAIT);
     await screenshot(officer, 'privacy-officer');
 
-    const desk = (await newPage(browser, frontDesk)).page;
-    await desk.goto(`${baseUrl}/front-desk`);
-    await desk.getByRole('heading', { name: 'Register a patient' }).waitFor(WAIT);
-    await screenshot(desk, 'front-desk');
+    await screenshot(await frontDeskPage(), 'front-desk');
   });
 });

@@ -19,7 +19,7 @@ import { OPERATOR, routesOf, startTestServer, type Browser, type TestServer } fr
  * secrets in the log.
  */
 
-/** The routes that need no caller, each for a reason: sign-in itself (and its liveness challenge), the CSRF token, the telemedicine link (its id is the proof), FHIR's capability statement. */
+/** The routes that need no caller, each for a reason: sign-in itself (and its liveness challenge), the CSRF token, the telemedicine link (its id is the proof), FHIR's capability statement, kiosk pairing. */
 const PUBLIC = new Set([
   'GET /api/v1/auth/csrf',
   'POST /api/v1/auth/sign-in',
@@ -31,6 +31,9 @@ const PUBLIC = new Set([
   'POST /api/v1/liveness/challenges',
   'GET /api/v1/telemedicine/link/:checkId',
   'GET /fhir/metadata',
+  // a kiosk's pairing (the one-time code is the proof) and whether this browser is a paired kiosk
+  'POST /api/v1/kiosk/pair',
+  'GET /api/v1/kiosk/device',
 ]);
 
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);

@@ -8,7 +8,7 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
-    /** The error's machine-readable details (e.g. the otpauth URI of a TOTP enrolment at first sign-in). */
+    /** The error's machine-readable details (e.g. `reasons` of a refused photo, the otpauth URI of a TOTP enrolment at first sign-in). */
     readonly details: Record<string, unknown> = {},
   ) {
     super(message);

@@ -1,6 +1,7 @@
 import { api } from './api.js';
 import type { Camera } from './camera.js';
 import { h } from './dom.js';
+import { qualityAdvice } from './quality.js';
 
 /**
  * The active liveness check with the camera: the server's challenge names 2–3 actions; each is asked for in
@@ -85,24 +86,6 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => window.setTimeout(resolve, Math.max(0, ms)));
 }
 
-/** What a live preview says for the server's quality reasons (POST /api/v1/kiosk/quality), most useful first. */
-const FEEDBACK: [string, string][] = [
-  ['NO_FACE', 'Look at the camera with your face inside the oval'],
-  ['MULTIPLE_FACES', 'One person at a time, please'],
-  ['FACE_NOT_IN_FRAME', 'Move your face into the oval'],
-  ['FACE_TOO_SMALL', 'Move closer'],
-  ['POSE_TOO_LARGE', 'Face the camera'],
-  ['TOO_DARK', 'Move into the light'],
-  ['TOO_BRIGHT', 'Step out of the bright light'],
-  ['TOO_BLURRY', 'Hold still'],
-  ['LOW_CONTRAST', 'Face the camera in good light'],
-  ['LOW_DETECTION_SCORE', 'Face the camera in good light'],
-];
-
-export function feedbackText(reasons: readonly string[]): string {
-  return FEEDBACK.find(([code]) => reasons.includes(code))?.[1] ?? 'Good — your face is in view';
-}
-
 /** Polls the quality route with small preview frames and reports its advice until stopped. */
 export function watchQuality(camera: Camera, report: (text: string, ok: boolean) => void): () => void {
   const video = camera.element.querySelector('video') as HTMLVideoElement;
@@ -112,7 +95,7 @@ export function watchQuality(camera: Camera, report: (text: string, ok: boolean)
       const started = performance.now();
       try {
         const { reasons } = await api<{ reasons: string[] }>('POST', '/api/v1/kiosk/quality', { image: grabFrame(video) });
-        if (!stopped) report(feedbackText(reasons), reasons.length === 0);
+        if (!stopped) report(qualityAdvice(reasons), reasons.length === 0);
       } catch {
         // feedback is advice: a busy server or a rate limit only means no advice this time
       }

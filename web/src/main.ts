@@ -3,12 +3,13 @@ import type { Role } from './api.js';
 import { hasRole, session, signOut, watchIdle } from './session.js';
 import { renderAccount } from './pages/account.js';
 import { renderAdminKeys } from './pages/admin-keys.js';
+import { renderAdminKiosks } from './pages/admin-kiosks.js';
 import { renderAdminThresholds } from './pages/admin-thresholds.js';
 import { renderAdminUsers } from './pages/admin-users.js';
 import { renderChart, renderClinician } from './pages/clinician.js';
 import { renderEmergency } from './pages/emergency.js';
 import { renderFrontDesk } from './pages/front-desk.js';
-import { renderKiosk } from './pages/kiosk.js';
+import { kioskDevice, renderKiosk, renderKioskPairing, type KioskDevice } from './pages/kiosk.js';
 import { renderPortal } from './pages/portal.js';
 import { renderPortalSignIn } from './pages/portal-sign-in.js';
 import { renderPrivacy } from './pages/privacy.js';
@@ -30,7 +31,6 @@ interface Route {
 }
 
 const ROUTES: Route[] = [
-  { path: '/kiosk', title: 'Kiosk check-in', page: renderKiosk, roles: ['front-desk'] },
   { path: '/front-desk', title: 'Front desk', page: renderFrontDesk, roles: ['front-desk', 'clinician'] },
   { path: '/clinician', title: 'Patients', page: renderClinician, roles: ['clinician', 'front-desk', 'emergency'] },
   { path: '/chart/', title: 'Chart', page: renderChart, roles: ['clinician', 'front-desk', 'emergency'] },
@@ -39,6 +39,7 @@ const ROUTES: Route[] = [
   { path: '/admin', title: 'Users', page: renderAdminUsers, roles: ['admin'] },
   { path: '/admin/thresholds', title: 'Thresholds', page: renderAdminThresholds, roles: ['admin'] },
   { path: '/admin/keys', title: 'Keys', page: renderAdminKeys, roles: ['admin'] },
+  { path: '/admin/kiosks', title: 'Kiosks', page: renderAdminKiosks, roles: ['admin'] },
   { path: '/account', title: 'My account', page: renderAccount, roles: ['front-desk', 'clinician', 'emergency', 'privacy-officer', 'admin'] },
   { path: '/sign-in', title: 'Sign in', page: renderSignIn },
   { path: '/portal', title: 'My health record', page: renderPortal, roles: ['patient'], signIn: '/portal/sign-in' },
@@ -69,7 +70,7 @@ async function show(): Promise<void> {
     navigate(`${route.signIn ?? '/sign-in'}?next=${encodeURIComponent(pathname)}`);
     return;
   }
-  if (signedIn && route.path !== '/kiosk') {
+  if (signedIn) {
     const signIn = route.signIn ?? '/sign-in';
     stopIdle = watchIdle(() => void signOut().then(() => navigate(`${signIn}?idle=1&next=${encodeURIComponent(location.pathname)}`)));
   }
@@ -93,12 +94,50 @@ function renderNav(roles: readonly Role[], username: string | null): void {
   nav.replaceChildren(...links, account ?? '');
 }
 
-// client-side links: same-origin anchors change the page without reloading
-document.addEventListener('click', (event) => {
-  const anchor = (event.target as Element).closest('a');
-  if (!anchor || anchor.origin !== location.origin || anchor.target || event.ctrlKey || event.metaKey || event.shiftKey) return;
-  event.preventDefault();
-  navigate(anchor.pathname + anchor.search);
-});
-window.addEventListener('popstate', () => void show());
-void show();
+/** What this browser is; while the server cannot be reached, says so and tries again (no page is shown before). */
+async function device(): Promise<KioskDevice> {
+  for (;;) {
+    try {
+      return await kioskDevice();
+    } catch {
+      main.replaceChildren(h('p', { class: 'status', role: 'status', 'data-kind': 'info' }, 'Connecting to the server… this page tries again by itself.'));
+      await new Promise((resolve) => window.setTimeout(resolve, 5000));
+    }
+  }
+}
+
+/**
+ * A paired kiosk (or one revoked since) shows its check-in screen at every address, with no menu and no way
+ * to another page: the browser's history and typed addresses lead back to it.
+ */
+async function kioskMode(): Promise<void> {
+  nav.replaceChildren();
+  if (location.pathname !== '/kiosk') history.replaceState(null, '', '/kiosk');
+  window.addEventListener('popstate', () => history.replaceState(null, '', '/kiosk'));
+  document.title = 'Check in — medface';
+  main.replaceChildren();
+  await renderKiosk(main);
+  main.focus();
+}
+
+async function start(): Promise<void> {
+  if (location.pathname === '/kiosk/pair') {
+    document.title = 'Pair this kiosk — medface';
+    await renderKioskPairing(main);
+    return;
+  }
+  if ((await device()).state !== 'none') {
+    await kioskMode();
+    return;
+  }
+  // client-side links: same-origin anchors change the page without reloading
+  document.addEventListener('click', (event) => {
+    const anchor = (event.target as Element).closest('a');
+    if (!anchor || anchor.origin !== location.origin || anchor.target || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    event.preventDefault();
+    navigate(anchor.pathname + anchor.search);
+  });
+  window.addEventListener('popstate', () => void show());
+  await show();
+}
+void start();

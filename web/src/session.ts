@@ -29,7 +29,7 @@ export async function signOut(): Promise<void> {
   current = null;
 }
 
-/** Minutes without input after which a staff screen signs out (the kiosk stays signed in: it shows no record). */
+/** Minutes without input after which a staff screen signs out (a kiosk device has no session: see pages/kiosk.ts). */
 export const IDLE_MINUTES = 10;
 let idleTimer: number | undefined;
 

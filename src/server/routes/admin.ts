@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { createApiClient, listApiClients, revokeApiClient } from '../../access/api-clients.js';
+import { PAIRING_HOURS, registerKiosk } from '../../access/kiosks.js';
 import { ROLES, SCOPES } from '../../access/policy.js';
 import {
   approveAccountRequest,
@@ -27,14 +28,16 @@ const USERNAME_PARAMS = {
 const API_CLIENT = {
   type: 'object',
   additionalProperties: false,
-  required: ['id', 'name', 'scopes', 'createdAt', 'revokedAt'],
+  required: ['id', 'name', 'kind', 'scopes', 'createdAt', 'revokedAt', 'pairedAt'],
   properties: {
     id: { type: 'string' },
     name: { type: 'string' },
+    kind: { type: 'string', enum: ['integration', 'kiosk'], description: 'integration: a bearer API key; kiosk: a device paired by link' },
     scopes: { type: 'array', items: { type: 'string', enum: SCOPES } },
     createdAt: DATE_TIME,
     createdBy: { type: 'string' },
     revokedAt: { type: ['string', 'null'] },
+    pairedAt: { type: ['string', 'null'], description: 'A kiosk: when its pairing link was used' },
   },
 } as const;
 
@@ -368,13 +371,42 @@ export const adminRoutes: FastifyPluginAsync<ServerContext> = async (app, { depl
     async (request, reply) => reply.code(201).send(await createApiClient(access, callerOf(request), request.body as { name: string; scopes: string[] })),
   );
 
+  app.post(
+    '/kiosks',
+    {
+      config: signedIn,
+      schema: {
+        tags: ['admin'],
+        summary: `Register a kiosk: a device that may only check patients in. Open the returned pairing link on the kiosk within ${PAIRING_HOURS} h (it works once); revoke it as an API client`,
+        querystring: NO_QUERY,
+        body: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 64 } } },
+        response: {
+          201: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['kiosk', 'pairingCode', 'pairingPath'],
+            properties: {
+              kiosk: API_CLIENT,
+              pairingCode: { type: 'string' },
+              pairingPath: { type: 'string', description: "The kiosk's pairing page relative to this server's address, the code in the fragment (never sent in a URL)" },
+            },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const registered = await registerKiosk(access, callerOf(request), request.body as { name: string });
+      return reply.code(201).send({ ...registered, pairingPath: `/kiosk/pair#${registered.pairingCode}` });
+    },
+  );
+
   app.delete(
     '/api-clients/:clientId',
     {
       config: signedIn,
       schema: {
         tags: ['admin'],
-        summary: 'Revoke an integration: its key is refused from now on',
+        summary: 'Revoke an integration or a kiosk: its key or device cookie is refused from now on',
         params: { type: 'object', additionalProperties: false, required: ['clientId'], properties: { clientId: { type: 'string', minLength: 1, maxLength: 64 } } },
         querystring: NO_QUERY,
         response: { 200: API_CLIENT },

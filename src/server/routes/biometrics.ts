@@ -10,7 +10,7 @@ import { callerOf } from '../access.js';
 import { capturedFrames, framesRoute } from '../frames.js';
 import { rateLimited, type ServerContext } from '../context.js';
 import { imageBody, imageBytes, imageRoute, type ImageBodySpec } from '../images.js';
-import { DATE, DATE_TIME, idParams, MATCH_GRADE, NO_QUERY, QUALITY, UUID } from '../schemas.js';
+import { bodyOptional, DATE, DATE_TIME, idParams, MATCH_GRADE, NO_QUERY, QUALITY, REASON_BODY, UUID } from '../schemas.js';
 
 const patientParam = (r: FastifyRequest) => (r.params as { patientId: string }).patientId;
 
@@ -223,11 +223,13 @@ export const biometricRoutes: FastifyPluginAsync<ServerContext> = async (app, { 
     '/patients/:patientId/biometrics',
     {
       config: { access: { operation: 'biometric.erase', patient: patientParam } },
+      preValidation: bodyOptional,
       schema: {
         tags: ['biometrics'],
-        summary: "Erasure request: every face template and photo of the patient is deleted and biometric consent ends",
+        summary: "Erasure request: every face template and photo of the patient is deleted and biometric consent ends (the reason, if given, is audited)",
         params: idParams('patientId'),
         querystring: NO_QUERY,
+        body: REASON_BODY,
         response: {
           200: {
             type: 'object',
@@ -238,14 +240,14 @@ export const biometricRoutes: FastifyPluginAsync<ServerContext> = async (app, { 
         },
       },
     },
-    async (request) => erase(medface, patientParam(request), actorOf(callerOf(request))),
+    async (request) => erase(medface, patientParam(request), actorOf(callerOf(request)), (request.body as { reason?: string } | undefined)?.reason),
   );
 
   const { body: checkInBody, ...checkInRoute } = framesRoute({ birthDate: DATE }, ['birthDate']);
   app.post(
     '/check-in',
     {
-      config: { access: { operation: 'biometric.identify' }, ...limited },
+      config: { access: { operation: 'encounter.check-in' }, ...limited },
       ...checkInRoute,
       schema: {
         tags: ['biometrics'],

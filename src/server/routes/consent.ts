@@ -3,7 +3,7 @@ import { grantConsent, withdrawConsent } from '../../services/consent.js';
 import { actorOf, listConsents } from '../../services/records.js';
 import { callerOf } from '../access.js';
 import type { ServerContext } from '../context.js';
-import { fhirResource, idParams, NO_QUERY } from '../schemas.js';
+import { bodyOptional, fhirResource, idParams, NO_QUERY, REASON_BODY } from '../schemas.js';
 
 const CONSENT = fhirResource('Consent', 'A FHIR R4 Consent to biometric identification');
 const patientParam = (r: FastifyRequest) => (r.params as { patientId: string }).patientId;
@@ -58,10 +58,12 @@ export const consentRoutes: FastifyPluginAsync<ServerContext> = async (app, { de
     '/patients/:patientId/consent',
     {
       config: { access: { operation: 'consent.write', patient: patientParam } },
+      preValidation: bodyOptional,
       schema: {
         tags: ['consent'],
-        summary: "Withdraw biometric consent: the patient's face templates and photos are deleted at once",
+        summary: "Withdraw biometric consent: the patient's face templates and photos are deleted at once (the reason, if given, is audited)",
         ...byPatient,
+        body: REASON_BODY,
         response: {
           200: {
             type: 'object',
@@ -72,6 +74,6 @@ export const consentRoutes: FastifyPluginAsync<ServerContext> = async (app, { de
         },
       },
     },
-    async (request) => withdrawConsent(medface, patientParam(request), actorOf(callerOf(request))),
+    async (request) => withdrawConsent(medface, patientParam(request), actorOf(callerOf(request)), (request.body as { reason?: string } | undefined)?.reason),
   );
 };

@@ -13,6 +13,7 @@ interface Account {
 interface ApiClient {
   id: string;
   name: string;
+  kind: 'integration' | 'kiosk';
   scopes: string[];
   createdAt: string;
   revokedAt: string | null;
@@ -177,7 +178,8 @@ export async function renderAdminUsers(main: HTMLElement): Promise<void> {
   };
 
   const loadClients = async (): Promise<void> => {
-    const { clients: list } = await api<{ clients: ApiClient[] }>('GET', '/api/v1/api-clients');
+    // kiosks have a page of their own (admin-kiosks.ts)
+    const list = (await api<{ clients: ApiClient[] }>('GET', '/api/v1/api-clients')).clients.filter((c) => c.kind === 'integration');
     const createForm = h(
       'form',
       { 'aria-labelledby': 'client-create-title' },

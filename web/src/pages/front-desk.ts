@@ -1,6 +1,7 @@
-import { api, ApiError, patientName, query, type FhirPatient } from '../api.js';
+import { api, ApiError, patientName, query, type Candidate, type FhirPatient } from '../api.js';
 import { openCamera, readFile, type Camera } from '../camera.js';
 import { field, formValues, h, say, status, table } from '../dom.js';
+import { qualityProblems } from '../quality.js';
 
 /** The version of the privacy notice below, recorded with each consent: change it when the text changes. */
 const NOTICE_VERSION = 'v1';
@@ -22,8 +23,9 @@ interface DuplicateLink {
 }
 
 /**
- * Front desk: register a patient, show the privacy notice and record consent, enrol the face, correct a
- * patient's demographics, review duplicates.
+ * Front desk: register a patient, show the privacy notice and record consent, enrol the face, identify a
+ * patient by photo, withdraw a patient's consent or erase their face data on their word, correct a patient's
+ * demographics, review duplicates.
  */
 export async function renderFrontDesk(main: HTMLElement): Promise<() => void> {
   let camera: Camera | null = null;
@@ -109,13 +111,7 @@ export async function renderFrontDesk(main: HTMLElement): Promise<() => void> {
         const result = await api<EnrolResult>('POST', `/api/v1/patients/${patient.id}/enrol`, { images: [image] });
         say(message, `Enrolled: ${result.templateCount} of ${result.limit} templates stored.`, 'ok');
       } catch (e) {
-        const text =
-          e instanceof ApiError && /DUPLICATE/.test(e.code)
-            ? 'This face matches another patient: the pair is now in the duplicate-review queue below.'
-            : e instanceof ApiError && e.code === 'FACE_MISMATCH'
-              ? 'This is not the face already enrolled for this patient. If their face has changed, ask the privacy officer to erase the enrolled face first, then enrol again.'
-              : (e as Error).message;
-        say(message, `Not enrolled. ${text}`, 'error');
+        say(message, `Not enrolled. ${enrolmentRefusal(e)}`, 'error');
         void loadDuplicates();
       }
     };
@@ -173,9 +169,158 @@ export async function renderFrontDesk(main: HTMLElement): Promise<() => void> {
   };
 
   register();
-  main.append(flow, editDemographics(), duplicates);
+  main.append(flow, identifyByPhoto(), consentAndFaceData(), editDemographics(), duplicates);
   await loadDuplicates();
   return () => camera?.stop();
+}
+
+/** Why an enrolment was refused, in words: a refused photo's quality reasons (web/src/quality.ts), a duplicate, or the server's message. */
+function enrolmentRefusal(e: unknown): string {
+  if (!(e instanceof ApiError)) return 'The server cannot be reached: try again.';
+  if (/DUPLICATE/.test(e.code)) return 'This face matches another patient: the pair is now in the duplicate-review queue below.';
+  if (e.code === 'FACE_MISMATCH') {
+    return 'This is not the face already enrolled for this patient. If their face has changed, ask the privacy officer to erase the enrolled face first, then enrol again.';
+  }
+  const reasons = Array.isArray(e.details.reasons) ? (e.details.reasons as string[]) : [];
+  if (['QUALITY_REJECTED', 'NO_FACE', 'MULTIPLE_FACES'].includes(e.code) && reasons.length > 0) {
+    const problems = qualityProblems(reasons);
+    return `The photo cannot be used: ${problems}. Take another one.`;
+  }
+  return e.message;
+}
+
+/**
+ * Identify by photo (1:N) for staff the policy allows it: the candidates at or above the threshold, best
+ * first, with their grade; the server audits every search. Nothing below the threshold is shown.
+ */
+function identifyByPhoto(): HTMLElement {
+  const message = status();
+  const results = h('div', {});
+  const upload = h('input', { type: 'file', accept: 'image/*', name: 'photo' });
+  const search = async (image: string): Promise<void> => {
+    say(message, 'Searching…');
+    results.replaceChildren();
+    try {
+      const { candidates } = await api<{ match: boolean; candidates: Candidate[] }>('POST', '/api/v1/identify', { image, top: 5 });
+      if (candidates.length === 0) {
+        say(message, 'No enrolled patient matches this photo. Find the patient by name instead.', 'error');
+        return;
+      }
+      const patients = await Promise.all(candidates.map((c) => api<FhirPatient>('GET', `/api/v1/patients/${c.patientId}`)));
+      say(message, `${candidates.length} candidate${candidates.length === 1 ? '' : 's'}, best first: confirm who it is by asking the patient.`, 'ok');
+      results.replaceChildren(
+        table(
+          ['Candidate', 'Name', 'Date of birth', 'Grade', 'Score'],
+          candidates.map((c, i) => [String(i + 1), patientName(patients[i] as FhirPatient), patients[i]?.birthDate ?? '', c.grade, c.score.toFixed(3)]),
+          'Candidates',
+        ),
+      );
+    } catch (e) {
+      say(message, e instanceof ApiError && ['QUALITY_REJECTED', 'NO_FACE', 'MULTIPLE_FACES'].includes(e.code) ? `The photo cannot be used: ${qualityProblems((e.details.reasons as string[] | undefined) ?? [])}.` : (e as Error).message, 'error');
+    }
+  };
+  upload.addEventListener('change', () => {
+    const file = upload.files?.[0];
+    if (file) void readFile(file).then(search);
+  });
+  return h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'identify-title' },
+    h('h2', { id: 'identify-title' }, 'Identify a patient by photo'),
+    h('p', {}, 'Only patients who agreed to face recognition can be found. Every search is recorded.'),
+    field('Photo to identify', upload),
+    message,
+    results,
+  );
+}
+
+/**
+ * What the privacy notice promises ("tell the front desk"): find the patient, then withdraw their consent to
+ * face recognition or erase their face data, each after a confirmation and with a reason for the audit trail.
+ */
+function consentAndFaceData(): HTMLElement {
+  const message = status();
+  const slot = h('div', {});
+  const find = h(
+    'form',
+    { role: 'search', 'aria-labelledby': 'privacy-request-title' },
+    h('div', { class: 'row' }, field('Patient name for a privacy request', h('input', { name: 'name', required: true, autocomplete: 'off' }), 'The start of the family or given name.'), h('div', { class: 'field' }, h('button', { type: 'submit' }, 'Find patient'))),
+  );
+
+  const confirm = (patient: FhirPatient, action: 'withdraw' | 'erase'): void => {
+    const who = patientName(patient);
+    const reason = h('textarea', { name: 'reason', required: true, maxlength: 500, rows: 2 });
+    const text =
+      action === 'withdraw'
+        ? `Withdraw ${who}’s consent to face recognition? Their face templates and photos are deleted at once; they can agree again later.`
+        : `Erase all face data of ${who}? Every face template and photo is deleted at once and consent ends. The medical record stays.`;
+    const form = h(
+      'form',
+      { class: 'banner warning', 'aria-label': action === 'withdraw' ? 'Confirm the withdrawal' : 'Confirm the erasure' },
+      h('p', {}, text),
+      field('Reason (kept in the audit trail)', reason, 'E.g. “patient asked at the front desk”.'),
+      h(
+        'div',
+        { class: 'actions' },
+        h('button', { type: 'submit', class: 'danger' }, action === 'withdraw' ? `Yes, withdraw consent of ${who}` : `Yes, erase face data of ${who}`),
+        h('button', { type: 'button', class: 'secondary', onclick: () => slot.replaceChildren() }, 'Cancel'),
+      ),
+    );
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const body = { reason: reason.value.trim() };
+      const done = (removed: { templatesRemoved: number; photosRemoved: number }) => {
+        const deleted = `${removed.templatesRemoved} face template${removed.templatesRemoved === 1 ? '' : 's'} and ${removed.photosRemoved} photo${removed.photosRemoved === 1 ? '' : 's'} deleted`;
+        say(message, action === 'withdraw' ? `Consent of ${who} withdrawn: ${deleted}.` : `Face data of ${who} erased: ${deleted}.`, 'ok');
+        slot.replaceChildren();
+      };
+      const request =
+        action === 'withdraw'
+          ? api<{ templatesRemoved: number; photosRemoved: number }>('DELETE', `/api/v1/patients/${patient.id}/consent`, body)
+          : api<{ templatesRemoved: number; photosRemoved: number }>('DELETE', `/api/v1/patients/${patient.id}/biometrics`, body);
+      request.then(done, (e: unknown) =>
+        say(message, e instanceof ApiError && e.status === 404 && action === 'withdraw' ? `${who} has no consent to withdraw.` : (e as Error).message, 'error'),
+      );
+    });
+    slot.replaceChildren(form);
+    reason.focus();
+  };
+
+  find.addEventListener('submit', (event) => {
+    event.preventDefault();
+    api<{ patients: FhirPatient[] }>('GET', `/api/v1/patients${query({ name: formValues(find).name, limit: '20' })}`).then(
+      ({ patients }) => {
+        say(message, `${patients.length} patient${patients.length === 1 ? '' : 's'} found.`, patients.length ? 'ok' : 'error');
+        slot.replaceChildren(
+          table(
+            ['Name', 'Date of birth', ''],
+            patients.map((p) => [
+              patientName(p),
+              p.birthDate ?? '',
+              h(
+                'div',
+                { class: 'actions' },
+                h('button', { type: 'button', class: 'secondary', onclick: () => confirm(p, 'withdraw') }, `Withdraw consent of ${patientName(p)}`),
+                h('button', { type: 'button', class: 'danger', onclick: () => confirm(p, 'erase') }, `Erase face data of ${patientName(p)}`),
+              ),
+            ]),
+            'Patients',
+          ),
+        );
+      },
+      (e: unknown) => say(message, (e as Error).message, 'error'),
+    );
+  });
+
+  return h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'privacy-request-title' },
+    h('h2', { id: 'privacy-request-title' }, 'Consent and face data'),
+    h('p', {}, 'When a patient withdraws their consent or asks for their face data to be erased, do it here.'),
+    find,
+    slot,
+    message,
+  );
 }
 
 function reviewForm(link: DuplicateLink, reload: () => Promise<void>): HTMLElement {

@@ -1,0 +1,68 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { authenticateKiosk, pairKiosk } from '../../access/kiosks.js';
+import { isMedfaceError } from '../../errors.js';
+import { rateLimited, type ServerContext } from '../context.js';
+import { KIOSK_COOKIE, kioskCookieOptions } from '../security.js';
+import { NO_QUERY } from '../schemas.js';
+
+const DEVICE = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['state', 'name'],
+  properties: {
+    state: { type: 'string', enum: ['paired', 'revoked', 'none'], description: 'none: this browser is not a kiosk; revoked: it was one' },
+    name: { type: ['string', 'null'], description: "The kiosk's name, when paired" },
+  },
+} as const;
+
+/**
+ * A kiosk device's own routes: pairing (the one-time code from the administrator's link becomes the http-only
+ * device cookie) and what this browser is, which the web app asks before showing any page: a kiosk shows the
+ * check-in and nothing else. Everything else a kiosk calls is the check-in flow's (liveness challenge, camera
+ * feedback, check-in), authorised by the policy like any other route.
+ */
+export const kioskRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment, tls, rateLimits }) => {
+  const { access } = deployment;
+
+  app.post(
+    '/kiosk/pair',
+    {
+      config: { access: 'public', ...rateLimited(rateLimits.signIn) },
+      schema: {
+        tags: ['kiosk'],
+        summary: "Pair this browser as the kiosk an administrator registered: the one-time code becomes the device cookie (401 once used, expired or revoked)",
+        querystring: NO_QUERY,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['code'],
+          properties: { code: { type: 'string', minLength: 1, maxLength: 128, description: 'The pairing code from the link (after #)' } },
+        },
+        response: { 200: DEVICE },
+      },
+    },
+    async (request, reply) => {
+      const { kiosk, deviceToken } = await pairKiosk(access, (request.body as { code: string }).code, request.ip);
+      reply.setCookie(KIOSK_COOKIE, deviceToken, kioskCookieOptions(tls));
+      return { state: 'paired', name: kiosk.name };
+    },
+  );
+
+  app.get(
+    '/kiosk/device',
+    {
+      config: { access: 'public' },
+      schema: { tags: ['kiosk'], summary: 'Whether this browser is a paired kiosk (from its device cookie)', querystring: NO_QUERY, response: { 200: DEVICE } },
+    },
+    async (request) => {
+      const token = request.cookies[KIOSK_COOKIE];
+      if (!token) return { state: 'none', name: null };
+      try {
+        return { state: 'paired', name: (await authenticateKiosk(access, token, request.ip)).name };
+      } catch (e) {
+        if (isMedfaceError(e) && e.code === 'UNAUTHENTICATED') return { state: 'revoked', name: null };
+        throw e;
+      }
+    },
+  );
+};
