@@ -86,6 +86,17 @@ export function writeTestThresholds(file: string): ModelThresholds {
       probable: { minScore: 0.93, fmr: 0.001 },
       possible: { minScore: 0.9, fmr: 0.01 },
     },
+    // the same ladder as an impostor tail: a decade of FMR per 0.03 of score, so the 1:N threshold of a
+    // two-patient gallery (FMR 5e-4 per comparison for FPIR 1e-3) lies between 0.93 and 0.96
+    identification: {
+      fpir: 0.001,
+      grades: { certain: { fpir: 0.0001 }, probable: { fpir: 0.001 }, possible: { fpir: 0.01 } },
+      impostorTail: {
+        pairs: 1_000_000,
+        scoresAtFmr: { '0.01': 0.9, '0.001': 0.93, '0.0001': 0.96 },
+        exponential: { from: 0.93, fmr: 0.001, scale: 0.03 / Math.LN10, exceedances: 1000 },
+      },
+    },
     calibration: {
       sets: ['test-fixture'],
       impostorPairs: 0,
