@@ -60,8 +60,21 @@ export interface FaceMatch {
 /** Verifies the face captured at sign-in against the account's enrolled face (1:1). */
 export type FaceVerifier = (user: UserAccount) => Promise<FaceMatch>;
 
-/** Identifies the patient in the capture (1:N): the best candidate, or null when the gallery has none. */
-export type FaceIdentifier = () => Promise<(FaceMatch & { patientId: string }) | null>;
+/** A patient the capture identified (1:N): at or above the identification threshold. */
+export interface FaceCandidate {
+  patientId: string;
+  grade: MatchGrade;
+  score: number;
+}
+
+/** Identifies the patient in the capture (1:N): every candidate at or above the threshold, best first (at most PATIENT_CANDIDATES are checked). */
+export type FaceIdentifier = () => Promise<FaceCandidate[]>;
+
+/**
+ * Candidates whose second factor a patient sign-in checks. The face narrows the gallery to these; the
+ * second factor picks the patient among them, so a wrong patient ranked first does not hide the right one.
+ */
+export const PATIENT_CANDIDATES = 3;
 
 /** The patient's date of birth as recorded (YYYY-MM-DD, or a partial date), or null. */
 export type BirthDateLookup = (patientId: string) => Promise<string | null>;
@@ -120,18 +133,21 @@ export async function signInWithFace(ctx: AccessContext, request: PasswordSignIn
 }
 
 /**
- * Patient sign-in: the face identifies the patient, then the second factor confirms it. Errors from the
- * face step itself (no face, poor quality) are returned as they are so the patient can try again, and are
- * audited but not counted (the face is the first factor: they reveal nothing).
+ * Patient sign-in: the face narrows the gallery to the candidates at or above the 1:N threshold, and the
+ * second factor is the filter that picks the patient among them (their PIN when they have one, otherwise
+ * their date of birth): exactly one candidate must pass it. Errors from the face step itself (no face, poor
+ * quality) are returned as they are so the patient can try again, and are audited but not counted (the
+ * face is the first factor: they reveal nothing).
  *
- * The answer must not tell whether the face belongs to an enrolled patient (a membership oracle): every
- * failure is the same SIGN_IN_FAILED, counted against the client address, whose delays and lockout are the
- * only ones a client sees — the same for a stranger's face as for a patient's. A failure with a face that
- * found an account also counts against that account from that address (`patient:<username>@<client>`):
- * once that blocks, the attempt fails like a wrong factor, even with the right one, from that address only —
- * so guessing a patient's date of birth from one address stops after a few tries, and one address cannot lock
- * the patient out elsewhere. The second factor costs the same work whoever the face is: a PIN is hashed even
- * when there is no account to compare it with.
+ * Every other failure is the same SIGN_IN_FAILED, whichever candidate failed and why, and whether the face
+ * matched anyone at all: a caller must not learn that a face is enrolled (a membership oracle). The client
+ * address's delays and lockout are the only ones a client sees — the same for a stranger's face as for a
+ * patient's. A failure also counts, silently, against each candidate's account from that address
+ * (`patient:<username>@<client>`): once that blocks, the candidate is passed over like a wrong factor, from
+ * that address only — so guessing a patient's date of birth from one address stops after a few tries, and
+ * one address cannot lock the patient out elsewhere. A PIN is checked against PATIENT_CANDIDATES hashes every
+ * time (dummies standing in for candidates that are missing or have no PIN) so the hashing time does not
+ * count them. The audit entry names each candidate by pseudonym with its result.
  */
 export async function signInPatient(
   ctx: AccessContext,
@@ -144,42 +160,61 @@ export async function signInPatient(
   const attempt: Attempt = { method, client: request.client, actor: 'anonymous', patientId: null, subjects: addressOf(request.client) };
   await refuseIfBlocked(ctx, attempt, now);
 
-  let candidate: Awaited<ReturnType<FaceIdentifier>>;
+  let candidates: FaceCandidate[];
   try {
-    candidate = await identifyFace();
+    candidates = (await identifyFace()).slice(0, PATIENT_CANDIDATES);
   } catch (e) {
     if (isMedfaceError(e)) return failed(ctx, attempt, now, 'face-error', { code: e.code }, { count: false, error: e });
     throw e;
   }
-  const matched = candidate?.match ? candidate : null;
-  const user = matched ? await ctx.store.getUserByPatientId(matched.patientId) : null;
-  const pin = user ? await ctx.store.getCredential(user.id, 'pin') : null;
-  const factor = request.secondFactor;
-  const confirmed =
-    factor.kind === 'pin'
-      ? pin !== null
-        ? await verifySecret(pin.hash, factor.value)
-        : await verifyNothing(factor.value)
-      : matched !== null && sameBirthDate(await birthDateOf(matched.patientId), factor.value);
-
-  if (!matched) {
-    const details = candidate ? { grade: candidate.grade, score: roundScore(candidate.score) } : {};
-    return failed(ctx, attempt, now, 'face-no-match', details);
+  const checked = await checkPatientFactor(ctx, candidates, request, birthDateOf, now);
+  const audited = checked.map((c) => ({ patientRef: ctx.audit.patientRef(c.patientId), grade: c.grade, score: roundScore(c.score), result: c.result }));
+  const confirmed = checked.filter((c) => c.result === 'confirmed');
+  if (confirmed.length === 1) {
+    const { user, grade, score } = confirmed[0]!;
+    attempt.actor = user!.id;
+    attempt.patientId = confirmed[0]!.patientId;
+    return succeed(ctx, attempt, user!, { matchGrade: grade, matchScore: score });
   }
-  const face = { grade: matched.grade, score: roundScore(matched.score) };
-  attempt.patientId = matched.patientId;
-  if (!user) return failed(ctx, attempt, now, 'no-account', face);
-  attempt.actor = user.id;
-  const fromHere = patientSubject(user.username, request.client);
-  // blocked from this address: a failure like any other (counted against the address only, as a stranger's is)
-  if (await blockedNow(ctx.store, [fromHere], ctx.settings.throttle, now)) return failed(ctx, attempt, now, 'locked-out', face);
-  attempt.subjects = [fromHere, ...attempt.subjects];
-  if (user.disabledAt !== null) return failed(ctx, attempt, now, 'disabled', face);
-  // A patient who chose a PIN is not let in with the (much easier to find out) date of birth.
-  if (pin && factor.kind !== 'pin') return failed(ctx, attempt, now, 'pin-required', face);
-  if (!confirmed) return failed(ctx, attempt, now, factor.kind, face);
+  attempt.patientId = checked[0]?.patientId ?? null;
+  const results = new Set(checked.map((c) => c.result));
+  const reason = checked.length === 0 ? 'face-no-match' : confirmed.length > 1 ? 'ambiguous' : results.size === 1 ? checked[0]!.result : 'second-factor';
+  const guessedAt = checked.filter((c) => c.user && c.result !== 'locked-out' && c.result !== 'confirmed').map((c) => patientSubject(c.user!.username, request.client));
+  return failed(ctx, attempt, now, reason, checked.length > 0 ? { candidates: audited } : {}, { unreported: guessedAt });
+}
 
-  return succeed(ctx, attempt, user, { matchGrade: matched.grade, matchScore: matched.score });
+type CandidateResult = 'confirmed' | 'no-account' | 'disabled' | 'locked-out' | 'pin-required' | 'pin' | 'birth-date';
+
+/** Each candidate's account and whether the second factor confirms it; a PIN always costs PATIENT_CANDIDATES hash checks. */
+async function checkPatientFactor(
+  ctx: AccessContext,
+  candidates: readonly FaceCandidate[],
+  { secondFactor: factor, client }: { secondFactor: PatientSecondFactor; client: string | null },
+  birthDateOf: BirthDateLookup,
+  now: Date,
+): Promise<(FaceCandidate & { user: UserRow | null; result: CandidateResult })[]> {
+  const checked: (FaceCandidate & { user: UserRow | null; result: CandidateResult })[] = [];
+  let hashesChecked = 0;
+  for (const candidate of candidates) {
+    const user = await ctx.store.getUserByPatientId(candidate.patientId);
+    const result = async (): Promise<CandidateResult> => {
+      if (!user) return 'no-account';
+      if (user.disabledAt !== null) return 'disabled';
+      if (await blockedNow(ctx.store, [patientSubject(user.username, client)], ctx.settings.throttle, now)) return 'locked-out';
+      const pin = await ctx.store.getCredential(user.id, 'pin');
+      // A patient who chose a PIN is not let in with the (much easier to find out) date of birth.
+      if (pin && factor.kind !== 'pin') return 'pin-required';
+      if (factor.kind === 'pin') {
+        if (!pin) return 'pin';
+        hashesChecked++;
+        return (await verifySecret(pin.hash, factor.value)) ? 'confirmed' : 'pin';
+      }
+      return sameBirthDate(await birthDateOf(candidate.patientId), factor.value) ? 'confirmed' : 'birth-date';
+    };
+    checked.push({ ...candidate, user, result: await result() });
+  }
+  if (factor.kind === 'pin') for (; hashesChecked < PATIENT_CANDIDATES; hashesChecked++) await verifyNothing(factor.value);
+  return checked;
 }
 
 /** Only a full recorded date can confirm identity; a partial one (1980, 1980-05) would be too easy to hit. */
@@ -297,9 +332,10 @@ async function refuseIfBlocked(ctx: AccessContext, attempt: Attempt, now: Date):
 }
 
 /**
- * Records a failed attempt — counted against its subjects unless `count` is false — with a lockout entry
- * for each subject it locked out, then refuses: with `error` when given, else SIGN_IN_FAILED (saying when
- * to retry if the attempt is now delayed).
+ * Records a failed attempt — counted against its subjects and the `unreported` ones unless `count` is
+ * false — with a lockout entry for each subject it locked out, then refuses: with `error` when given, else
+ * SIGN_IN_FAILED (saying when to retry if the attempt's own subjects are now delayed; the delay of an
+ * `unreported` subject, a candidate's account the caller was never told of, is not said).
  */
 async function failed(
   ctx: AccessContext,
@@ -307,15 +343,17 @@ async function failed(
   now: Date,
   reason: string,
   details: Record<string, unknown> = {},
-  { count = true, error }: { count?: boolean; error?: MedfaceError } = {},
+  { count = true, error, unreported = [] }: { count?: boolean; error?: MedfaceError; unreported?: ThrottleSubject[] } = {},
 ): Promise<never> {
   const counts: FailureCount[] = [];
+  const silent: FailureCount[] = [];
   await ctx.store.transaction(async (tx) => {
     if (count) for (const subject of attempt.subjects) counts.push(await recordFailure(tx, subject, ctx.settings.throttle, now));
+    if (count) for (const subject of unreported) silent.push(await recordFailure(tx, subject, ctx.settings.throttle, now));
     const base = { actor: attempt.actor, client: attempt.client, patientId: attempt.patientId };
     const failures = Object.fromEntries(counts.map((c) => [c.subject.kind, c.failures]));
     await ctx.audit.append(tx, { ...base, action: 'auth.sign-in', outcome: 'failure', details: { method: attempt.method, reason, ...details, failures } });
-    for (const c of counts.filter((c) => c.lockedOut)) {
+    for (const c of [...counts, ...silent].filter((c) => c.lockedOut)) {
       await ctx.audit.append(tx, {
         ...base,
         action: 'auth.lockout',

@@ -24,6 +24,6 @@ export function registerIdentify(program: Command): void {
 }
 
 function render(r: IdentifyResult): string {
-  if (!r.match) return `NO MATCH (threshold ${r.threshold.toFixed(4)})`;
+  if (!r.match) return `NO MATCH (threshold ${r.threshold.toFixed(4)} for ${r.galleryPatients} patients at FPIR ${r.fpir})`;
   return r.candidates.map((c, i) => `${i + 1}. ${c.patientId}  ${c.grade}  score ${c.score.toFixed(4)}`).join('\n');
 }

@@ -1,7 +1,7 @@
 import { MedfaceError } from '../errors.js';
 import type { Embedding } from '../face/index.js';
 import { similarity } from '../identity/match.js';
-import type { ModelThresholds } from '../identity/thresholds.js';
+import type { IdentificationThresholds, ImpostorTail, ModelThresholds } from '../identity/thresholds.js';
 import { allowedFalseMatches, thresholdAtFmr } from './metrics.js';
 
 /**
@@ -68,10 +68,17 @@ export function concatScores(parts: readonly PairScores[]): PairScores {
   return { genuine: join(parts.map((p) => p.genuine)), impostor: join(parts.map((p) => p.impostor)) };
 }
 
+/** Impostor scores the exponential tail is fitted to (fewer when the rates measured allow fewer). */
+export const TAIL_FIT_EXCEEDANCES = 1000;
+/** Rates of the measured tail: 1, 2 and 5 per decade, down to the lowest measurable. */
+const TAIL_STEPS = [1, 2, 5] as const;
+
 export interface CalibrationInput {
   scores: PairScores;
   /** Operating false-match rate for `match`. */
   fmr: number;
+  /** Operating false-positive identification rate for 1:N searches (default: the same as `fmr`, so grades mean the same). */
+  fpir?: number;
   sets: string[];
   failuresToAcquire: number;
   command: string;
@@ -120,6 +127,7 @@ export function calibrateThresholds(input: CalibrationInput): ModelThresholds {
       probable: { minScore: at(fmr), fmr },
       possible: { minScore: at(possibleFmr), fmr: possibleFmr },
     },
+    identification: identificationSection(scores.impostor, input.fpir ?? fmr, certainFmr, possibleFmr),
     calibration: {
       sets: input.sets,
       impostorPairs: n,
@@ -131,4 +139,50 @@ export function calibrateThresholds(input: CalibrationInput): ModelThresholds {
       tarAtFmr,
     },
   };
+}
+
+/**
+ * The 1:N section: grades at the same rates as the 1:1 grades (`certainFmr`, the operating rate,
+ * `possibleFmr`), counted per search instead of per comparison, and the impostor tail that turns a rate
+ * per search into a threshold for any gallery size (identity/identification.ts).
+ */
+function identificationSection(impostor: Float64Array, fpir: number, certainFmr: number, possibleFmr: number): IdentificationThresholds {
+  if (!(fpir > 0 && fpir < 1)) throw new MedfaceError('INVALID_ARGUMENT', `--fpir must be a rate between 0 and 1, got ${fpir}`);
+  const grades = { certain: { fpir: Math.min(fpir, certainFmr) }, probable: { fpir }, possible: { fpir: Math.max(fpir, possibleFmr) } };
+  return { fpir, grades, impostorTail: impostorTail(impostor, grades.possible.fpir) };
+}
+
+/**
+ * Measured quantiles from `highestRate` down to the lowest rate with MIN_FALSE_MATCHES impostors above it,
+ * and an exponential fitted by maximum likelihood to the highest TAIL_FIT_EXCEEDANCES scores for the rates
+ * below: a search of a large gallery needs rates no calibration set can measure directly.
+ */
+export function impostorTail(impostor: Float64Array, highestRate: number): ImpostorTail {
+  const n = impostor.length;
+  const measurable = (rate: number) => allowedFalseMatches(rate, n) >= MIN_FALSE_MATCHES;
+  const rates = new Set<number>([highestRate]);
+  for (let decade = 0; decade < 12; decade++) {
+    for (const step of TAIL_STEPS) {
+      const rate = Number((step * 10 ** -(decade + 1)).toPrecision(1));
+      if (rate < highestRate) rates.add(rate);
+    }
+  }
+  const scoresAtFmr: Record<string, number> = {};
+  for (const rate of [...rates].filter(measurable).sort((a, b) => b - a)) scoresAtFmr[String(rate)] = thresholdAtFmr(impostor, rate);
+  if (Object.keys(scoresAtFmr).length === 0) {
+    throw new MedfaceError('INVALID_DATASET', `${n} impostor pairs cannot measure the identification rate ${highestRate}`, { impostorPairs: n });
+  }
+
+  const fitRate = Math.min(highestRate, TAIL_FIT_EXCEEDANCES / n);
+  const from = thresholdAtFmr(impostor, fitRate);
+  let exceedances = 0;
+  let excess = 0;
+  for (const s of impostor) {
+    if (s < from) continue;
+    exceedances++;
+    excess += s - from;
+  }
+  const scale = excess / exceedances;
+  if (!(scale > 0)) throw new MedfaceError('INVALID_DATASET', 'the highest impostor scores are all equal: their tail cannot be fitted');
+  return { pairs: n, scoresAtFmr, exponential: { from, fmr: exceedances / n, scale, exceedances } };
 }

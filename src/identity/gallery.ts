@@ -93,6 +93,11 @@ export class Gallery {
     return this.#templates.size;
   }
 
+  /** Patients with at least one template: the N a 1:N search's false-positive rate grows with. */
+  get patients(): number {
+    return this.#templatesOf.size;
+  }
+
   /** Every template held and its patient: what a consistency check compares with the store. */
   *entries(): IterableIterator<{ templateId: string; patientId: string }> {
     for (const { templateId, patientId } of this.#templates.values()) yield { templateId, patientId };

@@ -1,6 +1,5 @@
 import { MedfaceError } from '../errors.js';
 import type { Embedding } from '../face/index.js';
-import type { ModelThresholds } from './thresholds.js';
 
 /** FHIR R4 match-grade codes (http://hl7.org/fhir/match-grade), strongest first. */
 export type MatchGrade = 'certain' | 'probable' | 'possible' | 'certainly-not';
@@ -47,8 +46,17 @@ export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return Math.max(-1, Math.min(1, dot / Math.sqrt(na * nb)));
 }
 
-/** Turns a similarity score into a decision and a FHIR match grade using one model's calibrated thresholds. */
-export function decide(score: number, thresholds: ModelThresholds): MatchDecision {
+/**
+ * What a decision needs: the operating threshold and the FHIR grade cut-offs. A model's verification
+ * thresholds are one; its identification thresholds at a gallery size (identification.ts) are another.
+ */
+export interface DecisionThresholds {
+  match: number;
+  grades: Record<'certain' | 'probable' | 'possible', { minScore: number }>;
+}
+
+/** Turns a similarity score into a decision and a FHIR match grade: 1:1 with a model's thresholds, 1:N with its thresholds at the gallery's size. */
+export function decide(score: number, thresholds: DecisionThresholds): MatchDecision {
   if (!Number.isFinite(score)) throw new MedfaceError('INVALID_ARGUMENT', 'similarity score must be a finite number');
   const { grades, match } = thresholds;
   const grade: MatchGrade =

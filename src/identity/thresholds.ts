@@ -6,6 +6,14 @@ import { MedfaceError } from '../errors.js';
  * Calibrated decision thresholds, one entry per embedder model, read from `config/thresholds.json`.
  * That file is written by `medface calibrate` from measured impostor scores; it is the only place a
  * similarity threshold may come from.
+ *
+ * An entry holds two kinds of decision. Verification (1:1) thresholds are fixed similarities at a
+ * false-match rate per comparison. Identification (1:N) thresholds are not fixed: searching N patients
+ * gives an impostor N chances, so the entry's `identification` section records a target false-positive
+ * identification rate per search and the impostor-score tail it was measured on, and the threshold for
+ * the gallery's current size is derived from them (identity/identification.ts). Entries written before
+ * identification was calibrated have no such section; 1:N searches refuse them until `medface calibrate`
+ * is run again.
  */
 
 /** The file shipped with medface; resolved from this module so it works from src/ (tsx) and dist/. */
@@ -37,6 +45,45 @@ export interface CalibrationProvenance {
   tarAtFmr: Record<string, number>;
 }
 
+/** One identification grade: the false-positive identification rate (per search) it is granted at. */
+export interface IdentificationCutoff {
+  fpir: number;
+}
+
+/**
+ * The upper tail of the impostor scores, enough to give the score at any false-match rate: measured
+ * quantiles down to the lowest measurable rate, and below that an exponential tail fitted to the highest
+ * scores, FMR(t) = fmr · exp(−(t − from) / scale) (the generalised Pareto tail with shape 0, fitted by
+ * maximum likelihood: `scale` is the mean excess over `from`).
+ */
+export interface ImpostorTail {
+  /** Cross-identity pairs the tail was measured on. */
+  pairs: number;
+  /** Lowest score whose false-match rate is at most the key, for each measurable rate ("0.001"). */
+  scoresAtFmr: Record<string, number>;
+  exponential: {
+    /** Where the fit starts: the score exceeded by `fmr` of the impostor pairs. */
+    from: number;
+    fmr: number;
+    /** Mean excess of the impostor scores above `from`. */
+    scale: number;
+    /** Impostor scores the fit was made on. */
+    exceedances: number;
+  };
+}
+
+/**
+ * 1:N decisions: grades by false-positive identification rate (FPIR, ISO/IEC 19795-1: the share of searches
+ * by people not enrolled that return any candidate). A grade names the same error rate as in verification,
+ * counted per decision: per comparison there, per search of the whole gallery here.
+ */
+export interface IdentificationThresholds {
+  /** Operating FPIR: a candidate is a match when it would be returned to at most this share of strangers. */
+  fpir: number;
+  grades: { certain: IdentificationCutoff; probable: IdentificationCutoff; possible: IdentificationCutoff };
+  impostorTail: ImpostorTail;
+}
+
 export interface ModelThresholds {
   /** Operating threshold: similarity ≥ match is a match. */
   match: number;
@@ -46,6 +93,8 @@ export interface ModelThresholds {
   thresholdsAtFmr: Record<string, number>;
   /** FHIR match-grade cut-offs; below `possible` the grade is `certainly-not`. */
   grades: { certain: GradeCutoff; probable: GradeCutoff; possible: GradeCutoff };
+  /** 1:N decisions (absent from entries calibrated before they existed). */
+  identification?: IdentificationThresholds;
   calibration: CalibrationProvenance;
 }
 
@@ -144,6 +193,48 @@ export function validateModelThresholds(entry: unknown, where: string): asserts 
   if (typeof c.date !== 'string' || Number.isNaN(Date.parse(c.date))) throw invalid(where, 'calibration.date must be an ISO date');
   if (typeof c.command !== 'string' || c.command === '') throw invalid(where, 'calibration.command must say how to reproduce it');
   if (!isObject(c.tarAtFmr)) throw invalid(where, 'calibration.tarAtFmr must be an object');
+  if (entry.identification !== undefined) validateIdentification(entry.identification, `${where}.identification`);
+}
+
+/** The 1:N section: grades ordered by rate, the operating rate is `probable`'s, the tail falls as the rate falls. */
+function validateIdentification(section: unknown, where: string): void {
+  if (!isObject(section)) throw invalid(where, 'expected an object');
+  const rate = (v: unknown, name: string): number => {
+    if (typeof v !== 'number' || !(v > 0 && v < 1)) throw invalid(where, `${name} must be a rate in (0, 1)`);
+    return v;
+  };
+  const score = (v: unknown, name: string): number => {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < -1 || v > 1) throw invalid(where, `${name} must be a similarity in [-1, 1]`);
+    return v;
+  };
+  const fpir = rate(section.fpir, 'fpir');
+  if (!isObject(section.grades)) throw invalid(where, 'grades must be an object');
+  const grade = (name: 'certain' | 'probable' | 'possible'): number => {
+    const g = (section.grades as Record<string, unknown>)[name];
+    if (!isObject(g)) throw invalid(where, `grades.${name} must be an object`);
+    return rate(g.fpir, `grades.${name}.fpir`);
+  };
+  const [certain, probable, possible] = [grade('certain'), grade('probable'), grade('possible')];
+  if (probable !== fpir) throw invalid(where, 'grades.probable.fpir must equal the operating rate "fpir"');
+  if (!(certain <= probable && probable <= possible)) throw invalid(where, 'grade rates must satisfy certain ≤ probable ≤ possible');
+
+  const tail = section.impostorTail;
+  if (!isObject(tail)) throw invalid(where, 'impostorTail is required');
+  if (!Number.isInteger(tail.pairs) || (tail.pairs as number) < 1) throw invalid(where, 'impostorTail.pairs must be a positive integer');
+  if (!isObject(tail.scoresAtFmr)) throw invalid(where, 'impostorTail.scoresAtFmr must be an object');
+  const ladder = Object.entries(tail.scoresAtFmr)
+    .map(([k, v]) => ({ fmr: rate(Number(k), `impostorTail.scoresAtFmr key "${k}"`), t: score(v, `impostorTail.scoresAtFmr["${k}"]`) }))
+    .sort((a, b) => a.fmr - b.fmr);
+  if (ladder.length === 0) throw invalid(where, 'impostorTail.scoresAtFmr must hold at least one measured rate');
+  for (let i = 1; i < ladder.length; i++) {
+    if (ladder[i]!.t > ladder[i - 1]!.t) throw invalid(where, 'impostorTail.scoresAtFmr must not increase as the false-match rate increases');
+  }
+  const fit = tail.exponential;
+  if (!isObject(fit)) throw invalid(where, 'impostorTail.exponential is required');
+  score(fit.from, 'impostorTail.exponential.from');
+  rate(fit.fmr, 'impostorTail.exponential.fmr');
+  if (typeof fit.scale !== 'number' || !(fit.scale > 0 && fit.scale < 2)) throw invalid(where, 'impostorTail.exponential.scale must be a positive similarity difference');
+  if (!Number.isInteger(fit.exceedances) || (fit.exceedances as number) < 1) throw invalid(where, 'impostorTail.exponential.exceedances must be a positive integer');
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

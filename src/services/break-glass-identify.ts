@@ -10,12 +10,14 @@ export interface BreakGlassIdentifyRequest {
 }
 
 export interface BreakGlassIdentifyResult {
-  /** Best first, graded certain, probable or possible: below the operating threshold too, never certainly-not. */
+  /** Ranked best first, graded certain, probable or possible: below the operating threshold too, never certainly-not. */
   candidates: IdentifyCandidate[];
-  /** The operating threshold: candidates under it are `possible` and need confirming by other means. */
+  /** The operating 1:N threshold at the gallery's size: candidates under it are `possible` and need confirming by other means. */
   threshold: number;
-  /** The lowest score still graded `possible`. */
+  /** The lowest score still graded `possible` at the gallery's size. */
   possibleFrom: number;
+  /** Patients in the gallery the cut-offs were sized for. */
+  galleryPatients: number;
   model: string;
 }
 
@@ -24,9 +26,10 @@ const MAX_TOP = 20;
 
 /**
  * Identification for an emergency user facing an unresponsive patient (policy `biometric.identify`, asked by
- * the caller). Unlike `identify`, which names only matches, it also offers `possible` candidates: the
- * clinician confirms them by other means before breaking the glass on one (services/break-glass.ts). The
- * candidates, graded, and the quality reasons are audited as `breakglass.identify`; patients as pseudonyms.
+ * the caller), who cannot give a second factor. Unlike `identify`, which names only matches, it returns a
+ * ranked list down to `possible` for a person to confirm by other means before breaking the glass on one
+ * (services/break-glass.ts). The grades are the 1:N ones at the gallery's current size, as for `identify`.
+ * The candidates, graded, and the quality reasons are audited as `breakglass.identify`; patients as pseudonyms.
  */
 export function breakGlassIdentify(medface: Medface, request: BreakGlassIdentifyRequest, who: Actor): Promise<BreakGlassIdentifyResult> {
   const top = request.top ?? DEFAULT_BREAK_GLASS_TOP;
@@ -34,9 +37,10 @@ export function breakGlassIdentify(medface: Medface, request: BreakGlassIdentify
     if (!Number.isInteger(top) || top < 1 || top > MAX_TOP) throw new MedfaceError('INVALID_ARGUMENT', `top must be an integer from 1 to ${MAX_TOP}`);
     const face = await medface.embed(request.image, 'identify');
     const model = face.embedding.model;
-    const thresholds = medface.thresholds(model);
+    const thresholds = medface.identificationThresholds(model);
     const possibleFrom = thresholds.grades.possible.minScore;
-    const candidates = await gradedCandidates(medface, face.embedding, top, possibleFrom);
+    const candidates = await gradedCandidates(medface, face.embedding, top, thresholds, possibleFrom);
+    const sized = { threshold: thresholds.match, possibleFrom, galleryPatients: thresholds.galleryPatients };
     await medface.store.transaction((tx) =>
       medface.audit.append(tx, {
         ...who,
@@ -45,14 +49,13 @@ export function breakGlassIdentify(medface: Medface, request: BreakGlassIdentify
         patientId: candidates[0]?.patientId ?? null,
         details: {
           top,
-          threshold: thresholds.match,
-          possibleFrom,
+          ...sized,
           model,
           quality: face.quality.reasons,
           candidates: auditedCandidates(medface, candidates),
         },
       }),
     );
-    return { candidates, threshold: thresholds.match, possibleFrom, model };
+    return { candidates, ...sized, model };
   });
 }

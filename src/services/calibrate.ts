@@ -11,6 +11,8 @@ export interface CalibrateOptions {
   model: string;
   /** Operating false-match rate (default 1e-3). */
   fmr?: number;
+  /** Operating false-positive identification rate per 1:N search (default: the same as `fmr`). */
+  fpir?: number;
   /** File to write; default config/thresholds.json. */
   thresholdsFile?: string;
   /** Embedding cache root (default `.cache`). */
@@ -29,7 +31,9 @@ export interface CalibrationResult {
 /**
  * Calibrates the pool's embedder on one or more labelled sets: every image of every set is embedded,
  * every within-set pair scored, and the thresholds are the impostor-score quantiles of the target rates.
- * Several sets of different capture conditions make the thresholds less specific to any one of them.
+ * Several sets of different capture conditions make the thresholds less specific to any one of them. The
+ * same impostor scores give the identification section: the target rate per search and the score tail
+ * that sizes the 1:N thresholds to any gallery.
  */
 export async function calibrateSets(pool: () => Promise<FacePool>, setDirs: readonly string[], options: CalibrateOptions): Promise<CalibrationResult> {
   const { model } = options;
@@ -50,6 +54,7 @@ export async function calibrateSets(pool: () => Promise<FacePool>, setDirs: read
   const thresholds = calibrateThresholds({
     scores: concatScores(parts),
     fmr: options.fmr ?? DEFAULT_OPERATING_FMR,
+    ...(options.fpir !== undefined && { fpir: options.fpir }),
     sets: datasets.map((d) => d.name),
     failuresToAcquire,
     command: options.command,

@@ -1,11 +1,12 @@
+import { PATIENT_CANDIDATES } from '../access/authenticate.js';
 import type { AccessContext } from '../access/context.js';
 import { guard, type Caller } from '../access/guard.js';
 import { isMedfaceError } from '../errors.js';
 import { createCheckInEncounter } from '../records/clinical.js';
 import { readPatient } from '../records/patient.js';
-import type { Actor } from './auditing.js';
+import { auditScore, type Actor } from './auditing.js';
 import type { Medface } from './context.js';
-import { identifyProbe } from './identify.js';
+import { identifyProbe, type IdentifyCandidate } from './identify.js';
 import { tellPatient } from './notices.js';
 import { checkLiveness, isChallengeRefusal, type LivenessAttempt } from './liveness.js';
 
@@ -25,11 +26,13 @@ const NOT_CHECKED_IN: CheckInResult = { checkedIn: false };
 /**
  * Kiosk check-in: the active liveness check on the frames filmed for the kiosk's challenge (required: a
  * photo held up to the camera must not check anyone in), then the face of a frame inside the verified
- * sequence identifies the patient (1:N, only at or above the calibrated threshold), the date of birth
- * confirms it, and an Encounter with status `arrived` is opened; the patient is told of faces added to their
- * record since their last visit (services/notices.ts). A failed liveness check, like every other
- * failure, is `{checkedIn: false}`; malformed frames and a busy engine are errors, which reveal nothing
- * about who was matched.
+ * sequence is searched 1:N (the candidates at or above the identification threshold for the gallery's size,
+ * up to PATIENT_CANDIDATES), the date of birth picks the one candidate it belongs to — a wrong patient
+ * ranked first does not send the right one to the desk — and an Encounter with status `arrived` is opened;
+ * the patient is told of faces added to their record since their last visit (services/notices.ts).
+ * No candidate confirmed, or more than one, is a failure like every other: `{checkedIn: false}`, the same
+ * answer as for a face that matched nobody. Malformed frames and a busy engine are errors, which reveal
+ * nothing about who was matched.
  */
 export async function checkIn(medface: Medface, access: AccessContext, caller: Caller, request: CheckInRequest): Promise<CheckInResult> {
   const who: Actor = { actor: caller.principal.id, client: caller.client ?? null };
@@ -42,12 +45,14 @@ export async function checkIn(medface: Medface, access: AccessContext, caller: C
     if (isChallengeRefusal(e)) return refused(medface, who, null, 'liveness');
     throw e;
   }
-  const found = await identifyProbe(medface, probe, 1, who, { liveness: request.challengeId });
-  const candidate = found.candidates[0];
-  if (!candidate) return refused(medface, who, null, 'no-match');
-
-  const recorded = (await readPatient(medface.store, candidate.patientId)).birthDate ?? null;
-  if (!sameBirthDate(recorded, request.birthDate)) return refused(medface, who, candidate.patientId, 'second-factor');
+  const found = await identifyProbe(medface, probe, PATIENT_CANDIDATES, who, { liveness: request.challengeId });
+  if (found.candidates.length === 0) return refused(medface, who, null, 'no-match');
+  const checked: (IdentifyCandidate & { confirmed: boolean })[] = [];
+  for (const c of found.candidates) checked.push({ ...c, confirmed: sameBirthDate((await readPatient(medface.store, c.patientId)).birthDate ?? null, request.birthDate) });
+  const confirmed = checked.filter((c) => c.confirmed);
+  const candidates = checked.map((c) => ({ patientRef: medface.audit.patientRef(c.patientId), score: auditScore(c.score), grade: c.grade, confirmed: c.confirmed }));
+  if (confirmed.length !== 1) return refused(medface, who, checked[0]!.patientId, confirmed.length === 0 ? 'second-factor' : 'ambiguous', candidates);
+  const candidate = confirmed[0]!;
 
   try {
     await guard(access, caller, 'encounter.check-in', { patientId: candidate.patientId });
@@ -63,7 +68,8 @@ export async function checkIn(medface: Medface, access: AccessContext, caller: C
       action: 'encounter.check-in',
       outcome: 'success',
       patientId: candidate.patientId,
-      details: { encounterId: created.id, grade: candidate.grade },
+      // which of the face's candidates the date of birth picked (1: the best-scoring one)
+      details: { encounterId: created.id, grade: candidate.grade, rank: checked.indexOf(candidate) + 1, candidates: checked.length },
     });
     const told = await tellPatient(medface, tx, who, candidate.patientId, 'visit', new Date().toISOString());
     return { encounter: created, notices: told.map(({ kind, at }) => ({ kind, at })) };
@@ -71,8 +77,16 @@ export async function checkIn(medface: Medface, access: AccessContext, caller: C
   return { checkedIn: true, encounterId: encounter.id as string, notices };
 }
 
-async function refused(medface: Medface, who: Actor, patientId: string | null, reason: 'liveness' | 'no-match' | 'second-factor'): Promise<CheckInResult> {
-  await medface.store.transaction((tx) => medface.audit.append(tx, { ...who, action: 'encounter.check-in', outcome: 'failure', patientId, details: { reason } }));
+/** A refused check-in, audited with the reason and the candidates the date of birth was checked against (as pseudonyms). */
+async function refused(
+  medface: Medface,
+  who: Actor,
+  patientId: string | null,
+  reason: 'liveness' | 'no-match' | 'second-factor' | 'ambiguous',
+  candidates?: object[],
+): Promise<CheckInResult> {
+  const details = { reason, ...(candidates && { candidates }) };
+  await medface.store.transaction((tx) => medface.audit.append(tx, { ...who, action: 'encounter.check-in', outcome: 'failure', patientId, details }));
   return NOT_CHECKED_IN;
 }
 

@@ -8,6 +8,7 @@ import type { FacePool, Purpose, SubjectFace } from '../face/index.js';
 import { Gallery, type GalleryEntry, type GalleryMatch, type GalleryOptions } from '../identity/gallery.js';
 import { KEY_FILE_NAME, KeyRing, loadKeyRing } from '../identity/keys.js';
 import { TemplateProtection, type ProtectedTemplate, type TransformedEmbedding } from '../identity/protection.js';
+import { identificationThresholds, type IdentificationDecision } from '../identity/identification.js';
 import { thresholdsFor, type ModelThresholds } from '../identity/thresholds.js';
 import { openStore } from '../store/index.js';
 import type { Store, StoredTemplate } from '../store/types.js';
@@ -222,6 +223,14 @@ export class Medface {
       this.#thresholds.set(model, thresholds);
     }
     return thresholds;
+  }
+
+  /**
+   * The model's 1:N thresholds for the gallery as it is now: every enrolled patient is one more chance for a
+   * stranger to be matched, so the cut-offs rise with the number of patients (identity/identification.ts).
+   */
+  identificationThresholds(model: string): IdentificationDecision {
+    return identificationThresholds(model, this.thresholds(model), this.#gallery.patients);
   }
 
   /** The face pool, started on first use (loaded then too: commands without a face never pay for the models). */

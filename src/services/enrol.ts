@@ -2,12 +2,12 @@ import { isMedfaceError, MedfaceError } from '../errors.js';
 import type { SubjectFace } from '../face/index.js';
 import { randomUUID } from 'node:crypto';
 import { cosine, decide, type MatchGrade } from '../identity/match.js';
-import type { TransformedEmbedding } from '../identity/protection.js';
 import { activeBiometricConsent } from '../records/consent.js';
 import { recordSuspectedDuplicate } from '../records/links.js';
 import type { PatientLinkStatus, Repository } from '../store/types.js';
 import { audited, auditScore, withFailureAudit, type Actor } from './auditing.js';
 import type { Medface } from './context.js';
+import { gradedCandidates } from './identify.js';
 import { assertKeysLive } from './keys.js';
 import { storeTemplates, syncGallery, type TemplateToStore } from './templates.js';
 
@@ -51,7 +51,6 @@ export interface EnrolResult {
 
 /** Other patients a duplicate search looks at per capture; a match is graded, the rest is never reported. */
 const DUPLICATE_SEARCH_K = 5;
-const DUPLICATE_GRADES: readonly MatchGrade[] = ['certain', 'probable'];
 
 /**
  * Enrols face templates for a patient. Every capture must pass the `enrol` quality gate. A patient who has a
@@ -215,18 +214,18 @@ async function compareWithEnrolledFace(
 
 type Suspect = Pick<DuplicateCandidate, 'patientId' | 'score' | 'grade'>;
 
-/** Other patients whose face matches any capture at `probable` or better: each once, at its best score. */
+/**
+ * Other patients whose face matches any capture at `probable` or better, by the same 1:N rule as `identify`
+ * (the identification grades at the gallery's current size): each once, at its best score.
+ */
 async function findOtherPatients(medface: Medface, faces: readonly SubjectFace[], patientId: string): Promise<Suspect[]> {
   const best = new Map<string, Suspect>();
   for (const face of faces) {
-    const probe: TransformedEmbedding = medface.protection.transformProbe(face.embedding);
-    const thresholds = medface.thresholds(face.embedding.model);
-    for (const hit of await medface.search(probe, DUPLICATE_SEARCH_K + 1, thresholds.grades.probable.minScore)) {
+    const thresholds = medface.identificationThresholds(face.embedding.model);
+    for (const hit of await gradedCandidates(medface, face.embedding, DUPLICATE_SEARCH_K + 1, thresholds, thresholds.grades.probable.minScore)) {
       if (hit.patientId === patientId) continue;
-      const { grade } = decide(hit.score, thresholds);
-      if (!DUPLICATE_GRADES.includes(grade)) continue;
       const seen = best.get(hit.patientId);
-      if (!seen || seen.score < hit.score) best.set(hit.patientId, { patientId: hit.patientId, score: hit.score, grade });
+      if (!seen || seen.score < hit.score) best.set(hit.patientId, hit);
     }
   }
   return [...best.values()].sort((a, b) => b.score - a.score);

@@ -3,12 +3,14 @@ import path from 'node:path';
 import type { AccessContext } from '../access/context.js';
 import { guard, type Caller } from '../access/guard.js';
 import { MedfaceError } from '../errors.js';
+import { identificationThresholds, type IdentificationCutoffAtSize } from '../identity/identification.js';
 import { readThresholdsFile, type ModelThresholds } from '../identity/thresholds.js';
 import type { Medface } from './context.js';
 
 /**
  * What administrators see of recognition accuracy (`thresholds.read`): the calibrated thresholds and grade
- * cut-offs with their provenance, from config/thresholds.json, and the curves of the newest evaluation
+ * cut-offs with their provenance, from config/thresholds.json — verification (1:1) and, apart from it,
+ * identification (1:N) sized to the gallery as it is now and as it would be at larger sizes — and the curves of the newest evaluation
  * report that `medface evaluate --out DIR` wrote (DIR/report.html, one folder per data set under the
  * reports directory). The report's ROC and DET figures are served as the SVG the report holds: drawn once,
  * by evaluation/report.ts, not a second time in the browser.
@@ -30,17 +32,54 @@ export interface EvaluationSummary {
   figures: { id: ReportFigure; caption: string }[];
 }
 
+/** Gallery sizes the 1:N operating threshold is shown at besides the current one: how it would rise. */
+export const PROJECTED_GALLERY_SIZES = [1_000, 10_000, 100_000, 1_000_000] as const;
+
+/** A model's 1:N decisions for administrators: the calibrated rates, the cut-offs at the gallery's size and beyond. */
+export interface IdentificationStatus {
+  /** Operating false-positive identification rate per search. */
+  fpir: number;
+  /** Patients now enrolled: the size the cut-offs below are for. */
+  galleryPatients: number;
+  match: number;
+  grades: { certain: IdentificationCutoffAtSize; probable: IdentificationCutoffAtSize; possible: IdentificationCutoffAtSize };
+  /** The operating threshold at larger galleries. */
+  projected: { galleryPatients: number; match: number; extrapolated: boolean }[];
+  /** Impostor pairs the tail was measured on, and the lowest rate measured (below it, the fitted tail). */
+  impostorPairs: number;
+  lowestMeasuredFmr: number;
+}
+
 export interface ThresholdsStatus {
-  models: ({ model: string } & ModelThresholds)[];
+  models: ({ model: string; identification: IdentificationStatus | null } & Omit<ModelThresholds, 'identification'>)[];
   evaluation: EvaluationSummary | null;
 }
 
 export async function thresholdsStatus(medface: Medface, access: AccessContext, caller: Caller, reportsDir: string): Promise<ThresholdsStatus> {
   await guard(access, caller, 'thresholds.read');
   const file = readThresholdsFile(medface.thresholdsFile);
-  const models = Object.entries(file.models).map(([model, t]) => ({ model, ...t }));
+  const models = Object.entries(file.models).map(([model, t]) => ({ model, ...t, identification: identificationStatus(model, t, medface.gallery.patients) }));
   const newest = newestReport(reportsDir);
   return { models, evaluation: newest && summarise(newest.set, newest.file) };
+}
+
+function identificationStatus(model: string, t: ModelThresholds, galleryPatients: number): IdentificationStatus | null {
+  if (!t.identification) return null;
+  const now = identificationThresholds(model, t, galleryPatients);
+  const projected = PROJECTED_GALLERY_SIZES.map((n) => {
+    const at = identificationThresholds(model, t, n);
+    return { galleryPatients: n, match: at.match, extrapolated: at.grades.probable.extrapolated };
+  });
+  const tail = t.identification.impostorTail;
+  return {
+    fpir: now.fpir,
+    galleryPatients: now.galleryPatients,
+    match: now.match,
+    grades: now.grades,
+    projected,
+    impostorPairs: tail.pairs,
+    lowestMeasuredFmr: Math.min(...Object.keys(tail.scoresAtFmr).map(Number)),
+  };
 }
 
 /** One figure of the newest report as an SVG document; NOT_FOUND when there is no report or no such figure. */

@@ -1,4 +1,5 @@
 import { MedfaceError } from '../errors.js';
+import type { IdentificationDecision } from '../identity/identification.js';
 import { decide, type MatchGrade } from '../identity/match.js';
 import { auditScore, withFailureAudit, type Actor } from './auditing.js';
 import type { Medface } from './context.js';
@@ -17,11 +18,16 @@ export interface IdentifyCandidate {
 }
 
 export interface IdentifyResult {
-  /** At least one patient reaches the calibrated operating threshold. */
+  /** At least one patient reaches the operating 1:N threshold. */
   match: boolean;
   /** Only patients at or above the threshold, best first: never the nearest stranger. */
   candidates: IdentifyCandidate[];
+  /** The operating 1:N threshold at the gallery's current size. */
   threshold: number;
+  /** Patients in the gallery the threshold was sized for. */
+  galleryPatients: number;
+  /** The false-positive identification rate per search the threshold holds at that size. */
+  fpir: number;
   model: string;
 }
 
@@ -30,8 +36,9 @@ const MAX_IDENTIFY_TOP = 20;
 
 /**
  * 1:N identification: which enrolled patients is the face in the capture? The gallery's k nearest patients
- * are graded with the calibrated thresholds and only matches are returned; below the threshold the answer
- * is `{ match: false, candidates: [] }`, however close the nearest template was.
+ * are graded with the model's identification thresholds at the gallery's current size (a larger gallery
+ * needs a higher score for the same false-positive rate per search) and only matches are returned; below
+ * the threshold the answer is `{ match: false, candidates: [] }`, however close the nearest template was.
  */
 export function identify(medface: Medface, request: IdentifyRequest, who: Actor): Promise<IdentifyResult> {
   const top = request.top ?? DEFAULT_IDENTIFY_TOP;
@@ -50,9 +57,10 @@ export function identify(medface: Medface, request: IdentifyRequest, who: Actor)
  */
 export async function identifyProbe(medface: Medface, probe: Embedding, top: number, who: Actor, evidence: Record<string, unknown>): Promise<IdentifyResult> {
   const model = probe.model;
-  const thresholds = medface.thresholds(model);
-  const candidates = await gradedCandidates(medface, probe, top, thresholds.match);
+  const thresholds = medface.identificationThresholds(model);
+  const candidates = await gradedCandidates(medface, probe, top, thresholds, thresholds.match);
   const match = candidates.length > 0;
+  const sized = { threshold: thresholds.match, galleryPatients: thresholds.galleryPatients, fpir: thresholds.fpir };
   await medface.store.transaction((tx) =>
     medface.audit.append(tx, {
       ...who,
@@ -60,15 +68,20 @@ export async function identifyProbe(medface: Medface, probe: Embedding, top: num
       outcome: match ? 'success' : 'failure',
       // the best candidate's own trail shows they were identified; the others are in the details
       patientId: candidates[0]?.patientId ?? null,
-      details: { match, top, threshold: thresholds.match, model, ...evidence, candidates: auditedCandidates(medface, candidates) },
+      details: { match, top, ...sized, model, ...evidence, candidates: auditedCandidates(medface, candidates) },
     }),
   );
-  return { match, candidates, threshold: thresholds.match, model };
+  return { match, candidates, ...sized, model };
 }
 
-/** The gallery's `top` nearest patients scoring at least `minScore`, best first, with their FHIR grades. */
-export async function gradedCandidates(medface: Medface, probe: Embedding, top: number, minScore: number): Promise<IdentifyCandidate[]> {
-  const thresholds = medface.thresholds(probe.model);
+/** The gallery's `top` nearest patients scoring at least `minScore`, best first, with their 1:N grades. */
+export async function gradedCandidates(
+  medface: Medface,
+  probe: Embedding,
+  top: number,
+  thresholds: IdentificationDecision,
+  minScore: number,
+): Promise<IdentifyCandidate[]> {
   const hits = await medface.search(medface.protection.transformProbe(probe), top, minScore);
   return hits
     .filter((hit) => hit.score >= minScore)

@@ -1,5 +1,5 @@
 import type { AccessContext } from '../access/context.js';
-import { signInPatient, type PatientSecondFactor, type SignInResult } from '../access/authenticate.js';
+import { PATIENT_CANDIDATES, signInPatient, type PatientSecondFactor, type SignInResult } from '../access/authenticate.js';
 import { readPatient } from '../records/patient.js';
 import type { Medface } from './context.js';
 import { identifyProbe } from './identify.js';
@@ -14,9 +14,10 @@ export interface PatientSignIn extends LivenessAttempt {
 
 /**
  * Patient portal sign-in: the active liveness check on the frames, then the face of the verified sequence's
- * match frame identifies the patient (the gallery's best match at or above the calibrated threshold), then
- * the access module checks the second factor, throttles and audits. A failed liveness check is a failed
- * sign-in like any other (the check's own audit entry says why).
+ * match frame is searched 1:N (every candidate at or above the identification threshold for the gallery's
+ * size, not only the best), then the access module keeps the one candidate the second factor confirms,
+ * throttles and audits. A failed liveness check is a failed sign-in like any other (the check's own audit
+ * entry says why).
  */
 export function signInPatientWithFace(medface: Medface, access: AccessContext, request: PatientSignIn): Promise<SignInResult> {
   const who = { actor: 'anonymous', client: request.client };
@@ -28,13 +29,11 @@ export function signInPatientWithFace(medface: Medface, access: AccessContext, r
       try {
         probe = (await checkLiveness(medface, 'portal-sign-in', request, who)).embedding;
       } catch (e) {
-        if (isChallengeRefusal(e)) return null;
+        if (isChallengeRefusal(e)) return [];
         throw e;
       }
-      if (!probe) return null;
-      const found = await identifyProbe(medface, probe, 1, who, { liveness: request.challengeId });
-      const best = found.candidates[0];
-      return best ? { patientId: best.patientId, match: true, grade: best.grade, score: best.score } : null;
+      if (!probe) return [];
+      return (await identifyProbe(medface, probe, PATIENT_CANDIDATES, who, { liveness: request.challengeId })).candidates;
     },
     async (patientId) => (await readPatient(medface.store, patientId)).birthDate ?? null,
   );

@@ -129,7 +129,7 @@ describeEachStore('sessions', (h) => {
     const { token } = await signInPatient(
       f.ctx,
       { secondFactor: { kind: 'birth-date', value: '1970-01-02' }, client: 'kiosk' },
-      () => Promise.resolve({ patientId, match: true, grade: 'certain', score: 0.98 }),
+      () => Promise.resolve([{ patientId, grade: 'certain', score: 0.98 }]),
       () => Promise.resolve('1970-01-02'),
     );
     const { principal, session } = await resumeSession(f.ctx, token);

@@ -172,7 +172,7 @@ describeEachStore('sign-in', (h) => {
     expect(account.password).toBeUndefined();
     const birthDateOf = async (id: string) =>
       ({ [patientId]: '1984-07-19', [partial]: '1984', [stranger]: '1990-01-01' })[id] ?? null;
-    const identified = (id: string, match = true): FaceIdentifier => () => Promise.resolve({ patientId: id, match, grade: match ? 'probable' : 'possible', score: match ? 0.94 : 0.91 });
+    const identified = (id: string): FaceIdentifier => () => Promise.resolve([{ patientId: id, grade: 'probable', score: 0.94 }]);
     const dob = (value: string) => ({ secondFactor: { kind: 'birth-date' as const, value }, client: 'kiosk-1' });
 
     const ok = await signInPatient(f.ctx, dob('1984-07-19'), identified(patientId), birthDateOf);
@@ -181,10 +181,9 @@ describeEachStore('sign-in', (h) => {
 
     const refusals = [
       () => signInPatient(f.ctx, dob('1984-07-20'), identified(patientId), birthDateOf), // wrong date
-      () => signInPatient(f.ctx, dob('1984-07-19'), identified(patientId, false), birthDateOf), // face below threshold
       () => signInPatient(f.ctx, dob('1990-01-01'), identified(stranger), birthDateOf), // no account
       () => signInPatient(f.ctx, dob('1984'), identified(partial), birthDateOf), // a partial date proves nothing
-      () => signInPatient(f.ctx, dob('1984-07-19'), () => Promise.resolve(null), birthDateOf), // nobody in the gallery
+      () => signInPatient(f.ctx, dob('1984-07-19'), () => Promise.resolve([]), birthDateOf), // nobody at or above the threshold
     ];
     for (const r of refusals) expect((await refusal(r())).code).toBe('SIGN_IN_FAILED');
     // face errors reach the kiosk as they are (nothing is revealed by them) and are audited
@@ -203,7 +202,6 @@ describeEachStore('sign-in', (h) => {
     expect(entries.map((e) => [e.outcome, e.details.reason ?? null])).toEqual([
       ['success', null],
       ['failure', 'birth-date'],
-      ['failure', 'face-no-match'],
       ['failure', 'no-account'],
       ['failure', 'birth-date'],
       ['failure', 'face-no-match'],
@@ -215,6 +213,59 @@ describeEachStore('sign-in', (h) => {
     // entries about an identified patient carry the patient's pseudonym, never the id
     expect(entries[0]!.patientRef).toBe(f.ctx.audit.patientRef(patientId));
     expect(JSON.stringify(entries)).not.toContain(patientId);
+  });
+
+  it("keeps, among the face's candidates, the one patient the second factor confirms, and tells a failure nothing more", async () => {
+    const right = await f.newPatient('1984-07-19');
+    const wrong = await f.newPatient('1962-11-30');
+    const twin = await f.newPatient('1984-07-19');
+    const locked = await f.newPatient('1970-01-01');
+    await createUser(f.ctx, OPERATOR, { username: 'pat.right', roles: ['patient'], patientId: right });
+    await createUser(f.ctx, OPERATOR, { username: 'pat.wrong', roles: ['patient'], patientId: wrong, pin: '739104' });
+    await createUser(f.ctx, OPERATOR, { username: 'pat.twin', roles: ['patient'], patientId: twin });
+    await createUser(f.ctx, OPERATOR, { username: 'pat.locked', roles: ['patient'], patientId: locked });
+    const birthDates: Record<string, string> = { [right]: '1984-07-19', [wrong]: '1962-11-30', [twin]: '1984-07-19', [locked]: '1970-01-01' };
+    const birthDateOf = async (id: string) => birthDates[id] ?? null;
+    // the wrong patient scores higher than the right one: the face alone would pick the wrong one
+    const ranked = (...ids: string[]): FaceIdentifier => () => Promise.resolve(ids.map((patientId, i) => ({ patientId, grade: 'probable' as const, score: 0.95 - i / 100 })));
+    let client = 0;
+    const dob = (value: string) => ({ secondFactor: { kind: 'birth-date' as const, value }, client: `kiosk-${++client}` });
+    const pin = (value: string) => ({ secondFactor: { kind: 'pin' as const, value }, client: `kiosk-${++client}` });
+
+    const signedIn = await signInPatient(f.ctx, dob('1984-07-19'), ranked(wrong, right), birthDateOf);
+    expect(signedIn.user.patientId).toBe(right);
+    expect(signedIn.session.established).toMatchObject({ method: 'face+birth-date', matchScore: 0.94 });
+    // and the other way round: the PIN of the candidate ranked second
+    expect((await signInPatient(f.ctx, pin('739104'), ranked(right, wrong), birthDateOf)).user.patientId).toBe(wrong);
+
+    // wrong dates of birth against pat.locked's face, until its account is delayed (counted from any address)
+    for (let i = 0; i <= DEFAULT_ACCESS_SETTINGS.throttle.account.freeFailures; i++) await refusal(signInPatient(f.ctx, dob('1999-09-09'), ranked(locked), birthDateOf));
+    const failures: MedfaceError[] = [];
+    for (const attempt of [
+      () => signInPatient(f.ctx, dob('1984-07-19'), ranked(), birthDateOf), // nobody at or above the threshold
+      () => signInPatient(f.ctx, dob('1990-01-01'), ranked(wrong, right), birthDateOf), // nobody's date of birth
+      () => signInPatient(f.ctx, dob('1984-07-19'), ranked(right, twin), birthDateOf), // two candidates share it
+      () => signInPatient(f.ctx, dob('1970-01-01'), ranked(locked), birthDateOf), // the right one, but its account is delayed
+      () => signInPatient(f.ctx, pin('000000'), ranked(wrong, right), birthDateOf), // a wrong PIN
+    ]) {
+      failures.push(await refusal(attempt()));
+    }
+    for (const e of failures) expect({ code: e.code, message: e.message, details: e.details }).toEqual({ code: 'SIGN_IN_FAILED', message: 'sign-in failed', details: undefined });
+
+    const entries = (await f.audit('auth.sign-in')).slice(-failures.length);
+    expect(entries.map((e) => [e.actor, e.details.reason, (e.details.candidates as { result: string }[] | undefined)?.map((c) => c.result) ?? null])).toEqual([
+      ['anonymous', 'face-no-match', null],
+      ['anonymous', 'second-factor', ['pin-required', 'birth-date']],
+      ['anonymous', 'ambiguous', ['confirmed', 'confirmed']],
+      ['anonymous', 'locked-out', ['locked-out']],
+      ['anonymous', 'pin', ['pin', 'pin']],
+    ]);
+    // candidates are named by pseudonym only
+    expect(entries[2]!.details.candidates).toEqual([
+      { patientRef: f.ctx.audit.patientRef(right), grade: 'probable', score: 0.95, result: 'confirmed' },
+      { patientRef: f.ctx.audit.patientRef(twin), grade: 'probable', score: 0.94, result: 'confirmed' },
+    ]);
+    expect(JSON.stringify(entries)).not.toContain(right);
   });
 
   it('delays and then locks out an account after repeated failures, whoever the name belongs to', async () => {

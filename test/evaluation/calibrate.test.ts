@@ -49,6 +49,19 @@ describe('calibrateThresholds', () => {
     expect(decide(0.5, t).grade).toBe('certainly-not');
   });
 
+  it('records the 1:N section at the grades’ rates, with its own operating rate when one is given', () => {
+    const t = calibrateThresholds(input);
+    expect(t.identification).toMatchObject({ fpir: 0.001, grades: { certain: { fpir: t.grades.certain.fmr }, probable: { fpir: 0.001 }, possible: { fpir: 0.01 } } });
+    // the measured tail: 1-2-5 rates from the `possible` rate down to the lowest with 30 false matches (3e-4)
+    expect(Object.keys(t.identification!.impostorTail.scoresAtFmr)).toEqual(['0.01', '0.005', '0.002', '0.001', '0.0005']);
+    expect(t.identification!.impostorTail.scoresAtFmr['0.001']).toBe(t.match);
+    expect(t.identification!.impostorTail.exponential).toMatchObject({ fmr: 0.01, exceedances: 1000 });
+    const own = calibrateThresholds({ ...input, fpir: 0.01 });
+    expect(own.identification!.grades).toEqual({ certain: { fpir: own.grades.certain.fmr }, probable: { fpir: 0.01 }, possible: { fpir: 0.01 } });
+    expect(own.match).toBe(t.match);
+    expect(() => calibrateThresholds({ ...input, fpir: 1 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+
   it('refuses a rate too small for the number of impostor pairs', () => {
     expect(() => calibrateThresholds({ ...input, fmr: 1e-4 })).toThrow(expect.objectContaining({ code: 'INVALID_DATASET' }));
     expect(() => calibrateThresholds({ ...input, fmr: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));

@@ -27,6 +27,22 @@ function entry(match = 0.6): ModelThresholds {
   };
 }
 
+/** The entry with a 1:N section, as `medface calibrate` writes it now. */
+function withIdentification(match = 0.6): ModelThresholds {
+  return {
+    ...entry(match),
+    identification: {
+      fpir: 0.001,
+      grades: { certain: { fpir: 0.0001 }, probable: { fpir: 0.001 }, possible: { fpir: 0.01 } },
+      impostorTail: {
+        pairs: 400_000,
+        scoresAtFmr: { '0.01': match - 0.1, '0.005': match - 0.07, '0.001': match, '0.0001': match + 0.1 },
+        exponential: { from: match, fmr: 0.0025, scale: 0.04, exceedances: 1000 },
+      },
+    },
+  };
+}
+
 const tmpFile = () => path.join(mkdtempSync(path.join(tmpdir(), 'medface-thr-')), 'thresholds.json');
 
 describe('thresholds file', () => {
@@ -38,6 +54,34 @@ describe('thresholds file', () => {
     expect(thresholdsFor('net-a@1', file)).toEqual(entry(0.5));
     expect(thresholdsFor('net-b@2', file)).toEqual(entry(0.4));
     expect(Object.keys(readThresholdsFile(file).models)).toEqual(['net-a@1', 'net-b@2']);
+  });
+
+  it('keeps a 1:N section and still reads entries calibrated before there was one', () => {
+    const file = tmpFile();
+    writeModelThresholds('net-a@1', withIdentification(), file);
+    writeModelThresholds('net-old@1', entry(), file);
+    expect(thresholdsFor('net-a@1', file)).toEqual(withIdentification());
+    expect(thresholdsFor('net-old@1', file).identification).toBeUndefined();
+  });
+
+  const brokenIdentification: Array<[string, (i: NonNullable<ModelThresholds['identification']>) => void]> = [
+    ['an operating rate other than probable’s', (i) => (i.fpir = 0.002)],
+    ['certain above probable', (i) => (i.grades.certain.fpir = 0.002)],
+    ['a rate of 1', (i) => (i.grades.possible.fpir = 1)],
+    ['a tail score rising with the rate', (i) => (i.impostorTail.scoresAtFmr = { '0.01': 0.7, '0.001': 0.6 })],
+    ['an empty measured tail', (i) => (i.impostorTail.scoresAtFmr = {})],
+    ['a tail score outside [-1, 1]', (i) => (i.impostorTail.scoresAtFmr['0.0001'] = 1.2)],
+    ['a scale of 0', (i) => (i.impostorTail.exponential.scale = 0)],
+    ['no fitted tail', (i) => delete (i.impostorTail as Partial<typeof i.impostorTail>).exponential],
+    ['no pair count', (i) => delete (i.impostorTail as Partial<typeof i.impostorTail>).pairs],
+  ];
+  it.each(brokenIdentification)('THRESHOLDS_INVALID for an identification section with %s', (_what, mutate) => {
+    const e = withIdentification();
+    mutate(e.identification!);
+    const file = tmpFile();
+    writeFileSync(file, JSON.stringify({ version: 1, models: { 'net-a@1': e } }));
+    expect(() => thresholdsFor('net-a@1', file)).toThrow(expect.objectContaining({ code: 'THRESHOLDS_INVALID' }));
+    expect(() => writeModelThresholds('net-a@1', e, tmpFile())).toThrow(expect.objectContaining({ code: 'THRESHOLDS_INVALID' }));
   });
 
   it('THRESHOLDS_MISSING when the file or the model is absent', () => {

@@ -5,7 +5,8 @@ import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { exportAuditBundle } from '../../src/audit/export.js';
 import { DEFAULT_EMBEDDER_ID, FacePool } from '../../src/face/index.js';
-import { similarity } from '../../src/identity/match.js';
+import { fmrForFpir, identificationThresholds } from '../../src/identity/identification.js';
+import { decide, similarity } from '../../src/identity/match.js';
 import { writeModelThresholds, type ModelThresholds } from '../../src/identity/thresholds.js';
 import type { Actor } from '../../src/services/auditing.js';
 import { breakGlassIdentify } from '../../src/services/break-glass-identify.js';
@@ -46,17 +47,18 @@ beforeAll(async () => {
   ]);
   genuine = similarity(alice, aliceAgain);
   strangerBest = Math.max(similarity(alice, stranger), similarity(bob, stranger));
-  // Cut-offs around Alice's genuine score: operating threshold just above it, `possible` just below, so her
-  // second capture is a possible match only; the stranger has to fall below `possible` for this to show anything.
+  // 1:N cut-offs around Alice's genuine score in a two-patient gallery: an impostor tail falling a decade per
+  // 0.01 from just under it, so that for two patients `possible` (FPIR 1e-2, FMR ≈ 5e-3 per comparison) lies
+  // 0.005 below it and the operating threshold (FPIR 1e-3, FMR ≈ 5e-4) 0.005 above: her second capture is a
+  // possible match only; the stranger has to fall below `possible` for this to show anything.
   const fixture = writeTestThresholds(thresholdsFile);
-  const match = Math.min(1, genuine + 0.005);
+  const scale = 0.01 / (Math.log(0.01 / fmrForFpir(0.001, 2)) - Math.log(0.01 / fmrForFpir(0.01, 2)));
+  const from = genuine - 0.005 - scale * Math.log(0.01 / fmrForFpir(0.01, 2));
   thresholds = {
     ...fixture,
-    match,
-    grades: {
-      certain: { minScore: Math.min(1, genuine + 0.01), fmr: 0.0001 },
-      probable: { minScore: match, fmr: 0.001 },
-      possible: { minScore: genuine - 0.005, fmr: 0.01 },
+    identification: {
+      ...fixture.identification!,
+      impostorTail: { pairs: 1_000_000, scoresAtFmr: { '0.01': from }, exponential: { from, fmr: 0.01, scale, exceedances: 10_000 } },
     },
   };
   writeModelThresholds(DEFAULT_EMBEDDER_ID, thresholds, thresholdsFile);
@@ -89,17 +91,19 @@ describeEachStore('break-glass identification', (h) => {
   };
 
   it('offers possible candidates that identification proper withholds, graded and audited as break-glass', async () => {
-    expect(strangerBest).toBeLessThan(thresholds.grades.possible.minScore);
+    const atTwo = identificationThresholds(DEFAULT_EMBEDDER_ID, thresholds, 2);
+    expect(strangerBest).toBeLessThan(atTwo.grades.possible.minScore);
     const alice = await enrolled(PATIENTS.alice, images.alice);
     await enrolled(PATIENTS.bob, images.bob);
 
     // below the operating threshold, ordinary identification names nobody
-    expect(await identify(medface, { image: images.aliceAgain, top: 5 }, staff)).toMatchObject({ match: false, candidates: [] });
+    expect(await identify(medface, { image: images.aliceAgain, top: 5 }, staff)).toMatchObject({ match: false, candidates: [], galleryPatients: 2 });
 
     const result = await breakGlassIdentify(medface, { image: images.aliceAgain }, emergency);
     expect(result.candidates.map((c) => [c.patientId, c.grade])).toEqual([[alice, 'possible']]);
     expect(result.candidates[0]!.score).toBeCloseTo(genuine, 4);
-    expect(result).toMatchObject({ threshold: thresholds.match, possibleFrom: thresholds.grades.possible.minScore });
+    expect(result).toMatchObject({ threshold: atTwo.match, possibleFrom: atTwo.grades.possible.minScore, galleryPatients: 2 });
+    expect(result.possibleFrom).toBeCloseTo(genuine - 0.005, 6);
 
     // a stranger is not offered as anyone
     expect((await breakGlassIdentify(medface, { image: images.stranger }, emergency)).candidates).toEqual([]);
@@ -109,10 +113,32 @@ describeEachStore('break-glass identification', (h) => {
       ['er-1', 'success', medface.audit.patientRef(alice)],
       ['er-1', 'failure', null],
     ]);
-    expect(entries[0]!.details).toMatchObject({ candidates: [{ patientRef: medface.audit.patientRef(alice), grade: 'possible' }] });
+    expect(entries[0]!.details).toMatchObject({ galleryPatients: 2, candidates: [{ patientRef: medface.audit.patientRef(alice), grade: 'possible' }] });
     expect(JSON.stringify(entries)).not.toContain(alice);
     const exported = await exportAuditBundle(medface.store, { from: new Date(entries[0]!.time), to: new Date(Date.now() + 1000) });
     expect(exported.entry[0]!.resource.purposeOfEvent?.[0]?.coding[0]?.code).toBe('BTG');
+  }, 120_000);
+
+  it('returns a ranked list with grades sized to the gallery, the cut-offs rising as it grows', async () => {
+    const alice = await enrolled(PATIENTS.alice, images.alice);
+    await enrolled(PATIENTS.bob, images.bob);
+    const before = await breakGlassIdentify(medface, { image: images.aliceAgain }, emergency);
+    // the same face registered again as another patient (kept under an override): two candidates to tell apart
+    const created = await createPatientRecord(medface, PATIENTS.alice2, staff);
+    const again = created.id!;
+    await grantConsent(medface, { patientId: again, notice: 'v2' }, staff);
+    await enrol(medface, { patientId: again, images: [images.aliceAgain], overrideDuplicate: 'registered twice, merging later' }, staff);
+
+    const after = await breakGlassIdentify(medface, { image: images.aliceAgain }, emergency);
+    expect(after.galleryPatients).toBe(3);
+    expect(after.threshold).toBeGreaterThan(before.threshold);
+    expect(after.possibleFrom).toBeGreaterThan(before.possibleFrom);
+    // ranked best first (the enrolment of this very capture above Alice's first one), each graded at three patients
+    expect(after.candidates.map((c) => c.patientId)).toEqual([again, alice]);
+    expect(after.candidates[0]!.score).toBeGreaterThan(after.candidates[1]!.score);
+    const atThree = identificationThresholds(DEFAULT_EMBEDDER_ID, thresholds, 3);
+    for (const c of after.candidates) expect(c.grade).toBe(decide(c.score, atThree).grade);
+    expect(after.candidates[1]!.grade).toBe('possible');
   }, 120_000);
 
   it('refuses a capture without one usable face and a bad top, and audits the refusal', async () => {

@@ -86,6 +86,17 @@ export function writeTestThresholds(file: string): ModelThresholds {
       probable: { minScore: 0.93, fmr: 0.001 },
       possible: { minScore: 0.9, fmr: 0.01 },
     },
+    // A steep impostor tail: the 1:N operating threshold stays at or under 0.93 (the 1:1 one) for galleries of
+    // up to 10 patients, where the tests' faces were chosen, and rises beyond (0.935 at 100 patients).
+    identification: {
+      fpir: 0.001,
+      grades: { certain: { fpir: 0.0001 }, probable: { fpir: 0.001 }, possible: { fpir: 0.01 } },
+      impostorTail: {
+        pairs: 1_000_000,
+        scoresAtFmr: { '0.01': 0.9, '0.005': 0.905, '0.001': 0.925, '0.0001': 0.93 },
+        exponential: { from: 0.925, fmr: 0.001, scale: 0.005 / Math.LN10, exceedances: 1000 },
+      },
+    },
     calibration: {
       sets: ['test-fixture'],
       impostorPairs: 0,

@@ -43,6 +43,41 @@ const API_CLIENT = {
 
 const CUTOFF = { type: 'object', additionalProperties: false, required: ['minScore', 'fmr'], properties: { minScore: { type: 'number' }, fmr: { type: 'number' } } } as const;
 const NUMBERS_BY_RATE = { type: 'object', additionalProperties: { type: 'number' } } as const;
+const IDENTIFICATION_CUTOFF = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['minScore', 'fpir', 'fmr', 'extrapolated'],
+  properties: { minScore: { type: 'number' }, fpir: { type: 'number' }, fmr: { type: 'number' }, extrapolated: { type: 'boolean' } },
+} as const;
+
+/** 1:N decisions, apart from the 1:1 ones: null for a model calibrated before identification was. */
+const IDENTIFICATION_STATUS = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  required: ['fpir', 'galleryPatients', 'match', 'grades', 'projected', 'impostorPairs', 'lowestMeasuredFmr'],
+  properties: {
+    fpir: { type: 'number' },
+    galleryPatients: { type: 'integer' },
+    match: { type: 'number' },
+    grades: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['certain', 'probable', 'possible'],
+      properties: { certain: IDENTIFICATION_CUTOFF, probable: IDENTIFICATION_CUTOFF, possible: IDENTIFICATION_CUTOFF },
+    },
+    projected: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['galleryPatients', 'match', 'extrapolated'],
+        properties: { galleryPatients: { type: 'integer' }, match: { type: 'number' }, extrapolated: { type: 'boolean' } },
+      },
+    },
+    impostorPairs: { type: 'integer' },
+    lowestMeasuredFmr: { type: 'number' },
+  },
+} as const;
 
 const THRESHOLDS_STATUS = {
   type: 'object',
@@ -54,13 +89,14 @@ const THRESHOLDS_STATUS = {
       items: {
         type: 'object',
         additionalProperties: false,
-        required: ['model', 'match', 'fmr', 'thresholdsAtFmr', 'grades', 'calibration'],
+        required: ['model', 'match', 'fmr', 'thresholdsAtFmr', 'grades', 'identification', 'calibration'],
         properties: {
           model: { type: 'string' },
           match: { type: 'number' },
           fmr: { type: 'number' },
           thresholdsAtFmr: NUMBERS_BY_RATE,
           grades: { type: 'object', additionalProperties: false, required: ['certain', 'probable', 'possible'], properties: { certain: CUTOFF, probable: CUTOFF, possible: CUTOFF } },
+          identification: IDENTIFICATION_STATUS,
           calibration: {
             type: 'object',
             additionalProperties: false,
@@ -421,7 +457,8 @@ export const adminRoutes: FastifyPluginAsync<ServerContext> = async (app, { depl
       config: signedIn,
       schema: {
         tags: ['admin'],
-        summary: 'The calibrated thresholds and grade cut-offs with their provenance, and the newest evaluation report (figures at /admin/evaluation/figures/:figure)',
+        summary:
+          'The calibrated thresholds and grade cut-offs with their provenance — verification (1:1), and identification (1:N) at the gallery’s current size — and the newest evaluation report (figures at /admin/evaluation/figures/:figure)',
         querystring: NO_QUERY,
         response: { 200: THRESHOLDS_STATUS },
       },

@@ -67,11 +67,13 @@ const VERIFY_RESULT = {
 const IDENTIFY_RESULT = {
   type: 'object',
   additionalProperties: false,
-  required: ['match', 'candidates', 'threshold', 'model'],
+  required: ['match', 'candidates', 'threshold', 'galleryPatients', 'fpir', 'model'],
   properties: {
     match: { type: 'boolean' },
     candidates: { type: 'array', items: CANDIDATE, description: 'Only patients at or above the threshold, best first' },
-    threshold: { type: 'number' },
+    threshold: { type: 'number', description: "The operating 1:N threshold at the gallery's current size (above 1: no score can reach it)" },
+    galleryPatients: { type: 'integer', description: 'Enrolled patients the threshold was sized for' },
+    fpir: { type: 'number', description: 'False-positive identification rate per search the threshold holds at that size' },
     model: { type: 'string' },
   },
 } as const;

@@ -37,11 +37,11 @@ const IDENTIFY: ImageBodySpec = {
 const CANDIDATES = {
   type: 'object',
   additionalProperties: false,
-  required: ['candidates', 'threshold', 'possibleFrom', 'model'],
+  required: ['candidates', 'threshold', 'possibleFrom', 'galleryPatients', 'model'],
   properties: {
     candidates: {
       type: 'array',
-      description: 'Best first, graded certain, probable or possible (possible ones are below the operating threshold: confirm them by other means)',
+      description: 'Ranked best first, graded certain, probable or possible at the gallery’s size (possible ones are below the operating threshold: confirm them by other means)',
       items: {
         type: 'object',
         additionalProperties: false,
@@ -49,8 +49,9 @@ const CANDIDATES = {
         properties: { patientId: { type: 'string' }, score: { type: 'number' }, grade: MATCH_GRADE },
       },
     },
-    threshold: { type: 'number' },
-    possibleFrom: { type: 'number' },
+    threshold: { type: 'number', description: "The operating 1:N threshold at the gallery's current size" },
+    possibleFrom: { type: 'number', description: "The lowest score graded possible at the gallery's current size" },
+    galleryPatients: { type: 'integer', description: 'Enrolled patients the cut-offs were sized for' },
     model: { type: 'string' },
   },
 } as const;

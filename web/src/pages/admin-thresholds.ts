@@ -6,8 +6,26 @@ interface Cutoff {
   fmr: number;
 }
 
+interface IdentificationCutoff {
+  minScore: number;
+  fpir: number;
+  fmr: number;
+  extrapolated: boolean;
+}
+
+interface Identification {
+  fpir: number;
+  galleryPatients: number;
+  match: number;
+  grades: { certain: IdentificationCutoff; probable: IdentificationCutoff; possible: IdentificationCutoff };
+  projected: { galleryPatients: number; match: number; extrapolated: boolean }[];
+  impostorPairs: number;
+  lowestMeasuredFmr: number;
+}
+
 interface ModelThresholds {
   model: string;
+  identification: Identification | null;
   match: number;
   fmr: number;
   thresholdsAtFmr: Record<string, number>;
@@ -32,7 +50,9 @@ const FIGURE_ALT: Record<string, string> = {
 
 /**
  * Administrator: the calibrated operating threshold and grade cut-offs (config/thresholds.json, written by
- * `medface calibrate`) with their provenance, and the ROC and DET curves of the newest `medface evaluate` report.
+ * `medface calibrate`) with their provenance — verification (1:1) and identification (1:N, sized to the
+ * gallery's current number of patients) shown apart — and the ROC and DET curves of the newest
+ * `medface evaluate` report.
  */
 export async function renderAdminThresholds(main: HTMLElement): Promise<void> {
   const { models, evaluation } = await api<{ models: ModelThresholds[]; evaluation: Evaluation | null }>('GET', '/api/v1/admin/thresholds');
@@ -43,6 +63,7 @@ export async function renderAdminThresholds(main: HTMLElement): Promise<void> {
       'section',
       { class: 'card', 'aria-labelledby': `model-${m.model}` },
       h('h2', { id: `model-${m.model}` }, `Model ${m.model}`),
+      h('h3', {}, 'Verification (1:1): one patient’s record'),
       table(
         ['Setting', 'Similarity', 'False match rate'],
         [
@@ -54,6 +75,7 @@ export async function renderAdminThresholds(main: HTMLElement): Promise<void> {
         ],
         'Operating threshold and grade cut-offs',
       ),
+      identificationSection(m.identification, rate),
       h(
         'dl',
         { class: 'notice', 'aria-label': 'Calibration provenance' },
@@ -97,4 +119,42 @@ export async function renderAdminThresholds(main: HTMLElement): Promise<void> {
     );
   }
   main.append(h('h1', {}, 'Thresholds'), ...sections, report);
+}
+
+/**
+ * The 1:N cut-offs at the gallery's current size, and the operating threshold at larger sizes: every
+ * enrolled patient is one more chance for a stranger to be matched, so they rise as the gallery grows.
+ */
+function identificationSection(id: Identification | null, rate: (r: number) => string): HTMLElement {
+  const heading = h('h3', {}, 'Identification (1:N): searching everyone enrolled');
+  if (!id) return h('div', {}, heading, h('p', { class: 'notice' }, 'Not calibrated for identification: run `medface calibrate` again. Searches are refused until then.'));
+  const similarity = (t: number) => (t > 1 ? `${t.toFixed(4)} (unreachable)` : t.toFixed(4));
+  const estimated = (extrapolated: boolean) => (extrapolated ? ' (fitted tail)' : '');
+  const row = (label: string, c: IdentificationCutoff) => [label, similarity(c.minScore), rate(c.fpir), `${c.fmr.toExponential(1)}${estimated(c.extrapolated)}`];
+  return h(
+    'div',
+    {},
+    heading,
+    h('p', {}, `Sized to the gallery as it is now: ${id.galleryPatients.toLocaleString()} patients. False-positive identification rate (FPIR): the share of searches by someone not enrolled that return any candidate.`),
+    table(
+      ['Setting', 'Similarity', 'FPIR per search', 'False match rate per comparison'],
+      [
+        row('Operating threshold (a match)', id.grades.probable),
+        row('Grade “certain” from', id.grades.certain),
+        row('Grade “probable” from', id.grades.probable),
+        row('Grade “possible” from', id.grades.possible),
+      ],
+      'Identification cut-offs at the current gallery size',
+    ),
+    table(
+      ['Gallery size (patients)', `Operating threshold at FPIR ${rate(id.fpir)}`],
+      id.projected.map((p) => [p.galleryPatients.toLocaleString(), `${similarity(p.match)}${estimated(p.extrapolated)}`]),
+      'Operating identification threshold as the gallery grows',
+    ),
+    h(
+      'p',
+      {},
+      `Measured on ${id.impostorPairs.toLocaleString()} impostor pairs down to a false match rate of ${id.lowestMeasuredFmr.toExponential(1)}; lower rates come from an exponential tail fitted to the highest impostor scores.`,
+    ),
+  );
 }
