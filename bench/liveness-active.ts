@@ -32,27 +32,16 @@ import {
   type SourceFace,
 } from '../src/evaluation/pad-sequences.js';
 import { readDataset } from '../src/evaluation/dataset.js';
-import { decodeImage, FacePool, meshTriangulation, type FrameObservation, type RgbImage } from '../src/face/index.js';
+import { FacePool, meshTriangulation, type FrameObservation, type RgbImage } from '../src/face/index.js';
 import { similarity } from '../src/identity/match.js';
 import { thresholdsFor } from '../src/identity/thresholds.js';
 import { assessSequence, frameSignals, type FrameObserver, type LivenessAssessment } from '../src/liveness/assess.js';
 import { sheetResiduals, type SheetResiduals } from '../src/liveness/planarity.js';
 import { ACTIVE_LIVENESS, explainedBySheet, frameStates, parallax, performedActions, signalsOf, type FrameSignals } from '../src/liveness/sequence.js';
 import { randomChallengeActions, type CapturedFrame, type LivenessAction, type LivenessChallenge } from '../src/liveness/types.js';
+import { MAX_SOURCE_FACE_WIDTH, MIN_SOURCE_EYE_DISTANCE, proxySources } from './proxy-sources.js';
 import { stats } from './stats.js';
 
-const SETS = ['lfw-dev', 'faceapi-bbt', 'orl', 'yale'].map((s) => path.resolve('../shared/eval', s));
-/**
- * A source photo's face must be at least this large (eye centre to eye centre, native pixels): the enrolment
- * gate's minimum, as a kiosk camera captures a patient. Smaller faces render as blurred heads whose turns the
- * detector under-reads, which says something about the renderer, not about people.
- */
-const MIN_SOURCE_EYE_DISTANCE = 40;
-/**
- * ...and leave room around it (face box at most this share of the photo's width), as a kiosk frame shows head
- * and shoulders: a face filling a tight crop is half lost when rendered turned, and the detector jumps.
- */
-const MAX_SOURCE_FACE_WIDTH = 0.7;
 const ATTACKS = ['photo-2d-warps', 'photo-steep-tilt', 'photo-curled', 'replay-other-challenge', 'reordered-frames', 'time-stretched', 'spliced-other-person'] as const;
 type Kind = 'genuine-proxy' | (typeof ATTACKS)[number];
 
@@ -94,20 +83,6 @@ function remembering(pool: FacePool): FrameObserver {
   };
 }
 
-/** First image of successive identities, taking the sets in turn. */
-function sourcePhotos(count: number): Array<{ set: string; identity: string; file: string }> {
-  const perSet = SETS.map((dir) => {
-    const firsts = new Map<string, string>();
-    for (const e of readDataset(dir).entries) if (!firsts.has(e.identity)) firsts.set(e.identity, path.join(dir, e.path));
-    return [...firsts].map(([identity, file]) => ({ set: path.basename(dir), identity, file }));
-  });
-  const out: Array<{ set: string; identity: string; file: string }> = [];
-  for (let i = 0; out.length < count && perSet.some((s) => i < s.length); i++) {
-    for (const s of perSet) if (i < s.length && out.length < count) out.push(s[i]!);
-  }
-  return out;
-}
-
 async function main(): Promise<void> {
   const identities = Number(arg('identities', '12'));
   const seed = Number(arg('seed', '1'));
@@ -120,27 +95,7 @@ async function main(): Promise<void> {
   const started = Date.now();
 
   // Source faces at their own resolution, large enough (MIN_SOURCE_EYE_DISTANCE) and alone in the photo.
-  const sources: Array<{ name: string; face: SourceFace }> = [];
-  let noFace = 0, tooSmall = 0, tooTight = 0;
-  for (const photo of sourcePhotos(identities * 4)) {
-    if (sources.length >= identities) break;
-    const bytes = await sharp(readFileSync(photo.file)).jpeg({ quality: 92 }).toBuffer();
-    const seen = await pool.observe(bytes, false);
-    if (!seen.subject || seen.faces !== 1) {
-      noFace++;
-      continue;
-    }
-    const eyes = signalsOf(seen)!.interEye;
-    if (eyes < MIN_SOURCE_EYE_DISTANCE) {
-      tooSmall++;
-      continue;
-    }
-    if (seen.subject.box.width > MAX_SOURCE_FACE_WIDTH * seen.image.width) {
-      tooTight++;
-      continue;
-    }
-    sources.push({ name: `${photo.set}/${photo.identity}`, face: { image: await decodeImage(bytes), mesh: seen.subject.mesh } });
-  }
+  const { sources, noFace, tooSmall, tooTight } = await proxySources(pool, identities);
 
   const results: Array<{ kind: Kind; source: string; actions: LivenessAction[]; verdict: Omit<LivenessAssessment, 'embedding'>; frames?: string[] }> = [];
   const checkSeconds: number[] = [];

@@ -37,6 +37,11 @@ export const ACTIVE_LIVENESS = {
   closerScale: 1.2,
   neutralScale: 1.1,
   /**
+   * A move has come back once its signal is within the neutral band or has fallen back this share of the way
+   * from its height: people do not come back exactly where they started (bench/liveness-real.ts).
+   */
+  returnFraction: 0.5,
+  /**
    * Least nose parallax (see `parallax`, a fraction of the inter-eye distance) at the height of every turn and
    * look-up: a plane (photo, screen), however moved or tilted, is explained by one homography; a head is not.
    * The mesh model fits a 3-D face to a tilted photo too and then reads 0.05–0.13 (sometimes more) of parallax
@@ -219,39 +224,37 @@ export function performedActions(states: readonly FrameState[], frames: Readonly
 
 /**
  * The head's moves, in order: each a run of frames in that move's state that starts from neutral and comes back
- * on its own axis (a turn's yaw back within the neutral band, ...), whatever the other signals do meanwhile: a
- * talking face moves its pitch while it turns. Frames without a face are passed over.
+ * on its own axis, whatever the other signals do meanwhile: a talking face moves its pitch while it turns. Back
+ * means within the neutral band, or at least `returnFraction` of the way back from the move's height: a real head
+ * seldom comes back exactly where it started (a real turn of 28° came back to 10°). Frames without a face are
+ * passed over.
  */
 function moveRuns(states: readonly FrameState[], frames: ReadonlyArray<FrameSignals | null>): ActionRun[] {
   const t = ACTIVE_LIVENESS;
   if (!frames[0]) return [];
   const { pose } = reference(frames as ReadonlyArray<FrameSignals | null> & { 0: FrameSignals });
-  const back = (action: Move, f: FrameSignals): boolean => {
-    const { dy, dp, scale } = pose(f);
-    switch (action) {
-      case 'turn-left':
-        return dy < t.neutralYaw;
-      case 'turn-right':
-        return dy > -t.neutralYaw;
-      case 'look-up':
-        return dp > -t.neutralPitch;
-      case 'come-closer':
-        return scale < t.neutralScale;
-    }
-  };
+  /** How far frame `i` is into `action`, in that action's own units (degrees, or the face's size less 1). */
   const height = (action: Move, i: number): number => {
-    const f = frames[i]!, base = frames[0]!;
+    const { dy, dp, scale } = pose(frames[i]!);
     switch (action) {
       case 'turn-left':
-        return f.yaw - base.yaw;
+        return dy;
       case 'turn-right':
-        return base.yaw - f.yaw;
+        return -dy;
       case 'look-up':
-        return base.pitch - f.pitch;
+        return -dp;
       case 'come-closer':
-        return f.interEye;
+        return scale - 1;
     }
   };
+  const neutralBand: Record<Move, number> = {
+    'turn-left': t.neutralYaw,
+    'turn-right': t.neutralYaw,
+    'look-up': t.neutralPitch,
+    'come-closer': t.neutralScale - 1,
+  };
+  const back = (run: ActionRun & { action: Move }, i: number): boolean =>
+    height(run.action, i) < Math.max(neutralBand[run.action], (1 - t.returnFraction) * height(run.action, run.peak));
   const runs: Array<ActionRun & { action: Move }> = [];
   // The challenge's actions are distinct: a move done twice in a row (a noisy reading dipping into the neutral
   // band mid-action, or a person repeating it) is one.
@@ -268,7 +271,7 @@ function moveRuns(states: readonly FrameState[], frames: ReadonlyArray<FrameSign
   let open: (ActionRun & { action: Move }) | null = null as (ActionRun & { action: Move }) | null;
   states.forEach((state, i) => {
     if (state === 'no-face') return;
-    if (open && state !== open.action && back(open.action, frames[i]!)) {
+    if (open && state !== open.action && back(open, i)) {
       if (fromNeutral) keep(open);
       open = null;
       fromNeutral = true;
@@ -404,7 +407,9 @@ async function judgeOnce(
   const states = signals[0] ? frameStates(signals) : signals.map((): FrameState => 'no-face');
   const runs = signals[0] ? performedActions(states, signals) : [];
   for (const reason of sequenceReasons(challenge.actions, runs, times)) reasons.add(reason);
-  const moves = challenge.actions.filter((a) => a !== 'blink').length;
+  // At least one move's allowance: a real head nods while talking, whatever it was asked (a challenge issued by
+  // the server always asks for a move; a blink alone is asked only from the command line).
+  const moves = Math.max(1, challenge.actions.filter((a) => a !== 'blink').length);
   if (abruptChanges(signals) > t.maxAbruptChangesPerMove * moves) reasons.add('LIVENESS_WRONG_ORDER');
 
   const poseRuns = runs.filter((r) => POSE_ACTIONS.includes(r.action));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Embedding } from '../../src/face/index.js';
-import { abruptChanges, ACTIVE_LIVENESS, changedFaces, frameStates, performedActions, sequenceReasons, type ActionRun, type FrameSignals } from '../../src/liveness/sequence.js';
+import { abruptChanges, ACTIVE_LIVENESS, changedFaces, frameStates, judgeSequence, performedActions, sequenceReasons, type ActionRun, type FrameSignals } from '../../src/liveness/sequence.js';
 import type { LivenessAction } from '../../src/liveness/types.js';
 
 /** A unit vector `degrees` away from the reference direction (its cosine similarity to it is cos(degrees)). */
@@ -94,6 +94,31 @@ describe('frameStates and performedActions: actions from pose, eyes and scale ag
     // Swinging from one side through the middle to the other brings the first turn back: two actions.
     const swing = [frame(), frame({ yaw: t.turnYaw + 3 }), frame({ yaw: t.turnYaw + 4 }), frame({ yaw: -t.turnYaw - 3 }), frame({ yaw: -t.turnYaw - 4 }), frame()];
     expect(performedActions(frameStates(swing), swing).map((r) => r.action)).toEqual(['turn-left', 'turn-right']);
+  });
+  it('counts a move a real head brings back only part of the way, once it has come back at least returnFraction of it', () => {
+    const t = ACTIVE_LIVENESS;
+    // A real turn of 28° (read) came back to 10° and stayed there (bench/liveness-real.ts).
+    const yaws = [0, t.turnYaw + 2, 22, 28, 20, 10, 10, 10];
+    const partWay = yaws.map((yaw) => frame({ yaw }));
+    expect(performedActions(frameStates(partWay), partWay)).toEqual([{ action: 'turn-left', first: 1, last: 4, peak: 3 }]);
+    // Less than that share of the way back, and outside the neutral band: still turned, no action yet.
+    const notBack = [0, t.turnYaw + 2, 20, t.turnYaw - 1, t.turnYaw - 1].map((yaw) => frame({ yaw }));
+    expect(20 * (1 - t.returnFraction)).toBeLessThan(t.turnYaw - 1);
+    expect(performedActions(frameStates(notBack), notBack)).toEqual([]);
+  });
+});
+
+describe('judgeSequence: a real head nods while it talks', () => {
+  it('allows at least one move\'s abrupt pose changes even when only a blink is asked', async () => {
+    const t = ACTIVE_LIVENESS;
+    const face = embedding(0);
+    const frames = [frame(), frame(), frame({ ear: 0.1 }), frame(), frame({ pitch: -t.lookUpPitch + 1 }), frame(), frame(), frame()].map((f) => ({ ...f, embedding: face }));
+    const challenge = { id: 'c', nonce: 'n', actions: ['blink' as const], issuedAt: '2026-01-01T10:00:00Z', deadline: '2026-01-01T10:00:20Z' };
+    const verdict = await judgeSequence(challenge, frames, TIMES.slice(0, frames.length), { same: 0.9, turned: 0.8 });
+    // One nod down and back up (two abrupt changes); a blink alone gives no 3-D evidence, so only that is refused.
+    expect(abruptChanges(frames)).toBe(2);
+    expect(verdict.observed).toEqual(['blink']);
+    expect(verdict.reasons).toEqual(['LIVENESS_FLAT_FACE']);
   });
 });
 
