@@ -9,6 +9,8 @@ interface EvaluateFlags {
   pairs?: string;
   out?: string;
   groupBy?: string;
+  galleryImages?: string;
+  distractors?: string[];
   thresholds?: string;
   embedder?: string;
   json?: boolean;
@@ -19,12 +21,15 @@ export function registerEvaluate(program: Command): void {
     .command('evaluate')
     .description(
       'Measure accuracy on a labelled set (SETDIR/manifest.csv: path,identity,...): verification on pairs ' +
-        '(--pairs or SETDIR/pairs.csv: file1,file2,same), otherwise rank-1 identification',
+        '(--pairs or SETDIR/pairs.csv: file1,file2,same), otherwise rank-1 identification; always open-set ' +
+        'identification (FNIR at FPIR, CMC, gallery-size curve; docs/accuracy.md)',
     )
     .argument('<setdir>', 'data set folder')
     .option('--pairs <file>', 'pairs file (default SETDIR/pairs.csv when present)')
     .option('--out <dir>', 'write report.html here (and cache embeddings here instead of .cache)')
     .option('--group-by <column>', 'FMR and FNMR per value of this manifest column at the operating threshold')
+    .option('--gallery-images <k>', 'open-set gallery: the first k images of each identity (default 1)')
+    .option('--distractors <setdir...>', 'sets whose identities join the open-set gallery as people never searched for (put after SETDIR)')
     .option('--thresholds <file>', 'thresholds file (default config/thresholds.json)')
     .option('--embedder <id>', 'embedder to evaluate (default: the default embedder)')
     .option('--json', 'machine-readable output')
@@ -37,6 +42,8 @@ export function registerEvaluate(program: Command): void {
             pairsFile: opts.pairs,
             outDir: opts.out,
             groupBy: opts.groupBy,
+            galleryImages: opts.galleryImages === undefined ? undefined : Number(opts.galleryImages),
+            distractors: opts.distractors,
             thresholdsFile: opts.thresholds,
             command: commandLine(),
             onProgress: progressBar('embedding'),
@@ -60,6 +67,17 @@ function render(r: EvaluationResult): string {
   if (r.operating) {
     const o = r.operating;
     lines.push(`  at the operating threshold ${o.threshold.toFixed(4)}: FMR ${pct(o.fmr)}, FNMR ${pct(o.fnmr)}, accuracy ${pct(o.accuracy)}`);
+  }
+  const o = r.open_set;
+  lines.push(
+    `  open-set (${o.protocol}): gallery ${o.gallery} identities (${o.distractor_identities} distractors), ${o.mated} mated / ${o.nonmated} non-mated searches`,
+    `    rank-1 ${pct(o.rank1)}, rank-10 ${pct(o.cmc['10']!)}; FNIR ${pct(o.fnir_at_fpir['0.01'])} at FPIR 1%, ${pct(o.fnir_at_fpir['0.001'])} at FPIR 0.1%`,
+  );
+  if (o.operating) lines.push(`    at the 1:1 operating threshold: FPIR ${pct(o.operating.fpir)}, FNIR ${pct(o.operating.fnir)}`);
+  for (const e of o.extrapolated ?? []) {
+    const t = e.threshold_at_fpir['0.01'];
+    const f = e.fnir_at_least['0.01'];
+    lines.push(`    modelled N=${e.gallery}: threshold ${t === null ? 'n/a' : t.toFixed(4)} for FPIR 1%, FNIR at least ${f === null ? 'n/a' : pct(f)}`);
   }
   if (r.fairness) {
     const f = r.fairness;

@@ -24,8 +24,20 @@ export interface ErrorCurve {
 }
 
 export function errorCurve(genuineScores: ArrayLike<number>, impostorScores: ArrayLike<number>): ErrorCurve {
+  if (genuineScores.length === 0) throw new MedfaceError('INVALID_DATASET', 'no genuine scores: cannot measure error rates');
+  if (impostorScores.length === 0) throw new MedfaceError('INVALID_DATASET', 'no impostor scores: cannot measure error rates');
+  return curveOf(genuineScores, impostorScores, genuineScores.length, impostorScores.length);
+}
+
+/**
+ * The error curve of `genuineTotal` genuine and `impostorTotal` impostor comparisons of which only those with
+ * the scores given can ever be accepted (the others are rejected at every threshold: open-set searches that
+ * miss their mate or found no face).
+ */
+export function curveOf(genuineScores: ArrayLike<number>, impostorScores: ArrayLike<number>, genuineTotal: number, impostorTotal: number): ErrorCurve {
   const g = sortedDescending(genuineScores, 'genuine');
   const im = sortedDescending(impostorScores, 'impostor');
+  if (genuineTotal < g.length || impostorTotal < im.length) throw new MedfaceError('INVALID_ARGUMENT', 'more scores than comparisons');
   const n = distinctCount(g, im) + 1;
   const threshold = new Float64Array(n);
   const genuineAccepted = new Uint32Array(n);
@@ -41,7 +53,7 @@ export function errorCurve(genuineScores: ArrayLike<number>, impostorScores: Arr
     genuineAccepted[p] = gi;
     impostorAccepted[p] = ii;
   }
-  return { genuine: g.length, impostor: im.length, threshold, genuineAccepted, impostorAccepted };
+  return { genuine: genuineTotal, impostor: impostorTotal, threshold, genuineAccepted, impostorAccepted };
 }
 
 export function fmrAt(curve: ErrorCurve, point: number): number {
@@ -119,6 +131,7 @@ export function allowedFalseMatches(fmr: number, impostors: number): number {
  * so exactly the allowed number of impostors (or fewer, when scores tie) reaches it.
  */
 export function thresholdAtFmr(impostorScores: ArrayLike<number>, fmr: number): number {
+  if (impostorScores.length === 0) throw new MedfaceError('INVALID_DATASET', 'no impostor scores: cannot measure error rates');
   const im = sortedDescending(impostorScores, 'impostor');
   const k = allowedFalseMatches(fmr, im.length);
   if (k >= im.length) return im[im.length - 1]!;
@@ -133,13 +146,18 @@ export function thresholdAtFmr(impostorScores: ArrayLike<number>, fmr: number): 
  * whose FAR on these impostors is ≤ `far`. With N impostors, rates below 1/N are measured as FAR 0.
  */
 export function tarAtFar(curve: ErrorCurve, far: number): number {
+  return curve.genuineAccepted[pointAtFar(curve, far)]! / curve.genuine;
+}
+
+/** The most lenient operating point whose FAR on these impostors is ≤ `far` (index into the curve). */
+export function pointAtFar(curve: ErrorCurve, far: number): number {
   const k = allowedFalseMatches(far, curve.impostor);
-  let best = 0;
+  let point = 0;
   for (let p = 0; p < curve.threshold.length; p++) {
     if (curve.impostorAccepted[p]! > k) break;
-    best = curve.genuineAccepted[p]!;
+    point = p;
   }
-  return best / curve.genuine;
+  return point;
 }
 
 /**
@@ -173,43 +191,7 @@ export function detPoints(curve: ErrorCurve): DetPoint[] {
   return out;
 }
 
-export interface IdentificationResult {
-  /** Probe images (including those without a usable face). */
-  probes: number;
-  /** Probes whose most similar gallery entry has the probe's identity. */
-  correct: number;
-  /** correct / probes: failures to acquire count as misses. */
-  rank1: number;
-}
-
-/**
- * Closed-set rank-1 identification: each probe is assigned the identity of its most similar gallery
- * entry. A probe without a vector (failure to acquire), or whose identity has no gallery entry, is a miss.
- */
-export function rank1<V>(
-  gallery: ReadonlyArray<{ identity: string; vector: V }>,
-  probes: ReadonlyArray<{ identity: string; vector: V | null }>,
-  similarity: (a: V, b: V) => number,
-): IdentificationResult {
-  let correct = 0;
-  for (const probe of probes) {
-    if (probe.vector === null) continue;
-    let bestScore = -Infinity;
-    let bestIdentity: string | undefined;
-    for (const entry of gallery) {
-      const s = similarity(probe.vector, entry.vector);
-      if (s > bestScore) {
-        bestScore = s;
-        bestIdentity = entry.identity;
-      }
-    }
-    if (bestIdentity === probe.identity) correct++;
-  }
-  return { probes: probes.length, correct, rank1: probes.length ? correct / probes.length : NaN };
-}
-
 function sortedDescending(scores: ArrayLike<number>, what: string): Float64Array {
-  if (scores.length === 0) throw new MedfaceError('INVALID_DATASET', `no ${what} scores: cannot measure error rates`);
   const a = Float64Array.from(scores);
   for (const s of a) if (!Number.isFinite(s)) throw new MedfaceError('INVALID_ARGUMENT', `${what} scores must be finite numbers`);
   return a.sort().reverse();

@@ -1,5 +1,6 @@
 import type { FairnessReport } from './fairness.js';
 import { fmrAt, fnmrAt, type ErrorCurve } from './metrics.js';
+import type { GallerySizePoint } from './open-set.js';
 
 /**
  * A self-contained HTML evaluation report: a summary table, ROC and DET curves and genuine/impostor
@@ -17,6 +18,8 @@ export interface ReportInput {
   /** Decision threshold to mark on the histogram, with what it is. */
   threshold?: { value: number; label: string };
   fairness?: FairnessReport;
+  /** Open-set identification: its summary rows, its FNIR/FPIR curve (as openSetCurve builds it) and the gallery-size curve. */
+  openSet?: { summary: Array<[string, string | number]>; curve: ErrorCurve; gallerySizes: GallerySizePoint[] };
   /** Reproduction notes: command, date, machine. */
   footer: string;
 }
@@ -45,6 +48,7 @@ footer{color:#666;font-size:12px;white-space:pre-wrap}
 <figure><figcaption>ROC (log FAR)</figcaption>${rocSvg(input.curve)}</figure>
 <figure><figcaption>DET (normal deviate scales)</figcaption>${detSvg(input.curve)}</figure>
 <figure><figcaption>Score distributions</figcaption>${histogramSvg(input.genuine, input.impostor, input.threshold)}</figure>
+${input.openSet ? openSetSection(input.openSet) : ''}
 ${input.fairness ? fairnessTable(input.fairness) : ''}
 <footer>${esc(input.footer)}</footer>
 </body></html>
@@ -62,7 +66,7 @@ function rocSvg(curve: ErrorCurve): string {
   return svg(axes(xTicks, yTicks, 'false accept rate (FAR)', 'true accept rate (TAR)') + polyline(thin(pts), '#2166ac'));
 }
 
-function detSvg(curve: ErrorCurve): string {
+function detSvg(curve: ErrorCurve, xLabel = 'false match rate (FMR)', yLabel = 'false non-match rate (FNMR)'): string {
   const lo = Math.min(rateFloor(curve.impostor), rateFloor(curve.genuine));
   const hi = 0.5;
   const span = probit(hi) - probit(lo);
@@ -81,12 +85,28 @@ function detSvg(curve: ErrorCurve): string {
     axes(
       ticks.map((v) => ({ at: x(v), label: percent(v) })),
       ticks.map((v) => ({ at: y(v), label: percent(v) })),
-      'false match rate (FMR)',
-      'false non-match rate (FNMR)',
+      xLabel,
+      yLabel,
     ) +
       diagonal +
       (pts.length ? polyline(thin(pts), '#2166ac') : `<text x="${M.left + 10}" y="${M.top + 20}">no point with both rates between ${percent(lo)} and 50%</text>`),
   );
+}
+
+function openSetSection(o: NonNullable<ReportInput['openSet']>): string {
+  const rows = o.summary.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(formatValue(v))}</td></tr>`).join('');
+  const rate = (r: number | null) => (r === null ? 'n/a' : percent(r));
+  const sizes = o.gallerySizes
+    .map(
+      (p) =>
+        `<tr><td>${p.gallery}</td><td>${p.draws}</td><td>${p.mated.toFixed(1)}</td><td>${rate(p.rank1)}</td><td>${rate(p.fnir_at_fpir['0.01'])}</td><td>${rate(p.fnir_at_fpir['0.001'])}</td><td>${p.threshold_at_fpir_1pct?.toFixed(4) ?? 'n/a'}</td><td>${rate(p.modelled_fpir_at_threshold)}</td></tr>`,
+    )
+    .join('');
+  return `<h2>Open-set identification</h2>
+<table>${rows}</table>
+<figure><figcaption>DET of identification (normal deviate scales)</figcaption>${detSvg(o.curve, 'false positive identification rate (FPIR)', 'false negative identification rate (FNIR)')}</figure>
+<h3>Gallery size</h3>
+<table><tr><th>gallery identities</th><th>draws</th><th>mated searches (mean)</th><th>rank-1</th><th>FNIR at FPIR 1%</th><th>FNIR at FPIR 0.1%</th><th>threshold at FPIR 1%</th><th>modelled FPIR at that threshold</th></tr>${sizes}</table>`;
 }
 
 function histogramSvg(genuine: ArrayLike<number>, impostor: ArrayLike<number>, threshold?: { value: number; label: string }): string {

@@ -6,7 +6,23 @@ import { acquireImages } from '../evaluation/acquire.js';
 import { EmbeddingCache, type Acquired } from '../evaluation/cache.js';
 import { readDataset, readPairs, type Dataset, type Pair } from '../evaluation/dataset.js';
 import { groupRates, type FairnessReport, type ScoredPair } from '../evaluation/fairness.js';
-import { auc, bestAccuracy, eer, errorCurve, errorRates, rank1, tarAtFar } from '../evaluation/metrics.js';
+import { auc, bestAccuracy, eer, errorCurve, errorRates, tarAtFar, type ErrorCurve } from '../evaluation/metrics.js';
+import {
+  extrapolate,
+  fitImpostorTail,
+  gallerySizeCurve,
+  openSetCurve,
+  openSetMeasures,
+  openSetRatesAt,
+  scoreMatrix,
+  searchOutcomes,
+  type ExtrapolatedPoint,
+  type GalleryIdentity,
+  type GallerySizePoint,
+  type ImpostorTail,
+  type OpenSetMeasures,
+  type SearchImage,
+} from '../evaluation/open-set.js';
 import { renderReport } from '../evaluation/report.js';
 import type { Embedding, FacePool } from '../face/index.js';
 import { similarity } from '../identity/match.js';
@@ -24,6 +40,10 @@ export interface EvaluateOptions {
   outDir?: string;
   /** Manifest column to report FMR and FNMR per value of, at the operating threshold. */
   groupBy?: string;
+  /** Gallery images per identity in open-set identification (the first ones in manifest order); default 1. */
+  galleryImages?: number;
+  /** Sets whose identities join the gallery as people never searched for (their first images only). */
+  distractors?: string[];
   thresholdsFile?: string;
   /** How the run was started, printed in the report so it can be reproduced. */
   command: string;
@@ -54,13 +74,33 @@ export interface OperatingPoint {
   accuracy: number;
 }
 
+/** Gallery sizes the gallery-size curve is measured at (below the whole gallery, which is always measured). */
+const GALLERY_SIZES = [100, 200, 500, 1000, 2000, 5000, 10_000];
+/** Random sub-galleries per size: enough to average out which identities a small gallery happens to hold. */
+const GALLERY_DRAWS = 5;
+
+/** Open-set identification of the set's images (protocol in src/evaluation/open-set.ts). */
+export interface OpenSetResult extends OpenSetMeasures {
+  protocol: 'leave-one-identity-out';
+  gallery_images_per_identity: number;
+  /** Gallery identities that came from --distractors sets. */
+  distractor_identities: number;
+  /** FPIR and FNIR when the 1:1 operating threshold decides the top candidate. */
+  operating?: { threshold: number; fpir: number; fnir: number };
+  /** The impostor score tail the extrapolation rests on (absent when fewer than 30 scores lie in it). */
+  tail?: ImpostorTail;
+  gallery_sizes: GallerySizePoint[];
+  extrapolated?: ExtrapolatedPoint[];
+}
+
 interface Common {
   set: string;
   model: string;
-  /** Images without a usable face (or unreadable) among those the evaluation needed. */
+  /** Images of the set without a usable face (or unreadable): every image is an open-set search. */
   fta: number;
   operating?: OperatingPoint;
   fairness?: FairnessReport;
+  open_set: OpenSetResult;
   /** Path of the HTML report, when --out was given. */
   report?: string;
   seconds: number;
@@ -77,10 +117,11 @@ export type VerificationResult = Common &
 export type IdentificationResult = Common & {
   mode: 'identification';
   identities: number;
-  /** Gallery entries: the first image of each identity, when it has a usable face. */
+  /** Identities of the set with a usable gallery image. */
   gallery: number;
-  /** Every other image; a probe that failed to acquire counts as a miss. */
+  /** Every other image (the mated searches); a probe that failed to acquire counts as a miss. */
   probes: number;
+  /** Closed-set rank-1 over the probes (open_set.rank1: with --distractors, against their identities too). */
   rank1: number;
   /** Verification measures over every image pair of the set, for the report and --group-by. */
   all_pairs: VerificationMeasures;
@@ -99,9 +140,18 @@ export async function evaluateSet(pool: () => Promise<FacePool>, setDir: string,
   // --group-by needs the operating threshold; without it, the operating point is a bonus
   const thresholds = optionalThresholds(model, options.thresholdsFile, options.groupBy !== undefined);
 
-  const needed = pairs ? [...new Set(pairs.flatMap((p) => [p.file1, p.file2]))] : dataset.entries.map((e) => e.path);
+  const galleryImages = options.galleryImages ?? 1;
+  if (!Number.isInteger(galleryImages) || galleryImages < 1) {
+    throw new MedfaceError('INVALID_ARGUMENT', `gallery images per identity must be a positive integer, not ${galleryImages}`);
+  }
+  const distractors = (options.distractors ?? []).map((d) => readDataset(d));
+  const distractorGallery = distractors.flatMap((d) => firstImages(d, galleryImages).map((g) => ({ identity: `${d.name}/${g.identity}`, files: g.files.map((f) => path.resolve(d.dir, f)) })));
+
+  // every image of the set is an open-set search, so all of them are needed whether or not there are pairs
+  const needed = dataset.entries.map((e) => e.path);
   const cache = new EmbeddingCache(options.outDir ?? '.cache', model);
-  const byAbsolute = await acquireImages(pool, needed.map((f) => path.resolve(dataset.dir, f)), cache, options.onProgress);
+  const files = [...needed.map((f) => path.resolve(dataset.dir, f)), ...distractorGallery.flatMap((g) => g.files)];
+  const byAbsolute = await acquireImages(pool, files, cache, options.onProgress);
   const acquired = new Map(needed.map((f) => [f, byAbsolute.get(path.resolve(dataset.dir, f))!]));
   const embeddingOf = (f: string): Embedding | null => {
     const a = acquired.get(f)!;
@@ -140,12 +190,27 @@ export async function evaluateSet(pool: () => Promise<FacePool>, setDir: string,
       ? groupRates(scored, groupLookup(dataset, options.groupBy), options.groupBy, thresholds.match)
       : undefined;
 
-  const common = { set: dataset.name, model, fta, operating, fairness };
+  const vectorOf = (file: string): Embedding | null => {
+    const a = byAbsolute.get(file)!;
+    return 'embedding' in a ? a.embedding : null;
+  };
+  const setGallery = firstImages(dataset, galleryImages);
+  const inGallery = new Set(setGallery.flatMap((g) => g.files));
+  const gallery: Array<GalleryIdentity<Embedding>> = [
+    ...setGallery.map((g) => ({ identity: g.identity, vectors: g.files.map(embeddingOf).filter((v): v is Embedding => v !== null) })),
+    ...distractorGallery.map((g) => ({ identity: g.identity, vectors: g.files.map(vectorOf).filter((v): v is Embedding => v !== null) })),
+  ];
+  const searches: Array<SearchImage<Embedding>> = dataset.entries.map((e) => ({ identity: e.identity, vector: embeddingOf(e.path), mated: !inGallery.has(e.path) }));
+  const openSet = measureOpenSet(gallery, searches, thresholds?.match);
+  const open_set: OpenSetResult = { ...openSet.result, gallery_images_per_identity: galleryImages, distractor_identities: distractorGallery.length };
+
+  const common = { set: dataset.name, model, fta, operating, fairness, open_set };
   let result: EvaluationResult;
   if (pairs) {
     result = { mode: 'verification', ...common, pairs: pairs.length, fta_pairs: unscored, ...measures, seconds: 0 };
   } else {
-    const identification = identify(dataset, embeddingOf);
+    const enrolled = gallery.slice(0, setGallery.length).filter((g) => g.vectors.length > 0).length;
+    const identification = { identities: setGallery.length, gallery: enrolled, probes: open_set.mated, rank1: open_set.rank1 };
     result = { mode: 'identification', ...common, ...identification, all_pairs: measures, seconds: 0 };
   }
   result.seconds = Math.round((performance.now() - started) / 100) / 10;
@@ -163,6 +228,7 @@ export async function evaluateSet(pool: () => Promise<FacePool>, setDir: string,
         impostor,
         threshold: thresholds && { value: thresholds.match, label: `match (FMR ${thresholds.fmr})` },
         fairness,
+        openSet: { curve: openSet.curve, summary: openSetRows(open_set), gallerySizes: open_set.gallery_sizes },
         footer: `${options.command}\n${new Date().toISOString()} on ${os.cpus()[0]?.model ?? 'unknown CPU'} (${os.cpus().length} cores), Node ${process.version}`,
       }),
     );
@@ -192,22 +258,37 @@ function allPairs(dataset: Dataset): Pair[] {
   return out;
 }
 
-/** Closed-set identification: the first image of each identity (manifest order) is its gallery entry. */
-function identify(dataset: Dataset, embeddingOf: (file: string) => Embedding | null) {
-  const gallery: Array<{ identity: string; vector: Embedding }> = [];
-  const probes: Array<{ identity: string; vector: Embedding | null }> = [];
-  const seen = new Set<string>();
+/** The first `k` images of each identity, in manifest order. */
+function firstImages(dataset: Dataset, k: number): Array<{ identity: string; files: string[] }> {
+  const byIdentity = new Map<string, string[]>();
   for (const e of dataset.entries) {
-    if (seen.has(e.identity)) probes.push({ identity: e.identity, vector: embeddingOf(e.path) });
-    else {
-      seen.add(e.identity);
-      const vector = embeddingOf(e.path);
-      // an identity whose gallery image has no face cannot be found: its probes become misses
-      if (vector) gallery.push({ identity: e.identity, vector });
-    }
+    const files = byIdentity.get(e.identity) ?? [];
+    if (files.length < k) files.push(e.path);
+    byIdentity.set(e.identity, files);
   }
-  const r = rank1(gallery, probes, similarity);
-  return { identities: seen.size, gallery: gallery.length, probes: r.probes, rank1: r.rank1 };
+  return [...byIdentity].map(([identity, files]) => ({ identity, files }));
+}
+
+function measureOpenSet(
+  gallery: Array<GalleryIdentity<Embedding>>,
+  searches: Array<SearchImage<Embedding>>,
+  operatingThreshold: number | undefined,
+): { result: Omit<OpenSetResult, 'gallery_images_per_identity' | 'distractor_identities'>; curve: ErrorCurve } {
+  const matrix = scoreMatrix(gallery, searches, similarity);
+  const outcomes = searchOutcomes(matrix);
+  const curve = openSetCurve(outcomes);
+  const tail = fitImpostorTail(matrix);
+  return {
+    curve,
+    result: {
+      protocol: 'leave-one-identity-out',
+      ...openSetMeasures(outcomes, curve),
+      operating: operatingThreshold === undefined ? undefined : { threshold: operatingThreshold, ...openSetRatesAt(outcomes, operatingThreshold) },
+      tail,
+      gallery_sizes: gallerySizeCurve(matrix, GALLERY_SIZES, GALLERY_DRAWS, tail),
+      extrapolated: tail && extrapolate(tail, outcomes),
+    },
+  };
 }
 
 function groupLookup(dataset: Dataset, column: string): (file: string) => string {
@@ -241,5 +322,28 @@ function summaryRows(r: EvaluationResult): Array<[string, string | number]> {
     );
   }
   rows.push(['run time', `${r.seconds} s`]);
+  return rows;
+}
+
+function openSetRows(o: OpenSetResult): Array<[string, string | number]> {
+  const pct = (v: number | null) => (v === null ? 'n/a' : `${(v * 100).toFixed(2)}%`);
+  const rows: Array<[string, string | number]> = [
+    ['protocol', `${o.protocol}: every image searched as non-mated against the gallery without its identity; images after the first ${o.gallery_images_per_identity} of an identity also as mated searches`],
+    ['gallery identities (of which distractors)', `${o.gallery} (${o.distractor_identities})`],
+    ['mated / non-mated searches', `${o.mated} / ${o.nonmated}`],
+    ['rank-1 / rank-5 / rank-10 / rank-20', [1, 5, 10, 20].map((k) => pct(o.cmc[String(k)] ?? null)).join(' / ')],
+    ['FNIR at FPIR 1% (threshold)', `${pct(o.fnir_at_fpir['0.01'])} (${o.threshold_at_fpir['0.01']?.toFixed(4) ?? 'none'})`],
+    ['FNIR at FPIR 0.1% (threshold)', `${pct(o.fnir_at_fpir['0.001'])} (${o.threshold_at_fpir['0.001']?.toFixed(4) ?? 'none'})`],
+  ];
+  if (o.operating) rows.push([`FPIR / FNIR at the 1:1 operating threshold ${o.operating.threshold.toFixed(4)}`, `${pct(o.operating.fpir)} / ${pct(o.operating.fnir)}`]);
+  if (o.tail) {
+    rows.push(['impostor tail (exponential above u)', `u ${o.tail.u.toFixed(4)}, σ ${o.tail.sigma.toFixed(5)}, ${o.tail.exceedances} of ${o.tail.comparisons} comparisons above u`]);
+    for (const e of o.extrapolated ?? []) {
+      rows.push([
+        `modelled for N = ${e.gallery.toLocaleString('en')}: threshold at FPIR 1% (FNIR at least)`,
+        `${e.threshold_at_fpir['0.01']?.toFixed(4) ?? 'n/a'} (${pct(e.fnir_at_least['0.01'])})`,
+      ]);
+    }
+  }
   return rows;
 }

@@ -7,7 +7,6 @@ import {
   eer,
   errorCurve,
   errorRates,
-  rank1,
   tarAtFar,
   thresholdAtFmr,
 } from '../../src/evaluation/metrics.js';
@@ -102,25 +101,5 @@ describe('thresholds at a false-match rate', () => {
     expect(allowedFalseMatches(0.29, 100)).toBe(29);
     expect(allowedFalseMatches(0.001, 500)).toBe(0);
     expect(allowedFalseMatches(1e-4, 1_200_000)).toBe(120);
-  });
-});
-
-describe('rank-1 identification', () => {
-  it('counts probes whose nearest gallery entry has their identity; failures are misses', () => {
-    const near = (a: number, b: number) => -Math.abs(a - b);
-    const result = rank1(
-      [
-        { identity: 'a', vector: 0 },
-        { identity: 'b', vector: 10 },
-      ],
-      [
-        { identity: 'a', vector: 1 },
-        { identity: 'b', vector: 9 },
-        { identity: 'a', vector: 8 },
-        { identity: 'b', vector: null },
-      ],
-      near,
-    );
-    expect(result).toEqual({ probes: 4, correct: 2, rank1: 0.5 });
   });
 });

@@ -64,6 +64,37 @@ describe('evaluateSet', () => {
     expect(r.all_pairs.eer).toBe(0);
     expect(r.report).toBe(path.join(out, 'report.html'));
     expect(readFileSync(r.report!, 'utf8')).toContain('<svg');
+    expect(readFileSync(r.report!, 'utf8')).toContain('DET of identification');
+    // open set: every image is also a non-mated search against the gallery without its identity; with every
+    // same-person pair above every different-person pair (AUC 1), only the two faceless probes miss
+    expect(r.open_set).toMatchObject({ gallery: people, distractor_identities: 0, mated: people + 2, nonmated: 2 * people + 2 });
+    expect(r.open_set.rank1).toBe(r.rank1);
+    expect(r.open_set.fnir_at_fpir['0.01']).toBeCloseTo(2 / (people + 2), 10);
+    expect(r.open_set.gallery_sizes.at(-1)?.gallery).toBe(people);
+  });
+
+  it('--distractors: their identities join the gallery, and a distractor as close as the mate outranks it', async () => {
+    // the same first captures under other names, from another folder: ties with every mate
+    const distractors = path.join(set, 'distractors');
+    mkdirSync(distractors, { recursive: true });
+    const rows = ['path,identity'];
+    for (let i = 0; i < people; i++) {
+      writeFileSync(path.join(distractors, `d${i}.jpg`), readFileSync(path.join(set, 'images', `p${i}-a.jpg`)));
+      rows.push(`d${i}.jpg,stranger${i}`);
+    }
+    writeFileSync(path.join(distractors, 'manifest.csv'), rows.join('\n') + '\n');
+    // the distractors' images are the set's, so the cache answers them all
+    const r = (await evaluateSet(noPool, set, { model, outDir: out, distractors: [distractors], command: 'test' })) as IdentificationResult;
+    expect(r.open_set).toMatchObject({ gallery: 2 * people, distractor_identities: people, mated: people + 2 });
+    expect(r.open_set.rank1).toBe(0);
+    expect(r.open_set.cmc['5']).toBeCloseTo(people / (people + 2), 10);
+  });
+
+  it('--gallery-images: the first k images of each identity enrol it, and only later ones are mated searches', async () => {
+    const r = (await evaluateSet(noPool, set, { model, outDir: out, galleryImages: 2, command: 'test' })) as IdentificationResult;
+    // left as mated searches: the faceless wall and the broken file, both misses
+    expect(r.open_set).toMatchObject({ gallery: people, mated: 2, nonmated: 2 * people + 2, rank1: 0, gallery_images_per_identity: 2 });
+    await expect(evaluateSet(noPool, set, { model, outDir: out, galleryImages: 0, command: 'test' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 
   it('answers a rerun from the cache, failures to acquire included, without starting the pool', async () => {
@@ -81,7 +112,8 @@ describe('evaluateSet', () => {
     );
     const r = (await evaluateSet(noPool, set, { model, pairsFile, command: 'test', outDir: out })) as VerificationResult;
     expect(r.mode).toBe('verification');
-    expect(r).toMatchObject({ pairs: 4, genuine_pairs: 2, impostor_pairs: 1, fta: 1, fta_pairs: 1, auc: 1, eer: 0 });
+    // FTA counts every image of the set: all of them are open-set searches, the broken file too
+    expect(r).toMatchObject({ pairs: 4, genuine_pairs: 2, impostor_pairs: 1, fta: 2, fta_pairs: 1, auc: 1, eer: 0 });
     expect(r.accuracy).toBe(3 / 4);
     expect(r.tar_at_far).toEqual({ '0.01': 1, '0.001': 1 });
   });
