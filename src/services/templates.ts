@@ -5,11 +5,6 @@ import { activeBiometricConsent } from '../records/consent.js';
 import type { NewTemplate, Repository, StoredTemplate, TemplateSource } from '../store/types.js';
 import type { Medface } from './context.js';
 
-/** A stored template row (a patient's, or a staff member's) in the shape template protection reads. */
-export function protectedTemplate(t: Omit<StoredTemplate, 'patientId' | 'source' | 'quality' | 'id' | 'createdAt'>): ProtectedTemplate {
-  return { model: t.modelId, transformId: t.transformId, keyId: t.keyId, wrappedKey: t.wrappedKey, iv: t.iv, ciphertext: t.ciphertext, tag: t.tag };
-}
-
 /**
  * What a staff member's template is bound to (authenticated with it, like a patient template's patient id):
  * prefixed, so a staff template copied onto a patient's row, or the other way round, fails to open.
