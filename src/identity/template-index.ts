@@ -3,6 +3,7 @@ import { MedfaceError } from '../errors.js';
 import type { Embedding } from '../face/types.js';
 import { Gallery, type GalleryEntry, type GalleryMatch, type GalleryOptions } from './gallery.js';
 import { KeyRing } from './keys.js';
+import { decide, type MatchGrade } from './match.js';
 import { TemplateProtection, type ProtectedTemplate, type TransformedEmbedding } from './protection.js';
 import { thresholdsFor, type ModelThresholds } from './thresholds.js';
 
@@ -38,6 +39,18 @@ export interface TemplateIndexOptions {
 
 /** Template ids read per query when the gallery is compared with the store. */
 const RESYNC_PAGE = 5000;
+/** How many times k an older model's search looks at, to see past patients the current model finds already. */
+const STRANDED_FANOUT = 4;
+
+/** The grades a search can be limited to (`certainly-not` is no candidate). */
+export type CandidateGrade = Exclude<MatchGrade, 'certainly-not'>;
+
+/** A patient found only through an older model's templates, graded by that model's thresholds. */
+export interface StrandedMatch extends GalleryMatch {
+  model: string;
+  grade: MatchGrade;
+}
+
 /**
  * The patients' face templates as this process searches them: the in-memory gallery opened from the store,
  * the key ring and template protection that open and seal them, and the calibrated thresholds they are
@@ -126,6 +139,30 @@ export class TemplateIndex {
     }
     for (const patientId of stale) await this.reloadPatient(patientId);
     return this.#gallery.search(probe, k);
+  }
+
+  /**
+   * Patients the current model cannot find yet: probes of older models (the same capture, embedded by each
+   * model the gallery still holds templates of) searched among the patients with no template of
+   * `currentModel` — enrolled before the recogniser changed and neither re-derived from a kept photo nor
+   * re-enrolled since. Each hit is graded by its own model's thresholds and kept at `minGrade` or better,
+   * so a grade means the same false-match rate whichever model found the patient.
+   */
+  async searchStranded(probes: readonly Embedding[], currentModel: string, k: number, minGrade: CandidateGrade): Promise<StrandedMatch[]> {
+    const found = new Map<string, StrandedMatch>();
+    for (const embedding of probes) {
+      if (embedding.model === currentModel) continue;
+      const thresholds = this.thresholds(embedding.model);
+      const minScore = thresholds.grades[minGrade].minScore;
+      // patients holding templates of both models are the current model's to find: look past them
+      const hits = await this.search(this.probe(embedding), k * STRANDED_FANOUT, minScore);
+      for (const hit of hits) {
+        if (hit.score < minScore || this.#gallery.hasTemplateOf(hit.patientId, currentModel)) continue;
+        const seen = found.get(hit.patientId);
+        if (!seen || seen.score < hit.score) found.set(hit.patientId, { ...hit, model: embedding.model, grade: decide(hit.score, thresholds).grade });
+      }
+    }
+    return [...found.values()].sort((a, b) => b.score - a.score).slice(0, k);
   }
 
   /**

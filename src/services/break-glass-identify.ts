@@ -36,7 +36,8 @@ export function breakGlassIdentify(medface: Medface, request: BreakGlassIdentify
     const model = face.embedding.model;
     const thresholds = medface.thresholds(model);
     const possibleFrom = thresholds.grades.possible.minScore;
-    const candidates = await gradedCandidates(medface, face.embedding, top, possibleFrom);
+    const older = await medface.olderModelProbes(request.image, 'identify');
+    const candidates = await gradedCandidates(medface, face.embedding, top, possibleFrom, older);
     await medface.store.transaction((tx) =>
       medface.audit.append(tx, {
         ...who,

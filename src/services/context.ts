@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { AuditTrail } from '../audit/trail.js';
 import type { Config } from '../config.js';
-import { MedfaceError } from '../errors.js';
-import type { FacePool, Purpose, SubjectFace } from '../face/index.js';
+import { isMedfaceError, MedfaceError } from '../errors.js';
+import type { Embedding, FacePool, Purpose, SubjectFace } from '../face/index.js';
 import type { Gallery, GalleryMatch, GalleryOptions } from '../identity/gallery.js';
 import { KEY_FILE_NAME, loadKeyRing, type KeyRing } from '../identity/keys.js';
 import type { ProtectedTemplate, TemplateProtection, TransformedEmbedding } from '../identity/protection.js';
@@ -54,6 +54,8 @@ export type FaceEmbedder = Pick<FacePool, 'embedSingle'> & Partial<Pick<FacePool
 export const DEFAULT_MAX_TEMPLATES = 5;
 const DEFAULT_REFRESH_AFTER_DAYS = 30;
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** The face engine's refusals of a capture (as opposed to an engine that failed). */
+const REFUSED_CAPTURE: readonly string[] = ['NO_FACE', 'MULTIPLE_FACES', 'QUALITY_REJECTED'];
 
 /** Opens the configured database and starts medface on it (see `startMedface`). */
 export async function openMedface(config: Pick<Config, 'dataDir' | 'databaseUrl' | 'keyFile'>, options: MedfaceOptions = {}): Promise<Medface> {
@@ -116,6 +118,8 @@ export class Medface {
   readonly notice: string | undefined;
   readonly #options: MedfaceOptions;
   #pool: Promise<FacePool> | undefined;
+  /** Pools of older models, started on first use: only while the gallery still holds templates of them. */
+  readonly #olderPools = new Map<string, Promise<FacePool>>();
 
   constructor(store: Store, templates: TemplateIndex, audit: AuditTrail, options: MedfaceOptions, notice: string | undefined) {
     this.store = store;
@@ -147,6 +151,40 @@ export class Medface {
    */
   async embed(bytes: Uint8Array, purpose: Purpose): Promise<SubjectFace> {
     return (await this.faces()).embedSingle(bytes, purpose);
+  }
+
+  /** The model the face pool embeds with: new templates are made with it, and every probe is embedded by it. */
+  async currentModel(): Promise<string> {
+    return this.#options.embedderId ?? (await import('../face/index.js')).DEFAULT_EMBEDDER_ID;
+  }
+
+  /**
+   * The capture embedded by each older model the gallery still holds templates of (none once every template
+   * is of the current model): a patient enrolled before the recogniser changed, and not re-derived from a
+   * kept photo since, can only be found with the model that made their templates. A capture an older
+   * model's engine refuses is left out for that model; the current model's answer stands.
+   */
+  async olderModelProbes(bytes: Uint8Array, purpose: Purpose): Promise<Embedding[]> {
+    const current = await this.currentModel();
+    const probes: Embedding[] = [];
+    for (const model of this.templates.gallery.models()) {
+      if (model === current) continue;
+      try {
+        probes.push((await (await this.#olderPool(model)).embedSingle(bytes, purpose)).embedding);
+      } catch (e) {
+        if (!(isMedfaceError(e) && REFUSED_CAPTURE.includes(e.code))) throw e;
+      }
+    }
+    return probes;
+  }
+
+  #olderPool(model: string): Promise<FacePool> {
+    let pool = this.#olderPools.get(model);
+    if (!pool) {
+      pool = import('../face/index.js').then(({ FacePool }) => FacePool.create({ size: 1, embedderId: model }));
+      this.#olderPools.set(model, pool);
+    }
+    return pool;
   }
 
   get keyFile(): string {
@@ -213,13 +251,14 @@ export class Medface {
     return this.templates.rebuild();
   }
 
-  /** Closes the face pool it started and the store. */
+  /** Closes the face pools it started and the store. */
   async close(): Promise<void> {
-    const pool = this.#pool;
+    const pools = [this.#pool, ...this.#olderPools.values()];
     this.#pool = undefined;
+    this.#olderPools.clear();
     this.templates.close();
     try {
-      if (pool) await (await pool.catch(() => undefined))?.close();
+      for (const pool of pools) if (pool) await (await pool.catch(() => undefined))?.close();
     } finally {
       await this.store.close();
     }

@@ -76,7 +76,7 @@ export function enrol(medface: Medface, request: EnrolRequest, who: Actor): Prom
     const faces: SubjectFace[] = [];
     for (const [i, bytes] of images.entries()) faces.push(await embedCapture(medface, bytes, i));
 
-    const suspects = await findOtherPatients(medface, faces, patientId);
+    const suspects = await findOtherPatients(medface, faces, images, patientId);
     if (suspects.length > 0 && request.overrideDuplicate === undefined) {
       const duplicates = await medface.store.transaction(async (tx) => {
         const recorded = await recordSuspects(tx, who, patientId, suspects, undefined);
@@ -157,18 +157,26 @@ async function embedCapture(medface: Medface, bytes: Uint8Array, image: number):
 
 type Suspect = Pick<DuplicateCandidate, 'patientId' | 'score' | 'grade'>;
 
-/** Other patients whose face matches any capture at `probable` or better: each once, at its best score. */
-async function findOtherPatients(medface: Medface, faces: readonly SubjectFace[], patientId: string): Promise<Suspect[]> {
+/**
+ * Other patients whose face matches any capture at `probable` or better: each once, at its best score. Patients
+ * enrolled under an older recogniser and not moved yet are searched with that model (the capture embedded by it).
+ */
+async function findOtherPatients(medface: Medface, faces: readonly SubjectFace[], images: readonly Uint8Array[], patientId: string): Promise<Suspect[]> {
   const best = new Map<string, Suspect>();
-  for (const face of faces) {
+  const consider = (hit: Suspect) => {
+    if (hit.patientId === patientId || !DUPLICATE_GRADES.includes(hit.grade)) return;
+    const seen = best.get(hit.patientId);
+    if (!seen || seen.score < hit.score) best.set(hit.patientId, hit);
+  };
+  for (const [i, face] of faces.entries()) {
     const probe: TransformedEmbedding = medface.protection.transformProbe(face.embedding);
     const thresholds = medface.thresholds(face.embedding.model);
     for (const hit of await medface.search(probe, DUPLICATE_SEARCH_K + 1, thresholds.grades.probable.minScore)) {
-      if (hit.patientId === patientId) continue;
-      const { grade } = decide(hit.score, thresholds);
-      if (!DUPLICATE_GRADES.includes(grade)) continue;
-      const seen = best.get(hit.patientId);
-      if (!seen || seen.score < hit.score) best.set(hit.patientId, { patientId: hit.patientId, score: hit.score, grade });
+      consider({ patientId: hit.patientId, score: hit.score, grade: decide(hit.score, thresholds).grade });
+    }
+    const older = await medface.olderModelProbes(images[i]!, 'enrol');
+    for (const { patientId: other, score, grade } of await medface.templates.searchStranded(older, face.embedding.model, DUPLICATE_SEARCH_K + 1, 'probable')) {
+      consider({ patientId: other, score, grade });
     }
   }
   return [...best.values()].sort((a, b) => b.score - a.score);
