@@ -166,9 +166,11 @@ export class Medface {
    */
   async olderModelProbes(bytes: Uint8Array, purpose: Purpose): Promise<Embedding[]> {
     const current = await this.currentModel();
+    const { EMBEDDER_IDS } = await import('../face/index.js');
     const probes: Embedding[] = [];
     for (const model of this.templates.gallery.models()) {
-      if (model === current) continue;
+      // a model this release cannot run, or one without calibrated thresholds, cannot be searched (templates status shows its patients)
+      if (model === current || !EMBEDDER_IDS.includes(model) || !this.#calibrated(model)) continue;
       try {
         probes.push((await (await this.#olderPool(model)).embedSingle(bytes, purpose)).embedding);
       } catch (e) {
@@ -176,6 +178,16 @@ export class Medface {
       }
     }
     return probes;
+  }
+
+  #calibrated(model: string): boolean {
+    try {
+      this.templates.thresholds(model);
+      return true;
+    } catch (e) {
+      if (isMedfaceError(e) && e.code === 'THRESHOLDS_MISSING') return false;
+      throw e;
+    }
   }
 
   #olderPool(model: string): Promise<FacePool> {
