@@ -21,6 +21,8 @@ export interface Config {
   faceQueueLimit?: number;
   /** How long one face analysis may take before its worker is taken for hung and replaced (MEDFACE_FACE_TIMEOUT_MS). */
   faceTaskTimeoutMs?: number;
+  /** The recogniser (MEDFACE_EMBEDDER, an embedder id); unset, the release's default (docs/operations.md: changing it). */
+  embedderId?: string;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -37,6 +39,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: trustProxy(env.MEDFACE_TRUST_PROXY),
     faceQueueLimit: integerSetting(env, 'MEDFACE_FACE_QUEUE', 0),
     faceTaskTimeoutMs: integerSetting(env, 'MEDFACE_FACE_TIMEOUT_MS', 1),
+    ...(env.MEDFACE_EMBEDDER?.trim() && { embedderId: env.MEDFACE_EMBEDDER.trim() }),
   };
 }
 

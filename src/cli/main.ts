@@ -19,6 +19,7 @@ import { registerLiveness } from './liveness.js';
 import { registerLivenessCheck } from './liveness-check.js';
 import { registerPatient } from './patient.js';
 import { registerServe } from './serve.js';
+import { registerTemplates } from './templates.js';
 import { registerUser } from './user.js';
 import { registerVerify } from './verify.js';
 
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerIdentify(program);
   registerErase(program);
   registerKeys(program);
+  registerTemplates(program);
   registerLiveness(program);
   registerLivenessCheck(program);
   registerUser(program);

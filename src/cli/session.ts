@@ -27,7 +27,8 @@ export async function withMedface<T>(
 ): Promise<T> {
   // loaded here, not at start-up: `medface --help` should not wait for the database drivers
   const [{ loadConfig }, { openMedface }] = await Promise.all([import('../config.js'), import('../services/context.js')]);
-  const medface = await openMedface(loadConfig(), options);
+  const config = loadConfig();
+  const medface = await openMedface(config, { ...(config.embedderId !== undefined && { embedderId: config.embedderId }), ...options });
   if (medface.notice) process.stderr.write(`medface: ${medface.notice}\n`);
   try {
     return await work(medface, { actor: opts.actor ?? `cli:${osUser()}`, client: `cli@${os.hostname()}` });

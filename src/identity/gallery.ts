@@ -142,6 +142,16 @@ export class Gallery {
     this.#patientsWithCount.length = 1;
   }
 
+  /** The embedder models the gallery holds templates of. */
+  models(): string[] {
+    return [...new Set([...this.#spaces.values()].filter((space) => space.count > 0).map((space) => space.model))];
+  }
+
+  /** Whether any of the patient's templates held is of `model`. */
+  hasTemplateOf(patientId: string, model: string): boolean {
+    return this.templatesOf(patientId).some((templateId) => this.#templates.get(templateId)!.space.model === model);
+  }
+
   /** Whether the probe's space is currently searched through the approximate index. */
   isApproximate(model: string, transformId: string): boolean {
     return this.#spaces.get(spaceKey(model, transformId))?.approximate ?? false;
@@ -176,7 +186,7 @@ export class Gallery {
     if (space && vector.length !== space.dimension) throw dimensionMismatch(template, space.dimension);
     this.remove(templateId);
     if (!space) {
-      space = new Space(vector.length, this.#options);
+      space = new Space(template.model, vector.length, this.#options);
       this.#spaces.set(key, space);
     }
     this.#templates.set(templateId, space.insert(templateId, patientId, vector));
@@ -215,6 +225,7 @@ interface Slot {
 
 /** One model-and-transform space: exact rows, plus an HNSW graph while the space is large. */
 class Space {
+  readonly model: string;
   readonly dimension: number;
   readonly #options: GalleryOptions;
   #vectors: Float32Array;
@@ -227,7 +238,8 @@ class Space {
   /** The construction under way, if any. */
   building: Promise<void> | undefined;
 
-  constructor(dimension: number, options: GalleryOptions) {
+  constructor(model: string, dimension: number, options: GalleryOptions) {
+    this.model = model;
     this.dimension = dimension;
     this.#options = options;
     this.#vectors = new Float32Array(dimension * 64);

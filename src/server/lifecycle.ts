@@ -37,6 +37,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const faceLimits = {
     ...(config.faceQueueLimit !== undefined && { queueLimit: config.faceQueueLimit }),
     ...(config.faceTaskTimeoutMs !== undefined && { taskTimeoutMs: config.faceTaskTimeoutMs }),
+    ...(config.embedderId !== undefined && { embedderId: config.embedderId }),
   };
   const deployment = await Deployment.start(config, { ...faceLimits, ...options.deployment });
   let app: FastifyInstance | undefined;

@@ -39,7 +39,8 @@ export function breakGlassIdentify(medface: Medface, request: BreakGlassIdentify
     const model = face.embedding.model;
     const thresholds = medface.identificationThresholds(model);
     const possibleFrom = thresholds.grades.possible.minScore;
-    const candidates = await gradedCandidates(medface, face.embedding, top, thresholds, possibleFrom);
+    const older = await medface.olderModelProbes(request.image, 'identify');
+    const candidates = await gradedCandidates(medface, face.embedding, top, thresholds, possibleFrom, older);
     const sized = { threshold: thresholds.match, possibleFrom, galleryPatients: thresholds.galleryPatients };
     await medface.store.transaction((tx) =>
       medface.audit.append(tx, {

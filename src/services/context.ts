@@ -1,21 +1,31 @@
-import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { checkpointPath, type CheckpointFile } from '../audit/checkpoints.js';
 import { AuditTrail } from '../audit/trail.js';
 import type { Config } from '../config.js';
-import { MedfaceError } from '../errors.js';
-import type { FacePool, Purpose, SubjectFace } from '../face/index.js';
-import { Gallery, type GalleryEntry, type GalleryMatch, type GalleryOptions } from '../identity/gallery.js';
-import { KEY_FILE_NAME, KeyRing, loadKeyRing } from '../identity/keys.js';
-import { TemplateProtection, type ProtectedTemplate, type TransformedEmbedding } from '../identity/protection.js';
+import { isMedfaceError, MedfaceError } from '../errors.js';
+import type { Embedding, FacePool, Purpose, SubjectFace } from '../face/index.js';
+import type { Gallery, GalleryMatch, GalleryOptions } from '../identity/gallery.js';
+import { KEY_FILE_NAME, loadKeyRing, type KeyRing } from '../identity/keys.js';
+import type { ProtectedTemplate, TemplateProtection, TransformedEmbedding } from '../identity/protection.js';
 import { identificationThresholds, type IdentificationDecision } from '../identity/identification.js';
-import { thresholdsFor, type ModelThresholds } from '../identity/thresholds.js';
+import { TemplateIndex } from '../identity/template-index.js';
+import type { ModelThresholds } from '../identity/thresholds.js';
 import { openStore } from '../store/index.js';
 import type { Store, StoredTemplate } from '../store/types.js';
-import { registerKeys } from './keys.js';
-import { protectedTemplate } from './templates.js';
+import { registerKeys } from './key-registry.js';
 import { loadPseudonymKey, pseudonymKeyPath } from './pseudonym-key.js';
-import type { LivenessOptions } from './liveness.js';
+import { indexedTemplate, storeTemplateReader } from './template-reader.js';
+
+/** The active liveness check's settings (services/liveness.ts). */
+export interface LivenessOptions {
+  /** Seconds from issue to deadline, for every flow (default: DEFAULT_DEADLINE_SECONDS). */
+  deadlineSeconds?: number;
+  /**
+   * The random source of the actions asked for (values in [0, 1)). Only tests set it, to make the challenge
+   * a fixed camera video can answer; by default the actions come from the CSPRNG.
+   */
+  random?: () => number;
+}
 
 export interface MedfaceOptions {
   /** Key file; default `<dataDir>/medface.key` (generated on first run). */
@@ -46,8 +56,8 @@ export type FaceEmbedder = Pick<FacePool, 'embedSingle'> & Partial<Pick<FacePool
 export const DEFAULT_MAX_TEMPLATES = 5;
 const DEFAULT_REFRESH_AFTER_DAYS = 30;
 const DAY_MS = 24 * 60 * 60 * 1000;
-/** Template ids read per query when the gallery is compared with the store. */
-const RESYNC_PAGE = 5000;
+/** The face engine's refusals of a capture (as opposed to an engine that failed). */
+const REFUSED_CAPTURE: readonly string[] = ['NO_FACE', 'MULTIPLE_FACES', 'QUALITY_REJECTED'];
 
 /** Opens the configured database and starts medface on it (see `startMedface`). */
 export async function openMedface(config: Pick<Config, 'dataDir' | 'databaseUrl' | 'keyFile'>, options: MedfaceOptions = {}): Promise<Medface> {
@@ -70,7 +80,6 @@ export async function openMedface(config: Pick<Config, 'dataDir' | 'databaseUrl'
 export async function startMedface(store: Store, options: MedfaceOptions & { keyFile: string }): Promise<Medface> {
   const { keyFile } = options;
   const loaded = await loadKeyRing({ path: keyFile, storeHasTemplates: (await store.countTemplates()) > 0 });
-  const stamp = await fileStamp(keyFile);
   const auditKeyFile = pseudonymKeyPath(keyFile);
   const pseudonym = await loadPseudonymKey(auditKeyFile, (await store.listAuditEvents({ limit: 1 })).length > 0);
   const notices = [
@@ -79,9 +88,13 @@ export async function startMedface(store: Store, options: MedfaceOptions & { key
       ? `medface generated the audit pseudonym key ${auditKeyFile}. Back it up with the key file: without it a patient's audit entries can no longer be found.`
       : undefined,
   ].filter((n): n is string => n !== undefined);
-  const medface = new Medface(store, loaded.ring, stamp, new AuditTrail(pseudonym.key), keyFile, options, notices.join('\n') || undefined);
   // Opening every template first: a key file that is not this database's fails here, before it is recorded.
-  await medface.rebuildGallery();
+  const templates = await TemplateIndex.open(storeTemplateReader(store), loaded.ring, {
+    keyFile,
+    thresholdsFile: options.thresholdsFile,
+    gallery: options.gallery,
+  });
+  const medface = new Medface(store, templates, new AuditTrail(pseudonym.key), options, notices.join('\n') || undefined);
   const register = () => store.transaction((tx) => registerKeys(tx, loaded.ring, pseudonym.key));
   // two processes starting together on a new key file both record it; the one that lost finds it recorded
   await register().catch((e: unknown) => (e instanceof MedfaceError && e.code === 'CONFLICT' ? register() : Promise.reject(e)));
@@ -89,45 +102,34 @@ export async function startMedface(store: Store, options: MedfaceOptions & { key
 }
 
 /**
- * Everything the use cases share, opened once per process: the store, the deployment's keys and template
- * protection, the audit trail, the in-memory gallery (kept in sync by the services that write templates),
- * the calibrated thresholds and the face pool (both loaded on first use).
+ * Everything the use cases share, opened once per process: the store, the audit trail, the template index
+ * (gallery, keys, template protection and thresholds; kept in sync by the services that write templates)
+ * and the face pool (loaded on first use).
+ *
+ * The members that forward to `templates` are kept while their callers move to the index itself.
  */
 export class Medface {
   readonly store: Store;
   readonly audit: AuditTrail;
+  /** The patients' templates as this process searches them, with the keys and thresholds they need. */
+  readonly templates: TemplateIndex;
   /** Keyed checkpoints of the audit head, beside the key file (audit/checkpoints.ts). */
   readonly checkpoints: CheckpointFile;
-  readonly keyFile: string;
   readonly maxTemplatesPerPatient: number;
   readonly refreshAfterMs: number;
   readonly liveness: LivenessOptions;
   /** Set on the run that generated a key file: the operator must be told to back it up. */
   readonly notice: string | undefined;
   readonly #options: MedfaceOptions;
-  #keys: KeyRing;
-  #protection: TemplateProtection;
-  #gallery = new Gallery();
-  readonly #thresholds = new Map<string, ModelThresholds>();
   #pool: Promise<FacePool> | undefined;
-  /** Identity of the key file as last read, to notice when another process replaces it. */
-  #keyFileStamp: string;
-  /** Per-patient queue: a patient's transaction and the gallery update after it run before the next one starts. */
-  readonly #patientQueues = new Map<string, Promise<unknown>>();
+  /** Pools of older models, started on first use: only while the gallery still holds templates of them. */
+  readonly #olderPools = new Map<string, Promise<FacePool>>();
 
-  constructor(
-    store: Store,
-    keys: KeyRing,
-    keyFileStamp: string,
-    audit: AuditTrail,
-    keyFile: string,
-    options: MedfaceOptions,
-    notice: string | undefined,
-  ) {
+  constructor(store: Store, templates: TemplateIndex, audit: AuditTrail, options: MedfaceOptions, notice: string | undefined) {
     this.store = store;
+    this.templates = templates;
     this.audit = audit;
-    this.checkpoints = audit.checkpointFile(checkpointPath(keyFile));
-    this.keyFile = keyFile;
+    this.checkpoints = audit.checkpointFile(checkpointPath(templates.keyFile));
     this.maxTemplatesPerPatient = options.maxTemplatesPerPatient ?? DEFAULT_MAX_TEMPLATES;
     if (!Number.isInteger(this.maxTemplatesPerPatient) || this.maxTemplatesPerPatient < 1) {
       throw new MedfaceError('INVALID_ARGUMENT', 'maxTemplatesPerPatient must be a positive integer');
@@ -136,101 +138,6 @@ export class Medface {
     this.liveness = options.liveness ?? {};
     this.notice = notice;
     this.#options = options;
-    this.#keys = keys;
-    this.#keyFileStamp = keyFileStamp;
-    this.#protection = new TemplateProtection(keys);
-  }
-
-  /** The thresholds file this process reads (undefined: the default config/thresholds.json). */
-  get thresholdsFile(): string | undefined {
-    return this.#options.thresholdsFile;
-  }
-
-  get keys(): KeyRing {
-    return this.#keys;
-  }
-
-  get protection(): TemplateProtection {
-    return this.#protection;
-  }
-
-  get gallery(): Gallery {
-    return this.#gallery;
-  }
-
-  /**
-   * The gallery's k nearest patients, those scoring at least `minScore` checked against the store first.
-   * Another process (the CLI beside a server) may have withdrawn or erased a patient this gallery still
-   * holds: such a patient's entries are reloaded from the store and the search is run again, so a deleted
-   * template is never reported as a match.
-   */
-  async search(probe: TransformedEmbedding, k: number, minScore: number): Promise<GalleryMatch[]> {
-    const stale = new Set<string>();
-    for (const hit of this.#gallery.search(probe, k)) {
-      if (hit.score < minScore || stale.has(hit.patientId)) continue;
-      const stored = await this.store.listTemplates(hit.patientId);
-      if (!stored.some((t) => t.id === hit.templateId)) stale.add(hit.patientId);
-    }
-    for (const patientId of stale) await this.reloadPatient(patientId);
-    return this.#gallery.search(probe, k);
-  }
-
-  /**
-   * Makes the gallery hold exactly the patient's stored templates (another process or node changed them):
-   * templates gone are removed, new ones opened and added, the others left as they are. Ordered with this
-   * process's own changes to the patient (`exclusive`).
-   */
-  reloadPatient(patientId: string): Promise<void> {
-    return this.exclusive(patientId, async () => {
-      const stored = await this.store.listTemplates(patientId);
-      const gallery = this.#gallery;
-      const held = new Set(gallery.templatesOf(patientId));
-      const added: GalleryEntry[] = [];
-      for (const t of stored) if (!held.delete(t.id)) added.push({ templateId: t.id, patientId, template: await this.openTemplate(t) });
-      if (gallery !== this.#gallery) return; // rebuilt from the store meanwhile
-      for (const templateId of held) gallery.remove(templateId);
-      for (const entry of added) gallery.add(entry);
-    });
-  }
-
-  /**
-   * Brings the gallery back in line with the store after changes may have been missed (the node lost its
-   * listening connection, or another process wrote the SQLite file): the key file is read again if it was
-   * replaced, the store's template ids are compared with the gallery's, and every patient that differs is
-   * reloaded. Only ids are read for the comparison, in pages; templates are opened only where they differ.
-   */
-  async resyncGallery(): Promise<void> {
-    await this.syncKeys();
-    const gallery = this.#gallery;
-    const unseen = new Map<string, string>();
-    for (const { templateId, patientId } of gallery.entries()) unseen.set(templateId, patientId);
-    const differing = new Set<string>();
-    for (let after: string | null = null; ; ) {
-      const page = await this.store.listTemplateRefsPage(after, RESYNC_PAGE);
-      for (const ref of page) if (!unseen.delete(ref.id)) differing.add(ref.patientId);
-      if (page.length < RESYNC_PAGE) break;
-      after = page[page.length - 1]!.id;
-    }
-    for (const patientId of unseen.values()) differing.add(patientId);
-    for (const patientId of differing) await this.reloadPatient(patientId);
-  }
-
-  /** The calibrated thresholds of an embedder model, read once. */
-  thresholds(model: string): ModelThresholds {
-    let thresholds = this.#thresholds.get(model);
-    if (!thresholds) {
-      thresholds = thresholdsFor(model, this.#options.thresholdsFile);
-      this.#thresholds.set(model, thresholds);
-    }
-    return thresholds;
-  }
-
-  /**
-   * The model's 1:N thresholds for the gallery as it is now: every enrolled patient is one more chance for a
-   * stranger to be matched, so the cut-offs rise with the number of patients (identity/identification.ts).
-   */
-  identificationThresholds(model: string): IdentificationDecision {
-    return identificationThresholds(model, this.thresholds(model), this.#gallery.patients);
   }
 
   /** The face pool, started on first use (loaded then too: commands without a face never pay for the models). */
@@ -251,114 +158,131 @@ export class Medface {
     return (await this.faces()).embedSingle(bytes, purpose);
   }
 
-  /**
-   * Runs `fn` after every earlier exclusive call for the same patient has finished. The store's patient lock
-   * orders transactions; this also orders the gallery updates that follow each commit, so a withdrawal's
-   * removal can never be overtaken by an earlier enrolment's late addition.
-   */
-  exclusive<T>(patientId: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.#patientQueues.get(patientId) ?? Promise.resolve();
-    const result = previous.then(fn, fn);
-    const settled = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.#patientQueues.set(patientId, settled);
-    void settled.then(() => {
-      if (this.#patientQueues.get(patientId) === settled) this.#patientQueues.delete(patientId);
-    });
-    return result;
+  /** The model the face pool embeds with: new templates are made with it, and every probe is embedded by it. */
+  async currentModel(): Promise<string> {
+    return this.#options.embedderId ?? (await import('../face/index.js')).DEFAULT_EMBEDDER_ID;
   }
 
   /**
-   * A stored template opened into the current transform's space, ready to compare with a probe. A record
-   * that names a key or transform this process has not loaded was re-protected by another process (key
-   * rotation, transform renewal): the key file is read again first.
+   * The capture embedded by each older model the gallery still holds templates of (none once every template
+   * is of the current model): a patient enrolled before the recogniser changed, and not re-derived from a
+   * kept photo since, can only be found with the model that made their templates. A capture an older
+   * model's engine refuses is left out for that model; the current model's answer stands.
    */
-  async openTemplate(t: StoredTemplate): Promise<TransformedEmbedding> {
-    if (!this.#keys.kekIds.includes(t.keyId) || !this.#keys.transformIds.includes(t.transformId)) await this.reloadKeys();
-    return this.#open(t);
+  async olderModelProbes(bytes: Uint8Array, purpose: Purpose): Promise<Embedding[]> {
+    const current = await this.currentModel();
+    const { EMBEDDER_IDS } = await import('../face/index.js');
+    const probes: Embedding[] = [];
+    for (const model of this.templates.gallery.models()) {
+      // a model this release cannot run, or one without calibrated thresholds, cannot be searched (templates status shows its patients)
+      if (model === current || !EMBEDDER_IDS.includes(model) || !this.#calibrated(model)) continue;
+      try {
+        probes.push((await (await this.#olderPool(model)).embedSingle(bytes, purpose)).embedding);
+      } catch (e) {
+        if (!(isMedfaceError(e) && REFUSED_CAPTURE.includes(e.code))) throw e;
+      }
+    }
+    return probes;
   }
 
-  /** Seals an embedding for a patient under the keys currently live in the store (re-reading the key file if another process rotated them). */
-  async seal(embedding: SubjectFace['embedding'], patientId: string): Promise<ProtectedTemplate> {
-    await this.syncKeys();
-    return this.#protection.protect(embedding, patientId);
-  }
-
-  /**
-   * Reads the key file again if it was replaced since this process loaded it: another process (`medface keys
-   * rotate`, `keys renew-transform`) added a key that new records must be sealed with. A stat per write.
-   */
-  async syncKeys(): Promise<void> {
-    if ((await fileStamp(this.keyFile)) !== this.#keyFileStamp) await this.reloadKeys();
-  }
-
-  /** Reads the key file again (never generating one) and switches to it. */
-  async reloadKeys(): Promise<void> {
-    let text: string;
+  #calibrated(model: string): boolean {
     try {
-      text = await readFile(this.keyFile, 'utf8');
+      this.templates.thresholds(model);
+      return true;
     } catch (e) {
-      throw new MedfaceError('KEY_MISSING', `the key file ${this.keyFile} cannot be read`, { path: this.keyFile, reason: (e as NodeJS.ErrnoException).code });
+      if (isMedfaceError(e) && e.code === 'THRESHOLDS_MISSING') return false;
+      throw e;
     }
-    const stamp = await fileStamp(this.keyFile);
-    await this.useKeys(KeyRing.parse(text));
-    this.#keyFileStamp = stamp;
   }
 
-  /**
-   * Switches to another key ring after checking it against the store's key metadata (recording new keys).
-   * When the current transform changes, the gallery is rebuilt in the new space.
-   */
-  async useKeys(ring: KeyRing): Promise<void> {
-    await this.store.transaction((tx) => registerKeys(tx, ring));
-    const transformChanged = ring.currentTransformId !== this.#keys.currentTransformId;
-    this.#keys = ring;
-    this.#protection = new TemplateProtection(ring);
-    if (transformChanged) await this.rebuildGallery();
-  }
-
-  /**
-   * Builds the gallery from every stored template. Templates still under an older transform (a renewal in
-   * progress) are moved into the current one in memory, so every vector shares the probes' space.
-   */
-  async rebuildGallery(): Promise<void> {
-    const open = this.#open.bind(this);
-    const store = this.store;
-    async function* entries(): AsyncIterable<GalleryEntry> {
-      for await (const t of store.iterateTemplates()) yield { templateId: t.id, patientId: t.patientId, template: open(t) };
+  #olderPool(model: string): Promise<FacePool> {
+    let pool = this.#olderPools.get(model);
+    if (!pool) {
+      pool = import('../face/index.js').then(({ FacePool }) => FacePool.create({ size: 1, embedderId: model }));
+      this.#olderPools.set(model, pool);
     }
-    const previous = this.#gallery;
-    this.#gallery = await Gallery.build(entries(), this.#options.gallery);
-    previous.clear();
+    return pool;
   }
 
-  #open(t: StoredTemplate): TransformedEmbedding {
-    const sealed = protectedTemplate(t);
-    const current = sealed.transformId === this.#keys.currentTransformId ? sealed : this.#protection.renew(sealed, t.patientId);
-    return this.#protection.unprotect(current, t.patientId);
+  get keyFile(): string {
+    return this.templates.keyFile;
   }
 
-  /** Closes the face pool it started and the store. */
+  get thresholdsFile(): string | undefined {
+    return this.templates.thresholdsFile;
+  }
+
+  get keys(): KeyRing {
+    return this.templates.keys;
+  }
+
+  get protection(): TemplateProtection {
+    return this.templates.protection;
+  }
+
+  get gallery(): Gallery {
+    return this.templates.gallery;
+  }
+
+  search(probe: TransformedEmbedding, k: number, minScore: number): Promise<GalleryMatch[]> {
+    return this.templates.search(probe, k, minScore);
+  }
+
+  reloadPatient(patientId: string): Promise<void> {
+    return this.templates.reloadPatient(patientId);
+  }
+
+  resyncGallery(): Promise<void> {
+    return this.templates.resync();
+  }
+
+  thresholds(model: string): ModelThresholds {
+    return this.templates.thresholds(model);
+  }
+
+  /** The 1:N decision for `model` at the gallery's current number of patients (identity/identification.ts). */
+  identificationThresholds(model: string): IdentificationDecision {
+    return identificationThresholds(model, this.thresholds(model), this.templates.gallery.patients);
+  }
+
+  exclusive<T>(patientId: string, fn: () => Promise<T>): Promise<T> {
+    return this.templates.exclusive(patientId, fn);
+  }
+
+  openTemplate(t: StoredTemplate): Promise<TransformedEmbedding> {
+    return this.templates.open(indexedTemplate(t));
+  }
+
+  seal(embedding: SubjectFace['embedding'], patientId: string): Promise<ProtectedTemplate> {
+    return this.templates.seal(embedding, patientId);
+  }
+
+  syncKeys(): Promise<void> {
+    return this.templates.syncKeys();
+  }
+
+  reloadKeys(): Promise<void> {
+    return this.templates.reloadKeys();
+  }
+
+  useKeys(ring: KeyRing): Promise<void> {
+    return this.templates.useKeys(ring);
+  }
+
+  rebuildGallery(): Promise<void> {
+    return this.templates.rebuild();
+  }
+
+  /** Closes the face pools it started and the store. */
   async close(): Promise<void> {
-    const pool = this.#pool;
+    const pools = [this.#pool, ...this.#olderPools.values()];
     this.#pool = undefined;
-    this.#gallery.clear();
+    this.#olderPools.clear();
+    this.templates.close();
     try {
-      if (pool) await (await pool.catch(() => undefined))?.close();
+      for (const pool of pools) if (pool) await (await pool.catch(() => undefined))?.close();
     } finally {
       await this.store.close();
     }
-  }
-}
-
-/** Changes when the file is replaced (saveKeyRing renames a new file into place) or rewritten. */
-async function fileStamp(file: string): Promise<string> {
-  try {
-    const s = await stat(file);
-    return `${s.ino}:${s.size}:${s.mtimeMs}`;
-  } catch (e) {
-    throw new MedfaceError('KEY_MISSING', `the key file ${file} cannot be read`, { path: file, reason: (e as NodeJS.ErrnoException).code });
   }
 }

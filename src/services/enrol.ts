@@ -83,7 +83,7 @@ export function enrol(medface: Medface, request: EnrolRequest, who: Actor): Prom
     const faces: SubjectFace[] = [];
     for (const [i, bytes] of images.entries()) faces.push(await embedCapture(medface, bytes, i));
 
-    const owner = await compareWithEnrolledFace(medface, patientId, faces);
+    const owner = await compareWithEnrolledFace(medface, patientId, faces, images);
     if (owner && !owner.match) {
       await medface.store.transaction((tx) =>
         medface.audit.append(tx, {
@@ -103,7 +103,7 @@ export function enrol(medface: Medface, request: EnrolRequest, who: Actor): Prom
       );
     }
 
-    const suspects = await findOtherPatients(medface, faces, patientId);
+    const suspects = await findOtherPatients(medface, faces, images, patientId);
     if (suspects.length > 0 && request.overrideDuplicate === undefined) {
       const duplicates = await medface.store.transaction(async (tx) => {
         const recorded = await recordSuspects(tx, who, patientId, suspects, undefined);
@@ -187,27 +187,38 @@ async function embedCapture(medface: Medface, bytes: Uint8Array, image: number):
 }
 
 /**
- * The captures compared 1:1 with the patient's enrolled templates of their model: the weakest capture's best
- * score and its decision at the operating threshold; null when the patient has no face enrolled. A patient
- * enrolled only with another model cannot be compared, which counts as no match (re-enrolment by two people).
+ * The captures compared 1:1 with the patient's enrolled templates: the weakest capture's best score and its
+ * decision at the operating threshold of the templates' model; null when the patient has no face enrolled.
+ * Templates of an older recogniser (a patient not moved yet, re-enrolled at their visit) are compared with the
+ * capture embedded by that model.
  */
 async function compareWithEnrolledFace(
   medface: Medface,
   patientId: string,
   faces: readonly SubjectFace[],
+  images: readonly Uint8Array[],
 ): Promise<{ match: boolean; score: number; grade: MatchGrade; image: number } | null> {
   const stored = await medface.store.listTemplates(patientId);
   if (stored.length === 0) return null;
   let weakest: { match: boolean; score: number; grade: MatchGrade; image: number } | null = null;
   for (const [image, face] of faces.entries()) {
-    const model = face.embedding.model;
-    const references = [];
-    for (const t of stored) if (t.modelId === model) references.push(await medface.openTemplate(t));
-    // after opening the templates: that may have re-read the key file, and the probe must use the same transform
-    const probe = medface.protection.transformProbe(face.embedding);
-    const score = references.length === 0 ? 0 : Math.max(...references.map((r) => cosine(probe.vector, r.vector)));
-    const decision = decide(score, medface.thresholds(model));
-    if (!weakest || score < weakest.score) weakest = { match: decision.match && references.length > 0, score, grade: decision.grade, image };
+    const current = face.embedding.model;
+    const probes = stored.some((t) => t.modelId !== current) ? [face.embedding, ...(await medface.olderModelProbes(images[image]!, 'enrol'))] : [face.embedding];
+    let best: { score: number; model: string; margin: number } | null = null;
+    for (const embedding of probes) {
+      const references = [];
+      for (const t of stored) if (t.modelId === embedding.model) references.push(await medface.openTemplate(t));
+      if (references.length === 0) continue;
+      // after opening the templates: that may have re-read the key file, and the probe must use the same transform
+      const probe = medface.protection.transformProbe(embedding);
+      const score = Math.max(...references.map((r) => cosine(probe.vector, r.vector)));
+      // models score on their own scales: the best is the one furthest above its own threshold
+      const margin = score - medface.thresholds(embedding.model).match;
+      if (!best || margin > best.margin) best = { score, model: embedding.model, margin };
+    }
+    const score = best?.score ?? 0;
+    const decision = decide(score, medface.thresholds(best?.model ?? current));
+    if (!weakest || score < weakest.score) weakest = { match: best !== null && decision.match, score, grade: decision.grade, image };
   }
   return weakest;
 }
@@ -216,13 +227,15 @@ type Suspect = Pick<DuplicateCandidate, 'patientId' | 'score' | 'grade'>;
 
 /**
  * Other patients whose face matches any capture at `probable` or better, by the same 1:N rule as `identify`
- * (the identification grades at the gallery's current size): each once, at its best score.
+ * (the identification grades at the gallery's current size): each once, at its best score. Patients enrolled
+ * under an older recogniser and not moved yet are searched with that model (the capture embedded by it).
  */
-async function findOtherPatients(medface: Medface, faces: readonly SubjectFace[], patientId: string): Promise<Suspect[]> {
+async function findOtherPatients(medface: Medface, faces: readonly SubjectFace[], images: readonly Uint8Array[], patientId: string): Promise<Suspect[]> {
   const best = new Map<string, Suspect>();
-  for (const face of faces) {
+  for (const [i, face] of faces.entries()) {
     const thresholds = medface.identificationThresholds(face.embedding.model);
-    for (const hit of await gradedCandidates(medface, face.embedding, DUPLICATE_SEARCH_K + 1, thresholds, thresholds.grades.probable.minScore)) {
+    const older = await medface.olderModelProbes(images[i]!, 'enrol');
+    for (const hit of await gradedCandidates(medface, face.embedding, DUPLICATE_SEARCH_K + 1, thresholds, thresholds.grades.probable.minScore, older)) {
       if (hit.patientId === patientId) continue;
       const seen = best.get(hit.patientId);
       if (!seen || seen.score < hit.score) best.set(hit.patientId, hit);

@@ -47,18 +47,27 @@ export function identify(medface: Medface, request: IdentifyRequest, who: Actor)
       throw new MedfaceError('INVALID_ARGUMENT', `top must be an integer from 1 to ${MAX_IDENTIFY_TOP}`);
     }
     const face = await medface.embed(request.image, 'identify');
-    return identifyProbe(medface, face.embedding, top, who, { quality: face.quality.reasons });
+    const older = await medface.olderModelProbes(request.image, 'identify');
+    return identifyProbe(medface, face.embedding, top, who, { quality: face.quality.reasons }, older);
   });
 }
 
 /**
  * The search and audit of `identify` for a probe embedded already: the image path above, and a frame of a
- * verified liveness sequence (`evidence` says which: quality reasons, or the liveness challenge).
+ * verified liveness sequence (`evidence` says which: quality reasons, or the liveness challenge). `older`:
+ * the same capture embedded by older models, to find patients not yet moved to the current one.
  */
-export async function identifyProbe(medface: Medface, probe: Embedding, top: number, who: Actor, evidence: Record<string, unknown>): Promise<IdentifyResult> {
+export async function identifyProbe(
+  medface: Medface,
+  probe: Embedding,
+  top: number,
+  who: Actor,
+  evidence: Record<string, unknown>,
+  older: readonly Embedding[] = [],
+): Promise<IdentifyResult> {
   const model = probe.model;
   const thresholds = medface.identificationThresholds(model);
-  const candidates = await gradedCandidates(medface, probe, top, thresholds, thresholds.match);
+  const candidates = await gradedCandidates(medface, probe, top, thresholds, thresholds.match, older);
   const match = candidates.length > 0;
   const sized = { threshold: thresholds.match, galleryPatients: thresholds.galleryPatients, fpir: thresholds.fpir };
   await medface.store.transaction((tx) =>
@@ -74,19 +83,33 @@ export async function identifyProbe(medface: Medface, probe: Embedding, top: num
   return { match, candidates, ...sized, model };
 }
 
-/** The gallery's `top` nearest patients scoring at least `minScore`, best first, with their 1:N grades. */
+/**
+ * The gallery's `top` nearest patients scoring at least `minScore`, best first, with their 1:N grades. With
+ * `older` probes, patients only an older model's templates hold are searched too, from the grade `minScore`
+ * earns (each graded by its own model's thresholds) and ranked with the others by grade, then score.
+ */
 export async function gradedCandidates(
   medface: Medface,
   probe: Embedding,
   top: number,
   thresholds: IdentificationDecision,
   minScore: number,
+  older: readonly Embedding[] = [],
 ): Promise<IdentifyCandidate[]> {
   const hits = await medface.search(medface.protection.transformProbe(probe), top, minScore);
-  return hits
+  const candidates = hits
     .filter((hit) => hit.score >= minScore)
     .map((hit) => ({ patientId: hit.patientId, score: hit.score, grade: decide(hit.score, thresholds).grade }));
+  if (older.length === 0) return candidates;
+  const grade = decide(minScore, thresholds).grade;
+  const stranded = await medface.templates.searchStranded(older, probe.model, top, grade === 'certainly-not' ? 'possible' : grade);
+  const rank = (c: IdentifyCandidate) => GRADE_ORDER.indexOf(c.grade);
+  return [...candidates, ...stranded.map(({ patientId, score, grade }) => ({ patientId, score, grade }))]
+    .sort((a, b) => rank(a) - rank(b) || b.score - a.score)
+    .slice(0, top);
 }
+
+const GRADE_ORDER: readonly MatchGrade[] = ['certain', 'probable', 'possible', 'certainly-not'];
 
 /** Candidates as the audit trail may hold them: pseudonymous patients, rounded scores. */
 export function auditedCandidates(medface: Medface, candidates: readonly IdentifyCandidate[]): object[] {

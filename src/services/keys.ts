@@ -1,18 +1,18 @@
-import { createHmac } from 'node:crypto';
 import { open, rm } from 'node:fs/promises';
 import type { AccessContext } from '../access/context.js';
 import { guard, type Caller } from '../access/guard.js';
 import { MedfaceError } from '../errors.js';
-import { saveKeyRing, type KeyRing } from '../identity/keys.js';
+import { saveKeyRing } from '../identity/keys.js';
 import type { Envelope, ProtectedTemplate } from '../identity/protection.js';
-import type { KeyMetadata, ProtectedBlob, Repository } from '../store/types.js';
+import type { ProtectedBlob, Repository } from '../store/types.js';
 import { withFailureAudit, type Actor } from './auditing.js';
 import type { Medface } from './context.js';
-import { protectedTemplate, staffTemplateBinding } from './templates.js';
+import { protectedTemplate } from './template-reader.js';
+import { staffTemplateBinding } from './templates.js';
 
 /**
- * Key lifecycle: recording which keys protect the store (metadata only, never key material), rotating the
- * key-encryption key, and renewing the template transform — both while other processes keep reading.
+ * Key lifecycle: rotating the key-encryption key and renewing the template transform, both while other
+ * processes keep reading, and reporting which keys protect the store.
  *
  * Both changes run in the same steps, each safe to interrupt and rerun:
  *  1. a new key is added to the key file (the old ones stay) and becomes current;
@@ -22,50 +22,11 @@ import { protectedTemplate, staffTemplateBinding } from './templates.js';
  *  4. one more pass catches records committed between 2 and 3;
  *  5. the old keys are removed from the key file.
  * A reader holding the old key file notices a record under a key it lacks and reads the file again.
+ * Recording and checking a key file's keys in the store's key metadata is services/key-registry.ts.
  */
 
-const AUDIT_PSEUDONYM_KEY_ID = 'audit-pseudonym';
 /** Passes over all records before giving up on a writer that keeps sealing under an old key. */
 const MAX_PASSES = 5;
-
-/** A public value that proves which key a file holds without revealing it (HMAC of a fixed label). */
-function checkValue(secret: Uint8Array): string {
-  return createHmac('sha256', secret).update('medface/key-check/v1').digest('hex').slice(0, 32);
-}
-
-/**
- * Records the ring's keys (and the audit pseudonym key) in the store's key metadata, or checks them against
- * what is recorded: a key whose id is known but whose check value differs, or a current key that was
- * already retired (a key file restored from before a rotation), is KEY_INVALID.
- */
-export async function registerKeys(tx: Repository, ring: KeyRing, pseudonymKey?: Buffer): Promise<void> {
-  const keys: Omit<KeyMetadata, 'createdAt' | 'retiredAt'>[] = [
-    ...ring.kekIds.map((id) => ({ id, purpose: 'kek', algorithm: 'AES-256-GCM key wrap', checkValue: checkValue(ring.kek(id).export()) })),
-    ...ring.transformIds.map((id) => ({
-      id,
-      purpose: 'transform',
-      algorithm: 'seeded orthogonal rotation',
-      checkValue: checkValue(ring.transformSeed(id)),
-    })),
-  ];
-  if (pseudonymKey) {
-    keys.push({ id: AUDIT_PSEUDONYM_KEY_ID, purpose: 'audit-pseudonym', algorithm: 'HMAC-SHA256', checkValue: checkValue(pseudonymKey) });
-  }
-  for (const key of keys) {
-    const stored = await tx.getKey(key.id);
-    if (!stored) {
-      await tx.insertKey({ ...key, createdAt: new Date().toISOString(), retiredAt: null });
-    } else if (stored.checkValue !== key.checkValue) {
-      throw new MedfaceError('KEY_INVALID', `the ${key.purpose} key ${key.id} in the key file is not the one this database was protected with`, {
-        keyId: key.id,
-      });
-    } else if (stored.retiredAt !== null && (key.id === ring.currentKekId || key.id === ring.currentTransformId)) {
-      throw new MedfaceError('KEY_INVALID', `the key file is older than the database: its current ${key.purpose} key ${key.id} was retired`, {
-        keyId: key.id,
-      });
-    }
-  }
-}
 
 /**
  * Inside a write transaction, after its audit entry: refuses to commit a record sealed under a key that was

@@ -39,16 +39,6 @@ export const LIVENESS_REQUIRED: Readonly<Record<LivenessPurpose, boolean>> = {
   verify: false,
 };
 
-export interface LivenessOptions {
-  /** Seconds from issue to deadline, for every flow (default: DEFAULT_DEADLINE_SECONDS). */
-  deadlineSeconds?: number;
-  /**
-   * The random source of the actions asked for (values in [0, 1)). Only tests set it, to make the challenge
-   * a fixed camera video can answer; by default the actions come from the CSPRNG.
-   */
-  random?: () => number;
-}
-
 /**
  * Seconds from issue to deadline by flow: the filming takes under 10 s; the portal asks for the date of birth
  * or PIN after it, before the request is sent (the kiosk asks first); a staff sign-in checks the password

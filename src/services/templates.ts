@@ -5,11 +5,6 @@ import { activeBiometricConsent } from '../records/consent.js';
 import type { NewTemplate, Repository, StoredTemplate, TemplateSource } from '../store/types.js';
 import type { Medface } from './context.js';
 
-/** A stored template row (a patient's, or a staff member's) in the shape template protection reads. */
-export function protectedTemplate(t: Omit<StoredTemplate, 'patientId' | 'source' | 'quality' | 'id' | 'createdAt'>): ProtectedTemplate {
-  return { model: t.modelId, transformId: t.transformId, keyId: t.keyId, wrappedKey: t.wrappedKey, iv: t.iv, ciphertext: t.ciphertext, tag: t.tag };
-}
-
 /**
  * What a staff member's template is bound to (authenticated with it, like a patient template's patient id):
  * prefixed, so a staff template copied onto a patient's row, or the other way round, fails to open.
@@ -38,7 +33,8 @@ export interface StoredTemplates {
  * Stores a patient's new templates inside the caller's transaction, which must end with its audit entry.
  * The patient is locked first, so the consent check and the count hold until commit: no template without
  * an active biometric consent (CONSENT_REQUIRED), and never more than `limit` — beyond it TEMPLATE_LIMIT,
- * or, with `replaceOldest`, the oldest templates make room.
+ * or, with `replaceOldest`, the oldest templates make room. Templates of another model than the new ones
+ * (made before the recogniser changed) are replaced.
  */
 export async function storeTemplates(
   tx: Repository,
@@ -51,12 +47,18 @@ export async function storeTemplates(
   if (!(await activeBiometricConsent(tx, patientId))) {
     throw new MedfaceError('CONSENT_REQUIRED', 'the patient has no active consent to biometric identification', { patientId });
   }
+  const replaced: string[] = [];
+  // Enrolled again after the recogniser changed: the older model's templates give way to the new ones here,
+  // in the same transaction, so the patient is never without templates in between.
+  const models = new Set(items.map((item) => item.sealed.model));
+  for (const t of await tx.listTemplates(patientId)) {
+    if (!models.has(t.modelId) && (await tx.deleteTemplate(t.id))) replaced.push(t.id);
+  }
   const stored = await tx.countTemplates(patientId);
   if (items.length > limit || (!replaceOldest && stored + items.length > limit)) {
     throw new MedfaceError('TEMPLATE_LIMIT', `a patient may have at most ${limit} face templates`, { limit, stored });
   }
   const inserted: StoredTemplate[] = [];
-  const replaced: string[] = [];
   let count = stored;
   for (const { sealed, quality, photo } of items) {
     const row: NewTemplate = {

@@ -34,6 +34,7 @@ import type {
   StoredPhoto,
   StoredStaffTemplate,
   StoredTemplate,
+  TemplateModelCount,
   TemplateRef,
   TemplateSource,
   TotpRow,
@@ -371,6 +372,38 @@ export class SqlRepository implements Repository {
     return changed > 0;
   }
 
+  async deleteTemplate(id: string): Promise<boolean> {
+    return (await this.sql.run('DELETE FROM templates WHERE id = ?', [id])) > 0;
+  }
+
+  async listTemplatesNotOfModelPage(model: string, afterId: string | null, limit: number): Promise<StoredTemplate[]> {
+    const rows = await this.sql.all<TemplateDbRow>(
+      `SELECT ${TEMPLATE_COLUMNS} FROM templates WHERE model_id <> ? AND id > ? ORDER BY id LIMIT ?`,
+      [model, afterId ?? '', limit],
+    );
+    return rows.map(templateRow);
+  }
+
+  async countTemplatesByModel(): Promise<TemplateModelCount[]> {
+    const rows = await this.sql.all<{ model_id: string; templates: number | string; patients: number | string; with_photo: number | string; without: number | string }>(
+      `SELECT model_id, COUNT(*) AS templates, COUNT(DISTINCT patient_id) AS patients, SUM(has_photo) AS with_photo,
+              COUNT(DISTINCT CASE WHEN patient_photos = 0 THEN patient_id END) AS without
+       FROM (SELECT t.model_id, t.patient_id,
+                    CASE WHEN EXISTS (SELECT 1 FROM photos p WHERE p.template_id = t.id) THEN 1 ELSE 0 END AS has_photo,
+                    (SELECT COUNT(*) FROM photos p JOIN templates o ON o.id = p.template_id
+                      WHERE o.patient_id = t.patient_id AND o.model_id = t.model_id) AS patient_photos
+             FROM templates t) AS per_template
+       GROUP BY model_id ORDER BY model_id`,
+    );
+    return rows.map((r) => ({
+      model: r.model_id,
+      templates: Number(r.templates),
+      patients: Number(r.patients),
+      withPhoto: Number(r.with_photo),
+      patientsWithoutPhoto: Number(r.without),
+    }));
+  }
+
   // ---------------------------------------------------------------- photos
 
   async insertPhoto(p: NewPhoto): Promise<StoredPhoto> {
@@ -409,6 +442,10 @@ export class SqlRepository implements Repository {
       [blob.keyId, blob.wrappedKey, blob.iv, blob.ciphertext, blob.tag, id],
     );
     return changed > 0;
+  }
+
+  async moveTemplatePhotos(fromTemplateId: string, toTemplateId: string): Promise<number> {
+    return this.sql.run('UPDATE photos SET template_id = ? WHERE template_id = ?', [toTemplateId, fromTemplateId]);
   }
 
   // ---------------------------------------------------------------- staff face templates

@@ -38,6 +38,7 @@ import type {
   StoredPhoto,
   StoredStaffTemplate,
   StoredTemplate,
+  TemplateModelCount,
   TemplateRef,
   TotpRow,
   UserRow,
@@ -220,6 +221,15 @@ export abstract class TransactionalStore implements Store {
   updateTemplateProtection(id: string, blob: ProtectedBlob & { transformId: string }): Promise<boolean> {
     return this.transaction((tx) => tx.updateTemplateProtection(id, blob));
   }
+  deleteTemplate(id: string): Promise<boolean> {
+    return this.transaction((tx) => tx.deleteTemplate(id));
+  }
+  listTemplatesNotOfModelPage(model: string, afterId: string | null, limit: number): Promise<StoredTemplate[]> {
+    return this.transaction((tx) => tx.listTemplatesNotOfModelPage(model, afterId, limit));
+  }
+  countTemplatesByModel(): Promise<TemplateModelCount[]> {
+    return this.transaction((tx) => tx.countTemplatesByModel());
+  }
   insertPhoto(p: NewPhoto): Promise<StoredPhoto> {
     return this.transaction((tx) => tx.insertPhoto(p));
   }
@@ -234,6 +244,9 @@ export abstract class TransactionalStore implements Store {
   }
   updatePhotoProtection(id: string, blob: ProtectedBlob): Promise<boolean> {
     return this.transaction((tx) => tx.updatePhotoProtection(id, blob));
+  }
+  moveTemplatePhotos(fromTemplateId: string, toTemplateId: string): Promise<number> {
+    return this.transaction((tx) => tx.moveTemplatePhotos(fromTemplateId, toTemplateId));
   }
   insertStaffTemplate(t: NewStaffTemplate): Promise<StoredStaffTemplate> {
     return this.transaction((tx) => tx.insertStaffTemplate(t));

@@ -141,6 +141,18 @@ export interface PatientNoticeRow {
   visitShownAt: string | null;
 }
 
+/** One embedder model's share of the templates. */
+export interface TemplateModelCount {
+  model: string;
+  templates: number;
+  /** Patients with at least one template of this model. */
+  patients: number;
+  /** Templates of this model with their capture kept (re-derivable with another model). */
+  withPhoto: number;
+  /** Patients of whom no template of this model has a kept capture. */
+  patientsWithoutPhoto: number;
+}
+
 /** How many protected records one key (and transform) protects, per kind of record. */
 export interface ProtectedRecordCount {
   kind: 'template' | 'staff-template' | 'photo';
@@ -372,6 +384,12 @@ export interface Repository {
   /** Template ids and their patients in id order after `afterId`, without the blobs (gallery resync). */
   listTemplateRefsPage(afterId: string | null, limit: number): Promise<TemplateRef[]>;
   updateTemplateProtection(id: string, blob: ProtectedBlob & { transformId: string }): Promise<boolean>;
+  /** Deletes one template (its photo goes with it unless moved first); false when it was gone already. */
+  deleteTemplate(id: string): Promise<boolean>;
+  /** Templates of any model but `model`, in id order after `afterId` (what a model migration has left to do). */
+  listTemplatesNotOfModelPage(model: string, afterId: string | null, limit: number): Promise<StoredTemplate[]>;
+  /** Templates, their patients and the photos kept with them, per model. */
+  countTemplatesByModel(): Promise<TemplateModelCount[]>;
 
   // Photos (opaque protected blobs, kept only when configured)
   insertPhoto(p: NewPhoto): Promise<StoredPhoto>;
@@ -379,6 +397,8 @@ export interface Repository {
   deletePhotosOfPatient(patientId: string): Promise<number>;
   listPhotosPage(afterId: string | null, limit: number): Promise<StoredPhoto[]>;
   updatePhotoProtection(id: string, blob: ProtectedBlob): Promise<boolean>;
+  /** Moves the photos of one template to another (a template re-derived from its photo); returns how many. */
+  moveTemplatePhotos(fromTemplateId: string, toTemplateId: string): Promise<number>;
 
   // Staff face templates (opaque protected blobs; deleted with their account)
   insertStaffTemplate(t: NewStaffTemplate): Promise<StoredStaffTemplate>;

@@ -1,0 +1,84 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { DLIB_EMBEDDER_ID } from '../../src/face/embedders/dlib.js';
+import { MOBILEFACENET_EMBEDDER_ID } from '../../src/face/embedders/mobilefacenet.js';
+import { FacePool } from '../../src/face/index.js';
+import { writeModelThresholds } from '../../src/identity/thresholds.js';
+import { grantConsent } from '../../src/services/consent.js';
+import { openMedface } from '../../src/services/context.js';
+import { enrol } from '../../src/services/enrol.js';
+import { createPatientRecord } from '../../src/services/patients.js';
+import { demoFaces, PATIENTS, rememberingPool, writeTestThresholds } from '../services/fixtures.js';
+
+/** `medface templates status|migrate` as an operator runs them after switching the recogniser (MEDFACE_EMBEDDER). */
+
+const root = mkdtempSync(path.join(tmpdir(), 'medface-cli-templates-'));
+const dataDir = path.join(root, 'data');
+const OLD = DLIB_EMBEDDER_ID;
+const NEW = MOBILEFACENET_EMBEDDER_ID;
+const ids: Record<'alice' | 'bob', string> = { alice: '', bob: '' };
+
+function medface(...args: string[]): Promise<{ code: number; json: Record<string, unknown>; stderr: string }> {
+  const env: NodeJS.ProcessEnv = { ...process.env, MEDFACE_DATA_DIR: dataDir, MEDFACE_EMBEDDER: NEW };
+  delete env.DATABASE_URL;
+  delete env.MEDFACE_KEY_FILE;
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', ...args, '--json'],
+      { cwd: path.resolve(import.meta.dirname, '../..'), env },
+      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, json: JSON.parse(stdout || '{}') as Record<string, unknown>, stderr }),
+    );
+  });
+}
+
+beforeAll(async () => {
+  // enrolled under the old model: Alice with her photo kept, Bob without
+  const pool = await FacePool.create({ size: 1, embedderId: OLD });
+  const thresholdsFile = path.join(root, 'thresholds.json');
+  writeModelThresholds(OLD, writeTestThresholds(thresholdsFile), thresholdsFile);
+  try {
+    const images = await demoFaces(pool);
+    const before = await openMedface({ dataDir, databaseUrl: undefined, keyFile: undefined }, { faces: rememberingPool(pool), embedderId: OLD, thresholdsFile });
+    try {
+      const who = { actor: 'clerk' };
+      for (const name of ['alice', 'bob'] as const) {
+        ids[name] = (await createPatientRecord(before, PATIENTS[name], who)).id!;
+        await grantConsent(before, { patientId: ids[name], notice: 'v1' }, who);
+      }
+      await enrol(before, { patientId: ids.alice, images: [images.alice], keepPhoto: true }, who);
+      await enrol(before, { patientId: ids.bob, images: [images.bob] }, who);
+    } finally {
+      await before.close();
+    }
+  } finally {
+    await pool.close();
+  }
+}, 300_000);
+
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+it('reports what waits, migrates what has a kept photo, and reports again', { timeout: 480_000 }, async () => {
+  const before = await medface('templates', 'status');
+  expect(before.code, before.stderr).toBe(0);
+  expect(before.json).toEqual({ model: NEW, models: [{ model: OLD, current: false, patients: 2, templates: 2, migratable: 1, awaitingEnrolment: 1 }] });
+
+  const migrated = await medface('templates', 'migrate', '--batch', '1', '--actor', 'admin-1');
+  expect(migrated.code, migrated.stderr).toBe(0);
+  expect(migrated.json).toEqual({ model: NEW, migrated: 1, refused: 0, withoutPhoto: 1 });
+
+  const after = await medface('templates', 'status');
+  expect(after.json).toEqual({
+    model: NEW,
+    models: [
+      { model: OLD, current: false, patients: 1, templates: 1, migratable: 0, awaitingEnrolment: 1 },
+      { model: NEW, current: true, patients: 1, templates: 1, migratable: 0, awaitingEnrolment: 0 },
+    ],
+  });
+  const badBatch = await medface('templates', 'migrate', '--batch', '0');
+  expect(badBatch.code).toBe(1);
+  expect(badBatch.json).toMatchObject({ error: { code: 'INVALID_ARGUMENT' } });
+});

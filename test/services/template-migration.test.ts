@@ -1,0 +1,185 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+import { DLIB_EMBEDDER_ID } from '../../src/face/embedders/dlib.js';
+import { MOBILEFACENET_EMBEDDER_ID } from '../../src/face/embedders/mobilefacenet.js';
+import { FacePool, type Purpose } from '../../src/face/index.js';
+import { similarity } from '../../src/identity/match.js';
+import { writeModelThresholds, type ModelThresholds } from '../../src/identity/thresholds.js';
+import type { Actor } from '../../src/services/auditing.js';
+import { grantConsent } from '../../src/services/consent.js';
+import { startMedface, type Medface } from '../../src/services/context.js';
+import { enrol } from '../../src/services/enrol.js';
+import { identify } from '../../src/services/identify.js';
+import { createPatientRecord } from '../../src/services/patients.js';
+import { migrateTemplates, templateStatus } from '../../src/services/template-migration.js';
+import { describeEachStore, type TestDatabase } from '../store/harness.js';
+import { demoFaces, PATIENTS, rememberingPool, type Faces } from './fixtures.js';
+
+/**
+ * A clinic changes its recogniser: patients were enrolled with the old model (one with the photo kept, one
+ * without), the deployment now runs the new one. Real models on both sides: dlib's ResNet as the old, and
+ * MobileFaceNet as the new (whatever the release's default is).
+ */
+
+const OLD = DLIB_EMBEDDER_ID;
+const NEW = MOBILEFACENET_EMBEDDER_ID;
+const who: Actor = { actor: 'admin-1', client: 'test' };
+
+let pools: FacePool[];
+let oldFaces: ReturnType<typeof rememberingPool>;
+let newFaces: ReturnType<typeof rememberingPool>;
+let images: Faces;
+let dir: string;
+let thresholdsFile: string;
+
+/**
+ * Thresholds for one model from its own scores on the test faces: the operating threshold half-way between
+ * the highest impostor score and the lowest genuine one (which must be above it), the grades around it.
+ */
+async function writeThresholdsFromScores(model: string, faces: ReturnType<typeof rememberingPool>): Promise<void> {
+  const embed = async (bytes: Buffer, purpose: Purpose) => (await faces.embeddingOf(bytes, purpose)).embedding;
+  const enrolled = { alice: await embed(images.alice, 'enrol'), bob: await embed(images.bob, 'enrol'), carol: await embed(images.carol, 'enrol') };
+  const probes = { alice: await embed(images.aliceAgain, 'identify'), bob: await embed(images.bob, 'identify'), stranger: await embed(images.stranger, 'identify') };
+  const genuine = Math.min(similarity(enrolled.alice, probes.alice), similarity(enrolled.bob, probes.bob));
+  const impostor = Math.max(
+    ...Object.entries(enrolled).flatMap(([name, e]) => Object.entries(probes).filter(([other]) => other !== name).map(([, p]) => similarity(e, p))),
+  );
+  expect(genuine).toBeGreaterThan(impostor);
+  const gap = genuine - impostor;
+  const match = impostor + gap / 2;
+  const entry: ModelThresholds = {
+    match,
+    fmr: 0.001,
+    thresholdsAtFmr: { '0.01': match - gap / 4, '0.001': match, '0.0001': match + gap / 4 },
+    grades: {
+      certain: { minScore: match + gap / 4, fmr: 0.0001 },
+      probable: { minScore: match, fmr: 0.001 },
+      possible: { minScore: match - gap / 4, fmr: 0.01 },
+    },
+    calibration: {
+      sets: ['test-faces'],
+      impostorPairs: 0,
+      genuinePairs: 0,
+      failuresToAcquire: 0,
+      date: '2026-01-01T00:00:00.000Z',
+      command: 'test/services/template-migration.test.ts',
+      minFalseMatches: 0,
+      tarAtFmr: {},
+    },
+  };
+  writeModelThresholds(model, entry, thresholdsFile);
+}
+
+beforeAll(async () => {
+  pools = [await FacePool.create({ size: 1, embedderId: OLD }), await FacePool.create({ size: 1, embedderId: NEW })];
+  oldFaces = rememberingPool(pools[0]!);
+  newFaces = rememberingPool(pools[1]!);
+  images = await demoFaces(pools[0]!);
+  dir = mkdtempSync(path.join(tmpdir(), 'medface-migration-'));
+  thresholdsFile = path.join(dir, 'thresholds.json');
+  await writeThresholdsFromScores(OLD, oldFaces);
+  await writeThresholdsFromScores(NEW, newFaces);
+}, 300_000);
+
+afterAll(async () => {
+  for (const pool of pools ?? []) await pool.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describeEachStore('changing the recogniser', (h) => {
+  let db: TestDatabase;
+  let keyFile: string;
+  const opened: Medface[] = [];
+  const ids: Record<'alice' | 'bob' | 'carol', string> = { alice: '', bob: '', carol: '' };
+
+  const start = async (model: string): Promise<Medface> => {
+    const medface = await startMedface(await db.open(), { keyFile, thresholdsFile, faces: model === OLD ? oldFaces : newFaces, embedderId: model });
+    opened.push(medface);
+    return medface;
+  };
+  const modelsOf = async (medface: Medface, patientId: string) => (await medface.store.listTemplates(patientId)).map((t) => t.modelId);
+  const found = async (medface: Medface, image: Buffer) => (await identify(medface, { image }, who)).candidates.map((c) => c.patientId);
+
+  beforeEach(async () => {
+    db = await h.create();
+    keyFile = path.join(mkdtempSync(path.join(dir, 'keys-')), 'medface.key');
+    // enrolled under the old model: Alice with her photo kept, Bob without; Carol has no face on file
+    const before = await start(OLD);
+    for (const name of ['alice', 'bob', 'carol'] as const) {
+      ids[name] = (await createPatientRecord(before, PATIENTS[name], who)).id!;
+      await grantConsent(before, { patientId: ids[name], notice: 'v1' }, who);
+    }
+    await enrol(before, { patientId: ids.alice, images: [images.alice], keepPhoto: true }, who);
+    await enrol(before, { patientId: ids.bob, images: [images.bob] }, who);
+    await before.close();
+    opened.splice(0);
+  });
+
+  afterEach(async () => {
+    for (const m of opened.splice(0)) await m.close();
+    await db.drop();
+  });
+
+  it('finds patients enrolled only under the old model, and their duplicates, embedding the capture with that model too', { timeout: 300_000 }, async () => {
+    const medface = await start(NEW);
+    expect(medface.gallery.models()).toEqual([OLD]);
+    expect(await found(medface, images.aliceAgain)).toEqual([ids.alice]);
+    expect(await found(medface, images.bob)).toEqual([ids.bob]);
+    expect(await found(medface, images.stranger)).toEqual([]);
+    // registering Alice a second time is caught as a duplicate, though her templates are the old model's
+    const twin = (await createPatientRecord(medface, PATIENTS.alice2, who)).id!;
+    await grantConsent(medface, { patientId: twin, notice: 'v1' }, who);
+    await expect(enrol(medface, { patientId: twin, images: [images.aliceAgain] }, who)).rejects.toMatchObject({
+      code: 'DUPLICATE_SUSPECTED',
+      details: { candidates: [expect.objectContaining({ patientId: ids.alice })] },
+    });
+  });
+
+  it('migrates the templates with kept photos, resumably, and keeps searching the others until re-enrolment', { timeout: 300_000 }, async () => {
+    const medface = await start(NEW);
+    expect(await templateStatus(medface)).toEqual({
+      model: NEW,
+      models: [{ model: OLD, current: false, patients: 2, templates: 2, migratable: 1, awaitingEnrolment: 1 }],
+    });
+    const [oldAlice] = await medface.store.listTemplates(ids.alice);
+
+    expect(await migrateTemplates(medface, who, { batchSize: 1 })).toEqual({ model: NEW, migrated: 1, refused: 0, withoutPhoto: 1 });
+    expect(await modelsOf(medface, ids.alice)).toEqual([NEW]);
+    expect(await modelsOf(medface, ids.bob)).toEqual([OLD]);
+    // the kept photo went over to the re-derived template; the old template is gone
+    const [newAlice] = await medface.store.listTemplates(ids.alice);
+    expect(newAlice!.id).not.toBe(oldAlice!.id);
+    expect(await medface.store.listPhotos(ids.alice)).toEqual([expect.objectContaining({ templateId: newAlice!.id })]);
+    expect(medface.gallery.templatesOf(ids.alice)).toEqual([newAlice!.id]);
+    const migrated = await medface.audit.search(medface.store, { patientId: ids.alice, action: 'biometric.migrate' });
+    expect(migrated.map((e) => e.details)).toEqual([expect.objectContaining({ from: OLD, to: NEW })]);
+    const runs = await medface.audit.search(medface.store, { action: 'templates.migrate' });
+    expect(runs.map((e) => e.details)).toEqual([{ model: NEW, migrated: 1, refused: 0, withoutPhoto: 1 }]);
+
+    expect(await templateStatus(medface)).toEqual({
+      model: NEW,
+      models: [
+        { model: OLD, current: false, patients: 1, templates: 1, migratable: 0, awaitingEnrolment: 1 },
+        { model: NEW, current: true, patients: 1, templates: 1, migratable: 0, awaitingEnrolment: 0 },
+      ],
+    });
+    // a second run (or one resumed after an interruption) has nothing left to re-derive
+    expect(await migrateTemplates(medface, who)).toEqual({ model: NEW, migrated: 0, refused: 0, withoutPhoto: 1 });
+
+    // Alice is found by the new model now, Bob still by the old one; another process sees the same store
+    expect(await found(medface, images.aliceAgain)).toEqual([ids.alice]);
+    expect(await found(medface, images.bob)).toEqual([ids.bob]);
+    const restarted = await start(NEW);
+    expect(await found(restarted, images.aliceAgain)).toEqual([ids.alice]);
+
+    // Bob comes in and is enrolled again: his old-model template gives way in the same transaction
+    const again = await enrol(medface, { patientId: ids.bob, images: [images.bob] }, who);
+    expect(again.replaced).toHaveLength(1);
+    expect(await modelsOf(medface, ids.bob)).toEqual([NEW]);
+    expect(medface.gallery.models()).toEqual([NEW]);
+    expect(await found(medface, images.bob)).toEqual([ids.bob]);
+    expect((await templateStatus(medface)).models).toEqual([{ model: NEW, current: true, patients: 2, templates: 2, migratable: 0, awaitingEnrolment: 0 }]);
+  });
+});
