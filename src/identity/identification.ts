@@ -31,7 +31,7 @@ export interface IdentificationDecision extends DecisionThresholds {
 }
 
 /** The model's 1:N section; THRESHOLDS_MISSING for an entry calibrated before identification was. */
-export function identificationOf(model: string, thresholds: ModelThresholds): NonNullable<ModelThresholds['identification']> {
+function identificationOf(model: string, thresholds: ModelThresholds): NonNullable<ModelThresholds['identification']> {
   if (!thresholds.identification) {
     throw new MedfaceError('THRESHOLDS_MISSING', `no identification thresholds for model ${model}; run "medface calibrate" again`, { model });
   }
