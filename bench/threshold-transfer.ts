@@ -3,7 +3,7 @@
  * pair of each labelled set, and over lfw-dev's `pairs.csv`, at the committed `match` threshold and at thresholds
  * calibrated (FMR 1e-3) on lfw-dev alone and on every set but lfw-dev.
  *
- *   npx tsx bench/threshold-transfer.ts [SETDIR ...]   (default: ../shared/eval/{lfw-dev,orl,yale,faceapi-bbt})
+ *   npx tsx bench/threshold-transfer.ts [--embedder ID] [SETDIR ...]   (default: ../shared/eval/{lfw-dev,orl,yale,faceapi-bbt})
  *
  * Embeddings come from the same cache as `medface calibrate` and `medface evaluate` (.cache/embeddings); images
  * not yet in it are embedded through a face pool.
@@ -18,10 +18,13 @@ import { DEFAULT_EMBEDDER_ID, FacePool } from '../src/face/index.js';
 import { similarity } from '../src/identity/match.js';
 import { thresholdsFor } from '../src/identity/thresholds.js';
 
-const sets = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['lfw-dev', 'orl', 'yale', 'faceapi-bbt'].map((s) => `../shared/eval/${s}`);
-const cache = new EmbeddingCache('.cache', DEFAULT_EMBEDDER_ID);
+const args = process.argv.slice(2);
+const flag = args.indexOf('--embedder');
+const model = flag >= 0 ? args.splice(flag, 2)[1]! : DEFAULT_EMBEDDER_ID;
+const sets = args.length > 0 ? args : ['lfw-dev', 'orl', 'yale', 'faceapi-bbt'].map((s) => `../shared/eval/${s}`);
+const cache = new EmbeddingCache('.cache', model);
 let pool: Promise<FacePool> | undefined;
-const lazyPool = (): Promise<FacePool> => (pool ??= FacePool.create());
+const lazyPool = (): Promise<FacePool> => (pool ??= FacePool.create({ embedderId: model }));
 
 const scores = new Map<string, PairScores>();
 const listed = { genuine: [] as number[], impostor: [] as number[] };
@@ -42,7 +45,7 @@ for (const dir of sets) {
 if (pool) await (await pool).close();
 
 const others = [...scores].filter(([name]) => name !== 'lfw-dev').map(([, s]) => s);
-const thresholds: Array<[string, number]> = [['committed match threshold', thresholdsFor(DEFAULT_EMBEDDER_ID).match]];
+const thresholds: Array<[string, number]> = [['committed match threshold', thresholdsFor(model).match]];
 if (scores.has('lfw-dev')) thresholds.push(['lfw-dev only, FMR 1e-3', thresholdAtFmr(scores.get('lfw-dev')!.impostor, 1e-3)]);
 if (others.length > 0) thresholds.push([`${[...scores.keys()].filter((n) => n !== 'lfw-dev').join(' + ')} only, FMR 1e-3`, thresholdAtFmr(concatScores(others).impostor, 1e-3)]);
 

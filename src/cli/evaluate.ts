@@ -76,8 +76,8 @@ function render(r: EvaluationResult): string {
   if (o.operating) lines.push(`    at the 1:1 operating threshold: FPIR ${pct(o.operating.fpir)}, FNIR ${pct(o.operating.fnir)}`);
   for (const e of o.extrapolated ?? []) {
     const t = e.threshold_at_fpir['0.01'];
-    const f = e.fnir_at_least['0.01'];
-    lines.push(`    modelled N=${e.gallery}: threshold ${t === null ? 'n/a' : t.toFixed(4)} for FPIR 1%, FNIR at least ${f === null ? 'n/a' : pct(f)}`);
+    const f = e.fnir_at_threshold['0.01'];
+    lines.push(`    modelled N=${e.gallery}: threshold ${t === null ? 'n/a' : t.toFixed(4)} for FPIR 1%, FNIR there ${f === null ? 'n/a' : pct(f)}`);
   }
   if (r.fairness) {
     const f = r.fairness;

@@ -317,10 +317,11 @@ export interface ExtrapolatedPoint {
   /** Threshold at which the tail model gives each FPIR in a gallery of this size (null beyond the fitted tail). */
   threshold_at_fpir: Record<FpirKey, number | null>;
   /**
-   * FNIR of the measured mated searches at that threshold: a lower bound, since a larger gallery also holds
-   * more identities that can outrank the mate.
+   * FNIR of the measured mated searches at that threshold. Not a bound either way: a larger gallery holds more
+   * identities that can outrank a mate (FNIR higher), while the independence model overstates FPIR on measured
+   * galleries (its threshold too high: FNIR lower at a measured one). An order of magnitude (docs/accuracy.md).
    */
-  fnir_at_least: Record<FpirKey, number | null>;
+  fnir_at_threshold: Record<FpirKey, number | null>;
 }
 
 export function extrapolate(tail: ImpostorTail, outcomes: SearchOutcomes): ExtrapolatedPoint[] {
@@ -330,7 +331,7 @@ export function extrapolate(tail: ImpostorTail, outcomes: SearchOutcomes): Extra
     return {
       gallery,
       threshold_at_fpir: t,
-      fnir_at_least: Object.fromEntries(keys.map((k) => [k, t[k] === null ? null : openSetRatesAt(outcomes, t[k]).fnir])) as Record<FpirKey, number | null>,
+      fnir_at_threshold: Object.fromEntries(keys.map((k) => [k, t[k] === null ? null : openSetRatesAt(outcomes, t[k]).fnir])) as Record<FpirKey, number | null>,
     };
   });
 }

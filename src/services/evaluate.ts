@@ -340,8 +340,8 @@ function openSetRows(o: OpenSetResult): Array<[string, string | number]> {
     rows.push(['impostor tail (exponential above u)', `u ${o.tail.u.toFixed(4)}, σ ${o.tail.sigma.toFixed(5)}, ${o.tail.exceedances} of ${o.tail.comparisons} comparisons above u`]);
     for (const e of o.extrapolated ?? []) {
       rows.push([
-        `modelled for N = ${e.gallery.toLocaleString('en')}: threshold at FPIR 1% (FNIR at least)`,
-        `${e.threshold_at_fpir['0.01']?.toFixed(4) ?? 'n/a'} (${pct(e.fnir_at_least['0.01'])})`,
+        `modelled for N = ${e.gallery.toLocaleString('en')}: threshold at FPIR 1% (FNIR of the mated searches there)`,
+        `${e.threshold_at_fpir['0.01']?.toFixed(4) ?? 'n/a'} (${pct(e.fnir_at_threshold['0.01'])})`,
       ]);
     }
   }
