@@ -153,12 +153,9 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
     await page.getByRole('button', { name: 'Register', exact: true }).click();
     await page.getByLabel('The patient has read this notice and agrees').check();
     await page.getByRole('button', { name: 'Record consent' }).click();
-    // a face far from the camera: small in a wide picture
-    const far = await sharp({ create: { width: 1600, height: 1200, channels: 3, background: { r: 120, g: 120, b: 120 } } })
-      .composite([{ input: await sharp(faces.carol).resize(90).toBuffer(), left: 760, top: 560 }])
-      .jpeg()
-      .toBuffer();
-    await page.getByLabel('Or upload a photo').setInputFiles({ name: 'far.jpg', mimeType: 'image/jpeg', buffer: far });
+    // a shaky photo: blurred (sigma 4)
+    const blurred = await sharp(faces.carol).blur(4).jpeg().toBuffer();
+    await page.getByLabel('Or upload a photo').setInputFiles({ name: 'blurred.jpg', mimeType: 'image/jpeg', buffer: blurred });
     const refusal = page.getByText(/^Not enrolled\. The photo cannot be used: /);
     await refusal.waitFor(WAIT);
     expect(await refusal.innerText()).toMatch(/no face was found|too small|cut off|hard to make out|blurred/);
