@@ -132,22 +132,32 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('kiosk device in Chromium
     await page.goto(`${baseUrl}/kiosk`);
     await onlyCheckIn(page);
     await screenshot(page, 'kiosk-start');
-    // at once: the camera's video does the movements only once, a few seconds after it opens
-    await kioskCamera(page, PATIENTS.alice.birthDate);
-    await page.getByRole('button', { name: 'I’m ready' }).click();
-    await page.getByText(/^Turn your head|^Look|^Blink|^Come closer/).first().waitFor(WAIT);
-    await screenshot(page, 'kiosk-liveness');
-    // the check's answer, whichever it is, before it is judged (on a loaded machine the server takes its time)
-    await page.locator('h1.result').waitFor({ timeout: 240_000 });
+    // The camera's video does the movements once, 4 s after the camera opens, and the page films 6.4 s from the
+    // click: on a heavily loaded machine the click can come too late, and the check rightly fails. The kiosk's
+    // own answer to that is "Done" and another try, which the test takes too (at most three tries).
+    let answer = '';
+    for (let attempt = 1; attempt <= 3 && answer !== 'Welcome — you are checked in'; attempt++) {
+      if (attempt > 1) await page.getByRole('button', { name: 'Done' }).click();
+      await kioskCamera(page, PATIENTS.alice.birthDate);
+      await page.getByRole('button', { name: 'I’m ready' }).click();
+      if (attempt === 1) {
+        await page.getByText(/^Turn your head|^Look|^Blink|^Come closer/).first().waitFor(WAIT);
+        await screenshot(page, 'kiosk-liveness');
+      }
+      // the check's answer, whichever it is, before it is judged (on a loaded machine the server takes its time)
+      await page.locator('h1.result').waitFor({ timeout: 240_000 });
+      answer = await page.locator('h1.result').innerText();
+    }
+    expect(answer).toBe('Welcome — you are checked in');
     // Alice's face was enrolled since her last visit: the kiosk tells her
     await page.getByRole('note').filter({ hasText: /^A face was added to your record on .+ by the clinic/ }).waitFor(WAIT);
     await screenshot(page, 'kiosk-welcome');
-    expect(await page.locator('h1.result').innerText()).toBe('Welcome — you are checked in');
     const { medface } = deployment;
     const [checkIn] = (await medface.audit.search(medface.store, { action: 'encounter.check-in', outcome: 'success', limit: 10 })).slice(-1);
-    expect(checkIn).toMatchObject({ patientId: aliceId, client: 'kiosk:Lobby' });
+    // the audit trail names the kiosk (and the patient only by pseudonym)
+    expect(checkIn).toMatchObject({ client: 'kiosk:Lobby', details: { encounterId: expect.any(String) } });
     expect(await medface.store.listClinicalResources(aliceId, ['Encounter'])).toHaveLength(1);
-  }, 450_000);
+  }, 900_000);
 
   it('sends a photo held up to the camera to the front desk, saying nothing more; the failed liveness check is audited', async () => {
     const photo = await launchWithCamera(await stillVideo(faces.alice), root, 'alice-photo');

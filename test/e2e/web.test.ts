@@ -9,6 +9,7 @@ import type { Role } from '../../src/access/policy.js';
 import { base32Decode, totpCode } from '../../src/access/totp.js';
 import { createUser } from '../../src/access/users.js';
 import { FacePool } from '../../src/face/index.js';
+import { QUALITY_GATES } from '../../src/face/quality.js';
 import { grantConsent } from '../../src/services/consent.js';
 import { Deployment } from '../../src/services/deployment.js';
 import { enrol } from '../../src/services/enrol.js';
@@ -153,15 +154,15 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
     await page.getByRole('button', { name: 'Register', exact: true }).click();
     await page.getByLabel('The patient has read this notice and agrees').check();
     await page.getByRole('button', { name: 'Record consent' }).click();
-    // a face far from the camera: small in a wide picture
-    const far = await sharp({ create: { width: 1600, height: 1200, channels: 3, background: { r: 120, g: 120, b: 120 } } })
-      .composite([{ input: await sharp(faces.carol).resize(90).toBuffer(), left: 760, top: 560 }])
-      .jpeg()
-      .toBuffer();
+    // a photo taken from too far: the face found, but smaller than enrolment takes (and verification would)
+    const { width } = await sharp(faces.carol).metadata();
+    const eyes = (await pool.analyze(faces.carol)).faces[0]!.quality.metrics.interEyeDistance;
+    const target = (QUALITY_GATES.enrol.minInterEyeDistance + QUALITY_GATES.verify.minInterEyeDistance) / 2;
+    const far = await sharp(faces.carol).resize(Math.round(((width as number) * target) / eyes)).jpeg({ quality: 92 }).toBuffer();
     await page.getByLabel('Or upload a photo').setInputFiles({ name: 'far.jpg', mimeType: 'image/jpeg', buffer: far });
     const refusal = page.getByText(/^Not enrolled\. The photo cannot be used: /);
     await refusal.waitFor(WAIT);
-    expect(await refusal.innerText()).toMatch(/no face was found|too small|cut off|hard to make out|blurred/);
+    expect(await refusal.innerText()).toMatch(/the face is too small \(too far from the camera\)/);
     expect(await refusal.innerText()).not.toMatch(/[A-Z]{2,}_[A-Z]+/);
     await screenshot(page, 'front-desk-enrol-refused');
   });
