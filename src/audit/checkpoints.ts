@@ -2,7 +2,12 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { open, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { MedfaceError } from '../errors.js';
-import type { KnownHead } from './trail.js';
+
+/** A head recorded outside the database: the entry `seq` had hash `hash` then. */
+export interface KnownHead {
+  seq: number;
+  hash: string;
+}
 
 /**
  * Keyed checkpoints of the audit chain's head, kept outside the database (issue 15, finding 10). The chain

@@ -2,7 +2,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { MedfaceError } from '../errors.js';
 import type { AuditEventRow, AuditOutcome, Repository } from '../store/types.js';
 import { canonicalJson } from './canonical.js';
-import { CheckpointFile } from './checkpoints.js';
+import { CheckpointFile, type KnownHead } from './checkpoints.js';
 
 /** The `prevHash` of the first entry. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -140,12 +140,6 @@ export interface ChainBreak {
    * ends before a recorded head.
    */
   problem: 'missing' | 'altered' | 'broken-link' | 'rewritten' | 'cut-short';
-}
-
-/** A head recorded outside the database: the entry `seq` had hash `hash` then. */
-export interface KnownHead {
-  seq: number;
-  hash: string;
 }
 
 /** At most this many breaks are listed (`breakCount` counts them all). */

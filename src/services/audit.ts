@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { exportAuditBundle, type AuditBundle, type TimeRange } from '../audit/export.js';
-import { checkpointPath, type Checkpoint, type CheckpointFile } from '../audit/checkpoints.js';
-import { AuditTrail, verifyChain, type AuditEvent, type ChainBreak, type KnownHead } from '../audit/trail.js';
+import { checkpointPath, type Checkpoint, type CheckpointFile, type KnownHead } from '../audit/checkpoints.js';
+import { AuditTrail, verifyChain, type AuditEvent, type ChainBreak } from '../audit/trail.js';
 import type { Config } from '../config.js';
 import { MedfaceError } from '../errors.js';
 import { KEY_FILE_NAME } from '../identity/keys.js';

@@ -58,6 +58,17 @@ async function writeThresholdsFromScores(model: string, faces: ReturnType<typeof
       probable: { minScore: match, fmr: 0.001 },
       possible: { minScore: match - gap / 4, fmr: 0.01 },
     },
+    // 1:N as the shared fixture has it: the impostor tail at the same points, so a gallery of a few patients
+    // keeps its operating threshold between the impostor and the genuine scores
+    identification: {
+      fpir: 0.001,
+      grades: { certain: { fpir: 0.0001 }, probable: { fpir: 0.001 }, possible: { fpir: 0.01 } },
+      impostorTail: {
+        pairs: 1_000_000,
+        scoresAtFmr: { '0.01': match - gap / 4, '0.001': match, '0.0001': match + gap / 4 },
+        exponential: { from: match, fmr: 0.001, scale: gap / 4 / Math.LN10, exceedances: 1000 },
+      },
+    },
     calibration: {
       sets: ['test-faces'],
       impostorPairs: 0,
