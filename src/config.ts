@@ -21,6 +21,12 @@ export interface Config {
   faceQueueLimit?: number;
   /** How long one face analysis may take before its worker is taken for hung and replaced (MEDFACE_FACE_TIMEOUT_MS). */
   faceTaskTimeoutMs?: number;
+  /**
+   * The address clients reach the server at, e.g. https://medface.example.org (MEDFACE_PUBLIC_URL): the base of
+   * absolute links the server writes (FHIR Bundle links). Unset, those links are relative: a client's Host
+   * header is never written into them.
+   */
+  publicUrl?: string;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -37,7 +43,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: trustProxy(env.MEDFACE_TRUST_PROXY),
     faceQueueLimit: integerSetting(env, 'MEDFACE_FACE_QUEUE', 0),
     faceTaskTimeoutMs: integerSetting(env, 'MEDFACE_FACE_TIMEOUT_MS', 1),
+    publicUrl: publicUrl(env.MEDFACE_PUBLIC_URL),
   };
+}
+
+/** An http(s) origin with an optional path prefix, without a trailing slash, query or fragment. */
+function publicUrl(value: string | undefined): string | undefined {
+  const text = value?.trim();
+  if (!text) return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  if (!url || !['http:', 'https:'].includes(url.protocol) || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+    throw new MedfaceError('INVALID_ARGUMENT', `MEDFACE_PUBLIC_URL must be an http(s) address such as https://medface.example.org, got "${text}"`);
+  }
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
 }
 
 /** An optional integer setting of at least `min`; undefined when unset (the component's default applies). */

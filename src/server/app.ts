@@ -49,6 +49,8 @@ export interface ServerOptions {
   webRoot?: string | null;
   /** Where `medface evaluate --out` reports are (default ./reports): the admin pages show the newest one's curves. */
   reportsDir?: string;
+  /** Base of absolute links (config.ts `publicUrl`); unset, links are relative. */
+  publicUrl?: string;
   /** Requests with images in flight at once (default: twice the face workers plus the pool's queue). */
   maxImageRequests?: number;
 }
@@ -145,6 +147,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     tls,
     rateLimits: { ...DEFAULT_RATE_LIMITS, ...options.rateLimits },
     reportsDir: options.reportsDir ?? path.resolve('reports'),
+    publicUrl: options.publicUrl,
   };
   await app.register(healthRoutes, context);
   await app.register(authRoutes, { ...context, prefix: '/api/v1/auth' });

@@ -258,6 +258,10 @@ describe('patients and records through REST and FHIR', () => {
     expect(bundle).toMatchObject({ resourceType: 'Bundle', type: 'searchset', total: 1 });
     expect(bundle.entry[0]!.resource.id).toBe(id);
     expect(bundle.entry[0]!.fullUrl).toMatch(new RegExp(`/fhir/Patient/${id}$`));
+    // issue 15 (low): the client's Host header is never written into the links (MEDFACE_PUBLIC_URL is their base)
+    const hostile = await server.as(frontDesk, { method: 'GET', url: '/fhir/Patient?name=mbeki', headers: { host: 'attacker.example' } });
+    expect(hostile.statusCode).toBe(200);
+    expect(hostile.body).not.toContain('attacker.example');
 
     const consents = await server.as(frontDesk, { method: 'GET', url: `/fhir/Consent?patient=Patient/${id}` });
     expect(consents.json()).toMatchObject({ type: 'searchset', total: 1, entry: [{ resource: { resourceType: 'Consent', status: 'active' } }] });
