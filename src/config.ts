@@ -23,6 +23,12 @@ export interface Config {
   faceTaskTimeoutMs?: number;
   /** The recogniser (MEDFACE_EMBEDDER, an embedder id); unset, the release's default (docs/operations.md: changing it). */
   embedderId?: string;
+  /**
+   * The address clients reach the server at, e.g. https://medface.example.org (MEDFACE_PUBLIC_URL): the base of
+   * absolute links the server writes (FHIR Bundle links). Unset, those links are relative: a client's Host
+   * header is never written into them.
+   */
+  publicUrl?: string;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -40,7 +46,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     faceQueueLimit: integerSetting(env, 'MEDFACE_FACE_QUEUE', 0),
     faceTaskTimeoutMs: integerSetting(env, 'MEDFACE_FACE_TIMEOUT_MS', 1),
     ...(env.MEDFACE_EMBEDDER?.trim() && { embedderId: env.MEDFACE_EMBEDDER.trim() }),
+    publicUrl: publicUrl(env.MEDFACE_PUBLIC_URL),
   };
+}
+
+/** An http(s) origin with an optional path prefix, without a trailing slash, query or fragment. */
+function publicUrl(value: string | undefined): string | undefined {
+  const text = value?.trim();
+  if (!text) return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  if (!url || !['http:', 'https:'].includes(url.protocol) || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+    throw new MedfaceError('INVALID_ARGUMENT', `MEDFACE_PUBLIC_URL must be an http(s) address such as https://medface.example.org, got "${text}"`);
+  }
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
 }
 
 /** An optional integer setting of at least `min`; undefined when unset (the component's default applies). */

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { MedfaceError } from '../errors.js';
 import type { ApiClientRow } from '../store/types.js';
 import type { AccessContext } from './context.js';
-import { guard, type Caller } from './guard.js';
+import { guard, recordRead, type Caller } from './guard.js';
 import { apiKeySubject, blockedNow, recordFailure, tooManyAttempts } from './lockout.js';
 import { SCOPES, type Principal, type Scope } from './policy.js';
 import { hashToken, looksLikeToken, newToken } from './tokens.js';
@@ -101,7 +101,9 @@ export async function revokeApiClient(ctx: AccessContext, caller: Caller, idOrNa
 
 export async function listApiClients(ctx: AccessContext, caller: Caller): Promise<ApiClient[]> {
   await guard(ctx, caller, 'apiclient.manage');
-  return (await ctx.store.listApiClients()).map(toClient);
+  const clients = (await ctx.store.listApiClients()).map(toClient);
+  await recordRead(ctx, caller, 'apiclient.list', { clients: clients.length });
+  return clients;
 }
 
 /**

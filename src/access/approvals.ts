@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { MedfaceError } from '../errors.js';
 import type { AccountRequestAction, AccountRequestRow, Repository, UserRow } from '../store/types.js';
 import type { AccessContext } from './context.js';
-import { guard, type Caller } from './guard.js';
+import { guard, recordRead, type Caller } from './guard.js';
 import { accountSubject, clearFailures } from './lockout.js';
 import { generatePassword, hashSecret } from './passwords.js';
 import {
@@ -116,7 +116,9 @@ async function newRequest(
 
 export async function listAccountRequests(ctx: AccessContext, caller: Caller): Promise<AccountRequest[]> {
   await guard(ctx, caller, 'user.read');
-  return ctx.store.listAccountRequests('pending');
+  const requests = await ctx.store.listAccountRequests('pending');
+  await recordRead(ctx, caller, 'user.request-list', { requests: requests.length });
+  return requests;
 }
 
 /** What an approval did: the account, and the one-time password for the approver to hand over. */

@@ -29,3 +29,11 @@ export async function guard(ctx: AccessContext, caller: Caller, operation: Opera
   );
   throw new MedfaceError('FORBIDDEN', `not permitted to ${operation}`, { operation, reason: decision.reason });
 }
+
+/**
+ * Records a read the policy allowed — who looked at the accounts, the integrations, the keys, the thresholds or
+ * the duplicate queue — as `action` with outcome success (issue 15: reads were not audited).
+ */
+export async function recordRead(ctx: AccessContext, caller: Caller, action: string, details: Record<string, unknown> = {}, patientId: string | null = null): Promise<void> {
+  await ctx.store.transaction((tx) => ctx.audit.append(tx, { actor: caller.principal.id, client: caller.client ?? null, action, outcome: 'success', patientId, details }));
+}

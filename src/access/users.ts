@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { MedfaceError } from '../errors.js';
 import type { Repository, UserRow } from '../store/types.js';
 import type { AccessContext } from './context.js';
-import { guard, type Caller } from './guard.js';
+import { guard, recordRead, type Caller } from './guard.js';
 import { accountSubject, clearFailures } from './lockout.js';
 import { checkNewPassword, checkNewPin, generatePassword, hashSecret } from './passwords.js';
 import { ROLES, type Principal, type Role } from './policy.js';
@@ -296,7 +296,9 @@ export async function unlockUser(ctx: AccessContext, caller: Caller, username: s
 
 export async function listUsers(ctx: AccessContext, caller: Caller): Promise<UserAccount[]> {
   await guard(ctx, caller, 'user.read');
-  return (await ctx.store.listUsers()).map(toAccount);
+  const accounts = (await ctx.store.listUsers()).map(toAccount);
+  await recordRead(ctx, caller, 'user.list', { accounts: accounts.length, patientAccounts: accounts.filter((a) => a.patientId !== null).length });
+  return accounts;
 }
 
 export function audit(ctx: AccessContext, tx: Repository, caller: Caller, action: string, row: UserRow, details: Record<string, unknown> = {}) {

@@ -37,6 +37,8 @@ import { registerWebApp, WEB_DIST } from './web-app.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
+/** Refuses malformed UTF-8 instead of replacing it (fatal), and keeps a leading BOM out of the text. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
 /** JSON bodies of routes without images: FHIR resources and forms are small. */
 const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
@@ -51,6 +53,8 @@ export interface ServerOptions {
   webRoot?: string | null;
   /** Where `medface evaluate --out` reports are (default ./reports): the admin pages show the newest one's curves. */
   reportsDir?: string;
+  /** Base of absolute links (config.ts `publicUrl`); unset, links are relative. */
+  publicUrl?: string;
   /** Requests with images in flight at once (default: twice the face workers plus the pool's queue). */
   maxImageRequests?: number;
 }
@@ -92,7 +96,24 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.addSchema(ERROR_SCHEMA);
   // JSON (and FHIR JSON) or, where images are uploaded, multipart: text/plain is not a body any route takes
   app.removeContentTypeParser('text/plain');
-  app.addContentTypeParser('application/fhir+json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+  // JSON is UTF-8 (RFC 8259): a body in another encoding is refused, not turned into U+FFFD and stored
+  const json = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser(['application/json', 'application/fhir+json'], { parseAs: 'buffer' }, (request, body, done) => {
+    const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(request.headers['content-type'] ?? '')?.[1]?.toLowerCase();
+    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+      done(new MedfaceError('UNSUPPORTED_MEDIA_TYPE', 'JSON bodies are UTF-8: send charset=utf-8 or none'), undefined);
+      return;
+    }
+    let text: string;
+    try {
+      text = UTF8.decode(body as Buffer);
+    } catch {
+      done(new MedfaceError('VALIDATION_FAILED', 'the body is not valid UTF-8'), undefined);
+      return;
+    }
+    json(request, text, done);
+  });
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
@@ -157,6 +178,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     tls,
     rateLimits: { ...DEFAULT_RATE_LIMITS, ...options.rateLimits },
     reportsDir: options.reportsDir ?? path.resolve('reports'),
+    publicUrl: options.publicUrl,
   };
   await app.register(healthRoutes, context);
   await app.register(authRoutes, { ...context, prefix: '/api/v1/auth' });

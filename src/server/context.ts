@@ -29,6 +29,8 @@ export interface ServerContext {
   rateLimits: RateLimits;
   /** Where evaluation reports are looked for (admin: thresholds and their curves). */
   reportsDir: string;
+  /** Base of absolute links (MEDFACE_PUBLIC_URL); undefined: relative links, never the client's Host header. */
+  publicUrl: string | undefined;
 }
 
 /** The route config of a rate-limited route (@fastify/rate-limit). */

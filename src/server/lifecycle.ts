@@ -43,7 +43,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   let app: FastifyInstance | undefined;
   try {
     const firstAdministrator = await ensureFirstAdministrator(deployment.access);
-    app = await buildServer({ ...options, deployment, trustProxy: config.trustProxy, ...(tls && { tls }) });
+    app = await buildServer({ ...options, deployment, trustProxy: config.trustProxy, ...(tls && { tls }), ...(config.publicUrl && { publicUrl: config.publicUrl }) });
     const url = await app.listen({ port: config.port, host: options.host ?? '0.0.0.0' });
     const running = app;
     // keyed checkpoints of the audit head outside the database: at start, hourly, and at shutdown

@@ -3,9 +3,19 @@ import type { PatientLinkRow, PatientLinkStatus } from '../store/types.js';
 import { withFailureAudit, type Actor } from './auditing.js';
 import type { Medface } from './context.js';
 
-/** Suspected duplicate patients (raised by enrolment), oldest first. */
-export function listDuplicates(medface: Medface, filter: { patientId?: string; status?: PatientLinkStatus }): Promise<PatientLinkRow[]> {
-  return listSuspectedDuplicates(medface.store, filter);
+/** Suspected duplicate patients (raised by enrolment), oldest first; the read is audited (it names patients). */
+export async function listDuplicates(medface: Medface, filter: { patientId?: string; status?: PatientLinkStatus }, who: Actor): Promise<PatientLinkRow[]> {
+  const links = await listSuspectedDuplicates(medface.store, filter);
+  await medface.store.transaction((tx) =>
+    medface.audit.append(tx, {
+      ...who,
+      action: 'duplicate.list',
+      outcome: 'success',
+      patientId: filter.patientId ?? null,
+      details: { ...(filter.status !== undefined && { status: filter.status }), links: links.length },
+    }),
+  );
+  return links;
 }
 
 /** A reviewer confirms or rejects a suspected duplicate (rejecting removes the Patient.link pair), audited. */

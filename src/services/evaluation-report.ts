@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { AccessContext } from '../access/context.js';
-import { guard, type Caller } from '../access/guard.js';
+import { guard, recordRead, type Caller } from '../access/guard.js';
 import { MedfaceError } from '../errors.js';
 import { identificationThresholds, type IdentificationCutoffAtSize } from '../identity/identification.js';
 import { readThresholdsFile, type ModelThresholds } from '../identity/thresholds.js';
@@ -60,6 +60,7 @@ export async function thresholdsStatus(medface: Medface, access: AccessContext, 
   const file = readThresholdsFile(medface.thresholdsFile);
   const models = Object.entries(file.models).map(([model, t]) => ({ model, ...t, identification: identificationStatus(model, t, medface.gallery.patients) }));
   const newest = newestReport(reportsDir);
+  await recordRead(access, caller, 'thresholds.read', { models: models.length });
   return { models, evaluation: newest && summarise(newest.set, newest.file) };
 }
 

@@ -1,6 +1,6 @@
 import { open, rm } from 'node:fs/promises';
 import type { AccessContext } from '../access/context.js';
-import { guard, type Caller } from '../access/guard.js';
+import { guard, recordRead, type Caller } from '../access/guard.js';
 import { MedfaceError } from '../errors.js';
 import { saveKeyRing } from '../identity/keys.js';
 import type { Envelope, ProtectedTemplate } from '../identity/protection.js';
@@ -205,5 +205,6 @@ export async function keyStatus(medface: Medface, access: AccessContext, caller:
     const current = ofPurpose.find((k) => k.current);
     return current && ofPurpose.some((k) => k.retiredAt !== null) ? current.createdAt : null;
   };
+  await recordRead(access, caller, 'keys.read', { keys: keys.length });
   return { keys, lastRotation: replacedAt('kek'), lastTransformRenewal: replacedAt('transform') };
 }

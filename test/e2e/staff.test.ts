@@ -167,8 +167,9 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
     expect(JSON.parse(failure?.details ?? '{}')).toMatchObject({ method: 'password+face', reason: 'face-error', code: 'LIVENESS_FAILED' });
   }, 240_000);
 
-  it('lets the administrator list users, create one and reset a password', async () => {
+  it("lets the administrator list users, create one and request a password reset that a second administrator approves", async () => {
     const admin = await staff('e2e-admin', 'admin');
+    const secondAdmin = await staff('e2e-admin-2', 'admin');
     const { page } = await newPage(aliceCamera);
     await signInWithCode(page, admin, '/admin');
     await page.getByRole('heading', { name: 'Users and roles' }).waitFor(WAIT);
@@ -179,10 +180,20 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
     await page.getByText('Account e2e-new-nurse created').waitFor(WAIT);
     await expectEnrolmentQr(page);
     await page.getByRole('cell', { name: 'e2e-new-nurse', exact: true }).waitFor(WAIT);
+    // taking over another account needs a second administrator (issue 15, finding 8)
     await page.getByRole('button', { name: 'Reset password of e2e-new-nurse' }).click();
-    await page.getByText('Temporary password for e2e-new-nurse').waitFor(WAIT);
+    await page.getByText(/^Requested: another administrator approves it/).waitFor(WAIT);
+    await page.getByRole('button', { name: 'Approve: reset the password of e2e-new-nurse' }).click();
+    await page.getByText('a request is approved by another administrator than the one who made it').waitFor(WAIT);
     await screenshot(page, 'admin-users');
     expect((await deployment.medface.store.listUsers()).map((u) => u.username)).toContain('e2e-new-nurse');
+
+    const approver = (await newPage(aliceCamera)).page;
+    await signInWithCode(approver, secondAdmin, '/admin');
+    await approver.getByRole('heading', { name: 'Requests awaiting approval' }).waitFor(WAIT);
+    await approver.getByRole('button', { name: 'Approve: reset the password of e2e-new-nurse' }).click();
+    await approver.getByText('Approved: reset the password of e2e-new-nurse').waitFor(WAIT);
+    await approver.getByText('No requests.').waitFor(WAIT);
 
     await page.getByRole('link', { name: 'Thresholds' }).click();
     await page.getByRole('heading', { name: 'Last evaluation: demo-faces' }).waitFor(WAIT);

@@ -243,6 +243,26 @@ describe('security headers and cookies', () => {
   });
 });
 
+describe('body encoding (issue 15, low)', () => {
+  const patient = (family: string) => JSON.stringify({ resourceType: 'Patient', name: [{ family }], birthDate: '1970-01-01' });
+
+  it('refuses a body that is not UTF-8 instead of storing U+FFFD, and a declared charset other than UTF-8', async () => {
+    const latin1 = Buffer.from(patient('Müller'), 'latin1');
+    const notUtf8 = await server.as(frontDesk, { method: 'POST', url: '/api/v1/patients', headers: { 'content-type': 'application/json' }, payload: latin1 });
+    expect(notUtf8.statusCode, notUtf8.body).toBe(400);
+    expect(notUtf8.json().error.code).toBe('VALIDATION_FAILED');
+    const declared = await server.as(frontDesk, { method: 'POST', url: '/api/v1/patients', headers: { 'content-type': 'application/json; charset=iso-8859-1' }, payload: latin1 });
+    expect(declared.statusCode).toBe(415);
+    expect(declared.json().error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    const fhir = await server.as(frontDesk, { method: 'POST', url: '/api/v1/patients', headers: { 'content-type': 'application/fhir+json' }, payload: latin1 });
+    expect(fhir.statusCode).toBe(400);
+
+    const utf8 = await server.as(frontDesk, { method: 'POST', url: '/api/v1/patients', headers: { 'content-type': 'application/json; charset=UTF-8' }, payload: Buffer.from(patient('Müller'), 'utf8') });
+    expect(utf8.statusCode, utf8.body).toBe(201);
+    expect(utf8.json<{ name: { family: string }[] }>().name[0]!.family).toBe('Müller');
+  });
+});
+
 describe('patients and records through REST and FHIR', () => {
   it('registers a patient, records consent, and reads them back as FHIR with a searchset Bundle', async () => {
     const created = await server.as(frontDesk, { method: 'POST', url: '/api/v1/patients', payload: { ...PATIENT, name: [{ family: 'Mbeki', given: ['Thabo'] }] } });
@@ -258,6 +278,10 @@ describe('patients and records through REST and FHIR', () => {
     expect(bundle).toMatchObject({ resourceType: 'Bundle', type: 'searchset', total: 1 });
     expect(bundle.entry[0]!.resource.id).toBe(id);
     expect(bundle.entry[0]!.fullUrl).toMatch(new RegExp(`/fhir/Patient/${id}$`));
+    // issue 15 (low): the client's Host header is never written into the links (MEDFACE_PUBLIC_URL is their base)
+    const hostile = await server.as(frontDesk, { method: 'GET', url: '/fhir/Patient?name=mbeki', headers: { host: 'attacker.example' } });
+    expect(hostile.statusCode).toBe(200);
+    expect(hostile.body).not.toContain('attacker.example');
 
     const consents = await server.as(frontDesk, { method: 'GET', url: `/fhir/Consent?patient=Patient/${id}` });
     expect(consents.json()).toMatchObject({ type: 'searchset', total: 1, entry: [{ resource: { resourceType: 'Consent', status: 'active' } }] });

@@ -215,6 +215,24 @@ describe('PUT /api/v1/patients/:id', () => {
   });
 });
 
+describe('reads of accounts, integrations, keys, thresholds and the duplicate queue (issue 15, low)', () => {
+  it('are audited with who read and how much', async () => {
+    const reader = await server.signIn(['admin']);
+    for (const url of ['/api/v1/users', '/api/v1/api-clients', '/api/v1/admin/keys', '/api/v1/admin/thresholds', '/api/v1/account-requests']) {
+      const response = await server.as(reader, { method: 'GET', url });
+      expect(response.statusCode, `${url} ${response.body}`).toBe(200);
+    }
+    const duplicates = await server.as(clinician, { method: 'GET', url: '/api/v1/duplicates?status=pending' });
+    expect(duplicates.statusCode, duplicates.body).toBe(200);
+    const entries = await auditActions(reader.userId);
+    expect(entries.filter((e) => e.outcome === 'success').map((e) => e.action)).toEqual(
+      expect.arrayContaining(['user.list', 'apiclient.list', 'keys.read', 'thresholds.read', 'user.request-list']),
+    );
+    expect(entries.find((e) => e.action === 'user.list')?.details).toMatchObject({ accounts: expect.any(Number), patientAccounts: 0 });
+    expect((await auditActions(clinician.userId)).filter((e) => e.action === 'duplicate.list')).toMatchObject([{ outcome: 'success', details: { status: 'pending', links: 0 } }]);
+  });
+});
+
 describe('admin: thresholds and key status', () => {
   it('shows the calibrated thresholds and the newest evaluation report with its ROC and DET figures', async () => {
     const response = await server.as(admin, { method: 'GET', url: '/api/v1/admin/thresholds' });

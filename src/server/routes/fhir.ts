@@ -101,7 +101,7 @@ function searchedPatient(request: FastifyRequest): string {
   return reference.startsWith('Patient/') ? reference.slice('Patient/'.length) : reference;
 }
 
-export const fhirRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment }) => {
+export const fhirRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment, publicUrl }) => {
   const { medface } = deployment;
 
   app.setErrorHandler((error, request, reply) => sendError(request, reply, error, operationOutcome).type(FHIR_JSON));
@@ -113,14 +113,15 @@ export const fhirRoutes: FastifyPluginAsync<ServerContext> = async (app, { deplo
     return payload;
   });
 
-  const base = (request: FastifyRequest) => `${request.protocol}://${request.host}/fhir`;
+  // the configured address, never the request's Host header (a client could make the links point anywhere)
+  const base = `${publicUrl ?? ''}/fhir`;
   const bundle = (request: FastifyRequest, resources: readonly { resourceType: string; id?: string }[]) => ({
     resourceType: 'Bundle' as const,
     type: 'searchset' as const,
     timestamp: new Date().toISOString(),
     total: resources.length,
-    link: [{ relation: 'self', url: `${base(request)}${request.url.slice('/fhir'.length)}` }],
-    entry: resources.map((resource) => ({ fullUrl: `${base(request)}/${resource.resourceType}/${resource.id}`, resource, search: { mode: 'match' } })),
+    link: [{ relation: 'self', url: `${base}${request.url.slice('/fhir'.length)}` }],
+    entry: resources.map((resource) => ({ fullUrl: `${base}/${resource.resourceType}/${resource.id}`, resource, search: { mode: 'match' } })),
   });
   const send = (reply: FastifyReply, body: unknown) => reply.type(FHIR_JSON).send(body);
 

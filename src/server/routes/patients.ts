@@ -131,7 +131,7 @@ export const patientRoutes: FastifyPluginAsync<ServerContext> = async (app, { de
     },
     async (request) => {
       const query = request.query as { status?: PatientLinkStatus; patientId?: string };
-      return { duplicates: await listDuplicates(medface, query) };
+      return { duplicates: await listDuplicates(medface, query, actorOf(callerOf(request))) };
     },
   );
 

@@ -63,7 +63,8 @@ export async function renderAdminUsers(main: HTMLElement): Promise<void> {
         onclick: () =>
           void api<Record<string, unknown>>('POST', path, {}).then(
             async (result) => {
-              if ('request' in result) say(usersMessage, REQUESTED, 'ok');
+              // a 202 answers the request alone; an approval answers the request with what it did
+              if ('request' in result && !('user' in result)) say(usersMessage, REQUESTED, 'ok');
               else done(result);
               await loadUsers();
             },
