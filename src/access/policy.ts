@@ -13,8 +13,12 @@ export type Scope = (typeof SCOPES)[number];
 
 /** Who asks. */
 export type Principal =
-  /** A signed-in person; a patient account carries the one Patient it is. */
-  | { kind: 'user'; id: string; roles: readonly Role[]; patientId: string | null }
+  /**
+   * A signed-in person; a patient account carries the one Patient it is. `limited`: signed in with face and
+   * date of birth — a face that injected frames of a photo can supply and a date others know — so refused the
+   * operations that need a secret factor (`secretFactor`) until the patient signs in with their PIN.
+   */
+  | { kind: 'user'; id: string; roles: readonly Role[]; patientId: string | null; limited?: boolean }
   /** An integration calling with an API key. */
   | { kind: 'api-client'; id: string; scopes: readonly Scope[] }
   /**
@@ -35,6 +39,8 @@ export interface OperationPolicy {
   roles: Partial<Record<Role, Rule>>;
   scopes: readonly Scope[];
   operator: boolean;
+  /** Refused to a `limited` session (face + date of birth): the clinical record and changes to the patient's face data. */
+  secretFactor?: boolean;
 }
 
 const rule = (p: Partial<OperationPolicy> & Pick<OperationPolicy, 'patientScoped'>): OperationPolicy => ({
@@ -49,7 +55,9 @@ const rule = (p: Partial<OperationPolicy> & Pick<OperationPolicy, 'patientScoped
  * clinical content; clinicians handle both; an emergency user identifies and, through a break-glass grant,
  * reads and documents one patient; the privacy officer handles consent, erasure, break-glass review and the
  * audit trail but no clinical content; the administrator manages accounts, integrations and keys and sees
- * no patient data; a patient sees their own record, decides on their own consent and sets their own PIN.
+ * no patient data; a patient sees their own record, decides on their own consent and sets their own PIN —
+ * signed in with face and date of birth, only their demographics, consent, notices and PIN: the clinical
+ * record and changes to their face data need the PIN (`secretFactor`).
  */
 export const POLICY = {
   'patient.search': rule({ patientScoped: false, roles: { 'front-desk': 'always', clinician: 'always' } }),
@@ -63,6 +71,7 @@ export const POLICY = {
   'encounter.read': rule({
     patientScoped: true,
     roles: { 'front-desk': 'always', clinician: 'always', emergency: 'break-glass', patient: 'own-record' },
+    secretFactor: true,
   }),
   'encounter.create': rule({
     patientScoped: true,
@@ -71,7 +80,7 @@ export const POLICY = {
   // the kiosk's one operation: liveness, 1:N match and date of birth, then an arrived Encounter (services/check-in.ts);
   // it names no patient up front and answers none, so a kiosk credential neither writes nor learns records
   'encounter.check-in': rule({ patientScoped: false, roles: { 'front-desk': 'always' }, scopes: ['checkin:patient'] }),
-  'record.read': rule({ patientScoped: true, roles: { clinician: 'always', emergency: 'break-glass', patient: 'own-record' } }),
+  'record.read': rule({ patientScoped: true, roles: { clinician: 'always', emergency: 'break-glass', patient: 'own-record' }, secretFactor: true }),
   'record.write': rule({ patientScoped: true, roles: { clinician: 'always', emergency: 'break-glass' } }),
   'consent.read': rule({
     patientScoped: true,
@@ -80,6 +89,7 @@ export const POLICY = {
   'consent.write': rule({
     patientScoped: true,
     roles: { 'front-desk': 'always', clinician: 'always', 'privacy-officer': 'always', patient: 'own-record' },
+    secretFactor: true,
   }),
   'biometric.enrol': rule({ patientScoped: true, roles: { 'front-desk': 'always', clinician: 'always' } }),
   'biometric.verify': rule({
@@ -93,7 +103,7 @@ export const POLICY = {
     scopes: ['identify:patient'],
   }),
   // the privacy notice tells patients to ask the front desk: it erases on their word (audited, with the reason given)
-  'biometric.erase': rule({ patientScoped: true, roles: { 'front-desk': 'always', 'privacy-officer': 'always', patient: 'own-record' } }),
+  'biometric.erase': rule({ patientScoped: true, roles: { 'front-desk': 'always', 'privacy-officer': 'always', patient: 'own-record' }, secretFactor: true }),
   // a patient's own sign-in PIN; staff reset nothing here (a patient without a PIN signs in with the date of birth)
   // live feedback on a capture (reason codes and a box only, no identity), e.g. the kiosk's preview
   'biometric.capture-feedback': rule({ patientScoped: false, roles: { 'front-desk': 'always', clinician: 'always' }, scopes: ['checkin:patient'] }),
@@ -143,7 +153,7 @@ export interface PolicyHooks {
 
 export const NO_GRANTS: PolicyHooks = { activeBreakGlassGrant: () => Promise.resolve(null) };
 
-export type DenyReason = 'unknown-operation' | 'not-permitted' | 'no-patient' | 'not-own-record' | 'no-break-glass';
+export type DenyReason = 'unknown-operation' | 'not-permitted' | 'no-patient' | 'not-own-record' | 'no-break-glass' | 'limited-session';
 
 export type Decision =
   | {
@@ -186,6 +196,7 @@ export async function authorize(
   }));
   if (held.length === 0) return { allowed: false, operation, reason: 'not-permitted' };
   if (p.patientScoped && patientId === null) return { allowed: false, operation, reason: 'no-patient' };
+  if (principal.limited && p.secretFactor) return { allowed: false, operation, reason: 'limited-session' };
 
   const always = held.find((h) => h.rule === 'always');
   if (always) return { allowed: true, operation: op, basis: always };

@@ -122,7 +122,7 @@ export async function resumeSession(ctx: AccessContext, token: string): Promise<
     const idleExpiresAt = idleExpiry(now, row.idleTimeoutSeconds, row.expiresAt);
     await tx.touchSession(row.id, now.toISOString(), idleExpiresAt);
     const account = toAccount(user);
-    return { session: toSession({ ...row, lastSeenAt: now.toISOString(), idleExpiresAt }), user: account, principal: principalOf(account) };
+    return { session: toSession({ ...row, lastSeenAt: now.toISOString(), idleExpiresAt }), user: account, principal: principalOf(account, row.authMethod as AuthMethod) };
   });
   if (!resumed) throw unauthenticated('the session has expired');
   return resumed;

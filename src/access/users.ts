@@ -6,6 +6,7 @@ import { guard, recordRead, type Caller } from './guard.js';
 import { accountSubject, clearFailures } from './lockout.js';
 import { checkNewPassword, checkNewPin, generatePassword, hashSecret } from './passwords.js';
 import { ROLES, type Principal, type Role } from './policy.js';
+import type { AuthMethod } from './sessions.js';
 import { checkTotpParameters, DEFAULT_TOTP, generateTotpSecret, otpauthUri, type TotpParameters } from './totp.js';
 
 /**
@@ -59,9 +60,12 @@ export function toAccount(row: UserRow): UserAccount {
   return { ...row, roles: ROLES.filter((r) => row.roles.includes(r)) };
 }
 
-/** The policy's view of a signed-in account. */
-export function principalOf(account: UserAccount): Principal {
-  return { kind: 'user', id: account.id, roles: account.roles, patientId: account.patientId };
+/**
+ * The policy's view of a signed-in account; `method` is how its session was established: face and date of
+ * birth make a `limited` principal (no factor a photo and public facts cannot supply).
+ */
+export function principalOf(account: UserAccount, method?: AuthMethod): Principal {
+  return { kind: 'user', id: account.id, roles: account.roles, patientId: account.patientId, ...(method === 'face+birth-date' && { limited: true }) };
 }
 
 export interface NewUser {

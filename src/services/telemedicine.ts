@@ -62,6 +62,12 @@ export interface CheckResult {
   attemptsLeft: number;
   /** The deciding verification: the first match, or else the latest comparison made. */
   verification: { match: boolean; grade: MatchGrade; score: number; at: string } | null;
+  /**
+   * Always `required`: the frames come from the patient's device, so an injected video (frames rendered from
+   * a photo) can pass the face and liveness checks; a `verified` check is a screening that the clinician
+   * confirms by seeing the same face live on the video call before relying on it (docs/security.md).
+   */
+  clinicianConfirmation: 'required';
 }
 
 /** What the patient's page learns before opening the camera: whether the link can still be used. */
@@ -190,6 +196,7 @@ export class TelemedicineChecks {
       verification: decisive
         ? { match: decisive.details.match as boolean, grade: decisive.details.grade as MatchGrade, score: decisive.details.score as number, at: decisive.time }
         : null,
+      clinicianConfirmation: 'required',
     };
   }
 

@@ -134,7 +134,23 @@ describeEachStore('sessions', (h) => {
     );
     const { principal, session } = await resumeSession(f.ctx, token);
     expect(session.established).toMatchObject({ method: 'face+birth-date', matchGrade: 'certain', matchScore: 0.98 });
-    expect((await authorize(principal, 'record.read', { patientId })).allowed).toBe(true);
+    // face and date of birth: the patient's own demographics, never the clinical record (a photo and a known date are not a secret)
+    expect((await authorize(principal, 'patient.read-demographics', { patientId })).allowed).toBe(true);
+    expect(await authorize(principal, 'record.read', { patientId })).toMatchObject({ allowed: false, reason: 'limited-session' });
+    expect(await authorize(principal, 'biometric.erase', { patientId })).toMatchObject({ allowed: false, reason: 'limited-session' });
+    expect((await authorize(principal, 'patient.manage-pin', { patientId })).allowed).toBe(true);
     expect((await authorize(principal, 'record.read', { patientId: otherPatient })).allowed).toBe(false);
+
+    // with the PIN the patient chose, the record opens
+    await createUser(f.ctx, OPERATOR, { username: 'pat-pin', roles: ['patient'], patientId: otherPatient, pin: '40392817' });
+    const withPin = await signInPatient(
+      f.ctx,
+      { secondFactor: { kind: 'pin', value: '40392817' }, client: 'kiosk' },
+      () => Promise.resolve([{ patientId: otherPatient, grade: 'certain', score: 0.98 }]),
+      () => Promise.resolve('1970-01-02'),
+    );
+    const full = (await resumeSession(f.ctx, withPin.token)).principal;
+    expect((await authorize(full, 'record.read', { patientId: otherPatient })).allowed).toBe(true);
+    expect((await authorize(full, 'record.read', { patientId })).allowed).toBe(false);
   });
 });

@@ -104,7 +104,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('patient portal and telem
     if (root) rmSync(root, { recursive: true, force: true });
   });
 
-  it('signs a patient in with their face and date of birth, shows their record, and withdraws their consent', async () => {
+  it('signs a patient in with their face and date of birth to choose a PIN, then with the PIN shows their record, and withdraws their consent', async () => {
     const { page } = await newPage(await browserSeeing(faces.aliceAgain, 'alice'));
     await page.goto(`${baseUrl}/portal`);
     await page.getByRole('heading', { name: 'Sign in to your health record' }).waitFor(WAIT);
@@ -114,8 +114,26 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('patient portal and telem
     await page.getByLabel('Your date of birth').fill(PATIENTS.alice.birthDate);
     await page.getByRole('button', { name: 'Sign in' }).click();
 
+    // face and date of birth do not open the record: the page asks for a PIN, and tells of the face the clinic added
     await page.getByRole('heading', { name: 'Your health record' }).waitFor(WAIT);
     expect(await page.getByRole('note', { name: 'How you signed in' }).innerText()).toMatch(/your face and your date of birth/);
+    expect(await page.getByRole('note', { name: 'Your record needs a PIN' }).innerText()).toMatch(/choose a PIN below, then sign in again/);
+    await page.getByRole('alert').filter({ hasText: /^A face was added to your record on .+ by the clinic/ }).waitFor(WAIT);
+    expect(await page.locator('main').innerText()).not.toMatch(/Type 2 diabetes|Penicillin|Metformin|Yearly check-up/);
+    await screenshot(page, 'portal-limited');
+    await page.getByLabel('New PIN', { exact: true }).fill('61839027');
+    await page.getByLabel('New PIN again').fill('61839027');
+    await page.getByRole('button', { name: 'Set my PIN' }).click();
+    await page.getByText('Your PIN is set. Sign in again with your face and this PIN to see your health record.').waitFor(WAIT);
+    await page.getByRole('button', { name: 'Sign in with my PIN' }).click();
+    await page.getByRole('heading', { name: 'Sign in to your health record' }).waitFor(WAIT);
+    await takePhoto(page, 'Take my photo');
+    await page.getByLabel('My PIN').check();
+    await page.getByLabel('Your PIN').fill('61839027');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+
+    await page.getByRole('heading', { name: 'Your health record' }).waitFor(WAIT);
+    expect(await page.getByRole('note', { name: 'How you signed in' }).innerText()).toMatch(/your face and your PIN/);
     const text = await page.locator('main').innerText();
     for (const shown of ['Alice Liddell', 'Yearly check-up', 'Type 2 diabetes', 'Penicillin', 'Hives', 'High risk', 'Metformin 500 mg', 'One tablet twice a day', 'HbA1c', '6.8 %', 'Keep walking every day']) {
       expect(text).toContain(shown);
@@ -135,7 +153,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('patient portal and telem
 
     await page.getByRole('button', { name: 'Sign out' }).first().click();
     await page.getByRole('heading', { name: 'Sign in to your health record' }).waitFor(WAIT);
-  });
+   }, 360_000);
 
   it('verifies a patient from a telemedicine link, and the integrator reads the result', async () => {
     const api = (method: string, url: string, body?: unknown) =>
@@ -158,7 +176,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('patient portal and telem
     await screenshot(page, 'telemedicine-verified');
 
     const result = (await (await api('GET', `/api/v1/telemedicine/checks/${opened.checkId}`)).json()) as Record<string, unknown>;
-    expect(result).toMatchObject({ status: 'verified', attempts: 1, verification: { match: true, grade: expect.stringMatching(/^(certain|probable)$/) } });
+    expect(result).toMatchObject({ status: 'verified', attempts: 1, clinicianConfirmation: 'required', verification: { match: true, grade: expect.stringMatching(/^(certain|probable)$/) } });
     expect(JSON.stringify(result)).not.toMatch(/embedding|vector|image/i);
 
     // the link again: already done; a damaged link and an expired one say so plainly
@@ -198,10 +216,10 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('patient portal and telem
     expect(await focused(page)).toBe('repeatPin');
     await page.keyboard.type('40417711');
     await page.keyboard.press('Enter');
-    await page.getByText('Your PIN is set. From now on, sign in with your face and this PIN.').waitFor(WAIT);
+    await page.getByText('Your PIN is set. Sign in again with your face and this PIN to see your health record.').waitFor(WAIT);
     await screenshot(page, 'portal-pin');
     const pinSet = await deployment.medface.audit.search(deployment.medface.store, { action: 'user.pin-set', limit: 5 });
-    expect(pinSet.map((e) => e.outcome)).toEqual(['success']);
+    expect(pinSet.map((e) => e.outcome)).toEqual(['success', 'success']);
 
     await page.getByRole('button', { name: 'Sign out' }).last().click();
     await page.getByRole('heading', { name: 'Sign in to your health record' }).waitFor(WAIT);
@@ -211,5 +229,5 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('patient portal and telem
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'Your health record' }).waitFor(WAIT);
     expect(await page.getByRole('note', { name: 'How you signed in' }).innerText()).toMatch(/your face and your PIN/);
-  });
+  }, 360_000);
 });

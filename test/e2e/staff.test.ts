@@ -148,15 +148,18 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
     const live = await faceSignInPage(alicePerforming, login);
     await live.getByRole('button', { name: 'Sign in' }).click();
     await screenshot(live, 'sign-in-face');
-    const outcome = await Promise.race([
-      live.getByRole('heading', { name: 'Find a patient' }).waitFor(WAIT).then(() => 'signed in'),
-      live.getByText(/^Sign-in failed/).waitFor(WAIT).then(() => 'failed'),
-    ]);
-    const checks = await deployment.medface.store.listAuditEvents({ action: 'liveness.check', limit: 5 });
-    expect(outcome, checks.map((e) => e.details).join('\n')).toBe('signed in');
+    const signedIn = await live
+      .getByRole('heading', { name: 'Find a patient' })
+      .waitFor({ timeout: 180_000 })
+      .then(() => null)
+      .catch(async (e: unknown) => {
+        const checks = await deployment.medface.store.listAuditEvents({ action: 'liveness.check', limit: 5 });
+        return `${String(e)}\npage: ${await live.locator('form').innerText()}\nchecks: ${checks.map((c) => c.details).join('\n')}`;
+      });
+    expect(signedIn).toBeNull();
     const session = await live.evaluate(() => fetch('/api/v1/auth/session').then((r) => r.json() as Promise<{ session: { established: { method: string } } }>));
     expect(session.session.established.method).toBe('password+face');
-  }, 240_000);
+  }, 360_000);
 
   it('refuses a photo held still in front of the camera in place of the live face', async () => {
     const held = await faceSignInPage(aliceCamera, logins.get('e2e-face-clinician') as Login);

@@ -14,7 +14,8 @@ import { FIXED_RANDOM, livenessAnswer } from './liveness-frames.js';
 
 /**
  * The patient portal's API as a patient's browser uses it, with the real face model: face + date of birth
- * or PIN sign-in, the patient's own record and nobody else's, consent withdrawal, erasure and the PIN.
+ * sign-in (no clinical record: a limited session that may choose a PIN) or face + PIN sign-in, the patient's
+ * own record and nobody else's, consent withdrawal, erasure and the PIN; faces added by the clinic.
  */
 
 let pool: FacePool;
@@ -84,18 +85,28 @@ async function signInStatus(face: Buffer, factor: { birthDate: string } | { pin:
 }
 
 describe('patient portal API', () => {
-  it('shows a patient their own record and refuses everyone else’s', async () => {
+  it('opens no clinical record to face and date of birth: a photo and a date others know are not enough', async () => {
     const alice = await patientSignIn(images.aliceAgain, { birthDate: PATIENTS.alice.birthDate });
     const chart = await server.as(alice, { method: 'GET', url: `/api/v1/patients/${ids.alice}/chart` });
     expect(chart.statusCode).toBe(200);
-    const body = chart.json<{ patient: { id: string }; resources: Record<string, { code?: { text?: string } }[]>; identity: { method: string } }>();
+    const body = chart.json<{ patient: { id: string }; resources: Record<string, unknown[]>; identity: { method: string } }>();
     expect(body.patient.id).toBe(ids.alice);
-    expect(Object.keys(body.resources).sort()).toEqual(['AllergyIntolerance', 'Condition', 'DocumentReference', 'Encounter', 'MedicationStatement', 'Observation']);
-    expect(body.resources.Condition!.map((c) => c.code?.text)).toEqual(["alice's condition"]);
     expect(body.identity.method).toBe('face+birth-date');
-    expect((await server.as(alice, { method: 'GET', url: `/api/v1/patients/${ids.alice}/consents` })).statusCode).toBe(200);
+    expect(body.resources).toEqual({});
+    expect(chart.body).not.toContain("alice's condition");
     const ownCondition = await server.as(alice, { method: 'GET', url: `/fhir/Condition?patient=${ids.alice}` });
-    expect(ownCondition.statusCode).toBe(200);
+    expect(ownCondition.statusCode).toBe(403);
+    const refusals = await server.deployment.medface.audit.search(server.deployment.medface.store, { actor: alice.userId, action: 'record.read', outcome: 'denied', limit: 10 });
+    expect(refusals.map((e) => e.details.reason)).toEqual(['limited-session']);
+    const [ownCondition1] = await server.deployment.medface.store.listClinicalResources(ids.alice, ['Condition']);
+    expect((await server.as(alice, { method: 'GET', url: `/fhir/Condition/${ownCondition1!.id}` })).statusCode).toBe(403);
+    // nor can it change the patient's face data (an erasure would let a new face be enrolled without a second person)
+    expect((await server.as(alice, { method: 'DELETE', url: `/api/v1/patients/${ids.alice}/biometrics` })).statusCode).toBe(403);
+    expect((await server.as(alice, { method: 'DELETE', url: `/api/v1/patients/${ids.alice}/consent` })).statusCode).toBe(403);
+    expect(await server.deployment.medface.store.countTemplates(ids.alice)).toBe(1);
+    // what it may do: see who it is, the consents and notices, and choose a PIN
+    expect((await server.as(alice, { method: 'GET', url: `/api/v1/patients/${ids.alice}/consents` })).statusCode).toBe(200);
+    expect((await server.as(alice, { method: 'GET', url: '/api/v1/portal/pin' })).statusCode).toBe(200);
 
     const others = [
       `/api/v1/patients/${ids.bob}/chart`,
@@ -135,6 +146,12 @@ describe('patient portal API', () => {
     expect(await signInStatus(images.stranger, { pin: '58209749' })).toBe(401);
     const withPin = await patientSignIn(images.aliceAgain, { pin: '58209749' });
     expect((await server.as(withPin, { method: 'GET', url: '/api/v1/auth/session' })).json()).toMatchObject({ session: { established: { method: 'face+pin' } } });
+    // the PIN, which no photo supplies, opens the clinical record
+    const chart = (await server.as(withPin, { method: 'GET', url: `/api/v1/patients/${ids.alice}/chart` })).json<{ resources: Record<string, { code?: { text?: string } }[]>; identity: { method: string } }>();
+    expect(Object.keys(chart.resources).sort()).toEqual(['AllergyIntolerance', 'Condition', 'DocumentReference', 'Encounter', 'MedicationStatement', 'Observation']);
+    expect(chart.resources.Condition!.map((c) => c.code?.text)).toEqual(["alice's condition"]);
+    expect(chart.identity.method).toBe('face+pin');
+    expect((await server.as(withPin, { method: 'GET', url: `/fhir/Condition?patient=${ids.alice}` })).statusCode).toBe(200);
 
     const wrong = await server.as(withPin, { method: 'PUT', url: '/api/v1/portal/pin', payload: { currentPin: '00000000', newPin: '7734001' } });
     expect(wrong.statusCode).toBe(400);
@@ -152,10 +169,13 @@ describe('patient portal API', () => {
       ['user.pin-change', 'failure'],
       ['user.pin-change', 'success'],
     ]);
-  });
+  }, 300_000);
 
   it('erases a patient’s face data on request, keeping the record', async () => {
-    const bob = await patientSignIn(images.bob, { birthDate: PATIENTS.bob.birthDate });
+    const limited = await patientSignIn(images.bob, { birthDate: PATIENTS.bob.birthDate });
+    expect((await server.as(limited, { method: 'DELETE', url: `/api/v1/patients/${ids.bob}/biometrics` })).statusCode).toBe(403);
+    expect((await server.as(limited, { method: 'PUT', url: '/api/v1/portal/pin', payload: { newPin: '40671385' } })).statusCode).toBe(200);
+    const bob = await patientSignIn(images.bob, { pin: '40671385' });
     const erased = await server.as(bob, { method: 'DELETE', url: `/api/v1/patients/${ids.bob}/biometrics` });
     expect(erased.statusCode).toBe(200);
     expect(erased.json()).toEqual({ patientId: ids.bob, templatesRemoved: 1, photosRemoved: 0, consentWithdrawn: true });
@@ -168,8 +188,8 @@ describe('patient portal API', () => {
     const audit = await medface.audit.search(medface.store, { action: 'biometric.erase', outcome: 'success', limit: 10 });
     expect(audit.map((e) => [e.actor, e.outcome, e.details])).toEqual([[bob.userId, 'success', { templatesRemoved: 1, photosRemoved: 0, consentWithdrawn: true }]]);
     // the face no longer signs anyone in
-    expect(await signInStatus(images.bob, { birthDate: PATIENTS.bob.birthDate })).toBe(401);
-  });
+    expect(await signInStatus(images.bob, { pin: '40671385' })).toBe(401);
+  }, 300_000);
 
   it('withdraws consent, which erases the patient’s templates at once and is audited', async () => {
     const alice = await patientSignIn(images.aliceAgain, { pin: '7734001' });
@@ -250,7 +270,7 @@ describe('a face added to a patient who has one already', () => {
       [true, 'portal', 2],
       [true, 'visit', 2],
     ]);
-  });
+  }, 300_000);
 
   it('re-enrols a changed face only through a second person: the privacy officer erases the enrolled face first', async () => {
     const officer = await server.signIn(['privacy-officer']);

@@ -102,12 +102,18 @@ const CHECK_IN_RESULT = {
 const CHECK_RESULT = {
   type: 'object',
   additionalProperties: false,
-  required: ['status', 'expiresAt', 'attempts', 'attemptsLeft', 'verification'],
+  required: ['status', 'expiresAt', 'attempts', 'attemptsLeft', 'verification', 'clinicianConfirmation'],
   properties: {
     status: { type: 'string', enum: ['pending', 'verified', 'not-verified'] },
     expiresAt: DATE_TIME,
     attempts: { type: 'integer' },
     attemptsLeft: { type: 'integer', description: 'Comparisons the link still allows: 0 once verified, spent or expired' },
+    clinicianConfirmation: {
+      type: 'string',
+      enum: ['required'],
+      description:
+        'The frames come from the patient’s device and may be injected: a verified check is a screening, to be confirmed by the clinician seeing the same face live on the video call before relying on it',
+    },
     verification: {
       anyOf: [
         {

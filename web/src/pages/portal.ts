@@ -5,8 +5,9 @@ import { session, signOut } from '../session.js';
 
 /**
  * The patient portal: a patient's own record, read-only, in plain words; their consent to face recognition,
- * which they can withdraw; erasure of their face data; their PIN. Every request names the patient the
- * session belongs to, and the server's policy refuses any other.
+ * which they can withdraw; erasure of their face data; their PIN; the faces the clinic added to their record.
+ * Signed in with face and date of birth, only their name, the notices and the PIN (the record needs the PIN).
+ * Every request names the patient the session belongs to, and the server's policy refuses any other.
  */
 
 type Resource = Record<string, unknown>;
@@ -45,6 +46,10 @@ export async function renderPortal(main: HTMLElement): Promise<void> {
   }
   main.classList.add('portal-page');
   const base = `/api/v1/patients/${encodeURIComponent(patientId)}`;
+  if (signedIn.session.established.method === 'face+birth-date') {
+    await renderLimited(main, base);
+    return;
+  }
   const [chart, { consents }, pin, { notices }] = await Promise.all([
     api<Chart>('GET', `${base}/chart`),
     api<{ consents: Consent[] }>('GET', `${base}/consents`),
@@ -131,6 +136,36 @@ function newNotices(notices: readonly Notice[]): HTMLElement[] {
   return notices
     .filter((n) => n.new)
     .map((n) => h('p', { class: 'status large', 'data-kind': 'info', role: 'alert' }, `A face was added to your record on ${day(n.at)} by the clinic. If this was not you, please tell the clinic.`));
+}
+
+/**
+ * A session signed in with face and date of birth: a photo of the face and a date others may know are not
+ * enough to open the health record, so the page offers the PIN (set here, then used to sign in again) and
+ * shows only who the patient is and what the clinic told them.
+ */
+async function renderLimited(main: HTMLElement, base: string): Promise<void> {
+  const [chart, pin, { notices }] = await Promise.all([
+    api<Chart>('GET', `${base}/chart`),
+    api<PinStatus>('GET', '/api/v1/portal/pin'),
+    api<{ notices: Notice[] }>('GET', '/api/v1/portal/notices'),
+  ]);
+  main.append(
+    h(
+      'section',
+      { class: 'card portal', 'aria-labelledby': 'portal-title' },
+      h('h1', { id: 'portal-title' }, 'Your health record'),
+      h('p', { class: 'large' }, `Hello, ${patientName(chart.patient)}.`),
+      h('p', { class: 'banner', role: 'note', 'aria-label': 'How you signed in' }, `You signed in with ${SIGNED_IN_WITH['face+birth-date']}.`),
+      h(
+        'p',
+        { class: 'status large', 'data-kind': 'info', role: 'note', 'aria-label': 'Your record needs a PIN' },
+        'To see your health record, choose a PIN below, then sign in again with your face and your PIN. Others may know your date of birth, and a photo of your face is not enough to protect your record.',
+      ),
+      ...newNotices(notices),
+      h('div', { class: 'actions' }, h('button', { type: 'button', class: 'secondary', onclick: () => void signOut().then(() => navigate('/portal/sign-in')) }, 'Sign out')),
+    ),
+    pinSection(pin, true),
+  );
 }
 
 function section(title: string, ...content: (Node | string)[]): HTMLElement {
@@ -334,8 +369,11 @@ function notice(consent: Consent): string {
   return uri.startsWith('urn:medface:notice:') ? uri.slice('urn:medface:notice:'.length) : uri || 'not named';
 }
 
-/** Set or change the PIN: with a PIN, the date of birth no longer lets anyone sign in as the patient. */
-function pinSection(pin: PinStatus): HTMLElement {
+/**
+ * Set or change the PIN: with a PIN, the date of birth no longer lets anyone sign in as the patient. Set in a
+ * session signed in with the date of birth (`signInAgain`), it opens the record from the next sign-in.
+ */
+function pinSection(pin: PinStatus, signInAgain = false): HTMLElement {
   const message = status('status large');
   const current = h('input', { name: 'currentPin', type: 'password', inputmode: 'numeric', autocomplete: 'current-password', maxlength: 12 });
   const next = h('input', { name: 'newPin', type: 'password', inputmode: 'numeric', autocomplete: 'new-password', maxlength: 12 });
@@ -362,6 +400,13 @@ function pinSection(pin: PinStatus): HTMLElement {
     say(message, 'Saving…');
     api<PinStatus>('PUT', '/api/v1/portal/pin', { newPin: next.value, ...(hasPin && { currentPin: current.value }) }).then(
       () => {
+        if (signInAgain) {
+          form.replaceChildren(
+            h('p', { class: 'status large', 'data-kind': 'ok', role: 'status' }, 'Your PIN is set. Sign in again with your face and this PIN to see your health record.'),
+            h('div', { class: 'actions' }, h('button', { type: 'button', class: 'big', onclick: () => void signOut().then(() => navigate('/portal/sign-in')) }, 'Sign in with my PIN')),
+          );
+          return;
+        }
         say(message, hasPin ? 'Your PIN is changed. Use the new PIN next time you sign in.' : 'Your PIN is set. From now on, sign in with your face and this PIN.', 'ok');
         hasPin = true;
         for (const input of [current, next, again]) input.value = '';
