@@ -110,9 +110,11 @@ describe('multipart uploads are held to the JSON limits while they stream', () =
     expect(refused.status).toBe(400);
     expect(refused.body.error).toMatchObject({ code: 'VALIDATION_FAILED', message: 'body.embedding is not an image field' });
 
-    // the staff face sign-in takes one image: a second file part is refused as it starts
+    // identification takes one image: a second file part is refused as it starts
+    const desk = await server.signIn(['front-desk']);
+    const signedIn = { cookie: desk.cookie, 'x-csrf-token': desk.csrf, 'content-type': `multipart/form-data; boundary=${BOUNDARY}` };
     const twice = Buffer.concat([filePart('image', 0), Buffer.alloc(1024, 1), Buffer.from('\r\n'), filePart('image', 1), Buffer.alloc(1024, 1)]);
-    const again = await partialUpload('/api/v1/auth/face-sign-in', { ...(await anonymous()), 'transfer-encoding': 'chunked' }, twice, true);
+    const again = await partialUpload('/api/v1/identify', { ...signedIn, 'transfer-encoding': 'chunked' }, twice, true);
     expect(again.status).toBe(413);
     expect(again.body.error?.code).toBe('BODY_TOO_LARGE');
   });
