@@ -105,7 +105,7 @@ describe('telemedicine checks', () => {
     expect(read.statusCode).toBe(200);
     const body = read.json<Record<string, unknown>>();
     expect(body).toMatchObject({ status: 'verified', attempts: 1, attemptsLeft: 0, clinicianConfirmation: 'required', verification: { match: true, grade: expect.stringMatching(/^(certain|probable)$/) } });
-    expect(Object.keys(body).sort()).toEqual(['attempts', 'attemptsLeft', 'expiresAt', 'status', 'verification']);
+    expect(Object.keys(body).sort()).toEqual(['attempts', 'attemptsLeft', 'clinicianConfirmation', 'expiresAt', 'status', 'verification']);
     expect(Object.keys(body.verification as object).sort()).toEqual(['at', 'grade', 'match', 'score']);
     const other = await server.apiKey(['verify:patient'], 'another platform');
     expect((await result(checkId, other.key)).statusCode).toBe(404);
