@@ -200,7 +200,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
 
     await page.getByRole('link', { name: 'Thresholds' }).click();
     await page.getByRole('heading', { name: 'Last evaluation: demo-faces' }).waitFor(WAIT);
-    await page.getByRole('cell', { name: 'Operating threshold (a match)' }).waitFor(WAIT);
+    await page.getByRole('cell', { name: 'Operating threshold (a match)' }).first().waitFor(WAIT);
     for (const name of [/^ROC curve/, /^DET curve/]) {
       const img = page.getByRole('img', { name });
       await img.waitFor(WAIT);
@@ -245,7 +245,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
     await signInWithCode(page, desk, '/front-desk');
     await page.getByRole('heading', { name: 'Correct a patient’s demographics' }).waitFor(WAIT);
     await page.getByLabel('Patient name to correct').fill('Lidd');
-    await page.getByRole('button', { name: 'Find' }).click();
+    await page.getByRole('button', { name: 'Find', exact: true }).click();
     await page.getByRole('button', { name: 'Edit Alice Liddell' }).click();
     await page.getByLabel('Corrected family name').fill('Liddell-Hargreaves');
     await page.getByRole('button', { name: 'Save demographics' }).click();
