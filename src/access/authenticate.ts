@@ -15,7 +15,8 @@ import {
   type ThrottleSubject,
 } from './lockout.js';
 import { checkNewPassword, hashIsOutdated, hashSecret, verifyNothing, verifySecret } from './passwords.js';
-import { startSession, type AuthMethod, type Session } from './sessions.js';
+import type { AuthMethod } from './policy.js';
+import { startSession, type Session } from './sessions.js';
 import { matchTotp, type TotpAlgorithm } from './totp.js';
 import { newTotp, normaliseUsername, toAccount, type UserAccount } from './users.js';
 

@@ -11,6 +11,9 @@ export type Role = (typeof ROLES)[number];
 export const SCOPES = ['verify:patient', 'identify:patient', 'checkin:patient', 'metrics:read'] as const;
 export type Scope = (typeof SCOPES)[number];
 
+/** How a session's identity was established (sessions.ts); face + date of birth makes a `limited` principal. */
+export type AuthMethod = 'password+totp' | 'password+face' | 'face+birth-date' | 'face+pin';
+
 /** Who asks. */
 export type Principal =
   /**

@@ -3,7 +3,7 @@ import { MedfaceError } from '../errors.js';
 import type { MatchGrade } from '../identity/match.js';
 import type { Repository, SessionRow, UserRow } from '../store/types.js';
 import type { AccessContext } from './context.js';
-import type { Principal } from './policy.js';
+import type { AuthMethod, Principal } from './policy.js';
 import { hashToken, looksLikeToken, newToken } from './tokens.js';
 import { principalOf, toAccount, type UserAccount } from './users.js';
 
@@ -13,7 +13,6 @@ import { principalOf, toAccount, type UserAccount } from './users.js';
  * (automatic logoff), at its absolute lifetime, at sign-out, or when its account is disabled.
  */
 
-export type AuthMethod = 'password+totp' | 'password+face' | 'face+birth-date' | 'face+pin';
 
 /** How identity was established for the session: shown with every record view. */
 export interface IdentityEstablished {

@@ -5,8 +5,7 @@ import type { AccessContext } from './context.js';
 import { guard, recordRead, type Caller } from './guard.js';
 import { accountSubject, clearFailures } from './lockout.js';
 import { checkNewPassword, checkNewPin, generatePassword, hashSecret } from './passwords.js';
-import { ROLES, type Principal, type Role } from './policy.js';
-import type { AuthMethod } from './sessions.js';
+import { ROLES, type AuthMethod, type Principal, type Role } from './policy.js';
 import { checkTotpParameters, DEFAULT_TOTP, generateTotpSecret, otpauthUri, type TotpParameters } from './totp.js';
 
 /**
