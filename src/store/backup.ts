@@ -6,7 +6,7 @@ import { MedfaceError } from '../errors.js';
 import type { StoreConfig } from './index.js';
 import { MIGRATIONS } from './migrations.js';
 import { numberedPlaceholders } from './postgres.js';
-import { SqlRepository } from './repository.js';
+import { sqlRepository } from './repository.js';
 import type { SqlExecutor, SqlValue } from './sql.js';
 import { translateDriverError } from './sql.js';
 import { SQLITE_FILE_NAME } from './sqlite.js';
@@ -205,7 +205,7 @@ export async function restoreLines(config: StoreConfig, lines: AsyncIterable<Bac
     await target.begin();
     try {
       const counts = await restoreInto(sql, target, lines, options);
-      await options.beforeCommit?.(new SqlRepository(sql));
+      await options.beforeCommit?.(sqlRepository(sql));
       await sql.exec('COMMIT');
       return counts;
     } catch (e) {

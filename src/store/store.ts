@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { SqlRepository } from './repository.js';
+import { sqlRepository } from './repository.js';
 import type { SqlExecutor, SqlValue } from './sql.js';
 import type {
   AccountRequestRow,
@@ -70,7 +70,7 @@ export abstract class TransactionalStore implements Store {
     return this.runInTransaction(async (sql) => {
       const scoped = new ScopedExecutor(sql);
       try {
-        return await insideTransaction.run(this, () => fn(new SqlRepository(scoped)));
+        return await insideTransaction.run(this, () => fn(sqlRepository(scoped)));
       } finally {
         scoped.closed = true;
       }

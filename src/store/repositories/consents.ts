@@ -1,0 +1,81 @@
+import type { SqlExecutor } from '../sql.js';
+import type { ResourceDbRow, ResourceRow } from './rows.js';
+import { resourceRow } from './rows.js';
+
+/**
+ * Consent resources, with the columns that find a patient's active consent of one category.
+ */
+
+export interface ConsentRow extends ResourceRow {
+  patientId: string;
+  status: string;
+  scope: string;
+  category: string;
+}
+
+export interface ConsentRepository {
+  insertConsent(row: ConsentRow): Promise<void>;
+  updateConsent(row: ConsentRow, expectedVersionId: number): Promise<boolean>;
+  getConsent(id: string): Promise<ConsentRow | null>;
+  getActiveConsent(patientId: string, category: string): Promise<ConsentRow | null>;
+  listConsents(patientId: string): Promise<ConsentRow[]>;
+}
+
+export function consentRepository(sql: SqlExecutor): ConsentRepository {
+  return {
+    async insertConsent(row: ConsentRow): Promise<void> {
+      await sql.run(
+        'INSERT INTO consents (id, patient_id, status, scope, category, version_id, last_updated, resource) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        [row.id, row.patientId, row.status, row.scope, row.category, row.versionId, row.lastUpdated, JSON.stringify(row.resource)],
+      );
+    },
+    async updateConsent(row: ConsentRow, expectedVersionId: number): Promise<boolean> {
+      const changed = await sql.run(
+        'UPDATE consents SET status = ?, scope = ?, category = ?, version_id = ?, last_updated = ?, resource = ? WHERE id = ? AND patient_id = ? AND version_id = ?',
+        [
+          row.status,
+          row.scope,
+          row.category,
+          row.versionId,
+          row.lastUpdated,
+          JSON.stringify(row.resource),
+          row.id,
+          row.patientId,
+          expectedVersionId,
+        ],
+      );
+      return changed > 0;
+    },
+    async getConsent(id: string): Promise<ConsentRow | null> {
+      const rows = await sql.all<ConsentDbRow>(`SELECT ${CONSENT_COLUMNS} FROM consents WHERE id = ?`, [id]);
+      return rows[0] ? consentRow(rows[0]) : null;
+    },
+    async getActiveConsent(patientId: string, category: string): Promise<ConsentRow | null> {
+      const rows = await sql.all<ConsentDbRow>(
+        `SELECT ${CONSENT_COLUMNS} FROM consents WHERE patient_id = ? AND category = ? AND status = 'active'`,
+        [patientId, category],
+      );
+      return rows[0] ? consentRow(rows[0]) : null;
+    },
+    async listConsents(patientId: string): Promise<ConsentRow[]> {
+      const rows = await sql.all<ConsentDbRow>(
+        `SELECT ${CONSENT_COLUMNS} FROM consents WHERE patient_id = ? ORDER BY last_updated, id`,
+        [patientId],
+      );
+      return rows.map(consentRow);
+    },
+  };
+}
+
+const CONSENT_COLUMNS = 'id, patient_id, status, scope, category, version_id, last_updated, resource';
+
+interface ConsentDbRow extends ResourceDbRow {
+  patient_id: string;
+  status: string;
+  scope: string;
+  category: string;
+}
+
+function consentRow(r: ConsentDbRow): ConsentRow {
+  return { ...resourceRow(r), patientId: r.patient_id, status: r.status, scope: r.scope, category: r.category };
+}

@@ -1,0 +1,93 @@
+import type { SqlExecutor } from '../sql.js';
+import { isoTime, isoTimeOrNull } from '../sql.js';
+
+/**
+ * Key metadata (never key material) and how many protected records each key protects.
+ */
+
+export interface KeyMetadata {
+  id: string;
+  /** What the key protects, e.g. 'kek' or 'transform'. */
+  purpose: string;
+  algorithm: string;
+  /** A value derived from the key that proves a loaded key is the right one (never the key itself). */
+  checkValue: string;
+  createdAt: string;
+  retiredAt: string | null;
+}
+
+/** How many protected records one key (and transform) protects, per kind of record. */
+export interface ProtectedRecordCount {
+  kind: 'template' | 'staff-template' | 'photo';
+  keyId: string;
+  /** Null for photos (bytes are not transformed). */
+  transformId: string | null;
+  count: number;
+}
+
+export interface KeyRepository {
+  insertKey(k: KeyMetadata): Promise<void>;
+  getKey(id: string): Promise<KeyMetadata | null>;
+  listKeys(purpose?: string): Promise<KeyMetadata[]>;
+  retireKey(id: string, at: string): Promise<void>;
+  /** Templates, staff templates and photos counted per key (key status; no key material). */
+  countProtectedRecordsByKey(): Promise<ProtectedRecordCount[]>;
+}
+
+export function keyRepository(sql: SqlExecutor): KeyRepository {
+  return {
+    async insertKey(k: KeyMetadata): Promise<void> {
+      await sql.run(
+        'INSERT INTO key_metadata (id, purpose, algorithm, check_value, created_at, retired_at) VALUES (?, ?, ?, ?, ?, ?)',
+        [k.id, k.purpose, k.algorithm, k.checkValue, k.createdAt, k.retiredAt],
+      );
+    },
+    async getKey(id: string): Promise<KeyMetadata | null> {
+      const rows = await sql.all<KeyDbRow>(`SELECT ${KEY_COLUMNS} FROM key_metadata WHERE id = ?`, [id]);
+      return rows[0] ? keyRow(rows[0]) : null;
+    },
+    async listKeys(purpose?: string): Promise<KeyMetadata[]> {
+      const rows =
+        purpose === undefined
+          ? await sql.all<KeyDbRow>(`SELECT ${KEY_COLUMNS} FROM key_metadata ORDER BY created_at, id`)
+          : await sql.all<KeyDbRow>(`SELECT ${KEY_COLUMNS} FROM key_metadata WHERE purpose = ? ORDER BY created_at, id`, [
+              purpose,
+            ]);
+      return rows.map(keyRow);
+    },
+    async retireKey(id: string, at: string): Promise<void> {
+      await sql.run('UPDATE key_metadata SET retired_at = ? WHERE id = ? AND retired_at IS NULL', [at, id]);
+    },
+    async countProtectedRecordsByKey(): Promise<ProtectedRecordCount[]> {
+      const rows = await sql.all<{ kind: string; key_id: string; transform_id: string | null; n: number | string }>(
+        `SELECT 'template' AS kind, key_id, transform_id, COUNT(*) AS n FROM templates GROUP BY key_id, transform_id
+         UNION ALL SELECT 'staff-template' AS kind, key_id, transform_id, COUNT(*) AS n FROM staff_templates GROUP BY key_id, transform_id
+         UNION ALL SELECT 'photo' AS kind, key_id, NULL AS transform_id, COUNT(*) AS n FROM photos GROUP BY key_id
+         ORDER BY kind, key_id`,
+      );
+      return rows.map((r) => ({ kind: r.kind as ProtectedRecordCount['kind'], keyId: r.key_id, transformId: r.transform_id, count: Number(r.n) }));
+    },
+  };
+}
+
+const KEY_COLUMNS = 'id, purpose, algorithm, check_value, created_at, retired_at';
+
+interface KeyDbRow {
+  id: string;
+  purpose: string;
+  algorithm: string;
+  check_value: string;
+  created_at: unknown;
+  retired_at: unknown;
+}
+
+function keyRow(r: KeyDbRow): KeyMetadata {
+  return {
+    id: r.id,
+    purpose: r.purpose,
+    algorithm: r.algorithm,
+    checkValue: r.check_value,
+    createdAt: isoTime(r.created_at),
+    retiredAt: isoTimeOrNull(r.retired_at),
+  };
+}
