@@ -1,50 +1,15 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { sqlRepository } from './repository.js';
 import type { SqlExecutor, SqlValue } from './sql.js';
-import type {
-  AccountRequestRow,
-  AccountRequestStatus,
-  ApiClientRow,
-  AuditEventRow,
-  AuditQuery,
-  BreakGlassGrantRow,
-  BreakGlassReviewStatus,
-  ClinicalResourceRow,
-  ConsentRow,
-  CredentialKind,
-  CredentialRow,
-  KeyMetadata,
-  LivenessChallengeRow,
-  NewPhoto,
-  NewStaffTemplate,
-  NewTemplate,
-  PatientIndexTerms,
-  PatientLinkRow,
-  PatientNoticeRow,
-  PatientLinkStatus,
-  PatientQuery,
-  ProtectedBlob,
-  ProtectedRecordCount,
-  Repository,
-  ResourceRow,
-  RewrapPhoto,
-  RewrapStaffTemplate,
-  RewrapTemplate,
-  SessionRow,
-  SignInThrottleRow,
-  Store,
-  StoreChange,
-  StoreWatch,
-  StoredPhoto,
-  StoredStaffTemplate,
-  StoredTemplate,
-  TemplateModelCount,
-  TemplateRef,
-  TotpRow,
-  UserRow,
-} from './types.js';
+import type { Repository, RewrapPhoto, RewrapStaffTemplate, RewrapTemplate, Store, StoreChange, StoreWatch, StoredTemplate } from './types.js';
 
 const DEFAULT_BATCH = 500;
+
+/**
+ * The type of the Repository methods installed on TransactionalStore's prototype below (a class cannot declare
+ * members it receives at run time; this one base stands for them).
+ */
+const RepositoryMethods = class {} as unknown as abstract new () => Repository;
 
 /** Which store's transaction the current async call chain is inside, to refuse calls that would escape it. */
 const insideTransaction = new AsyncLocalStorage<TransactionalStore>();
@@ -54,7 +19,7 @@ const insideTransaction = new AsyncLocalStorage<TransactionalStore>();
  * store call run as its own transaction, paged iteration and batched re-protection. An engine supplies
  * `runInTransaction`: give `fn` a connection inside BEGIN … COMMIT, roll back if `fn` throws.
  */
-export abstract class TransactionalStore implements Store {
+export abstract class TransactionalStore extends RepositoryMethods implements Store {
   abstract readonly engine: 'sqlite' | 'postgres';
 
   protected abstract runInTransaction<T>(fn: (sql: SqlExecutor) => Promise<T>): Promise<T>;
@@ -137,294 +102,30 @@ export abstract class TransactionalStore implements Store {
       after = last;
     }
   }
+}
 
-  // Every Repository method on the store itself is one transaction of its own.
+/**
+ * Every Repository method on the store itself is one transaction of its own: `store.getPatient(id)` is
+ * `store.transaction((tx) => tx.getPatient(id))`. The methods are put on the prototype from the composed
+ * repository's own keys, so a method added to an aggregate is on the store too, with nothing to write here.
+ */
+const REPOSITORY_METHODS = Object.keys(sqlRepository(unconnected())) as (keyof Repository)[];
+for (const name of REPOSITORY_METHODS) {
+  Object.defineProperty(TransactionalStore.prototype, name, {
+    value(this: TransactionalStore, ...args: unknown[]): Promise<unknown> {
+      return this.transaction((tx) => (tx[name] as (...a: unknown[]) => Promise<unknown>)(...args));
+    },
+    writable: true,
+    configurable: true,
+  });
+}
 
-  insertPatient(row: ResourceRow, terms: PatientIndexTerms): Promise<void> {
-    return this.transaction((tx) => tx.insertPatient(row, terms));
-  }
-  updatePatient(row: ResourceRow, terms: PatientIndexTerms, expectedVersionId: number): Promise<boolean> {
-    return this.transaction((tx) => tx.updatePatient(row, terms, expectedVersionId));
-  }
-  getPatient(id: string): Promise<ResourceRow | null> {
-    return this.transaction((tx) => tx.getPatient(id));
-  }
-  searchPatients(query: PatientQuery): Promise<ResourceRow[]> {
-    return this.transaction((tx) => tx.searchPatients(query));
-  }
-  lockPatient(id: string): Promise<boolean> {
-    return this.transaction((tx) => tx.lockPatient(id));
-  }
-  insertConsent(row: ConsentRow): Promise<void> {
-    return this.transaction((tx) => tx.insertConsent(row));
-  }
-  updateConsent(row: ConsentRow, expectedVersionId: number): Promise<boolean> {
-    return this.transaction((tx) => tx.updateConsent(row, expectedVersionId));
-  }
-  getConsent(id: string): Promise<ConsentRow | null> {
-    return this.transaction((tx) => tx.getConsent(id));
-  }
-  getActiveConsent(patientId: string, category: string): Promise<ConsentRow | null> {
-    return this.transaction((tx) => tx.getActiveConsent(patientId, category));
-  }
-  listConsents(patientId: string): Promise<ConsentRow[]> {
-    return this.transaction((tx) => tx.listConsents(patientId));
-  }
-  insertClinicalResource(row: ClinicalResourceRow): Promise<void> {
-    return this.transaction((tx) => tx.insertClinicalResource(row));
-  }
-  updateClinicalResource(row: ClinicalResourceRow, expectedVersionId: number): Promise<boolean> {
-    return this.transaction((tx) => tx.updateClinicalResource(row, expectedVersionId));
-  }
-  getClinicalResource(resourceType: string, id: string): Promise<ClinicalResourceRow | null> {
-    return this.transaction((tx) => tx.getClinicalResource(resourceType, id));
-  }
-  listClinicalResources(patientId: string, resourceTypes?: readonly string[]): Promise<ClinicalResourceRow[]> {
-    return this.transaction((tx) => tx.listClinicalResources(patientId, resourceTypes));
-  }
-  insertBreakGlassGrant(row: BreakGlassGrantRow): Promise<void> {
-    return this.transaction((tx) => tx.insertBreakGlassGrant(row));
-  }
-  getBreakGlassGrant(id: string): Promise<BreakGlassGrantRow | null> {
-    return this.transaction((tx) => tx.getBreakGlassGrant(id));
-  }
-  findActiveBreakGlassGrant(userId: string, patientId: string, at: string): Promise<BreakGlassGrantRow | null> {
-    return this.transaction((tx) => tx.findActiveBreakGlassGrant(userId, patientId, at));
-  }
-  listBreakGlassGrants(filter: { reviewStatus?: BreakGlassReviewStatus; userId?: string; patientId?: string }): Promise<BreakGlassGrantRow[]> {
-    return this.transaction((tx) => tx.listBreakGlassGrants(filter));
-  }
-  reviewBreakGlassGrant(id: string, review: { reviewedBy: string; reviewedAt: string; note: string }): Promise<boolean> {
-    return this.transaction((tx) => tx.reviewBreakGlassGrant(id, review));
-  }
-  insertTemplate(t: NewTemplate): Promise<StoredTemplate> {
-    return this.transaction((tx) => tx.insertTemplate(t));
-  }
-  listTemplates(patientId: string): Promise<StoredTemplate[]> {
-    return this.transaction((tx) => tx.listTemplates(patientId));
-  }
-  countTemplates(patientId?: string): Promise<number> {
-    return this.transaction((tx) => tx.countTemplates(patientId));
-  }
-  deleteTemplatesOfPatient(patientId: string): Promise<string[]> {
-    return this.transaction((tx) => tx.deleteTemplatesOfPatient(patientId));
-  }
-  replaceOldestTemplate(t: NewTemplate): Promise<{ inserted: StoredTemplate; replacedId: string | null }> {
-    return this.transaction((tx) => tx.replaceOldestTemplate(t));
-  }
-  listTemplatesPage(afterId: string | null, limit: number): Promise<StoredTemplate[]> {
-    return this.transaction((tx) => tx.listTemplatesPage(afterId, limit));
-  }
-  listTemplateRefsPage(afterId: string | null, limit: number): Promise<TemplateRef[]> {
-    return this.transaction((tx) => tx.listTemplateRefsPage(afterId, limit));
-  }
-  updateTemplateProtection(id: string, blob: ProtectedBlob & { transformId: string }): Promise<boolean> {
-    return this.transaction((tx) => tx.updateTemplateProtection(id, blob));
-  }
-  deleteTemplate(id: string): Promise<boolean> {
-    return this.transaction((tx) => tx.deleteTemplate(id));
-  }
-  listTemplatesNotOfModelPage(model: string, afterId: string | null, limit: number): Promise<StoredTemplate[]> {
-    return this.transaction((tx) => tx.listTemplatesNotOfModelPage(model, afterId, limit));
-  }
-  countTemplatesByModel(): Promise<TemplateModelCount[]> {
-    return this.transaction((tx) => tx.countTemplatesByModel());
-  }
-  insertPhoto(p: NewPhoto): Promise<StoredPhoto> {
-    return this.transaction((tx) => tx.insertPhoto(p));
-  }
-  listPhotos(patientId: string): Promise<StoredPhoto[]> {
-    return this.transaction((tx) => tx.listPhotos(patientId));
-  }
-  deletePhotosOfPatient(patientId: string): Promise<number> {
-    return this.transaction((tx) => tx.deletePhotosOfPatient(patientId));
-  }
-  listPhotosPage(afterId: string | null, limit: number): Promise<StoredPhoto[]> {
-    return this.transaction((tx) => tx.listPhotosPage(afterId, limit));
-  }
-  updatePhotoProtection(id: string, blob: ProtectedBlob): Promise<boolean> {
-    return this.transaction((tx) => tx.updatePhotoProtection(id, blob));
-  }
-  moveTemplatePhotos(fromTemplateId: string, toTemplateId: string): Promise<number> {
-    return this.transaction((tx) => tx.moveTemplatePhotos(fromTemplateId, toTemplateId));
-  }
-  insertStaffTemplate(t: NewStaffTemplate): Promise<StoredStaffTemplate> {
-    return this.transaction((tx) => tx.insertStaffTemplate(t));
-  }
-  listStaffTemplates(userId: string): Promise<StoredStaffTemplate[]> {
-    return this.transaction((tx) => tx.listStaffTemplates(userId));
-  }
-  deleteStaffTemplate(id: string): Promise<boolean> {
-    return this.transaction((tx) => tx.deleteStaffTemplate(id));
-  }
-  deleteStaffTemplatesOfUser(userId: string): Promise<number> {
-    return this.transaction((tx) => tx.deleteStaffTemplatesOfUser(userId));
-  }
-  listStaffTemplatesPage(afterId: string | null, limit: number): Promise<StoredStaffTemplate[]> {
-    return this.transaction((tx) => tx.listStaffTemplatesPage(afterId, limit));
-  }
-  updateStaffTemplateProtection(id: string, blob: ProtectedBlob & { transformId: string }): Promise<boolean> {
-    return this.transaction((tx) => tx.updateStaffTemplateProtection(id, blob));
-  }
-  insertPatientNotice(row: PatientNoticeRow): Promise<void> {
-    return this.transaction((tx) => tx.insertPatientNotice(row));
-  }
-  listPatientNotices(patientId: string): Promise<PatientNoticeRow[]> {
-    return this.transaction((tx) => tx.listPatientNotices(patientId));
-  }
-  markPatientNoticesShown(patientId: string, channel: 'portal' | 'visit', at: string): Promise<PatientNoticeRow[]> {
-    return this.transaction((tx) => tx.markPatientNoticesShown(patientId, channel, at));
-  }
-  countProtectedRecordsByKey(): Promise<ProtectedRecordCount[]> {
-    return this.transaction((tx) => tx.countProtectedRecordsByKey());
-  }
-  insertPatientLink(row: PatientLinkRow): Promise<void> {
-    return this.transaction((tx) => tx.insertPatientLink(row));
-  }
-  getPatientLink(id: string): Promise<PatientLinkRow | null> {
-    return this.transaction((tx) => tx.getPatientLink(id));
-  }
-  listPatientLinks(filter: { patientId?: string; status?: PatientLinkStatus }): Promise<PatientLinkRow[]> {
-    return this.transaction((tx) => tx.listPatientLinks(filter));
-  }
-  updatePatientLink(row: PatientLinkRow): Promise<void> {
-    return this.transaction((tx) => tx.updatePatientLink(row));
-  }
-  insertKey(k: KeyMetadata): Promise<void> {
-    return this.transaction((tx) => tx.insertKey(k));
-  }
-  getKey(id: string): Promise<KeyMetadata | null> {
-    return this.transaction((tx) => tx.getKey(id));
-  }
-  listKeys(purpose?: string): Promise<KeyMetadata[]> {
-    return this.transaction((tx) => tx.listKeys(purpose));
-  }
-  retireKey(id: string, at: string): Promise<void> {
-    return this.transaction((tx) => tx.retireKey(id, at));
-  }
-  insertUser(row: UserRow): Promise<void> {
-    return this.transaction((tx) => tx.insertUser(row));
-  }
-  updateUser(row: UserRow): Promise<boolean> {
-    return this.transaction((tx) => tx.updateUser(row));
-  }
-  getUser(id: string): Promise<UserRow | null> {
-    return this.transaction((tx) => tx.getUser(id));
-  }
-  getUserByUsername(username: string): Promise<UserRow | null> {
-    return this.transaction((tx) => tx.getUserByUsername(username));
-  }
-  getUserByPatientId(patientId: string): Promise<UserRow | null> {
-    return this.transaction((tx) => tx.getUserByPatientId(patientId));
-  }
-  listUsers(): Promise<UserRow[]> {
-    return this.transaction((tx) => tx.listUsers());
-  }
-  setCredential(row: CredentialRow): Promise<void> {
-    return this.transaction((tx) => tx.setCredential(row));
-  }
-  getCredential(userId: string, kind: CredentialKind): Promise<CredentialRow | null> {
-    return this.transaction((tx) => tx.getCredential(userId, kind));
-  }
-  setTotp(row: TotpRow): Promise<void> {
-    return this.transaction((tx) => tx.setTotp(row));
-  }
-  getTotp(userId: string): Promise<TotpRow | null> {
-    return this.transaction((tx) => tx.getTotp(userId));
-  }
-  deleteTotp(userId: string): Promise<boolean> {
-    return this.transaction((tx) => tx.deleteTotp(userId));
-  }
-  insertAccountRequest(row: AccountRequestRow): Promise<void> {
-    return this.transaction((tx) => tx.insertAccountRequest(row));
-  }
-  getAccountRequest(id: string): Promise<AccountRequestRow | null> {
-    return this.transaction((tx) => tx.getAccountRequest(id));
-  }
-  listAccountRequests(status: AccountRequestStatus): Promise<AccountRequestRow[]> {
-    return this.transaction((tx) => tx.listAccountRequests(status));
-  }
-  decideAccountRequest(id: string, status: Exclude<AccountRequestStatus, 'pending'>, decidedBy: string, decidedAt: string): Promise<boolean> {
-    return this.transaction((tx) => tx.decideAccountRequest(id, status, decidedBy, decidedAt));
-  }
-  useTotpStep(userId: string, step: number): Promise<boolean> {
-    return this.transaction((tx) => tx.useTotpStep(userId, step));
-  }
-  insertSession(row: SessionRow): Promise<void> {
-    return this.transaction((tx) => tx.insertSession(row));
-  }
-  getSessionByTokenHash(tokenHash: string): Promise<SessionRow | null> {
-    return this.transaction((tx) => tx.getSessionByTokenHash(tokenHash));
-  }
-  touchSession(id: string, lastSeenAt: string, idleExpiresAt: string): Promise<boolean> {
-    return this.transaction((tx) => tx.touchSession(id, lastSeenAt, idleExpiresAt));
-  }
-  deleteSession(id: string): Promise<boolean> {
-    return this.transaction((tx) => tx.deleteSession(id));
-  }
-  deleteSessionsOfUser(userId: string): Promise<number> {
-    return this.transaction((tx) => tx.deleteSessionsOfUser(userId));
-  }
-  deleteExpiredSessions(now: string): Promise<number> {
-    return this.transaction((tx) => tx.deleteExpiredSessions(now));
-  }
-  recordSignInFailure(subject: string, at: string, forgetBefore: string): Promise<number> {
-    return this.transaction((tx) => tx.recordSignInFailure(subject, at, forgetBefore));
-  }
-  blockSignIn(subject: string, until: string): Promise<void> {
-    return this.transaction((tx) => tx.blockSignIn(subject, until));
-  }
-  getSignInThrottle(subjects: readonly string[]): Promise<SignInThrottleRow[]> {
-    return this.transaction((tx) => tx.getSignInThrottle(subjects));
-  }
-  clearSignInFailures(subject: string): Promise<void> {
-    return this.transaction((tx) => tx.clearSignInFailures(subject));
-  }
-  insertApiClient(row: ApiClientRow): Promise<void> {
-    return this.transaction((tx) => tx.insertApiClient(row));
-  }
-  getApiClient(id: string): Promise<ApiClientRow | null> {
-    return this.transaction((tx) => tx.getApiClient(id));
-  }
-  getApiClientByKeyHash(keyHash: string): Promise<ApiClientRow | null> {
-    return this.transaction((tx) => tx.getApiClientByKeyHash(keyHash));
-  }
-  listApiClients(): Promise<ApiClientRow[]> {
-    return this.transaction((tx) => tx.listApiClients());
-  }
-  revokeApiClient(id: string, at: string): Promise<boolean> {
-    return this.transaction((tx) => tx.revokeApiClient(id, at));
-  }
-  pairApiClient(id: string, pairingHash: string, deviceHash: string, at: string): Promise<boolean> {
-    return this.transaction((tx) => tx.pairApiClient(id, pairingHash, deviceHash, at));
-  }
-  countRateLimitHit(key: string, now: string, windowEndsAt: string): Promise<{ hits: number; windowEndsAt: string }> {
-    return this.transaction((tx) => tx.countRateLimitHit(key, now, windowEndsAt));
-  }
-  deleteRateLimitCountersBefore(before: string): Promise<number> {
-    return this.transaction((tx) => tx.deleteRateLimitCountersBefore(before));
-  }
-  insertLivenessChallenge(row: LivenessChallengeRow): Promise<void> {
-    return this.transaction((tx) => tx.insertLivenessChallenge(row));
-  }
-  getLivenessChallenge(id: string): Promise<LivenessChallengeRow | null> {
-    return this.transaction((tx) => tx.getLivenessChallenge(id));
-  }
-  consumeLivenessChallenge(id: string, at: string): Promise<boolean> {
-    return this.transaction((tx) => tx.consumeLivenessChallenge(id, at));
-  }
-  deleteLivenessChallengesBefore(before: string): Promise<number> {
-    return this.transaction((tx) => tx.deleteLivenessChallengesBefore(before));
-  }
-  lockAuditHead(): Promise<{ seq: number; hash: string } | null> {
-    return this.transaction((tx) => tx.lockAuditHead());
-  }
-  insertAuditEvent(e: AuditEventRow): Promise<void> {
-    return this.transaction((tx) => tx.insertAuditEvent(e));
-  }
-  listAuditEvents(query: AuditQuery): Promise<AuditEventRow[]> {
-    return this.transaction((tx) => tx.listAuditEvents(query));
-  }
+/** An executor that only lists the repository's methods: running anything on it is a bug. */
+function unconnected(): SqlExecutor {
+  const refuse = (): never => {
+    throw new Error('the method list has no connection');
+  };
+  return { engine: 'sqlite', all: refuse, run: refuse, exec: refuse };
 }
 
 /** A transaction's connection that refuses use after the transaction ended (a leaked `tx`). */

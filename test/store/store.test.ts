@@ -8,6 +8,7 @@ import type {
   NewTemplate,
   PatientIndexTerms,
   PatientLinkRow,
+  Repository,
   ResourceRow,
   Store,
   StoredTemplate,
@@ -350,5 +351,19 @@ describeEachStore('store', (h) => {
     ).rejects.toThrow(/inside its own transaction/);
     await expect((leaked as NonNullable<typeof leaked>).countTemplates()).rejects.toThrow(/already finished/);
     expect(await store.countTemplates()).toBe(0);
+  });
+
+  it('offers every repository method on the store itself, each as a transaction of its own', async () => {
+    const names = await store.transaction(async (tx) => {
+      const names = Object.keys(tx) as (keyof Repository)[];
+      for (const name of names) {
+        // Inside a transaction a store call is refused before it reads its arguments: proof it opens its own.
+        await expect((store[name] as () => Promise<unknown>)()).rejects.toThrow(/inside its own transaction/);
+      }
+      return names;
+    });
+    expect(names.length).toBeGreaterThan(90);
+    expect(names).toContain('getPatient');
+    expect(names).toContain('listAuditEvents');
   });
 });
