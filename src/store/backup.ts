@@ -5,11 +5,11 @@ import pg from 'pg';
 import { MedfaceError } from '../errors.js';
 import type { StoreConfig } from './index.js';
 import { MIGRATIONS } from './migrations.js';
-import { numberedPlaceholders } from './postgres.js';
+import { PostgresExecutor } from './postgres.js';
 import { sqlRepository } from './repository.js';
 import type { SqlExecutor, SqlValue } from './sql.js';
 import { translateDriverError } from './sql.js';
-import { SQLITE_FILE_NAME } from './sqlite.js';
+import { SQLITE_FILE_NAME, SqliteExecutor } from './sqlite.js';
 import type { Repository } from './types.js';
 
 /**
@@ -459,66 +459,4 @@ async function columnTypes(sql: SqlExecutor, table: string): Promise<{ name: str
 /** Table and column names come from the database's own catalog (a backup's are checked against it first). */
 function quoted(identifier: string): string {
   return `"${identifier.replace(/"/g, '""')}"`;
-}
-
-// ------------------------------------------------------------------------------ one raw connection each
-
-class SqliteExecutor implements SqlExecutor {
-  readonly engine = 'sqlite' as const;
-
-  constructor(private readonly db: Database.Database) {}
-
-  async all<R>(sql: string, params: readonly SqlValue[] = []): Promise<R[]> {
-    try {
-      return this.db.prepare(sql).all(...params) as R[];
-    } catch (e) {
-      throw translateDriverError(e);
-    }
-  }
-
-  async run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
-    try {
-      return this.db.prepare(sql).run(...params).changes;
-    } catch (e) {
-      throw translateDriverError(e);
-    }
-  }
-
-  async exec(sql: string): Promise<void> {
-    try {
-      this.db.exec(sql);
-    } catch (e) {
-      throw translateDriverError(e);
-    }
-  }
-}
-
-class PostgresExecutor implements SqlExecutor {
-  readonly engine = 'postgres' as const;
-
-  constructor(private readonly client: pg.Client) {}
-
-  async all<R>(sql: string, params: readonly SqlValue[] = []): Promise<R[]> {
-    try {
-      return (await this.client.query(numberedPlaceholders(sql), params as unknown[])).rows as R[];
-    } catch (e) {
-      throw translateDriverError(e);
-    }
-  }
-
-  async run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
-    try {
-      return (await this.client.query(numberedPlaceholders(sql), params as unknown[])).rowCount ?? 0;
-    } catch (e) {
-      throw translateDriverError(e);
-    }
-  }
-
-  async exec(sql: string): Promise<void> {
-    try {
-      await this.client.query(sql);
-    } catch (e) {
-      throw translateDriverError(e);
-    }
-  }
 }

@@ -146,7 +146,8 @@ async function migrateOn(connectionString: string): Promise<void> {
   }
 }
 
-class PostgresExecutor implements SqlExecutor {
+/** One client as the shared repository, migrations and backup (src/store/backup.ts) run statements on it. */
+export class PostgresExecutor implements SqlExecutor {
   readonly engine = 'postgres' as const;
 
   constructor(private readonly client: pg.ClientBase) {}

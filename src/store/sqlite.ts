@@ -145,7 +145,8 @@ function prepareFile(dir: string, file: string): void {
   }
 }
 
-class SqliteExecutor implements SqlExecutor {
+/** One connection as the shared repository, migrations and backup (src/store/backup.ts) run statements on it. */
+export class SqliteExecutor implements SqlExecutor {
   readonly engine = 'sqlite' as const;
   private readonly statements = new Map<string, Database.Statement>();
 
