@@ -1,5 +1,6 @@
 import type { SqlExecutor } from '../sql.js';
-import { isoTime, isoTimeOrNull, jsonColumn } from '../sql.js';
+import type { DbRow } from './columns.js';
+import { json, table, text, textOrNull, time, timeOrNull } from './columns.js';
 
 /**
  * Changes to accounts that wait for a second administrator (access/approvals.ts).
@@ -35,19 +36,15 @@ export interface AccountRequestRepository {
 export function accountRequestRepository(sql: SqlExecutor): AccountRequestRepository {
   return {
     async insertAccountRequest(row: AccountRequestRow): Promise<void> {
-      await sql.run(
-        `INSERT INTO account_requests (id, action, username, details, requested_by, requested_at, status, decided_by, decided_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [row.id, row.action, row.username, JSON.stringify(row.details), row.requestedBy, row.requestedAt, row.status, row.decidedBy, row.decidedAt],
-      );
+      await sql.run(ACCOUNT_REQUESTS.insert, ACCOUNT_REQUESTS.values(row));
     },
     async getAccountRequest(id: string): Promise<AccountRequestRow | null> {
-      const rows = await sql.all<AccountRequestDbRow>(`SELECT ${ACCOUNT_REQUEST_COLUMNS} FROM account_requests WHERE id = ?`, [id]);
-      return rows[0] ? accountRequestRow(rows[0]) : null;
+      const rows = await sql.all<DbRow>(`${ACCOUNT_REQUESTS.select} WHERE id = ?`, [id]);
+      return rows[0] ? ACCOUNT_REQUESTS.row(rows[0]) : null;
     },
     async listAccountRequests(status: AccountRequestStatus): Promise<AccountRequestRow[]> {
-      const rows = await sql.all<AccountRequestDbRow>(`SELECT ${ACCOUNT_REQUEST_COLUMNS} FROM account_requests WHERE status = ? ORDER BY requested_at, id`, [status]);
-      return rows.map(accountRequestRow);
+      const rows = await sql.all<DbRow>(`${ACCOUNT_REQUESTS.select} WHERE status = ? ORDER BY requested_at, id`, [status]);
+      return rows.map(ACCOUNT_REQUESTS.row);
     },
     async decideAccountRequest(id: string, status: Exclude<AccountRequestStatus, 'pending'>, decidedBy: string, decidedAt: string): Promise<boolean> {
       return (await sql.run("UPDATE account_requests SET status = ?, decided_by = ?, decided_at = ? WHERE id = ? AND status = 'pending'", [status, decidedBy, decidedAt, id])) > 0;
@@ -55,30 +52,14 @@ export function accountRequestRepository(sql: SqlExecutor): AccountRequestReposi
   };
 }
 
-const ACCOUNT_REQUEST_COLUMNS = 'id, action, username, details, requested_by, requested_at, status, decided_by, decided_at';
-
-interface AccountRequestDbRow {
-  id: string;
-  action: string;
-  username: string;
-  details: unknown;
-  requested_by: string;
-  requested_at: unknown;
-  status: string;
-  decided_by: string | null;
-  decided_at: unknown;
-}
-
-function accountRequestRow(r: AccountRequestDbRow): AccountRequestRow {
-  return {
-    id: r.id,
-    action: r.action as AccountRequestAction,
-    username: r.username,
-    details: jsonColumn<Record<string, unknown>>(r.details),
-    requestedBy: r.requested_by,
-    requestedAt: isoTime(r.requested_at),
-    status: r.status as AccountRequestStatus,
-    decidedBy: r.decided_by,
-    decidedAt: isoTimeOrNull(r.decided_at),
-  };
-}
+const ACCOUNT_REQUESTS = table<AccountRequestRow>('account_requests', {
+  id: text('id'),
+  action: text<AccountRequestAction>('action'),
+  username: text('username'),
+  details: json<Record<string, unknown>>('details'),
+  requestedBy: text('requested_by'),
+  requestedAt: time('requested_at'),
+  status: text<AccountRequestStatus>('status'),
+  decidedBy: textOrNull('decided_by'),
+  decidedAt: timeOrNull('decided_at'),
+});

@@ -1,5 +1,6 @@
 import type { SqlExecutor } from '../sql.js';
-import { isoTime, isoTimeOrNull, jsonColumn } from '../sql.js';
+import type { DbRow } from './columns.js';
+import { json, table, text, time, timeOrNull } from './columns.js';
 
 /**
  * API clients: integrations with a scoped key, and kiosks paired by a one-time code.
@@ -40,22 +41,19 @@ export interface ApiClientRepository {
 export function apiClientRepository(sql: SqlExecutor): ApiClientRepository {
   return {
     async insertApiClient(row: ApiClientRow): Promise<void> {
-      await sql.run(
-        'INSERT INTO api_clients (id, name, kind, key_hash, scopes, created_at, created_by, revoked_at, paired_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-        [row.id, row.name, row.kind, row.keyHash, JSON.stringify(row.scopes), row.createdAt, row.createdBy, row.revokedAt, row.pairedAt],
-      );
+      await sql.run(API_CLIENTS.insert, API_CLIENTS.values(row));
     },
     async getApiClient(id: string): Promise<ApiClientRow | null> {
-      const rows = await sql.all<ApiClientDbRow>(`SELECT ${API_CLIENT_COLUMNS} FROM api_clients WHERE id = ?`, [id]);
-      return rows[0] ? apiClientRow(rows[0]) : null;
+      const rows = await sql.all<DbRow>(`${API_CLIENTS.select} WHERE id = ?`, [id]);
+      return rows[0] ? API_CLIENTS.row(rows[0]) : null;
     },
     async getApiClientByKeyHash(keyHash: string): Promise<ApiClientRow | null> {
-      const rows = await sql.all<ApiClientDbRow>(`SELECT ${API_CLIENT_COLUMNS} FROM api_clients WHERE key_hash = ?`, [keyHash]);
-      return rows[0] ? apiClientRow(rows[0]) : null;
+      const rows = await sql.all<DbRow>(`${API_CLIENTS.select} WHERE key_hash = ?`, [keyHash]);
+      return rows[0] ? API_CLIENTS.row(rows[0]) : null;
     },
     async listApiClients(): Promise<ApiClientRow[]> {
-      const rows = await sql.all<ApiClientDbRow>(`SELECT ${API_CLIENT_COLUMNS} FROM api_clients ORDER BY name`);
-      return rows.map(apiClientRow);
+      const rows = await sql.all<DbRow>(`${API_CLIENTS.select} ORDER BY name`);
+      return rows.map(API_CLIENTS.row);
     },
     async revokeApiClient(id: string, at: string): Promise<boolean> {
       return (await sql.run('UPDATE api_clients SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [at, id])) > 0;
@@ -67,30 +65,14 @@ export function apiClientRepository(sql: SqlExecutor): ApiClientRepository {
   };
 }
 
-const API_CLIENT_COLUMNS = 'id, name, kind, key_hash, scopes, created_at, created_by, revoked_at, paired_at';
-
-interface ApiClientDbRow {
-  id: string;
-  name: string;
-  kind: string;
-  key_hash: string;
-  scopes: unknown;
-  created_at: unknown;
-  created_by: string;
-  revoked_at: unknown;
-  paired_at: unknown;
-}
-
-function apiClientRow(r: ApiClientDbRow): ApiClientRow {
-  return {
-    id: r.id,
-    name: r.name,
-    kind: r.kind === 'kiosk' ? 'kiosk' : 'integration',
-    keyHash: r.key_hash,
-    scopes: jsonColumn<string[]>(r.scopes),
-    createdAt: isoTime(r.created_at),
-    createdBy: r.created_by,
-    revokedAt: isoTimeOrNull(r.revoked_at),
-    pairedAt: isoTimeOrNull(r.paired_at),
-  };
-}
+const API_CLIENTS = table<ApiClientRow>('api_clients', {
+  id: text('id'),
+  name: text('name'),
+  kind: { name: 'kind', read: (v) => (v === 'kiosk' ? 'kiosk' : 'integration'), write: (v) => v },
+  keyHash: text('key_hash'),
+  scopes: json<string[]>('scopes'),
+  createdAt: time('created_at'),
+  createdBy: text('created_by'),
+  revokedAt: timeOrNull('revoked_at'),
+  pairedAt: timeOrNull('paired_at'),
+});

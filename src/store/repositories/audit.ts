@@ -1,5 +1,6 @@
-import type { SqlExecutor, SqlValue } from '../sql.js';
-import { isoTime } from '../sql.js';
+import type { SqlExecutor } from '../sql.js';
+import type { DbRow } from './columns.js';
+import { num, table, text, textOrNull, time, whereGiven } from './columns.js';
 
 /**
  * The audit trail: append-only, hash-chained by src/audit/.
@@ -54,16 +55,10 @@ export function auditRepository(sql: SqlExecutor): AuditRepository {
       return rows[0] ? { seq: Number(rows[0].seq), hash: rows[0].hash } : null;
     },
     async insertAuditEvent(e: AuditEventRow): Promise<void> {
-      await sql.run(
-        `INSERT INTO audit_events (seq, time, actor, client, action, outcome, patient_ref, details, prev_hash, hash)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [e.seq, e.time, e.actor, e.client, e.action, e.outcome, e.patientRef, e.details, e.prevHash, e.hash],
-      );
+      await sql.run(AUDIT_EVENTS.insert, AUDIT_EVENTS.values(e));
     },
     async listAuditEvents(q: AuditQuery): Promise<AuditEventRow[]> {
-      const where: string[] = [];
-      const params: SqlValue[] = [];
-      const filters: [string, SqlValue | undefined][] = [
+      const { where, params } = whereGiven([
         ['seq > ?', q.afterSeq],
         ['time >= ?', q.from],
         ['time < ?', q.to],
@@ -71,47 +66,22 @@ export function auditRepository(sql: SqlExecutor): AuditRepository {
         ['action = ?', q.action],
         ['outcome = ?', q.outcome],
         ['patient_ref = ?', q.patientRef],
-      ];
-      for (const [clause, value] of filters) {
-        if (value === undefined) continue;
-        where.push(clause);
-        params.push(value);
-      }
-      params.push(q.limit);
-      const rows = await sql.all<AuditDbRow>(
-        `SELECT seq, time, actor, client, action, outcome, patient_ref, details, prev_hash, hash FROM audit_events
-         ${where.length > 0 ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq LIMIT ?`,
-        params,
-      );
-      return rows.map(auditRow);
+      ]);
+      const rows = await sql.all<DbRow>(`${AUDIT_EVENTS.select} ${where} ORDER BY seq LIMIT ?`, [...params, q.limit]);
+      return rows.map(AUDIT_EVENTS.row);
     },
   };
 }
 
-interface AuditDbRow {
-  seq: number | string;
-  time: unknown;
-  actor: string;
-  client: string | null;
-  action: string;
-  outcome: string;
-  patient_ref: string | null;
-  details: string;
-  prev_hash: string;
-  hash: string;
-}
-
-function auditRow(r: AuditDbRow): AuditEventRow {
-  return {
-    seq: Number(r.seq),
-    time: isoTime(r.time),
-    actor: r.actor,
-    client: r.client,
-    action: r.action,
-    outcome: r.outcome as AuditOutcome,
-    patientRef: r.patient_ref,
-    details: r.details,
-    prevHash: r.prev_hash,
-    hash: r.hash,
-  };
-}
+const AUDIT_EVENTS = table<AuditEventRow>('audit_events', {
+  seq: num('seq'),
+  time: time('time'),
+  actor: text('actor'),
+  client: textOrNull('client'),
+  action: text('action'),
+  outcome: text<AuditOutcome>('outcome'),
+  patientRef: textOrNull('patient_ref'),
+  details: text('details'),
+  prevHash: text('prev_hash'),
+  hash: text('hash'),
+});

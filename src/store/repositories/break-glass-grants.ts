@@ -1,5 +1,6 @@
-import type { SqlExecutor, SqlValue } from '../sql.js';
-import { isoTime, isoTimeOrNull } from '../sql.js';
+import type { SqlExecutor } from '../sql.js';
+import type { DbRow } from './columns.js';
+import { table, text, textOrNull, time, timeOrNull, whereGiven } from './columns.js';
 
 /**
  * Emergency (break-glass) access grants and their review.
@@ -37,53 +38,28 @@ export interface BreakGlassGrantRepository {
 export function breakGlassGrantRepository(sql: SqlExecutor): BreakGlassGrantRepository {
   return {
     async insertBreakGlassGrant(row: BreakGlassGrantRow): Promise<void> {
-      await sql.run(
-        `INSERT INTO break_glass_grants (${GRANT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [
-          row.id,
-          row.userId,
-          row.patientId,
-          row.reason,
-          row.client,
-          row.grantedAt,
-          row.expiresAt,
-          row.reviewStatus,
-          row.reviewedBy,
-          row.reviewedAt,
-          row.reviewNote,
-        ],
-      );
+      await sql.run(GRANTS.insert, GRANTS.values(row));
     },
     async getBreakGlassGrant(id: string): Promise<BreakGlassGrantRow | null> {
-      const rows = await sql.all<GrantDbRow>(`SELECT ${GRANT_COLUMNS} FROM break_glass_grants WHERE id = ?`, [id]);
-      return rows[0] ? grantRow(rows[0]) : null;
+      const rows = await sql.all<DbRow>(`${GRANTS.select} WHERE id = ?`, [id]);
+      return rows[0] ? GRANTS.row(rows[0]) : null;
     },
     async findActiveBreakGlassGrant(userId: string, patientId: string, at: string): Promise<BreakGlassGrantRow | null> {
-      const rows = await sql.all<GrantDbRow>(
-        `SELECT ${GRANT_COLUMNS} FROM break_glass_grants
+      const rows = await sql.all<DbRow>(
+        `${GRANTS.select}
          WHERE user_id = ? AND patient_id = ? AND granted_at <= ? AND expires_at > ? ORDER BY expires_at DESC, id LIMIT 1`,
         [userId, patientId, at, at],
       );
-      return rows[0] ? grantRow(rows[0]) : null;
+      return rows[0] ? GRANTS.row(rows[0]) : null;
     },
     async listBreakGlassGrants(filter: { reviewStatus?: BreakGlassReviewStatus; userId?: string; patientId?: string }): Promise<BreakGlassGrantRow[]> {
-      const where: string[] = [];
-      const params: SqlValue[] = [];
-      const filters: [string, SqlValue | undefined][] = [
+      const { where, params } = whereGiven([
         ['review_status = ?', filter.reviewStatus],
         ['user_id = ?', filter.userId],
         ['patient_id = ?', filter.patientId],
-      ];
-      for (const [clause, value] of filters) {
-        if (value === undefined) continue;
-        where.push(clause);
-        params.push(value);
-      }
-      const rows = await sql.all<GrantDbRow>(
-        `SELECT ${GRANT_COLUMNS} FROM break_glass_grants ${where.length > 0 ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY granted_at, id`,
-        params,
-      );
-      return rows.map(grantRow);
+      ]);
+      const rows = await sql.all<DbRow>(`${GRANTS.select} ${where} ORDER BY granted_at, id`, params);
+      return rows.map(GRANTS.row);
     },
     async reviewBreakGlassGrant(id: string, review: { reviewedBy: string; reviewedAt: string; note: string }): Promise<boolean> {
       const changed = await sql.run(
@@ -95,35 +71,16 @@ export function breakGlassGrantRepository(sql: SqlExecutor): BreakGlassGrantRepo
   };
 }
 
-const GRANT_COLUMNS =
-  'id, user_id, patient_id, reason, client, granted_at, expires_at, review_status, reviewed_by, reviewed_at, review_note';
-
-interface GrantDbRow {
-  id: string;
-  user_id: string;
-  patient_id: string;
-  reason: string;
-  client: string | null;
-  granted_at: unknown;
-  expires_at: unknown;
-  review_status: string;
-  reviewed_by: string | null;
-  reviewed_at: unknown;
-  review_note: string | null;
-}
-
-function grantRow(r: GrantDbRow): BreakGlassGrantRow {
-  return {
-    id: r.id,
-    userId: r.user_id,
-    patientId: r.patient_id,
-    reason: r.reason,
-    client: r.client,
-    grantedAt: isoTime(r.granted_at),
-    expiresAt: isoTime(r.expires_at),
-    reviewStatus: r.review_status as BreakGlassReviewStatus,
-    reviewedBy: r.reviewed_by,
-    reviewedAt: isoTimeOrNull(r.reviewed_at),
-    reviewNote: r.review_note,
-  };
-}
+const GRANTS = table<BreakGlassGrantRow>('break_glass_grants', {
+  id: text('id'),
+  userId: text('user_id'),
+  patientId: text('patient_id'),
+  reason: text('reason'),
+  client: textOrNull('client'),
+  grantedAt: time('granted_at'),
+  expiresAt: time('expires_at'),
+  reviewStatus: text<BreakGlassReviewStatus>('review_status'),
+  reviewedBy: textOrNull('reviewed_by'),
+  reviewedAt: timeOrNull('reviewed_at'),
+  reviewNote: textOrNull('review_note'),
+});

@@ -1,6 +1,8 @@
 import type { SqlExecutor } from '../sql.js';
-import type { ResourceDbRow, ResourceRow } from './rows.js';
-import { resourceRow } from './rows.js';
+import type { DbRow } from './columns.js';
+import { table, text } from './columns.js';
+import type { ResourceRow } from './rows.js';
+import { RESOURCE_COLUMNS } from './rows.js';
 
 /**
  * The clinical record: Encounter, Condition, AllergyIntolerance, MedicationStatement, Observation, DocumentReference.
@@ -24,10 +26,7 @@ export interface ClinicalResourceRepository {
 export function clinicalResourceRepository(sql: SqlExecutor): ClinicalResourceRepository {
   return {
     async insertClinicalResource(row: ClinicalResourceRow): Promise<void> {
-      await sql.run(
-        'INSERT INTO clinical_resources (id, resource_type, patient_id, version_id, last_updated, resource) VALUES (?, ?, ?, ?, ?, ?)',
-        [row.id, row.resourceType, row.patientId, row.versionId, row.lastUpdated, JSON.stringify(row.resource)],
-      );
+      await sql.run(CLINICAL_RESOURCES.insert, CLINICAL_RESOURCES.values(row));
     },
     async updateClinicalResource(row: ClinicalResourceRow, expectedVersionId: number): Promise<boolean> {
       const changed = await sql.run(
@@ -37,31 +36,26 @@ export function clinicalResourceRepository(sql: SqlExecutor): ClinicalResourceRe
       return changed > 0;
     },
     async getClinicalResource(resourceType: string, id: string): Promise<ClinicalResourceRow | null> {
-      const rows = await sql.all<ClinicalDbRow>(
-        `SELECT ${CLINICAL_COLUMNS} FROM clinical_resources WHERE id = ? AND resource_type = ?`,
+      const rows = await sql.all<DbRow>(
+        `${CLINICAL_RESOURCES.select} WHERE id = ? AND resource_type = ?`,
         [id, resourceType],
       );
-      return rows[0] ? clinicalRow(rows[0]) : null;
+      return rows[0] ? CLINICAL_RESOURCES.row(rows[0]) : null;
     },
     async listClinicalResources(patientId: string, resourceTypes?: readonly string[]): Promise<ClinicalResourceRow[]> {
       if (resourceTypes !== undefined && resourceTypes.length === 0) return [];
       const typeFilter = resourceTypes === undefined ? '' : ` AND resource_type IN (${resourceTypes.map(() => '?').join(', ')})`;
-      const rows = await sql.all<ClinicalDbRow>(
-        `SELECT ${CLINICAL_COLUMNS} FROM clinical_resources WHERE patient_id = ?${typeFilter} ORDER BY resource_type, last_updated, id`,
+      const rows = await sql.all<DbRow>(
+        `${CLINICAL_RESOURCES.select} WHERE patient_id = ?${typeFilter} ORDER BY resource_type, last_updated, id`,
         [patientId, ...(resourceTypes ?? [])],
       );
-      return rows.map(clinicalRow);
+      return rows.map(CLINICAL_RESOURCES.row);
     },
   };
 }
 
-const CLINICAL_COLUMNS = 'id, resource_type, patient_id, version_id, last_updated, resource';
-
-interface ClinicalDbRow extends ResourceDbRow {
-  resource_type: string;
-  patient_id: string;
-}
-
-function clinicalRow(r: ClinicalDbRow): ClinicalResourceRow {
-  return { ...resourceRow(r), resourceType: r.resource_type, patientId: r.patient_id };
-}
+const CLINICAL_RESOURCES = table<ClinicalResourceRow>('clinical_resources', {
+  ...RESOURCE_COLUMNS,
+  resourceType: text('resource_type'),
+  patientId: text('patient_id'),
+});

@@ -1,6 +1,8 @@
 import type { SqlExecutor } from '../sql.js';
-import type { ResourceDbRow, ResourceRow } from './rows.js';
-import { resourceRow } from './rows.js';
+import type { DbRow } from './columns.js';
+import { table, text } from './columns.js';
+import type { ResourceRow } from './rows.js';
+import { RESOURCE_COLUMNS } from './rows.js';
 
 /**
  * Consent resources, with the columns that find a patient's active consent of one category.
@@ -24,10 +26,7 @@ export interface ConsentRepository {
 export function consentRepository(sql: SqlExecutor): ConsentRepository {
   return {
     async insertConsent(row: ConsentRow): Promise<void> {
-      await sql.run(
-        'INSERT INTO consents (id, patient_id, status, scope, category, version_id, last_updated, resource) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-        [row.id, row.patientId, row.status, row.scope, row.category, row.versionId, row.lastUpdated, JSON.stringify(row.resource)],
-      );
+      await sql.run(CONSENTS.insert, CONSENTS.values(row));
     },
     async updateConsent(row: ConsentRow, expectedVersionId: number): Promise<boolean> {
       const changed = await sql.run(
@@ -47,35 +46,30 @@ export function consentRepository(sql: SqlExecutor): ConsentRepository {
       return changed > 0;
     },
     async getConsent(id: string): Promise<ConsentRow | null> {
-      const rows = await sql.all<ConsentDbRow>(`SELECT ${CONSENT_COLUMNS} FROM consents WHERE id = ?`, [id]);
-      return rows[0] ? consentRow(rows[0]) : null;
+      const rows = await sql.all<DbRow>(`${CONSENTS.select} WHERE id = ?`, [id]);
+      return rows[0] ? CONSENTS.row(rows[0]) : null;
     },
     async getActiveConsent(patientId: string, category: string): Promise<ConsentRow | null> {
-      const rows = await sql.all<ConsentDbRow>(
-        `SELECT ${CONSENT_COLUMNS} FROM consents WHERE patient_id = ? AND category = ? AND status = 'active'`,
+      const rows = await sql.all<DbRow>(
+        `${CONSENTS.select} WHERE patient_id = ? AND category = ? AND status = 'active'`,
         [patientId, category],
       );
-      return rows[0] ? consentRow(rows[0]) : null;
+      return rows[0] ? CONSENTS.row(rows[0]) : null;
     },
     async listConsents(patientId: string): Promise<ConsentRow[]> {
-      const rows = await sql.all<ConsentDbRow>(
-        `SELECT ${CONSENT_COLUMNS} FROM consents WHERE patient_id = ? ORDER BY last_updated, id`,
+      const rows = await sql.all<DbRow>(
+        `${CONSENTS.select} WHERE patient_id = ? ORDER BY last_updated, id`,
         [patientId],
       );
-      return rows.map(consentRow);
+      return rows.map(CONSENTS.row);
     },
   };
 }
 
-const CONSENT_COLUMNS = 'id, patient_id, status, scope, category, version_id, last_updated, resource';
-
-interface ConsentDbRow extends ResourceDbRow {
-  patient_id: string;
-  status: string;
-  scope: string;
-  category: string;
-}
-
-function consentRow(r: ConsentDbRow): ConsentRow {
-  return { ...resourceRow(r), patientId: r.patient_id, status: r.status, scope: r.scope, category: r.category };
-}
+const CONSENTS = table<ConsentRow>('consents', {
+  ...RESOURCE_COLUMNS,
+  patientId: text('patient_id'),
+  status: text('status'),
+  scope: text('scope'),
+  category: text('category'),
+});

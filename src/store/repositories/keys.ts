@@ -1,5 +1,6 @@
 import type { SqlExecutor } from '../sql.js';
-import { isoTime, isoTimeOrNull } from '../sql.js';
+import type { DbRow } from './columns.js';
+import { table, text, time, timeOrNull } from './columns.js';
 
 /**
  * Key metadata (never key material) and how many protected records each key protects.
@@ -37,23 +38,20 @@ export interface KeyRepository {
 export function keyRepository(sql: SqlExecutor): KeyRepository {
   return {
     async insertKey(k: KeyMetadata): Promise<void> {
-      await sql.run(
-        'INSERT INTO key_metadata (id, purpose, algorithm, check_value, created_at, retired_at) VALUES (?, ?, ?, ?, ?, ?)',
-        [k.id, k.purpose, k.algorithm, k.checkValue, k.createdAt, k.retiredAt],
-      );
+      await sql.run(KEYS.insert, KEYS.values(k));
     },
     async getKey(id: string): Promise<KeyMetadata | null> {
-      const rows = await sql.all<KeyDbRow>(`SELECT ${KEY_COLUMNS} FROM key_metadata WHERE id = ?`, [id]);
-      return rows[0] ? keyRow(rows[0]) : null;
+      const rows = await sql.all<DbRow>(`${KEYS.select} WHERE id = ?`, [id]);
+      return rows[0] ? KEYS.row(rows[0]) : null;
     },
     async listKeys(purpose?: string): Promise<KeyMetadata[]> {
       const rows =
         purpose === undefined
-          ? await sql.all<KeyDbRow>(`SELECT ${KEY_COLUMNS} FROM key_metadata ORDER BY created_at, id`)
-          : await sql.all<KeyDbRow>(`SELECT ${KEY_COLUMNS} FROM key_metadata WHERE purpose = ? ORDER BY created_at, id`, [
+          ? await sql.all<DbRow>(`${KEYS.select} ORDER BY created_at, id`)
+          : await sql.all<DbRow>(`${KEYS.select} WHERE purpose = ? ORDER BY created_at, id`, [
               purpose,
             ]);
-      return rows.map(keyRow);
+      return rows.map(KEYS.row);
     },
     async retireKey(id: string, at: string): Promise<void> {
       await sql.run('UPDATE key_metadata SET retired_at = ? WHERE id = ? AND retired_at IS NULL', [at, id]);
@@ -70,24 +68,11 @@ export function keyRepository(sql: SqlExecutor): KeyRepository {
   };
 }
 
-const KEY_COLUMNS = 'id, purpose, algorithm, check_value, created_at, retired_at';
-
-interface KeyDbRow {
-  id: string;
-  purpose: string;
-  algorithm: string;
-  check_value: string;
-  created_at: unknown;
-  retired_at: unknown;
-}
-
-function keyRow(r: KeyDbRow): KeyMetadata {
-  return {
-    id: r.id,
-    purpose: r.purpose,
-    algorithm: r.algorithm,
-    checkValue: r.check_value,
-    createdAt: isoTime(r.created_at),
-    retiredAt: isoTimeOrNull(r.retired_at),
-  };
-}
+const KEYS = table<KeyMetadata>('key_metadata', {
+  id: text('id'),
+  purpose: text('purpose'),
+  algorithm: text('algorithm'),
+  checkValue: text('check_value'),
+  createdAt: time('created_at'),
+  retiredAt: timeOrNull('retired_at'),
+});

@@ -1,5 +1,6 @@
 import type { SqlExecutor } from '../sql.js';
-import { isoTime, isoTimeOrNull, jsonColumn } from '../sql.js';
+import type { DbRow } from './columns.js';
+import { json, table, text, textOrNull, time, timeOrNull } from './columns.js';
 
 /**
  * Active liveness challenges, each used at most once.
@@ -32,20 +33,11 @@ export interface LivenessChallengeRepository {
 export function livenessChallengeRepository(sql: SqlExecutor): LivenessChallengeRepository {
   return {
     async insertLivenessChallenge(row: LivenessChallengeRow): Promise<void> {
-      await sql.run(`INSERT INTO liveness_challenges (${CHALLENGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, [
-        row.id,
-        row.nonce,
-        JSON.stringify(row.actions),
-        row.purpose,
-        row.subject,
-        row.issuedAt,
-        row.deadline,
-        row.consumedAt,
-      ]);
+      await sql.run(CHALLENGES.insert, CHALLENGES.values(row));
     },
     async getLivenessChallenge(id: string): Promise<LivenessChallengeRow | null> {
-      const rows = await sql.all<ChallengeDbRow>(`SELECT ${CHALLENGE_COLUMNS} FROM liveness_challenges WHERE id = ?`, [id]);
-      return rows[0] ? challengeRow(rows[0]) : null;
+      const rows = await sql.all<DbRow>(`${CHALLENGES.select} WHERE id = ?`, [id]);
+      return rows[0] ? CHALLENGES.row(rows[0]) : null;
     },
     async consumeLivenessChallenge(id: string, at: string): Promise<boolean> {
       return (await sql.run('UPDATE liveness_challenges SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL', [at, id])) > 0;
@@ -56,28 +48,13 @@ export function livenessChallengeRepository(sql: SqlExecutor): LivenessChallenge
   };
 }
 
-const CHALLENGE_COLUMNS = 'id, nonce, actions, purpose, subject, issued_at, deadline, consumed_at';
-
-interface ChallengeDbRow {
-  id: string;
-  nonce: string;
-  actions: unknown;
-  purpose: string;
-  subject: string | null;
-  issued_at: unknown;
-  deadline: unknown;
-  consumed_at: unknown;
-}
-
-function challengeRow(r: ChallengeDbRow): LivenessChallengeRow {
-  return {
-    id: r.id,
-    nonce: r.nonce,
-    actions: jsonColumn<string[]>(r.actions),
-    purpose: r.purpose,
-    subject: r.subject,
-    issuedAt: isoTime(r.issued_at),
-    deadline: isoTime(r.deadline),
-    consumedAt: isoTimeOrNull(r.consumed_at),
-  };
-}
+const CHALLENGES = table<LivenessChallengeRow>('liveness_challenges', {
+  id: text('id'),
+  nonce: text('nonce'),
+  actions: json<string[]>('actions'),
+  purpose: text('purpose'),
+  subject: textOrNull('subject'),
+  issuedAt: time('issued_at'),
+  deadline: time('deadline'),
+  consumedAt: timeOrNull('consumed_at'),
+});

@@ -1,5 +1,6 @@
 import type { SqlExecutor, SqlValue } from '../sql.js';
-import { isoTime, isoTimeOrNull } from '../sql.js';
+import type { DbRow } from './columns.js';
+import { num, table, text, textOrNull, time, timeOrNull } from './columns.js';
 
 /**
  * Suspected duplicates for human review (`Patient.link` seealso while a suspicion stands).
@@ -32,27 +33,11 @@ export interface PatientLinkRepository {
 export function patientLinkRepository(sql: SqlExecutor): PatientLinkRepository {
   return {
     async insertPatientLink(row: PatientLinkRow): Promise<void> {
-      await sql.run(
-        `INSERT INTO patient_links (id, patient_id, other_patient_id, grade, score, status, reason, created_by, created_at, reviewed_by, reviewed_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [
-          row.id,
-          row.patientId,
-          row.otherPatientId,
-          row.grade,
-          row.score,
-          row.status,
-          row.reason,
-          row.createdBy,
-          row.createdAt,
-          row.reviewedBy,
-          row.reviewedAt,
-        ],
-      );
+      await sql.run(LINKS.insert, LINKS.values(row));
     },
     async getPatientLink(id: string): Promise<PatientLinkRow | null> {
-      const rows = await sql.all<LinkDbRow>(`SELECT ${LINK_COLUMNS} FROM patient_links WHERE id = ?`, [id]);
-      return rows[0] ? linkRow(rows[0]) : null;
+      const rows = await sql.all<DbRow>(`${LINKS.select} WHERE id = ?`, [id]);
+      return rows[0] ? LINKS.row(rows[0]) : null;
     },
     async listPatientLinks(filter: { patientId?: string; status?: PatientLinkStatus }): Promise<PatientLinkRow[]> {
       const where: string[] = [];
@@ -65,11 +50,11 @@ export function patientLinkRepository(sql: SqlExecutor): PatientLinkRepository {
         where.push('status = ?');
         params.push(filter.status);
       }
-      const rows = await sql.all<LinkDbRow>(
-        `SELECT ${LINK_COLUMNS} FROM patient_links ${where.length > 0 ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at, id`,
+      const rows = await sql.all<DbRow>(
+        `${LINKS.select} ${where.length > 0 ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at, id`,
         params,
       );
-      return rows.map(linkRow);
+      return rows.map(LINKS.row);
     },
     async updatePatientLink(row: PatientLinkRow): Promise<void> {
       await sql.run(
@@ -80,35 +65,16 @@ export function patientLinkRepository(sql: SqlExecutor): PatientLinkRepository {
   };
 }
 
-const LINK_COLUMNS =
-  'id, patient_id, other_patient_id, grade, score, status, reason, created_by, created_at, reviewed_by, reviewed_at';
-
-interface LinkDbRow {
-  id: string;
-  patient_id: string;
-  other_patient_id: string;
-  grade: string;
-  score: number;
-  status: string;
-  reason: string | null;
-  created_by: string;
-  created_at: unknown;
-  reviewed_by: string | null;
-  reviewed_at: unknown;
-}
-
-function linkRow(r: LinkDbRow): PatientLinkRow {
-  return {
-    id: r.id,
-    patientId: r.patient_id,
-    otherPatientId: r.other_patient_id,
-    grade: r.grade,
-    score: Number(r.score),
-    status: r.status as PatientLinkStatus,
-    reason: r.reason,
-    createdBy: r.created_by,
-    createdAt: isoTime(r.created_at),
-    reviewedBy: r.reviewed_by,
-    reviewedAt: isoTimeOrNull(r.reviewed_at),
-  };
-}
+const LINKS = table<PatientLinkRow>('patient_links', {
+  id: text('id'),
+  patientId: text('patient_id'),
+  otherPatientId: text('other_patient_id'),
+  grade: text('grade'),
+  score: num('score'),
+  status: text<PatientLinkStatus>('status'),
+  reason: textOrNull('reason'),
+  createdBy: text('created_by'),
+  createdAt: time('created_at'),
+  reviewedBy: textOrNull('reviewed_by'),
+  reviewedAt: timeOrNull('reviewed_at'),
+});

@@ -1,7 +1,8 @@
 import type { SqlExecutor, SqlValue } from '../sql.js';
-import { isoTime, isoTimeOrNull } from '../sql.js';
-import type { ResourceDbRow, ResourceRow } from './rows.js';
-import { resourceRow } from './rows.js';
+import type { DbRow } from './columns.js';
+import { table, text, time, timeOrNull } from './columns.js';
+import type { ResourceRow } from './rows.js';
+import { RESOURCE_COLUMNS } from './rows.js';
 
 /**
  * Patients: the Patient resource with the index terms it is searched by, its row lock, and the notices the patient is
@@ -88,8 +89,8 @@ export function patientRepository(sql: SqlExecutor): PatientRepository {
       return true;
     },
     async getPatient(id: string): Promise<ResourceRow | null> {
-      const rows = await sql.all<ResourceDbRow>('SELECT id, version_id, last_updated, resource FROM patients WHERE id = ?', [id]);
-      return rows[0] ? resourceRow(rows[0]) : null;
+      const rows = await sql.all<DbRow>(`${PATIENTS.select} WHERE id = ?`, [id]);
+      return rows[0] ? PATIENTS.row(rows[0]) : null;
     },
     async searchPatients(q: PatientQuery): Promise<ResourceRow[]> {
       const where: string[] = [];
@@ -121,13 +122,13 @@ export function patientRepository(sql: SqlExecutor): PatientRepository {
         params.push(q.gender);
       }
       params.push(q.limit);
-      const rows = await sql.all<ResourceDbRow>(
+      const rows = await sql.all<DbRow>(
         `SELECT p.id, p.version_id, p.last_updated, p.resource FROM patients p
          ${where.length > 0 ? 'WHERE ' + where.join(' AND ') : ''}
          ORDER BY p.sort_name, p.id LIMIT ?`,
         params,
       );
-      return rows.map(resourceRow);
+      return rows.map(PATIENTS.row);
     },
     async lockPatient(id: string): Promise<boolean> {
       // SQLite has no row locks; its store already runs one transaction at a time.
@@ -136,23 +137,21 @@ export function patientRepository(sql: SqlExecutor): PatientRepository {
       return rows.length > 0;
     },
     async insertPatientNotice(row: PatientNoticeRow): Promise<void> {
-      await sql.run(
-        'INSERT INTO patient_notices (id, patient_id, kind, created_at, portal_shown_at, visit_shown_at) VALUES (?, ?, ?, ?, ?, ?)',
-        [row.id, row.patientId, row.kind, row.createdAt, row.portalShownAt, row.visitShownAt],
-      );
+      await sql.run(PATIENT_NOTICES.insert, PATIENT_NOTICES.values(row));
     },
     async listPatientNotices(patientId: string): Promise<PatientNoticeRow[]> {
-      const rows = await sql.all<PatientNoticeDbRow>(`SELECT ${PATIENT_NOTICE_COLUMNS} FROM patient_notices WHERE patient_id = ? ORDER BY created_at, id`, [patientId]);
-      return rows.map(patientNoticeRow);
+      const rows = await sql.all<DbRow>(`${PATIENT_NOTICES.select} WHERE patient_id = ? ORDER BY created_at, id`, [patientId]);
+      return rows.map(PATIENT_NOTICES.row);
     },
     async markPatientNoticesShown(patientId: string, channel: 'portal' | 'visit', at: string): Promise<PatientNoticeRow[]> {
       const column = channel === 'portal' ? 'portal_shown_at' : 'visit_shown_at';
-      const rows = await sql.all<PatientNoticeDbRow>(
-        `SELECT ${PATIENT_NOTICE_COLUMNS} FROM patient_notices WHERE patient_id = ? AND ${column} IS NULL ORDER BY created_at, id`,
+      const rows = await sql.all<DbRow>(
+        `${PATIENT_NOTICES.select} WHERE patient_id = ? AND ${column} IS NULL ORDER BY created_at, id`,
         [patientId],
       );
-      for (const r of rows) await sql.run(`UPDATE patient_notices SET ${column} = ? WHERE id = ? AND ${column} IS NULL`, [at, r.id]);
-      return rows.map(patientNoticeRow);
+      const notices = rows.map(PATIENT_NOTICES.row);
+      for (const n of notices) await sql.run(`UPDATE patient_notices SET ${column} = ? WHERE id = ? AND ${column} IS NULL`, [at, n.id]);
+      return notices;
     },
   };
 }
@@ -185,24 +184,14 @@ export function prefixUpperBound(prefix: string): string {
   return String.fromCodePoint(0x10ffff);
 }
 
-const PATIENT_NOTICE_COLUMNS = 'id, patient_id, kind, created_at, portal_shown_at, visit_shown_at';
+/** The Patient resource; the index columns beside it are written from its terms and never read back. */
+const PATIENTS = table<ResourceRow>('patients', RESOURCE_COLUMNS);
 
-interface PatientNoticeDbRow {
-  id: string;
-  patient_id: string;
-  kind: string;
-  created_at: unknown;
-  portal_shown_at: unknown;
-  visit_shown_at: unknown;
-}
-
-function patientNoticeRow(r: PatientNoticeDbRow): PatientNoticeRow {
-  return {
-    id: r.id,
-    patientId: r.patient_id,
-    kind: r.kind as PatientNoticeRow['kind'],
-    createdAt: isoTime(r.created_at),
-    portalShownAt: isoTimeOrNull(r.portal_shown_at),
-    visitShownAt: isoTimeOrNull(r.visit_shown_at),
-  };
-}
+const PATIENT_NOTICES = table<PatientNoticeRow>('patient_notices', {
+  id: text('id'),
+  patientId: text('patient_id'),
+  kind: text<PatientNoticeRow['kind']>('kind'),
+  createdAt: time('created_at'),
+  portalShownAt: timeOrNull('portal_shown_at'),
+  visitShownAt: timeOrNull('visit_shown_at'),
+});

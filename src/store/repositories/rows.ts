@@ -1,4 +1,5 @@
-import { isoTime, jsonColumn } from '../sql.js';
+import type { Columns } from './columns.js';
+import { bytes, json, num, text, time } from './columns.js';
 
 /**
  * What several aggregates share: a versioned FHIR resource and an envelope-encrypted blob, as rows and as columns.
@@ -28,30 +29,19 @@ export interface ProtectedBlob {
   tag: Uint8Array;
 }
 
-export interface ResourceDbRow {
-  id: string;
-  version_id: number;
-  last_updated: unknown;
-  resource: unknown;
-}
+/** The columns of a versioned FHIR resource's row. */
+export const RESOURCE_COLUMNS: Columns<ResourceRow> = {
+  id: text('id'),
+  versionId: num('version_id'),
+  lastUpdated: time('last_updated'),
+  resource: json<ResourceJson>('resource'),
+};
 
-export function resourceRow(r: ResourceDbRow): ResourceRow {
-  return {
-    id: r.id,
-    versionId: Number(r.version_id),
-    lastUpdated: isoTime(r.last_updated),
-    resource: jsonColumn<object>(r.resource),
-  };
-}
-
-export interface BlobDbRow {
-  key_id: string;
-  wrapped_key: Buffer;
-  iv: Buffer;
-  ciphertext: Buffer;
-  tag: Buffer;
-}
-
-export function blob(r: BlobDbRow): ProtectedBlob {
-  return { keyId: r.key_id, wrappedKey: r.wrapped_key, iv: r.iv, ciphertext: r.ciphertext, tag: r.tag };
-}
+/** The columns of an envelope-encrypted blob. */
+export const BLOB_COLUMNS: Columns<ProtectedBlob> = {
+  keyId: text('key_id'),
+  wrappedKey: bytes('wrapped_key'),
+  iv: bytes('iv'),
+  ciphertext: bytes('ciphertext'),
+  tag: bytes('tag'),
+};

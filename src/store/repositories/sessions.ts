@@ -1,5 +1,6 @@
 import type { SqlExecutor } from '../sql.js';
-import { isoTime, isoTimeOrNull } from '../sql.js';
+import type { DbRow } from './columns.js';
+import { num, numOrNull, table, text, textOrNull, time, timeOrNull } from './columns.js';
 
 /**
  * Signed-in sessions and the sign-in throttle, shared by every node.
@@ -58,29 +59,11 @@ export interface SessionRepository {
 export function sessionRepository(sql: SqlExecutor): SessionRepository {
   return {
     async insertSession(row: SessionRow): Promise<void> {
-      await sql.run(
-        `INSERT INTO sessions (id, token_hash, user_id, created_at, last_seen_at, idle_timeout_seconds, idle_expires_at, expires_at,
-           client, auth_method, match_grade, match_score)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [
-          row.id,
-          row.tokenHash,
-          row.userId,
-          row.createdAt,
-          row.lastSeenAt,
-          row.idleTimeoutSeconds,
-          row.idleExpiresAt,
-          row.expiresAt,
-          row.client,
-          row.authMethod,
-          row.matchGrade,
-          row.matchScore,
-        ],
-      );
+      await sql.run(SESSIONS.insert, SESSIONS.values(row));
     },
     async getSessionByTokenHash(tokenHash: string): Promise<SessionRow | null> {
-      const rows = await sql.all<SessionDbRow>(`SELECT ${SESSION_COLUMNS} FROM sessions WHERE token_hash = ?`, [tokenHash]);
-      return rows[0] ? sessionRow(rows[0]) : null;
+      const rows = await sql.all<DbRow>(`${SESSIONS.select} WHERE token_hash = ?`, [tokenHash]);
+      return rows[0] ? SESSIONS.row(rows[0]) : null;
     },
     async touchSession(id: string, lastSeenAt: string, idleExpiresAt: string): Promise<boolean> {
       const changed = await sql.run('UPDATE sessions SET last_seen_at = ?, idle_expires_at = ? WHERE id = ?', [lastSeenAt, idleExpiresAt, id]);
@@ -115,17 +98,8 @@ export function sessionRepository(sql: SqlExecutor): SessionRepository {
     },
     async getSignInThrottle(subjects: readonly string[]): Promise<SignInThrottleRow[]> {
       if (subjects.length === 0) return [];
-      const rows = await sql.all<{ subject: string; failures: number | string; last_failure_at: unknown; blocked_until: unknown }>(
-        `SELECT subject, failures, last_failure_at, blocked_until FROM sign_in_throttle WHERE subject IN (${subjects.map(() => '?').join(', ')})
-         ORDER BY subject`,
-        subjects,
-      );
-      return rows.map((r) => ({
-        subject: r.subject,
-        failures: Number(r.failures),
-        lastFailureAt: isoTime(r.last_failure_at),
-        blockedUntil: isoTimeOrNull(r.blocked_until),
-      }));
+      const rows = await sql.all<DbRow>(`${SIGN_IN_THROTTLE.select} WHERE subject IN (${subjects.map(() => '?').join(', ')}) ORDER BY subject`, subjects);
+      return rows.map(SIGN_IN_THROTTLE.row);
     },
     async clearSignInFailures(subject: string): Promise<void> {
       await sql.run('DELETE FROM sign_in_throttle WHERE subject = ?', [subject]);
@@ -133,37 +107,24 @@ export function sessionRepository(sql: SqlExecutor): SessionRepository {
   };
 }
 
-const SESSION_COLUMNS =
-  'id, token_hash, user_id, created_at, last_seen_at, idle_timeout_seconds, idle_expires_at, expires_at, client, auth_method, match_grade, match_score';
+const SESSIONS = table<SessionRow>('sessions', {
+  id: text('id'),
+  tokenHash: text('token_hash'),
+  userId: text('user_id'),
+  createdAt: time('created_at'),
+  lastSeenAt: time('last_seen_at'),
+  idleTimeoutSeconds: num('idle_timeout_seconds'),
+  idleExpiresAt: time('idle_expires_at'),
+  expiresAt: time('expires_at'),
+  client: textOrNull('client'),
+  authMethod: text('auth_method'),
+  matchGrade: textOrNull('match_grade'),
+  matchScore: numOrNull('match_score'),
+});
 
-interface SessionDbRow {
-  id: string;
-  token_hash: string;
-  user_id: string;
-  created_at: unknown;
-  last_seen_at: unknown;
-  idle_timeout_seconds: number;
-  idle_expires_at: unknown;
-  expires_at: unknown;
-  client: string | null;
-  auth_method: string;
-  match_grade: string | null;
-  match_score: number | null;
-}
-
-function sessionRow(r: SessionDbRow): SessionRow {
-  return {
-    id: r.id,
-    tokenHash: r.token_hash,
-    userId: r.user_id,
-    createdAt: isoTime(r.created_at),
-    lastSeenAt: isoTime(r.last_seen_at),
-    idleTimeoutSeconds: Number(r.idle_timeout_seconds),
-    idleExpiresAt: isoTime(r.idle_expires_at),
-    expiresAt: isoTime(r.expires_at),
-    client: r.client,
-    authMethod: r.auth_method,
-    matchGrade: r.match_grade,
-    matchScore: r.match_score === null ? null : Number(r.match_score),
-  };
-}
+const SIGN_IN_THROTTLE = table<SignInThrottleRow>('sign_in_throttle', {
+  subject: text('subject'),
+  failures: num('failures'),
+  lastFailureAt: time('last_failure_at'),
+  blockedUntil: timeOrNull('blocked_until'),
+});

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { SqlExecutor } from '../sql.js';
-import { isoTime, jsonColumn } from '../sql.js';
-import type { BlobDbRow, ProtectedBlob } from './rows.js';
-import { blob } from './rows.js';
+import type { DbRow } from './columns.js';
+import { json, table, text, time } from './columns.js';
+import type { ProtectedBlob } from './rows.js';
+import { BLOB_COLUMNS } from './rows.js';
 
 /**
  * Staff members' own sign-in faces (opaque protected blobs, deleted with their account; never part of patient
@@ -37,19 +38,15 @@ export function staffTemplateRepository(sql: SqlExecutor): StaffTemplateReposito
   return {
     async insertStaffTemplate(t: NewStaffTemplate): Promise<StoredStaffTemplate> {
       const stored: StoredStaffTemplate = { ...t, id: randomUUID(), createdAt: new Date().toISOString() };
-      await sql.run(
-        `INSERT INTO staff_templates (id, user_id, model_id, transform_id, key_id, wrapped_key, iv, ciphertext, tag, quality, consent_notice, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [stored.id, t.userId, t.modelId, t.transformId, t.keyId, t.wrappedKey, t.iv, t.ciphertext, t.tag, JSON.stringify(t.quality), t.consentNotice, stored.createdAt],
-      );
+      await sql.run(STAFF_TEMPLATES.insert, STAFF_TEMPLATES.values(stored));
       return stored;
     },
     async listStaffTemplates(userId: string): Promise<StoredStaffTemplate[]> {
-      const rows = await sql.all<StaffTemplateDbRow>(
-        `SELECT ${STAFF_TEMPLATE_COLUMNS} FROM staff_templates WHERE user_id = ? ORDER BY created_at, id`,
+      const rows = await sql.all<DbRow>(
+        `${STAFF_TEMPLATES.select} WHERE user_id = ? ORDER BY created_at, id`,
         [userId],
       );
-      return rows.map(staffTemplateRow);
+      return rows.map(STAFF_TEMPLATES.row);
     },
     async deleteStaffTemplate(id: string): Promise<boolean> {
       return (await sql.run('DELETE FROM staff_templates WHERE id = ?', [id])) > 0;
@@ -58,11 +55,11 @@ export function staffTemplateRepository(sql: SqlExecutor): StaffTemplateReposito
       return sql.run('DELETE FROM staff_templates WHERE user_id = ?', [userId]);
     },
     async listStaffTemplatesPage(afterId: string | null, limit: number): Promise<StoredStaffTemplate[]> {
-      const rows = await sql.all<StaffTemplateDbRow>(
-        `SELECT ${STAFF_TEMPLATE_COLUMNS} FROM staff_templates WHERE id > ? ORDER BY id LIMIT ?`,
+      const rows = await sql.all<DbRow>(
+        `${STAFF_TEMPLATES.select} WHERE id > ? ORDER BY id LIMIT ?`,
         [afterId ?? '', limit],
       );
-      return rows.map(staffTemplateRow);
+      return rows.map(STAFF_TEMPLATES.row);
     },
     async updateStaffTemplateProtection(id: string, blob: ProtectedBlob & { transformId: string }): Promise<boolean> {
       const changed = await sql.run(
@@ -74,27 +71,13 @@ export function staffTemplateRepository(sql: SqlExecutor): StaffTemplateReposito
   };
 }
 
-const STAFF_TEMPLATE_COLUMNS = 'id, user_id, model_id, transform_id, key_id, wrapped_key, iv, ciphertext, tag, quality, consent_notice, created_at';
-
-interface StaffTemplateDbRow extends BlobDbRow {
-  id: string;
-  user_id: string;
-  model_id: string;
-  transform_id: string;
-  quality: unknown;
-  consent_notice: string;
-  created_at: unknown;
-}
-
-function staffTemplateRow(r: StaffTemplateDbRow): StoredStaffTemplate {
-  return {
-    id: r.id,
-    userId: r.user_id,
-    modelId: r.model_id,
-    transformId: r.transform_id,
-    ...blob(r),
-    quality: jsonColumn<Record<string, unknown>>(r.quality),
-    consentNotice: r.consent_notice,
-    createdAt: isoTime(r.created_at),
-  };
-}
+const STAFF_TEMPLATES = table<StoredStaffTemplate>('staff_templates', {
+  id: text('id'),
+  userId: text('user_id'),
+  modelId: text('model_id'),
+  transformId: text('transform_id'),
+  ...BLOB_COLUMNS,
+  quality: json<Record<string, unknown>>('quality'),
+  consentNotice: text('consent_notice'),
+  createdAt: time('created_at'),
+});

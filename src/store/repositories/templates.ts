@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { SqlExecutor } from '../sql.js';
-import { isoTime, jsonColumn } from '../sql.js';
-import type { BlobDbRow, ProtectedBlob } from './rows.js';
-import { blob } from './rows.js';
+import type { DbRow } from './columns.js';
+import { json, table, text, textOrNull, time } from './columns.js';
+import type { ProtectedBlob } from './rows.js';
+import { BLOB_COLUMNS } from './rows.js';
 
 /**
  * Patients' face templates and the captures kept with them (opaque protected blobs; a photo goes with its template).
@@ -87,32 +88,15 @@ export function templateRepository(sql: SqlExecutor): TemplateRepository {
   const repository: TemplateRepository = {
     async insertTemplate(t: NewTemplate): Promise<StoredTemplate> {
       const stored: StoredTemplate = { ...t, id: randomUUID(), createdAt: new Date().toISOString() };
-      await sql.run(
-        `INSERT INTO templates (id, patient_id, model_id, transform_id, key_id, wrapped_key, iv, ciphertext, tag, quality, source, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [
-          stored.id,
-          t.patientId,
-          t.modelId,
-          t.transformId,
-          t.keyId,
-          t.wrappedKey,
-          t.iv,
-          t.ciphertext,
-          t.tag,
-          JSON.stringify(t.quality),
-          t.source,
-          stored.createdAt,
-        ],
-      );
+      await sql.run(TEMPLATES.insert, TEMPLATES.values(stored));
       return stored;
     },
     async listTemplates(patientId: string): Promise<StoredTemplate[]> {
-      const rows = await sql.all<TemplateDbRow>(
-        `SELECT ${TEMPLATE_COLUMNS} FROM templates WHERE patient_id = ? ORDER BY created_at, id`,
+      const rows = await sql.all<DbRow>(
+        `${TEMPLATES.select} WHERE patient_id = ? ORDER BY created_at, id`,
         [patientId],
       );
-      return rows.map(templateRow);
+      return rows.map(TEMPLATES.row);
     },
     async countTemplates(patientId?: string): Promise<number> {
       const rows =
@@ -135,11 +119,11 @@ export function templateRepository(sql: SqlExecutor): TemplateRepository {
       return { inserted: await repository.insertTemplate(t), replacedId };
     },
     async listTemplatesPage(afterId: string | null, limit: number): Promise<StoredTemplate[]> {
-      const rows = await sql.all<TemplateDbRow>(
-        `SELECT ${TEMPLATE_COLUMNS} FROM templates WHERE id > ? ORDER BY id LIMIT ?`,
+      const rows = await sql.all<DbRow>(
+        `${TEMPLATES.select} WHERE id > ? ORDER BY id LIMIT ?`,
         [afterId ?? '', limit],
       );
-      return rows.map(templateRow);
+      return rows.map(TEMPLATES.row);
     },
     async listTemplateRefsPage(afterId: string | null, limit: number): Promise<TemplateRef[]> {
       const rows = await sql.all<{ id: string; patient_id: string }>('SELECT id, patient_id FROM templates WHERE id > ? ORDER BY id LIMIT ?', [
@@ -159,11 +143,11 @@ export function templateRepository(sql: SqlExecutor): TemplateRepository {
       return (await sql.run('DELETE FROM templates WHERE id = ?', [id])) > 0;
     },
     async listTemplatesNotOfModelPage(model: string, afterId: string | null, limit: number): Promise<StoredTemplate[]> {
-      const rows = await sql.all<TemplateDbRow>(
-        `SELECT ${TEMPLATE_COLUMNS} FROM templates WHERE model_id <> ? AND id > ? ORDER BY id LIMIT ?`,
+      const rows = await sql.all<DbRow>(
+        `${TEMPLATES.select} WHERE model_id <> ? AND id > ? ORDER BY id LIMIT ?`,
         [model, afterId ?? '', limit],
       );
-      return rows.map(templateRow);
+      return rows.map(TEMPLATES.row);
     },
     async countTemplatesByModel(): Promise<TemplateModelCount[]> {
       const rows = await sql.all<{ model_id: string; templates: number | string; patients: number | string; with_photo: number | string; without: number | string }>(
@@ -186,29 +170,25 @@ export function templateRepository(sql: SqlExecutor): TemplateRepository {
     },
     async insertPhoto(p: NewPhoto): Promise<StoredPhoto> {
       const stored: StoredPhoto = { ...p, id: randomUUID(), createdAt: new Date().toISOString() };
-      await sql.run(
-        `INSERT INTO photos (id, patient_id, template_id, media_type, key_id, wrapped_key, iv, ciphertext, tag, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [stored.id, p.patientId, p.templateId, p.mediaType, p.keyId, p.wrappedKey, p.iv, p.ciphertext, p.tag, stored.createdAt],
-      );
+      await sql.run(PHOTOS.insert, PHOTOS.values(stored));
       return stored;
     },
     async listPhotos(patientId: string): Promise<StoredPhoto[]> {
-      const rows = await sql.all<PhotoDbRow>(
-        `SELECT ${PHOTO_COLUMNS} FROM photos WHERE patient_id = ? ORDER BY created_at, id`,
+      const rows = await sql.all<DbRow>(
+        `${PHOTOS.select} WHERE patient_id = ? ORDER BY created_at, id`,
         [patientId],
       );
-      return rows.map(photoRow);
+      return rows.map(PHOTOS.row);
     },
     async deletePhotosOfPatient(patientId: string): Promise<number> {
       return sql.run('DELETE FROM photos WHERE patient_id = ?', [patientId]);
     },
     async listPhotosPage(afterId: string | null, limit: number): Promise<StoredPhoto[]> {
-      const rows = await sql.all<PhotoDbRow>(`SELECT ${PHOTO_COLUMNS} FROM photos WHERE id > ? ORDER BY id LIMIT ?`, [
+      const rows = await sql.all<DbRow>(`${PHOTOS.select} WHERE id > ? ORDER BY id LIMIT ?`, [
         afterId ?? '',
         limit,
       ]);
-      return rows.map(photoRow);
+      return rows.map(PHOTOS.row);
     },
     async updatePhotoProtection(id: string, blob: ProtectedBlob): Promise<boolean> {
       const changed = await sql.run(
@@ -224,49 +204,22 @@ export function templateRepository(sql: SqlExecutor): TemplateRepository {
   return repository;
 }
 
-const TEMPLATE_COLUMNS =
-  'id, patient_id, model_id, transform_id, key_id, wrapped_key, iv, ciphertext, tag, quality, source, created_at';
+const TEMPLATES = table<StoredTemplate>('templates', {
+  id: text('id'),
+  patientId: text('patient_id'),
+  modelId: text('model_id'),
+  transformId: text('transform_id'),
+  ...BLOB_COLUMNS,
+  quality: json<Record<string, unknown>>('quality'),
+  source: text<TemplateSource>('source'),
+  createdAt: time('created_at'),
+});
 
-interface TemplateDbRow extends BlobDbRow {
-  id: string;
-  patient_id: string;
-  model_id: string;
-  transform_id: string;
-  quality: unknown;
-  source: string;
-  created_at: unknown;
-}
-
-function templateRow(r: TemplateDbRow): StoredTemplate {
-  return {
-    id: r.id,
-    patientId: r.patient_id,
-    modelId: r.model_id,
-    transformId: r.transform_id,
-    ...blob(r),
-    quality: jsonColumn<Record<string, unknown>>(r.quality),
-    source: r.source as TemplateSource,
-    createdAt: isoTime(r.created_at),
-  };
-}
-
-const PHOTO_COLUMNS = 'id, patient_id, template_id, media_type, key_id, wrapped_key, iv, ciphertext, tag, created_at';
-
-interface PhotoDbRow extends BlobDbRow {
-  id: string;
-  patient_id: string;
-  template_id: string | null;
-  media_type: string;
-  created_at: unknown;
-}
-
-function photoRow(r: PhotoDbRow): StoredPhoto {
-  return {
-    id: r.id,
-    patientId: r.patient_id,
-    templateId: r.template_id,
-    mediaType: r.media_type,
-    ...blob(r),
-    createdAt: isoTime(r.created_at),
-  };
-}
+const PHOTOS = table<StoredPhoto>('photos', {
+  id: text('id'),
+  patientId: text('patient_id'),
+  templateId: textOrNull('template_id'),
+  mediaType: text('media_type'),
+  ...BLOB_COLUMNS,
+  createdAt: time('created_at'),
+});

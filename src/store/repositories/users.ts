@@ -1,5 +1,6 @@
 import type { SqlExecutor } from '../sql.js';
-import { isoTime, isoTimeOrNull, jsonColumn } from '../sql.js';
+import type { DbRow } from './columns.js';
+import { bytes, flag, json, num, numOrNull, table, text, textOrNull, time, timeOrNull } from './columns.js';
 
 /**
  * People who sign in (src/access/): accounts, their passwords and PINs, their TOTP enrolment.
@@ -65,10 +66,7 @@ export interface UserRepository {
 export function userRepository(sql: SqlExecutor): UserRepository {
   return {
     async insertUser(row: UserRow): Promise<void> {
-      await sql.run(
-        'INSERT INTO users (id, username, display_name, roles, patient_id, created_at, updated_at, disabled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-        [row.id, row.username, row.displayName, JSON.stringify(row.roles), row.patientId, row.createdAt, row.updatedAt, row.disabledAt],
-      );
+      await sql.run(USERS.insert, USERS.values(row));
     },
     async updateUser(row: UserRow): Promise<boolean> {
       const changed = await sql.run('UPDATE users SET display_name = ?, roles = ?, updated_at = ?, disabled_at = ? WHERE id = ?', [
@@ -81,52 +79,43 @@ export function userRepository(sql: SqlExecutor): UserRepository {
       return changed > 0;
     },
     async getUser(id: string): Promise<UserRow | null> {
-      const rows = await sql.all<UserDbRow>(`SELECT ${USER_COLUMNS} FROM users WHERE id = ?`, [id]);
-      return rows[0] ? userRow(rows[0]) : null;
+      const rows = await sql.all<DbRow>(`${USERS.select} WHERE id = ?`, [id]);
+      return rows[0] ? USERS.row(rows[0]) : null;
     },
     async getUserByUsername(username: string): Promise<UserRow | null> {
-      const rows = await sql.all<UserDbRow>(`SELECT ${USER_COLUMNS} FROM users WHERE username = ?`, [username]);
-      return rows[0] ? userRow(rows[0]) : null;
+      const rows = await sql.all<DbRow>(`${USERS.select} WHERE username = ?`, [username]);
+      return rows[0] ? USERS.row(rows[0]) : null;
     },
     async getUserByPatientId(patientId: string): Promise<UserRow | null> {
-      const rows = await sql.all<UserDbRow>(`SELECT ${USER_COLUMNS} FROM users WHERE patient_id = ?`, [patientId]);
-      return rows[0] ? userRow(rows[0]) : null;
+      const rows = await sql.all<DbRow>(`${USERS.select} WHERE patient_id = ?`, [patientId]);
+      return rows[0] ? USERS.row(rows[0]) : null;
     },
     async listUsers(): Promise<UserRow[]> {
-      const rows = await sql.all<UserDbRow>(`SELECT ${USER_COLUMNS} FROM users ORDER BY username`);
-      return rows.map(userRow);
+      const rows = await sql.all<DbRow>(`${USERS.select} ORDER BY username`);
+      return rows.map(USERS.row);
     },
     async setCredential(row: CredentialRow): Promise<void> {
       await sql.run(
-        `INSERT INTO credentials (user_id, kind, hash, must_change, updated_at) VALUES (?, ?, ?, ?, ?)
+        `${CREDENTIALS.insert}
          ON CONFLICT (user_id, kind) DO UPDATE SET hash = excluded.hash, must_change = excluded.must_change, updated_at = excluded.updated_at`,
-        [row.userId, row.kind, row.hash, row.mustChange ? 1 : 0, row.updatedAt],
+        CREDENTIALS.values(row),
       );
     },
     async getCredential(userId: string, kind: CredentialKind): Promise<CredentialRow | null> {
-      const rows = await sql.all<{ user_id: string; kind: string; hash: string; must_change: number; updated_at: unknown }>(
-        'SELECT user_id, kind, hash, must_change, updated_at FROM credentials WHERE user_id = ? AND kind = ?',
-        [userId, kind],
-      );
-      const r = rows[0];
-      return r
-        ? { userId: r.user_id, kind: r.kind as CredentialKind, hash: r.hash, mustChange: Number(r.must_change) === 1, updatedAt: isoTime(r.updated_at) }
-        : null;
+      const rows = await sql.all<DbRow>(`${CREDENTIALS.select} WHERE user_id = ? AND kind = ?`, [userId, kind]);
+      return rows[0] ? CREDENTIALS.row(rows[0]) : null;
     },
     async setTotp(row: TotpRow): Promise<void> {
       await sql.run(
-        `INSERT INTO totp_secrets (user_id, sealed_secret, algorithm, digits, period, last_step, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+        `${TOTP_SECRETS.insert}
          ON CONFLICT (user_id) DO UPDATE SET sealed_secret = excluded.sealed_secret, algorithm = excluded.algorithm,
            digits = excluded.digits, period = excluded.period, last_step = excluded.last_step, created_at = excluded.created_at`,
-        [row.userId, row.sealedSecret, row.algorithm, row.digits, row.period, row.lastStep, row.createdAt],
+        TOTP_SECRETS.values(row),
       );
     },
     async getTotp(userId: string): Promise<TotpRow | null> {
-      const rows = await sql.all<TotpDbRow>(
-        'SELECT user_id, sealed_secret, algorithm, digits, period, last_step, created_at FROM totp_secrets WHERE user_id = ?',
-        [userId],
-      );
-      return rows[0] ? totpRow(rows[0]) : null;
+      const rows = await sql.all<DbRow>(`${TOTP_SECRETS.select} WHERE user_id = ?`, [userId]);
+      return rows[0] ? TOTP_SECRETS.row(rows[0]) : null;
     },
     async deleteTotp(userId: string): Promise<boolean> {
       return (await sql.run('DELETE FROM totp_secrets WHERE user_id = ?', [userId])) > 0;
@@ -143,50 +132,31 @@ export function userRepository(sql: SqlExecutor): UserRepository {
   };
 }
 
-const USER_COLUMNS = 'id, username, display_name, roles, patient_id, created_at, updated_at, disabled_at';
+const USERS = table<UserRow>('users', {
+  id: text('id'),
+  username: text('username'),
+  displayName: textOrNull('display_name'),
+  roles: json<string[]>('roles'),
+  patientId: textOrNull('patient_id'),
+  createdAt: time('created_at'),
+  updatedAt: time('updated_at'),
+  disabledAt: timeOrNull('disabled_at'),
+});
 
-interface UserDbRow {
-  id: string;
-  username: string;
-  display_name: string | null;
-  roles: unknown;
-  patient_id: string | null;
-  created_at: unknown;
-  updated_at: unknown;
-  disabled_at: unknown;
-}
+const TOTP_SECRETS = table<TotpRow>('totp_secrets', {
+  userId: text('user_id'),
+  sealedSecret: bytes('sealed_secret'),
+  algorithm: text('algorithm'),
+  digits: num('digits'),
+  period: num('period'),
+  lastStep: numOrNull('last_step'),
+  createdAt: time('created_at'),
+});
 
-function userRow(r: UserDbRow): UserRow {
-  return {
-    id: r.id,
-    username: r.username,
-    displayName: r.display_name,
-    roles: jsonColumn<string[]>(r.roles),
-    patientId: r.patient_id,
-    createdAt: isoTime(r.created_at),
-    updatedAt: isoTime(r.updated_at),
-    disabledAt: isoTimeOrNull(r.disabled_at),
-  };
-}
-
-interface TotpDbRow {
-  user_id: string;
-  sealed_secret: Buffer;
-  algorithm: string;
-  digits: number;
-  period: number;
-  last_step: number | string | null;
-  created_at: unknown;
-}
-
-function totpRow(r: TotpDbRow): TotpRow {
-  return {
-    userId: r.user_id,
-    sealedSecret: r.sealed_secret,
-    algorithm: r.algorithm,
-    digits: Number(r.digits),
-    period: Number(r.period),
-    lastStep: r.last_step === null ? null : Number(r.last_step),
-    createdAt: isoTime(r.created_at),
-  };
-}
+const CREDENTIALS = table<CredentialRow>('credentials', {
+  userId: text('user_id'),
+  kind: text<CredentialKind>('kind'),
+  hash: text('hash'),
+  mustChange: flag('must_change'),
+  updatedAt: time('updated_at'),
+});

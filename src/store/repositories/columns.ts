@@ -1,0 +1,91 @@
+import type { SqlValue } from '../sql.js';
+import { isoTime, isoTimeOrNull, jsonColumn } from '../sql.js';
+
+/**
+ * A table's columns declared once, beside its row type: the SELECT list, the INSERT and the mapping from
+ * database rows (snake_case, engine-specific values) to the row type all come from one declaration, so a
+ * new column is one line.
+ */
+
+/** One column: its name, how its stored value reads back, and how a row's value is bound for writing. */
+export interface Column<V> {
+  name: string;
+  read(value: unknown): V;
+  write(value: V): SqlValue;
+}
+
+export type Columns<T> = { [K in keyof T]-?: Column<T[K]> };
+
+/** A row as the driver returns it. */
+export type DbRow = Record<string, unknown>;
+
+export interface Table<T> {
+  name: string;
+  /** `SELECT <every column> FROM <table>`, to be followed by WHERE / ORDER BY. */
+  select: string;
+  /** `INSERT INTO <table> (<every column>) VALUES (?, …)`, bound by `values(row)`. */
+  insert: string;
+  values(row: T): SqlValue[];
+  row(r: DbRow): T;
+}
+
+export function table<T>(name: string, columns: Columns<T>): Table<T> {
+  const entries = Object.entries(columns) as [keyof T & string, Column<unknown>][];
+  const names = entries.map(([, c]) => c.name).join(', ');
+  return {
+    name,
+    select: `SELECT ${names} FROM ${name}`,
+    insert: `INSERT INTO ${name} (${names}) VALUES (${entries.map(() => '?').join(', ')})`,
+    values: (row) => entries.map(([field, c]) => c.write(row[field])),
+    row: (r) => Object.fromEntries(entries.map(([field, c]) => [field, c.read(r[c.name])])) as T,
+  };
+}
+
+const bound = <V extends SqlValue>(v: V): SqlValue => v;
+
+export function text<V extends string = string>(name: string): Column<V> {
+  return { name, read: (v) => String(v) as V, write: bound };
+}
+
+export function textOrNull(name: string): Column<string | null> {
+  return { name, read: (v) => (v === null || v === undefined ? null : String(v)), write: bound };
+}
+
+/** Integers and reals: bigint columns come back as strings from PostgreSQL. */
+export function num(name: string): Column<number> {
+  return { name, read: (v) => Number(v), write: bound };
+}
+
+export function numOrNull(name: string): Column<number | null> {
+  return { name, read: (v) => (v === null || v === undefined ? null : Number(v)), write: bound };
+}
+
+/** A yes/no stored as 0 or 1. */
+export function flag(name: string): Column<boolean> {
+  return { name, read: (v) => Number(v) === 1, write: (v) => (v ? 1 : 0) };
+}
+
+/** An ISO-8601 time: TEXT in SQLite, timestamptz (a Date from pg) in PostgreSQL. */
+export function time(name: string): Column<string> {
+  return { name, read: isoTime, write: bound };
+}
+
+export function timeOrNull(name: string): Column<string | null> {
+  return { name, read: isoTimeOrNull, write: bound };
+}
+
+/** JSON: TEXT in SQLite, jsonb (parsed by pg) in PostgreSQL. */
+export function json<V>(name: string): Column<V> {
+  return { name, read: (v) => jsonColumn<V>(v), write: (v) => JSON.stringify(v) };
+}
+
+/** Bytes: what the drivers read back are Buffers (Uint8Arrays). */
+export function bytes(name: string): Column<Uint8Array> {
+  return { name, read: (v) => v as Buffer, write: bound };
+}
+
+/** `WHERE a = ? AND b = ?` of the filters given a value (none: no WHERE), and their parameters in order. */
+export function whereGiven(filters: readonly [clause: string, value: SqlValue | undefined][]): { where: string; params: SqlValue[] } {
+  const given = filters.filter((f): f is [string, SqlValue] => f[1] !== undefined);
+  return { where: given.length > 0 ? 'WHERE ' + given.map(([clause]) => clause).join(' AND ') : '', params: given.map(([, value]) => value) };
+}
