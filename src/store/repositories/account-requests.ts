@@ -1,5 +1,4 @@
 import type { SqlExecutor } from '../sql.js';
-import type { DbRow } from './columns.js';
 import { json, table, text, textOrNull, time, timeOrNull } from './columns.js';
 
 /**
@@ -39,12 +38,10 @@ export function accountRequestRepository(sql: SqlExecutor): AccountRequestReposi
       await sql.run(ACCOUNT_REQUESTS.insert, ACCOUNT_REQUESTS.values(row));
     },
     async getAccountRequest(id: string): Promise<AccountRequestRow | null> {
-      const rows = await sql.all<DbRow>(`${ACCOUNT_REQUESTS.select} WHERE id = ?`, [id]);
-      return rows[0] ? ACCOUNT_REQUESTS.row(rows[0]) : null;
+      return ACCOUNT_REQUESTS.one(sql, 'WHERE id = ?', [id]);
     },
     async listAccountRequests(status: AccountRequestStatus): Promise<AccountRequestRow[]> {
-      const rows = await sql.all<DbRow>(`${ACCOUNT_REQUESTS.select} WHERE status = ? ORDER BY requested_at, id`, [status]);
-      return rows.map(ACCOUNT_REQUESTS.row);
+      return ACCOUNT_REQUESTS.all(sql, 'WHERE status = ? ORDER BY requested_at, id', [status]);
     },
     async decideAccountRequest(id: string, status: Exclude<AccountRequestStatus, 'pending'>, decidedBy: string, decidedAt: string): Promise<boolean> {
       return (await sql.run("UPDATE account_requests SET status = ?, decided_by = ?, decided_at = ? WHERE id = ? AND status = 'pending'", [status, decidedBy, decidedAt, id])) > 0;

@@ -1,5 +1,4 @@
 import type { SqlExecutor } from '../sql.js';
-import type { DbRow } from './columns.js';
 import { json, table, text, time, timeOrNull } from './columns.js';
 
 /**
@@ -44,16 +43,13 @@ export function apiClientRepository(sql: SqlExecutor): ApiClientRepository {
       await sql.run(API_CLIENTS.insert, API_CLIENTS.values(row));
     },
     async getApiClient(id: string): Promise<ApiClientRow | null> {
-      const rows = await sql.all<DbRow>(`${API_CLIENTS.select} WHERE id = ?`, [id]);
-      return rows[0] ? API_CLIENTS.row(rows[0]) : null;
+      return API_CLIENTS.one(sql, 'WHERE id = ?', [id]);
     },
     async getApiClientByKeyHash(keyHash: string): Promise<ApiClientRow | null> {
-      const rows = await sql.all<DbRow>(`${API_CLIENTS.select} WHERE key_hash = ?`, [keyHash]);
-      return rows[0] ? API_CLIENTS.row(rows[0]) : null;
+      return API_CLIENTS.one(sql, 'WHERE key_hash = ?', [keyHash]);
     },
     async listApiClients(): Promise<ApiClientRow[]> {
-      const rows = await sql.all<DbRow>(`${API_CLIENTS.select} ORDER BY name`);
-      return rows.map(API_CLIENTS.row);
+      return API_CLIENTS.all(sql, 'ORDER BY name');
     },
     async revokeApiClient(id: string, at: string): Promise<boolean> {
       return (await sql.run('UPDATE api_clients SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [at, id])) > 0;

@@ -1,5 +1,4 @@
 import type { SqlExecutor } from '../sql.js';
-import type { DbRow } from './columns.js';
 import { num, table, text, textOrNull, time, whereGiven } from './columns.js';
 
 /**
@@ -67,8 +66,7 @@ export function auditRepository(sql: SqlExecutor): AuditRepository {
         ['outcome = ?', q.outcome],
         ['patient_ref = ?', q.patientRef],
       ]);
-      const rows = await sql.all<DbRow>(`${AUDIT_EVENTS.select} ${where} ORDER BY seq LIMIT ?`, [...params, q.limit]);
-      return rows.map(AUDIT_EVENTS.row);
+      return AUDIT_EVENTS.all(sql, `${where} ORDER BY seq LIMIT ?`, [...params, q.limit]);
     },
   };
 }

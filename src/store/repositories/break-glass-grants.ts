@@ -1,5 +1,4 @@
 import type { SqlExecutor } from '../sql.js';
-import type { DbRow } from './columns.js';
 import { table, text, textOrNull, time, timeOrNull, whereGiven } from './columns.js';
 
 /**
@@ -41,16 +40,10 @@ export function breakGlassGrantRepository(sql: SqlExecutor): BreakGlassGrantRepo
       await sql.run(GRANTS.insert, GRANTS.values(row));
     },
     async getBreakGlassGrant(id: string): Promise<BreakGlassGrantRow | null> {
-      const rows = await sql.all<DbRow>(`${GRANTS.select} WHERE id = ?`, [id]);
-      return rows[0] ? GRANTS.row(rows[0]) : null;
+      return GRANTS.one(sql, 'WHERE id = ?', [id]);
     },
     async findActiveBreakGlassGrant(userId: string, patientId: string, at: string): Promise<BreakGlassGrantRow | null> {
-      const rows = await sql.all<DbRow>(
-        `${GRANTS.select}
-         WHERE user_id = ? AND patient_id = ? AND granted_at <= ? AND expires_at > ? ORDER BY expires_at DESC, id LIMIT 1`,
-        [userId, patientId, at, at],
-      );
-      return rows[0] ? GRANTS.row(rows[0]) : null;
+      return GRANTS.one(sql, 'WHERE user_id = ? AND patient_id = ? AND granted_at <= ? AND expires_at > ? ORDER BY expires_at DESC, id LIMIT 1', [userId, patientId, at, at]);
     },
     async listBreakGlassGrants(filter: { reviewStatus?: BreakGlassReviewStatus; userId?: string; patientId?: string }): Promise<BreakGlassGrantRow[]> {
       const { where, params } = whereGiven([
@@ -58,8 +51,7 @@ export function breakGlassGrantRepository(sql: SqlExecutor): BreakGlassGrantRepo
         ['user_id = ?', filter.userId],
         ['patient_id = ?', filter.patientId],
       ]);
-      const rows = await sql.all<DbRow>(`${GRANTS.select} ${where} ORDER BY granted_at, id`, params);
-      return rows.map(GRANTS.row);
+      return GRANTS.all(sql, `${where} ORDER BY granted_at, id`, params);
     },
     async reviewBreakGlassGrant(id: string, review: { reviewedBy: string; reviewedAt: string; note: string }): Promise<boolean> {
       const changed = await sql.run(

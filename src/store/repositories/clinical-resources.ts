@@ -1,5 +1,4 @@
 import type { SqlExecutor } from '../sql.js';
-import type { DbRow } from './columns.js';
 import { table, text } from './columns.js';
 import type { ResourceRow } from './rows.js';
 import { RESOURCE_COLUMNS } from './rows.js';
@@ -36,20 +35,15 @@ export function clinicalResourceRepository(sql: SqlExecutor): ClinicalResourceRe
       return changed > 0;
     },
     async getClinicalResource(resourceType: string, id: string): Promise<ClinicalResourceRow | null> {
-      const rows = await sql.all<DbRow>(
-        `${CLINICAL_RESOURCES.select} WHERE id = ? AND resource_type = ?`,
-        [id, resourceType],
-      );
-      return rows[0] ? CLINICAL_RESOURCES.row(rows[0]) : null;
+      return CLINICAL_RESOURCES.one(sql, 'WHERE id = ? AND resource_type = ?', [id, resourceType]);
     },
     async listClinicalResources(patientId: string, resourceTypes?: readonly string[]): Promise<ClinicalResourceRow[]> {
       if (resourceTypes !== undefined && resourceTypes.length === 0) return [];
       const typeFilter = resourceTypes === undefined ? '' : ` AND resource_type IN (${resourceTypes.map(() => '?').join(', ')})`;
-      const rows = await sql.all<DbRow>(
-        `${CLINICAL_RESOURCES.select} WHERE patient_id = ?${typeFilter} ORDER BY resource_type, last_updated, id`,
-        [patientId, ...(resourceTypes ?? [])],
-      );
-      return rows.map(CLINICAL_RESOURCES.row);
+      return CLINICAL_RESOURCES.all(sql, `WHERE patient_id = ?${typeFilter} ORDER BY resource_type, last_updated, id`, [
+        patientId,
+        ...(resourceTypes ?? []),
+      ]);
     },
   };
 }

@@ -1,4 +1,4 @@
-import type { SqlValue } from '../sql.js';
+import type { SqlExecutor, SqlValue } from '../sql.js';
 import { isoTime, isoTimeOrNull, jsonColumn } from '../sql.js';
 
 /**
@@ -20,24 +20,32 @@ export type Columns<T> = { [K in keyof T]-?: Column<T[K]> };
 export type DbRow = Record<string, unknown>;
 
 export interface Table<T> {
-  name: string;
-  /** `SELECT <every column> FROM <table>`, to be followed by WHERE / ORDER BY. */
-  select: string;
   /** `INSERT INTO <table> (<every column>) VALUES (?, …)`, bound by `values(row)`. */
   insert: string;
   values(row: T): SqlValue[];
   row(r: DbRow): T;
+  /** The first row of `SELECT <every column> FROM <table> <rest>`, or null. */
+  one(sql: SqlExecutor, rest: string, params?: readonly SqlValue[]): Promise<T | null>;
+  /** Every row of `SELECT <every column> FROM <table> <rest>`. */
+  all(sql: SqlExecutor, rest: string, params?: readonly SqlValue[]): Promise<T[]>;
 }
 
 export function table<T>(name: string, columns: Columns<T>): Table<T> {
   const entries = Object.entries(columns) as [keyof T & string, Column<unknown>][];
   const names = entries.map(([, c]) => c.name).join(', ');
+  const select = `SELECT ${names} FROM ${name}`;
+  const row = (r: DbRow): T => Object.fromEntries(entries.map(([field, c]) => [field, c.read(r[c.name])])) as T;
+  const insert = `INSERT INTO ${name} (${names}) VALUES (${entries.map(() => '?').join(', ')})`;
+  const values = (value: T): SqlValue[] => entries.map(([field, c]) => c.write(value[field]));
   return {
-    name,
-    select: `SELECT ${names} FROM ${name}`,
-    insert: `INSERT INTO ${name} (${names}) VALUES (${entries.map(() => '?').join(', ')})`,
-    values: (row) => entries.map(([field, c]) => c.write(row[field])),
-    row: (r) => Object.fromEntries(entries.map(([field, c]) => [field, c.read(r[c.name])])) as T,
+    insert,
+    values,
+    row,
+    one: async (sql, rest, params) => {
+      const [first] = await sql.all<DbRow>(`${select} ${rest}`, params);
+      return first ? row(first) : null;
+    },
+    all: async (sql, rest, params) => (await sql.all<DbRow>(`${select} ${rest}`, params)).map(row),
   };
 }
 

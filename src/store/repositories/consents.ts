@@ -1,5 +1,4 @@
 import type { SqlExecutor } from '../sql.js';
-import type { DbRow } from './columns.js';
 import { table, text } from './columns.js';
 import type { ResourceRow } from './rows.js';
 import { RESOURCE_COLUMNS } from './rows.js';
@@ -46,22 +45,13 @@ export function consentRepository(sql: SqlExecutor): ConsentRepository {
       return changed > 0;
     },
     async getConsent(id: string): Promise<ConsentRow | null> {
-      const rows = await sql.all<DbRow>(`${CONSENTS.select} WHERE id = ?`, [id]);
-      return rows[0] ? CONSENTS.row(rows[0]) : null;
+      return CONSENTS.one(sql, 'WHERE id = ?', [id]);
     },
     async getActiveConsent(patientId: string, category: string): Promise<ConsentRow | null> {
-      const rows = await sql.all<DbRow>(
-        `${CONSENTS.select} WHERE patient_id = ? AND category = ? AND status = 'active'`,
-        [patientId, category],
-      );
-      return rows[0] ? CONSENTS.row(rows[0]) : null;
+      return CONSENTS.one(sql, `WHERE patient_id = ? AND category = ? AND status = 'active'`, [patientId, category]);
     },
     async listConsents(patientId: string): Promise<ConsentRow[]> {
-      const rows = await sql.all<DbRow>(
-        `${CONSENTS.select} WHERE patient_id = ? ORDER BY last_updated, id`,
-        [patientId],
-      );
-      return rows.map(CONSENTS.row);
+      return CONSENTS.all(sql, 'WHERE patient_id = ? ORDER BY last_updated, id', [patientId]);
     },
   };
 }

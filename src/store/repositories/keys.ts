@@ -1,5 +1,4 @@
 import type { SqlExecutor } from '../sql.js';
-import type { DbRow } from './columns.js';
 import { table, text, time, timeOrNull } from './columns.js';
 
 /**
@@ -41,17 +40,12 @@ export function keyRepository(sql: SqlExecutor): KeyRepository {
       await sql.run(KEYS.insert, KEYS.values(k));
     },
     async getKey(id: string): Promise<KeyMetadata | null> {
-      const rows = await sql.all<DbRow>(`${KEYS.select} WHERE id = ?`, [id]);
-      return rows[0] ? KEYS.row(rows[0]) : null;
+      return KEYS.one(sql, 'WHERE id = ?', [id]);
     },
     async listKeys(purpose?: string): Promise<KeyMetadata[]> {
-      const rows =
-        purpose === undefined
-          ? await sql.all<DbRow>(`${KEYS.select} ORDER BY created_at, id`)
-          : await sql.all<DbRow>(`${KEYS.select} WHERE purpose = ? ORDER BY created_at, id`, [
-              purpose,
-            ]);
-      return rows.map(KEYS.row);
+      return purpose === undefined
+        ? KEYS.all(sql, 'ORDER BY created_at, id')
+        : KEYS.all(sql, 'WHERE purpose = ? ORDER BY created_at, id', [purpose]);
     },
     async retireKey(id: string, at: string): Promise<void> {
       await sql.run('UPDATE key_metadata SET retired_at = ? WHERE id = ? AND retired_at IS NULL', [at, id]);

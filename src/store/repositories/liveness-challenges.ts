@@ -1,5 +1,4 @@
 import type { SqlExecutor } from '../sql.js';
-import type { DbRow } from './columns.js';
 import { json, table, text, textOrNull, time, timeOrNull } from './columns.js';
 
 /**
@@ -36,8 +35,7 @@ export function livenessChallengeRepository(sql: SqlExecutor): LivenessChallenge
       await sql.run(CHALLENGES.insert, CHALLENGES.values(row));
     },
     async getLivenessChallenge(id: string): Promise<LivenessChallengeRow | null> {
-      const rows = await sql.all<DbRow>(`${CHALLENGES.select} WHERE id = ?`, [id]);
-      return rows[0] ? CHALLENGES.row(rows[0]) : null;
+      return CHALLENGES.one(sql, 'WHERE id = ?', [id]);
     },
     async consumeLivenessChallenge(id: string, at: string): Promise<boolean> {
       return (await sql.run('UPDATE liveness_challenges SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL', [at, id])) > 0;

@@ -1,5 +1,4 @@
 import type { SqlExecutor, SqlValue } from '../sql.js';
-import type { DbRow } from './columns.js';
 import { num, table, text, textOrNull, time, timeOrNull } from './columns.js';
 
 /**
@@ -36,8 +35,7 @@ export function patientLinkRepository(sql: SqlExecutor): PatientLinkRepository {
       await sql.run(LINKS.insert, LINKS.values(row));
     },
     async getPatientLink(id: string): Promise<PatientLinkRow | null> {
-      const rows = await sql.all<DbRow>(`${LINKS.select} WHERE id = ?`, [id]);
-      return rows[0] ? LINKS.row(rows[0]) : null;
+      return LINKS.one(sql, 'WHERE id = ?', [id]);
     },
     async listPatientLinks(filter: { patientId?: string; status?: PatientLinkStatus }): Promise<PatientLinkRow[]> {
       const where: string[] = [];
@@ -50,11 +48,7 @@ export function patientLinkRepository(sql: SqlExecutor): PatientLinkRepository {
         where.push('status = ?');
         params.push(filter.status);
       }
-      const rows = await sql.all<DbRow>(
-        `${LINKS.select} ${where.length > 0 ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at, id`,
-        params,
-      );
-      return rows.map(LINKS.row);
+      return LINKS.all(sql, `${where.length > 0 ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at, id`, params);
     },
     async updatePatientLink(row: PatientLinkRow): Promise<void> {
       await sql.run(

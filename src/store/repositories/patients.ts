@@ -89,8 +89,7 @@ export function patientRepository(sql: SqlExecutor): PatientRepository {
       return true;
     },
     async getPatient(id: string): Promise<ResourceRow | null> {
-      const rows = await sql.all<DbRow>(`${PATIENTS.select} WHERE id = ?`, [id]);
-      return rows[0] ? PATIENTS.row(rows[0]) : null;
+      return PATIENTS.one(sql, 'WHERE id = ?', [id]);
     },
     async searchPatients(q: PatientQuery): Promise<ResourceRow[]> {
       const where: string[] = [];
@@ -140,16 +139,11 @@ export function patientRepository(sql: SqlExecutor): PatientRepository {
       await sql.run(PATIENT_NOTICES.insert, PATIENT_NOTICES.values(row));
     },
     async listPatientNotices(patientId: string): Promise<PatientNoticeRow[]> {
-      const rows = await sql.all<DbRow>(`${PATIENT_NOTICES.select} WHERE patient_id = ? ORDER BY created_at, id`, [patientId]);
-      return rows.map(PATIENT_NOTICES.row);
+      return PATIENT_NOTICES.all(sql, 'WHERE patient_id = ? ORDER BY created_at, id', [patientId]);
     },
     async markPatientNoticesShown(patientId: string, channel: 'portal' | 'visit', at: string): Promise<PatientNoticeRow[]> {
       const column = channel === 'portal' ? 'portal_shown_at' : 'visit_shown_at';
-      const rows = await sql.all<DbRow>(
-        `${PATIENT_NOTICES.select} WHERE patient_id = ? AND ${column} IS NULL ORDER BY created_at, id`,
-        [patientId],
-      );
-      const notices = rows.map(PATIENT_NOTICES.row);
+      const notices = await PATIENT_NOTICES.all(sql, `WHERE patient_id = ? AND ${column} IS NULL ORDER BY created_at, id`, [patientId]);
       for (const n of notices) await sql.run(`UPDATE patient_notices SET ${column} = ? WHERE id = ? AND ${column} IS NULL`, [at, n.id]);
       return notices;
     },

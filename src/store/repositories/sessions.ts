@@ -1,5 +1,4 @@
 import type { SqlExecutor } from '../sql.js';
-import type { DbRow } from './columns.js';
 import { num, numOrNull, table, text, textOrNull, time, timeOrNull } from './columns.js';
 
 /**
@@ -62,8 +61,7 @@ export function sessionRepository(sql: SqlExecutor): SessionRepository {
       await sql.run(SESSIONS.insert, SESSIONS.values(row));
     },
     async getSessionByTokenHash(tokenHash: string): Promise<SessionRow | null> {
-      const rows = await sql.all<DbRow>(`${SESSIONS.select} WHERE token_hash = ?`, [tokenHash]);
-      return rows[0] ? SESSIONS.row(rows[0]) : null;
+      return SESSIONS.one(sql, 'WHERE token_hash = ?', [tokenHash]);
     },
     async touchSession(id: string, lastSeenAt: string, idleExpiresAt: string): Promise<boolean> {
       const changed = await sql.run('UPDATE sessions SET last_seen_at = ?, idle_expires_at = ? WHERE id = ?', [lastSeenAt, idleExpiresAt, id]);
@@ -98,8 +96,7 @@ export function sessionRepository(sql: SqlExecutor): SessionRepository {
     },
     async getSignInThrottle(subjects: readonly string[]): Promise<SignInThrottleRow[]> {
       if (subjects.length === 0) return [];
-      const rows = await sql.all<DbRow>(`${SIGN_IN_THROTTLE.select} WHERE subject IN (${subjects.map(() => '?').join(', ')}) ORDER BY subject`, subjects);
-      return rows.map(SIGN_IN_THROTTLE.row);
+      return SIGN_IN_THROTTLE.all(sql, `WHERE subject IN (${subjects.map(() => '?').join(', ')}) ORDER BY subject`, subjects);
     },
     async clearSignInFailures(subject: string): Promise<void> {
       await sql.run('DELETE FROM sign_in_throttle WHERE subject = ?', [subject]);

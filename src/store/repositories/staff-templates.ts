@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { SqlExecutor } from '../sql.js';
-import type { DbRow } from './columns.js';
 import { json, table, text, time } from './columns.js';
 import type { ProtectedBlob } from './rows.js';
 import { BLOB_COLUMNS } from './rows.js';
@@ -42,11 +41,7 @@ export function staffTemplateRepository(sql: SqlExecutor): StaffTemplateReposito
       return stored;
     },
     async listStaffTemplates(userId: string): Promise<StoredStaffTemplate[]> {
-      const rows = await sql.all<DbRow>(
-        `${STAFF_TEMPLATES.select} WHERE user_id = ? ORDER BY created_at, id`,
-        [userId],
-      );
-      return rows.map(STAFF_TEMPLATES.row);
+      return STAFF_TEMPLATES.all(sql, 'WHERE user_id = ? ORDER BY created_at, id', [userId]);
     },
     async deleteStaffTemplate(id: string): Promise<boolean> {
       return (await sql.run('DELETE FROM staff_templates WHERE id = ?', [id])) > 0;
@@ -55,11 +50,7 @@ export function staffTemplateRepository(sql: SqlExecutor): StaffTemplateReposito
       return sql.run('DELETE FROM staff_templates WHERE user_id = ?', [userId]);
     },
     async listStaffTemplatesPage(afterId: string | null, limit: number): Promise<StoredStaffTemplate[]> {
-      const rows = await sql.all<DbRow>(
-        `${STAFF_TEMPLATES.select} WHERE id > ? ORDER BY id LIMIT ?`,
-        [afterId ?? '', limit],
-      );
-      return rows.map(STAFF_TEMPLATES.row);
+      return STAFF_TEMPLATES.all(sql, 'WHERE id > ? ORDER BY id LIMIT ?', [afterId ?? '', limit]);
     },
     async updateStaffTemplateProtection(id: string, blob: ProtectedBlob & { transformId: string }): Promise<boolean> {
       const changed = await sql.run(

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { SqlExecutor } from '../sql.js';
-import type { DbRow } from './columns.js';
 import { json, table, text, textOrNull, time } from './columns.js';
 import type { ProtectedBlob } from './rows.js';
 import { BLOB_COLUMNS } from './rows.js';
@@ -92,11 +91,7 @@ export function templateRepository(sql: SqlExecutor): TemplateRepository {
       return stored;
     },
     async listTemplates(patientId: string): Promise<StoredTemplate[]> {
-      const rows = await sql.all<DbRow>(
-        `${TEMPLATES.select} WHERE patient_id = ? ORDER BY created_at, id`,
-        [patientId],
-      );
-      return rows.map(TEMPLATES.row);
+      return TEMPLATES.all(sql, 'WHERE patient_id = ? ORDER BY created_at, id', [patientId]);
     },
     async countTemplates(patientId?: string): Promise<number> {
       const rows =
@@ -119,11 +114,7 @@ export function templateRepository(sql: SqlExecutor): TemplateRepository {
       return { inserted: await repository.insertTemplate(t), replacedId };
     },
     async listTemplatesPage(afterId: string | null, limit: number): Promise<StoredTemplate[]> {
-      const rows = await sql.all<DbRow>(
-        `${TEMPLATES.select} WHERE id > ? ORDER BY id LIMIT ?`,
-        [afterId ?? '', limit],
-      );
-      return rows.map(TEMPLATES.row);
+      return TEMPLATES.all(sql, 'WHERE id > ? ORDER BY id LIMIT ?', [afterId ?? '', limit]);
     },
     async listTemplateRefsPage(afterId: string | null, limit: number): Promise<TemplateRef[]> {
       const rows = await sql.all<{ id: string; patient_id: string }>('SELECT id, patient_id FROM templates WHERE id > ? ORDER BY id LIMIT ?', [
@@ -143,11 +134,7 @@ export function templateRepository(sql: SqlExecutor): TemplateRepository {
       return (await sql.run('DELETE FROM templates WHERE id = ?', [id])) > 0;
     },
     async listTemplatesNotOfModelPage(model: string, afterId: string | null, limit: number): Promise<StoredTemplate[]> {
-      const rows = await sql.all<DbRow>(
-        `${TEMPLATES.select} WHERE model_id <> ? AND id > ? ORDER BY id LIMIT ?`,
-        [model, afterId ?? '', limit],
-      );
-      return rows.map(TEMPLATES.row);
+      return TEMPLATES.all(sql, 'WHERE model_id <> ? AND id > ? ORDER BY id LIMIT ?', [model, afterId ?? '', limit]);
     },
     async countTemplatesByModel(): Promise<TemplateModelCount[]> {
       const rows = await sql.all<{ model_id: string; templates: number | string; patients: number | string; with_photo: number | string; without: number | string }>(
@@ -174,21 +161,16 @@ export function templateRepository(sql: SqlExecutor): TemplateRepository {
       return stored;
     },
     async listPhotos(patientId: string): Promise<StoredPhoto[]> {
-      const rows = await sql.all<DbRow>(
-        `${PHOTOS.select} WHERE patient_id = ? ORDER BY created_at, id`,
-        [patientId],
-      );
-      return rows.map(PHOTOS.row);
+      return PHOTOS.all(sql, 'WHERE patient_id = ? ORDER BY created_at, id', [patientId]);
     },
     async deletePhotosOfPatient(patientId: string): Promise<number> {
       return sql.run('DELETE FROM photos WHERE patient_id = ?', [patientId]);
     },
     async listPhotosPage(afterId: string | null, limit: number): Promise<StoredPhoto[]> {
-      const rows = await sql.all<DbRow>(`${PHOTOS.select} WHERE id > ? ORDER BY id LIMIT ?`, [
+      return PHOTOS.all(sql, 'WHERE id > ? ORDER BY id LIMIT ?', [
         afterId ?? '',
         limit,
       ]);
-      return rows.map(PHOTOS.row);
     },
     async updatePhotoProtection(id: string, blob: ProtectedBlob): Promise<boolean> {
       const changed = await sql.run(

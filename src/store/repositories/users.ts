@@ -1,5 +1,4 @@
 import type { SqlExecutor } from '../sql.js';
-import type { DbRow } from './columns.js';
 import { bytes, flag, json, num, numOrNull, table, text, textOrNull, time, timeOrNull } from './columns.js';
 
 /**
@@ -79,20 +78,16 @@ export function userRepository(sql: SqlExecutor): UserRepository {
       return changed > 0;
     },
     async getUser(id: string): Promise<UserRow | null> {
-      const rows = await sql.all<DbRow>(`${USERS.select} WHERE id = ?`, [id]);
-      return rows[0] ? USERS.row(rows[0]) : null;
+      return USERS.one(sql, 'WHERE id = ?', [id]);
     },
     async getUserByUsername(username: string): Promise<UserRow | null> {
-      const rows = await sql.all<DbRow>(`${USERS.select} WHERE username = ?`, [username]);
-      return rows[0] ? USERS.row(rows[0]) : null;
+      return USERS.one(sql, 'WHERE username = ?', [username]);
     },
     async getUserByPatientId(patientId: string): Promise<UserRow | null> {
-      const rows = await sql.all<DbRow>(`${USERS.select} WHERE patient_id = ?`, [patientId]);
-      return rows[0] ? USERS.row(rows[0]) : null;
+      return USERS.one(sql, 'WHERE patient_id = ?', [patientId]);
     },
     async listUsers(): Promise<UserRow[]> {
-      const rows = await sql.all<DbRow>(`${USERS.select} ORDER BY username`);
-      return rows.map(USERS.row);
+      return USERS.all(sql, 'ORDER BY username');
     },
     async setCredential(row: CredentialRow): Promise<void> {
       await sql.run(
@@ -102,8 +97,7 @@ export function userRepository(sql: SqlExecutor): UserRepository {
       );
     },
     async getCredential(userId: string, kind: CredentialKind): Promise<CredentialRow | null> {
-      const rows = await sql.all<DbRow>(`${CREDENTIALS.select} WHERE user_id = ? AND kind = ?`, [userId, kind]);
-      return rows[0] ? CREDENTIALS.row(rows[0]) : null;
+      return CREDENTIALS.one(sql, 'WHERE user_id = ? AND kind = ?', [userId, kind]);
     },
     async setTotp(row: TotpRow): Promise<void> {
       await sql.run(
@@ -114,8 +108,7 @@ export function userRepository(sql: SqlExecutor): UserRepository {
       );
     },
     async getTotp(userId: string): Promise<TotpRow | null> {
-      const rows = await sql.all<DbRow>(`${TOTP_SECRETS.select} WHERE user_id = ?`, [userId]);
-      return rows[0] ? TOTP_SECRETS.row(rows[0]) : null;
+      return TOTP_SECRETS.one(sql, 'WHERE user_id = ?', [userId]);
     },
     async deleteTotp(userId: string): Promise<boolean> {
       return (await sql.run('DELETE FROM totp_secrets WHERE user_id = ?', [userId])) > 0;
