@@ -66,7 +66,8 @@ function render(r: BenchResult): string {
       ? [
           `${r.human_baseline.description}, same process, ${r.human_baseline.runs} images:`,
           row('Human', r.human_baseline.wall),
-          `  Human p50 / medface round-trip p50 = ${r.human_baseline.ratio_p50}x`,
+          row('CPU time', r.human_baseline.cpu),
+          `  Human / medface, p50: ${r.human_baseline.ratio_p50}x wall clock (round trip), ${r.human_baseline.ratio_cpu_p50}x CPU time`,
         ]
       : []),
   ].join('\n');

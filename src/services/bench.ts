@@ -61,7 +61,16 @@ export interface BenchResult {
    * Human's own face pipeline (see humanBaseline) on the same images in the same process, one at a time, and
    * how many times slower its p50 is than medface's round trip: a figure that carries across machines.
    */
-  human_baseline?: { description: string; runs: number; wall: Percentiles; ratio_p50: number };
+  human_baseline?: {
+    description: string;
+    runs: number;
+    wall: Percentiles;
+    /** CPU time (user + system, whole process) per image; nothing else of ours runs meanwhile. */
+    cpu: Percentiles;
+    /** Human's p50 over medface's: wall clock (round trip), and CPU time, which a loaded machine distorts less. */
+    ratio_p50: number;
+    ratio_cpu_p50: number;
+  };
 }
 
 const IMAGE_FILE = /\.(jpe?g|png|webp|gif|tiff?|avif)$/i;
@@ -147,7 +156,11 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
     },
     throughput: { workers, analyses: n, faces, seconds: round(seconds), faces_per_s: round(faces / seconds) },
     ...(human && {
-      human_baseline: { ...human, ratio_p50: round(human.wall.p50 / percentile(timings.map((t) => t.roundTrip), 0.5)) },
+      human_baseline: {
+        ...human,
+        ratio_p50: round(human.wall.p50 / percentile(timings.map((t) => t.roundTrip), 0.5)),
+        ratio_cpu_p50: round(human.cpu.p50 / percentile(timings.map((t) => t.cpu), 0.5)),
+      },
     }),
   };
 }
@@ -161,7 +174,11 @@ const HUMAN_BASELINE = 'Human 3.3.6 face pipeline on tfjs-wasm: BlazeFace, mesh,
  * descriptor; emotion, anti-spoofing and the body, hand and object models off), one image at a time on this
  * thread after one warm-up image: decode + detect + describe, wall clock per image.
  */
-async function humanBaseline(images: Buffer[], n: number, onProgress: (done: number) => void): Promise<{ description: string; runs: number; wall: Percentiles }> {
+async function humanBaseline(
+  images: Buffer[],
+  n: number,
+  onProgress: (done: number) => void,
+): Promise<{ description: string; runs: number; wall: Percentiles; cpu: Percentiles }> {
   const tf = await initTf();
   const off = { enabled: false };
   const config = {
@@ -191,13 +208,17 @@ async function humanBaseline(images: Buffer[], n: number, onProgress: (done: num
   };
   await once(images[0]!);
   const wall: number[] = [];
+  const cpu: number[] = [];
   for (let i = 0; i < n; i++) {
+    const cpuBefore = process.cpuUsage();
     const started = performance.now();
     await once(images[i % images.length]!);
     wall.push(performance.now() - started);
+    const used = process.cpuUsage(cpuBefore);
+    cpu.push((used.user + used.system) / 1000);
     onProgress(i + 1);
   }
-  return { description: HUMAN_BASELINE, runs: n, wall: stat(wall) };
+  return { description: HUMAN_BASELINE, runs: n, wall: stat(wall), cpu: stat(cpu) };
 }
 
 /** Nearest-rank percentile. */
