@@ -99,14 +99,15 @@ export const DEFAULT_NATIVE_THREADS = 1;
 
 /**
  * The runtime to use: `native` where onnxruntime-node loads, else tfjs-wasm; asking for `native` where it cannot
- * load is an error rather than a silent slowdown.
+ * load is an error rather than a silent slowdown. `loadNative` is onnxruntime-node's loader (replaceable to
+ * test the fallback on a machine where it loads).
  */
-export function chooseRuntime(requested?: FaceRuntime, threads = DEFAULT_NATIVE_THREADS): RuntimeSettings {
+export function chooseRuntime(requested?: FaceRuntime, threads = DEFAULT_NATIVE_THREADS, loadNative: () => unknown = nativeRuntime): RuntimeSettings {
   if (!Number.isInteger(threads) || threads < 1) {
     throw new MedfaceError('INVALID_ARGUMENT', `Native runtime threads must be a positive integer, not ${threads}.`);
   }
   if (requested === 'wasm') return WASM_RUNTIME;
-  if (nativeRuntime()) return { kind: 'native', threads };
+  if (loadNative()) return { kind: 'native', threads };
   if (requested === 'native') throw new MedfaceError('ENGINE_FAILED', 'The native runtime (onnxruntime-node) cannot load on this machine.');
   return WASM_RUNTIME;
 }

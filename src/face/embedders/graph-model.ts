@@ -36,9 +36,9 @@ export interface GraphEmbedderSpec {
 }
 
 /**
- * A recogniser shipped as a tfjs graph model. With `flip`, each face is embedded together with its mirror
- * image in one batch of two and the two raw descriptors averaged (test-time augmentation); the result is
- * L2-normalised either way.
+ * A recogniser shipped as a tfjs graph model, run on onnxruntime (converted at load, src/face/onnx/) or on
+ * tfjs-wasm as `load` is told. With `flip`, each face is embedded together with its mirror image in one batch of
+ * two and the two raw descriptors averaged (test-time augmentation); the result is L2-normalised either way.
  */
 export class GraphModelEmbedder implements Embedder {
   readonly id: string;

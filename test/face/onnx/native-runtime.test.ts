@@ -71,6 +71,17 @@ describe('tfjs-to-onnx', () => {
   });
 });
 
+describe('chooseRuntime', () => {
+  it('falls back to tfjs-wasm where onnxruntime-node cannot load, unless native was asked for', () => {
+    const missing = () => null;
+    expect(chooseRuntime(undefined, 1, missing)).toEqual({ kind: 'wasm', threads: 1 });
+    expect(chooseRuntime('wasm', 1, missing).kind).toBe('wasm');
+    expect(() => chooseRuntime('native', 1, missing)).toThrow(/cannot load/);
+    expect(chooseRuntime(undefined, 2)).toEqual({ kind: 'native', threads: 2 });
+    expect(() => chooseRuntime(undefined, 0)).toThrow(/positive integer/);
+  });
+});
+
 describe('the engine on the native runtime', () => {
   let native: FaceEngine;
   let wasm: FaceEngine;
