@@ -177,7 +177,7 @@ export class FaceEngine {
     const observation: FrameObservation = { image: { width: image.width, height: image.height }, faces: detected.length, subject: null };
     if (largest) {
       const { box, score, pose, mesh } = largest;
-      const eyes = await eyeOpenness(image, mesh);
+      const eyes = await eyeOpenness(image, mesh, this.settings);
       observation.subject = embed ? { box, score, pose, mesh, eyes, embedding: await this.embedOne(image, largest) } : { box, score, pose, mesh, eyes };
     }
     return observation;

@@ -183,6 +183,9 @@ export function tfjsToOnnx(model: TfGraphModel): Uint8Array {
       case 'Reshape':
         addNode('Reshape', [tensor(inputs[0]!), int64s(out, constantValues(inputs[1]!))], [out]);
         break;
+      case 'ConcatV2':
+        addNode('Concat', inputs.slice(0, -1).map(tensor), [out], { axis: { int: constantValues(inputs.at(-1)!)[0]! } });
+        break;
       case 'Squeeze':
         addNode('Squeeze', [tensor(inputs[0]!), int64s(out, intList(attr.squeeze_dims))], [out]);
         break;

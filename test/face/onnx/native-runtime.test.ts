@@ -22,6 +22,7 @@ describe('tfjs-to-onnx', () => {
     { name: 'MobileFaceNet (repaired)', file: () => humanModelsFile('mobilefacenet.json'), size: 112, batch: 2, offset: 0, repair: repairPrelu },
     { name: 'BlazeFace', file: () => path.join(HUMAN_DIR, 'models', 'blazeface.json'), size: 256, batch: 1, offset: 0.5 },
     { name: 'face mesh (float16 weights)', file: () => path.join(HUMAN_DIR, 'models', 'facemesh.json'), size: 192, batch: 1, offset: 0.5 },
+    { name: 'iris (ConcatV2)', file: () => path.join(HUMAN_DIR, 'models', 'iris.json'), size: 64, batch: 2, offset: 0.5 },
   ];
   for (const net of networks) {
     it(`gives ${net.name} the outputs tfjs computes`, async () => {
@@ -141,6 +142,21 @@ describe('the engine on the native runtime', () => {
       });
     }
     expect(faces).toBeGreaterThanOrEqual(6);
+  });
+
+  it('observes a frame with the same eye openness, the iris network on onnxruntime', async () => {
+    const runs = vi.spyOn(NativeNetwork.prototype, 'run');
+    const n = await native.observe(photos[0]!, false);
+    const nativeRuns = runs.mock.calls.length;
+    runs.mockClear();
+    const w = await wasm.observe(photos[0]!, false);
+    expect(runs.mock.calls.length).toBe(0);
+    runs.mockRestore();
+    // BlazeFace, the mesh per face, the iris network once (both eyes in one batch).
+    expect(nativeRuns).toBeGreaterThanOrEqual(1 + n.faces + 1);
+    expect(n.subject!.eyes.right).toBeGreaterThan(0.1);
+    expect(Math.abs(n.subject!.eyes.right - w.subject!.eyes.right)).toBeLessThan(0.005);
+    expect(Math.abs(n.subject!.eyes.left - w.subject!.eyes.left)).toBeLessThan(0.005);
   });
 
   it('gives embeddings with cosine ≥ 0.999 to tfjs-wasm', () => {
