@@ -7,6 +7,7 @@ import { eyeOpenness, type EyeOpenness } from './eyes.js';
 import { decodeImage, IMAGE_LIMITS, type ImageLimits } from './image.js';
 import { assessPassiveLiveness, loadPassiveLivenessModel, type PassiveLiveness, type PassiveLivenessModel } from './passive-liveness.js';
 import { assessCapture, type QualityReport } from './quality.js';
+import { chooseRuntime, type FaceRuntime, type RuntimeSettings } from './runtime.js';
 import type { Box, DetectedFace, Embedding, Landmarks, Point3, Pose, Purpose, QualityReason, RgbImage } from './types.js';
 
 export interface EngineOptions {
@@ -14,6 +15,10 @@ export interface EngineOptions {
   embedderId?: string;
   /** Most faces detected per image (default 10). */
   maxFaces?: number;
+  /** Where the networks run: onnxruntime-node (`native`, the default where it loads) or tfjs-wasm (runtime.ts). */
+  runtime?: FaceRuntime;
+  /** onnxruntime's threads per inference (default 1: one worker per core, docs/performance.md). */
+  nativeThreads?: number;
 }
 
 export interface AnalyzeOptions {
@@ -101,13 +106,20 @@ export class FaceEngine {
     private readonly detector: Detector,
     private readonly embedder: Embedder,
     private readonly passiveModel: PassiveLivenessModel,
+    private readonly settings: RuntimeSettings,
   ) {}
 
   static async create(options: EngineOptions = {}): Promise<FaceEngine> {
+    const runtime = chooseRuntime(options.runtime, options.nativeThreads);
     const embedder = createEmbedder(options.embedderId);
-    const detector = await createDetector(options.maxFaces === undefined ? {} : { maxFaces: options.maxFaces });
-    await embedder.load();
-    return new FaceEngine(detector, embedder, loadPassiveLivenessModel());
+    const detector = await createDetector(options.maxFaces === undefined ? { runtime } : { maxFaces: options.maxFaces, runtime });
+    await embedder.load(runtime);
+    return new FaceEngine(detector, embedder, loadPassiveLivenessModel(), runtime);
+  }
+
+  /** The runtime the networks run on (dlib-resnet, a tfjs-core network, always runs on tfjs-wasm). */
+  get runtime(): FaceRuntime {
+    return this.settings.kind;
   }
 
   /** Id of the embeddings this engine makes (`name@version`). */
@@ -165,7 +177,7 @@ export class FaceEngine {
     const observation: FrameObservation = { image: { width: image.width, height: image.height }, faces: detected.length, subject: null };
     if (largest) {
       const { box, score, pose, mesh } = largest;
-      const eyes = await eyeOpenness(image, mesh);
+      const eyes = await eyeOpenness(image, mesh, this.settings);
       observation.subject = embed ? { box, score, pose, mesh, eyes, embedding: await this.embedOne(image, largest) } : { box, score, pose, mesh, eyes };
     }
     return observation;

@@ -1,7 +1,8 @@
 import path from 'node:path';
 import type * as tfTypes from '@tensorflow/tfjs-core';
 import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
-import { HUMAN_DIR, initTf } from './runtime.js';
+import { NativeNetwork, nativeRuntime, readGraphModel } from './onnx/session.js';
+import { HUMAN_DIR, initTf, WASM_RUNTIME, type FaceRuntime, type RuntimeSettings } from './runtime.js';
 import type { Point, Point3, RgbImage } from './types.js';
 
 /**
@@ -35,11 +36,36 @@ const LID_PAIRS = [
 const OUTER_CORNER = 0;
 const INNER_CORNER = 8;
 
-let model: Promise<GraphModel> | undefined;
+const IRIS_MODEL = path.join(HUMAN_DIR, 'models', 'iris.json');
 
-function irisModel(): Promise<GraphModel> {
-  model ??= initTf().then(() => loadGraphModel(`file://${path.join(HUMAN_DIR, 'models', 'iris.json')}`));
-  return model;
+/** The iris network's output for a batch of eye crops, on one runtime. */
+type IrisNetwork = (crops: tfTypes.Tensor4D) => Promise<Float32Array>;
+
+/** This thread's iris network by runtime, loaded on first use. */
+const networks = new Map<FaceRuntime, Promise<IrisNetwork>>();
+
+function irisNetwork(runtime: RuntimeSettings): Promise<IrisNetwork> {
+  let network = networks.get(runtime.kind);
+  if (!network) {
+    const ort = runtime.kind === 'native' ? nativeRuntime() : null;
+    network = ort
+      ? NativeNetwork.load(ort, readGraphModel(IRIS_MODEL), runtime.threads).then((net) => async (crops: tfTypes.Tensor4D) => {
+          return net.run(crops.dataSync() as Float32Array, crops.shape)[0]!.data;
+        })
+      : initTf()
+          .then(() => loadGraphModel(`file://${IRIS_MODEL}`))
+          .then((net: GraphModel) => async (crops: tfTypes.Tensor4D) => {
+            const output = net.execute(crops) as tfTypes.Tensor;
+            try {
+              return (await output.data()) as Float32Array;
+            } finally {
+              output.dispose();
+            }
+          });
+    networks.set(runtime.kind, network);
+    network.catch(() => networks.delete(runtime.kind));
+  }
+  return network;
 }
 
 /**
@@ -63,21 +89,20 @@ function openness(points: Float32Array | Int32Array | Uint8Array, offset: number
   return gap / width;
 }
 
-/** Both eyes' openness of the face whose 468-point mesh is `mesh`. */
-export async function eyeOpenness(image: RgbImage, mesh: readonly Point3[]): Promise<EyeOpenness> {
+/** Both eyes' openness of the face whose 468-point mesh is `mesh`, the iris network on `runtime`. */
+export async function eyeOpenness(image: RgbImage, mesh: readonly Point3[], runtime: RuntimeSettings = WASM_RUNTIME): Promise<EyeOpenness> {
   const tf: typeof tfTypes = await initTf();
-  const net = await irisModel();
+  const net = await irisNetwork(runtime);
   const right = eyeBox(image, mesh[RIGHT_CORNERS[0]]!, mesh[RIGHT_CORNERS[1]]!, true);
   const left = eyeBox(image, mesh[LEFT_CORNERS[0]]!, mesh[LEFT_CORNERS[1]]!, false);
-  const output = tf.tidy(() => {
+  const crops = tf.tidy(() => {
     const pixels = tf.div(tf.tensor4d(image.data, [1, image.height, image.width, 3], 'float32'), 255) as tfTypes.Tensor4D;
-    const crops = tf.image.cropAndResize(pixels, [right.box, left.box], [0, 0], [INPUT_SIZE, INPUT_SIZE]);
-    return net.execute(crops) as tfTypes.Tensor;
+    return tf.image.cropAndResize(pixels, [right.box, left.box], [0, 0], [INPUT_SIZE, INPUT_SIZE]);
   });
   try {
-    const values = (await output.data()) as Float32Array;
+    const values = await net(crops);
     return { right: openness(values, 0), left: openness(values, OUTPUT_POINTS * 3) };
   } finally {
-    output.dispose();
+    crops.dispose();
   }
 }

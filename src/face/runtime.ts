@@ -4,6 +4,8 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-converter';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { MedfaceError } from '../errors.js';
+import { nativeRuntime } from './onnx/session.js';
 
 const require = createRequire(import.meta.url);
 
@@ -70,4 +72,42 @@ export function fileModelHandler(jsonPath: string): tf.io.IOHandler {
       };
     },
   };
+}
+
+/**
+ * Where the engine runs its networks: `native` is onnxruntime-node's CPU kernels on models converted from the
+ * installed tfjs packages (src/face/onnx/), `wasm` is tfjs-wasm. Embeddings agree between the two (cosine
+ * ≥ 0.999, test/face/onnx.test.ts), so templates do not depend on the runtime that made them.
+ */
+export type FaceRuntime = 'native' | 'wasm';
+
+export const FACE_RUNTIMES: readonly FaceRuntime[] = ['native', 'wasm'];
+
+export interface RuntimeSettings {
+  kind: FaceRuntime;
+  /** onnxruntime's intra-op threads per inference (native only). */
+  threads: number;
+}
+
+export const WASM_RUNTIME: RuntimeSettings = { kind: 'wasm', threads: 1 };
+
+/**
+ * One thread per inference: FacePool already runs one worker per core, which measured faster than fewer workers
+ * with more threads each (docs/performance.md, "Native runtime").
+ */
+export const DEFAULT_NATIVE_THREADS = 1;
+
+/**
+ * The runtime to use: `native` where onnxruntime-node loads, else tfjs-wasm; asking for `native` where it cannot
+ * load is an error rather than a silent slowdown. `loadNative` is onnxruntime-node's loader (replaceable to
+ * test the fallback on a machine where it loads).
+ */
+export function chooseRuntime(requested?: FaceRuntime, threads = DEFAULT_NATIVE_THREADS, loadNative: () => unknown = nativeRuntime): RuntimeSettings {
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new MedfaceError('INVALID_ARGUMENT', `Native runtime threads must be a positive integer, not ${threads}.`);
+  }
+  if (requested === 'wasm') return WASM_RUNTIME;
+  if (loadNative()) return { kind: 'native', threads };
+  if (requested === 'native') throw new MedfaceError('ENGINE_FAILED', 'The native runtime (onnxruntime-node) cannot load on this machine.');
+  return WASM_RUNTIME;
 }

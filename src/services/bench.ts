@@ -3,7 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { MedfaceError } from '../errors.js';
-import { FACE_API_DIR } from '../face/runtime.js';
+import type { Config as HumanConfig } from '@vladmandic/human';
+import { humanClass } from '../face/detector.js';
+import { chooseRuntime, DEFAULT_NATIVE_THREADS, FACE_API_DIR, FACE_RUNTIMES, HUMAN_DIR, initTf, type FaceRuntime } from '../face/runtime.js';
 import { DEFAULT_EMBEDDER_ID, FacePool } from '../face/index.js';
 
 export interface BenchOptions {
@@ -13,6 +15,14 @@ export interface BenchOptions {
   n?: number;
   /** Embedder to measure; default the pool's. */
   embedderId?: string;
+  /** Runtime of the networks, `native` or `wasm` (default: native where onnxruntime loads). */
+  runtime?: string;
+  /** onnxruntime threads per inference (native only; default 1). */
+  threads?: number;
+  /** Workers of the throughput phase (default: one per core). */
+  workers?: number;
+  /** Skip the same-process run of Human's own pipeline. */
+  noBaseline?: boolean;
   onProgress?: (phase: string, done: number, total: number) => void;
 }
 
@@ -25,6 +35,8 @@ export interface BenchResult {
   /** `load_average`: the 1-minute load when the run began; above `cores`, other work competed for the CPUs. */
   machine: { cpu: string; cores: number; node: string; platform: string; load_average: number };
   model: string;
+  /** Where the networks ran, and onnxruntime's threads per inference. */
+  runtime: { kind: FaceRuntime; threads: number };
   images: { source: string; count: number; median_width: number; median_height: number };
   /** One worker, one image at a time: milliseconds per stage and end to end. */
   one_core: {
@@ -43,8 +55,22 @@ export interface BenchResult {
      */
     cpu: Percentiles;
   };
-  /** One worker per core, the queue kept full. */
+  /** One worker per core (unless told), the queue kept full. */
   throughput: { workers: number; analyses: number; faces: number; seconds: number; faces_per_s: number };
+  /**
+   * Human's own face pipeline (see humanBaseline) on the same images in the same process, one at a time, and
+   * how many times slower its p50 is than medface's round trip: a figure that carries across machines.
+   */
+  human_baseline?: {
+    description: string;
+    runs: number;
+    wall: Percentiles;
+    /** CPU time (user + system, whole process) per image; nothing else of ours runs meanwhile. */
+    cpu: Percentiles;
+    /** Human's p50 over medface's: wall clock (round trip), and CPU time, which a loaded machine distorts less. */
+    ratio_p50: number;
+    ratio_cpu_p50: number;
+  };
 }
 
 const IMAGE_FILE = /\.(jpe?g|png|webp|gif|tiff?|avif)$/i;
@@ -57,7 +83,11 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
   const n = options.n ?? 60;
   if (!Number.isInteger(n) || n < 1) throw new MedfaceError('INVALID_ARGUMENT', '--n must be a positive integer');
   const model = options.embedderId ?? DEFAULT_EMBEDDER_ID;
-  const poolOptions = { embedderId: model };
+  if (options.runtime !== undefined && !(FACE_RUNTIMES as readonly string[]).includes(options.runtime)) {
+    throw new MedfaceError('INVALID_ARGUMENT', `--runtime must be ${FACE_RUNTIMES.join(' or ')}, got "${options.runtime}"`);
+  }
+  const runtime = chooseRuntime(options.runtime as FaceRuntime | undefined, options.threads ?? DEFAULT_NATIVE_THREADS);
+  const poolOptions = { embedderId: model, runtime: runtime.kind, nativeThreads: runtime.threads };
 
   const loadAverage = os.loadavg()[0]!;
   const single = await FacePool.create({ ...poolOptions, size: 1 });
@@ -79,7 +109,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
     await single.close();
   }
 
-  const workers = os.availableParallelism();
+  const workers = options.workers ?? os.availableParallelism();
   const pool = await FacePool.create({ ...poolOptions, size: workers });
   let faces = 0;
   let seconds: number;
@@ -101,12 +131,13 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
     await pool.close();
   }
 
-  const stat = (values: number[]): Percentiles => ({ p50: round(percentile(values, 0.5)), p95: round(percentile(values, 0.95)) });
+  const human = options.noBaseline ? undefined : await humanBaseline(images, n, (done) => options.onProgress?.('Human', done, n));
   const stage = (k: 'decode' | 'detect' | 'quality' | 'align_embed') => stat(timings.map((t) => t.stages[k]));
   const sizes = await Promise.all(images.map((b) => sharp(b).metadata()));
   return {
     machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: workers, node: process.version, platform: `${os.platform()} ${os.arch()}`, load_average: round(loadAverage) },
     model,
+    runtime: { kind: runtime.kind, threads: runtime.threads },
     images: {
       source: options.imagesDir ?? 'face-api demo photos, cropped to single faces',
       count: images.length,
@@ -124,7 +155,70 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
       cpu: stat(timings.map((t) => t.cpu)),
     },
     throughput: { workers, analyses: n, faces, seconds: round(seconds), faces_per_s: round(faces / seconds) },
+    ...(human && {
+      human_baseline: {
+        ...human,
+        ratio_p50: round(human.wall.p50 / percentile(timings.map((t) => t.roundTrip), 0.5)),
+        ratio_cpu_p50: round(human.cpu.p50 / percentile(timings.map((t) => t.cpu), 0.5)),
+      },
+    }),
   };
+}
+
+const stat = (values: number[]): Percentiles => ({ p50: round(percentile(values, 0.5)), p95: round(percentile(values, 0.95)) });
+
+const HUMAN_BASELINE = 'Human 3.3.6 face pipeline on tfjs-wasm: BlazeFace, mesh, iris, FaceRes descriptor; decode by sharp';
+
+/**
+ * Human's own face pipeline, as Human configures it by default for faces (detector, mesh, iris and its FaceRes
+ * descriptor; emotion, anti-spoofing and the body, hand and object models off), one image at a time on this
+ * thread after one warm-up image: decode + detect + describe, wall clock per image.
+ */
+async function humanBaseline(
+  images: Buffer[],
+  n: number,
+  onProgress: (done: number) => void,
+): Promise<{ description: string; runs: number; wall: Percentiles; cpu: Percentiles }> {
+  const tf = await initTf();
+  const off = { enabled: false };
+  const config = {
+    backend: 'wasm',
+    modelBasePath: `file://${HUMAN_DIR}/models/`,
+    cacheSensitivity: 0,
+    warmup: 'none',
+    debug: false,
+    face: { enabled: true, emotion: off, antispoof: off, liveness: off },
+    body: off,
+    hand: off,
+    object: off,
+    gesture: off,
+    segmentation: off,
+  } as Partial<HumanConfig>;
+  const human = new (humanClass())(config);
+  await human.load();
+  const once = async (bytes: Buffer) => {
+    const { data, info } = await sharp(bytes).rotate().removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    const input = tf.tensor3d(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), [info.height, info.width, 3], 'int32');
+    try {
+      const result = await human.detect(input as unknown as Parameters<typeof human.detect>[0]);
+      if (result.error) throw new MedfaceError('ENGINE_FAILED', `Human failed: ${result.error}`);
+    } finally {
+      input.dispose();
+    }
+  };
+  await once(images[0]!);
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const cpuBefore = process.cpuUsage();
+    const started = performance.now();
+    await once(images[i % images.length]!);
+    wall.push(performance.now() - started);
+    const used = process.cpuUsage(cpuBefore);
+    cpu.push((used.user + used.system) / 1000);
+    onProgress(i + 1);
+  }
+  return { description: HUMAN_BASELINE, runs: n, wall: stat(wall), cpu: stat(cpu) };
 }
 
 /** Nearest-rank percentile. */

@@ -24,7 +24,14 @@ function faceresSpec(id: string, modelFile: () => string): GraphEmbedderSpec {
     modelFile,
     output: 'global_pooling/Mean',
     chip: (image, face) => arcfaceChip(image, face, CHIP_SIZE, FACE_SCALE),
-    normalise: (tf, rgb) => tf.sub(tf.reverse(rgb, -1), tf.tensor1d([...MEAN_BGR])),
+    normalise: (pixels) => {
+      for (let i = 0; i < pixels.length; i += 3) {
+        const red = pixels[i]!;
+        pixels[i] = pixels[i + 2]! - MEAN_BGR[0];
+        pixels[i + 1] = pixels[i + 1]! - MEAN_BGR[1];
+        pixels[i + 2] = red - MEAN_BGR[2];
+      }
+    },
   };
 }
 

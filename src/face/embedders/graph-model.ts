@@ -1,13 +1,12 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type * as tfTypes from '@tensorflow/tfjs-core';
-import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
+import { loadGraphModel } from '@tensorflow/tfjs-converter';
 import { MedfaceError } from '../../errors.js';
-import { fileModelHandler, initTf } from '../runtime.js';
+import { NativeNetwork, nativeRuntime, readGraphModel } from '../onnx/session.js';
+import { fileModelHandler, initTf, WASM_RUNTIME, type RuntimeSettings } from '../runtime.js';
 import type { DetectedFace, RgbImage } from '../types.js';
 import type { Embedder } from './types.js';
-
-type Tf = typeof tfTypes;
 
 const require = createRequire(import.meta.url);
 
@@ -27,22 +26,25 @@ export interface GraphEmbedderSpec {
   output?: string;
   /** The face chip the network was trained on, cut from the image; its size is the network's input size. */
   chip(image: RgbImage, face: DetectedFace): RgbImage;
-  /** The network's input from a batch of chips as float RGB 0..255, [n, h, w, 3]. */
-  normalise(tf: Tf, rgb: tfTypes.Tensor4D): tfTypes.Tensor4D;
+  /**
+   * Turns a batch of chips, float RGB 0..255 interleaved ([n, h, w, 3]), into the network's input, in place;
+   * absent, the network takes the pixels as they are.
+   */
+  normalise?(pixels: Float32Array): void;
   /** Fixes a defect of the converted graph before tfjs compiles it. */
   repair?(topology: GraphTopology): void;
 }
 
 /**
- * A recogniser shipped as a tfjs graph model. With `flip`, each face is embedded together with its mirror
- * image in one batch of two and the two raw descriptors averaged (test-time augmentation); the result is
- * L2-normalised either way.
+ * A recogniser shipped as a tfjs graph model, run on onnxruntime (converted at load, src/face/onnx/) or on
+ * tfjs-wasm as `load` is told. With `flip`, each face is embedded together with its mirror image in one batch of
+ * two and the two raw descriptors averaged (test-time augmentation); the result is L2-normalised either way.
  */
 export class GraphModelEmbedder implements Embedder {
   readonly id: string;
   readonly dimensions: number;
-  private model: GraphModel | undefined;
-  private tf: Tf | undefined;
+  /** Raw descriptors of a batch of network inputs, [n × length], on the runtime chosen at load. */
+  private network: { run(input: Float32Array, dims: number[]): Promise<Float32Array>; dispose(): void } | undefined;
   private loading: Promise<void> | undefined;
 
   constructor(
@@ -53,8 +55,8 @@ export class GraphModelEmbedder implements Embedder {
     this.dimensions = spec.dimensions;
   }
 
-  load(): Promise<void> {
-    this.loading ??= this.loadModel().catch((e: unknown) => {
+  load(runtime: RuntimeSettings = WASM_RUNTIME): Promise<void> {
+    this.loading ??= this.loadModel(runtime).catch((e: unknown) => {
       this.loading = undefined;
       throw e;
     });
@@ -62,38 +64,45 @@ export class GraphModelEmbedder implements Embedder {
   }
 
   async embed(image: RgbImage, face: DetectedFace): Promise<Float32Array> {
-    const { tf, model } = this;
-    if (!tf || !model) throw new Error(`${this.id}: load() must finish before embed()`);
+    const { network } = this;
+    if (!network) throw new Error(`${this.id}: load() must finish before embed()`);
     const chip = this.spec.chip(image, face);
     const chips = this.flip ? [chip, mirrored(chip)] : [chip];
-    const descriptor = tf.tidy(() => {
-      const pixels = new Float32Array(chips.length * chip.data.length);
-      chips.forEach((c, i) => pixels.set(c.data, i * chip.data.length));
-      const input = this.spec.normalise(tf, tf.tensor4d(pixels, [chips.length, chip.height, chip.width, 3]));
-      const raw = (this.spec.output ? model.execute(input, this.spec.output) : model.execute(input)) as tfTypes.Tensor;
-      const mean = tf.mean(tf.reshape(raw, [chips.length, -1]), 0);
-      return tf.div(mean, tf.norm(mean));
-    });
-    try {
-      const vector = new Float32Array(await descriptor.data());
-      if (vector.length !== this.dimensions) throw new Error(`${this.id}: descriptor has ${vector.length} values, not ${this.dimensions}`);
-      return vector;
-    } finally {
-      descriptor.dispose();
-    }
+    const pixels = new Float32Array(chips.length * chip.data.length);
+    chips.forEach((c, i) => pixels.set(c.data, i * chip.data.length));
+    this.spec.normalise?.(pixels);
+    const raw = await network.run(pixels, [chips.length, chip.height, chip.width, 3]);
+    const length = raw.length / chips.length;
+    if (length !== this.dimensions) throw new Error(`${this.id}: descriptor has ${length} values, not ${this.dimensions}`);
+    // The mean of the chips' descriptors, L2-normalised.
+    const vector = new Float32Array(length);
+    for (let c = 0; c < chips.length; c++) for (let i = 0; i < length; i++) vector[i]! += raw[c * length + i]! / chips.length;
+    const norm = Math.hypot(...vector);
+    for (let i = 0; i < length; i++) vector[i]! /= norm;
+    return vector;
   }
 
   dispose(): void {
-    this.model?.dispose();
-    this.model = undefined;
+    this.network?.dispose();
+    this.network = undefined;
     this.loading = undefined;
   }
 
-  private async loadModel(): Promise<void> {
+  private async loadModel(runtime: RuntimeSettings): Promise<void> {
+    const { spec } = this;
+    const ort = runtime.kind === 'native' ? nativeRuntime() : null;
+    if (ort) {
+      const model = readGraphModel(spec.modelFile());
+      spec.repair?.(model);
+      if (spec.output) model.outputs = [spec.output];
+      const network = await NativeNetwork.load(ort, model, runtime.threads);
+      this.network = { run: async (input, dims) => network.run(input, dims)[0]!.data, dispose: () => network.dispose() };
+      return;
+    }
     const tf = await initTf();
-    const handler = fileModelHandler(this.spec.modelFile());
-    const repair = this.spec.repair;
-    this.model = await loadGraphModel(
+    const handler = fileModelHandler(spec.modelFile());
+    const repair = spec.repair;
+    const model = await loadGraphModel(
       repair
         ? {
             load: async () => {
@@ -104,7 +113,20 @@ export class GraphModelEmbedder implements Embedder {
           }
         : handler,
     );
-    this.tf = tf;
+    this.network = {
+      run: async (input, dims) => {
+        const raw = tf.tidy(() => {
+          const batch = tf.tensor4d(input, dims as [number, number, number, number]);
+          return (spec.output ? model.execute(batch, spec.output) : model.execute(batch)) as tfTypes.Tensor;
+        });
+        try {
+          return (await raw.data()) as Float32Array;
+        } finally {
+          raw.dispose();
+        }
+      },
+      dispose: () => model.dispose(),
+    };
   }
 }
 

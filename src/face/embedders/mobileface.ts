@@ -13,7 +13,6 @@ export const MOBILEFACE_SPEC: GraphEmbedderSpec = {
   dimensions: 256,
   modelFile: () => humanModelsFile('mobileface.json'),
   chip: arcfaceChip,
-  normalise: (_tf, rgb) => rgb,
 };
 
 export const MOBILEFACE_EMBEDDER_ID = `${MOBILEFACE_SPEC.id}+flip`;

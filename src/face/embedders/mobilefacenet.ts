@@ -12,7 +12,9 @@ export const MOBILEFACENET_SPEC: GraphEmbedderSpec = {
   dimensions: 192,
   modelFile: () => humanModelsFile('mobilefacenet.json'),
   chip: arcfaceChip,
-  normalise: (tf, rgb) => tf.mul(tf.sub(rgb, 127.5), 1 / 128),
+  normalise: (pixels) => {
+    for (let i = 0; i < pixels.length; i++) pixels[i] = (pixels[i]! - 127.5) / 128;
+  },
   repair: repairPrelu,
 };
 

@@ -1,3 +1,4 @@
+import type { RuntimeSettings } from '../runtime.js';
 import type { DetectedFace, RgbImage } from '../types.js';
 
 /**
@@ -10,8 +11,11 @@ export interface Embedder {
   readonly id: string;
   /** Length of every vector `embed` returns. */
   readonly dimensions: number;
-  /** Reads the model from disk; idempotent. `embed` before `load` throws. */
-  load(): Promise<void>;
+  /**
+   * Reads the model from disk onto `runtime` (default tfjs-wasm); idempotent. A recogniser that only runs on
+   * tfjs-wasm (dlib-resnet) ignores it. `embed` before `load` throws.
+   */
+  load(runtime?: RuntimeSettings): Promise<void>;
   /** L2-normalised embedding of `face` (coordinates in `image` pixels). */
   embed(image: RgbImage, face: DetectedFace): Promise<Float32Array>;
   /** Frees the model's tensors; the embedder may be loaded again afterwards. */
