@@ -216,6 +216,16 @@ export class Medface {
     return models;
   }
 
+  /** The models the gallery holds templates of that cannot be searched, and why: identification says so in its audit entry. */
+  async unsearchableModels(): Promise<{ model: string; reason: 'not-in-release' | 'not-calibrated' }[]> {
+    const found = [];
+    for (const model of this.templates.gallery.models()) {
+      const reason = await this.unsearchableModel(model);
+      if (reason) found.push({ model, reason });
+    }
+    return found;
+  }
+
   /** Why the gallery's templates of `model` cannot be searched, or null when they can. */
   async unsearchableModel(model: string): Promise<'not-in-release' | 'not-calibrated' | null> {
     const { EMBEDDER_IDS } = await import('../face/index.js');

@@ -8,7 +8,7 @@ import { createUser } from '../../src/access/users.js';
 import { FacePool, type Purpose } from '../../src/face/index.js';
 import { randomChallengeActions, type CapturedFrame } from '../../src/liveness/types.js';
 import { similarity } from '../../src/identity/match.js';
-import { writeModelThresholds, type ModelThresholds } from '../../src/identity/thresholds.js';
+import { thresholdsFor, writeModelThresholds, type ModelThresholds } from '../../src/identity/thresholds.js';
 import type { Actor } from '../../src/services/auditing.js';
 import { grantConsent } from '../../src/services/consent.js';
 import { accessContext } from '../../src/services/access.js';
@@ -207,6 +207,22 @@ describeEachStore('changing the recogniser', (h) => {
     expect(medface.gallery.models()).toEqual([NEW]);
     expect(await found(medface, images.bob)).toEqual([ids.bob]);
     expect((await templateStatus(medface)).models).toEqual([{ model: NEW, current: true, patients: 2, templates: 2, migratable: 0, awaitingEnrolment: 0, migrationPending: false, unsearchable: null }]);
+  });
+
+  it('says whom it could not look for: an old model without calibrated thresholds is not searched, and that is reported', { timeout: 300_000 }, async () => {
+    // a thresholds file with the new model alone: the old model's scores could not be graded
+    const onlyNew = path.join(mkdtempSync(path.join(dir, 'only-new-')), 'thresholds.json');
+    writeModelThresholds(NEW, thresholdsFor(NEW, thresholdsFile), onlyNew);
+    const medface = await startMedface(await db.open(), { keyFile, thresholdsFile: onlyNew, faces: newFaces, embedderId: NEW });
+    opened.push(medface);
+    expect((await templateStatus(medface)).models).toEqual([expect.objectContaining({ model: OLD, patients: 2, unsearchable: 'not-calibrated' })]);
+    expect(await found(medface, images.aliceAgain)).toEqual([]);
+    const search = (await medface.audit.search(medface.store, { action: 'biometric.identify' })).at(-1);
+    expect(search!.details).toMatchObject({ match: false, unsearched: [{ model: OLD, reason: 'not-calibrated' }] });
+    await expect(verify(medface, { patientId: ids.bob, image: images.bob }, who)).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+      details: { models: [{ model: OLD, reason: 'not-calibrated' }] },
+    });
   });
 
   it('checks in, signs in and verifies a patient whose only templates are the old model’s, from liveness frames, in a gallery of both models', { timeout: 600_000 }, async () => {
