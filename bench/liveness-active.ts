@@ -97,7 +97,7 @@ async function main(): Promise<void> {
   // Source faces at their own resolution, large enough (MIN_SOURCE_EYE_DISTANCE) and alone in the photo.
   const { sources, noFace, tooSmall, tooTight } = await proxySources(pool, identities);
 
-  const results: Array<{ kind: Kind; source: string; actions: LivenessAction[]; verdict: Omit<LivenessAssessment, 'embedding'>; frames?: string[] }> = [];
+  const results: Array<{ kind: Kind; source: string; actions: LivenessAction[]; verdict: Omit<LivenessAssessment, 'embedding' | 'views'>; frames?: string[] }> = [];
   const checkSeconds: number[] = [];
   const sheetFitMs: number[] = [];
   // The flatness measures at the height of each turn and look-up the check detected.
@@ -121,7 +121,7 @@ async function main(): Promise<void> {
     (await faces.observe(await encodeFrame(image), false)).subject?.pose ?? null;
   const record = async (kind: Kind, source: string, actions: LivenessAction[], frames: CapturedFrame[], at = now): Promise<void> => {
     const started = performance.now();
-    const { embedding: _embedding, ...verdict } = await assessSequence(faces, challenge(actions), frames, at);
+    const { embedding: _embedding, views: _views, ...verdict } = await assessSequence(faces, challenge(actions), frames, at);
     // A bona fide presentation is the first to show its frames to the pool: its time is a whole check's.
     if (kind === 'genuine-proxy') checkSeconds.push((performance.now() - started) / 1000);
     // Per-frame traces for the presentations worth reading: every bona fide one and every attack that passed.
@@ -397,7 +397,7 @@ async function realMotion(pool: FacePool, video: string): Promise<Record<string,
     const window = files.slice(from, to).map((f, i) => ({ image: new Uint8Array(readFileSync(path.join(dir, f))), at: 100 + i * 200 }));
     const issued = Date.now() - window.at(-1)!.at - 500;
     const asked: LivenessAction[] = ['turn-right'];
-    const { embedding: _e, ...turnSequence } = await assessSequence(pool, { id: 'video', nonce: 'video', actions: asked, issuedAt: new Date(issued).toISOString(), deadline: new Date(issued + 30_000).toISOString() }, window);
+    const { embedding: _e, views: _v, ...turnSequence } = await assessSequence(pool, { id: 'video', nonce: 'video', actions: asked, issuedAt: new Date(issued).toISOString(), deadline: new Date(issued + 30_000).toISOString() }, window);
     const windowSignals = window.map((_, i) => signals[from + i] ?? null);
     const windowStates = windowSignals[0] ? frameStates(windowSignals) : [];
     return {

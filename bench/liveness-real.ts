@@ -130,7 +130,7 @@ const issued = Date.parse('2026-01-01T10:00:00Z');
 
 async function judge(faces: FrameObserver, actions: LivenessAction[], frames: CapturedFrame[]): Promise<LivenessVerdict> {
   const challenge = { id: 'bench', nonce: 'bench', actions, issuedAt: new Date(issued).toISOString(), deadline: new Date(issued + 20_000).toISOString() };
-  const { embedding: _embedding, ...verdict } = await assessSequence(faces, challenge, frames, new Date(issued + frames.at(-1)!.at + 500));
+  const { embedding: _embedding, views: _views, ...verdict } = await assessSequence(faces, challenge, frames, new Date(issued + frames.at(-1)!.at + 500));
   return verdict;
 }
 

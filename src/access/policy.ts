@@ -124,6 +124,8 @@ export const POLICY = {
   'keys.read': rule({ patientScoped: false, roles: { admin: 'always' }, operator: true }),
   // the calibrated thresholds and the last evaluation's curves: no patient data
   'thresholds.read': rule({ patientScoped: false, roles: { admin: 'always' }, operator: true }),
+  // templates and patients counted per recogniser, and what waits to be migrated: no patient named
+  'templates.read': rule({ patientScoped: false, roles: { admin: 'always' }, operator: true }),
   // counts and timings for monitoring (a Prometheus scrape with its own API key): no patient, no user named
   'metrics.read': rule({ patientScoped: false, roles: { admin: 'always' }, scopes: ['metrics:read'] }),
   // a staff member's own password, sign-in face and sessions (patients have no password; their face is their record's)

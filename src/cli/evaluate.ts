@@ -10,6 +10,7 @@ interface EvaluateFlags {
   out?: string;
   groupBy?: string;
   galleryImages?: string;
+  probeImages?: string;
   distractors?: string[];
   thresholds?: string;
   embedder?: string;
@@ -29,6 +30,7 @@ export function registerEvaluate(program: Command): void {
     .option('--out <dir>', 'write report.html here (and cache embeddings here instead of .cache)')
     .option('--group-by <column>', 'FMR and FNMR per value of this manifest column at the operating threshold')
     .option('--gallery-images <k>', 'open-set gallery: the first k images of each identity (default 1)')
+    .option('--probe-images <k>', 'open-set searches: k images of an identity fused into one probe, as a liveness sequence’s frames are (default 1)')
     .option('--distractors <setdir...>', 'sets whose identities join the open-set gallery as people never searched for (put after SETDIR)')
     .option('--thresholds <file>', 'thresholds file (default config/thresholds.json)')
     .option('--embedder <id>', 'embedder to evaluate (default: the default embedder)')
@@ -43,6 +45,7 @@ export function registerEvaluate(program: Command): void {
             outDir: opts.out,
             groupBy: opts.groupBy,
             galleryImages: opts.galleryImages === undefined ? undefined : Number(opts.galleryImages),
+            probeImages: opts.probeImages === undefined ? undefined : Number(opts.probeImages),
             distractors: opts.distractors,
             thresholdsFile: opts.thresholds,
             command: commandLine(),
@@ -70,7 +73,8 @@ function render(r: EvaluationResult): string {
   }
   const o = r.open_set;
   lines.push(
-    `  open-set (${o.protocol}): gallery ${o.gallery} identities (${o.distractor_identities} distractors), ${o.mated} mated / ${o.nonmated} non-mated searches`,
+    `  open-set (${o.protocol}): gallery ${o.gallery} identities (${o.distractor_identities} distractors), ${o.mated} mated / ${o.nonmated} non-mated searches` +
+      (o.probe_images_per_search > 1 ? ` of ${o.probe_images_per_search} fused images each` : ''),
     `    rank-1 ${pct(o.rank1)}, rank-10 ${pct(o.cmc['10']!)}; FNIR ${pct(o.fnir_at_fpir['0.01'])} at FPIR 1%, ${pct(o.fnir_at_fpir['0.001'])} at FPIR 0.1%`,
   );
   if (o.operating) lines.push(`    at the 1:1 operating threshold: FPIR ${pct(o.operating.fpir)}, FNIR ${pct(o.operating.fnir)}`);

@@ -34,7 +34,7 @@ export function registerLivenessCheck(program: Command): void {
         const issued = new Date(now.getTime() - (frames.at(-1)?.at ?? 0));
         const challenge = { id: 'cli', nonce: 'cli', actions, issuedAt: issued.toISOString(), deadline: new Date(issued.getTime() + window).toISOString() };
         const { assessSequence } = await import('../liveness/assess.js');
-        const { embedding: _embedding, ...verdict } = await withPool({ size: 1 }, async (pool) => assessSequence(await pool(), challenge, frames, now));
+        const { embedding: _embedding, views: _views, ...verdict } = await withPool({ size: 1 }, async (pool) => assessSequence(await pool(), challenge, frames, now));
         const report: LivenessCheckReport = { ...verdict, frames: frames.length, matchFile: verdict.matchFrame === null ? null : names[verdict.matchFrame]! };
         print(report, opts, render);
         if (!report.passed) process.exitCode = 2;

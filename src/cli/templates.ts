@@ -31,7 +31,8 @@ function renderStatus(s: TemplateStatus): string {
   const lines = s.models.map(
     (m) =>
       `${m.model}${m.current ? ' (current)' : ''}: ${m.patients} patient(s), ${m.templates} template(s)` +
-      (m.current ? '' : `; ${m.migratable} can be migrated from kept photos, ${m.awaitingEnrolment} patient(s) to enrol again`),
+      (m.current ? '' : `; ${m.migratable} can be migrated from kept photos, ${m.awaitingEnrolment} patient(s) to enrol again`) +
+      (m.unsearchable ? `; NOT SEARCHED by identification (${m.unsearchable === 'not-in-release' ? 'this release cannot run the model' : 'no calibrated thresholds'})` : ''),
   );
   return [`current model: ${s.model}`, ...(lines.length > 0 ? lines : ['no templates'])].join('\n');
 }

@@ -12,13 +12,15 @@ import { POSE_ACTIONS, type CapturedFrame, type LivenessChallenge, type Liveness
 export type LivenessAssessment = LivenessVerdict & {
   /** The match frame's embedding; null when the check failed. */
   embedding: Embedding | null;
+  /** The embeddings of `probeFrames`, in their order (empty when the check failed). */
+  views: Embedding[];
 };
 
 /** What the check needs of a face pool. */
 export type FrameObserver = Pick<FacePool, 'observe'>;
 
 function refused(reasons: LivenessReason[]): LivenessAssessment {
-  return { passed: false, reasons, observed: [], matchFrame: null, embedding: null };
+  return { passed: false, reasons, observed: [], matchFrame: null, probeFrames: [], embedding: null, views: [] };
 }
 
 /** `signals` with its face's pixels cropped for the flatness test (sharp's work, off the main thread). */
@@ -94,6 +96,6 @@ export async function assessSequence(
   // Same person throughout, at the deployment's own thresholds (see SameFaceCutoffs).
   const thresholds = thresholdsFor(model, thresholdsFile);
   const verdict = await judgeSequence(challenge, signals, frames.map((f) => f.at), { same: thresholds.match, turned: thresholds.grades.possible.minScore });
-  if (!verdict.passed || verdict.matchFrame === null) return { ...verdict, embedding: null };
-  return { ...verdict, embedding: signals[verdict.matchFrame]!.embedding! };
+  if (!verdict.passed || verdict.matchFrame === null) return { ...verdict, embedding: null, views: [] };
+  return { ...verdict, embedding: signals[verdict.matchFrame]!.embedding!, views: verdict.probeFrames.map((i) => signals[i]!.embedding!) };
 }

@@ -426,7 +426,8 @@ async function judgeOnce(
     if (unlike.length > 0) reasons.add('LIVENESS_FACE_CHANGED');
   }
   const passed = reasons.size === 0;
-  return { verdict: { passed, reasons: [...reasons], observed: runs.map((r) => r.action), matchFrame: passed ? matchFrame : null }, unlike };
+  const probeFrames = passed && matchFrame !== null ? rankViews(matchFrame, steady, signals) : [];
+  return { verdict: { passed, reasons: [...reasons], observed: runs.map((r) => r.action), matchFrame: passed ? matchFrame : null, probeFrames }, unlike };
 }
 
 /** Whether any run's peak is flat, testing them in turn and stopping at the first (each test is costly). */
@@ -501,6 +502,18 @@ function chooseMatchFrame(steady: (frame: number) => boolean, signals: ReadonlyA
   const pool = inside.length > 0 ? inside : neutral;
   if (pool.length === 0) return null;
   return pool.reduce((best, i) => (frontality(i) < frontality(best) ? i : best));
+}
+
+/**
+ * The verified sequence's views of the face for the identification probe, best first: the match frame, then
+ * the other neutral frames with the eyes open (each shown to be the match frame's face directly), the most
+ * frontal first and, as frontal, the larger face (more pixels between the eyes) first.
+ */
+function rankViews(matchFrame: number, steady: (frame: number) => boolean, signals: ReadonlyArray<FrameSignals | null>): number[] {
+  const frontality = (i: number): number => Math.abs(signals[i]!.yaw) + Math.abs(signals[i]!.pitch);
+  const others = signals.flatMap((s, i) => (i !== matchFrame && s?.embedding && steady(i) ? [i] : []));
+  others.sort((a, b) => frontality(a) - frontality(b) || signals[b]!.interEye - signals[a]!.interEye);
+  return [matchFrame, ...others];
 }
 
 /**

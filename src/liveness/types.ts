@@ -48,6 +48,8 @@ export interface LivenessVerdict {
   observed: LivenessAction[];
   /** Index of the frame used for matching, inside the verified sequence; null when the check failed. */
   matchFrame: number | null;
+  /** The frames whose faces may make the identification probe, best view first (the match frame); empty when the check failed. */
+  probeFrames: number[];
 }
 
 /** Uniform in [0, 1) from the CSPRNG: an attacker must not be able to predict the next challenge. */

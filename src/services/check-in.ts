@@ -25,7 +25,7 @@ const NOT_CHECKED_IN: CheckInResult = { checkedIn: false };
 
 /**
  * Kiosk check-in: the active liveness check on the frames filmed for the kiosk's challenge (required: a
- * photo held up to the camera must not check anyone in), then the face of a frame inside the verified
+ * photo held up to the camera must not check anyone in), then the probe fused from the best frames inside the verified
  * sequence is searched 1:N (the candidates at or above the identification threshold for the gallery's size,
  * up to PATIENT_CANDIDATES), the date of birth picks the one candidate it belongs to — a wrong patient
  * ranked first does not send the right one to the desk — and an Encounter with status `arrived` is opened;
@@ -36,16 +36,16 @@ const NOT_CHECKED_IN: CheckInResult = { checkedIn: false };
  */
 export async function checkIn(medface: Medface, access: AccessContext, caller: Caller, request: CheckInRequest): Promise<CheckInResult> {
   const who: Actor = { actor: caller.principal.id, client: caller.client ?? null };
-  let probe;
+  let live;
   try {
-    const live = await checkLiveness(medface, 'check-in', request, who);
-    probe = live.embedding;
-    if (!probe) return refused(medface, who, null, 'liveness');
+    live = await checkLiveness(medface, 'check-in', request, who);
   } catch (e) {
     if (isChallengeRefusal(e)) return refused(medface, who, null, 'liveness');
     throw e;
   }
-  const found = await identifyProbe(medface, probe, PATIENT_CANDIDATES, who, { liveness: request.challengeId });
+  if (!live.embedding) return refused(medface, who, null, 'liveness');
+  const older = await medface.olderModelFrameProbes(live.probeImages);
+  const found = await identifyProbe(medface, live.embedding, PATIENT_CANDIDATES, who, { liveness: request.challengeId }, older);
   if (found.candidates.length === 0) return refused(medface, who, null, 'no-match');
   const checked: (IdentifyCandidate & { confirmed: boolean })[] = [];
   for (const c of found.candidates) checked.push({ ...c, confirmed: sameBirthDate((await readPatient(medface.store, c.patientId)).birthDate ?? null, request.birthDate) });

@@ -7,6 +7,7 @@ import type { Embedding, FacePool, Purpose, SubjectFace } from '../face/index.js
 import type { Gallery, GalleryMatch, GalleryOptions } from '../identity/gallery.js';
 import { KEY_FILE_NAME, loadKeyRing, type KeyRing } from '../identity/keys.js';
 import type { ProtectedTemplate, TemplateProtection, TransformedEmbedding } from '../identity/protection.js';
+import { fuseViews } from '../identity/fusion.js';
 import { identificationThresholds, type IdentificationDecision } from '../identity/identification.js';
 import { TemplateIndex } from '../identity/template-index.js';
 import type { ModelThresholds } from '../identity/thresholds.js';
@@ -169,20 +170,67 @@ export class Medface {
    * kept photo since, can only be found with the model that made their templates. A capture an older
    * model's engine refuses is left out for that model; the current model's answer stands.
    */
-  async olderModelProbes(bytes: Uint8Array, purpose: Purpose): Promise<Embedding[]> {
-    const current = await this.currentModel();
-    const { EMBEDDER_IDS } = await import('../face/index.js');
+  olderModelProbes(bytes: Uint8Array, purpose: Purpose): Promise<Embedding[]> {
+    return this.#olderModelProbes(async (pool) => (await pool.embedSingle(bytes, purpose)).embedding);
+  }
+
+  /**
+   * The same for a verified liveness sequence: the frames its probe was made from (LivenessResult.probeFrames),
+   * each embedded by every older model the gallery holds and fused as the current model's were. The frames
+   * were judged by the liveness check, so no capture gate applies; a model that finds no face in any of them
+   * is left out.
+   */
+  olderModelFrameProbes(frames: readonly Uint8Array[]): Promise<Embedding[]> {
+    return this.#olderModelProbes(async (pool) => {
+      const views: Embedding[] = [];
+      for (const frame of frames) {
+        const embedding = (await pool.observe(frame, true)).subject?.embedding;
+        if (embedding) views.push(embedding);
+      }
+      return views.length > 0 ? fuseViews(views, views.length) : null;
+    });
+  }
+
+  async #olderModelProbes(probeWith: (pool: FacePool) => Promise<Embedding | null>): Promise<Embedding[]> {
     const probes: Embedding[] = [];
-    for (const model of this.templates.gallery.models()) {
-      // a model this release cannot run, or one without calibrated thresholds, cannot be searched (templates status shows its patients)
-      if (model === current || !EMBEDDER_IDS.includes(model) || !this.#calibrated(model)) continue;
+    for (const model of await this.searchableOlderModels()) {
       try {
-        probes.push((await (await this.#olderPool(model)).embedSingle(bytes, purpose)).embedding);
+        const probe = await probeWith(await this.#olderPool(model));
+        if (probe) probes.push(probe);
       } catch (e) {
         if (!(isMedfaceError(e) && REFUSED_CAPTURE.includes(e.code))) throw e;
       }
     }
     return probes;
+  }
+
+  /**
+   * The older models the gallery holds templates of that can be searched: this release runs them and their
+   * thresholds are calibrated. The others' patients cannot be found by face until they are migrated or
+   * enrolled again (`unsearchableModel` says why; `templates status` and the admin's page show it).
+   */
+  async searchableOlderModels(): Promise<string[]> {
+    const current = await this.currentModel();
+    const models: string[] = [];
+    for (const model of this.templates.gallery.models()) if (model !== current && (await this.unsearchableModel(model)) === null) models.push(model);
+    return models;
+  }
+
+  /** The models the gallery holds templates of that cannot be searched, and why: identification says so in its audit entry. */
+  async unsearchableModels(): Promise<{ model: string; reason: 'not-in-release' | 'not-calibrated' }[]> {
+    const found = [];
+    for (const model of this.templates.gallery.models()) {
+      const reason = await this.unsearchableModel(model);
+      if (reason) found.push({ model, reason });
+    }
+    return found;
+  }
+
+  /** Why the gallery's templates of `model` cannot be searched, or null when they can. */
+  async unsearchableModel(model: string): Promise<'not-in-release' | 'not-calibrated' | null> {
+    const { EMBEDDER_IDS } = await import('../face/index.js');
+    if (!EMBEDDER_IDS.includes(model)) return 'not-in-release';
+    return this.#calibrated(model) ? null : 'not-calibrated';
   }
 
   #calibrated(model: string): boolean {

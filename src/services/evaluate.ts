@@ -25,6 +25,7 @@ import {
 } from '../evaluation/open-set.js';
 import { renderReport } from '../evaluation/report.js';
 import type { Embedding, FacePool } from '../face/index.js';
+import { fuseViews } from '../identity/fusion.js';
 import { similarity } from '../identity/match.js';
 import { thresholdsFor, type ModelThresholds } from '../identity/thresholds.js';
 
@@ -44,6 +45,11 @@ export interface EvaluateOptions {
   galleryImages?: number;
   /** Sets whose identities join the gallery as people never searched for (their first images only). */
   distractors?: string[];
+  /**
+   * Images fused into each open-set search (identity/fusion.ts), as a liveness sequence's frames are: an
+   * identity's images k at a time in manifest order, gallery and other images never in one search; default 1.
+   */
+  probeImages?: number;
   thresholdsFile?: string;
   /** How the run was started, printed in the report so it can be reproduced. */
   command: string;
@@ -83,6 +89,8 @@ const GALLERY_DRAWS = 5;
 export interface OpenSetResult extends OpenSetMeasures {
   protocol: 'leave-one-identity-out';
   gallery_images_per_identity: number;
+  /** Images fused into each search (an identity's incomplete last group is not searched). */
+  probe_images_per_search: number;
   /** Gallery identities that came from --distractors sets. */
   distractor_identities: number;
   /** FPIR and FNIR when the 1:1 operating threshold decides the top candidate. */
@@ -144,6 +152,10 @@ export async function evaluateSet(pool: () => Promise<FacePool>, setDir: string,
   if (!Number.isInteger(galleryImages) || galleryImages < 1) {
     throw new MedfaceError('INVALID_ARGUMENT', `gallery images per identity must be a positive integer, not ${galleryImages}`);
   }
+  const probeImages = options.probeImages ?? 1;
+  if (!Number.isInteger(probeImages) || probeImages < 1) {
+    throw new MedfaceError('INVALID_ARGUMENT', `images per search must be a positive integer, not ${probeImages}`);
+  }
   const distractors = (options.distractors ?? []).map((d) => readDataset(d));
   const distractorGallery = distractors.flatMap((d) => firstImages(d, galleryImages).map((g) => ({ identity: `${d.name}/${g.identity}`, files: g.files.map((f) => path.resolve(d.dir, f)) })));
 
@@ -200,9 +212,14 @@ export async function evaluateSet(pool: () => Promise<FacePool>, setDir: string,
     ...setGallery.map((g) => ({ identity: g.identity, vectors: g.files.map(embeddingOf).filter((v): v is Embedding => v !== null) })),
     ...distractorGallery.map((g) => ({ identity: g.identity, vectors: g.files.map(vectorOf).filter((v): v is Embedding => v !== null) })),
   ];
-  const searches: Array<SearchImage<Embedding>> = dataset.entries.map((e) => ({ identity: e.identity, vector: embeddingOf(e.path), mated: !inGallery.has(e.path) }));
+  const searches = fusedSearches(dataset, inGallery, embeddingOf, probeImages);
   const openSet = measureOpenSet(gallery, searches, thresholds?.match);
-  const open_set: OpenSetResult = { ...openSet.result, gallery_images_per_identity: galleryImages, distractor_identities: distractorGallery.length };
+  const open_set: OpenSetResult = {
+    ...openSet.result,
+    gallery_images_per_identity: galleryImages,
+    probe_images_per_search: probeImages,
+    distractor_identities: distractorGallery.length,
+  };
 
   const common = { set: dataset.name, model, fta, operating, fairness, open_set };
   let result: EvaluationResult;
@@ -269,11 +286,35 @@ function firstImages(dataset: Dataset, k: number): Array<{ identity: string; fil
   return [...byIdentity].map(([identity, files]) => ({ identity, files }));
 }
 
+/**
+ * The open-set searches: each identity's images in manifest order, `k` at a time, each group fused into one
+ * probe (the mean of its normalised embeddings, as a liveness sequence's views are fused; images without a
+ * face left out of it, a group without any is a search without a face). A gallery image is only ever grouped
+ * with gallery images (those are non-mated searches only); a last group with fewer than `k` images is left out.
+ */
+function fusedSearches(dataset: Dataset, inGallery: ReadonlySet<string>, embeddingOf: (file: string) => Embedding | null, k: number): Array<SearchImage<Embedding>> {
+  const searches: Array<SearchImage<Embedding>> = [];
+  const open = new Map<string, string[]>();
+  for (const e of dataset.entries) {
+    const mated = !inGallery.has(e.path);
+    const key = `${mated ? 'search' : 'gallery'}\0${e.identity}`;
+    const group = [...(open.get(key) ?? []), e.path];
+    if (group.length < k) {
+      open.set(key, group);
+      continue;
+    }
+    open.delete(key);
+    const views = group.map(embeddingOf).filter((v): v is Embedding => v !== null);
+    searches.push({ identity: e.identity, vector: views.length > 0 ? fuseViews(views, views.length) : null, mated });
+  }
+  return searches;
+}
+
 function measureOpenSet(
   gallery: Array<GalleryIdentity<Embedding>>,
   searches: Array<SearchImage<Embedding>>,
   operatingThreshold: number | undefined,
-): { result: Omit<OpenSetResult, 'gallery_images_per_identity' | 'distractor_identities'>; curve: ErrorCurve } {
+): { result: Omit<OpenSetResult, 'gallery_images_per_identity' | 'probe_images_per_search' | 'distractor_identities'>; curve: ErrorCurve } {
   const matrix = scoreMatrix(gallery, searches, similarity);
   const outcomes = searchOutcomes(matrix);
   const curve = openSetCurve(outcomes);
@@ -329,6 +370,7 @@ function openSetRows(o: OpenSetResult): Array<[string, string | number]> {
   const pct = (v: number | null) => (v === null ? 'n/a' : `${(v * 100).toFixed(2)}%`);
   const rows: Array<[string, string | number]> = [
     ['protocol', `${o.protocol}: every image searched as non-mated against the gallery without its identity; images after the first ${o.gallery_images_per_identity} of an identity also as mated searches`],
+    ['images fused per search', o.probe_images_per_search],
     ['gallery identities (of which distractors)', `${o.gallery} (${o.distractor_identities})`],
     ['mated / non-mated searches', `${o.mated} / ${o.nonmated}`],
     ['rank-1 / rank-5 / rank-10 / rank-20', [1, 5, 10, 20].map((k) => pct(o.cmc[String(k)] ?? null)).join(' / ')],

@@ -70,6 +70,8 @@ export async function identifyProbe(
   const candidates = await gradedCandidates(medface, probe, top, thresholds, thresholds.match, older);
   const match = candidates.length > 0;
   const sized = { threshold: thresholds.match, galleryPatients: thresholds.galleryPatients, fpir: thresholds.fpir };
+  // patients whose only templates are of a model this deployment cannot search were not looked for: said in the trail
+  const unsearched = await medface.unsearchableModels();
   await medface.store.transaction((tx) =>
     medface.audit.append(tx, {
       ...who,
@@ -77,7 +79,7 @@ export async function identifyProbe(
       outcome: match ? 'success' : 'failure',
       // the best candidate's own trail shows they were identified; the others are in the details
       patientId: candidates[0]?.patientId ?? null,
-      details: { match, top, ...sized, model, ...evidence, candidates: auditedCandidates(medface, candidates) },
+      details: { match, top, ...sized, model, ...evidence, candidates: auditedCandidates(medface, candidates), ...(unsearched.length > 0 && { unsearched }) },
     }),
   );
   return { match, candidates, ...sized, model };

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { isMedfaceError, MedfaceError } from '../errors.js';
 import type { Embedding, FacePool } from '../face/index.js';
 import { IMAGE_LIMITS } from '../face/limits.js';
+import { fuseViews, PROBE_VIEWS } from '../identity/fusion.js';
 import { assessSequence } from '../liveness/assess.js';
 import { ACTIVE_LIVENESS } from '../liveness/sequence.js';
 import { randomChallengeActions, type CapturedFrame, type LivenessAction, type LivenessChallenge, type LivenessVerdict } from '../liveness/types.js';
@@ -90,8 +91,13 @@ export interface LivenessAttempt {
 export interface LivenessResult {
   challengeId: string;
   verdict: LivenessVerdict;
-  /** The match frame's embedding, from inside the verified sequence; null unless the check passed. */
+  /**
+   * The probe from inside the verified sequence: the embeddings of its best views fused (identity/fusion.ts,
+   * the match frame first); null unless the check passed.
+   */
   embedding: Embedding | null;
+  /** The frames that probe was made from, for embedding them with older models too (Medface.olderModelFrameProbes). */
+  probeImages: Uint8Array[];
 }
 
 /**
@@ -136,7 +142,8 @@ export async function checkLiveness(
   }
 
   const assessed = await assessSequence(await framePool(medface), challengeOf(challenge), attempt.frames, now, medface.thresholdsFile);
-  const { embedding, ...verdict } = assessed;
+  const { embedding: _matchFrame, views, ...verdict } = assessed;
+  const probeFrames = verdict.passed ? verdict.probeFrames.slice(0, PROBE_VIEWS) : [];
   await record(medface, who, patientId, verdict.passed ? 'success' : 'failure', {
     ...base,
     actions: challenge.actions,
@@ -144,8 +151,14 @@ export async function checkLiveness(
     reasons: verdict.reasons,
     observed: verdict.observed,
     matchFrame: verdict.matchFrame,
+    probeViews: probeFrames.length,
   });
-  return { challengeId: challenge.id, verdict, embedding: verdict.passed ? embedding : null };
+  return {
+    challengeId: challenge.id,
+    verdict,
+    embedding: verdict.passed ? fuseViews(views, PROBE_VIEWS) : null,
+    probeImages: probeFrames.map((i) => attempt.frames[i]!.image),
+  };
 }
 
 /** A challenge refused before its frames were looked at (unknown, used, expired): an attempt that failed. */

@@ -13,9 +13,9 @@ export interface PatientSignIn extends LivenessAttempt {
 }
 
 /**
- * Patient portal sign-in: the active liveness check on the frames, then the face of the verified sequence's
- * match frame is searched 1:N (every candidate at or above the identification threshold for the gallery's
- * size, not only the best), then the access module keeps the one candidate the second factor confirms,
+ * Patient portal sign-in: the active liveness check on the frames, then the probe fused from the verified
+ * sequence's best frames is searched 1:N, older models' templates too (every candidate at or above the
+ * identification threshold for the gallery's size, not only the best), then the access module keeps the one candidate the second factor confirms,
  * throttles and audits. A failed liveness check is a failed sign-in like any other (the check's own audit
  * entry says why).
  */
@@ -25,15 +25,16 @@ export function signInPatientWithFace(medface: Medface, access: AccessContext, r
     access,
     { secondFactor: request.secondFactor, client: request.client },
     async () => {
-      let probe;
+      let live;
       try {
-        probe = (await checkLiveness(medface, 'portal-sign-in', request, who)).embedding;
+        live = await checkLiveness(medface, 'portal-sign-in', request, who);
       } catch (e) {
         if (isChallengeRefusal(e)) return [];
         throw e;
       }
-      if (!probe) return [];
-      return (await identifyProbe(medface, probe, PATIENT_CANDIDATES, who, { liveness: request.challengeId })).candidates;
+      if (!live.embedding) return [];
+      const older = await medface.olderModelFrameProbes(live.probeImages);
+      return (await identifyProbe(medface, live.embedding, PATIENT_CANDIDATES, who, { liveness: request.challengeId }, older)).candidates;
     },
     async (patientId) => (await readPatient(medface.store, patientId)).birthDate ?? null,
   );

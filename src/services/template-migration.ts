@@ -1,3 +1,5 @@
+import type { AccessContext } from '../access/context.js';
+import { guard, recordRead, type Caller } from '../access/guard.js';
 import { isMedfaceError, MedfaceError } from '../errors.js';
 import type { SubjectFace } from '../face/index.js';
 import type { StoredPhoto, StoredTemplate } from '../store/types.js';
@@ -130,6 +132,13 @@ export interface TemplateModelStatus {
   migratable: number;
   /** Older model only: patients with no kept photo among this model's templates, to be enrolled again. */
   awaitingEnrolment: number;
+  /** Older model only: some of its templates can be re-derived now (`medface templates migrate`). */
+  migrationPending: boolean;
+  /**
+   * Why its patients cannot be found by face (identification embeds each capture with every older model the
+   * gallery holds): this release does not run the model, or its thresholds are not calibrated; null when searched.
+   */
+  unsearchable: 'not-in-release' | 'not-calibrated' | null;
 }
 
 export interface TemplateStatus {
@@ -141,16 +150,28 @@ export interface TemplateStatus {
 export async function templateStatus(medface: Medface): Promise<TemplateStatus> {
   const model = await medface.currentModel();
   const counts = await medface.store.countTemplatesByModel();
-  const models = counts.map((c): TemplateModelStatus => {
+  const models: TemplateModelStatus[] = [];
+  for (const c of counts) {
     const current = c.model === model;
-    return {
+    const migratable = current ? 0 : c.withPhoto;
+    models.push({
       model: c.model,
       current,
       patients: c.patients,
       templates: c.templates,
-      migratable: current ? 0 : c.withPhoto,
+      migratable,
       awaitingEnrolment: current ? 0 : c.patientsWithoutPhoto,
-    };
-  });
+      migrationPending: migratable > 0,
+      unsearchable: await medface.unsearchableModel(c.model),
+    });
+  }
   return { model, models };
+}
+
+/** The same for an administrator (`templates.read`: counts per model only, no patient), the read audited. */
+export async function readTemplateStatus(medface: Medface, access: AccessContext, caller: Caller): Promise<TemplateStatus> {
+  await guard(access, caller, 'templates.read');
+  const status = await templateStatus(medface);
+  await recordRead(access, caller, 'templates.read', { models: status.models.length });
+  return status;
 }

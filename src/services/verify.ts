@@ -54,19 +54,27 @@ export function verify(medface: Medface, request: VerifyRequest, who: Actor): Pr
     if ((request.requireLiveness || LIVENESS_REQUIRED[purpose]) && !request.liveness) throw new MedfaceError('LIVENESS_REQUIRED', 'this verification needs the frames of a liveness challenge');
     let face: { embedding: Embedding; quality: QualityReport | null };
     let live: VerifyResult['liveness'];
+    let olderProbes: () => Promise<Embedding[]>;
     if (request.liveness) {
-      // the match frame of a verified sequence: judged by the liveness check, not by the capture gates, so never a refresh
+      // the probe of a verified sequence: judged by the liveness check, not by the capture gates, so never a refresh
       const checked = await checkLiveness(medface, purpose, request.liveness, who, { subject: patientId, patientId });
       if (!checked.embedding) throw livenessFailed(checked.verdict);
       face = { embedding: checked.embedding, quality: null };
       live = { passed: true, observed: checked.verdict.observed };
+      olderProbes = () => medface.olderModelFrameProbes(checked.probeImages);
     } else {
       face = await medface.embed(request.image, 'verify');
+      olderProbes = () => medface.olderModelProbes(request.image, 'verify');
+    }
+    if (!stored.some((t) => t.modelId === face.embedding.model)) {
+      // enrolled before the recogniser changed, not moved yet: compared in their templates' model, never refreshed
+      const older = (await olderProbes()).find((p) => stored.some((t) => t.modelId === p.model));
+      if (!older) throw await notComparable(medface, patientId, face.embedding.model, stored);
+      face = { embedding: older, quality: null };
     }
     const model = face.embedding.model;
     const references = [];
     for (const t of stored) if (t.modelId === model) references.push(await medface.openTemplate(t));
-    if (references.length === 0) throw new MedfaceError('NOT_FOUND', `the patient has no face enrolled with ${model}`, { patientId, model });
     // after opening the templates: that may have re-read the key file, and the probe must use the same transform
     const probe = medface.protection.transformProbe(face.embedding);
     const score = Math.max(...references.map((r) => cosine(probe.vector, r.vector)));
@@ -126,4 +134,19 @@ export function verify(medface: Medface, request: VerifyRequest, who: Actor): Pr
       };
     });
   });
+}
+
+/**
+ * The patient's templates are all of models the capture could not be compared in: said plainly, with the
+ * reason each model cannot be searched (not run by this release, thresholds not calibrated), so the
+ * operator knows to migrate (`medface templates migrate`) or enrol the patient again.
+ */
+async function notComparable(medface: Medface, patientId: string, current: string, stored: readonly { modelId: string }[]): Promise<MedfaceError> {
+  const models = [...new Set(stored.map((t) => t.modelId))];
+  const reasons = await Promise.all(models.map(async (model) => ({ model, reason: (await medface.unsearchableModel(model)) ?? 'no-face-found' })));
+  return new MedfaceError(
+    'NOT_FOUND',
+    `the patient has no face enrolled with ${current}; their templates (${models.join(', ')}) cannot be compared here: migrate them or enrol the patient again`,
+    { patientId, model: current, models: reasons },
+  );
 }

@@ -64,7 +64,7 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 it('reports what waits, migrates what has a kept photo, and reports again', { timeout: 480_000 }, async () => {
   const before = await medface('templates', 'status');
   expect(before.code, before.stderr).toBe(0);
-  expect(before.json).toEqual({ model: NEW, models: [{ model: OLD, current: false, patients: 2, templates: 2, migratable: 1, awaitingEnrolment: 1 }] });
+  expect(before.json).toEqual({ model: NEW, models: [{ model: OLD, current: false, patients: 2, templates: 2, migratable: 1, awaitingEnrolment: 1, migrationPending: true, unsearchable: null }] });
 
   const migrated = await medface('templates', 'migrate', '--batch', '1', '--actor', 'admin-1');
   expect(migrated.code, migrated.stderr).toBe(0);
@@ -74,8 +74,8 @@ it('reports what waits, migrates what has a kept photo, and reports again', { ti
   expect(after.json).toEqual({
     model: NEW,
     models: [
-      { model: OLD, current: false, patients: 1, templates: 1, migratable: 0, awaitingEnrolment: 1 },
-      { model: NEW, current: true, patients: 1, templates: 1, migratable: 0, awaitingEnrolment: 0 },
+      { model: OLD, current: false, patients: 1, templates: 1, migratable: 0, awaitingEnrolment: 1, migrationPending: false, unsearchable: null },
+      { model: NEW, current: true, patients: 1, templates: 1, migratable: 0, awaitingEnrolment: 0, migrationPending: false, unsearchable: null },
     ],
   });
   const badBatch = await medface('templates', 'migrate', '--batch', '0');

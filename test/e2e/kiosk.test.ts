@@ -30,7 +30,7 @@ const FIXED_RANDOM = () => 0;
 const ACTIONS = randomChallengeActions(FIXED_RANDOM);
 
 /** Every page of the staff and patient app, and an address that is none. */
-const OTHER_PAGES = ['/front-desk', '/clinician', '/emergency', '/privacy', '/admin', '/admin/thresholds', '/admin/keys', '/admin/kiosks', '/account', '/sign-in', '/portal', '/portal/sign-in', '/telemedicine', '/no-such-page'];
+const OTHER_PAGES = ['/front-desk', '/clinician', '/emergency', '/privacy', '/admin', '/admin/thresholds', '/admin/keys', '/admin/kiosks', '/admin/templates', '/account', '/sign-in', '/portal', '/portal/sign-in', '/telemedicine', '/no-such-page'];
 
 describe.skipIf(!chromiumAvailable && !process.env.CI)('kiosk device in Chromium', () => {
   let root: string;

@@ -103,6 +103,15 @@ describe('assessSequence (active liveness) on rendered genuine proxies and attac
     expect(verdict.matchFrame).toBeGreaterThan(0);
     expect(verdict.matchFrame).toBeLessThan(genuine.length - 1);
     expect(verdict.embedding!.vector).toHaveLength(128);
+    // the identification probe's views: the match frame first, then the other neutral frames, the most frontal first
+    expect(verdict.probeFrames[0]).toBe(verdict.matchFrame);
+    expect(verdict.probeFrames.length).toBeGreaterThan(1);
+    expect(new Set(verdict.probeFrames).size).toBe(verdict.probeFrames.length);
+    expect(verdict.views).toHaveLength(verdict.probeFrames.length);
+    expect(verdict.views[0]).toBe(verdict.embedding);
+    const poses = await Promise.all(verdict.probeFrames.map(async (i) => (await faces.observe(genuine[i]!.image, true)).subject!.pose));
+    const frontality = poses.slice(1).map((p) => Math.abs(p.yaw) + Math.abs(p.pitch));
+    expect(frontality).toEqual([...frontality].sort((x, y) => x - y));
   }, 120_000);
 
   it('detects right turns, blinks and coming closer, in order', async () => {

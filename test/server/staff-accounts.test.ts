@@ -218,7 +218,7 @@ describe('PUT /api/v1/patients/:id', () => {
 describe('reads of accounts, integrations, keys, thresholds and the duplicate queue (issue 15, low)', () => {
   it('are audited with who read and how much', async () => {
     const reader = await server.signIn(['admin']);
-    for (const url of ['/api/v1/users', '/api/v1/api-clients', '/api/v1/admin/keys', '/api/v1/admin/thresholds', '/api/v1/account-requests']) {
+    for (const url of ['/api/v1/users', '/api/v1/api-clients', '/api/v1/admin/keys', '/api/v1/admin/thresholds', '/api/v1/admin/templates', '/api/v1/account-requests']) {
       const response = await server.as(reader, { method: 'GET', url });
       expect(response.statusCode, `${url} ${response.body}`).toBe(200);
     }
@@ -226,7 +226,7 @@ describe('reads of accounts, integrations, keys, thresholds and the duplicate qu
     expect(duplicates.statusCode, duplicates.body).toBe(200);
     const entries = await auditActions(reader.userId);
     expect(entries.filter((e) => e.outcome === 'success').map((e) => e.action)).toEqual(
-      expect.arrayContaining(['user.list', 'apiclient.list', 'keys.read', 'thresholds.read', 'user.request-list']),
+      expect.arrayContaining(['user.list', 'apiclient.list', 'keys.read', 'thresholds.read', 'templates.read', 'user.request-list']),
     );
     expect(entries.find((e) => e.action === 'user.list')?.details).toMatchObject({ accounts: expect.any(Number), patientAccounts: 0 });
     expect((await auditActions(clinician.userId)).filter((e) => e.action === 'duplicate.list')).toMatchObject([{ outcome: 'success', details: { status: 'pending', links: 0 } }]);
@@ -264,12 +264,12 @@ describe('admin: thresholds and key status', () => {
 
   it('is refused to every other role (the policy decides, and the refusal is audited)', async () => {
     for (const who of [frontDesk, clinician, officer]) {
-      for (const url of ['/api/v1/admin/thresholds', '/api/v1/admin/keys', '/api/v1/admin/evaluation/figures/roc']) {
+      for (const url of ['/api/v1/admin/thresholds', '/api/v1/admin/keys', '/api/v1/admin/templates', '/api/v1/admin/evaluation/figures/roc']) {
         const response = await server.as(who, { method: 'GET', url });
         expect(response.statusCode, `${url}`).toBe(403);
       }
     }
     const denied = (await auditActions(officer.userId)).filter((e) => e.outcome === 'denied').map((e) => e.action);
-    expect(denied).toEqual(expect.arrayContaining(['thresholds.read', 'keys.read']));
+    expect(denied).toEqual(expect.arrayContaining(['thresholds.read', 'keys.read', 'templates.read']));
   });
 });

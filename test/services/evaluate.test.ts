@@ -97,6 +97,15 @@ describe('evaluateSet', () => {
     await expect(evaluateSet(noPool, set, { model, outDir: out, galleryImages: 0, command: 'test' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 
+  it('--probe-images: an identity’s later images fused k at a time into one search, so a view without a face is no miss', async () => {
+    const r = (await evaluateSet(noPool, set, { model, outDir: out, probeImages: 2, command: 'test' })) as IdentificationResult;
+    // person0's second capture with the faceless wall, person1's with the broken file: two searches, both found;
+    // the others have one later image (an incomplete group, not searched), and no gallery image is grouped with them
+    expect(r.open_set).toMatchObject({ gallery: people, mated: 2, nonmated: 2, rank1: 1, probe_images_per_search: 2 });
+    expect(r.open_set.fnir_at_fpir['0.01']).toBe(0);
+    await expect(evaluateSet(noPool, set, { model, outDir: out, probeImages: 0, command: 'test' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
   it('answers a rerun from the cache, failures to acquire included, without starting the pool', async () => {
     expect(existsSync(path.join(out, 'embeddings', model))).toBe(true);
     const r = (await evaluateSet(noPool, set, { model, outDir: out, command: 'test' })) as IdentificationResult;

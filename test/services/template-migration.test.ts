@@ -4,18 +4,26 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { DLIB_EMBEDDER_ID } from '../../src/face/embedders/dlib.js';
 import { MOBILEFACENET_EMBEDDER_ID } from '../../src/face/embedders/mobilefacenet.js';
+import { createUser } from '../../src/access/users.js';
 import { FacePool, type Purpose } from '../../src/face/index.js';
+import { randomChallengeActions, type CapturedFrame } from '../../src/liveness/types.js';
 import { similarity } from '../../src/identity/match.js';
-import { writeModelThresholds, type ModelThresholds } from '../../src/identity/thresholds.js';
+import { thresholdsFor, writeModelThresholds, type ModelThresholds } from '../../src/identity/thresholds.js';
 import type { Actor } from '../../src/services/auditing.js';
 import { grantConsent } from '../../src/services/consent.js';
-import { startMedface, type Medface } from '../../src/services/context.js';
+import { accessContext } from '../../src/services/access.js';
+import { checkIn } from '../../src/services/check-in.js';
+import { startMedface, type FaceEmbedder, type Medface } from '../../src/services/context.js';
+import { issueChallenge } from '../../src/services/liveness.js';
+import { signInPatientWithFace } from '../../src/services/patient-sign-in.js';
+import { verify } from '../../src/services/verify.js';
 import { enrol } from '../../src/services/enrol.js';
 import { identify } from '../../src/services/identify.js';
 import { createPatientRecord } from '../../src/services/patients.js';
 import { migrateTemplates, templateStatus } from '../../src/services/template-migration.js';
 import { describeEachStore, type TestDatabase } from '../store/harness.js';
 import { demoFaces, PATIENTS, rememberingPool, type Faces } from './fixtures.js';
+import { genuineFrames } from './liveness-sequences.js';
 
 /**
  * A clinic changes its recogniser: patients were enrolled with the old model (one with the photo kept, one
@@ -33,6 +41,9 @@ let newFaces: ReturnType<typeof rememberingPool>;
 let images: Faces;
 let dir: string;
 let thresholdsFile: string;
+/** Alice's second photo performing the challenges of a deployment whose actions come from FIXED_RANDOM. */
+let aliceLive: CapturedFrame[];
+const FIXED_RANDOM = (): number => 0;
 
 /**
  * Thresholds for one model from its own scores on the test faces: the operating threshold half-way between
@@ -92,6 +103,7 @@ beforeAll(async () => {
   thresholdsFile = path.join(dir, 'thresholds.json');
   await writeThresholdsFromScores(OLD, oldFaces);
   await writeThresholdsFromScores(NEW, newFaces);
+  aliceLive = await genuineFrames(pools[1]!, images.aliceAgain, randomChallengeActions(FIXED_RANDOM));
 }, 300_000);
 
 afterAll(async () => {
@@ -106,7 +118,10 @@ describeEachStore('changing the recogniser', (h) => {
   const ids: Record<'alice' | 'bob' | 'carol', string> = { alice: '', bob: '', carol: '' };
 
   const start = async (model: string): Promise<Medface> => {
-    const medface = await startMedface(await db.open(), { keyFile, thresholdsFile, faces: model === OLD ? oldFaces : newFaces, embedderId: model });
+    // the deployment's own pool follows faces over liveness frames too; older models' pools are started by medface
+    const pool = pools[model === OLD ? 0 : 1]!;
+    const faces: FaceEmbedder = { ...(model === OLD ? oldFaces : newFaces), observe: (bytes, embed) => pool.observe(bytes, embed), stats: () => pool.stats() };
+    const medface = await startMedface(await db.open(), { keyFile, thresholdsFile, faces, embedderId: model, liveness: { random: FIXED_RANDOM } });
     opened.push(medface);
     return medface;
   };
@@ -152,7 +167,7 @@ describeEachStore('changing the recogniser', (h) => {
     const medface = await start(NEW);
     expect(await templateStatus(medface)).toEqual({
       model: NEW,
-      models: [{ model: OLD, current: false, patients: 2, templates: 2, migratable: 1, awaitingEnrolment: 1 }],
+      models: [{ model: OLD, current: false, patients: 2, templates: 2, migratable: 1, awaitingEnrolment: 1, migrationPending: true, unsearchable: null }],
     });
     const [oldAlice] = await medface.store.listTemplates(ids.alice);
 
@@ -172,8 +187,8 @@ describeEachStore('changing the recogniser', (h) => {
     expect(await templateStatus(medface)).toEqual({
       model: NEW,
       models: [
-        { model: OLD, current: false, patients: 1, templates: 1, migratable: 0, awaitingEnrolment: 1 },
-        { model: NEW, current: true, patients: 1, templates: 1, migratable: 0, awaitingEnrolment: 0 },
+        { model: OLD, current: false, patients: 1, templates: 1, migratable: 0, awaitingEnrolment: 1, migrationPending: false, unsearchable: null },
+        { model: NEW, current: true, patients: 1, templates: 1, migratable: 0, awaitingEnrolment: 0, migrationPending: false, unsearchable: null },
       ],
     });
     // a second run (or one resumed after an interruption) has nothing left to re-derive
@@ -191,6 +206,59 @@ describeEachStore('changing the recogniser', (h) => {
     expect(await modelsOf(medface, ids.bob)).toEqual([NEW]);
     expect(medface.gallery.models()).toEqual([NEW]);
     expect(await found(medface, images.bob)).toEqual([ids.bob]);
-    expect((await templateStatus(medface)).models).toEqual([{ model: NEW, current: true, patients: 2, templates: 2, migratable: 0, awaitingEnrolment: 0 }]);
+    expect((await templateStatus(medface)).models).toEqual([{ model: NEW, current: true, patients: 2, templates: 2, migratable: 0, awaitingEnrolment: 0, migrationPending: false, unsearchable: null }]);
+  });
+
+  it('says whom it could not look for: an old model without calibrated thresholds is not searched, and that is reported', { timeout: 300_000 }, async () => {
+    // a thresholds file with the new model alone: the old model's scores could not be graded
+    const onlyNew = path.join(mkdtempSync(path.join(dir, 'only-new-')), 'thresholds.json');
+    writeModelThresholds(NEW, thresholdsFor(NEW, thresholdsFile), onlyNew);
+    const medface = await startMedface(await db.open(), { keyFile, thresholdsFile: onlyNew, faces: newFaces, embedderId: NEW });
+    opened.push(medface);
+    expect((await templateStatus(medface)).models).toEqual([expect.objectContaining({ model: OLD, patients: 2, unsearchable: 'not-calibrated' })]);
+    expect(await found(medface, images.aliceAgain)).toEqual([]);
+    const search = (await medface.audit.search(medface.store, { action: 'biometric.identify' })).at(-1);
+    expect(search!.details).toMatchObject({ match: false, unsearched: [{ model: OLD, reason: 'not-calibrated' }] });
+    await expect(verify(medface, { patientId: ids.bob, image: images.bob }, who)).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+      details: { models: [{ model: OLD, reason: 'not-calibrated' }] },
+    });
+  });
+
+  it('checks in, signs in and verifies a patient whose only templates are the old model’s, from liveness frames, in a gallery of both models', { timeout: 600_000 }, async () => {
+    const medface = await start(NEW);
+    // Carol is enrolled under the new model: the gallery holds both
+    await enrol(medface, { patientId: ids.carol, images: [images.carol] }, who);
+    expect(medface.gallery.models().sort()).toEqual([OLD, NEW].sort());
+    expect(await found(medface, images.carol)).toEqual([ids.carol]);
+    expect(await found(medface, images.aliceAgain)).toEqual([ids.alice]);
+    const access = await accessContext(medface);
+    const live = async (purpose: 'check-in' | 'portal-sign-in' | 'verify', subject?: string) => ({
+      challengeId: (await issueChallenge(medface, { purpose, ...(subject && { subject }) })).id,
+      frames: aliceLive,
+    });
+
+    // the kiosk: Alice's live face is embedded by the old model too, and her date of birth picks her
+    const kiosk = { principal: { kind: 'api-client' as const, id: 'kiosk-1', scopes: ['checkin:patient' as const] }, client: 'kiosk-1' };
+    const arrived = await checkIn(medface, access, kiosk, { ...(await live('check-in')), birthDate: PATIENTS.alice.birthDate });
+    expect(arrived).toMatchObject({ checkedIn: true });
+    const [checkedIn] = await medface.audit.search(medface.store, { action: 'encounter.check-in', outcome: 'success' });
+    expect(checkedIn!.patientRef).toBe(medface.audit.patientRef(ids.alice));
+    const search = (await medface.audit.search(medface.store, { action: 'biometric.identify' })).at(-1);
+    expect(search!.details).toMatchObject({ match: true, candidates: [expect.objectContaining({ patientRef: medface.audit.patientRef(ids.alice) })] });
+    // Bob's date of birth does not check Alice's face in as Bob (he is in the old model's gallery too)
+    expect(await checkIn(medface, access, kiosk, { ...(await live('check-in')), birthDate: PATIENTS.bob.birthDate })).toEqual({ checkedIn: false });
+
+    // the portal: the same, through the access module's second-factor filter
+    await createUser(access, { principal: { kind: 'operator', id: 'cli:test' }, client: null }, { username: 'alice.patient', roles: ['patient'], patientId: ids.alice });
+    const signedIn = await signInPatientWithFace(medface, access, { ...(await live('portal-sign-in')), secondFactor: { kind: 'birth-date', value: PATIENTS.alice.birthDate }, client: 'test' });
+    expect(signedIn.user.patientId).toBe(ids.alice);
+
+    // 1:1 (the telemedicine check's use case): compared in her templates' model, graded by its thresholds, never refreshed
+    const checked = await verify(medface, { patientId: ids.alice, liveness: await live('verify', ids.alice) }, who);
+    expect(checked).toMatchObject({ match: true, model: OLD, refreshed: false, threshold: medface.thresholds(OLD).match });
+    expect(await verify(medface, { patientId: ids.bob, image: images.stranger }, who)).toMatchObject({ match: false, model: OLD });
+    expect(await verify(medface, { patientId: ids.carol, image: images.carol }, who)).toMatchObject({ match: true, model: NEW });
+    expect(await modelsOf(medface, ids.alice)).toEqual([OLD]);
   });
 });

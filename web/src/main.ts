@@ -4,6 +4,7 @@ import { hasRole, session, signOut, watchIdle } from './session.js';
 import { renderAccount } from './pages/account.js';
 import { renderAdminKeys } from './pages/admin-keys.js';
 import { renderAdminKiosks } from './pages/admin-kiosks.js';
+import { renderAdminTemplates } from './pages/admin-templates.js';
 import { renderAdminThresholds } from './pages/admin-thresholds.js';
 import { renderAdminUsers } from './pages/admin-users.js';
 import { renderChart, renderClinician } from './pages/clinician.js';
@@ -40,6 +41,7 @@ const ROUTES: Route[] = [
   { path: '/admin/thresholds', title: 'Thresholds', page: renderAdminThresholds, roles: ['admin'] },
   { path: '/admin/keys', title: 'Keys', page: renderAdminKeys, roles: ['admin'] },
   { path: '/admin/kiosks', title: 'Kiosks', page: renderAdminKiosks, roles: ['admin'] },
+  { path: '/admin/templates', title: 'Templates', page: renderAdminTemplates, roles: ['admin'] },
   { path: '/account', title: 'My account', page: renderAccount, roles: ['front-desk', 'clinician', 'emergency', 'privacy-officer', 'admin'] },
   { path: '/sign-in', title: 'Sign in', page: renderSignIn },
   { path: '/portal', title: 'My health record', page: renderPortal, roles: ['patient'], signIn: '/portal/sign-in' },

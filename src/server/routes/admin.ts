@@ -14,6 +14,7 @@ import {
 import { disableUser, enableUser, listUsers, unlockUser } from '../../access/users.js';
 import { evaluationFigure, REPORT_FIGURES, thresholdsStatus, type ReportFigure } from '../../services/evaluation-report.js';
 import { keyStatus } from '../../services/keys.js';
+import { readTemplateStatus } from '../../services/template-migration.js';
 import { callerOf } from '../access.js';
 import type { ServerContext } from '../context.js';
 import { DATE_TIME, NO_QUERY, USER_ACCOUNT, UUID } from '../schemas.js';
@@ -76,6 +77,38 @@ const IDENTIFICATION_STATUS = {
     },
     impostorPairs: { type: 'integer' },
     lowestMeasuredFmr: { type: 'number' },
+  },
+} as const;
+
+/** Templates per recogniser (services/template-migration.ts `TemplateStatus`): counts only, no patient. */
+const TEMPLATE_STATUS = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['model', 'models'],
+  properties: {
+    model: { type: 'string', description: 'The model new templates are made with and every capture is embedded by first' },
+    models: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['model', 'current', 'patients', 'templates', 'migratable', 'awaitingEnrolment', 'migrationPending', 'unsearchable'],
+        properties: {
+          model: { type: 'string' },
+          current: { type: 'boolean' },
+          patients: { type: 'integer' },
+          templates: { type: 'integer' },
+          migratable: { type: 'integer', description: 'Older model: templates with a kept photo, re-derived by `medface templates migrate`' },
+          awaitingEnrolment: { type: 'integer', description: 'Older model: patients without a kept photo, moved when enrolled again' },
+          migrationPending: { type: 'boolean' },
+          unsearchable: {
+            type: ['string', 'null'],
+            enum: ['not-in-release', 'not-calibrated', null],
+            description: 'Why identification cannot search this model’s templates (null: it does)',
+          },
+        },
+      },
+    },
   },
 } as const;
 
@@ -491,5 +524,19 @@ export const adminRoutes: FastifyPluginAsync<ServerContext> = async (app, { depl
       schema: { tags: ['admin'], summary: 'Key status: ids, dates and records per key (never key material)', querystring: NO_QUERY, response: { 200: KEY_STATUS } },
     },
     async (request) => keyStatus(medface, access, callerOf(request)),
+  );
+
+  app.get(
+    '/admin/templates',
+    {
+      config: signedIn,
+      schema: {
+        tags: ['admin'],
+        summary: 'Templates and patients per recogniser: which is current, what waits to be migrated, what cannot be searched',
+        querystring: NO_QUERY,
+        response: { 200: TEMPLATE_STATUS },
+      },
+    },
+    async (request) => readTemplateStatus(medface, access, callerOf(request)),
   );
 };
