@@ -3,7 +3,7 @@ import { PATIENT_CANDIDATES, signInPatient, type PatientSecondFactor, type SignI
 import { readPatient } from '../records/patient.js';
 import type { Medface } from './context.js';
 import { identifyProbe } from './identify.js';
-import { checkLiveness, isChallengeRefusal, type LivenessAttempt } from './liveness.js';
+import { checkLiveness, isChallengeRefusal, livenessFailed, type LivenessAttempt } from './liveness.js';
 
 /** The frames filmed for a portal sign-in liveness challenge (required: a photo must not open a record), and the second factor. */
 export interface PatientSignIn extends LivenessAttempt {
@@ -16,8 +16,8 @@ export interface PatientSignIn extends LivenessAttempt {
  * Patient portal sign-in: the active liveness check on the frames, then the face of the verified sequence's
  * match frame is searched 1:N (every candidate at or above the identification threshold for the gallery's
  * size, not only the best), then the access module keeps the one candidate the second factor confirms,
- * throttles and audits. A failed liveness check is a failed sign-in like any other (the check's own audit
- * entry says why).
+ * throttles and audits. A failed liveness check is refused as LIVENESS_FAILED, before any search, so the page
+ * asks for a new filming instead of blaming the date of birth (issue 16); it reveals nothing about the gallery.
  */
 export function signInPatientWithFace(medface: Medface, access: AccessContext, request: PatientSignIn): Promise<SignInResult> {
   const who = { actor: 'anonymous', client: request.client };
@@ -25,14 +25,15 @@ export function signInPatientWithFace(medface: Medface, access: AccessContext, r
     access,
     { secondFactor: request.secondFactor, client: request.client },
     async () => {
-      let probe;
+      let live;
       try {
-        probe = (await checkLiveness(medface, 'portal-sign-in', request, who)).embedding;
+        live = await checkLiveness(medface, 'portal-sign-in', request, who);
       } catch (e) {
         if (isChallengeRefusal(e)) return [];
         throw e;
       }
-      if (!probe) return [];
+      const probe = live.embedding;
+      if (!probe) throw livenessFailed(live.verdict);
       return (await identifyProbe(medface, probe, PATIENT_CANDIDATES, who, { liveness: request.challengeId })).candidates;
     },
     async (patientId) => (await readPatient(medface.store, patientId)).birthDate ?? null,
