@@ -100,6 +100,12 @@ export class SqlRepository implements Repository {
     return rows[0] ? resourceRow(rows[0]) : null;
   }
 
+  async getPatients(ids: readonly string[]): Promise<ResourceRow[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.sql.all<ResourceDbRow>(`SELECT id, version_id, last_updated, resource FROM patients WHERE id IN (${marks(ids)}) ORDER BY id`, [...ids]);
+    return rows.map(resourceRow);
+  }
+
   async searchPatients(q: PatientQuery): Promise<ResourceRow[]> {
     const where: string[] = [];
     const params: SqlValue[] = [];
@@ -631,6 +637,21 @@ export class SqlRepository implements Repository {
     return rows[0] ? userRow(rows[0]) : null;
   }
 
+  async getUsers(ids: readonly string[]): Promise<UserRow[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.sql.all<UserDbRow>(`SELECT ${USER_COLUMNS} FROM users WHERE id IN (${marks(ids)}) ORDER BY username`, [...ids]);
+    return rows.map(userRow);
+  }
+
+  async searchUsersByUsername(prefix: string, limit: number): Promise<UserRow[]> {
+    const rows = await this.sql.all<UserDbRow>(`SELECT ${USER_COLUMNS} FROM users WHERE username >= ? AND username < ? ORDER BY username LIMIT ?`, [
+      prefix,
+      prefixUpperBound(prefix),
+      limit,
+    ]);
+    return rows.map(userRow);
+  }
+
   async getUserByUsername(username: string): Promise<UserRow | null> {
     const rows = await this.sql.all<UserDbRow>(`SELECT ${USER_COLUMNS} FROM users WHERE username = ?`, [username]);
     return rows[0] ? userRow(rows[0]) : null;
@@ -917,6 +938,12 @@ export class SqlRepository implements Repository {
       where.push(clause);
       params.push(value);
     }
+    // any of several actors or patients (the users a name search found, the patients a name search found); an empty list matches nothing
+    for (const [column, values] of [['actor', q.actors], ['patient_ref', q.patientRefs]] as const) {
+      if (values === undefined) continue;
+      where.push(values.length === 0 ? '1 = 0' : `${column} IN (${marks(values)})`);
+      params.push(...values);
+    }
     params.push(q.limit);
     const rows = await this.sql.all<AuditDbRow>(
       `SELECT seq, time, actor, client, action, outcome, patient_ref, details, prev_hash, hash FROM audit_events
@@ -925,6 +952,11 @@ export class SqlRepository implements Repository {
     );
     return rows.map(auditRow);
   }
+}
+
+/** The placeholders of an IN list, one per value. */
+function marks(values: readonly unknown[]): string {
+  return values.map(() => '?').join(', ');
 }
 
 /**

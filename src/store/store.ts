@@ -149,6 +149,9 @@ export abstract class TransactionalStore implements Store {
   getPatient(id: string): Promise<ResourceRow | null> {
     return this.transaction((tx) => tx.getPatient(id));
   }
+  getPatients(ids: readonly string[]): Promise<ResourceRow[]> {
+    return this.transaction((tx) => tx.getPatients(ids));
+  }
   searchPatients(query: PatientQuery): Promise<ResourceRow[]> {
     return this.transaction((tx) => tx.searchPatients(query));
   }
@@ -310,6 +313,12 @@ export abstract class TransactionalStore implements Store {
   }
   getUser(id: string): Promise<UserRow | null> {
     return this.transaction((tx) => tx.getUser(id));
+  }
+  getUsers(ids: readonly string[]): Promise<UserRow[]> {
+    return this.transaction((tx) => tx.getUsers(ids));
+  }
+  searchUsersByUsername(prefix: string, limit: number): Promise<UserRow[]> {
+    return this.transaction((tx) => tx.searchUsersByUsername(prefix, limit));
   }
   getUserByUsername(username: string): Promise<UserRow | null> {
     return this.transaction((tx) => tx.getUserByUsername(username));

@@ -332,6 +332,10 @@ export interface AuditQuery {
   action?: string;
   outcome?: AuditOutcome;
   patientRef?: string;
+  /** Entries by any of these actors (an empty list matches none). */
+  actors?: readonly string[];
+  /** Entries about any of these patients, as pseudonyms (an empty list matches none). */
+  patientRefs?: readonly string[];
   limit: number;
 }
 
@@ -342,6 +346,8 @@ export interface Repository {
   /** Writes `row` if the stored version is `expectedVersionId`; false when another write came first. */
   updatePatient(row: ResourceRow, terms: PatientIndexTerms, expectedVersionId: number): Promise<boolean>;
   getPatient(id: string): Promise<ResourceRow | null>;
+  /** The patients of these ids that exist (any order). */
+  getPatients(ids: readonly string[]): Promise<ResourceRow[]>;
   searchPatients(query: PatientQuery): Promise<ResourceRow[]>;
   /** Serialises concurrent changes to one patient until the transaction ends; false if no such patient. */
   lockPatient(id: string): Promise<boolean>;
@@ -434,6 +440,10 @@ export interface Repository {
   /** Writes display name, roles, disabledAt and updatedAt; false when there is no such user. */
   updateUser(row: UserRow): Promise<boolean>;
   getUser(id: string): Promise<UserRow | null>;
+  /** The users of these ids that exist, by username. */
+  getUsers(ids: readonly string[]): Promise<UserRow[]>;
+  /** Users whose (normalised) username starts with `prefix`, by username. */
+  searchUsersByUsername(prefix: string, limit: number): Promise<UserRow[]>;
   getUserByUsername(username: string): Promise<UserRow | null>;
   getUserByPatientId(patientId: string): Promise<UserRow | null>;
   listUsers(): Promise<UserRow[]>;

@@ -39,6 +39,14 @@ export async function api<T>(method: string, path: string, body?: unknown, extra
   return json as T;
 }
 
+/** How long a refusal for too many attempts asks to wait, in words ("15 minutes"), or null when it gives no time. */
+export function waitOf(e: ApiError): string | null {
+  const seconds = e.details.retryAfterSeconds;
+  if (typeof seconds !== 'number' || seconds <= 0) return null;
+  const [amount, unit] = seconds < 60 ? [seconds, 'second'] : seconds < 3600 ? [Math.ceil(seconds / 60), 'minute'] : [Math.ceil(seconds / 3600), 'hour'];
+  return `${amount} ${unit}${amount === 1 ? '' : 's'}`;
+}
+
 export function query(params: Record<string, string | undefined>): string {
   const search = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) if (value) search.set(key, value);
@@ -63,10 +71,35 @@ export interface FhirPatient {
   identifier?: { system?: string; value?: string }[];
 }
 
+/** A patient or user as a work list names them, for those allowed to see it (server: services/people.ts). */
+export interface PatientLabel {
+  id: string;
+  name: string;
+  birthDate: string | null;
+}
+
+export interface UserLabel {
+  id: string;
+  username: string;
+  displayName: string | null;
+}
+
+/** "Alice Liddell (born 1990-04-01)", or the id when the list did not name the patient. */
+export function labelOf(patient: PatientLabel | undefined, id: string): string {
+  return patient ? `${patient.name || '(no name)'} (born ${patient.birthDate ?? 'unknown'})` : id;
+}
+
 export interface Candidate {
   patientId: string;
   score: number;
   grade: string;
+}
+
+/** How many candidates and how strong the best is: "1 candidate: a “certain” match" (never "possible patient" for a certain one). */
+export function candidateCount(candidates: readonly Candidate[]): string {
+  const best = candidates[0];
+  if (!best) return 'No candidate';
+  return candidates.length === 1 ? `1 candidate: a “${best.grade}” match` : `${candidates.length} candidates, the best a “${best.grade}” match`;
 }
 
 export function patientName(patient: FhirPatient): string {
