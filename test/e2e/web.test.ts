@@ -211,6 +211,8 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
     await page.getByRole('heading', { name: 'Find a patient' }).waitFor(WAIT);
     await page.getByLabel('Name', { exact: true }).fill('Lidd');
     await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByRole('link', { name: 'Open chart of Alice Liddell' }).waitFor(WAIT);
+    await screenshot(page, 'clinician');
     await page.getByRole('link', { name: 'Open chart of Alice Liddell' }).click();
     await page.getByRole('heading', { name: 'Alice Liddell' }).waitFor(WAIT);
     expect(await page.getByRole('note', { name: 'Identity verification' }).innerText()).toMatch(/verified by password and authenticator code/);

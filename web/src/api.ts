@@ -30,11 +30,39 @@ export async function api<T>(method: string, path: string, body?: unknown, extra
   if (method !== 'GET') headers['x-csrf-token'] = await csrf();
   if (body !== undefined) headers['content-type'] = 'application/json';
   const response = await fetch(path, { method, headers, credentials: 'same-origin', ...(body !== undefined && { body: JSON.stringify(body) }) });
-  const text = await response.text();
+  return answer<T>(response.status, response.statusText, await response.text());
+}
+
+/**
+ * `api` for a large body (the frames a liveness check filmed), telling `onSent` how much of it has gone (0 to
+ * 1): through XMLHttpRequest, since fetch reports no upload progress. A network failure rejects with a
+ * TypeError, as fetch does.
+ */
+export async function upload<T>(method: string, path: string, body: unknown, onSent: (fraction: number) => void): Promise<T> {
+  const token = await csrf();
+  const { status, statusText, text } = await new Promise<{ status: number; statusText: string; text: string }>((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open(method, path);
+    xhr.setRequestHeader('accept', 'application/json');
+    xhr.setRequestHeader('content-type', 'application/json');
+    xhr.setRequestHeader('x-csrf-token', token);
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) onSent(e.loaded / e.total);
+    };
+    xhr.upload.onload = () => onSent(1);
+    xhr.onload = () => resolve({ status: xhr.status, statusText: xhr.statusText, text: xhr.responseText });
+    xhr.onerror = () => reject(new TypeError('network error'));
+    xhr.send(JSON.stringify(body));
+  });
+  return answer<T>(status, statusText, text);
+}
+
+/** The body of a response as `T`, or its error as an ApiError. */
+function answer<T>(status: number, statusText: string, text: string): T {
   const json = text ? (JSON.parse(text) as unknown) : null;
-  if (!response.ok) {
+  if (status < 200 || status > 299) {
     const error = (json as { error?: { code?: string; message?: string; details?: Record<string, unknown> } } | null)?.error;
-    throw new ApiError(response.status, error?.code ?? 'HTTP_' + response.status, error?.message ?? response.statusText, error?.details);
+    throw new ApiError(status, error?.code ?? 'HTTP_' + status, error?.message ?? statusText, error?.details);
   }
   return json as T;
 }

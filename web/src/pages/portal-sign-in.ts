@@ -1,8 +1,9 @@
-import { api, ApiError, waitOf, type SignedIn } from '../api.js';
+import { ApiError, waitOf, type SignedIn } from '../api.js';
 import { field, h, say, status } from '../dom.js';
 import { captureFace, photoProblem, type FaceCapture } from '../face-step.js';
 import { navigate } from '../navigation.js';
 import { session, setSession } from '../session.js';
+import { sendFilmed } from '../waiting.js';
 
 /**
  * Patient sign-in: a photo of the face, then the date of birth or the PIN, sent together. Whatever went
@@ -72,8 +73,7 @@ export async function renderPortalSignIn(main: HTMLElement, params: URLSearchPar
         return;
       }
       submit.disabled = true;
-      say(message, 'Checking…');
-      api<SignedIn>('POST', '/api/v1/auth/patient-sign-in', { ...capture, ...(usePin ? { pin: value } : { birthDate: value }) }).then(
+      sendFilmed<SignedIn>(message, '/api/v1/auth/patient-sign-in', { ...capture, ...(usePin ? { pin: value } : { birthDate: value }) }, 'Checking that you are here in person, then who you are…').then(
         (signedIn) => {
           setSession(signedIn);
           navigate(next);
