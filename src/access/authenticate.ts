@@ -165,7 +165,9 @@ export async function signInPatient(
   try {
     candidates = (await identifyFace()).slice(0, PATIENT_CANDIDATES);
   } catch (e) {
-    if (isMedfaceError(e)) return failed(ctx, attempt, now, 'face-error', { code: e.code }, { count: false, error: e });
+    // a failed liveness check is told as such (it depends on the frames only, never on who is enrolled) but
+    // counted against the address, so the answer cannot be used to tune a spoof without limit
+    if (isMedfaceError(e)) return failed(ctx, attempt, now, 'face-error', { code: e.code }, { count: e.code === 'LIVENESS_FAILED', error: e });
     throw e;
   }
   const checked = await checkPatientFactor(ctx, candidates, request, birthDateOf, now);

@@ -153,9 +153,14 @@ export async function clearFailures(repo: Repository, subject: ThrottleSubject):
   await repo.clearSignInFailures(subject.key);
 }
 
-/** The refusal while blocked: how long to wait, not why (which subject, delay or lockout). */
+/** The refusal while blocked: how long to wait (in the message too: "later" left people guessing), not why (which subject, delay or lockout). */
 export function tooManyAttempts(until: Date, now: Date): MedfaceError {
-  return new MedfaceError('TOO_MANY_ATTEMPTS', 'too many failed attempts; try again later', {
-    retryAfterSeconds: Math.max(1, Math.ceil((until.getTime() - now.getTime()) / 1000)),
-  });
+  const retryAfterSeconds = Math.max(1, Math.ceil((until.getTime() - now.getTime()) / 1000));
+  return new MedfaceError('TOO_MANY_ATTEMPTS', `too many failed attempts; try again in ${waitInWords(retryAfterSeconds)}`, { retryAfterSeconds });
+}
+
+/** A wait as people say it, rounded up: "40 seconds", "1 minute", "15 minutes", "2 hours". */
+function waitInWords(seconds: number): string {
+  const [amount, unit] = seconds < 60 ? [seconds, 'second'] : seconds < 3600 ? [Math.ceil(seconds / 60), 'minute'] : [Math.ceil(seconds / 3600), 'hour'];
+  return `${amount} ${unit}${amount === 1 ? '' : 's'}`;
 }

@@ -69,6 +69,9 @@ export const POLICY = {
     patientScoped: true,
     roles: { 'front-desk': 'always', clinician: 'always', emergency: 'break-glass', patient: 'own-record' },
   }),
+  // the name and date of birth of patients a work list names (duplicate queue, break-glass review, audit search,
+  // `medface identify`), and finding patients by name to filter the audit trail: no other demographics
+  'patient.read-names': rule({ patientScoped: false, roles: { 'front-desk': 'always', clinician: 'always', 'privacy-officer': 'always' }, operator: true }),
   'patient.write': rule({ patientScoped: true, roles: { 'front-desk': 'always', clinician: 'always' } }),
   'patient.review-duplicates': rule({ patientScoped: false, roles: { 'front-desk': 'always', clinician: 'always' } }),
   'encounter.read': rule({

@@ -98,7 +98,20 @@ export class AuditTrail {
   /** Entries matching every given filter, in log order; `to` is exclusive. */
   async search(
     repo: Repository,
-    q: { patientId?: string; actor?: string; action?: string; outcome?: AuditOutcome; from?: Date; to?: Date; afterSeq?: number; limit?: number },
+    q: {
+      patientId?: string;
+      /** Any of these patients (an empty list matches nothing). */
+      patientIds?: readonly string[];
+      actor?: string;
+      /** Any of these actors (an empty list matches nothing). */
+      actors?: readonly string[];
+      action?: string;
+      outcome?: AuditOutcome;
+      from?: Date;
+      to?: Date;
+      afterSeq?: number;
+      limit?: number;
+    },
   ): Promise<AuditEvent[]> {
     const rows = await repo.listAuditEvents({
       ...(q.afterSeq !== undefined && { afterSeq: q.afterSeq }),
@@ -108,6 +121,8 @@ export class AuditTrail {
       ...(q.action !== undefined && { action: q.action }),
       ...(q.outcome !== undefined && { outcome: q.outcome }),
       ...(q.patientId !== undefined && { patientRef: this.patientRef(q.patientId) }),
+      ...(q.actors !== undefined && { actors: q.actors }),
+      ...(q.patientIds !== undefined && { patientRefs: q.patientIds.map((id) => this.patientRef(id)) }),
       limit: q.limit ?? 100,
     });
     return rows.map(toEvent);

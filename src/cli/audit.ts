@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import type { AuditEvent } from '../audit/trail.js';
 import { loadConfig } from '../config.js';
 import { MedfaceError } from '../errors.js';
-import type { AuditVerification } from '../services/audit.js';
+import type { AuditVerification, LabelledAuditEvent } from '../services/audit.js';
 import type { AuditOutcome } from '../store/types.js';
 import { action, print } from './output.js';
 
@@ -112,9 +111,11 @@ export function registerAudit(program: Command): void {
 
   audit
     .command('search')
-    .description('Search entries by patient (found through its pseudonym), actor, action, outcome and time')
+    .description('Search entries by patient (found through its pseudonym), actor, action, outcome and time; entries show the username, and the patient’s name when the search named the patient')
     .option('--patient <id>', 'patient id')
+    .option('--patient-name <words>', 'words of a patient’s name: entries about any patient found')
     .option('--actor <id>', 'user, API client or cli:<user>')
+    .option('--user <name>', 'the start of a username: entries by any user found')
     .option('--action <action>', 'e.g. patient.read, biometric.identify, breakglass.open')
     .option('--outcome <outcome>', 'success, failure or denied')
     .option('--from <time>', 'recorded at or after, ISO-8601')
@@ -124,24 +125,29 @@ export function registerAudit(program: Command): void {
     .action(
       action(
         async (
-          opts: { patient?: string; actor?: string; action?: string; outcome?: string; from?: string; to?: string; limit: string } & JsonFlag,
+          opts: { patient?: string; patientName?: string; actor?: string; user?: string; action?: string; outcome?: string; from?: string; to?: string; limit: string } & JsonFlag,
         ) => {
           const limit = Number(opts.limit);
           const { searchAuditLog, openAuditContext } = await import('../services/audit.js');
           const ctx = await openAuditContext(loadConfig());
           try {
+            const who = await operator();
+            const { consoleNameRights } = await import('../services/people.js');
             const events = await searchAuditLog(
               ctx,
               {
                 ...(opts.patient !== undefined && { patientId: opts.patient }),
+                ...(opts.patientName !== undefined && { patientName: opts.patientName }),
                 ...(opts.actor !== undefined && { actor: opts.actor }),
+                ...(opts.user !== undefined && { userName: opts.user }),
                 ...(opts.action !== undefined && { action: opts.action }),
                 ...(opts.outcome !== undefined && { outcome: opts.outcome as AuditOutcome }),
                 ...(opts.from !== undefined && { from: parseTime(opts.from, '--from') }),
                 ...(opts.to !== undefined && { to: parseTime(opts.to, '--to') }),
                 limit,
               },
-              await operator(),
+              who,
+              await consoleNameRights(who.actor),
             );
             print(events, opts, renderEvents);
           } finally {
@@ -168,9 +174,10 @@ function renderVerification(r: AuditVerification): string {
     : `audit trail BROKEN: ${r.breakCount} break(s); the ${r.count} entries before the first verify; ${checkpoints}\n${breaks}${more}${invalid}${head}`;
 }
 
-function renderEvents(events: AuditEvent[]): string {
+function renderEvents(events: LabelledAuditEvent[]): string {
   if (events.length === 0) return 'no matching audit entries';
+  const patient = (e: LabelledAuditEvent) => (e.patient ? `${e.patient.name} (${e.patient.birthDate ?? 'no date of birth'})` : (e.patientRef?.slice(0, 12) ?? '-'));
   return events
-    .map((e) => [e.seq, e.time, e.actor, e.client ?? '-', e.action, e.outcome, e.patientRef?.slice(0, 12) ?? '-', JSON.stringify(e.details)].join('  '))
+    .map((e) => [e.seq, e.time, e.user?.username ?? e.actor, e.client ?? '-', e.action, e.outcome, patient(e), JSON.stringify(e.details)].join('  '))
     .join('\n');
 }

@@ -65,6 +65,13 @@ export function nameWords(s: string): string[] {
     .filter((w) => w.length > 0);
 }
 
+/** The patient's name as people write it ("Alice Liddell"), from the official (else usual, else first) name; '' without one. */
+export function patientDisplayName(p: Patient): string {
+  const main = primaryName(p);
+  if (!main) return '';
+  return main.text ?? [...(main.given ?? []), main.family ?? ''].join(' ').trim();
+}
+
 function primaryName(p: Patient): HumanName | undefined {
   return p.name?.find((n) => n.use === 'official') ?? p.name?.find((n) => n.use === 'usual') ?? p.name?.[0];
 }

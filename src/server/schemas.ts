@@ -94,3 +94,19 @@ export const REASON_BODY = {
 export async function bodyOptional(request: { body: unknown }): Promise<void> {
   request.body ??= {};
 }
+
+/** A patient named in a work list (services/people.ts), for those who may see names. */
+export const PATIENT_LABEL = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'name', 'birthDate'],
+  properties: { id: { type: 'string' }, name: { type: 'string' }, birthDate: { type: ['string', 'null'] } },
+} as const;
+
+/** A user named in a work list (services/people.ts), for those who may see accounts. */
+export const USER_LABEL = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'username', 'displayName'],
+  properties: { id: { type: 'string' }, username: { type: 'string' }, displayName: { type: ['string', 'null'] } },
+} as const;

@@ -7,7 +7,10 @@ import { MedfaceError } from '../errors.js';
 import { KEY_FILE_NAME } from '../identity/keys.js';
 import { openStore } from '../store/index.js';
 import type { AuditOutcome, Store } from '../store/types.js';
+import { normaliseUsername } from '../access/users.js';
+import { searchPatients } from '../records/patient.js';
 import type { Actor } from './auditing.js';
+import { lookUpPeople, NO_NAMES, type NameRights, type PatientLabel, type UserLabel } from './people.js';
 import { loadPseudonymKey, pseudonymKeyPath } from './pseudonym-key.js';
 
 /**
@@ -140,7 +143,11 @@ export async function exportAuditLog(ctx: AuditContext, range: TimeRange, who: A
 export interface AuditSearch {
   /** A patient id: found through its pseudonym, the only form in which the log holds it. */
   patientId?: string;
+  /** Words of a patient's name (as the patient search takes them): the entries about any patient it finds. */
+  patientName?: string;
   actor?: string;
+  /** The start of a username: the entries by any user it finds. */
+  userName?: string;
   action?: string;
   outcome?: AuditOutcome;
   from?: Date;
@@ -148,10 +155,23 @@ export interface AuditSearch {
   limit?: number;
 }
 
-const SEARCH_LIMIT_MAX = 1000;
+/** An entry with the user who acted and the patient it concerns, for those who may see them (services/people.ts). */
+export interface LabelledAuditEvent extends AuditEvent {
+  user?: UserLabel;
+  /** Known when the search named the patient (by id or name): the log keeps patients only as pseudonyms. */
+  patient?: PatientLabel;
+}
 
-/** Entries matching every criterion, in log order; the search is recorded with which criteria were used. */
-export async function searchAuditLog(ctx: AuditContext, search: AuditSearch, who: Actor): Promise<AuditEvent[]> {
+const SEARCH_LIMIT_MAX = 1000;
+/** The most users or patients a name in the search stands for; a name that finds more is too vague to search by. */
+const NAME_MATCHES_MAX = 50;
+
+/**
+ * Entries matching every criterion, in log order, with usernames and (for patients the search named) names and
+ * dates of birth as `rights` allow; a search by user or patient name needs the right to see those names. The
+ * search is recorded with which criteria were used (never the names searched for).
+ */
+export async function searchAuditLog(ctx: AuditContext, search: AuditSearch, who: Actor, rights: NameRights = NO_NAMES): Promise<LabelledAuditEvent[]> {
   const limit = search.limit ?? 100;
   if (!Number.isInteger(limit) || limit < 1 || limit > SEARCH_LIMIT_MAX) {
     throw new MedfaceError('INVALID_ARGUMENT', `limit must be an integer from 1 to ${SEARCH_LIMIT_MAX}`);
@@ -159,16 +179,33 @@ export async function searchAuditLog(ctx: AuditContext, search: AuditSearch, who
   if (search.outcome !== undefined && !['success', 'failure', 'denied'].includes(search.outcome)) {
     throw new MedfaceError('INVALID_ARGUMENT', 'outcome must be success, failure or denied');
   }
-  const events = await ctx.audit.search(ctx.store, { ...search, limit });
-  const criteria = (['patientId', 'actor', 'action', 'outcome', 'from', 'to'] as const).filter((k) => search[k] !== undefined);
+  if ((search.userName !== undefined && !rights.users) || (search.patientName !== undefined && !rights.patients)) {
+    throw new MedfaceError('FORBIDDEN', 'not permitted to search the audit trail by name', { reason: 'not-permitted' });
+  }
+  const actors = search.userName === undefined ? undefined : (await ctx.store.searchUsersByUsername(normaliseUsername(search.userName), NAME_MATCHES_MAX)).map((u) => u.id);
+  const named = search.patientName === undefined ? [] : (await searchPatients(ctx.store, { name: search.patientName, limit: NAME_MATCHES_MAX })).map((p) => p.id as string);
+  const { patientName, userName, ...exact } = search;
+  const rows = await ctx.audit.search(ctx.store, {
+    ...exact,
+    ...(actors !== undefined && { actors }),
+    ...(patientName !== undefined && { patientIds: named }),
+    limit,
+  });
+  const criteria = (['patientId', 'patientName', 'actor', 'userName', 'action', 'outcome', 'from', 'to'] as const).filter((k) => search[k] !== undefined);
   await ctx.store.transaction((tx) =>
     ctx.audit.append(tx, {
       ...who,
       action: 'audit.search',
       outcome: 'success',
       patientId: search.patientId ?? null,
-      details: { criteria, results: events.length },
+      details: { criteria, results: rows.length, ...(userName !== undefined && { usersFound: actors?.length ?? 0 }), ...(patientName !== undefined && { patientsFound: named.length }) },
     }),
   );
-  return events;
+  const idOfRef = new Map([...named, ...(search.patientId === undefined ? [] : [search.patientId])].map((id) => [ctx.audit.patientRef(id), id]));
+  const people = await lookUpPeople(ctx, who, rights, { patients: idOfRef.values(), users: rows.map((e) => e.actor) }, 'audit.search');
+  return rows.map((e) => {
+    const user = people.users.get(e.actor);
+    const patient = e.patientRef === null ? undefined : people.patients.get(idOfRef.get(e.patientRef) ?? '');
+    return { ...e, ...(user && { user }), ...(patient && { patient }) };
+  });
 }

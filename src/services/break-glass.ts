@@ -7,6 +7,7 @@ import {
 import type { BreakGlassReviewStatus } from '../store/types.js';
 import { withFailureAudit, type Actor } from './auditing.js';
 import type { Medface } from './context.js';
+import { lookUpPeople, NO_NAMES, type NameRights, type PatientLabel, type UserLabel } from './people.js';
 
 export interface BreakGlassRequest {
   patientId: string;
@@ -37,14 +38,27 @@ export function breakGlass(medface: Medface, request: BreakGlassRequest, who: Ac
 }
 
 /** The review queue (pending by default); reading it is audited, since the reasons may name clinical facts. */
-export function breakGlassQueue(medface: Medface, status: BreakGlassReviewStatus | 'all', who: Actor): Promise<BreakGlassGrant[]> {
-  return withFailureAudit(medface, who, 'breakglass.list', null, () =>
+/** A break-glass access with who opened it and whose record, for those who may see names. */
+export interface LabelledGrant extends BreakGlassGrant {
+  user?: UserLabel;
+  patient?: PatientLabel;
+}
+
+/** The review queue, with the user's username and the patient's name and date of birth as `rights` allow. */
+export async function breakGlassQueue(medface: Medface, status: BreakGlassReviewStatus | 'all', who: Actor, rights: NameRights = NO_NAMES): Promise<LabelledGrant[]> {
+  const grants = await withFailureAudit(medface, who, 'breakglass.list', null, () =>
     medface.store.transaction(async (tx) => {
       const grants = await breakGlassReviewQueue(tx, status);
       await medface.audit.append(tx, { ...who, action: 'breakglass.list', outcome: 'success', details: { status, results: grants.length } });
       return grants;
     }),
   );
+  const people = await lookUpPeople(medface, who, rights, { patients: grants.map((g) => g.patientId), users: grants.map((g) => g.userId) }, 'breakglass.list');
+  return grants.map((g) => {
+    const user = people.users.get(g.userId);
+    const patient = people.patients.get(g.patientId);
+    return { ...g, ...(user && { user }), ...(patient && { patient }) };
+  });
 }
 
 export function reviewBreakGlass(medface: Medface, review: { grantId: string; note: string }, who: Actor): Promise<BreakGlassGrant> {

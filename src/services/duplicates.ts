@@ -2,9 +2,24 @@ import { listSuspectedDuplicates, reviewSuspectedDuplicate, type DuplicateDecisi
 import type { PatientLinkRow, PatientLinkStatus } from '../store/types.js';
 import { withFailureAudit, type Actor } from './auditing.js';
 import type { Medface } from './context.js';
+import { lookUpPeople, NO_NAMES, type NameRights, type PatientLabel } from './people.js';
 
-/** Suspected duplicate patients (raised by enrolment), oldest first; the read is audited (it names patients). */
-export async function listDuplicates(medface: Medface, filter: { patientId?: string; status?: PatientLinkStatus }, who: Actor): Promise<PatientLinkRow[]> {
+/** A suspected duplicate with the two patients' names and dates of birth, for those who may see them. */
+export interface LabelledLink extends PatientLinkRow {
+  patient?: PatientLabel;
+  otherPatient?: PatientLabel;
+}
+
+/**
+ * Suspected duplicate patients (raised by enrolment), oldest first, with the patients' names as `rights`
+ * allow (a reviewer compares people, not UUIDs); the read is audited (it names patients).
+ */
+export async function listDuplicates(
+  medface: Medface,
+  filter: { patientId?: string; status?: PatientLinkStatus },
+  who: Actor,
+  rights: NameRights = NO_NAMES,
+): Promise<LabelledLink[]> {
   const links = await listSuspectedDuplicates(medface.store, filter);
   await medface.store.transaction((tx) =>
     medface.audit.append(tx, {
@@ -15,7 +30,12 @@ export async function listDuplicates(medface: Medface, filter: { patientId?: str
       details: { ...(filter.status !== undefined && { status: filter.status }), links: links.length },
     }),
   );
-  return links;
+  const people = await lookUpPeople(medface, who, rights, { patients: links.flatMap((l) => [l.patientId, l.otherPatientId]) }, 'duplicate.list');
+  return links.map((l) => {
+    const patient = people.patients.get(l.patientId);
+    const otherPatient = people.patients.get(l.otherPatientId);
+    return { ...l, ...(patient && { patient }), ...(otherPatient && { otherPatient }) };
+  });
 }
 
 /** A reviewer confirms or rejects a suspected duplicate (rejecting removes the Patient.link pair), audited. */

@@ -3,7 +3,7 @@ import { PATIENT_CANDIDATES, signInPatient, type PatientSecondFactor, type SignI
 import { readPatient } from '../records/patient.js';
 import type { Medface } from './context.js';
 import { identifyProbe } from './identify.js';
-import { checkLiveness, isChallengeRefusal, type LivenessAttempt } from './liveness.js';
+import { checkLiveness, isChallengeRefusal, livenessFailed, type LivenessAttempt } from './liveness.js';
 
 /** The frames filmed for a portal sign-in liveness challenge (required: a photo must not open a record), and the second factor. */
 export interface PatientSignIn extends LivenessAttempt {
@@ -15,9 +15,10 @@ export interface PatientSignIn extends LivenessAttempt {
 /**
  * Patient portal sign-in: the active liveness check on the frames, then the probe fused from the verified
  * sequence's best frames is searched 1:N, older models' templates too (every candidate at or above the
- * identification threshold for the gallery's size, not only the best), then the access module keeps the one candidate the second factor confirms,
- * throttles and audits. A failed liveness check is a failed sign-in like any other (the check's own audit
- * entry says why).
+ * identification threshold for the gallery's size, not only the best), then the access module keeps the one
+ * candidate the second factor confirms, throttles and audits. A failed liveness check is refused as
+ * LIVENESS_FAILED, before any search, so the page asks for a new filming instead of blaming the date of birth
+ * (issue 16); it reveals nothing about the gallery.
  */
 export function signInPatientWithFace(medface: Medface, access: AccessContext, request: PatientSignIn): Promise<SignInResult> {
   const who = { actor: 'anonymous', client: request.client };
@@ -32,7 +33,7 @@ export function signInPatientWithFace(medface: Medface, access: AccessContext, r
         if (isChallengeRefusal(e)) return [];
         throw e;
       }
-      if (!live.embedding) return [];
+      if (!live.embedding) throw livenessFailed(live.verdict);
       const older = await medface.olderModelFrameProbes(live.probeImages);
       return (await identifyProbe(medface, live.embedding, PATIENT_CANDIDATES, who, { liveness: request.challengeId }, older)).candidates;
     },

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Caller } from '../access/guard.js';
 import { SecretBox } from '../access/secret-box.js';
 import { MedfaceError, isMedfaceError } from '../errors.js';
@@ -56,10 +56,12 @@ export type CheckStatus = 'pending' | 'verified' | 'not-verified';
 export interface CheckResult {
   status: CheckStatus;
   expiresAt: string;
-  /** Verifications tried with the check, including captures refused for quality. */
+  /** Comparisons made with the check: `attempts + attemptsLeft` is the number allowed until it is verified or expires. */
   attempts: number;
   /** Comparisons the link still allows: 0 once verified, spent or expired. */
   attemptsLeft: number;
+  /** Captures refused before any comparison (failed liveness, poor quality): they cost no attempt, so they are counted apart. */
+  refusedCaptures: number;
   /** The deciding verification: the first match, or else the latest comparison made. */
   verification: { match: boolean; grade: MatchGrade; score: number; at: string } | null;
   /**
@@ -107,12 +109,9 @@ export class TelemedicineChecks {
     if ((await medface.store.countTemplates(patientId)) === 0) {
       throw new MedfaceError('NOT_FOUND', 'the patient has no enrolled face', { patientId });
     }
-    const claims: CheckClaims = {
-      id: randomUUID(),
-      patientId,
-      openedBy: caller.principal.id,
-      expiresAt: new Date(this.#now().getTime() + minutes * 60_000).toISOString(),
-    };
+    const expiresAt = new Date(this.#now().getTime() + minutes * 60_000);
+    const checkId = this.#box.seal(packClaims(patientId, caller.principal.id, expiresAt), CONTEXT).toString('base64url');
+    const claims = this.#claims(checkId);
     await medface.store.transaction((tx) =>
       medface.audit.append(tx, {
         actor: caller.principal.id,
@@ -123,7 +122,6 @@ export class TelemedicineChecks {
         details: { checkId: claims.id, expiresAt: claims.expiresAt },
       }),
     );
-    const checkId = this.#box.seal(Buffer.from(JSON.stringify(claims), 'utf8'), CONTEXT).toString('base64url');
     return { checkId, expiresAt: claims.expiresAt, link: `${CHECK_PAGE}#${checkId}` };
   }
 
@@ -191,8 +189,9 @@ export class TelemedicineChecks {
     return {
       status: decisive === undefined ? 'pending' : verified ? 'verified' : 'not-verified',
       expiresAt: claims.expiresAt,
-      attempts: entries.length,
+      attempts: compared.length,
       attemptsLeft: verified ? 0 : Math.max(0, MAX_COMPARISONS - compared.length),
+      refusedCaptures: entries.length - compared.length,
       verification: decisive
         ? { match: decisive.details.match as boolean, grade: decisive.details.grade as MatchGrade, score: decisive.details.score as number, at: decisive.time }
         : null,
@@ -217,15 +216,51 @@ export class TelemedicineChecks {
   }
 
   #claims(checkId: string): CheckClaims {
-    let claims: CheckClaims;
+    const sealed = Buffer.from(checkId, 'base64url');
+    let packed: Buffer;
     try {
-      claims = JSON.parse(this.#box.open(Buffer.from(checkId, 'base64url'), CONTEXT).toString('utf8')) as CheckClaims;
+      packed = this.#box.open(sealed, CONTEXT);
     } catch (e) {
-      if (isMedfaceError(e) || e instanceof SyntaxError) throw notFound();
+      if (isMedfaceError(e)) throw notFound();
       throw e;
     }
-    return claims;
+    if (packed.length !== PACKED_BYTES) throw notFound();
+    return {
+      id: uuidOf(createHash('sha256').update(sealed).digest().subarray(0, 16)),
+      patientId: uuidOf(packed.subarray(0, 16)),
+      openedBy: uuidOf(packed.subarray(16, 32)),
+      expiresAt: new Date(packed.readUIntBE(32, 6)).toISOString(),
+    };
   }
+}
+
+/**
+ * The claims as the link carries them, sealed (AES-256-GCM under a key derived from the deployment secret):
+ * the patient's and the opener's ids as 16 bytes each and the expiry in milliseconds as 6, so the link is 90 characters
+ * after the page's path — short enough for a text message (issue 16: the JSON claims made it 300). The check's
+ * own id is derived from the sealed bytes, whose random IV makes it unique.
+ */
+const PACKED_BYTES = 38;
+
+function packClaims(patientId: string, openedBy: string, expiresAt: Date): Buffer {
+  const packed = Buffer.alloc(PACKED_BYTES);
+  uuidBytes(patientId).copy(packed, 0);
+  uuidBytes(openedBy).copy(packed, 16);
+  packed.writeUIntBE(expiresAt.getTime(), 32, 6);
+  return packed;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function uuidBytes(id: string): Buffer {
+  // patients, users and API clients all get randomUUID ids; anything else is a programming error
+  if (!UUID.test(id)) throw new Error(`a telemedicine check needs UUID ids, not ${JSON.stringify(id)}`);
+  return Buffer.from(id.replaceAll('-', ''), 'hex');
+}
+
+function uuidOf(bytes: Buffer): string {
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 /** The audit client of a verification made with the check: the check, then where the patient was. */

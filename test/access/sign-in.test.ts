@@ -294,7 +294,12 @@ describeEachStore('sign-in', (h) => {
     const locked = await refusal(attempt('target', 'wrong password guess', '198.51.100.99'));
     expect(locked.details).toEqual({ retryAfterSeconds: account.lockoutMs / 1000 });
     f.clock.advance(account.lockoutMs - 1000);
-    expect(await refusal(attempt('target', staff.password, '203.0.113.1'))).toMatchObject({ code: 'TOO_MANY_ATTEMPTS', details: { retryAfterSeconds: 1 } });
+    // the refusal says how long to wait in its words too (issue 16: "try again later" left people guessing)
+    expect(await refusal(attempt('target', staff.password, '203.0.113.1'))).toMatchObject({
+      code: 'TOO_MANY_ATTEMPTS',
+      message: 'too many failed attempts; try again in 1 second',
+      details: { retryAfterSeconds: 1 },
+    });
     f.clock.advance(1000);
     await attempt('target', staff.password, '203.0.113.1');
 

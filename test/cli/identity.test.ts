@@ -77,7 +77,8 @@ describe('medface patient, consent, enrol, verify, identify, keys, erase', () =>
     const rotated = await medface('keys', 'rotate');
     expect(rotated.json).toMatchObject({ templates: 1, photos: 1, retired: [expect.any(String)] });
     const found = await medface('identify', file('aliceAgain.jpg'), '--thresholds', thresholds);
-    expect(found.json).toMatchObject({ match: true, candidates: [{ patientId: alice }] });
+    // a person, not a UUID (issue 16): the console sees each candidate's name and date of birth, and that is audited
+    expect(found.json).toMatchObject({ match: true, candidates: [{ patientId: alice, name: 'Alice Liddell', birthDate: '1990-04-01' }] });
 
     expect((await medface('erase', alice)).json).toEqual({ patientId: alice, templatesRemoved: 1, photosRemoved: 1, consentWithdrawn: true });
     expect((await medface('consent', 'withdraw', alice)).json).toMatchObject({ error: { code: 'NOT_FOUND' } });
@@ -87,7 +88,7 @@ describe('medface patient, consent, enrol, verify, identify, keys, erase', () =>
       const entries = db.prepare('SELECT actor, action, outcome FROM audit_events ORDER BY seq').all() as { actor: string; action: string; outcome: string }[];
       expect(entries.find((e) => e.action === 'biometric.enrol' && e.outcome === 'success')?.actor).toBe('nurse-7');
       expect(entries.find((e) => e.action === 'patient.create')?.actor).toMatch(/^cli:/);
-      expect(entries.map((e) => e.action)).toEqual(expect.arrayContaining(['consent.grant', 'biometric.verify', 'biometric.identify', 'keys.rotate', 'biometric.erase']));
+      expect(entries.map((e) => e.action)).toEqual(expect.arrayContaining(['consent.grant', 'biometric.verify', 'biometric.identify', 'people.read-names', 'keys.rotate', 'biometric.erase']));
       expect(db.prepare('SELECT COUNT(*) AS n FROM templates').get()).toEqual({ n: 0 });
     } finally {
       db.close();

@@ -74,8 +74,19 @@ export async function newPage(browser: Browser, state?: StorageState): Promise<{
   return { context, page };
 }
 
-export function screenshot(page: Page, name: string): Promise<Buffer> {
-  return page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+/**
+ * Where the documentation's screenshots go when the browser tests are run to renew them
+ * (`MEDFACE_SCREENS_DIR=docs/screens npx vitest run test/e2e`); unset, they stay in test-artifacts/ only.
+ */
+const SCREENS = process.env.MEDFACE_SCREENS_DIR ? path.resolve(process.env.MEDFACE_SCREENS_DIR) : null;
+
+export async function screenshot(page: Page, name: string): Promise<Buffer> {
+  const image = await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+  if (SCREENS) {
+    mkdirSync(SCREENS, { recursive: true });
+    writeFileSync(path.join(SCREENS, `${name}.png`), image);
+  }
+  return image;
 }
 
 /** Resolves once the page's camera preview shows frames. */

@@ -127,6 +127,16 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('kiosk device in Chromium
     await again.getByRole('heading', { name: 'This pairing link does not work' }).waitFor(WAIT);
   }, 300_000);
 
+  /** Keeps every text the page shows while it waits for the server (`data-stage`), in `window.stages`. */
+  const recordStages = (page: Page) =>
+    page.evaluate(`(() => {
+      const seen = [];
+      window.stages = seen;
+      new MutationObserver(() => {
+        for (const element of document.querySelectorAll('[data-stage]')) if (element.textContent && !seen.includes(element.textContent)) seen.push(element.textContent);
+      }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
+    })()`);
+
   it('checks an enrolled patient in end to end: date of birth, camera with advice, liveness, welcome', async () => {
     const { page } = await newPage(camera, kiosk);
     await page.goto(`${baseUrl}/kiosk`);
@@ -139,6 +149,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('kiosk device in Chromium
     for (let attempt = 1; attempt <= 3 && answer !== 'Welcome — you are checked in'; attempt++) {
       if (attempt > 1) await page.getByRole('button', { name: 'Done' }).click();
       await kioskCamera(page, PATIENTS.alice.birthDate);
+      await recordStages(page);
       await page.getByRole('button', { name: 'I’m ready' }).click();
       if (attempt === 1) {
         await page.getByText(/^Turn your head|^Look|^Blink|^Come closer/).first().waitFor(WAIT);
@@ -149,6 +160,10 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('kiosk device in Chromium
       answer = await page.locator('h1.result').innerText();
     }
     expect(answer).toBe('Welcome — you are checked in');
+    // the wait after filming is shown in stages, not as a bare "Checking…" (issue 16)
+    const stages = (await page.evaluate('window.stages')) as string[];
+    expect(stages.some((t) => /^Sending the video… \d+%$/.test(t))).toBe(true);
+    expect(stages.some((t) => /^Checking that you are here in person, then finding your appointment… \d+ s$/.test(t))).toBe(true);
     // Alice's face was enrolled since her last visit: the kiosk tells her
     await page.getByRole('note').filter({ hasText: /^A face was added to your record on .+ by the clinic/ }).waitFor(WAIT);
     await screenshot(page, 'kiosk-welcome');

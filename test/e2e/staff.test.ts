@@ -7,6 +7,7 @@ import QRCode from 'qrcode';
 import sharp from 'sharp';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiClient } from '../../src/access/api-clients.js';
 import type { Caller } from '../../src/access/guard.js';
 import type { Role } from '../../src/access/policy.js';
 import { base32Decode, totpCode } from '../../src/access/totp.js';
@@ -198,6 +199,27 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
     await approver.getByText('Approved: reset the password of e2e-new-nurse').waitFor(WAIT);
     await approver.getByText('No requests.').waitFor(WAIT);
 
+    // destructive one-click actions ask first (issue 16): cancelling changes nothing, "Yes, …" does it
+    const integration = await createApiClient(deployment.access, OPERATOR, { name: 'e2e-lab-system', scopes: ['verify:patient'] });
+    await approver.reload();
+    const nurse = async () => (await deployment.medface.store.getUserByUsername('e2e-new-nurse'))!;
+    await approver.getByRole('button', { name: 'Disable e2e-new-nurse' }).click();
+    await approver.getByText('Disable e2e-new-nurse? Every session of the account ends at once').waitFor(WAIT);
+    await screenshot(approver, 'admin-confirm-disable');
+    await approver.getByRole('button', { name: 'Cancel' }).click();
+    expect((await nurse()).disabledAt).toBeNull();
+    await approver.getByRole('button', { name: 'Disable e2e-new-nurse' }).click();
+    await approver.getByRole('button', { name: 'Yes, disable e2e-new-nurse' }).click();
+    await approver.getByRole('button', { name: 'Enable e2e-new-nurse' }).waitFor(WAIT);
+    expect((await nurse()).disabledAt).not.toBeNull();
+    await approver.getByRole('button', { name: 'Revoke e2e-lab-system' }).click();
+    await approver.getByRole('button', { name: 'Cancel' }).click();
+    expect((await deployment.medface.store.getApiClient(integration.client.id))?.revokedAt).toBeNull();
+    await approver.getByRole('button', { name: 'Revoke e2e-lab-system' }).click();
+    await approver.getByRole('button', { name: 'Yes, revoke e2e-lab-system' }).click();
+    await approver.getByText(/^revoked /).waitFor(WAIT);
+    expect((await deployment.medface.store.getApiClient(integration.client.id))?.revokedAt).not.toBeNull();
+
     await page.getByRole('link', { name: 'Thresholds' }).click();
     await page.getByRole('heading', { name: 'Last evaluation: demo-faces' }).waitFor(WAIT);
     await page.getByRole('cell', { name: 'Operating threshold (a match)' }).first().waitFor(WAIT);
@@ -225,6 +247,10 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
     await page.getByLabel('Photo of the patient').setInputFiles({ name: 'patient.jpg', mimeType: 'image/jpeg', buffer: faces.aliceAgain });
     await page.getByRole('button', { name: 'Identify' }).click();
     await page.getByRole('button', { name: 'Open record of candidate 1' }).click();
+    // the count says how strong the match is (issue 16: "1 possible patient" for a certain match)
+    const grades = await page.locator('.grade').allInnerTexts();
+    await page.getByText(`${grades.length === 1 ? '1 candidate: a' : `${grades.length} candidates, the best a`} “${grades[0]}” match. Choose one to open the record.`).waitFor(WAIT);
+    expect(await page.getByText('possible patient').count()).toBe(0);
     await screenshot(page, 'emergency-candidates');
     const reason = 'Found unresponsive in the car park, no papers';
     await page.getByLabel('Reason for emergency access').fill(reason);

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -52,7 +53,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
 
   /** The front desk's signed-in browser state, shared by the pages it opens (a TOTP code signs in once). */
   let frontDesk: StorageState | undefined;
-  const ids: Record<'bob' | 'carol', string> = { bob: '', carol: '' };
+  const ids: Record<'alice' | 'bob' | 'carol', string> = { alice: '', bob: '', carol: '' };
 
   /** Signs in through the sign-in page; `step` moves the TOTP code to a later time step (each code works once). */
   const signIn = async (page: Page, role: Role, next: string, step = 0): Promise<void> => {
@@ -80,6 +81,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
     const { medface, access } = deployment;
     const actor = actorOf(OPERATOR);
     const alice = await createPatientRecord(medface, PATIENTS.alice, actor);
+    ids.alice = alice.id as string;
     await grantConsent(medface, { patientId: alice.id as string, notice: 'v1' }, actor);
     await enrol(medface, { patientId: alice.id as string, images: [faces.alice] }, actor);
     // the front desk withdraws Bob's consent and erases Carol's face data
@@ -199,6 +201,9 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
     const { page } = await newPage(browsers[0] ?? (await launch(await stillVideo(faces.alice), 'alice')));
     await signIn(page, 'clinician', '/clinician');
     await page.getByText('Choose a new password').waitFor(WAIT);
+    // the right password and code at the first sign-in are not an error (issue 16: it said "enter a fresh code" in red)
+    const told = page.getByRole('status').filter({ hasText: 'Your password and code are right' });
+    expect(await told.getAttribute('data-kind')).toBe('info');
     await screenshot(page, 'sign-in');
     await page.getByLabel('New password').fill('a clinician chose this password');
     await page.getByRole('textbox', { name: 'Authenticator code' }).fill(totpCode(staff.get('clinician')!.secret, new Date(Date.now() + 30_000)));
@@ -206,6 +211,8 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
     await page.getByRole('heading', { name: 'Find a patient' }).waitFor(WAIT);
     await page.getByLabel('Name', { exact: true }).fill('Lidd');
     await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByRole('link', { name: 'Open chart of Alice Liddell' }).waitFor(WAIT);
+    await screenshot(page, 'clinician');
     await page.getByRole('link', { name: 'Open chart of Alice Liddell' }).click();
     await page.getByRole('heading', { name: 'Alice Liddell' }).waitFor(WAIT);
     expect(await page.getByRole('note', { name: 'Identity verification' }).innerText()).toMatch(/verified by password and authenticator code/);
@@ -228,10 +235,40 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
     const officer = (await newPage(browser)).page;
     await signIn(officer, 'privacy-officer', '/privacy');
     await officer.getByRole('cell', { name: reason }).waitFor(WAIT);
+    // people, not UUIDs (issue 16): the queue names the user and the patient
+    const grantRow = officer.getByRole('row').filter({ hasText: reason });
+    expect(await grantRow.innerText()).toMatch(/e2e-emergency\s+Alice Liddell \(born 1990-04-01\)/);
     await officer.getByRole('button', { name: 'Verify the audit chain' }).click();
     await officer.getByText(/^Intact: \d+ entries/).waitFor(WAIT);
     await screenshot(officer, 'privacy-officer');
+    // the audit trail by patient name and username, each entry naming both
+    await officer.getByLabel('Patient name').fill('Liddell');
+    await officer.getByLabel('Username').fill('e2e-emergency');
+    await officer.getByRole('button', { name: 'Search', exact: true }).click();
+    const entry = officer.getByRole('row').filter({ hasText: 'breakglass.open' });
+    await entry.first().waitFor(WAIT);
+    expect(await entry.first().innerText()).toMatch(/e2e-emergency\s+breakglass\.open\s+success\s+Alice Liddell \(born 1990-04-01\)/);
+    await officer.getByRole('heading', { name: 'Audit search' }).scrollIntoViewIfNeeded();
+    await screenshot(officer, 'privacy-audit-search');
 
-    await screenshot(await frontDeskPage(), 'front-desk');
+    // a suspected duplicate in the front desk's queue, by name and date of birth
+    await deployment.medface.store.insertPatientLink({
+      id: randomUUID(),
+      patientId: ids.carol,
+      otherPatientId: ids.alice,
+      grade: 'possible',
+      score: 0.7,
+      status: 'pending',
+      reason: null,
+      createdBy: 'e2e',
+      createdAt: new Date().toISOString(),
+      reviewedBy: null,
+      reviewedAt: null,
+    });
+    const desk = await frontDeskPage();
+    const pair = desk.getByRole('row').filter({ hasText: 'Carol Carroll' });
+    await pair.waitFor(WAIT);
+    expect(await pair.innerText()).toMatch(/Carol Carroll \(born [0-9-]+\)\s+Alice Liddell \(born 1990-04-01\)\s+possible/);
+    await screenshot(desk, 'front-desk');
   });
 });

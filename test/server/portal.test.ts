@@ -131,6 +131,18 @@ describe('patient portal API', () => {
     expect(denied.length).toBeGreaterThanOrEqual(others.length + writes.length);
   });
 
+  it('says the liveness check failed, not that the date of birth was wrong, when the face was held still (issue 16)', async () => {
+    const browser = await server.newBrowser();
+    const still = await livenessAnswer(pool, (url, payload) => server.as(browser, { method: 'POST', url, payload }), images.aliceAgain, 'portal-sign-in', true);
+    const response = await server.as(browser, { method: 'POST', url: '/api/v1/auth/patient-sign-in', payload: { ...still, birthDate: PATIENTS.alice.birthDate } });
+    expect(response.statusCode).toBe(422);
+    expect(response.json<{ error: { code: string } }>().error.code).toBe('LIVENESS_FAILED');
+    // counted against the address like a failed sign-in: the answer is no free oracle for tuning a spoof
+    const [entry] = (await server.deployment.medface.audit.search(server.deployment.medface.store, { action: 'auth.sign-in', outcome: 'failure', limit: 1000 })).slice(-1);
+    expect(entry!.details).toMatchObject({ reason: 'face-error', code: 'LIVENESS_FAILED' });
+    expect(entry!.details.failures).toHaveProperty('address');
+  });
+
   it('lets a patient set a PIN, sign in with it instead of the date of birth, and change it', async () => {
     const alice = await patientSignIn(images.aliceAgain, { birthDate: PATIENTS.alice.birthDate });
     expect((await server.as(alice, { method: 'GET', url: '/api/v1/portal/pin' })).json()).toEqual({ hasPin: false, updatedAt: null });

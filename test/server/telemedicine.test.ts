@@ -92,6 +92,14 @@ describe('telemedicine checks', () => {
     const opened = await openCheck();
     expect(opened.link).toBe(`/telemedicine#${opened.checkId}`);
     expect(opened.checkId).not.toContain(alice);
+    // short enough for a text message with the clinic's address (issue 16: it was 300 characters), still a sealed
+    // token: 67 bytes, of which 12 are a random IV and 16 the AES-GCM tag
+    expect(opened.checkId).toMatch(/^[A-Za-z0-9_-]{90}$/);
+    expect(opened.link.length).toBeLessThanOrEqual(104);
+    expect(Buffer.from(opened.checkId, 'base64url').toString('latin1')).not.toContain(Buffer.from(alice.replaceAll('-', ''), 'hex').toString('latin1'));
+    // two checks for the same patient by the same integrator share nothing a reader could compare
+    const twice = await openCheck();
+    expect(twice.checkId.slice(0, 20)).not.toBe(opened.checkId.slice(0, 20));
   });
 
   it('verifies the patient once; the integrator alone reads the result, without images or vectors', async () => {
@@ -105,7 +113,7 @@ describe('telemedicine checks', () => {
     expect(read.statusCode).toBe(200);
     const body = read.json<Record<string, unknown>>();
     expect(body).toMatchObject({ status: 'verified', attempts: 1, attemptsLeft: 0, clinicianConfirmation: 'required', verification: { match: true, grade: expect.stringMatching(/^(certain|probable)$/) } });
-    expect(Object.keys(body).sort()).toEqual(['attempts', 'attemptsLeft', 'clinicianConfirmation', 'expiresAt', 'status', 'verification']);
+    expect(Object.keys(body).sort()).toEqual(['attempts', 'attemptsLeft', 'clinicianConfirmation', 'expiresAt', 'refusedCaptures', 'status', 'verification']);
     expect(Object.keys(body.verification as object).sort()).toEqual(['at', 'grade', 'match', 'score']);
     const other = await server.apiKey(['verify:patient'], 'another platform');
     expect((await result(checkId, other.key)).statusCode).toBe(404);
@@ -124,6 +132,8 @@ describe('telemedicine checks', () => {
     expect(photo.statusCode).toBe(422);
     expect(photo.json()).toMatchObject({ error: { code: 'LIVENESS_FAILED' } });
     expect(await linkState(checkId)).toMatchObject({ state: 'open', attemptsLeft: MAX_COMPARISONS });
+    // the refused capture is counted apart: no "attempts: 1, attemptsLeft: 3" (issue 16)
+    expect((await result(checkId)).json()).toMatchObject({ status: 'pending', attempts: 0, attemptsLeft: MAX_COMPARISONS, refusedCaptures: 1 });
     for (let left = MAX_COMPARISONS - 1; left >= 0; left--) {
       const wrong = await verifyWith(checkId, images.bob);
       expect(wrong.statusCode).toBe(200);
@@ -133,7 +143,7 @@ describe('telemedicine checks', () => {
     // even the right face is too late now
     expect((await verifyWith(checkId, images.aliceAgain)).json()).toMatchObject({ error: { code: 'CHECK_USED' } });
     const read = (await result(checkId)).json<{ status: string; attempts: number; verification: { match: boolean; grade: string } }>();
-    expect(read).toMatchObject({ status: 'not-verified', attempts: MAX_COMPARISONS + 1, attemptsLeft: 0, verification: { match: false } });
+    expect(read).toMatchObject({ status: 'not-verified', attempts: MAX_COMPARISONS, attemptsLeft: 0, refusedCaptures: 1, verification: { match: false } });
   });
 
   it('compares at most the permitted number of captures when verifications race with one link', async () => {

@@ -30,13 +30,49 @@ export async function api<T>(method: string, path: string, body?: unknown, extra
   if (method !== 'GET') headers['x-csrf-token'] = await csrf();
   if (body !== undefined) headers['content-type'] = 'application/json';
   const response = await fetch(path, { method, headers, credentials: 'same-origin', ...(body !== undefined && { body: JSON.stringify(body) }) });
-  const text = await response.text();
+  return answer<T>(response.status, response.statusText, await response.text());
+}
+
+/**
+ * `api` for a large body (the frames a liveness check filmed), telling `onSent` how much of it has gone (0 to
+ * 1): through XMLHttpRequest, since fetch reports no upload progress. A network failure rejects with a
+ * TypeError, as fetch does.
+ */
+export async function upload<T>(method: string, path: string, body: unknown, onSent: (fraction: number) => void): Promise<T> {
+  const token = await csrf();
+  const { status, statusText, text } = await new Promise<{ status: number; statusText: string; text: string }>((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open(method, path);
+    xhr.setRequestHeader('accept', 'application/json');
+    xhr.setRequestHeader('content-type', 'application/json');
+    xhr.setRequestHeader('x-csrf-token', token);
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) onSent(e.loaded / e.total);
+    };
+    xhr.upload.onload = () => onSent(1);
+    xhr.onload = () => resolve({ status: xhr.status, statusText: xhr.statusText, text: xhr.responseText });
+    xhr.onerror = () => reject(new TypeError('network error'));
+    xhr.send(JSON.stringify(body));
+  });
+  return answer<T>(status, statusText, text);
+}
+
+/** The body of a response as `T`, or its error as an ApiError. */
+function answer<T>(status: number, statusText: string, text: string): T {
   const json = text ? (JSON.parse(text) as unknown) : null;
-  if (!response.ok) {
+  if (status < 200 || status > 299) {
     const error = (json as { error?: { code?: string; message?: string; details?: Record<string, unknown> } } | null)?.error;
-    throw new ApiError(response.status, error?.code ?? 'HTTP_' + response.status, error?.message ?? response.statusText, error?.details);
+    throw new ApiError(status, error?.code ?? 'HTTP_' + status, error?.message ?? statusText, error?.details);
   }
   return json as T;
+}
+
+/** How long a refusal for too many attempts asks to wait, in words ("15 minutes"), or null when it gives no time. */
+export function waitOf(e: ApiError): string | null {
+  const seconds = e.details.retryAfterSeconds;
+  if (typeof seconds !== 'number' || seconds <= 0) return null;
+  const [amount, unit] = seconds < 60 ? [seconds, 'second'] : seconds < 3600 ? [Math.ceil(seconds / 60), 'minute'] : [Math.ceil(seconds / 3600), 'hour'];
+  return `${amount} ${unit}${amount === 1 ? '' : 's'}`;
 }
 
 export function query(params: Record<string, string | undefined>): string {
@@ -63,10 +99,35 @@ export interface FhirPatient {
   identifier?: { system?: string; value?: string }[];
 }
 
+/** A patient or user as a work list names them, for those allowed to see it (server: services/people.ts). */
+export interface PatientLabel {
+  id: string;
+  name: string;
+  birthDate: string | null;
+}
+
+export interface UserLabel {
+  id: string;
+  username: string;
+  displayName: string | null;
+}
+
+/** "Alice Liddell (born 1990-04-01)", or the id when the list did not name the patient. */
+export function labelOf(patient: PatientLabel | undefined, id: string): string {
+  return patient ? `${patient.name || '(no name)'} (born ${patient.birthDate ?? 'unknown'})` : id;
+}
+
 export interface Candidate {
   patientId: string;
   score: number;
   grade: string;
+}
+
+/** How many candidates and how strong the best is: "1 candidate: a “certain” match" (never "possible patient" for a certain one). */
+export function candidateCount(candidates: readonly Candidate[]): string {
+  const best = candidates[0];
+  if (!best) return 'No candidate';
+  return candidates.length === 1 ? `1 candidate: a “${best.grade}” match` : `${candidates.length} candidates, the best a “${best.grade}” match`;
 }
 
 export function patientName(patient: FhirPatient): string {

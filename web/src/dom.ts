@@ -54,3 +54,19 @@ export function table(headers: string[], rows: Child[][], caption: string): HTML
     ),
   );
 }
+
+/**
+ * A destructive action behind a confirmation: `label` asks `question`, and only "Yes, …" runs it (issue 16: one
+ * click disabled an account or revoked an integration). The slot shows the button again either way.
+ */
+export function confirmed(label: string, question: string, yes: string, run: () => void, keep = 'Cancel'): HTMLElement {
+  const slot = h('div', { class: 'actions' });
+  const idle = (): void => slot.replaceChildren(h('button', { type: 'button', class: 'danger', onclick: ask }, label));
+  const ask = (): void => {
+    const confirm = h('button', { type: 'button', class: 'danger', onclick: () => (idle(), run()) }, yes);
+    slot.replaceChildren(h('span', { role: 'alert' }, question), confirm, h('button', { type: 'button', class: 'secondary', onclick: idle }, keep));
+    confirm.focus();
+  };
+  idle();
+  return slot;
+}

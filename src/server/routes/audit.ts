@@ -3,12 +3,13 @@ import { MedfaceError } from '../../errors.js';
 import { parseHead } from '../../audit/checkpoints.js';
 import { exportAuditLog, searchAuditLog, verifyAuditLog, type AuditSearch } from '../../services/audit.js';
 import { checkIntegrity } from '../../services/integrity.js';
+import { nameRightsOf } from '../../services/people.js';
 import { actorOf } from '../../services/records.js';
 import type { AuditOutcome } from '../../store/types.js';
 import { callerOf } from '../access.js';
 import type { ServerContext } from '../context.js';
 import { FHIR_JSON } from './fhir.js';
-import { DATE_TIME, NO_QUERY } from '../schemas.js';
+import { DATE_TIME, NO_QUERY, PATIENT_LABEL, USER_LABEL } from '../schemas.js';
 
 const AUDIT_EVENT = {
   type: 'object',
@@ -25,6 +26,8 @@ const AUDIT_EVENT = {
     details: { type: 'object', additionalProperties: true },
     prevHash: { type: 'string' },
     hash: { type: 'string' },
+    user: USER_LABEL,
+    patient: { ...PATIENT_LABEL, description: 'Given when the search named the patient (by id or name): the log keeps patients as pseudonyms only' },
   },
 } as const;
 
@@ -78,13 +81,15 @@ export const auditRoutes: FastifyPluginAsync<ServerContext> = async (app, { depl
       config: { access: { operation: 'audit.read' } },
       schema: {
         tags: ['audit'],
-        summary: 'Search the audit trail by patient, actor, action, outcome and time (from inclusive, to exclusive)',
+        summary: 'Search the audit trail by patient (id or name), actor (id or username), action, outcome and time (from inclusive, to exclusive); entries name the user and the patient searched for',
         querystring: {
           type: 'object',
           additionalProperties: false,
           properties: {
             patientId: { type: 'string', minLength: 1, maxLength: 200 },
+            patientName: { type: 'string', minLength: 1, maxLength: 200, description: 'Words of a patient’s name: the entries about any patient found' },
             actor: { type: 'string', minLength: 1, maxLength: 200 },
+            userName: { type: 'string', minLength: 1, maxLength: 64, description: 'The start of a username: the entries by any user found' },
             action: { type: 'string', minLength: 1, maxLength: 200 },
             outcome: { type: 'string', enum: ['success', 'failure', 'denied'] },
             from: TIME,
@@ -96,13 +101,24 @@ export const auditRoutes: FastifyPluginAsync<ServerContext> = async (app, { depl
       },
     },
     async (request) => {
-      const q = request.query as { patientId?: string; actor?: string; action?: string; outcome?: AuditOutcome; from?: string; to?: string; limit?: number };
+      const q = request.query as {
+        patientId?: string;
+        patientName?: string;
+        actor?: string;
+        userName?: string;
+        action?: string;
+        outcome?: AuditOutcome;
+        from?: string;
+        to?: string;
+        limit?: number;
+      };
       const search: AuditSearch = {
         ...q,
         from: q.from === undefined ? undefined : new Date(q.from),
         to: q.to === undefined ? undefined : new Date(q.to),
       };
-      return { events: await searchAuditLog(medface, search, actorOf(callerOf(request))) };
+      const caller = callerOf(request);
+      return { events: await searchAuditLog(medface, search, actorOf(caller), await nameRightsOf(caller.principal)) };
     },
   );
 

@@ -102,12 +102,13 @@ const CHECK_IN_RESULT = {
 const CHECK_RESULT = {
   type: 'object',
   additionalProperties: false,
-  required: ['status', 'expiresAt', 'attempts', 'attemptsLeft', 'verification', 'clinicianConfirmation'],
+  required: ['status', 'expiresAt', 'attempts', 'attemptsLeft', 'refusedCaptures', 'verification', 'clinicianConfirmation'],
   properties: {
     status: { type: 'string', enum: ['pending', 'verified', 'not-verified'] },
     expiresAt: DATE_TIME,
-    attempts: { type: 'integer' },
+    attempts: { type: 'integer', description: 'Comparisons made with the link' },
     attemptsLeft: { type: 'integer', description: 'Comparisons the link still allows: 0 once verified, spent or expired' },
+    refusedCaptures: { type: 'integer', description: 'Captures refused before any comparison (failed liveness, poor quality): they cost no attempt' },
     clinicianConfirmation: {
       type: 'string',
       enum: ['required'],

@@ -7,7 +7,8 @@ import type { BreakGlassReviewStatus } from '../../store/types.js';
 import { callerOf } from '../access.js';
 import { rateLimited, type ServerContext } from '../context.js';
 import { imageBody, imageBytes, imageRoute, type ImageBodySpec } from '../images.js';
-import { DATE_TIME, idParams, MATCH_GRADE, NO_QUERY, UUID } from '../schemas.js';
+import { nameRightsOf } from '../../services/people.js';
+import { DATE_TIME, idParams, MATCH_GRADE, NO_QUERY, PATIENT_LABEL, USER_LABEL, UUID } from '../schemas.js';
 
 const GRANT = {
   type: 'object',
@@ -25,6 +26,8 @@ const GRANT = {
     reviewedBy: { type: ['string', 'null'] },
     reviewedAt: { type: ['string', 'null'] },
     reviewNote: { type: ['string', 'null'] },
+    user: USER_LABEL,
+    patient: PATIENT_LABEL,
   },
 } as const;
 
@@ -126,7 +129,8 @@ export const breakGlassRoutes: FastifyPluginAsync<ServerContext> = async (app, {
     },
     async (request) => {
       const { status } = request.query as { status: BreakGlassReviewStatus | 'all' };
-      return { grants: await breakGlassQueue(medface, status, actorOf(callerOf(request))) };
+      const caller = callerOf(request);
+      return { grants: await breakGlassQueue(medface, status, actorOf(caller), await nameRightsOf(caller.principal)) };
     },
   );
 

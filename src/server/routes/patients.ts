@@ -1,12 +1,13 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { PatientLinkStatus } from '../../store/types.js';
 import { listDuplicates, reviewDuplicate } from '../../services/duplicates.js';
+import { nameRightsOf } from '../../services/people.js';
 import { MedfaceError } from '../../errors.js';
 import { createPatientRecord, readPatientRecord, searchPatientRecords, updatePatientRecord } from '../../services/patients.js';
 import { actorOf } from '../../services/records.js';
 import { callerOf } from '../access.js';
 import type { ServerContext } from '../context.js';
-import { DATE_TIME, fhirResource, idParams, NO_QUERY } from '../schemas.js';
+import { DATE_TIME, fhirResource, idParams, NO_QUERY, PATIENT_LABEL } from '../schemas.js';
 
 const PATIENT = fhirResource('Patient', 'A FHIR R4 Patient');
 
@@ -26,6 +27,8 @@ const LINK = {
     createdAt: DATE_TIME,
     reviewedBy: { type: ['string', 'null'] },
     reviewedAt: { type: ['string', 'null'] },
+    patient: PATIENT_LABEL,
+    otherPatient: PATIENT_LABEL,
   },
 } as const;
 
@@ -131,7 +134,8 @@ export const patientRoutes: FastifyPluginAsync<ServerContext> = async (app, { de
     },
     async (request) => {
       const query = request.query as { status?: PatientLinkStatus; patientId?: string };
-      return { duplicates: await listDuplicates(medface, query, actorOf(callerOf(request))) };
+      const caller = callerOf(request);
+      return { duplicates: await listDuplicates(medface, query, actorOf(caller), await nameRightsOf(caller.principal)) };
     },
   );
 

@@ -1,5 +1,5 @@
 import type { SqlExecutor } from '../sql.js';
-import { num, table, text, textOrNull, time, whereGiven } from './columns.js';
+import { marks, num, table, text, textOrNull, time, whereGiven } from './columns.js';
 
 /**
  * The audit trail: append-only, hash-chained by src/audit/.
@@ -30,6 +30,10 @@ export interface AuditQuery {
   action?: string;
   outcome?: AuditOutcome;
   patientRef?: string;
+  /** Entries by any of these actors (an empty list matches none). */
+  actors?: readonly string[];
+  /** Entries about any of these patients, as pseudonyms (an empty list matches none). */
+  patientRefs?: readonly string[];
   limit: number;
 }
 
@@ -66,7 +70,15 @@ export function auditRepository(sql: SqlExecutor): AuditRepository {
         ['outcome = ?', q.outcome],
         ['patient_ref = ?', q.patientRef],
       ]);
-      return AUDIT_EVENTS.all(sql, `${where} ORDER BY seq LIMIT ?`, [...params, q.limit]);
+      // any of several actors or patients (the users or patients a name search found); an empty list matches nothing
+      const clauses = where === '' ? [] : [where.slice('WHERE '.length)];
+      for (const [column, values] of [['actor', q.actors], ['patient_ref', q.patientRefs]] as const) {
+        if (values === undefined) continue;
+        clauses.push(values.length === 0 ? '1 = 0' : `${column} IN (${marks(values)})`);
+        params.push(...values);
+      }
+      const filter = clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : '';
+      return AUDIT_EVENTS.all(sql, `${filter} ORDER BY seq LIMIT ?`, [...params, q.limit]);
     },
   };
 }

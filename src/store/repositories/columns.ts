@@ -97,3 +97,8 @@ export function whereGiven(filters: readonly [clause: string, value: SqlValue | 
   const given = filters.filter((f): f is [string, SqlValue] => f[1] !== undefined);
   return { where: given.length > 0 ? 'WHERE ' + given.map(([clause]) => clause).join(' AND ') : '', params: given.map(([, value]) => value) };
 }
+
+/** The placeholders of an IN list, one per value. */
+export function marks(values: readonly unknown[]): string {
+  return values.map(() => '?').join(', ');
+}

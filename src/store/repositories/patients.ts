@@ -1,6 +1,6 @@
 import type { SqlExecutor, SqlValue } from '../sql.js';
 import type { DbRow } from './columns.js';
-import { table, text, time, timeOrNull } from './columns.js';
+import { marks, table, text, time, timeOrNull } from './columns.js';
 import type { ResourceRow } from './rows.js';
 import { RESOURCE_COLUMNS } from './rows.js';
 
@@ -49,6 +49,8 @@ export interface PatientRepository {
   /** Writes `row` if the stored version is `expectedVersionId`; false when another write came first. */
   updatePatient(row: ResourceRow, terms: PatientIndexTerms, expectedVersionId: number): Promise<boolean>;
   getPatient(id: string): Promise<ResourceRow | null>;
+  /** The patients of these ids that exist (any order). */
+  getPatients(ids: readonly string[]): Promise<ResourceRow[]>;
   searchPatients(query: PatientQuery): Promise<ResourceRow[]>;
   /** Serialises concurrent changes to one patient until the transaction ends; false if no such patient. */
   lockPatient(id: string): Promise<boolean>;
@@ -90,6 +92,10 @@ export function patientRepository(sql: SqlExecutor): PatientRepository {
     },
     async getPatient(id: string): Promise<ResourceRow | null> {
       return PATIENTS.one(sql, 'WHERE id = ?', [id]);
+    },
+    async getPatients(ids: readonly string[]): Promise<ResourceRow[]> {
+      if (ids.length === 0) return [];
+      return PATIENTS.all(sql, `WHERE id IN (${marks(ids)}) ORDER BY id`, ids);
     },
     async searchPatients(q: PatientQuery): Promise<ResourceRow[]> {
       const where: string[] = [];

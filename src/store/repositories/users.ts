@@ -1,5 +1,6 @@
 import type { SqlExecutor } from '../sql.js';
-import { bytes, flag, json, num, numOrNull, table, text, textOrNull, time, timeOrNull } from './columns.js';
+import { bytes, flag, json, marks, num, numOrNull, table, text, textOrNull, time, timeOrNull } from './columns.js';
+import { prefixUpperBound } from './patients.js';
 
 /**
  * People who sign in (src/access/): accounts, their passwords and PINs, their TOTP enrolment.
@@ -48,6 +49,10 @@ export interface UserRepository {
   /** Writes display name, roles, disabledAt and updatedAt; false when there is no such user. */
   updateUser(row: UserRow): Promise<boolean>;
   getUser(id: string): Promise<UserRow | null>;
+  /** The users of these ids that exist, by username. */
+  getUsers(ids: readonly string[]): Promise<UserRow[]>;
+  /** Users whose (normalised) username starts with `prefix`, by username. */
+  searchUsersByUsername(prefix: string, limit: number): Promise<UserRow[]>;
   getUserByUsername(username: string): Promise<UserRow | null>;
   getUserByPatientId(patientId: string): Promise<UserRow | null>;
   listUsers(): Promise<UserRow[]>;
@@ -79,6 +84,13 @@ export function userRepository(sql: SqlExecutor): UserRepository {
     },
     async getUser(id: string): Promise<UserRow | null> {
       return USERS.one(sql, 'WHERE id = ?', [id]);
+    },
+    async getUsers(ids: readonly string[]): Promise<UserRow[]> {
+      if (ids.length === 0) return [];
+      return USERS.all(sql, `WHERE id IN (${marks(ids)}) ORDER BY username`, ids);
+    },
+    async searchUsersByUsername(prefix: string, limit: number): Promise<UserRow[]> {
+      return USERS.all(sql, 'WHERE username >= ? AND username < ? ORDER BY username LIMIT ?', [prefix, prefixUpperBound(prefix), limit]);
     },
     async getUserByUsername(username: string): Promise<UserRow | null> {
       return USERS.one(sql, 'WHERE username = ?', [username]);

@@ -1,6 +1,6 @@
 import { api, type SignedIn } from '../api.js';
 import { openCamera, type Camera } from '../camera.js';
-import { field, formValues, h, say, status } from '../dom.js';
+import { confirmed, field, formValues, h, say, status } from '../dom.js';
 import { navigate } from '../navigation.js';
 import { session, setSession } from '../session.js';
 
@@ -106,7 +106,7 @@ export async function renderAccount(main: HTMLElement): Promise<() => void> {
         'div',
         { class: 'actions' },
         h('button', { type: 'button', onclick: () => void enrol() }, current.templates.length === 0 ? 'Enrol my face' : 'Enrol my face again'),
-        current.templates.length > 0 ? h('button', { type: 'button', class: 'danger', onclick: remove }, 'Remove my face') : null,
+        current.templates.length > 0 ? confirmed('Remove my face', 'Remove your face? You then sign in with your authenticator code until you enrol it again.', 'Yes, remove my face', remove) : null,
       ),
       cameraSlot,
       faceMessage,

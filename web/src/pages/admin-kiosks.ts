@@ -1,5 +1,5 @@
 import { api } from '../api.js';
-import { field, formValues, h, say, status, table } from '../dom.js';
+import { confirmed, field, formValues, h, say, status, table } from '../dom.js';
 
 interface Kiosk {
   id: string;
@@ -20,31 +20,18 @@ export async function renderAdminKiosks(main: HTMLElement): Promise<void> {
   const message = status();
   const once = h('div', { 'aria-live': 'polite' });
 
-  const revoke = (kiosk: Kiosk): HTMLElement => {
-    const slot = h('div', { class: 'actions' });
-    const ask = (): void => {
-      slot.replaceChildren(
-        h('span', {}, `Revoke ${kiosk.name}? It stops checking patients in at once.`),
-        h(
-          'button',
-          {
-            type: 'button',
-            class: 'danger',
-            onclick: () =>
-              void api('DELETE', `/api/v1/api-clients/${kiosk.id}`).then(
-                () => load(),
-                (e: unknown) => say(message, (e as Error).message, 'error'),
-              ),
-          },
-          `Yes, revoke ${kiosk.name}`,
+  const revoke = (kiosk: Kiosk): HTMLElement =>
+    confirmed(
+      `Revoke ${kiosk.name}`,
+      `Revoke ${kiosk.name}? It stops checking patients in at once.`,
+      `Yes, revoke ${kiosk.name}`,
+      () =>
+        void api('DELETE', `/api/v1/api-clients/${kiosk.id}`).then(
+          () => load(),
+          (e: unknown) => say(message, (e as Error).message, 'error'),
         ),
-        h('button', { type: 'button', class: 'secondary', onclick: () => idle() }, 'Keep it'),
-      );
-    };
-    const idle = (): void => slot.replaceChildren(h('button', { type: 'button', class: 'danger', onclick: ask }, `Revoke ${kiosk.name}`));
-    idle();
-    return slot;
-  };
+      'Keep it',
+    );
 
   const load = async (): Promise<void> => {
     const kiosks = (await api<{ clients: Kiosk[] }>('GET', '/api/v1/api-clients')).clients.filter((c) => c.kind === 'kiosk');

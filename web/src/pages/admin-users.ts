@@ -1,5 +1,5 @@
 import { api, type Role } from '../api.js';
-import { field, formValues, h, say, status, table } from '../dom.js';
+import { confirmed, field, formValues, h, say, status, table } from '../dom.js';
 import { enrolmentQr } from '../qr.js';
 
 interface Account {
@@ -54,25 +54,18 @@ export async function renderAdminUsers(main: HTMLElement): Promise<void> {
     );
   };
 
-  const act = (label: string, path: string, done: (result: Record<string, unknown>) => void = () => undefined) =>
-    h(
-      'button',
-      {
-        type: 'button',
-        class: 'secondary',
-        onclick: () =>
-          void api<Record<string, unknown>>('POST', path, {}).then(
-            async (result) => {
-              // a 202 answers the request alone; an approval answers the request with what it did
-              if ('request' in result && !('user' in result)) say(usersMessage, REQUESTED, 'ok');
-              else done(result);
-              await loadUsers();
-            },
-            (e: unknown) => say(usersMessage, (e as Error).message, 'error'),
-          ),
+  const post = (path: string, done: (result: Record<string, unknown>) => void = () => undefined) =>
+    void api<Record<string, unknown>>('POST', path, {}).then(
+      async (result) => {
+        // a 202 answers the request alone; an approval answers the request with what it did
+        if ('request' in result && !('user' in result)) say(usersMessage, REQUESTED, 'ok');
+        else done(result);
+        await loadUsers();
       },
-      label,
+      (e: unknown) => say(usersMessage, (e as Error).message, 'error'),
     );
+  const act = (label: string, path: string, done?: (result: Record<string, unknown>) => void) =>
+    h('button', { type: 'button', class: 'secondary', onclick: () => post(path, done) }, label);
 
   const loadUsers = async (): Promise<void> => {
     const [{ users: accounts }, { requests }] = await Promise.all([
@@ -165,7 +158,14 @@ export async function renderAdminUsers(main: HTMLElement): Promise<void> {
           h(
             'div',
             { class: 'actions' },
-            a.disabledAt ? act(`Enable ${a.username}`, `/api/v1/users/${a.username}/enable`) : act(`Disable ${a.username}`, `/api/v1/users/${a.username}/disable`),
+            a.disabledAt
+              ? act(`Enable ${a.username}`, `/api/v1/users/${a.username}/enable`)
+              : confirmed(
+                  `Disable ${a.username}`,
+                  `Disable ${a.username}? Every session of the account ends at once, and it cannot sign in until enabled again.`,
+                  `Yes, disable ${a.username}`,
+                  () => post(`/api/v1/users/${a.username}/disable`),
+                ),
             act(`Reset password of ${a.username}`, `/api/v1/users/${a.username}/reset-password`, (r) => showOnce(`Temporary password for ${a.username}`, [['Temporary password (must be replaced at next sign-in)', String(r.password ?? '')]])),
             act(`Unlock ${a.username}`, `/api/v1/users/${a.username}/unlock`),
           ),
@@ -217,14 +217,11 @@ export async function renderAdminUsers(main: HTMLElement): Promise<void> {
               new Date(c.createdAt).toLocaleDateString(),
               c.revokedAt
                 ? `revoked ${new Date(c.revokedAt).toLocaleDateString()}`
-                : h(
-                    'button',
-                    {
-                      type: 'button',
-                      class: 'danger',
-                      onclick: () => void api('DELETE', `/api/v1/api-clients/${c.id}`).then(loadClients, (e: unknown) => say(clientsMessage, (e as Error).message, 'error')),
-                    },
+                : confirmed(
                     `Revoke ${c.name}`,
+                    `Revoke ${c.name}? Its API key stops working at once, and cannot be restored: the integration needs a new client.`,
+                    `Yes, revoke ${c.name}`,
+                    () => void api('DELETE', `/api/v1/api-clients/${c.id}`).then(loadClients, (e: unknown) => say(clientsMessage, (e as Error).message, 'error')),
                   ),
             ]),
             'API clients',

@@ -1,4 +1,4 @@
-import { api, type Candidate } from '../api.js';
+import { api, candidateCount, type Candidate } from '../api.js';
 import { readFile } from '../camera.js';
 import { field, h, say, status, table } from '../dom.js';
 import { navigate } from '../navigation.js';
@@ -39,7 +39,7 @@ export async function renderEmergency(main: HTMLElement): Promise<void> {
           say(message, 'No enrolled patient matches this photo.', 'error');
           return;
         }
-        say(message, `${result.candidates.length} possible patient${result.candidates.length === 1 ? '' : 's'}. Choose one to open the record.`, 'ok');
+        say(message, `${candidateCount(result.candidates)}. Choose one to open the record.`, 'ok');
         candidates.replaceChildren(
           table(
             ['Patient', 'Grade', 'Score', ''],

@@ -1,4 +1,4 @@
-import { api, ApiError, patientName, query, type Candidate, type FhirPatient } from '../api.js';
+import { api, ApiError, candidateCount, labelOf, patientName, query, type Candidate, type FhirPatient, type PatientLabel } from '../api.js';
 import { openCamera, readFile, type Camera } from '../camera.js';
 import { field, formValues, h, say, status, table } from '../dom.js';
 import { qualityProblems } from '../quality.js';
@@ -20,6 +20,8 @@ interface DuplicateLink {
   grade: string;
   score: number;
   status: string;
+  patient?: PatientLabel;
+  otherPatient?: PatientLabel;
 }
 
 /**
@@ -162,7 +164,12 @@ export async function renderFrontDesk(main: HTMLElement): Promise<() => void> {
         ? h('p', {}, 'No pairs to review.')
         : table(
             ['Patient', 'Other patient', 'Grade', 'Decision'],
-            links.map((l) => [h('a', { href: `/chart/${l.patientId}` }, l.patientId), h('a', { href: `/chart/${l.otherPatientId}` }, l.otherPatientId), l.grade, reviewForm(l, loadDuplicates)]),
+            links.map((l) => [
+              h('a', { href: `/chart/${l.patientId}` }, labelOf(l.patient, l.patientId)),
+              h('a', { href: `/chart/${l.otherPatientId}` }, labelOf(l.otherPatient, l.otherPatientId)),
+              l.grade,
+              reviewForm(l, loadDuplicates),
+            ]),
             `${links.length} pending`,
           ),
     );
@@ -207,7 +214,7 @@ function identifyByPhoto(): HTMLElement {
         return;
       }
       const patients = await Promise.all(candidates.map((c) => api<FhirPatient>('GET', `/api/v1/patients/${c.patientId}`)));
-      say(message, `${candidates.length} candidate${candidates.length === 1 ? '' : 's'}, best first: confirm who it is by asking the patient.`, 'ok');
+      say(message, `${candidateCount(candidates)}. Best first: confirm who it is by asking the patient.`, 'ok');
       results.replaceChildren(
         table(
           ['Candidate', 'Name', 'Date of birth', 'Grade', 'Score'],

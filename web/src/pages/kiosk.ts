@@ -2,6 +2,7 @@ import { api, ApiError } from '../api.js';
 import { openCamera, type Camera } from '../camera.js';
 import { field, h, say, status } from '../dom.js';
 import { runLivenessCheck, watchQuality } from '../liveness.js';
+import { sendFilmed } from '../waiting.js';
 
 const RESET_SECONDS = 15;
 const SEE_FRONT_DESK = 'Please see the front desk';
@@ -143,8 +144,12 @@ export async function renderKiosk(main: HTMLElement): Promise<() => void> {
     (screen.querySelector('.lead') as HTMLElement).textContent = 'Do each movement when it is asked, slowly, then look back at the camera.';
     try {
       const filmed = await runLivenessCheck(camera as Camera, 'check-in', (text) => say(prompt, text));
-      say(prompt, 'Checking…');
-      const result = await api<{ checkedIn: boolean; message: string; notices?: { kind: 'face-added'; at: string }[] }>('POST', '/api/v1/check-in', { ...filmed, birthDate });
+      const result = await sendFilmed<{ checkedIn: boolean; message: string; notices?: { kind: 'face-added'; at: string }[] }>(
+        prompt,
+        '/api/v1/check-in',
+        { ...filmed, birthDate },
+        'Checking that you are here in person, then finding your appointment…',
+      );
       finish(result.checkedIn, result.message, result.notices ?? []);
     } catch (e) {
       if (!(e instanceof ApiError) || e.status >= 500) unavailable();

@@ -1,8 +1,9 @@
-import { api, ApiError, type SignedIn } from '../api.js';
+import { ApiError, waitOf, type SignedIn } from '../api.js';
 import { field, h, say, status } from '../dom.js';
 import { captureFace, photoProblem, type FaceCapture } from '../face-step.js';
 import { navigate } from '../navigation.js';
 import { session, setSession } from '../session.js';
+import { sendFilmed } from '../waiting.js';
 
 /**
  * Patient sign-in: a photo of the face, then the date of birth or the PIN, sent together. Whatever went
@@ -72,8 +73,7 @@ export async function renderPortalSignIn(main: HTMLElement, params: URLSearchPar
         return;
       }
       submit.disabled = true;
-      say(message, 'Checking…');
-      api<SignedIn>('POST', '/api/v1/auth/patient-sign-in', { ...capture, ...(usePin ? { pin: value } : { birthDate: value }) }).then(
+      sendFilmed<SignedIn>(message, '/api/v1/auth/patient-sign-in', { ...capture, ...(usePin ? { pin: value } : { birthDate: value }) }, 'Checking that you are here in person, then who you are…').then(
         (signedIn) => {
           setSession(signedIn);
           navigate(next);
@@ -98,7 +98,10 @@ export async function renderPortalSignIn(main: HTMLElement, params: URLSearchPar
 }
 
 function failure(e: unknown): string {
-  if (e instanceof ApiError && e.status === 429) return 'Too many attempts. For your safety, please wait a while before you try again.';
+  if (e instanceof ApiError && e.status === 429) {
+    const wait = waitOf(e);
+    return `Too many attempts. For your safety, please wait ${wait ?? 'a while'} before you try again.`;
+  }
   if (e instanceof ApiError && e.code === 'SIGN_IN_FAILED') {
     return 'We could not sign you in. Check your date of birth or PIN (if you chose a PIN, you need it), or take a new photo. If it keeps failing, please ask the front desk.';
   }

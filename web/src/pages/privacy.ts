@@ -1,4 +1,4 @@
-import { api, query } from '../api.js';
+import { api, labelOf, query, type PatientLabel, type UserLabel } from '../api.js';
 import { field, formValues, h, say, status, table } from '../dom.js';
 
 interface AuditEvent {
@@ -9,6 +9,8 @@ interface AuditEvent {
   action: string;
   outcome: string;
   patientRef?: string | null;
+  user?: UserLabel;
+  patient?: PatientLabel;
 }
 
 interface Grant {
@@ -19,6 +21,8 @@ interface Grant {
   grantedAt: string;
   expiresAt: string;
   reviewStatus: string;
+  user?: UserLabel;
+  patient?: PatientLabel;
 }
 
 /** The privacy officer: the break-glass review queue, audit search, and verification of the audit chain. */
@@ -32,7 +36,7 @@ export async function renderPrivacy(main: HTMLElement): Promise<void> {
         ? h('p', {}, 'Nothing to review.')
         : table(
             ['Granted', 'User', 'Patient', 'Reason', 'Review'],
-            grants.map((g) => [new Date(g.grantedAt).toLocaleString(), g.userId, g.patientId, g.reason, reviewForm(g, loadQueue)]),
+            grants.map((g) => [new Date(g.grantedAt).toLocaleString(), g.user?.username ?? g.userId, labelOf(g.patient, g.patientId), g.reason, reviewForm(g, loadQueue)]),
             `${grants.length} pending`,
           ),
     );
@@ -86,8 +90,10 @@ export async function renderPrivacy(main: HTMLElement): Promise<void> {
     h(
       'div',
       { class: 'row' },
+      field('Patient name', h('input', { name: 'patientName', autocomplete: 'off' }), 'Words of the name: entries about every patient found.'),
+      field('Username', h('input', { name: 'userName', autocomplete: 'off' }), 'Or its start: entries by every account found.'),
       field('Patient id', h('input', { name: 'patientId' })),
-      field('Actor', h('input', { name: 'actor' }), 'The account id, as the audit entries show it.'),
+      field('Actor id', h('input', { name: 'actor' }), 'An account, API client or cli: id, as the entries record it.'),
       field('Action', h('input', { name: 'action' }), 'e.g. breakglass.open'),
       field('Outcome', h('select', { name: 'outcome' }, h('option', { value: '' }, 'any'), h('option', {}, 'success'), h('option', {}, 'failure'), h('option', {}, 'denied'))),
       field('From', h('input', { name: 'from', type: 'datetime-local' })),
@@ -105,8 +111,9 @@ export async function renderPrivacy(main: HTMLElement): Promise<void> {
         say(searchMessage, `${events.length} entr${events.length === 1 ? 'y' : 'ies'}.`, 'ok');
         results.replaceChildren(
           table(
-            ['#', 'Time', 'Actor', 'Action', 'Outcome', 'Patient (pseudonym)'],
-            events.map((e) => [String(e.seq), new Date(e.time).toLocaleString(), e.actor, e.action, e.outcome, e.patientRef ?? '']),
+            ['#', 'Time', 'Actor', 'Action', 'Outcome', 'Patient'],
+            // the log keeps patients as pseudonyms: a name shows when the search named the patient
+            events.map((e) => [String(e.seq), new Date(e.time).toLocaleString(), e.user?.username ?? e.actor, e.action, e.outcome, e.patient ? labelOf(e.patient, '') : (e.patientRef ?? '')]),
             'Audit entries',
           ),
         );
@@ -120,7 +127,7 @@ export async function renderPrivacy(main: HTMLElement): Promise<void> {
 }
 
 function reviewForm(grant: Grant, reload: () => Promise<void>): HTMLElement {
-  const note = h('input', { name: 'note', required: true, maxlength: 2000, 'aria-label': `Finding for the access to ${grant.patientId}` });
+  const note = h('input', { name: 'note', required: true, maxlength: 2000, 'aria-label': `Finding for the access to ${labelOf(grant.patient, grant.patientId)}` });
   const form = h('form', { class: 'actions' }, note, h('button', { type: 'submit' }, 'Close review'));
   form.addEventListener('submit', (event) => {
     event.preventDefault();

@@ -109,11 +109,19 @@ export async function renderSignIn(main: HTMLElement, params: URLSearchParams): 
           enrolment.hidden = false;
           newPassword.hidden = false;
           newPassword.querySelector('input')?.setAttribute('required', '');
-          say(message, 'Enrol your authenticator, choose a new password and sign in again.', 'error');
+          // not an error: the password was right, and this is the account's first sign-in
+          say(message, 'Your password is right. This is your first sign-in: enrol your authenticator, choose a new password and sign in with its code.', 'info');
         } else if (e instanceof ApiError && e.code === 'PASSWORD_CHANGE_REQUIRED') {
           newPassword.hidden = false;
           newPassword.querySelector('input')?.setAttribute('required', '');
-          say(message, factor === 'face' ? 'Choose a new password and sign in again.' : 'Choose a new password, enter a fresh code and sign in again.', 'error');
+          // not an error: every factor was right (the code is not used up by this answer), only the password is the administrator's
+          say(
+            message,
+            factor === 'face'
+              ? 'Your password and face are right. This is your first sign-in: choose a new password and sign in again.'
+              : 'Your password and code are right. This is your first sign-in: choose a new password, then press Sign in again with the code your app shows now.',
+            'info',
+          );
         } else if (e instanceof ApiError && (e.status === 429 || e.code === 'NO_CAMERA')) say(message, e.message, 'error');
         else say(message, factor === 'face' ? 'Sign-in failed. Check your details, face the camera in good light, follow each instruction slowly, and try again.' : 'Sign-in failed. Check your details and the code, and try again.', 'error');
       }

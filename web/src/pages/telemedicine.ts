@@ -1,6 +1,7 @@
 import { api, ApiError } from '../api.js';
 import { h } from '../dom.js';
 import { captureFace, photoProblem } from '../face-step.js';
+import { sendFilmed } from '../waiting.js';
 
 /**
  * The telemedicine check: the patient opens the link their care provider sent (the check id in the URL's
@@ -50,9 +51,10 @@ export async function renderTelemedicine(main: HTMLElement): Promise<() => void>
       stop.signal,
     );
     if (!capture) return;
-    screen.append(h('p', { class: 'status large', role: 'status' }, 'Checking…'));
+    const waiting = h('p', { class: 'status large', role: 'status' });
+    screen.append(waiting);
     try {
-      const result = await api<{ match: boolean; attemptsLeft: number }>('POST', '/api/v1/telemedicine/verify', { ...capture, checkId });
+      const result = await sendFilmed<{ match: boolean; attemptsLeft: number }>(waiting, '/api/v1/telemedicine/verify', { ...capture, checkId }, 'Checking that you are here in person, then comparing your face…');
       if (result.match) verified();
       else if (result.attemptsLeft > 0) {
         await attempt(
