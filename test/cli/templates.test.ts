@@ -6,12 +6,12 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DLIB_EMBEDDER_ID } from '../../src/face/embedders/dlib.js';
 import { MOBILEFACENET_EMBEDDER_ID } from '../../src/face/embedders/mobilefacenet.js';
 import { FacePool } from '../../src/face/index.js';
-import { writeModelThresholds } from '../../src/identity/thresholds.js';
+import { thresholdsFor, writeModelThresholds } from '../../src/identity/thresholds.js';
 import { grantConsent } from '../../src/services/consent.js';
 import { openMedface } from '../../src/services/context.js';
 import { enrol } from '../../src/services/enrol.js';
 import { createPatientRecord } from '../../src/services/patients.js';
-import { demoFaces, PATIENTS, rememberingPool, writeTestThresholds } from '../services/fixtures.js';
+import { demoFaces, PATIENTS, rememberingPool } from '../services/fixtures.js';
 
 /** `medface templates status|migrate` as an operator runs them after switching the recogniser (MEDFACE_EMBEDDER). */
 
@@ -39,7 +39,7 @@ beforeAll(async () => {
   // enrolled under the old model: Alice with her photo kept, Bob without
   const pool = await FacePool.create({ size: 1, embedderId: OLD });
   const thresholdsFile = path.join(root, 'thresholds.json');
-  writeModelThresholds(OLD, writeTestThresholds(thresholdsFile), thresholdsFile);
+  writeModelThresholds(OLD, thresholdsFor(OLD), thresholdsFile);
   try {
     const images = await demoFaces(pool);
     const before = await openMedface({ dataDir, databaseUrl: undefined, keyFile: undefined }, { faces: rememberingPool(pool), embedderId: OLD, thresholdsFile });
