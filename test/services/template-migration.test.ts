@@ -13,7 +13,7 @@ import { startMedface, type Medface } from '../../src/services/context.js';
 import { enrol } from '../../src/services/enrol.js';
 import { identify } from '../../src/services/identify.js';
 import { createPatientRecord } from '../../src/services/patients.js';
-import { migrateTemplates, templateStatus } from '../../src/services/template-migration.js';
+import { migrateTemplates, olderTemplatesNotice, templateStatus } from '../../src/services/template-migration.js';
 import { describeEachStore, type TestDatabase } from '../store/harness.js';
 import { demoFaces, PATIENTS, rememberingPool, type Faces } from './fixtures.js';
 
@@ -154,6 +154,10 @@ describeEachStore('changing the recogniser', (h) => {
       model: NEW,
       models: [{ model: OLD, current: false, patients: 2, templates: 2, migratable: 1, awaitingEnrolment: 1 }],
     });
+    // what `medface serve` tells the operator when it starts on this gallery
+    const notice = await olderTemplatesNotice(medface);
+    expect(notice).toContain(`${OLD}: 2 patients, 1 templates with a kept photo, 1 patients to enrol again`);
+    expect(notice).toContain('medface templates migrate');
     const [oldAlice] = await medface.store.listTemplates(ids.alice);
 
     expect(await migrateTemplates(medface, who, { batchSize: 1 })).toEqual({ model: NEW, migrated: 1, refused: 0, withoutPhoto: 1 });
@@ -192,5 +196,6 @@ describeEachStore('changing the recogniser', (h) => {
     expect(medface.gallery.models()).toEqual([NEW]);
     expect(await found(medface, images.bob)).toEqual([ids.bob]);
     expect((await templateStatus(medface)).models).toEqual([{ model: NEW, current: true, patients: 2, templates: 2, migratable: 0, awaitingEnrolment: 0 }]);
+    expect(await olderTemplatesNotice(medface)).toBeUndefined();
   });
 });
