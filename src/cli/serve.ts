@@ -17,6 +17,10 @@ export function registerServe(program: Command): void {
         const config = loadConfig();
         const server = await startServer(config, { host: opts.host, deployment: { ...(opts.workers !== undefined && { poolSize: opts.workers }) } });
         if (server.deployment.medface.notice) process.stderr.write(`medface: ${server.deployment.medface.notice}\n`);
+        // a release that changed the default recogniser starts on the old templates: say what to run, once, at start
+        const { olderTemplatesNotice } = await import('../services/template-migration.js');
+        const older = await olderTemplatesNotice(server.deployment.medface);
+        if (older) process.stderr.write(`medface: ${older}\n`);
         if (server.firstAdministrator) {
           const file = await keepFirstRunSecrets(config.dataDir, server.firstAdministrator);
           // the log stream is kept by service managers and log shippers: it names the file, never the secrets

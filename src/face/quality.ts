@@ -81,9 +81,11 @@ const VERIFY_GATE: QualityGate = {
  *
  * - enrol is stricter than verify/identify: a reference is captured once, with an operator present, and every later
  *   comparison inherits its defects; a probe that fails can simply be retaken.
- * - Inter-eye distance: dlib's 150 px chip puts the eye centres 53 px apart (its mean face shape), so an enrolment
- *   of at least 40 px is enlarged at most 1.3x and its template loses little. 24 px lies below the smallest face
- *   in 200 sampled lfw-dev images (33 px), the data the recognisers are evaluated on.
+ * - Inter-eye distance: the default recogniser's 112 px ArcFace chip puts the eye centres 35 px apart, so an
+ *   enrolment of at least 40 px is never enlarged for it (dlib's 150 px chip, 53 px apart, enlarges it at most 1.3x).
+ *   24 px lies below the smallest face in 200 sampled lfw-dev images (33 px), the data the recognisers are evaluated
+ *   on. The gates judge the detection and the pixels, not the embedding, so they refuse the same captures whichever
+ *   recogniser runs.
  * - Pose comes from the mesh and is noisy (pitch especially, as the camera's height biases it), so limits sit well
  *   above ICAO's 5 degrees. Roll is undone by alignment but a tilted head also skews the mesh; yaw hides half the face.
  * - Exposure is mean face luma. The dark limits are deliberately low: a properly lit darker skin tone has a lower

@@ -175,3 +175,21 @@ export async function readTemplateStatus(medface: Medface, access: AccessContext
   await recordRead(access, caller, 'templates.read', { models: status.models.length });
   return status;
 }
+
+/**
+ * What an operator must hear when the deployment starts on a gallery holding templates of another model than the
+ * one it runs (a release changed the default recogniser, or MEDFACE_EMBEDDER did): nothing is refused, but those
+ * patients are found only while their model can still run, and only migration or a new enrolment moves them.
+ * Undefined when every template is of the current model.
+ */
+export async function olderTemplatesNotice(medface: Medface): Promise<string | undefined> {
+  const { model, models } = await templateStatus(medface);
+  const older = models.filter((m) => !m.current);
+  if (older.length === 0) return undefined;
+  const counts = older.map((m) => `${m.model}: ${m.patients} patients, ${m.migratable} templates with a kept photo, ${m.awaitingEnrolment} patients to enrol again`);
+  return (
+    `the gallery holds templates of another recogniser than the one this deployment runs (${model}): ${counts.join('; ')}. ` +
+    'Their patients are still searched with their own model. Run `medface templates migrate` to re-derive the templates whose photo was kept; ' +
+    'the others move when their patient is enrolled again (`medface templates status` shows what is left).'
+  );
+}

@@ -1,17 +1,18 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DLIB_EMBEDDER_ID } from '../../src/face/embedders/dlib.js';
 import { MOBILEFACENET_EMBEDDER_ID } from '../../src/face/embedders/mobilefacenet.js';
-import { FacePool } from '../../src/face/index.js';
-import { writeModelThresholds } from '../../src/identity/thresholds.js';
+import { DEFAULT_EMBEDDER_ID, FacePool } from '../../src/face/index.js';
+import { thresholdsFor, writeModelThresholds } from '../../src/identity/thresholds.js';
 import { grantConsent } from '../../src/services/consent.js';
 import { openMedface } from '../../src/services/context.js';
 import { enrol } from '../../src/services/enrol.js';
 import { createPatientRecord } from '../../src/services/patients.js';
-import { demoFaces, PATIENTS, rememberingPool, writeTestThresholds } from '../services/fixtures.js';
+import { demoFaces, PATIENTS, rememberingPool } from '../services/fixtures.js';
 
 /** `medface templates status|migrate` as an operator runs them after switching the recogniser (MEDFACE_EMBEDDER). */
 
@@ -39,7 +40,7 @@ beforeAll(async () => {
   // enrolled under the old model: Alice with her photo kept, Bob without
   const pool = await FacePool.create({ size: 1, embedderId: OLD });
   const thresholdsFile = path.join(root, 'thresholds.json');
-  writeModelThresholds(OLD, writeTestThresholds(thresholdsFile), thresholdsFile);
+  writeModelThresholds(OLD, thresholdsFor(OLD), thresholdsFile);
   try {
     const images = await demoFaces(pool);
     const before = await openMedface({ dataDir, databaseUrl: undefined, keyFile: undefined }, { faces: rememberingPool(pool), embedderId: OLD, thresholdsFile });
@@ -60,6 +61,46 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** A TCP port nobody listens on now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+    probe.on('error', reject);
+  });
+}
+
+it('a server started with the default recogniser on the old model\'s templates starts, answers, and says what to run', { timeout: 480_000 }, async () => {
+  expect(DEFAULT_EMBEDDER_ID).not.toBe(OLD);
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = { ...process.env, MEDFACE_DATA_DIR: dataDir, PORT: String(port) };
+  for (const name of ['DATABASE_URL', 'MEDFACE_KEY_FILE', 'MEDFACE_EMBEDDER']) delete env[name];
+  const server = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--host', '127.0.0.1', '--workers', '1'], {
+    cwd: path.resolve(import.meta.dirname, '../..'),
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  try {
+    let stderr = '';
+    const notice = await new Promise<string>((resolve, reject) => {
+      server.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        const line = stderr.split('\n').find((l) => l.includes('medface templates migrate'));
+        if (line) resolve(line);
+      });
+      server.on('exit', (code) => reject(new Error(`the server exited (${code}): ${stderr}`)));
+    });
+    expect(notice).toContain(`(${DEFAULT_EMBEDDER_ID})`);
+    expect(notice).toContain(`${OLD}: 2 patients, 1 templates with a kept photo, 1 patients to enrol again`);
+    expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
+  } finally {
+    server.kill('SIGTERM');
+    await new Promise((resolve) => (server.exitCode === null ? server.once('exit', resolve) : resolve(null)));
+  }
+});
 
 it('reports what waits, migrates what has a kept photo, and reports again', { timeout: 480_000 }, async () => {
   const before = await medface('templates', 'status');

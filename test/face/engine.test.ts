@@ -6,6 +6,10 @@ import { FaceEngine, type Analysis, type FaceResult } from '../../src/face/engin
 import { QUALITY_GATES } from '../../src/face/quality.js';
 import { FACE_API_DIR } from '../../src/face/runtime.js';
 import type { Box } from '../../src/face/types.js';
+import { createEmbedder } from '../../src/face/embedders/index.js';
+
+/** Length of the default recogniser's embeddings. */
+const DIMENSIONS = createEmbedder().dimensions;
 
 const sample = (n: number): Buffer => readFileSync(path.join(FACE_API_DIR, 'demo', `sample${n}.jpg`));
 
@@ -33,7 +37,7 @@ describe('FaceEngine', () => {
   it('warms up on a drawn face, running every stage', async () => {
     const run = await engine.warmup();
     expect(run.faces).toHaveLength(1);
-    expect(run.faces[0]!.embedding?.vector).toHaveLength(128);
+    expect(run.faces[0]!.embedding?.vector).toHaveLength(DIMENSIONS);
     expect(run.timings.align_embed).toBeGreaterThan(0);
   });
 
@@ -69,7 +73,7 @@ describe('FaceEngine', () => {
 
   it('embeds the one face of a portrait, consistently with the same face in its group photo', async () => {
     const single = await engine.embedSingle(await singleFace(), 'verify');
-    expect(single.embedding.vector).toHaveLength(128);
+    expect(single.embedding.vector).toHaveLength(DIMENSIONS);
     expect(single.quality.passed).toBe(true);
     const group = await engine.analyze(sample(3), { embed: 'all' });
     const similarities = group.faces.map((f) => cosine(single.embedding.vector, f.embedding!.vector));
@@ -143,7 +147,7 @@ describe('FaceEngine', () => {
       code: 'QUALITY_REJECTED',
       details: { reasons: ['FACE_TOO_SMALL'] },
     });
-    expect((await engine.embedSingle(small, 'verify')).embedding.vector).toHaveLength(128);
+    expect((await engine.embedSingle(small, 'verify')).embedding.vector).toHaveLength(DIMENSIONS);
   });
 });
 

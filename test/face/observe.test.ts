@@ -5,8 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { meshTriangulation } from '../../src/face/detector.js';
 import { FacePool } from '../../src/face/pool.js';
 import { FACE_API_DIR } from '../../src/face/runtime.js';
+import { createEmbedder } from '../../src/face/embedders/index.js';
 import { decodeImage } from '../../src/face/image.js';
 import { encodeFrame, NEUTRAL, renderPose } from '../../src/evaluation/pad-sequences.js';
+
+/** Length of the default recogniser's embeddings. */
+const DIMENSIONS = createEmbedder().dimensions;
 
 const sample = (n: number): Buffer => readFileSync(path.join(FACE_API_DIR, 'demo', `sample${n}.jpg`));
 
@@ -34,7 +38,7 @@ describe('FacePool.observe (per-frame geometry for sequence checks)', () => {
     expect(subject.mesh[1]!.z).toBeLessThan(subject.mesh[234]!.z);
     expect(subject.mesh[1]!.z).toBeLessThan(subject.mesh[454]!.z);
     const embedded = await pool.observe(photo, true);
-    expect(embedded.subject!.embedding!.vector).toHaveLength(128);
+    expect(embedded.subject!.embedding!.vector).toHaveLength(DIMENSIONS);
     expect(embedded.subject!.mesh).toEqual(subject.mesh);
   }, 120_000);
 

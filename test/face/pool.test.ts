@@ -5,6 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MedfaceError } from '../../src/errors.js';
 import { FacePool } from '../../src/face/pool.js';
 import { FACE_API_DIR } from '../../src/face/runtime.js';
+import { createEmbedder } from '../../src/face/embedders/index.js';
+
+/** Length of the default recogniser's embeddings. */
+const DIMENSIONS = createEmbedder().dimensions;
 
 const sample = (n: number): Buffer => readFileSync(path.join(FACE_API_DIR, 'demo', `sample${n}.jpg`));
 
@@ -40,7 +44,7 @@ describe('FacePool', () => {
     for (const r of results) {
       const vector = r.faces[r.subject]!.embedding!.vector;
       expect(vector).toBeInstanceOf(Float32Array);
-      expect(vector).toHaveLength(128);
+      expect(vector).toHaveLength(DIMENSIONS);
     }
     // The same photo on (possibly) different workers gives the same embedding.
     const [first, again] = [results[0]!, results[3]!];

@@ -23,11 +23,15 @@ import {
 } from '../../src/evaluation/pad-sequences.js';
 import { decodeImage, FacePool, meshTriangulation, type FrameObservation, type Pose, type RgbImage } from '../../src/face/index.js';
 import { FACE_API_DIR } from '../../src/face/runtime.js';
+import { createEmbedder } from '../../src/face/embedders/index.js';
 import { assessSequence, type FrameObserver } from '../../src/liveness/assess.js';
 import { faceCrop, sheetResiduals, type FaceCrop } from '../../src/liveness/planarity.js';
 import { ACTIVE_LIVENESS } from '../../src/liveness/sequence.js';
 import { fitSheets } from '../../src/liveness/sheets.js';
 import type { CapturedFrame, LivenessAction, LivenessChallenge } from '../../src/liveness/types.js';
+
+/** Length of the default recogniser's embeddings. */
+const DIMENSIONS = createEmbedder().dimensions;
 
 const sample = (n: number): Buffer => readFileSync(path.join(FACE_API_DIR, 'demo', `sample${n}.jpg`));
 
@@ -102,7 +106,7 @@ describe('assessSequence (active liveness) on rendered genuine proxies and attac
     expect(verdict).toMatchObject({ passed: true, reasons: [], observed: ['turn-left', 'look-up'] });
     expect(verdict.matchFrame).toBeGreaterThan(0);
     expect(verdict.matchFrame).toBeLessThan(genuine.length - 1);
-    expect(verdict.embedding!.vector).toHaveLength(128);
+    expect(verdict.embedding!.vector).toHaveLength(DIMENSIONS);
     // the identification probe's views: the match frame first, then the other neutral frames, the most frontal first
     expect(verdict.probeFrames[0]).toBe(verdict.matchFrame);
     expect(verdict.probeFrames.length).toBeGreaterThan(1);

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { expect, it } from 'vitest';
 import { verifyChain } from '../../src/audit/trail.js';
+import { createEmbedder } from '../../src/face/embedders/index.js';
 import { activeBiometricConsent } from '../../src/records/consent.js';
 import { openMedface } from '../../src/services/context.js';
 import type { IntegrityReport } from '../../src/services/integrity.js';
@@ -15,7 +16,7 @@ import { Client, createAccount, fourFaces, startChildServer, type ChildServer, t
 /**
  * The server is killed with SIGKILL at random moments while clients register patients, record consent, enrol
  * faces and withdraw consent (which erases the templates), then restarted. After every kill the store must
- * hold no partial template (each opens with the key into a dlib vector), no template without an active
+ * hold no partial template (each opens with the key into a vector of the default recogniser), no template without an active
  * consent, an audit chain that verifies, and every change the server acknowledged before it died (a change in
  * flight may have committed or not, nothing in between); after every restart the server's own integrity check
  * must find its gallery equal to the store. At the end, on a quiet server, enrolments and a withdrawal must
@@ -28,9 +29,8 @@ import { Client, createAccount, fourFaces, startChildServer, type ChildServer, t
 
 const ITERATIONS = Number(process.env.MEDFACE_CRASH_ITERATIONS ?? 100);
 const SEED = Number(process.env.MEDFACE_CRASH_SEED ?? randomInt(2 ** 31));
-/** What the server's default embedder writes (src/face/embedders/dlib.ts). */
-const MODEL = 'dlib-resnet@1+flip';
-const DIMENSIONS = 128;
+/** What the server's default embedder writes (src/face/embedders/index.ts). */
+const { id: MODEL, dimensions: DIMENSIONS } = createEmbedder();
 const LATE_SHARE = 0.1;
 const EARLY_KILL_WINDOW_MS = 1000;
 const LATE_KILL_WINDOW_MS = 1500;

@@ -18,6 +18,7 @@ export interface Site {
 
 // resolved here rather than imported from src/face/runtime.ts, which would load tfjs into the test process
 const FACE_API_DIR = path.resolve(path.dirname(createRequire(import.meta.url).resolve('@vladmandic/face-api')), '..');
+const HUMAN_DIR = path.resolve(path.dirname(createRequire(import.meta.url).resolve('@vladmandic/human')), '..');
 const REPO = path.resolve(import.meta.dirname, '../..');
 const CHILD = path.join(import.meta.dirname, 'server-child.ts');
 
@@ -151,20 +152,20 @@ export class Client {
 }
 
 /**
- * Four different people, each cut from one of face-api's demo photos with a generous margin (boxes found
- * once with the face engine, `test/services/fixtures.ts` picks the same faces), as JPEG.
+ * Four different people, each cut with a generous margin from a demo photo shipped in an npm package (boxes
+ * found once with the face engine; `test/services/fixtures.ts` picks the same faces, FACE_PICKS), as JPEG.
  */
 const CROPS = [
-  { sample: 5, left: 57, top: 624, width: 814, height: 774 },
-  { sample: 3, left: 298, top: 78, width: 795, height: 795 },
-  { sample: 2, left: 593, top: 0, width: 777, height: 754 },
-  { sample: 6, left: 0, top: 239, width: 753, height: 795 },
+  { photo: path.join(FACE_API_DIR, 'demo', 'sample5.jpg'), left: 57, top: 624, width: 814, height: 774 },
+  { photo: path.join(FACE_API_DIR, 'demo', 'sample3.jpg'), left: 298, top: 78, width: 795, height: 795 },
+  { photo: path.join(HUMAN_DIR, 'assets', 'screenshot-facedetect.jpg'), left: 0, top: 270, width: 228, height: 293 },
+  { photo: path.join(FACE_API_DIR, 'demo', 'sample6.jpg'), left: 0, top: 239, width: 753, height: 795 },
 ] as const;
 
 export async function fourFaces(): Promise<Buffer[]> {
   return Promise.all(
-    CROPS.map(({ sample, ...box }) =>
-      sharp(readFileSync(path.join(FACE_API_DIR, 'demo', `sample${sample}.jpg`)))
+    CROPS.map(({ photo, ...box }) =>
+      sharp(readFileSync(photo))
         .rotate()
         .extract(box)
         .resize({ width: 400 })

@@ -3,35 +3,47 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { DEFAULT_EMBEDDER_ID, type FacePool, type Purpose, type SubjectFace } from '../../src/face/index.js';
-import { FACE_API_DIR } from '../../src/face/runtime.js';
-import { writeModelThresholds, type ModelThresholds } from '../../src/identity/thresholds.js';
+import { FACE_API_DIR, HUMAN_DIR } from '../../src/face/runtime.js';
+import { thresholdsFor, writeModelThresholds, type ModelThresholds } from '../../src/identity/thresholds.js';
 import type { FaceEmbedder } from '../../src/services/context.js';
 
 /**
- * Real faces for the identity tests, cut from face-api's demo photos (different people), plus a second
- * capture of one of them made by mirroring, brightening and rescaling (the same person photographed again).
+ * Real faces for the identity tests, cut from demo photos shipped in npm packages (different people), plus a
+ * second capture of one of them made by mirroring, brightening and rescaling (the same person photographed again).
  */
 export interface Faces {
-  /** Patient "Alice": a face cut from sample5.jpg. */
+  /** Patient "Alice": a face cut from face-api's sample5.jpg. */
   alice: Buffer;
   /** Alice again: the same face mirrored, 10% brighter and scaled to 320 px wide. */
   aliceAgain: Buffer;
-  /** Another person (sample3.jpg). */
+  /** Another person (face-api's sample3.jpg). */
   bob: Buffer;
-  /** Another person (sample2.jpg). */
+  /** Another person (Human's face-detection screenshot). */
   carol: Buffer;
-  /** Someone never enrolled (sample6.jpg). */
+  /** Someone never enrolled (face-api's sample6.jpg). */
   stranger: Buffer;
   /** A group photo: several faces, no single subject. */
   group: Buffer;
 }
 
-/** Which face of which demo photo (faces as the detector lists them, largest first). */
-const PICKS = { alice: [5, 1], bob: [3, 2], carol: [2, 0], stranger: [6, 3] } as const;
+const faceApiDemo = (n: number): string => path.join(FACE_API_DIR, 'demo', `sample${n}.jpg`);
+
+/**
+ * Which face of which photo (faces as the detector lists them, largest first). Chosen so that every two of
+ * them score below the `possible` grade of both recognisers in the tree (dlib's ResNet and MobileFaceNet):
+ * face-api's demo stills show a few actors under the same light, and MobileFaceNet scores two of their
+ * faces (sample2.jpg face 0, sample3.jpg face 2) at 0.47, above its operating threshold.
+ */
+export const FACE_PICKS = {
+  alice: { photo: faceApiDemo(5), index: 1 },
+  bob: { photo: faceApiDemo(3), index: 2 },
+  carol: { photo: path.join(HUMAN_DIR, 'assets', 'screenshot-facedetect.jpg'), index: 2 },
+  stranger: { photo: faceApiDemo(6), index: 3 },
+} as const;
 
 export async function demoFaces(pool: FacePool): Promise<Faces> {
-  const cut = async ([sample, index]: readonly [number, number]): Promise<Buffer> => {
-    const photo = readFileSync(path.join(FACE_API_DIR, 'demo', `sample${sample}.jpg`));
+  const cut = async ({ photo: file, index }: { photo: string; index: number }): Promise<Buffer> => {
+    const photo = readFileSync(file);
     const { image, faces } = await pool.analyze(photo, { purpose: 'enrol' });
     const { box } = faces[index]!;
     // the face with a generous margin, so the whole head is in frame, at a portrait's size
@@ -41,14 +53,14 @@ export async function demoFaces(pool: FacePool): Promise<Faces> {
     const height = Math.min(image.height, Math.round(box.y + 1.6 * box.height)) - top;
     return sharp(photo).rotate().extract({ left, top, width, height }).resize({ width: 400 }).jpeg({ quality: 92 }).toBuffer();
   };
-  const alice = await cut(PICKS.alice);
+  const alice = await cut(FACE_PICKS.alice);
   return {
     alice,
     aliceAgain: await sharp(alice).flop().modulate({ brightness: 1.1 }).resize({ width: 320 }).jpeg({ quality: 85 }).toBuffer(),
-    bob: await cut(PICKS.bob),
-    carol: await cut(PICKS.carol),
-    stranger: await cut(PICKS.stranger),
-    group: readFileSync(path.join(FACE_API_DIR, 'demo', 'sample1.jpg')),
+    bob: await cut(FACE_PICKS.bob),
+    carol: await cut(FACE_PICKS.carol),
+    stranger: await cut(FACE_PICKS.stranger),
+    group: readFileSync(faceApiDemo(1)),
   };
 }
 
@@ -72,42 +84,12 @@ export function rememberingPool(pool: FacePool): FaceEmbedder & { embeddingOf(by
 }
 
 /**
- * Thresholds for the default embedder in a temporary file, so the tests do not depend on the calibration in
- * config/ (written by `medface calibrate`). Fixture values near where the dlib embedder's lfw-dev cosine
- * scores fall in a team probe (impostor pairs: maximum 0.929; genuine pairs: median 0.960).
+ * The default embedder's calibrated thresholds (config/thresholds.json, written by `medface calibrate`), copied
+ * into a file of the test's own, so a test that rewrites its thresholds never touches config/. The tests' faces
+ * are chosen to fall clear of them (FACE_PICKS), so the tests hold whatever the default recogniser is.
  */
 export function writeTestThresholds(file: string): ModelThresholds {
-  const thresholds: ModelThresholds = {
-    match: 0.93,
-    fmr: 0.001,
-    thresholdsAtFmr: { '0.01': 0.9, '0.001': 0.93, '0.0001': 0.96 },
-    grades: {
-      certain: { minScore: 0.96, fmr: 0.0001 },
-      probable: { minScore: 0.93, fmr: 0.001 },
-      possible: { minScore: 0.9, fmr: 0.01 },
-    },
-    // A steep impostor tail: the 1:N operating threshold stays at or under 0.93 (the 1:1 one) for galleries of
-    // up to 10 patients, where the tests' faces were chosen, and rises beyond (0.935 at 100 patients).
-    identification: {
-      fpir: 0.001,
-      grades: { certain: { fpir: 0.0001 }, probable: { fpir: 0.001 }, possible: { fpir: 0.01 } },
-      impostorTail: {
-        pairs: 1_000_000,
-        scoresAtFmr: { '0.01': 0.9, '0.005': 0.905, '0.001': 0.925, '0.0001': 0.93 },
-        exponential: { from: 0.925, fmr: 0.001, scale: 0.005 / Math.LN10, exceedances: 1000 },
-      },
-    },
-    calibration: {
-      sets: ['test-fixture'],
-      impostorPairs: 0,
-      genuinePairs: 0,
-      failuresToAcquire: 0,
-      date: '2026-01-01T00:00:00.000Z',
-      command: 'test/services/fixtures.ts',
-      minFalseMatches: 0,
-      tarAtFmr: {},
-    },
-  };
+  const thresholds = thresholdsFor(DEFAULT_EMBEDDER_ID);
   writeModelThresholds(DEFAULT_EMBEDDER_ID, thresholds, file);
   return thresholds;
 }

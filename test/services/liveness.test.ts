@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { verifyChain } from '../../src/audit/trail.js';
 import { FacePool } from '../../src/face/index.js';
+import { createEmbedder } from '../../src/face/embedders/index.js';
 import { randomChallengeActions, type CapturedFrame } from '../../src/liveness/types.js';
 import type { Actor } from '../../src/services/auditing.js';
 import { startMedface, type Medface } from '../../src/services/context.js';
@@ -11,6 +12,9 @@ import { checkLiveness, issueChallenge, MAX_FRAME_BYTES, MAX_LIVENESS_FRAMES } f
 import { describeEachStore, type TestDatabase } from '../store/harness.js';
 import { demoFaces, writeTestThresholds, type Faces } from './fixtures.js';
 import { genuineFrames, stillFrames } from './liveness-sequences.js';
+
+/** Length of the default recogniser's embeddings. */
+const DIMENSIONS = createEmbedder().dimensions;
 
 const who: Actor = { actor: 'kiosk-user', client: 'kiosk-1' };
 
@@ -83,7 +87,7 @@ describeEachStore('liveness challenges and checks', (h) => {
     const result = await checkLiveness(medface, 'check-in', { challengeId: challenge.id, frames: leftRight }, who, { now: later(challenge.issuedAt, 5000) });
     expect(result.verdict).toMatchObject({ passed: true, reasons: [], observed: ACTIONS });
     expect(result.verdict.matchFrame).not.toBeNull();
-    expect(result.embedding?.vector).toHaveLength(128);
+    expect(result.embedding?.vector).toHaveLength(DIMENSIONS);
     const [entry] = await checks();
     expect(entry).toMatchObject({ outcome: 'success', actor: 'kiosk-user', details: { challengeId: challenge.id, purpose: 'check-in', passed: true, frames: leftRight.length } });
     expect(JSON.stringify(entry)).not.toMatch(/vector|embedding|image/i);

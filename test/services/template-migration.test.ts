@@ -20,7 +20,7 @@ import { verify } from '../../src/services/verify.js';
 import { enrol } from '../../src/services/enrol.js';
 import { identify } from '../../src/services/identify.js';
 import { createPatientRecord } from '../../src/services/patients.js';
-import { migrateTemplates, templateStatus } from '../../src/services/template-migration.js';
+import { migrateTemplates, olderTemplatesNotice, templateStatus } from '../../src/services/template-migration.js';
 import { describeEachStore, type TestDatabase } from '../store/harness.js';
 import { demoFaces, PATIENTS, rememberingPool, type Faces } from './fixtures.js';
 import { genuineFrames } from './liveness-sequences.js';
@@ -169,6 +169,10 @@ describeEachStore('changing the recogniser', (h) => {
       model: NEW,
       models: [{ model: OLD, current: false, patients: 2, templates: 2, migratable: 1, awaitingEnrolment: 1, migrationPending: true, unsearchable: null }],
     });
+    // what `medface serve` tells the operator when it starts on this gallery
+    const notice = await olderTemplatesNotice(medface);
+    expect(notice).toContain(`${OLD}: 2 patients, 1 templates with a kept photo, 1 patients to enrol again`);
+    expect(notice).toContain('medface templates migrate');
     const [oldAlice] = await medface.store.listTemplates(ids.alice);
 
     expect(await migrateTemplates(medface, who, { batchSize: 1 })).toEqual({ model: NEW, migrated: 1, refused: 0, withoutPhoto: 1 });
@@ -207,6 +211,7 @@ describeEachStore('changing the recogniser', (h) => {
     expect(medface.gallery.models()).toEqual([NEW]);
     expect(await found(medface, images.bob)).toEqual([ids.bob]);
     expect((await templateStatus(medface)).models).toEqual([{ model: NEW, current: true, patients: 2, templates: 2, migratable: 0, awaitingEnrolment: 0, migrationPending: false, unsearchable: null }]);
+    expect(await olderTemplatesNotice(medface)).toBeUndefined();
   });
 
   it('says whom it could not look for: an old model without calibrated thresholds is not searched, and that is reported', { timeout: 300_000 }, async () => {

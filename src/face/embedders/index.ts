@@ -16,8 +16,12 @@ const EMBEDDERS: Record<string, () => Embedder> = {
   [MOBILEFACENET_EMBEDDER_ID]: () => createMobileFaceNetEmbedder(),
 };
 
-/** The recogniser used unless configured otherwise (chosen by measurement, see docs/accuracy.md). */
-export const DEFAULT_EMBEDDER_ID = DLIB_EMBEDDER_ID;
+/**
+ * The recogniser used unless configured otherwise, chosen by measurement (docs/accuracy.md, "Choosing the
+ * recogniser"): MobileFaceNet separates people far better than dlib's ResNet on 1:N searches and on studio
+ * captures. Templates of the previous default stay searchable until migrated (services/template-migration.ts).
+ */
+export const DEFAULT_EMBEDDER_ID = MOBILEFACENET_EMBEDDER_ID;
 
 export const EMBEDDER_IDS: readonly string[] = Object.keys(EMBEDDERS);
 

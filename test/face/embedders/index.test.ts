@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { isMedfaceError } from '../../../src/errors.js';
-import { DlibEmbedder } from '../../../src/face/embedders/dlib.js';
 import { createEmbedder, DEFAULT_EMBEDDER_ID, EMBEDDER_IDS } from '../../../src/face/embedders/index.js';
+import { MOBILEFACENET_EMBEDDER_ID } from '../../../src/face/embedders/mobilefacenet.js';
 
 describe('embedder registry', () => {
-  it('creates the default embedder, unloaded, under the id it reports', () => {
+  it('creates the default embedder, MobileFaceNet (docs/accuracy.md, "Choosing the recogniser"), unloaded, under the id it reports', () => {
     const embedder = createEmbedder();
-    expect(embedder).toBeInstanceOf(DlibEmbedder);
+    expect(embedder.id).toBe(MOBILEFACENET_EMBEDDER_ID);
     expect(embedder.id).toBe(DEFAULT_EMBEDDER_ID);
+    expect(embedder.dimensions).toBe(192);
     expect(EMBEDDER_IDS).toContain(DEFAULT_EMBEDDER_ID);
   });
 
