@@ -21,6 +21,7 @@ import path from 'node:path';
 import { genuineProxy, toFrames } from '../src/evaluation/pad-sequences.js';
 import { FacePool, meshTriangulation, type FrameObservation } from '../src/face/index.js';
 import { assessSequence, type FrameObserver } from '../src/liveness/assess.js';
+import { ACTIVE_LIVENESS } from '../src/liveness/sequence.js';
 import { randomChallengeActions, type CapturedFrame, type LivenessAction, type LivenessChallenge } from '../src/liveness/types.js';
 import { proxySources } from './proxy-sources.js';
 
@@ -114,7 +115,8 @@ function summary(rows: readonly Timed[]): Record<string, number> {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const pool = await FacePool.create({ size: Number(arg('workers', '2')) });
+  // the frames observed "while filming" are submitted all at once: room for them in the queue
+  const pool = await FacePool.create({ size: Number(arg('workers', '2')), queueLimit: 2 * ACTIVE_LIVENESS.maxFrames, taskTimeoutMs: 600_000 });
   const baselineDir = arg('baseline', '');
   const baseline: Assess | null = baselineDir ? ((await import(path.resolve(baselineDir, 'src/liveness/assess.ts'))) as { assessSequence: Assess }).assessSequence : null;
   const random = seeded(Number(arg('seed', '1')) * 7919);
