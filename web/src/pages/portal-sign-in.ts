@@ -73,7 +73,7 @@ export async function renderPortalSignIn(main: HTMLElement, params: URLSearchPar
       }
       submit.disabled = true;
       say(message, 'Checking…');
-      api<SignedIn>('POST', '/api/v1/auth/patient-sign-in', { ...capture, ...(usePin ? { pin: value } : { birthDate: value }) }).then(
+      api<SignedIn>('POST', '/api/v1/auth/patient-sign-in', { ...capture.fields, ...(usePin ? { pin: value } : { birthDate: value }) }).then(
         (signedIn) => {
           setSession(signedIn);
           navigate(next);
@@ -85,7 +85,8 @@ export async function renderPortalSignIn(main: HTMLElement, params: URLSearchPar
             void photo(problem);
             return;
           }
-          say(message, failure(e), 'error');
+          // the movements the camera did not see come first: then the photo, not the date or PIN, is what to retry
+          say(message, [e instanceof ApiError && e.code === 'SIGN_IN_FAILED' ? capture.notSeen : '', failure(e)].filter(Boolean).join(' '), 'error');
         },
       );
     });

@@ -52,7 +52,7 @@ export async function renderTelemedicine(main: HTMLElement): Promise<() => void>
     if (!capture) return;
     screen.append(h('p', { class: 'status large', role: 'status' }, 'Checking…'));
     try {
-      const result = await api<{ match: boolean; attemptsLeft: number }>('POST', '/api/v1/telemedicine/verify', { ...capture, checkId });
+      const result = await api<{ match: boolean; attemptsLeft: number }>('POST', '/api/v1/telemedicine/verify', { ...capture.fields, checkId });
       if (result.match) verified();
       else if (result.attemptsLeft > 0) {
         await attempt(
@@ -61,7 +61,7 @@ export async function renderTelemedicine(main: HTMLElement): Promise<() => void>
       } else end('We could not verify you', 'Your care provider will check your identity with you at the start of your visit.');
     } catch (e) {
       const problem = e instanceof ApiError ? photoProblem(e.code) : null;
-      if (problem) await attempt(problem);
+      if (problem) await attempt(e instanceof ApiError && e.code === 'LIVENESS_FAILED' && capture.notSeen ? `${capture.notSeen} ${problem}` : problem);
       else refused(e);
     }
   };
