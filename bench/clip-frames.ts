@@ -9,8 +9,9 @@ import sharp from 'sharp';
 /** The page's capture: canvas width at most this (px), JPEG quality (web/src/liveness.ts FRAME_WIDTH, toDataURL). */
 export const KIOSK_FRAME_WIDTH = 640;
 export const KIOSK_JPEG_QUALITY = 85;
-/** The page films a frame every 200 ms. */
+/** The page films a frame every 200 ms, and every 100 ms while it asks for a blink (web/src/liveness.ts). */
 export const KIOSK_FRAME_INTERVAL_MS = 200;
+export const KIOSK_BLINK_FRAME_INTERVAL_MS = 100;
 
 export interface Clip {
   width: number;

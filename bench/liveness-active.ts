@@ -89,7 +89,8 @@ async function main(): Promise<void> {
   const video = arg('video', '../shared/eval/video/hamilton_short.mp4');
   const outFile = arg('out', 'scratch/liveness-active.json');
   const random = seeded(seed * 7919);
-  const pool = await FacePool.create({ size: Number(arg('workers', '1')) });
+  // the traces below observe a presentation's frames all at once (the check embeds only its key frames): room for them in the queue
+  const pool = await FacePool.create({ size: Number(arg('workers', '1')), queueLimit: 4 * ACTIVE_LIVENESS.maxFrames });
   const faces = remembering(pool);
   const triangles = meshTriangulation();
   const started = Date.now();

@@ -3,14 +3,14 @@
  * file per clip of ../shared/eval/video-real and ../shared/eval/video), beside the same on genuine proxies rendered
  * from photos (bench/liveness-active.ts's, a few identities).
  *
- *   npx tsx bench/liveness-real.ts [--identities 8] [--seed 1] [--workers 2] [--out scratch/liveness-real.json]
+ *   npx tsx bench/liveness-real.ts [--identities 8] [--seed 1] [--workers 2] [--blink-fps 10] [--out scratch/liveness-real.json]
  *   npx tsx bench/liveness-real.ts --trace CLIP     per-frame yaw, pitch, eye openness every 0.1 s (for annotating)
  *
- * Each annotated action is cut as the kiosk page films it (bench/clip-frames.ts: a frame every 200 ms at ≤ 640 px,
- * JPEG 0.85), from 600 ms before its start to 600 ms after its end (the page's still moments), and the check is
- * asked for that action; so are the pairs and triples of distinct actions that follow one another in a clip. Every
- * trial is cut at two phases of the kiosk's clock against the clip's (0 and 100 ms): a blink of 150 ms shows in a
- * frame at one and not at the other. A trial of a blink alone is refused as LIVENESS_FLAT_FACE by design (a blink
+ * Each annotated action is cut as the kiosk page films it (bench/clip-frames.ts: a frame every 200 ms, every
+ * 100 ms while a blink is asked, at ≤ 640 px, JPEG 0.85), from 600 ms before its start to 600 ms after its end
+ * (the page's still moments), and the check is asked for that action; so are the pairs and triples of distinct
+ * actions that follow one another in a clip. Every trial is cut at two phases of the kiosk's clock against the
+ * clip's, half a frame interval apart: a blink of 150 ms shows in a frame at one and not at the other. A trial of a blink alone is refused as LIVENESS_FLAT_FACE by design (a blink
  * gives no 3-D evidence and no challenge asks for it alone): it counts as passed when that is the only reason.
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -22,14 +22,20 @@ import { FacePool, meshTriangulation, type FrameObservation } from '../src/face/
 import { assessSequence, type FrameObserver } from '../src/liveness/assess.js';
 import { ACTIVE_LIVENESS, signalsOf } from '../src/liveness/sequence.js';
 import { LIVENESS_ACTIONS, POSE_ACTIONS, type CapturedFrame, type LivenessAction, type LivenessReason, type LivenessVerdict } from '../src/liveness/types.js';
-import { decodeClip, KIOSK_FRAME_INTERVAL_MS, kioskFrame, type Clip } from './clip-frames.js';
+import { decodeClip, KIOSK_BLINK_FRAME_INTERVAL_MS, KIOSK_FRAME_INTERVAL_MS, kioskFrame, type Clip } from './clip-frames.js';
 import { proxySources } from './proxy-sources.js';
 
 const ANNOTATIONS = path.resolve('bench/data/liveness-real');
 /** The page's still moments before the first action and after the last (web/src/liveness.ts). */
 const STILL_MS = 600;
-/** Phases of the kiosk's clock against the clip's (ms). */
-const PHASES_MS = [0, 100];
+/**
+ * How often the page films while a blink is asked (ms; `--blink-fps 5` for the page before it filmed blinks
+ * faster), and the phases of the kiosk's clock against the clip's (ms): half a frame interval apart, at the
+ * blink's rate (at 10 fps, 100 ms would be the same frames again).
+ */
+const BLINK_INTERVAL_MS = 1000 / Number(arg('blink-fps', String(1000 / KIOSK_BLINK_FRAME_INTERVAL_MS)));
+const PHASES_MS = [0, KIOSK_FRAME_INTERVAL_MS / 2];
+const phasesOf = (actions: readonly LivenessAction[]): number[] => (actions.includes('blink') ? [0, Math.min(KIOSK_FRAME_INTERVAL_MS, BLINK_INTERVAL_MS) / 2] : PHASES_MS);
 
 /** One clip's annotation (bench/data/liveness-real/*.json). */
 interface Annotation {
@@ -113,15 +119,23 @@ function trialsOf(annotation: Annotation): Cut[] {
   return runs.flatMap((run) => cutFor(run) ?? []);
 }
 
-/** The frames the kiosk would send for a trial, its clock `phaseMs` behind the clip's. */
+/**
+ * The frames the kiosk would send for a trial, its clock `phaseMs` behind the clip's: every 200 ms, and every
+ * BLINK_INTERVAL_MS while a blink is asked (the page's blink step, modelled as the blink's annotated span and
+ * 100 ms either side: the prompt comes before the blink, and the step ends once the blink is seen).
+ */
 async function cut(clip: Clip, trial: Cut, phaseMs: number): Promise<CapturedFrame[]> {
   const frames: CapturedFrame[] = [];
-  const start = Math.max(0, trial.from) + phaseMs / 1000;
+  const blinkSteps = trial.run.filter((a) => a.action === 'blink').map((a) => [a.start - 0.1, a.end + 0.1] as const);
+  const inBlinkStep = (t: number): boolean => blinkSteps.some(([a, b]) => t >= a - 1e-9 && t < b);
   const end = Math.min(clip.duration, trial.to);
-  for (let i = 0, t = start; t <= end + 1e-9 && frames.length < ACTIVE_LIVENESS.maxFrames; i++, t = start + (i * KIOSK_FRAME_INTERVAL_MS) / 1000) {
+  for (let t = Math.max(0, trial.from) + phaseMs / 1000, at = 300; t <= end + 1e-9 && frames.length < ACTIVE_LIVENESS.maxFrames; ) {
     const image = await kioskFrame(clip, t);
     if (!image) break;
-    frames.push({ image, at: 300 + i * KIOSK_FRAME_INTERVAL_MS });
+    frames.push({ image, at });
+    const step = inBlinkStep(t) || inBlinkStep(t + BLINK_INTERVAL_MS / 1000) ? BLINK_INTERVAL_MS : KIOSK_FRAME_INTERVAL_MS;
+    t += step / 1000;
+    at += step;
   }
   return frames;
 }
@@ -201,7 +215,7 @@ async function main(): Promise<void> {
     for (const trial of trialsOf(annotation)) {
       const actions = trial.run.map((a) => a.action);
       const start = trial.run[0]!.start, end = trial.run.at(-1)!.end;
-      for (const phaseMs of PHASES_MS) {
+      for (const phaseMs of phasesOf(actions)) {
         const frames = await cut(clip, trial, phaseMs);
         const verdict = await judge(faces, actions, frames);
         const row = { clip: annotation.file, actions, start, end, phaseMs, frames: frames.length, accepted: accepted(actions, verdict), reasons: verdict.reasons, observed: verdict.observed };
@@ -234,7 +248,8 @@ async function main(): Promise<void> {
     seconds: Math.round((Date.now() - started) / 1000),
     clips: annotations.map((a) => ({ file: a.file, person: a.person, actions: a.actions.length })),
     annotatedActions: Object.fromEntries(LIVENESS_ACTIONS.map((a) => [a, annotations.flatMap((x) => x.actions).filter((x) => x.action === a).length])),
-    phasesMs: PHASES_MS,
+    phasesMs: { blinks: phasesOf(['blink']), others: PHASES_MS },
+    blinkFrameIntervalMs: BLINK_INTERVAL_MS,
     real: summarise(real),
     proxies: { identities: sources.length, ...summarise(proxies) },
     operatingPoint: ACTIVE_LIVENESS,

@@ -1,12 +1,13 @@
 /**
  * The active liveness check end to end: the frames' times, then every frame through the face pool (mesh, pose,
- * eyes, embedding), the faces the flatness test compares cropped, then sequence.ts's judgement.
+ * eyes), the key frames' embeddings and the faces the flatness test compares cropped, then sequence.ts's
+ * judgement.
  */
 import os from 'node:os';
 import type { Embedding, FacePool, FrameObservation } from '../face/index.js';
 import { thresholdsFor } from '../identity/thresholds.js';
 import { faceCrop } from './planarity.js';
-import { ACTIVE_LIVENESS, frameStates, judgeSequence, signalsOf, timingReasons, type FrameSignals } from './sequence.js';
+import { ACTIVE_LIVENESS, judgeSequence, readSequence, signalsOf, timingReasons, type FrameSignals } from './sequence.js';
 import { POSE_ACTIONS, type CapturedFrame, type LivenessChallenge, type LivenessReason, type LivenessVerdict } from './types.js';
 
 export type LivenessAssessment = LivenessVerdict & {
@@ -37,20 +38,18 @@ export async function frameSignals(faces: FrameObserver, image: Uint8Array, embe
 }
 
 /**
- * Observes and embeds every frame through the pool, one per core at a time (its queue is bounded and shared).
- * The first frame refused (undecodable, too large) stops every lane: the rest would be work for nothing.
+ * Runs `work` on each of `indices` through the pool, one per core at a time (its queue is bounded and shared).
+ * The first failure (an undecodable or too large frame) stops every lane: the rest would be work for nothing.
  */
-async function observeAll(faces: FrameObserver, frames: readonly CapturedFrame[]): Promise<FrameObservation[]> {
-  const results = new Array<FrameObservation>(frames.length);
+async function inLanes(indices: readonly number[], work: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
   let failed = false;
-  const lanes = Math.max(1, Math.min(os.availableParallelism(), frames.length));
+  const lanes = Math.max(1, Math.min(os.availableParallelism(), indices.length));
   await Promise.all(
     Array.from({ length: lanes }, async () => {
-      while (!failed && next < frames.length) {
-        const i = next++;
+      while (!failed && next < indices.length) {
         try {
-          results[i] = await faces.observe(frames[i]!.image, true);
+          await work(indices[next++]!);
         } catch (e) {
           failed = true;
           throw e;
@@ -58,7 +57,6 @@ async function observeAll(faces: FrameObserver, frames: readonly CapturedFrame[]
       }
     }),
   );
-  return results;
 }
 
 /**
@@ -66,8 +64,12 @@ async function observeAll(faces: FrameObserver, frames: readonly CapturedFrame[]
  * neutral frame from inside the verified sequence comes back for matching. Frames are the camera's own, in
  * capture order (not the mirrored preview). The same-face cut-offs (the operating match threshold and the
  * 'possible' grade) come from `thresholdsFile` (default: the shipped config/thresholds.json), as for every other
- * comparison of the deployment. Errors of the face pool
- * (ENGINE_BUSY, an undecodable image) throw.
+ * comparison of the deployment. Errors of the face pool (ENGINE_BUSY, an undecodable image) throw.
+ *
+ * The work is done in the order the decision needs it, and stops once the answer is known: every frame is
+ * observed (mesh, pose, eyes) without its embedding, which costs as much again; a sequence whose motion is
+ * refused (faces, actions, order) stops there. Otherwise only its key frames (readSequence) are embedded and
+ * cropped for the flatness test; every other frame is embedded only when those do not show one face.
  */
 export async function assessSequence(
   faces: FrameObserver,
@@ -82,20 +84,47 @@ export async function assessSequence(
   const timing = timingReasons(challenge, frames, now);
   if (timing.length > 0) return refused(timing);
 
-  const observations = await observeAll(faces, frames);
+  const all = frames.map((_, i) => i);
+  const observations = new Array<FrameObservation>(frames.length);
+  await inLanes(all, async (i) => {
+    observations[i] = await faces.observe(frames[i]!.image, false);
+  });
   const signals = observations.map(signalsOf);
-  const model = signals.find((s) => s?.embedding)?.embedding?.model;
-  if (!model) return refused(['LIVENESS_NO_FACE']);
+  const times = frames.map((f) => f.at);
+  const reading = readSequence(challenge, signals, times);
+  if (reading.reasons.length > 0) return { passed: false, reasons: reading.reasons, observed: reading.runs.map((r) => r.action), matchFrame: null, probeFrames: [], embedding: null, views: [] };
+
+  const embedded = new Set<number>();
+  const embed = (indices: readonly number[]): Promise<void> =>
+    inLanes(
+      indices.filter((i) => signals[i] && !embedded.has(i)),
+      async (i) => {
+        embedded.add(i);
+        const embedding = (await faces.observe(frames[i]!.image, true)).subject?.embedding;
+        if (embedding) signals[i] = { ...signals[i]!, embedding };
+      },
+    );
   // The flatness test pairs the first frame with turned or lifted ones only: just those are cropped.
-  const states = frameStates(signals);
-  await Promise.all(
-    signals.map(async (s, i) => {
-      if (s && (i === 0 || (POSE_ACTIONS as readonly string[]).includes(states[i]!))) signals[i] = await withCrop(s, frames[i]!.image, observations[i]!.image);
-    }),
-  );
+  const crop = (indices: readonly number[]): Promise<unknown> =>
+    Promise.all(
+      indices.map(async (i) => {
+        const s = signals[i];
+        if (s && !s.crop && (i === 0 || (POSE_ACTIONS as readonly string[]).includes(reading.states[i]!))) signals[i] = await withCrop(s, frames[i]!.image, observations[i]!.image);
+      }),
+    );
+  await Promise.all([embed(reading.keyFrames), crop(reading.keyFrames)]);
+  const model = signals[reading.matchFrame!]?.embedding?.model;
+  if (!model) return refused(['LIVENESS_NO_FACE']);
   // Same person throughout, at the deployment's own thresholds (see SameFaceCutoffs).
   const thresholds = thresholdsFor(model, thresholdsFile);
-  const verdict = await judgeSequence(challenge, signals, frames.map((f) => f.at), { same: thresholds.match, turned: thresholds.grades.possible.minScore });
+  const cutoffs = { same: thresholds.match, turned: thresholds.grades.possible.minScore };
+  let verdict = await judgeSequence(challenge, signals, times, cutoffs);
+  if (verdict.reasons.includes('LIVENESS_FACE_CHANGED')) {
+    // The key frames alone do not show one face: compare every frame, as the chain from frame to frame needs
+    // (and a single glitching frame can then be set aside, which moves the peaks).
+    await Promise.all([embed(all), crop(all)]);
+    verdict = await judgeSequence(challenge, signals, times, cutoffs);
+  }
   if (!verdict.passed || verdict.matchFrame === null) return { ...verdict, embedding: null, views: [] };
   return { ...verdict, embedding: signals[verdict.matchFrame]!.embedding!, views: verdict.probeFrames.map((i) => signals[i]!.embedding!) };
 }

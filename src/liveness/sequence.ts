@@ -365,8 +365,8 @@ export function timingReasons(challenge: LivenessChallenge, frames: readonly Cap
 /**
  * The verdict on a sequence whose frames kept to their times (see timingReasons; `times` are the frames' capture
  * times, ms): faces, the actions against the challenge, the 3-D evidence, the match frame (a neutral frame, the
- * most frontal one, preferably between the first and last action) and one face throughout. Every frame with a
- * face must carry its embedding.
+ * most frontal one, preferably between the first and last action) and one face throughout. The match frame
+ * must carry its embedding; frames without one are not compared (see SequenceReading.keyFrames).
  *
  * A single frame whose face is unlike both its neighbours while they are like each other (a detector glitch
  * mid-turn, or one frame of another face) is set aside like a frame without a face, and the sequence judged
@@ -393,13 +393,26 @@ export async function judgeSequence(
   return (await judgeOnce(challenge, kept, times, cutoffs, flatAt)).verdict;
 }
 
-async function judgeOnce(
-  challenge: LivenessChallenge,
-  signals: ReadonlyArray<FrameSignals | null>,
-  times: readonly number[],
-  cutoffs: SameFaceCutoffs,
-  flatAt: (peak: number, action: LivenessAction) => Promise<boolean>,
-): Promise<{ verdict: LivenessVerdict; unlike: number[] }> {
+/**
+ * What a sequence's frames show before any face is compared or any flatness fitted: the refusals its motion
+ * alone earns (faces missing, actions missing, extra or out of order, abrupt jumps), the actions performed, the
+ * frame to be matched, and the frames the same-face test compares first (`keyFrames`): the first frame (the
+ * flatness test's reference), the height of every action (a turn's or look-up's is the 3-D evidence), and every
+ * frame the match frame is chosen from (the neutral frames with open eyes between the first action and the last,
+ * or all of them when there are none there), each compared with it directly. Those bind the matched face to the evidence; the other
+ * frames (the still moments before and after, the way into and out of each action) are compared only when the
+ * key frames alone do not show one face (a head turned far from the camera is like its frontal self only through
+ * its neighbours).
+ */
+export interface SequenceReading {
+  reasons: LivenessReason[];
+  states: FrameState[];
+  runs: ActionRun[];
+  matchFrame: number | null;
+  keyFrames: number[];
+}
+
+export function readSequence(challenge: LivenessChallenge, signals: ReadonlyArray<FrameSignals | null>, times: readonly number[]): SequenceReading {
   const t = ACTIVE_LIVENESS;
   const reasons = new Set<LivenessReason>();
   const faceless = signals.filter((s) => s === null).length;
@@ -411,17 +424,36 @@ async function judgeOnce(
   // the server always asks for a move; a blink alone is asked only from the command line).
   const moves = Math.max(1, challenge.actions.filter((a) => a !== 'blink').length);
   if (abruptChanges(signals) > t.maxAbruptChangesPerMove * moves) reasons.add('LIVENESS_WRONG_ORDER');
+  const closure = eyeClosure(states, signals);
+  // Every frame that could have been the match frame is compared with it (a face spliced in there is not it).
+  const candidates = matchCandidates((i) => steadyFrame(i, states, closure), signals, runs);
+  const matchFrame = chooseMatchFrame(candidates, signals);
+  if (matchFrame === null) reasons.add('LIVENESS_NO_FACE');
+  const keyFrames = [...new Set([0, ...candidates, ...runs.map((r) => r.peak)])].filter((i) => signals[i]);
+  return { reasons: [...reasons], states, runs, matchFrame, keyFrames };
+}
 
+/** A neutral frame with the eyes open: the match frame is one of them, and each must match it directly. */
+function steadyFrame(i: number, states: readonly FrameState[], closure: ReadonlyArray<number | null>): boolean {
+  return states[i] === 'neutral' && closure[i]! > ACTIVE_LIVENESS.blinkRatio;
+}
+
+async function judgeOnce(
+  challenge: LivenessChallenge,
+  signals: ReadonlyArray<FrameSignals | null>,
+  times: readonly number[],
+  cutoffs: SameFaceCutoffs,
+  flatAt: (peak: number, action: LivenessAction) => Promise<boolean>,
+): Promise<{ verdict: LivenessVerdict; unlike: number[] }> {
+  const { reasons: motion, states, runs, matchFrame } = readSequence(challenge, signals, times);
+  const reasons = new Set<LivenessReason>(motion);
   const poseRuns = runs.filter((r) => POSE_ACTIONS.includes(r.action));
   if (signals[0] && (poseRuns.length === 0 || (await someFlat(poseRuns, flatAt)))) reasons.add('LIVENESS_FLAT_FACE');
 
-  // Neutral frames with the eyes open: the match frame is one of them, and each must match it directly.
   const closure = eyeClosure(states, signals);
-  const steady = (i: number): boolean => states[i] === 'neutral' && closure[i]! > t.blinkRatio;
-  const matchFrame = chooseMatchFrame(steady, signals, runs);
+  const steady = (i: number): boolean => steadyFrame(i, states, closure);
   let unlike: number[] = [];
-  if (matchFrame === null) reasons.add('LIVENESS_NO_FACE');
-  else {
+  if (matchFrame !== null) {
     unlike = changedFaces(matchFrame, signals, cutoffs, steady);
     if (unlike.length > 0) reasons.add('LIVENESS_FACE_CHANGED');
   }
@@ -493,15 +525,20 @@ function isolatedFrame(i: number, unlike: readonly number[], signals: ReadonlyAr
   return !!a && !!b && !unlike.includes(before) && !unlike.includes(after) && similarity(a, b) >= minSimilarity;
 }
 
-function chooseMatchFrame(steady: (frame: number) => boolean, signals: ReadonlyArray<FrameSignals | null>, runs: readonly ActionRun[]): number | null {
+/** The frames the match frame is chosen from: the steady ones between the first action and the last, else all steady ones. */
+function matchCandidates(steady: (frame: number) => boolean, signals: ReadonlyArray<FrameSignals | null>, runs: readonly ActionRun[]): number[] {
   const first = runs[0]?.first ?? 0;
   const last = runs.at(-1)?.last ?? signals.length - 1;
-  const frontality = (i: number): number => Math.abs(signals[i]!.yaw) + Math.abs(signals[i]!.pitch);
   const neutral = signals.flatMap((_, i) => (steady(i) ? [i] : []));
   const inside = neutral.filter((i) => i > first && i < last);
-  const pool = inside.length > 0 ? inside : neutral;
-  if (pool.length === 0) return null;
-  return pool.reduce((best, i) => (frontality(i) < frontality(best) ? i : best));
+  return inside.length > 0 ? inside : neutral;
+}
+
+/** The most frontal of the candidates. */
+function chooseMatchFrame(candidates: readonly number[], signals: ReadonlyArray<FrameSignals | null>): number | null {
+  const frontality = (i: number): number => Math.abs(signals[i]!.yaw) + Math.abs(signals[i]!.pitch);
+  if (candidates.length === 0) return null;
+  return candidates.reduce((best, i) => (frontality(i) < frontality(best) ? i : best));
 }
 
 /**
@@ -517,7 +554,7 @@ function rankViews(matchFrame: number, steady: (frame: number) => boolean, signa
 }
 
 /**
- * Frames with a face that are not shown to be the match frame's face. A frame that must match it `directly` (a
+ * Frames with an embedding that are not shown to be the match frame's face. A frame that must match it `directly` (a
  * neutral one) must be `cutoffs.same` similar to it; any other (a turned or lifted head) `cutoffs.turned` similar
  * to it, or to the face in the frame before it on the way from the match frame if that one is shown. A head
  * turned far from the camera looks less like its frontal self than a cut-off asks (dlib, 30°+: 0.90 on a real
@@ -547,5 +584,5 @@ export function changedFaces(
   };
   walk(1);
   walk(-1);
-  return signals.flatMap((f, i) => (f && !shown.has(i) ? [i] : []));
+  return signals.flatMap((f, i) => (f?.embedding && !shown.has(i) ? [i] : []));
 }

@@ -1,10 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { isMedfaceError, MedfaceError } from '../errors.js';
-import type { Embedding, FacePool } from '../face/index.js';
+import { createHash } from 'node:crypto';
+import type { Embedding, FacePool, FrameObservation } from '../face/index.js';
 import { IMAGE_LIMITS } from '../face/limits.js';
 import { fuseViews, PROBE_VIEWS } from '../identity/fusion.js';
-import { assessSequence } from '../liveness/assess.js';
-import { ACTIVE_LIVENESS } from '../liveness/sequence.js';
+import { assessSequence, type FrameObserver } from '../liveness/assess.js';
+import { progressOf, type LivenessProgress } from '../liveness/progress.js';
+import { ACTIVE_LIVENESS, signalsOf } from '../liveness/sequence.js';
 import { randomChallengeActions, type CapturedFrame, type LivenessAction, type LivenessChallenge, type LivenessVerdict } from '../liveness/types.js';
 import type { LivenessChallengeRow } from '../store/types.js';
 import { audited, type Actor } from './auditing.js';
@@ -141,7 +143,13 @@ export async function checkLiveness(
     throw await refused(new MedfaceError('CHALLENGE_EXPIRED', 'the liveness challenge is past its deadline'));
   }
 
-  const assessed = await assessSequence(await framePool(medface), challengeOf(challenge), attempt.frames, now, medface.thresholdsFile);
+  const filmed = filmedFrames(medface);
+  let assessed;
+  try {
+    assessed = await assessSequence(filmed.observer(challenge.id, await framePool(medface)), challengeOf(challenge), attempt.frames, now, medface.thresholdsFile);
+  } finally {
+    filmed.release(challenge.id);
+  }
   const { embedding: _matchFrame, views, ...verdict } = assessed;
   const probeFrames = verdict.passed ? verdict.probeFrames.slice(0, PROBE_VIEWS) : [];
   await record(medface, who, patientId, verdict.passed ? 'success' : 'failure', {
@@ -159,6 +167,87 @@ export async function checkLiveness(
     embedding: verdict.passed ? fuseViews(views, PROBE_VIEWS) : null,
     probeImages: probeFrames.map((i) => attempt.frames[i]!.image),
   };
+}
+
+/** The most frames one progress request carries: the page sends those filmed since its previous request. */
+export const MAX_PROGRESS_FRAMES = 5;
+/** How many challenges' frames filmed for progress are kept at once; the oldest is dropped first. */
+const FILMED_CHALLENGES = 32;
+
+/**
+ * The observations of each challenge's frames made for its progress feedback while it is filmed (mesh, pose,
+ * eyes; no embedding), by the SHA-256 of the frame's bytes: the check on the submitted frames then observes
+ * again only the frames it has not seen, since an observation depends on the bytes alone. So most of a check's
+ * work is done while the person is filmed. Kept in this process until the frames are judged or the deadline
+ * passes, for at most FILMED_CHALLENGES challenges; nothing of it is stored or logged.
+ */
+class FilmedFrames {
+  readonly #challenges = new Map<string, { deadline: number; byHash: Map<string, Promise<FrameObservation>>; byTime: Map<number, string> }>();
+
+  /** The frames of `challenge` filmed so far, each frame's observation taken once, in capture order. */
+  async observe(challenge: { id: string; deadline: string }, faces: FrameObserver, frames: readonly CapturedFrame[], now: Date): Promise<Array<FrameObservation>> {
+    for (const [id, entry] of this.#challenges) if (entry.deadline < now.getTime()) this.#challenges.delete(id);
+    let entry = this.#challenges.get(challenge.id);
+    if (!entry) {
+      if (this.#challenges.size >= FILMED_CHALLENGES) this.#challenges.delete(this.#challenges.keys().next().value!);
+      entry = { deadline: Date.parse(challenge.deadline), byHash: new Map(), byTime: new Map() };
+      this.#challenges.set(challenge.id, entry);
+    }
+    for (const frame of frames) {
+      if (!entry.byTime.has(frame.at) && entry.byTime.size >= MAX_LIVENESS_FRAMES) {
+        throw new MedfaceError('VALIDATION_FAILED', `at most ${MAX_LIVENESS_FRAMES} frames per challenge`, { limit: MAX_LIVENESS_FRAMES });
+      }
+      const hash = createHash('sha256').update(frame.image).digest('hex');
+      entry.byTime.set(frame.at, hash);
+      if (!entry.byHash.has(hash)) {
+        const observed = faces.observe(frame.image, false);
+        entry.byHash.set(hash, observed);
+        // a frame that could not be observed is observed again by the check, which reports its error
+        observed.catch(() => entry.byHash.delete(hash));
+      }
+    }
+    const times = [...entry.byTime.keys()].sort((a, b) => a - b);
+    return Promise.all(times.map((t) => entry.byHash.get(entry.byTime.get(t)!)!));
+  }
+
+  /** `faces` for the check of `challengeId`'s frames: observations made while filming are taken as they are. */
+  observer(challengeId: string, faces: FrameObserver): FrameObserver {
+    return {
+      observe: (bytes: Uint8Array, embed: boolean) => {
+        const known = embed ? undefined : this.#challenges.get(challengeId)?.byHash.get(createHash('sha256').update(bytes).digest('hex'));
+        return known ?? faces.observe(bytes, embed);
+      },
+    };
+  }
+
+  release(challengeId: string): void {
+    this.#challenges.delete(challengeId);
+  }
+}
+
+const filmed = new WeakMap<Medface, FilmedFrames>();
+function filmedFrames(medface: Medface): FilmedFrames {
+  let frames = filmed.get(medface);
+  if (!frames) filmed.set(medface, (frames = new FilmedFrames()));
+  return frames;
+}
+
+/**
+ * Live feedback while a challenge is filmed: the frames filmed since the previous request go in (at most
+ * MAX_PROGRESS_FRAMES), and which of the challenge's actions the frames so far show comes back
+ * (liveness/progress.ts), for the page to tell the person. It grants nothing and consumes nothing: the check on
+ * the submitted frames decides, and reuses these observations. A challenge unknown, used or past its deadline
+ * is refused like the check refuses it. Not audited, like the capture feedback: no face is compared.
+ */
+export async function livenessProgress(medface: Medface, challengeId: string, frames: readonly CapturedFrame[], now: Date = new Date()): Promise<LivenessProgress> {
+  if (frames.length > MAX_PROGRESS_FRAMES) throw new MedfaceError('VALIDATION_FAILED', `at most ${MAX_PROGRESS_FRAMES} frames`, { limit: MAX_PROGRESS_FRAMES });
+  if (frames.some((f) => f.image.length > MAX_FRAME_BYTES)) throw new MedfaceError('IMAGE_TOO_LARGE', `a frame is larger than ${MAX_FRAME_BYTES} bytes`, { limit: MAX_FRAME_BYTES });
+  const row = await medface.store.getLivenessChallenge(challengeId);
+  if (!row) throw new MedfaceError('CHALLENGE_UNKNOWN', 'no such liveness challenge');
+  if (row.consumedAt !== null) throw new MedfaceError('CHALLENGE_USED', 'the liveness challenge has been used already');
+  if (now.getTime() > Date.parse(row.deadline)) throw new MedfaceError('CHALLENGE_EXPIRED', 'the liveness challenge is past its deadline');
+  const observations = await filmedFrames(medface).observe(row, await framePool(medface), frames, now);
+  return progressOf(row.actions as LivenessAction[], observations.map(signalsOf));
 }
 
 /** A challenge refused before its frames were looked at (unknown, used, expired): an attempt that failed. */

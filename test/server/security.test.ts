@@ -29,6 +29,8 @@ const PUBLIC = new Set([
   'POST /api/v1/telemedicine/verify',
   // a liveness challenge is asked for before a face sign-in, so before there is a caller
   'POST /api/v1/liveness/challenges',
+  // feedback while that challenge is filmed: it grants and consumes nothing, and needs an unused challenge
+  'POST /api/v1/liveness/progress',
   'GET /api/v1/telemedicine/link/:checkId',
   'GET /fhir/metadata',
   // a kiosk's pairing (the one-time code is the proof) and whether this browser is a paired kiosk

@@ -1,14 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it, vi } from 'vitest';
 import { verifyChain } from '../../src/audit/trail.js';
 import { FacePool } from '../../src/face/index.js';
 import { createEmbedder } from '../../src/face/embedders/index.js';
 import { randomChallengeActions, type CapturedFrame } from '../../src/liveness/types.js';
 import type { Actor } from '../../src/services/auditing.js';
 import { startMedface, type Medface } from '../../src/services/context.js';
-import { checkLiveness, issueChallenge, MAX_FRAME_BYTES, MAX_LIVENESS_FRAMES } from '../../src/services/liveness.js';
+import { checkLiveness, issueChallenge, livenessProgress, MAX_FRAME_BYTES, MAX_LIVENESS_FRAMES, MAX_PROGRESS_FRAMES } from '../../src/services/liveness.js';
 import { describeEachStore, type TestDatabase } from '../store/harness.js';
 import { demoFaces, writeTestThresholds, type Faces } from './fixtures.js';
 import { genuineFrames, stillFrames } from './liveness-sequences.js';
@@ -92,6 +92,40 @@ describeEachStore('liveness challenges and checks', (h) => {
     expect(entry).toMatchObject({ outcome: 'success', actor: 'kiosk-user', details: { challengeId: challenge.id, purpose: 'check-in', passed: true, frames: leftRight.length } });
     expect(JSON.stringify(entry)).not.toMatch(/vector|embedding|image/i);
   }, 120_000);
+
+  it('tells while filming which asked actions the frames so far show; the check then observes no frame again', async () => {
+    const challenge = await issueChallenge(medface, { purpose: 'check-in' });
+    const now = later(challenge.issuedAt, 5000);
+    const observe = vi.spyOn(pool, 'observe');
+    try {
+      const answers = [];
+      for (let i = 0; i < leftRight.length; i += MAX_PROGRESS_FRAMES) answers.push(await livenessProgress(medface, challenge.id, leftRight.slice(i, i + MAX_PROGRESS_FRAMES), now));
+      // the still frames first: nothing seen, the first action awaited; at the end every action, in order
+      expect(answers[0]).toEqual({ seen: [], awaiting: ACTIONS[0], face: true });
+      expect(answers.map((a) => a.seen.length)).toEqual([...answers.map((a) => a.seen.length)].sort((a, b) => a - b));
+      expect(answers.some((a) => a.seen.length === 1 && a.awaiting === ACTIONS[1])).toBe(true);
+      expect(answers.at(-1)).toEqual({ seen: ACTIONS, awaiting: null, face: true });
+      expect(observe.mock.calls.map(([, embed]) => embed)).toEqual(leftRight.map(() => false));
+      observe.mockClear();
+      const result = await checkLiveness(medface, 'check-in', { challengeId: challenge.id, frames: leftRight }, who, { now });
+      expect(result.verdict).toMatchObject({ passed: true, observed: ACTIONS });
+      // only the embeddings the decision needs are left to compute
+      expect(observe.mock.calls.length).toBeGreaterThan(0);
+      expect(observe.mock.calls.every(([, embed]) => embed)).toBe(true);
+      expect(observe.mock.calls.length).toBeLessThan(leftRight.length / 2);
+    } finally {
+      observe.mockRestore();
+    }
+    // consumed: no more feedback on it; and feedback is refused for challenges the check would refuse
+    await expect(livenessProgress(medface, challenge.id, leftRight.slice(0, 1), now)).rejects.toMatchObject({ code: 'CHALLENGE_USED' });
+    await expect(livenessProgress(medface, '6f1c1a52-4d47-4a3c-9d8e-2b1f1d1e0c11', leftRight.slice(0, 1), now)).rejects.toMatchObject({ code: 'CHALLENGE_UNKNOWN' });
+    const expired = await issueChallenge(medface, { purpose: 'check-in' });
+    await expect(livenessProgress(medface, expired.id, leftRight.slice(0, 1), later(expired.deadline, 1))).rejects.toMatchObject({ code: 'CHALLENGE_EXPIRED' });
+    await expect(livenessProgress(medface, expired.id, leftRight.slice(0, MAX_PROGRESS_FRAMES + 1), now)).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    // feedback grants and consumes nothing
+    expect((await medface.store.getLivenessChallenge(expired.id))?.consumedAt).toBeNull();
+    expect((await checks()).map((e) => e.outcome)).toEqual(['success']);
+  }, 240_000);
 
   it('refuses a second use of a challenge, and audits it', async () => {
     const challenge = await issueChallenge(medface, { purpose: 'check-in' });

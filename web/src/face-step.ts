@@ -1,14 +1,18 @@
 import { brightness, openCamera, TOO_DARK, type Camera } from './camera.js';
 import { h, say, status } from './dom.js';
-import { runLivenessCheck } from './liveness.js';
+import { notSeenInWords, runLivenessCheck } from './liveness.js';
 
 /**
  * The face step of the patient's own flows (portal sign-in, telemedicine check), written once: the camera
  * with its face guide, a capture when the person is ready, and the fields that capture adds to the request.
- * The pages send every field of a `FaceCapture` with their request as it is, so the active liveness
- * challenge (web/src/liveness.ts) can take this step's place without the pages changing.
+ * The pages send every one of a `FaceCapture`'s `fields` with their request as it is.
  */
-export type FaceCapture = Readonly<Record<string, unknown>>;
+export interface FaceCapture {
+  /** What the flow's request carries. */
+  fields: Readonly<Record<string, unknown>>;
+  /** The movements the camera did not see, in words ('' when it saw every one), for a failure's message. */
+  notSeen: string;
+}
 
 export interface FaceStepOptions {
   /** The flow the capture is for: the liveness challenge is issued for it. */
@@ -28,6 +32,8 @@ export interface FaceStepOptions {
  */
 export async function captureFace(container: HTMLElement, text: FaceStepOptions, signal: AbortSignal): Promise<FaceCapture | null> {
   const feedback = status('status large');
+  // the movements asked, and which of them the server has seen, while filming (web/src/liveness.ts)
+  const steps = h('div', { class: 'liveness-progress' });
   const button = h('button', { type: 'button', class: 'big', disabled: true }, text.button);
   container.replaceChildren(h('p', { class: 'lead' }, text.instructions), feedback);
   let camera: Camera;
@@ -42,6 +48,7 @@ export async function captureFace(container: HTMLElement, text: FaceStepOptions,
     return null;
   }
   container.insertBefore(camera.element, feedback);
+  feedback.after(steps);
   container.append(h('div', { class: 'actions' }, button));
   button.disabled = false;
   button.focus();
@@ -65,7 +72,8 @@ export async function captureFace(container: HTMLElement, text: FaceStepOptions,
         // the active liveness check: a few movements asked in plain words while frames are filmed
         feedback.classList.add('liveness-prompt');
         try {
-          finish({ ...(await runLivenessCheck(camera, text.purpose, (prompt) => say(feedback, prompt))) });
+          const { sent, unseen } = await runLivenessCheck(camera, text.purpose, { prompt: (prompt) => say(feedback, prompt), steps });
+          finish({ fields: { ...sent }, notSeen: notSeenInWords(unseen) });
         } catch {
           feedback.classList.remove('liveness-prompt');
           say(feedback, 'Something went wrong. Please try again.', 'error');

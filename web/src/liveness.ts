@@ -6,8 +6,9 @@ import { qualityAdvice } from './quality.js';
 /**
  * The active liveness check with the camera: the server's challenge names 2–3 actions; each is asked for in
  * plain words while frames are filmed, and the frames go back with the challenge id to the flow that asked
- * (check-in, portal sign-in, staff sign-in with the face, telemedicine). The page judges nothing: the server
- * checks the actions, their order and timing, and that one and the same face did them.
+ * (check-in, portal sign-in, staff sign-in with the face, telemedicine). While filming, the frames so far go to
+ * the server's progress feedback, and the page lists which movements it saw and which it still awaits. The page
+ * judges nothing: the server checks the actions, their order and timing, and that one and the same face did them.
  */
 
 export type LivenessAction = 'turn-left' | 'turn-right' | 'look-up' | 'blink' | 'come-closer';
@@ -35,41 +36,142 @@ export const ACTION_PROMPTS: Record<LivenessAction, string> = {
   'come-closer': 'Come closer to the camera, then back',
 };
 
+/** Each movement in the list shown while filming. */
+const ACTION_NAMES: Record<LivenessAction, string> = {
+  'turn-left': 'Turn to your left',
+  'turn-right': 'Turn to your right',
+  'look-up': 'Look up',
+  blink: 'Close your eyes',
+  'come-closer': 'Come closer',
+};
+
+/** A movement that was not seen, completing "We did not see you …". */
+const NOT_SEEN: Record<LivenessAction, string> = {
+  'turn-left': 'turn your head to your left',
+  'turn-right': 'turn your head to your right',
+  'look-up': 'look up',
+  blink: 'close your eyes',
+  'come-closer': 'come closer to the camera',
+};
+
+/** The movements the server did not see while filming, in words; empty when it saw every one. */
+export function notSeenInWords(unseen: readonly LivenessAction[]): string {
+  if (unseen.length === 0) return '';
+  const words = unseen.map((a) => NOT_SEEN[a]);
+  return `We did not see you ${words.length > 1 ? `${words.slice(0, -1).join(', ')} or ${words.at(-1)!}` : words[0]!}.`;
+}
+
 /** The server's limit on frames per attempt. */
 const MAX_FRAMES = 40;
 /**
- * A frame every 200 ms (5 a second); a still moment before the first action and after the last, and each
- * action as long as the frame limit allows, at most 2.6 s (2.6 s each for two actions, 2.27 s for three).
+ * A frame every 200 ms (5 a second), and every 100 ms while a blink is asked (a blink lasts 100–300 ms: at 5 a
+ * second the closed lids show in one frame or in none, docs/liveness.md); a still moment before the first action
+ * and after the last, and each action as long as the frames left allow, at most 2.6 s. An action seen by the
+ * server (the progress feedback) ends at once, so a quick person sends fewer frames and waits less.
  */
 const FRAME_INTERVAL_MS = 200;
+const BLINK_FRAME_INTERVAL_MS = 100;
 const STILL_MS = 600;
 const MAX_ACTION_MS = 2600;
 /** Frames are sent at most this wide: enough for the face, small enough to upload 40 of them. */
 const FRAME_WIDTH = 640;
+/** The progress feedback gets the frames filmed since its previous request, once there are this many (at most 5). */
+const PROGRESS_BATCH = 3;
+const MAX_PROGRESS_FRAMES = 5;
+/** How long the page waits for the progress answer in flight when filming ends. */
+const LAST_PROGRESS_WAIT_MS = 1000;
+
+export interface LivenessFeedback {
+  /** Shows the instruction of the moment, in plain words. */
+  prompt(text: string): void;
+  /** Where the list of the challenge's movements, seen and awaited, is shown while filming. */
+  steps: HTMLElement;
+}
+
+export interface FilmedChallenge {
+  /** What the flow's request carries. */
+  sent: LivenessFrames;
+  /** The movements the server had not seen by the end of filming (the check on all frames decides). */
+  unseen: LivenessAction[];
+}
 
 /**
- * Runs one challenge: fetches it, shows each action's prompt on `prompt` in turn and films until the last
- * action's time is up (or the frame limit or the deadline), then returns the frames to send.
+ * Runs one challenge: fetches it, shows each action's prompt in turn and the list of movements, films until the
+ * last action is seen or its time is up (or the frame limit or the deadline), sending the frames filmed so far
+ * for progress feedback meanwhile, then returns the frames to send. The page judges nothing: the list shows
+ * what the server saw.
  */
-export async function runLivenessCheck(camera: Camera, purpose: LivenessPurpose, prompt: (text: string) => void): Promise<LivenessFrames> {
+export async function runLivenessCheck(camera: Camera, purpose: LivenessPurpose, feedback: LivenessFeedback): Promise<FilmedChallenge> {
   const video = camera.element.querySelector('video') as HTMLVideoElement;
   const challenge = await api<Challenge>('POST', '/api/v1/liveness/challenges', { purpose });
   const shown = performance.now();
   const deadline = shown + (Date.parse(challenge.deadline) - Date.parse(challenge.issuedAt)) - 1000;
-  const actionMs = Math.min(MAX_ACTION_MS, (MAX_FRAMES * FRAME_INTERVAL_MS - 2 * STILL_MS) / challenge.actions.length);
-  const steps = [{ text: 'Look straight at the camera', ms: STILL_MS }, ...challenge.actions.map((a) => ({ text: ACTION_PROMPTS[a], ms: actionMs })), { text: 'Hold still', ms: STILL_MS }];
   const frames: LivenessFrames['frames'] = [];
-  let stepEnds = shown;
-  for (const step of steps) {
-    prompt(step.text);
-    stepEnds += step.ms;
-    while (performance.now() < stepEnds && frames.length < MAX_FRAMES && performance.now() < deadline) {
-      const next = performance.now() + FRAME_INTERVAL_MS;
-      frames.push({ image: grabFrame(video), at: Math.round(performance.now() - shown) });
+  let seen: LivenessAction[] = [];
+  let current: number | null = null;
+  const items = challenge.actions.map((action) => h('li', {}, ACTION_NAMES[action]));
+  const list = h('ol', { class: 'liveness-steps', 'aria-label': 'Movements', 'aria-live': 'polite' }, ...items);
+  const show = (ended = false): void => {
+    challenge.actions.forEach((action, i) => {
+      const state = seen.includes(action) ? 'seen' : ended ? 'not-seen' : i === current ? 'now' : 'waiting';
+      items[i]!.dataset.state = state;
+      items[i]!.textContent = `${ACTION_NAMES[action]}${{ seen: ' — seen ✓', 'not-seen': ' — not seen', now: ' — now', waiting: '' }[state]}`;
+    });
+  };
+  feedback.steps.replaceChildren(list);
+  show();
+
+  const unsent: LivenessFrames['frames'] = [];
+  let sending: Promise<void> | null = null;
+  const sendProgress = (): void => {
+    if (sending || unsent.length < PROGRESS_BATCH) return;
+    const batch = unsent.splice(0, MAX_PROGRESS_FRAMES);
+    sending = api<{ seen: LivenessAction[] }>('POST', '/api/v1/liveness/progress', { challengeId: challenge.id, frames: batch })
+      .then((progress) => {
+        seen = progress.seen;
+        show();
+      })
+      // feedback is advice: a busy server or a rate limit only means no news this time
+      .catch(() => undefined)
+      .finally(() => {
+        sending = null;
+      });
+  };
+
+  const film = async (ms: number, interval: number, until: () => boolean = () => false): Promise<void> => {
+    const ends = performance.now() + ms;
+    while (performance.now() < ends && frames.length < MAX_FRAMES && performance.now() < deadline && !until()) {
+      const next = performance.now() + interval;
+      const frame = { image: grabFrame(video), at: Math.round(performance.now() - shown) };
+      frames.push(frame);
+      unsent.push(frame);
+      sendProgress();
       await sleep(next - performance.now());
     }
+  };
+  const weight = (a: LivenessAction): number => (a === 'blink' ? FRAME_INTERVAL_MS / BLINK_FRAME_INTERVAL_MS : 1);
+  const stillFrames = STILL_MS / FRAME_INTERVAL_MS;
+
+  feedback.prompt('Look straight at the camera');
+  await film(STILL_MS, FRAME_INTERVAL_MS);
+  for (const [i, action] of challenge.actions.entries()) {
+    current = i;
+    show();
+    feedback.prompt(ACTION_PROMPTS[action]);
+    // the frames left, shared among the actions still to come (a blink's frames come twice as fast)
+    const left = MAX_FRAMES - frames.length - stillFrames;
+    const ms = Math.min(MAX_ACTION_MS, (left * FRAME_INTERVAL_MS) / challenge.actions.slice(i).reduce((n, a) => n + weight(a), 0));
+    await film(ms, action === 'blink' ? BLINK_FRAME_INTERVAL_MS : FRAME_INTERVAL_MS, () => seen.includes(action));
   }
-  return { challengeId: challenge.id, frames };
+  current = null;
+  feedback.prompt('Hold still');
+  await film(STILL_MS, FRAME_INTERVAL_MS);
+  // The answer in flight, if it comes soon; the frames not sent for feedback the check observes itself. The flow's
+  // request must not wait long for feedback: the challenge has a deadline, and a busy server answers slowly.
+  feedback.prompt('Checking…');
+  await Promise.race([sending ?? Promise.resolve(), sleep(LAST_PROGRESS_WAIT_MS)]);
+  show(true);
+  return { sent: { challengeId: challenge.id, frames }, unseen: challenge.actions.filter((a) => !seen.includes(a)) };
 }
 
 /** The camera's own frame (not the mirrored preview) as a JPEG data URL, at most FRAME_WIDTH wide. */

@@ -1,8 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { LIVENESS_ACTIONS } from '../../liveness/types.js';
 import { captureFeedback } from '../../services/capture-feedback.js';
-import { issueChallenge, LIVENESS_PURPOSES, type LivenessPurpose } from '../../services/liveness.js';
+import { issueChallenge, LIVENESS_PURPOSES, livenessProgress, MAX_FRAME_BYTES, MAX_PROGRESS_FRAMES, type LivenessPurpose } from '../../services/liveness.js';
 import { rateLimited, type ServerContext } from '../context.js';
+import { capturedFrames, LIVENESS_FRAMES } from '../frames.js';
 import { imageBody, imageBytes, imageRoute, type ImageBodySpec } from '../images.js';
 import { DATE_TIME, NO_QUERY, UUID } from '../schemas.js';
 
@@ -54,6 +55,45 @@ export const livenessRoutes: FastifyPluginAsync<ServerContext> = async (app, { d
     async (request, reply) => {
       const { purpose, patientId } = request.body as { purpose: LivenessPurpose; patientId?: string };
       return reply.code(201).send(await issueChallenge(medface, { purpose, subject: patientId ?? null }));
+    },
+  );
+
+  // JSON only (the page's frames are data URLs already); the admission and body limit of an image route
+  const { onRequest, bodyLimit } = imageRoute({ properties: {}, required: [], images: { frames: { max: MAX_PROGRESS_FRAMES, maxBytes: MAX_FRAME_BYTES } } });
+  app.post(
+    '/liveness/progress',
+    {
+      config: { access: 'public', ...rateLimited(FEEDBACK_LIMIT) },
+      onRequest,
+      bodyLimit,
+      schema: {
+        tags: ['liveness'],
+        summary:
+          "Live feedback while a challenge is filmed: send the frames filmed since the previous request; the answer says which of the challenge's actions the frames so far show (seen) and which is awaited. Grants and consumes nothing; the flow the frames are finally sent to decides",
+        querystring: NO_QUERY,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['challengeId', 'frames'],
+          properties: { challengeId: LIVENESS_FRAMES.challengeId, frames: { ...LIVENESS_FRAMES.frames, maxItems: MAX_PROGRESS_FRAMES } },
+        },
+        response: {
+          200: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['seen', 'awaiting', 'face'],
+            properties: {
+              seen: { type: 'array', items: { type: 'string', enum: LIVENESS_ACTIONS }, description: 'The actions seen so far, in the order asked' },
+              awaiting: { anyOf: [{ type: 'string', enum: LIVENESS_ACTIONS }, { type: 'null' }], description: 'The first action not seen yet' },
+              face: { type: 'boolean', description: 'Whether the latest frame shows a face' },
+            },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const { challengeId, frames } = request.body as { challengeId: string; frames: { image: string; at: number }[] };
+      return livenessProgress(medface, challengeId, capturedFrames(frames));
     },
   );
 

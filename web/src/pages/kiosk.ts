@@ -1,7 +1,7 @@
 import { api, ApiError } from '../api.js';
 import { openCamera, type Camera } from '../camera.js';
 import { field, h, say, status } from '../dom.js';
-import { runLivenessCheck, watchQuality } from '../liveness.js';
+import { notSeenInWords, runLivenessCheck, watchQuality } from '../liveness.js';
 import { sendFilmed } from '../waiting.js';
 
 const RESET_SECONDS = 15;
@@ -143,14 +143,17 @@ export async function renderKiosk(main: HTMLElement): Promise<() => void> {
     (screen.querySelector('h1') as HTMLElement).textContent = 'Follow the instructions';
     (screen.querySelector('.lead') as HTMLElement).textContent = 'Do each movement when it is asked, slowly, then look back at the camera.';
     try {
-      const filmed = await runLivenessCheck(camera as Camera, 'check-in', (text) => say(prompt, text));
+      // the movements asked, and which of them the server has seen, while filming
+      const steps = h('div', { class: 'liveness-progress' });
+      prompt.after(steps);
+      const { sent, unseen } = await runLivenessCheck(camera as Camera, 'check-in', { prompt: (text) => say(prompt, text), steps });
       const result = await sendFilmed<{ checkedIn: boolean; message: string; notices?: { kind: 'face-added'; at: string }[] }>(
         prompt,
         '/api/v1/check-in',
-        { ...filmed, birthDate },
+        { ...sent, birthDate },
         'Checking that you are here in person, then finding your appointment…',
       );
-      finish(result.checkedIn, result.message, result.notices ?? []);
+      finish(result.checkedIn, result.message, result.notices ?? [], result.checkedIn ? '' : notSeenInWords(unseen));
     } catch (e) {
       if (!(e instanceof ApiError) || e.status >= 500) unavailable();
       else if (e.status === 401) notRegistered();
@@ -158,10 +161,12 @@ export async function renderKiosk(main: HTMLElement): Promise<() => void> {
     }
   };
 
-  const finish = (checkedIn: boolean, text: string, notices: readonly { at: string }[] = []): void => {
+  /** `notSeen`: the movements the camera did not see, in words, when the check-in failed. */
+  const finish = (checkedIn: boolean, text: string, notices: readonly { at: string }[] = [], notSeen = ''): void => {
     stopCamera();
     screen.replaceChildren(
       h('h1', { id: 'kiosk-title', class: checkedIn ? 'result ok' : 'result' }, text),
+      notSeen ? h('p', { class: 'status large', 'data-kind': 'error', role: 'note' }, notSeen) : '',
       h('p', { class: 'lead' }, checkedIn ? 'Please take a seat; you will be called.' : 'A member of staff will help you.'),
       // a face added to the record since the last visit: the patient is told, in case it was not theirs
       ...notices.map((n) =>

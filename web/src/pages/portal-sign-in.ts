@@ -73,7 +73,7 @@ export async function renderPortalSignIn(main: HTMLElement, params: URLSearchPar
         return;
       }
       submit.disabled = true;
-      sendFilmed<SignedIn>(message, '/api/v1/auth/patient-sign-in', { ...capture, ...(usePin ? { pin: value } : { birthDate: value }) }, 'Checking that you are here in person, then who you are…').then(
+      sendFilmed<SignedIn>(message, '/api/v1/auth/patient-sign-in', { ...capture.fields, ...(usePin ? { pin: value } : { birthDate: value }) }, 'Checking that you are here in person, then who you are…').then(
         (signedIn) => {
           setSession(signedIn);
           navigate(next);
@@ -82,7 +82,8 @@ export async function renderPortalSignIn(main: HTMLElement, params: URLSearchPar
           submit.disabled = false;
           const problem = e instanceof ApiError ? photoProblem(e.code) : null;
           if (problem) {
-            void photo(problem);
+            // the movements the camera did not see come first: then the filming, not the date or PIN, is what to retry
+            void photo(e instanceof ApiError && e.code === 'LIVENESS_FAILED' && capture.notSeen ? `${capture.notSeen} ${problem}` : problem);
             return;
           }
           say(message, failure(e), 'error');

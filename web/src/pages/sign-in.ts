@@ -80,6 +80,8 @@ export async function renderSignIn(main: HTMLElement, params: URLSearchParams): 
     h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Sign in'), firstSignIn),
     message,
   );
+  // the movements of a face sign-in's liveness check, seen and awaited
+  const steps = h('div', { class: 'liveness-progress' });
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const values = formValues(form);
@@ -90,9 +92,10 @@ export async function renderSignIn(main: HTMLElement, params: URLSearchParams): 
         let signedIn: SignedIn;
         if (factor === 'face') {
           if (!camera) throw new ApiError(400, 'NO_CAMERA', 'The camera is not available: sign in with your authenticator code.');
-          const live = await runLivenessCheck(camera, 'staff-sign-in', (prompt) => say(message, prompt));
+          if (!steps.isConnected) message.after(steps);
+          const { sent } = await runLivenessCheck(camera, 'staff-sign-in', { prompt: (prompt) => say(message, prompt), steps });
           say(message, 'Signing in…');
-          signedIn = await api<SignedIn>('POST', '/api/v1/auth/face-sign-in', { ...common, ...live });
+          signedIn = await api<SignedIn>('POST', '/api/v1/auth/face-sign-in', { ...common, ...sent });
         } else {
           signedIn = await api<SignedIn>('POST', '/api/v1/auth/sign-in', { ...common, code: values.code });
         }

@@ -54,7 +54,7 @@ export async function renderTelemedicine(main: HTMLElement): Promise<() => void>
     const waiting = h('p', { class: 'status large', role: 'status' });
     screen.append(waiting);
     try {
-      const result = await sendFilmed<{ match: boolean; attemptsLeft: number }>(waiting, '/api/v1/telemedicine/verify', { ...capture, checkId }, 'Checking that you are here in person, then comparing your face…');
+      const result = await sendFilmed<{ match: boolean; attemptsLeft: number }>(waiting, '/api/v1/telemedicine/verify', { ...capture.fields, checkId }, 'Checking that you are here in person, then comparing your face…');
       if (result.match) verified();
       else if (result.attemptsLeft > 0) {
         await attempt(
@@ -63,7 +63,7 @@ export async function renderTelemedicine(main: HTMLElement): Promise<() => void>
       } else end('We could not verify you', 'Your care provider will check your identity with you at the start of your visit.');
     } catch (e) {
       const problem = e instanceof ApiError ? photoProblem(e.code) : null;
-      if (problem) await attempt(problem);
+      if (problem) await attempt(e instanceof ApiError && e.code === 'LIVENESS_FAILED' && capture.notSeen ? `${capture.notSeen} ${problem}` : problem);
       else refused(e);
     }
   };
