@@ -5,7 +5,8 @@ import { MedfaceError } from '../../errors.js';
 import { signInPatientWithFace } from '../../services/patient-sign-in.js';
 import { staffFaceVerifier } from '../../services/staff-face.js';
 import { Admission } from '../admission.js';
-import { capturedFrames, framesRoute } from '../frames.js';
+import { framesRoute } from '../frames.js';
+import type { CapturedFrame } from '../../liveness/types.js';
 import { rateLimited, type ServerContext } from '../context.js';
 import { cookieOptions, issueCsrfToken, SESSION_COOKIE } from '../security.js';
 import { DATE, NO_QUERY, OK, SESSION, USER_ACCOUNT } from '../schemas.js';
@@ -114,8 +115,8 @@ export const authRoutes: FastifyPluginAsync<ServerContext> = async (app, { deplo
       },
     },
     async (request, reply) => {
-      const { challengeId, frames, ...body } = request.body as { username: string; password: string; newPassword?: string; challengeId: string; frames: { image: string; at: number }[] };
-      const verifier = staffFaceVerifier(medface, { challengeId, frames: capturedFrames(frames) }, request.ip);
+      const { challengeId, frames, ...body } = request.body as { username: string; password: string; newPassword?: string; challengeId: string; frames: CapturedFrame[] };
+      const verifier = staffFaceVerifier(medface, { challengeId, frames }, request.ip);
       return startSession(reply, await signInWithFace(access, { ...body, client: request.ip }, verifier));
     },
   );
@@ -134,12 +135,12 @@ export const authRoutes: FastifyPluginAsync<ServerContext> = async (app, { deplo
       },
     },
     async (request, reply) => {
-      const body = request.body as { challengeId: string; frames: { image: string; at: number }[]; birthDate?: string; pin?: string };
+      const body = request.body as { challengeId: string; frames: CapturedFrame[]; birthDate?: string; pin?: string };
       if ((body.birthDate === undefined) === (body.pin === undefined)) {
         throw new MedfaceError('VALIDATION_FAILED', 'give the date of birth or the PIN', { issues: [{ path: 'body', message: 'needs exactly one of birthDate, pin' }] });
       }
       const secondFactor = body.pin !== undefined ? { kind: 'pin' as const, value: body.pin } : { kind: 'birth-date' as const, value: body.birthDate as string };
-      const result = await signInPatientWithFace(medface, access, { challengeId: body.challengeId, frames: capturedFrames(body.frames), secondFactor, client: request.ip });
+      const result = await signInPatientWithFace(medface, access, { challengeId: body.challengeId, frames: body.frames, secondFactor, client: request.ip });
       return startSession(reply, result);
     },
   );

@@ -3,7 +3,7 @@ import { LIVENESS_ACTIONS } from '../../liveness/types.js';
 import { captureFeedback } from '../../services/capture-feedback.js';
 import { issueChallenge, LIVENESS_PURPOSES, type LivenessPurpose } from '../../services/liveness.js';
 import { rateLimited, type ServerContext } from '../context.js';
-import { imageBody, imageBytes, imageRoute, type ImageBodySpec } from '../images.js';
+import { imageBody, imageRoute, type ImageBodySpec } from '../images.js';
 import { DATE_TIME, NO_QUERY, UUID } from '../schemas.js';
 
 /** A live preview polls about once a second; a kiosk must not run into the face routes' limit with it. */
@@ -91,6 +91,6 @@ export const livenessRoutes: FastifyPluginAsync<ServerContext> = async (app, { d
         },
       },
     },
-    async (request) => captureFeedback(medface, imageBytes((request.body as { image: string }).image, 'image')),
+    async (request) => captureFeedback(medface, (request.body as { image: Buffer }).image),
   );
 };
