@@ -31,7 +31,7 @@ import { livenessRoutes } from './routes/liveness.js';
 import { patientRoutes } from './routes/patients.js';
 import { portalRoutes } from './routes/portal.js';
 import { recordRoutes } from './routes/records.js';
-import { CSRF_HEADER, registerSecurityHeaders, SESSION_COOKIE } from './security.js';
+import { cookieNames, CSRF_HEADER, registerSecurityHeaders } from './security.js';
 import { refuseUnstorableText } from './text.js';
 import { registerWebApp, WEB_DIST } from './web-app.js';
 import { placeImages } from './images.js';
@@ -144,7 +144,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       },
       components: {
         securitySchemes: {
-          session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE },
+          session: { type: 'apiKey', in: 'cookie', name: cookieNames(tls).session },
           apiKey: { type: 'http', scheme: 'bearer' },
         },
       },

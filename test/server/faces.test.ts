@@ -9,7 +9,7 @@ import { randomChallengeActions, type CapturedFrame } from '../../src/liveness/t
 import { demoFaces, PATIENTS, rememberingPool, writeTestThresholds, type Faces } from '../services/fixtures.js';
 import { genuineFrames, stillFrames } from '../services/liveness-sequences.js';
 import { livenessAnswer } from './liveness-frames.js';
-import { OPERATOR, startTestServer, type Browser, type TestServer } from './harness.js';
+import { afterResponse, OPERATOR, startTestServer, type Browser, type TestServer } from './harness.js';
 
 /**
  * The face routes end to end with the real model: one pool for the file, with no queue, so a second
@@ -327,8 +327,7 @@ describe('face routes', () => {
     });
     expect(signedIn.statusCode).toBe(200);
     expect(signedIn.json()).toMatchObject({ user: { roles: ['patient'], patientId: alice }, session: { established: { method: 'face+birth-date' } } });
-    const session = (signedIn.cookies as { name: string; value: string }[]).find((c) => c.name === 'medface_session')!;
-    const patient = { cookie: `${browser.cookie}; medface_session=${session.value}`, csrf: browser.csrf };
+    const patient = afterResponse(browser, signedIn);
     const own = await server.as(patient, { method: 'GET', url: `/api/v1/patients/${alice}/chart` });
     expect(own.statusCode).toBe(200);
     expect(own.json()).toMatchObject({ identity: { method: 'face+birth-date' }, breakGlass: null });

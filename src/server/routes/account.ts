@@ -5,7 +5,7 @@ import { enrolOwnFace, ownFaceStatus, removeOwnFace } from '../../services/staff
 import { callerOf } from '../access.js';
 import { rateLimited, type ServerContext } from '../context.js';
 import { imageBody, imageRoute } from '../images.js';
-import { cookieOptions, SESSION_COOKIE } from '../security.js';
+import { setSessionCookie } from '../security.js';
 import { DATE_TIME, NO_QUERY, SESSION } from '../schemas.js';
 
 const FACE_STATUS = {
@@ -109,7 +109,7 @@ export const accountRoutes: FastifyPluginAsync<ServerContext> = async (app, { de
       const current = session(request);
       const body = request.body as { currentPassword: string; newPassword: string };
       const changed = await changeOwnPassword(access, callerOf(request), current.session, body);
-      reply.setCookie(SESSION_COOKIE, changed.token, cookieOptions(tls));
+      setSessionCookie(request, reply, tls, changed.token);
       return { session: changed.session, sessionsEnded: changed.sessionsEnded };
     },
   );
