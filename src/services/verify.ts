@@ -46,10 +46,6 @@ export interface VerifyResult {
 export function verify(medface: Medface, request: VerifyRequest, who: Actor): Promise<VerifyResult> {
   const { patientId } = request;
   return withFailureAudit(medface, who, 'biometric.verify', patientId, async () => {
-    if (!(await medface.store.getPatient(patientId))) throw new MedfaceError('NOT_FOUND', 'no such patient', { patientId });
-    const stored = await medface.store.listTemplates(patientId);
-    if (stored.length === 0) throw new MedfaceError('NOT_FOUND', 'the patient has no enrolled face', { patientId });
-
     const purpose = request.livenessPurpose ?? 'verify';
     if ((request.requireLiveness || LIVENESS_REQUIRED[purpose]) && !request.liveness) throw new MedfaceError('LIVENESS_REQUIRED', 'this verification needs the frames of a liveness challenge');
     let face: { embedding: Embedding; quality: QualityReport | null };
@@ -63,10 +59,14 @@ export function verify(medface: Medface, request: VerifyRequest, who: Actor): Pr
     } else {
       face = await medface.embed(request.image, 'verify');
     }
+    // only now, after the capture was analysed, is the patient looked up: an unknown patient, one without a face
+    // and one without a face of this model get one answer after the same work, so a verify key learns no more
+    // than whether the face it holds is this patient's (issue 15 L7)
     const model = face.embedding.model;
+    const stored = (await medface.store.getPatient(patientId)) ? await medface.store.listTemplates(patientId) : [];
     const references = [];
     for (const t of stored) if (t.modelId === model) references.push(await medface.openTemplate(t));
-    if (references.length === 0) throw new MedfaceError('NOT_FOUND', `the patient has no face enrolled with ${model}`, { patientId, model });
+    if (references.length === 0) throw notEnrolled(patientId);
     // after opening the templates: that may have re-read the key file, and the probe must use the same transform
     const probe = medface.protection.transformProbe(face.embedding);
     const score = Math.max(...references.map((r) => cosine(probe.vector, r.vector)));
@@ -126,4 +126,12 @@ export function verify(medface: Medface, request: VerifyRequest, who: Actor): Pr
       };
     });
   });
+}
+
+/**
+ * The one answer for a patient nobody can be verified as: unknown, without an enrolled face, or without one of
+ * the running model (the caller learns nothing it did not send).
+ */
+export function notEnrolled(patientId: string): MedfaceError {
+  return new MedfaceError('NOT_FOUND', 'no face is enrolled for this patient', { patientId });
 }
