@@ -6,7 +6,7 @@ import { guard, type Allowed, type Caller } from '../access/guard.js';
 import type { Operation } from '../access/policy.js';
 import { resumeSession, type ResumedSession } from '../access/sessions.js';
 import { isMedfaceError, MedfaceError } from '../errors.js';
-import { checkCsrf, cookieOptions, KIOSK_COOKIE, SESSION_COOKIE } from './security.js';
+import { checkCsrf, cookieNames, cookieOptions } from './security.js';
 
 /**
  * Who calls, and whether they may: every API and FHIR route declares its access in `config.access`, and
@@ -61,7 +61,7 @@ export function registerAccessControl(app: FastifyInstance, access: AccessContex
     if (declared === undefined) return; // static files and the API documentation
     reply.header('cache-control', 'no-store');
     const bearer = bearerOf(request);
-    checkCsrf(request, bearer !== null);
+    checkCsrf(request, bearer !== null, declared !== 'public', tls);
     if (declared === 'public') return;
     await authenticate(access, request, reply, bearer, tls);
   });
@@ -92,21 +92,22 @@ async function authenticate(access: AccessContext, request: FastifyRequest, repl
     return;
   }
   // a paired kiosk's browser is the kiosk, whatever else it holds: a staff sign-in there opens nothing
-  const device = request.cookies[KIOSK_COOKIE];
+  const names = cookieNames(tls);
+  const device = request.cookies[names.kiosk];
   if (device) {
     const kiosk = await authenticateKiosk(access, device, client);
     request.caller = { principal: kiosk.principal, client: `kiosk:${kiosk.name}` };
     await confineKiosk(access, request, request.caller);
     return;
   }
-  const token = request.cookies[SESSION_COOKIE];
+  const token = request.cookies[names.session];
   if (!token) throw new MedfaceError('UNAUTHENTICATED', 'sign in first');
   try {
     const resumed = await resumeSession(access, token);
     request.signedIn = resumed;
     request.caller = { principal: resumed.principal, client };
   } catch (e) {
-    if (isMedfaceError(e) && e.code === 'UNAUTHENTICATED') reply.clearCookie(SESSION_COOKIE, cookieOptions(tls));
+    if (isMedfaceError(e) && e.code === 'UNAUTHENTICATED') reply.clearCookie(names.session, cookieOptions(tls));
     throw e;
   }
 }

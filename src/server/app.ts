@@ -31,14 +31,14 @@ import { livenessRoutes } from './routes/liveness.js';
 import { patientRoutes } from './routes/patients.js';
 import { portalRoutes } from './routes/portal.js';
 import { recordRoutes } from './routes/records.js';
-import { CSRF_HEADER, registerSecurityHeaders, SESSION_COOKIE } from './security.js';
+import { cookieNames, CSRF_HEADER, registerSecurityHeaders } from './security.js';
 import { refuseUnstorableText } from './text.js';
 import { registerWebApp, WEB_DIST } from './web-app.js';
+import { placeImages } from './images.js';
+import { registerJsonBodies } from './json-body.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-/** Refuses malformed UTF-8 instead of replacing it (fatal), and keeps a leading BOM out of the text. */
-const UTF8 = new TextDecoder('utf-8', { fatal: true });
 /** JSON bodies of routes without images: FHIR resources and forms are small. */
 const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
@@ -96,24 +96,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.addSchema(ERROR_SCHEMA);
   // JSON (and FHIR JSON) or, where images are uploaded, multipart: text/plain is not a body any route takes
   app.removeContentTypeParser('text/plain');
-  // JSON is UTF-8 (RFC 8259): a body in another encoding is refused, not turned into U+FFFD and stored
-  const json = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser(['application/json', 'application/fhir+json'], { parseAs: 'buffer' }, (request, body, done) => {
-    const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(request.headers['content-type'] ?? '')?.[1]?.toLowerCase();
-    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
-      done(new MedfaceError('UNSUPPORTED_MEDIA_TYPE', 'JSON bodies are UTF-8: send charset=utf-8 or none'), undefined);
-      return;
-    }
-    let text: string;
-    try {
-      text = UTF8.decode(body as Buffer);
-    } catch {
-      done(new MedfaceError('VALIDATION_FAILED', 'the body is not valid UTF-8'), undefined);
-      return;
-    }
-    json(request, text, done);
-  });
+  // JSON is UTF-8 (RFC 8259); images in JSON are decoded while the body streams
+  registerJsonBodies(app, DEFAULT_BODY_LIMIT);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
@@ -127,8 +111,12 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       throw new MedfaceError('BODY_TOO_LARGE', `the request body is larger than this route accepts (${request.routeOptions.bodyLimit} bytes)`, { limit: request.routeOptions.bodyLimit });
     }
   });
-  // after validation (and the multipart reading of image routes), before any handler stores what was sent
-  app.addHook('preHandler', async (request) => refuseUnstorableText(request.body));
+  // after validation (and the multipart reading of image routes), before any handler stores what was sent; then the images' bytes
+  // take the place of their placeholders (images.ts)
+  app.addHook('preHandler', async (request) => {
+    refuseUnstorableText(request.body);
+    placeImages(request);
+  });
   logRequests(app);
 
   await registerSecurityHeaders(app, tls);
@@ -156,7 +144,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       },
       components: {
         securitySchemes: {
-          session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE },
+          session: { type: 'apiKey', in: 'cookie', name: cookieNames(tls).session },
           apiKey: { type: 'http', scheme: 'bearer' },
         },
       },

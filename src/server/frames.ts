@@ -1,8 +1,7 @@
 import type { FastifyReply, FastifyRequest, RouteShorthandOptions } from 'fastify';
 import { MedfaceError } from '../errors.js';
-import type { CapturedFrame } from '../liveness/types.js';
 import { MAX_FRAME_BYTES, MAX_LIVENESS_FRAMES } from '../services/liveness.js';
-import { BASE64_IMAGE, imageBytes, imageRoute } from './images.js';
+import { BASE64_IMAGE, imageRoute } from './images.js';
 
 /**
  * The frames of a liveness attempt: `{challengeId, frames: [{image, at}]}` in JSON (images base64 or `data:`
@@ -71,7 +70,7 @@ export function framesRoute(
     ...images,
     preValidation: async (request: FastifyRequest, reply: FastifyReply) => {
       if (!request.isMultipart()) return;
-      // images.ts reads the parts, held to the route's limits: files as base64 in `frames`, the text fields typed
+      // images.ts reads the parts, held to the route's limits: files (their placeholders) in `frames`, the text fields typed
       await (images.preValidation as (request: FastifyRequest, reply: FastifyReply) => Promise<void>)(request, reply);
       const body = request.body as { frames?: string[]; at?: string } & Record<string, unknown>;
       const { frames, at, ...rest } = body;
@@ -84,9 +83,4 @@ export function framesRoute(
     },
     body: { content: { 'application/json': { schema }, 'multipart/form-data': { schema } } },
   };
-}
-
-/** The validated frames as the liveness check takes them. */
-export function capturedFrames(frames: readonly { image: string; at: number }[]): CapturedFrame[] {
-  return frames.map((f, i) => ({ image: imageBytes(f.image, `frames.${i}.image`), at: f.at }));
 }

@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest, RouteShorthandOptions } from 'fastify';
+import { randomBytes } from 'node:crypto';
 import { isMedfaceError, MedfaceError } from '../errors.js';
 import { IMAGE_LIMITS } from '../face/limits.js';
 import type { Admission } from './admission.js';
@@ -12,10 +13,12 @@ declare module 'fastify' {
 
 /**
  * Images arrive either as multipart uploads or base64 in JSON (a `data:` URL from a canvas is accepted too).
- * Both reach the handler in one shape: a multipart request is read into the JSON body's form (files as
- * base64, text fields typed as the schema says) before validation, so one schema, with `additionalProperties: false`, refuses any field a route
- * does not name — an `embedding` above all: embeddings are computed here, from the image, and never
- * accepted from a client.
+ * Both reach the handler in one shape: a multipart request is read into the JSON body's form (text fields
+ * typed as the schema says) before validation, so one schema, with `additionalProperties: false`, refuses any
+ * field a route does not name — an `embedding` above all: embeddings are computed here, from the image, and
+ * never accepted from a client. Either way each image is held as its bytes as soon as it has arrived (JSON:
+ * decoded while the body streams, json-body.ts), never as base64 text; in the body it stands as a
+ * placeholder string until validation has passed, then the handler finds the bytes (a Buffer) in its place.
  */
 
 /**
@@ -26,8 +29,6 @@ export const MAX_IMAGE_BYTES = IMAGE_LIMITS.photo.maxBytes;
 const MAX_TEXT_FIELD_BYTES = 64 * 1024;
 /** Room in a JSON body for everything but the images. */
 const JSON_OVERHEAD_BYTES = 64 * 1024;
-const DATA_URL_PREFIX = /^data:image\/[a-z0-9.+-]+;base64,/i;
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 function base64Length(bytes: number): number {
   return 4 * Math.ceil(bytes / 3);
@@ -146,7 +147,7 @@ async function readMultipart(
         const bytes = await readFile(part.file, limit.bytes, name);
         held += base64Length(bytes.length);
         if (held > bodyLimit) throw bodyTooLarge(bodyLimit);
-        value = bytes.toString('base64');
+        value = holdImage(request, bytes);
       } else {
         held += Buffer.byteLength(String(part.value));
         if (held > bodyLimit) throw bodyTooLarge(bodyLimit);
@@ -196,11 +197,40 @@ function typed(value: unknown, schema: JsonSchema | undefined): unknown {
   return value;
 }
 
-/** The bytes of a validated image field. */
-export function imageBytes(text: string, field: string): Buffer {
-  const base64 = text.replace(DATA_URL_PREFIX, '');
-  if (!BASE64.test(base64)) {
-    throw new MedfaceError('VALIDATION_FAILED', `body.${field} is not base64`, { issues: [{ path: `body.${field}`, message: 'is not base64' }] });
+/** Images of a request held while its body is validated, under their placeholders. */
+const heldImages = new WeakMap<FastifyRequest, { prefix: string; images: Map<string, Buffer> }>();
+
+/**
+ * Holds an image's bytes and returns the placeholder that stands for it in the body until `placeImages`: a
+ * string the image's schema accepts, unguessable, so no other field can be made to receive the bytes.
+ */
+export function holdImage(request: FastifyRequest, bytes: Buffer): string {
+  let held = heldImages.get(request);
+  if (held === undefined) {
+    held = { prefix: `medface-image:${randomBytes(12).toString('hex')}:`, images: new Map() };
+    heldImages.set(request, held);
   }
-  return Buffer.from(base64, 'base64');
+  const placeholder = `${held.prefix}${held.images.size}`;
+  held.images.set(placeholder, bytes);
+  return placeholder;
+}
+
+/** After validation: each image placeholder in the body replaced by the image's bytes. */
+export function placeImages(request: FastifyRequest): void {
+  const held = heldImages.get(request);
+  if (held === undefined) return;
+  heldImages.delete(request);
+  const pending: unknown[] = [request.body];
+  while (pending.length > 0) {
+    const value = pending.pop();
+    if (value === null || typeof value !== 'object' || Buffer.isBuffer(value)) continue;
+    const holder = value as Record<string, unknown>;
+    for (const key of Object.keys(holder)) {
+      const item = holder[key];
+      if (typeof item === 'string') {
+        const bytes = held.images.get(item);
+        if (bytes !== undefined) holder[key] = bytes;
+      } else pending.push(item);
+    }
+  }
 }

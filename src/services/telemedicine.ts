@@ -3,11 +3,10 @@ import type { Caller } from '../access/guard.js';
 import { SecretBox } from '../access/secret-box.js';
 import { MedfaceError, isMedfaceError } from '../errors.js';
 import type { MatchGrade } from '../identity/match.js';
-import { readPatient } from '../records/patient.js';
 import type { Medface } from './context.js';
 import { loadPseudonymKey, pseudonymKeyPath } from './pseudonym-key.js';
 import type { LivenessAttempt } from './liveness.js';
-import { verify } from './verify.js';
+import { notEnrolled, verify } from './verify.js';
 
 /**
  * Telemedicine identity checks. An integrator (an API client with `verify:patient`) opens a check for a
@@ -105,10 +104,8 @@ export class TelemedicineChecks {
         issues: [{ path: 'minutes', message: `must be from 1 to ${MAX_CHECK_MINUTES}` }],
       });
     }
-    await readPatient(medface.store, patientId);
-    if ((await medface.store.countTemplates(patientId)) === 0) {
-      throw new MedfaceError('NOT_FOUND', 'the patient has no enrolled face', { patientId });
-    }
+    // an unknown patient and one without a face answer alike (issue 15 L7)
+    if (!(await medface.store.getPatient(patientId)) || (await medface.store.countTemplates(patientId)) === 0) throw notEnrolled(patientId);
     const expiresAt = new Date(this.#now().getTime() + minutes * 60_000);
     const checkId = this.#box.seal(packClaims(patientId, caller.principal.id, expiresAt), CONTEXT).toString('base64url');
     const claims = this.#claims(checkId);

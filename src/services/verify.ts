@@ -46,10 +46,6 @@ export interface VerifyResult {
 export function verify(medface: Medface, request: VerifyRequest, who: Actor): Promise<VerifyResult> {
   const { patientId } = request;
   return withFailureAudit(medface, who, 'biometric.verify', patientId, async () => {
-    if (!(await medface.store.getPatient(patientId))) throw new MedfaceError('NOT_FOUND', 'no such patient', { patientId });
-    const stored = await medface.store.listTemplates(patientId);
-    if (stored.length === 0) throw new MedfaceError('NOT_FOUND', 'the patient has no enrolled face', { patientId });
-
     const purpose = request.livenessPurpose ?? 'verify';
     if ((request.requireLiveness || LIVENESS_REQUIRED[purpose]) && !request.liveness) throw new MedfaceError('LIVENESS_REQUIRED', 'this verification needs the frames of a liveness challenge');
     let face: { embedding: Embedding; quality: QualityReport | null };
@@ -66,6 +62,11 @@ export function verify(medface: Medface, request: VerifyRequest, who: Actor): Pr
       face = await medface.embed(request.image, 'verify');
       olderProbes = () => medface.olderModelProbes(request.image, 'verify');
     }
+    // only now, after the capture was analysed, is the patient looked up: an unknown patient and one without a
+    // face get one answer after the same work, so a verify key learns no more than whether the face it holds is
+    // this patient's (issue 15 L7)
+    const stored = (await medface.store.getPatient(patientId)) ? await medface.store.listTemplates(patientId) : [];
+    if (stored.length === 0) throw notEnrolled(patientId);
     if (!stored.some((t) => t.modelId === face.embedding.model)) {
       // enrolled before the recogniser changed, not moved yet: compared in their templates' model, never refreshed
       const older = (await olderProbes()).find((p) => stored.some((t) => t.modelId === p.model));
@@ -149,4 +150,12 @@ async function notComparable(medface: Medface, patientId: string, current: strin
     `the patient has no face enrolled with ${current}; their templates (${models.join(', ')}) cannot be compared here: migrate them or enrol the patient again`,
     { patientId, model: current, models: reasons },
   );
+}
+
+/**
+ * The one answer for a patient nobody can be verified as: unknown or without an enrolled face (the caller
+ * learns nothing it did not send).
+ */
+export function notEnrolled(patientId: string): MedfaceError {
+  return new MedfaceError('NOT_FOUND', 'no face is enrolled for this patient', { patientId });
 }

@@ -136,8 +136,10 @@ export class Client {
         },
         ...(body !== undefined && { body: JSON.stringify(body) }),
       });
-      const session = response.headers.getSetCookie().find((c) => c.startsWith('medface_session='));
-      if (session) this.#cookie = `${this.#cookie.split(';')[0]}; ${session.split(';')[0]}`;
+      // as a browser keeps cookies (a sign-in sets the session cookie and binds the CSRF cookie to it)
+      const jar = new Map(this.#cookie.split('; ').filter(Boolean).map((c) => [c.slice(0, c.indexOf('=')), c] as const));
+      for (const c of response.headers.getSetCookie().map((line) => line.split(';')[0]!)) jar.set(c.slice(0, c.indexOf('=')), c);
+      this.#cookie = [...jar.values()].filter((c) => !c.endsWith('=')).join('; ');
       const text = await response.text();
       const retryAfter = response.headers.get('retry-after');
       return {

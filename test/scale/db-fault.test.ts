@@ -129,8 +129,8 @@ if (!postgres) {
       cookie = `medface_csrf=${csrf}`;
       const signIn = await request('POST', '/api/v1/auth/sign-in', { username: 'fault-tester', password, code: totpCode(secret, new Date()), newPassword: `${password} renewed` });
       expect(signIn.statusCode).toBe(200);
-      const session = (signIn.cookies as { name: string; value: string }[]).find((c) => c.name === 'medface_session')!;
-      cookie += `; medface_session=${session.value}`;
+      // the session cookie, and the CSRF cookie bound to it
+      cookie = (signIn.cookies as { name: string; value: string }[]).map((c) => `${c.name}=${c.value}`).join('; ');
     }, 120_000);
 
     afterAll(async () => {

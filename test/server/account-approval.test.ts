@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { base32Decode, totpCode } from '../../src/access/totp.js';
 import { createUser } from '../../src/access/users.js';
-import { startTestServer, OPERATOR, type Browser, type TestServer } from './harness.js';
+import { afterResponse, startTestServer, OPERATOR, type Browser, type TestServer } from './harness.js';
 
 /**
  * Issue 15, finding 8: an administrator alone obtained clinical access by creating a clinician, or by
@@ -105,8 +105,7 @@ describe('the two-administrator rule', () => {
     expect(totp.statusCode, totp.body).toBe(202);
     expect(totp.body).not.toContain('otpauth');
     // nothing changed for the user while the requests wait
-    const session = (signedIn.cookies as { name: string; value: string }[]).find((c) => c.name === 'medface_session')!;
-    const user = { cookie: `${browser.cookie}; medface_session=${session.value}`, csrf: browser.csrf };
+    const user = afterResponse(browser, signedIn);
     expect((await server.as(user, { method: 'GET', url: '/api/v1/auth/session' })).statusCode).toBe(200);
 
     // the first request is withdrawn by its requester; the TOTP reset is approved by the second administrator

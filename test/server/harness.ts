@@ -32,6 +32,19 @@ export interface Browser {
   csrf: string;
 }
 
+/**
+ * The browser after a response, as a browser keeps its cookies: those the response set replace those it had,
+ * those it cleared are gone. A sign-in sets the session cookie and binds the CSRF cookie to it.
+ */
+export function afterResponse<B extends Browser>(browser: B, response: { cookies: unknown }): B {
+  const jar = new Map(browser.cookie.split(/;\s*/).filter(Boolean).map((c) => [c.slice(0, c.indexOf('=')), c.slice(c.indexOf('=') + 1)] as const));
+  for (const { name, value } of response.cookies as { name: string; value: string }[]) {
+    if (value === '') jar.delete(name);
+    else jar.set(name, value);
+  }
+  return { ...browser, cookie: [...jar].map(([name, value]) => `${name}=${value}`).join('; ') };
+}
+
 export interface TestServer {
   app: FastifyInstance;
   deployment: Deployment;
@@ -100,8 +113,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
         payload: { username, password, code: totpCode(secret, new Date()), newPassword: `${password} renewed` },
       });
       if (response.statusCode !== 200) throw new Error(`sign-in failed: ${response.statusCode} ${response.body}`);
-      const session = (response.cookies as { name: string; value: string }[]).find((c) => c.name === 'medface_session');
-      return { cookie: `${browser.cookie}; medface_session=${session?.value}`, csrf: browser.csrf, userId: created.user.id };
+      return { ...afterResponse(browser, response), userId: created.user.id };
     },
     async apiKey(scopes, name = `integration ${++accounts}`) {
       const { client, key } = await createApiClient(deployment.access, OPERATOR, { name, scopes });

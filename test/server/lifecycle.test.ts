@@ -59,7 +59,11 @@ describe('first run', () => {
     expect(((await unchanged.json()) as { error: { code: string } }).error.code).toBe('PASSWORD_CHANGE_REQUIRED');
     const changed = await signIn({ username: 'admin', password: admin!.password, code, newPassword: 'a passphrase of my own choosing' });
     expect(changed.status).toBe(200);
-    expect(changed.headers.get('set-cookie')).toMatch(/^medface_session=mfs_[\w-]{43}; Path=\/; HttpOnly; SameSite=Strict$/);
+    // the session cookie, and the CSRF cookie bound to the session (token.mac)
+    expect(changed.headers.getSetCookie()).toEqual([
+      expect.stringMatching(/^medface_session=mfs_[\w-]{43}; Path=\/; HttpOnly; SameSite=Strict$/),
+      expect.stringMatching(/^medface_csrf=[\w-]{43}\.[\w-]{43}; Path=\/; HttpOnly; SameSite=Strict$/),
+    ]);
     await first.close();
     running.splice(running.indexOf(first), 1);
 
@@ -125,10 +129,22 @@ describe('TLS', () => {
     const response = await new Promise<http.IncomingMessage>((resolve, reject) => {
       https.get(`${server.url}/api/v1/auth/csrf`, { ca: readFileSync(certFile) }, resolve).on('error', reject);
     });
-    response.resume();
+    let body = '';
+    for await (const chunk of response) body += String(chunk);
     expect(response.statusCode).toBe(200);
     expect(response.headers['strict-transport-security']).toMatch(/max-age=31536000/);
-    expect(String(response.headers['set-cookie'])).toMatch(/medface_csrf=[\w-]{43}; Path=\/; HttpOnly; Secure; SameSite=Strict/);
+    // the server reads its cookies under those names: the same cookie without the prefix is no CSRF cookie
+    const token = (JSON.parse(body) as { csrfToken: string }).csrfToken;
+    const csrfCookie = String(response.headers['set-cookie']).split(';')[0]!;
+    const signOut = (cookie: string) =>
+      new Promise<number>((resolve, reject) => {
+        const request = https.request(`${server.url}/api/v1/auth/sign-out`, { method: 'POST', ca: readFileSync(certFile), headers: { cookie, 'x-csrf-token': token } }, (r) => (r.resume(), resolve(r.statusCode ?? 0)));
+        request.on('error', reject).end();
+      });
+    expect(await signOut(csrfCookie)).toBe(200);
+    expect(await signOut(csrfCookie.replace('__Host-', ''))).toBe(403);
+    // over HTTPS every cookie is __Host- prefixed: only this origin, over TLS, can set it
+    expect(String(response.headers['set-cookie'])).toMatch(/^__Host-medface_csrf=[\w-]{43}; Path=\/; HttpOnly; Secure; SameSite=Strict$/);
     expect(String(response.headers['content-security-policy'])).toContain('upgrade-insecure-requests');
   });
 });

@@ -9,7 +9,7 @@ import { enrol } from '../../src/services/enrol.js';
 import { createPatientRecord } from '../../src/services/patients.js';
 import { actorOf, createRecord } from '../../src/services/records.js';
 import { demoFaces, PATIENTS, rememberingPool, writeTestThresholds, type Faces } from '../services/fixtures.js';
-import { OPERATOR, startTestServer, type Browser, type TestServer } from './harness.js';
+import { afterResponse, OPERATOR, startTestServer, type Browser, type TestServer } from './harness.js';
 import { FIXED_RANDOM, livenessAnswer } from './liveness-frames.js';
 
 /**
@@ -75,8 +75,7 @@ async function patientSignIn(face: Buffer, factor: { birthDate: string } | { pin
   const browser = await server.newBrowser();
   const response = await server.as(browser, { method: 'POST', url: '/api/v1/auth/patient-sign-in', payload: { ...(await live(browser, face)), ...factor } });
   if (response.statusCode !== 200) throw new Error(`${response.statusCode} ${response.body}`);
-  const session = (response.cookies as { name: string; value: string }[]).find((c) => c.name === 'medface_session')!;
-  return { cookie: `${browser.cookie}; medface_session=${session.value}`, csrf: browser.csrf, userId: response.json<{ user: { id: string } }>().user.id };
+  return { ...afterResponse(browser, response), userId: response.json<{ user: { id: string } }>().user.id };
 }
 
 async function signInStatus(face: Buffer, factor: { birthDate: string } | { pin: string }): Promise<number> {

@@ -82,6 +82,9 @@ function errorCode(response: { body: string }): string | undefined {
 describe('missing authentication', () => {
   it('every API and FHIR route but the public ones answers 401 without a session, and with a forged one or a bad key', async () => {
     const browser = await server.newBrowser();
+    const session = `medface_session=mfs_${randomBytes(32).toString('base64url')}`;
+    const bound = await server.app.inject({ method: 'GET', url: '/api/v1/auth/csrf', headers: { cookie: session } });
+    const forged = { cookie: `${bound.cookies.map((c) => `${c.name}=${c.value}`).join('; ')}; ${session}`, csrf: bound.json<{ csrfToken: string }>().csrfToken };
     const routes = apiRoutes();
     expect(routes.length).toBeGreaterThan(50);
     const open: string[] = [];
@@ -90,8 +93,8 @@ describe('missing authentication', () => {
       const attempts = [
         // a browser with a CSRF token but no session
         await server.as(browser, { method: method as 'GET', url, ...(payload && { payload }) }),
-        // a session token nobody issued
-        await server.as({ ...browser, cookie: `${browser.cookie}; medface_session=mfs_${randomBytes(32).toString('base64url')}` }, { method: method as 'GET', url, ...(payload && { payload }) }),
+        // a session token nobody issued (with the CSRF cookie GET /csrf binds to it)
+        await server.as(forged, { method: method as 'GET', url, ...(payload && { payload }) }),
         // an API key nobody issued (from an address of its own: bad keys count towards an address's lockout)
         await server.app.inject({ method: method as 'GET', url, remoteAddress: `198.18.${i >> 8}.${i & 255}`, headers: { authorization: `Bearer mfk_${randomBytes(32).toString('base64url')}` }, ...(payload && { payload }) }),
       ];
@@ -123,6 +126,32 @@ describe('CSRF', () => {
     const other = await server.newBrowser();
     const crossed = await server.app.inject({ method: 'POST', url: '/api/v1/patients', headers: { cookie: admin.cookie, 'x-csrf-token': other.csrf }, payload: PATIENTS.bob });
     expect(errorCode(crossed)).toBe('CSRF_REJECTED');
+  });
+
+  it('binds the CSRF cookie to the session: a cookie and token from another browser or session, planted in a signed-in browser, are refused', async () => {
+    const desk = await server.signIn(['front-desk']);
+    const session = /medface_session=[^;]+/.exec(desk.cookie)![0];
+    const csrfCookie = (browser: Browser) => /medface_csrf=[^;]+/.exec(browser.cookie)![0];
+    // an empty body: past the CSRF check the route refuses it (400), so nothing is written either way
+    const post = (browser: Browser) => server.as(browser, { method: 'POST', url: '/api/v1/patients', payload: {} });
+    expect(errorCode(await post(desk))).toBe('VALIDATION_FAILED');
+    const anonymous = await server.newBrowser();
+    // a pair bound to another session: what GET /csrf hands a browser holding that session's cookie
+    const other = `medface_session=mfs_${randomBytes(32).toString('base64url')}`;
+    const issued = await server.app.inject({ method: 'GET', url: '/api/v1/auth/csrf', headers: { cookie: other } });
+    const otherSession = { cookie: `${issued.cookies.map((c) => `${c.name}=${c.value}`).join('; ')}; ${other}`, csrf: issued.json<{ csrfToken: string }>().csrfToken };
+    expect(errorCode(await post(otherSession))).toBe('UNAUTHENTICATED');
+    for (const planted of [anonymous, otherSession]) {
+      const response = await post({ cookie: `${csrfCookie(planted)}; ${session}`, csrf: planted.csrf });
+      expect(response.statusCode).toBe(403);
+      expect(errorCode(response)).toBe('CSRF_REJECTED');
+    }
+    // the browser's own token with the cookie it held before signing in is not bound to the session either
+    const token = csrfCookie(desk).split('=')[1]!.split('.')[0]!;
+    expect(errorCode(await post({ cookie: `medface_csrf=${token}; ${session}`, csrf: desk.csrf }))).toBe('CSRF_REJECTED');
+    // GET /csrf hands the signed-in browser the token it holds, bound to its session
+    const again = await server.as(desk, { method: 'GET', url: '/api/v1/auth/csrf' });
+    expect(again.json()).toEqual({ csrfToken: desk.csrf });
   });
 });
 

@@ -6,7 +6,7 @@ import { base32Decode, totpCode } from '../../src/access/totp.js';
 import { createUser } from '../../src/access/users.js';
 import { errorCurve } from '../../src/evaluation/metrics.js';
 import { renderReport } from '../../src/evaluation/report.js';
-import { OPERATOR, startTestServer, type Browser, type TestServer } from './harness.js';
+import { afterResponse, OPERATOR, startTestServer, type Browser, type TestServer } from './harness.js';
 
 /**
  * Staff self-service and administration without the face model: password change (every other session
@@ -33,14 +33,9 @@ async function staffWithSessions(username: string, sessions: number): Promise<{ 
     const payload = { username, password: i === 0 ? first : password, code: totpCode(secret, new Date(Date.now() + (i - 1) * 30_000)), ...(i === 0 && { newPassword: password }) };
     const response = await server.as(browser, { method: 'POST', url: '/api/v1/auth/sign-in', payload });
     expect(response.statusCode, response.body).toBe(200);
-    browsers.push({ cookie: `${browser.cookie}; ${sessionCookie(response)}`, csrf: browser.csrf });
+    browsers.push(afterResponse(browser, response));
   }
   return { password, browsers, secret };
-}
-
-function sessionCookie(response: { cookies: unknown }): string {
-  const cookie = (response.cookies as { name: string; value: string }[]).find((c) => c.name === 'medface_session');
-  return `medface_session=${cookie?.value}`;
 }
 
 beforeAll(async () => {
@@ -90,7 +85,7 @@ describe('changing my own password', () => {
     const changed = await server.as(mine, { method: 'POST', url: '/api/v1/account/password', payload: { currentPassword: password, newPassword: 'the password I chose myself' } });
     expect(changed.statusCode, changed.body).toBe(200);
     expect(changed.json()).toMatchObject({ sessionsEnded: 2, session: { established: { method: 'password+totp' } } });
-    const fresh = { cookie: mine.cookie.replace(/medface_session=[^;]*/, sessionCookie(changed)), csrf: mine.csrf };
+    const fresh = afterResponse(mine, changed);
 
     for (const old of [mine, other1, other2]) expect((await server.as(old, { method: 'GET', url: '/api/v1/auth/session' })).statusCode).toBe(401);
     expect((await server.as(fresh, { method: 'GET', url: '/api/v1/auth/session' })).statusCode).toBe(200);

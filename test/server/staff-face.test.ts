@@ -7,7 +7,7 @@ import { createUser } from '../../src/access/users.js';
 import { FacePool } from '../../src/face/index.js';
 import { rotateKeyEncryptionKey } from '../../src/services/keys.js';
 import { demoFaces, PATIENTS, rememberingPool, writeTestThresholds, type Faces } from '../services/fixtures.js';
-import { OPERATOR, startTestServer, type Browser, type TestServer } from './harness.js';
+import { afterResponse, OPERATOR, startTestServer, type Browser, type TestServer } from './harness.js';
 import { FIXED_RANDOM, livenessAnswer } from './liveness-frames.js';
 
 /**
@@ -32,8 +32,7 @@ async function clinician(username: string): Promise<{ browser: Browser; password
   const browser = await server.newBrowser();
   const response = await server.as(browser, { method: 'POST', url: '/api/v1/auth/sign-in', payload: { username, password: first, newPassword: password, code: totpCode(secret, new Date()) } });
   expect(response.statusCode, response.body).toBe(200);
-  const session = (response.cookies as { name: string; value: string }[]).find((c) => c.name === 'medface_session');
-  return { browser: { cookie: `${browser.cookie}; medface_session=${session?.value}`, csrf: browser.csrf }, password, userId: created.user.id };
+  return { browser: afterResponse(browser, response), password, userId: created.user.id };
 }
 
 /** Password + face sign-in with `face` filmed doing a staff-sign-in challenge (or held still when `still`). */

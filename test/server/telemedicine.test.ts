@@ -102,6 +102,19 @@ describe('telemedicine checks', () => {
     expect(twice.checkId.slice(0, 20)).not.toBe(opened.checkId.slice(0, 20));
   });
 
+  it('tell a verify key nothing about a patient id beyond whether the face it holds is that patient (issue 15 L7)', async () => {
+    const nobody = 'c0ffee00-0000-4000-8000-00000000beef';
+    const verify = (patientId: string, image: Buffer) =>
+      server.app.inject({ method: 'POST', url: `/api/v1/patients/${patientId}/verify`, headers: bearer(integrator.key), payload: { image: image.toString('base64') } });
+    const open = (patientId: string) => server.app.inject({ method: 'POST', url: '/api/v1/telemedicine/checks', headers: bearer(integrator.key), payload: { patientId } });
+    // an unknown patient and one without a face: the same answer, word for word, but for the id sent
+    const answers = async (patientId: string) => [await verify(patientId, images.bob), await open(patientId)].map((r) => `${r.statusCode} ${r.body.replaceAll(patientId, 'ID')}`);
+    expect(await answers(nobody)).toEqual(await answers(unenrolled));
+    expect((await answers(nobody))[0]).toMatch(/^404 /);
+    // and after the same work: the capture is analysed before the patient is looked up (a group photo is refused for anyone)
+    for (const patientId of [nobody, unenrolled, alice]) expect((await verify(patientId, images.group)).json().error.code).toBe('MULTIPLE_FACES');
+  });
+
   it('verifies the patient once; the integrator alone reads the result, without images or vectors', async () => {
     const { checkId } = await openCheck();
     expect(await linkState(checkId)).toMatchObject({ state: 'open', attemptsLeft: MAX_COMPARISONS });

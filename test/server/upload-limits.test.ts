@@ -99,6 +99,17 @@ describe('multipart uploads are held to the JSON limits while they stream', () =
     expect(answer.headers).toContain('connection: close');
   });
 
+  it.each(FRAME_ROUTES)('%s: a frame in JSON is refused as soon as it passes the base64 a frame may have, while the rest is unsent', async (url) => {
+    // JSON bodies are read as they stream (json-body.ts): before, the whole body was read first, up to the route's 26.7 MiB
+    const { 'content-type': _multipart, ...browser } = await anonymous();
+    const start = Buffer.from(`{"challengeId":"c0ffee00-0000-4000-8000-00000000beef","frames":[{"at":0,"image":"${'A'.repeat((4 * MAX_FRAME_BYTES) / 3 + 64 * 1024)}`);
+    const answer = await partialUpload(url, { ...browser, 'content-type': 'application/json', 'transfer-encoding': 'chunked' }, start, true);
+    expect(answer.status).toBe(413);
+    expect(answer.body.error).toMatchObject({ code: 'IMAGE_TOO_LARGE' });
+    expect(answer.body.error?.message).toMatch(/^body\.frames\.0\.image: /);
+    expect(answer.headers).toContain('connection: close');
+  });
+
   it('refuses one frame more than a liveness check takes, and a file under a name that is no image field, as they arrive', async () => {
     const frames = Array.from({ length: MAX_LIVENESS_FRAMES + 1 }, (_, i) => Buffer.concat([filePart('frames', i), Buffer.from('not a frame\r\n')]));
     const tooMany = await partialUpload(FRAME_ROUTES[0]!, { ...(await anonymous()), 'transfer-encoding': 'chunked' }, Buffer.concat(frames), true);

@@ -4,8 +4,8 @@ import { MedfaceError } from '../../errors.js';
 import { enrolOwnFace, ownFaceStatus, removeOwnFace } from '../../services/staff-face.js';
 import { callerOf } from '../access.js';
 import { rateLimited, type ServerContext } from '../context.js';
-import { imageBody, imageBytes, imageRoute } from '../images.js';
-import { cookieOptions, SESSION_COOKIE } from '../security.js';
+import { imageBody, imageRoute } from '../images.js';
+import { setSessionCookie } from '../security.js';
 import { DATE_TIME, NO_QUERY, SESSION } from '../schemas.js';
 
 const FACE_STATUS = {
@@ -67,8 +67,8 @@ export const accountRoutes: FastifyPluginAsync<ServerContext> = async (app, { de
     },
     async (request) => {
       session(request);
-      const body = request.body as { image: string; consent: boolean };
-      return enrolOwnFace(medface, access, callerOf(request), { image: imageBytes(body.image, 'image'), consent: body.consent });
+      const body = request.body as { image: Buffer; consent: boolean };
+      return enrolOwnFace(medface, access, callerOf(request), { image: body.image, consent: body.consent });
     },
   );
 
@@ -109,7 +109,7 @@ export const accountRoutes: FastifyPluginAsync<ServerContext> = async (app, { de
       const current = session(request);
       const body = request.body as { currentPassword: string; newPassword: string };
       const changed = await changeOwnPassword(access, callerOf(request), current.session, body);
-      reply.setCookie(SESSION_COOKIE, changed.token, cookieOptions(tls));
+      setSessionCookie(request, reply, tls, changed.token);
       return { session: changed.session, sessionsEnded: changed.sessionsEnded };
     },
   );

@@ -5,9 +5,10 @@ import { MedfaceError } from '../../errors.js';
 import { signInPatientWithFace } from '../../services/patient-sign-in.js';
 import { staffFaceVerifier } from '../../services/staff-face.js';
 import { Admission } from '../admission.js';
-import { capturedFrames, framesRoute } from '../frames.js';
+import { framesRoute } from '../frames.js';
+import type { CapturedFrame } from '../../liveness/types.js';
 import { rateLimited, type ServerContext } from '../context.js';
-import { cookieOptions, issueCsrfToken, SESSION_COOKIE } from '../security.js';
+import { cookieNames, cookieOptions, issueCsrfToken, setSessionCookie } from '../security.js';
 import { DATE, NO_QUERY, OK, SESSION, USER_ACCOUNT } from '../schemas.js';
 
 const SIGNED_IN = {
@@ -50,8 +51,9 @@ export const authRoutes: FastifyPluginAsync<ServerContext> = async (app, { deplo
   const { medface, access } = deployment;
   const hashing = new Admission(PASSWORD_SIGN_INS, () => new MedfaceError('SERVER_BUSY', 'too many sign-ins at once; try again shortly'));
 
-  const startSession = (reply: FastifyReply, result: SignInResult) => {
-    reply.setCookie(SESSION_COOKIE, result.token, cookieOptions(tls));
+  const cookies = cookieNames(tls);
+  const startSession = (request: FastifyRequest, reply: FastifyReply, result: SignInResult) => {
+    setSessionCookie(request, reply, tls, result.token);
     return { user: result.user, session: result.session };
   };
 
@@ -95,7 +97,7 @@ export const authRoutes: FastifyPluginAsync<ServerContext> = async (app, { deplo
     },
     async (request, reply) => {
       const body = request.body as { username: string; password: string; code: string; newPassword?: string };
-      return startSession(reply, await signInWithTotp(access, { ...body, client: request.ip }));
+      return startSession(request, reply, await signInWithTotp(access, { ...body, client: request.ip }));
     },
   );
 
@@ -114,9 +116,9 @@ export const authRoutes: FastifyPluginAsync<ServerContext> = async (app, { deplo
       },
     },
     async (request, reply) => {
-      const { challengeId, frames, ...body } = request.body as { username: string; password: string; newPassword?: string; challengeId: string; frames: { image: string; at: number }[] };
-      const verifier = staffFaceVerifier(medface, { challengeId, frames: capturedFrames(frames) }, request.ip);
-      return startSession(reply, await signInWithFace(access, { ...body, client: request.ip }, verifier));
+      const { challengeId, frames, ...body } = request.body as { username: string; password: string; newPassword?: string; challengeId: string; frames: CapturedFrame[] };
+      const verifier = staffFaceVerifier(medface, { challengeId, frames }, request.ip);
+      return startSession(request, reply, await signInWithFace(access, { ...body, client: request.ip }, verifier));
     },
   );
 
@@ -134,13 +136,13 @@ export const authRoutes: FastifyPluginAsync<ServerContext> = async (app, { deplo
       },
     },
     async (request, reply) => {
-      const body = request.body as { challengeId: string; frames: { image: string; at: number }[]; birthDate?: string; pin?: string };
+      const body = request.body as { challengeId: string; frames: CapturedFrame[]; birthDate?: string; pin?: string };
       if ((body.birthDate === undefined) === (body.pin === undefined)) {
         throw new MedfaceError('VALIDATION_FAILED', 'give the date of birth or the PIN', { issues: [{ path: 'body', message: 'needs exactly one of birthDate, pin' }] });
       }
       const secondFactor = body.pin !== undefined ? { kind: 'pin' as const, value: body.pin } : { kind: 'birth-date' as const, value: body.birthDate as string };
-      const result = await signInPatientWithFace(medface, access, { challengeId: body.challengeId, frames: capturedFrames(body.frames), secondFactor, client: request.ip });
-      return startSession(reply, result);
+      const result = await signInPatientWithFace(medface, access, { challengeId: body.challengeId, frames: body.frames, secondFactor, client: request.ip });
+      return startSession(request, reply, result);
     },
   );
 
@@ -163,9 +165,9 @@ export const authRoutes: FastifyPluginAsync<ServerContext> = async (app, { deplo
       schema: { tags: ['auth'], summary: "Ends this browser's session (nothing to do when there is none)", querystring: NO_QUERY, response: { 200: OK } },
     },
     async (request: FastifyRequest, reply) => {
-      const token = request.cookies[SESSION_COOKIE];
+      const token = request.cookies[cookies.session];
       if (token) await signOut(access, token);
-      reply.clearCookie(SESSION_COOKIE, cookieOptions(tls));
+      reply.clearCookie(cookies.session, cookieOptions(tls));
       return { ok: true };
     },
   );
@@ -182,10 +184,10 @@ export const authRoutes: FastifyPluginAsync<ServerContext> = async (app, { deplo
       },
     },
     async (request, reply) => {
-      const token = request.cookies[SESSION_COOKIE];
+      const token = request.cookies[cookies.session];
       if (!token || !request.signedIn) throw new MedfaceError('UNAUTHENTICATED', 'API clients have no session');
       const sessionsEnded = await signOutEverywhere(access, token);
-      reply.clearCookie(SESSION_COOKIE, cookieOptions(tls));
+      reply.clearCookie(cookies.session, cookieOptions(tls));
       return { sessionsEnded };
     },
   );

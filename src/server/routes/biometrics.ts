@@ -7,9 +7,10 @@ import { actorOf } from '../../services/records.js';
 import { DEFAULT_CHECK_MINUTES, MAX_CHECK_MINUTES } from '../../services/telemedicine.js';
 import { verify } from '../../services/verify.js';
 import { callerOf } from '../access.js';
-import { capturedFrames, framesRoute } from '../frames.js';
+import { framesRoute } from '../frames.js';
+import type { CapturedFrame } from '../../liveness/types.js';
 import { rateLimited, type ServerContext } from '../context.js';
-import { imageBody, imageBytes, imageRoute, type ImageBodySpec } from '../images.js';
+import { imageBody, imageRoute, type ImageBodySpec } from '../images.js';
 import { bodyOptional, DATE, DATE_TIME, idParams, MATCH_GRADE, NO_QUERY, QUALITY, REASON_BODY, UUID } from '../schemas.js';
 
 const patientParam = (r: FastifyRequest) => (r.params as { patientId: string }).patientId;
@@ -166,10 +167,10 @@ export const biometricRoutes: FastifyPluginAsync<ServerContext> = async (app, { 
       },
     },
     async (request, reply) => {
-      const { images, ...options } = request.body as { images: string[]; overrideDuplicate?: string; keepPhoto?: boolean; replaceOldest?: boolean };
+      const { images, ...options } = request.body as { images: Buffer[]; overrideDuplicate?: string; keepPhoto?: boolean; replaceOldest?: boolean };
       const result = await enrol(
         medface,
-        { patientId: patientParam(request), images: images.map((image, i) => imageBytes(image, `images.${i}`)), ...options },
+        { patientId: patientParam(request), images, ...options },
         actorOf(callerOf(request)),
       );
       return reply.code(201).send(result);
@@ -197,9 +198,9 @@ export const biometricRoutes: FastifyPluginAsync<ServerContext> = async (app, { 
       },
     },
     async (request) => {
-      const { image, challengeId, frames, requireLiveness } = request.body as { image?: string; challengeId?: string; frames?: { image: string; at: number }[]; requireLiveness?: boolean };
+      const { image, challengeId, frames, requireLiveness } = request.body as { image?: Buffer; challengeId?: string; frames?: CapturedFrame[]; requireLiveness?: boolean };
       const patientId = patientParam(request);
-      const probe = challengeId !== undefined && frames !== undefined ? { liveness: { challengeId, frames: capturedFrames(frames) } } : { image: imageBytes(image as string, 'image') };
+      const probe = challengeId !== undefined && frames !== undefined ? { liveness: { challengeId, frames } } : { image: image as Buffer };
       return verify(medface, { patientId, ...probe, ...(requireLiveness !== undefined && { requireLiveness }) }, actorOf(callerOf(request)));
     },
   );
@@ -223,8 +224,8 @@ export const biometricRoutes: FastifyPluginAsync<ServerContext> = async (app, { 
       },
     },
     async (request) => {
-      const { image, top } = request.body as { image: string; top?: number };
-      return identify(medface, { image: imageBytes(image, 'image'), ...(top !== undefined && { top }) }, actorOf(callerOf(request)));
+      const { image, top } = request.body as { image: Buffer; top?: number };
+      return identify(medface, { image, ...(top !== undefined && { top }) }, actorOf(callerOf(request)));
     },
   );
 
@@ -268,8 +269,8 @@ export const biometricRoutes: FastifyPluginAsync<ServerContext> = async (app, { 
       },
     },
     async (request) => {
-      const { challengeId, frames, birthDate } = request.body as { challengeId: string; frames: { image: string; at: number }[]; birthDate: string };
-      const result = await checkIn(medface, access, callerOf(request), { challengeId, frames: capturedFrames(frames), birthDate });
+      const { challengeId, frames, birthDate } = request.body as { challengeId: string; frames: CapturedFrame[]; birthDate: string };
+      const result = await checkIn(medface, access, callerOf(request), { challengeId, frames: frames, birthDate });
       return result.checkedIn ? { ...result, message: WELCOME } : { checkedIn: false, message: SEE_FRONT_DESK };
     },
   );
@@ -331,8 +332,8 @@ export const biometricRoutes: FastifyPluginAsync<ServerContext> = async (app, { 
       },
     },
     async (request) => {
-      const { checkId, challengeId, frames } = request.body as { checkId: string; challengeId: string; frames: { image: string; at: number }[] };
-      return telemedicine.verify(medface, checkId, { challengeId, frames: capturedFrames(frames) }, request.ip);
+      const { checkId, challengeId, frames } = request.body as { checkId: string; challengeId: string; frames: CapturedFrame[] };
+      return telemedicine.verify(medface, checkId, { challengeId, frames }, request.ip);
     },
   );
 

@@ -6,7 +6,7 @@ import { actorOf } from '../../services/records.js';
 import type { BreakGlassReviewStatus } from '../../store/types.js';
 import { callerOf } from '../access.js';
 import { rateLimited, type ServerContext } from '../context.js';
-import { imageBody, imageBytes, imageRoute, type ImageBodySpec } from '../images.js';
+import { imageBody, imageRoute, type ImageBodySpec } from '../images.js';
 import { nameRightsOf } from '../../services/people.js';
 import { DATE_TIME, idParams, MATCH_GRADE, NO_QUERY, PATIENT_LABEL, USER_LABEL, UUID } from '../schemas.js';
 
@@ -80,8 +80,8 @@ export const breakGlassRoutes: FastifyPluginAsync<ServerContext> = async (app, {
       },
     },
     async (request) => {
-      const { image, top } = request.body as { image: string; top?: number };
-      return breakGlassIdentify(medface, { image: imageBytes(image, 'image'), ...(top !== undefined && { top }) }, actorOf(callerOf(request)));
+      const { image, top } = request.body as { image: Buffer; top?: number };
+      return breakGlassIdentify(medface, { image, ...(top !== undefined && { top }) }, actorOf(callerOf(request)));
     },
   );
 

@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { authenticateKiosk, pairKiosk } from '../../access/kiosks.js';
 import { isMedfaceError } from '../../errors.js';
 import { rateLimited, type ServerContext } from '../context.js';
-import { KIOSK_COOKIE, kioskCookieOptions } from '../security.js';
+import { cookieNames, kioskCookieOptions } from '../security.js';
 import { NO_QUERY } from '../schemas.js';
 
 const DEVICE = {
@@ -43,7 +43,7 @@ export const kioskRoutes: FastifyPluginAsync<ServerContext> = async (app, { depl
     },
     async (request, reply) => {
       const { kiosk, deviceToken } = await pairKiosk(access, (request.body as { code: string }).code, request.ip);
-      reply.setCookie(KIOSK_COOKIE, deviceToken, kioskCookieOptions(tls));
+      reply.setCookie(cookieNames(tls).kiosk, deviceToken, kioskCookieOptions(tls));
       return { state: 'paired', name: kiosk.name };
     },
   );
@@ -55,7 +55,7 @@ export const kioskRoutes: FastifyPluginAsync<ServerContext> = async (app, { depl
       schema: { tags: ['kiosk'], summary: 'Whether this browser is a paired kiosk (from its device cookie)', querystring: NO_QUERY, response: { 200: DEVICE } },
     },
     async (request) => {
-      const token = request.cookies[KIOSK_COOKIE];
+      const token = request.cookies[cookieNames(tls).kiosk];
       if (!token) return { state: 'none', name: null };
       try {
         return { state: 'paired', name: (await authenticateKiosk(access, token, request.ip)).name };

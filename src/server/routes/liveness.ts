@@ -1,10 +1,10 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { LIVENESS_ACTIONS } from '../../liveness/types.js';
+import { LIVENESS_ACTIONS, type CapturedFrame } from '../../liveness/types.js';
 import { captureFeedback } from '../../services/capture-feedback.js';
 import { issueChallenge, LIVENESS_PURPOSES, livenessProgress, MAX_FRAME_BYTES, MAX_PROGRESS_FRAMES, type LivenessPurpose } from '../../services/liveness.js';
 import { rateLimited, type ServerContext } from '../context.js';
-import { capturedFrames, LIVENESS_FRAMES } from '../frames.js';
-import { imageBody, imageBytes, imageRoute, type ImageBodySpec } from '../images.js';
+import { LIVENESS_FRAMES } from '../frames.js';
+import { imageBody, imageRoute, type ImageBodySpec } from '../images.js';
 import { DATE_TIME, NO_QUERY, UUID } from '../schemas.js';
 
 /** A live preview polls about once a second; a kiosk must not run into the face routes' limit with it. */
@@ -92,8 +92,8 @@ export const livenessRoutes: FastifyPluginAsync<ServerContext> = async (app, { d
       },
     },
     async (request) => {
-      const { challengeId, frames } = request.body as { challengeId: string; frames: { image: string; at: number }[] };
-      return livenessProgress(medface, challengeId, capturedFrames(frames));
+      const { challengeId, frames } = request.body as { challengeId: string; frames: CapturedFrame[] };
+      return livenessProgress(medface, challengeId, frames);
     },
   );
 
@@ -131,6 +131,6 @@ export const livenessRoutes: FastifyPluginAsync<ServerContext> = async (app, { d
         },
       },
     },
-    async (request) => captureFeedback(medface, imageBytes((request.body as { image: string }).image, 'image')),
+    async (request) => captureFeedback(medface, (request.body as { image: Buffer }).image),
   );
 };
