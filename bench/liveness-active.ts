@@ -41,14 +41,10 @@ import { ACTIVE_LIVENESS, explainedBySheet, frameStates, parallax, performedActi
 import { randomChallengeActions, type CapturedFrame, type LivenessAction, type LivenessChallenge } from '../src/liveness/types.js';
 import { MAX_SOURCE_FACE_WIDTH, MIN_SOURCE_EYE_DISTANCE, proxySources } from './proxy-sources.js';
 import { stats } from './stats.js';
+import { arg, seeded } from './options.js';
 
 const ATTACKS = ['photo-2d-warps', 'photo-steep-tilt', 'photo-curled', 'replay-other-challenge', 'reordered-frames', 'time-stretched', 'spliced-other-person'] as const;
 type Kind = 'genuine-proxy' | (typeof ATTACKS)[number];
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
 
 function countBy(keys: readonly string[]): Record<string, number> {
   const counts: Record<string, number> = {};
@@ -61,14 +57,6 @@ function actionsSeen(rows: ReadonlyArray<{ actions: LivenessAction[]; verdict: {
   const asked = countBy(rows.flatMap((r) => r.actions));
   const seen = countBy(rows.flatMap((r) => r.actions.filter((a) => r.verdict.observed.includes(a))));
   return Object.fromEntries(Object.keys(asked).map((a) => [a, `${seen[a] ?? 0}/${asked[a]}`]));
-}
-
-function seeded(seed: number): () => number {
-  let s = seed % 2147483647 || 1;
-  return () => {
-    s = (s * 16807) % 2147483647;
-    return s / 2147483647;
-  };
 }
 
 /** The real pool, remembering answers by image hash: replayed, reordered and re-timed frames are the genuine ones. */

@@ -24,21 +24,9 @@ import { assessSequence, type FrameObserver } from '../src/liveness/assess.js';
 import { ACTIVE_LIVENESS } from '../src/liveness/sequence.js';
 import { randomChallengeActions, type CapturedFrame, type LivenessAction, type LivenessChallenge } from '../src/liveness/types.js';
 import { proxySources } from './proxy-sources.js';
+import { arg, seeded } from './options.js';
 
 type Assess = typeof assessSequence;
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
-
-function seeded(seed: number): () => number {
-  let s = seed % 2147483647 || 1;
-  return () => {
-    s = (s * 16807) % 2147483647;
-    return s / 2147483647;
-  };
-}
 
 function quantile(values: readonly number[], q: number): number {
   const v = [...values].sort((a, b) => a - b);

@@ -22,19 +22,7 @@ import { sheetResiduals, type SheetResiduals } from '../src/liveness/planarity.j
 import { ACTIVE_LIVENESS, explainedBySheet, frameStates, signalsOf, type FrameSignals } from '../src/liveness/sequence.js';
 import type { LivenessAction } from '../src/liveness/types.js';
 import { stats } from './stats.js';
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
-
-function seeded(seed: number): () => number {
-  let s = seed;
-  return () => {
-    s = (s * 16807) % 2147483647;
-    return s / 2147483647;
-  };
-}
+import { arg, seeded } from './options.js';
 
 /**
  * A print as a webcam sees it: a light gradient across it (gain 0.75–0.95 on one side, 1.05–1.25 on the other),

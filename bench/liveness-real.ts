@@ -24,6 +24,7 @@ import { ACTIVE_LIVENESS, signalsOf } from '../src/liveness/sequence.js';
 import { LIVENESS_ACTIONS, POSE_ACTIONS, type CapturedFrame, type LivenessAction, type LivenessReason, type LivenessVerdict } from '../src/liveness/types.js';
 import { decodeClip, KIOSK_BLINK_FRAME_INTERVAL_MS, KIOSK_FRAME_INTERVAL_MS, kioskFrame, type Clip } from './clip-frames.js';
 import { proxySources } from './proxy-sources.js';
+import { arg, seeded } from './options.js';
 
 const ANNOTATIONS = path.resolve('bench/data/liveness-real');
 /** The page's still moments before the first action and after the last (web/src/liveness.ts). */
@@ -49,19 +50,6 @@ interface Annotation {
   /** `complete: false`: cut off by the clip; `extent: 'slight'`: smaller than a prompt asks for. Neither is a trial. */
   actions: Array<{ action: LivenessAction; start: number; end: number; complete?: boolean; extent?: 'slight'; notes?: string }>;
   notes?: string;
-}
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
-
-function seeded(seed: number): () => number {
-  let s = seed % 2147483647 || 1;
-  return () => {
-    s = (s * 16807) % 2147483647;
-    return s / 2147483647;
-  };
 }
 
 /** The pool, remembering answers by image hash: overlapping trials share frames. */

@@ -13,11 +13,7 @@ import { eyeOpenness } from '../src/face/eyes.js';
 import { decodeImage, IMAGE_LIMITS } from '../src/face/image.js';
 import { faceCrop } from '../src/liveness/planarity.js';
 import { stats } from './stats.js';
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
+import { arg } from './options.js';
 
 const clip = decodeClip(arg('clip', '../shared/eval/video-real/AliaksandrSiarohin+first-order-model__10.mp4'));
 const detector = await createDetector({});
