@@ -198,6 +198,16 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
     await approver.getByRole('button', { name: 'Approve: reset the password of e2e-new-nurse' }).click();
     await approver.getByText('Approved: reset the password of e2e-new-nurse').waitFor(WAIT);
     await approver.getByText('No requests.').waitFor(WAIT);
+    const oneTimePassword = await approver.locator('dd code').first().textContent();
+
+    // the nurse's first sign-in enrols their own authenticator, shown as a QR code too (issue 16)
+    const nursePage = (await newPage(aliceCamera)).page;
+    await nursePage.goto(`${baseUrl}/sign-in`);
+    await nursePage.getByLabel('Username').fill('e2e-new-nurse');
+    await nursePage.getByLabel('Password', { exact: true }).fill(oneTimePassword!);
+    await nursePage.getByRole('button', { name: 'First sign-in: set up my authenticator' }).click();
+    await expectEnrolmentQr(nursePage);
+    await screenshot(nursePage, 'sign-in-first-enrolment');
 
     // destructive one-click actions ask first (issue 16): cancelling changes nothing, "Yes, …" does it
     const integration = await createApiClient(deployment.access, OPERATOR, { name: 'e2e-lab-system', scopes: ['verify:patient'] });
@@ -282,7 +292,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
 
 /** The enrolment shown once is also drawn as a QR code, and the code's modules are those of the URI shown. */
 async function expectEnrolmentQr(page: Page): Promise<void> {
-  const uri = await page.locator('dd code', { hasText: 'otpauth://' }).textContent();
+  const uri = await page.locator('code', { hasText: 'otpauth://' }).textContent();
   expect(uri).toMatch(/^otpauth:\/\/totp\//);
   const modules = QRCode.create(uri!, { errorCorrectionLevel: 'M' }).modules;
   const image = page.getByRole('img', { name: /QR code of the authenticator enrolment/ });

@@ -3,7 +3,9 @@ import { openCamera, type Camera } from '../camera.js';
 import { field, formValues, h, say, status } from '../dom.js';
 import { runLivenessCheck } from '../liveness.js';
 import { navigate } from '../navigation.js';
+import { enrolmentQr } from '../qr.js';
 import { setSession } from '../session.js';
+
 
 type SecondFactor = 'totp' | 'face';
 
@@ -106,8 +108,9 @@ export async function renderSignIn(main: HTMLElement, params: URLSearchParams): 
         if (e instanceof ApiError && e.code === 'TOTP_ENROLMENT_REQUIRED') {
           // first sign-in after an administrator's reset: the user enrols their own authenticator
           enrolment.replaceChildren(
-            h('p', {}, 'Add this account to your authenticator app (paste the link, or type its secret), then enter its code with a new password:'),
+            h('p', {}, 'Add this account to your authenticator app (scan the code, or paste the link), then enter its code with a new password:'),
             h('code', {}, String(e.details.totpUri ?? '')),
+            enrolmentQr(String(e.details.totpUri ?? '')),
           );
           enrolment.hidden = false;
           newPassword.hidden = false;
