@@ -157,10 +157,10 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
     await page.getByLabel('The patient has read this notice and agrees').check();
     await page.getByRole('button', { name: 'Record consent' }).click();
     // a photo taken from too far: the face found, but smaller than enrolment takes (and verification would)
-    const { width } = await sharp(faces.carol).metadata();
-    const eyes = (await pool.analyze(faces.carol)).faces[0]!.quality.metrics.interEyeDistance;
+    const { width } = await sharp(faces.alice).metadata();
+    const eyes = (await pool.analyze(faces.alice)).faces[0]!.quality.metrics.interEyeDistance;
     const target = (QUALITY_GATES.enrol.minInterEyeDistance + QUALITY_GATES.verify.minInterEyeDistance) / 2;
-    const far = await sharp(faces.carol).resize(Math.round(((width as number) * target) / eyes)).jpeg({ quality: 92 }).toBuffer();
+    const far = await sharp(faces.alice).resize(Math.round(((width as number) * target) / eyes)).jpeg({ quality: 92 }).toBuffer();
     await page.getByLabel('Or upload a photo').setInputFiles({ name: 'far.jpg', mimeType: 'image/jpeg', buffer: far });
     const refusal = page.getByText(/^Not enrolled\. The photo cannot be used: /);
     await refusal.waitFor(WAIT);
