@@ -9,14 +9,14 @@ import { createUser } from '../../src/access/users.js';
 import { DLIB_EMBEDDER_ID } from '../../src/face/embedders/dlib.js';
 import { MOBILEFACENET_EMBEDDER_ID } from '../../src/face/embedders/mobilefacenet.js';
 import { FacePool } from '../../src/face/index.js';
-import { writeModelThresholds } from '../../src/identity/thresholds.js';
+import { thresholdsFor, writeModelThresholds } from '../../src/identity/thresholds.js';
 import { grantConsent } from '../../src/services/consent.js';
 import { openMedface, type Medface } from '../../src/services/context.js';
 import { Deployment } from '../../src/services/deployment.js';
 import { enrol } from '../../src/services/enrol.js';
 import { createPatientRecord } from '../../src/services/patients.js';
 import { actorOf } from '../../src/services/records.js';
-import { demoFaces, PATIENTS, writeTestThresholds, type Faces } from '../services/fixtures.js';
+import { demoFaces, PATIENTS, type Faces } from '../services/fixtures.js';
 import { buildWebApp, chromiumAvailable, CHROMIUM, newPage, renewFirstPassword, screenshot, serve, WAIT } from './browser.js';
 import { chromium } from 'playwright-core';
 
@@ -45,9 +45,8 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('the templates page in Ch
     pools = [await FacePool.create({ size: 1, embedderId: OLD }), await FacePool.create({ size: 1, embedderId: NEW })];
     faces = await demoFaces(pools[0]!);
     const thresholdsFile = path.join(root, 'thresholds.json');
-    // the fixture's cut-offs for both models: calibrated, so both are searched; this page shows no score
-    const fixture = writeTestThresholds(thresholdsFile);
-    for (const model of [OLD, NEW]) writeModelThresholds(model, fixture, thresholdsFile);
+    // each model's own calibrated cut-offs (config/thresholds.json), so both are searched; this page shows no score
+    for (const model of [OLD, NEW]) writeModelThresholds(model, thresholdsFor(model), thresholdsFile);
     const config = { dataDir: path.join(root, 'data'), databaseUrl: undefined, keyFile: undefined };
     const actor = actorOf(OPERATOR);
     const register = async (medface: Medface, patient: object, image: Buffer, keepPhoto: boolean) => {

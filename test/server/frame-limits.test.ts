@@ -45,10 +45,11 @@ describe('liveness frames', () => {
     expect(answer.json()).toMatchObject({ error: { code: 'IMAGE_DIMENSIONS_TOO_LARGE', details: { width: 2000, height: 2000, maxPixels: 1920 * 1920 } } });
   }, 120_000);
 
-  it('still take a Full-HD frame in either orientation (decoded and looked at: no face, so the sign-in fails)', async () => {
+  it('still take a Full-HD frame in either orientation (decoded and looked at: no face, so the liveness check fails)', async () => {
     for (const [width, height] of [[1920, 1080], [1080, 1920]] as const) {
       const answer = await signInWith(await flatPng(width, height));
-      expect(answer.json()).toMatchObject({ error: { code: 'SIGN_IN_FAILED' } });
+      expect(answer.statusCode).toBe(422);
+      expect(answer.json()).toMatchObject({ error: { code: 'LIVENESS_FAILED' } });
     }
   }, 120_000);
 });
