@@ -1,5 +1,5 @@
 import type { SqlExecutor } from '../sql.js';
-import { marks, num, table, text, textOrNull, time, whereGiven } from './columns.js';
+import { num, table, text, textOrNull, time, whereGiven } from './columns.js';
 
 /**
  * The audit trail: append-only, hash-chained by src/audit/.
@@ -69,16 +69,12 @@ export function auditRepository(sql: SqlExecutor): AuditRepository {
         ['action = ?', q.action],
         ['outcome = ?', q.outcome],
         ['patient_ref = ?', q.patientRef],
+      ], [
+        // any of several actors or patients: the users or patients a name search found
+        ['actor', q.actors],
+        ['patient_ref', q.patientRefs],
       ]);
-      // any of several actors or patients (the users or patients a name search found); an empty list matches nothing
-      const clauses = where === '' ? [] : [where.slice('WHERE '.length)];
-      for (const [column, values] of [['actor', q.actors], ['patient_ref', q.patientRefs]] as const) {
-        if (values === undefined) continue;
-        clauses.push(values.length === 0 ? '1 = 0' : `${column} IN (${marks(values)})`);
-        params.push(...values);
-      }
-      const filter = clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : '';
-      return AUDIT_EVENTS.all(sql, `${filter} ORDER BY seq LIMIT ?`, [...params, q.limit]);
+      return AUDIT_EVENTS.all(sql, `${where} ORDER BY seq LIMIT ?`, [...params, q.limit]);
     },
   };
 }

@@ -92,10 +92,23 @@ export function bytes(name: string): Column<Uint8Array> {
   return { name, read: (v) => v as Buffer, write: bound };
 }
 
-/** `WHERE a = ? AND b = ?` of the filters given a value (none: no WHERE), and their parameters in order. */
-export function whereGiven(filters: readonly [clause: string, value: SqlValue | undefined][]): { where: string; params: SqlValue[] } {
+/**
+ * `WHERE a = ? AND b = ?` of the filters given a value, and `AND c IN (?, ?)` of each any-of list given (an
+ * empty list matches nothing); no WHERE when nothing is given. The parameters follow in order.
+ */
+export function whereGiven(
+  filters: readonly [clause: string, value: SqlValue | undefined][],
+  anyOf: readonly [column: string, values: readonly SqlValue[] | undefined][] = [],
+): { where: string; params: SqlValue[] } {
   const given = filters.filter((f): f is [string, SqlValue] => f[1] !== undefined);
-  return { where: given.length > 0 ? 'WHERE ' + given.map(([clause]) => clause).join(' AND ') : '', params: given.map(([, value]) => value) };
+  const clauses = given.map(([clause]) => clause);
+  const params = given.map(([, value]) => value);
+  for (const [column, values] of anyOf) {
+    if (values === undefined) continue;
+    clauses.push(values.length === 0 ? '1 = 0' : `${column} IN (${marks(values)})`);
+    params.push(...values);
+  }
+  return { where: clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : '', params };
 }
 
 /** The placeholders of an IN list, one per value. */
