@@ -168,19 +168,21 @@ export class Medface {
    * The capture embedded by each older model the gallery still holds templates of (none once every template
    * is of the current model): a patient enrolled before the recogniser changed, and not re-derived from a
    * kept photo since, can only be found with the model that made their templates. A capture an older
-   * model's engine refuses is left out for that model; the current model's answer stands.
+   * model's engine refuses is left out for that model; the current model's answer stands. `among`: the models
+   * to consider, by default those the gallery holds; a 1:1 comparison passes its templates' own (a staff
+   * member's are not in the gallery).
    */
-  olderModelProbes(bytes: Uint8Array, purpose: Purpose): Promise<Embedding[]> {
-    return this.#olderModelProbes(async (pool) => (await pool.embedSingle(bytes, purpose)).embedding);
+  olderModelProbes(bytes: Uint8Array, purpose: Purpose, among?: Iterable<string>): Promise<Embedding[]> {
+    return this.#olderModelProbes(async (pool) => (await pool.embedSingle(bytes, purpose)).embedding, among);
   }
 
   /**
    * The same for a verified liveness sequence: the frames its probe was made from (LivenessResult.probeFrames),
    * each embedded by every older model the gallery holds and fused as the current model's were. The frames
    * were judged by the liveness check, so no capture gate applies; a model that finds no face in any of them
-   * is left out.
+   * is left out. `among` as for `olderModelProbes`.
    */
-  olderModelFrameProbes(frames: readonly Uint8Array[]): Promise<Embedding[]> {
+  olderModelFrameProbes(frames: readonly Uint8Array[], among?: Iterable<string>): Promise<Embedding[]> {
     return this.#olderModelProbes(async (pool) => {
       const views: Embedding[] = [];
       for (const frame of frames) {
@@ -188,12 +190,12 @@ export class Medface {
         if (embedding) views.push(embedding);
       }
       return views.length > 0 ? fuseViews(views, views.length) : null;
-    });
+    }, among);
   }
 
-  async #olderModelProbes(probeWith: (pool: FacePool) => Promise<Embedding | null>): Promise<Embedding[]> {
+  async #olderModelProbes(probeWith: (pool: FacePool) => Promise<Embedding | null>, among?: Iterable<string>): Promise<Embedding[]> {
     const probes: Embedding[] = [];
-    for (const model of await this.searchableOlderModels()) {
+    for (const model of await this.searchableOlderModels(among)) {
       try {
         const probe = await probeWith(await this.#olderPool(model));
         if (probe) probes.push(probe);
@@ -205,14 +207,14 @@ export class Medface {
   }
 
   /**
-   * The older models the gallery holds templates of that can be searched: this release runs them and their
-   * thresholds are calibrated. The others' patients cannot be found by face until they are migrated or
-   * enrolled again (`unsearchableModel` says why; `templates status` and the admin's page show it).
+   * The older models the gallery holds templates of (or those of `among`) that can be searched: this release
+   * runs them and their thresholds are calibrated. The others' patients cannot be found by face until they are
+   * migrated or enrolled again (`unsearchableModel` says why; `templates status` and the admin's page show it).
    */
-  async searchableOlderModels(): Promise<string[]> {
+  async searchableOlderModels(among: Iterable<string> = this.templates.gallery.models()): Promise<string[]> {
     const current = await this.currentModel();
     const models: string[] = [];
-    for (const model of this.templates.gallery.models()) if (model !== current && (await this.unsearchableModel(model)) === null) models.push(model);
+    for (const model of new Set(among)) if (model !== current && (await this.unsearchableModel(model)) === null) models.push(model);
     return models;
   }
 

@@ -12,6 +12,7 @@ import { scrubDeletedFaces } from './erase.js';
 import { assertKeysLive } from './keys.js';
 import { checkLiveness, livenessFailed, type LivenessAttempt } from './liveness.js';
 import { staffTemplateBinding } from './templates.js';
+import { comparableProbe } from './verify.js';
 
 /**
  * A staff member's own face as the second factor of "password + face" sign-in. Staff faces are biometric
@@ -66,7 +67,9 @@ export async function enrolOwnFace(
     const sealed = await medface.seal(face.embedding, staffTemplateBinding(user.id));
     const rows = await medface.store.transaction(async (tx) => {
       const existing = await tx.listStaffTemplates(user.id);
-      const replaced = existing.slice(0, Math.max(0, existing.length - MAX_STAFF_TEMPLATES + 1));
+      // enrolled again after the recogniser changed: the older model's templates give way, as a patient's do (templates.ts)
+      const sameModel = existing.filter((t) => t.modelId === sealed.model);
+      const replaced = [...existing.filter((t) => t.modelId !== sealed.model), ...sameModel.slice(0, Math.max(0, sameModel.length - MAX_STAFF_TEMPLATES + 1))];
       for (const old of replaced) await tx.deleteStaffTemplate(old.id);
       await tx.insertStaffTemplate({
         userId: user.id,
@@ -109,8 +112,10 @@ export async function removeOwnFace(medface: Medface, access: AccessContext, cal
 /**
  * The face step of staff sign-in (access/authenticate.ts `signInWithFace`): the active liveness check on the
  * frames filmed for a `staff-sign-in` challenge (the same check as the patients' portal: a still photo of a
- * staff member must not stand in for their TOTP), then the embedding of the verified sequence's match frame
- * compared 1:1 with the account's own templates of the same model. An account without an enrolled face fails
+ * staff member must not stand in for their TOTP), then the verified sequence's probe compared 1:1 with the
+ * account's own templates in their model: a face enrolled before the recogniser changed is compared with the
+ * frames embedded by that model (`comparableProbe`, as patient verification does) until its owner enrols it
+ * again, which replaces the older model's templates. An account without an enrolled face fails
  * like a wrong face (NOT_FOUND), and a refused challenge or a failed check like a face error: the sign-in
  * reports them as "sign-in failed" and counts them. The check runs only after the password was right, with
  * the account as the actor of its `liveness.check` entry.
@@ -121,7 +126,12 @@ export function staffFaceVerifier(medface: Medface, attempt: LivenessAttempt, cl
     if (stored.length === 0) throw new MedfaceError('NOT_FOUND', 'no face enrolled for sign-in');
     const checked = await checkLiveness(medface, 'staff-sign-in', attempt, { actor: user.id, client });
     if (!checked.embedding) throw livenessFailed(checked.verdict);
-    const probeEmbedding = checked.embedding;
+    // enrolled before the recogniser changed: the verified frames embedded by their templates' model, as verify does
+    const probeEmbedding = await comparableProbe(checked.embedding, stored, (models) => medface.olderModelFrameProbes(checked.probeImages, models));
+    if (!probeEmbedding) {
+      const models = [...new Set(stored.map((t) => t.modelId))].join(', ');
+      throw new MedfaceError('NOT_FOUND', `the face enrolled for sign-in (${models}) cannot be compared with ${checked.embedding.model}: enrol it again`);
+    }
     const model = probeEmbedding.model;
     const binding = staffTemplateBinding(user.id);
     const references = [];
@@ -130,7 +140,6 @@ export function staffFaceVerifier(medface: Medface, attempt: LivenessAttempt, cl
       // openTemplate re-reads a rotated key file; the row shape it reads is the patient template's
       references.push(await medface.openTemplate({ ...t, patientId: binding, source: 'enrol' }));
     }
-    if (references.length === 0) throw new MedfaceError('NOT_FOUND', `no face enrolled for sign-in with ${model}`);
     const probe = medface.protection.transformProbe(probeEmbedding);
     const score = Math.max(...references.map((r) => cosine(probe.vector, r.vector)));
     const decision = decide(score, medface.thresholds(model));

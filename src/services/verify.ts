@@ -50,29 +50,27 @@ export function verify(medface: Medface, request: VerifyRequest, who: Actor): Pr
     if ((request.requireLiveness || LIVENESS_REQUIRED[purpose]) && !request.liveness) throw new MedfaceError('LIVENESS_REQUIRED', 'this verification needs the frames of a liveness challenge');
     let face: { embedding: Embedding; quality: QualityReport | null };
     let live: VerifyResult['liveness'];
-    let olderProbes: () => Promise<Embedding[]>;
+    let olderProbes: OlderProbes;
     if (request.liveness) {
       // the probe of a verified sequence: judged by the liveness check, not by the capture gates, so never a refresh
       const checked = await checkLiveness(medface, purpose, request.liveness, who, { subject: patientId, patientId });
       if (!checked.embedding) throw livenessFailed(checked.verdict);
       face = { embedding: checked.embedding, quality: null };
       live = { passed: true, observed: checked.verdict.observed };
-      olderProbes = () => medface.olderModelFrameProbes(checked.probeImages);
+      olderProbes = (models) => medface.olderModelFrameProbes(checked.probeImages, models);
     } else {
       face = await medface.embed(request.image, 'verify');
-      olderProbes = () => medface.olderModelProbes(request.image, 'verify');
+      olderProbes = (models) => medface.olderModelProbes(request.image, 'verify', models);
     }
     // only now, after the capture was analysed, is the patient looked up: an unknown patient and one without a
     // face get one answer after the same work, so a verify key learns no more than whether the face it holds is
     // this patient's (issue 15 L7)
     const stored = (await medface.store.getPatient(patientId)) ? await medface.store.listTemplates(patientId) : [];
     if (stored.length === 0) throw notEnrolled(patientId);
-    if (!stored.some((t) => t.modelId === face.embedding.model)) {
-      // enrolled before the recogniser changed, not moved yet: compared in their templates' model, never refreshed
-      const older = (await olderProbes()).find((p) => stored.some((t) => t.modelId === p.model));
-      if (!older) throw await notComparable(medface, patientId, face.embedding.model, stored);
-      face = { embedding: older, quality: null };
-    }
+    const comparable = await comparableProbe(face.embedding, stored, olderProbes);
+    if (!comparable) throw await notComparable(medface, patientId, face.embedding.model, stored);
+    // enrolled before the recogniser changed, not moved yet: compared in their templates' model, never refreshed
+    if (comparable !== face.embedding) face = { embedding: comparable, quality: null };
     const model = face.embedding.model;
     const references = [];
     for (const t of stored) if (t.modelId === model) references.push(await medface.openTemplate(t));
@@ -135,6 +133,21 @@ export function verify(medface: Medface, request: VerifyRequest, who: Actor): Pr
       };
     });
   });
+}
+
+/** The capture embedded by the older models among `models` that this release can compare in (Medface.olderModelProbes). */
+export type OlderProbes = (models: readonly string[]) => Promise<Embedding[]>;
+
+/**
+ * The probe a 1:1 comparison with `stored` templates uses: the current model's when some of them are of it,
+ * otherwise the capture embedded by an older model they are of (someone enrolled before the recogniser changed
+ * and not moved or enrolled again since), so a change of recogniser strands nobody; null when none of their
+ * models can be compared here. Patient verification and staff face sign-in both decide this way.
+ */
+export async function comparableProbe(probe: Embedding, stored: readonly { modelId: string }[], olderProbes: OlderProbes): Promise<Embedding | null> {
+  const models = [...new Set(stored.map((t) => t.modelId))];
+  if (models.includes(probe.model)) return probe;
+  return (await olderProbes(models)).find((p) => models.includes(p.model)) ?? null;
 }
 
 /**

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { DLIB_EMBEDDER_ID } from '../../src/face/embedders/dlib.js';
 import { MOBILEFACENET_EMBEDDER_ID } from '../../src/face/embedders/mobilefacenet.js';
+import { signInWithFace } from '../../src/access/authenticate.js';
 import { createUser } from '../../src/access/users.js';
 import { FacePool, type Purpose } from '../../src/face/index.js';
 import { randomChallengeActions, type CapturedFrame } from '../../src/liveness/types.js';
@@ -16,6 +17,7 @@ import { checkIn } from '../../src/services/check-in.js';
 import { startMedface, type FaceEmbedder, type Medface } from '../../src/services/context.js';
 import { issueChallenge } from '../../src/services/liveness.js';
 import { signInPatientWithFace } from '../../src/services/patient-sign-in.js';
+import { enrolOwnFace, staffFaceVerifier } from '../../src/services/staff-face.js';
 import { verify } from '../../src/services/verify.js';
 import { enrol } from '../../src/services/enrol.js';
 import { identify } from '../../src/services/identify.js';
@@ -265,5 +267,50 @@ describeEachStore('changing the recogniser', (h) => {
     expect(await verify(medface, { patientId: ids.bob, image: images.stranger }, who)).toMatchObject({ match: false, model: OLD });
     expect(await verify(medface, { patientId: ids.carol, image: images.carol }, who)).toMatchObject({ match: true, model: NEW });
     expect(await modelsOf(medface, ids.alice)).toEqual([OLD]);
+  });
+
+  it('signs in a staff member whose face was enrolled under the old model, once no patient template is of it, until they enrol it again', { timeout: 600_000 }, async () => {
+    // the staff member enrolled their own face (Alice's) for sign-in before the recogniser changed
+    const before = await start(OLD);
+    const operator = { principal: { kind: 'operator' as const, id: 'cli:test' }, client: null };
+    const staff = await createUser(await accessContext(before), operator, { username: 'dr.old', roles: ['clinician'], password: 'a first password here' });
+    const self = { principal: { kind: 'user' as const, id: staff.user.id, roles: ['clinician' as const], patientId: null }, client: 'test' };
+    await enrolOwnFace(before, await accessContext(before), self, { image: images.alice, consent: true });
+    await before.close();
+    opened.splice(0);
+
+    // the new recogniser; every patient template moved to it, so the gallery holds no template of the old model
+    const medface = await start(NEW);
+    await migrateTemplates(medface, who);
+    await enrol(medface, { patientId: ids.bob, images: [images.bob] }, who);
+    expect(medface.gallery.models()).toEqual([NEW]);
+    expect((await medface.store.listStaffTemplates(staff.user.id)).map((t) => t.modelId)).toEqual([OLD]);
+    const access = await accessContext(medface);
+    const signIn = async (password: string, newPassword: string) =>
+      signInWithFace(access, { username: 'dr.old', password, newPassword, client: 'test' }, staffFaceVerifier(
+        medface,
+        { challengeId: (await issueChallenge(medface, { purpose: 'staff-sign-in' })).id, frames: aliceLive },
+        'test',
+      ));
+    // her live face, embedded by the old model too, compared with her old template at the old model's thresholds
+    const signedIn = await signIn('a first password here', 'a second password here');
+    expect(signedIn.session.established).toMatchObject({ method: 'password+face' });
+    const [entry] = await medface.audit.search(medface.store, { action: 'auth.sign-in', outcome: 'success' });
+    expect(entry!.details).toMatchObject({ method: 'password+face' });
+    // another face is still refused under the old model
+    const bobLive = await genuineFrames(pools[1]!, images.bob, randomChallengeActions(FIXED_RANDOM));
+    const other = signInWithFace(access, { username: 'dr.old', password: 'a second password here', client: 'test' }, staffFaceVerifier(
+      medface,
+      { challengeId: (await issueChallenge(medface, { purpose: 'staff-sign-in' })).id, frames: bobLive },
+      'test',
+    ));
+    await expect(other).rejects.toMatchObject({ code: 'SIGN_IN_FAILED' });
+    const [failed] = await medface.audit.search(medface.store, { action: 'auth.sign-in', outcome: 'failure' });
+    expect(failed!.details).toMatchObject({ method: 'password+face', reason: 'face' });
+
+    // enrolling again under the new model replaces the old model's template
+    await enrolOwnFace(medface, access, self, { image: images.alice, consent: true });
+    expect((await medface.store.listStaffTemplates(staff.user.id)).map((t) => t.modelId)).toEqual([NEW]);
+    expect((await signIn('a second password here', 'a third password here')).user.id).toBe(staff.user.id);
   });
 });
