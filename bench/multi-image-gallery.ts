@@ -2,7 +2,10 @@
  * What enrolling several images per person buys in open-set identification, on the embeddings `medface
  * evaluate` cached (run it on the set first, with the same --out and embedder):
  *
- *   npx tsx bench/multi-image-gallery.ts SETDIR --cache reports/<set> [--embedder ID] [--max-images 3]
+ *   npx tsx bench/multi-image-gallery.ts SETDIR [SETDIR...] --cache reports/<set> [--embedder ID] [--max-images 3]
+ *
+ * Several sets make one larger gallery (e.g. lfw-dev and lfw-train, whose people are disjoint): identities are
+ * named by set and identity, and every set's people with more than `max` images are subjects.
  *
  * The people with more than `max` images are the subjects: each is enrolled with its first k images (k = 1 …
  * max) and searched with its images after the max-th, so every k is measured on the same mated searches.
@@ -19,34 +22,37 @@ import { openSetMeasures, scoreMatrix, searchOutcomes, type GalleryIdentity } fr
 import { DEFAULT_EMBEDDER_ID } from '../src/face/embedders/index.js';
 import { cosine } from '../src/identity/match.js';
 
-function parseArgs(argv: string[]): { setDir: string; cache: string; model: string; max: number } {
-  const args = { setDir: '', cache: '', model: DEFAULT_EMBEDDER_ID, max: 3 };
+function parseArgs(argv: string[]): { setDirs: string[]; cache: string; model: string; max: number } {
+  const args = { setDirs: [] as string[], cache: '', model: DEFAULT_EMBEDDER_ID, max: 3 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--cache') args.cache = argv[++i]!;
     else if (a === '--embedder') args.model = argv[++i]!;
     else if (a === '--max-images') args.max = Number(argv[++i]);
-    else if (!a.startsWith('--') && !args.setDir) args.setDir = a;
+    else if (!a.startsWith('--')) args.setDirs.push(a);
     else throw new Error(`unknown argument ${a}`);
   }
-  if (!args.setDir || !args.cache) throw new Error('usage: npx tsx bench/multi-image-gallery.ts SETDIR --cache DIR [--embedder ID] [--max-images K]');
+  if (args.setDirs.length === 0 || !args.cache) throw new Error('usage: npx tsx bench/multi-image-gallery.ts SETDIR [SETDIR...] --cache DIR [--embedder ID] [--max-images K]');
   return args;
 }
 
-const { setDir, cache: cacheRoot, model, max } = parseArgs(process.argv.slice(2));
-const dataset = readDataset(setDir);
+const { setDirs, cache: cacheRoot, model, max } = parseArgs(process.argv.slice(2));
+const datasets = setDirs.map((dir) => readDataset(dir));
 const cache = new EmbeddingCache(cacheRoot, model);
+/** Every image of every set, named by set so that two sets' paths and identities never collide. */
+const entries = datasets.flatMap((d) => d.entries.map((e) => ({ file: path.resolve(d.dir, e.path), identity: `${d.name}/${e.identity}` })));
 let missing = 0;
 const vectorOf = new Map<string, Float32Array | null>();
-for (const e of dataset.entries) {
-  const hit = cache.get(EmbeddingCache.key(readFileSync(path.resolve(dataset.dir, e.path))));
+for (const e of entries) {
+  const hit = cache.get(EmbeddingCache.key(readFileSync(e.file)));
   if (!hit) missing++;
-  vectorOf.set(e.path, hit && 'embedding' in hit ? hit.embedding.vector : null);
+  vectorOf.set(e.file, hit && 'embedding' in hit ? hit.embedding.vector : null);
 }
-if (missing) throw new Error(`${missing} images of ${dataset.name} are not in the ${model} cache under ${cacheRoot}: run medface evaluate --out ${cacheRoot} first`);
+const name = datasets.map((d) => d.name).join(' + ');
+if (missing) throw new Error(`${missing} images of ${name} are not in the ${model} cache under ${cacheRoot}: run medface evaluate --out ${cacheRoot} first`);
 
 const byIdentity = new Map<string, string[]>();
-for (const e of dataset.entries) byIdentity.set(e.identity, [...(byIdentity.get(e.identity) ?? []), e.path]);
+for (const e of entries) byIdentity.set(e.identity, [...(byIdentity.get(e.identity) ?? []), e.file]);
 const subjects = [...byIdentity].filter(([, files]) => files.length > max);
 const others = [...byIdentity].filter(([, files]) => files.length <= max);
 
@@ -62,12 +68,12 @@ function meanTemplate(vectors: Float32Array[]): Float32Array[] {
   return [mean.map((x) => x / norm)];
 }
 
-const searches = dataset.entries.map((e) => {
+const searches = entries.map((e) => {
   const files = byIdentity.get(e.identity)!;
-  return { identity: e.identity, vector: vectorOf.get(e.path)!, mated: files.length > max && files.indexOf(e.path) >= max };
+  return { identity: e.identity, vector: vectorOf.get(e.file)!, mated: files.length > max && files.indexOf(e.file) >= max };
 });
 const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
-console.log(`${dataset.name}, ${model}: ${subjects.length} people with more than ${max} images (searched with their images after the first ${max}), ${others.length} others enrolled with one image\n`);
+console.log(`${name}, ${model}: ${subjects.length} people with more than ${max} images (searched with their images after the first ${max}), ${others.length} others enrolled with one image\n`);
 console.log('| gallery images per subject | fusion | gallery | mated / non-mated searches | rank-1 | FNIR @ FPIR 1% | FNIR @ FPIR 0.1% |');
 console.log('|---|---|---|---|---|---|---|');
 for (let k = 1; k <= max; k++) {
