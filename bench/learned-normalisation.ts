@@ -277,8 +277,8 @@ const methods: Method[] = [
     }),
   ),
 ];
-// score normalisation on top of the plain cosine and of the whitening kinds
-for (const base of ['cosine', 'pca-white[α=0.1,k=192]', 'wccn[α=0.1]']) {
+// score normalisation on top of the plain cosine and of within-class whitening
+for (const base of ['cosine', 'wccn[α=0.1]']) {
   const m = methods.find((x) => x.name === base)!;
   for (const k of [100, 400, Infinity]) {
     methods.push({ name: `${base}+snorm[K=${k === Infinity ? 'all' : k}]`, fit: (train) => ({ ...m.fit(train), snorm: k }) });
