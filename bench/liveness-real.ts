@@ -18,7 +18,7 @@ import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { genuineProxy, toFrames } from '../src/evaluation/pad-sequences.js';
-import { FacePool, meshTriangulation, type FrameObservation } from '../src/face/index.js';
+import { FacePool, meshTriangulation, type DetectedFace, type Embedding, type FrameObservation } from '../src/face/index.js';
 import { assessSequence, type FrameObserver } from '../src/liveness/assess.js';
 import { ACTIVE_LIVENESS, signalsOf } from '../src/liveness/sequence.js';
 import { LIVENESS_ACTIONS, POSE_ACTIONS, type CapturedFrame, type LivenessAction, type LivenessReason, type LivenessVerdict } from '../src/liveness/types.js';
@@ -55,11 +55,18 @@ interface Annotation {
 /** The pool, remembering answers by image hash: overlapping trials share frames. */
 function remembering(pool: FacePool): FrameObserver {
   const seen = new Map<string, Promise<FrameObservation>>();
+  // a frame's face is the one its remembered observation found, so its bytes name its embedding
+  const embeddings = new Map<string, Promise<Embedding>>();
   return {
     observe(bytes: Uint8Array, embed: boolean) {
       const key = `${embed}:${createHash('sha256').update(bytes).digest('hex')}`;
       if (!seen.has(key)) seen.set(key, pool.observe(bytes, embed));
       return seen.get(key)!;
+    },
+    embedObserved(bytes: Uint8Array, face: DetectedFace) {
+      const key = createHash('sha256').update(bytes).digest('hex');
+      if (!embeddings.has(key)) embeddings.set(key, pool.embedObserved(bytes, face));
+      return embeddings.get(key)!;
     },
   };
 }
