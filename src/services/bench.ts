@@ -169,7 +169,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
     await pool.close();
   }
 
-  const human = options.noBaseline ? undefined : await humanBaseline(images, n, (done) => options.onProgress?.('Human', done, n));
+  const human = options.noBaseline ? undefined : await humanBaseline(images, n, warmup, (done) => options.onProgress?.('Human', done, n));
   const stage = (k: 'decode' | 'detect' | 'quality' | 'align_embed') => stat(timings.map((t) => t.stages[k]));
   const sizes = await Promise.all(images.map((b) => sharp(b).metadata()));
   return {
@@ -211,11 +211,13 @@ const HUMAN_BASELINE = 'Human 3.3.6 face pipeline on tfjs-wasm: BlazeFace, mesh,
 /**
  * Human's own face pipeline, as Human configures it by default for faces (detector, mesh, iris and its FaceRes
  * descriptor; emotion, anti-spoofing and the body, hand and object models off), one image at a time on this
- * thread after one warm-up image: decode + detect + describe, wall clock per image.
+ * thread after the same untimed warm-up as medface's workers (at least one image): decode + detect + describe,
+ * wall clock per image.
  */
 async function humanBaseline(
   images: Buffer[],
   n: number,
+  warmup: number,
   onProgress: (done: number) => void,
 ): Promise<{ description: string; runs: number; wall: Percentiles; cpu: Percentiles }> {
   const tf = await initTf();
@@ -245,7 +247,7 @@ async function humanBaseline(
       input.dispose();
     }
   };
-  await once(images[0]!);
+  for (let i = 0; i < Math.max(1, warmup); i++) await once(images[i % images.length]!);
   const wall: number[] = [];
   const cpu: number[] = [];
   for (let i = 0; i < n; i++) {
