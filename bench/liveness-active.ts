@@ -32,7 +32,7 @@ import {
   type SourceFace,
 } from '../src/evaluation/pad-sequences.js';
 import { readDataset } from '../src/evaluation/dataset.js';
-import { FacePool, meshTriangulation, type FrameObservation, type RgbImage } from '../src/face/index.js';
+import { FacePool, meshTriangulation, type DetectedFace, type Embedding, type FrameObservation, type RgbImage } from '../src/face/index.js';
 import { similarity } from '../src/identity/match.js';
 import { thresholdsFor } from '../src/identity/thresholds.js';
 import { assessSequence, frameSignals, type FrameObserver, type LivenessAssessment } from '../src/liveness/assess.js';
@@ -62,11 +62,18 @@ function actionsSeen(rows: ReadonlyArray<{ actions: LivenessAction[]; verdict: {
 /** The real pool, remembering answers by image hash: replayed, reordered and re-timed frames are the genuine ones. */
 function remembering(pool: FacePool): FrameObserver {
   const seen = new Map<string, Promise<FrameObservation>>();
+  // a frame's face is the one its remembered observation found, so its bytes name its embedding
+  const embeddings = new Map<string, Promise<Embedding>>();
   return {
     observe(bytes: Uint8Array, embed: boolean) {
       const key = `${embed}:${createHash('sha256').update(bytes).digest('hex')}`;
       if (!seen.has(key)) seen.set(key, pool.observe(bytes, embed));
       return seen.get(key)!;
+    },
+    embedObserved(bytes: Uint8Array, face: DetectedFace) {
+      const key = createHash('sha256').update(bytes).digest('hex');
+      if (!embeddings.has(key)) embeddings.set(key, pool.embedObserved(bytes, face));
+      return embeddings.get(key)!;
     },
   };
 }

@@ -12,14 +12,15 @@
  * every thread (a fairer measure than wall time on a shared machine).
  *
  * Phases, from the face pool's calls: frames observed without their embedding (decode, detect, mesh, eyes),
- * observed with it (the same and the embedder), and the rest (crops, the sheet fits on their worker thread, the
+ * embedded (observed with it, as the main branch's check does, or a face observed before embedded: decode and
+ * the embedder), and the rest (crops, the sheet fits on their worker thread, the
  * judgement), each as wall time from the first such call's start to the last one's end.
  */
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { genuineProxy, toFrames } from '../src/evaluation/pad-sequences.js';
-import { FacePool, meshTriangulation, type FrameObservation } from '../src/face/index.js';
+import { FacePool, meshTriangulation, type DetectedFace, type Embedding, type FrameObservation } from '../src/face/index.js';
 import { assessSequence, type FrameObserver } from '../src/liveness/assess.js';
 import { ACTIVE_LIVENESS } from '../src/liveness/sequence.js';
 import { randomChallengeActions, type CapturedFrame, type LivenessAction, type LivenessChallenge } from '../src/liveness/types.js';
@@ -58,6 +59,12 @@ function timing(pool: FrameObserver, filmed?: Map<Uint8Array, FrameObservation>)
       const start = performance.now();
       const result = await pool.observe(bytes, embed);
       spans[embed ? 'embed' : 'observe'].push([start, performance.now()]);
+      return result;
+    },
+    async embedObserved(bytes: Uint8Array, face: DetectedFace): Promise<Embedding> {
+      const start = performance.now();
+      const result = await pool.embedObserved(bytes, face);
+      spans.embed.push([start, performance.now()]);
       return result;
     },
   };

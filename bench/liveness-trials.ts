@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { FacePool, FrameObservation } from '../src/face/index.js';
+import type { DetectedFace, Embedding, FacePool, FrameObservation } from '../src/face/index.js';
 import { assessSequence, type FrameObserver, type LivenessAssessment } from '../src/liveness/assess.js';
 import { ACTIVE_LIVENESS } from '../src/liveness/sequence.js';
 import type { CapturedFrame, LivenessAction } from '../src/liveness/types.js';
@@ -44,11 +44,18 @@ export function readAnnotations(): Annotation[] {
 /** The pool, remembering answers by image hash: overlapping trials share frames. */
 export function remembering(pool: FacePool): FrameObserver {
   const seen = new Map<string, Promise<FrameObservation>>();
+  // a frame's face is the one its remembered observation found, so its bytes name its embedding
+  const embeddings = new Map<string, Promise<Embedding>>();
   return {
     observe(bytes: Uint8Array, embed: boolean) {
       const key = `${embed}:${createHash('sha256').update(bytes).digest('hex')}`;
       if (!seen.has(key)) seen.set(key, pool.observe(bytes, embed));
       return seen.get(key)!;
+    },
+    embedObserved(bytes: Uint8Array, face: DetectedFace) {
+      const key = createHash('sha256').update(bytes).digest('hex');
+      if (!embeddings.has(key)) embeddings.set(key, pool.embedObserved(bytes, face));
+      return embeddings.get(key)!;
     },
   };
 }

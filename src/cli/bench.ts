@@ -14,13 +14,15 @@ export function registerBench(program: Command): void {
     .option('--runtime <runtime>', 'where the networks run: native or wasm (default: native where onnxruntime loads)')
     .option('--threads <count>', 'onnxruntime threads per inference (native only; default 1)')
     .option('--workers <count>', 'workers of the throughput phase (default: one per core)')
+    .option('--warmup <count>', 'untimed analyses per worker before each timed phase (default 60)')
     .option('--no-baseline', "skip the same-process run of Human's own pipeline")
     .option('--json', 'machine-readable output')
     .action(
-      action(async (opts: { images?: string; n: string; embedder?: string; runtime?: string; threads?: string; workers?: string; baseline: boolean; json?: boolean }) => {
+      action(async (opts: { images?: string; n: string; embedder?: string; runtime?: string; threads?: string; workers?: string; warmup?: string; baseline: boolean; json?: boolean }) => {
         const n = positiveInteger('--n', opts.n);
         const threads = opts.threads === undefined ? undefined : positiveInteger('--threads', opts.threads);
         const workers = opts.workers === undefined ? undefined : positiveInteger('--workers', opts.workers);
+        const warmup = opts.warmup === undefined ? undefined : Number(opts.warmup);
         const { runBench } = await import('../services/bench.js');
         const bars = new Map<string, ReturnType<typeof progressBar>>();
         const result = await runBench({
@@ -30,6 +32,7 @@ export function registerBench(program: Command): void {
           ...(opts.runtime !== undefined && { runtime: opts.runtime }),
           ...(threads && { threads }),
           ...(workers && { workers }),
+          ...(warmup !== undefined && { warmup }),
           noBaseline: !opts.baseline,
           onProgress: (phase, done, total) => {
             if (!bars.has(phase)) bars.set(phase, progressBar(phase));
@@ -53,7 +56,7 @@ function render(r: BenchResult): string {
   return [
     `${r.model} (${r.runtime.kind} runtime${r.runtime.kind === 'native' ? `, ${r.runtime.threads} thread(s) per inference` : ''}) on ${r.machine.cpu} (${r.machine.cores} cores, load average ${r.machine.load_average} at start), Node ${r.machine.node}`,
     `images: ${r.images.count} from ${r.images.source} (median ${r.images.median_width}x${r.images.median_height})`,
-    `one core, ${o.runs} analyses:`,
+    `one core, ${o.runs} analyses after ${r.warmup} untimed:`,
     row('decode', o.decode),
     row('detect', o.detect),
     row('quality', o.quality),
@@ -61,7 +64,7 @@ function render(r: BenchResult): string {
     row('total', o.total),
     row('round trip', o.round_trip),
     row('CPU time', o.cpu),
-    `${r.throughput.workers} workers: ${r.throughput.faces} faces in ${r.throughput.seconds} s = ${r.throughput.faces_per_s} faces/s`,
+    `${r.throughput.workers} workers, after ${r.warmup} untimed analyses each: ${r.throughput.faces} faces in ${r.throughput.seconds} s = ${r.throughput.faces_per_s} faces/s, CPU time ${r.throughput.cpu_per_analysis} ms per analysis`,
     ...(r.human_baseline
       ? [
           `${r.human_baseline.description}, same process, ${r.human_baseline.runs} images:`,

@@ -63,45 +63,44 @@ export function warpAffine(image: RgbImage, m: Affine2x3, width: number, height:
   const grid = Math.max(1, Math.ceil(sourcePixelsPerOutput - 1e-9));
   const out = new Uint8Array(width * height * 3);
   const { data, width: w, height: h } = image;
-  const rgb = [0, 0, 0];
-
-  // Bilinear sample at (x, y), adding weight·colour into rgb; neighbours outside the image count as black.
-  const sample = (x: number, y: number, weight: number): void => {
-    const x0 = Math.floor(x), y0 = Math.floor(y);
-    const fx = x - x0, fy = y - y0;
-    for (let j = 0; j < 2; j++) {
-      const yy = y0 + j;
-      if (yy < 0 || yy >= h) continue;
-      const wy = j === 0 ? 1 - fy : fy;
-      for (let i = 0; i < 2; i++) {
-        const xx = x0 + i;
-        if (xx < 0 || xx >= w) continue;
-        const wxy = weight * wy * (i === 0 ? 1 - fx : fx);
-        if (wxy === 0) continue;
-        const o = (yy * w + xx) * 3;
-        rgb[0]! += wxy * data[o]!;
-        rgb[1]! += wxy * data[o + 1]!;
-        rgb[2]! += wxy * data[o + 2]!;
-      }
-    }
-  };
-
   const weight = 1 / (grid * grid);
+  // One loop nest with the bilinear sample written out: a chip is cut for every embedding, and a closure with an
+  // array accumulator per sample cost a quarter more (4.5 against 3.5 ms CPU for a 112 px chip of a 654x634
+  // image). The operations and their order are those of a plain bilinear lookup, so the chip is the same to the bit.
   for (let qy = 0; qy < height; qy++) {
     for (let qx = 0; qx < width; qx++) {
-      rgb[0] = rgb[1] = rgb[2] = 0;
+      let red = 0, green = 0, blue = 0;
       for (let sy = 0; sy < grid; sy++) {
         // Sub-sample offsets spread evenly inside the output pixel, centred on it.
         const oy = qy + (sy + 0.5) / grid - 0.5;
         for (let sx = 0; sx < grid; sx++) {
           const ox = qx + (sx + 0.5) / grid - 0.5;
-          sample(a * ox + b * oy + tx, c * ox + d * oy + ty, weight);
+          // Bilinear sample at (x, y); neighbours outside the image count as black.
+          const x = a * ox + b * oy + tx, y = c * ox + d * oy + ty;
+          const x0 = Math.floor(x), y0 = Math.floor(y);
+          const fx = x - x0, fy = y - y0;
+          for (let j = 0; j < 2; j++) {
+            const yy = y0 + j;
+            if (yy < 0 || yy >= h) continue;
+            const wy = weight * (j === 0 ? 1 - fy : fy);
+            const row = yy * w;
+            for (let i = 0; i < 2; i++) {
+              const xx = x0 + i;
+              if (xx < 0 || xx >= w) continue;
+              const wxy = wy * (i === 0 ? 1 - fx : fx);
+              if (wxy === 0) continue;
+              const o = (row + xx) * 3;
+              red += wxy * data[o]!;
+              green += wxy * data[o + 1]!;
+              blue += wxy * data[o + 2]!;
+            }
+          }
         }
       }
       const o = (qy * width + qx) * 3;
-      out[o] = Math.round(rgb[0]!);
-      out[o + 1] = Math.round(rgb[1]!);
-      out[o + 2] = Math.round(rgb[2]!);
+      out[o] = Math.round(red);
+      out[o + 1] = Math.round(green);
+      out[o + 2] = Math.round(blue);
     }
   }
   return { data: out, width, height };

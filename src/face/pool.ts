@@ -4,7 +4,7 @@ import { MedfaceError } from '../errors.js';
 import { workerEntry } from '../worker-entry.js';
 import type { Analysis, AnalyzeOptions, EngineOptions, FrameObservation, SubjectFace } from './engine.js';
 import type { ImageLimits } from './image.js';
-import type { Purpose } from './types.js';
+import type { DetectedFace, Embedding, Purpose } from './types.js';
 import type { ErrorData, WorkerMessage, WorkerTask } from './worker.js';
 
 export interface PoolOptions extends EngineOptions {
@@ -114,6 +114,13 @@ export class FacePool {
   observe(bytes: Uint8Array, embed: boolean, imageLimits?: Partial<ImageLimits>): Promise<FrameObservation> {
     const body: TaskBody = imageLimits ? { kind: 'observe', bytes, embed, imageLimits } : { kind: 'observe', bytes, embed };
     return this.submit(body) as Promise<FrameObservation>;
+  }
+
+  /** See FaceEngine.embedObserved: `face` is an observation's subject (FrameObservation), for the same bytes. */
+  embedObserved(bytes: Uint8Array, face: DetectedFace, imageLimits?: Partial<ImageLimits>): Promise<Embedding> {
+    const { box, score, pose, mesh } = face;
+    const body: TaskBody = { kind: 'embedObserved', bytes, face: { box, score, pose, mesh }, ...(imageLimits && { imageLimits }) };
+    return this.submit(body) as Promise<Embedding>;
   }
 
   stats(): PoolStats {

@@ -98,11 +98,29 @@ export const WASM_RUNTIME: RuntimeSettings = { kind: 'wasm', threads: 1 };
 export const DEFAULT_NATIVE_THREADS = 1;
 
 /**
- * The runtime to use: `native` where onnxruntime-node loads, else tfjs-wasm; asking for `native` where it cannot
- * load is an error rather than a silent slowdown. `loadNative` is onnxruntime-node's loader (replaceable to
- * test the fallback on a machine where it loads).
+ * The runtime the environment names (`MEDFACE_RUNTIME=native|wasm`), for every face engine of the process that
+ * is not told otherwise: an operator can force tfjs-wasm where onnxruntime-node loads but misbehaves, without a
+ * new release. Unset or blank: undefined (the automatic choice); any other value is refused.
  */
-export function chooseRuntime(requested?: FaceRuntime, threads = DEFAULT_NATIVE_THREADS, loadNative: () => unknown = nativeRuntime): RuntimeSettings {
+export function runtimeFromEnvironment(env: NodeJS.ProcessEnv = process.env): FaceRuntime | undefined {
+  const text = env.MEDFACE_RUNTIME?.trim();
+  if (!text) return undefined;
+  if (!(FACE_RUNTIMES as readonly string[]).includes(text)) {
+    throw new MedfaceError('INVALID_ARGUMENT', `MEDFACE_RUNTIME must be ${FACE_RUNTIMES.join(' or ')}, got "${text}"`);
+  }
+  return text as FaceRuntime;
+}
+
+/**
+ * The runtime to use: the one requested, else MEDFACE_RUNTIME's, else `native` where onnxruntime-node loads and
+ * tfjs-wasm otherwise; asking for `native` where it cannot load is an error rather than a silent slowdown.
+ * `loadNative` is onnxruntime-node's loader (replaceable to test the fallback on a machine where it loads).
+ */
+export function chooseRuntime(
+  requested: FaceRuntime | undefined = runtimeFromEnvironment(),
+  threads = DEFAULT_NATIVE_THREADS,
+  loadNative: () => unknown = nativeRuntime,
+): RuntimeSettings {
   if (!Number.isInteger(threads) || threads < 1) {
     throw new MedfaceError('INVALID_ARGUMENT', `Native runtime threads must be a positive integer, not ${threads}.`);
   }

@@ -6,12 +6,13 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { isMedfaceError, type ErrorCode } from '../errors.js';
 import { FaceEngine, type AnalyzeOptions, type EngineOptions } from './engine.js';
 import type { ImageLimits } from './image.js';
-import type { Purpose } from './types.js';
+import type { DetectedFace, Purpose } from './types.js';
 
 export type WorkerTask =
   | { id: number; kind: 'analyze'; bytes: Uint8Array; options: AnalyzeOptions }
   | { id: number; kind: 'embedSingle'; bytes: Uint8Array; purpose: Purpose; imageLimits?: Partial<ImageLimits> }
-  | { id: number; kind: 'observe'; bytes: Uint8Array; embed: boolean; imageLimits?: Partial<ImageLimits> };
+  | { id: number; kind: 'observe'; bytes: Uint8Array; embed: boolean; imageLimits?: Partial<ImageLimits> }
+  | { id: number; kind: 'embedObserved'; bytes: Uint8Array; face: DetectedFace; imageLimits?: Partial<ImageLimits> };
 
 /** A MedfaceError as plain data: class instances do not survive postMessage. */
 export interface ErrorData {
@@ -43,6 +44,19 @@ function float32Buffers(value: unknown, into: Set<ArrayBuffer>): Set<ArrayBuffer
   return into;
 }
 
+function run(engine: FaceEngine, task: WorkerTask): Promise<unknown> {
+  switch (task.kind) {
+    case 'analyze':
+      return engine.analyze(task.bytes, task.options);
+    case 'observe':
+      return engine.observe(task.bytes, task.embed, task.imageLimits);
+    case 'embedObserved':
+      return engine.embedObserved(task.bytes, task.face, task.imageLimits);
+    case 'embedSingle':
+      return engine.embedSingle(task.bytes, task.purpose, task.imageLimits);
+  }
+}
+
 async function serve(port: NonNullable<typeof parentPort>): Promise<void> {
   let engine: FaceEngine;
   try {
@@ -53,12 +67,7 @@ async function serve(port: NonNullable<typeof parentPort>): Promise<void> {
     return;
   }
   port.on('message', (task: WorkerTask) => {
-    const work =
-      task.kind === 'analyze'
-        ? engine.analyze(task.bytes, task.options)
-        : task.kind === 'observe'
-          ? engine.observe(task.bytes, task.embed, task.imageLimits)
-          : engine.embedSingle(task.bytes, task.purpose, task.imageLimits);
+    const work = run(engine, task);
     work.then(
       (result) => port.postMessage({ type: 'done', id: task.id, result } satisfies WorkerMessage, [...float32Buffers(result, new Set())]),
       (e: unknown) => port.postMessage({ type: 'failed', id: task.id, error: toErrorData(e) } satisfies WorkerMessage),

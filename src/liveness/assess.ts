@@ -18,7 +18,7 @@ export type LivenessAssessment = LivenessVerdict & {
 };
 
 /** What the check needs of a face pool. */
-export type FrameObserver = Pick<FacePool, 'observe'>;
+export type FrameObserver = Pick<FacePool, 'observe' | 'embedObserved'>;
 
 function refused(reasons: LivenessReason[]): LivenessAssessment {
   return { passed: false, reasons, observed: [], matchFrame: null, probeFrames: [], embedding: null, views: [] };
@@ -100,8 +100,9 @@ export async function assessSequence(
       indices.filter((i) => signals[i] && !embedded.has(i)),
       async (i) => {
         embedded.add(i);
-        const embedding = (await faces.observe(frames[i]!.image, true)).subject?.embedding;
-        if (embedding) signals[i] = { ...signals[i]!, embedding };
+        // the face observed above, embedded without a second detection
+        const embedding = await faces.embedObserved(frames[i]!.image, observations[i]!.subject!);
+        signals[i] = { ...signals[i]!, embedding };
       },
     );
   // The flatness test pairs the first frame with turned or lifted ones only: just those are cropped.

@@ -21,6 +21,8 @@ export interface BenchOptions {
   threads?: number;
   /** Workers of the throughput phase (default: one per core). */
   workers?: number;
+  /** Untimed analyses per worker before each timed phase (default DEFAULT_BENCH_WARMUP). */
+  warmup?: number;
   /** Skip the same-process run of Human's own pipeline. */
   noBaseline?: boolean;
   onProgress?: (phase: string, done: number, total: number) => void;
@@ -55,8 +57,15 @@ export interface BenchResult {
      */
     cpu: Percentiles;
   };
-  /** One worker per core (unless told), the queue kept full. */
-  throughput: { workers: number; analyses: number; faces: number; seconds: number; faces_per_s: number };
+  /**
+   * One worker per core (unless told), the queue kept full. `cpu_per_analysis`: CPU time (user + system, whole
+   * process) per analysis in milliseconds, to set beside one_core's: more per analysis with more workers is
+   * contention between them; the same, with fewer faces per second than workers × one core's, is cores that
+   * other work held.
+   */
+  throughput: { workers: number; analyses: number; faces: number; seconds: number; faces_per_s: number; cpu_per_analysis: number };
+  /** Untimed analyses each worker ran before its timed phase. */
+  warmup: number;
   /**
    * Human's own face pipeline (see humanBaseline) on the same images in the same process, one at a time, and
    * how many times slower its p50 is than medface's round trip: a figure that carries across machines.
@@ -76,6 +85,15 @@ export interface BenchResult {
 const IMAGE_FILE = /\.(jpe?g|png|webp|gif|tiff?|avif)$/i;
 
 /**
+ * Untimed analyses per worker before each timed phase. A fresh worker is JIT-compiling (V8's tiers for
+ * JavaScript and for tfjs's WebAssembly) for its first hundred or so analyses: on the demo crops its CPU time per
+ * image fell from 137 to 67 ms over its first 112 (scratch probe, loaded machine). Before this warm-up the
+ * one-core phase ran on a worker already warmed by cutting the demo crops while the throughput phase's workers
+ * were fresh, which understated what two workers do.
+ */
+export const DEFAULT_BENCH_WARMUP = 60;
+
+/**
  * Measures the face pipeline (decode, detect, quality, align + embed of the subject) as `compare` and
  * enrolment use it: latency per stage on one core, then faces per second with one worker per core.
  */
@@ -87,6 +105,20 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
     throw new MedfaceError('INVALID_ARGUMENT', `--runtime must be ${FACE_RUNTIMES.join(' or ')}, got "${options.runtime}"`);
   }
   const runtime = chooseRuntime(options.runtime as FaceRuntime | undefined, options.threads ?? DEFAULT_NATIVE_THREADS);
+  const warmup = options.warmup ?? DEFAULT_BENCH_WARMUP;
+  if (!Number.isInteger(warmup) || warmup < 0) throw new MedfaceError('INVALID_ARGUMENT', '--warmup must be a non-negative integer');
+  /** `count` analyses per worker of `pool`, untimed, every worker kept busy. */
+  const warm = async (pool: FacePool, workers: number, images: readonly Buffer[]): Promise<void> => {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: workers }, async () => {
+        while (next < warmup * workers) {
+          await pool.analyze(images[next++ % images.length]!, { purpose: 'verify', embed: true });
+          options.onProgress?.('warm-up', next, warmup * workers);
+        }
+      }),
+    );
+  };
   const poolOptions = { embedderId: model, runtime: runtime.kind, nativeThreads: runtime.threads };
 
   const loadAverage = os.loadavg()[0]!;
@@ -95,6 +127,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
   let timings: Array<{ stages: Record<'decode' | 'detect' | 'quality' | 'align_embed', number>; roundTrip: number; cpu: number }>;
   try {
     images = options.imagesDir ? readImages(options.imagesDir) : await demoFaceCrops(single);
+    await warm(single, 1, images);
     timings = [];
     for (let i = 0; i < n; i++) {
       const cpuBefore = process.cpuUsage();
@@ -113,9 +146,12 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
   const pool = await FacePool.create({ ...poolOptions, size: workers });
   let faces = 0;
   let seconds: number;
+  let cpuPerAnalysis: number;
   try {
+    await warm(pool, workers, images);
     let next = 0;
     let done = 0;
+    const cpuBefore = process.cpuUsage();
     const started = performance.now();
     await Promise.all(
       Array.from({ length: workers * 2 }, async () => {
@@ -127,11 +163,13 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
       }),
     );
     seconds = (performance.now() - started) / 1000;
+    const cpu = process.cpuUsage(cpuBefore);
+    cpuPerAnalysis = (cpu.user + cpu.system) / 1000 / n;
   } finally {
     await pool.close();
   }
 
-  const human = options.noBaseline ? undefined : await humanBaseline(images, n, (done) => options.onProgress?.('Human', done, n));
+  const human = options.noBaseline ? undefined : await humanBaseline(images, n, warmup, (done) => options.onProgress?.('Human', done, n));
   const stage = (k: 'decode' | 'detect' | 'quality' | 'align_embed') => stat(timings.map((t) => t.stages[k]));
   const sizes = await Promise.all(images.map((b) => sharp(b).metadata()));
   return {
@@ -154,7 +192,8 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
       round_trip: stat(timings.map((t) => t.roundTrip)),
       cpu: stat(timings.map((t) => t.cpu)),
     },
-    throughput: { workers, analyses: n, faces, seconds: round(seconds), faces_per_s: round(faces / seconds) },
+    throughput: { workers, analyses: n, faces, seconds: round(seconds), faces_per_s: round(faces / seconds), cpu_per_analysis: round(cpuPerAnalysis) },
+    warmup,
     ...(human && {
       human_baseline: {
         ...human,
@@ -172,11 +211,13 @@ const HUMAN_BASELINE = 'Human 3.3.6 face pipeline on tfjs-wasm: BlazeFace, mesh,
 /**
  * Human's own face pipeline, as Human configures it by default for faces (detector, mesh, iris and its FaceRes
  * descriptor; emotion, anti-spoofing and the body, hand and object models off), one image at a time on this
- * thread after one warm-up image: decode + detect + describe, wall clock per image.
+ * thread after the same untimed warm-up as medface's workers (at least one image): decode + detect + describe,
+ * wall clock per image.
  */
 async function humanBaseline(
   images: Buffer[],
   n: number,
+  warmup: number,
   onProgress: (done: number) => void,
 ): Promise<{ description: string; runs: number; wall: Percentiles; cpu: Percentiles }> {
   const tf = await initTf();
@@ -206,7 +247,7 @@ async function humanBaseline(
       input.dispose();
     }
   };
-  await once(images[0]!);
+  for (let i = 0; i < Math.max(1, warmup); i++) await once(images[i % images.length]!);
   const wall: number[] = [];
   const cpu: number[] = [];
   for (let i = 0; i < n; i++) {

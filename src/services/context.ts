@@ -50,9 +50,10 @@ export interface MedfaceOptions {
 
 /**
  * What the use cases need of the face layer: one quality-gated face and its embedding per capture; a server's
- * pool also follows a face over the frames of a liveness sequence (`observe`) and judges live captures (`analyze`).
+ * pool also follows a face over the frames of a liveness sequence (`observe`, then `embedObserved` for its key
+ * frames) and judges live captures (`analyze`).
  */
-export type FaceEmbedder = Pick<FacePool, 'embedSingle'> & Partial<Pick<FacePool, 'observe' | 'analyze' | 'stats'>>;
+export type FaceEmbedder = Pick<FacePool, 'embedSingle'> & Partial<Pick<FacePool, 'observe' | 'embedObserved' | 'analyze' | 'stats'>>;
 
 export const DEFAULT_MAX_TEMPLATES = 5;
 const DEFAULT_REFRESH_AFTER_DAYS = 30;

@@ -2,7 +2,7 @@ import type { AccessContext } from '../access/context.js';
 import type { Config } from '../config.js';
 import os from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { AnalyzeOptions, FacePool, PoolStats, Purpose } from '../face/index.js';
+import type { AnalyzeOptions, DetectedFace, FacePool, PoolStats, Purpose } from '../face/index.js';
 // the constant alone: pool.ts loads no model (the face layer's index does, and is imported on first use)
 import { DEFAULT_QUEUE_LIMIT } from '../face/pool.js';
 import { isMedfaceError, MedfaceError } from '../errors.js';
@@ -11,7 +11,7 @@ import { openMedface, type Medface, type MedfaceOptions } from './context.js';
 import { GallerySync } from './gallery-sync.js';
 
 /** What a long-running deployment needs of the face pool: embeddings, its load, and closing it. */
-export type ServingPool = Pick<FacePool, 'embedSingle' | 'stats' | 'close'> & Partial<Pick<FacePool, 'observe' | 'analyze'>>;
+export type ServingPool = Pick<FacePool, 'embedSingle' | 'stats' | 'close'> & Partial<Pick<FacePool, 'observe' | 'embedObserved' | 'analyze'>>;
 
 export interface DeploymentOptions extends Omit<MedfaceOptions, 'faces'> {
   /** A started pool to use (tests share one per file); the caller keeps ownership. */
@@ -71,6 +71,7 @@ export class Deployment {
         faces: {
           embedSingle: (bytes: Uint8Array, purpose: Purpose) => faces.embedSingle(bytes, purpose),
           observe: (bytes: Uint8Array, embed: boolean) => faces.observe(bytes, embed),
+          embedObserved: (bytes: Uint8Array, face: DetectedFace) => faces.embedObserved(bytes, face),
           analyze: (bytes: Uint8Array, options?: AnalyzeOptions) => faces.analyze(bytes, options),
           stats: () => faces.stats(),
         },
@@ -186,6 +187,13 @@ class Faces {
     const pool = await this.pool();
     if (!pool.observe) throw new MedfaceError('ENGINE_FAILED', 'this face pool cannot observe frames');
     return this.#timed('observe', () => pool.observe!(bytes, embed));
+  }
+
+  /** A face of a frame observed before, embedded without detecting it again (a liveness check's key frame). */
+  async embedObserved(bytes: Uint8Array, face: DetectedFace) {
+    const pool = await this.pool();
+    if (!pool.embedObserved) throw new MedfaceError('ENGINE_FAILED', 'this face pool cannot embed observed frames');
+    return this.#timed('observe', () => pool.embedObserved!(bytes, face));
   }
 
   async analyze(bytes: Uint8Array, options?: AnalyzeOptions) {

@@ -217,6 +217,7 @@ class FilmedFrames {
         const known = embed ? undefined : this.#challenges.get(challengeId)?.byHash.get(createHash('sha256').update(bytes).digest('hex'));
         return known ?? faces.observe(bytes, embed);
       },
+      embedObserved: (bytes, face) => faces.embedObserved(bytes, face),
     };
   }
 
@@ -267,8 +268,8 @@ async function record(medface: Medface, who: Actor, patientId: string | null, ou
 /** The face pool as the sequence check uses it: observing frames, with as many at once as it has workers. */
 async function framePool(medface: Medface): Promise<FacePool> {
   const faces = await medface.faces();
-  if (!faces.observe || !faces.stats) throw new MedfaceError('ENGINE_FAILED', 'this face engine cannot follow a face over frames');
-  // assessSequence uses observe() and stats() alone, which are there
+  if (!faces.observe || !faces.embedObserved || !faces.stats) throw new MedfaceError('ENGINE_FAILED', 'this face engine cannot follow a face over frames');
+  // assessSequence uses observe(), embedObserved() and stats() alone, which are there
   return faces as FacePool;
 }
 

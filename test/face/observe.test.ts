@@ -42,6 +42,26 @@ describe('FacePool.observe (per-frame geometry for sequence checks)', () => {
     expect(embedded.subject!.mesh).toEqual(subject.mesh);
   }, 120_000);
 
+  it('embeds a face observed before without detecting it again: the same vector as a full analysis of the frame', async () => {
+    const photo = await singleFace();
+    const observed = (await pool.observe(photo, false)).subject!;
+    const later = await pool.embedObserved(photo, observed);
+    const analysed = (await pool.analyze(photo, { embed: 'primary' })).faces[0]!.embedding!;
+    const embedded = (await pool.observe(photo, true)).subject!.embedding!;
+    expect(later.model).toBe(analysed.model);
+    expect(later.vector).toHaveLength(DIMENSIONS);
+    for (const other of [analysed, embedded]) {
+      const cosine = later.vector.reduce((s, v, i) => s + v * other.vector[i]!, 0);
+      expect(cosine).toBeGreaterThan(0.99999);
+      for (let i = 0; i < DIMENSIONS; i++) expect(later.vector[i]).toBeCloseTo(other.vector[i]!, 5);
+    }
+    // the embedding follows the mesh it is given: another face's mesh gives another vector
+    const other = (await pool.observe(sample(1), false)).subject!;
+    const moved = await pool.embedObserved(photo, { ...observed, mesh: other.mesh.map((p) => ({ ...p, x: p.x / 3, y: p.y / 3 })) });
+    expect(moved.vector.reduce((s, v, i) => s + v * later.vector[i]!, 0)).toBeLessThan(0.9);
+    await expect(pool.embedObserved(photo, { ...observed, mesh: observed.mesh.slice(0, 5) })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  }, 120_000);
+
   it('says how open each eye is: mirrored, the eyes swap sides; closed (the lids rendered shut), they read far lower', async () => {
     const photo = await singleFace();
     const open = (await pool.observe(photo, false)).subject!;

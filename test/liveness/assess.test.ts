@@ -21,7 +21,7 @@ import {
   warpImage,
   type SourceFace,
 } from '../../src/evaluation/pad-sequences.js';
-import { decodeImage, FacePool, meshTriangulation, type FrameObservation, type Pose, type RgbImage } from '../../src/face/index.js';
+import { decodeImage, FacePool, meshTriangulation, type Embedding, type FrameObservation, type Pose, type RgbImage } from '../../src/face/index.js';
 import { FACE_API_DIR } from '../../src/face/runtime.js';
 import { createEmbedder } from '../../src/face/embedders/index.js';
 import { assessSequence, type FrameObserver } from '../../src/liveness/assess.js';
@@ -64,11 +64,18 @@ const NOW = new Date(ISSUED + 6_000);
 /** The real pool, remembering each frame's answer: the replay attacks resend the same images. */
 function remembering(pool: FacePool): FrameObserver {
   const seen = new Map<string, Promise<FrameObservation>>();
+  // a frame's face is the one its remembered observation found, so its bytes name its embedding
+  const embeddings = new Map<string, Promise<Embedding>>();
   return {
     observe(bytes: Uint8Array, embed: boolean) {
       const key = `${embed}:${createHash('sha256').update(bytes).digest('hex')}`;
       if (!seen.has(key)) seen.set(key, pool.observe(bytes, embed));
       return seen.get(key)!;
+    },
+    embedObserved(bytes, face) {
+      const key = createHash('sha256').update(bytes).digest('hex');
+      if (!embeddings.has(key)) embeddings.set(key, pool.embedObserved(bytes, face));
+      return embeddings.get(key)!;
     },
   };
 }
@@ -219,6 +226,10 @@ describe('assessSequence (active liveness) on rendered genuine proxies and attac
       observe: (bytes, embed) => {
         if (embed) embedded.push(genuine.findIndex((f) => f.image === bytes));
         return faces.observe(bytes, embed);
+      },
+      embedObserved: (bytes, face) => {
+        embedded.push(genuine.findIndex((f) => f.image === bytes));
+        return faces.embedObserved(bytes, face);
       },
     };
     const verdict = await assessSequence(counting, challenge(['turn-left', 'look-up']), genuine, NOW);

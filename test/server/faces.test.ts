@@ -25,12 +25,12 @@ const b64 = (image: Uint8Array) => Buffer.from(image).toString('base64');
 const FIXED_RANDOM = () => 0;
 
 /**
- * The pool's observe, one frame after another: the pool has no queue (for the ENGINE_BUSY test below), and the
- * liveness check observes as many frames at once as the machine has cores.
+ * The pool's frame work, one frame after another: the pool has no queue (for the ENGINE_BUSY test below), and the
+ * liveness check observes and embeds as many frames at once as the machine has cores.
  */
 let observing: Promise<unknown> = Promise.resolve();
-function observeInTurn(bytes: Uint8Array, embed: boolean): ReturnType<FacePool['observe']> {
-  const run = observing.then(() => pool.observe(bytes, embed));
+function inTurn<T>(work: () => Promise<T>): Promise<T> {
+  const run = observing.then(work);
   observing = run.catch(() => undefined);
   return run;
 }
@@ -46,7 +46,8 @@ beforeAll(async () => {
     deployment: {
       pool: {
         embedSingle: remembering.embedSingle,
-        observe: observeInTurn,
+        observe: (bytes, embed) => inTurn(() => pool.observe(bytes, embed)),
+        embedObserved: (bytes, face) => inTurn(() => pool.embedObserved(bytes, face)),
         analyze: (bytes, options) => pool.analyze(bytes, options),
         stats: () => pool.stats(),
         close: () => pool.close(),

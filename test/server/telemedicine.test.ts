@@ -41,7 +41,7 @@ beforeAll(async () => {
   writeTestThresholds(thresholdsFile);
   server = await startTestServer({
     deployment: {
-      pool: { embedSingle: remembering.embedSingle, observe: (bytes, embed) => pool.observe(bytes, embed), stats: () => pool.stats(), close: () => pool.close() },
+      pool: { embedSingle: remembering.embedSingle, observe: (bytes, embed) => pool.observe(bytes, embed), embedObserved: (bytes, face) => pool.embedObserved(bytes, face), stats: () => pool.stats(), close: () => pool.close() },
       thresholdsFile,
       access: { now: clock.now },
       // challenges whose actions a sequence rendered in advance performs; verifications of one link run one after another

@@ -122,7 +122,7 @@ describeEachStore('changing the recogniser', (h) => {
   const start = async (model: string): Promise<Medface> => {
     // the deployment's own pool follows faces over liveness frames too; older models' pools are started by medface
     const pool = pools[model === OLD ? 0 : 1]!;
-    const faces: FaceEmbedder = { ...(model === OLD ? oldFaces : newFaces), observe: (bytes, embed) => pool.observe(bytes, embed), stats: () => pool.stats() };
+    const faces: FaceEmbedder = { ...(model === OLD ? oldFaces : newFaces), observe: (bytes, embed) => pool.observe(bytes, embed), embedObserved: (bytes, face) => pool.embedObserved(bytes, face), stats: () => pool.stats() };
     const medface = await startMedface(await db.open(), { keyFile, thresholdsFile, faces, embedderId: model, liveness: { random: FIXED_RANDOM } });
     opened.push(medface);
     return medface;

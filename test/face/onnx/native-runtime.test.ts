@@ -6,7 +6,7 @@ import { FaceEngine, type Analysis } from '../../../src/face/engine.js';
 import { MOBILEFACENET_EMBEDDER_ID, repairPrelu } from '../../../src/face/embedders/mobilefacenet.js';
 import { NativeNetwork, nativeRuntime, readGraphModel } from '../../../src/face/onnx/session.js';
 import { tfjsToOnnx, type TfGraphModel } from '../../../src/face/onnx/tfjs-to-onnx.js';
-import { chooseRuntime, FACE_API_DIR, fileModelHandler, HUMAN_DIR, initTf } from '../../../src/face/runtime.js';
+import { chooseRuntime, runtimeFromEnvironment, FACE_API_DIR, fileModelHandler, HUMAN_DIR, initTf } from '../../../src/face/runtime.js';
 import { humanModelsFile } from '../../../src/face/embedders/graph-model.js';
 
 const ort = nativeRuntime();
@@ -81,6 +81,33 @@ describe('chooseRuntime', () => {
     expect(chooseRuntime(undefined, 2)).toEqual({ kind: 'native', threads: 2 });
     expect(() => chooseRuntime(undefined, 0)).toThrow(/positive integer/);
   });
+});
+
+describe('MEDFACE_RUNTIME', () => {
+  it('names the runtime of every engine not told otherwise; other values are refused', async () => {
+    expect(runtimeFromEnvironment({})).toBeUndefined();
+    expect(runtimeFromEnvironment({ MEDFACE_RUNTIME: ' ' })).toBeUndefined();
+    expect(runtimeFromEnvironment({ MEDFACE_RUNTIME: ' wasm ' })).toBe('wasm');
+    expect(() => runtimeFromEnvironment({ MEDFACE_RUNTIME: 'gpu' })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    const before = process.env.MEDFACE_RUNTIME;
+    process.env.MEDFACE_RUNTIME = 'wasm';
+    try {
+      expect(chooseRuntime().kind).toBe('wasm');
+      expect(chooseRuntime('native').kind).toBe('native');
+      const engine = await FaceEngine.create();
+      try {
+        expect(engine.runtime).toBe('wasm');
+      } finally {
+        engine.dispose();
+      }
+      process.env.MEDFACE_RUNTIME = 'cuda';
+      await expect(FaceEngine.create()).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    } finally {
+      if (before === undefined) delete process.env.MEDFACE_RUNTIME;
+      else process.env.MEDFACE_RUNTIME = before;
+    }
+    expect(chooseRuntime().kind).toBe('native');
+  }, 120_000);
 });
 
 describe('the engine on the native runtime', () => {
