@@ -5,7 +5,6 @@ import { exportAuditLog, searchAuditLog, verifyAuditLog, type AuditSearch } from
 import { checkIntegrity } from '../../services/integrity.js';
 import { nameRightsOf } from '../../services/people.js';
 import { actorOf } from '../../services/records.js';
-import type { AuditOutcome } from '../../store/types.js';
 import { callerOf } from '../access.js';
 import type { ServerContext } from '../context.js';
 import { FHIR_JSON } from './fhir.js';
@@ -107,7 +106,7 @@ export const auditRoutes: FastifyPluginAsync<ServerContext> = async (app, { depl
         actor?: string;
         userName?: string;
         action?: string;
-        outcome?: AuditOutcome;
+        outcome?: AuditSearch['outcome'];
         from?: string;
         to?: string;
         limit?: number;

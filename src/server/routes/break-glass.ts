@@ -3,7 +3,6 @@ import { MAX_BREAK_GLASS_MINUTES, MIN_REASON_CHARS } from '../../records/break-g
 import { breakGlass, breakGlassQueue, reviewBreakGlass } from '../../services/break-glass.js';
 import { breakGlassIdentify, DEFAULT_BREAK_GLASS_TOP } from '../../services/break-glass-identify.js';
 import { actorOf } from '../../services/records.js';
-import type { BreakGlassReviewStatus } from '../../store/types.js';
 import { callerOf } from '../access.js';
 import { rateLimited, type ServerContext } from '../context.js';
 import { imageBody, imageRoute, type ImageBodySpec } from '../images.js';
@@ -128,7 +127,7 @@ export const breakGlassRoutes: FastifyPluginAsync<ServerContext> = async (app, {
       },
     },
     async (request) => {
-      const { status } = request.query as { status: BreakGlassReviewStatus | 'all' };
+      const { status } = request.query as { status: Parameters<typeof breakGlassQueue>[1] };
       const caller = callerOf(request);
       return { grants: await breakGlassQueue(medface, status, actorOf(caller), await nameRightsOf(caller.principal)) };
     },

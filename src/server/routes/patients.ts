@@ -1,5 +1,4 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { PatientLinkStatus } from '../../store/types.js';
 import { listDuplicates, reviewDuplicate } from '../../services/duplicates.js';
 import { nameRightsOf } from '../../services/people.js';
 import { MedfaceError } from '../../errors.js';
@@ -133,7 +132,7 @@ export const patientRoutes: FastifyPluginAsync<ServerContext> = async (app, { de
       },
     },
     async (request) => {
-      const query = request.query as { status?: PatientLinkStatus; patientId?: string };
+      const query = request.query as Parameters<typeof listDuplicates>[1];
       const caller = callerOf(request);
       return { duplicates: await listDuplicates(medface, query, actorOf(caller), await nameRightsOf(caller.principal)) };
     },
