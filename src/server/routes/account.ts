@@ -4,7 +4,7 @@ import { MedfaceError } from '../../errors.js';
 import { enrolOwnFace, ownFaceStatus, removeOwnFace } from '../../services/staff-face.js';
 import { callerOf } from '../access.js';
 import { rateLimited, type RoutePlugin } from '../context.js';
-import { imageBody, imageRoute } from '../images.js';
+import { imageBody, imageBytes, imageRoute } from '../images.js';
 import { setSessionCookie } from '../security.js';
 import { DATE_TIME, NO_QUERY, SESSION } from '../schemas.js';
 
@@ -29,8 +29,8 @@ const FACE_STATUS = {
 const FACE_ENROL = {
   properties: { consent: { type: 'boolean', description: 'The staff member consents to the staff face notice (required: true)' } },
   required: ['image', 'consent'],
-  images: { image: 'single' as const },
-};
+  images: { image: 'single' },
+} as const;
 
 /** A session, not an API key: these are a person's own account. */
 function session(request: FastifyRequest) {
@@ -67,8 +67,8 @@ export const accountRoutes: RoutePlugin = async (app, { deployment, tls, rateLim
     },
     async (request) => {
       session(request);
-      const body = request.body as { image: Buffer; consent: boolean };
-      return enrolOwnFace(medface, access, callerOf(request), { image: body.image, consent: body.consent });
+      const body = request.body;
+      return enrolOwnFace(medface, access, callerOf(request), { image: imageBytes(body.image), consent: body.consent });
     },
   );
 

@@ -10,7 +10,7 @@ import { callerOf, requestField } from '../access.js';
 import { framesRoute } from '../frames.js';
 import type { CapturedFrame } from '../../liveness/types.js';
 import { rateLimited, type RoutePlugin } from '../context.js';
-import { imageBody, imageRoute, type ImageBodySpec } from '../images.js';
+import { imageBody, imageBytes, imageRoute, type ImageBodySpec } from '../images.js';
 import { bodyOptional, DATE, DATE_TIME, idParams, MATCH_GRADE, NO_QUERY, QUALITY, REASON_BODY, UUID } from '../schemas.js';
 
 const patientParam = (r: FastifyRequest) => requestField(r, 'params', 'patientId');
@@ -143,7 +143,7 @@ export const biometricRoutes: RoutePlugin = async (app, { deployment, telemedici
   const { medface, access } = deployment;
   const limited = rateLimited(rateLimits.biometric);
 
-  const ENROL: ImageBodySpec = {
+  const ENROL = {
     properties: {
       overrideDuplicate: { type: 'string', minLength: 1, maxLength: 1000, description: 'Store although another patient matches, saying why' },
       keepPhoto: { type: 'boolean', description: 'Keep the captures, encrypted, for human review' },
@@ -151,7 +151,7 @@ export const biometricRoutes: RoutePlugin = async (app, { deployment, telemedici
     },
     required: ['images'],
     images: { images: { max: medface.maxTemplatesPerPatient } },
-  };
+  } as const satisfies ImageBodySpec;
   app.post(
     '/patients/:patientId/enrol',
     {
@@ -167,7 +167,8 @@ export const biometricRoutes: RoutePlugin = async (app, { deployment, telemedici
       },
     },
     async (request, reply) => {
-      const { images, ...options } = request.body as { images: Buffer[]; overrideDuplicate?: string; keepPhoto?: boolean; replaceOldest?: boolean };
+      const { images: texts, ...options } = request.body;
+      const images = texts.map(imageBytes);
       const result = await enrol(
         medface,
         { patientId: patientParam(request), images, ...options },
@@ -205,11 +206,11 @@ export const biometricRoutes: RoutePlugin = async (app, { deployment, telemedici
     },
   );
 
-  const IDENTIFY: ImageBodySpec = {
+  const IDENTIFY = {
     properties: { top: { type: 'integer', minimum: 1, maximum: 20, description: 'Most candidates returned (default 3)' } },
     required: ['image'],
     images: { image: 'single' },
-  };
+  } as const satisfies ImageBodySpec;
   app.post(
     '/identify',
     {
@@ -224,8 +225,8 @@ export const biometricRoutes: RoutePlugin = async (app, { deployment, telemedici
       },
     },
     async (request) => {
-      const { image, top } = request.body as { image: Buffer; top?: number };
-      return identify(medface, { image, ...(top !== undefined && { top }) }, actorOf(callerOf(request)));
+      const { image, top } = request.body;
+      return identify(medface, { image: imageBytes(image), ...(top !== undefined && { top }) }, actorOf(callerOf(request)));
     },
   );
 

@@ -4,7 +4,7 @@ import { breakGlassIdentify, DEFAULT_BREAK_GLASS_TOP } from '../../services/brea
 import { actorOf } from '../../services/records.js';
 import { callerOf, requestField } from '../access.js';
 import { rateLimited, type RoutePlugin } from '../context.js';
-import { imageBody, imageRoute, type ImageBodySpec } from '../images.js';
+import { imageBody, imageBytes, imageRoute, type ImageBodySpec } from '../images.js';
 import { nameRightsOf } from '../../services/people.js';
 import { DATE_TIME, idParams, MATCH_GRADE, NO_QUERY, PATIENT_LABEL, USER_LABEL, UUID } from '../schemas.js';
 
@@ -29,11 +29,11 @@ const GRANT = {
   },
 } as const;
 
-const IDENTIFY: ImageBodySpec = {
+const IDENTIFY = {
   properties: { top: { type: 'integer', minimum: 1, maximum: 20, description: `Most candidates returned (default ${DEFAULT_BREAK_GLASS_TOP})` } },
   required: ['image'],
   images: { image: 'single' },
-};
+} as const satisfies ImageBodySpec;
 
 const CANDIDATES = {
   type: 'object',
@@ -78,8 +78,8 @@ export const breakGlassRoutes: RoutePlugin = async (app, { deployment, rateLimit
       },
     },
     async (request) => {
-      const { image, top } = request.body as { image: Buffer; top?: number };
-      return breakGlassIdentify(medface, { image, ...(top !== undefined && { top }) }, actorOf(callerOf(request)));
+      const { image, top } = request.body;
+      return breakGlassIdentify(medface, { image: imageBytes(image), ...(top !== undefined && { top }) }, actorOf(callerOf(request)));
     },
   );
 

@@ -3,7 +3,7 @@ import { captureFeedback } from '../../services/capture-feedback.js';
 import { issueChallenge, LIVENESS_PURPOSES, livenessProgress, MAX_FRAME_BYTES, MAX_PROGRESS_FRAMES } from '../../services/liveness.js';
 import { rateLimited, type RoutePlugin } from '../context.js';
 import { capturedFrames, LIVENESS_FRAMES } from '../frames.js';
-import { imageBody, imageRoute, type ImageBodySpec } from '../images.js';
+import { imageBody, imageBytes, imageRoute, type ImageBodySpec } from '../images.js';
 import { DATE_TIME, NO_QUERY, UUID } from '../schemas.js';
 
 /** A live preview polls about once a second; a kiosk must not run into the face routes' limit with it. */
@@ -96,7 +96,7 @@ export const livenessRoutes: RoutePlugin = async (app, { deployment, rateLimits 
     },
   );
 
-  const PREVIEW: ImageBodySpec = { properties: {}, required: ['image'], images: { image: 'single' } };
+  const PREVIEW = { properties: {}, required: ['image'], images: { image: 'single' } } as const satisfies ImageBodySpec;
   app.post(
     '/kiosk/quality',
     {
@@ -130,6 +130,6 @@ export const livenessRoutes: RoutePlugin = async (app, { deployment, rateLimits 
         },
       },
     },
-    async (request) => captureFeedback(medface, (request.body as { image: Buffer }).image),
+    async (request) => captureFeedback(medface, imageBytes(request.body.image)),
   );
 };
