@@ -129,6 +129,17 @@ async function confineKiosk(access: AccessContext, request: FastifyRequest, call
   throw new MedfaceError('FORBIDDEN', 'a kiosk may only check patients in', { reason: 'not-permitted' });
 }
 
+/**
+ * A text field of a route's validated request (its params, query or body), for an access declaration's
+ * `patient`: one declaration type serves every route, so it reads the field by name; the route's schema
+ * requires the field, and a request without it is refused as invalid rather than decided on.
+ */
+export function requestField(request: FastifyRequest, part: 'params' | 'query' | 'body', name: string): string {
+  const value: unknown = Reflect.get(Object(request[part]), name);
+  if (typeof value !== 'string') throw new MedfaceError('VALIDATION_FAILED', `${part}.${name} is required`, { issues: [{ path: `${part}.${name}`, message: 'is required' }] });
+  return value;
+}
+
 /** The authenticated caller of a non-public route. */
 export function callerOf(request: FastifyRequest): Caller {
   if (!request.caller) throw new MedfaceError('UNAUTHENTICATED', 'sign in first');

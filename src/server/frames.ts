@@ -1,7 +1,8 @@
 import type { FastifyReply, FastifyRequest, RouteShorthandOptions } from 'fastify';
 import { MedfaceError } from '../errors.js';
 import { MAX_FRAME_BYTES, MAX_LIVENESS_FRAMES } from '../services/liveness.js';
-import { BASE64_IMAGE, imageRoute } from './images.js';
+import { BASE64_IMAGE, imageBytes, imageRoute } from './images.js';
+import type { CapturedFrame } from '../liveness/types.js';
 
 /**
  * The frames of a liveness attempt: `{challengeId, frames: [{image, at}]}` in JSON (images base64 or `data:`
@@ -83,4 +84,9 @@ export function framesRoute(
     },
     body: { content: { 'application/json': { schema }, 'multipart/form-data': { schema } } },
   };
+}
+
+/** A validated frames body's frames, each image as the bytes the intake put in place of its base64 text. */
+export function capturedFrames(frames: ReadonlyArray<{ image: unknown; at: number }>): CapturedFrame[] {
+  return frames.map(({ image, at }) => ({ image: imageBytes(image), at }));
 }

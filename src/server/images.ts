@@ -51,8 +51,8 @@ type JsonSchema = Record<string, unknown>;
 
 export interface ImageBodySpec {
   /** Fields that are not images. */
-  properties: Record<string, JsonSchema>;
-  required: string[];
+  properties: Readonly<Record<string, JsonSchema>>;
+  required: readonly string[];
   /** Image fields: a single image, or a list of at most `max`, each of at most `maxBytes` (default MAX_IMAGE_BYTES). */
   images: Record<string, { max: number; maxBytes?: number } | 'single'>;
 }
@@ -73,8 +73,16 @@ function imageLimits(spec: ImageBodySpec): Map<string, ImageLimit> {
   );
 }
 
+/** The JSON form of an image route's body, as a schema type: each image field base64 text (its bytes: `imageBytes`). */
+type JsonForm<Spec extends ImageBodySpec> = {
+  type: 'object';
+  additionalProperties: false;
+  required: Spec['required'];
+  properties: Spec['properties'] & { [Name in keyof Spec['images']]: Spec['images'][Name] extends 'single' ? typeof BASE64_IMAGE : { type: 'array'; items: typeof BASE64_IMAGE } };
+};
+
 /** The body schema of a route taking images: the JSON form and the multipart form, both closed. */
-export function imageBody(spec: ImageBodySpec): JsonSchema {
+export function imageBody<const Spec extends ImageBodySpec>(spec: Spec): { content: { 'application/json': { schema: JsonForm<Spec> }; 'multipart/form-data': { schema: JsonSchema } } } {
   const form = (image: JsonSchema): JsonSchema => ({
     type: 'object',
     additionalProperties: false,
@@ -88,7 +96,8 @@ export function imageBody(spec: ImageBodySpec): JsonSchema {
   });
   return {
     content: {
-      'application/json': { schema: form(BASE64_IMAGE) },
+      // the same object the type describes, built from the spec at run time
+      'application/json': { schema: form(BASE64_IMAGE) as JsonForm<Spec> },
       'multipart/form-data': { schema: form(UPLOADED_IMAGE) },
     },
   };
@@ -213,6 +222,15 @@ export function holdImage(request: FastifyRequest, bytes: Buffer): string {
   const placeholder = `${held.prefix}${held.images.size}`;
   held.images.set(placeholder, bytes);
   return placeholder;
+}
+
+/**
+ * An image field of a validated body: its schema types it as base64 text, `placeImages` put the bytes there.
+ * A string here would be a route that skipped the image intake (a programming error, 500).
+ */
+export function imageBytes(image: unknown): Buffer {
+  if (!Buffer.isBuffer(image)) throw new Error('an image field holds no bytes: the route does not take images through images.ts');
+  return image;
 }
 
 /** After validation: each image placeholder in the body replaced by the image's bytes. */

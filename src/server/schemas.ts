@@ -9,12 +9,12 @@ export const DATE_TIME = { type: 'string', format: 'date-time' } as const;
 
 export const NO_QUERY = { type: 'object', additionalProperties: false, properties: {} } as const;
 
-export function idParams(...names: string[]) {
+export function idParams<const Names extends readonly string[]>(...names: Names) {
   return {
     type: 'object',
     additionalProperties: false,
     required: names,
-    properties: Object.fromEntries(names.map((n) => [n, UUID])),
+    properties: Object.fromEntries(names.map((n) => [n, UUID])) as { [Name in Names[number]]: typeof UUID },
   } as const;
 }
 

@@ -13,6 +13,8 @@ type Expect = 'allow' | 'deny' | 'own' | 'grant';
 type Column = Role | Scope | 'operator';
 const COLUMNS: readonly Column[] = [...ROLES, ...SCOPES, 'operator'];
 
+// one aligned row per operation, read as a table
+// prettier-ignore
 const EXPECTED: Record<string, Record<Column, Expect>> = {
   'patient.search':            { 'front-desk': 'allow', clinician: 'allow', emergency: 'deny',  'privacy-officer': 'deny',  admin: 'deny',  patient: 'deny', 'verify:patient': 'deny',  'identify:patient': 'deny',  'checkin:patient': 'deny',  'metrics:read': 'deny', operator: 'deny' },
   'patient.create':            { 'front-desk': 'allow', clinician: 'allow', emergency: 'deny',  'privacy-officer': 'deny',  admin: 'deny',  patient: 'deny', 'verify:patient': 'deny',  'identify:patient': 'deny',  'checkin:patient': 'deny',  'metrics:read': 'deny', operator: 'deny' },

@@ -3,6 +3,8 @@
  * token from GET /api/v1/auth/csrf echoed on every state-changing request.
  */
 
+import type { PatientLabel, UserLabel } from '../../src/server/contract.js';
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -99,18 +101,8 @@ export interface FhirPatient {
   identifier?: { system?: string; value?: string }[];
 }
 
-/** A patient or user as a work list names them, for those allowed to see it (server: services/people.ts). */
-export interface PatientLabel {
-  id: string;
-  name: string;
-  birthDate: string | null;
-}
-
-export interface UserLabel {
-  id: string;
-  username: string;
-  displayName: string | null;
-}
+/** A patient or user as a work list names them, for those allowed to see it (the server's response schemas). */
+export type { PatientLabel, UserLabel };
 
 /** "Alice Liddell (born 1990-04-01)", or the id when the list did not name the patient. */
 export function labelOf(patient: PatientLabel | undefined, id: string): string {

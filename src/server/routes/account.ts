@@ -1,10 +1,10 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { changeOwnPassword } from '../../access/account.js';
 import { MedfaceError } from '../../errors.js';
 import { enrolOwnFace, ownFaceStatus, removeOwnFace } from '../../services/staff-face.js';
 import { callerOf } from '../access.js';
-import { rateLimited, type ServerContext } from '../context.js';
-import { imageBody, imageRoute } from '../images.js';
+import { rateLimited, type RoutePlugin } from '../context.js';
+import { imageBody, imageBytes, imageRoute } from '../images.js';
 import { setSessionCookie } from '../security.js';
 import { DATE_TIME, NO_QUERY, SESSION } from '../schemas.js';
 
@@ -29,8 +29,8 @@ const FACE_STATUS = {
 const FACE_ENROL = {
   properties: { consent: { type: 'boolean', description: 'The staff member consents to the staff face notice (required: true)' } },
   required: ['image', 'consent'],
-  images: { image: 'single' as const },
-};
+  images: { image: 'single' },
+} as const;
 
 /** A session, not an API key: these are a person's own account. */
 function session(request: FastifyRequest) {
@@ -42,7 +42,7 @@ function session(request: FastifyRequest) {
  * "My account" for signed-in staff: the sign-in face (enrol with consent, see, remove) and the password.
  * The services authorise `account.manage-own` (staff roles only) themselves.
  */
-export const accountRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment, tls, rateLimits }) => {
+export const accountRoutes: RoutePlugin = async (app, { deployment, tls, rateLimits }) => {
   const { medface, access } = deployment;
   const signedIn = { access: 'signed-in' as const };
 
@@ -67,8 +67,8 @@ export const accountRoutes: FastifyPluginAsync<ServerContext> = async (app, { de
     },
     async (request) => {
       session(request);
-      const body = request.body as { image: Buffer; consent: boolean };
-      return enrolOwnFace(medface, access, callerOf(request), { image: body.image, consent: body.consent });
+      const body = request.body;
+      return enrolOwnFace(medface, access, callerOf(request), { image: imageBytes(body.image), consent: body.consent });
     },
   );
 
@@ -107,7 +107,7 @@ export const accountRoutes: FastifyPluginAsync<ServerContext> = async (app, { de
     },
     async (request, reply) => {
       const current = session(request);
-      const body = request.body as { currentPassword: string; newPassword: string };
+      const body = request.body;
       const changed = await changeOwnPassword(access, callerOf(request), current.session, body);
       setSessionCookie(request, reply, tls, changed.token);
       return { session: changed.session, sessionsEnded: changed.sessionsEnded };

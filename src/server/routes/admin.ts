@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply } from 'fastify';
 import { createApiClient, listApiClients, revokeApiClient } from '../../access/api-clients.js';
 import { PAIRING_HOURS, registerKiosk } from '../../access/kiosks.js';
 import { ROLES, SCOPES } from '../../access/policy.js';
@@ -12,11 +12,12 @@ import {
   type AccountChange,
 } from '../../access/approvals.js';
 import { disableUser, enableUser, listUsers, unlockUser } from '../../access/users.js';
-import { evaluationFigure, REPORT_FIGURES, thresholdsStatus, type ReportFigure } from '../../services/evaluation-report.js';
+import { evaluationFigure, REPORT_FIGURES, thresholdsStatus } from '../../services/evaluation-report.js';
 import { keyStatus } from '../../services/keys.js';
 import { readTemplateStatus } from '../../services/template-migration.js';
 import { callerOf } from '../access.js';
-import type { ServerContext } from '../context.js';
+import type { RoutePlugin } from '../context.js';
+import { KEY_STATUS, TEMPLATE_STATUS } from '../contract.js';
 import { DATE_TIME, NO_QUERY, USER_ACCOUNT, UUID } from '../schemas.js';
 
 const USERNAME_PARAMS = {
@@ -81,36 +82,6 @@ const IDENTIFICATION_STATUS = {
 } as const;
 
 /** Templates per recogniser (services/template-migration.ts `TemplateStatus`): counts only, no patient. */
-const TEMPLATE_STATUS = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['model', 'models'],
-  properties: {
-    model: { type: 'string', description: 'The model new templates are made with and every capture is embedded by first' },
-    models: {
-      type: 'array',
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['model', 'current', 'patients', 'templates', 'migratable', 'awaitingEnrolment', 'migrationPending', 'unsearchable'],
-        properties: {
-          model: { type: 'string' },
-          current: { type: 'boolean' },
-          patients: { type: 'integer' },
-          templates: { type: 'integer' },
-          migratable: { type: 'integer', description: 'Older model: templates with a kept photo, re-derived by `medface templates migrate`' },
-          awaitingEnrolment: { type: 'integer', description: 'Older model: patients without a kept photo, moved when enrolled again' },
-          migrationPending: { type: 'boolean' },
-          unsearchable: {
-            type: ['string', 'null'],
-            enum: ['not-in-release', 'not-calibrated', null],
-            description: 'Why identification cannot search this model’s templates (null: it does)',
-          },
-        },
-      },
-    },
-  },
-} as const;
 
 const THRESHOLDS_STATUS = {
   type: 'object',
@@ -166,42 +137,6 @@ const THRESHOLDS_STATUS = {
   },
 } as const;
 
-const RECORD_COUNTS = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['templates', 'staffTemplates', 'photos'],
-  properties: { templates: { type: 'integer' }, staffTemplates: { type: 'integer' }, photos: { type: 'integer' } },
-} as const;
-
-const KEY_STATUS = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['keys', 'lastRotation', 'lastTransformRenewal'],
-  properties: {
-    keys: {
-      type: 'array',
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['id', 'purpose', 'algorithm', 'createdAt', 'retiredAt', 'current', 'records'],
-        properties: {
-          id: { type: 'string' },
-          purpose: { type: 'string' },
-          algorithm: { type: 'string' },
-          createdAt: DATE_TIME,
-          retiredAt: { type: ['string', 'null'] },
-          current: { type: 'boolean' },
-          records: RECORD_COUNTS,
-        },
-      },
-    },
-    lastRotation: { type: ['string', 'null'] },
-    lastTransformRenewal: { type: ['string', 'null'] },
-  },
-} as const;
-
-const usernameOf = (r: FastifyRequest) => (r.params as { username: string }).username;
-
 const ACCOUNT_REQUEST = {
   type: 'object',
   additionalProperties: false,
@@ -229,13 +164,12 @@ function answer<T>(reply: FastifyReply, change: AccountChange<T>, doneCode = 200
 }
 const REQUESTED = { type: 'object', additionalProperties: false, required: ['request'], properties: { request: ACCOUNT_REQUEST } } as const;
 const REQUEST_PARAMS = { type: 'object', additionalProperties: false, required: ['requestId'], properties: { requestId: UUID } } as const;
-const requestIdOf = (r: FastifyRequest) => (r.params as { requestId: string }).requestId;
 
 /**
  * Accounts and integrations. Each access function authorises the caller itself (`user.read`, `user.manage`,
  * `apiclient.manage`); generated passwords, TOTP enrolments and API keys are in the response once.
  */
-export const adminRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment, reportsDir }) => {
+export const adminRoutes: RoutePlugin = async (app, { deployment, reportsDir }) => {
   const { access, medface } = deployment;
   const signedIn = { access: 'signed-in' as const };
 
@@ -287,7 +221,7 @@ export const adminRoutes: FastifyPluginAsync<ServerContext> = async (app, { depl
         },
       },
     },
-    async (request, reply) => answer(reply, await createOrRequestUser(access, callerOf(request), request.body as Parameters<typeof createOrRequestUser>[2]), 201),
+    async (request, reply) => answer(reply, await createOrRequestUser(access, callerOf(request), request.body), 201),
   );
 
   const ACCOUNT_ACTION = { params: USERNAME_PARAMS, querystring: NO_QUERY };
@@ -302,19 +236,19 @@ export const adminRoutes: FastifyPluginAsync<ServerContext> = async (app, { depl
         response: { 200: { type: 'object', additionalProperties: false, required: ['user', 'sessionsEnded'], properties: { user: USER_ACCOUNT, sessionsEnded: { type: 'integer' } } } },
       },
     },
-    async (request) => disableUser(access, callerOf(request), usernameOf(request)),
+    async (request) => disableUser(access, callerOf(request), request.params.username),
   );
 
   app.post(
     '/users/:username/enable',
     { config: signedIn, schema: { tags: ['admin'], summary: 'Enable a disabled account', ...ACCOUNT_ACTION, response: { 200: USER_ACCOUNT } } },
-    async (request) => enableUser(access, callerOf(request), usernameOf(request)),
+    async (request) => enableUser(access, callerOf(request), request.params.username),
   );
 
   app.post(
     '/users/:username/unlock',
     { config: signedIn, schema: { tags: ['admin'], summary: "Lift an account's sign-in delay or lockout", ...ACCOUNT_ACTION, response: { 200: USER_ACCOUNT } } },
-    async (request) => unlockUser(access, callerOf(request), usernameOf(request)),
+    async (request) => unlockUser(access, callerOf(request), request.params.username),
   );
 
   app.post(
@@ -332,7 +266,7 @@ export const adminRoutes: FastifyPluginAsync<ServerContext> = async (app, { depl
         },
       },
     },
-    async (request, reply) => answer(reply, await enrolOrRequestTotp(access, callerOf(request), usernameOf(request))),
+    async (request, reply) => answer(reply, await enrolOrRequestTotp(access, callerOf(request), request.params.username)),
   );
 
   app.post(
@@ -358,7 +292,7 @@ export const adminRoutes: FastifyPluginAsync<ServerContext> = async (app, { depl
       },
     },
     async (request, reply) =>
-      answer(reply, await resetOrRequestPassword(access, callerOf(request), usernameOf(request), (request.body as { password?: string } | undefined)?.password)),
+      answer(reply, await resetOrRequestPassword(access, callerOf(request), request.params.username, request.body?.password)),
   );
 
   app.get(
@@ -394,7 +328,7 @@ export const adminRoutes: FastifyPluginAsync<ServerContext> = async (app, { depl
         },
       },
     },
-    async (request) => approveAccountRequest(access, callerOf(request), requestIdOf(request)),
+    async (request) => approveAccountRequest(access, callerOf(request), request.params.requestId),
   );
 
   app.post(
@@ -403,7 +337,7 @@ export const adminRoutes: FastifyPluginAsync<ServerContext> = async (app, { depl
       config: signedIn,
       schema: { tags: ['admin'], summary: 'Reject (or, its requester, withdraw) a pending account request', params: REQUEST_PARAMS, querystring: NO_QUERY, response: { 200: ACCOUNT_REQUEST } },
     },
-    async (request) => rejectAccountRequest(access, callerOf(request), requestIdOf(request)),
+    async (request) => rejectAccountRequest(access, callerOf(request), request.params.requestId),
   );
 
   app.get(
@@ -437,7 +371,7 @@ export const adminRoutes: FastifyPluginAsync<ServerContext> = async (app, { depl
         response: { 201: { type: 'object', additionalProperties: false, required: ['client', 'key'], properties: { client: API_CLIENT, key: { type: 'string' } } } },
       },
     },
-    async (request, reply) => reply.code(201).send(await createApiClient(access, callerOf(request), request.body as { name: string; scopes: string[] })),
+    async (request, reply) => reply.code(201).send(await createApiClient(access, callerOf(request), request.body)),
   );
 
   app.post(
@@ -464,7 +398,7 @@ export const adminRoutes: FastifyPluginAsync<ServerContext> = async (app, { depl
       },
     },
     async (request, reply) => {
-      const registered = await registerKiosk(access, callerOf(request), request.body as { name: string });
+      const registered = await registerKiosk(access, callerOf(request), request.body);
       return reply.code(201).send({ ...registered, pairingPath: `/kiosk/pair#${registered.pairingCode}` });
     },
   );
@@ -481,7 +415,7 @@ export const adminRoutes: FastifyPluginAsync<ServerContext> = async (app, { depl
         response: { 200: API_CLIENT },
       },
     },
-    async (request) => revokeApiClient(access, callerOf(request), (request.params as { clientId: string }).clientId),
+    async (request) => revokeApiClient(access, callerOf(request), request.params.clientId),
   );
 
   app.get(
@@ -512,7 +446,7 @@ export const adminRoutes: FastifyPluginAsync<ServerContext> = async (app, { depl
       },
     },
     async (request, reply) => {
-      const svg = await evaluationFigure(access, callerOf(request), reportsDir, (request.params as { figure: ReportFigure }).figure);
+      const svg = await evaluationFigure(access, callerOf(request), reportsDir, request.params.figure);
       return reply.type('image/svg+xml; charset=utf-8').header('cache-control', 'no-store').send(svg);
     },
   );

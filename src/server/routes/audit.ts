@@ -1,13 +1,11 @@
-import type { FastifyPluginAsync } from 'fastify';
 import { MedfaceError } from '../../errors.js';
 import { parseHead } from '../../audit/checkpoints.js';
 import { exportAuditLog, searchAuditLog, verifyAuditLog, type AuditSearch } from '../../services/audit.js';
 import { checkIntegrity } from '../../services/integrity.js';
 import { nameRightsOf } from '../../services/people.js';
 import { actorOf } from '../../services/records.js';
-import type { AuditOutcome } from '../../store/types.js';
 import { callerOf } from '../access.js';
-import type { ServerContext } from '../context.js';
+import type { RoutePlugin } from '../context.js';
 import { FHIR_JSON } from './fhir.js';
 import { DATE_TIME, NO_QUERY, PATIENT_LABEL, USER_LABEL } from '../schemas.js';
 
@@ -72,7 +70,7 @@ const AUDIT_VERIFICATION = {
   },
 } as const;
 
-export const auditRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment }) => {
+export const auditRoutes: RoutePlugin = async (app, { deployment }) => {
   const { medface } = deployment;
 
   app.get(
@@ -101,17 +99,7 @@ export const auditRoutes: FastifyPluginAsync<ServerContext> = async (app, { depl
       },
     },
     async (request) => {
-      const q = request.query as {
-        patientId?: string;
-        patientName?: string;
-        actor?: string;
-        userName?: string;
-        action?: string;
-        outcome?: AuditOutcome;
-        from?: string;
-        to?: string;
-        limit?: number;
-      };
+      const q = request.query;
       const search: AuditSearch = {
         ...q,
         from: q.from === undefined ? undefined : new Date(q.from),
@@ -140,7 +128,7 @@ export const auditRoutes: FastifyPluginAsync<ServerContext> = async (app, { depl
       },
     },
     async (request) => {
-      const { expectHead } = request.query as { expectHead?: string };
+      const { expectHead } = request.query;
       return verifyAuditLog(medface, expectHead === undefined ? undefined : parseHead(expectHead));
     },
   );
@@ -192,7 +180,7 @@ export const auditRoutes: FastifyPluginAsync<ServerContext> = async (app, { depl
       },
     },
     async (request, reply) => {
-      const { from, to } = request.query as { from: string; to: string };
+      const { from, to } = request.query;
       if (Date.parse(from) >= Date.parse(to)) {
         throw new MedfaceError('VALIDATION_FAILED', 'from must be before to', { issues: [{ path: 'querystring.from', message: 'must be before to' }] });
       }

@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { signInWithFace, signInWithTotp, type SignInResult } from '../../access/authenticate.js';
 import { signOut, signOutEverywhere } from '../../access/sessions.js';
 import { MedfaceError } from '../../errors.js';
@@ -7,7 +7,7 @@ import { staffFaceVerifier } from '../../services/staff-face.js';
 import { Admission } from '../admission.js';
 import { framesRoute } from '../frames.js';
 import type { CapturedFrame } from '../../liveness/types.js';
-import { rateLimited, type ServerContext } from '../context.js';
+import { rateLimited, type RoutePlugin } from '../context.js';
 import { cookieNames, cookieOptions, issueCsrfToken, setSessionCookie } from '../security.js';
 import { DATE, NO_QUERY, OK, SESSION, USER_ACCOUNT } from '../schemas.js';
 
@@ -47,7 +47,7 @@ const { body: PATIENT_SIGN_IN_BODY, ...PATIENT_SIGN_IN_ROUTE } = framesRoute(
  * TOTP, or password and a live face (the active liveness check, as patients); patients with their face and
  * date of birth or PIN. Every failure is the same "sign-in failed".
  */
-export const authRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment, tls, rateLimits }) => {
+export const authRoutes: RoutePlugin = async (app, { deployment, tls, rateLimits }) => {
   const { medface, access } = deployment;
   const hashing = new Admission(PASSWORD_SIGN_INS, () => new MedfaceError('SERVER_BUSY', 'too many sign-ins at once; try again shortly'));
 
@@ -96,7 +96,7 @@ export const authRoutes: FastifyPluginAsync<ServerContext> = async (app, { deplo
       },
     },
     async (request, reply) => {
-      const body = request.body as { username: string; password: string; code: string; newPassword?: string };
+      const body = request.body;
       return startSession(request, reply, await signInWithTotp(access, { ...body, client: request.ip }));
     },
   );

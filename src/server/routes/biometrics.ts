@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { checkIn } from '../../services/check-in.js';
 import { enrol } from '../../services/enrol.js';
 import { erase } from '../../services/erase.js';
@@ -6,14 +6,14 @@ import { identify } from '../../services/identify.js';
 import { actorOf } from '../../services/records.js';
 import { DEFAULT_CHECK_MINUTES, MAX_CHECK_MINUTES } from '../../services/telemedicine.js';
 import { verify } from '../../services/verify.js';
-import { callerOf } from '../access.js';
+import { callerOf, requestField } from '../access.js';
 import { framesRoute } from '../frames.js';
 import type { CapturedFrame } from '../../liveness/types.js';
-import { rateLimited, type ServerContext } from '../context.js';
-import { imageBody, imageRoute, type ImageBodySpec } from '../images.js';
+import { rateLimited, type RoutePlugin } from '../context.js';
+import { imageBody, imageBytes, imageRoute, type ImageBodySpec } from '../images.js';
 import { bodyOptional, DATE, DATE_TIME, idParams, MATCH_GRADE, NO_QUERY, QUALITY, REASON_BODY, UUID } from '../schemas.js';
 
-const patientParam = (r: FastifyRequest) => (r.params as { patientId: string }).patientId;
+const patientParam = (r: FastifyRequest) => requestField(r, 'params', 'patientId');
 
 const CANDIDATE = {
   type: 'object',
@@ -139,11 +139,11 @@ export const SEE_FRONT_DESK = 'Please see the front desk';
  * The face routes: enrol, verify (1:1), identify (1:N), erase, kiosk check-in and telemedicine checks.
  * Images in, decisions out: embeddings are made here from the image and never cross the boundary.
  */
-export const biometricRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment, telemedicine, rateLimits }) => {
+export const biometricRoutes: RoutePlugin = async (app, { deployment, telemedicine, rateLimits }) => {
   const { medface, access } = deployment;
   const limited = rateLimited(rateLimits.biometric);
 
-  const ENROL: ImageBodySpec = {
+  const ENROL = {
     properties: {
       overrideDuplicate: { type: 'string', minLength: 1, maxLength: 1000, description: 'Store although another patient matches, saying why' },
       keepPhoto: { type: 'boolean', description: 'Keep the captures, encrypted, for human review' },
@@ -151,7 +151,7 @@ export const biometricRoutes: FastifyPluginAsync<ServerContext> = async (app, { 
     },
     required: ['images'],
     images: { images: { max: medface.maxTemplatesPerPatient } },
-  };
+  } as const satisfies ImageBodySpec;
   app.post(
     '/patients/:patientId/enrol',
     {
@@ -167,7 +167,8 @@ export const biometricRoutes: FastifyPluginAsync<ServerContext> = async (app, { 
       },
     },
     async (request, reply) => {
-      const { images, ...options } = request.body as { images: Buffer[]; overrideDuplicate?: string; keepPhoto?: boolean; replaceOldest?: boolean };
+      const { images: texts, ...options } = request.body;
+      const images = texts.map(imageBytes);
       const result = await enrol(
         medface,
         { patientId: patientParam(request), images, ...options },
@@ -205,11 +206,11 @@ export const biometricRoutes: FastifyPluginAsync<ServerContext> = async (app, { 
     },
   );
 
-  const IDENTIFY: ImageBodySpec = {
+  const IDENTIFY = {
     properties: { top: { type: 'integer', minimum: 1, maximum: 20, description: 'Most candidates returned (default 3)' } },
     required: ['image'],
     images: { image: 'single' },
-  };
+  } as const satisfies ImageBodySpec;
   app.post(
     '/identify',
     {
@@ -224,8 +225,8 @@ export const biometricRoutes: FastifyPluginAsync<ServerContext> = async (app, { 
       },
     },
     async (request) => {
-      const { image, top } = request.body as { image: Buffer; top?: number };
-      return identify(medface, { image, ...(top !== undefined && { top }) }, actorOf(callerOf(request)));
+      const { image, top } = request.body;
+      return identify(medface, { image: imageBytes(image), ...(top !== undefined && { top }) }, actorOf(callerOf(request)));
     },
   );
 
@@ -250,7 +251,7 @@ export const biometricRoutes: FastifyPluginAsync<ServerContext> = async (app, { 
         },
       },
     },
-    async (request) => erase(medface, patientParam(request), actorOf(callerOf(request)), (request.body as { reason?: string } | undefined)?.reason),
+    async (request) => erase(medface, patientParam(request), actorOf(callerOf(request)), request.body?.reason),
   );
 
   const { body: checkInBody, ...checkInRoute } = framesRoute({ birthDate: DATE }, ['birthDate']);
@@ -278,7 +279,7 @@ export const biometricRoutes: FastifyPluginAsync<ServerContext> = async (app, { 
   app.post(
     '/telemedicine/checks',
     {
-      config: { access: { operation: 'biometric.verify', patient: (r) => (r.body as { patientId: string }).patientId } },
+      config: { access: { operation: 'biometric.verify', patient: (r) => requestField(r, 'body', 'patientId') } },
       schema: {
         tags: ['telemedicine'],
         summary: 'Open an identity check for a telemedicine visit; send the patient to the check page with its id',
@@ -304,7 +305,7 @@ export const biometricRoutes: FastifyPluginAsync<ServerContext> = async (app, { 
       },
     },
     async (request, reply) => {
-      const { patientId, minutes } = request.body as { patientId: string; minutes: number };
+      const { patientId, minutes } = request.body;
       return reply.code(201).send(await telemedicine.open(medface, callerOf(request), patientId, minutes));
     },
   );
@@ -356,13 +357,13 @@ export const biometricRoutes: FastifyPluginAsync<ServerContext> = async (app, { 
         },
       },
     },
-    async (request) => telemedicine.state(medface, (request.params as { checkId: string }).checkId),
+    async (request) => telemedicine.state(medface, request.params.checkId),
   );
 
   app.get(
     '/telemedicine/checks/:checkId',
     {
-      config: { access: { operation: 'biometric.verify', patient: (r) => telemedicine.patientOf((r.params as { checkId: string }).checkId) } },
+      config: { access: { operation: 'biometric.verify', patient: (r) => telemedicine.patientOf(requestField(r, 'params', 'checkId')) } },
       schema: {
         tags: ['telemedicine'],
         summary: 'The result of a telemedicine identity check, for the integrator that opened it',
@@ -371,6 +372,6 @@ export const biometricRoutes: FastifyPluginAsync<ServerContext> = async (app, { 
         response: { 200: CHECK_RESULT },
       },
     },
-    async (request) => telemedicine.result(medface, callerOf(request), (request.params as { checkId: string }).checkId),
+    async (request) => telemedicine.result(medface, callerOf(request), request.params.checkId),
   );
 };

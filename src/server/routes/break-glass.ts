@@ -1,12 +1,10 @@
-import type { FastifyPluginAsync } from 'fastify';
 import { MAX_BREAK_GLASS_MINUTES, MIN_REASON_CHARS } from '../../records/break-glass.js';
 import { breakGlass, breakGlassQueue, reviewBreakGlass } from '../../services/break-glass.js';
 import { breakGlassIdentify, DEFAULT_BREAK_GLASS_TOP } from '../../services/break-glass-identify.js';
 import { actorOf } from '../../services/records.js';
-import type { BreakGlassReviewStatus } from '../../store/types.js';
-import { callerOf } from '../access.js';
-import { rateLimited, type ServerContext } from '../context.js';
-import { imageBody, imageRoute, type ImageBodySpec } from '../images.js';
+import { callerOf, requestField } from '../access.js';
+import { rateLimited, type RoutePlugin } from '../context.js';
+import { imageBody, imageBytes, imageRoute, type ImageBodySpec } from '../images.js';
 import { nameRightsOf } from '../../services/people.js';
 import { DATE_TIME, idParams, MATCH_GRADE, NO_QUERY, PATIENT_LABEL, USER_LABEL, UUID } from '../schemas.js';
 
@@ -31,11 +29,11 @@ const GRANT = {
   },
 } as const;
 
-const IDENTIFY: ImageBodySpec = {
+const IDENTIFY = {
   properties: { top: { type: 'integer', minimum: 1, maximum: 20, description: `Most candidates returned (default ${DEFAULT_BREAK_GLASS_TOP})` } },
   required: ['image'],
   images: { image: 'single' },
-};
+} as const satisfies ImageBodySpec;
 
 const CANDIDATES = {
   type: 'object',
@@ -63,7 +61,7 @@ const CANDIDATES = {
  * Emergency access: identify an unresponsive patient (graded candidates, `possible` ones included), break
  * the glass on one record (a reason is mandatory, the access expires), and the privacy officer's review queue.
  */
-export const breakGlassRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment, rateLimits }) => {
+export const breakGlassRoutes: RoutePlugin = async (app, { deployment, rateLimits }) => {
   const { medface } = deployment;
 
   app.post(
@@ -80,15 +78,15 @@ export const breakGlassRoutes: FastifyPluginAsync<ServerContext> = async (app, {
       },
     },
     async (request) => {
-      const { image, top } = request.body as { image: Buffer; top?: number };
-      return breakGlassIdentify(medface, { image, ...(top !== undefined && { top }) }, actorOf(callerOf(request)));
+      const { image, top } = request.body;
+      return breakGlassIdentify(medface, { image: imageBytes(image), ...(top !== undefined && { top }) }, actorOf(callerOf(request)));
     },
   );
 
   app.post(
     '/break-glass',
     {
-      config: { access: { operation: 'breakglass.open', patient: (r) => (r.body as { patientId: string }).patientId } },
+      config: { access: { operation: 'breakglass.open', patient: (r) => requestField(r, 'body', 'patientId') } },
       schema: {
         tags: ['break-glass'],
         summary: "Open a patient's record in an emergency, saying why; the access is time-limited and reviewed",
@@ -107,7 +105,7 @@ export const breakGlassRoutes: FastifyPluginAsync<ServerContext> = async (app, {
       },
     },
     async (request, reply) => {
-      const body = request.body as { patientId: string; reason: string; minutes?: number };
+      const body = request.body;
       return reply.code(201).send(await breakGlass(medface, body, actorOf(callerOf(request))));
     },
   );
@@ -128,7 +126,7 @@ export const breakGlassRoutes: FastifyPluginAsync<ServerContext> = async (app, {
       },
     },
     async (request) => {
-      const { status } = request.query as { status: BreakGlassReviewStatus | 'all' };
+      const { status } = request.query;
       const caller = callerOf(request);
       return { grants: await breakGlassQueue(medface, status, actorOf(caller), await nameRightsOf(caller.principal)) };
     },
@@ -148,8 +146,8 @@ export const breakGlassRoutes: FastifyPluginAsync<ServerContext> = async (app, {
       },
     },
     async (request) => {
-      const { grantId } = request.params as { grantId: string };
-      const { note } = request.body as { note: string };
+      const { grantId } = request.params;
+      const { note } = request.body;
       return reviewBreakGlass(medface, { grantId, note }, actorOf(callerOf(request)));
     },
   );

@@ -1,19 +1,19 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { grantConsent, withdrawConsent } from '../../services/consent.js';
 import { actorOf, listConsents } from '../../services/records.js';
-import { callerOf } from '../access.js';
-import type { ServerContext } from '../context.js';
+import { callerOf, requestField } from '../access.js';
+import type { RoutePlugin } from '../context.js';
 import { bodyOptional, fhirResource, idParams, NO_QUERY, REASON_BODY } from '../schemas.js';
 
 const CONSENT = fhirResource('Consent', 'A FHIR R4 Consent to biometric identification');
-const patientParam = (r: FastifyRequest) => (r.params as { patientId: string }).patientId;
+const patientParam = (r: FastifyRequest) => requestField(r, 'params', 'patientId');
 const byPatient = { params: idParams('patientId'), querystring: NO_QUERY };
 
 /**
  * Consent to biometric identification: recorded with the privacy notice shown, withdrawn at any time — and
  * withdrawing deletes the patient's face templates and photos in the same transaction.
  */
-export const consentRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment }) => {
+export const consentRoutes: RoutePlugin = async (app, { deployment }) => {
   const { medface } = deployment;
 
   app.get(
@@ -48,7 +48,7 @@ export const consentRoutes: FastifyPluginAsync<ServerContext> = async (app, { de
       },
     },
     async (request, reply) => {
-      const { notice } = request.body as { notice: string };
+      const { notice } = request.body;
       const consent = await grantConsent(medface, { patientId: patientParam(request), notice }, actorOf(callerOf(request)));
       return reply.code(201).send(consent);
     },
@@ -74,6 +74,6 @@ export const consentRoutes: FastifyPluginAsync<ServerContext> = async (app, { de
         },
       },
     },
-    async (request) => withdrawConsent(medface, patientParam(request), actorOf(callerOf(request)), (request.body as { reason?: string } | undefined)?.reason),
+    async (request) => withdrawConsent(medface, patientParam(request), actorOf(callerOf(request)), request.body?.reason),
   );
 };

@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Operation } from '../../access/policy.js';
 import { canonicalJson } from '../../audit/canonical.js';
 import { toFhirAuditEvent } from '../../audit/export.js';
@@ -8,8 +8,8 @@ import type { ClinicalResourceType } from '../../records/fhir.js';
 import { searchAuditLog } from '../../services/audit.js';
 import { readPatientRecord, searchPatientRecords, updatePatientRecord } from '../../services/patients.js';
 import { actorOf, listConsents, listRecords, patientOfConsent, patientOfResource, readConsent, readRecord } from '../../services/records.js';
-import { callerOf } from '../access.js';
-import type { ServerContext } from '../context.js';
+import { callerOf, requestField } from '../access.js';
+import type { RoutePlugin } from '../context.js';
 import { sendError, type HttpError } from '../errors.js';
 import { fhirResource, NO_QUERY } from '../schemas.js';
 import { versionOf } from './patients.js';
@@ -91,8 +91,9 @@ export function operationOutcome(e: HttpError) {
 
 /** The patient a search names: `patient=<id>`, `patient=Patient/<id>` or `subject=Patient/<id>`. */
 function searchedPatient(request: FastifyRequest): string {
-  const q = request.query as { patient?: string; subject?: string };
-  const reference = q.patient ?? q.subject;
+  const patient: unknown = Reflect.get(Object(request.query), 'patient');
+  const subject: unknown = Reflect.get(Object(request.query), 'subject');
+  const reference = typeof patient === 'string' ? patient : typeof subject === 'string' ? subject : undefined;
   if (reference === undefined) {
     throw new MedfaceError('VALIDATION_FAILED', 'a search of patient records names the patient', {
       issues: [{ path: 'querystring.patient', message: 'is required' }],
@@ -101,7 +102,7 @@ function searchedPatient(request: FastifyRequest): string {
   return reference.startsWith('Patient/') ? reference.slice('Patient/'.length) : reference;
 }
 
-export const fhirRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment, publicUrl }) => {
+export const fhirRoutes: RoutePlugin = async (app, { deployment, publicUrl }) => {
   const { medface } = deployment;
 
   app.setErrorHandler((error, request, reply) => sendError(request, reply, error, operationOutcome).type(FHIR_JSON));
@@ -160,16 +161,16 @@ export const fhirRoutes: FastifyPluginAsync<ServerContext> = async (app, { deplo
   app.get(
     '/Patient/:id',
     {
-      config: { access: { operation: 'patient.read-demographics', patient: (r) => (r.params as { id: string }).id } },
+      config: { access: { operation: 'patient.read-demographics', patient: (r) => requestField(r, 'params', 'id') } },
       schema: { tags: ['fhir'], summary: 'Read a Patient', params: ID_PARAMS, querystring: NO_QUERY, response: { 200: PATIENT } },
     },
-    async (request, reply) => send(reply, await readPatientRecord(medface, (request.params as { id: string }).id, actorOf(callerOf(request)))),
+    async (request, reply) => send(reply, await readPatientRecord(medface, request.params.id, actorOf(callerOf(request)))),
   );
 
   app.put(
     '/Patient/:id',
     {
-      config: { access: { operation: 'patient.write', patient: (r) => (r.params as { id: string }).id } },
+      config: { access: { operation: 'patient.write', patient: (r) => requestField(r, 'params', 'id') } },
       schema: {
         tags: ['fhir'],
         summary: 'Update a Patient (If-Match: W/"<versionId>" refuses a stale edit with 412)',
@@ -181,8 +182,8 @@ export const fhirRoutes: FastifyPluginAsync<ServerContext> = async (app, { deplo
       },
     },
     async (request, reply) => {
-      const { id } = request.params as { id: string };
-      if ((request.body as { id?: string }).id !== id) {
+      const { id } = request.params;
+      if (request.body.id !== id) {
         throw new MedfaceError('VALIDATION_FAILED', 'Patient.id must be the id in the URL', { issues: [{ path: 'Patient.id', message: 'must equal the id in the URL' }] });
       }
       const patient = await updatePatientRecord(medface, request.body, actorOf(callerOf(request)), versionOf(request.headers['if-match']));
@@ -212,7 +213,7 @@ export const fhirRoutes: FastifyPluginAsync<ServerContext> = async (app, { deplo
       },
     },
     async (request, reply) => {
-      const q = request.query as { name?: string; birthdate?: string; identifier?: string; gender?: string; _count?: number };
+      const q = request.query;
       const patients = await searchPatientRecords(
         medface,
         { name: q.name, birthDate: q.birthdate, identifier: q.identifier, gender: q.gender, limit: q._count },
@@ -234,10 +235,10 @@ export const fhirRoutes: FastifyPluginAsync<ServerContext> = async (app, { deplo
     app.get(
       `/${type}/:id`,
       {
-        config: { access: { operation, patient: (r) => patientOfResource(medface, type, (r.params as { id: string }).id) } },
+        config: { access: { operation, patient: (r) => patientOfResource(medface, type, requestField(r, 'params', 'id')) } },
         schema: { tags: ['fhir'], summary: `Read a ${type}`, params: ID_PARAMS, querystring: NO_QUERY, response: { 200: fhirResource(type) } },
       },
-      async (request, reply) => send(reply, await readRecord(medface, type, (request.params as { id: string }).id, actorOf(callerOf(request)))),
+      async (request, reply) => send(reply, await readRecord(medface, type, request.params.id, actorOf(callerOf(request)))),
     );
     app.get(
       `/${type}`,
@@ -253,10 +254,10 @@ export const fhirRoutes: FastifyPluginAsync<ServerContext> = async (app, { deplo
   app.get(
     '/Consent/:id',
     {
-      config: { access: { operation: 'consent.read', patient: (r) => patientOfConsent(medface, (r.params as { id: string }).id) } },
+      config: { access: { operation: 'consent.read', patient: (r) => patientOfConsent(medface, requestField(r, 'params', 'id')) } },
       schema: { tags: ['fhir'], summary: 'Read a Consent', params: ID_PARAMS, querystring: NO_QUERY, response: { 200: fhirResource('Consent') } },
     },
-    async (request, reply) => send(reply, await readConsent(medface, (request.params as { id: string }).id, actorOf(callerOf(request)))),
+    async (request, reply) => send(reply, await readConsent(medface, request.params.id, actorOf(callerOf(request)))),
   );
 
   app.get(
@@ -291,7 +292,7 @@ export const fhirRoutes: FastifyPluginAsync<ServerContext> = async (app, { deplo
       },
     },
     async (request, reply) => {
-      const q = request.query as { patient?: string; agent?: string; subtype?: string; date?: string[]; _count?: number };
+      const q = request.query;
       const bound = (prefix: string) => {
         const value = q.date?.find((d) => d.startsWith(prefix))?.slice(2);
         return value === undefined ? undefined : new Date(value);

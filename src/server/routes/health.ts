@@ -1,5 +1,4 @@
-import type { FastifyPluginAsync } from 'fastify';
-import type { ServerContext } from '../context.js';
+import type { RoutePlugin } from '../context.js';
 import { NO_QUERY } from '../schemas.js';
 
 const READINESS = {
@@ -24,7 +23,7 @@ const READINESS = {
 } as const;
 
 /** Liveness (`/health`: the process answers) and readiness (`/ready`: the store answers, the face pool is warm). */
-export const healthRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment }) => {
+export const healthRoutes: RoutePlugin = async (app, { deployment }) => {
   app.get(
     '/health',
     {

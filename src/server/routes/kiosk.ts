@@ -1,7 +1,6 @@
-import type { FastifyPluginAsync } from 'fastify';
 import { authenticateKiosk, pairKiosk } from '../../access/kiosks.js';
 import { isMedfaceError } from '../../errors.js';
-import { rateLimited, type ServerContext } from '../context.js';
+import { rateLimited, type RoutePlugin } from '../context.js';
 import { cookieNames, kioskCookieOptions } from '../security.js';
 import { NO_QUERY } from '../schemas.js';
 
@@ -21,7 +20,7 @@ const DEVICE = {
  * check-in and nothing else. Everything else a kiosk calls is the check-in flow's (liveness challenge, camera
  * feedback, check-in), authorised by the policy like any other route.
  */
-export const kioskRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment, tls, rateLimits }) => {
+export const kioskRoutes: RoutePlugin = async (app, { deployment, tls, rateLimits }) => {
   const { access } = deployment;
 
   app.post(
@@ -42,7 +41,7 @@ export const kioskRoutes: FastifyPluginAsync<ServerContext> = async (app, { depl
       },
     },
     async (request, reply) => {
-      const { kiosk, deviceToken } = await pairKiosk(access, (request.body as { code: string }).code, request.ip);
+      const { kiosk, deviceToken } = await pairKiosk(access, request.body.code, request.ip);
       reply.setCookie(cookieNames(tls).kiosk, deviceToken, kioskCookieOptions(tls));
       return { state: 'paired', name: kiosk.name };
     },

@@ -1,10 +1,9 @@
-import type { FastifyPluginAsync } from 'fastify';
-import { LIVENESS_ACTIONS, type CapturedFrame } from '../../liveness/types.js';
+import { LIVENESS_ACTIONS } from '../../liveness/types.js';
 import { captureFeedback } from '../../services/capture-feedback.js';
-import { issueChallenge, LIVENESS_PURPOSES, livenessProgress, MAX_FRAME_BYTES, MAX_PROGRESS_FRAMES, type LivenessPurpose } from '../../services/liveness.js';
-import { rateLimited, type ServerContext } from '../context.js';
-import { LIVENESS_FRAMES } from '../frames.js';
-import { imageBody, imageRoute, type ImageBodySpec } from '../images.js';
+import { issueChallenge, LIVENESS_PURPOSES, livenessProgress, MAX_FRAME_BYTES, MAX_PROGRESS_FRAMES } from '../../services/liveness.js';
+import { rateLimited, type RoutePlugin } from '../context.js';
+import { capturedFrames, LIVENESS_FRAMES } from '../frames.js';
+import { imageBody, imageBytes, imageRoute, type ImageBodySpec } from '../images.js';
 import { DATE_TIME, NO_QUERY, UUID } from '../schemas.js';
 
 /** A live preview polls about once a second; a kiosk must not run into the face routes' limit with it. */
@@ -28,7 +27,7 @@ const CHALLENGE = {
  * nothing by itself (the route that takes the frames is the one authorised), so issuing one is open to the
  * anonymous pages that need it (portal sign-in, telemedicine) and rate-limited per address.
  */
-export const livenessRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment, rateLimits }) => {
+export const livenessRoutes: RoutePlugin = async (app, { deployment, rateLimits }) => {
   const { medface } = deployment;
 
   app.post(
@@ -53,7 +52,7 @@ export const livenessRoutes: FastifyPluginAsync<ServerContext> = async (app, { d
       },
     },
     async (request, reply) => {
-      const { purpose, patientId } = request.body as { purpose: LivenessPurpose; patientId?: string };
+      const { purpose, patientId } = request.body;
       return reply.code(201).send(await issueChallenge(medface, { purpose, subject: patientId ?? null }));
     },
   );
@@ -92,12 +91,12 @@ export const livenessRoutes: FastifyPluginAsync<ServerContext> = async (app, { d
       },
     },
     async (request) => {
-      const { challengeId, frames } = request.body as { challengeId: string; frames: CapturedFrame[] };
-      return livenessProgress(medface, challengeId, frames);
+      const { challengeId, frames } = request.body;
+      return livenessProgress(medface, challengeId, capturedFrames(frames));
     },
   );
 
-  const PREVIEW: ImageBodySpec = { properties: {}, required: ['image'], images: { image: 'single' } };
+  const PREVIEW = { properties: {}, required: ['image'], images: { image: 'single' } } as const satisfies ImageBodySpec;
   app.post(
     '/kiosk/quality',
     {
@@ -131,6 +130,6 @@ export const livenessRoutes: FastifyPluginAsync<ServerContext> = async (app, { d
         },
       },
     },
-    async (request) => captureFeedback(medface, (request.body as { image: Buffer }).image),
+    async (request) => captureFeedback(medface, imageBytes(request.body.image)),
   );
 };

@@ -1,12 +1,10 @@
-import type { FastifyPluginAsync } from 'fastify';
-import type { PatientLinkStatus } from '../../store/types.js';
 import { listDuplicates, reviewDuplicate } from '../../services/duplicates.js';
 import { nameRightsOf } from '../../services/people.js';
 import { MedfaceError } from '../../errors.js';
 import { createPatientRecord, readPatientRecord, searchPatientRecords, updatePatientRecord } from '../../services/patients.js';
 import { actorOf } from '../../services/records.js';
-import { callerOf } from '../access.js';
-import type { ServerContext } from '../context.js';
+import { callerOf, requestField } from '../access.js';
+import type { RoutePlugin } from '../context.js';
 import { DATE_TIME, fhirResource, idParams, NO_QUERY, PATIENT_LABEL } from '../schemas.js';
 
 const PATIENT = fhirResource('Patient', 'A FHIR R4 Patient');
@@ -41,7 +39,7 @@ export function versionOf(ifMatch: string | string[] | undefined): string | unde
 }
 
 /** Patients (FHIR Patient bodies, validated by records/) and the review of suspected duplicates. */
-export const patientRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment }) => {
+export const patientRoutes: RoutePlugin = async (app, { deployment }) => {
   const { medface } = deployment;
 
   app.post(
@@ -78,7 +76,7 @@ export const patientRoutes: FastifyPluginAsync<ServerContext> = async (app, { de
       },
     },
     async (request) => {
-      const query = request.query as { name?: string; birthDate?: string; identifier?: string; gender?: string; limit?: number };
+      const query = request.query;
       return { patients: await searchPatientRecords(medface, query, actorOf(callerOf(request))) };
     },
   );
@@ -86,16 +84,16 @@ export const patientRoutes: FastifyPluginAsync<ServerContext> = async (app, { de
   app.get(
     '/patients/:patientId',
     {
-      config: { access: { operation: 'patient.read-demographics', patient: (r) => (r.params as { patientId: string }).patientId } },
+      config: { access: { operation: 'patient.read-demographics', patient: (r) => requestField(r, 'params', 'patientId') } },
       schema: { tags: ['patients'], summary: "A patient's demographics (FHIR Patient)", params: idParams('patientId'), querystring: NO_QUERY, response: { 200: PATIENT } },
     },
-    async (request) => readPatientRecord(medface, (request.params as { patientId: string }).patientId, actorOf(callerOf(request))),
+    async (request) => readPatientRecord(medface, request.params.patientId, actorOf(callerOf(request))),
   );
 
   app.put(
     '/patients/:patientId',
     {
-      config: { access: { operation: 'patient.write', patient: (r) => (r.params as { patientId: string }).patientId } },
+      config: { access: { operation: 'patient.write', patient: (r) => requestField(r, 'params', 'patientId') } },
       schema: {
         tags: ['patients'],
         summary: "Replace a patient's demographics (FHIR Patient); If-Match: W/\"<versionId>\" (or meta.versionId) refuses a stale edit",
@@ -107,8 +105,8 @@ export const patientRoutes: FastifyPluginAsync<ServerContext> = async (app, { de
       },
     },
     async (request, reply) => {
-      const { patientId } = request.params as { patientId: string };
-      const body = request.body as { id?: string };
+      const { patientId } = request.params;
+      const body = request.body;
       if (body.id !== patientId) {
         throw new MedfaceError('VALIDATION_FAILED', 'the body must be the patient the path names', { issues: [{ path: 'body.id', message: 'must equal the id in the path' }] });
       }
@@ -133,7 +131,7 @@ export const patientRoutes: FastifyPluginAsync<ServerContext> = async (app, { de
       },
     },
     async (request) => {
-      const query = request.query as { status?: PatientLinkStatus; patientId?: string };
+      const query = request.query;
       const caller = callerOf(request);
       return { duplicates: await listDuplicates(medface, query, actorOf(caller), await nameRightsOf(caller.principal)) };
     },
@@ -158,8 +156,8 @@ export const patientRoutes: FastifyPluginAsync<ServerContext> = async (app, { de
       },
     },
     async (request) => {
-      const { linkId } = request.params as { linkId: string };
-      const body = request.body as { decision: 'confirmed' | 'rejected'; reason?: string };
+      const { linkId } = request.params;
+      const body = request.body;
       return reviewDuplicate(medface, { linkId, ...body }, actorOf(callerOf(request)));
     },
   );

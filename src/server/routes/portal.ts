@@ -1,8 +1,7 @@
-import type { FastifyPluginAsync } from 'fastify';
 import { pinStatus, setPin } from '../../access/pins.js';
 import { portalNotices } from '../../services/notices.js';
 import { callerOf } from '../access.js';
-import { rateLimited, type ServerContext } from '../context.js';
+import { rateLimited, type RoutePlugin } from '../context.js';
 import { DATE_TIME, NO_QUERY } from '../schemas.js';
 
 const PIN = { type: 'string', pattern: '^[0-9]{6,12}$' } as const;
@@ -40,7 +39,7 @@ const NOTICES = {
  * on their own Patient: their sign-in PIN (the policy decides, `patient.manage-pin` in access/pins.ts), and
  * the notices of what the clinic did to their face data (services/notices.ts).
  */
-export const portalRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment, rateLimits }) => {
+export const portalRoutes: RoutePlugin = async (app, { deployment, rateLimits }) => {
   const { access, medface } = deployment;
 
   app.get(
@@ -88,6 +87,6 @@ export const portalRoutes: FastifyPluginAsync<ServerContext> = async (app, { dep
         response: { 200: PIN_STATUS },
       },
     },
-    async (request) => setPin(access, callerOf(request), request.body as { currentPin?: string; newPin: string }),
+    async (request) => setPin(access, callerOf(request), request.body),
   );
 };

@@ -1,23 +1,23 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { Operation } from '../../access/policy.js';
 import { MedfaceError } from '../../errors.js';
 import { CLINICAL_RESOURCE_TYPES } from '../../records/clinical-checks.js';
 import { actorOf, createRecord, patientOfInput, patientOfResource, readPatientChart, updateRecord } from '../../services/records.js';
-import { callerOf } from '../access.js';
-import type { ServerContext } from '../context.js';
+import { callerOf, requestField } from '../access.js';
+import type { RoutePlugin } from '../context.js';
 import { DATE_TIME, fhirResource, idParams, IDENTITY_ESTABLISHED, NO_QUERY, UUID } from '../schemas.js';
 
 const CLINICAL = fhirResource(CLINICAL_RESOURCE_TYPES, `A FHIR R4 ${CLINICAL_RESOURCE_TYPES.join(', ')}`);
-const patientParam = (r: FastifyRequest) => (r.params as { patientId: string }).patientId;
+const patientParam = (r: FastifyRequest) => requestField(r, 'params', 'patientId');
 
 /** Opening a visit is front-desk work; every other clinical write is clinical content. */
 function writeOperation(request: FastifyRequest): Operation {
-  return (request.body as { resourceType?: unknown }).resourceType === 'Encounter' ? 'encounter.create' : 'record.write';
+  return requestField(request, 'body', 'resourceType') === 'Encounter' ? 'encounter.create' : 'record.write';
 }
 
 /** A resource that names no patient is the writer's mistake (400), not a refusal. */
 function noPatient(body: unknown): never {
-  const element = (body as { resourceType?: unknown }).resourceType === 'AllergyIntolerance' ? 'patient' : 'subject';
+  const element = Reflect.get(Object(body), 'resourceType') === 'AllergyIntolerance' ? 'patient' : 'subject';
   throw new MedfaceError('VALIDATION_FAILED', `body.${element}.reference must name the patient (Patient/<id>)`, {
     issues: [{ path: `body.${element}.reference`, message: 'must be Patient/<id>' }],
   });
@@ -47,7 +47,7 @@ const CHART = {
 } as const;
 
 /** The chart and writes of clinical resources (reads and searches of single resources are the FHIR API's). */
-export const recordRoutes: FastifyPluginAsync<ServerContext> = async (app, { deployment }) => {
+export const recordRoutes: RoutePlugin = async (app, { deployment }) => {
   const { medface, access } = deployment;
 
   app.get(
@@ -86,10 +86,7 @@ export const recordRoutes: FastifyPluginAsync<ServerContext> = async (app, { dep
       config: {
         access: {
           operation: 'record.write',
-          patient: (r) => {
-            const { resourceType, id } = r.params as { resourceType: string; id: string };
-            return patientOfResource(medface, resourceType, id);
-          },
+          patient: (r) => patientOfResource(medface, requestField(r, 'params', 'resourceType'), requestField(r, 'params', 'id')),
         },
       },
       schema: {
@@ -107,8 +104,8 @@ export const recordRoutes: FastifyPluginAsync<ServerContext> = async (app, { dep
       },
     },
     async (request) => {
-      const { resourceType, id } = request.params as { resourceType: string; id: string };
-      const body = request.body as { resourceType: string; id?: string };
+      const { resourceType, id } = request.params;
+      const body = request.body;
       if (body.resourceType !== resourceType || body.id !== id) {
         throw new MedfaceError('VALIDATION_FAILED', 'the body must be the resource the path names', {
           issues: [{ path: 'body.id', message: 'must equal the id and type in the path' }],

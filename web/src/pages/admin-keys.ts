@@ -1,19 +1,11 @@
 import { api } from '../api.js';
 import { h, table } from '../dom.js';
+import type { KeyStatus } from '../../../src/server/contract.js';
 
-interface KeyEntry {
-  id: string;
-  purpose: string;
-  algorithm: string;
-  createdAt: string;
-  retiredAt: string | null;
-  current: boolean;
-  records: { templates: number; staffTemplates: number; photos: number };
-}
 
 /** Administrator: which keys protect the stored templates and photos, and how many each (never key material). */
 export async function renderAdminKeys(main: HTMLElement): Promise<void> {
-  const { keys, lastRotation, lastTransformRenewal } = await api<{ keys: KeyEntry[]; lastRotation: string | null; lastTransformRenewal: string | null }>('GET', '/api/v1/admin/keys');
+  const { keys, lastRotation, lastTransformRenewal } = await api<KeyStatus>('GET', '/api/v1/admin/keys');
   const when = (at: string | null) => (at ? new Date(at).toLocaleString() : 'never');
   const current = keys.find((k) => k.current && k.purpose === 'kek');
   main.append(

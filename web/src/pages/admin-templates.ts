@@ -1,16 +1,8 @@
 import { api } from '../api.js';
 import { h, table } from '../dom.js';
+import type { TemplateStatus } from '../../../src/server/contract.js';
 
-interface ModelStatus {
-  model: string;
-  current: boolean;
-  patients: number;
-  templates: number;
-  migratable: number;
-  awaitingEnrolment: number;
-  migrationPending: boolean;
-  unsearchable: 'not-in-release' | 'not-calibrated' | null;
-}
+type ModelStatus = TemplateStatus['models'][number];
 
 /** What identification does with a model's templates, in words. */
 function searched(m: ModelStatus): string {
@@ -25,7 +17,7 @@ function searched(m: ModelStatus): string {
  * so it is not started from a browser) and the rest wait for the patient's next enrolment.
  */
 export async function renderAdminTemplates(main: HTMLElement): Promise<void> {
-  const { model, models } = await api<{ model: string; models: ModelStatus[] }>('GET', '/api/v1/admin/templates');
+  const { model, models } = await api<TemplateStatus>('GET', '/api/v1/admin/templates');
   const pending = models.filter((m) => m.migrationPending).reduce((n, m) => n + m.migratable, 0);
   const waiting = models.filter((m) => !m.current).reduce((n, m) => n + m.awaitingEnrolment, 0);
   const unsearchable = models.filter((m) => m.unsearchable !== null);
