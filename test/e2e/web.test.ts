@@ -14,6 +14,7 @@ import { QUALITY_GATES } from '../../src/face/quality.js';
 import { grantConsent } from '../../src/services/consent.js';
 import { Deployment } from '../../src/services/deployment.js';
 import { enrol } from '../../src/services/enrol.js';
+import { searchPatients } from '../../src/records/patient.js';
 import { createPatientRecord } from '../../src/services/patients.js';
 import { actorOf } from '../../src/services/records.js';
 import { demoFaces, PATIENTS, writeTestThresholds, type Faces } from '../services/fixtures.js';
@@ -74,10 +75,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
     faces = await demoFaces(pool);
     const thresholdsFile = path.join(root, 'thresholds.json');
     writeTestThresholds(thresholdsFile);
-    deployment = await Deployment.start(
-      { dataDir: path.join(root, 'data'), databaseUrl: undefined, keyFile: undefined },
-      { pool, thresholdsFile },
-    );
+    deployment = await Deployment.start({ dataDir: path.join(root, 'data'), databaseUrl: undefined, keyFile: undefined }, { pool, thresholdsFile });
     const { medface, access } = deployment;
     const actor = actorOf(OPERATOR);
     const alice = await createPatientRecord(medface, PATIENTS.alice, actor);
@@ -85,7 +83,10 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
     await grantConsent(medface, { patientId: alice.id as string, notice: 'v1' }, actor);
     await enrol(medface, { patientId: alice.id as string, images: [faces.alice] }, actor);
     // the front desk withdraws Bob's consent and erases Carol's face data
-    for (const [name, photo] of [['bob', faces.bob], ['carol', faces.carol]] as const) {
+    for (const [name, photo] of [
+      ['bob', faces.bob],
+      ['carol', faces.carol],
+    ] as const) {
       const patient = await createPatientRecord(medface, PATIENTS[name], actor);
       ids[name] = patient.id as string;
       await grantConsent(medface, { patientId: ids[name], notice: 'v1' }, actor);
@@ -119,9 +120,12 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
     if (root) rmSync(root, { recursive: true, force: true });
   });
 
-  /** The front desk page, signed in once (a TOTP code works once) and its state shared by the later pages. */
-  const frontDeskPage = async (): Promise<Page> => {
-    const browser = browsers[0] ?? (await launch(await stillVideo(faces.alice), 'alice'));
+  /**
+   * The front desk page, signed in once (a TOTP code works once) and its state shared by the later pages; in
+   * `camera`'s browser when given, else in the first browser (its camera films Alice).
+   */
+  const frontDeskPage = async (camera?: Browser): Promise<Page> => {
+    const browser = camera ?? browsers[0] ?? (await launch(await stillVideo(faces.alice), 'alice'));
     if (frontDesk) {
       const { page } = await newPage(browser, frontDesk);
       await page.goto(`${baseUrl}/front-desk`);
@@ -160,13 +164,52 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
     const { width } = await sharp(faces.alice).metadata();
     const eyes = (await pool.analyze(faces.alice)).faces[0]!.quality.metrics.interEyeDistance;
     const target = (QUALITY_GATES.enrol.minInterEyeDistance + QUALITY_GATES.verify.minInterEyeDistance) / 2;
-    const far = await sharp(faces.alice).resize(Math.round(((width as number) * target) / eyes)).jpeg({ quality: 92 }).toBuffer();
+    const far = await sharp(faces.alice)
+      .resize(Math.round(((width as number) * target) / eyes))
+      .jpeg({ quality: 92 })
+      .toBuffer();
     await page.getByLabel('Or upload a photo').setInputFiles({ name: 'far.jpg', mimeType: 'image/jpeg', buffer: far });
     const refusal = page.getByText(/^Not enrolled\. The photo cannot be used: /);
     await refusal.waitFor(WAIT);
     expect(await refusal.innerText()).toMatch(/the face is too small \(too far from the camera\)/);
     expect(await refusal.innerText()).not.toMatch(/[A-Z]{2,}_[A-Z]+/);
     await screenshot(page, 'front-desk-enrol-refused');
+  });
+
+  it('asks for a second photo after the first is enrolled, refuses someone else’s face, and stores both photos’ templates', async () => {
+    // the camera films the patient a moment later: mirrored and brighter than the uploaded first photo
+    const later = await sharp(faces.stranger).flop().modulate({ brightness: 1.1 }).jpeg({ quality: 90 }).toBuffer();
+    const page = await frontDeskPage(await launch(await stillVideo(later), 'erin'));
+    await page.getByLabel('Given name').fill('Erin');
+    await page.getByLabel('Family name').fill('Evans');
+    await page.getByLabel('Date of birth', { exact: true }).fill('1977-07-07');
+    await page.getByRole('button', { name: 'Register', exact: true }).click();
+    await page.getByLabel('The patient has read this notice and agrees').check();
+    await page.getByRole('button', { name: 'Record consent' }).click();
+    await page.getByLabel('Or upload a photo').setInputFiles({ name: 'first.jpg', mimeType: 'image/jpeg', buffer: faces.stranger });
+
+    await page.getByRole('heading', { name: 'Add a second photo of Erin Evans' }).waitFor(WAIT);
+    expect(await page.getByRole('status').filter({ hasText: 'First photo enrolled' }).innerText()).toMatch(/^First photo enrolled: 1 of \d+ face templates stored\.$/);
+    await page.getByText(/easier to find among everyone enrolled/).waitFor(WAIT);
+    await page.getByText(/turn their head slightly, or take the photo a moment later/).waitFor(WAIT);
+    await page.getByRole('button', { name: 'Done' }).waitFor(WAIT);
+    await screenshot(page, 'front-desk-second-photo');
+
+    // someone else's face as the second photo: refused in words, and the second photo is still asked for
+    await page.getByLabel('Or upload a second photo').setInputFiles({ name: 'someone-else.jpg', mimeType: 'image/jpeg', buffer: faces.bob });
+    await page.getByText(/^Not enrolled\. This is not the face already enrolled for this patient\./).waitFor(WAIT);
+
+    await page.getByRole('button', { name: 'Take a second photo' }).click();
+    await page.getByRole('button', { name: 'Capture the second photo' }).click();
+    await page.getByRole('heading', { name: 'Face of Erin Evans enrolled' }).waitFor(WAIT);
+    expect(await page.getByRole('status').filter({ hasText: 'Enrolled' }).innerText()).toMatch(/^Enrolled: 2 of \d+ face templates stored, one per photo\.$/);
+    await screenshot(page, 'front-desk-enrolled-twice');
+    const { medface } = deployment;
+    const [erin] = await searchPatients(medface.store, { name: 'Erin Evans' });
+    expect(await medface.store.countTemplates(erin?.id as string)).toBe(2);
+    // the second photo was compared with the first one's face before it was stored
+    const [second] = (await medface.audit.search(medface.store, { action: 'biometric.enrol', outcome: 'success', limit: 100 })).slice(-1);
+    expect(second?.details).toMatchObject({ templates: 1, matchedEnrolled: { grade: expect.any(String) } });
   });
 
   it('withdraws a patient’s consent and erases another’s face data, each confirmed, with a reason in the audit trail', async () => {

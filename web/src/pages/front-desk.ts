@@ -103,55 +103,86 @@ export async function renderFrontDesk(main: HTMLElement): Promise<() => void> {
     flow.replaceChildren(form);
   };
 
+  /**
+   * Enrol the patient's face: a first photo, then the offer of a second one. Two photos of a person taken on
+   * different occasions about halve the misses of 1:N search among thousands of patients (docs/accuracy.md,
+   * "Several images per person"); a second photo at the same visit is not measured and helps the more it
+   * differs from the first, so the desk is asked to make it differ. The desk can finish with one.
+   */
   const enrol = (patient: FhirPatient): void => {
+    const who = patientName(patient);
     const message = status();
-    const upload = h('input', { type: 'file', accept: 'image/*', name: 'photo' });
-    const cameraSlot = h('div', {});
+    const section = h('section', { class: 'card', 'aria-labelledby': 'enrol-title' });
     const send = async (image: string): Promise<void> => {
       say(message, 'Enrolling…');
       try {
         const result = await api<EnrolResult>('POST', `/api/v1/patients/${patient.id}/enrol`, { images: [image] });
-        say(message, `Enrolled: ${result.templateCount} of ${result.limit} templates stored.`, 'ok');
+        if (result.templateCount < 2 && result.limit >= 2) secondPhoto(result);
+        else enrolled(result);
       } catch (e) {
         say(message, `Not enrolled. ${enrolmentRefusal(e)}`, 'error');
         void loadDuplicates();
       }
     };
-    const section = h(
-      'section',
-      { class: 'card', 'aria-labelledby': 'enrol-title' },
-      h('h1', { id: 'enrol-title' }, `Enrol the face of ${patientName(patient)}`),
-      h('p', {}, 'One person, facing the camera, in good light, without sunglasses. The server tells you if the photo is not good enough.'),
-      h(
-        'div',
-        { class: 'actions' },
-        h(
-          'button',
-          {
-            type: 'button',
-            onclick: () =>
-              void (async () => {
-                try {
-                  camera ??= await openCamera('Camera preview for enrolment');
-                  const capture = h('button', { type: 'button', onclick: () => void camera?.capture().then(send) }, 'Capture and enrol');
-                  cameraSlot.replaceChildren(camera.element, capture);
-                  capture.focus();
-                } catch {
-                  say(message, 'The camera is not available: upload a photo instead.', 'error');
-                }
-              })(),
-          },
-          'Use the camera',
-        ),
-      ),
-      cameraSlot,
-      field('Or upload a photo', upload),
-      message,
-      h('button', { type: 'button', class: 'secondary', onclick: () => register() }, 'Next patient'),
-    );
-    upload.addEventListener('change', () => {
-      const file = upload.files?.[0];
-      if (file) void readFile(file).then(send);
+
+    /** A step taking one photo, by the camera (`open` opens it, `capture` takes the photo) or by upload. */
+    const photoStep = (title: string, advice: HTMLElement[], labels: { open: string; capture: string; upload: string; finish: string }): void => {
+      const upload = h('input', { type: 'file', accept: 'image/*', name: 'photo' });
+      const cameraSlot = h('div', {});
+      const preview = (shown: Camera): void => {
+        const capture = h('button', { type: 'button', onclick: () => void shown.capture().then(send) }, labels.capture);
+        cameraSlot.replaceChildren(shown.element, capture);
+        capture.focus();
+      };
+      const open = async (): Promise<void> => {
+        try {
+          camera ??= await openCamera('Camera preview for enrolment');
+          preview(camera);
+        } catch {
+          say(message, 'The camera is not available: upload a photo instead.', 'error');
+        }
+      };
+      upload.addEventListener('change', () => {
+        const file = upload.files?.[0];
+        if (file) void readFile(file).then(send);
+      });
+      section.replaceChildren(
+        h('h1', { id: 'enrol-title' }, title),
+        ...advice,
+        h('div', { class: 'actions' }, h('button', { type: 'button', onclick: () => void open() }, labels.open)),
+        cameraSlot,
+        field(labels.upload, upload),
+        message,
+        h('button', { type: 'button', class: 'secondary', onclick: () => register() }, labels.finish),
+      );
+      // the camera stays open from the first photo: its preview is shown again at once
+      if (camera) preview(camera);
+    };
+
+    const secondPhoto = (result: EnrolResult): void => {
+      photoStep(
+        `Add a second photo of ${who}`,
+        [
+          h('p', {}, `A second photo makes ${who} easier to find among everyone enrolled, and the more it differs from the first, the more it helps.`),
+          h('p', {}, 'Ask the patient to turn their head slightly, or take the photo a moment later. One photo is enough if the patient cannot wait: choose Done.'),
+        ],
+        { open: 'Take a second photo', capture: 'Capture the second photo', upload: 'Or upload a second photo', finish: 'Done' },
+      );
+      say(message, `First photo enrolled: ${templates(result)}.`, 'ok');
+    };
+
+    const enrolled = (result: EnrolResult): void => {
+      const next = h('button', { type: 'button', onclick: () => register() }, 'Next patient');
+      section.replaceChildren(h('h1', { id: 'enrol-title' }, `Face of ${who} enrolled`), message, next);
+      say(message, `Enrolled: ${templates(result)}, one per photo.`, 'ok');
+      next.focus();
+    };
+
+    photoStep(`Enrol the face of ${who}`, [h('p', {}, 'One person, facing the camera, in good light, without sunglasses. The server tells you if the photo is not good enough.')], {
+      open: 'Use the camera',
+      capture: 'Capture and enrol',
+      upload: 'Or upload a photo',
+      finish: 'Next patient',
     });
     flow.replaceChildren(section);
   };
@@ -179,6 +210,11 @@ export async function renderFrontDesk(main: HTMLElement): Promise<() => void> {
   main.append(flow, identifyByPhoto(), consentAndFaceData(), editDemographics(), duplicates);
   await loadDuplicates();
   return () => camera?.stop();
+}
+
+/** The patient's stored templates against the limit, in words. */
+function templates(result: EnrolResult): string {
+  return `${result.templateCount} of ${result.limit} face template${result.limit === 1 ? '' : 's'} stored`;
 }
 
 /** Why an enrolment was refused, in words: a refused photo's quality reasons (web/src/quality.ts), a duplicate, or the server's message. */
@@ -223,7 +259,13 @@ function identifyByPhoto(): HTMLElement {
         ),
       );
     } catch (e) {
-      say(message, e instanceof ApiError && ['QUALITY_REJECTED', 'NO_FACE', 'MULTIPLE_FACES'].includes(e.code) ? `The photo cannot be used: ${qualityProblems((e.details.reasons as string[] | undefined) ?? [])}.` : (e as Error).message, 'error');
+      say(
+        message,
+        e instanceof ApiError && ['QUALITY_REJECTED', 'NO_FACE', 'MULTIPLE_FACES'].includes(e.code)
+          ? `The photo cannot be used: ${qualityProblems((e.details.reasons as string[] | undefined) ?? [])}.`
+          : (e as Error).message,
+        'error',
+      );
     }
   };
   upload.addEventListener('change', () => {
@@ -251,7 +293,12 @@ function consentAndFaceData(): HTMLElement {
   const find = h(
     'form',
     { role: 'search', 'aria-labelledby': 'privacy-request-title' },
-    h('div', { class: 'row' }, field('Patient name for a privacy request', h('input', { name: 'name', required: true, autocomplete: 'off' }), 'The start of the family or given name.'), h('div', { class: 'field' }, h('button', { type: 'submit' }, 'Find patient'))),
+    h(
+      'div',
+      { class: 'row' },
+      field('Patient name for a privacy request', h('input', { name: 'name', required: true, autocomplete: 'off' }), 'The start of the family or given name.'),
+      h('div', { class: 'field' }, h('button', { type: 'submit' }, 'Find patient')),
+    ),
   );
 
   const confirm = (patient: FhirPatient, action: 'withdraw' | 'erase'): void => {
@@ -285,9 +332,7 @@ function consentAndFaceData(): HTMLElement {
         action === 'withdraw'
           ? api<{ templatesRemoved: number; photosRemoved: number }>('DELETE', `/api/v1/patients/${patient.id}/consent`, body)
           : api<{ templatesRemoved: number; photosRemoved: number }>('DELETE', `/api/v1/patients/${patient.id}/biometrics`, body);
-      request.then(done, (e: unknown) =>
-        say(message, e instanceof ApiError && e.status === 404 && action === 'withdraw' ? `${who} has no consent to withdraw.` : (e as Error).message, 'error'),
-      );
+      request.then(done, (e: unknown) => say(message, e instanceof ApiError && e.status === 404 && action === 'withdraw' ? `${who} has no consent to withdraw.` : (e as Error).message, 'error'));
     });
     slot.replaceChildren(form);
     reason.focus();
@@ -358,7 +403,12 @@ function editDemographics(): HTMLElement {
   const find = h(
     'form',
     { role: 'search', 'aria-labelledby': 'edit-title' },
-    h('div', { class: 'row' }, field('Patient name to correct', h('input', { name: 'name', required: true, autocomplete: 'off' }), 'The start of the family or given name.'), h('div', { class: 'field' }, h('button', { type: 'submit' }, 'Find'))),
+    h(
+      'div',
+      { class: 'row' },
+      field('Patient name to correct', h('input', { name: 'name', required: true, autocomplete: 'off' }), 'The start of the family or given name.'),
+      h('div', { class: 'field' }, h('button', { type: 'submit' }, 'Find')),
+    ),
   );
   find.addEventListener('submit', (event) => {
     event.preventDefault();
@@ -411,7 +461,11 @@ function editDemographics(): HTMLElement {
           slot.replaceChildren();
         },
         (e: unknown) =>
-          say(message, e instanceof ApiError && e.status === 412 ? 'Someone else changed this patient since you opened it: find the patient again and redo your correction.' : (e as Error).message, 'error'),
+          say(
+            message,
+            e instanceof ApiError && e.status === 412 ? 'Someone else changed this patient since you opened it: find the patient again and redo your correction.' : (e as Error).message,
+            'error',
+          ),
       );
     });
     slot.replaceChildren(form);
