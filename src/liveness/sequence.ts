@@ -439,7 +439,8 @@ export async function judgeSequence(
  * What a sequence's frames show before any face is compared or any flatness fitted: the refusals its motion
  * alone earns (faces missing, actions missing, extra or out of order, abrupt jumps), the actions performed, the
  * frame to be matched, and the frames the same-face test compares first (`keyFrames`): the first frame (the
- * flatness test's reference), the height of every action (a turn's or look-up's is the 3-D evidence), and every
+ * flatness test's reference), the height of every action that answers the challenge (a turn's or look-up's is the
+ * 3-D evidence; not a blink nobody asked for, nor a move passed over as a talking head's jerk), and every
  * frame the match frame is chosen from (the neutral frames with open eyes between the first action and the last,
  * or all of them when there are none there), each compared with it directly. Those bind the matched face to the evidence; the other
  * frames (the still moments before and after, the way into and out of each action) are compared only when the
@@ -471,7 +472,8 @@ export function readSequence(challenge: LivenessChallenge, signals: ReadonlyArra
   const candidates = matchCandidates((i) => steadyFrame(i, states, closure), signals, runs);
   const matchFrame = chooseMatchFrame(candidates, signals);
   if (matchFrame === null) reasons.add('LIVENESS_NO_FACE');
-  const keyFrames = [...new Set([0, ...candidates, ...runs.map((r) => r.peak)])].filter((i) => signals[i]);
+  const answers = [...(answeringMoves(challenge.actions, runs, times) ?? runs.filter((r) => r.action !== 'blink')), ...(challenge.actions.includes('blink') ? runs.filter((r) => r.action === 'blink') : [])];
+  const keyFrames = [...new Set([0, ...candidates, ...answers.map((r) => r.peak)])].filter((i) => signals[i]);
   return { reasons: [...reasons], states, runs, matchFrame, keyFrames };
 }
 

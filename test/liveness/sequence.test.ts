@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Embedding } from '../../src/face/index.js';
-import { abruptChanges, ACTIVE_LIVENESS, answeringMoves, changedFaces, frameStates, judgeSequence, performedActions, sequenceReasons, type ActionRun, type FrameSignals } from '../../src/liveness/sequence.js';
+import { abruptChanges, ACTIVE_LIVENESS, answeringMoves, changedFaces, frameStates, judgeSequence, performedActions, readSequence, sequenceReasons, type ActionRun, type FrameSignals } from '../../src/liveness/sequence.js';
 import type { LivenessAction } from '../../src/liveness/types.js';
 
 /** A unit vector `degrees` away from the reference direction (its cosine similarity to it is cos(degrees)). */
@@ -160,6 +160,23 @@ describe('frameStates and performedActions: actions from pose, eyes and scale ag
     const notBack = [0, t.turnYaw + 2, 20, t.turnYaw - 1, t.turnYaw - 1].map((yaw) => frame({ yaw }));
     expect(20 * (1 - t.returnFraction)).toBeLessThan(t.turnYaw - 1);
     expect(performedActions(frameStates(notBack), notBack, TIMES)).toEqual([]);
+  });
+});
+
+describe('readSequence: the key frames are those the decision rests on', () => {
+  it('embeds the heights of the actions that answer the challenge, not of a blink nobody asked for', () => {
+    const t = ACTIVE_LIVENESS;
+    const closed = 0.35 * t.blinkRatio - 0.05;
+    // Still, an unasked blink (frame 3), a turn to the left (frames 6–8) and back.
+    const frames = [frame(), frame(), frame(), frame({ ear: closed }), frame(), frame(), frame({ yaw: t.turnYaw + 2 }), frame({ yaw: t.turnYaw + 6 }), frame({ yaw: t.turnYaw + 1 }), frame(), frame(), frame()];
+    const challenge = (actions: LivenessAction[]) => ({ id: 'c', nonce: 'n', actions, issuedAt: '2026-01-01T10:00:00Z', deadline: '2026-01-01T10:00:20Z' });
+    const turn = readSequence(challenge(['turn-left']), frames, TIMES);
+    expect(turn.reasons).toEqual([]);
+    expect(turn.runs.map((r) => r.action)).toEqual(['blink', 'turn-left']);
+    expect(turn.keyFrames).toContain(7);
+    expect(turn.keyFrames).not.toContain(3);
+    // Asked for, the blink's height is a key frame.
+    expect(readSequence(challenge(['blink', 'turn-left']), frames, TIMES).keyFrames).toContain(3);
   });
 });
 
