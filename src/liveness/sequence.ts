@@ -235,6 +235,12 @@ export interface ActionRun {
   peak: number;
   /** Blinks only: the least eye openness of the run, as a fraction of open. */
   closure?: number;
+  /**
+   * Blinks only, when some of its frames show the head lifted or turned rather than level: such a run may
+   * answer an asked blink but is never taken for eyes shut on purpose (a rendered head coming down from a
+   * look-up narrows its eyes for 400 ms; bench/liveness-active.ts, seed 24).
+   */
+  tilted?: true;
 }
 
 /**
@@ -260,6 +266,7 @@ export function performedActions(states: readonly FrameState[], frames: Readonly
     }
     if (open) open.last = i;
     else blinks.push((open = { action: 'blink', first: i, last: i, peak: i, closure: c }));
+    if (state !== 'neutral') open.tilted = true;
   });
   return [...moveRuns(states, frames), ...blinks].sort((a, b) => a.first - b.first);
 }
@@ -544,7 +551,7 @@ export function answeringMoves(asked: readonly LivenessAction[], runs: readonly 
  */
 export function sequenceReasons(asked: readonly LivenessAction[], runs: readonly ActionRun[], times: readonly number[]): LivenessReason[] {
   const deliberate = (r: ActionRun): boolean => times[r.last]! - times[r.first]! >= ACTIVE_LIVENESS.deliberateClosureMs;
-  const shut = (r: ActionRun): boolean => r.action === 'blink' && r.closure! <= ACTIVE_LIVENESS.shutRatio && deliberate(r);
+  const shut = (r: ActionRun): boolean => r.action === 'blink' && !r.tilted && r.closure! <= ACTIVE_LIVENESS.shutRatio && deliberate(r);
   if (!asked.includes('blink') && runs.some(shut)) return ['LIVENESS_EXTRA_ACTION'];
   const answers = answeringMoves(asked, runs, times);
   if (!answers) {

@@ -127,6 +127,12 @@ describe('frameStates and performedActions: actions from pose, eyes and scale ag
     const lifted = [frame(), frame(), frame({ pitch: -(t.neutralPitch + 1), ear: closed }), frame(), frame()];
     expect(frameStates(lifted)[2]).toBe('between');
     expect(performedActions(frameStates(lifted), lifted, TIMES).map((r) => r.action)).toEqual(['blink']);
+    // Read there, eyes closed for long are still no extra action: a head coming down from a look-up narrows them.
+    const comingDown = [frame(), frame(), frame(), frame({ pitch: -(t.neutralPitch + 2), ear: 0.35 * t.shutRatio - 0.05 }), frame({ pitch: -(t.neutralPitch + 2), ear: 0.35 * t.shutRatio - 0.1 }), frame({ pitch: -(t.neutralPitch + 1), ear: 0.35 * t.shutRatio - 0.05 }), frame(), frame(), frame()];
+    const runs = performedActions(frameStates(comingDown), comingDown, TIMES);
+    expect(runs).toEqual([expect.objectContaining({ action: 'blink', first: 3, last: 5, tilted: true })]);
+    expect(TIMES[5]! - TIMES[3]!).toBeGreaterThanOrEqual(t.deliberateClosureMs);
+    expect(sequenceReasons(['turn-left'], runs, TIMES)).toEqual(['LIVENESS_ACTION_MISSING']);
     // Lowered, the eyes look narrower from the camera: not read.
     const lowered = [frame(), frame(), frame({ pitch: t.neutralPitch + 1, ear: closed }), frame(), frame()];
     expect(performedActions(frameStates(lowered), lowered, TIMES)).toEqual([]);
