@@ -447,8 +447,7 @@ export async function judgeSequence(
  * alone earns (faces missing, actions missing, extra or out of order, abrupt jumps), the actions performed, the
  * frame to be matched, and the frames the same-face test compares first (`keyFrames`): the first frame (the
  * flatness test's reference), the height of every move that answers the challenge (a turn's or look-up's is the
- * 3-D evidence; not a move passed over as a talking head's jerk), every frame of the eyes closing when a blink is
- * asked (not of a blink nobody asked for), and every
+ * 3-D evidence; not a move passed over as a talking head's jerk), every frame of the eyes closing, and every
  * frame the match frame is chosen from (the neutral frames with open eyes between the first action and the last,
  * or all of them when there are none there), each compared with it directly. Those bind the matched face to the evidence; the other
  * frames (the still moments before and after, the way into and out of each action) are compared only when the
@@ -481,9 +480,10 @@ export function readSequence(challenge: LivenessChallenge, signals: ReadonlyArra
   const matchFrame = chooseMatchFrame(candidates, signals);
   if (matchFrame === null) reasons.add('LIVENESS_NO_FACE');
   const moveHeights = (answeringMoves(challenge.actions, runs, times) ?? runs.filter((r) => r.action !== 'blink')).map((r) => r.peak);
-  // An asked blink's frames are all compared: closed eyes are no neutral frame, so another face whose eyes read
-  // narrower than the person's would otherwise make up a "blink" nobody compares (bench/liveness-active.ts, seed 24).
-  const blinkFrames = challenge.actions.includes('blink') ? runs.filter((r) => r.action === 'blink').flatMap((r) => Array.from({ length: r.last - r.first + 1 }, (_, k) => r.first + k)) : [];
+  // Every frame of closed eyes, asked for or not, is compared: closed eyes are no neutral frame, so another face
+  // whose eyes read narrower than the person's would otherwise make up a "blink" nobody compares
+  // (bench/liveness-active.ts, seeds 24 and 27).
+  const blinkFrames = runs.filter((r) => r.action === 'blink').flatMap((r) => Array.from({ length: r.last - r.first + 1 }, (_, k) => r.first + k));
   const keyFrames = [...new Set([0, ...candidates, ...moveHeights, ...blinkFrames])].filter((i) => signals[i]);
   return { reasons: [...reasons], states, runs, matchFrame, keyFrames };
 }
