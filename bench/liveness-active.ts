@@ -4,7 +4,7 @@
  * real-motion checks on a real video (pose tracking, same-face continuity, flatness of real frames).
  *
  *   npx tsx bench/liveness-active.ts [--identities 12] [--seed 1] [--video ../shared/eval/video/hamilton_short.mp4]
- *                                    [--out scratch/liveness-active.json]
+ *                                    [--out scratch/liveness-active.json]  (rewritten after each identity while it runs)
  *
  * Source photos: the first image of successive identities of ../shared/eval/{lfw-dev,faceapi-bbt,orl,yale},
  * taken in turn (never copied anywhere), whose face is large enough (MIN_SOURCE_EYE_DISTANCE). Sequences follow
@@ -141,7 +141,7 @@ async function main(): Promise<void> {
   const peaks = async (frames: CapturedFrame[], into: Peaks): Promise<void> => {
     const signals = await Promise.all(frames.map(async (f) => signalsOf(await faces.observe(f.image, true))));
     if (!signals[0]) return;
-    for (const run of performedActions(frameStates(signals), signals)) {
+    for (const run of performedActions(frameStates(signals), signals, frames.map((f) => f.at))) {
       if (run.action === 'blink' || run.action === 'come-closer') continue;
       into.parallax.push(parallax(signals[0], signals[run.peak]!, run.action));
       const [a, b] = await Promise.all([frameSignals(faces, frames[0]!.image, true), frameSignals(faces, frames[run.peak]!.image, true)]);
@@ -154,6 +154,23 @@ async function main(): Promise<void> {
     }
   };
 
+  const rate = (kind: Kind, passed: boolean): { n: number; errors: number; rate: number } => {
+    const rows = results.filter((r) => r.kind === kind);
+    const errors = rows.filter((r) => r.verdict.passed === passed).length;
+    return { n: rows.length, errors, rate: rows.length ? errors / rows.length : NaN };
+  };
+  const reasonsOf = (kind: Kind): Record<string, number> => {
+    const counts: Record<string, number> = {};
+    for (const r of results.filter((x) => x.kind === kind)) for (const reason of r.verdict.reasons) counts[reason] = (counts[reason] ?? 0) + 1;
+    return counts;
+  };
+  const command = `npx tsx bench/liveness-active.ts ${process.argv.slice(2).join(' ')}`.trim();
+  // What the identities done so far show, written after each one: a long run stopped early keeps its figures.
+  const writePartial = (done: number): void =>
+    writeFileSync(
+      outFile,
+      JSON.stringify({ command, partial: true, identitiesDone: done, seconds: Math.round((Date.now() - started) / 1000), bpcerGenuineProxy: { ...rate('genuine-proxy', false), reasons: reasonsOf('genuine-proxy') }, apcer: Object.fromEntries(ATTACKS.map((a) => [a, { ...rate(a, true), reasons: reasonsOf(a) }])), results }, null, 2),
+    );
   for (let k = 0; k < sources.length; k++) {
     const { name, face } = sources[k]!;
     const actions = randomChallengeActions(random);
@@ -187,7 +204,7 @@ async function main(): Promise<void> {
     const signals = await Promise.all(genuine.map(async (f) => signalsOf(await faces.observe(f.image, true))));
     if (signals[0]) {
       const states = frameStates(signals);
-      const runs = performedActions(states, signals);
+      const runs = performedActions(states, signals, genuine.map((f) => f.at));
       const first = runs[0]?.first ?? 0, last = runs.at(-1)?.last ?? genuine.length - 1;
       states.forEach((s, i) => {
         if (s === 'neutral' && i > first && i < last) mixed = spliced(mixed, victimFrames, i, i + 1);
@@ -195,6 +212,7 @@ async function main(): Promise<void> {
     }
     await record('spliced-other-person', name, actions, mixed);
     console.error(`${k + 1}/${sources.length} ${name} ${actions.join(',')}: genuine ${results.filter((r) => r.source === name && r.kind === 'genuine-proxy').map((r) => r.verdict.passed ? 'pass' : r.verdict.reasons.join('+'))}; attacks passed: ${results.filter((r) => r.source === name && r.kind !== 'genuine-proxy' && r.verdict.passed).map((r) => r.kind).join(',') || 'none'}`);
+    writePartial(k + 1);
   }
 
   const tilted = await tiltedPhotos(faces, sources.map((x) => x.face));
@@ -203,18 +221,8 @@ async function main(): Promise<void> {
   const eyesReport = await realEyes(pool);
   await pool.close();
 
-  const rate = (kind: Kind, passed: boolean): { n: number; errors: number; rate: number } => {
-    const rows = results.filter((r) => r.kind === kind);
-    const errors = rows.filter((r) => r.verdict.passed === passed).length;
-    return { n: rows.length, errors, rate: rows.length ? errors / rows.length : NaN };
-  };
-  const reasonsOf = (kind: Kind): Record<string, number> => {
-    const counts: Record<string, number> = {};
-    for (const r of results.filter((x) => x.kind === kind)) for (const reason of r.verdict.reasons) counts[reason] = (counts[reason] ?? 0) + 1;
-    return counts;
-  };
   const summary = {
-    command: `npx tsx bench/liveness-active.ts ${process.argv.slice(2).join(' ')}`.trim(),
+    command,
     machine: `${cpus().length}x ${cpus()[0]?.model ?? '?'}, load average at end ${loadavg()[0]!.toFixed(1)} (shared)`,
     seconds: Math.round((Date.now() - started) / 1000),
     sources: sources.length,

@@ -105,12 +105,16 @@ export async function assessSequence(
         signals[i] = { ...signals[i]!, embedding };
       },
     );
-  // The flatness test pairs the first frame with turned or lifted ones only: just those are cropped.
+  // The flatness test pairs the first frame with turned or lifted ones only: just those are cropped. The crop is
+  // added to the frame's signals as they are when it is ready: its embedding may have come back meanwhile (at
+  // once, from a pool that remembers), and a frame whose embedding was lost would never be compared.
   const crop = (indices: readonly number[]): Promise<unknown> =>
     Promise.all(
       indices.map(async (i) => {
         const s = signals[i];
-        if (s && !s.crop && (i === 0 || (POSE_ACTIONS as readonly string[]).includes(reading.states[i]!))) signals[i] = await withCrop(s, frames[i]!.image, observations[i]!.image);
+        if (!s || s.crop || !(i === 0 || (POSE_ACTIONS as readonly string[]).includes(reading.states[i]!))) return;
+        const pixels = await faceCrop(frames[i]!.image, s.mesh, observations[i]!.image);
+        if (pixels) signals[i] = { ...signals[i]!, crop: pixels };
       }),
     );
   await Promise.all([embed(reading.keyFrames), crop(reading.keyFrames)]);

@@ -184,8 +184,8 @@ const FILMED_CHALLENGES = 32;
 class FilmedFrames {
   readonly #challenges = new Map<string, { deadline: number; byHash: Map<string, Promise<FrameObservation>>; byTime: Map<number, string> }>();
 
-  /** The frames of `challenge` filmed so far, each frame's observation taken once, in capture order. */
-  async observe(challenge: { id: string; deadline: string }, faces: FrameObserver, frames: readonly CapturedFrame[], now: Date): Promise<Array<FrameObservation>> {
+  /** The frames of `challenge` filmed so far, each frame's observation taken once, in capture order, with their capture times. */
+  async observe(challenge: { id: string; deadline: string }, faces: FrameObserver, frames: readonly CapturedFrame[], now: Date): Promise<{ times: number[]; observations: FrameObservation[] }> {
     for (const [id, entry] of this.#challenges) if (entry.deadline < now.getTime()) this.#challenges.delete(id);
     let entry = this.#challenges.get(challenge.id);
     if (!entry) {
@@ -207,7 +207,7 @@ class FilmedFrames {
       }
     }
     const times = [...entry.byTime.keys()].sort((a, b) => a - b);
-    return Promise.all(times.map((t) => entry.byHash.get(entry.byTime.get(t)!)!));
+    return { times, observations: await Promise.all(times.map((t) => entry.byHash.get(entry.byTime.get(t)!)!)) };
   }
 
   /** `faces` for the check of `challengeId`'s frames: observations made while filming are taken as they are. */
@@ -247,8 +247,8 @@ export async function livenessProgress(medface: Medface, challengeId: string, fr
   if (!row) throw new MedfaceError('CHALLENGE_UNKNOWN', 'no such liveness challenge');
   if (row.consumedAt !== null) throw new MedfaceError('CHALLENGE_USED', 'the liveness challenge has been used already');
   if (now.getTime() > Date.parse(row.deadline)) throw new MedfaceError('CHALLENGE_EXPIRED', 'the liveness challenge is past its deadline');
-  const observations = await filmedFrames(medface).observe(row, await framePool(medface), frames, now);
-  return progressOf(row.actions as LivenessAction[], observations.map(signalsOf));
+  const { times, observations } = await filmedFrames(medface).observe(row, await framePool(medface), frames, now);
+  return progressOf(row.actions as LivenessAction[], observations.map(signalsOf), times);
 }
 
 /** A challenge refused before its frames were looked at (unknown, used, expired): an attempt that failed. */

@@ -272,6 +272,18 @@ describe('assessSequence (active liveness) on rendered genuine proxies and attac
     expect(verdict.reasons).toContain('LIVENESS_FACE_CHANGED');
   }, 120_000);
 
+  it('compares the first frame and the heights whatever comes back first, an embedding or a crop', async () => {
+    const b2 = alignedTo(b, a);
+    const readPose = async (image: RgbImage): Promise<Pose | null> => (await pool.observe(await encodeFrame(image), false)).subject?.pose ?? null;
+    const base = await renderingFor(b2, triangles, (await readPose(a.image))!, readPose);
+    const other = await toFrames(genuineProxy(b2, triangles, ['turn-left', 'look-up'], seeded(12), { ...COMPACT, base }));
+    const frames = spliced(genuine, other, 0, 1);
+    // Every frame embedded once already: the remembering pool answers at once, before the first frame's crop is ready.
+    await Promise.all(frames.map((f) => faces.observe(f.image, true)));
+    const verdict = await assessSequence(faces, challenge(['turn-left', 'look-up']), frames, NOW);
+    expect(verdict.reasons).toContain('LIVENESS_FACE_CHANGED');
+  }, 120_000);
+
   it('refuses a single frame and too many frames before any analysis', async () => {
     expect(await assessSequence(faces, challenge(['turn-left', 'look-up']), genuine.slice(0, 1), NOW)).toMatchObject({
       passed: false,

@@ -7,28 +7,31 @@ function frame(s: Partial<FrameSignals> = {}): FrameSignals {
   return { yaw: 0, pitch: 0, ear: 0.35, interEye: 100, mesh: [], ...s };
 }
 
+/** Capture times of frames 0, 1, 2, ...: five a second, as the kiosk films. */
+const TIMES = Array.from({ length: 40 }, (_, i) => 300 + i * 200);
+
 describe('progressOf: what the frames filmed so far show of the challenge, for the page to tell the person', () => {
   const t = ACTIVE_LIVENESS;
   const turnedOut = [frame(), frame({ yaw: t.turnYaw / 2 }), frame({ yaw: t.turnYaw + 6 })];
   const back = [frame({ yaw: 2 }), frame()];
 
   it('counts a move as seen once it has come back, and awaits the next asked action', () => {
-    expect(progressOf(['turn-left', 'look-up'], [])).toEqual({ seen: [], awaiting: 'turn-left', face: false });
-    expect(progressOf(['turn-left', 'look-up'], turnedOut)).toEqual({ seen: [], awaiting: 'turn-left', face: true });
-    expect(progressOf(['turn-left', 'look-up'], [...turnedOut, ...back])).toEqual({ seen: ['turn-left'], awaiting: 'look-up', face: true });
+    expect(progressOf(['turn-left', 'look-up'], [], TIMES)).toEqual({ seen: [], awaiting: 'turn-left', face: false });
+    expect(progressOf(['turn-left', 'look-up'], turnedOut, TIMES)).toEqual({ seen: [], awaiting: 'turn-left', face: true });
+    expect(progressOf(['turn-left', 'look-up'], [...turnedOut, ...back], TIMES)).toEqual({ seen: ['turn-left'], awaiting: 'look-up', face: true });
     const lookedUp = [...turnedOut, ...back, frame({ pitch: t.lookUpPitch - 3 }), frame(), null];
-    expect(progressOf(['turn-left', 'look-up'], lookedUp)).toEqual({ seen: ['turn-left', 'look-up'], awaiting: null, face: false });
+    expect(progressOf(['turn-left', 'look-up'], lookedUp, TIMES)).toEqual({ seen: ['turn-left', 'look-up'], awaiting: null, face: false });
   });
 
   it('keeps the order asked: an action done before the one awaited is not seen yet', () => {
     const lookUpThenTurn = [frame(), frame({ pitch: t.lookUpPitch - 3 }), frame(), frame({ yaw: t.turnYaw + 6 }), frame()];
-    expect(progressOf(['turn-left', 'look-up'], lookUpThenTurn)).toEqual({ seen: ['turn-left'], awaiting: 'look-up', face: true });
+    expect(progressOf(['turn-left', 'look-up'], lookUpThenTurn, TIMES)).toEqual({ seen: ['turn-left'], awaiting: 'look-up', face: true });
     // a blink the person made unasked before the turn is not the blink asked after it
     const blinkThenTurn = [frame(), frame({ ear: 0.35 * t.blinkRatio - 0.05 }), frame(), frame({ yaw: -t.turnYaw - 6 }), frame()];
-    expect(progressOf(['turn-right', 'blink'], blinkThenTurn)).toEqual({ seen: ['turn-right'], awaiting: 'blink', face: true });
+    expect(progressOf(['turn-right', 'blink'], blinkThenTurn, TIMES)).toEqual({ seen: ['turn-right'], awaiting: 'blink', face: true });
   });
 
   it('sees nothing while the first frame shows no face (every move is read against it)', () => {
-    expect(progressOf(['turn-left', 'look-up'], [null, ...turnedOut, ...back])).toEqual({ seen: [], awaiting: 'turn-left', face: true });
+    expect(progressOf(['turn-left', 'look-up'], [null, ...turnedOut, ...back], TIMES)).toEqual({ seen: [], awaiting: 'turn-left', face: true });
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Embedding } from '../../src/face/index.js';
-import { abruptChanges, ACTIVE_LIVENESS, changedFaces, frameStates, judgeSequence, performedActions, sequenceReasons, type ActionRun, type FrameSignals } from '../../src/liveness/sequence.js';
+import { abruptChanges, ACTIVE_LIVENESS, answeringMoves, changedFaces, frameStates, judgeSequence, performedActions, readSequence, sequenceReasons, type ActionRun, type FrameSignals } from '../../src/liveness/sequence.js';
 import type { LivenessAction } from '../../src/liveness/types.js';
 
 /** A unit vector `degrees` away from the reference direction (its cosine similarity to it is cos(degrees)). */
@@ -51,6 +51,31 @@ describe('sequenceReasons: the performed actions against the challenge', () => {
   });
 });
 
+describe('sequenceReasons: a talking head moves unasked, a recording of another challenge holds its moves', () => {
+  it('passes over a move nobody asked for that is seen beyond its threshold for under deliberateMoveMs, not a held one', () => {
+    // Frames 200 ms apart: one frame is 0 ms beyond the threshold, two frames 200 ms.
+    expect(ACTIVE_LIVENESS.deliberateMoveMs).toBeGreaterThan(0);
+    expect(ACTIVE_LIVENESS.deliberateMoveMs).toBeLessThanOrEqual(200);
+    // A singer's head coming up in one frame after the asked turn (bench/liveness-real.ts).
+    expect(sequenceReasons(['turn-right'], [run('turn-right', 3, 8), run('look-up', 11, 11)], TIMES)).toEqual([]);
+    expect(sequenceReasons(['turn-left', 'look-up'], [run('turn-right', 1, 1), run('turn-left', 3, 6), run('look-up', 9, 12)], TIMES)).toEqual([]);
+    // Held over two frames or more: an action, as a recording of another challenge performs it.
+    expect(sequenceReasons(['turn-right'], [run('turn-right', 3, 8), run('look-up', 11, 12)], TIMES)).toEqual(['LIVENESS_EXTRA_ACTION']);
+    expect(sequenceReasons(['turn-left', 'look-up'], [run('turn-right', 1, 2), run('turn-left', 3, 6), run('look-up', 9, 12)], TIMES)).toEqual(['LIVENESS_EXTRA_ACTION']);
+  });
+
+  it('lets a brief move answer an asked one, or be passed over when the asked one comes later', () => {
+    // A quick asked turn, seen in one frame: it answers the challenge.
+    expect(sequenceReasons(['turn-left', 'look-up'], [run('turn-left', 3, 3), run('look-up', 9, 12)], TIMES)).toEqual([]);
+    // A brief look-up before the asked turn, then the asked look-up: the brief one is passed over.
+    const runs = [run('look-up', 1, 1), run('turn-left', 3, 6), run('look-up', 9, 12)];
+    expect(answeringMoves(['turn-left', 'look-up'], runs, TIMES)).toEqual([runs[1], runs[2]]);
+    // Order still counts: held moves in another order than asked are refused.
+    expect(sequenceReasons(['look-up', 'turn-left'], [run('turn-left', 3, 6), run('look-up', 9, 12)], TIMES)).toEqual(['LIVENESS_WRONG_ORDER']);
+    expect(answeringMoves(['look-up', 'turn-left'], [run('turn-left', 3, 6), run('look-up', 9, 12)], TIMES)).toBeNull();
+  });
+});
+
 describe('frameStates and performedActions: actions from pose, eyes and scale against the first frame', () => {
   it('reads a turn out and back, eyes closing and opening with the head level, and coming closer, each from and back to neutral', () => {
     const t = ACTIVE_LIVENESS;
@@ -74,7 +99,7 @@ describe('frameStates and performedActions: actions from pose, eyes and scale ag
     expect(states).toEqual([
       'neutral', 'between', 'turn-left', 'turn-left', 'neutral', 'neutral', 'neutral', 'come-closer', 'come-closer', 'neutral', 'no-face', 'look-up', 'look-up', 'neutral',
     ]);
-    expect(performedActions(states, frames)).toEqual([
+    expect(performedActions(states, frames, TIMES)).toEqual([
       { action: 'turn-left', first: 2, last: 3, peak: 3 },
       { action: 'blink', first: 5, last: 5, peak: 5, closure: expect.closeTo(t.blinkRatio - 0.01 / 0.35, 6) },
       { action: 'come-closer', first: 7, last: 8, peak: 8 },
@@ -85,26 +110,77 @@ describe('frameStates and performedActions: actions from pose, eyes and scale ag
   it('counts an action only when it comes back on its own axis: a head held turned, or turned and lifted at once, is no action', () => {
     const t = ACTIVE_LIVENESS;
     const held = [frame(), frame({ yaw: t.turnYaw + 3 }), frame({ yaw: t.turnYaw + 4 }), frame({ yaw: t.turnYaw + 5 })];
-    expect(performedActions(frameStates(held), held)).toEqual([]);
+    expect(performedActions(frameStates(held), held, TIMES)).toEqual([]);
     const both = [frame(), frame({ yaw: t.turnYaw + 3 }), frame({ yaw: t.turnYaw + 4 }), frame({ yaw: t.turnYaw - 2, pitch: t.lookUpPitch - 5 }), frame({ yaw: t.turnYaw - 2, pitch: t.lookUpPitch - 6 }), frame()];
-    expect(performedActions(frameStates(both), both)).toEqual([]);
+    expect(performedActions(frameStates(both), both, TIMES)).toEqual([]);
     // A reading dipping into the neutral band mid-turn does not make two turns of one.
     const dip = [frame(), frame({ yaw: t.turnYaw + 3 }), frame({ yaw: t.turnYaw + 4 }), frame({ yaw: t.neutralYaw - 1 }), frame({ yaw: t.turnYaw + 8 }), frame({ yaw: t.turnYaw + 2 }), frame()];
-    expect(performedActions(frameStates(dip), dip)).toEqual([{ action: 'turn-left', first: 1, last: 5, peak: 4 }]);
+    expect(performedActions(frameStates(dip), dip, TIMES)).toEqual([{ action: 'turn-left', first: 1, last: 5, peak: 4 }]);
     // Swinging from one side through the middle to the other brings the first turn back: two actions.
     const swing = [frame(), frame({ yaw: t.turnYaw + 3 }), frame({ yaw: t.turnYaw + 4 }), frame({ yaw: -t.turnYaw - 3 }), frame({ yaw: -t.turnYaw - 4 }), frame()];
-    expect(performedActions(frameStates(swing), swing).map((r) => r.action)).toEqual(['turn-left', 'turn-right']);
+    expect(performedActions(frameStates(swing), swing, TIMES).map((r) => r.action)).toEqual(['turn-left', 'turn-right']);
   });
+  it('reads the eyes while the head is lifted or turned less than an action, not while it is lowered', () => {
+    const t = ACTIVE_LIVENESS;
+    const closed = 0.35 * t.blinkRatio - 0.03;
+    // A talking head nods a few degrees up as it blinks (a real person's, bench/liveness-real.ts).
+    const lifted = [frame(), frame(), frame({ pitch: -(t.neutralPitch + 1), ear: closed }), frame(), frame()];
+    expect(frameStates(lifted)[2]).toBe('between');
+    expect(performedActions(frameStates(lifted), lifted, TIMES).map((r) => r.action)).toEqual(['blink']);
+    // Read there, eyes closed for long are still no extra action: a head coming down from a look-up narrows them.
+    const comingDown = [frame(), frame(), frame(), frame({ pitch: -(t.neutralPitch + 2), ear: 0.35 * t.shutRatio - 0.05 }), frame({ pitch: -(t.neutralPitch + 2), ear: 0.35 * t.shutRatio - 0.1 }), frame({ pitch: -(t.neutralPitch + 1), ear: 0.35 * t.shutRatio - 0.05 }), frame(), frame(), frame()];
+    const runs = performedActions(frameStates(comingDown), comingDown, TIMES);
+    expect(runs).toEqual([expect.objectContaining({ action: 'blink', first: 3, last: 5, tilted: true })]);
+    expect(TIMES[5]! - TIMES[3]!).toBeGreaterThanOrEqual(t.deliberateClosureMs);
+    expect(sequenceReasons(['turn-left'], runs, TIMES)).toEqual(['LIVENESS_ACTION_MISSING']);
+    // Lowered, the eyes look narrower from the camera: not read.
+    const lowered = [frame(), frame(), frame({ pitch: t.neutralPitch + 1, ear: closed }), frame(), frame()];
+    expect(performedActions(frameStates(lowered), lowered, TIMES)).toEqual([]);
+  });
+
+  it('counts a brief dip of the eyes to dipRatio as closing when they are open on both sides of it, not eyes held narrowed', () => {
+    const t = ACTIVE_LIVENESS;
+    const dip = 0.35 * (t.blinkRatio + t.dipRatio) / 2;
+    expect(dip / 0.35).toBeGreaterThan(t.blinkRatio);
+    // At 10 frames a second (the page's blink step), open again within dipRecoveryMs on both sides.
+    const times = Array.from({ length: 8 }, (_, i) => 300 + i * 100);
+    const blink = [frame(), frame(), frame(), frame({ ear: dip }), frame({ ear: 0.35 * t.dipRatio + 0.005 }), frame(), frame(), frame()];
+    expect(performedActions(frameStates(blink), blink, times)).toEqual([{ action: 'blink', first: 3, last: 3, peak: 3, closure: expect.closeTo(dip / 0.35, 6) }]);
+    // The same openness held (a smile, narrowed eyes): no recovery within dipRecoveryMs, no blink.
+    const open = Array.from({ length: 10 }, () => frame());
+    const narrowed = [...open, ...Array.from({ length: 9 }, () => frame({ ear: dip })), ...open];
+    const held = Array.from({ length: narrowed.length }, (_, i) => 300 + i * 100);
+    expect(performedActions(frameStates(narrowed), narrowed, held)).toEqual([]);
+    // Above dipRatio, no dip counts however brief.
+    const slight = blink.map((f, i) => (i === 3 ? frame({ ear: 0.35 * t.dipRatio + 0.005 }) : f));
+    expect(performedActions(frameStates(slight), slight, times)).toEqual([]);
+  });
+
   it('counts a move a real head brings back only part of the way, once it has come back at least returnFraction of it', () => {
     const t = ACTIVE_LIVENESS;
     // A real turn of 28° (read) came back to 10° and stayed there (bench/liveness-real.ts).
     const yaws = [0, t.turnYaw + 2, 22, 28, 20, 10, 10, 10];
     const partWay = yaws.map((yaw) => frame({ yaw }));
-    expect(performedActions(frameStates(partWay), partWay)).toEqual([{ action: 'turn-left', first: 1, last: 4, peak: 3 }]);
+    expect(performedActions(frameStates(partWay), partWay, TIMES)).toEqual([{ action: 'turn-left', first: 1, last: 4, peak: 3 }]);
     // Less than that share of the way back, and outside the neutral band: still turned, no action yet.
     const notBack = [0, t.turnYaw + 2, 20, t.turnYaw - 1, t.turnYaw - 1].map((yaw) => frame({ yaw }));
     expect(20 * (1 - t.returnFraction)).toBeLessThan(t.turnYaw - 1);
-    expect(performedActions(frameStates(notBack), notBack)).toEqual([]);
+    expect(performedActions(frameStates(notBack), notBack, TIMES)).toEqual([]);
+  });
+});
+
+describe('readSequence: the key frames are those the decision rests on', () => {
+  it('embeds the heights of the moves that answer the challenge and every frame of closed eyes, asked for or not', () => {
+    const t = ACTIVE_LIVENESS;
+    const closed = 0.35 * t.blinkRatio - 0.05;
+    // Still, eyes closed (frames 2–3: another face with narrower eyes reads so too), a turn to the left (6–8) and back.
+    const frames = [frame(), frame(), frame({ ear: closed }), frame({ ear: closed }), frame(), frame(), frame({ yaw: t.turnYaw + 2 }), frame({ yaw: t.turnYaw + 6 }), frame({ yaw: t.turnYaw + 1 }), frame(), frame(), frame()];
+    const challenge = (actions: LivenessAction[]) => ({ id: 'c', nonce: 'n', actions, issuedAt: '2026-01-01T10:00:00Z', deadline: '2026-01-01T10:00:20Z' });
+    const turn = readSequence(challenge(['turn-left']), frames, TIMES);
+    expect(turn.reasons).toEqual([]);
+    expect(turn.runs.map((r) => r.action)).toEqual(['blink', 'turn-left']);
+    expect(turn.keyFrames).toEqual(expect.arrayContaining([0, 2, 3, 7]));
+    expect(readSequence(challenge(['blink', 'turn-left']), frames, TIMES).keyFrames).toEqual(expect.arrayContaining([0, 2, 3, 7]));
   });
 });
 
