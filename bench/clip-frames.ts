@@ -27,7 +27,9 @@ export function decodeClip(file: string): Clip {
   const probe = execFileSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=width,height,r_frame_rate', '-of', 'csv=p=0', file], { encoding: 'utf8' });
   const [width, height, rate] = probe.trim().split('\n')[0]!.split(',') as [string, string, string];
   const [num, den] = rate.split('/').map(Number) as [number, number];
-  const w = Number(width), h = Number(height), fps = num / (den || 1);
+  const w = Number(width),
+    h = Number(height),
+    fps = num / (den || 1);
   const raw = execFileSync('ffmpeg', ['-v', 'error', '-i', file, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { maxBuffer: 1 << 30 });
   const size = w * h * 3;
   const frames = Array.from({ length: Math.floor(raw.length / size) }, (_, i) => raw.subarray(i * size, (i + 1) * size));
@@ -40,7 +42,8 @@ export async function kioskFrame(clip: Clip, seconds: number): Promise<Uint8Arra
   const raw = clip.frames[index];
   if (!raw || index < 0) return null;
   const scale = Math.min(1, KIOSK_FRAME_WIDTH / clip.width);
-  const width = Math.round(clip.width * scale), height = Math.round(clip.height * scale);
+  const width = Math.round(clip.width * scale),
+    height = Math.round(clip.height * scale);
   const jpeg = await sharp(raw, { raw: { width: clip.width, height: clip.height, channels: 3 } })
     .resize(width, height)
     .jpeg({ quality: KIOSK_JPEG_QUALITY })

@@ -39,12 +39,7 @@ const CACHE_ROOT = path.resolve('.cache', 'compare-embedders');
 const FOLDS = 10;
 
 /** The graph-model recognisers without mirrored augmentation: not registered, measured for comparison. */
-const UNFLIPPED: Array<() => Embedder> = [
-  () => createFaceResEmbedder(false),
-  () => createFaceResDeepEmbedder(false),
-  () => createMobileFaceEmbedder(false),
-  () => createMobileFaceNetEmbedder(false),
-];
+const UNFLIPPED: Array<() => Embedder> = [() => createFaceResEmbedder(false), () => createFaceResDeepEmbedder(false), () => createMobileFaceEmbedder(false), () => createMobileFaceNetEmbedder(false)];
 
 interface Args {
   setDir: string;
@@ -103,12 +98,7 @@ interface Measured {
   msPerEmbed: number;
 }
 
-async function embedAll(
-  embedder: Embedder,
-  images: Image[],
-  faces: Map<string, DetectedFace | null>,
-  timingSample: number,
-): Promise<Measured> {
+async function embedAll(embedder: Embedder, images: Image[], faces: Map<string, DetectedFace | null>, timingSample: number): Promise<Measured> {
   await embedder.load();
   const cache = new EmbeddingCache(CACHE_ROOT, embedder.id);
   const vectors = new Map<string, Float32Array>();
@@ -169,13 +159,7 @@ interface Row {
  * Summary of one score set. `transform` maps raw scores given the indices of the pairs whose statistics it
  * may use (fusion z-normalises with the training folds only); plain recognisers pass scores through.
  */
-function summarise(
-  name: string,
-  dims: string,
-  ms: string,
-  pairs: Pair[],
-  score: (fit: number[]) => Scores,
-): Row {
+function summarise(name: string, dims: string, ms: string, pairs: Pair[], score: (fit: number[]) => Scores): Row {
   const all = pairs.map((_, i) => i);
   const scoredOver = (s: Scores, idx: number[]) => {
     const genuine: number[] = [];
@@ -275,9 +259,7 @@ async function main(): Promise<void> {
   }
 
   const scores = new Map(measured.map((m) => [m.id, pairScores(m, pairs, keyOf)]));
-  const rows = measured.map((m) =>
-    summarise(m.id, String(m.dimensions), m.msPerEmbed.toFixed(0), pairs, () => scores.get(m.id)!),
-  );
+  const rows = measured.map((m) => summarise(m.id, String(m.dimensions), m.msPerEmbed.toFixed(0), pairs, () => scores.get(m.id)!));
   rows.sort((a, b) => b.cvAccuracy - a.cvAccuracy || b.auc - a.auc);
   // The two most accurate distinct networks (a network with and without mirroring is one network).
   const network = (id: string): string => id.replace(/\+flip$/, '');
@@ -302,9 +284,7 @@ async function main(): Promise<void> {
   console.log('| model | dims | accuracy (10-fold CV) | accuracy (best threshold) | AUC | EER | TAR@FAR 1% | FTA pairs | ms / embed |');
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
-    console.log(
-      `| ${r.name} | ${r.dims} | ${pct(r.cvAccuracy)} | ${pct(r.bestAccuracy)} | ${r.auc.toFixed(4)} | ${pct(r.eer)} | ${pct(r.tar1)} | ${r.ftaPairs} | ${r.ms} |`,
-    );
+    console.log(`| ${r.name} | ${r.dims} | ${pct(r.cvAccuracy)} | ${pct(r.bestAccuracy)} | ${r.auc.toFixed(4)} | ${pct(r.eer)} | ${pct(r.tar1)} | ${r.ftaPairs} | ${r.ms} |`);
   }
 }
 

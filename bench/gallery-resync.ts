@@ -45,14 +45,28 @@ async function addPatients(medface: Medface, count: number): Promise<string[]> {
       const templates: NewTemplate[] = [];
       for (let t = 0; t < PER_PATIENT; t++) {
         const sealed = medface.protection.protect({ model: MODEL, vector: unitVector() }, patientId);
-        templates.push({ patientId, modelId: sealed.model, transformId: sealed.transformId, keyId: sealed.keyId, wrappedKey: sealed.wrappedKey, iv: sealed.iv, ciphertext: sealed.ciphertext, tag: sealed.tag, quality: {}, source: 'enrol' });
+        templates.push({
+          patientId,
+          modelId: sealed.model,
+          transformId: sealed.transformId,
+          keyId: sealed.keyId,
+          wrappedKey: sealed.wrappedKey,
+          iv: sealed.iv,
+          ciphertext: sealed.ciphertext,
+          tag: sealed.tag,
+          quality: {},
+          source: 'enrol',
+        });
       }
       rows.push({ patientId, templates });
     }
     const now = new Date().toISOString();
     await medface.store.transaction(async (tx) => {
       for (const { patientId, templates } of rows) {
-        await tx.insertPatient({ id: patientId, versionId: 1, lastUpdated: now, resource: { resourceType: 'Patient', id: patientId } }, { nameTokens: [], sortName: '', birthDate: null, gender: null, identifiers: [] });
+        await tx.insertPatient(
+          { id: patientId, versionId: 1, lastUpdated: now, resource: { resourceType: 'Patient', id: patientId } },
+          { nameTokens: [], sortName: '', birthDate: null, gender: null, identifiers: [] },
+        );
         for (const t of templates) await tx.insertTemplate(t);
       }
     });

@@ -114,11 +114,7 @@ function percentiles(samples: number[]): Latency {
   return { p50: at(0.5), p95: at(0.95), p99: at(0.99), mean: samples.reduce((s, x) => s + x, 0) / samples.length };
 }
 
-async function buildMeasured(
-  templates: Float32Array,
-  dimension: number,
-  options: Partial<GalleryOptions>,
-): Promise<{ gallery: Gallery; seconds: number; rss: number; heap: number }> {
+async function buildMeasured(templates: Float32Array, dimension: number, options: Partial<GalleryOptions>): Promise<{ gallery: Gallery; seconds: number; rss: number; heap: number }> {
   const before = memory();
   const start = performance.now();
   const gallery = await Gallery.build(galleryEntries(templates, dimension), options);
@@ -185,15 +181,23 @@ function report(args: Args, results: SizeResult[]): void {
   const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;
   const bytes = (x: number): string => `${Math.round(x)}`;
   const { connectivity, expansionAdd, expansionSearch } = args.hnsw;
-  console.log(`\n${new Date().toISOString()} · node ${process.version} · ${cpus()[0]?.model ?? '?'} × ${cpus().length} · ${(totalmem() / 2 ** 30).toFixed(0)} GiB · load average at start ${startLoad}`);
-  console.log(`HNSW connectivity ${connectivity}, expansion_add ${expansionAdd}, expansion_search ${expansionSearch}, built on ${args.buildThreads} thread(s); k = ${args.k}; ${TEMPLATES_PER_PATIENT} templates per patient\n`);
+  console.log(
+    `\n${new Date().toISOString()} · node ${process.version} · ${cpus()[0]?.model ?? '?'} × ${cpus().length} · ${(totalmem() / 2 ** 30).toFixed(0)} GiB · load average at start ${startLoad}`,
+  );
+  console.log(
+    `HNSW connectivity ${connectivity}, expansion_add ${expansionAdd}, expansion_search ${expansionSearch}, built on ${args.buildThreads} thread(s); k = ${args.k}; ${TEMPLATES_PER_PATIENT} templates per patient\n`,
+  );
   console.log('| templates | queries | search | build (s) | p50 / p95 (ms) | RSS B/template | heap B/template | recall@1 template | recall@1 patient |');
   console.log('|---:|---:|---|---:|---:|---:|---:|---:|---:|');
   for (const r of results) {
     const e = r.exact;
     const a = r.approximate;
-    console.log(`| ${r.size} | ${r.queries} | exact | ${e.buildSeconds.toFixed(1)} | ${ms(e.latencyMs)} | ${bytes(e.rssBytesPerTemplate)} | ${bytes(e.heapBytesPerTemplate)} | (reference) | (reference; true identity ${pct(e.correctIdentity)}) |`);
-    console.log(`| ${r.size} | ${r.queries} | HNSW | ${a.buildSeconds.toFixed(1)} | ${ms(a.latencyMs)} | ${bytes(a.rssBytesPerTemplate)} | ${bytes(a.heapBytesPerTemplate)} | ${pct(a.recallAt1Template)} | ${pct(a.recallAt1Patient)} |`);
+    console.log(
+      `| ${r.size} | ${r.queries} | exact | ${e.buildSeconds.toFixed(1)} | ${ms(e.latencyMs)} | ${bytes(e.rssBytesPerTemplate)} | ${bytes(e.heapBytesPerTemplate)} | (reference) | (reference; true identity ${pct(e.correctIdentity)}) |`,
+    );
+    console.log(
+      `| ${r.size} | ${r.queries} | HNSW | ${a.buildSeconds.toFixed(1)} | ${ms(a.latencyMs)} | ${bytes(a.rssBytesPerTemplate)} | ${bytes(a.heapBytesPerTemplate)} | ${pct(a.recallAt1Template)} | ${pct(a.recallAt1Patient)} |`,
+    );
     for (const s of r.sweep) {
       console.log(`| ${r.size} | ${r.queries} | HNSW, expansion ${s.expansionSearch} | | ${ms(s.latencyMs)} | | | ${pct(s.recallAt1Template)} | ${pct(s.recallAt1Patient)} |`);
     }
@@ -201,7 +205,9 @@ function report(args: Args, results: SizeResult[]): void {
   console.log(`\n${JSON.stringify({ hnsw: args.hnsw, buildThreads: args.buildThreads, k: args.k, results })}`);
 }
 
-const startLoad = loadavg().map((x) => x.toFixed(1)).join(' ');
+const startLoad = loadavg()
+  .map((x) => x.toFixed(1))
+  .join(' ');
 const args = parseArgs(process.argv.slice(2));
 if (args.only !== undefined) {
   console.log(JSON.stringify(await measureSize(args.only, args)));

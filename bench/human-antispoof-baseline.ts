@@ -71,11 +71,13 @@ for (const entry of readDataset(setDir).entries) {
 }
 
 const pct = (v: number): string => `${(100 * v).toFixed(1)}%`;
-const apcerAt = (live: number[], spoof: number[], bpcer: number): number =>
-  errorRates(live, spoof, [...live].sort((a, b) => a - b)[Math.floor(bpcer * live.length)]!).fmr;
+const apcerAt = (live: number[], spoof: number[], bpcer: number): number => errorRates(live, spoof, [...live].sort((a, b) => a - b)[Math.floor(bpcer * live.length)]!).fmr;
 console.log(`| Human model (score) | images | ROC AUC | EER | APCER at BPCER 5% | APCER at BPCER 10% |`);
 console.log('|---|---|---|---|---|---|');
-for (const [name, s] of [['antispoof (face.real)', scores.real], ['liveness (face.live)', scores.live]] as const) {
+for (const [name, s] of [
+  ['antispoof (face.real)', scores.real],
+  ['liveness (face.live)', scores.live],
+] as const) {
   const curve = errorCurve(s.live, s.spoof);
   console.log(
     `| ${name} | ${s.live.length} live, ${s.spoof.length} spoof | ${auc(curve).toFixed(3)} | ${pct(eer(curve))} | ` +

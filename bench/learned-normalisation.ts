@@ -235,47 +235,59 @@ const methods: Method[] = [
     [0.1, 128],
     [0.1, 96],
     [0, 128],
-  ].map(
-    ([alpha, k]): Method => ({
-      name: `pca-white[α=${alpha},k=${k}]`,
-      fit: (train) => {
-        const mu = meanOf(train.map((t) => t.v));
-        const { values, vectors } = eigh(covariance(train.map((t) => t.v.map((x, i) => x - mu[i]!)), mu.length));
-        const mean = values.reduce((a, b) => a + b, 0) / values.length;
-        return { map: linear(mu, scaledRows(vectors, (i) => 1 / Math.sqrt(values[i]! + alpha! * mean), k!)), snorm: 0 };
-      },
-    }),
-  ),
-  ...[0.01, 0.1, 1].map(
-    (alpha): Method => ({
-      name: `wccn[α=${alpha}]`,
-      fit: (train) => ({ map: linear(meanOf(train.map((t) => t.v)), wccnMatrix(train, alpha)), snorm: 0 }),
-    }),
-  ),
+  ].map(([alpha, k]): Method => ({
+    name: `pca-white[α=${alpha},k=${k}]`,
+    fit: (train) => {
+      const mu = meanOf(train.map((t) => t.v));
+      const { values, vectors } = eigh(
+        covariance(
+          train.map((t) => t.v.map((x, i) => x - mu[i]!)),
+          mu.length,
+        ),
+      );
+      const mean = values.reduce((a, b) => a + b, 0) / values.length;
+      return {
+        map: linear(
+          mu,
+          scaledRows(vectors, (i) => 1 / Math.sqrt(values[i]! + alpha! * mean), k!),
+        ),
+        snorm: 0,
+      };
+    },
+  })),
+  ...[0.01, 0.1, 1].map((alpha): Method => ({
+    name: `wccn[α=${alpha}]`,
+    fit: (train) => ({ map: linear(meanOf(train.map((t) => t.v)), wccnMatrix(train, alpha)), snorm: 0 }),
+  })),
   ...[
     [0.1, 128],
     [0.1, 64],
-  ].map(
-    ([alpha, k]): Method => ({
-      name: `lda[α=${alpha},k=${k}]`,
-      fit: (train) => {
-        const mu = meanOf(train.map((t) => t.v));
-        const w = wccnMatrix(train, alpha!);
-        // between-class scatter of the identity means in the within-class-whitened space
-        const byId = new Map<string, Vec[]>();
-        for (const t of train) byId.set(t.identity, [...(byId.get(t.identity) ?? []), apply(w, t.v.map((x, i) => x - mu[i]!))]);
-        const means = [...byId.values()].map(meanOf);
-        const { vectors } = eigh(covariance(means, mu.length));
-        const proj = vectors.slice(0, k!);
-        const pw = proj.map((r) => {
-          const out = new Float64Array(mu.length);
-          for (let j = 0; j < mu.length; j++) for (let i = 0; i < mu.length; i++) out[j]! += r[i]! * w[i]![j]!;
-          return out;
-        });
-        return { map: linear(mu, pw), snorm: 0 };
-      },
-    }),
-  ),
+  ].map(([alpha, k]): Method => ({
+    name: `lda[α=${alpha},k=${k}]`,
+    fit: (train) => {
+      const mu = meanOf(train.map((t) => t.v));
+      const w = wccnMatrix(train, alpha!);
+      // between-class scatter of the identity means in the within-class-whitened space
+      const byId = new Map<string, Vec[]>();
+      for (const t of train)
+        byId.set(t.identity, [
+          ...(byId.get(t.identity) ?? []),
+          apply(
+            w,
+            t.v.map((x, i) => x - mu[i]!),
+          ),
+        ]);
+      const means = [...byId.values()].map(meanOf);
+      const { vectors } = eigh(covariance(means, mu.length));
+      const proj = vectors.slice(0, k!);
+      const pw = proj.map((r) => {
+        const out = new Float64Array(mu.length);
+        for (let j = 0; j < mu.length; j++) for (let i = 0; i < mu.length; i++) out[j]! += r[i]! * w[i]![j]!;
+        return out;
+      });
+      return { map: linear(mu, pw), snorm: 0 };
+    },
+  })),
 ];
 // score normalisation on top of the plain cosine and of within-class whitening
 for (const base of ['cosine', 'wccn[α=0.1]']) {
@@ -300,7 +312,12 @@ function prepare(fitted: Fitted, cohort: Vec[]): (v: Vec | null) => Scored | nul
     if (fitted.snorm === 0) return { v: x, mu: 0, sd: 1 };
     const scores = cohort.map((c) => dot(x, c));
     const k = Math.min(fitted.snorm, scores.length);
-    const top = k < scores.length ? Float64Array.from(scores).sort().subarray(scores.length - k) : scores;
+    const top =
+      k < scores.length
+        ? Float64Array.from(scores)
+            .sort()
+            .subarray(scores.length - k)
+        : scores;
     let s = 0;
     let sq = 0;
     for (const t of top) {
@@ -399,7 +416,10 @@ for (const method of methods) {
   const outcomes = [0, 1].map((h) => {
     const train = acquired(halves[h]!);
     const fitted = method.fit(train);
-    const prep = prepare(fitted, train.map((t) => fitted.map(t.v)));
+    const prep = prepare(
+      fitted,
+      train.map((t) => fitted.map(t.v)),
+    );
     return openSet(devImages, halves[1 - h]!, prep, fitted.snorm > 0);
   });
   const cross = openSetMeasures(pooled(outcomes[0]!, outcomes[1]!));
@@ -407,7 +427,10 @@ for (const method of methods) {
   const train = acquired(fitImages);
   const fitted = method.fit(train);
   const snorm = fitted.snorm > 0;
-  const prep = prepare(fitted, train.map((t) => fitted.map(t.v)));
+  const prep = prepare(
+    fitted,
+    train.map((t) => fitted.map(t.v)),
+  );
   const full = openSetMeasures(openSet(devImages, fitImages, prep, snorm));
   const devPrepared = new Map(devImages.map((i) => [i.path, prep(i.v)]));
   const genuine: number[] = [];
@@ -425,7 +448,12 @@ for (const method of methods) {
   // With s-norm an lfw-train image would sit in its own cohort (with its own identity's other images), so
   // its threshold is calibrated on one half's pairs with the other half as the cohort.
   const thresholdImages = snorm ? halves[1]! : fitImages;
-  const thresholdPrep = snorm ? prepare(fitted, acquired(halves[0]!).map((t) => fitted.map(t.v))) : prep;
+  const thresholdPrep = snorm
+    ? prepare(
+        fitted,
+        acquired(halves[0]!).map((t) => fitted.map(t.v)),
+      )
+    : prep;
   const fitScores = allPairScores(
     thresholdImages.map((i) => thresholdPrep(i.v)),
     thresholdImages.map((i) => i.identity),

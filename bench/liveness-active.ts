@@ -113,8 +113,7 @@ async function main(): Promise<void> {
     deadline: new Date(issued + 20_000).toISOString(),
   });
   const now = new Date(issued + 8_000);
-  const readPose = async (image: RgbImage): Promise<{ yaw: number; pitch: number } | null> =>
-    (await faces.observe(await encodeFrame(image), false)).subject?.pose ?? null;
+  const readPose = async (image: RgbImage): Promise<{ yaw: number; pitch: number } | null> => (await faces.observe(await encodeFrame(image), false)).subject?.pose ?? null;
   const record = async (kind: Kind, source: string, actions: LivenessAction[], frames: CapturedFrame[], at = now): Promise<void> => {
     const started = performance.now();
     const { embedding: _embedding, views: _views, ...verdict } = await assessSequence(faces, challenge(actions), frames, at);
@@ -141,7 +140,11 @@ async function main(): Promise<void> {
   const peaks = async (frames: CapturedFrame[], into: Peaks): Promise<void> => {
     const signals = await Promise.all(frames.map(async (f) => signalsOf(await faces.observe(f.image, true))));
     if (!signals[0]) return;
-    for (const run of performedActions(frameStates(signals), signals, frames.map((f) => f.at))) {
+    for (const run of performedActions(
+      frameStates(signals),
+      signals,
+      frames.map((f) => f.at),
+    )) {
       if (run.action === 'blink' || run.action === 'come-closer') continue;
       into.parallax.push(parallax(signals[0], signals[run.peak]!, run.action));
       const [a, b] = await Promise.all([frameSignals(faces, frames[0]!.image, true), frameSignals(faces, frames[run.peak]!.image, true)]);
@@ -169,7 +172,19 @@ async function main(): Promise<void> {
   const writePartial = (done: number): void =>
     writeFileSync(
       outFile,
-      JSON.stringify({ command, partial: true, identitiesDone: done, seconds: Math.round((Date.now() - started) / 1000), bpcerGenuineProxy: { ...rate('genuine-proxy', false), reasons: reasonsOf('genuine-proxy') }, apcer: Object.fromEntries(ATTACKS.map((a) => [a, { ...rate(a, true), reasons: reasonsOf(a) }])), results }, null, 2),
+      JSON.stringify(
+        {
+          command,
+          partial: true,
+          identitiesDone: done,
+          seconds: Math.round((Date.now() - started) / 1000),
+          bpcerGenuineProxy: { ...rate('genuine-proxy', false), reasons: reasonsOf('genuine-proxy') },
+          apcer: Object.fromEntries(ATTACKS.map((a) => [a, { ...rate(a, true), reasons: reasonsOf(a) }])),
+          results,
+        },
+        null,
+        2,
+      ),
     );
   for (let k = 0; k < sources.length; k++) {
     const { name, face } = sources[k]!;
@@ -204,18 +219,33 @@ async function main(): Promise<void> {
     const signals = await Promise.all(genuine.map(async (f) => signalsOf(await faces.observe(f.image, true))));
     if (signals[0]) {
       const states = frameStates(signals);
-      const runs = performedActions(states, signals, genuine.map((f) => f.at));
-      const first = runs[0]?.first ?? 0, last = runs.at(-1)?.last ?? genuine.length - 1;
+      const runs = performedActions(
+        states,
+        signals,
+        genuine.map((f) => f.at),
+      );
+      const first = runs[0]?.first ?? 0,
+        last = runs.at(-1)?.last ?? genuine.length - 1;
       states.forEach((s, i) => {
         if (s === 'neutral' && i > first && i < last) mixed = spliced(mixed, victimFrames, i, i + 1);
       });
     }
     await record('spliced-other-person', name, actions, mixed);
-    console.error(`${k + 1}/${sources.length} ${name} ${actions.join(',')}: genuine ${results.filter((r) => r.source === name && r.kind === 'genuine-proxy').map((r) => r.verdict.passed ? 'pass' : r.verdict.reasons.join('+'))}; attacks passed: ${results.filter((r) => r.source === name && r.kind !== 'genuine-proxy' && r.verdict.passed).map((r) => r.kind).join(',') || 'none'}`);
+    console.error(
+      `${k + 1}/${sources.length} ${name} ${actions.join(',')}: genuine ${results.filter((r) => r.source === name && r.kind === 'genuine-proxy').map((r) => (r.verdict.passed ? 'pass' : r.verdict.reasons.join('+')))}; attacks passed: ${
+        results
+          .filter((r) => r.source === name && r.kind !== 'genuine-proxy' && r.verdict.passed)
+          .map((r) => r.kind)
+          .join(',') || 'none'
+      }`,
+    );
     writePartial(k + 1);
   }
 
-  const tilted = await tiltedPhotos(faces, sources.map((x) => x.face));
+  const tilted = await tiltedPhotos(
+    faces,
+    sources.map((x) => x.face),
+  );
   const prints = await realPrints(faces);
   const videoReport = await realMotion(pool, video);
   const eyesReport = await realEyes(pool);
@@ -265,7 +295,11 @@ async function tiltedPhotos(faces: FrameObserver, sources: readonly SourceFace[]
   for (const source of sources) {
     const first = await frameSignals(faces, await encodeFrame(source.image), true);
     if (!first) continue;
-    for (const [axis, sign] of [['x', 1], ['x', -1], ['y', 1]] as const) {
+    for (const [axis, sign] of [
+      ['x', 1],
+      ['x', -1],
+      ['y', 1],
+    ] as const) {
       for (const tilt of [0.6, 0.9, 1.2, 1.5]) {
         tries++;
         const h = photoMotion(source.image.width, source.image.height, { angle: 0, scale: 1, dx: 0, dy: 0, tiltX: axis === 'x' ? sign * tilt : 0, tiltY: axis === 'y' ? tilt : 0 });
@@ -275,7 +309,14 @@ async function tiltedPhotos(faces: FrameObserver, sources: readonly SourceFace[]
         if (state !== 'turn-left' && state !== 'turn-right' && state !== 'look-up') continue;
         const read = state === 'look-up' ? first.pitch - frame.pitch : Math.abs(frame.yaw - first.yaw);
         const sheet = first.crop && frame.crop ? sheetResiduals(first.crop, frame.crop) : null;
-        readAsAction.push({ action: state, tilt: sign * tilt, read: +read.toFixed(1), parallax: +parallax(first, frame, state).toFixed(3), planeResidual: sheet && +sheet.plane.toFixed(4), calledFlatByPixels: sheet !== null && explainedBySheet(sheet) });
+        readAsAction.push({
+          action: state,
+          tilt: sign * tilt,
+          read: +read.toFixed(1),
+          parallax: +parallax(first, frame, state).toFixed(3),
+          planeResidual: sheet && +sheet.plane.toFixed(4),
+          calledFlatByPixels: sheet !== null && explainedBySheet(sheet),
+        });
         break;
       }
     }
@@ -304,7 +345,11 @@ async function tiltedPhotos(faces: FrameObserver, sources: readonly SourceFace[]
  */
 async function realPrints(faces: FrameObserver): Promise<Record<string, unknown>> {
   const dir = path.resolve('../shared/eval/pad-nuaa-dev');
-  const rows = readFileSync(path.join(dir, 'manifest.csv'), 'utf8').trim().split('\n').slice(1).map((line) => line.split(','));
+  const rows = readFileSync(path.join(dir, 'manifest.csv'), 'utf8')
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((line) => line.split(','));
   const sessions = new Map<string, string[]>();
   for (const [file, identity, label, , , , , session] of rows) {
     const key = `${label}|${identity}|${session}`;
@@ -316,12 +361,16 @@ async function realPrints(faces: FrameObserver): Promise<Record<string, unknown>
     for (const file of files) {
       const width = (await sharp(path.join(dir, file)).metadata()).width;
       const pad = Math.round(width / 2);
-      const padded = await sharp(path.join(dir, file)).extend({ top: pad, bottom: pad, left: pad, right: pad, background: { r: 128, g: 128, b: 128 } }).jpeg({ quality: 95 }).toBuffer();
+      const padded = await sharp(path.join(dir, file))
+        .extend({ top: pad, bottom: pad, left: pad, right: pad, background: { r: 128, g: 128, b: 128 } })
+        .jpeg({ quality: 95 })
+        .toBuffer();
       seen.push(await frameSignals(faces, new Uint8Array(padded), false));
     }
     for (let i = 0; i < seen.length; i++) {
       for (let j = i + 1; j < seen.length; j++) {
-        const a = seen[i]?.crop, b = seen[j]?.crop;
+        const a = seen[i]?.crop,
+          b = seen[j]?.crop;
         if (a && b) residuals[key.split('|')[0]!]!.push(sheetResiduals(a, b));
       }
     }
@@ -345,7 +394,9 @@ async function realEyes(pool: FacePool): Promise<Record<string, unknown>> {
   const entries = readDataset(dir).entries;
   const conditions = ['sleepy', 'wink', 'happy', 'surprised', 'glasses', 'sad'];
   const openness = async (file: string): Promise<number | null> => {
-    const bytes = await sharp(readFileSync(path.join(dir, file))).jpeg({ quality: 92 }).toBuffer();
+    const bytes = await sharp(readFileSync(path.join(dir, file)))
+      .jpeg({ quality: 92 })
+      .toBuffer();
     const eyes = (await pool.observe(bytes, false)).subject?.eyes;
     return eyes ? (eyes.left + eyes.right) / 2 : null;
   };
@@ -393,7 +444,8 @@ async function realMotion(pool: FacePool, video: string): Promise<Record<string,
     const turned = withFace.filter((i) => Math.abs(signals[i]!.yaw - ref.yaw) >= ACTIVE_LIVENESS.turnYaw && sims.find((s) => s.frame === i)!.sim >= minSimilarity);
     const level = withFace.filter((i) => i !== frontal && Math.abs(signals[i]!.yaw - ref.yaw) < ACTIVE_LIVENESS.neutralYaw && sims.find((s) => s.frame === i)!.sim >= minSimilarity);
     const px = (ids: number[]): number[] => ids.map((i) => parallax(ref, signals[i]!, signals[i]!.yaw >= ref.yaw ? 'turn-left' : 'turn-right')).sort((a, b) => a - b);
-    const turnedPx = px(turned), levelPx = px(level);
+    const turnedPx = px(turned),
+      levelPx = px(level);
     const residuals = (ids: number[]): SheetResiduals[] => ids.flatMap((i) => (ref.crop && signals[i]!.crop ? [sheetResiduals(ref.crop, signals[i]!.crop)] : []));
     const turnedResidual = residuals(turned);
     // One real turn to the performer's right and back (5 fps frames 18–34 of hamilton_short.mp4) as a whole sequence.
@@ -401,7 +453,11 @@ async function realMotion(pool: FacePool, video: string): Promise<Record<string,
     const window = files.slice(from, to).map((f, i) => ({ image: new Uint8Array(readFileSync(path.join(dir, f))), at: 100 + i * 200 }));
     const issued = Date.now() - window.at(-1)!.at - 500;
     const asked: LivenessAction[] = ['turn-right'];
-    const { embedding: _e, views: _v, ...turnSequence } = await assessSequence(pool, { id: 'video', nonce: 'video', actions: asked, issuedAt: new Date(issued).toISOString(), deadline: new Date(issued + 30_000).toISOString() }, window);
+    const {
+      embedding: _e,
+      views: _v,
+      ...turnSequence
+    } = await assessSequence(pool, { id: 'video', nonce: 'video', actions: asked, issuedAt: new Date(issued).toISOString(), deadline: new Date(issued + 30_000).toISOString() }, window);
     const windowSignals = window.map((_, i) => signals[from + i] ?? null);
     const windowStates = windowSignals[0] ? frameStates(windowSignals) : [];
     return {

@@ -144,7 +144,9 @@ async function main(): Promise<void> {
   await pool.close();
   const result = {
     command: `npx tsx bench/liveness-cost.ts ${process.argv.slice(2).join(' ')}`.trim(),
-    machine: `${cpus().length}x ${cpus()[0]?.model ?? '?'}, load average at end ${loadavg().map((l) => l.toFixed(1)).join(' ')}`,
+    machine: `${cpus().length}x ${cpus()[0]?.model ?? '?'}, load average at end ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
     seconds: Math.round((Date.now() - started) / 1000),
     current: summary(rows.map((r) => r.current)),
     afterFilming: summary(rows.map((r) => r.afterFilming)),

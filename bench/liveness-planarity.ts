@@ -31,7 +31,8 @@ import { arg, seeded } from './options.js';
 async function recaptured(image: RgbImage, random: () => number): Promise<RgbImage> {
   const { width, height } = image;
   const out = new Uint8Array(image.data.length);
-  const left = 0.75 + 0.2 * random(), right = 1.05 + 0.2 * random();
+  const left = 0.75 + 0.2 * random(),
+    right = 1.05 + 0.2 * random();
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       for (let c = 0; c < 3; c++) {
@@ -41,7 +42,10 @@ async function recaptured(image: RgbImage, random: () => number): Promise<RgbIma
       }
     }
   }
-  const blurred = await sharp(out, { raw: { width, height, channels: 3 } }).blur(1.2).raw().toBuffer();
+  const blurred = await sharp(out, { raw: { width, height, channels: 3 } })
+    .blur(1.2)
+    .raw()
+    .toBuffer();
   return { data: new Uint8Array(blurred), width, height };
 }
 
@@ -73,7 +77,11 @@ async function main(): Promise<void> {
       if (!b?.crop) return;
       rows.push({ kind, identity, action, read: frameStates([from, b])[1] === action, ...sheetResiduals(from.crop!, b.crop) });
     };
-    for (const [action, sign] of [['turn-left', 1], ['turn-right', -1], ['look-up', 0]] as const) {
+    for (const [action, sign] of [
+      ['turn-left', 1],
+      ['turn-right', -1],
+      ['look-up', 0],
+    ] as const) {
       for (const tilt of [0.6, 1.2, 1.6]) {
         const print = warpImage(
           image,
@@ -99,7 +107,11 @@ async function main(): Promise<void> {
       const curled = { radius, yaw: 0, pitch: 0, scale: 1, dx: 0, dy: 0 };
       const front = await frameSignals(pool, await encodeFrame(curledPrint(image, curled)), false);
       if (!front?.crop) continue;
-      for (const [action, yaw, pitch] of [['turn-left', 1, 0], ['turn-right', -1, 0], ['look-up', 0, -1]] as const) {
+      for (const [action, yaw, pitch] of [
+        ['turn-left', 1, 0],
+        ['turn-right', -1, 0],
+        ['look-up', 0, -1],
+      ] as const) {
         for (const degrees of [35, 50, 65]) {
           const frame = curledPrint(image, { ...curled, yaw: yaw * degrees + 4 * random() - 2, pitch: pitch * degrees + 4 * random() - 2, dx: 4 * random() - 2, dy: 4 * random() - 2 });
           await measure(`print curled, ${action === 'look-up' ? 'tipped' : 'turned'} ${degrees}°`, frame, action, front);

@@ -84,7 +84,11 @@ async function trace(file: string): Promise<void> {
     if (!image) break;
     const seen = await pool.observe(image, false);
     const s = signalsOf(seen);
-    console.log(s ? [(i * 0.1).toFixed(1), seen.faces, s.yaw.toFixed(1), s.pitch.toFixed(1), seen.subject!.eyes.left.toFixed(3), seen.subject!.eyes.right.toFixed(3), s.interEye.toFixed(1)].join(',') : `${(i * 0.1).toFixed(1)},0`);
+    console.log(
+      s
+        ? [(i * 0.1).toFixed(1), seen.faces, s.yaw.toFixed(1), s.pitch.toFixed(1), seen.subject!.eyes.left.toFixed(3), seen.subject!.eyes.right.toFixed(3), s.interEye.toFixed(1)].join(',')
+        : `${(i * 0.1).toFixed(1)},0`,
+    );
   }
   await pool.close();
 }
@@ -102,13 +106,16 @@ async function main(): Promise<void> {
     const clip = decodeClip(path.resolve(annotation.path));
     for (const trial of trialsOf(annotation)) {
       const actions = trial.run.map((a) => a.action);
-      const start = trial.run[0]!.start, end = trial.run.at(-1)!.end;
+      const start = trial.run[0]!.start,
+        end = trial.run.at(-1)!.end;
       for (const phaseMs of phasesOf(actions)) {
         const frames = await cut(clip, trial, phaseMs, BLINK_INTERVAL_MS);
         const verdict = await judge(faces, actions, frames);
         const row = { clip: annotation.file, actions, start, end, phaseMs, frames: frames.length, accepted: accepted(actions, verdict), reasons: verdict.reasons, observed: verdict.observed };
         real.push(row);
-        console.error(`${annotation.file} ${actions.join(',')} ${start}-${end}s +${phaseMs}ms: ${row.accepted ? 'accepted' : `refused ${verdict.reasons.join('+')}`} (observed ${verdict.observed.join(',') || 'nothing'})`);
+        console.error(
+          `${annotation.file} ${actions.join(',')} ${start}-${end}s +${phaseMs}ms: ${row.accepted ? 'accepted' : `refused ${verdict.reasons.join('+')}`} (observed ${verdict.observed.join(',') || 'nothing'})`,
+        );
       }
     }
   }
@@ -126,7 +133,12 @@ async function main(): Promise<void> {
       const verdict = await judge(faces, actions, frames);
       proxies.push({ clip: name, actions, start: 0, end: 0, phaseMs: 0, frames: frames.length, accepted: accepted(actions, verdict), reasons: verdict.reasons, observed: verdict.observed });
     }
-    console.error(`proxy ${name}: ${proxies.filter((p) => p.clip === name).map((p) => `${p.actions.join(',')} ${p.accepted ? 'ok' : p.reasons.join('+')}`).join('; ')}`);
+    console.error(
+      `proxy ${name}: ${proxies
+        .filter((p) => p.clip === name)
+        .map((p) => `${p.actions.join(',')} ${p.accepted ? 'ok' : p.reasons.join('+')}`)
+        .join('; ')}`,
+    );
   }
   await pool.close();
 

@@ -81,7 +81,8 @@ export function trialsOf(annotation: Annotation): Cut[] {
   const actions = all.filter((a) => a.complete !== false && a.extent !== 'slight');
   const still = STILL_MS / 1000;
   const cutFor = (run: Action[]): Cut | null => {
-    const start = run[0]!.start, end = run.at(-1)!.end;
+    const start = run[0]!.start,
+      end = run.at(-1)!.end;
     const others = all.filter((a) => a.action !== 'blink' && !run.includes(a));
     if (others.some((a) => a.start < end && a.end > start)) return null;
     const shot = annotation.shots?.find(([a, b]) => a <= start && end <= b) ?? (annotation.shots ? null : [0, Infinity]);
@@ -113,7 +114,7 @@ export async function cut(clip: Clip, trial: Cut, phaseMs: number, blinkInterval
   const blinkSteps = trial.run.filter((a) => a.action === 'blink').map((a) => [a.start - 0.1, a.end + 0.1] as const);
   const inBlinkStep = (t: number): boolean => blinkSteps.some(([a, b]) => t >= a - 1e-9 && t < b);
   const end = Math.min(clip.duration, trial.to);
-  for (let t = Math.max(0, trial.from) + phaseMs / 1000, at = 300; t <= end + 1e-9 && frames.length < ACTIVE_LIVENESS.maxFrames; ) {
+  for (let t = Math.max(0, trial.from) + phaseMs / 1000, at = 300; t <= end + 1e-9 && frames.length < ACTIVE_LIVENESS.maxFrames;) {
     const image = await kioskFrame(clip, t);
     if (!image) break;
     frames.push({ image, at });

@@ -44,12 +44,15 @@ interface Answer {
 
 function request(port: number, method: string, url: string, headers: Record<string, string>, body?: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path: url, headers: { ...headers, ...(body !== undefined && { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }) }, agent }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
-      res.on('error', reject);
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port, method, path: url, headers: { ...headers, ...(body !== undefined && { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }) }, agent },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -108,13 +111,25 @@ try {
   const signIn = async (username: string, password: string, totpUri: string) => {
     const b = await browser();
     const secret = base32Decode(new URL(totpUri).searchParams.get('secret') as string);
-    const answer = await request(port, 'POST', '/api/v1/auth/sign-in', { cookie: b.cookie, 'x-csrf-token': b.csrf }, JSON.stringify({ username, password, code: totpCode(secret, new Date()), newPassword: `${password} (renewed for the load run)` }));
+    const answer = await request(
+      port,
+      'POST',
+      '/api/v1/auth/sign-in',
+      { cookie: b.cookie, 'x-csrf-token': b.csrf },
+      JSON.stringify({ username, password, code: totpCode(secret, new Date()), newPassword: `${password} (renewed for the load run)` }),
+    );
     if (answer.status !== 200) throw new Error(`sign-in ${username}: ${answer.status} ${answer.body}`);
     const session = String(answer.headers['set-cookie']?.find((c) => c.startsWith('medface_session=')) ?? '').split(';')[0];
     return { cookie: `${b.cookie}; ${session}`, 'x-csrf-token': b.csrf };
   };
   const admin = await signIn(line('username'), line('one-time password'), line('TOTP enrolment'));
-  const staffAnswer = await request(port, 'POST', '/api/v1/users', admin, JSON.stringify({ username: 'load-staff', roles: ['front-desk', 'clinician'], password: 'load staff first password', totp: true }));
+  const staffAnswer = await request(
+    port,
+    'POST',
+    '/api/v1/users',
+    admin,
+    JSON.stringify({ username: 'load-staff', roles: ['front-desk', 'clinician'], password: 'load staff first password', totp: true }),
+  );
   const staff = await signIn('load-staff', 'load staff first password', (JSON.parse(staffAnswer.body) as { totpUri: string }).totpUri);
   const keys: string[] = [];
   for (let i = 0; i < 96; i++) {
@@ -125,7 +140,11 @@ try {
   const kiosk = () => ({ authorization: `Bearer ${keys[nextKey++ % keys.length]}` });
 
   // ---- patients --------------------------------------------------------------------------------------------
-  const rows = readFileSync(path.join(LFW, 'manifest.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(','));
+  const rows = readFileSync(path.join(LFW, 'manifest.csv'), 'utf8')
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((l) => l.split(','));
   const byIdentity = new Map<string, string[]>();
   for (const [file, identity] of rows) byIdentity.set(identity!, [...(byIdentity.get(identity!) ?? []), file!]);
   const patients: Array<{ id: string; probe: string }> = [];
@@ -134,7 +153,13 @@ try {
     if (patients.length >= PATIENTS) break;
     if (files.length < 2) continue;
     const [given, ...family] = identity.split('_');
-    const created = await request(port, 'POST', '/api/v1/patients', staff, JSON.stringify({ resourceType: 'Patient', name: [{ family: family.join(' ') || 'Unknown', given: [given] }], birthDate: '1970-01-01' }));
+    const created = await request(
+      port,
+      'POST',
+      '/api/v1/patients',
+      staff,
+      JSON.stringify({ resourceType: 'Patient', name: [{ family: family.join(' ') || 'Unknown', given: [given] }], birthDate: '1970-01-01' }),
+    );
     const id = (JSON.parse(created.body) as { id: string }).id;
     await request(port, 'POST', `/api/v1/patients/${id}/consent`, staff, JSON.stringify({ notice: 'v1' }));
     const photo = readFileSync(path.join(LFW, files[0]!)).toString('base64');
@@ -194,8 +219,20 @@ try {
     const seconds = (performance.now() - started) / 1000;
     clearInterval(sampler);
     latencies.sort((a, b) => a - b);
-    const ok = Object.entries(answers).filter(([k]) => k.startsWith('2')).reduce((n, [, v]) => n + v, 0);
-    const phase = { route, load, requests: latencies.length, seconds: Math.round(seconds * 10) / 10, throughput: Math.round((ok / seconds) * 10) / 10, p50: Math.round(percentile(latencies, 0.5)), p99: Math.round(percentile(latencies, 0.99)), answers, peakRssMiB: Math.round(peak) };
+    const ok = Object.entries(answers)
+      .filter(([k]) => k.startsWith('2'))
+      .reduce((n, [, v]) => n + v, 0);
+    const phase = {
+      route,
+      load,
+      requests: latencies.length,
+      seconds: Math.round(seconds * 10) / 10,
+      throughput: Math.round((ok / seconds) * 10) / 10,
+      p50: Math.round(percentile(latencies, 0.5)),
+      p99: Math.round(percentile(latencies, 0.99)),
+      answers,
+      peakRssMiB: Math.round(peak),
+    };
     phases.push(phase);
     process.stdout.write(`${JSON.stringify(phase)}\n`);
     return phase;
@@ -232,7 +269,10 @@ try {
     await Promise.all(running);
   };
 
-  const loadAverage = os.loadavg().map((l) => l.toFixed(2)).join(' ');
+  const loadAverage = os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
   process.stdout.write(`load average at start: ${loadAverage}; ${patients.length} patients enrolled in ${seedSeconds.toFixed(1)} s; server ready in ${bootSeconds.toFixed(1)} s\n`);
   for (const route of ['verify', 'identify', 'read'] as const) {
     let best = 0;
@@ -242,7 +282,17 @@ try {
     await new Promise((r) => setTimeout(r, 1000));
   }
   const memory = memoryOf(server.pid as number);
-  const summary = { loadAverageAtStart: loadAverage, loadAverageAtEnd: os.loadavg().map((l) => l.toFixed(2)).join(' '), cpus: os.cpus().length, patients: patients.length, serverPeakRssMiB: Math.round(memory.peak), phases };
+  const summary = {
+    loadAverageAtStart: loadAverage,
+    loadAverageAtEnd: os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' '),
+    cpus: os.cpus().length,
+    patients: patients.length,
+    serverPeakRssMiB: Math.round(memory.peak),
+    phases,
+  };
   process.stdout.write(`SUMMARY ${JSON.stringify(summary)}\n`);
 } finally {
   agent.destroy();

@@ -35,8 +35,7 @@ function parseArgs(argv: string[]): { setDir: string; simulate: string[]; limit:
     if (a === '--simulate') {
       args.simulate = argv[++i]!.split(',');
       for (const s of args.simulate) if (!SIMULATIONS[s]) throw new Error(`--simulate: one of ${Object.keys(SIMULATIONS).join(', ')}, not ${s}`);
-    }
-    else if (a === '--limit') args.limit = Number(argv[++i]);
+    } else if (a === '--limit') args.limit = Number(argv[++i]);
     else args.setDir = a;
   }
   if (!args.setDir) throw new Error('usage: npx tsx bench/passive-liveness.ts SETDIR [--simulate print,screen] [--limit N]');

@@ -48,7 +48,9 @@ export interface ProxySources {
 /** The first `count` usable source faces, at their own resolution, and how many photos were passed over and why. */
 export async function proxySources(pool: FacePool, count: number): Promise<ProxySources> {
   const sources: ProxySources['sources'] = [];
-  let noFace = 0, tooSmall = 0, tooTight = 0;
+  let noFace = 0,
+    tooSmall = 0,
+    tooTight = 0;
   for (const photo of sourcePhotos(count * 4)) {
     if (sources.length >= count) break;
     const bytes = await sharp(readFileSync(photo.file)).jpeg({ quality: 92 }).toBuffer();

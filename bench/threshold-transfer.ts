@@ -38,7 +38,8 @@ for (const dir of sets) {
   };
   scores.set(set.name, allPairScores(set.entries.map((e) => ({ identity: e.identity, embedding: embeddingOf(e.path) }))));
   for (const pair of readPairs(set) ?? []) {
-    const a = embeddingOf(pair.file1), b = embeddingOf(pair.file2);
+    const a = embeddingOf(pair.file1),
+      b = embeddingOf(pair.file2);
     if (a && b) (pair.same ? listed.genuine : listed.impostor).push(similarity(a, b));
   }
 }

@@ -30,14 +30,7 @@ import { readDataset } from '../src/evaluation/dataset.js';
 import { auc, eer, errorCurve, errorRates, thresholdAtFmr } from '../src/evaluation/metrics.js';
 import { createDetector } from '../src/face/detector.js';
 import { decodeImage } from '../src/face/image.js';
-import {
-  DEFAULT_PASSIVE_LIVENESS_PATH,
-  measurePassiveCues,
-  PASSIVE_CUES,
-  passiveScore,
-  type PassiveCues,
-  type PassiveLivenessModel,
-} from '../src/face/passive-liveness.js';
+import { DEFAULT_PASSIVE_LIVENESS_PATH, measurePassiveCues, PASSIVE_CUES, passiveScore, type PassiveCues, type PassiveLivenessModel } from '../src/face/passive-liveness.js';
 import { assessCapture } from '../src/face/quality.js';
 import type { DetectedFace } from '../src/face/types.js';
 
@@ -138,7 +131,10 @@ function heldOutScores(samples: readonly Sample[]): Array<{ live: boolean; score
 
 /** The threshold at which at most TARGET_APCER of the held-out attacks score at or above it (metrics.ts's rule). */
 function operatingThreshold(scores: ReadonlyArray<{ live: boolean; score: number }>): number {
-  return thresholdAtFmr(scores.filter((s) => !s.live).map((s) => s.score), TARGET_APCER);
+  return thresholdAtFmr(
+    scores.filter((s) => !s.live).map((s) => s.score),
+    TARGET_APCER,
+  );
 }
 
 /** APCER at the threshold that rejects `bpcer` of the live scores. */
@@ -158,7 +154,8 @@ async function main(): Promise<void> {
   const identities = [...new Set(samples.map((s) => s.identity))].sort();
 
   const held: Array<{ live: boolean; score: number }> = [];
-  let acceptedAttacks = 0, rejectedLive = 0;
+  let acceptedAttacks = 0,
+    rejectedLive = 0;
   for (const identity of identities) {
     const others = samples.filter((s) => s.identity !== identity);
     const model = { ...fit(others), threshold: operatingThreshold(heldOutScores(others)) };
@@ -196,13 +193,22 @@ async function main(): Promise<void> {
   console.log('\n| cue | AUC alone (all images, live = positive) |');
   console.log('|---|---|');
   for (const c of PASSIVE_CUES) {
-    const a = auc(errorCurve(samples.filter((s) => s.live).map((s) => s.cues[c]), samples.filter((s) => !s.live).map((s) => s.cues[c])));
+    const a = auc(
+      errorCurve(
+        samples.filter((s) => s.live).map((s) => s.cues[c]),
+        samples.filter((s) => !s.live).map((s) => s.cues[c]),
+      ),
+    );
     console.log(`| ${c} | ${a.toFixed(3)} |`);
   }
 
   const heldOut = heldOutScores(samples);
   const model = { ...fit(samples), threshold: operatingThreshold(heldOut) };
-  const atThreshold = errorRates(heldOut.filter((h) => h.live).map((h) => h.score), heldOut.filter((h) => !h.live).map((h) => h.score), model.threshold);
+  const atThreshold = errorRates(
+    heldOut.filter((h) => h.live).map((h) => h.score),
+    heldOut.filter((h) => !h.live).map((h) => h.score),
+    model.threshold,
+  );
   console.log(`\nweights (all images): ${model.cues.map((c, j) => `${c} ${model.weights[j]!.toFixed(3)}`).join(', ')}; threshold ${model.threshold.toFixed(4)}`);
   console.log(`threshold on the held-out scores it was chosen on: APCER ${pct(atThreshold.fmr)}, BPCER ${pct(atThreshold.fnmr)}`);
   if (write) {

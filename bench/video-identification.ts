@@ -71,7 +71,9 @@ function distractorGallery(): Map<string, Float32Array> {
 /** The times (s) the kiosk could film inside the clip's shots of the person, every frame interval. */
 function shotTimes(annotation: Annotation, clip: Clip): number[] {
   const shots = annotation.shots ?? [[0, clip.duration]];
-  return shots.flatMap(([from, to]) => Array.from({ length: Math.floor((Math.min(to, clip.duration) - from) / (KIOSK_FRAME_INTERVAL_MS / 1000)) + 1 }, (_, i) => from + (i * KIOSK_FRAME_INTERVAL_MS) / 1000));
+  return shots.flatMap(([from, to]) =>
+    Array.from({ length: Math.floor((Math.min(to, clip.duration) - from) / (KIOSK_FRAME_INTERVAL_MS / 1000)) + 1 }, (_, i) => from + (i * KIOSK_FRAME_INTERVAL_MS) / 1000),
+  );
 }
 
 /** The most frontal face among the kiosk frames at `times`, embedded: the enrolment photo. */
@@ -180,7 +182,11 @@ async function main(): Promise<void> {
       const actions = trial.run.map((r) => r.action);
       const frames = await cut(clip, trial, 0);
       const assessed = await assess(faces, actions, frames);
-      const enrolled = await enrolFrom(faces, clip, shotTimes(a, clip).filter((t) => t < trial.from - ENROL_GAP_S || t > trial.to + ENROL_GAP_S));
+      const enrolled = await enrolFrom(
+        faces,
+        clip,
+        shotTimes(a, clip).filter((t) => t < trial.from - ENROL_GAP_S || t > trial.to + ENROL_GAP_S),
+      );
       const row: Search = {
         person: a.person,
         clip: a.file,
@@ -198,7 +204,9 @@ async function main(): Promise<void> {
       }
       searches.push(row);
       const show = (o?: Outcome) => (o ? `${o.genuine.toFixed(3)} rank ${o.rank}${o.identified ? ' identified' : ''}` : '-');
-      console.error(`${a.person} ${actions.join(',')} ${trial.from.toFixed(1)}-${trial.to.toFixed(1)}s enrolled at ${enrolled?.at.toFixed(1) ?? 'none'}: ${assessed.passed ? `single ${show(row.single)}, fused(${row.probeViews}) ${show(row.fused)}` : `refused ${assessed.reasons.join('+')}`}`);
+      console.error(
+        `${a.person} ${actions.join(',')} ${trial.from.toFixed(1)}-${trial.to.toFixed(1)}s enrolled at ${enrolled?.at.toFixed(1) ?? 'none'}: ${assessed.passed ? `single ${show(row.single)}, fused(${row.probeViews}) ${show(row.fused)}` : `refused ${assessed.reasons.join('+')}`}`,
+      );
     }
   }
   // every clip cut into windows, filmed as the page films, each searched with its own frames
@@ -211,15 +219,31 @@ async function main(): Promise<void> {
         const times = shotTimes(a, clip).filter((t) => t >= start - 1e-9 && t < end - 1e-9);
         if (times.length < ACTIVE_LIVENESS.minFrames) continue;
         const views = await windowViews(faces, clip, times);
-        const enrolled = await enrolFrom(faces, clip, shotTimes(a, clip).filter((t) => t < start - ENROL_GAP_S || t > end + ENROL_GAP_S));
-        const row: Search = { person: a.person, clip: a.file, actions: [], from: start, to: end, enrolledAt: enrolled?.at ?? null, accepted: views.length > 0, reasons: [], probeViews: Math.min(PROBE_VIEWS, views.length) };
+        const enrolled = await enrolFrom(
+          faces,
+          clip,
+          shotTimes(a, clip).filter((t) => t < start - ENROL_GAP_S || t > end + ENROL_GAP_S),
+        );
+        const row: Search = {
+          person: a.person,
+          clip: a.file,
+          actions: [],
+          from: start,
+          to: end,
+          enrolledAt: enrolled?.at ?? null,
+          accepted: views.length > 0,
+          reasons: [],
+          probeViews: Math.min(PROBE_VIEWS, views.length),
+        };
         if (views.length > 0 && enrolled) {
           row.single = outcome(views[0]!, a.person, enrolled.embedding);
           row.fused = outcome(fuseViews(views, PROBE_VIEWS), a.person, enrolled.embedding);
         }
         windows.push(row);
         const show = (o?: Outcome) => (o ? `${o.genuine.toFixed(3)} rank ${o.rank}${o.identified ? ' identified' : ''}` : '-');
-        console.error(`window ${a.person} ${start.toFixed(1)}-${end.toFixed(1)}s enrolled at ${enrolled?.at.toFixed(1) ?? 'none'}: single ${show(row.single)}, fused(${row.probeViews}) ${show(row.fused)}`);
+        console.error(
+          `window ${a.person} ${start.toFixed(1)}-${end.toFixed(1)}s enrolled at ${enrolled?.at.toFixed(1) ?? 'none'}: single ${show(row.single)}, fused(${row.probeViews}) ${show(row.fused)}`,
+        );
       }
     }
   }
@@ -246,7 +270,14 @@ async function main(): Promise<void> {
     annotations.map((a) => {
       const trials = all.filter((s) => s.person === a.person);
       const rows = trials.filter((s) => s.single && s.fused);
-      return { person: a.person, clip: a.file, trials: trials.length, accepted: trials.filter((t) => t.accepted).length, single: rows.length ? summary(rows, 'single') : null, fused: rows.length ? summary(rows, 'fused') : null };
+      return {
+        person: a.person,
+        clip: a.file,
+        trials: trials.length,
+        accepted: trials.filter((t) => t.accepted).length,
+        single: rows.length ? summary(rows, 'single') : null,
+        fused: rows.length ? summary(rows, 'fused') : null,
+      };
     });
   const windowed = windows.filter((s) => s.single && s.fused);
   const result = {

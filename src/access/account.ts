@@ -30,12 +30,7 @@ export async function ownAccount(ctx: AccessContext, caller: Caller): Promise<Us
  * password policy and differs from the current one. Every session of the account ends, on every device;
  * the caller gets a fresh session with the same established identity (a new token: the old one is dead).
  */
-export async function changeOwnPassword(
-  ctx: AccessContext,
-  caller: Caller,
-  current: Session,
-  change: PasswordChange,
-): Promise<{ token: string; session: Session; sessionsEnded: number }> {
+export async function changeOwnPassword(ctx: AccessContext, caller: Caller, current: Session, change: PasswordChange): Promise<{ token: string; session: Session; sessionsEnded: number }> {
   const user = await ownAccount(ctx, caller);
   const now = ctx.now();
   const subject = accountSubject(user.username);

@@ -40,11 +40,7 @@ export function toClient(row: ApiClientRow): ApiClient {
   };
 }
 
-export async function createApiClient(
-  ctx: AccessContext,
-  caller: Caller,
-  input: { name: string; scopes: readonly string[] },
-): Promise<{ client: ApiClient; key: string }> {
+export async function createApiClient(ctx: AccessContext, caller: Caller, input: { name: string; scopes: readonly string[] }): Promise<{ client: ApiClient; key: string }> {
   await guard(ctx, caller, 'apiclient.manage');
   const name = input.name.trim();
   if (!CLIENT_NAME.test(name)) throw invalid('name', 'a client name has 1-64 letters, digits, blanks and . _ -');
@@ -120,9 +116,7 @@ export async function authenticateApiClient(ctx: AccessContext, key: string, cli
   const address = client === null ? [] : [apiKeySubject(client)];
   const blocked = await blockedNow(ctx.store, address, ctx.settings.throttle, now);
   if (blocked) {
-    await ctx.store.transaction((tx) =>
-      ctx.audit.append(tx, { actor: 'anonymous', client, action: 'apiclient.authenticate', outcome: 'denied', details: { reason: 'throttled' } }),
-    );
+    await ctx.store.transaction((tx) => ctx.audit.append(tx, { actor: 'anonymous', client, action: 'apiclient.authenticate', outcome: 'denied', details: { reason: 'throttled' } }));
     throw tooManyAttempts(blocked.until, now);
   }
   await ctx.store.transaction(async (tx) => {

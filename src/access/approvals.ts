@@ -54,12 +54,7 @@ export async function createOrRequestUser(ctx: AccessContext, caller: Caller, in
 }
 
 /** Resets another account's password (and TOTP) through a request; one's own, or the console operator, at once. */
-export async function resetOrRequestPassword(
-  ctx: AccessContext,
-  caller: Caller,
-  username: string,
-  password?: string,
-): Promise<AccountChange<Awaited<ReturnType<typeof resetPassword>>>> {
+export async function resetOrRequestPassword(ctx: AccessContext, caller: Caller, username: string, password?: string): Promise<AccountChange<Awaited<ReturnType<typeof resetPassword>>>> {
   return takeover(ctx, caller, username, 'user.password-reset', password, () => resetPassword(ctx, caller, username, password));
 }
 
@@ -68,14 +63,7 @@ export async function enrolOrRequestTotp(ctx: AccessContext, caller: Caller, use
   return takeover(ctx, caller, username, 'user.totp-reset', undefined, () => enrolTotp(ctx, caller, username));
 }
 
-async function takeover<T>(
-  ctx: AccessContext,
-  caller: Caller,
-  username: string,
-  action: AccountRequestAction,
-  password: string | undefined,
-  now: () => Promise<T>,
-): Promise<AccountChange<T>> {
+async function takeover<T>(ctx: AccessContext, caller: Caller, username: string, action: AccountRequestAction, password: string | undefined, now: () => Promise<T>): Promise<AccountChange<T>> {
   await guard(ctx, caller, 'user.manage');
   const target = await accountByName(ctx.store, username);
   if (!needsSecondAdministrator(caller) || target.id === caller.principal.id) return { done: await now() };
@@ -84,14 +72,7 @@ async function takeover<T>(
   return ctx.store.transaction(async (tx) => ({ request: await newRequest(ctx, tx, caller, action, target.username, {}) }));
 }
 
-async function newRequest(
-  ctx: AccessContext,
-  tx: Repository,
-  caller: Caller,
-  action: AccountRequestAction,
-  username: string,
-  details: Record<string, unknown>,
-): Promise<AccountRequest> {
+async function newRequest(ctx: AccessContext, tx: Repository, caller: Caller, action: AccountRequestAction, username: string, details: Record<string, unknown>): Promise<AccountRequest> {
   const row: AccountRequestRow = {
     id: randomUUID(),
     action,

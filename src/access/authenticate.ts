@@ -2,18 +2,7 @@ import { isMedfaceError, MedfaceError } from '../errors.js';
 import type { MatchGrade } from '../identity/match.js';
 import type { CredentialRow, Repository, UserRow } from '../store/types.js';
 import type { AccessContext } from './context.js';
-import {
-  accountSubject,
-  addressSubject,
-  blockedNow,
-  clearFailures,
-  patientSubject,
-  recordFailure,
-  SILENT_KINDS,
-  tooManyAttempts,
-  type FailureCount,
-  type ThrottleSubject,
-} from './lockout.js';
+import { accountSubject, addressSubject, blockedNow, clearFailures, patientSubject, recordFailure, SILENT_KINDS, tooManyAttempts, type FailureCount, type ThrottleSubject } from './lockout.js';
 import { checkNewPassword, hashIsOutdated, hashSecret, verifyNothing, verifySecret } from './passwords.js';
 import type { AuthMethod } from './policy.js';
 import { startSession, type Session } from './sessions.js';
@@ -246,12 +235,7 @@ interface Attempt {
   subjects: ThrottleSubject[];
 }
 
-async function staffSignIn(
-  ctx: AccessContext,
-  request: PasswordSignIn,
-  method: AuthMethod,
-  secondFactor: (user: UserRow, credential: CredentialRow) => Promise<SecondFactor>,
-): Promise<SignInResult> {
+async function staffSignIn(ctx: AccessContext, request: PasswordSignIn, method: AuthMethod, secondFactor: (user: UserRow, credential: CredentialRow) => Promise<SecondFactor>): Promise<SignInResult> {
   const now = ctx.now();
   const username = normaliseUsername(request.username).slice(0, MAX_SUBJECT_NAME);
   const attempt: Attempt = { method, client: request.client, actor: 'anonymous', patientId: null, subjects: [accountSubject(username), ...addressOf(request.client)] };

@@ -110,12 +110,7 @@ export interface Blocked {
 }
 
 /** The subject that blocks a sign-in attempt now (the one blocked longest), or null. */
-export async function blockedNow(
-  repo: Repository,
-  subjects: readonly ThrottleSubject[],
-  settings: ThrottleSettings,
-  now: Date,
-): Promise<Blocked | null> {
+export async function blockedNow(repo: Repository, subjects: readonly ThrottleSubject[], settings: ThrottleSettings, now: Date): Promise<Blocked | null> {
   const rows = await repo.getSignInThrottle(subjects.map((s) => s.key));
   let worst: Blocked | null = null;
   for (const row of rows) {

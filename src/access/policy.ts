@@ -175,13 +175,7 @@ export type Decision =
   | { allowed: false; operation: string; reason: DenyReason };
 
 /** Decides one operation for one principal; never throws for a refusal (`guard` enforces and audits it). */
-export async function authorize(
-  principal: Principal,
-  operation: string,
-  target: AccessTarget = {},
-  hooks: PolicyHooks = NO_GRANTS,
-  now: Date = new Date(),
-): Promise<Decision> {
+export async function authorize(principal: Principal, operation: string, target: AccessTarget = {}, hooks: PolicyHooks = NO_GRANTS, now: Date = new Date()): Promise<Decision> {
   if (!Object.hasOwn(POLICY, operation)) return { allowed: false, operation, reason: 'unknown-operation' };
   const op = operation as Operation;
   const p: OperationPolicy = POLICY[op];

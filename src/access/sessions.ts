@@ -13,7 +13,6 @@ import { principalOf, toAccount, type UserAccount } from './users.js';
  * (automatic logoff), at its absolute lifetime, at sign-out, or when its account is disabled.
  */
 
-
 /** How identity was established for the session: shown with every record view. */
 export interface IdentityEstablished {
   method: AuthMethod;
@@ -56,13 +55,7 @@ function idleExpiry(now: Date, idleSeconds: number, expiresAt: string): string {
 }
 
 /** Starts a session inside the sign-in's transaction; the token is returned once and never stored. */
-export async function startSession(
-  ctx: AccessContext,
-  tx: Repository,
-  user: UserRow,
-  how: Omit<IdentityEstablished, 'at'>,
-  client: string | null,
-): Promise<{ token: string; session: Session }> {
+export async function startSession(ctx: AccessContext, tx: Repository, user: UserRow, how: Omit<IdentityEstablished, 'at'>, client: string | null): Promise<{ token: string; session: Session }> {
   const now = ctx.now();
   const { idleTimeoutMs, absoluteLifetimeMs } = ctx.settings.sessions;
   const idleTimeoutSeconds = Math.max(1, Math.round(idleTimeoutMs / 1000));

@@ -120,12 +120,7 @@ export async function createUser(ctx: AccessContext, caller: Caller, input: NewU
  * Creates the account (the caller is authorised and, where needed, the request approved); `alsoInTransaction`
  * runs in the same transaction first (an approval records its decision there).
  */
-export async function insertNewUser(
-  ctx: AccessContext,
-  caller: Caller,
-  input: NewUser,
-  alsoInTransaction: (tx: Repository) => Promise<void> = async () => undefined,
-): Promise<CreatedUser> {
+export async function insertNewUser(ctx: AccessContext, caller: Caller, input: NewUser, alsoInTransaction: (tx: Repository) => Promise<void> = async () => undefined): Promise<CreatedUser> {
   const username = checkUsername(input.username);
   const patientId = input.patientId ?? null;
   const roles = checkRoles(input.roles, patientId);
@@ -264,12 +259,7 @@ export function refuseTakeover(caller: Caller, row: UserRow): void {
  * Sets a new first password chosen by an administrator (generated when absent, and then returned once);
  * the user must replace it at the next sign-in. Ends the account's sessions and lifts its lockout.
  */
-export async function resetPassword(
-  ctx: AccessContext,
-  caller: Caller,
-  username: string,
-  password?: string,
-): Promise<{ user: UserAccount; password?: string; sessionsEnded: number }> {
+export async function resetPassword(ctx: AccessContext, caller: Caller, username: string, password?: string): Promise<{ user: UserAccount; password?: string; sessionsEnded: number }> {
   await guard(ctx, caller, 'user.manage');
   if (password !== undefined) checkNewPassword(password);
   const generated = password === undefined ? generatePassword() : undefined;

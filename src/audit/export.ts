@@ -270,9 +270,7 @@ export async function exportAuditBundle(repo: Repository, range: TimeRange, now:
   };
 }
 
-export type BundleVerification =
-  | { ok: true; count: number }
-  | { ok: false; count: number; firstBadSeq: number; problem: 'altered' | 'broken-link' | 'out-of-order' };
+export type BundleVerification = { ok: true; count: number } | { ok: false; count: number; firstBadSeq: number; problem: 'altered' | 'broken-link' | 'out-of-order' };
 
 /**
  * Checks an exported bundle by itself: every event's hash is recomputed from its contents, and where two

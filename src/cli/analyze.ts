@@ -37,9 +37,7 @@ export function registerAnalyze(program: Command): void {
 }
 
 function render(r: AnalysisReport): string {
-  const lines = [
-    `${r.image.width}x${r.image.height} ${r.image.format}: ${r.faces.length} face(s); ${r.accepted ? 'accepted' : `refused (${r.reasons.join(', ')})`} for ${r.purpose}`,
-  ];
+  const lines = [`${r.image.width}x${r.image.height} ${r.image.format}: ${r.faces.length} face(s); ${r.accepted ? 'accepted' : `refused (${r.reasons.join(', ')})`} for ${r.purpose}`];
   r.faces.forEach((f, i) => {
     const b = f.box;
     const p = f.pose;

@@ -57,7 +57,9 @@ export function registerAudit(program: Command): void {
 
   audit
     .command('checkpoint')
-    .description(`Verify, then append a keyed checkpoint of the head to the checkpoint file beside the key file (a running server does so hourly); exit ${EXIT_AUDIT_BROKEN} without one when the log does not verify`)
+    .description(
+      `Verify, then append a keyed checkpoint of the head to the checkpoint file beside the key file (a running server does so hourly); exit ${EXIT_AUDIT_BROKEN} without one when the log does not verify`,
+    )
     .option('--json', 'machine-readable output')
     .action(
       action(async (opts: JsonFlag) => {
@@ -123,38 +125,34 @@ export function registerAudit(program: Command): void {
     .option('--limit <n>', 'most entries returned (1-1000)', '100')
     .option('--json', 'machine-readable output')
     .action(
-      action(
-        async (
-          opts: { patient?: string; patientName?: string; actor?: string; user?: string; action?: string; outcome?: string; from?: string; to?: string; limit: string } & JsonFlag,
-        ) => {
-          const limit = Number(opts.limit);
-          const { searchAuditLog, openAuditContext } = await import('../services/audit.js');
-          const ctx = await openAuditContext(loadConfig());
-          try {
-            const who = await operator();
-            const { consoleNameRights } = await import('../services/people.js');
-            const events = await searchAuditLog(
-              ctx,
-              {
-                ...(opts.patient !== undefined && { patientId: opts.patient }),
-                ...(opts.patientName !== undefined && { patientName: opts.patientName }),
-                ...(opts.actor !== undefined && { actor: opts.actor }),
-                ...(opts.user !== undefined && { userName: opts.user }),
-                ...(opts.action !== undefined && { action: opts.action }),
-                ...(opts.outcome !== undefined && { outcome: opts.outcome as AuditOutcome }),
-                ...(opts.from !== undefined && { from: parseTime(opts.from, '--from') }),
-                ...(opts.to !== undefined && { to: parseTime(opts.to, '--to') }),
-                limit,
-              },
-              who,
-              await consoleNameRights(who.actor),
-            );
-            print(events, opts, renderEvents);
-          } finally {
-            await ctx.store.close();
-          }
-        },
-      ),
+      action(async (opts: { patient?: string; patientName?: string; actor?: string; user?: string; action?: string; outcome?: string; from?: string; to?: string; limit: string } & JsonFlag) => {
+        const limit = Number(opts.limit);
+        const { searchAuditLog, openAuditContext } = await import('../services/audit.js');
+        const ctx = await openAuditContext(loadConfig());
+        try {
+          const who = await operator();
+          const { consoleNameRights } = await import('../services/people.js');
+          const events = await searchAuditLog(
+            ctx,
+            {
+              ...(opts.patient !== undefined && { patientId: opts.patient }),
+              ...(opts.patientName !== undefined && { patientName: opts.patientName }),
+              ...(opts.actor !== undefined && { actor: opts.actor }),
+              ...(opts.user !== undefined && { userName: opts.user }),
+              ...(opts.action !== undefined && { action: opts.action }),
+              ...(opts.outcome !== undefined && { outcome: opts.outcome as AuditOutcome }),
+              ...(opts.from !== undefined && { from: parseTime(opts.from, '--from') }),
+              ...(opts.to !== undefined && { to: parseTime(opts.to, '--to') }),
+              limit,
+            },
+            who,
+            await consoleNameRights(who.actor),
+          );
+          print(events, opts, renderEvents);
+        } finally {
+          await ctx.store.close();
+        }
+      }),
     );
 }
 
@@ -177,7 +175,5 @@ function renderVerification(r: AuditVerification): string {
 function renderEvents(events: LabelledAuditEvent[]): string {
   if (events.length === 0) return 'no matching audit entries';
   const patient = (e: LabelledAuditEvent) => (e.patient ? `${e.patient.name} (${e.patient.birthDate ?? 'no date of birth'})` : (e.patientRef?.slice(0, 12) ?? '-'));
-  return events
-    .map((e) => [e.seq, e.time, e.user?.username ?? e.actor, e.client ?? '-', e.action, e.outcome, patient(e), JSON.stringify(e.details)].join('  '))
-    .join('\n');
+  return events.map((e) => [e.seq, e.time, e.user?.username ?? e.actor, e.client ?? '-', e.action, e.outcome, patient(e), JSON.stringify(e.details)].join('  ')).join('\n');
 }

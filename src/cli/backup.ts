@@ -14,11 +14,7 @@ export function registerBackup(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(
       action(async (file: string, opts: JsonOption) => {
-        const [{ loadConfig }, { backupStore }, { consoleOperator }] = await Promise.all([
-          import('../config.js'),
-          import('../services/backup.js'),
-          import('../services/access.js'),
-        ]);
+        const [{ loadConfig }, { backupStore }, { consoleOperator }] = await Promise.all([import('../config.js'), import('../services/backup.js'), import('../services/access.js')]);
         const summary = await backupStore(loadConfig(), file, { actor: consoleOperator().id, client: `cli@${os.hostname()}` });
         print(summary, opts, renderBackup);
         // said on stderr as well, so it is seen even when the JSON goes to a script

@@ -21,12 +21,7 @@ export function registerConsent(program: Command): void {
     }),
   );
 
-  withSessionOptions(
-    consent
-      .command('withdraw')
-      .description("Withdraw the consent: the patient's face templates and photos are deleted at once")
-      .argument('<patient>', 'patient id'),
-  ).action(
+  withSessionOptions(consent.command('withdraw').description("Withdraw the consent: the patient's face templates and photos are deleted at once").argument('<patient>', 'patient id')).action(
     action(async (patientId: string, opts: SessionOptions) => {
       const { withdrawConsent } = await import('../services/consent.js');
       const result = await withMedface(opts, (medface, who) => withdrawConsent(medface, patientId, who));

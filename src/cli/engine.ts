@@ -7,10 +7,7 @@ import type { FacePool } from '../face/index.js';
  * embedding cache never pays for loading the models) and closed afterwards whatever happens, so worker
  * threads never keep the process alive after an error. `model` is the id of the embedder it runs.
  */
-export async function withPool<T>(
-  options: { size?: number; embedderId?: string | undefined },
-  work: (pool: () => Promise<FacePool>, model: string) => Promise<T>,
-): Promise<T> {
+export async function withPool<T>(options: { size?: number; embedderId?: string | undefined }, work: (pool: () => Promise<FacePool>, model: string) => Promise<T>): Promise<T> {
   // loaded here, not at start-up: `medface --help` should not wait for tfjs and sharp
   const { FacePool, DEFAULT_EMBEDDER_ID } = await import('../face/index.js');
   const model = options.embedderId ?? DEFAULT_EMBEDDER_ID;

@@ -23,7 +23,10 @@ export function registerIdentify(program: Command): void {
           const found = await identify(medface, request, who);
           // the console reads patient records already (`medface patient get`): it sees who the candidates are
           const people = await lookUpPeople(medface, who, await consoleNameRights(who.actor), { patients: found.candidates.map((c) => c.patientId) }, 'biometric.identify');
-          return { ...found, candidates: found.candidates.map((c) => ({ ...c, name: people.patients.get(c.patientId)?.name ?? null, birthDate: people.patients.get(c.patientId)?.birthDate ?? null })) };
+          return {
+            ...found,
+            candidates: found.candidates.map((c) => ({ ...c, name: people.patients.get(c.patientId)?.name ?? null, birthDate: people.patients.get(c.patientId)?.birthDate ?? null })),
+          };
         },
         { thresholdsFile: opts.thresholds },
       );

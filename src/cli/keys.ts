@@ -6,18 +6,14 @@ import { withMedface, withSessionOptions, type SessionOptions } from './session.
 export function registerKeys(program: Command): void {
   const keys = program.command('keys').description('Key file maintenance (safe while the server runs)');
 
-  withSessionOptions(
-    keys.command('rotate').description('Re-wrap every data key under a new key-encryption key, then retire the old one'),
-  ).action(
+  withSessionOptions(keys.command('rotate').description('Re-wrap every data key under a new key-encryption key, then retire the old one')).action(
     action(async (opts: SessionOptions) => {
       const { rotateKeyEncryptionKey } = await import('../services/keys.js');
       print(await withMedface(opts, (medface, who) => rotateKeyEncryptionKey(medface, who)), opts, render('key-encryption key'));
     }),
   );
 
-  withSessionOptions(
-    keys.command('renew-transform').description('Move every template to a new secret transform (no image needed), then retire the old one'),
-  ).action(
+  withSessionOptions(keys.command('renew-transform').description('Move every template to a new secret transform (no image needed), then retire the old one')).action(
     action(async (opts: SessionOptions) => {
       const { renewTemplateTransform } = await import('../services/keys.js');
       print(await withMedface(opts, (medface, who) => renewTemplateTransform(medface, who)), opts, render('transform'));
@@ -26,7 +22,5 @@ export function registerKeys(program: Command): void {
 }
 
 function render(what: string): (r: KeyChangeResult) => string {
-  return (r) =>
-    `new ${what} ${r.current}: ${r.templates} template(s) and ${r.photos} photo(s) re-protected; retired ${r.retired.join(', ') || 'none'}. ` +
-    'Back up the key file now.';
+  return (r) => `new ${what} ${r.current}: ${r.templates} template(s) and ${r.photos} photo(s) re-protected; retired ${r.retired.join(', ') || 'none'}. ` + 'Back up the key file now.';
 }

@@ -20,11 +20,7 @@ export function registerKiosk(program: Command): void {
       const registered = await asOperator(opts, (ctx, caller) => register(ctx, caller, { name: opts.name }));
       const link = `${(opts.url ?? '').replace(/\/+$/, '')}/kiosk/pair#${registered.pairingCode}`;
       print({ ...registered, pairingLink: link }, opts, (r) =>
-        [
-          renderKiosk(r.kiosk),
-          `Pairing link (works once, for ${PAIRING_HOURS} h; open it in the kiosk's browser${opts.url ? '' : ", after this server's address"}):`,
-          link,
-        ].join('\n'),
+        [renderKiosk(r.kiosk), `Pairing link (works once, for ${PAIRING_HOURS} h; open it in the kiosk's browser${opts.url ? '' : ", after this server's address"}):`, link].join('\n'),
       );
     }),
   );

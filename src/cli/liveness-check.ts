@@ -17,10 +17,10 @@ export interface LivenessCheckReport extends LivenessVerdict {
 export function registerLivenessCheck(program: Command): void {
   program
     .command('liveness-check')
-    .description('Active liveness check on a folder of frames (the camera\'s own, not the mirrored preview): exit 0 when it passes, 2 when it fails')
+    .description("Active liveness check on a folder of frames (the camera's own, not the mirrored preview): exit 0 when it passes, 2 when it fails")
     .argument('<folder>', 'frames, in capture order by file name (.jpg, .jpeg, .png, .webp)')
     .requiredOption('--challenge <actions>', `actions asked for, in order, comma-separated (${LIVENESS_ACTIONS.join(', ')})`)
-    .option('--fps <n>', 'frame rate the frames were captured at (default: each name\'s last number is its capture time in ms)')
+    .option('--fps <n>', "frame rate the frames were captured at (default: each name's last number is its capture time in ms)")
     .option('--window <ms>', 'time the challenge allowed, in ms', '30000')
     .option('--json', 'machine-readable output')
     .action(
@@ -43,7 +43,10 @@ export function registerLivenessCheck(program: Command): void {
 }
 
 function parseChallenge(text: string): LivenessAction[] {
-  const actions = text.split(',').map((a) => a.trim()).filter(Boolean);
+  const actions = text
+    .split(',')
+    .map((a) => a.trim())
+    .filter(Boolean);
   const unknown = actions.filter((a) => !(LIVENESS_ACTIONS as readonly string[]).includes(a));
   if (actions.length === 0 || unknown.length > 0) {
     throw new MedfaceError('INVALID_ARGUMENT', `--challenge takes actions among ${LIVENESS_ACTIONS.join(', ')}${unknown.length ? `; not ${unknown.join(', ')}` : ''}`);
@@ -77,7 +80,5 @@ async function readFrames(folder: string, fps: string | undefined): Promise<{ na
 
 function render(r: LivenessCheckReport): string {
   const observed = r.observed.length ? r.observed.join(' → ') : 'no action';
-  return r.passed
-    ? `LIVE: ${observed} performed as asked over ${r.frames} frames; match frame ${r.matchFile}`
-    : `NOT VERIFIED (${r.reasons.join(', ')}): observed ${observed} over ${r.frames} frames`;
+  return r.passed ? `LIVE: ${observed} performed as asked over ${r.frames} frames; match frame ${r.matchFile}` : `NOT VERIFIED (${r.reasons.join(', ')}): observed ${observed} over ${r.frames} frames`;
 }

@@ -12,9 +12,7 @@ export function print<T>(result: T, opts: JsonOption, render: (r: T) => string):
 
 /** Reports a failure the same way for every command and sets a non-zero exit code. */
 export function fail(e: unknown, opts: JsonOption): void {
-  const error = isMedfaceError(e)
-    ? e.toJSON()
-    : { code: 'INTERNAL', message: e instanceof Error ? e.message : String(e) };
+  const error = isMedfaceError(e) ? e.toJSON() : { code: 'INTERNAL', message: e instanceof Error ? e.message : String(e) };
   if (opts.json) process.stdout.write(JSON.stringify({ error }, null, 2) + '\n');
   else process.stderr.write(`medface: ${error.code}: ${error.message}\n`);
   process.exitCode = 1;

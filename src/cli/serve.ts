@@ -59,7 +59,7 @@ export const FIRST_RUN_FILE = 'first-run-admin.txt';
 async function keepFirstRunSecrets(dataDir: string, admin: FirstAdministrator): Promise<string> {
   const file = path.join(dataDir, FIRST_RUN_FILE);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  await writeFile(file, await firstRunMessage(admin), { mode: 0o600, });
+  await writeFile(file, await firstRunMessage(admin), { mode: 0o600 });
   return file;
 }
 

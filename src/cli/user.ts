@@ -23,7 +23,9 @@ async function readSecretFromStdin(what: string): Promise<string> {
   if (process.stdin.isTTY) throw new MedfaceError('INVALID_ARGUMENT', `pipe the ${what} on standard input (a terminal would show it)`);
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  const secret = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  const secret = Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
   if (secret === '') throw new MedfaceError('INVALID_ARGUMENT', `no ${what} on standard input`);
   return secret;
 }
@@ -96,7 +98,7 @@ export function registerUser(program: Command): void {
   withSessionOptions(
     user
       .command('reset-password')
-      .description('Set a new one-time password (replaced at next sign-in) and end the account\'s sessions')
+      .description("Set a new one-time password (replaced at next sign-in) and end the account's sessions")
       .argument('<username>')
       .option('--password-stdin', 'read the password from standard input instead of generating one'),
   ).action(
@@ -104,9 +106,7 @@ export function registerUser(program: Command): void {
       const password = opts.passwordStdin ? await readSecretFromStdin('password') : undefined;
       const { resetPassword } = await import('../access/users.js');
       const result = await asOperator(opts, (ctx, caller) => resetPassword(ctx, caller, username, password));
-      print(result, opts, (r) =>
-        [`password of ${r.user.username} reset; ${r.sessionsEnded} session(s) ended`, ...(r.password ? [oneTimePassword(r.password)] : [])].join('\n'),
-      );
+      print(result, opts, (r) => [`password of ${r.user.username} reset; ${r.sessionsEnded} session(s) ended`, ...(r.password ? [oneTimePassword(r.password)] : [])].join('\n'));
     }),
   );
 

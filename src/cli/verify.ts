@@ -23,8 +23,5 @@ export function registerVerify(program: Command): void {
 }
 
 function render(r: VerifyResult): string {
-  return (
-    `${r.match ? 'MATCH' : 'NO MATCH'} (${r.grade}): score ${r.score.toFixed(4)}, threshold ${r.threshold.toFixed(4)}` +
-    (r.refreshed ? '; templates refreshed with this photo' : '')
-  );
+  return `${r.match ? 'MATCH' : 'NO MATCH'} (${r.grade}): score ${r.score.toFixed(4)}, threshold ${r.threshold.toFixed(4)}` + (r.refreshed ? '; templates refreshed with this photo' : '');
 }

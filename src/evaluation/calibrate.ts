@@ -97,11 +97,7 @@ export function calibrateThresholds(input: CalibrationInput): ModelThresholds {
   if (scores.genuine.length === 0) throw new MedfaceError('INVALID_DATASET', 'no genuine pairs: every identity needs at least two usable images');
   const measurable = (rate: number) => allowedFalseMatches(rate, n) >= MIN_FALSE_MATCHES;
   if (!measurable(fmr)) {
-    throw new MedfaceError(
-      'INVALID_DATASET',
-      `${n} impostor pairs cannot measure FMR ${fmr}: at least ${Math.ceil(MIN_FALSE_MATCHES / fmr)} are needed`,
-      { impostorPairs: n },
-    );
+    throw new MedfaceError('INVALID_DATASET', `${n} impostor pairs cannot measure FMR ${fmr}: at least ${Math.ceil(MIN_FALSE_MATCHES / fmr)} are needed`, { impostorPairs: n });
   }
   const lowestMeasurable = MIN_FALSE_MATCHES / n;
   const certainFmr = Math.min(fmr, measurable(CERTAIN_FMR) ? CERTAIN_FMR : lowestMeasurable);

@@ -37,12 +37,7 @@ export interface FairnessReport {
  * condition column such as Yale's, genuine pairs always join two different conditions, and each
  * condition should answer for the comparisons it takes part in.
  */
-export function groupRates(
-  pairs: readonly ScoredPair[],
-  groupOf: (file: string) => string,
-  column: string,
-  threshold: number,
-): FairnessReport {
+export function groupRates(pairs: readonly ScoredPair[], groupOf: (file: string) => string, column: string, threshold: number): FairnessReport {
   const tally = new Map<string, { g: number; gRejected: number; i: number; iAccepted: number; failed: number }>();
   for (const pair of pairs) {
     for (const group of new Set([groupOf(pair.file1), groupOf(pair.file2)])) {

@@ -102,11 +102,7 @@ export function eer(curve: ErrorCurve): number {
 }
 
 /** FMR and FNMR when accepting scores ≥ threshold. */
-export function errorRates(
-  genuineScores: ArrayLike<number>,
-  impostorScores: ArrayLike<number>,
-  threshold: number,
-): { fmr: number; fnmr: number } {
+export function errorRates(genuineScores: ArrayLike<number>, impostorScores: ArrayLike<number>, threshold: number): { fmr: number; fnmr: number } {
   let fm = 0;
   for (let i = 0; i < impostorScores.length; i++) if (impostorScores[i]! >= threshold) fm++;
   let fnm = 0;

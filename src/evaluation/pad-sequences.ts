@@ -52,15 +52,22 @@ export function posedMesh(mesh: readonly Point3[], pose: RenderPose): Point3[] {
   const points = mesh.map((p) => ({ ...p }));
   if (pose.blink > 0) {
     UPPER_LID.forEach((u, i) => {
-      const upper = mesh[u]!, lower = mesh[LOWER_LID[i]!]!;
-      const ddx = (lower.x - upper.x) * pose.blink, ddy = (lower.y - upper.y) * pose.blink;
+      const upper = mesh[u]!,
+        lower = mesh[LOWER_LID[i]!]!;
+      const ddx = (lower.x - upper.x) * pose.blink,
+        ddy = (lower.y - upper.y) * pose.blink;
       points[u] = { ...upper, x: upper.x + ddx, y: upper.y + ddy };
-      const above = mesh[ABOVE_LID[i]!]!, brow = mesh[BELOW_BROW[i]!]!;
+      const above = mesh[ABOVE_LID[i]!]!,
+        brow = mesh[BELOW_BROW[i]!]!;
       points[ABOVE_LID[i]!] = { ...above, x: above.x + ddx, y: above.y + ddy };
       points[BELOW_BROW[i]!] = { ...brow, x: brow.x + ddx / 2, y: brow.y + ddy / 2 };
     });
   }
-  let minX = Infinity, maxX = -Infinity, cx = 0, cy = 0, cz = 0;
+  let minX = Infinity,
+    maxX = -Infinity,
+    cx = 0,
+    cy = 0,
+    cz = 0;
   for (const p of mesh) {
     minX = Math.min(minX, p.x);
     maxX = Math.max(maxX, p.x);
@@ -71,13 +78,19 @@ export function posedMesh(mesh: readonly Point3[], pose: RenderPose): Point3[] {
   cx /= mesh.length;
   cy /= mesh.length;
   cz = cz / mesh.length + PIVOT_DEPTH * (maxX - minX);
-  const cy1 = Math.cos(pose.yaw * RADIANS), sy1 = Math.sin(pose.yaw * RADIANS);
-  const cp = Math.cos(pose.pitch * RADIANS), sp = Math.sin(pose.pitch * RADIANS);
+  const cy1 = Math.cos(pose.yaw * RADIANS),
+    sy1 = Math.sin(pose.yaw * RADIANS);
+  const cp = Math.cos(pose.pitch * RADIANS),
+    sp = Math.sin(pose.pitch * RADIANS);
   return points.map((p) => {
-    const x = p.x - cx, y = p.y - cy, z = p.z - cz;
+    const x = p.x - cx,
+      y = p.y - cy,
+      z = p.z - cz;
     // Pitch about the horizontal axis, then yaw about the vertical one; smaller z is nearer the camera.
-    const y2 = y * cp - z * sp, z2 = y * sp + z * cp;
-    const x3 = x * cy1 - z2 * sy1, z3 = x * sy1 + z2 * cy1;
+    const y2 = y * cp - z * sp,
+      z2 = y * sp + z * cp;
+    const x3 = x * cy1 - z2 * sy1,
+      z3 = x * sy1 + z2 * cy1;
     return { x: cx + x3 * pose.scale + pose.dx, y: cy + y2 * pose.scale + pose.dy, z: z3 * pose.scale };
   });
 }
@@ -91,11 +104,10 @@ export function renderPose(source: SourceFace, triangles: readonly number[], pos
   const { image, mesh } = source;
   const dst = posedMesh(mesh, pose);
   // The whole head and what is behind it moves and grows with the face; only the face turns.
-  const cx = mesh.reduce((s, p) => s + p.x, 0) / mesh.length, cy = mesh.reduce((s, p) => s + p.y, 0) / mesh.length;
+  const cx = mesh.reduce((s, p) => s + p.x, 0) / mesh.length,
+    cy = mesh.reduce((s, p) => s + p.y, 0) / mesh.length;
   const still = pose.scale === 1 && pose.dx === 0 && pose.dy === 0;
-  const out = still
-    ? new Uint8Array(image.data)
-    : warpImage(image, [pose.scale, 0, cx * (1 - pose.scale) + pose.dx, 0, pose.scale, cy * (1 - pose.scale) + pose.dy, 0, 0, 1]).data;
+  const out = still ? new Uint8Array(image.data) : warpImage(image, [pose.scale, 0, cx * (1 - pose.scale) + pose.dx, 0, pose.scale, cy * (1 - pose.scale) + pose.dy, 0, 0, 1]).data;
   const order: Array<{ t: number; depth: number }> = [];
   for (let t = 0; t + 2 < triangles.length; t += 3) {
     const [a, b, c] = [triangles[t]!, triangles[t + 1]!, triangles[t + 2]!];
@@ -108,7 +120,12 @@ export function renderPose(source: SourceFace, triangles: readonly number[], pos
   order.sort((p, q) => q.depth - p.depth);
   for (const { t } of order) {
     const ids = [triangles[t]!, triangles[t + 1]!, triangles[t + 2]!] as const;
-    fillTriangle(image, out, ids.map((i) => mesh[i]!), ids.map((i) => dst[i]!));
+    fillTriangle(
+      image,
+      out,
+      ids.map((i) => mesh[i]!),
+      ids.map((i) => dst[i]!),
+    );
   }
   return { data: out, width: image.width, height: image.height };
 }
@@ -130,7 +147,9 @@ function fillTriangle(image: RgbImage, out: Uint8Array, s: readonly Point[], d: 
   for (let y = y0; y <= y1; y++) {
     for (let x = x0; x <= x1; x++) {
       const p = { x, y };
-      const w0 = signedArea(d1, d2, p) / area, w1 = signedArea(d2, d0, p) / area, w2 = 1 - w0 - w1;
+      const w0 = signedArea(d1, d2, p) / area,
+        w1 = signedArea(d2, d0, p) / area,
+        w2 = 1 - w0 - w1;
       if (w0 < eps || w1 < eps || w2 < eps) continue;
       sampleInto(image, w0 * s0.x + w1 * s1.x + w2 * s2.x, w0 * s0.y + w1 * s1.y + w2 * s2.y, out, (y * image.width + x) * 3);
     }
@@ -144,9 +163,12 @@ function sampleInto(image: RgbImage, x: number, y: number, out: Uint8Array, o: n
     out[o] = out[o + 1] = out[o + 2] = 128;
     return;
   }
-  const xa = Math.floor(x), ya = Math.floor(y);
-  const xb = Math.min(width - 1, xa + 1), yb = Math.min(height - 1, ya + 1);
-  const fx = x - xa, fy = y - ya;
+  const xa = Math.floor(x),
+    ya = Math.floor(y);
+  const xb = Math.min(width - 1, xa + 1),
+    yb = Math.min(height - 1, ya + 1);
+  const fx = x - xa,
+    fy = y - ya;
   for (let c = 0; c < 3; c++) {
     const top = data[(ya * width + xa) * 3 + c]! * (1 - fx) + data[(ya * width + xb) * 3 + c]! * fx;
     const bottom = data[(yb * width + xa) * 3 + c]! * (1 - fx) + data[(yb * width + xb) * 3 + c]! * fx;
@@ -172,15 +194,14 @@ export function warpImage(image: RgbImage, h: Homography, width = image.width, h
  * a perspective tilt about the vertical (`tiltX`) and horizontal (`tiltY`) axes through the image centre, the
  * way a hand tips a print or a phone (a tilt of 0.2 makes one edge about 20% nearer).
  */
-export function photoMotion(
-  width: number,
-  height: number,
-  m: { angle: number; scale: number; dx: number; dy: number; tiltX: number; tiltY: number },
-): Homography {
-  const cx = width / 2, cy = height / 2;
-  const c = Math.cos(m.angle * RADIANS) * m.scale, s = Math.sin(m.angle * RADIANS) * m.scale;
+export function photoMotion(width: number, height: number, m: { angle: number; scale: number; dx: number; dy: number; tiltX: number; tiltY: number }): Homography {
+  const cx = width / 2,
+    cy = height / 2;
+  const c = Math.cos(m.angle * RADIANS) * m.scale,
+    s = Math.sin(m.angle * RADIANS) * m.scale;
   // Centre, perspective (w = 1 + tiltX·x/width + tiltY·y/height), rotate-scale, move back and shift.
-  const gx = m.tiltX / width, gy = m.tiltY / height;
+  const gx = m.tiltX / width,
+    gy = m.tiltY / height;
   const centre = [1, 0, -cx, 0, 1, -cy, 0, 0, 1];
   const perspective = [1, 0, 0, 0, 1, 0, gx, gy, 1];
   const rotate = [c, -s, 0, s, c, 0, 0, 0, 1];
@@ -208,14 +229,22 @@ export interface CurledPrintPose {
 export function curledPrint(image: RgbImage, pose: CurledPrintPose): RgbImage {
   const { width, height } = image;
   const out = new Uint8Array(width * height * 3);
-  const f = width, r = pose.radius * width, depth = f / pose.scale;
-  const cx = width / 2, cy = height / 2;
+  const f = width,
+    r = pose.radius * width,
+    depth = f / pose.scale;
+  const cx = width / 2,
+    cy = height / 2;
   // Camera frame → sheet frame: undo the tip (about x), then the turn (about y). Positive yaw brings the sheet's
   // right-hand side (the subject's left) nearer, as a head turning to its left does.
-  const a = -pose.yaw * RADIANS, b = pose.pitch * RADIANS;
-  const ca = Math.cos(a), sa = Math.sin(a), cb = Math.cos(b), sb = Math.sin(b);
+  const a = -pose.yaw * RADIANS,
+    b = pose.pitch * RADIANS;
+  const ca = Math.cos(a),
+    sa = Math.sin(a),
+    cb = Math.cos(b),
+    sb = Math.sin(b);
   const toSheet = (x: number, y: number, z: number): [number, number, number] => {
-    const y1 = y * cb + z * sb, z1 = -y * sb + z * cb;
+    const y1 = y * cb + z * sb,
+      z1 = -y * sb + z * cb;
     return [x * ca - z1 * sa, y1, x * sa + z1 * ca];
   };
   const [ox, oy, oz] = toSheet(0, 0, -depth);
@@ -224,12 +253,16 @@ export function curledPrint(image: RgbImage, pose: CurledPrintPose): RgbImage {
       const o = (py * width + px) * 3;
       const [dx, dy, dz] = toSheet((px - cx - pose.dx) / f, (py - cy - pose.dy) / f, 1);
       // The sheet: X = r·sin(u/r), Z = r·(1 − cos(u/r)), i.e. X² + (Z − r)² = r² on its near half (Z < r).
-      const qa = dx * dx + dz * dz, qb = 2 * (ox * dx + (oz - r) * dz), qc = ox * ox + (oz - r) * (oz - r) - r * r;
+      const qa = dx * dx + dz * dz,
+        qb = 2 * (ox * dx + (oz - r) * dz),
+        qc = ox * ox + (oz - r) * (oz - r) - r * r;
       const disc = qb * qb - 4 * qa * qc;
       let hit = false;
       if (disc >= 0) {
         const t = (-qb - Math.sqrt(disc)) / (2 * qa);
-        const X = ox + t * dx, Y = oy + t * dy, Z = oz + t * dz;
+        const X = ox + t * dx,
+          Y = oy + t * dy,
+          Z = oz + t * dz;
         const u = r * Math.atan2(X, r - Z);
         if (t > 0 && Z < r && Math.abs(u) <= cx && Math.abs(Y) <= cy) {
           sampleInto(image, u + cx, Y + cy, out, o);
@@ -295,11 +328,7 @@ function effort(action: LivenessAction, u: number): number {
  * `framesPerAction` frames (default: as the kiosk films), then still frames. `random` (0..1) draws each action's
  * size and adds the small unsteadiness of a real head (±2°, ±2 px) to every frame but the first.
  */
-export function actionPath(
-  actions: readonly LivenessAction[],
-  random: () => number,
-  options: { base?: Partial<RenderPose>; framesPerAction?: number } = {},
-): RenderPose[] {
+export function actionPath(actions: readonly LivenessAction[], random: () => number, options: { base?: Partial<RenderPose>; framesPerAction?: number } = {}): RenderPose[] {
   const base = options.base ?? {};
   const perAction = options.framesPerAction ?? kioskFramesPerAction(actions.length);
   const wobble = (pose: RenderPose): RenderPose => ({
@@ -324,7 +353,8 @@ export function actionPath(
     const size = random();
     const peak: Partial<RenderPose> = {};
     for (const key of ['yaw', 'pitch', 'scale', 'blink'] as const) {
-      const lo = least[key], hi = most[key];
+      const lo = least[key],
+        hi = most[key];
       if (lo !== undefined && hi !== undefined) peak[key] = lo + (hi - lo) * size;
     }
     for (let f = 0; f < perAction; f++) path.push(posed(peak, effort(action, (f + 0.5) / perAction)));
@@ -335,7 +365,9 @@ export function actionPath(
 
 /** JPEG bytes of raw RGB pixels. */
 export async function encodeFrame(image: RgbImage): Promise<Uint8Array> {
-  const jpeg = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+  const jpeg = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
+    .jpeg({ quality: 90 })
+    .toBuffer();
   return new Uint8Array(jpeg.buffer, jpeg.byteOffset, jpeg.byteLength);
 }
 
@@ -345,13 +377,7 @@ export async function toFrames(images: readonly RgbImage[], startMs = 300, inter
 }
 
 /** GENUINE PROXY: the source face performing `actions` (see actionPath), rendered from its 3-D mesh. */
-export function genuineProxy(
-  source: SourceFace,
-  triangles: readonly number[],
-  actions: readonly LivenessAction[],
-  random: () => number,
-  options: Parameters<typeof actionPath>[2] = {},
-): RgbImage[] {
+export function genuineProxy(source: SourceFace, triangles: readonly number[], actions: readonly LivenessAction[], random: () => number, options: Parameters<typeof actionPath>[2] = {}): RgbImage[] {
   return actionPath(actions, random, options).map((pose) => renderPose(source, triangles, pose));
 }
 
@@ -383,12 +409,7 @@ export async function renderingFor(
  * a zoom, a blink as a vertical squash; each action's size is drawn (a tilt of 0.3–0.9 unless `tilt` says), and
  * every frame shakes a little (±3 px, ±3°).
  */
-export function photoAttack(
-  image: RgbImage,
-  actions: readonly LivenessAction[],
-  random: () => number,
-  options: { framesPerAction?: number; tilt?: readonly [number, number] } = {},
-): RgbImage[] {
+export function photoAttack(image: RgbImage, actions: readonly LivenessAction[], random: () => number, options: { framesPerAction?: number; tilt?: readonly [number, number] } = {}): RgbImage[] {
   const framesPerAction = options.framesPerAction ?? kioskFramesPerAction(actions.length);
   const [leastTilt, mostTilt] = options.tilt ?? [0.3, 0.9];
   // The print's edge on the subject's left (the image's right) tipped towards the camera reads as a turn to the left.
@@ -413,7 +434,8 @@ export function photoAttack(
       tiltY: f.tiltY * tilt * t,
     });
     if (f.squash !== 1) {
-      const cy = image.height / 2, k = 1 + (f.squash - 1) * t;
+      const cy = image.height / 2,
+        k = 1 + (f.squash - 1) * t;
       h = multiply([1, 0, 0, 0, k, cy * (1 - k), 0, 0, 1], h) as unknown as Homography;
     }
     return warpImage(image, h);
@@ -424,12 +446,7 @@ export function photoAttack(
  * An attack's frames on the kiosk's timeline: still frames (`action` null, t 0), then each action over
  * `framesPerAction` frames at `t` (0..1) of its effort, then still frames. `size` (0..1) is drawn once per action.
  */
-function attackTimeline(
-  actions: readonly LivenessAction[],
-  random: () => number,
-  framesPerAction: number,
-  frame: (action: LivenessAction | null, t: number, size: number) => RgbImage,
-): RgbImage[] {
+function attackTimeline(actions: readonly LivenessAction[], random: () => number, framesPerAction: number, frame: (action: LivenessAction | null, t: number, size: number) => RgbImage): RgbImage[] {
   const frames: RgbImage[] = [];
   for (let i = 0; i < STILL_FRAMES; i++) frames.push(frame(null, 0, 0));
   for (const action of actions) {
@@ -447,17 +464,13 @@ function attackTimeline(
  * one plane, so one homography cannot explain a turn: only a bent sheet can. Every frame shakes a little
  * (±3 px, ±3° of turn and tip).
  */
-export function curledPrintAttack(
-  image: RgbImage,
-  actions: readonly LivenessAction[],
-  random: () => number,
-  options: { framesPerAction?: number; radius?: number } = {},
-): RgbImage[] {
+export function curledPrintAttack(image: RgbImage, actions: readonly LivenessAction[], random: () => number, options: { framesPerAction?: number; radius?: number } = {}): RgbImage[] {
   const framesPerAction = options.framesPerAction ?? kioskFramesPerAction(actions.length);
   const radius = options.radius ?? 0.35 + 0.35 * random();
   const shake = (): number => random() * 2 - 1;
   return attackTimeline(actions, random, framesPerAction, (action, t, size) => {
-    const turn = 35 + 30 * size, tip = 35 + 15 * size;
+    const turn = 35 + 30 * size,
+      tip = 35 + 15 * size;
     return curledPrint(image, {
       radius,
       yaw: (action === 'turn-left' ? turn * t : action === 'turn-right' ? -turn * t : 0) + 3 * shake(),

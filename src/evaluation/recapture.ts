@@ -44,7 +44,9 @@ export async function simulatePrintRecapture(bytes: Uint8Array, options: Partial
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       const i = (y * width + x) * 3;
-      const r = data[i]!, g = data[i + 1]!, b = data[i + 2]!;
+      const r = data[i]!,
+        g = data[i + 1]!,
+        b = data[i + 2]!;
       const luma = 0.299 * r + 0.587 * g + 0.114 * b;
       const dots = 1 - o.halftoneDepth * (0.5 + 0.5 * Math.cos(k * (x + y)) * Math.cos(k * (x - y)));
       for (let c = 0; c < 3; c++) {
@@ -77,7 +79,7 @@ export async function simulateScreenReplay(bytes: Uint8Array): Promise<Buffer> {
   const screen = Buffer.alloc(width * sub * height * sub * 3);
   for (let y = 0; y < height * sub; y++) {
     for (let x = 0; x < width * sub; x++) {
-      const i = ((Math.floor(y / sub) * width + Math.floor(x / sub)) * 3);
+      const i = (Math.floor(y / sub) * width + Math.floor(x / sub)) * 3;
       const o = (y * width * sub + x) * 3;
       // One lit sub-pixel column per colour; the row gap between pixels stays dark.
       const lit = y % sub !== sub - 1;

@@ -129,7 +129,13 @@ function histogramSvg(genuine: ArrayLike<number>, impostor: ArrayLike<number>, t
   const y = (d: number) => M.top + (1 - d / top) * PLOT_H;
   const barW = PLOT_W / bins;
   const bars = (d: number[], color: string) =>
-    d.map((v, i) => (v > 0 ? `<rect x="${(M.left + i * barW).toFixed(1)}" y="${y(v).toFixed(1)}" width="${barW.toFixed(1)}" height="${(M.top + PLOT_H - y(v)).toFixed(1)}" fill="${color}" fill-opacity="0.5"/>` : '')).join('');
+    d
+      .map((v, i) =>
+        v > 0
+          ? `<rect x="${(M.left + i * barW).toFixed(1)}" y="${y(v).toFixed(1)}" width="${barW.toFixed(1)}" height="${(M.top + PLOT_H - y(v)).toFixed(1)}" fill="${color}" fill-opacity="0.5"/>`
+          : '',
+      )
+      .join('');
   const xTicks = [0, 0.25, 0.5, 0.75, 1].map((f) => lo + f * (hi - lo)).map((v) => ({ at: x(v), label: v.toFixed(2) }));
   const yTicks = [0, 0.5, 1].map((f) => ({ at: y(f * top), label: (f * top).toFixed(3) }));
   // the label goes on whichever side of the line has room
@@ -164,8 +170,17 @@ function axes(xTicks: Tick[], yTicks: Tick[], xLabel: string, yLabel: string): s
   const x0 = M.left;
   const y0 = M.top + PLOT_H;
   const grid =
-    xTicks.map((t) => `<line x1="${t.at.toFixed(1)}" y1="${M.top}" x2="${t.at.toFixed(1)}" y2="${y0}" stroke="#eee"/><text x="${t.at.toFixed(1)}" y="${y0 + 14}" text-anchor="middle">${esc(t.label)}</text>`).join('') +
-    yTicks.map((t) => `<line x1="${x0}" y1="${t.at.toFixed(1)}" x2="${x0 + PLOT_W}" y2="${t.at.toFixed(1)}" stroke="#eee"/><text x="${x0 - 4}" y="${(t.at + 4).toFixed(1)}" text-anchor="end">${esc(t.label)}</text>`).join('');
+    xTicks
+      .map(
+        (t) => `<line x1="${t.at.toFixed(1)}" y1="${M.top}" x2="${t.at.toFixed(1)}" y2="${y0}" stroke="#eee"/><text x="${t.at.toFixed(1)}" y="${y0 + 14}" text-anchor="middle">${esc(t.label)}</text>`,
+      )
+      .join('') +
+    yTicks
+      .map(
+        (t) =>
+          `<line x1="${x0}" y1="${t.at.toFixed(1)}" x2="${x0 + PLOT_W}" y2="${t.at.toFixed(1)}" stroke="#eee"/><text x="${x0 - 4}" y="${(t.at + 4).toFixed(1)}" text-anchor="end">${esc(t.label)}</text>`,
+      )
+      .join('');
   return (
     grid +
     `<rect x="${x0}" y="${M.top}" width="${PLOT_W}" height="${PLOT_H}" fill="none" stroke="#888"/>` +

@@ -16,22 +16,36 @@ export function estimateSimilarity(src: readonly Point[], dst: readonly Point[])
     throw new RangeError('estimateSimilarity needs two equally long lists of at least two points');
   }
   const n = src.length;
-  let sx = 0, sy = 0, dx = 0, dy = 0;
+  let sx = 0,
+    sy = 0,
+    dx = 0,
+    dy = 0;
   for (let i = 0; i < n; i++) {
-    sx += src[i]!.x; sy += src[i]!.y; dx += dst[i]!.x; dy += dst[i]!.y;
+    sx += src[i]!.x;
+    sy += src[i]!.y;
+    dx += dst[i]!.x;
+    dy += dst[i]!.y;
   }
-  sx /= n; sy /= n; dx /= n; dy /= n;
+  sx /= n;
+  sy /= n;
+  dx /= n;
+  dy /= n;
   // With centred points, the best [a -b; b a] is ( Σ s·d , Σ s×d ) / Σ |s|².
-  let dot = 0, cross = 0, norm = 0;
+  let dot = 0,
+    cross = 0,
+    norm = 0;
   for (let i = 0; i < n; i++) {
-    const px = src[i]!.x - sx, py = src[i]!.y - sy;
-    const qx = dst[i]!.x - dx, qy = dst[i]!.y - dy;
+    const px = src[i]!.x - sx,
+      py = src[i]!.y - sy;
+    const qx = dst[i]!.x - dx,
+      qy = dst[i]!.y - dy;
     dot += px * qx + py * qy;
     cross += px * qy - py * qx;
     norm += px * px + py * py;
   }
   if (norm === 0) throw new RangeError('estimateSimilarity: source points all coincide');
-  const a = dot / norm, b = cross / norm;
+  const a = dot / norm,
+    b = cross / norm;
   return [a, -b, dx - a * sx + b * sy, b, a, dy - b * sx - a * sy];
 }
 
@@ -40,7 +54,10 @@ export function invertAffine(m: Affine2x3): Affine2x3 {
   const [a, b, tx, c, d, ty] = m;
   const det = a * d - b * c;
   if (det === 0) throw new RangeError('invertAffine: the map is singular');
-  const ia = d / det, ib = -b / det, ic = -c / det, id = a / det;
+  const ia = d / det,
+    ib = -b / det,
+    ic = -c / det,
+    id = a / det;
   return [ia, ib, -(ia * tx + ib * ty), ic, id, -(ic * tx + id * ty)];
 }
 
@@ -69,16 +86,21 @@ export function warpAffine(image: RgbImage, m: Affine2x3, width: number, height:
   // image). The operations and their order are those of a plain bilinear lookup, so the chip is the same to the bit.
   for (let qy = 0; qy < height; qy++) {
     for (let qx = 0; qx < width; qx++) {
-      let red = 0, green = 0, blue = 0;
+      let red = 0,
+        green = 0,
+        blue = 0;
       for (let sy = 0; sy < grid; sy++) {
         // Sub-sample offsets spread evenly inside the output pixel, centred on it.
         const oy = qy + (sy + 0.5) / grid - 0.5;
         for (let sx = 0; sx < grid; sx++) {
           const ox = qx + (sx + 0.5) / grid - 0.5;
           // Bilinear sample at (x, y); neighbours outside the image count as black.
-          const x = a * ox + b * oy + tx, y = c * ox + d * oy + ty;
-          const x0 = Math.floor(x), y0 = Math.floor(y);
-          const fx = x - x0, fy = y - y0;
+          const x = a * ox + b * oy + tx,
+            y = c * ox + d * oy + ty;
+          const x0 = Math.floor(x),
+            y0 = Math.floor(y);
+          const fx = x - x0,
+            fy = y - y0;
           for (let j = 0; j < 2; j++) {
             const yy = y0 + j;
             if (yy < 0 || yy >= h) continue;

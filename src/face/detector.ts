@@ -143,9 +143,7 @@ export async function createDetector(options: DetectorOptions = {}): Promise<Det
       } finally {
         input.dispose();
       }
-      return faces
-        .map((face) => toDetectedFace(face, 1 / scale))
-        .sort((a, b) => b.box.width * b.box.height - a.box.width * a.box.height);
+      return faces.map((face) => toDetectedFace(face, 1 / scale)).sort((a, b) => b.box.width * b.box.height - a.box.width * a.box.height);
     },
   };
 }

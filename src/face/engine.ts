@@ -214,11 +214,7 @@ export class FaceEngine {
   }
 
   /** Decode, detect and judge quality: everything but the embeddings. */
-  private async inspect(
-    bytes: Uint8Array,
-    purpose: Purpose,
-    imageLimits: Partial<ImageLimits> | undefined,
-  ): Promise<{ analysis: Analysis; image: RgbImage; detected: DetectedFace[] }> {
+  private async inspect(bytes: Uint8Array, purpose: Purpose, imageLimits: Partial<ImageLimits> | undefined): Promise<{ analysis: Analysis; image: RgbImage; detected: DetectedFace[] }> {
     let start = performance.now();
     const image = await decodeImage(bytes, imageLimits);
     const decode = elapsed(start);

@@ -75,8 +75,10 @@ function irisNetwork(runtime: RuntimeSettings): Promise<IrisNetwork> {
 function eyeBox(image: RgbImage, outer: Point, inner: Point, mirror: boolean): { box: number[]; side: number; origin: Point } {
   const side = CROP_ENLARGE * Math.hypot(inner.x - outer.x, inner.y - outer.y);
   const origin = { x: (outer.x + inner.x) / 2 - side / 2, y: (outer.y + inner.y) / 2 - side / 2 };
-  const x1 = origin.x / (image.width - 1), x2 = (origin.x + side) / (image.width - 1);
-  const y1 = origin.y / (image.height - 1), y2 = (origin.y + side) / (image.height - 1);
+  const x1 = origin.x / (image.width - 1),
+    x2 = (origin.x + side) / (image.width - 1);
+  const y1 = origin.y / (image.height - 1),
+    y2 = (origin.y + side) / (image.height - 1);
   return { box: mirror ? [y1, x2, y2, x1] : [y1, x1, y2, x2], side, origin };
 }
 

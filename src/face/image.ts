@@ -64,11 +64,7 @@ export async function decodeImage(bytes: Uint8Array, limits?: Partial<ImageLimit
   }
   const pixels = meta.width * meta.height;
   if (pixels > maxPixels) {
-    throw new MedfaceError(
-      'IMAGE_DIMENSIONS_TOO_LARGE',
-      `The image is ${meta.width}x${meta.height} pixels; the limit is ${maxPixels} pixels.`,
-      { width: meta.width, height: meta.height, maxPixels },
-    );
+    throw new MedfaceError('IMAGE_DIMENSIONS_TOO_LARGE', `The image is ${meta.width}x${meta.height} pixels; the limit is ${maxPixels} pixels.`, { width: meta.width, height: meta.height, maxPixels });
   }
 
   let decoded: { data: Buffer; info: OutputInfo };

@@ -129,23 +129,26 @@ export function loadPassiveLivenessModel(file = DEFAULT_PASSIVE_LIVENESS_PATH): 
  * The inner face as luma, Cb, Cr and saturation planes, each CROP_SIZE² and resampled like quality.ts does, and
  * its share of highlight pixels, counted at full resolution (averaging would dim a small highlight away).
  */
-function innerFace(
-  image: RgbImage,
-  face: DetectedFace,
-): { luma: Float32Array; cb: Float32Array; cr: Float32Array; sat: Float32Array; highlights: number } {
+function innerFace(image: RgbImage, face: DetectedFace): { luma: Float32Array; cb: Float32Array; cr: Float32Array; sat: Float32Array; highlights: number } {
   const extent = meshExtent(face.mesh);
   const side = Math.min(extent.width, extent.height) * INNER_FACE;
-  const cx = extent.x + extent.width / 2, cy = extent.y + extent.height / 2;
+  const cx = extent.x + extent.width / 2,
+    cy = extent.y + extent.height / 2;
   const x0 = Math.min(image.width - 1, Math.max(0, Math.round(cx - side / 2)));
   const y0 = Math.min(image.height - 1, Math.max(0, Math.round(cy - side / 2)));
   const w = Math.max(1, Math.min(image.width, Math.round(cx + side / 2)) - x0);
   const h = Math.max(1, Math.min(image.height, Math.round(cy + side / 2)) - y0);
-  const luma = new Float32Array(w * h), cb = new Float32Array(w * h), cr = new Float32Array(w * h), sat = new Float32Array(w * h);
+  const luma = new Float32Array(w * h),
+    cb = new Float32Array(w * h),
+    cr = new Float32Array(w * h),
+    sat = new Float32Array(w * h);
   let highlights = 0;
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       const i = ((y0 + y) * image.width + x0 + x) * 3;
-      const r = image.data[i]!, g = image.data[i + 1]!, b = image.data[i + 2]!;
+      const r = image.data[i]!,
+        g = image.data[i + 1]!,
+        b = image.data[i + 2]!;
       const k = y * w + x;
       luma[k] = 0.299 * r + 0.587 * g + 0.114 * b;
       cb[k] = -0.168736 * r - 0.331264 * g + 0.5 * b;
@@ -185,9 +188,12 @@ function fft(re: Float64Array, im: Float64Array): void {
     const stride = n / len;
     for (let i = 0; i < n; i += len) {
       for (let k = 0; k < half; k++) {
-        const c = TWIDDLE_COS[k * stride]!, s = TWIDDLE_SIN[k * stride]!;
-        const a = i + k, b = a + half;
-        const xr = re[b]! * c - im[b]! * s, xi = re[b]! * s + im[b]! * c;
+        const c = TWIDDLE_COS[k * stride]!,
+          s = TWIDDLE_SIN[k * stride]!;
+        const a = i + k,
+          b = a + half;
+        const xr = re[b]! * c - im[b]! * s,
+          xi = re[b]! * s + im[b]! * c;
         re[b] = re[a]! - xr;
         im[b] = im[a]! - xi;
         re[a] = re[a]! + xr;
@@ -205,10 +211,12 @@ function highFrequencyShare(img: Float32Array, n: number): number {
   let mean = 0;
   for (const v of img) mean += v;
   mean /= img.length;
-  const re = new Float64Array(n * n), im = new Float64Array(n * n);
+  const re = new Float64Array(n * n),
+    im = new Float64Array(n * n);
   const hann = (i: number): number => 0.5 - 0.5 * Math.cos((2 * Math.PI * (i + 0.5)) / n);
   for (let y = 0; y < n; y++) for (let x = 0; x < n; x++) re[y * n + x] = (img[y * n + x]! - mean) * hann(x) * hann(y);
-  const rowRe = new Float64Array(n), rowIm = new Float64Array(n);
+  const rowRe = new Float64Array(n),
+    rowIm = new Float64Array(n);
   for (let y = 0; y < n; y++) {
     rowRe.set(re.subarray(y * n, y * n + n));
     rowIm.set(im.subarray(y * n, y * n + n));
@@ -216,7 +224,8 @@ function highFrequencyShare(img: Float32Array, n: number): number {
     re.set(rowRe, y * n);
     im.set(rowIm, y * n);
   }
-  let detail = 0, total = 0;
+  let detail = 0,
+    total = 0;
   for (let x = 0; x < n; x++) {
     for (let y = 0; y < n; y++) {
       rowRe[y] = re[y * n + x]!;

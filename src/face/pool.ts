@@ -239,11 +239,7 @@ export class FacePool {
       worker.on('exit', () => {
         this.starting.delete(worker);
         if (!slot) {
-          failedToStart(
-            startError instanceof MedfaceError
-              ? startError
-              : new MedfaceError('ENGINE_FAILED', `A face engine worker failed to start: ${String(startError ?? 'it exited')}`),
-          );
+          failedToStart(startError instanceof MedfaceError ? startError : new MedfaceError('ENGINE_FAILED', `A face engine worker failed to start: ${String(startError ?? 'it exited')}`));
           this.failQueueIfNoWorkers();
           return;
         }

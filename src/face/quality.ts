@@ -119,15 +119,25 @@ const SHARPNESS_SIZE = 64;
 
 /** The face itself, as the bounding box of its mesh (the detector's box has a margin and is clipped to the image). */
 export function meshExtent(mesh: readonly Point[]): Box {
-  let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
+  let minX = Infinity,
+    minY = Infinity,
+    maxX = -Infinity,
+    maxY = -Infinity;
   for (const p of mesh) {
-    minX = Math.min(minX, p.x); minY = Math.min(minY, p.y);
-    maxX = Math.max(maxX, p.x); maxY = Math.max(maxY, p.y);
+    minX = Math.min(minX, p.x);
+    minY = Math.min(minY, p.y);
+    maxX = Math.max(maxX, p.x);
+    maxY = Math.max(maxY, p.y);
   }
   return { x: minX, y: minY, width: maxX - minX, height: maxY - minY };
 }
 
-interface PixelRegion { x0: number; y0: number; x1: number; y1: number }
+interface PixelRegion {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+}
 
 /** The whole pixels of a box that lie inside the image; at least one. */
 function pixelRegion(box: Box, image: RgbImage): PixelRegion {
@@ -140,7 +150,8 @@ function pixelRegion(box: Box, image: RgbImage): PixelRegion {
 
 /** BT.601 luma of a region, row-major, at native resolution. */
 function lumaOf(image: RgbImage, r: PixelRegion): { luma: Float32Array; w: number; h: number } {
-  const w = r.x1 - r.x0, h = r.y1 - r.y0;
+  const w = r.x1 - r.x0,
+    h = r.y1 - r.y0;
   const luma = new Float32Array(w * h);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
@@ -156,11 +167,14 @@ export function resample(src: Float32Array, w: number, h: number, size: number):
   const out = new Float32Array(size * size);
   for (let oy = 0; oy < size; oy++) {
     for (let ox = 0; ox < size; ox++) {
-      const fx0 = (ox * w) / size, fx1 = ((ox + 1) * w) / size;
-      const fy0 = (oy * h) / size, fy1 = ((oy + 1) * h) / size;
+      const fx0 = (ox * w) / size,
+        fx1 = ((ox + 1) * w) / size;
+      const fy0 = (oy * h) / size,
+        fy1 = ((oy + 1) * h) / size;
       let value: number;
       if (w >= size && h >= size) {
-        let sum = 0, n = 0;
+        let sum = 0,
+          n = 0;
         for (let y = Math.floor(fy0); y < Math.ceil(fy1); y++) {
           for (let x = Math.floor(fx0); x < Math.ceil(fx1); x++) {
             sum += src[y * w + x]!;
@@ -169,9 +183,14 @@ export function resample(src: Float32Array, w: number, h: number, size: number):
         }
         value = sum / n;
       } else {
-        const sx = Math.min(w - 1, Math.max(0, (fx0 + fx1) / 2 - 0.5)), sy = Math.min(h - 1, Math.max(0, (fy0 + fy1) / 2 - 0.5));
-        const x0 = Math.floor(sx), y0 = Math.floor(sy), x1 = Math.min(w - 1, x0 + 1), y1 = Math.min(h - 1, y0 + 1);
-        const ax = sx - x0, ay = sy - y0;
+        const sx = Math.min(w - 1, Math.max(0, (fx0 + fx1) / 2 - 0.5)),
+          sy = Math.min(h - 1, Math.max(0, (fy0 + fy1) / 2 - 0.5));
+        const x0 = Math.floor(sx),
+          y0 = Math.floor(sy),
+          x1 = Math.min(w - 1, x0 + 1),
+          y1 = Math.min(h - 1, y0 + 1);
+        const ax = sx - x0,
+          ay = sy - y0;
         const top = src[y0 * w + x0]! * (1 - ax) + src[y0 * w + x1]! * ax;
         const bottom = src[y1 * w + x0]! * (1 - ax) + src[y1 * w + x1]! * ax;
         value = top * (1 - ay) + bottom * ay;
@@ -183,7 +202,8 @@ export function resample(src: Float32Array, w: number, h: number, size: number):
 }
 
 function meanAndStd(values: ArrayLike<number>): { mean: number; std: number } {
-  let sum = 0, sumSq = 0;
+  let sum = 0,
+    sumSq = 0;
   for (let i = 0; i < values.length; i++) {
     sum += values[i]!;
     sumSq += values[i]! * values[i]!;
@@ -277,9 +297,7 @@ export function assessCapture(image: RgbImage, faces: readonly DetectedFace[], p
   const credible = (r: QualityReport): boolean => r.metrics.detectionScore >= gate.minDetectionScore;
   const subject = chooseSubject(image, faces, reports.map(credible));
   const subjectSize = reports[subject]!.metrics.faceSize;
-  const competing = reports.some(
-    (r, i) => i !== subject && credible(r) && r.metrics.faceSize >= gate.competingFaceRatio * subjectSize,
-  );
+  const competing = reports.some((r, i) => i !== subject && credible(r) && r.metrics.faceSize >= gate.competingFaceRatio * subjectSize);
   const reasons: QualityReason[] = competing ? ['MULTIPLE_FACES'] : [];
   return { passed: reasons.length === 0 && reports[subject]!.passed, reasons, faces: reports, subject };
 }
@@ -299,7 +317,5 @@ function chooseSubject(image: RgbImage, faces: readonly DetectedFace[], credible
     const b = faces[i]!.box;
     return Math.hypot(b.x + b.width / 2 - image.width / 2, b.y + b.height / 2 - image.height / 2);
   };
-  return candidates
-    .filter((i) => area(i) >= largest / 2)
-    .reduce((best, i) => (offCentre(i) < offCentre(best) ? i : best));
+  return candidates.filter((i) => area(i) >= largest / 2).reduce((best, i) => (offCentre(i) < offCentre(best) ? i : best));
 }

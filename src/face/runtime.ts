@@ -116,11 +116,7 @@ export function runtimeFromEnvironment(env: NodeJS.ProcessEnv = process.env): Fa
  * tfjs-wasm otherwise; asking for `native` where it cannot load is an error rather than a silent slowdown.
  * `loadNative` is onnxruntime-node's loader (replaceable to test the fallback on a machine where it loads).
  */
-export function chooseRuntime(
-  requested: FaceRuntime | undefined = runtimeFromEnvironment(),
-  threads = DEFAULT_NATIVE_THREADS,
-  loadNative: () => unknown = nativeRuntime,
-): RuntimeSettings {
+export function chooseRuntime(requested: FaceRuntime | undefined = runtimeFromEnvironment(), threads = DEFAULT_NATIVE_THREADS, loadNative: () => unknown = nativeRuntime): RuntimeSettings {
   if (!Number.isInteger(threads) || threads < 1) {
     throw new MedfaceError('INVALID_ARGUMENT', `Native runtime threads must be a positive integer, not ${threads}.`);
   }

@@ -70,16 +70,7 @@ export interface Embedding {
 
 /** Why a face image is refused for a purpose (ISO/IEC 29794-5 in spirit). */
 export type QualityReason =
-  | 'NO_FACE'
-  | 'MULTIPLE_FACES'
-  | 'FACE_TOO_SMALL'
-  | 'POSE_TOO_LARGE'
-  | 'TOO_BLURRY'
-  | 'TOO_DARK'
-  | 'TOO_BRIGHT'
-  | 'LOW_CONTRAST'
-  | 'FACE_NOT_IN_FRAME'
-  | 'LOW_DETECTION_SCORE';
+  'NO_FACE' | 'MULTIPLE_FACES' | 'FACE_TOO_SMALL' | 'POSE_TOO_LARGE' | 'TOO_BLURRY' | 'TOO_DARK' | 'TOO_BRIGHT' | 'LOW_CONTRAST' | 'FACE_NOT_IN_FRAME' | 'LOW_DETECTION_SCORE';
 
 /** What a capture is for: enrolment is held to stricter gates than a verification attempt. */
 export type Purpose = 'enrol' | 'verify' | 'identify';

@@ -21,11 +21,7 @@ export interface ErrorData {
   details?: Record<string, unknown>;
 }
 
-export type WorkerMessage =
-  | { type: 'ready' }
-  | { type: 'startFailed'; error: ErrorData }
-  | { type: 'done'; id: number; result: unknown }
-  | { type: 'failed'; id: number; error: ErrorData };
+export type WorkerMessage = { type: 'ready' } | { type: 'startFailed'; error: ErrorData } | { type: 'done'; id: number; result: unknown } | { type: 'failed'; id: number; error: ErrorData };
 
 function toErrorData(e: unknown): ErrorData {
   if (isMedfaceError(e)) return e.details ? { code: e.code, message: e.message, details: e.details } : { code: e.code, message: e.message };

@@ -118,7 +118,12 @@ export class KeyRing {
   withoutKek(id: string): KeyRing {
     if (id === this.currentKekId) throw new MedfaceError('INVALID_ARGUMENT', 'the current key-encryption key cannot be retired');
     if (!this.#keks.has(id)) throw new MedfaceError('NOT_FOUND', 'no such key-encryption key in the key file', { keyId: id });
-    return new KeyRing([...this.#keks.values()].filter((k) => k.id !== id), this.currentKekId, [...this.#seeds.values()], this.currentTransformId);
+    return new KeyRing(
+      [...this.#keks.values()].filter((k) => k.id !== id),
+      this.currentKekId,
+      [...this.#seeds.values()],
+      this.currentTransformId,
+    );
   }
 
   /** Transform renewal, step 1: a new current seed; the previous ones stay to re-derive records not yet renewed. */
@@ -131,7 +136,12 @@ export class KeyRing {
   withoutTransform(id: string): KeyRing {
     if (id === this.currentTransformId) throw new MedfaceError('INVALID_ARGUMENT', 'the current transform cannot be retired');
     if (!this.#seeds.has(id)) throw new MedfaceError('NOT_FOUND', 'no such transform in the key file', { transformId: id });
-    return new KeyRing([...this.#keks.values()], this.currentKekId, [...this.#seeds.values()].filter((s) => s.id !== id), this.currentTransformId);
+    return new KeyRing(
+      [...this.#keks.values()],
+      this.currentKekId,
+      [...this.#seeds.values()].filter((s) => s.id !== id),
+      this.currentTransformId,
+    );
   }
 
   /** Ids only: a ring that ends up in a log or a JSON response shows no secret. */
@@ -165,11 +175,7 @@ export async function loadKeyRing(options: { path: string; storeHasTemplates: bo
   const existing = await readKeyFile(path);
   if (existing !== undefined) return { ring: KeyRing.parse(existing), path };
   if (storeHasTemplates) {
-    throw new MedfaceError(
-      'KEY_MISSING',
-      `the key file ${path} is missing but the store holds protected templates; restore the key file from its backup (or set MEDFACE_KEY_FILE)`,
-      { path },
-    );
+    throw new MedfaceError('KEY_MISSING', `the key file ${path} is missing but the store holds protected templates; restore the key file from its backup (or set MEDFACE_KEY_FILE)`, { path });
   }
   const ring = KeyRing.generate();
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });

@@ -59,13 +59,6 @@ export interface DecisionThresholds {
 export function decide(score: number, thresholds: DecisionThresholds): MatchDecision {
   if (!Number.isFinite(score)) throw new MedfaceError('INVALID_ARGUMENT', 'similarity score must be a finite number');
   const { grades, match } = thresholds;
-  const grade: MatchGrade =
-    score >= grades.certain.minScore
-      ? 'certain'
-      : score >= grades.probable.minScore
-        ? 'probable'
-        : score >= grades.possible.minScore
-          ? 'possible'
-          : 'certainly-not';
+  const grade: MatchGrade = score >= grades.certain.minScore ? 'certain' : score >= grades.probable.minScore ? 'probable' : score >= grades.possible.minScore ? 'possible' : 'certainly-not';
   return { match: score >= match, grade, threshold: match };
 }

@@ -283,13 +283,7 @@ function unwrapDataKey(keys: KeyRing, envelope: Envelope): Buffer {
   const kek = keys.kek(envelope.keyId);
   const wrapped = Buffer.from(envelope.wrappedKey);
   if (wrapped.length !== WRAPPED_KEY_BYTES) throw tampered();
-  return gcmDecrypt(
-    kek,
-    wrapped.subarray(0, IV_BYTES),
-    wrapped.subarray(IV_BYTES, IV_BYTES + DATA_KEY_BYTES),
-    wrapped.subarray(IV_BYTES + DATA_KEY_BYTES),
-    wrapAad(envelope.keyId),
-  );
+  return gcmDecrypt(kek, wrapped.subarray(0, IV_BYTES), wrapped.subarray(IV_BYTES, IV_BYTES + DATA_KEY_BYTES), wrapped.subarray(IV_BYTES + DATA_KEY_BYTES), wrapAad(envelope.keyId));
 }
 
 function gcmEncrypt(key: Buffer | KeyObject, iv: Buffer, plaintext: Buffer, aad: Buffer): { ciphertext: Buffer; tag: Buffer } {
@@ -311,8 +305,5 @@ function gcmDecrypt(key: Buffer | KeyObject, iv: Uint8Array, ciphertext: Uint8Ar
 }
 
 function tampered(): MedfaceError {
-  return new MedfaceError(
-    'KEY_INVALID',
-    'a protected record failed authentication: the key file does not match the one it was written with, or the record was altered',
-  );
+  return new MedfaceError('KEY_INVALID', 'a protected record failed authentication: the key file does not match the one it was written with, or the record was altered');
 }

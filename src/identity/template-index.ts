@@ -194,7 +194,7 @@ export class TemplateIndex {
     const unseen = new Map<string, string>();
     for (const { templateId, patientId } of this.#gallery.entries()) unseen.set(templateId, patientId);
     const differing = new Set<string>();
-    for (let after: string | null = null; ; ) {
+    for (let after: string | null = null; ;) {
       const page = await this.#reader.templateRefsPage(after, RESYNC_PAGE);
       for (const ref of page) if (!unseen.delete(ref.id)) differing.add(ref.patientId);
       if (page.length < RESYNC_PAGE) break;

@@ -133,7 +133,11 @@ export function writeModelThresholds(model: string, entry: ModelThresholds, file
   validateModelThresholds(entry, `${file}: models["${model}"]`);
   const current: ThresholdsFile = existsSync(file) ? readThresholdsFile(file) : { version: 1, models: {} };
   const models = { ...current.models, [model]: entry };
-  const sorted = Object.fromEntries(Object.keys(models).sort().map((k) => [k, models[k]!]));
+  const sorted = Object.fromEntries(
+    Object.keys(models)
+      .sort()
+      .map((k) => [k, models[k]!]),
+  );
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, JSON.stringify({ version: 1, models: sorted }, null, 2) + '\n');
   renameSync(tmp, file);

@@ -71,13 +71,7 @@ async function inLanes(indices: readonly number[], work: (i: number) => Promise<
  * refused (faces, actions, order) stops there. Otherwise only its key frames (readSequence) are embedded and
  * cropped for the flatness test; every other frame is embedded only when those do not show one face.
  */
-export async function assessSequence(
-  faces: FrameObserver,
-  challenge: LivenessChallenge,
-  frames: CapturedFrame[],
-  now: Date = new Date(),
-  thresholdsFile?: string,
-): Promise<LivenessAssessment> {
+export async function assessSequence(faces: FrameObserver, challenge: LivenessChallenge, frames: CapturedFrame[], now: Date = new Date(), thresholdsFile?: string): Promise<LivenessAssessment> {
   if (frames.length < ACTIVE_LIVENESS.minFrames) return refused(['LIVENESS_TOO_FEW_FRAMES']);
   if (frames.length > ACTIVE_LIVENESS.maxFrames) return refused(['LIVENESS_TOO_MANY_FRAMES']);
   // Expired or mistimed frames are not worth the face engine's CPU.

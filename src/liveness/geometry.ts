@@ -12,14 +12,17 @@ export function applyHomography(h: Homography, p: Point): Point {
 /** The inverse map of `h`. */
 export function invertHomography(h: Homography): Homography {
   const [a, b, c, d, e, f, g, k, l] = h;
-  const A = e * l - f * k, B = -(d * l - f * g), C = d * k - e * g;
+  const A = e * l - f * k,
+    B = -(d * l - f * g),
+    C = d * k - e * g;
   const det = a * A + b * B + c * C;
   return [A / det, -(b * l - c * k) / det, (b * f - c * e) / det, B / det, (a * l - c * g) / det, -(a * f - c * d) / det, C / det, -(a * k - b * g) / det, (a * e - b * d) / det];
 }
 
 /** Similarity that moves the points' centroid to 0 and their mean distance from it to √2 (Hartley). */
 function normaliser(points: readonly Point[]): { scale: number; cx: number; cy: number } {
-  let cx = 0, cy = 0;
+  let cx = 0,
+    cy = 0;
   for (const p of points) {
     cx += p.x;
     cy += p.y;
@@ -53,17 +56,20 @@ function smallestEigenvector(m: number[][]): number[] {
         const c = 1 / Math.sqrt(t * t + 1);
         const s = t * c;
         for (let k = 0; k < n; k++) {
-          const akp = a[k]![p]!, akq = a[k]![q]!;
+          const akp = a[k]![p]!,
+            akq = a[k]![q]!;
           a[k]![p] = c * akp - s * akq;
           a[k]![q] = s * akp + c * akq;
         }
         for (let k = 0; k < n; k++) {
-          const apk = a[p]![k]!, aqk = a[q]![k]!;
+          const apk = a[p]![k]!,
+            aqk = a[q]![k]!;
           a[p]![k] = c * apk - s * aqk;
           a[q]![k] = s * apk + c * aqk;
         }
         for (let k = 0; k < n; k++) {
-          const vkp = v[k]![p]!, vkq = v[k]![q]!;
+          const vkp = v[k]![p]!,
+            vkq = v[k]![q]!;
           v[k]![p] = c * vkp - s * vkq;
           v[k]![q] = s * vkp + c * vkq;
         }
@@ -90,8 +96,10 @@ export function fitHomography(src: readonly Point[], dst: readonly Point[]): Hom
     for (let i = 0; i < 9; i++) for (let j = i; j < 9; j++) ata[i]![j]! += row[i]! * row[j]!;
   };
   for (let k = 0; k < src.length; k++) {
-    const x = (src[k]!.x - ns.cx) * ns.scale, y = (src[k]!.y - ns.cy) * ns.scale;
-    const u = (dst[k]!.x - nd.cx) * nd.scale, v = (dst[k]!.y - nd.cy) * nd.scale;
+    const x = (src[k]!.x - ns.cx) * ns.scale,
+      y = (src[k]!.y - ns.cy) * ns.scale;
+    const u = (dst[k]!.x - nd.cx) * nd.scale,
+      v = (dst[k]!.y - nd.cy) * nd.scale;
     addRow([0, 0, 0, -x, -y, -1, v * x, v * y, v]);
     addRow([x, y, 1, 0, 0, 0, -u * x, -u * y, -u]);
   }

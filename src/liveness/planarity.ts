@@ -61,9 +61,12 @@ function eyeDistance(mesh: readonly Point[]): number {
  */
 export async function faceCrop(image: Uint8Array, mesh: readonly Point[], frame: { width: number; height: number }): Promise<FaceCrop | null> {
   const oval = FACE_OVAL.map((i) => mesh[i]!);
-  const xs = oval.map((p) => p.x), ys = oval.map((p) => p.y);
-  const mx = CROP_MARGIN * (Math.max(...xs) - Math.min(...xs)), my = CROP_MARGIN * (Math.max(...ys) - Math.min(...ys));
-  const left = Math.max(0, Math.floor(Math.min(...xs) - mx)), top = Math.max(0, Math.floor(Math.min(...ys) - my));
+  const xs = oval.map((p) => p.x),
+    ys = oval.map((p) => p.y);
+  const mx = CROP_MARGIN * (Math.max(...xs) - Math.min(...xs)),
+    my = CROP_MARGIN * (Math.max(...ys) - Math.min(...ys));
+  const left = Math.max(0, Math.floor(Math.min(...xs) - mx)),
+    top = Math.max(0, Math.floor(Math.min(...ys) - my));
   const width = Math.min(frame.width, Math.ceil(Math.max(...xs) + mx)) - left;
   const height = Math.min(frame.height, Math.ceil(Math.max(...ys) + my)) - top;
   if (width < 16 || height < 16) return null;
@@ -74,7 +77,8 @@ export async function faceCrop(image: Uint8Array, mesh: readonly Point[], frame:
     .greyscale()
     .raw()
     .toBuffer({ resolveWithObject: true });
-  const sx = info.width / width, sy = info.height / height;
+  const sx = info.width / width,
+    sy = info.height / height;
   return {
     pixels: { data: Float32Array.from(data.subarray(0, info.width * info.height)), width: info.width, height: info.height },
     mesh: mesh.map((p) => ({ x: (p.x - left) * sx, y: (p.y - top) * sy })),
@@ -82,7 +86,8 @@ export async function faceCrop(image: Uint8Array, mesh: readonly Point[], frame:
 }
 
 function halve(image: GreyImage): GreyImage {
-  const width = image.width >> 1, height = image.height >> 1;
+  const width = image.width >> 1,
+    height = image.height >> 1;
   const data = new Float32Array(width * height);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
@@ -99,7 +104,8 @@ function blur(image: GreyImage, sigma: number): GreyImage {
   const total = weights.reduce((a, b) => a + b, 0);
   const k = weights.map((v) => v / total);
   const { width, height } = image;
-  const across = new Float32Array(width * height), out = new Float32Array(width * height);
+  const across = new Float32Array(width * height),
+    out = new Float32Array(width * height);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       let s = 0;
@@ -120,9 +126,16 @@ function blur(image: GreyImage, sigma: number): GreyImage {
 /** Bilinear sample and its gradient; null outside the image. */
 function sample(image: GreyImage, x: number, y: number): { v: number; gx: number; gy: number } | null {
   if (!(x >= 0 && y >= 0 && x < image.width - 1 && y < image.height - 1)) return null;
-  const xa = Math.floor(x), ya = Math.floor(y), fx = x - xa, fy = y - ya;
-  const i = ya * image.width + xa, d = image.data;
-  const p00 = d[i]!, p10 = d[i + 1]!, p01 = d[i + image.width]!, p11 = d[i + image.width + 1]!;
+  const xa = Math.floor(x),
+    ya = Math.floor(y),
+    fx = x - xa,
+    fy = y - ya;
+  const i = ya * image.width + xa,
+    d = image.data;
+  const p00 = d[i]!,
+    p10 = d[i + 1]!,
+    p01 = d[i + image.width]!,
+    p11 = d[i + image.width + 1]!;
   return {
     v: p00 * (1 - fx) * (1 - fy) + p10 * fx * (1 - fy) + p01 * (1 - fx) * fy + p11 * fx * fy,
     gx: (p10 - p00) * (1 - fy) + (p11 - p01) * fy,
@@ -133,7 +146,8 @@ function sample(image: GreyImage, x: number, y: number): { v: number; gx: number
 function insidePolygon(p: Point, polygon: readonly Point[]): boolean {
   let inside = false;
   for (let i = 0, j = polygon.length - 1; i < polygon.length; j = i++) {
-    const a = polygon[i]!, b = polygon[j]!;
+    const a = polygon[i]!,
+      b = polygon[j]!;
     if (a.y > p.y !== b.y > p.y && p.x < ((b.x - a.x) * (p.y - a.y)) / (b.y - a.y) + a.x) inside = !inside;
   }
   return inside;
@@ -240,7 +254,8 @@ function sampleB(level: Level, q: Point): ReturnType<typeof sample> {
 
 /** The Jacobian determinant of `h` at the face's centre (the origin): how it scales area there. */
 function areaScale(h: readonly number[]): number {
-  const u = h[2]! / h[8]!, v = h[5]! / h[8]!;
+  const u = h[2]! / h[8]!,
+    v = h[5]! / h[8]!;
   return ((h[0]! - u * h[6]!) * (h[4]! - v * h[7]!) - (h[1]! - u * h[7]!) * (h[3]! - v * h[6]!)) / (h[8]! * h[8]!);
 }
 
@@ -261,7 +276,8 @@ function plausible(level: Level, w: Warp, light: Light, area: number): boolean {
 /** Mean squared photometric error of `w` under `light` (infinite if implausible or half the face falls outside b). */
 function cost(level: Level, w: Warp, light: Light, area: number): number {
   if (!plausible(level, w, light, area)) return Infinity;
-  let sum = 0, n = 0;
+  let sum = 0,
+    n = 0;
   for (const p of level.points) {
     const s = sampleB(level, warpPoint(w, p));
     if (!s) continue;
@@ -274,7 +290,8 @@ function cost(level: Level, w: Warp, light: Light, area: number): number {
 /** Levenberg–Marquardt over the warp's parameters (the homography's eight, the bend's five) and the light's six. */
 function refine(level: Level, start: Fit, area: number): Fit {
   let warp: Warp = { h: [...start.warp.h], bend: start.warp.bend && [...start.warp.bend] };
-  let light = [...start.light], lambda = 1e-3;
+  let light = [...start.light],
+    lambda = 1e-3;
   const bent = warp.bend !== null;
   const count = 8 + (bent ? 5 : 0) + 6;
   let current = cost(level, warp, light, area);
@@ -283,10 +300,12 @@ function refine(level: Level, start: Fit, area: number): Fit {
     const jtr = new Array<number>(count).fill(0);
     for (const p of level.points) {
       const { U, V, W, across, s2 } = numerators(warp, p);
-      const u = U / W, v = V / W;
+      const u = U / W,
+        v = V / W;
       const s = sampleB(level, { x: u, y: v });
       if (!s) continue;
-      const gx = (s.gx * level.frameB.unit) / W, gy = (s.gy * level.frameB.unit) / W;
+      const gx = (s.gx * level.frameB.unit) / W,
+        gy = (s.gy * level.frameB.unit) / W;
       const along = gx * u + gy * v;
       const row = [gx * p.x, gx * p.y, gx, gy * p.x, gy * p.y, gy, -along * p.x, -along * p.y];
       if (bent) {
@@ -332,7 +351,10 @@ function refine(level: Level, start: Fit, area: number): Fit {
 /** Residual energy of `w` under `light`, relative to the variance of frame b's face; 1 when the fit is lost. */
 function residual(level: Level, w: Warp, light: Light, area: number): number {
   if (!plausible(level, w, light, area)) return 1;
-  let n = 0, sum = 0, sumSq = 0, error = 0;
+  let n = 0,
+    sum = 0,
+    sumSq = 0,
+    error = 0;
   for (const p of level.points) {
     const s = sampleB(level, warpPoint(w, p));
     if (!s) continue;
@@ -347,8 +369,13 @@ function residual(level: Level, w: Warp, light: Light, area: number): number {
 
 /** The least-squares affine map of `src` onto `dst`, as a homography. */
 function fitAffine(src: readonly Point[], dst: readonly Point[]): number[] {
-  const m = [[0, 0, 0], [0, 0, 0], [0, 0, 0]];
-  const bx = [0, 0, 0], by = [0, 0, 0];
+  const m = [
+    [0, 0, 0],
+    [0, 0, 0],
+    [0, 0, 0],
+  ];
+  const bx = [0, 0, 0],
+    by = [0, 0, 0];
   src.forEach((p, k) => {
     const row = [p.x, p.y, 1];
     for (let i = 0; i < 3; i++) {
@@ -357,7 +384,8 @@ function fitAffine(src: readonly Point[], dst: readonly Point[]): number[] {
       by[i]! += row[i]! * dst[k]!.y;
     }
   });
-  const ax = solve(m, bx), ay = solve(m, by);
+  const ax = solve(m, bx),
+    ay = solve(m, by);
   if (!ax || !ay) throw new RangeError('fitAffine: the points are collinear');
   return [...ax, ...ay, 0, 0, 1];
 }
@@ -383,14 +411,17 @@ export function sheetResiduals(a: FaceCrop, b: FaceCrop): SheetResiduals {
     const oval = FACE_OVAL.map((i) => mesh[i]!);
     return { x: oval.reduce((s, p) => s + p.x, 0) / oval.length, y: oval.reduce((s, p) => s + p.y, 0) / oval.length };
   };
-  const ca = centre(a.mesh), cb = centre(b.mesh);
-  const ua = eyeDistance(a.mesh), ub = eyeDistance(b.mesh);
+  const ca = centre(a.mesh),
+    cb = centre(b.mesh);
+  const ua = eyeDistance(a.mesh),
+    ub = eyeDistance(b.mesh);
   const normA = (p: Point): Point => ({ x: (p.x - ca.x) / ua, y: (p.y - ca.y) / ua });
   const normB = (p: Point): Point => ({ x: (p.x - cb.x) / ub, y: (p.y - cb.y) / ub });
   const outline = FACE_OVAL.map((i) => normA(a.mesh[i]!)).map((p) => ({ x: p.x * ROI_SHRINK, y: p.y * ROI_SHRINK }));
 
   const levels: Level[] = [];
-  let ia = a.pixels, ib = b.pixels;
+  let ia = a.pixels,
+    ib = b.pixels;
   for (let k = 0, scale = 1; k < LEVELS; k++, scale /= 2) {
     if (k > 0) {
       if (ia.width < 16 || ia.height < 16 || ib.width < 16 || ib.height < 16) break;
@@ -401,8 +432,10 @@ export function sheetResiduals(a: FaceCrop, b: FaceCrop): SheetResiduals {
     const frameA = { cx: ca.x * scale, cy: ca.y * scale, unit: ua * scale };
     const roi = outline.map((p) => ({ x: frameA.cx + p.x * frameA.unit, y: frameA.cy + p.y * frameA.unit }));
     const points: Level['points'] = [];
-    const x0 = Math.max(0, Math.floor(Math.min(...roi.map((p) => p.x)))), x1 = Math.min(ia.width - 1, Math.ceil(Math.max(...roi.map((p) => p.x))));
-    const y0 = Math.max(0, Math.floor(Math.min(...roi.map((p) => p.y)))), y1 = Math.min(ia.height - 1, Math.ceil(Math.max(...roi.map((p) => p.y))));
+    const x0 = Math.max(0, Math.floor(Math.min(...roi.map((p) => p.x)))),
+      x1 = Math.min(ia.width - 1, Math.ceil(Math.max(...roi.map((p) => p.x))));
+    const y0 = Math.max(0, Math.floor(Math.min(...roi.map((p) => p.y)))),
+      y1 = Math.min(ia.height - 1, Math.ceil(Math.max(...roi.map((p) => p.y))));
     for (let y = y0; y <= y1; y++) {
       for (let x = x0; x <= x1; x++) {
         if (insidePolygon({ x, y }, roi)) points.push({ x: (x - frameA.cx) / frameA.unit, y: (y - frameA.cy) / frameA.unit, v: blurredA.data[y * ia.width + x]! });

@@ -302,8 +302,7 @@ function moveRuns(states: readonly FrameState[], frames: ReadonlyArray<FrameSign
     'look-up': t.neutralPitch,
     'come-closer': t.neutralScale - 1,
   };
-  const back = (run: ActionRun & { action: Move }, i: number): boolean =>
-    height(run.action, i) < Math.max(neutralBand[run.action], (1 - t.returnFraction) * height(run.action, run.peak));
+  const back = (run: ActionRun & { action: Move }, i: number): boolean => height(run.action, i) < Math.max(neutralBand[run.action], (1 - t.returnFraction) * height(run.action, run.peak));
   const runs: Array<ActionRun & { action: Move }> = [];
   // The challenge's actions are distinct: a move done twice in a row (a noisy reading dipping into the neutral
   // band mid-action, or a person repeating it) is one.
@@ -353,7 +352,8 @@ export function parallax(a: FrameSignals, b: FrameSignals, action: LivenessActio
   const src = PLANE_LANDMARKS.map((i) => a.mesh[i]!);
   const dst = PLANE_LANDMARKS.map((i) => b.mesh[i]!);
   const h = fitHomography(src, dst);
-  let dx = 0, dy = 0;
+  let dx = 0,
+    dy = 0;
   for (const i of NOSE_TIP) {
     const predicted = applyHomography(h, a.mesh[i]!);
     dx += (b.mesh[i]!.x - predicted.x) / NOSE_TIP.length;
@@ -421,12 +421,7 @@ export function timingReasons(challenge: LivenessChallenge, frames: readonly Cap
  * mid-turn, or one frame of another face) is set aside like a frame without a face, and the sequence judged
  * again without it: it then counts for nothing, neither as an action nor as the match frame.
  */
-export async function judgeSequence(
-  challenge: LivenessChallenge,
-  signals: ReadonlyArray<FrameSignals | null>,
-  times: readonly number[],
-  cutoffs: SameFaceCutoffs,
-): Promise<LivenessVerdict> {
+export async function judgeSequence(challenge: LivenessChallenge, signals: ReadonlyArray<FrameSignals | null>, times: readonly number[], cutoffs: SameFaceCutoffs): Promise<LivenessVerdict> {
   // The flatness of a peak frame against the first does not change when another frame is set aside, and the
   // pixel test is the judgement's one costly step: each peak is tested once.
   const flatness = new Map<string, Promise<boolean>>();
@@ -587,7 +582,8 @@ export function abruptChanges(signals: ReadonlyArray<FrameSignals | null>): numb
   const faces = signals.filter((s): s is FrameSignals => s !== null);
   let count = 0;
   for (let i = 1; i < faces.length; i++) {
-    const a = faces[i - 1]!, b = faces[i]!;
+    const a = faces[i - 1]!,
+      b = faces[i]!;
     const size = Math.abs(b.interEye - a.interEye) / faces[0]!.interEye;
     if (Math.abs(b.yaw - a.yaw) >= t.turnYaw || Math.abs(b.pitch - a.pitch) >= -t.lookUpPitch || size >= t.closerScale - 1) count++;
   }
@@ -596,10 +592,12 @@ export function abruptChanges(signals: ReadonlyArray<FrameSignals | null>): numb
 
 /** Whether frame `i` stands alone: the nearest faces before and after it are shown to be one face, and alike. */
 function isolatedFrame(i: number, unlike: readonly number[], signals: ReadonlyArray<FrameSignals | null>, minSimilarity: number): boolean {
-  let before = i - 1, after = i + 1;
+  let before = i - 1,
+    after = i + 1;
   while (before >= 0 && !signals[before]) before--;
   while (after < signals.length && !signals[after]) after++;
-  const a = signals[before]?.embedding, b = signals[after]?.embedding;
+  const a = signals[before]?.embedding,
+    b = signals[after]?.embedding;
   return !!a && !!b && !unlike.includes(before) && !unlike.includes(after) && similarity(a, b) >= minSimilarity;
 }
 
@@ -639,12 +637,7 @@ function rankViews(matchFrame: number, steady: (frame: number) => boolean, signa
  * clip) but still like itself a frame earlier; every neutral frame is compared with the match frame itself, so a
  * look-alike cannot pass on the strength of one resemblance at the edge of a spliced-in stretch.
  */
-export function changedFaces(
-  matchFrame: number,
-  signals: ReadonlyArray<FrameSignals | null>,
-  cutoffs: SameFaceCutoffs,
-  directly: (frame: number) => boolean = () => false,
-): number[] {
+export function changedFaces(matchFrame: number, signals: ReadonlyArray<FrameSignals | null>, cutoffs: SameFaceCutoffs, directly: (frame: number) => boolean = () => false): number[] {
   const reference = signals[matchFrame]?.embedding;
   if (!reference) throw new RangeError('the match frame has no embedding');
   const shown = new Set<number>([matchFrame]);

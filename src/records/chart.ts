@@ -18,11 +18,7 @@ export interface Chart {
  * demographics and encounters only). Pass a transaction for one consistent snapshot. How identity was
  * established for the session is the caller's to add.
  */
-export async function readChart(
-  repo: Repository,
-  patientId: string,
-  types: readonly ClinicalResourceType[] = CLINICAL_RESOURCE_TYPES,
-): Promise<Chart> {
+export async function readChart(repo: Repository, patientId: string, types: readonly ClinicalResourceType[] = CLINICAL_RESOURCE_TYPES): Promise<Chart> {
   const patient = await readPatient(repo, patientId);
   const resources: ChartResources = {};
   for (const type of types) (resources as Record<string, unknown[]>)[type] = [];

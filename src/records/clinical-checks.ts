@@ -256,13 +256,7 @@ const observationCheck = object(
         if (o.low === undefined && o.high === undefined && o.text === undefined) issues.push({ path, message: 'needs a low, a high or a text' });
       }),
     ),
-    component: array(
-      object(
-        { code: required(codeableConcept), ...valueFields, dataAbsentReason: codeableConcept, interpretation: array(codeableConcept) },
-        valueOrAbsentReason,
-      ),
-      50,
-    ),
+    component: array(object({ code: required(codeableConcept), ...valueFields, dataAbsentReason: codeableConcept, interpretation: array(codeableConcept) }, valueOrAbsentReason), 50),
   },
   (o, path, issues) => {
     choice(o, path, 'effective', ['effectiveDateTime', 'effectivePeriod'], issues);
@@ -379,4 +373,3 @@ export function validateClinicalResource(input: unknown): ClinicalResource {
   };
   return validateResource<ClinicalResource>(type, check, input);
 }
-

@@ -104,11 +104,7 @@ export async function updateClinicalResource(repo: Repository, input: unknown): 
 }
 
 /** A patient's clinical resources, of `types` only when given; grouped by type, oldest update first. */
-export async function listClinicalResources(
-  repo: Repository,
-  patientId: string,
-  types?: readonly ClinicalResourceType[],
-): Promise<ClinicalResource[]> {
+export async function listClinicalResources(repo: Repository, patientId: string, types?: readonly ClinicalResourceType[]): Promise<ClinicalResource[]> {
   return (await repo.listClinicalResources(patientId, types)).map((row) => row.resource as ClinicalResource);
 }
 

@@ -2,22 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { MedfaceError } from '../errors.js';
 import type { ConsentRow, Repository } from '../store/types.js';
 import type { Coding, Consent, Reference } from './fhir.js';
-import {
-  array,
-  code,
-  codeableConcept,
-  dateTime,
-  extension,
-  id,
-  localReference,
-  meta,
-  object,
-  period,
-  reference,
-  required,
-  uri,
-  validateResource,
-} from './validate.js';
+import { array, code, codeableConcept, dateTime, extension, id, localReference, meta, object, period, reference, required, uri, validateResource } from './validate.js';
 
 /** Privacy consent: "agreement to collect, access, use or disclose information" (R4 consentscope). */
 export const CONSENT_SCOPE: Coding = {

@@ -159,16 +159,7 @@ export interface EncounterParticipant {
   individual?: Reference;
 }
 
-export type EncounterStatus =
-  | 'planned'
-  | 'arrived'
-  | 'triaged'
-  | 'in-progress'
-  | 'onleave'
-  | 'finished'
-  | 'cancelled'
-  | 'entered-in-error'
-  | 'unknown';
+export type EncounterStatus = 'planned' | 'arrived' | 'triaged' | 'in-progress' | 'onleave' | 'finished' | 'cancelled' | 'entered-in-error' | 'unknown';
 
 export interface Encounter {
   resourceType: 'Encounter';

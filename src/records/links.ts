@@ -29,9 +29,7 @@ export async function recordSuspectedDuplicate(tx: Repository, s: SuspectDuplica
     throw new MedfaceError('INVALID_ARGUMENT', 'a patient cannot be a duplicate of itself');
   }
   await lockPair(tx, s.patientId, s.otherPatientId);
-  const existing = (await tx.listPatientLinks({ patientId: s.patientId })).find(
-    (l) => l.patientId === s.otherPatientId || l.otherPatientId === s.otherPatientId,
-  );
+  const existing = (await tx.listPatientLinks({ patientId: s.patientId })).find((l) => l.patientId === s.otherPatientId || l.otherPatientId === s.otherPatientId);
   if (existing) {
     if (s.overrideReason === undefined || existing.status !== 'pending') return existing;
     const overridden: PatientLinkRow = { ...existing, status: 'overridden', reason: requireReason(s.overrideReason) };
@@ -89,10 +87,7 @@ export async function reviewSuspectedDuplicate(tx: Repository, d: DuplicateDecis
   return reviewed;
 }
 
-export function listSuspectedDuplicates(
-  repo: Repository,
-  filter: { patientId?: string; status?: PatientLinkStatus } = {},
-): Promise<PatientLinkRow[]> {
+export function listSuspectedDuplicates(repo: Repository, filter: { patientId?: string; status?: PatientLinkStatus } = {}): Promise<PatientLinkRow[]> {
   return repo.listPatientLinks(filter);
 }
 

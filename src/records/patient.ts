@@ -3,21 +3,7 @@ import { canonicalJson } from '../audit/canonical.js';
 import { MedfaceError } from '../errors.js';
 import type { PatientIndexTerms, Repository, ResourceRow } from '../store/types.js';
 import type { HumanName, Patient, PatientLink } from './fhir.js';
-import {
-  address,
-  array,
-  boolean,
-  code,
-  contactPoint,
-  date,
-  humanName,
-  id,
-  identifier,
-  meta,
-  object,
-  patientLink,
-  validateResource,
-} from './validate.js';
+import { address, array, boolean, code, contactPoint, date, humanName, id, identifier, meta, object, patientLink, validateResource } from './validate.js';
 
 const SEARCH_LIMIT_DEFAULT = 50;
 const SEARCH_LIMIT_MAX = 200;
@@ -108,9 +94,7 @@ function toRow(p: Patient, versionId: number, lastUpdated: string): ResourceRow 
 }
 
 function identifierConflict(e: unknown): unknown {
-  return e instanceof MedfaceError && e.code === 'CONFLICT'
-    ? new MedfaceError('CONFLICT', 'another patient already has one of these identifiers')
-    : e;
+  return e instanceof MedfaceError && e.code === 'CONFLICT' ? new MedfaceError('CONFLICT', 'another patient already has one of these identifiers') : e;
 }
 
 /**

@@ -82,20 +82,14 @@ export const date: Check = (v, path, issues) => {
 /** FHIR dateTime: a date, or a full date and time with a time zone. */
 export const dateTime: Check = (v, path, issues) => {
   const m = typeof v === 'string' ? DATE_TIME.exec(v) : null;
-  const timeOk =
-    !m ||
-    m[4] === undefined ||
-    (Number(m[4]) < 24 && Number(m[5]) < 60 && Number(m[6]) < 60 && (m[8] === undefined || (Number(m[8]) <= 14 && Number(m[9]) < 60)));
+  const timeOk = !m || m[4] === undefined || (Number(m[4]) < 24 && Number(m[5]) < 60 && Number(m[6]) < 60 && (m[8] === undefined || (Number(m[8]) <= 14 && Number(m[9]) < 60)));
   if (!m || !realDate(Number(m[1]), m[2], m[3]) || !timeOk) {
     issues.push({ path, message: 'must be a FHIR dateTime (a date, or date and time with a time zone)' });
   }
 };
 
 /** An object with exactly these elements; unknown elements are refused. */
-export function object(
-  fields: Record<string, Check | Field>,
-  invariant?: (o: Record<string, unknown>, path: string, issues: Issue[]) => void,
-): Check {
+export function object(fields: Record<string, Check | Field>, invariant?: (o: Record<string, unknown>, path: string, issues: Issue[]) => void): Check {
   return (v, path, issues) => {
     if (typeof v !== 'object' || v === null || Array.isArray(v)) {
       issues.push({ path, message: 'must be an object' });
@@ -150,24 +144,18 @@ export const identifier: Check = object({
   period,
 });
 
-export const reference: Check = object(
-  { reference: string(), type: uri, identifier, display: string() },
-  (o, path, issues) => {
-    if (o.reference === undefined && o.identifier === undefined && o.display === undefined) {
-      issues.push({ path, message: 'needs a reference, an identifier or a display' });
-    }
-  },
-);
+export const reference: Check = object({ reference: string(), type: uri, identifier, display: string() }, (o, path, issues) => {
+  if (o.reference === undefined && o.identifier === undefined && o.display === undefined) {
+    issues.push({ path, message: 'needs a reference, an identifier or a display' });
+  }
+});
 
 export const meta: Check = object({ versionId: id, lastUpdated: dateTime });
 
-export const extension: Check = object(
-  { url: required(uri), valueString: string(), valueCode: string(), valueDateTime: dateTime, valueReference: reference },
-  (o, path, issues) => {
-    const values = ['valueString', 'valueCode', 'valueDateTime', 'valueReference'].filter((k) => o[k] !== undefined);
-    if (values.length !== 1) issues.push({ path, message: 'must have exactly one value[x]' });
-  },
-);
+export const extension: Check = object({ url: required(uri), valueString: string(), valueCode: string(), valueDateTime: dateTime, valueReference: reference }, (o, path, issues) => {
+  const values = ['valueString', 'valueCode', 'valueDateTime', 'valueReference'].filter((k) => o[k] !== undefined);
+  if (values.length !== 1) issues.push({ path, message: 'must have exactly one value[x]' });
+});
 
 /** Runs `check` on a whole resource and throws one VALIDATION_FAILED listing every issue found. */
 export function validateResource<T>(resourceType: string, check: Check, input: unknown): T {
@@ -267,19 +255,13 @@ export const decimal: Check = (v, path, issues) => {
   if (typeof v !== 'number' || !Number.isFinite(v)) issues.push({ path, message: 'must be a finite number' });
 };
 
-export const quantity: Check = object(
-  { value: decimal, comparator: code(['<', '<=', '>=', '>']), unit: string(64), system: uri, code: pattern(/^\S+( \S+)*$/, 'a code') },
-  (o, path, issues) => {
-    // qty-3: a coded unit names its system
-    if (o.code !== undefined && o.system === undefined) issues.push({ path: `${path}.system`, message: 'is required when a code is given' });
-  },
-);
+export const quantity: Check = object({ value: decimal, comparator: code(['<', '<=', '>=', '>']), unit: string(64), system: uri, code: pattern(/^\S+( \S+)*$/, 'a code') }, (o, path, issues) => {
+  // qty-3: a coded unit names its system
+  if (o.code !== undefined && o.system === undefined) issues.push({ path: `${path}.system`, message: 'is required when a code is given' });
+});
 
 const MAX_ANNOTATION = 4096;
 
-export const annotation: Check = object(
-  { authorReference: reference, authorString: string(256), time: dateTime, text: required(string(MAX_ANNOTATION)) },
-  (o, path, issues) => {
-    if (o.authorReference !== undefined && o.authorString !== undefined) issues.push({ path, message: 'must have at most one author[x]' });
-  },
-);
+export const annotation: Check = object({ authorReference: reference, authorString: string(256), time: dateTime, text: required(string(MAX_ANNOTATION)) }, (o, path, issues) => {
+  if (o.authorReference !== undefined && o.authorString !== undefined) issues.push({ path, message: 'must have at most one author[x]' });
+});

@@ -123,9 +123,7 @@ async function confineKiosk(access: AccessContext, request: FastifyRequest, call
     return;
   }
   const route = `${request.method} ${request.routeOptions.url ?? ''}`;
-  await access.store.transaction((tx) =>
-    access.audit.append(tx, { actor: caller.principal.id, client: caller.client ?? null, action: 'kiosk.request', outcome: 'denied', details: { route } }),
-  );
+  await access.store.transaction((tx) => access.audit.append(tx, { actor: caller.principal.id, client: caller.client ?? null, action: 'kiosk.request', outcome: 'denied', details: { route } }));
   throw new MedfaceError('FORBIDDEN', 'a kiosk may only check patients in', { reason: 'not-permitted' });
 }
 

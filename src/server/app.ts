@@ -77,8 +77,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     // a telemedicine check id is a sealed token of a few hundred characters
     routerOptions: { maxParamLength: 512 },
     // errors the router raises before any route (an unparsable URL) leave in the same shape as the rest (FHIR's: OperationOutcome)
-    frameworkErrors: (error, request, reply) =>
-      request.url.startsWith('/fhir') ? sendError(request, reply.type(FHIR_JSON), error, operationOutcome) : sendError(request, reply, error),
+    frameworkErrors: (error, request, reply) => (request.url.startsWith('/fhir') ? sendError(request, reply.type(FHIR_JSON), error, operationOutcome) : sendError(request, reply, error)),
     return503OnClosing: true,
     clientErrorHandler: answerClientError,
     forceCloseConnections: 'idle',

@@ -29,7 +29,13 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
  * interfaces that a schema's open object does not describe.
  */
 export interface SchemaTypes extends FastifyTypeProvider {
-  validator: this['schema'] extends { content: { 'application/json': { schema: infer Json } } } ? (Json extends JSONSchema ? FromSchema<Json> : unknown) : this['schema'] extends JSONSchema ? FromSchema<this['schema']> : unknown;
+  validator: this['schema'] extends { content: { 'application/json': { schema: infer Json } } }
+    ? Json extends JSONSchema
+      ? FromSchema<Json>
+      : unknown
+    : this['schema'] extends JSONSchema
+      ? FromSchema<this['schema']>
+      : unknown;
   serializer: unknown;
 }
 

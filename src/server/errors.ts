@@ -121,7 +121,7 @@ export function errorBody(e: HttpError): { error: { code: string; message: strin
 export const ERROR_SCHEMA = {
   $id: 'medface-error',
   type: 'object',
-  description: 'Every failure: a stable code, a human message and, for the client\'s own mistakes, machine-readable details.',
+  description: "Every failure: a stable code, a human message and, for the client's own mistakes, machine-readable details.",
   required: ['error'],
   additionalProperties: false,
   properties: {

@@ -89,9 +89,7 @@ export function imageBody<const Spec extends ImageBodySpec>(spec: Spec): { conte
     required: spec.required,
     properties: {
       ...spec.properties,
-      ...Object.fromEntries(
-        Object.entries(spec.images).map(([name, kind]) => [name, kind === 'single' ? image : { type: 'array', minItems: 1, maxItems: kind.max, items: image }]),
-      ),
+      ...Object.fromEntries(Object.entries(spec.images).map(([name, kind]) => [name, kind === 'single' ? image : { type: 'array', minItems: 1, maxItems: kind.max, items: image }])),
     },
   });
   return {
@@ -129,12 +127,7 @@ export function imageRoute(spec: ImageBodySpec): Pick<RouteShorthandOptions, 'on
   };
 }
 
-async function readMultipart(
-  request: FastifyRequest,
-  fields: ImageBodySpec['properties'],
-  images: ReadonlyMap<string, ImageLimit>,
-  bodyLimit: number,
-): Promise<Record<string, unknown>> {
+async function readMultipart(request: FastifyRequest, fields: ImageBodySpec['properties'], images: ReadonlyMap<string, ImageLimit>, bodyLimit: number): Promise<Record<string, unknown>> {
   const body: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   const files = [...images.values()].reduce((n, l) => n + l.count, 0);
   const largest = Math.max(...[...images.values()].map((l) => l.bytes));

@@ -7,29 +7,9 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify';
  * and headers are never logged; the redaction list is a second line of defence should anything log them.
  */
 
-const REDACTED_KEYS = [
-  'authorization',
-  'cookie',
-  'set-cookie',
-  'password',
-  'newPassword',
-  'code',
-  'pin',
-  'birthDate',
-  'image',
-  'images',
-  'embedding',
-  'token',
-  'key',
-  'totpUri',
-];
+const REDACTED_KEYS = ['authorization', 'cookie', 'set-cookie', 'password', 'newPassword', 'code', 'pin', 'birthDate', 'image', 'images', 'embedding', 'token', 'key', 'totpUri'];
 
-export const REDACT_PATHS = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'res.headers["set-cookie"]',
-  ...REDACTED_KEYS.flatMap((k) => [`${quoted(k)}`, `*.${quoted(k)}`, `*.*.${quoted(k)}`]),
-];
+export const REDACT_PATHS = ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]', ...REDACTED_KEYS.flatMap((k) => [`${quoted(k)}`, `*.${quoted(k)}`, `*.*.${quoted(k)}`])];
 
 function quoted(key: string): string {
   return /^[A-Za-z_$][\w$]*$/.test(key) ? key : `["${key}"]`;

@@ -24,13 +24,7 @@ const AUDITED_DETAILS = ['reasons', 'image', 'limit', 'stored'] as const;
  * (the operation's transaction, if it got that far, was rolled back with its audit entry): the error code
  * and quality reasons, never the image or anything derived from the face.
  */
-export async function withFailureAudit<T>(
-  medface: Medface,
-  who: Actor,
-  action: string,
-  patientId: string | null,
-  run: () => Promise<T>,
-): Promise<T> {
+export async function withFailureAudit<T>(medface: Medface, who: Actor, action: string, patientId: string | null, run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (e) {

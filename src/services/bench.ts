@@ -179,8 +179,14 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
     images: {
       source: options.imagesDir ?? 'face-api demo photos, cropped to single faces',
       count: images.length,
-      median_width: percentile(sizes.map((s) => s.width ?? 0), 0.5),
-      median_height: percentile(sizes.map((s) => s.height ?? 0), 0.5),
+      median_width: percentile(
+        sizes.map((s) => s.width ?? 0),
+        0.5,
+      ),
+      median_height: percentile(
+        sizes.map((s) => s.height ?? 0),
+        0.5,
+      ),
     },
     one_core: {
       runs: n,
@@ -197,8 +203,20 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
     ...(human && {
       human_baseline: {
         ...human,
-        ratio_p50: round(human.wall.p50 / percentile(timings.map((t) => t.roundTrip), 0.5)),
-        ratio_cpu_p50: round(human.cpu.p50 / percentile(timings.map((t) => t.cpu), 0.5)),
+        ratio_p50: round(
+          human.wall.p50 /
+            percentile(
+              timings.map((t) => t.roundTrip),
+              0.5,
+            ),
+        ),
+        ratio_cpu_p50: round(
+          human.cpu.p50 /
+            percentile(
+              timings.map((t) => t.cpu),
+              0.5,
+            ),
+        ),
       },
     }),
   };
@@ -214,12 +232,7 @@ const HUMAN_BASELINE = 'Human 3.3.6 face pipeline on tfjs-wasm: BlazeFace, mesh,
  * thread after the same untimed warm-up as medface's workers (at least one image): decode + detect + describe,
  * wall clock per image.
  */
-async function humanBaseline(
-  images: Buffer[],
-  n: number,
-  warmup: number,
-  onProgress: (done: number) => void,
-): Promise<{ description: string; runs: number; wall: Percentiles; cpu: Percentiles }> {
+async function humanBaseline(images: Buffer[], n: number, warmup: number, onProgress: (done: number) => void): Promise<{ description: string; runs: number; wall: Percentiles; cpu: Percentiles }> {
   const tf = await initTf();
   const off = { enabled: false };
   const config = {

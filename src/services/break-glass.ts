@@ -1,9 +1,4 @@
-import {
-  breakGlassReviewQueue,
-  openBreakGlassGrant,
-  reviewBreakGlassGrant,
-  type BreakGlassGrant,
-} from '../records/break-glass.js';
+import { breakGlassReviewQueue, openBreakGlassGrant, reviewBreakGlassGrant, type BreakGlassGrant } from '../records/break-glass.js';
 import type { BreakGlassReviewStatus } from '../store/types.js';
 import { withFailureAudit, type Actor } from './auditing.js';
 import type { Medface } from './context.js';

@@ -86,9 +86,7 @@ export async function startMedface(store: Store, options: MedfaceOptions & { key
   const pseudonym = await loadPseudonymKey(auditKeyFile, (await store.listAuditEvents({ limit: 1 })).length > 0);
   const notices = [
     loaded.notice,
-    pseudonym.generated
-      ? `medface generated the audit pseudonym key ${auditKeyFile}. Back it up with the key file: without it a patient's audit entries can no longer be found.`
-      : undefined,
+    pseudonym.generated ? `medface generated the audit pseudonym key ${auditKeyFile}. Back it up with the key file: without it a patient's audit entries can no longer be found.` : undefined,
   ].filter((n): n is string => n !== undefined);
   // Opening every template first: a key file that is not this database's fails here, before it is recorded.
   const templates = await TemplateIndex.open(storeTemplateReader(store), loaded.ring, {

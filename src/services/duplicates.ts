@@ -14,12 +14,7 @@ export interface LabelledLink extends PatientLinkRow {
  * Suspected duplicate patients (raised by enrolment), oldest first, with the patients' names as `rights`
  * allow (a reviewer compares people, not UUIDs); the read is audited (it names patients).
  */
-export async function listDuplicates(
-  medface: Medface,
-  filter: { patientId?: string; status?: PatientLinkStatus },
-  who: Actor,
-  rights: NameRights = NO_NAMES,
-): Promise<LabelledLink[]> {
+export async function listDuplicates(medface: Medface, filter: { patientId?: string; status?: PatientLinkStatus }, who: Actor, rights: NameRights = NO_NAMES): Promise<LabelledLink[]> {
   const links = await listSuspectedDuplicates(medface.store, filter);
   await medface.store.transaction((tx) =>
     medface.audit.append(tx, {

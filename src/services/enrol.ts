@@ -159,7 +159,10 @@ export function enrol(medface: Medface, request: EnrolRequest, who: Actor): Prom
             noticeId: notice.id,
           },
         });
-        await assertKeysLive(tx, items.map((i) => i.sealed));
+        await assertKeysLive(
+          tx,
+          items.map((i) => i.sealed),
+        );
         return { change, duplicates };
       });
       await syncGallery(medface, change);
@@ -245,13 +248,7 @@ async function findOtherPatients(medface: Medface, faces: readonly SubjectFace[]
 }
 
 /** Records each suspected duplicate for review (overridden when a reason is given); inside the enrolment's transaction. */
-async function recordSuspects(
-  tx: Repository,
-  who: Actor,
-  patientId: string,
-  suspects: readonly Suspect[],
-  overrideReason: string | undefined,
-): Promise<DuplicateCandidate[]> {
+async function recordSuspects(tx: Repository, who: Actor, patientId: string, suspects: readonly Suspect[], overrideReason: string | undefined): Promise<DuplicateCandidate[]> {
   const duplicates: DuplicateCandidate[] = [];
   for (const s of suspects) {
     const link = await recordSuspectedDuplicate(tx, {

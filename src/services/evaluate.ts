@@ -197,10 +197,7 @@ export async function evaluateSet(pool: () => Promise<FacePool>, setDir: string,
     const correct = genuine.filter((s) => s >= thresholds.match).length + impostor.filter((s) => s < thresholds.match).length;
     operating = { threshold: thresholds.match, calibrated_fmr: thresholds.fmr, fmr, fnmr, accuracy: correct / scored.length };
   }
-  const fairness =
-    options.groupBy !== undefined && thresholds
-      ? groupRates(scored, groupLookup(dataset, options.groupBy), options.groupBy, thresholds.match)
-      : undefined;
+  const fairness = options.groupBy !== undefined && thresholds ? groupRates(scored, groupLookup(dataset, options.groupBy), options.groupBy, thresholds.match) : undefined;
 
   const vectorOf = (file: string): Embedding | null => {
     const a = byAbsolute.get(file)!;
@@ -369,7 +366,10 @@ function summaryRows(r: EvaluationResult): Array<[string, string | number]> {
 function openSetRows(o: OpenSetResult): Array<[string, string | number]> {
   const pct = (v: number | null) => (v === null ? 'n/a' : `${(v * 100).toFixed(2)}%`);
   const rows: Array<[string, string | number]> = [
-    ['protocol', `${o.protocol}: every image searched as non-mated against the gallery without its identity; images after the first ${o.gallery_images_per_identity} of an identity also as mated searches`],
+    [
+      'protocol',
+      `${o.protocol}: every image searched as non-mated against the gallery without its identity; images after the first ${o.gallery_images_per_identity} of an identity also as mated searches`,
+    ],
     ['images fused per search', o.probe_images_per_search],
     ['gallery identities (of which distractors)', `${o.gallery} (${o.distractor_identities})`],
     ['mated / non-mated searches', `${o.mated} / ${o.nonmated}`],

@@ -57,14 +57,7 @@ export function identify(medface: Medface, request: IdentifyRequest, who: Actor)
  * verified liveness sequence (`evidence` says which: quality reasons, or the liveness challenge). `older`:
  * the same capture embedded by older models, to find patients not yet moved to the current one.
  */
-export async function identifyProbe(
-  medface: Medface,
-  probe: Embedding,
-  top: number,
-  who: Actor,
-  evidence: Record<string, unknown>,
-  older: readonly Embedding[] = [],
-): Promise<IdentifyResult> {
+export async function identifyProbe(medface: Medface, probe: Embedding, top: number, who: Actor, evidence: Record<string, unknown>, older: readonly Embedding[] = []): Promise<IdentifyResult> {
   const model = probe.model;
   const thresholds = medface.identificationThresholds(model);
   const candidates = await gradedCandidates(medface, probe, top, thresholds, thresholds.match, older);
@@ -99,16 +92,12 @@ export async function gradedCandidates(
   older: readonly Embedding[] = [],
 ): Promise<IdentifyCandidate[]> {
   const hits = await medface.search(medface.protection.transformProbe(probe), top, minScore);
-  const candidates = hits
-    .filter((hit) => hit.score >= minScore)
-    .map((hit) => ({ patientId: hit.patientId, score: hit.score, grade: decide(hit.score, thresholds).grade }));
+  const candidates = hits.filter((hit) => hit.score >= minScore).map((hit) => ({ patientId: hit.patientId, score: hit.score, grade: decide(hit.score, thresholds).grade }));
   if (older.length === 0) return candidates;
   const grade = decide(minScore, thresholds).grade;
   const stranded = await medface.templates.searchStranded(older, probe.model, top, grade === 'certainly-not' ? 'possible' : grade);
   const rank = (c: IdentifyCandidate) => GRADE_ORDER.indexOf(c.grade);
-  return [...candidates, ...stranded.map(({ patientId, score, grade }) => ({ patientId, score, grade }))]
-    .sort((a, b) => rank(a) - rank(b) || b.score - a.score)
-    .slice(0, top);
+  return [...candidates, ...stranded.map(({ patientId, score, grade }) => ({ patientId, score, grade }))].sort((a, b) => rank(a) - rank(b) || b.score - a.score).slice(0, top);
 }
 
 const GRADE_ORDER: readonly MatchGrade[] = ['certain', 'probable', 'possible', 'certainly-not'];

@@ -49,4 +49,3 @@ export async function registerKeys(tx: Repository, ring: KeyRing, pseudonymKey?:
     }
   }
 }
-

@@ -71,7 +71,10 @@ export function rotateKeyEncryptionKey(medface: Medface, who: Actor): Promise<Ke
       const moved = await untilNoneLeft(pass);
       await retire(medface, who, 'keys.rotate', previous, { current, ...moved });
       const stragglers = await untilNoneLeft(pass);
-      await saveKeyRing(medface.keyFile, previous.reduce((ring, id) => ring.withoutKek(id), medface.keys));
+      await saveKeyRing(
+        medface.keyFile,
+        previous.reduce((ring, id) => ring.withoutKek(id), medface.keys),
+      );
       await medface.reloadKeys();
       return { current, retired: previous, ...sum(moved, stragglers) };
     }),
@@ -92,9 +95,7 @@ export function renewTemplateTransform(medface: Medface, who: Actor): Promise<Ke
       const current = medface.keys.currentTransformId;
       const kek = medface.keys.currentKekId;
       const pass = async (): Promise<Moved> => ({
-        templates: await medface.store.rewrapTemplates((t) =>
-          t.transformId === current && t.keyId === kek ? null : medface.protection.renew(protectedTemplate(t), t.patientId),
-        ),
+        templates: await medface.store.rewrapTemplates((t) => (t.transformId === current && t.keyId === kek ? null : medface.protection.renew(protectedTemplate(t), t.patientId))),
         staffTemplates: await medface.store.rewrapStaffTemplates((t) =>
           t.transformId === current && t.keyId === kek ? null : medface.protection.renew(protectedTemplate(t), staffTemplateBinding(t.userId)),
         ),
@@ -103,7 +104,10 @@ export function renewTemplateTransform(medface: Medface, who: Actor): Promise<Ke
       const moved = await untilNoneLeft(pass);
       await retire(medface, who, 'keys.renew-transform', previous, { current, ...moved });
       const stragglers = await untilNoneLeft(pass);
-      await saveKeyRing(medface.keyFile, previous.reduce((ring, id) => ring.withoutTransform(id), medface.keys));
+      await saveKeyRing(
+        medface.keyFile,
+        previous.reduce((ring, id) => ring.withoutTransform(id), medface.keys),
+      );
       await medface.reloadKeys();
       return { current, retired: previous, ...sum(moved, stragglers) };
     }),
@@ -134,13 +138,7 @@ async function untilNoneLeft(pass: () => Promise<Moved>): Promise<Moved> {
   throw new MedfaceError('CONFLICT', 'records keep arriving under the old key; stop the process that writes them with an old key file and run again');
 }
 
-async function retire(
-  medface: Medface,
-  who: Actor,
-  action: string,
-  ids: readonly string[],
-  details: { current: string } & Moved,
-): Promise<void> {
+async function retire(medface: Medface, who: Actor, action: string, ids: readonly string[], details: { current: string } & Moved): Promise<void> {
   const at = new Date().toISOString();
   await medface.store.transaction(async (tx) => {
     for (const id of ids) await tx.retireKey(id, at);

@@ -36,14 +36,7 @@ export async function portalNotices(medface: Medface, access: AccessContext, cal
  * Marks the patient's notices not yet shown on `channel` as shown and audits it, inside the caller's
  * transaction (a check-in's); returns what is to be shown now.
  */
-export async function tellPatient(
-  medface: Medface,
-  tx: Repository,
-  who: Actor,
-  patientId: string,
-  channel: 'portal' | 'visit',
-  at: string,
-): Promise<{ id: string; kind: 'face-added'; at: string }[]> {
+export async function tellPatient(medface: Medface, tx: Repository, who: Actor, patientId: string, channel: 'portal' | 'visit', at: string): Promise<{ id: string; kind: 'face-added'; at: string }[]> {
   const told = await tx.markPatientNoticesShown(patientId, channel, at);
   if (told.length > 0) {
     await medface.audit.append(tx, { ...who, action: 'patient.notice', outcome: 'success', patientId, details: { channel, notices: told.map((n) => n.id) } });

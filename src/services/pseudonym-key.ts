@@ -32,11 +32,7 @@ export async function loadPseudonymKey(path: string, auditHasEntries: boolean): 
   const existing = await readSecret(path);
   if (existing) return { key: existing, generated: false };
   if (auditHasEntries) {
-    throw new MedfaceError(
-      'KEY_MISSING',
-      `the audit pseudonym key ${path} is missing but the audit trail has entries; restore it from its backup`,
-      { path },
-    );
+    throw new MedfaceError('KEY_MISSING', `the audit pseudonym key ${path} is missing but the audit trail has entries; restore it from its backup`, { path });
   }
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   const key = randomBytes(SECRET_BYTES);

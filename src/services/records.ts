@@ -5,13 +5,7 @@ import type { IdentityEstablished } from '../access/sessions.js';
 import { MedfaceError } from '../errors.js';
 import { readChart, type ChartResources } from '../records/chart.js';
 import { CLINICAL_RESOURCE_TYPES, isClinicalResourceType } from '../records/clinical-checks.js';
-import {
-  createClinicalResource,
-  listClinicalResources,
-  patientIdOf,
-  readClinicalResource,
-  updateClinicalResource,
-} from '../records/clinical.js';
+import { createClinicalResource, listClinicalResources, patientIdOf, readClinicalResource, updateClinicalResource } from '../records/clinical.js';
 import type { ClinicalResource, ClinicalResourceType, Consent, Patient } from '../records/fhir.js';
 import { withFailureAudit, type Actor } from './auditing.js';
 import type { Medface } from './context.js';
@@ -36,13 +30,7 @@ export interface ChartView {
  * The chart, limited to what the caller may see: every clinical type with `record.read`, encounters only
  * with `encounter.read` (front desk), demographics otherwise.
  */
-export async function readPatientChart(
-  medface: Medface,
-  access: AccessContext,
-  caller: Caller,
-  patientId: string,
-  identity: IdentityEstablished | null,
-): Promise<ChartView> {
+export async function readPatientChart(medface: Medface, access: AccessContext, caller: Caller, patientId: string, identity: IdentityEstablished | null): Promise<ChartView> {
   const who = actorOf(caller);
   const at = access.now();
   const full = await authorize(caller.principal, 'record.read', { patientId }, access.hooks, at);

@@ -53,12 +53,7 @@ export async function ownFaceStatus(access: AccessContext, caller: Caller): Prom
  * Enrols the caller's own face from one capture (quality-gated for enrolment), after explicit consent to
  * the staff notice; a capture without consent is refused (CONSENT_REQUIRED) before the face is looked at.
  */
-export async function enrolOwnFace(
-  medface: Medface,
-  access: AccessContext,
-  caller: Caller,
-  request: { image: Uint8Array; consent: boolean },
-): Promise<StaffFaceStatus> {
+export async function enrolOwnFace(medface: Medface, access: AccessContext, caller: Caller, request: { image: Uint8Array; consent: boolean }): Promise<StaffFaceStatus> {
   const user = await ownAccount(access, caller);
   const who = actorOf(caller);
   return withFailureAudit(medface, who, 'user.face-enrol', null, async () => {

@@ -177,9 +177,9 @@ export class TelemedicineChecks {
 
   /** The check's verifications so far, read from the audit trail. */
   async #outcome(medface: Medface, claims: CheckClaims): Promise<CheckResult> {
-    const entries = (
-      await medface.audit.search(medface.store, { patientId: claims.patientId, actor: claims.openedBy, action: 'biometric.verify', limit: 1000 })
-    ).filter((e) => e.client !== null && e.client.startsWith(clientPrefix(claims)));
+    const entries = (await medface.audit.search(medface.store, { patientId: claims.patientId, actor: claims.openedBy, action: 'biometric.verify', limit: 1000 })).filter(
+      (e) => e.client !== null && e.client.startsWith(clientPrefix(claims)),
+    );
     const compared = entries.filter((e) => typeof e.details.match === 'boolean');
     const decisive = compared.find((e) => e.details.match === true) ?? compared[compared.length - 1];
     const verified = decisive?.details.match === true;
@@ -189,9 +189,7 @@ export class TelemedicineChecks {
       attempts: compared.length,
       attemptsLeft: verified ? 0 : Math.max(0, MAX_COMPARISONS - compared.length),
       refusedCaptures: entries.length - compared.length,
-      verification: decisive
-        ? { match: decisive.details.match as boolean, grade: decisive.details.grade as MatchGrade, score: decisive.details.score as number, at: decisive.time }
-        : null,
+      verification: decisive ? { match: decisive.details.match as boolean, grade: decisive.details.grade as MatchGrade, score: decisive.details.score as number, at: decisive.time } : null,
       clinicianConfirmation: 'required',
     };
   }

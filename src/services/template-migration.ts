@@ -44,7 +44,7 @@ export function migrateTemplates(medface: Medface, who: Actor, options: { batchS
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new MedfaceError('INVALID_ARGUMENT', 'the batch size must be a positive integer');
     const model = await medface.currentModel();
     const result: TemplateMigrationResult = { model, migrated: 0, refused: 0, withoutPhoto: 0 };
-    for (let after: string | null = null; ; ) {
+    for (let after: string | null = null; ;) {
       const page = await medface.store.listTemplatesNotOfModelPage(model, after, batchSize);
       if (page.length === 0) break;
       after = page[page.length - 1]!.id;

@@ -158,11 +158,11 @@ export async function comparableProbe(probe: Embedding, stored: readonly { model
 async function notComparable(medface: Medface, patientId: string, current: string, stored: readonly { modelId: string }[]): Promise<MedfaceError> {
   const models = [...new Set(stored.map((t) => t.modelId))];
   const reasons = await Promise.all(models.map(async (model) => ({ model, reason: (await medface.unsearchableModel(model)) ?? 'no-face-found' })));
-  return new MedfaceError(
-    'NOT_FOUND',
-    `the patient has no face enrolled with ${current}; their templates (${models.join(', ')}) cannot be compared here: migrate them or enrol the patient again`,
-    { patientId, model: current, models: reasons },
-  );
+  return new MedfaceError('NOT_FOUND', `the patient has no face enrolled with ${current}; their templates (${models.join(', ')}) cannot be compared here: migrate them or enrol the patient again`, {
+    patientId,
+    model: current,
+    models: reasons,
+  });
 }
 
 /**

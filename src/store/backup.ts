@@ -56,9 +56,11 @@ export function currentSchema(): number[] {
 export async function* snapshotLines(config: StoreConfig): AsyncGenerator<BackupLine> {
   const source = config.databaseUrl ? await PostgresSource.open(config.databaseUrl) : SqliteSource.open(config.dataDir);
   try {
-    const schema = (await source.sql.all<{ version: number }>(`SELECT version FROM ${SCHEMA_TABLE} ORDER BY version`).catch(() => {
-      throw new MedfaceError('NOT_FOUND', 'there is no medface database here to back up');
-    })).map((r) => Number(r.version));
+    const schema = (
+      await source.sql.all<{ version: number }>(`SELECT version FROM ${SCHEMA_TABLE} ORDER BY version`).catch(() => {
+        throw new MedfaceError('NOT_FOUND', 'there is no medface database here to back up');
+      })
+    ).map((r) => Number(r.version));
     yield { format: BACKUP_FORMAT, version: BACKUP_FORMAT_VERSION, engine: source.sql.engine, schema, createdAt: new Date().toISOString() };
     const rows: Record<string, number> = {};
     for (const table of await tablesParentsFirst(source.sql)) {
@@ -415,14 +417,10 @@ async function tablesParentsFirst(sql: SqlExecutor): Promise<string[]> {
   const tables =
     sql.engine === 'sqlite'
       ? await sql.all<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
-      : await sql.all<{ name: string }>(
-          "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name",
-        );
+      : await sql.all<{ name: string }>("SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name");
   const references =
     sql.engine === 'sqlite'
-      ? await sql.all<{ child: string; parent: string }>(
-          "SELECT m.name AS child, f.\"table\" AS parent FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f WHERE m.type = 'table'",
-        )
+      ? await sql.all<{ child: string; parent: string }>('SELECT m.name AS child, f."table" AS parent FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f WHERE m.type = \'table\'')
       : await sql.all<{ child: string; parent: string }>(
           `SELECT child.relname AS child, parent.relname AS parent
              FROM pg_constraint c

@@ -40,10 +40,7 @@ const POSTGRES_TYPES: ColumnTypes = {
 };
 
 /** One schema written once in the types both engines name, plus what only one engine writes (triggers). */
-function bothEngines(
-  schema: (t: ColumnTypes) => string,
-  only: { sqlite: string; postgres: string } = { sqlite: '', postgres: '' },
-): Pick<Migration, 'sqlite' | 'postgres'> {
+function bothEngines(schema: (t: ColumnTypes) => string, only: { sqlite: string; postgres: string } = { sqlite: '', postgres: '' }): Pick<Migration, 'sqlite' | 'postgres'> {
   return { sqlite: schema(SQLITE_TYPES) + only.sqlite, postgres: schema(POSTGRES_TYPES) + only.postgres };
 }
 
@@ -191,7 +188,8 @@ CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
   {
     version: 2,
     name: 'people, credentials, TOTP, sessions, sign-in throttling, API clients',
-    ...bothEngines((t) => `
+    ...bothEngines(
+      (t) => `
 CREATE TABLE users (
   id TEXT PRIMARY KEY,
   username ${t.ordered} NOT NULL UNIQUE,
@@ -256,13 +254,15 @@ CREATE TABLE api_clients (
   created_by TEXT NOT NULL,
   revoked_at ${t.time}
 )${t.strict};
-`),
+`,
+    ),
   },
   {
     version: 3,
     name: 'clinical resources, break-glass grants',
     // Break-glass grants keep their patient (no cascade): a review item must not vanish with the record.
-    ...bothEngines((t) => `
+    ...bothEngines(
+      (t) => `
 CREATE TABLE clinical_resources (
   id TEXT PRIMARY KEY,
   resource_type TEXT NOT NULL,
@@ -289,13 +289,15 @@ CREATE TABLE break_glass_grants (
 )${t.strict};
 CREATE INDEX break_glass_grants_access ON break_glass_grants (user_id, patient_id, expires_at);
 CREATE INDEX break_glass_grants_review ON break_glass_grants (review_status, granted_at);
-`),
+`,
+    ),
   },
   {
     version: 4,
     name: 'staff face templates',
     // Not `templates`: the gallery, 1:N identification and duplicate checks read only patients' templates.
-    ...bothEngines((t) => `
+    ...bothEngines(
+      (t) => `
 CREATE TABLE staff_templates (
   id TEXT PRIMARY KEY,
   user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
@@ -311,14 +313,16 @@ CREATE TABLE staff_templates (
   created_at ${t.time} NOT NULL
 )${t.strict};
 CREATE INDEX staff_templates_user ON staff_templates (user_id, created_at);
-`),
+`,
+    ),
   },
   {
     version: 5,
     name: 'liveness challenges',
     // Single-use: consumption sets consumed_at once (UPDATE … WHERE consumed_at IS NULL). Rows are short-lived
     // and purged after their deadline; `subject` is what the challenge was issued for (a patient to verify).
-    ...bothEngines((t) => `
+    ...bothEngines(
+      (t) => `
 CREATE TABLE liveness_challenges (
   id TEXT PRIMARY KEY,
   nonce TEXT NOT NULL,
@@ -331,7 +335,8 @@ CREATE TABLE liveness_challenges (
   CHECK (deadline > issued_at)
 )${t.strict};
 CREATE INDEX liveness_challenges_deadline ON liveness_challenges (deadline);
-`),
+`,
+    ),
   },
   {
     version: 6,
@@ -379,7 +384,8 @@ CREATE TRIGGER key_metadata_announce AFTER INSERT OR UPDATE OR DELETE ON key_met
     // server is a request another administrator approves (access/approvals.ts). No secret is stored: the
     // password is generated at approval and shown to the approver once. A decision is made once
     // (UPDATE … WHERE status = 'pending').
-    ...bothEngines((t) => `
+    ...bothEngines(
+      (t) => `
 CREATE TABLE account_requests (
   id TEXT PRIMARY KEY,
   action TEXT NOT NULL CHECK (action IN ('user.create', 'user.password-reset', 'user.totp-reset')),
@@ -392,14 +398,16 @@ CREATE TABLE account_requests (
   decided_at ${t.time}
 )${t.strict};
 CREATE INDEX account_requests_status ON account_requests (status, requested_at);
-`),
+`,
+    ),
   },
   {
     version: 8,
     name: 'patient notices',
     // What the clinic did to a patient's biometric data that the patient must be told of (a face added),
     // kept until told in the portal and at a visit: each channel marks the notice once it has shown it.
-    ...bothEngines((t) => `
+    ...bothEngines(
+      (t) => `
 CREATE TABLE patient_notices (
   id TEXT PRIMARY KEY,
   patient_id TEXT NOT NULL REFERENCES patients (id) ON DELETE CASCADE,
@@ -409,17 +417,20 @@ CREATE TABLE patient_notices (
   visit_shown_at ${t.time}
 )${t.strict};
 CREATE INDEX patient_notices_patient ON patient_notices (patient_id, created_at);
-`),
+`,
+    ),
   },
   {
     version: 9,
     name: 'kiosk devices',
     // A kiosk is an API client of kind 'kiosk' whose credential is a device cookie: its row is created with
     // the hash of a one-time pairing code, which pairing replaces with the device token's (paired_at set once).
-    ...bothEngines((t) => `
+    ...bothEngines(
+      (t) => `
 ALTER TABLE api_clients ADD COLUMN kind TEXT NOT NULL DEFAULT 'integration';
 ALTER TABLE api_clients ADD COLUMN paired_at ${t.time};
-`),
+`,
+    ),
   },
 ];
 
@@ -428,11 +439,7 @@ ALTER TABLE api_clients ADD COLUMN paired_at ${t.time};
  * migrators (BEGIN IMMEDIATE in SQLite, an advisory lock in PostgreSQL), so two processes starting at
  * once apply each migration exactly once.
  */
-export async function migrate(
-  sql: SqlExecutor,
-  begin: () => Promise<void>,
-  migrations: readonly Migration[] = MIGRATIONS,
-): Promise<number[]> {
+export async function migrate(sql: SqlExecutor, begin: () => Promise<void>, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
   const latest = migrations.reduce((max, m) => Math.max(max, m.version), 0);
   const applied: number[] = [];
   for (const m of migrations) {
@@ -450,11 +457,7 @@ export async function migrate(
       const done = await sql.all<{ version: number }>('SELECT version FROM schema_migrations WHERE version = ?', [m.version]);
       if (done.length === 0) {
         await sql.exec(sql.engine === 'sqlite' ? m.sqlite : m.postgres);
-        await sql.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [
-          m.version,
-          m.name,
-          new Date().toISOString(),
-        ]);
+        await sql.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [m.version, m.name, new Date().toISOString()]);
         applied.push(m.version);
       }
       await sql.exec('COMMIT');

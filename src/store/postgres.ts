@@ -55,10 +55,7 @@ export class PostgresStore extends TransactionalStore {
   }
 
   watch(listener: (change: StoreChange) => void): StoreWatch {
-    return PostgresChangeFeed.start(
-      { connectionString: this.connectionString, connectionTimeoutMillis: PG_TIMEOUTS.connectMs, query_timeout: PG_TIMEOUTS.replyMs, keepAlive: true },
-      listener,
-    );
+    return PostgresChangeFeed.start({ connectionString: this.connectionString, connectionTimeoutMillis: PG_TIMEOUTS.connectMs, query_timeout: PG_TIMEOUTS.replyMs, keepAlive: true }, listener);
   }
 
   protected async runInTransaction<T>(fn: (sql: SqlExecutor) => Promise<T>): Promise<T> {

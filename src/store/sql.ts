@@ -15,8 +15,7 @@ export interface SqlExecutor {
   exec(sql: string): Promise<void>;
 }
 
-const PG_CONNECTION_LOST =
-  /^(Connection terminated|timeout exceeded when trying to connect|timeout expired|Query read timeout|Client has encountered a connection error|Client was closed)/;
+const PG_CONNECTION_LOST = /^(Connection terminated|timeout exceeded when trying to connect|timeout expired|Query read timeout|Client has encountered a connection error|Client was closed)/;
 
 interface DriverError {
   code?: unknown;
@@ -42,11 +41,7 @@ export function translateDriverError(e: unknown): unknown {
   if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code === '40P01' || code === '40001' || code === '55P03') {
     return new MedfaceError('STORE_UNAVAILABLE', 'the database is busy; try again');
   }
-  if (
-    ['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EAI_AGAIN', '57P01', '57P03', '53300', '3D000'].includes(code) ||
-    code.startsWith('08') ||
-    code.startsWith('28')
-  ) {
+  if (['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EAI_AGAIN', '57P01', '57P03', '53300', '3D000'].includes(code) || code.startsWith('08') || code.startsWith('28')) {
     return new MedfaceError('STORE_UNAVAILABLE', 'the database cannot be reached', { reason: code });
   }
   if (code === '57014') {

@@ -97,7 +97,10 @@ export class SqliteStore extends TransactionalStore {
     };
     const timer = setInterval(() => void poll().catch(() => undefined), DATA_VERSION_POLL_MS);
     timer.unref();
-    void poll().then(() => listener({ kind: 'resync' }), () => undefined);
+    void poll().then(
+      () => listener({ kind: 'resync' }),
+      () => undefined,
+    );
     return {
       live: true,
       close: async () => clearInterval(timer),

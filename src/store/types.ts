@@ -45,7 +45,8 @@ export type { ProtectedBlob, ResourceJson, ResourceRow } from './repositories/ro
  * here; callable on a `Store` (one implicit transaction each) or on a `tx`.
  */
 export interface Repository
-  extends PatientRepository,
+  extends
+    PatientRepository,
     PatientLinkRepository,
     ConsentRepository,
     ClinicalResourceRepository,
@@ -62,13 +63,9 @@ export interface Repository
     AuditRepository {}
 
 /** What `Store.rewrapTemplates` asks for each template: new protection, or null to leave it as it is. */
-export type RewrapTemplate = (
-  t: StoredTemplate,
-) => (ProtectedBlob & { transformId: string }) | null | Promise<(ProtectedBlob & { transformId: string }) | null>;
+export type RewrapTemplate = (t: StoredTemplate) => (ProtectedBlob & { transformId: string }) | null | Promise<(ProtectedBlob & { transformId: string }) | null>;
 export type RewrapPhoto = (p: StoredPhoto) => ProtectedBlob | null | Promise<ProtectedBlob | null>;
-export type RewrapStaffTemplate = (
-  t: StoredStaffTemplate,
-) => (ProtectedBlob & { transformId: string }) | null | Promise<(ProtectedBlob & { transformId: string }) | null>;
+export type RewrapStaffTemplate = (t: StoredStaffTemplate) => (ProtectedBlob & { transformId: string }) | null | Promise<(ProtectedBlob & { transformId: string }) | null>;
 
 /**
  * A change committed by another process or node, as the store hears of it (services/gallery-sync.ts acts on it):

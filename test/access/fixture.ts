@@ -62,8 +62,7 @@ export async function accessFixture(h: StoreHarness): Promise<AccessFixture> {
     clock,
     grants,
     audit: (action) => auditTrail.search(store, { ...(action !== undefined && { action }), limit: 10_000 }),
-    newPatient: async (birthDate = '1984-07-19') =>
-      (await store.transaction((tx) => createPatient(tx, { resourceType: 'Patient', name: [{ family: 'Example', given: ['Pat'] }], birthDate }))).id!,
+    newPatient: async (birthDate = '1984-07-19') => (await store.transaction((tx) => createPatient(tx, { resourceType: 'Patient', name: [{ family: 'Example', given: ['Pat'] }], birthDate }))).id!,
     close: async () => {
       await store.close();
       await db.drop();
@@ -100,7 +99,7 @@ export async function storeContains(f: AccessFixture, h: StoreHarness, needle: s
   const tables =
     h.name === 'sqlite'
       ? await f.db.raw<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'")
-      : await f.db.raw<{ name: string }>("SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()");
+      : await f.db.raw<{ name: string }>('SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()');
   const bytes = typeof needle === 'string' ? Buffer.from(needle, 'utf8') : needle;
   for (const { name } of tables) {
     for (const row of await f.db.raw<Record<string, unknown>>(`SELECT * FROM ${name}`)) {

@@ -1,13 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  checkNewPassword,
-  checkNewPin,
-  generatePassword,
-  hashIsOutdated,
-  hashSecret,
-  verifyNothing,
-  verifySecret,
-} from '../../src/access/passwords.js';
+import { checkNewPassword, checkNewPin, generatePassword, hashIsOutdated, hashSecret, verifyNothing, verifySecret } from '../../src/access/passwords.js';
 import { SecretBox } from '../../src/access/secret-box.js';
 import { randomBytes } from 'node:crypto';
 

@@ -32,8 +32,7 @@ describeEachStore('patient PIN', (h) => {
     const { user } = await createUser(f.ctx, OPERATOR, { username, roles: ['patient'], patientId, ...(pin !== undefined && { pin }) });
     const caller: Caller = { principal: { kind: 'user', id: user.id, roles: ['patient'], patientId }, client: 'browser-1' };
     const identified: FaceIdentifier = () => Promise.resolve([{ patientId, grade: 'probable', score: 0.94 }]);
-    const signIn = (secondFactor: { kind: 'pin' | 'birth-date'; value: string }) =>
-      signInPatient(f.ctx, { secondFactor, client: 'browser-1' }, identified, () => Promise.resolve('1984-07-19'));
+    const signIn = (secondFactor: { kind: 'pin' | 'birth-date'; value: string }) => signInPatient(f.ctx, { secondFactor, client: 'browser-1' }, identified, () => Promise.resolve('1984-07-19'));
     return { user, patientId, caller, signIn };
   };
 

@@ -64,8 +64,7 @@ function principalFor(column: Column): Principal {
 /** Break-glass grants held by USER_ID on these patients. */
 function grantsOn(...patients: string[]): PolicyHooks {
   return {
-    activeBreakGlassGrant: (userId, patientId) =>
-      Promise.resolve(userId === USER_ID && patients.includes(patientId) ? { id: `grant-${patientId}`, expiresAt: '2099-01-01T00:00:00.000Z' } : null),
+    activeBreakGlassGrant: (userId, patientId) => Promise.resolve(userId === USER_ID && patients.includes(patientId) ? { id: `grant-${patientId}`, expiresAt: '2099-01-01T00:00:00.000Z' } : null),
   };
 }
 

@@ -91,9 +91,7 @@ describeEachStore('sessions', (h) => {
     expect((await resumeSession(f.ctx, others.token)).user.username).toBe('dr.other');
 
     expect((await f.audit('session.sign-out')).map((e) => [e.client, e.details.sessionId])).toEqual([['desk-1', desk.session.id]]);
-    expect((await f.audit('session.sign-out-everywhere')).map((e) => [e.actor, e.client, e.details.sessionsEnded])).toEqual([
-      [staff.user.id, '10.9.9.9', 3],
-    ]);
+    expect((await f.audit('session.sign-out-everywhere')).map((e) => [e.actor, e.client, e.details.sessionsEnded])).toEqual([[staff.user.id, '10.9.9.9', 3]]);
   });
 
   it('keeps only a hash of each token', async () => {

@@ -1,13 +1,6 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { verifyChain } from '../../src/audit/trail.js';
-import {
-  signInPatient,
-  signInWithFace,
-  signInWithTotp,
-  type FaceIdentifier,
-  type FaceMatch,
-  type FaceVerifier,
-} from '../../src/access/authenticate.js';
+import { signInPatient, signInWithFace, signInWithTotp, type FaceIdentifier, type FaceMatch, type FaceVerifier } from '../../src/access/authenticate.js';
 import { DEFAULT_ACCESS_SETTINGS } from '../../src/access/context.js';
 import { resumeSession } from '../../src/access/sessions.js';
 import { base32Decode, hotp, totpCode, totpStep } from '../../src/access/totp.js';
@@ -31,8 +24,7 @@ async function refusal(p: Promise<unknown>): Promise<MedfaceError> {
  * Captures are named here; the face services do the real comparison (test/services/access.test.ts).
  */
 function faceOf(enrolled: Map<string, string>, captured: string): FaceVerifier {
-  return (user: UserAccount) =>
-    Promise.resolve<FaceMatch>(enrolled.get(user.id) === captured ? { match: true, grade: 'certain', score: 0.97 } : { match: false, grade: 'certainly-not', score: 0.41 });
+  return (user: UserAccount) => Promise.resolve<FaceMatch>(enrolled.get(user.id) === captured ? { match: true, grade: 'certain', score: 0.97 } : { match: false, grade: 'certainly-not', score: 0.41 });
 }
 
 describeEachStore('sign-in', (h) => {
@@ -170,9 +162,11 @@ describeEachStore('sign-in', (h) => {
     const account = await createUser(f.ctx, OPERATOR, { username: 'pat.example', roles: ['patient'], patientId });
     await createUser(f.ctx, OPERATOR, { username: 'pat.partial', roles: ['patient'], patientId: partial });
     expect(account.password).toBeUndefined();
-    const birthDateOf = async (id: string) =>
-      ({ [patientId]: '1984-07-19', [partial]: '1984', [stranger]: '1990-01-01' })[id] ?? null;
-    const identified = (id: string): FaceIdentifier => () => Promise.resolve([{ patientId: id, grade: 'probable', score: 0.94 }]);
+    const birthDateOf = async (id: string) => ({ [patientId]: '1984-07-19', [partial]: '1984', [stranger]: '1990-01-01' })[id] ?? null;
+    const identified =
+      (id: string): FaceIdentifier =>
+      () =>
+        Promise.resolve([{ patientId: id, grade: 'probable', score: 0.94 }]);
     const dob = (value: string) => ({ secondFactor: { kind: 'birth-date' as const, value }, client: 'kiosk-1' });
 
     const ok = await signInPatient(f.ctx, dob('1984-07-19'), identified(patientId), birthDateOf);
@@ -227,7 +221,10 @@ describeEachStore('sign-in', (h) => {
     const birthDates: Record<string, string> = { [right]: '1984-07-19', [wrong]: '1962-11-30', [twin]: '1984-07-19', [locked]: '1970-01-01' };
     const birthDateOf = async (id: string) => birthDates[id] ?? null;
     // the wrong patient scores higher than the right one: the face alone would pick the wrong one
-    const ranked = (...ids: string[]): FaceIdentifier => () => Promise.resolve(ids.map((patientId, i) => ({ patientId, grade: 'probable' as const, score: 0.95 - i / 100 })));
+    const ranked =
+      (...ids: string[]): FaceIdentifier =>
+      () =>
+        Promise.resolve(ids.map((patientId, i) => ({ patientId, grade: 'probable' as const, score: 0.95 - i / 100 })));
     let client = 0;
     const dob = (value: string) => ({ secondFactor: { kind: 'birth-date' as const, value }, client: `kiosk-${++client}` });
     const pin = (value: string) => ({ secondFactor: { kind: 'pin' as const, value }, client: `kiosk-${++client}` });
@@ -379,17 +376,11 @@ describeEachStore('sign-in', (h) => {
     expect(disabled.user.disabledAt).toBe(f.clock.now().toISOString());
     for (const token of [first.token, second.token]) expect((await refusal(resumeSession(f.ctx, token))).code).toBe('UNAUTHENTICATED');
     f.clock.advance(30_000);
-    expect((await refusal(signInWithTotp(f.ctx, { username: 'leaver', password: staff.password, code: staff.code(), client: null }))).code).toBe(
-      'SIGN_IN_FAILED',
-    );
+    expect((await refusal(signInWithTotp(f.ctx, { username: 'leaver', password: staff.password, code: staff.code(), client: null }))).code).toBe('SIGN_IN_FAILED');
     await enableUser(f.ctx, OPERATOR, 'leaver');
     f.clock.advance(30_000);
     await signInWithTotp(f.ctx, { username: 'leaver', password: staff.password, code: staff.code(), client: null });
-    expect((await f.audit()).filter((e) => e.action.startsWith('user.')).map((e) => e.action)).toEqual([
-      'user.create',
-      'user.disable',
-      'user.enable',
-    ]);
+    expect((await f.audit()).filter((e) => e.action.startsWith('user.')).map((e) => e.action)).toEqual(['user.create', 'user.disable', 'user.enable']);
   });
 
   it('makes a reset password replace-at-first-sign-in and ends the sessions', async () => {

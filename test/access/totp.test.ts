@@ -1,16 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  base32Decode,
-  base32Encode,
-  DEFAULT_TOTP,
-  generateTotpSecret,
-  hotp,
-  matchTotp,
-  otpauthUri,
-  totpCode,
-  totpStep,
-  type TotpAlgorithm,
-} from '../../src/access/totp.js';
+import { base32Decode, base32Encode, DEFAULT_TOTP, generateTotpSecret, hotp, matchTotp, otpauthUri, totpCode, totpStep, type TotpAlgorithm } from '../../src/access/totp.js';
 
 /** RFC 6238 Appendix B: the seeds are ASCII digits, as long as each hash's output. */
 const SEEDS: Record<TotpAlgorithm, Buffer> = {
@@ -79,7 +68,15 @@ describe('TOTP (RFC 6238)', () => {
   });
 
   it('encodes secrets in RFC 4648 base32 (test vectors) and back', () => {
-    const vectors: [string, string][] = [['', ''], ['f', 'MY'], ['fo', 'MZXQ'], ['foo', 'MZXW6'], ['foob', 'MZXW6YQ'], ['fooba', 'MZXW6YTB'], ['foobar', 'MZXW6YTBOI']];
+    const vectors: [string, string][] = [
+      ['', ''],
+      ['f', 'MY'],
+      ['fo', 'MZXQ'],
+      ['foo', 'MZXW6'],
+      ['foob', 'MZXW6YQ'],
+      ['fooba', 'MZXW6YTB'],
+      ['foobar', 'MZXW6YTBOI'],
+    ];
     for (const [plain, encoded] of vectors) {
       expect(base32Encode(Buffer.from(plain))).toBe(encoded);
       expect(base32Decode(encoded).toString()).toBe(plain);

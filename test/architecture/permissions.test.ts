@@ -26,9 +26,7 @@ const CALLER_WITHOUT_POLICY: Record<string, string> = {
 };
 
 function sourceFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? sourceFiles(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : [],
-  );
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sourceFiles(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
 }
 
 type FunctionNode = ts.FunctionDeclaration | ts.MethodDeclaration | ts.ArrowFunction | ts.FunctionExpression;
@@ -129,7 +127,13 @@ function routeRegistrations(): RouteRegistration[] {
       const access = config && checker.getTypeOfSymbolAtLocation(config, options).getProperty('access');
       const declared = access && checker.getTypeOfSymbolAtLocation(access, options);
       const kind =
-        declared === undefined ? 'unknown' : declared.isStringLiteral() && (declared.value === 'public' || declared.value === 'signed-in') ? declared.value : declared.getProperty('operation') ? 'operation' : 'unknown';
+        declared === undefined
+          ? 'unknown'
+          : declared.isStringLiteral() && (declared.value === 'public' || declared.value === 'signed-in')
+            ? declared.value
+            : declared.getProperty('operation')
+              ? 'operation'
+              : 'unknown';
       routes.push({ at: where(n), key, access: kind, handler });
     });
   }
@@ -152,7 +156,7 @@ describe('where permissions are checked', () => {
     for (const key of OWN_SESSION_ROUTES) expect(routes.find((r) => r.key === key)?.access, key).toBe('signed-in');
   });
 
-  it('the policy is asked only by use cases in services/ and access/, and by server/access.ts for the routes\' declarations', () => {
+  it("the policy is asked only by use cases in services/ and access/, and by server/access.ts for the routes' declarations", () => {
     const misplaced: string[] = [];
     for (const source of program.getSourceFiles().filter((f) => f.fileName.startsWith(SRC + path.sep))) {
       const file = rel(source.fileName);

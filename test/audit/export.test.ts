@@ -1,16 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  ACTION_SYSTEM,
-  classifyAction,
-  exportAuditBundle,
-  fromFhirAuditEvent,
-  PATIENT_PSEUDONYM_SYSTEM,
-  toFhirAuditEvent,
-  verifyAuditBundle,
-  type AuditBundle,
-} from '../../src/audit/export.js';
+import { ACTION_SYSTEM, classifyAction, exportAuditBundle, fromFhirAuditEvent, PATIENT_PSEUDONYM_SYSTEM, toFhirAuditEvent, verifyAuditBundle, type AuditBundle } from '../../src/audit/export.js';
 import { AuditTrail, type AuditEntry } from '../../src/audit/trail.js';
 import type { AuditEventRow, Store } from '../../src/store/types.js';
 import { r4SchemaErrors } from '../records/fhir-schema.js';

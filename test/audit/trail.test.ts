@@ -10,7 +10,7 @@ describe('canonicalJson', () => {
   it('gives one text per value whatever the key order', () => {
     expect(canonicalJson({ b: 1, a: { d: [1, 'x', null], c: true } })).toBe('{"a":{"c":true,"d":[1,"x",null]},"b":1}');
     expect(canonicalJson({ a: { c: true, d: [1, 'x', null] }, b: 1 })).toBe(canonicalJson({ b: 1, a: { d: [1, 'x', null], c: true } }));
-    expect(canonicalJson({ a: undefined, 'é': 0.1 })).toBe('{"é":0.1}');
+    expect(canonicalJson({ a: undefined, é: 0.1 })).toBe('{"é":0.1}');
     expect(() => canonicalJson({ a: NaN })).toThrow(TypeError);
     expect(() => canonicalJson({ a: Buffer.from('x') })).toThrow(TypeError);
   });
@@ -42,9 +42,7 @@ describeEachStore('audit trail', (h) => {
 
   async function appendMany(n: number): Promise<void> {
     for (let i = 0; i < n; i++) {
-      await store.transaction((tx) =>
-        trail.append(tx, { actor: `user-${i % 3}`, client: '10.0.0.7', action: 'patient.read', outcome: 'success', details: { i, grade: 'certain' } }),
-      );
+      await store.transaction((tx) => trail.append(tx, { actor: `user-${i % 3}`, client: '10.0.0.7', action: 'patient.read', outcome: 'success', details: { i, grade: 'certain' } }));
     }
   }
 
@@ -75,9 +73,7 @@ describeEachStore('audit trail', (h) => {
 
   it('keeps the chain whole under parallel appends', async () => {
     await Promise.all(
-      Array.from({ length: 16 }, (_, i) =>
-        store.transaction((tx) => trail.append(tx, { actor: `u${i}`, action: 'biometric.identify', outcome: 'failure', details: { reasons: ['no-match'] } })),
-      ),
+      Array.from({ length: 16 }, (_, i) => store.transaction((tx) => trail.append(tx, { actor: `u${i}`, action: 'biometric.identify', outcome: 'failure', details: { reasons: ['no-match'] } }))),
     );
     expect(await verifyChain(store)).toMatchObject({ ok: true, count: 16 });
   });
@@ -190,8 +186,7 @@ describeEachStore('audit trail', (h) => {
   });
 
   it('refuses details that could carry images, embeddings or free text', async () => {
-    const attempt = (details: Record<string, unknown>) =>
-      store.transaction((tx) => trail.append(tx, { actor: 'u', action: 'biometric.enrol', outcome: 'success', details }));
+    const attempt = (details: Record<string, unknown>) => store.transaction((tx) => trail.append(tx, { actor: 'u', action: 'biometric.enrol', outcome: 'success', details }));
     await expect(attempt({ embedding: Array.from({ length: 128 }, () => Math.random()) })).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
       details: { path: 'details.embedding' },
@@ -199,9 +194,7 @@ describeEachStore('audit trail', (h) => {
     await expect(attempt({ image: Buffer.alloc(10) })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await expect(attempt({ vector: new Float32Array(4) })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await expect(attempt({ note: 'x'.repeat(1000) })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-    await expect(
-      store.transaction((tx) => trail.append(tx, { actor: 'u', action: 'Enrol', outcome: 'success' })),
-    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(store.transaction((tx) => trail.append(tx, { actor: 'u', action: 'Enrol', outcome: 'success' }))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect(await verifyChain(store)).toEqual({ ok: true, count: 0, head: null });
   });
 });

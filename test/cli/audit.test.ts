@@ -18,9 +18,7 @@ function medface(dataDir: string, ...args: string[]): Promise<{ code: number; st
   delete env.DATABASE_URL;
   delete env.MEDFACE_KEY_FILE;
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: root, env }, (error, stdout, stderr) =>
-      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
+    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: root, env }, (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }));
   });
 }
 
@@ -159,7 +157,15 @@ describe('medface audit', () => {
       for (const r of rows.slice(1)) {
         const actor = r.seq === 4 ? 'someone-else' : r.actor;
         const unhashed: Omit<AuditEventRow, 'hash'> = {
-          seq: r.seq, time: r.time, actor, client: r.client, action: r.action, outcome: r.outcome as AuditEventRow['outcome'], patientRef: r.patient_ref, details: r.details, prevHash,
+          seq: r.seq,
+          time: r.time,
+          actor,
+          client: r.client,
+          action: r.action,
+          outcome: r.outcome as AuditEventRow['outcome'],
+          patientRef: r.patient_ref,
+          details: r.details,
+          prevHash,
         };
         const hash = entryHash(unhashed);
         db.prepare('UPDATE audit_events SET actor = ?, prev_hash = ?, hash = ? WHERE seq = ?').run(actor, prevHash, hash, r.seq);

@@ -36,7 +36,6 @@ beforeAll(async () => {
   }
 });
 
-
 describe('medface compare', () => {
   it('matches two captures of the same face', async () => {
     const { code, stdout } = await medface('compare', file('face0.jpg'), file('face0-again.jpg'), '--json');
@@ -99,7 +98,10 @@ describe('medface analyze', () => {
   it('analyses several images in one run, one JSON line each, and goes on past a file that fails', async () => {
     const { code, stdout } = await medface('analyze', file('face0.jpg'), file('nope.jpg'), groupPhoto, '--json');
     expect(code).toBe(1);
-    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as { file: string; faces?: unknown[]; error?: { code: string } });
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { file: string; faces?: unknown[]; error?: { code: string } });
     expect(lines.map((l) => l.file)).toEqual([file('face0.jpg'), file('nope.jpg'), groupPhoto]);
     expect(lines[0]!.faces).toHaveLength(1);
     expect(lines[1]!.error?.code).toBe('INVALID_ARGUMENT');

@@ -18,11 +18,8 @@ function medface(...args: string[]): Promise<{ code: number; json: Record<string
   delete env.DATABASE_URL;
   delete env.MEDFACE_KEY_FILE;
   return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'src/cli/main.ts', ...args, '--json'],
-      { cwd: path.resolve(import.meta.dirname, '../..'), env },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, json: JSON.parse(stdout || '{}') as Record<string, unknown>, stderr }),
+    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args, '--json'], { cwd: path.resolve(import.meta.dirname, '../..'), env }, (error, stdout, stderr) =>
+      resolve({ code: error ? Number(error.code ?? 1) : 0, json: JSON.parse(stdout || '{}') as Record<string, unknown>, stderr }),
     );
   });
 }

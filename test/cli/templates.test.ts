@@ -27,11 +27,8 @@ function medface(...args: string[]): Promise<{ code: number; json: Record<string
   delete env.DATABASE_URL;
   delete env.MEDFACE_KEY_FILE;
   return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'src/cli/main.ts', ...args, '--json'],
-      { cwd: path.resolve(import.meta.dirname, '../..'), env },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, json: JSON.parse(stdout || '{}') as Record<string, unknown>, stderr }),
+    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args, '--json'], { cwd: path.resolve(import.meta.dirname, '../..'), env }, (error, stdout, stderr) =>
+      resolve({ code: error ? Number(error.code ?? 1) : 0, json: JSON.parse(stdout || '{}') as Record<string, unknown>, stderr }),
     );
   });
 }
@@ -73,7 +70,7 @@ function freePort(): Promise<number> {
   });
 }
 
-it('a server started with the default recogniser on the old model\'s templates starts, answers, and says what to run', { timeout: 480_000 }, async () => {
+it("a server started with the default recogniser on the old model's templates starts, answers, and says what to run", { timeout: 480_000 }, async () => {
   expect(DEFAULT_EMBEDDER_ID).not.toBe(OLD);
   const port = await freePort();
   const env: NodeJS.ProcessEnv = { ...process.env, MEDFACE_DATA_DIR: dataDir, PORT: String(port) };

@@ -100,7 +100,12 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('the templates page in Ch
 
     // what the page showed is what the store holds, and the read is in the audit trail
     const counts = await deployment.medface.store.countTemplatesByModel();
-    expect(counts.map((c) => [c.model, c.patients, c.templates]).sort()).toEqual([[OLD, 2, 2], [NEW, 1, 1]].sort());
+    expect(counts.map((c) => [c.model, c.patients, c.templates]).sort()).toEqual(
+      [
+        [OLD, 2, 2],
+        [NEW, 1, 1],
+      ].sort(),
+    );
     const reads = await deployment.medface.store.listAuditEvents({ action: 'templates.read', limit: 10 });
     expect(reads).toHaveLength(1);
   });

@@ -30,10 +30,32 @@ const FIXED_RANDOM = () => 0;
 const ACTIONS = randomChallengeActions(FIXED_RANDOM);
 /** The kiosk's names for the movements in its list, and its words for one it did not see (web/src/liveness.ts). */
 const MOVEMENT: Record<string, string> = { 'turn-left': 'Turn to your left', 'turn-right': 'Turn to your right', 'look-up': 'Look up', blink: 'Close your eyes', 'come-closer': 'Come closer' };
-const NOT_SEEN: Record<string, string> = { 'turn-left': 'turn your head to your left', 'turn-right': 'turn your head to your right', 'look-up': 'look up', blink: 'close your eyes', 'come-closer': 'come closer' };
+const NOT_SEEN: Record<string, string> = {
+  'turn-left': 'turn your head to your left',
+  'turn-right': 'turn your head to your right',
+  'look-up': 'look up',
+  blink: 'close your eyes',
+  'come-closer': 'come closer',
+};
 
 /** Every page of the staff and patient app, and an address that is none. */
-const OTHER_PAGES = ['/front-desk', '/clinician', '/emergency', '/privacy', '/admin', '/admin/thresholds', '/admin/keys', '/admin/kiosks', '/admin/templates', '/account', '/sign-in', '/portal', '/portal/sign-in', '/telemedicine', '/no-such-page'];
+const OTHER_PAGES = [
+  '/front-desk',
+  '/clinician',
+  '/emergency',
+  '/privacy',
+  '/admin',
+  '/admin/thresholds',
+  '/admin/keys',
+  '/admin/kiosks',
+  '/admin/templates',
+  '/account',
+  '/sign-in',
+  '/portal',
+  '/portal/sign-in',
+  '/telemedicine',
+  '/no-such-page',
+];
 
 describe.skipIf(!chromiumAvailable && !process.env.CI)('kiosk device in Chromium', () => {
   let root: string;
@@ -155,11 +177,17 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('kiosk device in Chromium
       await recordStages(page);
       await page.getByRole('button', { name: 'I’m ready' }).click();
       if (attempt === 1) {
-        await page.getByText(/^Turn your head|^Look|^Blink|^Come closer/).first().waitFor(WAIT);
+        await page
+          .getByText(/^Turn your head|^Look|^Blink|^Come closer/)
+          .first()
+          .waitFor(WAIT);
         // while filming, the list of the asked movements, the one asked now marked (each is marked seen when the
         // server's progress answer says so, which a loaded machine may send only after the filming)
         const steps = page.getByRole('list', { name: 'Movements' }).getByRole('listitem');
-        await steps.filter({ hasText: / — now$/ }).first().waitFor(WAIT);
+        await steps
+          .filter({ hasText: / — now$/ })
+          .first()
+          .waitFor(WAIT);
         const texts = await steps.allInnerTexts();
         expect(texts.map((t) => t.replace(/ — (now|seen ✓)$/, ''))).toEqual(ACTIONS.map((a) => MOVEMENT[a]));
         expect(texts.filter((t) => t.endsWith(' — now'))).toHaveLength(1);
@@ -175,7 +203,10 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('kiosk device in Chromium
     expect(stages.some((t) => /^Sending the video… \d+%$/.test(t))).toBe(true);
     expect(stages.some((t) => /^Checking that you are here in person, then finding your appointment… \d+ s$/.test(t))).toBe(true);
     // Alice's face was enrolled since her last visit: the kiosk tells her
-    await page.getByRole('note').filter({ hasText: /^A face was added to your record on .+ by the clinic/ }).waitFor(WAIT);
+    await page
+      .getByRole('note')
+      .filter({ hasText: /^A face was added to your record on .+ by the clinic/ })
+      .waitFor(WAIT);
     await screenshot(page, 'kiosk-welcome');
     const { medface } = deployment;
     const [checkIn] = (await medface.audit.search(medface.store, { action: 'encounter.check-in', outcome: 'success', limit: 10 })).slice(-1);
@@ -190,16 +221,25 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('kiosk device in Chromium
     const { page } = await newPage(photo, kiosk);
     await page.goto(`${baseUrl}/kiosk`);
     await kioskCamera(page, PATIENTS.alice.birthDate);
-    await page.getByRole('status').filter({ hasText: /Good — your face is in view|Move closer|Face the camera/ }).waitFor(WAIT);
+    await page
+      .getByRole('status')
+      .filter({ hasText: /Good — your face is in view|Move closer|Face the camera/ })
+      .waitFor(WAIT);
     await screenshot(page, 'kiosk-camera');
     await page.getByRole('button', { name: 'I’m ready' }).click();
     // the movements asked are listed while filming
     const steps = page.getByRole('list', { name: 'Movements' }).getByRole('listitem');
-    await steps.filter({ hasText: / — now$/ }).first().waitFor(WAIT);
+    await steps
+      .filter({ hasText: / — now$/ })
+      .first()
+      .waitFor(WAIT);
     expect(await steps.count()).toBe(ACTIONS.length);
     await page.getByRole('heading', { name: 'Please see the front desk' }).waitFor({ timeout: 240_000 });
     // the failure says, in words, which movement was not seen (not which rule failed)
-    await page.getByRole('note').filter({ hasText: new RegExp(`^We did not see you ${NOT_SEEN[ACTIONS[0]!]}`) }).waitFor(WAIT);
+    await page
+      .getByRole('note')
+      .filter({ hasText: new RegExp(`^We did not see you ${NOT_SEEN[ACTIONS[0]!]}`) })
+      .waitFor(WAIT);
     expect(await page.locator('main').innerText()).not.toMatch(/Alice|Liddell|welcome|liveness|LIVENESS_/i);
     await screenshot(page, 'kiosk-front-desk');
     const { medface } = deployment;

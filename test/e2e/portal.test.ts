@@ -93,7 +93,10 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('patient portal and telem
     );
     const { medface, access } = deployment;
     const actor = actorOf(OPERATOR);
-    for (const [name, face] of [['alice', faces.alice], ['bob', faces.bob]] as const) {
+    for (const [name, face] of [
+      ['alice', faces.alice],
+      ['bob', faces.bob],
+    ] as const) {
       ids[name] = (await createPatientRecord(medface, PATIENTS[name], actor)).id as string;
       await grantConsent(medface, { patientId: ids[name], notice: 'v1' }, actor);
       await enrol(medface, { patientId: ids[name], images: [face] }, actor);
@@ -103,9 +106,23 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('patient portal and telem
     const subject = { reference: `Patient/${ids.alice}` };
     const T = 'http://terminology.hl7.org/CodeSystem';
     for (const resource of [
-      { resourceType: 'Encounter', status: 'finished', class: { system: `${T}/v3-ActCode`, code: 'AMB' }, subject, period: { start: '2026-03-01T09:15:00Z' }, reasonCode: [{ text: 'Yearly check-up' }] },
+      {
+        resourceType: 'Encounter',
+        status: 'finished',
+        class: { system: `${T}/v3-ActCode`, code: 'AMB' },
+        subject,
+        period: { start: '2026-03-01T09:15:00Z' },
+        reasonCode: [{ text: 'Yearly check-up' }],
+      },
       { resourceType: 'Condition', clinicalStatus: { coding: [{ system: `${T}/condition-clinical`, code: 'active' }] }, code: { text: 'Type 2 diabetes' }, subject, onsetDateTime: '2019-06-12' },
-      { resourceType: 'AllergyIntolerance', clinicalStatus: { coding: [{ system: `${T}/allergyintolerance-clinical`, code: 'active' }] }, criticality: 'high', code: { text: 'Penicillin' }, patient: subject, reaction: [{ manifestation: [{ text: 'Hives' }] }] },
+      {
+        resourceType: 'AllergyIntolerance',
+        clinicalStatus: { coding: [{ system: `${T}/allergyintolerance-clinical`, code: 'active' }] },
+        criticality: 'high',
+        code: { text: 'Penicillin' },
+        patient: subject,
+        reaction: [{ manifestation: [{ text: 'Hives' }] }],
+      },
       { resourceType: 'MedicationStatement', status: 'active', medicationCodeableConcept: { text: 'Metformin 500 mg' }, subject, dosage: [{ text: 'One tablet twice a day with meals' }] },
       { resourceType: 'Observation', status: 'final', code: { text: 'HbA1c' }, subject, effectiveDateTime: '2026-03-01T09:20:00Z', valueQuantity: { value: 6.8, unit: '%' } },
       textNoteDocument({ patientId: ids.alice, text: 'Doing well. Keep walking every day.', at: new Date('2026-03-01T09:30:00Z') }),
@@ -139,7 +156,10 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('patient portal and telem
     // face and date of birth do not open the record: the page asks for a PIN, and tells of the face the clinic added
     expect(await page.getByRole('note', { name: 'How you signed in' }).innerText()).toMatch(/your face and your date of birth/);
     expect(await page.getByRole('note', { name: 'Your record needs a PIN' }).innerText()).toMatch(/choose a PIN below, then sign in again/);
-    await page.getByRole('alert').filter({ hasText: /^A face was added to your record on .+ by the clinic/ }).waitFor(WAIT);
+    await page
+      .getByRole('alert')
+      .filter({ hasText: /^A face was added to your record on .+ by the clinic/ })
+      .waitFor(WAIT);
     expect(await page.locator('main').innerText()).not.toMatch(/Type 2 diabetes|Penicillin|Metformin|Yearly check-up/);
     await screenshot(page, 'portal-limited');
     await page.getByLabel('New PIN', { exact: true }).fill('61839027');
@@ -156,7 +176,19 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('patient portal and telem
     });
     expect(await page.getByRole('note', { name: 'How you signed in' }).innerText()).toMatch(/your face and your PIN/);
     const text = await page.locator('main').innerText();
-    for (const shown of ['Alice Liddell', 'Yearly check-up', 'Type 2 diabetes', 'Penicillin', 'Hives', 'High risk', 'Metformin 500 mg', 'One tablet twice a day', 'HbA1c', '6.8 %', 'Keep walking every day']) {
+    for (const shown of [
+      'Alice Liddell',
+      'Yearly check-up',
+      'Type 2 diabetes',
+      'Penicillin',
+      'Hives',
+      'High risk',
+      'Metformin 500 mg',
+      'One tablet twice a day',
+      'HbA1c',
+      '6.8 %',
+      'Keep walking every day',
+    ]) {
       expect(text).toContain(shown);
     }
     expect(text).toMatch(/You agreed on .* that the clinic may recognise you by your face \(privacy notice v1\)/);
@@ -174,7 +206,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('patient portal and telem
 
     await page.getByRole('button', { name: 'Sign out' }).first().click();
     await page.getByRole('heading', { name: 'Sign in to your health record' }).waitFor(WAIT);
-   }, 360_000);
+  }, 360_000);
 
   it('verifies a patient from a telemedicine link, and the integrator reads the result', async () => {
     const api = (method: string, url: string, body?: unknown) =>

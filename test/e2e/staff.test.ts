@@ -111,7 +111,17 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
     mkdirSync(path.join(reportsDir, 'demo-faces'), { recursive: true });
     writeFileSync(
       path.join(reportsDir, 'demo-faces', 'report.html'),
-      renderReport({ title: 'medface evaluation: demo-faces (verification)', summary: [['genuine pairs', 1], ['impostor pairs', impostor.length]], curve: errorCurve(genuine, impostor), genuine, impostor, footer: 'test/e2e/staff.test.ts' }),
+      renderReport({
+        title: 'medface evaluation: demo-faces (verification)',
+        summary: [
+          ['genuine pairs', 1],
+          ['impostor pairs', impostor.length],
+        ],
+        curve: errorCurve(genuine, impostor),
+        genuine,
+        impostor,
+        footer: 'test/e2e/staff.test.ts',
+      }),
     );
 
     app = await buildServer({ deployment, webRoot, reportsDir, log: { stream: new Writable({ write: (_chunk, _encoding, done) => done() }) } });
@@ -171,7 +181,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
     expect(JSON.parse(failure?.details ?? '{}')).toMatchObject({ method: 'password+face', reason: 'face-error', code: 'LIVENESS_FAILED' });
   }, 240_000);
 
-  it("lets the administrator list users, create one and request a password reset that a second administrator approves", async () => {
+  it('lets the administrator list users, create one and request a password reset that a second administrator approves', async () => {
     const admin = await staff('e2e-admin', 'admin');
     const secondAdmin = await staff('e2e-admin-2', 'admin');
     const { page } = await newPage(aliceCamera);
@@ -297,7 +307,10 @@ async function expectEnrolmentQr(page: Page): Promise<void> {
   const modules = QRCode.create(uri!, { errorCorrectionLevel: 'M' }).modules;
   const image = page.getByRole('img', { name: /QR code of the authenticator enrolment/ });
   await expect.poll(() => image.evaluate((el) => (el as unknown as { naturalWidth: number }).naturalWidth), WAIT).toBe(200);
-  const { data, info } = await sharp(await image.screenshot()).greyscale().raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await sharp(await image.screenshot())
+    .greyscale()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   const scale = info.width / (modules.size + 4); // a margin of two modules each side
   const dark: boolean[] = [];
   const expected: boolean[] = [];

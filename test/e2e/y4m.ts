@@ -12,7 +12,11 @@ import { genuineImages } from '../services/liveness-sequences.js';
  */
 export async function performingVideo(pool: FacePool, photo: Buffer, actions: readonly LivenessAction[]): Promise<Buffer> {
   const poses = await Promise.all(
-    (await genuineImages(pool, photo, actions)).map((image) => sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }).png().toBuffer()),
+    (await genuineImages(pool, photo, actions)).map((image) =>
+      sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
+        .png()
+        .toBuffer(),
+    ),
   );
   const neutral = poses[0] as Buffer;
   // The rendering's own still frames (STILL_FRAMES at each end) are left to the video's neutral stretches.
@@ -34,10 +38,7 @@ export async function stillVideo(image: Buffer, width = 640, height = 480, frame
  */
 export async function sequenceVideo(stills: readonly { image: Buffer; frames: number }[], width = 640, height = 480, fps = 10): Promise<Buffer> {
   const encoded = await Promise.all(stills.map(async ({ image, frames }) => ({ frame: await yuvFrame(image, width, height), frames })));
-  return Buffer.concat([
-    Buffer.from(`YUV4MPEG2 W${width} H${height} F${fps}:1 Ip A1:1 C420jpeg\n`),
-    ...encoded.flatMap(({ frame, frames }) => Array.from({ length: frames }, () => frame)),
-  ]);
+  return Buffer.concat([Buffer.from(`YUV4MPEG2 W${width} H${height} F${fps}:1 Ip A1:1 C420jpeg\n`), ...encoded.flatMap(({ frame, frames }) => Array.from({ length: frames }, () => frame))]);
 }
 
 /** One I420 frame of an image letterboxed on grey. */
@@ -66,7 +67,12 @@ async function yuvFrame(image: Buffer, width: number, height: number): Promise<B
       let r = 0;
       let g = 0;
       let b = 0;
-      for (const [dx, dy] of [[0, 0], [1, 0], [0, 1], [1, 1]] as const) {
+      for (const [dx, dy] of [
+        [0, 0],
+        [1, 0],
+        [0, 1],
+        [1, 1],
+      ] as const) {
         const p = rgb(x + dx, row + dy);
         r += p[0] / 4;
         g += p[1] / 4;

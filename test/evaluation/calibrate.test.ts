@@ -65,9 +65,7 @@ describe('calibrateThresholds', () => {
   it('refuses a rate too small for the number of impostor pairs', () => {
     expect(() => calibrateThresholds({ ...input, fmr: 1e-4 })).toThrow(expect.objectContaining({ code: 'INVALID_DATASET' }));
     expect(() => calibrateThresholds({ ...input, fmr: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
-    expect(() => calibrateThresholds({ ...input, scores: { genuine: new Float64Array(0), impostor } })).toThrow(
-      expect.objectContaining({ code: 'INVALID_DATASET' }),
-    );
+    expect(() => calibrateThresholds({ ...input, scores: { genuine: new Float64Array(0), impostor } })).toThrow(expect.objectContaining({ code: 'INVALID_DATASET' }));
   });
 });
 

@@ -1,15 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  allowedFalseMatches,
-  auc,
-  bestAccuracy,
-  detPoints,
-  eer,
-  errorCurve,
-  errorRates,
-  tarAtFar,
-  thresholdAtFmr,
-} from '../../src/evaluation/metrics.js';
+import { allowedFalseMatches, auc, bestAccuracy, detPoints, eer, errorCurve, errorRates, tarAtFar, thresholdAtFmr } from '../../src/evaluation/metrics.js';
 
 const thousandImpostors = Array.from({ length: 1000 }, (_, i) => i / 1000);
 

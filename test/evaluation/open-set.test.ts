@@ -52,7 +52,16 @@ describe('open-set searches', () => {
   });
 
   it('counts a tie with another identity against the mate', () => {
-    const o = searchOutcomes(scoreMatrix([{ identity: 'a', vectors: [0] }, { identity: 'b', vectors: [2] }], [{ identity: 'a', vector: 1, mated: true }], near));
+    const o = searchOutcomes(
+      scoreMatrix(
+        [
+          { identity: 'a', vectors: [0] },
+          { identity: 'b', vectors: [2] },
+        ],
+        [{ identity: 'a', vector: 1, mated: true }],
+        near,
+      ),
+    );
     expect(o.mated).toEqual([{ rank: 2, score: -1 }]);
   });
 
@@ -147,7 +156,14 @@ describe('impostor tail', () => {
 
   it('extrapolates to hospital-sized galleries, with the measured searches’ FNIR at each modelled threshold', () => {
     const tail = fitTail(scores, 0.01)!;
-    const m = scoreMatrix([{ identity: 'a', vectors: [0] }, { identity: 'b', vectors: [100] }], [{ identity: 'a', vector: 1, mated: true }], (x, y) => 20 - Math.abs(x - y));
+    const m = scoreMatrix(
+      [
+        { identity: 'a', vectors: [0] },
+        { identity: 'b', vectors: [100] },
+      ],
+      [{ identity: 'a', vector: 1, mated: true }],
+      (x, y) => 20 - Math.abs(x - y),
+    );
     const points = extrapolate(tail, searchOutcomes(m));
     expect(points.map((p) => p.gallery)).toEqual([10_000, 100_000, 1_000_000]);
     // the mate scores 19, above each size's threshold (about ln(N / 0.01): 13.8, 16.1, 18.4)

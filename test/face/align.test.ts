@@ -3,7 +3,8 @@ import { applyAffine, estimateSimilarity, invertAffine, warpAffine, type Affine2
 import type { Point, RgbImage } from '../../src/face/types.js';
 
 function similarity(scale: number, angle: number, tx: number, ty: number): Affine2x3 {
-  const a = scale * Math.cos(angle), b = scale * Math.sin(angle);
+  const a = scale * Math.cos(angle),
+    b = scale * Math.sin(angle);
   return [a, -b, tx, b, a, ty];
 }
 
@@ -17,11 +18,15 @@ function setPixel(img: RgbImage, x: number, y: number, rgb: [number, number, num
 
 /** Intensity-weighted centre of the red channel. */
 function redCentroid(img: RgbImage): Point {
-  let sum = 0, sx = 0, sy = 0;
+  let sum = 0,
+    sx = 0,
+    sy = 0;
   for (let y = 0; y < img.height; y++) {
     for (let x = 0; x < img.width; x++) {
       const v = img.data[(y * img.width + x) * 3]!;
-      sum += v; sx += v * x; sy += v * y;
+      sum += v;
+      sx += v * x;
+      sy += v * y;
     }
   }
   return { x: sx / sum, y: sy / sum };
@@ -30,7 +35,12 @@ function redCentroid(img: RgbImage): Point {
 describe('estimateSimilarity', () => {
   it('recovers a known similarity exactly from noiseless points', () => {
     const truth = similarity(1.7, 0.4, -12.5, 33);
-    const src = [{ x: 10, y: 20 }, { x: 80, y: 25 }, { x: 45, y: 90 }, { x: 5, y: 60 }];
+    const src = [
+      { x: 10, y: 20 },
+      { x: 80, y: 25 },
+      { x: 45, y: 90 },
+      { x: 5, y: 60 },
+    ];
     const dst = src.map((p) => applyAffine(truth, p));
     const m = estimateSimilarity(src, dst);
     m.forEach((v, i) => expect(v).toBeCloseTo(truth[i]!, 10));
@@ -38,7 +48,12 @@ describe('estimateSimilarity', () => {
 
   it('is the least-squares fit when points disagree', () => {
     // Two point pairs that a pure translation cannot both satisfy: the fit splits the difference.
-    const src = [{ x: 0, y: 0 }, { x: 10, y: 0 }, { x: 0, y: 10 }, { x: 10, y: 10 }];
+    const src = [
+      { x: 0, y: 0 },
+      { x: 10, y: 0 },
+      { x: 0, y: 10 },
+      { x: 10, y: 10 },
+    ];
     const dst = src.map((p) => ({ x: 2 * p.x + 5, y: 2 * p.y - 3 }));
     dst[0] = { x: dst[0]!.x + 1, y: dst[0]!.y };
     const m = estimateSimilarity(src, dst);
@@ -52,14 +67,26 @@ describe('estimateSimilarity', () => {
       for (let k = 0; k < 6; k++) {
         // Perturbations that stay similarities (scale/rotation pair, or translation) never fit better.
         const p = [...m] as [number, number, number, number, number, number];
-        if (k === 0) { p[0] += d; p[4] += d; } else if (k === 1) { p[1] += d; p[3] -= d; } else if (k === 2) p[2] += d; else if (k === 5) p[5] += d; else continue;
+        if (k === 0) {
+          p[0] += d;
+          p[4] += d;
+        } else if (k === 1) {
+          p[1] += d;
+          p[3] -= d;
+        } else if (k === 2) p[2] += d;
+        else if (k === 5) p[5] += d;
+        else continue;
         expect(residual(p)).toBeGreaterThan(best);
       }
     }
   });
 
   it('never returns a reflection', () => {
-    const src = [{ x: 0, y: 0 }, { x: 10, y: 0 }, { x: 0, y: 10 }];
+    const src = [
+      { x: 0, y: 0 },
+      { x: 10, y: 0 },
+      { x: 0, y: 10 },
+    ];
     const mirrored = src.map((p) => ({ x: -p.x, y: p.y }));
     const [a, b, , c, d] = estimateSimilarity(src, mirrored);
     expect(a * d - b * c).toBeGreaterThanOrEqual(0);
@@ -67,7 +94,18 @@ describe('estimateSimilarity', () => {
 
   it('rejects degenerate input', () => {
     expect(() => estimateSimilarity([{ x: 1, y: 1 }], [{ x: 2, y: 2 }])).toThrow(RangeError);
-    expect(() => estimateSimilarity([{ x: 1, y: 1 }, { x: 1, y: 1 }], [{ x: 0, y: 0 }, { x: 3, y: 3 }])).toThrow(RangeError);
+    expect(() =>
+      estimateSimilarity(
+        [
+          { x: 1, y: 1 },
+          { x: 1, y: 1 },
+        ],
+        [
+          { x: 0, y: 0 },
+          { x: 3, y: 3 },
+        ],
+      ),
+    ).toThrow(RangeError);
   });
 });
 

@@ -18,10 +18,14 @@ function faceAt(faces: DetectedFace[], p: Point): DetectedFace | undefined {
 
 /** Signed offset of the nose tip from the middle of the eyes, along the eye line, in inter-ocular distances. */
 function noseOffset(f: DetectedFace): number {
-  const right = f.mesh[33]!, left = f.mesh[263]!, nose = f.mesh[1]!;
-  const ex = left.x - right.x, ey = left.y - right.y;
+  const right = f.mesh[33]!,
+    left = f.mesh[263]!,
+    nose = f.mesh[1]!;
+  const ex = left.x - right.x,
+    ey = left.y - right.y;
   const iod = Math.hypot(ex, ey);
-  const mx = (left.x + right.x) / 2, my = (left.y + right.y) / 2;
+  const mx = (left.x + right.x) / 2,
+    my = (left.y + right.y) / 2;
   return ((nose.x - mx) * ex + (nose.y - my) * ey) / (iod * iod);
 }
 
@@ -49,9 +53,7 @@ describe('detector', () => {
       expect(f.box.width).toBeGreaterThan(150);
       expect(f.box.width).toBeLessThan(600);
       expect(f.mesh).toHaveLength(468);
-      const inside = f.mesh.filter(
-        (p) => p.x >= f.box.x && p.x <= f.box.x + f.box.width && p.y >= f.box.y && p.y <= f.box.y + f.box.height,
-      );
+      const inside = f.mesh.filter((p) => p.x >= f.box.x && p.x <= f.box.x + f.box.width && p.y >= f.box.y && p.y <= f.box.y + f.box.height);
       expect(inside.length / f.mesh.length).toBeGreaterThan(0.95);
       // Eyes above the nose tip, nose tip above the mouth (upright faces).
       const eyesY = (f.mesh[33]!.y + f.mesh[263]!.y) / 2;
@@ -61,7 +63,7 @@ describe('detector', () => {
     }
   });
 
-  it('reports yaw > 0 when the nose points to the camera\'s right, and the sign flips in a mirror image', async () => {
+  it("reports yaw > 0 when the nose points to the camera's right, and the sign flips in a mirror image", async () => {
     const photos = [4, 5];
     let compared = 0;
     for (const n of photos) {
@@ -104,7 +106,9 @@ describe('detector', () => {
   it('finds nothing in a blank image and leaves no tensor behind', async () => {
     const tf = await initTf();
     const blank = await decodeImage(
-      await sharp({ create: { width: 640, height: 480, channels: 3, background: '#d0d0d0' } }).png().toBuffer(),
+      await sharp({ create: { width: 640, height: 480, channels: 3, background: '#d0d0d0' } })
+        .png()
+        .toBuffer(),
     );
     await detector.detect(group); // first call may allocate lasting backend state
     const before = tf.memory().numTensors;
@@ -113,15 +117,21 @@ describe('detector', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
-  it('detects on a big photo shrunk, reporting coordinates in the photo\'s own pixels', async () => {
-    const big = await decodeImage(await sharp(sample(1)).resize(group.width * 2).png().toBuffer());
+  it("detects on a big photo shrunk, reporting coordinates in the photo's own pixels", async () => {
+    const big = await decodeImage(
+      await sharp(sample(1))
+        .resize(group.width * 2)
+        .png()
+        .toBuffer(),
+    );
     const [original, doubled] = [await detector.detect(group), await detector.detect(big)];
     expect(doubled).toHaveLength(original.length);
     original.forEach((f, i) => {
       const d = doubled[i]!;
       expect(d.box.x / 2).toBeCloseTo(f.box.x, -1);
       expect(d.box.width / 2).toBeCloseTo(f.box.width, -1);
-      const nose = f.mesh[1]!, bigNose = d.mesh[1]!;
+      const nose = f.mesh[1]!,
+        bigNose = d.mesh[1]!;
       expect(Math.hypot(bigNose.x / 2 - nose.x, bigNose.y / 2 - nose.y)).toBeLessThan(f.box.width * 0.02);
       expect(Math.abs(d.pose.yaw - f.pose.yaw)).toBeLessThan(2);
     });

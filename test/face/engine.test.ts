@@ -14,17 +14,14 @@ const DIMENSIONS = createEmbedder().dimensions;
 const sample = (n: number): Buffer => readFileSync(path.join(FACE_API_DIR, 'demo', `sample${n}.jpg`));
 
 /** One face of sample3 with some background, and no other face. */
-const singleFace = (): Promise<Buffer> =>
-  sharp(sample(3)).extract({ left: 335, top: 115, width: 640, height: 720 }).jpeg({ quality: 92 }).toBuffer();
+const singleFace = (): Promise<Buffer> => sharp(sample(3)).extract({ left: 335, top: 115, width: 640, height: 720 }).jpeg({ quality: 92 }).toBuffer();
 
 /** The leftmost face of sample1: another person than singleFace's. */
-const otherFace = (): Promise<Buffer> =>
-  sharp(sample(1)).extract({ left: 270, top: 252, width: 480, height: 480 }).jpeg({ quality: 92 }).toBuffer();
+const otherFace = (): Promise<Buffer> => sharp(sample(1)).extract({ left: 270, top: 252, width: 480, height: 480 }).jpeg({ quality: 92 }).toBuffer();
 
 const cosine = (a: Float32Array, b: Float32Array): number => a.reduce((s, v, i) => s + v * b[i]!, 0);
 const norm = (a: Float32Array): number => Math.sqrt(cosine(a, a));
-const inBox = (p: { x: number; y: number }, b: Box): boolean =>
-  p.x >= b.x && p.x <= b.x + b.width && p.y >= b.y && p.y <= b.y + b.height;
+const inBox = (p: { x: number; y: number }, b: Box): boolean => p.x >= b.x && p.x <= b.x + b.width && p.y >= b.y && p.y <= b.y + b.height;
 
 describe('FaceEngine', () => {
   let engine: FaceEngine;
@@ -142,7 +139,10 @@ describe('FaceEngine', () => {
     const portrait = await singleFace();
     const eyes = (await engine.analyze(portrait)).faces[0]!.quality.metrics.interEyeDistance;
     const target = (QUALITY_GATES.enrol.minInterEyeDistance + QUALITY_GATES.verify.minInterEyeDistance) / 2;
-    const small = await sharp(portrait).resize(Math.round((640 * target) / eyes)).jpeg({ quality: 92 }).toBuffer();
+    const small = await sharp(portrait)
+      .resize(Math.round((640 * target) / eyes))
+      .jpeg({ quality: 92 })
+      .toBuffer();
     await expect(engine.embedSingle(small, 'enrol')).rejects.toMatchObject({
       code: 'QUALITY_REJECTED',
       details: { reasons: ['FACE_TOO_SMALL'] },
@@ -155,8 +155,7 @@ describe('FaceEngine', () => {
 function centredSubject(run: Analysis): number {
   const area = (f: FaceResult): number => f.box.width * f.box.height;
   const largest = Math.max(...run.faces.map(area));
-  const offCentre = (f: FaceResult): number =>
-    Math.hypot(f.box.x + f.box.width / 2 - run.image.width / 2, f.box.y + f.box.height / 2 - run.image.height / 2);
+  const offCentre = (f: FaceResult): number => Math.hypot(f.box.x + f.box.width / 2 - run.image.width / 2, f.box.y + f.box.height / 2 - run.image.height / 2);
   const candidates = run.faces.filter((f) => area(f) >= largest / 2).sort((a, b) => offCentre(a) - offCentre(b));
   return run.faces.indexOf(candidates[0]!);
 }

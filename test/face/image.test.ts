@@ -42,7 +42,7 @@ function pixel(img: { data: Uint8Array; width: number }, x: number, y: number): 
 /** Rewrites the frame size in a baseline JPEG's SOF0 segment, leaving the (small) pixel data as it is. */
 function forgeJpegSize(jpeg: Buffer, width: number, height: number): Buffer {
   const out = Buffer.from(jpeg);
-  for (let i = 2; i < out.length - 9; ) {
+  for (let i = 2; i < out.length - 9;) {
     if (out[i] !== 0xff) throw new Error('not at a JPEG marker');
     const marker = out[i + 1]!;
     const length = out.readUInt16BE(i + 2);
@@ -113,9 +113,11 @@ describe('decodeImage: accepted formats', () => {
     const px = Buffer.alloc(w * w * 4);
     for (let i = 0; i < w * w; i++) {
       px[i * 4 + 2] = 255; // blue...
-      px[i * 4 + 3] = i < w * w / 2 ? 0 : 255; // ...transparent in the top half
+      px[i * 4 + 3] = i < (w * w) / 2 ? 0 : 255; // ...transparent in the top half
     }
-    const bytes = await sharp(px, { raw: { width: w, height: w, channels: 4 } }).png().toBuffer();
+    const bytes = await sharp(px, { raw: { width: w, height: w, channels: 4 } })
+      .png()
+      .toBuffer();
     const img = await decodeImage(bytes);
     expect(img.data.length).toBe(w * w * 3);
     expect(pixel(img, 2, 1)).toEqual([255, 255, 255]);
@@ -125,7 +127,9 @@ describe('decodeImage: accepted formats', () => {
   it('takes the first frame of an animated GIF', async () => {
     const frame = (r: number, b: number) => Buffer.alloc(20 * 10 * 3).map((_, i) => (i % 3 === 0 ? r : i % 3 === 2 ? b : 0));
     const frames = Buffer.concat([frame(255, 0), frame(0, 255)]);
-    const bytes = await sharp(frames, { raw: { width: 20, height: 20, channels: 3, pageHeight: 10 } }).gif().toBuffer();
+    const bytes = await sharp(frames, { raw: { width: 20, height: 20, channels: 3, pageHeight: 10 } })
+      .gif()
+      .toBuffer();
     expect((await sharp(bytes).metadata()).pages).toBe(2);
     const img = await decodeImage(bytes);
     expect([img.width, img.height]).toEqual([20, 10]);
@@ -190,15 +194,11 @@ describe('decodeImage: refusals', () => {
   });
 
   it('refuses a PDF with UNSUPPORTED_FORMAT', async () => {
-    expect(await refusal(new TextEncoder().encode('%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n'))).toBe(
-      'UNSUPPORTED_FORMAT',
-    );
+    expect(await refusal(new TextEncoder().encode('%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n'))).toBe('UNSUPPORTED_FORMAT');
   });
 
   it('refuses SVG (which sharp could render) with UNSUPPORTED_FORMAT', async () => {
-    const svg = new TextEncoder().encode(
-      '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><circle cx="32" cy="32" r="20"/></svg>',
-    );
+    const svg = new TextEncoder().encode('<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><circle cx="32" cy="32" r="20"/></svg>');
     expect((await sharp(svg).metadata()).format).toBe('svg');
     expect(await refusal(svg)).toBe('UNSUPPORTED_FORMAT');
   });

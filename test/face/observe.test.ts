@@ -15,8 +15,7 @@ const DIMENSIONS = createEmbedder().dimensions;
 const sample = (n: number): Buffer => readFileSync(path.join(FACE_API_DIR, 'demo', `sample${n}.jpg`));
 
 /** One face of sample3 with some background, and no other face. */
-const singleFace = (): Promise<Buffer> =>
-  sharp(sample(3)).extract({ left: 335, top: 115, width: 640, height: 720 }).resize(320).jpeg({ quality: 92 }).toBuffer();
+const singleFace = (): Promise<Buffer> => sharp(sample(3)).extract({ left: 335, top: 115, width: 640, height: 720 }).resize(320).jpeg({ quality: 92 }).toBuffer();
 
 describe('FacePool.observe (per-frame geometry for sequence checks)', () => {
   let pool: FacePool;
@@ -78,7 +77,9 @@ describe('FacePool.observe (per-frame geometry for sequence checks)', () => {
   it('picks the largest of several faces and reports none in an empty frame', async () => {
     const group = await pool.observe(sample(1), false);
     expect(group.faces).toBe(3);
-    const blank = await sharp({ create: { width: 200, height: 200, channels: 3, background: '#808080' } }).png().toBuffer();
+    const blank = await sharp({ create: { width: 200, height: 200, channels: 3, background: '#808080' } })
+      .png()
+      .toBuffer();
     expect(await pool.observe(blank, true)).toEqual({ image: { width: 200, height: 200 }, faces: 0, subject: null });
   }, 120_000);
 

@@ -9,13 +9,7 @@ import { createDetector, type Detector } from '../../src/face/detector.js';
 import { decodeImage } from '../../src/face/image.js';
 import { FacePool } from '../../src/face/index.js';
 import { FACE_API_DIR } from '../../src/face/runtime.js';
-import {
-  loadPassiveLivenessModel,
-  measurePassiveCues,
-  passiveScore,
-  type PassiveCues,
-  type PassiveLiveness,
-} from '../../src/face/passive-liveness.js';
+import { loadPassiveLivenessModel, measurePassiveCues, passiveScore, type PassiveCues, type PassiveLiveness } from '../../src/face/passive-liveness.js';
 import { demoFaceCrops } from '../../src/services/bench.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'medface-passive-'));
@@ -50,7 +44,8 @@ afterAll(async () => pool?.close());
 describe('passive liveness score', () => {
   it('scores a simulated print-and-rephotograph of every portrait lower than the portrait itself', async () => {
     expect(portraits.length).toBeGreaterThanOrEqual(10);
-    let originalsLive = 0, recapturesLive = 0;
+    let originalsLive = 0,
+      recapturesLive = 0;
     for (const portrait of portraits) {
       const original = await livenessOf(portrait);
       const recaptured = await livenessOf(await simulatePrintRecapture(portrait));
@@ -127,15 +122,9 @@ describe('passive liveness score', () => {
       writeFileSync(file, JSON.stringify(value));
       return file;
     };
-    expect(() => loadPassiveLivenessModel(write('negative.json', { ...good, weights: good.weights.map((w) => -w - 1) }))).toThrow(
-      expect.objectContaining({ code: 'THRESHOLDS_INVALID' }),
-    );
-    expect(() => loadPassiveLivenessModel(write('threshold.json', { ...good, threshold: 2 }))).toThrow(
-      expect.objectContaining({ code: 'THRESHOLDS_INVALID' }),
-    );
-    expect(() => loadPassiveLivenessModel(write('cue.json', { ...good, cues: [...good.cues.slice(1), 'glare'] }))).toThrow(
-      expect.objectContaining({ code: 'THRESHOLDS_INVALID' }),
-    );
+    expect(() => loadPassiveLivenessModel(write('negative.json', { ...good, weights: good.weights.map((w) => -w - 1) }))).toThrow(expect.objectContaining({ code: 'THRESHOLDS_INVALID' }));
+    expect(() => loadPassiveLivenessModel(write('threshold.json', { ...good, threshold: 2 }))).toThrow(expect.objectContaining({ code: 'THRESHOLDS_INVALID' }));
+    expect(() => loadPassiveLivenessModel(write('cue.json', { ...good, cues: [...good.cues.slice(1), 'glare'] }))).toThrow(expect.objectContaining({ code: 'THRESHOLDS_INVALID' }));
     expect(() => loadPassiveLivenessModel(path.join(dir, 'absent.json'))).toThrow(expect.objectContaining({ code: 'THRESHOLDS_INVALID' }));
   });
 });
@@ -155,7 +144,10 @@ describe('medface liveness', () => {
     writeFileSync(live, portraits[0]!);
     writeFileSync(recaptured, await simulatePrintRecapture(portraits[0]!));
     const threshold = loadPassiveLivenessModel().threshold;
-    for (const [file, expected] of [[live, true], [recaptured, false]] as const) {
+    for (const [file, expected] of [
+      [live, true],
+      [recaptured, false],
+    ] as const) {
       const { code, stdout } = await medface('liveness', file, '--json');
       expect(code).toBe(0);
       const report = JSON.parse(stdout) as { score: number; live: boolean; threshold: number; model: string; reasons: string[] };
@@ -178,7 +170,9 @@ describe('medface liveness', () => {
 
   it('fails with NO_FACE on an image without a face', async () => {
     const blank = path.join(dir, 'blank.png');
-    await sharp({ create: { width: 320, height: 240, channels: 3, background: '#808080' } }).png().toFile(blank);
+    await sharp({ create: { width: 320, height: 240, channels: 3, background: '#808080' } })
+      .png()
+      .toFile(blank);
     const { code, stdout } = await medface('liveness', blank, '--json');
     expect(code).toBe(1);
     expect(JSON.parse(stdout)).toMatchObject({ error: { code: 'NO_FACE' } });

@@ -13,8 +13,7 @@ const DIMENSIONS = createEmbedder().dimensions;
 const sample = (n: number): Buffer => readFileSync(path.join(FACE_API_DIR, 'demo', `sample${n}.jpg`));
 
 /** The pool's warm workers, reached through its private field: tests kill them the way a crash would. */
-const workersOf = (pool: FacePool): Array<{ worker: Worker; task?: unknown }> =>
-  (pool as unknown as { slots: Array<{ worker: Worker; task?: unknown }> }).slots;
+const workersOf = (pool: FacePool): Array<{ worker: Worker; task?: unknown }> => (pool as unknown as { slots: Array<{ worker: Worker; task?: unknown }> }).slots;
 
 async function until(condition: () => boolean, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -53,7 +52,7 @@ describe('FacePool', () => {
     expect(pool.stats()).toEqual({ workers: 2, busy: 0, queued: 0 });
   });
 
-  it('hands a worker\'s MedfaceErrors to the caller with their code, message and details', async () => {
+  it("hands a worker's MedfaceErrors to the caller with their code, message and details", async () => {
     const photo = sample(1);
     const truncated = pool.analyze(photo.subarray(0, photo.length >> 1));
     await expect(truncated).rejects.toBeInstanceOf(MedfaceError);
@@ -79,7 +78,7 @@ describe('FacePool', () => {
     expect(after.map((r) => r.faces.length)).toEqual([3, 3]);
   });
 
-  it('refuses to start with an unknown embedder, with the worker\'s error', async () => {
+  it("refuses to start with an unknown embedder, with the worker's error", async () => {
     await expect(FacePool.create({ size: 1, embedderId: 'no-such-model@0' })).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
     });

@@ -206,7 +206,9 @@ describe('assessCapture on real detections', () => {
     // sample2 with its middle face painted over and its right-hand face shrunk: what is left is a doubtful
     // half-profile face and a smaller, clear one.
     const grey = (width: number, height: number): Promise<Buffer> =>
-      sharp({ create: { width, height, channels: 3, background: '#808080' } }).png().toBuffer();
+      sharp({ create: { width, height, channels: 3, background: '#808080' } })
+        .png()
+        .toBuffer();
     const right = await sharp(sample(2)).extract({ left: 1250, top: 0, width: 670, height: 700 }).resize(570).png().toBuffer();
     const scene = sharp(sample(2)).composite([
       { input: await grey(360, 360), left: 800, top: 185 },

@@ -17,7 +17,11 @@ const calibrated: ModelThresholds = calibrateThresholds({ scores: { genuine, imp
 
 describe('identification thresholds sized to the gallery', () => {
   it('asks each comparison for the rate that keeps the whole search at the target FPIR', () => {
-    for (const [fpir, size] of [[0.01, 1], [0.001, 1000], [0.01, 1_000_000]] as const) {
+    for (const [fpir, size] of [
+      [0.01, 1],
+      [0.001, 1000],
+      [0.01, 1_000_000],
+    ] as const) {
       const fmr = fmrForFpir(fpir, size);
       expect((1 - (1 - fmr) ** size) / fpir).toBeCloseTo(1, 6);
     }

@@ -15,9 +15,7 @@ describe('similarity', () => {
   });
 
   it('refuses to compare embeddings of different models', () => {
-    expect(() => similarity(emb(1, 0), { model: 'other-net@1', vector: Float32Array.from([1, 0]) })).toThrow(
-      expect.objectContaining({ code: 'MODEL_MISMATCH' }),
-    );
+    expect(() => similarity(emb(1, 0), { model: 'other-net@1', vector: Float32Array.from([1, 0]) })).toThrow(expect.objectContaining({ code: 'MODEL_MISMATCH' }));
   });
 
   it('refuses vectors of different lengths', () => {

@@ -29,7 +29,13 @@ function float32Bytes(vector: Float32Array): Buffer {
 /** Everything a store could persist of a record: its binary fields side by side and a JSON rendering. */
 function serialised(t: ProtectedTemplate): Buffer {
   const binary = Buffer.concat([t.wrappedKey, t.iv, t.ciphertext, t.tag]);
-  const json = JSON.stringify({ ...t, wrappedKey: Buffer.from(t.wrappedKey).toString('base64'), iv: Buffer.from(t.iv).toString('base64'), ciphertext: Buffer.from(t.ciphertext).toString('base64'), tag: Buffer.from(t.tag).toString('base64') });
+  const json = JSON.stringify({
+    ...t,
+    wrappedKey: Buffer.from(t.wrappedKey).toString('base64'),
+    iv: Buffer.from(t.iv).toString('base64'),
+    ciphertext: Buffer.from(t.ciphertext).toString('base64'),
+    tag: Buffer.from(t.tag).toString('base64'),
+  });
   return Buffer.concat([binary, Buffer.from(json)]);
 }
 

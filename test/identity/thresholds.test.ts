@@ -109,9 +109,7 @@ describe('thresholds file', () => {
     writeFileSync(file, JSON.stringify({ version: 1, models: { 'net-a@1': e } }));
     expect(() => thresholdsFor('net-a@1', file)).toThrow(expect.objectContaining({ code: 'THRESHOLDS_INVALID' }));
     // and an invalid entry is never written
-    expect(() => writeModelThresholds('net-a@1', e as unknown as ModelThresholds, tmpFile())).toThrow(
-      expect.objectContaining({ code: 'THRESHOLDS_INVALID' }),
-    );
+    expect(() => writeModelThresholds('net-a@1', e as unknown as ModelThresholds, tmpFile())).toThrow(expect.objectContaining({ code: 'THRESHOLDS_INVALID' }));
   });
 
   it.each([

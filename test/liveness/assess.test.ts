@@ -192,7 +192,10 @@ describe('assessSequence (active liveness) on rendered genuine proxies and attac
 
   it('fitSheets: the same residuals as sheetResiduals, fitted while the main thread goes on serving', async () => {
     const first = await crop(a.image);
-    const pairs = [await crop(renderPose(a, triangles, { ...NEUTRAL, yaw: 30 })), await crop(warpImage(a.image, photoMotion(a.image.width, a.image.height, { angle: 4, scale: 0.92, dx: 20, dy: -6, tiltX: 1.5, tiltY: 0 })))];
+    const pairs = [
+      await crop(renderPose(a, triangles, { ...NEUTRAL, yaw: 30 })),
+      await crop(warpImage(a.image, photoMotion(a.image.width, a.image.height, { angle: 4, scale: 0.92, dx: 20, dy: -6, tiltX: 1.5, tiltY: 0 }))),
+    ];
     // A timer ticking every millisecond runs only while the main thread is free: a fit on it would starve it.
     let ticks = 0;
     const ticker = setInterval(() => ticks++, 1);
@@ -205,7 +208,7 @@ describe('assessSequence (active liveness) on rendered genuine proxies and attac
     }
   }, 120_000);
 
-  it('faceCrop: the face and a margin, grey, its eyes about 48 px apart, with the mesh in the crop\'s pixels', async () => {
+  it("faceCrop: the face and a margin, grey, its eyes about 48 px apart, with the mesh in the crop's pixels", async () => {
     const bytes = await encodeFrame(a.image);
     const observation = await pool.observe(bytes, false);
     const mesh = observation.subject!.mesh;

@@ -1,6 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import type { Embedding } from '../../src/face/index.js';
-import { abruptChanges, ACTIVE_LIVENESS, answeringMoves, changedFaces, frameStates, judgeSequence, performedActions, readSequence, sequenceReasons, type ActionRun, type FrameSignals } from '../../src/liveness/sequence.js';
+import {
+  abruptChanges,
+  ACTIVE_LIVENESS,
+  answeringMoves,
+  changedFaces,
+  frameStates,
+  judgeSequence,
+  performedActions,
+  readSequence,
+  sequenceReasons,
+  type ActionRun,
+  type FrameSignals,
+} from '../../src/liveness/sequence.js';
 import type { LivenessAction } from '../../src/liveness/types.js';
 
 /** A unit vector `degrees` away from the reference direction (its cosine similarity to it is cos(degrees)). */
@@ -96,9 +108,7 @@ describe('frameStates and performedActions: actions from pose, eyes and scale ag
       frame(),
     ];
     const states = frameStates(frames);
-    expect(states).toEqual([
-      'neutral', 'between', 'turn-left', 'turn-left', 'neutral', 'neutral', 'neutral', 'come-closer', 'come-closer', 'neutral', 'no-face', 'look-up', 'look-up', 'neutral',
-    ]);
+    expect(states).toEqual(['neutral', 'between', 'turn-left', 'turn-left', 'neutral', 'neutral', 'neutral', 'come-closer', 'come-closer', 'neutral', 'no-face', 'look-up', 'look-up', 'neutral']);
     expect(performedActions(states, frames, TIMES)).toEqual([
       { action: 'turn-left', first: 2, last: 3, peak: 3 },
       { action: 'blink', first: 5, last: 5, peak: 5, closure: expect.closeTo(t.blinkRatio - 0.01 / 0.35, 6) },
@@ -111,7 +121,14 @@ describe('frameStates and performedActions: actions from pose, eyes and scale ag
     const t = ACTIVE_LIVENESS;
     const held = [frame(), frame({ yaw: t.turnYaw + 3 }), frame({ yaw: t.turnYaw + 4 }), frame({ yaw: t.turnYaw + 5 })];
     expect(performedActions(frameStates(held), held, TIMES)).toEqual([]);
-    const both = [frame(), frame({ yaw: t.turnYaw + 3 }), frame({ yaw: t.turnYaw + 4 }), frame({ yaw: t.turnYaw - 2, pitch: t.lookUpPitch - 5 }), frame({ yaw: t.turnYaw - 2, pitch: t.lookUpPitch - 6 }), frame()];
+    const both = [
+      frame(),
+      frame({ yaw: t.turnYaw + 3 }),
+      frame({ yaw: t.turnYaw + 4 }),
+      frame({ yaw: t.turnYaw - 2, pitch: t.lookUpPitch - 5 }),
+      frame({ yaw: t.turnYaw - 2, pitch: t.lookUpPitch - 6 }),
+      frame(),
+    ];
     expect(performedActions(frameStates(both), both, TIMES)).toEqual([]);
     // A reading dipping into the neutral band mid-turn does not make two turns of one.
     const dip = [frame(), frame({ yaw: t.turnYaw + 3 }), frame({ yaw: t.turnYaw + 4 }), frame({ yaw: t.neutralYaw - 1 }), frame({ yaw: t.turnYaw + 8 }), frame({ yaw: t.turnYaw + 2 }), frame()];
@@ -128,7 +145,17 @@ describe('frameStates and performedActions: actions from pose, eyes and scale ag
     expect(frameStates(lifted)[2]).toBe('between');
     expect(performedActions(frameStates(lifted), lifted, TIMES).map((r) => r.action)).toEqual(['blink']);
     // Read there, eyes closed for long are still no extra action: a head coming down from a look-up narrows them.
-    const comingDown = [frame(), frame(), frame(), frame({ pitch: -(t.neutralPitch + 2), ear: 0.35 * t.shutRatio - 0.05 }), frame({ pitch: -(t.neutralPitch + 2), ear: 0.35 * t.shutRatio - 0.1 }), frame({ pitch: -(t.neutralPitch + 1), ear: 0.35 * t.shutRatio - 0.05 }), frame(), frame(), frame()];
+    const comingDown = [
+      frame(),
+      frame(),
+      frame(),
+      frame({ pitch: -(t.neutralPitch + 2), ear: 0.35 * t.shutRatio - 0.05 }),
+      frame({ pitch: -(t.neutralPitch + 2), ear: 0.35 * t.shutRatio - 0.1 }),
+      frame({ pitch: -(t.neutralPitch + 1), ear: 0.35 * t.shutRatio - 0.05 }),
+      frame(),
+      frame(),
+      frame(),
+    ];
     const runs = performedActions(frameStates(comingDown), comingDown, TIMES);
     expect(runs).toEqual([expect.objectContaining({ action: 'blink', first: 3, last: 5, tilted: true })]);
     expect(TIMES[5]! - TIMES[3]!).toBeGreaterThanOrEqual(t.deliberateClosureMs);
@@ -140,7 +167,7 @@ describe('frameStates and performedActions: actions from pose, eyes and scale ag
 
   it('counts a brief dip of the eyes to dipRatio as closing when they are open on both sides of it, not eyes held narrowed', () => {
     const t = ACTIVE_LIVENESS;
-    const dip = 0.35 * (t.blinkRatio + t.dipRatio) / 2;
+    const dip = (0.35 * (t.blinkRatio + t.dipRatio)) / 2;
     expect(dip / 0.35).toBeGreaterThan(t.blinkRatio);
     // At 10 frames a second (the page's blink step), open again within dipRecoveryMs on both sides.
     const times = Array.from({ length: 8 }, (_, i) => 300 + i * 100);
@@ -174,7 +201,20 @@ describe('readSequence: the key frames are those the decision rests on', () => {
     const t = ACTIVE_LIVENESS;
     const closed = 0.35 * t.blinkRatio - 0.05;
     // Still, eyes closed (frames 2–3: another face with narrower eyes reads so too), a turn to the left (6–8) and back.
-    const frames = [frame(), frame(), frame({ ear: closed }), frame({ ear: closed }), frame(), frame(), frame({ yaw: t.turnYaw + 2 }), frame({ yaw: t.turnYaw + 6 }), frame({ yaw: t.turnYaw + 1 }), frame(), frame(), frame()];
+    const frames = [
+      frame(),
+      frame(),
+      frame({ ear: closed }),
+      frame({ ear: closed }),
+      frame(),
+      frame(),
+      frame({ yaw: t.turnYaw + 2 }),
+      frame({ yaw: t.turnYaw + 6 }),
+      frame({ yaw: t.turnYaw + 1 }),
+      frame(),
+      frame(),
+      frame(),
+    ];
     const challenge = (actions: LivenessAction[]) => ({ id: 'c', nonce: 'n', actions, issuedAt: '2026-01-01T10:00:00Z', deadline: '2026-01-01T10:00:20Z' });
     const turn = readSequence(challenge(['turn-left']), frames, TIMES);
     expect(turn.reasons).toEqual([]);
@@ -185,7 +225,7 @@ describe('readSequence: the key frames are those the decision rests on', () => {
 });
 
 describe('judgeSequence: a real head nods while it talks', () => {
-  it('allows at least one move\'s abrupt pose changes even when only a blink is asked', async () => {
+  it("allows at least one move's abrupt pose changes even when only a blink is asked", async () => {
     const t = ACTIVE_LIVENESS;
     const face = embedding(0);
     const frames = [frame(), frame(), frame({ ear: 0.1 }), frame(), frame({ pitch: -t.lookUpPitch + 1 }), frame(), frame(), frame()].map((f) => ({ ...f, embedding: face }));

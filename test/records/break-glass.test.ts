@@ -1,12 +1,5 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import {
-  activeBreakGlassGrant,
-  breakGlassReviewQueue,
-  DEFAULT_BREAK_GLASS_MINUTES,
-  openBreakGlassGrant,
-  readBreakGlassGrant,
-  reviewBreakGlassGrant,
-} from '../../src/records/break-glass.js';
+import { activeBreakGlassGrant, breakGlassReviewQueue, DEFAULT_BREAK_GLASS_MINUTES, openBreakGlassGrant, readBreakGlassGrant, reviewBreakGlassGrant } from '../../src/records/break-glass.js';
 import { createPatient } from '../../src/records/patient.js';
 import type { Store } from '../../src/store/types.js';
 import { describeEachStore, type TestDatabase } from '../store/harness.js';

@@ -2,24 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MedfaceError } from '../../src/errors.js';
 import { readChart } from '../../src/records/chart.js';
 import { MAX_NOTE_BYTES, validateClinicalResource } from '../../src/records/clinical-checks.js';
-import {
-  createCheckInEncounter,
-  createClinicalResource,
-  listClinicalResources,
-  noteText,
-  readClinicalResource,
-  textNoteDocument,
-  updateClinicalResource,
-} from '../../src/records/clinical.js';
-import type {
-  AllergyIntolerance,
-  ClinicalResource,
-  Condition,
-  DocumentReference,
-  Encounter,
-  MedicationStatement,
-  Observation,
-} from '../../src/records/fhir.js';
+import { createCheckInEncounter, createClinicalResource, listClinicalResources, noteText, readClinicalResource, textNoteDocument, updateClinicalResource } from '../../src/records/clinical.js';
+import type { AllergyIntolerance, ClinicalResource, Condition, DocumentReference, Encounter, MedicationStatement, Observation } from '../../src/records/fhir.js';
 import { createPatient } from '../../src/records/patient.js';
 import type { Store } from '../../src/store/types.js';
 import { describeEachStore, type TestDatabase } from '../store/harness.js';
@@ -122,9 +106,7 @@ describe('validateClinicalResource', () => {
   });
 
   it('Encounter: status, class and subject are required; status is a code of the value set', () => {
-    expect(pathsOf({ ...encounter, status: undefined, class: undefined, subject: undefined }).sort()).toEqual(
-      ['Encounter.class', 'Encounter.status', 'Encounter.subject'].sort(),
-    );
+    expect(pathsOf({ ...encounter, status: undefined, class: undefined, subject: undefined }).sort()).toEqual(['Encounter.class', 'Encounter.status', 'Encounter.subject'].sort());
     expect(pathsOf({ ...encounter, status: 'checked-in' })).toEqual(['Encounter.status']);
     expect(pathsOf({ ...encounter, class: { system: `${TERMINOLOGY}/v3-ActCode` } })).toEqual(['Encounter.class.code']);
     expect(pathsOf({ ...encounter, subject: { reference: 'Group/1' } })).toEqual(['Encounter.subject.reference']);
@@ -133,9 +115,7 @@ describe('validateClinicalResource', () => {
 
   it('Condition: subject required, status bindings and the con-4 and con-5 invariants', () => {
     expect(pathsOf({ ...condition, subject: undefined })).toEqual(['Condition.subject']);
-    expect(pathsOf({ ...condition, clinicalStatus: { coding: [{ system: `${TERMINOLOGY}/condition-clinical`, code: 'cured' }] } })).toEqual([
-      'Condition.clinicalStatus.coding',
-    ]);
+    expect(pathsOf({ ...condition, clinicalStatus: { coding: [{ system: `${TERMINOLOGY}/condition-clinical`, code: 'cured' }] } })).toEqual(['Condition.clinicalStatus.coding']);
     expect(pathsOf({ ...condition, clinicalStatus: { text: 'active' } })).toEqual(['Condition.clinicalStatus.coding']);
     expect(pathsOf({ ...condition, abatementDateTime: '2020-01-01' })).toEqual(['Condition.clinicalStatus']);
     const resolved = { coding: [{ system: `${TERMINOLOGY}/condition-clinical`, code: 'resolved' }] };
@@ -170,16 +150,10 @@ describe('validateClinicalResource', () => {
     expect(pathsOf({ ...observation, status: undefined, code: undefined }).sort()).toEqual(['Observation.code', 'Observation.status']);
     expect(pathsOf({ ...observation, subject: undefined })).toEqual(['Observation.subject']);
     expect(pathsOf({ ...observation, valueString: 'a', valueBoolean: true })).toEqual(['Observation']);
-    expect(pathsOf({ ...observation, valueString: 'normal', dataAbsentReason: { text: 'not done' } })).toEqual([
-      'Observation.dataAbsentReason',
-    ]);
-    expect(pathsOf({ ...observation, valueString: 'high', component: [{ ...observation.component![0]!, code: observation.code }] })).toEqual([
-      'Observation.component[0].code',
-    ]);
+    expect(pathsOf({ ...observation, valueString: 'normal', dataAbsentReason: { text: 'not done' } })).toEqual(['Observation.dataAbsentReason']);
+    expect(pathsOf({ ...observation, valueString: 'high', component: [{ ...observation.component![0]!, code: observation.code }] })).toEqual(['Observation.component[0].code']);
     expect(pathsOf({ ...observation, referenceRange: [{}] })).toEqual(['Observation.referenceRange[0]']);
-    expect(pathsOf({ ...observation, component: [{ code: { text: 'x' }, valueQuantity: { value: 1, code: 'mm[Hg]' } }] })).toEqual([
-      'Observation.component[0].valueQuantity.system',
-    ]);
+    expect(pathsOf({ ...observation, component: [{ code: { text: 'x' }, valueQuantity: { value: 1, code: 'mm[Hg]' } }] })).toEqual(['Observation.component[0].valueQuantity.system']);
     expect(pathsOf({ ...observation, component: undefined, valueQuantity: { value: Number.NaN } })).toEqual(['Observation.valueQuantity.value']);
     expect(pathsOf({ ...observation, component: undefined, valueInteger: 2 ** 31 })).toEqual(['Observation.valueInteger']);
     expect(pathsOf({ ...observation, issued: '2024-03-01' })).toEqual(['Observation.issued']);
@@ -194,20 +168,14 @@ describe('validateClinicalResource', () => {
     expect(pathsOf({ ...note, content: [] })).toEqual(['DocumentReference.content']);
     expect(pathsOf(withAttachment({ contentType: 'text/html' }))).toEqual(['DocumentReference.content[0].attachment.contentType']);
     expect(pathsOf(withAttachment({ data: 'not base64!' }))).toEqual(['DocumentReference.content[0].attachment.data']);
-    expect(pathsOf(withAttachment({ data: Buffer.from([0xff, 0xfe, 0x00]).toString('base64'), size: 3 }))).toEqual([
-      'DocumentReference.content[0].attachment.data',
-    ]);
+    expect(pathsOf(withAttachment({ data: Buffer.from([0xff, 0xfe, 0x00]).toString('base64'), size: 3 }))).toEqual(['DocumentReference.content[0].attachment.data']);
     expect(pathsOf(withAttachment({ size: 3 }))).toEqual(['DocumentReference.content[0].attachment.size']);
     expect(pathsOf(withAttachment({ url: 'https://example.org/n.txt' }))).toEqual(['DocumentReference.content[0].attachment.url']);
     const atLimit = textNoteDocument({ patientId: 'p-1', text: 'x'.repeat(MAX_NOTE_BYTES) });
     expect(validateClinicalResource(atLimit)).toBe(atLimit);
-    expect(pathsOf(textNoteDocument({ patientId: 'p-1', text: 'x'.repeat(MAX_NOTE_BYTES + 1) }))).toEqual([
-      'DocumentReference.content[0].attachment.data',
-    ]);
+    expect(pathsOf(textNoteDocument({ patientId: 'p-1', text: 'x'.repeat(MAX_NOTE_BYTES + 1) }))).toEqual(['DocumentReference.content[0].attachment.data']);
     // multi-byte characters count as the bytes they take
-    expect(pathsOf(textNoteDocument({ patientId: 'p-1', text: 'é'.repeat(MAX_NOTE_BYTES / 2 + 1) }))).toEqual([
-      'DocumentReference.content[0].attachment.data',
-    ]);
+    expect(pathsOf(textNoteDocument({ patientId: 'p-1', text: 'é'.repeat(MAX_NOTE_BYTES / 2 + 1) }))).toEqual(['DocumentReference.content[0].attachment.data']);
     expect(noteText(note)).toBe('Patient reports dizziness on standing. Plan: review medication — straße, 東京 ✓');
   });
 
@@ -286,9 +254,9 @@ describeEachStore('clinical resources', (h) => {
       code: 'VALIDATION_FAILED',
       details: { issues: [{ path: 'Condition.encounter.reference' }] },
     });
-    await expect(
-      createClinicalResource(store, textNoteDocument({ patientId, text: 'seen', encounterId: theirs.id! })),
-    ).rejects.toMatchObject({ details: { issues: [{ path: 'DocumentReference.context.encounter[0].reference' }] } });
+    await expect(createClinicalResource(store, textNoteDocument({ patientId, text: 'seen', encounterId: theirs.id! }))).rejects.toMatchObject({
+      details: { issues: [{ path: 'DocumentReference.context.encounter[0].reference' }] },
+    });
     await expect(createClinicalResource(store, { ...forPatient(medication), context: { reference: 'Encounter/missing' } })).rejects.toMatchObject({
       details: { issues: [{ path: 'MedicationStatement.context.reference' }] },
     });

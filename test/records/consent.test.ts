@@ -1,13 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MedfaceError } from '../../src/errors.js';
-import {
-  activeBiometricConsent,
-  BIOMETRIC_CATEGORY,
-  grantBiometricConsent,
-  RECORDED_BY_URL,
-  validateConsent,
-  withdrawBiometricConsent,
-} from '../../src/records/consent.js';
+import { activeBiometricConsent, BIOMETRIC_CATEGORY, grantBiometricConsent, RECORDED_BY_URL, validateConsent, withdrawBiometricConsent } from '../../src/records/consent.js';
 import type { Consent } from '../../src/records/fhir.js';
 import { createPatient } from '../../src/records/patient.js';
 import type { Store } from '../../src/store/types.js';
@@ -65,9 +58,7 @@ describeEachStore('biometric consent', (h) => {
 
   it('grants with recorder, date and notice, supersedes, and withdraws', async () => {
     expect(await activeBiometricConsent(store, patientId)).toBeNull();
-    const first = await store.transaction((tx) =>
-      grantBiometricConsent(tx, { patientId, recordedBy: 'nurse-7', noticeUri: NOTICE, at: new Date('2024-05-01T10:00:00Z') }),
-    );
+    const first = await store.transaction((tx) => grantBiometricConsent(tx, { patientId, recordedBy: 'nurse-7', noticeUri: NOTICE, at: new Date('2024-05-01T10:00:00Z') }));
     expect(first).toMatchObject({
       status: 'active',
       patient: { reference: `Patient/${patientId}` },
@@ -78,9 +69,7 @@ describeEachStore('biometric consent', (h) => {
     });
     expect((await activeBiometricConsent(store, patientId))?.id).toBe(first.id);
 
-    const second = await store.transaction((tx) =>
-      grantBiometricConsent(tx, { patientId, recordedBy: 'nurse-8', noticeUri: NOTICE + '-v3' }),
-    );
+    const second = await store.transaction((tx) => grantBiometricConsent(tx, { patientId, recordedBy: 'nurse-8', noticeUri: NOTICE + '-v3' }));
     expect((await activeBiometricConsent(store, patientId))?.id).toBe(second.id);
     const history = await store.listConsents(patientId);
     expect(history.map((c) => [c.id, c.status])).toEqual(
@@ -98,17 +87,11 @@ describeEachStore('biometric consent', (h) => {
   });
 
   it('refuses consent for an unknown patient', async () => {
-    await expect(
-      store.transaction((tx) => grantBiometricConsent(tx, { patientId: 'missing', recordedBy: 'u', noticeUri: NOTICE })),
-    ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(store.transaction((tx) => grantBiometricConsent(tx, { patientId: 'missing', recordedBy: 'u', noticeUri: NOTICE }))).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
   it('keeps exactly one active consent when grants race', async () => {
-    await Promise.all(
-      Array.from({ length: 6 }, (_, i) =>
-        store.transaction((tx) => grantBiometricConsent(tx, { patientId, recordedBy: `u${i}`, noticeUri: NOTICE })),
-      ),
-    );
+    await Promise.all(Array.from({ length: 6 }, (_, i) => store.transaction((tx) => grantBiometricConsent(tx, { patientId, recordedBy: `u${i}`, noticeUri: NOTICE }))));
     const consents = await store.listConsents(patientId);
     expect(consents).toHaveLength(6);
     expect(consents.filter((c) => c.status === 'active')).toHaveLength(1);

@@ -23,9 +23,7 @@ describeEachStore('duplicate review', (h) => {
   const seeAlso = async (from: string) => (await readPatient(store, from)).link?.map((l) => [l.type, l.other.reference]);
 
   it('links both patients with seealso while pending and unlinks them when rejected', async () => {
-    const link = await store.transaction((tx) =>
-      recordSuspectedDuplicate(tx, { patientId: b, otherPatientId: a, grade: 'probable', score: 0.72, createdBy: 'desk-1' }),
-    );
+    const link = await store.transaction((tx) => recordSuspectedDuplicate(tx, { patientId: b, otherPatientId: a, grade: 'probable', score: 0.72, createdBy: 'desk-1' }));
     expect(link.status).toBe('pending');
     expect(await seeAlso(a)).toEqual([['seealso', `Patient/${b}`]]);
     expect(await seeAlso(b)).toEqual([['seealso', `Patient/${a}`]]);
@@ -43,32 +41,22 @@ describeEachStore('duplicate review', (h) => {
     expect(again).toMatchObject({ id: link.id, status: 'overridden', reason: 'twins, checked ID' });
     expect(await listSuspectedDuplicates(store, { status: 'pending' })).toEqual([]);
 
-    await expect(
-      store.transaction((tx) => reviewSuspectedDuplicate(tx, { linkId: link.id, decision: 'rejected', reviewedBy: 'po' })),
-    ).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
-    const rejected = await store.transaction((tx) =>
-      reviewSuspectedDuplicate(tx, { linkId: link.id, decision: 'rejected', reason: 'different people', reviewedBy: 'po' }),
-    );
+    await expect(store.transaction((tx) => reviewSuspectedDuplicate(tx, { linkId: link.id, decision: 'rejected', reviewedBy: 'po' }))).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    const rejected = await store.transaction((tx) => reviewSuspectedDuplicate(tx, { linkId: link.id, decision: 'rejected', reason: 'different people', reviewedBy: 'po' }));
     expect(rejected).toMatchObject({ status: 'rejected', reviewedBy: 'po', reason: 'different people' });
     expect(await seeAlso(a)).toBeUndefined();
     expect(await seeAlso(b)).toBeUndefined();
-    await expect(
-      store.transaction((tx) => reviewSuspectedDuplicate(tx, { linkId: link.id, decision: 'confirmed', reviewedBy: 'po' })),
-    ).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(store.transaction((tx) => reviewSuspectedDuplicate(tx, { linkId: link.id, decision: 'confirmed', reviewedBy: 'po' }))).rejects.toMatchObject({ code: 'CONFLICT' });
   });
 
   it('keeps the links when confirmed and refuses self-links and unknown patients', async () => {
-    const link = await store.transaction((tx) =>
-      recordSuspectedDuplicate(tx, { patientId: a, otherPatientId: b, grade: 'probable', score: 0.7, createdBy: 'system' }),
-    );
+    const link = await store.transaction((tx) => recordSuspectedDuplicate(tx, { patientId: a, otherPatientId: b, grade: 'probable', score: 0.7, createdBy: 'system' }));
     await store.transaction((tx) => reviewSuspectedDuplicate(tx, { linkId: link.id, decision: 'confirmed', reviewedBy: 'po' }));
     expect(await seeAlso(a)).toEqual([['seealso', `Patient/${b}`]]);
     expect(await listSuspectedDuplicates(store, { patientId: b })).toMatchObject([{ id: link.id, status: 'confirmed' }]);
-    await expect(
-      store.transaction((tx) => recordSuspectedDuplicate(tx, { patientId: a, otherPatientId: a, grade: 'x', score: 1, createdBy: 's' })),
-    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-    await expect(
-      store.transaction((tx) => recordSuspectedDuplicate(tx, { patientId: a, otherPatientId: 'gone', grade: 'x', score: 1, createdBy: 's' })),
-    ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(store.transaction((tx) => recordSuspectedDuplicate(tx, { patientId: a, otherPatientId: a, grade: 'x', score: 1, createdBy: 's' }))).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    await expect(store.transaction((tx) => recordSuspectedDuplicate(tx, { patientId: a, otherPatientId: 'gone', grade: 'x', score: 1, createdBy: 's' }))).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 });

@@ -1,15 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MedfaceError } from '../../src/errors.js';
 import type { Patient } from '../../src/records/fhir.js';
-import {
-  createPatient,
-  nameWords,
-  normaliseText,
-  readPatient,
-  searchPatients,
-  updatePatient,
-  validatePatient,
-} from '../../src/records/patient.js';
+import { createPatient, nameWords, normaliseText, readPatient, searchPatients, updatePatient, validatePatient } from '../../src/records/patient.js';
 import type { Store } from '../../src/store/types.js';
 import { describeEachStore, type TestDatabase } from '../store/harness.js';
 
@@ -50,9 +42,7 @@ describe('validatePatient', () => {
       photo: [{ data: 'AAAA' }],
     };
     const issues = issuesOf(() => validatePatient(bad));
-    expect(issues.map((i) => i.path).sort()).toEqual(
-      ['Patient.birthDate', 'Patient.gender', 'Patient.name[0].given[1]', 'Patient.photo', 'Patient.telecom[0].system'].sort(),
-    );
+    expect(issues.map((i) => i.path).sort()).toEqual(['Patient.birthDate', 'Patient.gender', 'Patient.name[0].given[1]', 'Patient.photo', 'Patient.telecom[0].system'].sort());
     expect(JSON.stringify(issues)).not.toContain('secret@example.org');
     try {
       validatePatient(bad);
@@ -70,12 +60,8 @@ describe('validatePatient', () => {
     expect(issuesOf(() => validatePatient({ ...valid, birthDate: '2999' }))[0]?.message).toMatch(/future/);
     expect(issuesOf(() => validatePatient({ ...valid, identifier: [] }))[0]?.path).toBe('Patient.identifier');
     expect(issuesOf(() => validatePatient({ ...valid, identifier: [{ system: MRN }] }))[0]?.path).toBe('Patient.identifier[0].value');
-    expect(
-      issuesOf(() => validatePatient({ ...valid, link: [{ other: { reference: 'Observation/1' }, type: 'seealso' }] }))[0]?.path,
-    ).toBe('Patient.link[0].other.reference');
-    expect(
-      issuesOf(() => validatePatient({ ...valid, name: [{ family: 'A', period: { start: '2020-01-02', end: '2020-01-01' } }] }))[0]?.path,
-    ).toBe('Patient.name[0].period');
+    expect(issuesOf(() => validatePatient({ ...valid, link: [{ other: { reference: 'Observation/1' }, type: 'seealso' }] }))[0]?.path).toBe('Patient.link[0].other.reference');
+    expect(issuesOf(() => validatePatient({ ...valid, name: [{ family: 'A', period: { start: '2020-01-02', end: '2020-01-01' } }] }))[0]?.path).toBe('Patient.name[0].period');
     expect(issuesOf(() => validatePatient({ ...valid, resourceType: 'Person' }))[0]?.path).toBe('Patient.resourceType');
     expect(issuesOf(() => validatePatient({ resourceType: 'Patient', gender: 'male' }))[0]?.message).toMatch(/name or an identifier/);
     expect(issuesOf(() => validatePatient(null))[0]?.path).toBe('Patient.resourceType');
@@ -116,9 +102,9 @@ describeEachStore('patient records', (h) => {
     await expect(readPatient(store, 'nope')).rejects.toMatchObject({ code: 'NOT_FOUND', status: 404 });
     await expect(createPatient(store, { ...valid, gender: 'x' })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
     await expect(createPatient(store, valid)).rejects.toMatchObject({ code: 'CONFLICT' }); // same MRN
-    await expect(
-      createPatient(store, { ...valid, identifier: undefined, link: [{ other: { reference: `Patient/${created.id}` }, type: 'seealso' }] }),
-    ).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    await expect(createPatient(store, { ...valid, identifier: undefined, link: [{ other: { reference: `Patient/${created.id}` }, type: 'seealso' }] })).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+    });
   });
 
   it('searches by name prefix ignoring case and accents, birth date and identifier', async () => {

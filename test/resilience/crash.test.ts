@@ -59,172 +59,179 @@ interface PatientLog {
 const same = (a: State, b: State) => a.consent === b.consent && a.templates === b.templates;
 
 describeEachStore('SIGKILL during enrolments and consent withdrawals', (h) => {
-  it(`after each of ${ITERATIONS} kills: no partial template, none without consent, acknowledged changes kept, index equals store, audit chain intact`, async () => {
-    const started = Date.now();
-    const random = seededRandom(SEED + (h.name === 'postgres' ? 1 : 0));
-    const db = await h.create();
-    const root = mkdtempSync(path.join(os.tmpdir(), 'medface-crash-'));
-    const site: Site = { dataDir: db.config.databaseUrl ? path.join(root, 'data') : db.config.dataDir, databaseUrl: db.config.databaseUrl };
-    const faces = await fourFaces();
-    const patients = new Map<string, PatientLog>();
-    const unexpected: string[] = [];
-    const stats = { late: 0, inFlightAtKill: 0, committedUnacknowledged: 0, rateLimited: 0, acked: { register: 0, consent: 0, enrol: 0, withdraw: 0 } };
-    let server: ChildServer | undefined;
-    let quiet = false;
-    try {
-      const account = await createAccount(site, ['front-desk', 'admin']);
-      server = await startChildServer(site);
-      const client = new Client(server.url);
-      await client.signIn(account);
-
-      // The face routes' rate limit is per caller and, on PostgreSQL, kept in the store across restarts, so
-      // enrolments cut short by fast kills add up to it; on the quiet server, requests wait as told and retry.
-      const patiently = async (send: () => ReturnType<Client['request']>): ReturnType<Client['request']> => {
-        for (;;) {
-          const answer = await send();
-          if (answer.status !== 429) return answer;
-          await delay((answer.retryAfterSeconds ?? 1) * 1000);
-        }
-      };
-      const step = async (id: string, op: Op, send: () => ReturnType<Client['request']>): Promise<boolean> => {
-        const log = patients.get(id)!;
-        log.inFlight = op;
-        const { status, body } = await (quiet ? patiently(send) : send());
-        if (status >= 200 && status < 300) {
-          log.acked.push(op);
-          log.inFlight = null;
-          stats.acked[op]++;
-          return true;
-        }
-        if (status !== 0) {
-          // an answered refusal changed nothing (each change is one transaction)
-          log.inFlight = null;
-          if (status === 429) stats.rateLimited++;
-          else unexpected.push(`${op} answered ${status}: ${JSON.stringify(body)}`);
-        }
-        return false;
-      };
-      const withdraw = (id: string) => step(id, 'withdraw', () => client.request('DELETE', `/api/v1/patients/${id}/consent`));
-
-      /** One person's face: withdraw whoever holds consent, then register, consent, enrol, withdraw, again, until the server dies. */
-      const faceLoop = async (face: number, holders: string[], enrolled: () => void, once: boolean): Promise<string | null> => {
-        for (const id of holders) if (!(await withdraw(id))) return null;
-        for (;;) {
-          const registered = await client.request('POST', '/api/v1/patients', {
-            resourceType: 'Patient',
-            name: [{ family: `Crash${face}`, given: ['Test'] }],
-            birthDate: '1980-01-01',
-          });
-          if (registered.status !== 201) {
-            if (registered.status !== 0) unexpected.push(`register answered ${registered.status}`);
-            return null;
-          }
-          const id = (registered.body as { id: string }).id;
-          patients.set(id, { face, acked: ['register'], inFlight: null });
-          stats.acked.register++;
-          if (!(await step(id, 'consent', () => client.request('POST', `/api/v1/patients/${id}/consent`, { notice: 'v1' })))) return null;
-          const image = faces[face]!.toString('base64');
-          if (!(await step(id, 'enrol', () => client.request('POST', `/api/v1/patients/${id}/enrol`, { images: [image] })))) return null;
-          enrolled();
-          if (once) return id;
-          if (!(await withdraw(id))) return null;
-        }
-      };
-
-      /** Patients per face whose consent is active, read from the store. */
-      const checkStore = async (): Promise<string[][]> => {
-        const medface = await openMedface({ dataDir: site.dataDir, databaseUrl: site.databaseUrl, keyFile: undefined });
-        try {
-          let templates = 0;
-          for await (const t of medface.store.iterateTemplates()) {
-            templates++;
-            expect(t.modelId).toBe(MODEL);
-            expect((await medface.openTemplate(t)).vector.length).toBe(DIMENSIONS);
-            expect(await activeBiometricConsent(medface.store, t.patientId), 'a template without an active consent').not.toBeNull();
-          }
-          expect(medface.gallery.size).toBe(templates);
-          const chain = await verifyChain(medface.store);
-          expect(chain.ok, JSON.stringify(chain)).toBe(true);
-          const holders: string[][] = faces.map(() => []);
-          for (const [id, log] of patients) {
-            const actual: State = { consent: (await activeBiometricConsent(medface.store, id)) !== null, templates: (await medface.store.listTemplates(id)).length };
-            const acknowledged = AFTER[log.acked[log.acked.length - 1]!];
-            if (log.inFlight !== null) {
-              stats.inFlightAtKill++;
-              const committed = AFTER[log.inFlight];
-              expect(same(actual, acknowledged) || same(actual, committed), `patient with ${log.acked.join(',')} acknowledged and ${log.inFlight} in flight is ${JSON.stringify(actual)}`).toBe(true);
-              if (!same(actual, acknowledged)) {
-                stats.committedUnacknowledged++;
-                log.acked.push(log.inFlight);
-              }
-              log.inFlight = null;
-            } else {
-              expect(actual, `patient with ${log.acked.join(',')} acknowledged`).toEqual(acknowledged);
-            }
-            if (actual.consent) holders[log.face]!.push(id);
-          }
-          return holders;
-        } finally {
-          await medface.close();
-        }
-      };
-
-      const integrity = async (): Promise<IntegrityReport> => {
-        const { status, body } = await client.request('GET', '/api/v1/integrity');
-        expect(status).toBe(200);
-        return body as IntegrityReport;
-      };
-
-      let holders: string[][] = faces.map(() => []);
-      for (let i = 0; i < ITERATIONS; i++) {
-        const late = random() < LATE_SHARE;
-        let enrolledOnce!: () => void;
-        const firstEnrolment = new Promise<void>((resolve) => (enrolledOnce = resolve));
-        const loops = faces.map((_, face) => faceLoop(face, holders[face]!, enrolledOnce, false));
-        if (late) {
-          stats.late++;
-          await Promise.race([firstEnrolment, delay(120_000)]);
-          await delay(random() * LATE_KILL_WINDOW_MS);
-        } else {
-          await delay(random() * EARLY_KILL_WINDOW_MS);
-        }
-        await server.kill();
-        await Promise.all(loops);
-
-        holders = await checkStore();
+  it(
+    `after each of ${ITERATIONS} kills: no partial template, none without consent, acknowledged changes kept, index equals store, audit chain intact`,
+    async () => {
+      const started = Date.now();
+      const random = seededRandom(SEED + (h.name === 'postgres' ? 1 : 0));
+      const db = await h.create();
+      const root = mkdtempSync(path.join(os.tmpdir(), 'medface-crash-'));
+      const site: Site = { dataDir: db.config.databaseUrl ? path.join(root, 'data') : db.config.dataDir, databaseUrl: db.config.databaseUrl };
+      const faces = await fourFaces();
+      const patients = new Map<string, PatientLog>();
+      const unexpected: string[] = [];
+      const stats = { late: 0, inFlightAtKill: 0, committedUnacknowledged: 0, rateLimited: 0, acked: { register: 0, consent: 0, enrol: 0, withdraw: 0 } };
+      let server: ChildServer | undefined;
+      let quiet = false;
+      try {
+        const account = await createAccount(site, ['front-desk', 'admin']);
         server = await startChildServer(site);
-        client.at(server.url);
-        const report = await integrity();
-        expect(report, `after kill ${i + 1}`).toMatchObject({ ok: true, problems: [] });
-        expect(report.indexed).toBe(report.stored);
-        if ((i + 1) % 25 === 0) console.log(`crash test [${h.name}]: ${i + 1} kills checked, ${((Date.now() - started) / 1000).toFixed(0)} s`);
-      }
+        const client = new Client(server.url);
+        await client.signIn(account);
 
-      // A quiet server: each face enrolled for one patient, found by identification; a withdrawal forgotten at once.
-      quiet = true;
-      const enrolledNow = await Promise.all(faces.map((_, face) => faceLoop(face, holders[face]!, () => undefined, true)));
-      expect(enrolledNow.every((id) => id !== null), unexpected.join('\n')).toBe(true);
-      expect(await integrity()).toMatchObject({ ok: true, stored: faces.length, indexed: faces.length, problems: [] });
-      for (const [face, image] of faces.entries()) {
-        const { status, body } = await patiently(() => client.request('POST', '/api/v1/identify', { image: image.toString('base64') }));
-        expect(status).toBe(200);
-        expect((body as { candidates: { patientId: string }[] }).candidates[0]?.patientId).toBe(enrolledNow[face]);
-      }
-      expect(await withdraw(enrolledNow[0]!)).toBe(true);
-      const afterWithdrawal = await patiently(() => client.request('POST', '/api/v1/identify', { image: faces[0]!.toString('base64') }));
-      expect(afterWithdrawal.body).toMatchObject({ match: false, candidates: [] });
-      expect(await integrity()).toMatchObject({ ok: true, stored: faces.length - 1, indexed: faces.length - 1 });
+        // The face routes' rate limit is per caller and, on PostgreSQL, kept in the store across restarts, so
+        // enrolments cut short by fast kills add up to it; on the quiet server, requests wait as told and retry.
+        const patiently = async (send: () => ReturnType<Client['request']>): ReturnType<Client['request']> => {
+          for (;;) {
+            const answer = await send();
+            if (answer.status !== 429) return answer;
+            await delay((answer.retryAfterSeconds ?? 1) * 1000);
+          }
+        };
+        const step = async (id: string, op: Op, send: () => ReturnType<Client['request']>): Promise<boolean> => {
+          const log = patients.get(id)!;
+          log.inFlight = op;
+          const { status, body } = await (quiet ? patiently(send) : send());
+          if (status >= 200 && status < 300) {
+            log.acked.push(op);
+            log.inFlight = null;
+            stats.acked[op]++;
+            return true;
+          }
+          if (status !== 0) {
+            // an answered refusal changed nothing (each change is one transaction)
+            log.inFlight = null;
+            if (status === 429) stats.rateLimited++;
+            else unexpected.push(`${op} answered ${status}: ${JSON.stringify(body)}`);
+          }
+          return false;
+        };
+        const withdraw = (id: string) => step(id, 'withdraw', () => client.request('DELETE', `/api/v1/patients/${id}/consent`));
 
-      // no other refusal is expected: the load is four clients
-      expect(unexpected, unexpected.join('\n')).toEqual([]);
-      console.log(
-        `crash test [${h.name}] seed ${SEED}: ${ITERATIONS} kills (${stats.late} after an enrolment), ${stats.inFlightAtKill} changes in flight at a kill, ` +
-          `${stats.committedUnacknowledged} of them committed; ${stats.rateLimited} rate-limited; acknowledged ${JSON.stringify(stats.acked)}; ${patients.size} patients; ${((Date.now() - started) / 1000).toFixed(0)} s`,
-      );
-    } finally {
-      await server?.kill();
-      await db.drop();
-      rmSync(root, { recursive: true, force: true });
-    }
-  }, 60 * 60_000);
+        /** One person's face: withdraw whoever holds consent, then register, consent, enrol, withdraw, again, until the server dies. */
+        const faceLoop = async (face: number, holders: string[], enrolled: () => void, once: boolean): Promise<string | null> => {
+          for (const id of holders) if (!(await withdraw(id))) return null;
+          for (;;) {
+            const registered = await client.request('POST', '/api/v1/patients', {
+              resourceType: 'Patient',
+              name: [{ family: `Crash${face}`, given: ['Test'] }],
+              birthDate: '1980-01-01',
+            });
+            if (registered.status !== 201) {
+              if (registered.status !== 0) unexpected.push(`register answered ${registered.status}`);
+              return null;
+            }
+            const id = (registered.body as { id: string }).id;
+            patients.set(id, { face, acked: ['register'], inFlight: null });
+            stats.acked.register++;
+            if (!(await step(id, 'consent', () => client.request('POST', `/api/v1/patients/${id}/consent`, { notice: 'v1' })))) return null;
+            const image = faces[face]!.toString('base64');
+            if (!(await step(id, 'enrol', () => client.request('POST', `/api/v1/patients/${id}/enrol`, { images: [image] })))) return null;
+            enrolled();
+            if (once) return id;
+            if (!(await withdraw(id))) return null;
+          }
+        };
+
+        /** Patients per face whose consent is active, read from the store. */
+        const checkStore = async (): Promise<string[][]> => {
+          const medface = await openMedface({ dataDir: site.dataDir, databaseUrl: site.databaseUrl, keyFile: undefined });
+          try {
+            let templates = 0;
+            for await (const t of medface.store.iterateTemplates()) {
+              templates++;
+              expect(t.modelId).toBe(MODEL);
+              expect((await medface.openTemplate(t)).vector.length).toBe(DIMENSIONS);
+              expect(await activeBiometricConsent(medface.store, t.patientId), 'a template without an active consent').not.toBeNull();
+            }
+            expect(medface.gallery.size).toBe(templates);
+            const chain = await verifyChain(medface.store);
+            expect(chain.ok, JSON.stringify(chain)).toBe(true);
+            const holders: string[][] = faces.map(() => []);
+            for (const [id, log] of patients) {
+              const actual: State = { consent: (await activeBiometricConsent(medface.store, id)) !== null, templates: (await medface.store.listTemplates(id)).length };
+              const acknowledged = AFTER[log.acked[log.acked.length - 1]!];
+              if (log.inFlight !== null) {
+                stats.inFlightAtKill++;
+                const committed = AFTER[log.inFlight];
+                expect(same(actual, acknowledged) || same(actual, committed), `patient with ${log.acked.join(',')} acknowledged and ${log.inFlight} in flight is ${JSON.stringify(actual)}`).toBe(true);
+                if (!same(actual, acknowledged)) {
+                  stats.committedUnacknowledged++;
+                  log.acked.push(log.inFlight);
+                }
+                log.inFlight = null;
+              } else {
+                expect(actual, `patient with ${log.acked.join(',')} acknowledged`).toEqual(acknowledged);
+              }
+              if (actual.consent) holders[log.face]!.push(id);
+            }
+            return holders;
+          } finally {
+            await medface.close();
+          }
+        };
+
+        const integrity = async (): Promise<IntegrityReport> => {
+          const { status, body } = await client.request('GET', '/api/v1/integrity');
+          expect(status).toBe(200);
+          return body as IntegrityReport;
+        };
+
+        let holders: string[][] = faces.map(() => []);
+        for (let i = 0; i < ITERATIONS; i++) {
+          const late = random() < LATE_SHARE;
+          let enrolledOnce!: () => void;
+          const firstEnrolment = new Promise<void>((resolve) => (enrolledOnce = resolve));
+          const loops = faces.map((_, face) => faceLoop(face, holders[face]!, enrolledOnce, false));
+          if (late) {
+            stats.late++;
+            await Promise.race([firstEnrolment, delay(120_000)]);
+            await delay(random() * LATE_KILL_WINDOW_MS);
+          } else {
+            await delay(random() * EARLY_KILL_WINDOW_MS);
+          }
+          await server.kill();
+          await Promise.all(loops);
+
+          holders = await checkStore();
+          server = await startChildServer(site);
+          client.at(server.url);
+          const report = await integrity();
+          expect(report, `after kill ${i + 1}`).toMatchObject({ ok: true, problems: [] });
+          expect(report.indexed).toBe(report.stored);
+          if ((i + 1) % 25 === 0) console.log(`crash test [${h.name}]: ${i + 1} kills checked, ${((Date.now() - started) / 1000).toFixed(0)} s`);
+        }
+
+        // A quiet server: each face enrolled for one patient, found by identification; a withdrawal forgotten at once.
+        quiet = true;
+        const enrolledNow = await Promise.all(faces.map((_, face) => faceLoop(face, holders[face]!, () => undefined, true)));
+        expect(
+          enrolledNow.every((id) => id !== null),
+          unexpected.join('\n'),
+        ).toBe(true);
+        expect(await integrity()).toMatchObject({ ok: true, stored: faces.length, indexed: faces.length, problems: [] });
+        for (const [face, image] of faces.entries()) {
+          const { status, body } = await patiently(() => client.request('POST', '/api/v1/identify', { image: image.toString('base64') }));
+          expect(status).toBe(200);
+          expect((body as { candidates: { patientId: string }[] }).candidates[0]?.patientId).toBe(enrolledNow[face]);
+        }
+        expect(await withdraw(enrolledNow[0]!)).toBe(true);
+        const afterWithdrawal = await patiently(() => client.request('POST', '/api/v1/identify', { image: faces[0]!.toString('base64') }));
+        expect(afterWithdrawal.body).toMatchObject({ match: false, candidates: [] });
+        expect(await integrity()).toMatchObject({ ok: true, stored: faces.length - 1, indexed: faces.length - 1 });
+
+        // no other refusal is expected: the load is four clients
+        expect(unexpected, unexpected.join('\n')).toEqual([]);
+        console.log(
+          `crash test [${h.name}] seed ${SEED}: ${ITERATIONS} kills (${stats.late} after an enrolment), ${stats.inFlightAtKill} changes in flight at a kill, ` +
+            `${stats.committedUnacknowledged} of them committed; ${stats.rateLimited} rate-limited; acknowledged ${JSON.stringify(stats.acked)}; ${patients.size} patients; ${((Date.now() - started) / 1000).toFixed(0)} s`,
+        );
+      } finally {
+        await server?.kill();
+        await db.drop();
+        rmSync(root, { recursive: true, force: true });
+      }
+    },
+    60 * 60_000,
+  );
 });

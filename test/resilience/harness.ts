@@ -137,7 +137,12 @@ export class Client {
         ...(body !== undefined && { body: JSON.stringify(body) }),
       });
       // as a browser keeps cookies (a sign-in sets the session cookie and binds the CSRF cookie to it)
-      const jar = new Map(this.#cookie.split('; ').filter(Boolean).map((c) => [c.slice(0, c.indexOf('=')), c] as const));
+      const jar = new Map(
+        this.#cookie
+          .split('; ')
+          .filter(Boolean)
+          .map((c) => [c.slice(0, c.indexOf('=')), c] as const),
+      );
       for (const c of response.headers.getSetCookie().map((line) => line.split(';')[0]!)) jar.set(c.slice(0, c.indexOf('=')), c);
       this.#cookie = [...jar.values()].filter((c) => !c.endsWith('=')).join('; ');
       const text = await response.text();
@@ -165,15 +170,5 @@ const CROPS = [
 ] as const;
 
 export async function fourFaces(): Promise<Buffer[]> {
-  return Promise.all(
-    CROPS.map(({ photo, ...box }) =>
-      sharp(readFileSync(photo))
-        .rotate()
-        .extract(box)
-        .resize({ width: 400 })
-        .jpeg({ quality: 92 })
-        .toBuffer(),
-    ),
-  );
+  return Promise.all(CROPS.map(({ photo, ...box }) => sharp(readFileSync(photo)).rotate().extract(box).resize({ width: 400 }).jpeg({ quality: 92 }).toBuffer()));
 }
-

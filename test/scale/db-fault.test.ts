@@ -186,9 +186,7 @@ if (!postgres) {
       await proxy.restore();
       const restoredAt = performance.now();
       await within(5000, 'ready again', async () => ((await app.inject('/ready')).statusCode === 200 ? true : undefined));
-      await within(5000, 'the gallery resynced', async () =>
-        gallery().templatesOf(added).includes(addedTemplate) && gallery().templatesOf(kept).length === 0 ? true : undefined,
-      );
+      await within(5000, 'the gallery resynced', async () => (gallery().templatesOf(added).includes(addedTemplate) && gallery().templatesOf(kept).length === 0 ? true : undefined));
       console.info(`[db-fault] ready and resynced ${(performance.now() - restoredAt).toFixed(0)} ms after the database came back`);
       expect(gallery().size).toBe(sizeBefore);
       expect((await request('GET', `/api/v1/patients/${added}`)).statusCode).toBe(200);

@@ -26,8 +26,7 @@ afterAll(async () => {
 
 type Request = { id: string; action: string; username: string; status: string; requestedBy: string };
 
-const usernames = async (): Promise<string[]> =>
-  (await server.as(admin, { method: 'GET', url: '/api/v1/users' })).json<{ users: { username: string }[] }>().users.map((u) => u.username);
+const usernames = async (): Promise<string[]> => (await server.as(admin, { method: 'GET', url: '/api/v1/users' })).json<{ users: { username: string }[] }>().users.map((u) => u.username);
 
 /** Signs in with the temporary password: enrols the user's own TOTP, then signs in with its code and a new password. */
 async function firstSignIn(username: string, password: string): Promise<{ status: number; secret: Buffer }> {
@@ -124,7 +123,10 @@ describe('the two-administrator rule', () => {
     expect(enrolled.secret.equals(secret)).toBe(false);
 
     // an administrator may still reset their own TOTP alone
-    const ownTotp = await server.as(admin, { method: 'POST', url: `/api/v1/users/${(await server.as(admin, { method: 'GET', url: '/api/v1/auth/session' })).json<{ user: { username: string } }>().user.username}/totp` });
+    const ownTotp = await server.as(admin, {
+      method: 'POST',
+      url: `/api/v1/users/${(await server.as(admin, { method: 'GET', url: '/api/v1/auth/session' })).json<{ user: { username: string } }>().user.username}/totp`,
+    });
     expect(ownTotp.statusCode, ownTotp.body).toBe(200);
 
     const trail = await server.deployment.medface.audit.search(server.deployment.medface.store, { limit: 1000 });

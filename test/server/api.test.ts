@@ -166,8 +166,7 @@ describe('embeddings never come from a client', () => {
 
 describe('CSRF', () => {
   it('refuses a cookie-authenticated change without the token, with a wrong one, or from another site', async () => {
-    const post = (headers: Record<string, string>) =>
-      server.app.inject({ method: 'POST', url: '/api/v1/patients', headers: { cookie: frontDesk.cookie, ...headers }, payload: PATIENT });
+    const post = (headers: Record<string, string>) => server.app.inject({ method: 'POST', url: '/api/v1/patients', headers: { cookie: frontDesk.cookie, ...headers }, payload: PATIENT });
     expectError(await post({}), 403, 'CSRF_REJECTED');
     expectError(await post({ 'x-csrf-token': 'A'.repeat(43) }), 403, 'CSRF_REJECTED');
     expectError(await post({ 'x-csrf-token': frontDesk.csrf, 'sec-fetch-site': 'cross-site' }), 403, 'CSRF_REJECTED');
@@ -179,7 +178,12 @@ describe('CSRF', () => {
   it('covers sign-in too, and exempts API clients with a bearer key', async () => {
     expectError(await server.app.inject({ method: 'POST', url: '/api/v1/auth/sign-in', payload: { username: 'x', password: 'y', code: '1' } }), 403, 'CSRF_REJECTED');
     const { key } = await server.apiKey(['verify:patient']);
-    const response = await server.app.inject({ method: 'POST', url: '/api/v1/telemedicine/checks', headers: { authorization: `Bearer ${key}` }, payload: { patientId: '2c8f3b8e-58b4-4b52-9a55-1bd1c3a2b0aa' } });
+    const response = await server.app.inject({
+      method: 'POST',
+      url: '/api/v1/telemedicine/checks',
+      headers: { authorization: `Bearer ${key}` },
+      payload: { patientId: '2c8f3b8e-58b4-4b52-9a55-1bd1c3a2b0aa' },
+    });
     expectError(response, 404, 'NOT_FOUND');
   });
 });
@@ -207,9 +211,7 @@ describe('OpenAPI', () => {
     const response = await server.app.inject('/docs/json');
     expect(response.statusCode).toBe(200);
     const doc = response.json<{ paths: Record<string, Record<string, { responses: Record<string, unknown>; parameters?: unknown[] }>> }>();
-    const documented = new Set(
-      Object.entries(doc.paths).flatMap(([url, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${url.replace(/\{(\w+)\}/g, ':$1')}`)),
-    );
+    const documented = new Set(Object.entries(doc.paths).flatMap(([url, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${url.replace(/\{(\w+)\}/g, ':$1')}`)));
     const served = routesOf(server.app).filter((r) => !r.startsWith('HEAD ') && /^\w+ \/(api|fhir|health|ready|metrics)/.test(r));
     expect(served.length).toBeGreaterThan(40);
     expect(served.filter((r) => !documented.has(r))).toEqual([]);
@@ -257,7 +259,12 @@ describe('body encoding (issue 15, low)', () => {
     const fhir = await server.as(frontDesk, { method: 'POST', url: '/api/v1/patients', headers: { 'content-type': 'application/fhir+json' }, payload: latin1 });
     expect(fhir.statusCode).toBe(400);
 
-    const utf8 = await server.as(frontDesk, { method: 'POST', url: '/api/v1/patients', headers: { 'content-type': 'application/json; charset=UTF-8' }, payload: Buffer.from(patient('Müller'), 'utf8') });
+    const utf8 = await server.as(frontDesk, {
+      method: 'POST',
+      url: '/api/v1/patients',
+      headers: { 'content-type': 'application/json; charset=UTF-8' },
+      payload: Buffer.from(patient('Müller'), 'utf8'),
+    });
     expect(utf8.statusCode, utf8.body).toBe(201);
     expect(utf8.json<{ name: { family: string }[] }>().name[0]!.family).toBe('Müller');
   });

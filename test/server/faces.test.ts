@@ -125,7 +125,9 @@ describe('face routes', () => {
     const stranger = await server.as(frontDesk, { method: 'POST', url: '/api/v1/identify', payload: { image: b64(images.stranger), top: 5 } });
     expect(stranger.json()).toMatchObject({ match: false, candidates: [] });
     // the capture's own refusals come back with their codes, so a camera page can ask for another one
-    const blank = await sharp({ create: { width: 320, height: 240, channels: 3, background: { r: 128, g: 128, b: 128 } } }).jpeg().toBuffer();
+    const blank = await sharp({ create: { width: 320, height: 240, channels: 3, background: { r: 128, g: 128, b: 128 } } })
+      .jpeg()
+      .toBuffer();
     const noFace = await server.as(frontDesk, { method: 'POST', url: '/api/v1/identify', payload: { image: b64(blank) } });
     expect(noFace.statusCode).toBe(422);
     expect(noFace.json()).toMatchObject({ error: { code: 'NO_FACE' } });
@@ -223,7 +225,9 @@ describe('face routes', () => {
     for (const v of [box.x, box.y, box.width, box.height]) expect(v).toBeGreaterThan(0);
     expect(box.x + box.width).toBeLessThanOrEqual(1);
     expect(Object.keys(face.json<object>()).sort()).toEqual(['box', 'reasons']);
-    const blank = await sharp({ create: { width: 320, height: 240, channels: 3, background: '#7f7f7f' } }).jpeg().toBuffer();
+    const blank = await sharp({ create: { width: 320, height: 240, channels: 3, background: '#7f7f7f' } })
+      .jpeg()
+      .toBuffer();
     expect((await quality(frontDesk, blank)).json()).toEqual({ reasons: ['NO_FACE'], box: null });
     expect((await quality(await server.newBrowser(), images.aliceAgain)).statusCode).toBe(401);
     const privacy = await server.signIn(['privacy-officer']);

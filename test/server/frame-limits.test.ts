@@ -25,7 +25,10 @@ afterAll(async () => {
 });
 
 /** A flat grey PNG of that size: a few KB, however many pixels it claims. */
-const flatPng = (width: number, height: number) => sharp({ create: { width, height, channels: 3, background: '#808080' } }).png().toBuffer();
+const flatPng = (width: number, height: number) =>
+  sharp({ create: { width, height, channels: 3, background: '#808080' } })
+    .png()
+    .toBuffer();
 
 /** An anonymous portal sign-in with six copies of `frame`, answering a fresh challenge. */
 async function signInWith(frame: Buffer) {
@@ -46,7 +49,10 @@ describe('liveness frames', () => {
   }, 120_000);
 
   it('still take a Full-HD frame in either orientation (decoded and looked at: no face, so the liveness check fails)', async () => {
-    for (const [width, height] of [[1920, 1080], [1080, 1920]] as const) {
+    for (const [width, height] of [
+      [1920, 1080],
+      [1080, 1920],
+    ] as const) {
       const answer = await signInWith(await flatPng(width, height));
       expect(answer.statusCode).toBe(422);
       expect(answer.json()).toMatchObject({ error: { code: 'LIVENESS_FAILED' } });

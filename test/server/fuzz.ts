@@ -153,9 +153,15 @@ function tiffClaiming(width: number, height: number): Buffer {
 export async function hostileImages(): Promise<HostileImages> {
   const noise = Buffer.alloc(64 * 48 * 3);
   for (let i = 0; i < noise.length; i++) noise[i] = (i * 2654435761) >>> 24;
-  const jpeg = await sharp(noise, { raw: { width: 64, height: 48, channels: 3 } }).jpeg().toBuffer();
-  const png = await sharp(noise, { raw: { width: 64, height: 48, channels: 3 } }).png().toBuffer();
-  const webp = await sharp(noise, { raw: { width: 64, height: 48, channels: 3 } }).webp().toBuffer();
+  const jpeg = await sharp(noise, { raw: { width: 64, height: 48, channels: 3 } })
+    .jpeg()
+    .toBuffer();
+  const png = await sharp(noise, { raw: { width: 64, height: 48, channels: 3 } })
+    .png()
+    .toBuffer();
+  const webp = await sharp(noise, { raw: { width: 64, height: 48, channels: 3 } })
+    .webp()
+    .toBuffer();
   const zip = Buffer.concat([Buffer.from('504b0304', 'hex'), Buffer.alloc(26), Buffer.from('evil.sh#!/bin/sh\nrm -rf /\n'), Buffer.from('504b0506', 'hex'), Buffer.alloc(18)]);
   const html = Buffer.from('<html><body><script>fetch("/api/v1/users")</script></body></html>');
   return {
@@ -198,7 +204,11 @@ function hostileString(rng: Rng): string {
 }
 
 /** Percent-encoding that survives lone surrogates (encodeURIComponent throws on them): they go as invalid UTF-8. */
-const percent = (text: string): string => text.split(/(\p{Cs})/u).map((part, i) => (i % 2 ? '%ED%A0%80' : encodeURIComponent(part))).join('');
+const percent = (text: string): string =>
+  text
+    .split(/(\p{Cs})/u)
+    .map((part, i) => (i % 2 ? '%ED%A0%80' : encodeURIComponent(part)))
+    .join('');
 
 const DEEP = (depth: number, leaf: string) => `${'{"a":'.repeat(depth)}${leaf}${'}'.repeat(depth)}`;
 const DEEP_ARRAY = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
@@ -278,11 +288,21 @@ export function generateCase(rng: Rng, ctx: Pick<FuzzContext, 'patientId' | 'con
       return { family, as: put ? 'clinician' : 'frontDesk', request: { method: put ? 'PUT' : 'GET', url, ...(put && { payload: { resourceType: 'Encounter' } }) } };
     }
     case 'consent':
-      return { family, as: 'frontDesk', request: { method: rng() < 0.8 ? 'POST' : 'DELETE', url: `/api/v1/patients/${ctx.consentPatientId}/consent`, payload: rng() < 0.8 ? { notice: s() } : { notice: s(), [s()]: s() } } };
+      return {
+        family,
+        as: 'frontDesk',
+        request: { method: rng() < 0.8 ? 'POST' : 'DELETE', url: `/api/v1/patients/${ctx.consentPatientId}/consent`, payload: rng() < 0.8 ? { notice: s() } : { notice: s(), [s()]: s() } },
+      };
     case 'record': {
       const subject = { reference: rng() < 0.8 ? `Patient/${id}` : s() };
       const resource = pick(rng, [
-        { resourceType: 'Encounter', status: rng() < 0.5 ? 'arrived' : s(), class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB', display: s() }, subject, reasonCode: [{ text: s() }] },
+        {
+          resourceType: 'Encounter',
+          status: rng() < 0.5 ? 'arrived' : s(),
+          class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB', display: s() },
+          subject,
+          reasonCode: [{ text: s() }],
+        },
         {
           resourceType: 'Condition',
           clinicalStatus: { coding: [{ system: `${TERMINOLOGY}/condition-clinical`, code: rng() < 0.7 ? 'active' : s() }] },
@@ -313,12 +333,24 @@ export function generateCase(rng: Rng, ctx: Pick<FuzzContext, 'patientId' | 'con
       return {
         family,
         as: 'browser',
-        request: { method: 'POST', url: '/api/v1/auth/sign-in', payload: rng() < 0.8 ? { username: s(), password: s(), code: s().slice(0, 16) } : { username: s(), password: s(), code: s(), newPassword: s() } },
+        request: {
+          method: 'POST',
+          url: '/api/v1/auth/sign-in',
+          payload: rng() < 0.8 ? { username: s(), password: s(), code: s().slice(0, 16) } : { username: s(), password: s(), code: s(), newPassword: s() },
+        },
       };
     case 'user':
-      return { family, as: 'admin', request: { method: 'POST', url: '/api/v1/users', payload: { username: s(), roles: rng() < 0.7 ? ['clinician'] : [s()], ...(rng() < 0.5 && { displayName: s() }) } } };
+      return {
+        family,
+        as: 'admin',
+        request: { method: 'POST', url: '/api/v1/users', payload: { username: s(), roles: rng() < 0.7 ? ['clinician'] : [s()], ...(rng() < 0.5 && { displayName: s() }) } },
+      };
     case 'break-glass':
-      return { family, as: 'emergency', request: { method: 'POST', url: '/api/v1/break-glass', payload: { patientId: rng() < 0.3 ? id : s(), reason: s(), ...(rng() < 0.3 && { minutes: pick(rng, [0, -1, 1e9, 0.5, s()]) }) } } };
+      return {
+        family,
+        as: 'emergency',
+        request: { method: 'POST', url: '/api/v1/break-glass', payload: { patientId: rng() < 0.3 ? id : s(), reason: s(), ...(rng() < 0.3 && { minutes: pick(rng, [0, -1, 1e9, 0.5, s()]) }) } },
+      };
     case 'image':
     case 'image-multipart': {
       const image = pick(rng, ctx.images.all);
@@ -355,7 +387,20 @@ export function generateCase(rng: Rng, ctx: Pick<FuzzContext, 'patientId' | 'con
       };
     }
     case 'base64': {
-      const garbage = pick(rng, ['!!!!', '====', 'A', 'AB=C', '////', `data:text/html;base64,${Buffer.from('<script>').toString('base64')}`, 'data:image/jpeg;base64,', '\u0000\u0000', s(), 'QUJD\nREVG', 'QUJD REVG', '%%%%']);
+      const garbage = pick(rng, [
+        '!!!!',
+        '====',
+        'A',
+        'AB=C',
+        '////',
+        `data:text/html;base64,${Buffer.from('<script>').toString('base64')}`,
+        'data:image/jpeg;base64,',
+        '\u0000\u0000',
+        s(),
+        'QUJD\nREVG',
+        'QUJD REVG',
+        '%%%%',
+      ]);
       return { family, as: 'apiKey', request: { method: 'POST', url: '/api/v1/identify', payload: { image: garbage } } };
     }
     case 'transport': {
@@ -364,12 +409,33 @@ export function generateCase(rng: Rng, ctx: Pick<FuzzContext, 'patientId' | 'con
       const as = url === '/api/v1/records' ? 'clinician' : url === '/api/v1/identify' ? 'apiKey' : url === '/api/v1/break-glass' ? 'emergency' : url.includes('sign-in') ? 'browser' : 'frontDesk';
       const json = { 'content-type': 'application/json' };
       const bodies: Record<typeof kind, { headers: Record<string, string>; payload: string | Buffer }> = {
-        'content-type': { headers: { 'content-type': pick(rng, ['text/plain', 'application/xml', 'application/x-www-form-urlencoded', 'multipart/form-data', 'image/jpeg', 'application/json; charset=utf-7', '', s().replace(/[^\x20-\x7e]/g, '')]) }, payload: '{"resourceType":"Patient"}' },
+        'content-type': {
+          headers: {
+            'content-type': pick(rng, [
+              'text/plain',
+              'application/xml',
+              'application/x-www-form-urlencoded',
+              'multipart/form-data',
+              'image/jpeg',
+              'application/json; charset=utf-7',
+              '',
+              s().replace(/[^\x20-\x7e]/g, ''),
+            ]),
+          },
+          payload: '{"resourceType":"Patient"}',
+        },
         malformed: { headers: json, payload: pick(rng, ['{', '{"a":}', '[1,2', '{"resourceType":"Patient",}', 'nul', '\u0000', "{'a':1}", '{"a":"\\uD800"}', '{"a":1}{"b":2}']) },
         'deep-object': { headers: json, payload: DEEP(pick(rng, [100, 10_000, 100_000]), '"x"') },
         'deep-array': { headers: json, payload: `{"resourceType":"Patient","name":${DEEP_ARRAY(pick(rng, [100, 10_000, 200_000]))}}` },
         oversized: { headers: json, payload: `{"resourceType":"Patient","name":[{"family":"${'A'.repeat(pick(rng, [1024 * 1024 + 1, 2 * 1024 * 1024]))}"}]}` },
-        proto: { headers: json, payload: pick(rng, ['{"__proto__":{"roles":["admin"]},"resourceType":"Patient"}', '{"constructor":{"prototype":{"admin":true}}}', '{"resourceType":"Patient","name":[{"__proto__":{"family":"x"}}]}']) },
+        proto: {
+          headers: json,
+          payload: pick(rng, [
+            '{"__proto__":{"roles":["admin"]},"resourceType":"Patient"}',
+            '{"constructor":{"prototype":{"admin":true}}}',
+            '{"resourceType":"Patient","name":[{"__proto__":{"family":"x"}}]}',
+          ]),
+        },
         'duplicate-keys': { headers: json, payload: '{"resourceType":"Patient","resourceType":"Encounter","name":[{"family":"A"}]}' },
         number: { headers: json, payload: pick(rng, ['1e999999', '-0', '123456789012345678901234567890', '[]', '"string"', 'true', 'null']) },
         charset: { headers: { 'content-type': 'application/json; charset=latin1' }, payload: Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]) },
@@ -481,7 +547,11 @@ interface Answer {
 /** The same request over a real socket (the raw bytes, so malformed bodies go as they are). */
 async function overHttp(baseUrl: string, request: FuzzCase['request'], headers: Record<string, string>): Promise<Answer> {
   const payload = request.payload === undefined ? undefined : Buffer.isBuffer(request.payload) || typeof request.payload === 'string' ? request.payload : JSON.stringify(request.payload);
-  const all = { ...(payload !== undefined && typeof request.payload === 'object' && !Buffer.isBuffer(request.payload) && { 'content-type': 'application/json' }), ...(request.headers as Record<string, string>), ...headers };
+  const all = {
+    ...(payload !== undefined && typeof request.payload === 'object' && !Buffer.isBuffer(request.payload) && { 'content-type': 'application/json' }),
+    ...(request.headers as Record<string, string>),
+    ...headers,
+  };
   const response = await fetch(`${baseUrl}${request.url as string}`, { method: request.method, headers: all, ...(payload !== undefined && { body: payload }) });
   return { status: response.status, headers: Object.fromEntries(response.headers), body: await response.text() };
 }
@@ -537,8 +607,7 @@ export async function runFuzz(ctx: FuzzContext, seed: number, cases: number, onP
     const headers = headersFor(ctx, c.as, browser);
     const http = c.http === true || n % 10 === 0;
     const describe = `${c.request.method} ${String(c.request.url).slice(0, 120)} as ${c.as}`;
-    const finding = (problem: string, answer: Answer) =>
-      result.findings.push({ n, family: c.family, problem, status: answer.status, request: describe, body: answer.body.slice(0, 300) });
+    const finding = (problem: string, answer: Answer) => result.findings.push({ n, family: c.family, problem, status: answer.status, request: describe, body: answer.body.slice(0, 300) });
     let answer: Answer;
     try {
       if (http) {
@@ -547,7 +616,11 @@ export async function runFuzz(ctx: FuzzContext, seed: number, cases: number, onP
       } else {
         // sign-in cases from addresses of their own, so that the throttle of one address does not answer them all
         const remoteAddress = c.as === 'browser' ? `198.51.${(n >> 8) & 255}.${n & 255}` : undefined;
-        const response: LightMyRequestResponse = await ctx.server.app.inject({ ...c.request, headers: { ...(c.request.headers as Record<string, string>), ...headers }, ...(remoteAddress && { remoteAddress }) });
+        const response: LightMyRequestResponse = await ctx.server.app.inject({
+          ...c.request,
+          headers: { ...(c.request.headers as Record<string, string>), ...headers },
+          ...(remoteAddress && { remoteAddress }),
+        });
         answer = { status: response.statusCode, headers: response.headers, body: response.body };
       }
     } catch (e) {
@@ -562,7 +635,9 @@ export async function runFuzz(ctx: FuzzContext, seed: number, cases: number, onP
       parsed = undefined;
     }
     const code = (parsed as { error?: { code?: unknown } } | undefined)?.error?.code;
-    if (answer.status >= 400) result.byCode[String(code ?? (parsed as { resourceType?: string } | undefined)?.resourceType ?? 'none')] = (result.byCode[String(code ?? (parsed as { resourceType?: string } | undefined)?.resourceType ?? 'none')] ?? 0) + 1;
+    if (answer.status >= 400)
+      result.byCode[String(code ?? (parsed as { resourceType?: string } | undefined)?.resourceType ?? 'none')] =
+        (result.byCode[String(code ?? (parsed as { resourceType?: string } | undefined)?.resourceType ?? 'none')] ?? 0) + 1;
     if (STACK.test(answer.body)) finding('stack trace or source path in the answer', answer);
     if (answer.status >= 500 && !(answer.status === 503 && code === 'ENGINE_BUSY')) finding(`5xx: ${serverError(ctx.server, answer.body)}`, answer);
     // a refusal by the HTTP parser comes before any route: it cannot know a FHIR client is asking

@@ -37,7 +37,12 @@ export interface Browser {
  * those it cleared are gone. A sign-in sets the session cookie and binds the CSRF cookie to it.
  */
 export function afterResponse<B extends Browser>(browser: B, response: { cookies: unknown }): B {
-  const jar = new Map(browser.cookie.split(/;\s*/).filter(Boolean).map((c) => [c.slice(0, c.indexOf('=')), c.slice(c.indexOf('=') + 1)] as const));
+  const jar = new Map(
+    browser.cookie
+      .split(/;\s*/)
+      .filter(Boolean)
+      .map((c) => [c.slice(0, c.indexOf('=')), c.slice(c.indexOf('=') + 1)] as const),
+  );
   for (const { name, value } of response.cookies as { name: string; value: string }[]) {
     if (value === '') jar.delete(name);
     else jar.set(name, value);

@@ -23,7 +23,13 @@ beforeAll(async () => {
   registerJsonBodies(app, TEXT_LIMIT);
   app.addHook('preHandler', async (request) => placeImages(request));
   const describeValue = (v: unknown): unknown =>
-    Buffer.isBuffer(v) ? { bytes: v.length, sha256: createHash('sha256').update(v).digest('hex') } : Array.isArray(v) ? v.map(describeValue) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, describeValue(x)])) : v;
+    Buffer.isBuffer(v)
+      ? { bytes: v.length, sha256: createHash('sha256').update(v).digest('hex') }
+      : Array.isArray(v)
+        ? v.map(describeValue)
+        : v && typeof v === 'object'
+          ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, describeValue(x)]))
+          : v;
   app.post(
     '/images',
     {
@@ -61,7 +67,8 @@ describe('JSON bodies with images are decoded as they stream', () => {
 
   it.each([0, 1, 3, 7, 4096])('decodes base64, data: URLs and escaped slashes into the same bytes, in pieces of %i bytes', async (piece) => {
     const escaped = photo.toString('base64').replaceAll('/', '\\/');
-    const body = JSON.stringify({ name: 'Zoë "\\" \u{1F600}', note: { a: [1, { b: 'x' }], frames: 'not an image here' } }).slice(0, -1) +
+    const body =
+      JSON.stringify({ name: 'Zoë "\\" \u{1F600}', note: { a: [1, { b: 'x' }], frames: 'not an image here' } }).slice(0, -1) +
       `,"photo":"data:image\\/jpeg;base64,${escaped}","frames":[${frames.map((f, i) => `{"at":${i * 100},"image":"${i === 1 ? 'DATA:image/png;base64,' : ''}${f.toString('base64')}"}`).join(' , ')}]}`;
     const response = await post('/images', body, piece);
     expect(response.statusCode).toBe(200);

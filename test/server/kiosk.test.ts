@@ -19,7 +19,12 @@ let server: TestServer;
 let patientId: string;
 let kiosk: Browser;
 
-const encounter = (patient: string) => ({ resourceType: 'Encounter', status: 'arrived', class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' }, subject: { reference: `Patient/${patient}` } });
+const encounter = (patient: string) => ({
+  resourceType: 'Encounter',
+  status: 'arrived',
+  class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
+  subject: { reference: `Patient/${patient}` },
+});
 
 /** A browser paired as a kiosk through the pairing route, as the kiosk page does it. */
 async function pairedKiosk(name: string): Promise<Browser> {

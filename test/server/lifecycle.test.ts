@@ -123,7 +123,9 @@ describe('TLS', () => {
     const dir = path.dirname(config.dataDir);
     const certFile = path.join(dir, 'cert.pem');
     const keyFile = path.join(dir, 'key.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], {
+      stdio: 'ignore',
+    });
     const server = await start({ ...config, tls: { certFile, keyFile } });
     expect(server.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     const response = await new Promise<http.IncomingMessage>((resolve, reject) => {
@@ -138,7 +140,11 @@ describe('TLS', () => {
     const csrfCookie = String(response.headers['set-cookie']).split(';')[0]!;
     const signOut = (cookie: string) =>
       new Promise<number>((resolve, reject) => {
-        const request = https.request(`${server.url}/api/v1/auth/sign-out`, { method: 'POST', ca: readFileSync(certFile), headers: { cookie, 'x-csrf-token': token } }, (r) => (r.resume(), resolve(r.statusCode ?? 0)));
+        const request = https.request(
+          `${server.url}/api/v1/auth/sign-out`,
+          { method: 'POST', ca: readFileSync(certFile), headers: { cookie, 'x-csrf-token': token } },
+          (r) => (r.resume(), resolve(r.statusCode ?? 0)),
+        );
         request.on('error', reject).end();
       });
     expect(await signOut(csrfCookie)).toBe(200);

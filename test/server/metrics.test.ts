@@ -41,7 +41,9 @@ it('counts requests per route, face analyses, identification outcomes and the ga
   const scrape = async () => (await server.app.inject({ url: '/metrics', headers: { authorization: `Bearer ${key}` } })).body;
   const before = await scrape();
 
-  const blank = await sharp({ create: { width: 320, height: 240, channels: 3, background: '#808080' } }).jpeg().toBuffer();
+  const blank = await sharp({ create: { width: 320, height: 240, channels: 3, background: '#808080' } })
+    .jpeg()
+    .toBuffer();
   const noFace = await server.as(frontDesk, { method: 'POST', url: '/api/v1/identify', payload: { image: blank.toString('base64') } });
   expect(noFace.statusCode).toBe(422);
   const after = await scrape();

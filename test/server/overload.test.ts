@@ -80,9 +80,7 @@ async function faceRequest(kind: 'verify' | 'identify', multipart: boolean, star
 describe('overload', () => {
   it('answers a burst beyond capacity with immediate 503 ENGINE_BUSY and Retry-After, and serves the rest', async () => {
     const started = performance.now();
-    const answers = await Promise.all(
-      Array.from({ length: BURST }, (_, i) => faceRequest(i % 2 === 0 ? 'verify' : 'identify', i % 3 === 0, started)),
-    );
+    const answers = await Promise.all(Array.from({ length: BURST }, (_, i) => faceRequest(i % 2 === 0 ? 'verify' : 'identify', i % 3 === 0, started)));
     const busy = answers.filter((a) => a.status === 503);
     const served = answers.filter((a) => a.status === 200);
     expect(busy.length + served.length).toBe(BURST);
@@ -109,7 +107,10 @@ describe('overload', () => {
 
   it('bounds password sign-ins in flight: a flood gets 503 SERVER_BUSY, never a 5xx of another kind', async () => {
     const csrf = await fetch(`${base}/api/v1/auth/csrf`);
-    const cookie = csrf.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+    const cookie = csrf.headers
+      .getSetCookie()
+      .map((c) => c.split(';')[0])
+      .join('; ');
     const { csrfToken } = (await csrf.json()) as { csrfToken: string };
     const attempts = await Promise.all(
       Array.from({ length: 48 }, async (_, i) => {

@@ -33,7 +33,13 @@ beforeAll(async () => {
   writeTestThresholds(thresholdsFile);
   server = await startTestServer({
     deployment: {
-      pool: { embedSingle: remembering.embedSingle, observe: (bytes, embed) => pool.observe(bytes, embed), embedObserved: (bytes, face) => pool.embedObserved(bytes, face), stats: () => pool.stats(), close: () => pool.close() },
+      pool: {
+        embedSingle: remembering.embedSingle,
+        observe: (bytes, embed) => pool.observe(bytes, embed),
+        embedObserved: (bytes, face) => pool.embedObserved(bytes, face),
+        stats: () => pool.stats(),
+        close: () => pool.close(),
+      },
       thresholdsFile,
       // challenges whose actions a sequence rendered in advance performs
       liveness: { random: FIXED_RANDOM },
@@ -42,7 +48,10 @@ beforeAll(async () => {
   });
   const { medface, access } = server.deployment;
   const actor = actorOf(OPERATOR);
-  for (const [name, face] of [['alice', images.alice], ['bob', images.bob]] as const) {
+  for (const [name, face] of [
+    ['alice', images.alice],
+    ['bob', images.bob],
+  ] as const) {
     const patient = await createPatientRecord(medface, PATIENTS[name], actor);
     ids[name] = patient.id as string;
     await grantConsent(medface, { patientId: ids[name], notice: 'v1' }, actor);
@@ -158,7 +167,10 @@ describe('patient portal API', () => {
     const withPin = await patientSignIn(images.aliceAgain, { pin: '58209749' });
     expect((await server.as(withPin, { method: 'GET', url: '/api/v1/auth/session' })).json()).toMatchObject({ session: { established: { method: 'face+pin' } } });
     // the PIN, which no photo supplies, opens the clinical record
-    const chart = (await server.as(withPin, { method: 'GET', url: `/api/v1/patients/${ids.alice}/chart` })).json<{ resources: Record<string, { code?: { text?: string } }[]>; identity: { method: string } }>();
+    const chart = (await server.as(withPin, { method: 'GET', url: `/api/v1/patients/${ids.alice}/chart` })).json<{
+      resources: Record<string, { code?: { text?: string } }[]>;
+      identity: { method: string };
+    }>();
     expect(Object.keys(chart.resources).sort()).toEqual(['AllergyIntolerance', 'Condition', 'DocumentReference', 'Encounter', 'MedicationStatement', 'Observation']);
     expect(chart.resources.Condition!.map((c) => c.code?.text)).toEqual(["alice's condition"]);
     expect(chart.identity.method).toBe('face+pin');

@@ -36,7 +36,13 @@ beforeAll(async () => {
   writeTestThresholds(thresholdsFile);
   server = await startTestServer({
     deployment: {
-      pool: { embedSingle: remembering.embedSingle, observe: (bytes, embed) => pool.observe(bytes, embed), embedObserved: (bytes, face) => pool.embedObserved(bytes, face), stats: () => pool.stats(), close: () => pool.close() },
+      pool: {
+        embedSingle: remembering.embedSingle,
+        observe: (bytes, embed) => pool.observe(bytes, embed),
+        embedObserved: (bytes, face) => pool.embedObserved(bytes, face),
+        stats: () => pool.stats(),
+        close: () => pool.close(),
+      },
       thresholdsFile,
       liveness: { random: FIXED_RANDOM },
     },

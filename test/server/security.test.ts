@@ -96,7 +96,13 @@ describe('missing authentication', () => {
         // a session token nobody issued (with the CSRF cookie GET /csrf binds to it)
         await server.as(forged, { method: method as 'GET', url, ...(payload && { payload }) }),
         // an API key nobody issued (from an address of its own: bad keys count towards an address's lockout)
-        await server.app.inject({ method: method as 'GET', url, remoteAddress: `198.18.${i >> 8}.${i & 255}`, headers: { authorization: `Bearer mfk_${randomBytes(32).toString('base64url')}` }, ...(payload && { payload }) }),
+        await server.app.inject({
+          method: method as 'GET',
+          url,
+          remoteAddress: `198.18.${i >> 8}.${i & 255}`,
+          headers: { authorization: `Bearer mfk_${randomBytes(32).toString('base64url')}` },
+          ...(payload && { payload }),
+        }),
       ];
       const refused = attempts.every((a) => a.statusCode === 401);
       if (!refused) {
@@ -205,7 +211,12 @@ describe('logs', () => {
     const clinician = await server.signIn(['clinician']);
     const integration = await server.apiKey(['verify:patient', 'identify:patient']);
     const b64 = (image: Buffer) => image.toString('base64');
-    const patient = { ...PATIENTS.carol, identifier: [{ system: 'urn:test:mrn', value: 'MRN-SECRET-7731' }], name: [{ family: 'Zyxwvutsonian', given: ['Quillonia'] }], telecom: [{ system: 'phone', value: '+44 7700 900123' }] };
+    const patient = {
+      ...PATIENTS.carol,
+      identifier: [{ system: 'urn:test:mrn', value: 'MRN-SECRET-7731' }],
+      name: [{ family: 'Zyxwvutsonian', given: ['Quillonia'] }],
+      telecom: [{ system: 'phone', value: '+44 7700 900123' }],
+    };
     const created = await server.as(frontDesk, { method: 'POST', url: '/api/v1/patients', payload: patient });
     expect(created.statusCode).toBe(201);
     const id = created.json<{ id: string }>().id;
@@ -220,7 +231,9 @@ describe('logs', () => {
       await server.as(frontDesk, { method: 'GET', url: `/fhir/Patient?name=Quillonia&birthdate=${PATIENTS.carol.birthDate}` }),
     ];
     expect(steps.map((s) => s.statusCode)).toEqual([201, 201, 200, 200, 200, 200, 200, 200]);
-    const blank = await sharp({ create: { width: 320, height: 240, channels: 3, background: { r: 9, g: 9, b: 9 } } }).jpeg().toBuffer();
+    const blank = await sharp({ create: { width: 320, height: 240, channels: 3, background: { r: 9, g: 9, b: 9 } } })
+      .jpeg()
+      .toBuffer();
     const failures = [
       await server.app.inject({ method: 'POST', url: `/api/v1/patients/${id}/verify`, headers: { authorization: `Bearer ${integration.key}` }, payload: { image: b64(blank) } }),
       await server.app.inject({ method: 'POST', url: '/api/v1/identify', headers: { authorization: `Bearer ${integration.key}` }, payload: { image: b64(images.stranger.subarray(0, 900)) } }),

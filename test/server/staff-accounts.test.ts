@@ -252,7 +252,12 @@ describe('admin: thresholds and key status', () => {
     expect(response.statusCode, response.body).toBe(200);
     const status = response.json<{ keys: { id: string; purpose: string; current: boolean; records: Record<string, number> }[]; lastRotation: string | null }>();
     const { keys } = server.deployment.medface;
-    expect(status.keys.filter((k) => k.current).map((k) => k.id).sort()).toEqual([keys.currentKekId, keys.currentTransformId].sort());
+    expect(
+      status.keys
+        .filter((k) => k.current)
+        .map((k) => k.id)
+        .sort(),
+    ).toEqual([keys.currentKekId, keys.currentTransformId].sort());
     expect(status.lastRotation).toBeNull();
     expect(response.body).not.toMatch(/checkValue|"secret"|"kek"\s*:\s*"/);
   });

@@ -41,7 +41,13 @@ beforeAll(async () => {
   writeTestThresholds(thresholdsFile);
   server = await startTestServer({
     deployment: {
-      pool: { embedSingle: remembering.embedSingle, observe: (bytes, embed) => pool.observe(bytes, embed), embedObserved: (bytes, face) => pool.embedObserved(bytes, face), stats: () => pool.stats(), close: () => pool.close() },
+      pool: {
+        embedSingle: remembering.embedSingle,
+        observe: (bytes, embed) => pool.observe(bytes, embed),
+        embedObserved: (bytes, face) => pool.embedObserved(bytes, face),
+        stats: () => pool.stats(),
+        close: () => pool.close(),
+      },
       thresholdsFile,
       access: { now: clock.now },
       // challenges whose actions a sequence rendered in advance performs; verifications of one link run one after another
@@ -125,7 +131,13 @@ describe('telemedicine checks', () => {
     const read = await result(checkId);
     expect(read.statusCode).toBe(200);
     const body = read.json<Record<string, unknown>>();
-    expect(body).toMatchObject({ status: 'verified', attempts: 1, attemptsLeft: 0, clinicianConfirmation: 'required', verification: { match: true, grade: expect.stringMatching(/^(certain|probable)$/) } });
+    expect(body).toMatchObject({
+      status: 'verified',
+      attempts: 1,
+      attemptsLeft: 0,
+      clinicianConfirmation: 'required',
+      verification: { match: true, grade: expect.stringMatching(/^(certain|probable)$/) },
+    });
     expect(Object.keys(body).sort()).toEqual(['attempts', 'attemptsLeft', 'clinicianConfirmation', 'expiresAt', 'refusedCaptures', 'status', 'verification']);
     expect(Object.keys(body.verification as object).sort()).toEqual(['at', 'grade', 'match', 'score']);
     const other = await server.apiKey(['verify:patient'], 'another platform');
@@ -167,9 +179,7 @@ describe('telemedicine checks', () => {
     const frames = await genuineFrames(pool, images.bob, randomChallengeActions(FIXED_RANDOM));
     const attempts = await Promise.all(Array.from({ length: MAX_COMPARISONS + 2 }, async () => ({ challengeId: (await issueChallenge(medface, { purpose: 'telemedicine' })).id, frames })));
     const answers = await Promise.allSettled(attempts.map((attempt) => checks.verify(medface, checkId, attempt, '127.0.0.1')));
-    expect(answers.filter((a) => a.status === 'fulfilled').map((a) => a.value)).toEqual(
-      Array.from({ length: MAX_COMPARISONS }, (_, i) => ({ match: false, attemptsLeft: MAX_COMPARISONS - 1 - i })),
-    );
+    expect(answers.filter((a) => a.status === 'fulfilled').map((a) => a.value)).toEqual(Array.from({ length: MAX_COMPARISONS }, (_, i) => ({ match: false, attemptsLeft: MAX_COMPARISONS - 1 - i })));
     expect(answers.filter((a) => a.status === 'rejected').map((a) => (a.reason as MedfaceError).code)).toEqual(['CHECK_USED', 'CHECK_USED']);
   });
 

@@ -142,7 +142,9 @@ describeEachStore('break-glass identification', (h) => {
   }, 120_000);
 
   it('refuses a capture without one usable face and a bad top, and audits the refusal', async () => {
-    const wall = await sharp({ create: { width: 320, height: 400, channels: 3, background: { r: 200, g: 190, b: 180 } } }).jpeg().toBuffer();
+    const wall = await sharp({ create: { width: 320, height: 400, channels: 3, background: { r: 200, g: 190, b: 180 } } })
+      .jpeg()
+      .toBuffer();
     await expect(breakGlassIdentify(medface, { image: wall }, emergency)).rejects.toMatchObject({ code: 'NO_FACE' });
     await expect(breakGlassIdentify(medface, { image: images.alice, top: 0 }, emergency)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     const entries = await medface.audit.search(medface.store, { action: 'breakglass.identify' });

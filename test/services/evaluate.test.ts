@@ -36,7 +36,12 @@ beforeAll(async () => {
     writeFileSync(path.join(set, 'images', `p${i}-b.jpg`), again);
     rows.push(`images/p${i}-a.jpg,person${i},normal`, `images/p${i}-b.jpg,person${i},dim`);
   }
-  writeFileSync(path.join(set, 'images', 'wall.png'), await sharp({ create: { width: 200, height: 200, channels: 3, background: '#8a8a8a' } }).png().toBuffer());
+  writeFileSync(
+    path.join(set, 'images', 'wall.png'),
+    await sharp({ create: { width: 200, height: 200, channels: 3, background: '#8a8a8a' } })
+      .png()
+      .toBuffer(),
+  );
   writeFileSync(path.join(set, 'images', 'notes.jpg'), 'not an image');
   rows.push('images/wall.png,person0,normal', 'images/notes.jpg,person1,normal');
   writeFileSync(path.join(set, 'manifest.csv'), rows.join('\n') + '\n');

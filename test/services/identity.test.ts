@@ -50,8 +50,7 @@ describeEachStore('identity use cases', (h) => {
    * synchronous, so two SQLite connections in one process cannot wait for each other's locks: on SQLite the
    * parallel tests run through one store (as a server does), on PostgreSQL through two connection pools.
    */
-  const second = (first: Medface, options: Partial<MedfaceOptions> = {}): Promise<Medface> =>
-    h.name === 'postgres' ? start(options) : Promise.resolve(first);
+  const second = (first: Medface, options: Partial<MedfaceOptions> = {}): Promise<Medface> => (h.name === 'postgres' ? start(options) : Promise.resolve(first));
 
   /** Starts medface on the test database and key file. */
   const start = async (options: Partial<MedfaceOptions> = {}): Promise<Medface> => {
@@ -301,7 +300,10 @@ describeEachStore('identity use cases', (h) => {
     expect(templates.map((t) => t.id)).not.toContain(first!.id);
     expect(ageing.gallery.size).toBe(3);
     const refreshes = await auditOf(alice, 'biometric.template-refresh');
-    expect(refreshes.map((e) => e.details)).toMatchObject([{ grade: 'certain', replaced: 0 }, { grade: 'certain', replaced: 1 }]);
+    expect(refreshes.map((e) => e.details)).toMatchObject([
+      { grade: 'certain', replaced: 0 },
+      { grade: 'certain', replaced: 1 },
+    ]);
 
     // with the default interval, a recent template set is left as it is
     const patient = await start();

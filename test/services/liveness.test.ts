@@ -43,7 +43,6 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-
 describeEachStore('liveness challenges and checks', (h) => {
   let db: TestDatabase;
   let medface: Medface;

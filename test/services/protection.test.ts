@@ -62,7 +62,12 @@ describe('what the SQLite database file holds', () => {
     const dataDir = path.join(mkdtempSync(path.join(dir, 'scan-')), 'data');
     const keyFile = path.join(dataDir, 'medface.key');
     const medface = await startMedface(await openStore({ dataDir }), { keyFile, thresholdsFile, faces });
-    const files = () => Buffer.concat(readdirSync(dataDir).filter((f) => f.startsWith('medface.db')).map((f) => readFileSync(path.join(dataDir, f))));
+    const files = () =>
+      Buffer.concat(
+        readdirSync(dataDir)
+          .filter((f) => f.startsWith('medface.db'))
+          .map((f) => readFileSync(path.join(dataDir, f))),
+      );
     let closed = false;
     try {
       const alice = await enrolPatient(medface, PATIENTS.alice, images.alice, true);
@@ -120,7 +125,7 @@ describeEachStore('keys', (h) => {
     await db.drop();
   });
 
-  it('refuses to open with another deployment\'s key file, a tampered one or none at all', async () => {
+  it("refuses to open with another deployment's key file, a tampered one or none at all", async () => {
     const medface = await start();
     await enrolPatient(medface, PATIENTS.alice, images.alice);
     await closeAll();

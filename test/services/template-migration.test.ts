@@ -57,7 +57,11 @@ async function writeThresholdsFromScores(model: string, faces: ReturnType<typeof
   const probes = { alice: await embed(images.aliceAgain, 'identify'), bob: await embed(images.bob, 'identify'), stranger: await embed(images.stranger, 'identify') };
   const genuine = Math.min(similarity(enrolled.alice, probes.alice), similarity(enrolled.bob, probes.bob));
   const impostor = Math.max(
-    ...Object.entries(enrolled).flatMap(([name, e]) => Object.entries(probes).filter(([other]) => other !== name).map(([, p]) => similarity(e, p))),
+    ...Object.entries(enrolled).flatMap(([name, e]) =>
+      Object.entries(probes)
+        .filter(([other]) => other !== name)
+        .map(([, p]) => similarity(e, p)),
+    ),
   );
   expect(genuine).toBeGreaterThan(impostor);
   const gap = genuine - impostor;
@@ -122,7 +126,12 @@ describeEachStore('changing the recogniser', (h) => {
   const start = async (model: string): Promise<Medface> => {
     // the deployment's own pool follows faces over liveness frames too; older models' pools are started by medface
     const pool = pools[model === OLD ? 0 : 1]!;
-    const faces: FaceEmbedder = { ...(model === OLD ? oldFaces : newFaces), observe: (bytes, embed) => pool.observe(bytes, embed), embedObserved: (bytes, face) => pool.embedObserved(bytes, face), stats: () => pool.stats() };
+    const faces: FaceEmbedder = {
+      ...(model === OLD ? oldFaces : newFaces),
+      observe: (bytes, embed) => pool.observe(bytes, embed),
+      embedObserved: (bytes, face) => pool.embedObserved(bytes, face),
+      stats: () => pool.stats(),
+    };
     const medface = await startMedface(await db.open(), { keyFile, thresholdsFile, faces, embedderId: model, liveness: { random: FIXED_RANDOM } });
     opened.push(medface);
     return medface;
@@ -212,7 +221,9 @@ describeEachStore('changing the recogniser', (h) => {
     expect(await modelsOf(medface, ids.bob)).toEqual([NEW]);
     expect(medface.gallery.models()).toEqual([NEW]);
     expect(await found(medface, images.bob)).toEqual([ids.bob]);
-    expect((await templateStatus(medface)).models).toEqual([{ model: NEW, current: true, patients: 2, templates: 2, migratable: 0, awaitingEnrolment: 0, migrationPending: false, unsearchable: null }]);
+    expect((await templateStatus(medface)).models).toEqual([
+      { model: NEW, current: true, patients: 2, templates: 2, migratable: 0, awaitingEnrolment: 0, migrationPending: false, unsearchable: null },
+    ]);
     expect(await olderTemplatesNotice(medface)).toBeUndefined();
   });
 
@@ -287,11 +298,11 @@ describeEachStore('changing the recogniser', (h) => {
     expect((await medface.store.listStaffTemplates(staff.user.id)).map((t) => t.modelId)).toEqual([OLD]);
     const access = await accessContext(medface);
     const signIn = async (password: string, newPassword: string) =>
-      signInWithFace(access, { username: 'dr.old', password, newPassword, client: 'test' }, staffFaceVerifier(
-        medface,
-        { challengeId: (await issueChallenge(medface, { purpose: 'staff-sign-in' })).id, frames: aliceLive },
-        'test',
-      ));
+      signInWithFace(
+        access,
+        { username: 'dr.old', password, newPassword, client: 'test' },
+        staffFaceVerifier(medface, { challengeId: (await issueChallenge(medface, { purpose: 'staff-sign-in' })).id, frames: aliceLive }, 'test'),
+      );
     // her live face, embedded by the old model too, compared with her old template at the old model's thresholds
     const signedIn = await signIn('a first password here', 'a second password here');
     expect(signedIn.session.established).toMatchObject({ method: 'password+face' });
@@ -299,11 +310,11 @@ describeEachStore('changing the recogniser', (h) => {
     expect(entry!.details).toMatchObject({ method: 'password+face' });
     // another face is still refused under the old model
     const bobLive = await genuineFrames(pools[1]!, images.bob, randomChallengeActions(FIXED_RANDOM));
-    const other = signInWithFace(access, { username: 'dr.old', password: 'a second password here', client: 'test' }, staffFaceVerifier(
-      medface,
-      { challengeId: (await issueChallenge(medface, { purpose: 'staff-sign-in' })).id, frames: bobLive },
-      'test',
-    ));
+    const other = signInWithFace(
+      access,
+      { username: 'dr.old', password: 'a second password here', client: 'test' },
+      staffFaceVerifier(medface, { challengeId: (await issueChallenge(medface, { purpose: 'staff-sign-in' })).id, frames: bobLive }, 'test'),
+    );
     await expect(other).rejects.toMatchObject({ code: 'SIGN_IN_FAILED' });
     const [failed] = await medface.audit.search(medface.store, { action: 'auth.sign-in', outcome: 'failure' });
     expect(failed!.details).toMatchObject({ method: 'password+face', reason: 'face' });

@@ -77,7 +77,12 @@ function postgresHarness(baseUrl: string): StoreHarness {
         raw: <R>(sql: string, params: unknown[] = []) =>
           withClient(async (c) => {
             let n = 0;
-            return (await c.query(sql.replace(/\?/g, () => `$${++n}`), params)).rows as R[];
+            return (
+              await c.query(
+                sql.replace(/\?/g, () => `$${++n}`),
+                params,
+              )
+            ).rows as R[];
           }),
         drop: () =>
           withClient(async (c) => {

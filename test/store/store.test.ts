@@ -3,16 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { MedfaceError } from '../../src/errors.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
-import type {
-  ConsentRow,
-  NewTemplate,
-  PatientIndexTerms,
-  PatientLinkRow,
-  Repository,
-  ResourceRow,
-  Store,
-  StoredTemplate,
-} from '../../src/store/types.js';
+import type { ConsentRow, NewTemplate, PatientIndexTerms, PatientLinkRow, Repository, ResourceRow, Store, StoredTemplate } from '../../src/store/types.js';
 import { describeEachStore, type TestDatabase } from './harness.js';
 
 function patientRow(id = randomUUID()): ResourceRow {
@@ -207,8 +198,7 @@ describeEachStore('store', (h) => {
     expect(seen).toEqual([...ids].sort());
 
     const newKey = randomBytes(40);
-    const rewrap = (t: StoredTemplate) =>
-      t.keyId === 'k2' ? null : { keyId: 'k2', wrappedKey: newKey, iv: t.iv, ciphertext: t.ciphertext, tag: t.tag, transformId: t.transformId };
+    const rewrap = (t: StoredTemplate) => (t.keyId === 'k2' ? null : { keyId: 'k2', wrappedKey: newKey, iv: t.iv, ciphertext: t.ciphertext, tag: t.tag, transformId: t.transformId });
     let calls = 0;
     // Interrupted after the first batch of 3: that batch stays rewritten.
     await expect(
@@ -274,7 +264,18 @@ describeEachStore('store', (h) => {
   });
 
   it('keeps audit events append-only', async () => {
-    const e = { seq: 1, time: new Date().toISOString(), actor: 'u1', client: null, action: 'patient.read', outcome: 'success' as const, patientRef: 'r', details: '{}', prevHash: '0'.repeat(64), hash: 'h' };
+    const e = {
+      seq: 1,
+      time: new Date().toISOString(),
+      actor: 'u1',
+      client: null,
+      action: 'patient.read',
+      outcome: 'success' as const,
+      patientRef: 'r',
+      details: '{}',
+      prevHash: '0'.repeat(64),
+      hash: 'h',
+    };
     await store.insertAuditEvent(e);
     await expectCode(store.insertAuditEvent(e), 'CONFLICT');
     expect(await store.listAuditEvents({ limit: 10 })).toEqual([e]);

@@ -73,7 +73,7 @@ describeEachStore('templates of two models', (h) => {
     for (let i = 0; i < 5; i++) olds.push(await store.insertTemplate(template(p, OLD)));
     await store.insertTemplate(template(p, NEW));
     const seen: string[] = [];
-    for (let after: string | null = null; ; ) {
+    for (let after: string | null = null; ;) {
       const page = await store.listTemplatesNotOfModelPage(NEW, after, 2);
       expect(page.length).toBeLessThanOrEqual(2);
       expect(page.every((t) => t.modelId === OLD)).toBe(true);
@@ -94,6 +94,11 @@ describeEachStore('templates of two models', (h) => {
     expect(await store.deleteTemplate(old.id)).toBe(false);
     // the photo went over to the new template instead of going with the old one
     expect(await store.listPhotos(p)).toEqual([expect.objectContaining({ id: photo.id, templateId: replacement.id })]);
-    expect((await store.listTemplatesNotOfModelPage(NEW, null, 10)).map((t) => t.id)).toEqual(olds.slice(1).map((t) => t.id).sort());
+    expect((await store.listTemplatesNotOfModelPage(NEW, null, 10)).map((t) => t.id)).toEqual(
+      olds
+        .slice(1)
+        .map((t) => t.id)
+        .sort(),
+    );
   });
 });

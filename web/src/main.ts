@@ -91,7 +91,13 @@ function renderNav(roles: readonly Role[], username: string | null): void {
     h('a', { href: r.path, 'aria-current': location.pathname === r.path ? 'page' : undefined }, r.title),
   );
   const account = username
-    ? h('span', { class: 'account' }, username, ' ', h('button', { type: 'button', class: 'link', onclick: () => void signOut().then(() => navigate(roles.includes('patient') ? '/portal/sign-in' : '/sign-in')) }, 'Sign out'))
+    ? h(
+        'span',
+        { class: 'account' },
+        username,
+        ' ',
+        h('button', { type: 'button', class: 'link', onclick: () => void signOut().then(() => navigate(roles.includes('patient') ? '/portal/sign-in' : '/sign-in')) }, 'Sign out'),
+      )
     : null;
   nav.replaceChildren(...links, account ?? '');
 }

@@ -18,18 +18,14 @@ const CHIP_PADDING = 0.25;
  * `get_face_chip_details`), indexed here by iBUG number.
  */
 const MEAN_FACE_X = [
-  0.000213256, 0.0752622, 0.18113, 0.29077, 0.393397, 0.586856, 0.689483, 0.799124, 0.904991, 0.98004, 0.490127,
-  0.490127, 0.490127, 0.490127, 0.36688, 0.426036, 0.490127, 0.554217, 0.613373, 0.121737, 0.187122, 0.265825,
-  0.334606, 0.260918, 0.182743, 0.645647, 0.714428, 0.793132, 0.858516, 0.79751, 0.719335, 0.254149, 0.340985,
-  0.428858, 0.490127, 0.551395, 0.639268, 0.726104, 0.642159, 0.556721, 0.490127, 0.423532, 0.338094, 0.290379,
-  0.428096, 0.490127, 0.552157, 0.689874, 0.553364, 0.490127, 0.42689,
+  0.000213256, 0.0752622, 0.18113, 0.29077, 0.393397, 0.586856, 0.689483, 0.799124, 0.904991, 0.98004, 0.490127, 0.490127, 0.490127, 0.490127, 0.36688, 0.426036, 0.490127, 0.554217, 0.613373,
+  0.121737, 0.187122, 0.265825, 0.334606, 0.260918, 0.182743, 0.645647, 0.714428, 0.793132, 0.858516, 0.79751, 0.719335, 0.254149, 0.340985, 0.428858, 0.490127, 0.551395, 0.639268, 0.726104, 0.642159,
+  0.556721, 0.490127, 0.423532, 0.338094, 0.290379, 0.428096, 0.490127, 0.552157, 0.689874, 0.553364, 0.490127, 0.42689,
 ];
 const MEAN_FACE_Y = [
-  0.106454, 0.038915, 0.0187482, 0.0344891, 0.0773906, 0.0773906, 0.0344891, 0.0187482, 0.038915, 0.106454,
-  0.203352, 0.307009, 0.409805, 0.515625, 0.587326, 0.609345, 0.628106, 0.609345, 0.587326, 0.216423, 0.178758,
-  0.179852, 0.231733, 0.245099, 0.244077, 0.231733, 0.179852, 0.178758, 0.216423, 0.244077, 0.245099, 0.780233,
-  0.745405, 0.727388, 0.742578, 0.727388, 0.745405, 0.780233, 0.864805, 0.902192, 0.909281, 0.902192, 0.864805,
-  0.784792, 0.778746, 0.785343, 0.778746, 0.784792, 0.824182, 0.831803, 0.824182,
+  0.106454, 0.038915, 0.0187482, 0.0344891, 0.0773906, 0.0773906, 0.0344891, 0.0187482, 0.038915, 0.106454, 0.203352, 0.307009, 0.409805, 0.515625, 0.587326, 0.609345, 0.628106, 0.609345, 0.587326,
+  0.216423, 0.178758, 0.179852, 0.231733, 0.245099, 0.244077, 0.231733, 0.179852, 0.178758, 0.216423, 0.244077, 0.245099, 0.780233, 0.745405, 0.727388, 0.742578, 0.727388, 0.745405, 0.780233,
+  0.864805, 0.902192, 0.909281, 0.902192, 0.864805, 0.784792, 0.778746, 0.785343, 0.778746, 0.784792, 0.824182, 0.831803, 0.824182,
 ];
 const MEAN_FACE_FIRST = 17;
 
@@ -39,12 +35,39 @@ const MEAN_FACE_FIRST = 17;
  * puts it (averaged when the iBUG point falls between two vertices).
  */
 const IBUG_FROM_MESH: ReadonlyArray<readonly [number, readonly number[]]> = [
-  [27, [168, 6]], [28, [197, 195]], [29, [5]], [30, [4]],
-  [31, [98]], [32, [97]], [33, [2]], [34, [326]], [35, [327]],
-  [36, [33]], [37, [160]], [38, [158]], [39, [133]], [40, [153]], [41, [144]],
-  [42, [362]], [43, [385]], [44, [387]], [45, [263]], [46, [373]], [47, [380]],
-  [48, [61]], [49, [39]], [50, [37]], [51, [0]], [52, [267]], [53, [269]], [54, [291]],
-  [60, [78]], [61, [82]], [62, [13]], [63, [312]], [64, [308]],
+  [27, [168, 6]],
+  [28, [197, 195]],
+  [29, [5]],
+  [30, [4]],
+  [31, [98]],
+  [32, [97]],
+  [33, [2]],
+  [34, [326]],
+  [35, [327]],
+  [36, [33]],
+  [37, [160]],
+  [38, [158]],
+  [39, [133]],
+  [40, [153]],
+  [41, [144]],
+  [42, [362]],
+  [43, [385]],
+  [44, [387]],
+  [45, [263]],
+  [46, [373]],
+  [47, [380]],
+  [48, [61]],
+  [49, [39]],
+  [50, [37]],
+  [51, [0]],
+  [52, [267]],
+  [53, [269]],
+  [54, [291]],
+  [60, [78]],
+  [61, [82]],
+  [62, [13]],
+  [63, [312]],
+  [64, [308]],
 ];
 
 /** Where each alignment point lands on the chip (dlib: (padding + mean) / (2·padding + 1) · size). */
@@ -78,11 +101,13 @@ export function dlibChip(image: RgbImage, face: DetectedFace): RgbImage {
 }
 
 function meanPoint(mesh: readonly Point[], vertices: readonly number[]): Point {
-  let x = 0, y = 0;
+  let x = 0,
+    y = 0;
   for (const v of vertices) {
     const p = mesh[v];
     if (!p) throw new RangeError(`face mesh has no vertex ${v}`);
-    x += p.x; y += p.y;
+    x += p.x;
+    y += p.y;
   }
   return { x: x / vertices.length, y: y / vertices.length };
 }
@@ -92,10 +117,19 @@ function meanPoint(mesh: readonly Point[], vertices: readonly number[]): Point {
  * (and may widen the channels).
  */
 const RESIDUAL_BLOCKS: ReadonlyArray<readonly [string, boolean]> = [
-  ['conv32_1', false], ['conv32_2', false], ['conv32_3', false],
-  ['conv64_down', true], ['conv64_1', false], ['conv64_2', false], ['conv64_3', false],
-  ['conv128_down', true], ['conv128_1', false], ['conv128_2', false],
-  ['conv256_down', true], ['conv256_1', false], ['conv256_2', false],
+  ['conv32_1', false],
+  ['conv32_2', false],
+  ['conv32_3', false],
+  ['conv64_down', true],
+  ['conv64_1', false],
+  ['conv64_2', false],
+  ['conv64_3', false],
+  ['conv128_down', true],
+  ['conv128_1', false],
+  ['conv128_2', false],
+  ['conv256_down', true],
+  ['conv256_1', false],
+  ['conv256_2', false],
   ['conv256_down_out', true],
 ];
 
@@ -215,10 +249,22 @@ function forward(tf: Tf, params: tfTypes.NamedTensorMap, input: tfTypes.Tensor4D
       // dlib's add_prev zero-pads the smaller operand: extra channels on the shortcut, and an extra row and
       // column on the branch where an odd size made the strided convolution one smaller than the pooling.
       const extraChannels = branch.shape[3] - shortcut.shape[3];
-      if (extraChannels > 0) shortcut = tf.pad(shortcut, [[0, 0], [0, 0], [0, 0], [0, extraChannels]]);
+      if (extraChannels > 0)
+        shortcut = tf.pad(shortcut, [
+          [0, 0],
+          [0, 0],
+          [0, 0],
+          [0, extraChannels],
+        ]);
       const extraRows = shortcut.shape[1] - branch.shape[1];
       const extraCols = shortcut.shape[2] - branch.shape[2];
-      if (extraRows > 0 || extraCols > 0) branch = tf.pad(branch, [[0, 0], [0, extraRows], [0, extraCols], [0, 0]]);
+      if (extraRows > 0 || extraCols > 0)
+        branch = tf.pad(branch, [
+          [0, 0],
+          [0, extraRows],
+          [0, extraCols],
+          [0, 0],
+        ]);
     }
     out = tf.relu(tf.add(branch, shortcut)) as tfTypes.Tensor4D;
   }

@@ -106,16 +106,17 @@ export class NativeNetwork {
     });
     const input = session.inputMetadata[0]?.name;
     if (!input || session.inputMetadata.length !== 1) throw new Error('NativeNetwork: the model must have exactly one input');
-    return new NativeNetwork(ort, session, input, session.outputMetadata.map((o) => o.name));
+    return new NativeNetwork(
+      ort,
+      session,
+      input,
+      session.outputMetadata.map((o) => o.name),
+    );
   }
 
   /** Runs the network on the calling thread; outputs in `outputNames` order. */
   run(input: Float32Array, dims: readonly number[]): NativeOutput[] {
-    const results = this.session.run(
-      { [this.inputName]: new this.ort.Tensor('float32', input, dims) },
-      Object.fromEntries(this.outputNames.map((n) => [n, null])),
-      {},
-    );
+    const results = this.session.run({ [this.inputName]: new this.ort.Tensor('float32', input, dims) }, Object.fromEntries(this.outputNames.map((n) => [n, null])), {});
     return this.outputNames.map((n) => {
       const t = results[n]!;
       return { data: t.data as Float32Array, dims: t.dims };

@@ -13,13 +13,7 @@ import { NativeNetwork, nativeRuntime, readGraphModel } from './session.js';
  * Human keeps its models in module scope, shared by every instance of the thread, so the bridge is switched
  * per call by `useNative`: an engine on tfjs-wasm in the same thread still gets tfjs-wasm.
  */
-export async function bridgeToNative(
-  tf: typeof tfTypes,
-  model: GraphModel,
-  jsonPath: string,
-  threads: number,
-  useNative: () => boolean,
-): Promise<void> {
+export async function bridgeToNative(tf: typeof tfTypes, model: GraphModel, jsonPath: string, threads: number, useNative: () => boolean): Promise<void> {
   if (bridged.has(model)) return;
   const ort = nativeRuntime();
   if (!ort) throw new Error('bridgeToNative: onnxruntime-node is not available');

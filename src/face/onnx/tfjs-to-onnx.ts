@@ -165,13 +165,7 @@ export function tfjsToOnnx(model: TfGraphModel): Uint8Array {
       }
       case 'MaxPool':
       case 'AvgPool':
-        spatial(
-          node,
-          node.op === 'MaxPool' ? 'MaxPool' : 'AveragePool',
-          [],
-          { ...padding(attr), kernel_shape: { ints: spatialPair(attr.ksize) }, strides: { ints: spatialPair(attr.strides) } },
-          out,
-        );
+        spatial(node, node.op === 'MaxPool' ? 'MaxPool' : 'AveragePool', [], { ...padding(attr), kernel_shape: { ints: spatialPair(attr.ksize) }, strides: { ints: spatialPair(attr.strides) } }, out);
         break;
       case 'Pad': {
         const p = constantValues(inputs[1]!);
@@ -216,12 +210,7 @@ export function tfjsToOnnx(model: TfGraphModel): Uint8Array {
   for (const node of nodes) graph.message(1, node);
   graph.string(2, 'medface');
 
-  return new ProtoWriter()
-    .int(1, IR_VERSION)
-    .string(2, 'medface tfjs-to-onnx')
-    .message(7, graph)
-    .message(8, new ProtoWriter().string(1, '').int(2, OPSET))
-    .finish();
+  return new ProtoWriter().int(1, IR_VERSION).string(2, 'medface tfjs-to-onnx').message(7, graph).message(8, new ProtoWriter().string(1, '').int(2, OPSET)).finish();
 }
 
 /** TensorFlow operations that map one to one onto an ONNX operator with the same broadcasting. */
@@ -289,9 +278,7 @@ function convWeights(filter: Constant): Float32Array {
   const src = filter.values;
   const dst = new Float32Array(src.length);
   for (let y = 0; y < kh; y++)
-    for (let x = 0; x < kw; x++)
-      for (let i = 0; i < cin; i++)
-        for (let o = 0; o < cout; o++) dst[((o * cin + i) * kh + y) * kw + x] = src[((y * kw + x) * cin + i) * cout + o]!;
+    for (let x = 0; x < kw; x++) for (let i = 0; i < cin; i++) for (let o = 0; o < cout; o++) dst[((o * cin + i) * kh + y) * kw + x] = src[((y * kw + x) * cin + i) * cout + o]!;
   return dst;
 }
 
@@ -301,9 +288,7 @@ function depthwiseWeights(filter: Constant): Float32Array {
   const src = filter.values;
   const dst = new Float32Array(src.length);
   for (let y = 0; y < kh; y++)
-    for (let x = 0; x < kw; x++)
-      for (let i = 0; i < cin; i++)
-        for (let m = 0; m < mult; m++) dst[((i * mult + m) * kh + y) * kw + x] = src[((y * kw + x) * cin + i) * mult + m]!;
+    for (let x = 0; x < kw; x++) for (let i = 0; i < cin; i++) for (let m = 0; m < mult; m++) dst[((i * mult + m) * kh + y) * kw + x] = src[((y * kw + x) * cin + i) * mult + m]!;
   return dst;
 }
 

@@ -2,15 +2,7 @@ import type { FastifyReply } from 'fastify';
 import { createApiClient, listApiClients, revokeApiClient } from '../../access/api-clients.js';
 import { PAIRING_HOURS, registerKiosk } from '../../access/kiosks.js';
 import { ROLES, SCOPES } from '../../access/policy.js';
-import {
-  approveAccountRequest,
-  createOrRequestUser,
-  enrolOrRequestTotp,
-  listAccountRequests,
-  rejectAccountRequest,
-  resetOrRequestPassword,
-  type AccountChange,
-} from '../../access/approvals.js';
+import { approveAccountRequest, createOrRequestUser, enrolOrRequestTotp, listAccountRequests, rejectAccountRequest, resetOrRequestPassword, type AccountChange } from '../../access/approvals.js';
 import { disableUser, enableUser, listUsers, unlockUser } from '../../access/users.js';
 import { evaluationFigure, REPORT_FIGURES, thresholdsStatus } from '../../services/evaluation-report.js';
 import { keyStatus } from '../../services/keys.js';
@@ -239,10 +231,8 @@ export const adminRoutes: RoutePlugin = async (app, { deployment, reportsDir }) 
     async (request) => disableUser(access, callerOf(request), request.params.username),
   );
 
-  app.post(
-    '/users/:username/enable',
-    { config: signedIn, schema: { tags: ['admin'], summary: 'Enable a disabled account', ...ACCOUNT_ACTION, response: { 200: USER_ACCOUNT } } },
-    async (request) => enableUser(access, callerOf(request), request.params.username),
+  app.post('/users/:username/enable', { config: signedIn, schema: { tags: ['admin'], summary: 'Enable a disabled account', ...ACCOUNT_ACTION, response: { 200: USER_ACCOUNT } } }, async (request) =>
+    enableUser(access, callerOf(request), request.params.username),
   );
 
   app.post(
@@ -276,7 +266,7 @@ export const adminRoutes: RoutePlugin = async (app, { deployment, reportsDir }) 
       schema: {
         tags: ['admin'],
         summary:
-          "Set a new first password (generated unless given) that the user replaces at the next sign-in; for another account, a request (202) another administrator approves (generated password, the TOTP removed)",
+          'Set a new first password (generated unless given) that the user replaces at the next sign-in; for another account, a request (202) another administrator approves (generated password, the TOTP removed)',
         params: USERNAME_PARAMS,
         querystring: NO_QUERY,
         body: { type: 'object', additionalProperties: false, properties: { password: { type: 'string', minLength: 1, maxLength: 1024 } } },
@@ -291,8 +281,7 @@ export const adminRoutes: RoutePlugin = async (app, { deployment, reportsDir }) 
         },
       },
     },
-    async (request, reply) =>
-      answer(reply, await resetOrRequestPassword(access, callerOf(request), request.params.username, request.body?.password)),
+    async (request, reply) => answer(reply, await resetOrRequestPassword(access, callerOf(request), request.params.username, request.body?.password)),
   );
 
   app.get(

@@ -178,7 +178,7 @@ export const authRoutes: RoutePlugin = async (app, { deployment, tls, rateLimits
       config: { access: 'signed-in' },
       schema: {
         tags: ['auth'],
-        summary: "Ends every session of the signed-in account, on every device",
+        summary: 'Ends every session of the signed-in account, on every device',
         querystring: NO_QUERY,
         response: { 200: { type: 'object', additionalProperties: false, required: ['sessionsEnded'], properties: { sessionsEnded: { type: 'integer' } } } },
       },

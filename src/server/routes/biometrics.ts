@@ -169,11 +169,7 @@ export const biometricRoutes: RoutePlugin = async (app, { deployment, telemedici
     async (request, reply) => {
       const { images: texts, ...options } = request.body;
       const images = texts.map(imageBytes);
-      const result = await enrol(
-        medface,
-        { patientId: patientParam(request), images, ...options },
-        actorOf(callerOf(request)),
-      );
+      const result = await enrol(medface, { patientId: patientParam(request), images, ...options }, actorOf(callerOf(request)));
       return reply.code(201).send(result);
     },
   );
@@ -237,7 +233,7 @@ export const biometricRoutes: RoutePlugin = async (app, { deployment, telemedici
       preValidation: bodyOptional,
       schema: {
         tags: ['biometrics'],
-        summary: "Erasure request: every face template and photo of the patient is deleted and biometric consent ends (the reason, if given, is audited)",
+        summary: 'Erasure request: every face template and photo of the patient is deleted and biometric consent ends (the reason, if given, is audited)',
         params: idParams('patientId'),
         querystring: NO_QUERY,
         body: REASON_BODY,

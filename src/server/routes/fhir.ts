@@ -144,7 +144,11 @@ export const fhirRoutes: RoutePlugin = async (app, { deployment, publicUrl }) =>
           {
             mode: 'server',
             resource: [
-              { type: 'Patient', interaction: [{ code: 'read' }, { code: 'update' }, { code: 'search-type' }], searchParam: ['name', 'birthdate', 'identifier', 'gender'].map((name) => ({ name, type: name === 'birthdate' ? 'date' : 'string' })) },
+              {
+                type: 'Patient',
+                interaction: [{ code: 'read' }, { code: 'update' }, { code: 'search-type' }],
+                searchParam: ['name', 'birthdate', 'identifier', 'gender'].map((name) => ({ name, type: name === 'birthdate' ? 'date' : 'string' })),
+              },
               ...[...CLINICAL_RESOURCE_TYPES, 'Consent'].map((type) => ({
                 type,
                 interaction: [{ code: 'read' }, { code: 'search-type' }],
@@ -214,11 +218,7 @@ export const fhirRoutes: RoutePlugin = async (app, { deployment, publicUrl }) =>
     },
     async (request, reply) => {
       const q = request.query;
-      const patients = await searchPatientRecords(
-        medface,
-        { name: q.name, birthDate: q.birthdate, identifier: q.identifier, gender: q.gender, limit: q._count },
-        actorOf(callerOf(request)),
-      );
+      const patients = await searchPatientRecords(medface, { name: q.name, birthDate: q.birthdate, identifier: q.identifier, gender: q.gender, limit: q._count }, actorOf(callerOf(request)));
       return send(reply, bundle(request, patients));
     },
   );
@@ -246,8 +246,7 @@ export const fhirRoutes: RoutePlugin = async (app, { deployment, publicUrl }) =>
         config: { access: { operation, patient: searchedPatient } },
         schema: { tags: ['fhir'], summary: `Search a patient's ${type} resources (patient=<id>)`, querystring: PATIENT_SEARCH, response: { 200: BUNDLE } },
       },
-      async (request, reply) =>
-        send(reply, bundle(request, await listRecords(medface, searchedPatient(request), type as ClinicalResourceType, actorOf(callerOf(request))))),
+      async (request, reply) => send(reply, bundle(request, await listRecords(medface, searchedPatient(request), type as ClinicalResourceType, actorOf(callerOf(request))))),
     );
   }
 

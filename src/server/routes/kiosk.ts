@@ -29,7 +29,7 @@ export const kioskRoutes: RoutePlugin = async (app, { deployment, tls, rateLimit
       config: { access: 'public', ...rateLimited(rateLimits.signIn) },
       schema: {
         tags: ['kiosk'],
-        summary: "Pair this browser as the kiosk an administrator registered: the one-time code becomes the device cookie (401 once used, expired or revoked)",
+        summary: 'Pair this browser as the kiosk an administrator registered: the one-time code becomes the device cookie (401 once used, expired or revoked)',
         querystring: NO_QUERY,
         body: {
           type: 'object',

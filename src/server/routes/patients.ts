@@ -96,7 +96,7 @@ export const patientRoutes: RoutePlugin = async (app, { deployment }) => {
       config: { access: { operation: 'patient.write', patient: (r) => requestField(r, 'params', 'patientId') } },
       schema: {
         tags: ['patients'],
-        summary: "Replace a patient's demographics (FHIR Patient); If-Match: W/\"<versionId>\" (or meta.versionId) refuses a stale edit",
+        summary: 'Replace a patient\'s demographics (FHIR Patient); If-Match: W/"<versionId>" (or meta.versionId) refuses a stale edit',
         params: idParams('patientId'),
         querystring: NO_QUERY,
         headers: { type: 'object', properties: { 'if-match': { type: 'string', maxLength: 40, description: 'W/"<versionId>" as read (ETag)' } } },

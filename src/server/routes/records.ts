@@ -37,10 +37,7 @@ const CHART = {
     },
     identity: { anyOf: [IDENTITY_ESTABLISHED, { type: 'null' }], description: "How the viewer's identity was established for this session" },
     breakGlass: {
-      anyOf: [
-        { type: 'object', additionalProperties: false, required: ['grantId', 'expiresAt'], properties: { grantId: { type: 'string' }, expiresAt: DATE_TIME } },
-        { type: 'null' },
-      ],
+      anyOf: [{ type: 'object', additionalProperties: false, required: ['grantId', 'expiresAt'], properties: { grantId: { type: 'string' }, expiresAt: DATE_TIME } }, { type: 'null' }],
       description: 'Set when the view rests on emergency (break-glass) access: show it prominently',
     },
   },

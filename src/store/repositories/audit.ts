@@ -52,28 +52,29 @@ export function auditRepository(sql: SqlExecutor): AuditRepository {
     async lockAuditHead(): Promise<{ seq: number; hash: string } | null> {
       // SQLite needs no lock here: its store runs one transaction at a time.
       if (sql.engine === 'postgres') await sql.all('SELECT pg_advisory_xact_lock(?)', [AUDIT_LOCK_KEY]);
-      const rows = await sql.all<{ seq: number | string; hash: string }>(
-        'SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1',
-      );
+      const rows = await sql.all<{ seq: number | string; hash: string }>('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
       return rows[0] ? { seq: Number(rows[0].seq), hash: rows[0].hash } : null;
     },
     async insertAuditEvent(e: AuditEventRow): Promise<void> {
       await sql.run(AUDIT_EVENTS.insert, AUDIT_EVENTS.values(e));
     },
     async listAuditEvents(q: AuditQuery): Promise<AuditEventRow[]> {
-      const { where, params } = whereGiven([
-        ['seq > ?', q.afterSeq],
-        ['time >= ?', q.from],
-        ['time < ?', q.to],
-        ['actor = ?', q.actor],
-        ['action = ?', q.action],
-        ['outcome = ?', q.outcome],
-        ['patient_ref = ?', q.patientRef],
-      ], [
-        // any of several actors or patients: the users or patients a name search found
-        ['actor', q.actors],
-        ['patient_ref', q.patientRefs],
-      ]);
+      const { where, params } = whereGiven(
+        [
+          ['seq > ?', q.afterSeq],
+          ['time >= ?', q.from],
+          ['time < ?', q.to],
+          ['actor = ?', q.actor],
+          ['action = ?', q.action],
+          ['outcome = ?', q.outcome],
+          ['patient_ref = ?', q.patientRef],
+        ],
+        [
+          // any of several actors or patients: the users or patients a name search found
+          ['actor', q.actors],
+          ['patient_ref', q.patientRefs],
+        ],
+      );
       return AUDIT_EVENTS.all(sql, `${where} ORDER BY seq LIMIT ?`, [...params, q.limit]);
     },
   };

@@ -54,10 +54,12 @@ export function breakGlassGrantRepository(sql: SqlExecutor): BreakGlassGrantRepo
       return GRANTS.all(sql, `${where} ORDER BY granted_at, id`, params);
     },
     async reviewBreakGlassGrant(id: string, review: { reviewedBy: string; reviewedAt: string; note: string }): Promise<boolean> {
-      const changed = await sql.run(
-        "UPDATE break_glass_grants SET review_status = 'reviewed', reviewed_by = ?, reviewed_at = ?, review_note = ? WHERE id = ? AND review_status = 'pending'",
-        [review.reviewedBy, review.reviewedAt, review.note, id],
-      );
+      const changed = await sql.run("UPDATE break_glass_grants SET review_status = 'reviewed', reviewed_by = ?, reviewed_at = ?, review_note = ? WHERE id = ? AND review_status = 'pending'", [
+        review.reviewedBy,
+        review.reviewedAt,
+        review.note,
+        id,
+      ]);
       return changed > 0;
     },
   };

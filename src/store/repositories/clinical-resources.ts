@@ -28,10 +28,15 @@ export function clinicalResourceRepository(sql: SqlExecutor): ClinicalResourceRe
       await sql.run(CLINICAL_RESOURCES.insert, CLINICAL_RESOURCES.values(row));
     },
     async updateClinicalResource(row: ClinicalResourceRow, expectedVersionId: number): Promise<boolean> {
-      const changed = await sql.run(
-        'UPDATE clinical_resources SET version_id = ?, last_updated = ?, resource = ? WHERE id = ? AND resource_type = ? AND patient_id = ? AND version_id = ?',
-        [row.versionId, row.lastUpdated, JSON.stringify(row.resource), row.id, row.resourceType, row.patientId, expectedVersionId],
-      );
+      const changed = await sql.run('UPDATE clinical_resources SET version_id = ?, last_updated = ?, resource = ? WHERE id = ? AND resource_type = ? AND patient_id = ? AND version_id = ?', [
+        row.versionId,
+        row.lastUpdated,
+        JSON.stringify(row.resource),
+        row.id,
+        row.resourceType,
+        row.patientId,
+        expectedVersionId,
+      ]);
       return changed > 0;
     },
     async getClinicalResource(resourceType: string, id: string): Promise<ClinicalResourceRow | null> {
@@ -40,10 +45,7 @@ export function clinicalResourceRepository(sql: SqlExecutor): ClinicalResourceRe
     async listClinicalResources(patientId: string, resourceTypes?: readonly string[]): Promise<ClinicalResourceRow[]> {
       if (resourceTypes !== undefined && resourceTypes.length === 0) return [];
       const typeFilter = resourceTypes === undefined ? '' : ` AND resource_type IN (${resourceTypes.map(() => '?').join(', ')})`;
-      return CLINICAL_RESOURCES.all(sql, `WHERE patient_id = ?${typeFilter} ORDER BY resource_type, last_updated, id`, [
-        patientId,
-        ...(resourceTypes ?? []),
-      ]);
+      return CLINICAL_RESOURCES.all(sql, `WHERE patient_id = ?${typeFilter} ORDER BY resource_type, last_updated, id`, [patientId, ...(resourceTypes ?? [])]);
     },
   };
 }

@@ -28,20 +28,17 @@ export function consentRepository(sql: SqlExecutor): ConsentRepository {
       await sql.run(CONSENTS.insert, CONSENTS.values(row));
     },
     async updateConsent(row: ConsentRow, expectedVersionId: number): Promise<boolean> {
-      const changed = await sql.run(
-        'UPDATE consents SET status = ?, scope = ?, category = ?, version_id = ?, last_updated = ?, resource = ? WHERE id = ? AND patient_id = ? AND version_id = ?',
-        [
-          row.status,
-          row.scope,
-          row.category,
-          row.versionId,
-          row.lastUpdated,
-          JSON.stringify(row.resource),
-          row.id,
-          row.patientId,
-          expectedVersionId,
-        ],
-      );
+      const changed = await sql.run('UPDATE consents SET status = ?, scope = ?, category = ?, version_id = ?, last_updated = ?, resource = ? WHERE id = ? AND patient_id = ? AND version_id = ?', [
+        row.status,
+        row.scope,
+        row.category,
+        row.versionId,
+        row.lastUpdated,
+        JSON.stringify(row.resource),
+        row.id,
+        row.patientId,
+        expectedVersionId,
+      ]);
       return changed > 0;
     },
     async getConsent(id: string): Promise<ConsentRow | null> {

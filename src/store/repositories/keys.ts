@@ -43,9 +43,7 @@ export function keyRepository(sql: SqlExecutor): KeyRepository {
       return KEYS.one(sql, 'WHERE id = ?', [id]);
     },
     async listKeys(purpose?: string): Promise<KeyMetadata[]> {
-      return purpose === undefined
-        ? KEYS.all(sql, 'ORDER BY created_at, id')
-        : KEYS.all(sql, 'WHERE purpose = ? ORDER BY created_at, id', [purpose]);
+      return purpose === undefined ? KEYS.all(sql, 'ORDER BY created_at, id') : KEYS.all(sql, 'WHERE purpose = ? ORDER BY created_at, id', [purpose]);
     },
     async retireKey(id: string, at: string): Promise<void> {
       await sql.run('UPDATE key_metadata SET retired_at = ? WHERE id = ? AND retired_at IS NULL', [at, id]);

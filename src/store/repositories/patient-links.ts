@@ -51,10 +51,15 @@ export function patientLinkRepository(sql: SqlExecutor): PatientLinkRepository {
       return LINKS.all(sql, `${where.length > 0 ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at, id`, params);
     },
     async updatePatientLink(row: PatientLinkRow): Promise<void> {
-      await sql.run(
-        'UPDATE patient_links SET grade = ?, score = ?, status = ?, reason = ?, reviewed_by = ?, reviewed_at = ? WHERE id = ?',
-        [row.grade, row.score, row.status, row.reason, row.reviewedBy, row.reviewedAt, row.id],
-      );
+      await sql.run('UPDATE patient_links SET grade = ?, score = ?, status = ?, reason = ?, reviewed_by = ?, reviewed_at = ? WHERE id = ?', [
+        row.grade,
+        row.score,
+        row.status,
+        row.reason,
+        row.reviewedBy,
+        row.reviewedAt,
+        row.id,
+      ]);
     },
   };
 }

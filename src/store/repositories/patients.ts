@@ -64,26 +64,28 @@ export interface PatientRepository {
 export function patientRepository(sql: SqlExecutor): PatientRepository {
   return {
     async insertPatient(row: ResourceRow, terms: PatientIndexTerms): Promise<void> {
-      await sql.run(
-        'INSERT INTO patients (id, version_id, last_updated, sort_name, birth_date, gender, resource) VALUES (?, ?, ?, ?, ?, ?, ?)',
-        [row.id, row.versionId, row.lastUpdated, terms.sortName, terms.birthDate, terms.gender, JSON.stringify(row.resource)],
-      );
+      await sql.run('INSERT INTO patients (id, version_id, last_updated, sort_name, birth_date, gender, resource) VALUES (?, ?, ?, ?, ?, ?, ?)', [
+        row.id,
+        row.versionId,
+        row.lastUpdated,
+        terms.sortName,
+        terms.birthDate,
+        terms.gender,
+        JSON.stringify(row.resource),
+      ]);
       await writeIndexTerms(sql, row.id, terms);
     },
     async updatePatient(row: ResourceRow, terms: PatientIndexTerms, expectedVersionId: number): Promise<boolean> {
-      const changed = await sql.run(
-        'UPDATE patients SET version_id = ?, last_updated = ?, sort_name = ?, birth_date = ?, gender = ?, resource = ? WHERE id = ? AND version_id = ?',
-        [
-          row.versionId,
-          row.lastUpdated,
-          terms.sortName,
-          terms.birthDate,
-          terms.gender,
-          JSON.stringify(row.resource),
-          row.id,
-          expectedVersionId,
-        ],
-      );
+      const changed = await sql.run('UPDATE patients SET version_id = ?, last_updated = ?, sort_name = ?, birth_date = ?, gender = ?, resource = ? WHERE id = ? AND version_id = ?', [
+        row.versionId,
+        row.lastUpdated,
+        terms.sortName,
+        terms.birthDate,
+        terms.gender,
+        JSON.stringify(row.resource),
+        row.id,
+        expectedVersionId,
+      ]);
       if (changed === 0) return false;
       await sql.run('DELETE FROM patient_identifiers WHERE patient_id = ?', [row.id]);
       await sql.run('DELETE FROM patient_name_tokens WHERE patient_id = ?', [row.id]);
@@ -158,11 +160,7 @@ export function patientRepository(sql: SqlExecutor): PatientRepository {
 
 async function writeIndexTerms(sql: SqlExecutor, patientId: string, terms: PatientIndexTerms): Promise<void> {
   for (const identifier of terms.identifiers) {
-    await sql.run('INSERT INTO patient_identifiers (patient_id, system, value) VALUES (?, ?, ?)', [
-      patientId,
-      identifier.system,
-      identifier.value,
-    ]);
+    await sql.run('INSERT INTO patient_identifiers (patient_id, system, value) VALUES (?, ?, ?)', [patientId, identifier.system, identifier.value]);
   }
   for (const token of new Set(terms.nameTokens)) {
     await sql.run('INSERT INTO patient_name_tokens (token, patient_id) VALUES (?, ?)', [token, patientId]);

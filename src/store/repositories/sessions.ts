@@ -88,11 +88,7 @@ export function sessionRepository(sql: SqlExecutor): SessionRepository {
       return Number(rows[0]?.failures ?? 0);
     },
     async blockSignIn(subject: string, until: string): Promise<void> {
-      await sql.run('UPDATE sign_in_throttle SET blocked_until = ? WHERE subject = ? AND (blocked_until IS NULL OR blocked_until < ?)', [
-        until,
-        subject,
-        until,
-      ]);
+      await sql.run('UPDATE sign_in_throttle SET blocked_until = ? WHERE subject = ? AND (blocked_until IS NULL OR blocked_until < ?)', [until, subject, until]);
     },
     async getSignInThrottle(subjects: readonly string[]): Promise<SignInThrottleRow[]> {
       if (subjects.length === 0) return [];

@@ -53,10 +53,15 @@ export function staffTemplateRepository(sql: SqlExecutor): StaffTemplateReposito
       return STAFF_TEMPLATES.all(sql, 'WHERE id > ? ORDER BY id LIMIT ?', [afterId ?? '', limit]);
     },
     async updateStaffTemplateProtection(id: string, blob: ProtectedBlob & { transformId: string }): Promise<boolean> {
-      const changed = await sql.run(
-        'UPDATE staff_templates SET transform_id = ?, key_id = ?, wrapped_key = ?, iv = ?, ciphertext = ?, tag = ? WHERE id = ?',
-        [blob.transformId, blob.keyId, blob.wrappedKey, blob.iv, blob.ciphertext, blob.tag, id],
-      );
+      const changed = await sql.run('UPDATE staff_templates SET transform_id = ?, key_id = ?, wrapped_key = ?, iv = ?, ciphertext = ?, tag = ? WHERE id = ?', [
+        blob.transformId,
+        blob.keyId,
+        blob.wrappedKey,
+        blob.iv,
+        blob.ciphertext,
+        blob.tag,
+        id,
+      ]);
       return changed > 0;
     },
   };

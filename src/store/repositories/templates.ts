@@ -105,10 +105,7 @@ export function templateRepository(sql: SqlExecutor): TemplateRepository {
       return rows.map((r) => r.id);
     },
     async replaceOldestTemplate(t: NewTemplate): Promise<{ inserted: StoredTemplate; replacedId: string | null }> {
-      const oldest = await sql.all<{ id: string }>(
-        'SELECT id FROM templates WHERE patient_id = ? ORDER BY created_at, id LIMIT 1',
-        [t.patientId],
-      );
+      const oldest = await sql.all<{ id: string }>('SELECT id FROM templates WHERE patient_id = ? ORDER BY created_at, id LIMIT 1', [t.patientId]);
       const replacedId = oldest[0]?.id ?? null;
       if (replacedId !== null) await sql.run('DELETE FROM templates WHERE id = ?', [replacedId]);
       return { inserted: await repository.insertTemplate(t), replacedId };
@@ -117,17 +114,19 @@ export function templateRepository(sql: SqlExecutor): TemplateRepository {
       return TEMPLATES.all(sql, 'WHERE id > ? ORDER BY id LIMIT ?', [afterId ?? '', limit]);
     },
     async listTemplateRefsPage(afterId: string | null, limit: number): Promise<TemplateRef[]> {
-      const rows = await sql.all<{ id: string; patient_id: string }>('SELECT id, patient_id FROM templates WHERE id > ? ORDER BY id LIMIT ?', [
-        afterId ?? '',
-        limit,
-      ]);
+      const rows = await sql.all<{ id: string; patient_id: string }>('SELECT id, patient_id FROM templates WHERE id > ? ORDER BY id LIMIT ?', [afterId ?? '', limit]);
       return rows.map((r) => ({ id: r.id, patientId: r.patient_id }));
     },
     async updateTemplateProtection(id: string, blob: ProtectedBlob & { transformId: string }): Promise<boolean> {
-      const changed = await sql.run(
-        'UPDATE templates SET transform_id = ?, key_id = ?, wrapped_key = ?, iv = ?, ciphertext = ?, tag = ? WHERE id = ?',
-        [blob.transformId, blob.keyId, blob.wrappedKey, blob.iv, blob.ciphertext, blob.tag, id],
-      );
+      const changed = await sql.run('UPDATE templates SET transform_id = ?, key_id = ?, wrapped_key = ?, iv = ?, ciphertext = ?, tag = ? WHERE id = ?', [
+        blob.transformId,
+        blob.keyId,
+        blob.wrappedKey,
+        blob.iv,
+        blob.ciphertext,
+        blob.tag,
+        id,
+      ]);
       return changed > 0;
     },
     async deleteTemplate(id: string): Promise<boolean> {
@@ -167,16 +166,17 @@ export function templateRepository(sql: SqlExecutor): TemplateRepository {
       return sql.run('DELETE FROM photos WHERE patient_id = ?', [patientId]);
     },
     async listPhotosPage(afterId: string | null, limit: number): Promise<StoredPhoto[]> {
-      return PHOTOS.all(sql, 'WHERE id > ? ORDER BY id LIMIT ?', [
-        afterId ?? '',
-        limit,
-      ]);
+      return PHOTOS.all(sql, 'WHERE id > ? ORDER BY id LIMIT ?', [afterId ?? '', limit]);
     },
     async updatePhotoProtection(id: string, blob: ProtectedBlob): Promise<boolean> {
-      const changed = await sql.run(
-        'UPDATE photos SET key_id = ?, wrapped_key = ?, iv = ?, ciphertext = ?, tag = ? WHERE id = ?',
-        [blob.keyId, blob.wrappedKey, blob.iv, blob.ciphertext, blob.tag, id],
-      );
+      const changed = await sql.run('UPDATE photos SET key_id = ?, wrapped_key = ?, iv = ?, ciphertext = ?, tag = ? WHERE id = ?', [
+        blob.keyId,
+        blob.wrappedKey,
+        blob.iv,
+        blob.ciphertext,
+        blob.tag,
+        id,
+      ]);
       return changed > 0;
     },
     async moveTemplatePhotos(fromTemplateId: string, toTemplateId: string): Promise<number> {

@@ -127,11 +127,7 @@ export function userRepository(sql: SqlExecutor): UserRepository {
     },
     async useTotpStep(userId: string, step: number): Promise<boolean> {
       // One conditional UPDATE: of two nodes accepting the same code at once, only one changes the row.
-      const changed = await sql.run('UPDATE totp_secrets SET last_step = ? WHERE user_id = ? AND (last_step IS NULL OR last_step < ?)', [
-        step,
-        userId,
-        step,
-      ]);
+      const changed = await sql.run('UPDATE totp_secrets SET last_step = ? WHERE user_id = ? AND (last_step IS NULL OR last_step < ?)', [step, userId, step]);
       return changed > 0;
     },
   };

@@ -54,16 +54,11 @@ describe('DlibEmbedder', () => {
     }
   });
 
-  it('reproduces face-api\'s FaceRecognitionNet on a fixed chip', async () => {
+  it("reproduces face-api's FaceRecognitionNet on a fixed chip", async () => {
     // Reference: face-api's layer sequence run op by op (conv, bias, scale layer, no folding), input
     // (x - mean RGB) / 256, chip and mirror averaged, L2-normalised. Catches folding, padding or
     // normalisation slips that a similarity ordering would forgive.
-    const { data } = await sharp(samplePath(1))
-      .extract({ left: 290, top: 170, width: 440, height: 440 })
-      .resize(150, 150)
-      .removeAlpha()
-      .raw()
-      .toBuffer({ resolveWithObject: true });
+    const { data } = await sharp(samplePath(1)).extract({ left: 290, top: 170, width: 440, height: 440 }).resize(150, 150).removeAlpha().raw().toBuffer({ resolveWithObject: true });
     const vector = await embedder.embedChip({ data: new Uint8Array(data), width: 150, height: 150 });
     const reference = [-0.0445, 0.0565, 0.0829, 0.0022, -0.0137, -0.0067, -0.0695, -0.0196];
     reference.forEach((v, i) => expect(vector[i]).toBeCloseTo(v, 3));
@@ -77,7 +72,10 @@ describe('DlibEmbedder', () => {
       const m = dlibChipTransform(face);
       const at = (vertex: number) => applyAffine(m, face.mesh[vertex]!);
       // dlib's mean face with padding 0.25: outer eye corners at (37, 47) and (111, 47), nose base at (74, 88).
-      const rightOuter = at(33), leftOuter = at(263), noseBase = at(2), mouth = at(13);
+      const rightOuter = at(33),
+        leftOuter = at(263),
+        noseBase = at(2),
+        mouth = at(13);
       expect(Math.abs(rightOuter.x - 37)).toBeLessThan(10);
       expect(Math.abs(leftOuter.x - 111)).toBeLessThan(10);
       for (const eye of [rightOuter, leftOuter]) expect(Math.abs(eye.y - 47)).toBeLessThan(10);
@@ -101,7 +99,11 @@ describe('DlibEmbedder', () => {
       const width = Math.min(person.image.width - left, Math.round(face.box.width + 2 * margin));
       const height = Math.min(person.image.height - top, Math.round(face.box.height + 2 * margin));
       const crop = await sharp(samplePath(sample)).extract({ left, top, width, height }).toBuffer();
-      const copy = await decode(sharp(crop).flop().resize(Math.round(width * 0.8)));
+      const copy = await decode(
+        sharp(crop)
+          .flop()
+          .resize(Math.round(width * 0.8)),
+      );
       const genuine = cosine(vector, await embedder.embed(copy, await onlyFace(detector, copy)));
       // Everybody in one group photo is a different person (across photos some people recur).
       const impostors = people.filter((p) => p.sample === sample && p !== person).map((p) => cosine(vector, p.vector));

@@ -44,7 +44,11 @@ beforeAll(async () => {
     const width = Math.min(image.width - left, Math.round(face.box.width + 2 * margin));
     const height = Math.min(image.height - top, Math.round(face.box.height + 2 * margin));
     const crop = await sharp(samplePath(sample)).extract({ left, top, width, height }).toBuffer();
-    const copy = await decode(sharp(crop).flop().resize(Math.round(width * 0.8)));
+    const copy = await decode(
+      sharp(crop)
+        .flop()
+        .resize(Math.round(width * 0.8)),
+    );
     const faces = await detector.detect(copy);
     expect(faces).toHaveLength(1);
     copies.push({ image: copy, face: faces[0]! });
@@ -123,14 +127,17 @@ describe.each(CASES)('$id', ({ make, id, dimensions, minGap, minGenuine }) => {
 });
 
 describe('ArcFace chip', () => {
-  it('puts the eyes, nose tip and mouth corners on InsightFace\'s template', () => {
+  it("puts the eyes, nose tip and mouth corners on InsightFace's template", () => {
     const frontal = people.filter(({ face }) => Math.abs(face.pose.yaw) < 20);
     expect(frontal.length).toBeGreaterThanOrEqual(4);
     for (const { face } of frontal) {
       const m = arcfaceChipTransform(face);
       const l = landmarksOf(face);
-      const rightEye = applyAffine(m, l.rightEye), leftEye = applyAffine(m, l.leftEye), nose = applyAffine(m, l.nose);
-      const mouthRight = applyAffine(m, l.mouthRight), mouthLeft = applyAffine(m, l.mouthLeft);
+      const rightEye = applyAffine(m, l.rightEye),
+        leftEye = applyAffine(m, l.leftEye),
+        nose = applyAffine(m, l.nose);
+      const mouthRight = applyAffine(m, l.mouthRight),
+        mouthLeft = applyAffine(m, l.mouthLeft);
       // The subject's right eye is on the image's left, at InsightFace's (38.3, 51.7); the left at (73.5, 51.5).
       expect(Math.abs(rightEye.x - 38.3)).toBeLessThan(5);
       expect(Math.abs(leftEye.x - 73.5)).toBeLessThan(5);

@@ -2,7 +2,6 @@ import { api } from '../api.js';
 import { h, table } from '../dom.js';
 import type { KeyStatus } from '../../../src/server/contract.js';
 
-
 /** Administrator: which keys protect the stored templates and photos, and how many each (never key material). */
 export async function renderAdminKeys(main: HTMLElement): Promise<void> {
   const { keys, lastRotation, lastTransformRenewal } = await api<KeyStatus>('GET', '/api/v1/admin/keys');

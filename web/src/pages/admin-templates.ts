@@ -51,10 +51,8 @@ export async function renderAdminTemplates(main: HTMLElement): Promise<void> {
             ]),
             'Templates and patients per recogniser',
           ),
-      pending > 0 &&
-        h('p', { role: 'status' }, 'Run ', h('code', {}, 'medface templates migrate'), ' on the server to move them (safe while the server runs; it can be stopped and run again).'),
-      unsearchable.length > 0 &&
-        h('p', { role: 'alert' }, `Patients enrolled only with ${unsearchable.map((m) => m.model).join(', ')} cannot be found by face: migrate them or enrol them again.`),
+      pending > 0 && h('p', { role: 'status' }, 'Run ', h('code', {}, 'medface templates migrate'), ' on the server to move them (safe while the server runs; it can be stopped and run again).'),
+      unsearchable.length > 0 && h('p', { role: 'alert' }, `Patients enrolled only with ${unsearchable.map((m) => m.model).join(', ')} cannot be found by face: migrate them or enrol them again.`),
       h('p', {}, 'Patients without a kept photo are moved to the current recogniser when they are next enrolled.'),
     ),
   );

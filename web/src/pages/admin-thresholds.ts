@@ -86,7 +86,13 @@ export async function renderAdminThresholds(main: HTMLElement): Promise<void> {
         h('dt', {}, 'Pairs scored'),
         h('dd', {}, `${c.impostorPairs ?? 0} impostor, ${c.genuinePairs ?? 0} genuine; ${c.failuresToAcquire ?? 0} images without a usable face`),
         h('dt', {}, 'True accept rate at each threshold'),
-        h('dd', {}, Object.entries(c.tarAtFmr ?? {}).map(([fmr, tar]) => `FMR ${fmr}: ${rate(tar)}`).join('; ') || 'not measured'),
+        h(
+          'dd',
+          {},
+          Object.entries(c.tarAtFmr ?? {})
+            .map(([fmr, tar]) => `FMR ${fmr}: ${rate(tar)}`)
+            .join('; ') || 'not measured',
+        ),
         h('dt', {}, 'Command'),
         h('dd', {}, h('code', {}, c.command ?? '')),
       ),
@@ -100,20 +106,17 @@ export async function renderAdminThresholds(main: HTMLElement): Promise<void> {
     report.append(
       h('h2', { id: 'evaluation-title' }, `Last evaluation: ${evaluation.set}`),
       h('p', {}, `${evaluation.title}, written ${new Date(evaluation.writtenAt).toLocaleString()}.`),
-      table(['Measure', 'Value'], evaluation.summary.map(([k, v]) => [k, v]), 'Summary'),
+      table(
+        ['Measure', 'Value'],
+        evaluation.summary.map(([k, v]) => [k, v]),
+        'Summary',
+      ),
       h(
         'div',
         { class: 'figures' },
         ...evaluation.figures
           .filter((f) => f.id !== 'scores')
-          .map((f) =>
-            h(
-              'figure',
-              {},
-              h('figcaption', {}, f.caption),
-              h('img', { src: `/api/v1/admin/evaluation/figures/${f.id}`, alt: FIGURE_ALT[f.id] ?? f.caption, width: 460, height: 340 }),
-            ),
-          ),
+          .map((f) => h('figure', {}, h('figcaption', {}, f.caption), h('img', { src: `/api/v1/admin/evaluation/figures/${f.id}`, alt: FIGURE_ALT[f.id] ?? f.caption, width: 460, height: 340 }))),
       ),
       h('pre', {}, evaluation.provenance),
     );
@@ -135,7 +138,11 @@ function identificationSection(id: Identification | null, rate: (r: number) => s
     'div',
     {},
     heading,
-    h('p', {}, `Sized to the gallery as it is now: ${id.galleryPatients.toLocaleString()} patients. False-positive identification rate (FPIR): the share of searches by someone not enrolled that return any candidate.`),
+    h(
+      'p',
+      {},
+      `Sized to the gallery as it is now: ${id.galleryPatients.toLocaleString()} patients. False-positive identification rate (FPIR): the share of searches by someone not enrolled that return any candidate.`,
+    ),
     table(
       ['Setting', 'Similarity', 'FPIR per search', 'False match rate per comparison'],
       [

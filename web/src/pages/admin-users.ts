@@ -64,14 +64,10 @@ export async function renderAdminUsers(main: HTMLElement): Promise<void> {
       },
       (e: unknown) => say(usersMessage, (e as Error).message, 'error'),
     );
-  const act = (label: string, path: string, done?: (result: Record<string, unknown>) => void) =>
-    h('button', { type: 'button', class: 'secondary', onclick: () => post(path, done) }, label);
+  const act = (label: string, path: string, done?: (result: Record<string, unknown>) => void) => h('button', { type: 'button', class: 'secondary', onclick: () => post(path, done) }, label);
 
   const loadUsers = async (): Promise<void> => {
-    const [{ users: accounts }, { requests }] = await Promise.all([
-      api<{ users: Account[] }>('GET', '/api/v1/users'),
-      api<{ requests: AccountRequest[] }>('GET', '/api/v1/account-requests'),
-    ]);
+    const [{ users: accounts }, { requests }] = await Promise.all([api<{ users: Account[] }>('GET', '/api/v1/users'), api<{ requests: AccountRequest[] }>('GET', '/api/v1/account-requests')]);
     const nameOf = (id: string) => accounts.find((a) => a.id === id)?.username ?? id;
     const describe = (r: AccountRequest) =>
       r.action === 'user.create' ? `create ${r.username} (${(r.details.roles ?? []).join(', ')})` : `${r.action === 'user.password-reset' ? 'reset the password' : 'reset the TOTP'} of ${r.username}`;
@@ -160,13 +156,12 @@ export async function renderAdminUsers(main: HTMLElement): Promise<void> {
             { class: 'actions' },
             a.disabledAt
               ? act(`Enable ${a.username}`, `/api/v1/users/${a.username}/enable`)
-              : confirmed(
-                  `Disable ${a.username}`,
-                  `Disable ${a.username}? Every session of the account ends at once, and it cannot sign in until enabled again.`,
-                  `Yes, disable ${a.username}`,
-                  () => post(`/api/v1/users/${a.username}/disable`),
+              : confirmed(`Disable ${a.username}`, `Disable ${a.username}? Every session of the account ends at once, and it cannot sign in until enabled again.`, `Yes, disable ${a.username}`, () =>
+                  post(`/api/v1/users/${a.username}/disable`),
                 ),
-            act(`Reset password of ${a.username}`, `/api/v1/users/${a.username}/reset-password`, (r) => showOnce(`Temporary password for ${a.username}`, [['Temporary password (must be replaced at next sign-in)', String(r.password ?? '')]])),
+            act(`Reset password of ${a.username}`, `/api/v1/users/${a.username}/reset-password`, (r) =>
+              showOnce(`Temporary password for ${a.username}`, [['Temporary password (must be replaced at next sign-in)', String(r.password ?? '')]]),
+            ),
             act(`Unlock ${a.username}`, `/api/v1/users/${a.username}/unlock`),
           ),
         ]),

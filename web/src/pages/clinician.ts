@@ -67,12 +67,17 @@ export async function renderChart(main: HTMLElement, _params: URLSearchParams, p
   const { patient, identity, breakGlass } = chart;
   const established = identity
     ? `Your identity for this session was verified by ${METHODS[identity.method] ?? identity.method} at ${new Date(identity.at).toLocaleString()}` +
-      (identity.matchGrade ? ` (match: ${identity.matchGrade})` : '') + '.'
+      (identity.matchGrade ? ` (match: ${identity.matchGrade})` : '') +
+      '.'
     : 'Your identity for this session has not been verified.';
   main.append(
     h('div', { class: identity ? 'banner' : 'banner warning', role: 'note', 'aria-label': 'Identity verification' }, established),
     breakGlass
-      ? h('div', { class: 'banner warning', role: 'alert' }, `Emergency (break-glass) access: this view is recorded and will be reviewed. It ends at ${new Date(breakGlass.expiresAt).toLocaleString()}.`)
+      ? h(
+          'div',
+          { class: 'banner warning', role: 'alert' },
+          `Emergency (break-glass) access: this view is recorded and will be reviewed. It ends at ${new Date(breakGlass.expiresAt).toLocaleString()}.`,
+        )
       : '',
     h(
       'section',

@@ -83,4 +83,3 @@ export async function renderEmergency(main: HTMLElement): Promise<void> {
 
   main.append(form, candidates, reasonSlot);
 }
-

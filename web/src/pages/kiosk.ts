@@ -83,10 +83,7 @@ export async function renderKiosk(main: HTMLElement): Promise<() => void> {
   const notRegistered = (): void => {
     stopCamera();
     window.clearTimeout(timer);
-    screen.replaceChildren(
-      h('h1', { id: 'kiosk-title', class: 'result' }, 'This kiosk is not in service'),
-      h('p', { class: 'lead' }, `${SEE_FRONT_DESK}.`),
-    );
+    screen.replaceChildren(h('h1', { id: 'kiosk-title', class: 'result' }, 'This kiosk is not in service'), h('p', { class: 'lead' }, `${SEE_FRONT_DESK}.`));
   };
 
   const askBirthDate = (): void => {
@@ -170,7 +167,11 @@ export async function renderKiosk(main: HTMLElement): Promise<() => void> {
       h('p', { class: 'lead' }, checkedIn ? 'Please take a seat; you will be called.' : 'A member of staff will help you.'),
       // a face added to the record since the last visit: the patient is told, in case it was not theirs
       ...notices.map((n) =>
-        h('p', { class: 'status large', 'data-kind': 'info', role: 'note' }, `A face was added to your record on ${new Date(n.at).toLocaleDateString()} by the clinic. If this was not you, please tell the front desk.`),
+        h(
+          'p',
+          { class: 'status large', 'data-kind': 'info', role: 'note' },
+          `A face was added to your record on ${new Date(n.at).toLocaleDateString()} by the clinic. If this was not you, please tell the front desk.`,
+        ),
       ),
       h('button', { type: 'button', class: 'big', onclick: () => start() }, 'Done'),
     );
@@ -213,7 +214,13 @@ export async function renderKioskPairing(main: HTMLElement): Promise<void> {
   } catch (e) {
     screen.replaceChildren(
       h('h1', { id: 'kiosk-title', class: 'result' }, 'This pairing link does not work'),
-      h('p', { class: 'lead' }, e instanceof ApiError ? 'It was used already, has expired, or the kiosk was revoked. Ask an administrator for a new link (Admin → Kiosks).' : 'The server cannot be reached: check the network, then open the link again.'),
+      h(
+        'p',
+        { class: 'lead' },
+        e instanceof ApiError
+          ? 'It was used already, has expired, or the kiosk was revoked. Ask an administrator for a new link (Admin → Kiosks).'
+          : 'The server cannot be reached: check the network, then open the link again.',
+      ),
     );
   }
 }

@@ -28,7 +28,11 @@ export async function renderPortalSignIn(main: HTMLElement, params: URLSearchPar
       h('p', { class: 'large' }, 'You sign in with your face and your date of birth — or your PIN, if you chose one.'),
       step,
     );
-    const capture = await captureFace(step, { purpose: 'portal-sign-in', instructions: 'Look at the camera with your face inside the oval, then press “Take my photo”.', button: 'Take my photo' }, stop.signal);
+    const capture = await captureFace(
+      step,
+      { purpose: 'portal-sign-in', instructions: 'Look at the camera with your face inside the oval, then press “Take my photo”.', button: 'Take my photo' },
+      stop.signal,
+    );
     if (capture) secondFactor(capture);
   };
 
@@ -73,7 +77,12 @@ export async function renderPortalSignIn(main: HTMLElement, params: URLSearchPar
         return;
       }
       submit.disabled = true;
-      sendFilmed<SignedIn>(message, '/api/v1/auth/patient-sign-in', { ...capture.fields, ...(usePin ? { pin: value } : { birthDate: value }) }, 'Checking that you are here in person, then who you are…').then(
+      sendFilmed<SignedIn>(
+        message,
+        '/api/v1/auth/patient-sign-in',
+        { ...capture.fields, ...(usePin ? { pin: value } : { birthDate: value }) },
+        'Checking that you are here in person, then who you are…',
+      ).then(
         (signedIn) => {
           setSession(signedIn);
           navigate(next);

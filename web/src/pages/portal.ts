@@ -65,9 +65,7 @@ export async function renderPortal(main: HTMLElement): Promise<void> {
       { class: 'card portal', 'aria-labelledby': 'portal-title' },
       h('h1', { id: 'portal-title' }, 'Your health record'),
       h('p', { class: 'large' }, `Hello, ${patientName(patient)}. This is what the clinic has recorded about you. You can read it here; to correct something, please ask your care team.`),
-      identity
-        ? h('p', { class: 'banner', role: 'note', 'aria-label': 'How you signed in' }, `You signed in with ${SIGNED_IN_WITH[identity.method] ?? identity.method} at ${when(identity.at)}.`)
-        : '',
+      identity ? h('p', { class: 'banner', role: 'note', 'aria-label': 'How you signed in' }, `You signed in with ${SIGNED_IN_WITH[identity.method] ?? identity.method} at ${when(identity.at)}.`) : '',
       ...newNotices(notices),
       h('div', { class: 'actions' }, h('button', { type: 'button', class: 'secondary', onclick: () => void signOut().then(() => navigate('/portal/sign-in')) }, 'Sign out')),
     ),
@@ -100,7 +98,10 @@ export async function renderPortal(main: HTMLElement): Promise<void> {
       'Your medicines',
       rows(list('MedicationStatement'), ['Medicine', 'How to take it', 'Status'], (m) => [
         concept(m.medicationCodeableConcept as Concept) || 'Not named',
-        ((m.dosage as { text?: string }[] | undefined) ?? []).map((d) => d.text).filter(Boolean).join('; '),
+        ((m.dosage as { text?: string }[] | undefined) ?? [])
+          .map((d) => d.text)
+          .filter(Boolean)
+          .join('; '),
         plain(MEDICATION_STATUS, String(m.status ?? '')),
       ]),
     ),
@@ -144,11 +145,7 @@ function newNotices(notices: readonly Notice[]): HTMLElement[] {
  * shows only who the patient is and what the clinic told them.
  */
 async function renderLimited(main: HTMLElement, base: string): Promise<void> {
-  const [chart, pin, { notices }] = await Promise.all([
-    api<Chart>('GET', `${base}/chart`),
-    api<PinStatus>('GET', '/api/v1/portal/pin'),
-    api<{ notices: Notice[] }>('GET', '/api/v1/portal/notices'),
-  ]);
+  const [chart, pin, { notices }] = await Promise.all([api<Chart>('GET', `${base}/chart`), api<PinStatus>('GET', '/api/v1/portal/pin'), api<{ notices: Notice[] }>('GET', '/api/v1/portal/notices')]);
   main.append(
     h(
       'section',
@@ -184,9 +181,21 @@ function aboutYou(patient: Chart['patient']): HTMLElement {
     ['Name', patientName(patient)],
     ['Date of birth', patient.birthDate ? day(patient.birthDate) : 'Not recorded'],
     ['Gender', patient.gender ?? 'Not recorded'],
-    ['Phone and email', (patient.telecom ?? []).map((t) => t.value).filter(Boolean).join(', ') || 'Not recorded'],
+    [
+      'Phone and email',
+      (patient.telecom ?? [])
+        .map((t) => t.value)
+        .filter(Boolean)
+        .join(', ') || 'Not recorded',
+    ],
     ['Address', address ? (address.text ?? [...(address.line ?? []), address.city, address.postalCode].filter(Boolean).join(', ')) : 'Not recorded'],
-    ['Your numbers at the clinic', (patient.identifier ?? []).map((i) => i.value).filter(Boolean).join(', ') || 'None'],
+    [
+      'Your numbers at the clinic',
+      (patient.identifier ?? [])
+        .map((i) => i.value)
+        .filter(Boolean)
+        .join(', ') || 'None',
+    ],
   ];
   return h('dl', { class: 'notice' }, ...details.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]));
 }
@@ -297,7 +306,11 @@ function consentSection(base: string, consents: Consent[]): HTMLElement {
         (e: unknown) => {
           go.disabled = false;
           cancel.disabled = false;
-          say(message, e instanceof ApiError && e.status === 404 ? 'There is nothing to withdraw: your agreement has already ended.' : 'That did not work. Please try again, or ask the front desk.', 'error');
+          say(
+            message,
+            e instanceof ApiError && e.status === 404 ? 'There is nothing to withdraw: your agreement has already ended.' : 'That did not work. Please try again, or ask the front desk.',
+            'error',
+          );
         },
       );
     });
@@ -389,7 +402,16 @@ function pinSection(pin: PinStatus, signInAgain = false): HTMLElement {
     title.textContent = hasPin ? 'Change my PIN' : 'Set my PIN';
   };
   show(pin.hasPin);
-  const form = h('form', { novalidate: true }, explain, currentField, field('New PIN', next, '6 to 12 digits. Avoid your date of birth and easy numbers like 123456.'), field('New PIN again', again), h('div', { class: 'actions' }, title), message);
+  const form = h(
+    'form',
+    { novalidate: true },
+    explain,
+    currentField,
+    field('New PIN', next, '6 to 12 digits. Avoid your date of birth and easy numbers like 123456.'),
+    field('New PIN again', again),
+    h('div', { class: 'actions' }, title),
+    message,
+  );
   let hasPin = pin.hasPin;
   form.addEventListener('submit', (event) => {
     event.preventDefault();
@@ -416,7 +438,8 @@ function pinSection(pin: PinStatus, signInAgain = false): HTMLElement {
       (e: unknown) => {
         title.disabled = false;
         if (e instanceof ApiError && e.status === 429) fail('Too many wrong PINs. For your safety, please wait a while before you try again.', current);
-        else if (e instanceof ApiError && e.code === 'VALIDATION_FAILED') fail(hasPin ? 'That did not work: check your current PIN, and choose a new PIN that is different.' : e.message, hasPin ? current : next);
+        else if (e instanceof ApiError && e.code === 'VALIDATION_FAILED')
+          fail(hasPin ? 'That did not work: check your current PIN, and choose a new PIN that is different.' : e.message, hasPin ? current : next);
         else fail('That did not work. Please try again in a moment.', next);
       },
     );

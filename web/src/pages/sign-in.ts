@@ -6,7 +6,6 @@ import { navigate } from '../navigation.js';
 import { enrolmentQr } from '../qr.js';
 import { setSession } from '../session.js';
 
-
 type SecondFactor = 'totp' | 'face';
 
 /**
@@ -19,7 +18,11 @@ export async function renderSignIn(main: HTMLElement, params: URLSearchParams): 
   const message = status();
   let camera: Camera | null = null;
   let factor: SecondFactor = 'totp';
-  const newPassword = field('New password', h('input', { name: 'newPassword', type: 'password', autocomplete: 'new-password', minlength: 12 }), 'Your password was set by an administrator: choose your own.');
+  const newPassword = field(
+    'New password',
+    h('input', { name: 'newPassword', type: 'password', autocomplete: 'new-password', minlength: 12 }),
+    'Your password was set by an administrator: choose your own.',
+  );
   newPassword.hidden = true;
   const codeInput = h('input', { name: 'code', inputmode: 'numeric', autocomplete: 'one-time-code', pattern: '[0-9]{6,8}', required: true });
   const code = field('Authenticator code', codeInput, 'The 6-digit code from your authenticator app.');
@@ -50,10 +53,7 @@ export async function renderSignIn(main: HTMLElement, params: URLSearchParams): 
     if (chosen === 'face' && !camera) {
       try {
         camera = await openCamera('Camera preview for signing in with your face');
-        cameraSlot.replaceChildren(
-          h('p', {}, 'Press “Sign in”, then follow the instructions on the screen: your face is compared with your own enrolled face only.'),
-          camera.element,
-        );
+        cameraSlot.replaceChildren(h('p', {}, 'Press “Sign in”, then follow the instructions on the screen: your face is compared with your own enrolled face only.'), camera.element);
       } catch {
         say(message, 'The camera is not available: sign in with your authenticator code.', 'error');
       }
@@ -129,7 +129,14 @@ export async function renderSignIn(main: HTMLElement, params: URLSearchParams): 
             'info',
           );
         } else if (e instanceof ApiError && (e.status === 429 || e.code === 'NO_CAMERA')) say(message, e.message, 'error');
-        else say(message, factor === 'face' ? 'Sign-in failed. Check your details, face the camera in good light, follow each instruction slowly, and try again.' : 'Sign-in failed. Check your details and the code, and try again.', 'error');
+        else
+          say(
+            message,
+            factor === 'face'
+              ? 'Sign-in failed. Check your details, face the camera in good light, follow each instruction slowly, and try again.'
+              : 'Sign-in failed. Check your details and the code, and try again.',
+            'error',
+          );
       }
     })();
   });

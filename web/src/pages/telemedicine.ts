@@ -33,7 +33,8 @@ export async function renderTelemedicine(main: HTMLElement): Promise<() => void>
     const code = e instanceof ApiError ? e.code : '';
     if (code === 'CHECK_EXPIRED') end('This link has expired', 'Please ask your care provider for a new link.');
     else if (code === 'CHECK_USED') end('This link has already been used', 'Each link works once. If you still need to verify, ask your care provider for a new link.');
-    else if (code === 'NOT_FOUND' || code === 'VALIDATION_FAILED') end('This link does not work', 'Check that you opened the whole link from your invitation, or ask your care provider for a new one.');
+    else if (code === 'NOT_FOUND' || code === 'VALIDATION_FAILED')
+      end('This link does not work', 'Check that you opened the whole link from your invitation, or ask your care provider for a new one.');
     else if (e instanceof ApiError && e.status === 429) end('Too many attempts', 'For your safety, please wait a few minutes, then open the link again.');
     else end('Something went wrong', 'Please open the link again in a moment. If it keeps failing, contact your care provider.');
   };
@@ -47,14 +48,23 @@ export async function renderTelemedicine(main: HTMLElement): Promise<() => void>
     );
     const capture = await captureFace(
       step,
-      { purpose: 'telemedicine', instructions: 'We compare your face with the photo your clinic has on file. Look at the camera with your face inside the oval, then press “Verify me”.', button: 'Verify me' },
+      {
+        purpose: 'telemedicine',
+        instructions: 'We compare your face with the photo your clinic has on file. Look at the camera with your face inside the oval, then press “Verify me”.',
+        button: 'Verify me',
+      },
       stop.signal,
     );
     if (!capture) return;
     const waiting = h('p', { class: 'status large', role: 'status' });
     screen.append(waiting);
     try {
-      const result = await sendFilmed<{ match: boolean; attemptsLeft: number }>(waiting, '/api/v1/telemedicine/verify', { ...capture.fields, checkId }, 'Checking that you are here in person, then comparing your face…');
+      const result = await sendFilmed<{ match: boolean; attemptsLeft: number }>(
+        waiting,
+        '/api/v1/telemedicine/verify',
+        { ...capture.fields, checkId },
+        'Checking that you are here in person, then comparing your face…',
+      );
       if (result.match) verified();
       else if (result.attemptsLeft > 0) {
         await attempt(
