@@ -16,6 +16,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { startMedface, type Medface } from '../src/services/context.js';
+import { templateColumns } from '../src/services/templates.js';
 import { openStore } from '../src/store/index.js';
 import type { NewTemplate } from '../src/store/types.js';
 
@@ -45,18 +46,7 @@ async function addPatients(medface: Medface, count: number): Promise<string[]> {
       const templates: NewTemplate[] = [];
       for (let t = 0; t < PER_PATIENT; t++) {
         const sealed = medface.protection.protect({ model: MODEL, vector: unitVector() }, patientId);
-        templates.push({
-          patientId,
-          modelId: sealed.model,
-          transformId: sealed.transformId,
-          keyId: sealed.keyId,
-          wrappedKey: sealed.wrappedKey,
-          iv: sealed.iv,
-          ciphertext: sealed.ciphertext,
-          tag: sealed.tag,
-          quality: {},
-          source: 'enrol',
-        });
+        templates.push({ patientId, ...templateColumns(sealed, null), source: 'enrol' });
       }
       rows.push({ patientId, templates });
     }

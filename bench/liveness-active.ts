@@ -11,7 +11,6 @@
  * the kiosk page's timeline (src/evaluation/pad-sequences.ts). `--workers N` face-pool workers (default 1).
  */
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -32,7 +31,7 @@ import {
   type SourceFace,
 } from '../src/evaluation/pad-sequences.js';
 import { readDataset } from '../src/evaluation/dataset.js';
-import { FacePool, meshTriangulation, type DetectedFace, type Embedding, type FrameObservation, type RgbImage } from '../src/face/index.js';
+import { FacePool, meshTriangulation, type RgbImage } from '../src/face/index.js';
 import { similarity } from '../src/identity/match.js';
 import { thresholdsFor } from '../src/identity/thresholds.js';
 import { assessSequence, frameSignals, type FrameObserver, type LivenessAssessment } from '../src/liveness/assess.js';
@@ -40,6 +39,7 @@ import { sheetResiduals, type SheetResiduals } from '../src/liveness/planarity.j
 import { ACTIVE_LIVENESS, explainedBySheet, frameStates, parallax, performedActions, signalsOf, type FrameSignals } from '../src/liveness/sequence.js';
 import { randomChallengeActions, type CapturedFrame, type LivenessAction, type LivenessChallenge } from '../src/liveness/types.js';
 import { MAX_SOURCE_FACE_WIDTH, MIN_SOURCE_EYE_DISTANCE, proxySources } from './proxy-sources.js';
+import { remembering } from './liveness-trials.js';
 import { stats } from './stats.js';
 import { arg, seeded } from './options.js';
 
@@ -57,25 +57,6 @@ function actionsSeen(rows: ReadonlyArray<{ actions: LivenessAction[]; verdict: {
   const asked = countBy(rows.flatMap((r) => r.actions));
   const seen = countBy(rows.flatMap((r) => r.actions.filter((a) => r.verdict.observed.includes(a))));
   return Object.fromEntries(Object.keys(asked).map((a) => [a, `${seen[a] ?? 0}/${asked[a]}`]));
-}
-
-/** The real pool, remembering answers by image hash: replayed, reordered and re-timed frames are the genuine ones. */
-function remembering(pool: FacePool): FrameObserver {
-  const seen = new Map<string, Promise<FrameObservation>>();
-  // a frame's face is the one its remembered observation found, so its bytes name its embedding
-  const embeddings = new Map<string, Promise<Embedding>>();
-  return {
-    observe(bytes: Uint8Array, embed: boolean) {
-      const key = `${embed}:${createHash('sha256').update(bytes).digest('hex')}`;
-      if (!seen.has(key)) seen.set(key, pool.observe(bytes, embed));
-      return seen.get(key)!;
-    },
-    embedObserved(bytes: Uint8Array, face: DetectedFace) {
-      const key = createHash('sha256').update(bytes).digest('hex');
-      if (!embeddings.has(key)) embeddings.set(key, pool.embedObserved(bytes, face));
-      return embeddings.get(key)!;
-    },
-  };
 }
 
 async function main(): Promise<void> {

@@ -11,7 +11,7 @@ import type { Medface } from './context.js';
 import { scrubDeletedFaces } from './erase.js';
 import { assertKeysLive } from './keys.js';
 import { checkLiveness, livenessFailed, type LivenessAttempt } from './liveness.js';
-import { staffTemplateBinding } from './templates.js';
+import { staffTemplateBinding, templateColumns } from './templates.js';
 import { comparableProbe } from './verify.js';
 
 /**
@@ -66,18 +66,7 @@ export async function enrolOwnFace(medface: Medface, access: AccessContext, call
       const sameModel = existing.filter((t) => t.modelId === sealed.model);
       const replaced = [...existing.filter((t) => t.modelId !== sealed.model), ...sameModel.slice(0, Math.max(0, sameModel.length - MAX_STAFF_TEMPLATES + 1))];
       for (const old of replaced) await tx.deleteStaffTemplate(old.id);
-      await tx.insertStaffTemplate({
-        userId: user.id,
-        modelId: sealed.model,
-        transformId: sealed.transformId,
-        keyId: sealed.keyId,
-        wrappedKey: sealed.wrappedKey,
-        iv: sealed.iv,
-        ciphertext: sealed.ciphertext,
-        tag: sealed.tag,
-        quality: { passed: face.quality.passed, reasons: face.quality.reasons, metrics: { ...face.quality.metrics } },
-        consentNotice: STAFF_FACE_NOTICE,
-      });
+      await tx.insertStaffTemplate({ userId: user.id, ...templateColumns(sealed, face.quality), consentNotice: STAFF_FACE_NOTICE });
       const after = await tx.listStaffTemplates(user.id);
       await medface.audit.append(tx, {
         ...who,

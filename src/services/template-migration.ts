@@ -6,7 +6,7 @@ import type { StoredPhoto, StoredTemplate } from '../store/types.js';
 import { withFailureAudit, type Actor } from './auditing.js';
 import type { Medface } from './context.js';
 import { assertKeysLive } from './keys.js';
-import { syncGallery, type StoredTemplates } from './templates.js';
+import { syncGallery, templateColumns, type StoredTemplates } from './templates.js';
 
 /**
  * Moving the patients' templates to a new recogniser. A template is tied to the model that made it; when the
@@ -92,18 +92,7 @@ async function migrateOne(medface: Medface, who: Actor, old: StoredTemplate, pho
       if (!(await tx.lockPatient(patientId))) return null;
       const held = await tx.listTemplates(patientId);
       if (!held.some((t) => t.id === old.id)) return null;
-      const inserted = await tx.insertTemplate({
-        patientId,
-        modelId: sealed.model,
-        transformId: sealed.transformId,
-        keyId: sealed.keyId,
-        wrappedKey: sealed.wrappedKey,
-        iv: sealed.iv,
-        ciphertext: sealed.ciphertext,
-        tag: sealed.tag,
-        quality: { passed: face.quality.passed, reasons: face.quality.reasons, metrics: { ...face.quality.metrics } },
-        source: old.source,
-      });
+      const inserted = await tx.insertTemplate({ patientId, ...templateColumns(sealed, face.quality), source: old.source });
       // the new template is in before the old one goes, and both happen at commit or not at all
       await tx.moveTemplatePhotos(old.id, inserted.id);
       await tx.deleteTemplate(old.id);

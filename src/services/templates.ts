@@ -61,18 +61,7 @@ export async function storeTemplates(
   const inserted: StoredTemplate[] = [];
   let count = stored;
   for (const { sealed, quality, photo } of items) {
-    const row: NewTemplate = {
-      patientId,
-      modelId: sealed.model,
-      transformId: sealed.transformId,
-      keyId: sealed.keyId,
-      wrappedKey: sealed.wrappedKey,
-      iv: sealed.iv,
-      ciphertext: sealed.ciphertext,
-      tag: sealed.tag,
-      quality: { passed: quality.passed, reasons: quality.reasons, metrics: { ...quality.metrics } },
-      source,
-    };
+    const row: NewTemplate = { patientId, ...templateColumns(sealed, quality), source };
     let template: StoredTemplate;
     if (count < limit) {
       template = await tx.insertTemplate(row);
@@ -95,4 +84,25 @@ export async function syncGallery(medface: Medface, change: StoredTemplates): Pr
     if (change.replaced.includes(t.id)) continue;
     medface.gallery.add({ templateId: t.id, patientId: t.patientId, template: await medface.openTemplate(t) });
   }
+}
+
+/**
+ * What a patient's or a staff member's template row stores of a sealed embedding and of its face's quality
+ * (numbers and reason codes only, never the image).
+ */
+export function templateColumns(
+  sealed: ProtectedTemplate,
+  quality: QualityReport | null,
+): Pick<NewTemplate, 'modelId' | 'transformId' | 'keyId' | 'wrappedKey' | 'iv' | 'ciphertext' | 'tag' | 'quality'> {
+  const { model, transformId, keyId, wrappedKey, iv, ciphertext, tag } = sealed;
+  return {
+    modelId: model,
+    transformId,
+    keyId,
+    wrappedKey,
+    iv,
+    ciphertext,
+    tag,
+    quality: quality ? { passed: quality.passed, reasons: quality.reasons, metrics: { ...quality.metrics } } : {},
+  };
 }
