@@ -45,7 +45,7 @@ async function addPatients(medface: Medface, count: number): Promise<string[]> {
       const patientId = randomUUID();
       const templates: NewTemplate[] = [];
       for (let t = 0; t < PER_PATIENT; t++) {
-        const sealed = medface.protection.protect({ model: MODEL, vector: unitVector() }, patientId);
+        const sealed = medface.templates.protection.protect({ model: MODEL, vector: unitVector() }, patientId);
         templates.push({ patientId, ...templateColumns(sealed, null), source: 'enrol' });
       }
       rows.push({ patientId, templates });
@@ -93,13 +93,13 @@ try {
   await timed('seed', () => addPatients(writer, templates / PER_PATIENT));
   const node = await open();
   try {
-    console.log(`node gallery: ${node.gallery.size} templates`);
-    await timed('resync, nothing changed', () => node.resyncGallery());
+    console.log(`node gallery: ${node.templates.gallery.size} templates`);
+    await timed('resync, nothing changed', () => node.templates.resync());
     const gone = (await writer.store.listTemplateRefsPage(null, changed)).map((r) => r.patientId);
     await addPatients(writer, changed);
     for (const patientId of new Set(gone)) await writer.store.deleteTemplatesOfPatient(patientId);
-    await timed(`resync, ${changed} patients added and ${new Set(gone).size} emptied meanwhile`, () => node.resyncGallery());
-    console.log(`node gallery: ${node.gallery.size} templates, store: ${await node.store.countTemplates()}`);
+    await timed(`resync, ${changed} patients added and ${new Set(gone).size} emptied meanwhile`, () => node.templates.resync());
+    console.log(`node gallery: ${node.templates.gallery.size} templates, store: ${await node.store.countTemplates()}`);
   } finally {
     await node.close();
   }

@@ -16,7 +16,7 @@ export function registerServe(program: Command): void {
         const [{ loadConfig }, { startServer }] = await Promise.all([import('../config.js'), import('../server/lifecycle.js')]);
         const config = loadConfig();
         const server = await startServer(config, { host: opts.host, deployment: { ...(opts.workers !== undefined && { poolSize: opts.workers }) } });
-        if (server.deployment.medface.notice) process.stderr.write(`medface: ${server.deployment.medface.notice}\n`);
+        if (server.deployment.medface.settings.notice) process.stderr.write(`medface: ${server.deployment.medface.settings.notice}\n`);
         // a release that changed the default recogniser starts on the old templates: say what to run, once, at start
         const { olderTemplatesNotice } = await import('../services/template-migration.js');
         const older = await olderTemplatesNotice(server.deployment.medface);

@@ -23,7 +23,7 @@ export async function withMedface<T>(opts: SessionOptions, work: (medface: Medfa
   const [{ loadConfig }, { openMedface }] = await Promise.all([import('../config.js'), import('../services/context.js')]);
   const config = loadConfig();
   const medface = await openMedface(config, { ...(config.embedderId !== undefined && { embedderId: config.embedderId }), ...options });
-  if (medface.notice) process.stderr.write(`medface: ${medface.notice}\n`);
+  if (medface.settings.notice) process.stderr.write(`medface: ${medface.settings.notice}\n`);
   try {
     return await work(medface, { actor: opts.actor ?? `cli:${osUser()}`, client: `cli@${os.hostname()}` });
   } finally {

@@ -3,6 +3,7 @@ import { MedfaceError } from '../errors.js';
 import type { Embedding } from '../face/types.js';
 import { Gallery, type GalleryEntry, type GalleryMatch, type GalleryOptions } from './gallery.js';
 import { KeyRing } from './keys.js';
+import { identificationThresholds, type IdentificationDecision } from './identification.js';
 import { decide, type MatchGrade } from './match.js';
 import { TemplateProtection, type ProtectedTemplate, type TransformedEmbedding } from './protection.js';
 import { thresholdsFor, type ModelThresholds } from './thresholds.js';
@@ -117,6 +118,11 @@ export class TemplateIndex {
       this.#thresholds.set(model, thresholds);
     }
     return thresholds;
+  }
+
+  /** The 1:N decision for `model` at the gallery's current number of patients (identification.ts). */
+  identificationThresholds(model: string): IdentificationDecision {
+    return identificationThresholds(model, this.thresholds(model), this.#gallery.patients);
   }
 
   /** A probe in the space of the current transform, ready to search or compare. */

@@ -59,7 +59,7 @@ export function registerMetrics(app: FastifyInstance, deployment: Deployment): v
     help: "Templates in this node's gallery (the identification search space)",
     registers: [registry],
     collect() {
-      this.set(deployment.medface.gallery.size);
+      this.set(deployment.medface.templates.gallery.size);
     },
   });
 

@@ -21,7 +21,7 @@ export interface AccessOptions {
  */
 export async function accessContext(medface: Medface, options: AccessOptions = {}): Promise<AccessContext> {
   // The secret exists by now: starting Medface loaded or generated it.
-  const { key } = await loadPseudonymKey(pseudonymKeyPath(medface.keyFile), true);
+  const { key } = await loadPseudonymKey(pseudonymKeyPath(medface.templates.keyFile), true);
   const now = options.now ?? (() => new Date());
   return {
     store: medface.store,

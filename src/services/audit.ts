@@ -23,7 +23,8 @@ import { loadPseudonymKey, pseudonymKeyPath } from './pseudonym-key.js';
 export interface AuditContext {
   store: Store;
   audit: AuditTrail;
-  checkpoints: CheckpointFile;
+  /** Where the keyed checkpoints of the audit head are kept (beside the key file). */
+  settings: { readonly checkpoints: CheckpointFile };
 }
 
 /** Opens the configured database with the audit trail's pseudonym key, for commands that need nothing else. */
@@ -34,7 +35,7 @@ export async function openAuditContext(config: Pick<Config, 'dataDir' | 'databas
     const hasEntries = (await store.listAuditEvents({ limit: 1 })).length > 0;
     const { key } = await loadPseudonymKey(pseudonymKeyPath(keyFile), hasEntries);
     const audit = new AuditTrail(key);
-    return { store, audit, checkpoints: audit.checkpointFile(checkpointPath(keyFile)) };
+    return { store, audit, settings: { checkpoints: audit.checkpointFile(checkpointPath(keyFile)) } };
   } catch (e) {
     await store.close();
     throw e;
@@ -75,7 +76,7 @@ export interface AuditVerification {
  * run on a suspect log.
  */
 export async function verifyAuditLog(ctx: AuditContext, expectedHead?: KnownHead): Promise<AuditVerification> {
-  const read = await ctx.checkpoints.read();
+  const read = await ctx.settings.checkpoints.read();
   const chain = await verifyChain(ctx.store, undefined, [...read.valid, ...(expectedHead ? [expectedHead] : [])]);
   return {
     ok: chain.ok && read.invalidLines.length === 0,
@@ -99,7 +100,7 @@ export async function checkpointAuditLog(ctx: AuditContext): Promise<{ written: 
   if (!verification.ok || verification.head === null) return { written: null, verification };
   const latest = verification.checkpoints.latest;
   if (latest?.seq === verification.head.seq && latest.hash === verification.head.hash) return { written: null, verification };
-  return { written: await ctx.checkpoints.append(verification.head), verification };
+  return { written: await ctx.settings.checkpoints.append(verification.head), verification };
 }
 
 /** How often a running server checkpoints the audit head (besides at start and at shutdown). */

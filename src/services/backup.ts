@@ -148,7 +148,7 @@ async function checkKeys(config: Deployment): Promise<RestoreSummary['keys']> {
   try {
     const medface = await openMedface(config);
     try {
-      return { ok: true, templates: medface.gallery.size };
+      return { ok: true, templates: medface.templates.gallery.size };
     } finally {
       await medface.close();
     }

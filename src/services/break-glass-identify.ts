@@ -35,11 +35,11 @@ export function breakGlassIdentify(medface: Medface, request: BreakGlassIdentify
   const top = request.top ?? DEFAULT_BREAK_GLASS_TOP;
   return withFailureAudit(medface, who, 'breakglass.identify', null, async () => {
     if (!Number.isInteger(top) || top < 1 || top > MAX_TOP) throw new MedfaceError('INVALID_ARGUMENT', `top must be an integer from 1 to ${MAX_TOP}`);
-    const face = await medface.embed(request.image, 'identify');
+    const face = await medface.faces.embed(request.image, 'identify');
     const model = face.embedding.model;
-    const thresholds = medface.identificationThresholds(model);
+    const thresholds = medface.templates.identificationThresholds(model);
     const possibleFrom = thresholds.grades.possible.minScore;
-    const older = await medface.olderModelProbes(request.image, 'identify');
+    const older = await medface.faces.olderModelProbes(request.image, 'identify');
     const candidates = await gradedCandidates(medface, face.embedding, top, thresholds, possibleFrom, older);
     const sized = { threshold: thresholds.match, possibleFrom, galleryPatients: thresholds.galleryPatients };
     await medface.store.transaction((tx) =>

@@ -15,7 +15,7 @@ export interface CaptureFeedback {
  * the kiosk turns the reasons into "move closer", "face the camera". Not audited: nothing is identified.
  */
 export async function captureFeedback(medface: Medface, bytes: Uint8Array): Promise<CaptureFeedback> {
-  const faces = await medface.faces();
+  const faces = await medface.faces.engine();
   if (!faces.analyze) throw new MedfaceError('ENGINE_FAILED', 'this face engine cannot judge captures');
   const analysis = await faces.analyze(bytes, { purpose: 'identify', embed: false });
   const subject = analysis.faces[analysis.subject];

@@ -44,7 +44,7 @@ export async function checkIn(medface: Medface, access: AccessContext, caller: C
     throw e;
   }
   if (!live.embedding) return refused(medface, who, null, 'liveness');
-  const older = await medface.olderModelFrameProbes(live.probeImages);
+  const older = await medface.faces.olderModelFrameProbes(live.probeImages);
   const found = await identifyProbe(medface, live.embedding, PATIENT_CANDIDATES, who, { liveness: request.challengeId }, older);
   if (found.candidates.length === 0) return refused(medface, who, null, 'no-match');
   const checked: (IdentifyCandidate & { confirmed: boolean })[] = [];

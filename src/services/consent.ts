@@ -58,7 +58,7 @@ export interface ConsentWithdrawal {
  */
 export function withdrawConsent(medface: Medface, patientId: string, who: Actor, reason?: string): Promise<ConsentWithdrawal> {
   return withFailureAudit(medface, who, 'consent.withdraw', patientId, () =>
-    medface.exclusive(patientId, async () => {
+    medface.templates.exclusive(patientId, async () => {
       const result = await medface.store.transaction(async (tx) => {
         const consent = await withdrawBiometricConsent(tx, patientId);
         // photos first: deleting a template would take its photo with it, uncounted
@@ -73,7 +73,7 @@ export function withdrawConsent(medface: Medface, patientId: string, who: Actor,
         });
         return { consent, templatesRemoved, photosRemoved };
       });
-      medface.gallery.removePatient(patientId);
+      medface.templates.gallery.removePatient(patientId);
       await scrubDeletedFaces(medface);
       return result;
     }),

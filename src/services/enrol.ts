@@ -9,6 +9,7 @@ import { audited, auditScore, withFailureAudit, type Actor } from './auditing.js
 import type { Medface } from './context.js';
 import { gradedCandidates } from './identify.js';
 import { assertKeysLive } from './keys.js';
+import { indexedTemplate } from './template-reader.js';
 import { storeTemplates, syncGallery, type TemplateToStore } from './templates.js';
 
 export interface EnrolRequest {
@@ -69,8 +70,8 @@ const DUPLICATE_SEARCH_K = 5;
 export function enrol(medface: Medface, request: EnrolRequest, who: Actor): Promise<EnrolResult> {
   const { patientId, images } = request;
   return withFailureAudit(medface, who, 'biometric.enrol', patientId, async () => {
-    if (images.length === 0 || images.length > medface.maxTemplatesPerPatient) {
-      throw new MedfaceError('INVALID_ARGUMENT', `enrol takes 1 to ${medface.maxTemplatesPerPatient} images`);
+    if (images.length === 0 || images.length > medface.settings.maxTemplatesPerPatient) {
+      throw new MedfaceError('INVALID_ARGUMENT', `enrol takes 1 to ${medface.settings.maxTemplatesPerPatient} images`);
     }
     if (request.overrideDuplicate !== undefined && request.overrideDuplicate.trim() === '') {
       throw new MedfaceError('VALIDATION_FAILED', 'an override needs a reason', { issues: [{ path: 'overrideDuplicate', message: 'is required' }] });
@@ -127,17 +128,17 @@ export function enrol(medface: Medface, request: EnrolRequest, who: Actor): Prom
     for (const [i, face] of faces.entries()) {
       const bytes = images[i]!;
       items.push({
-        sealed: await medface.seal(face.embedding, patientId),
+        sealed: await medface.templates.seal(face.embedding, patientId),
         quality: face.quality,
-        ...(request.keepPhoto && { photo: { envelope: medface.protection.protectBytes(bytes, patientId), mediaType: mediaTypeOf(bytes) } }),
+        ...(request.keepPhoto && { photo: { envelope: medface.templates.protection.protectBytes(bytes, patientId), mediaType: mediaTypeOf(bytes) } }),
       });
     }
 
-    return medface.exclusive(patientId, async () => {
+    return medface.templates.exclusive(patientId, async () => {
       const { change, duplicates } = await medface.store.transaction(async (tx) => {
         const change = await storeTemplates(tx, patientId, items, {
           source: 'enrol',
-          limit: medface.maxTemplatesPerPatient,
+          limit: medface.settings.maxTemplatesPerPatient,
           replaceOldest: request.replaceOldest === true,
         });
         const duplicates = await recordSuspects(tx, who, patientId, suspects, request.overrideDuplicate);
@@ -171,7 +172,7 @@ export function enrol(medface: Medface, request: EnrolRequest, who: Actor): Prom
         templates: change.inserted.map((t, i) => ({ id: t.id, quality: { reasons: faces[i]!.quality.reasons } })),
         replaced: change.replaced,
         templateCount: change.count,
-        limit: medface.maxTemplatesPerPatient,
+        limit: medface.settings.maxTemplatesPerPatient,
         photosKept: request.keepPhoto ? items.length : 0,
         duplicates,
       };
@@ -182,7 +183,7 @@ export function enrol(medface: Medface, request: EnrolRequest, who: Actor): Prom
 /** A capture's face, its refusal naming which image (0-based) it was. */
 async function embedCapture(medface: Medface, bytes: Uint8Array, image: number): Promise<SubjectFace> {
   try {
-    return await medface.embed(bytes, 'enrol');
+    return await medface.faces.embed(bytes, 'enrol');
   } catch (e) {
     if (!isMedfaceError(e)) throw e;
     throw new MedfaceError(e.code, `image ${image + 1}: ${e.message}`, { ...e.details, image });
@@ -206,21 +207,21 @@ async function compareWithEnrolledFace(
   let weakest: { match: boolean; score: number; grade: MatchGrade; image: number } | null = null;
   for (const [image, face] of faces.entries()) {
     const current = face.embedding.model;
-    const probes = stored.some((t) => t.modelId !== current) ? [face.embedding, ...(await medface.olderModelProbes(images[image]!, 'enrol'))] : [face.embedding];
+    const probes = stored.some((t) => t.modelId !== current) ? [face.embedding, ...(await medface.faces.olderModelProbes(images[image]!, 'enrol'))] : [face.embedding];
     let best: { score: number; model: string; margin: number } | null = null;
     for (const embedding of probes) {
       const references = [];
-      for (const t of stored) if (t.modelId === embedding.model) references.push(await medface.openTemplate(t));
+      for (const t of stored) if (t.modelId === embedding.model) references.push(await medface.templates.open(indexedTemplate(t)));
       if (references.length === 0) continue;
       // after opening the templates: that may have re-read the key file, and the probe must use the same transform
-      const probe = medface.protection.transformProbe(embedding);
+      const probe = medface.templates.protection.transformProbe(embedding);
       const score = Math.max(...references.map((r) => cosine(probe.vector, r.vector)));
       // models score on their own scales: the best is the one furthest above its own threshold
-      const margin = score - medface.thresholds(embedding.model).match;
+      const margin = score - medface.templates.thresholds(embedding.model).match;
       if (!best || margin > best.margin) best = { score, model: embedding.model, margin };
     }
     const score = best?.score ?? 0;
-    const decision = decide(score, medface.thresholds(best?.model ?? current));
+    const decision = decide(score, medface.templates.thresholds(best?.model ?? current));
     if (!weakest || score < weakest.score) weakest = { match: best !== null && decision.match, score, grade: decision.grade, image };
   }
   return weakest;
@@ -236,8 +237,8 @@ type Suspect = Pick<DuplicateCandidate, 'patientId' | 'score' | 'grade'>;
 async function findOtherPatients(medface: Medface, faces: readonly SubjectFace[], images: readonly Uint8Array[], patientId: string): Promise<Suspect[]> {
   const best = new Map<string, Suspect>();
   for (const [i, face] of faces.entries()) {
-    const thresholds = medface.identificationThresholds(face.embedding.model);
-    const older = await medface.olderModelProbes(images[i]!, 'enrol');
+    const thresholds = medface.templates.identificationThresholds(face.embedding.model);
+    const older = await medface.faces.olderModelProbes(images[i]!, 'enrol');
     for (const hit of await gradedCandidates(medface, face.embedding, DUPLICATE_SEARCH_K + 1, thresholds, thresholds.grades.probable.minScore, older)) {
       if (hit.patientId === patientId) continue;
       const seen = best.get(hit.patientId);

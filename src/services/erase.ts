@@ -18,7 +18,7 @@ export interface ErasureResult {
  */
 export function erase(medface: Medface, patientId: string, who: Actor, reason?: string): Promise<ErasureResult> {
   return withFailureAudit(medface, who, 'biometric.erase', patientId, () =>
-    medface.exclusive(patientId, async () => {
+    medface.templates.exclusive(patientId, async () => {
       const result = await medface.store.transaction(async (tx) => {
         if (!(await tx.lockPatient(patientId))) throw new MedfaceError('NOT_FOUND', 'no such patient', { patientId });
         const consentWithdrawn = (await activeBiometricConsent(tx, patientId)) !== null;
@@ -35,7 +35,7 @@ export function erase(medface: Medface, patientId: string, who: Actor, reason?: 
         });
         return { patientId, templatesRemoved, photosRemoved, consentWithdrawn };
       });
-      medface.gallery.removePatient(patientId);
+      medface.templates.gallery.removePatient(patientId);
       await scrubDeletedFaces(medface);
       return result;
     }),

@@ -57,8 +57,8 @@ export interface ThresholdsStatus {
 
 export async function thresholdsStatus(medface: Medface, access: AccessContext, caller: Caller, reportsDir: string): Promise<ThresholdsStatus> {
   await guard(access, caller, 'thresholds.read');
-  const file = readThresholdsFile(medface.thresholdsFile);
-  const models = Object.entries(file.models).map(([model, t]) => ({ model, ...t, identification: identificationStatus(model, t, medface.gallery.patients) }));
+  const file = readThresholdsFile(medface.templates.thresholdsFile);
+  const models = Object.entries(file.models).map(([model, t]) => ({ model, ...t, identification: identificationStatus(model, t, medface.templates.gallery.patients) }));
   const newest = newestReport(reportsDir);
   await recordRead(access, caller, 'thresholds.read', { models: models.length });
   return { models, evaluation: newest && summarise(newest.set, newest.file) };

@@ -52,10 +52,10 @@ export class GallerySync {
     if (this.#closed) return;
     switch (change.kind) {
       case 'templates':
-        this.#medface.reloadPatient(change.patientId).catch(() => this.#failed());
+        this.#medface.templates.reloadPatient(change.patientId).catch(() => this.#failed());
         break;
       case 'keys':
-        this.#keys = this.#keys.then(() => this.#medface.syncKeys()).catch(() => this.#failed());
+        this.#keys = this.#keys.then(() => this.#medface.templates.syncKeys()).catch(() => this.#failed());
         break;
       case 'resync':
         this.#startResync();
@@ -73,7 +73,7 @@ export class GallerySync {
       do {
         this.#resyncAgain = false;
         try {
-          await this.#medface.resyncGallery();
+          await this.#medface.templates.resync();
           this.#failing = false;
           this.#markStarted();
         } catch {

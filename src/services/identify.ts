@@ -46,8 +46,8 @@ export function identify(medface: Medface, request: IdentifyRequest, who: Actor)
     if (!Number.isInteger(top) || top < 1 || top > MAX_IDENTIFY_TOP) {
       throw new MedfaceError('INVALID_ARGUMENT', `top must be an integer from 1 to ${MAX_IDENTIFY_TOP}`);
     }
-    const face = await medface.embed(request.image, 'identify');
-    const older = await medface.olderModelProbes(request.image, 'identify');
+    const face = await medface.faces.embed(request.image, 'identify');
+    const older = await medface.faces.olderModelProbes(request.image, 'identify');
     return identifyProbe(medface, face.embedding, top, who, { quality: face.quality.reasons }, older);
   });
 }
@@ -59,12 +59,12 @@ export function identify(medface: Medface, request: IdentifyRequest, who: Actor)
  */
 export async function identifyProbe(medface: Medface, probe: Embedding, top: number, who: Actor, evidence: Record<string, unknown>, older: readonly Embedding[] = []): Promise<IdentifyResult> {
   const model = probe.model;
-  const thresholds = medface.identificationThresholds(model);
+  const thresholds = medface.templates.identificationThresholds(model);
   const candidates = await gradedCandidates(medface, probe, top, thresholds, thresholds.match, older);
   const match = candidates.length > 0;
   const sized = { threshold: thresholds.match, galleryPatients: thresholds.galleryPatients, fpir: thresholds.fpir };
   // patients whose only templates are of a model this deployment cannot search were not looked for: said in the trail
-  const unsearched = await medface.unsearchableModels();
+  const unsearched = await medface.faces.unsearchableModels();
   await medface.store.transaction((tx) =>
     medface.audit.append(tx, {
       ...who,
@@ -91,7 +91,7 @@ export async function gradedCandidates(
   minScore: number,
   older: readonly Embedding[] = [],
 ): Promise<IdentifyCandidate[]> {
-  const hits = await medface.search(medface.protection.transformProbe(probe), top, minScore);
+  const hits = await medface.templates.search(medface.templates.protection.transformProbe(probe), top, minScore);
   const candidates = hits.filter((hit) => hit.score >= minScore).map((hit) => ({ patientId: hit.patientId, score: hit.score, grade: decide(hit.score, thresholds).grade }));
   if (older.length === 0) return candidates;
   const grade = decide(minScore, thresholds).grade;

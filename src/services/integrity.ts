@@ -1,6 +1,7 @@
 import { activeBiometricConsent } from '../records/consent.js';
 import { verifyAuditLog, type AuditVerification } from './audit.js';
 import type { Medface } from './context.js';
+import { indexedTemplate } from './template-reader.js';
 
 /** What can be wrong with one template, in the store or in this process's gallery. */
 export type IntegrityProblemKind =
@@ -50,7 +51,7 @@ export async function checkIntegrity(medface: Medface): Promise<IntegrityReport>
     if (problems.length < MAX_PROBLEMS) problems.push({ kind, templateId });
   };
   const indexed = new Map<string, string>();
-  for (const { templateId, patientId } of medface.gallery.entries()) indexed.set(templateId, patientId);
+  for (const { templateId, patientId } of medface.templates.gallery.entries()) indexed.set(templateId, patientId);
 
   const dimensions = new Map<string, number>();
   const consented = new Map<string, boolean>();
@@ -58,7 +59,7 @@ export async function checkIntegrity(medface: Medface): Promise<IntegrityReport>
   for await (const t of medface.store.iterateTemplates()) {
     stored++;
     try {
-      const { vector } = await medface.openTemplate(t);
+      const { vector } = await medface.templates.open(indexedTemplate(t));
       const expected = dimensions.get(t.modelId) ?? vector.length;
       dimensions.set(t.modelId, expected);
       if (vector.length !== expected || !vector.every(Number.isFinite)) found('template-shape', t.id);
@@ -79,5 +80,5 @@ export async function checkIntegrity(medface: Medface): Promise<IntegrityReport>
   for (const templateId of indexed.keys()) found('index-not-stored', templateId);
 
   const audit = await verifyAuditLog(medface);
-  return { ok: problemCount === 0 && audit.ok, stored, indexed: medface.gallery.size, problems, audit };
+  return { ok: problemCount === 0 && audit.ok, stored, indexed: medface.templates.gallery.size, problems, audit };
 }

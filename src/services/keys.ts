@@ -57,25 +57,25 @@ export interface KeyChangeResult {
 /** `medface keys rotate`: every data key re-wrapped under a new key-encryption key; the old ones retired. */
 export function rotateKeyEncryptionKey(medface: Medface, who: Actor): Promise<KeyChangeResult> {
   return withFailureAudit(medface, who, 'keys.rotate', null, () =>
-    withKeyChangeLock(medface.keyFile, async () => {
-      await medface.reloadKeys();
-      const previous = medface.keys.kekIds;
-      await saveKeyRing(medface.keyFile, medface.keys.withNewKek());
-      await medface.reloadKeys();
-      const current = medface.keys.currentKekId;
+    withKeyChangeLock(medface.templates.keyFile, async () => {
+      await medface.templates.reloadKeys();
+      const previous = medface.templates.keys.kekIds;
+      await saveKeyRing(medface.templates.keyFile, medface.templates.keys.withNewKek());
+      await medface.templates.reloadKeys();
+      const current = medface.templates.keys.currentKekId;
       const pass = async (): Promise<Moved> => ({
-        templates: await medface.store.rewrapTemplates((t) => (t.keyId === current ? null : medface.protection.rewrap(protectedTemplate(t)))),
-        staffTemplates: await medface.store.rewrapStaffTemplates((t) => (t.keyId === current ? null : medface.protection.rewrap(protectedTemplate(t)))),
+        templates: await medface.store.rewrapTemplates((t) => (t.keyId === current ? null : medface.templates.protection.rewrap(protectedTemplate(t)))),
+        staffTemplates: await medface.store.rewrapStaffTemplates((t) => (t.keyId === current ? null : medface.templates.protection.rewrap(protectedTemplate(t)))),
         photos: await medface.store.rewrapPhotos((p) => (p.keyId === current ? null : rewrapEnvelope(medface, p))),
       });
       const moved = await untilNoneLeft(pass);
       await retire(medface, who, 'keys.rotate', previous, { current, ...moved });
       const stragglers = await untilNoneLeft(pass);
       await saveKeyRing(
-        medface.keyFile,
-        previous.reduce((ring, id) => ring.withoutKek(id), medface.keys),
+        medface.templates.keyFile,
+        previous.reduce((ring, id) => ring.withoutKek(id), medface.templates.keys),
       );
-      await medface.reloadKeys();
+      await medface.templates.reloadKeys();
       return { current, retired: previous, ...sum(moved, stragglers) };
     }),
   );
@@ -87,17 +87,17 @@ export function rotateKeyEncryptionKey(medface: Medface, who: Actor): Promise<Ke
  */
 export function renewTemplateTransform(medface: Medface, who: Actor): Promise<KeyChangeResult> {
   return withFailureAudit(medface, who, 'keys.renew-transform', null, () =>
-    withKeyChangeLock(medface.keyFile, async () => {
-      await medface.reloadKeys();
-      const previous = medface.keys.transformIds;
-      await saveKeyRing(medface.keyFile, medface.keys.withNewTransform());
-      await medface.reloadKeys(); // also rebuilds this process's gallery in the new space
-      const current = medface.keys.currentTransformId;
-      const kek = medface.keys.currentKekId;
+    withKeyChangeLock(medface.templates.keyFile, async () => {
+      await medface.templates.reloadKeys();
+      const previous = medface.templates.keys.transformIds;
+      await saveKeyRing(medface.templates.keyFile, medface.templates.keys.withNewTransform());
+      await medface.templates.reloadKeys(); // also rebuilds this process's gallery in the new space
+      const current = medface.templates.keys.currentTransformId;
+      const kek = medface.templates.keys.currentKekId;
       const pass = async (): Promise<Moved> => ({
-        templates: await medface.store.rewrapTemplates((t) => (t.transformId === current && t.keyId === kek ? null : medface.protection.renew(protectedTemplate(t), t.patientId))),
+        templates: await medface.store.rewrapTemplates((t) => (t.transformId === current && t.keyId === kek ? null : medface.templates.protection.renew(protectedTemplate(t), t.patientId))),
         staffTemplates: await medface.store.rewrapStaffTemplates((t) =>
-          t.transformId === current && t.keyId === kek ? null : medface.protection.renew(protectedTemplate(t), staffTemplateBinding(t.userId)),
+          t.transformId === current && t.keyId === kek ? null : medface.templates.protection.renew(protectedTemplate(t), staffTemplateBinding(t.userId)),
         ),
         photos: 0,
       });
@@ -105,10 +105,10 @@ export function renewTemplateTransform(medface: Medface, who: Actor): Promise<Ke
       await retire(medface, who, 'keys.renew-transform', previous, { current, ...moved });
       const stragglers = await untilNoneLeft(pass);
       await saveKeyRing(
-        medface.keyFile,
-        previous.reduce((ring, id) => ring.withoutTransform(id), medface.keys),
+        medface.templates.keyFile,
+        previous.reduce((ring, id) => ring.withoutTransform(id), medface.templates.keys),
       );
-      await medface.reloadKeys();
+      await medface.templates.reloadKeys();
       return { current, retired: previous, ...sum(moved, stragglers) };
     }),
   );
@@ -117,7 +117,7 @@ export function renewTemplateTransform(medface: Medface, who: Actor): Promise<Ke
 /** Re-wraps a photo's data key; only the wrapping changes (its payload and authenticated data stay). */
 function rewrapEnvelope(medface: Medface, envelope: Envelope): ProtectedBlob {
   const asTemplate: ProtectedTemplate = { ...envelope, model: '', transformId: '' };
-  const { keyId, wrappedKey, iv, ciphertext, tag } = medface.protection.rewrap(asTemplate);
+  const { keyId, wrappedKey, iv, ciphertext, tag } = medface.templates.protection.rewrap(asTemplate);
   return { keyId, wrappedKey, iv, ciphertext, tag };
 }
 
@@ -190,7 +190,7 @@ export async function keyStatus(medface: Medface, access: AccessContext, caller:
   await guard(access, caller, 'keys.read');
   const [metadata, counts] = await Promise.all([medface.store.listKeys(), medface.store.countProtectedRecordsByKey()]);
   const field = { template: 'templates', 'staff-template': 'staffTemplates', photo: 'photos' } as const;
-  const currentIds = new Set([medface.keys.currentKekId, medface.keys.currentTransformId]);
+  const currentIds = new Set([medface.templates.keys.currentKekId, medface.templates.keys.currentTransformId]);
   const keys = metadata
     .filter((k) => k.purpose === 'kek' || k.purpose === 'transform')
     .map((k): KeyStatusEntry => {

@@ -64,14 +64,14 @@ export interface IssueChallengeRequest {
 
 /** Issues a challenge for one attempt. Not audited: issuing grants nothing (and the route is open to anyone). */
 export async function issueChallenge(medface: Medface, request: IssueChallengeRequest, now: Date = new Date()): Promise<LivenessChallenge> {
-  const seconds = medface.liveness.deadlineSeconds ?? DEFAULT_DEADLINE_SECONDS[request.purpose];
+  const seconds = medface.settings.liveness.deadlineSeconds ?? DEFAULT_DEADLINE_SECONDS[request.purpose];
   if (!Number.isFinite(seconds) || seconds < 1 || seconds > MAX_DEADLINE_SECONDS) {
     throw new MedfaceError('INVALID_ARGUMENT', `the liveness deadline must be from 1 to ${MAX_DEADLINE_SECONDS} seconds`);
   }
   const row: LivenessChallengeRow = {
     id: randomUUID(),
     nonce: randomBytes(16).toString('base64url'),
-    actions: randomChallengeActions(medface.liveness.random),
+    actions: randomChallengeActions(medface.settings.liveness.random),
     purpose: request.purpose,
     subject: request.subject ?? null,
     issuedAt: now.toISOString(),
@@ -146,7 +146,7 @@ export async function checkLiveness(
   const filmed = filmedFrames(medface);
   let assessed;
   try {
-    assessed = await assessSequence(filmed.observer(challenge.id, await framePool(medface)), challengeOf(challenge), attempt.frames, now, medface.thresholdsFile);
+    assessed = await assessSequence(filmed.observer(challenge.id, await framePool(medface)), challengeOf(challenge), attempt.frames, now, medface.templates.thresholdsFile);
   } finally {
     filmed.release(challenge.id);
   }
@@ -267,7 +267,7 @@ async function record(medface: Medface, who: Actor, patientId: string | null, ou
 
 /** The face pool as the sequence check uses it: observing frames, with as many at once as it has workers. */
 async function framePool(medface: Medface): Promise<FacePool> {
-  const faces = await medface.faces();
+  const faces = await medface.faces.engine();
   if (!faces.observe || !faces.embedObserved || !faces.stats) throw new MedfaceError('ENGINE_FAILED', 'this face engine cannot follow a face over frames');
   // assessSequence uses observe(), embedObserved() and stats() alone, which are there
   return faces as FacePool;

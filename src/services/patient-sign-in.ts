@@ -34,7 +34,7 @@ export function signInPatientWithFace(medface: Medface, access: AccessContext, r
         throw e;
       }
       if (!live.embedding) throw livenessFailed(live.verdict);
-      const older = await medface.olderModelFrameProbes(live.probeImages);
+      const older = await medface.faces.olderModelFrameProbes(live.probeImages);
       return (await identifyProbe(medface, live.embedding, PATIENT_CANDIDATES, who, { liveness: request.challengeId }, older)).candidates;
     },
     async (patientId) => (await readPatient(medface.store, patientId)).birthDate ?? null,

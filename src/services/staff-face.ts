@@ -11,6 +11,7 @@ import type { Medface } from './context.js';
 import { scrubDeletedFaces } from './erase.js';
 import { assertKeysLive } from './keys.js';
 import { checkLiveness, livenessFailed, type LivenessAttempt } from './liveness.js';
+import { indexedTemplate } from './template-reader.js';
 import { staffTemplateBinding, templateColumns } from './templates.js';
 import { comparableProbe } from './verify.js';
 
@@ -58,8 +59,8 @@ export async function enrolOwnFace(medface: Medface, access: AccessContext, call
   const who = actorOf(caller);
   return withFailureAudit(medface, who, 'user.face-enrol', null, async () => {
     if (!request.consent) throw new MedfaceError('CONSENT_REQUIRED', 'enrolling a face for sign-in needs your consent to the staff face notice');
-    const face = await medface.embed(request.image, 'enrol');
-    const sealed = await medface.seal(face.embedding, staffTemplateBinding(user.id));
+    const face = await medface.faces.embed(request.image, 'enrol');
+    const sealed = await medface.templates.seal(face.embedding, staffTemplateBinding(user.id));
     const rows = await medface.store.transaction(async (tx) => {
       const existing = await tx.listStaffTemplates(user.id);
       // enrolled again after the recogniser changed: the older model's templates give way, as a patient's do (templates.ts)
@@ -111,7 +112,7 @@ export function staffFaceVerifier(medface: Medface, attempt: LivenessAttempt, cl
     const checked = await checkLiveness(medface, 'staff-sign-in', attempt, { actor: user.id, client });
     if (!checked.embedding) throw livenessFailed(checked.verdict);
     // enrolled before the recogniser changed: the verified frames embedded by their templates' model, as verify does
-    const probeEmbedding = await comparableProbe(checked.embedding, stored, (models) => medface.olderModelFrameProbes(checked.probeImages, models));
+    const probeEmbedding = await comparableProbe(checked.embedding, stored, (models) => medface.faces.olderModelFrameProbes(checked.probeImages, models));
     if (!probeEmbedding) {
       const models = [...new Set(stored.map((t) => t.modelId))].join(', ');
       throw new MedfaceError('NOT_FOUND', `the face enrolled for sign-in (${models}) cannot be compared with ${checked.embedding.model}: enrol it again`);
@@ -121,12 +122,12 @@ export function staffFaceVerifier(medface: Medface, attempt: LivenessAttempt, cl
     const references = [];
     for (const t of stored) {
       if (t.modelId !== model) continue;
-      // openTemplate re-reads a rotated key file; the row shape it reads is the patient template's
-      references.push(await medface.openTemplate({ ...t, patientId: binding, source: 'enrol' }));
+      // the index re-reads a rotated key file; the row shape it reads is the patient template's
+      references.push(await medface.templates.open(indexedTemplate({ ...t, patientId: binding, source: 'enrol' })));
     }
-    const probe = medface.protection.transformProbe(probeEmbedding);
+    const probe = medface.templates.protection.transformProbe(probeEmbedding);
     const score = Math.max(...references.map((r) => cosine(probe.vector, r.vector)));
-    const decision = decide(score, medface.thresholds(model));
+    const decision = decide(score, medface.templates.thresholds(model));
     return { match: decision.match, grade: decision.grade, score: auditScore(score) };
   };
 }

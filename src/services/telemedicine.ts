@@ -93,7 +93,7 @@ export class TelemedicineChecks {
   /** `now`: the clock expiries are measured with (the access context's, which tests move). */
   static async forMedface(medface: Medface, now: () => Date = () => new Date()): Promise<TelemedicineChecks> {
     // The secret exists by now: starting Medface loaded or generated it.
-    const { key } = await loadPseudonymKey(pseudonymKeyPath(medface.keyFile), true);
+    const { key } = await loadPseudonymKey(pseudonymKeyPath(medface.templates.keyFile), true);
     return new TelemedicineChecks(SecretBox.derive(key, 'telemedicine-checks/v1'), now);
   }
 

@@ -42,7 +42,7 @@ export function migrateTemplates(medface: Medface, who: Actor, options: { batchS
   const batchSize = options.batchSize ?? DEFAULT_MIGRATION_BATCH;
   return withFailureAudit(medface, who, 'templates.migrate', null, async () => {
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new MedfaceError('INVALID_ARGUMENT', 'the batch size must be a positive integer');
-    const model = await medface.currentModel();
+    const model = await medface.faces.currentModel();
     const result: TemplateMigrationResult = { model, migrated: 0, refused: 0, withoutPhoto: 0 };
     for (let after: string | null = null; ;) {
       const page = await medface.store.listTemplatesNotOfModelPage(model, after, batchSize);
@@ -78,7 +78,7 @@ async function migrateOne(medface: Medface, who: Actor, old: StoredTemplate, pho
   const { patientId } = old;
   let face: SubjectFace;
   try {
-    face = await medface.embed(medface.protection.unprotectBytes(photo, patientId), 'enrol');
+    face = await medface.faces.embed(medface.templates.protection.unprotectBytes(photo, patientId), 'enrol');
   } catch (e) {
     if (isMedfaceError(e) && REFUSED.includes(e.code)) return false;
     throw e;
@@ -86,8 +86,8 @@ async function migrateOne(medface: Medface, who: Actor, old: StoredTemplate, pho
   if (face.embedding.model !== model) {
     throw new MedfaceError('MODEL_MISMATCH', `the face pool runs ${face.embedding.model}, not the configured ${model}`, { model });
   }
-  const sealed = await medface.seal(face.embedding, patientId);
-  await medface.exclusive(patientId, async () => {
+  const sealed = await medface.templates.seal(face.embedding, patientId);
+  await medface.templates.exclusive(patientId, async () => {
     const change = await medface.store.transaction(async (tx): Promise<StoredTemplates | null> => {
       if (!(await tx.lockPatient(patientId))) return null;
       const held = await tx.listTemplates(patientId);
@@ -137,7 +137,7 @@ export interface TemplateStatus {
 
 /** `medface templates status`: per model, how many patients and templates, and how many wait to be moved. */
 export async function templateStatus(medface: Medface): Promise<TemplateStatus> {
-  const model = await medface.currentModel();
+  const model = await medface.faces.currentModel();
   const counts = await medface.store.countTemplatesByModel();
   const models: TemplateModelStatus[] = [];
   for (const c of counts) {
@@ -151,7 +151,7 @@ export async function templateStatus(medface: Medface): Promise<TemplateStatus> 
       migratable,
       awaitingEnrolment: current ? 0 : c.patientsWithoutPhoto,
       migrationPending: migratable > 0,
-      unsearchable: await medface.unsearchableModel(c.model),
+      unsearchable: await medface.faces.unsearchableModel(c.model),
     });
   }
   return { model, models };

@@ -4,6 +4,7 @@ import type { Envelope, ProtectedTemplate } from '../identity/protection.js';
 import { activeBiometricConsent } from '../records/consent.js';
 import type { NewTemplate, Repository, StoredTemplate, TemplateSource } from '../store/types.js';
 import type { Medface } from './context.js';
+import { indexedTemplate } from './template-reader.js';
 
 /**
  * What a staff member's template is bound to (authenticated with it, like a patient template's patient id):
@@ -79,10 +80,10 @@ export async function storeTemplates(
 
 /** After commit: the gallery gets the new templates (opened from what was stored) and loses the replaced ones. */
 export async function syncGallery(medface: Medface, change: StoredTemplates): Promise<void> {
-  for (const id of change.replaced) medface.gallery.remove(id);
+  for (const id of change.replaced) medface.templates.gallery.remove(id);
   for (const t of change.inserted) {
     if (change.replaced.includes(t.id)) continue;
-    medface.gallery.add({ templateId: t.id, patientId: t.patientId, template: await medface.openTemplate(t) });
+    medface.templates.gallery.add({ templateId: t.id, patientId: t.patientId, template: await medface.templates.open(indexedTemplate(t)) });
   }
 }
 

@@ -6,6 +6,7 @@ import { auditScore, withFailureAudit, type Actor } from './auditing.js';
 import type { Medface } from './context.js';
 import { assertKeysLive } from './keys.js';
 import { checkLiveness, LIVENESS_REQUIRED, livenessFailed, type LivenessAttempt } from './liveness.js';
+import { indexedTemplate } from './template-reader.js';
 import { storeTemplates, syncGallery, type StoredTemplates } from './templates.js';
 
 export type VerifyRequest = {
@@ -57,10 +58,10 @@ export function verify(medface: Medface, request: VerifyRequest, who: Actor): Pr
       if (!checked.embedding) throw livenessFailed(checked.verdict);
       face = { embedding: checked.embedding, quality: null };
       live = { passed: true, observed: checked.verdict.observed };
-      olderProbes = (models) => medface.olderModelFrameProbes(checked.probeImages, models);
+      olderProbes = (models) => medface.faces.olderModelFrameProbes(checked.probeImages, models);
     } else {
-      face = await medface.embed(request.image, 'verify');
-      olderProbes = (models) => medface.olderModelProbes(request.image, 'verify', models);
+      face = await medface.faces.embed(request.image, 'verify');
+      olderProbes = (models) => medface.faces.olderModelProbes(request.image, 'verify', models);
     }
     // only now, after the capture was analysed, is the patient looked up: an unknown patient and one without a
     // face get one answer after the same work, so a verify key learns no more than whether the face it holds is
@@ -73,26 +74,26 @@ export function verify(medface: Medface, request: VerifyRequest, who: Actor): Pr
     if (comparable !== face.embedding) face = { embedding: comparable, quality: null };
     const model = face.embedding.model;
     const references = [];
-    for (const t of stored) if (t.modelId === model) references.push(await medface.openTemplate(t));
+    for (const t of stored) if (t.modelId === model) references.push(await medface.templates.open(indexedTemplate(t)));
     // after opening the templates: that may have re-read the key file, and the probe must use the same transform
-    const probe = medface.protection.transformProbe(face.embedding);
+    const probe = medface.templates.protection.transformProbe(face.embedding);
     const score = Math.max(...references.map((r) => cosine(probe.vector, r.vector)));
-    const thresholds = medface.thresholds(model);
+    const thresholds = medface.templates.thresholds(model);
     const decision = decide(score, thresholds);
 
     const newest = Math.max(...stored.map((t) => Date.parse(t.createdAt)));
     const quality = face.quality;
     const strong = decision.match && score >= thresholds.grades.certain.minScore;
     const refresh =
-      strong && quality?.passed && Date.now() - newest >= medface.refreshAfterMs && (await activeBiometricConsent(medface.store, patientId)) !== null
-        ? { sealed: await medface.seal(face.embedding, patientId), quality }
+      strong && quality?.passed && Date.now() - newest >= medface.settings.refreshAfterMs && (await activeBiometricConsent(medface.store, patientId)) !== null
+        ? { sealed: await medface.templates.seal(face.embedding, patientId), quality }
         : undefined;
 
-    return medface.exclusive(patientId, async () => {
+    return medface.templates.exclusive(patientId, async () => {
       const change = await medface.store.transaction(async (tx) => {
         let change: StoredTemplates | undefined;
         if (refresh) {
-          change = await storeTemplates(tx, patientId, [refresh], { source: 'refresh', limit: medface.maxTemplatesPerPatient, replaceOldest: true });
+          change = await storeTemplates(tx, patientId, [refresh], { source: 'refresh', limit: medface.settings.maxTemplatesPerPatient, replaceOldest: true });
           await medface.audit.append(tx, {
             ...who,
             action: 'biometric.template-refresh',
@@ -157,7 +158,7 @@ export async function comparableProbe(probe: Embedding, stored: readonly { model
  */
 async function notComparable(medface: Medface, patientId: string, current: string, stored: readonly { modelId: string }[]): Promise<MedfaceError> {
   const models = [...new Set(stored.map((t) => t.modelId))];
-  const reasons = await Promise.all(models.map(async (model) => ({ model, reason: (await medface.unsearchableModel(model)) ?? 'no-face-found' })));
+  const reasons = await Promise.all(models.map(async (model) => ({ model, reason: (await medface.faces.unsearchableModel(model)) ?? 'no-face-found' })));
   return new MedfaceError('NOT_FOUND', `the patient has no face enrolled with ${current}; their templates (${models.join(', ')}) cannot be compared here: migrate them or enrol the patient again`, {
     patientId,
     model: current,

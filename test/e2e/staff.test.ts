@@ -256,7 +256,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
     await kek.waitFor(WAIT);
     // the page shows what the store holds: Alice's patient template, and the staff faces enrolled so far
     const staffFaces = (await deployment.medface.store.countProtectedRecordsByKey()).filter((c) => c.kind === 'staff-template').reduce((n, c) => n + c.count, 0);
-    expect(await kek.locator('td').allInnerTexts()).toEqual([deployment.medface.keys.currentKekId, 'key encryption', expect.any(String), 'active', '1', String(staffFaces), '0']);
+    expect(await kek.locator('td').allInnerTexts()).toEqual([deployment.medface.templates.keys.currentKekId, 'key encryption', expect.any(String), 'active', '1', String(staffFaces), '0']);
     await screenshot(page, 'admin-keys');
   });
 

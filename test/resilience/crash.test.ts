@@ -9,6 +9,7 @@ import { createEmbedder } from '../../src/face/embedders/index.js';
 import { activeBiometricConsent } from '../../src/records/consent.js';
 import { openMedface } from '../../src/services/context.js';
 import type { IntegrityReport } from '../../src/services/integrity.js';
+import { indexedTemplate } from '../../src/services/template-reader.js';
 import { describeEachStore } from '../store/harness.js';
 import { seededRandom } from '../seeded-random.js';
 import { Client, createAccount, fourFaces, startChildServer, type ChildServer, type Site } from './harness.js';
@@ -141,10 +142,10 @@ describeEachStore('SIGKILL during enrolments and consent withdrawals', (h) => {
             for await (const t of medface.store.iterateTemplates()) {
               templates++;
               expect(t.modelId).toBe(MODEL);
-              expect((await medface.openTemplate(t)).vector.length).toBe(DIMENSIONS);
+              expect((await medface.templates.open(indexedTemplate(t))).vector.length).toBe(DIMENSIONS);
               expect(await activeBiometricConsent(medface.store, t.patientId), 'a template without an active consent').not.toBeNull();
             }
-            expect(medface.gallery.size).toBe(templates);
+            expect(medface.templates.gallery.size).toBe(templates);
             const chain = await verifyChain(medface.store);
             expect(chain.ok, JSON.stringify(chain)).toBe(true);
             const holders: string[][] = faces.map(() => []);

@@ -88,7 +88,7 @@ if (!postgres) {
 
     async function enrolSynthetic(patientId: string): Promise<string> {
       const vector = new Float32Array(128).map((_, i) => Math.sin(i + patientId.charCodeAt(0)));
-      const items = [{ sealed: await other.seal({ model: MODEL, vector }, patientId), quality: QUALITY }];
+      const items = [{ sealed: await other.templates.seal({ model: MODEL, vector }, patientId), quality: QUALITY }];
       const change = await other.store.transaction(async (tx) => {
         const stored = await storeTemplates(tx, patientId, items, { source: 'enrol', limit: 5, replaceOldest: false });
         await other.audit.append(tx, { ...who, action: 'biometric.enrol', outcome: 'success', patientId, details: {} });
@@ -104,7 +104,7 @@ if (!postgres) {
       return id;
     }
 
-    const gallery = () => deployment.medface.gallery;
+    const gallery = () => deployment.medface.templates.gallery;
 
     beforeAll(async () => {
       db = await postgres.create();

@@ -251,7 +251,7 @@ describe('admin: thresholds and key status', () => {
     const response = await server.as(admin, { method: 'GET', url: '/api/v1/admin/keys' });
     expect(response.statusCode, response.body).toBe(200);
     const status = response.json<{ keys: { id: string; purpose: string; current: boolean; records: Record<string, number> }[]; lastRotation: string | null }>();
-    const { keys } = server.deployment.medface;
+    const { keys } = server.deployment.medface.templates;
     expect(
       status.keys
         .filter((k) => k.current)

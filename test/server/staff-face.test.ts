@@ -147,7 +147,7 @@ describe('staff sign-in with password and face', () => {
     const enrol = await server.as(desk, { method: 'POST', url: `/api/v1/patients/${patient.id}/enrol`, payload: { images: [b64(images.alice)] } });
     expect(enrol.statusCode, enrol.body).toBe(201);
     expect(enrol.json().duplicates ?? []).toEqual([]);
-    expect(server.deployment.medface.gallery.size).toBe(1);
+    expect(server.deployment.medface.templates.gallery.size).toBe(1);
   });
 
   it('keeps working after the key-encryption key is rotated (staff templates are re-protected too)', async () => {

@@ -12,6 +12,7 @@ import { openMedface, type Medface } from '../../src/services/context.js';
 import { enrol } from '../../src/services/enrol.js';
 import { identify } from '../../src/services/identify.js';
 import { createPatientRecord } from '../../src/services/patients.js';
+import { indexedTemplate } from '../../src/services/template-reader.js';
 import { verify } from '../../src/services/verify.js';
 import { describeEachStore, harnesses, type StoreHarness, type TestDatabase } from '../store/harness.js';
 import { demoFaces, PATIENTS, rememberingPool, writeTestThresholds, type Faces } from './fixtures.js';
@@ -148,7 +149,7 @@ describeEachStore('backup and restore', (h) => {
       await backupStore(source.config, file, who);
       plaintexts = [];
       for await (const t of medface.store.iterateTemplates()) {
-        const { vector } = await medface.openTemplate(t);
+        const { vector } = await medface.templates.open(indexedTemplate(t));
         plaintexts.push(Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength));
       }
     } finally {

@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { DEFAULT_EMBEDDER_ID, type FacePool, type Purpose, type SubjectFace } from '../../src/face/index.js';
 import { FACE_API_DIR, HUMAN_DIR } from '../../src/face/runtime.js';
 import { thresholdsFor, writeModelThresholds, type ModelThresholds } from '../../src/identity/thresholds.js';
-import type { FaceEmbedder } from '../../src/services/context.js';
+import type { FaceEmbedder } from '../../src/services/faces.js';
 
 /**
  * Real faces for the identity tests, cut from demo photos shipped in npm packages (different people), plus a

@@ -40,10 +40,10 @@ function randomVector(): Float32Array {
 /** What `enrol` does once the faces are embedded: seal, store with consent checked, audit, then this gallery. */
 async function enrolVectors(medface: Medface, patientId: string, vectors: Float32Array[], replaceOldest = false): Promise<string[]> {
   const items: TemplateToStore[] = [];
-  for (const vector of vectors) items.push({ sealed: await medface.seal({ model: MODEL, vector }, patientId), quality: QUALITY });
-  return medface.exclusive(patientId, async () => {
+  for (const vector of vectors) items.push({ sealed: await medface.templates.seal({ model: MODEL, vector }, patientId), quality: QUALITY });
+  return medface.templates.exclusive(patientId, async () => {
     const change = await medface.store.transaction(async (tx) => {
-      const stored = await storeTemplates(tx, patientId, items, { source: 'enrol', limit: medface.maxTemplatesPerPatient, replaceOldest });
+      const stored = await storeTemplates(tx, patientId, items, { source: 'enrol', limit: medface.settings.maxTemplatesPerPatient, replaceOldest });
       await medface.audit.append(tx, { ...who, action: 'biometric.enrol', outcome: 'success', patientId, details: { templates: items.length } });
       return stored;
     });
@@ -101,9 +101,9 @@ describeEachStore('gallery sync between processes', (h) => {
     const patientId = await newPatient(a, 'Enrolled');
     const vector = randomVector();
     const ids = await enrolVectors(a, patientId, [vector]);
-    const ms = await msUntil(() => b.gallery.templatesOf(patientId).length === 1, bound, 'enrolment reaching the other gallery');
-    expect(sorted(b.gallery.templatesOf(patientId))).toEqual(ids);
-    const [hit] = b.gallery.search(b.protection.transformProbe({ model: MODEL, vector }), 1);
+    const ms = await msUntil(() => b.templates.gallery.templatesOf(patientId).length === 1, bound, 'enrolment reaching the other gallery');
+    expect(sorted(b.templates.gallery.templatesOf(patientId))).toEqual(ids);
+    const [hit] = b.templates.gallery.search(b.templates.protection.transformProbe({ model: MODEL, vector }), 1);
     expect(hit).toMatchObject({ patientId, templateId: ids[0] });
     expect(hit!.score).toBeGreaterThan(0.999);
     console.info(`[${h.name}] enrolment seen by the other process after ${ms.toFixed(0)} ms`);
@@ -112,56 +112,56 @@ describeEachStore('gallery sync between processes', (h) => {
   it(`an erasure on the other is reflected within ${bound} ms`, async () => {
     const patientId = await newPatient(a, 'Erased');
     await enrolVectors(a, patientId, [randomVector(), randomVector()]);
-    await msUntil(() => b.gallery.templatesOf(patientId).length === 2, bound, 'enrolment reaching the other gallery');
+    await msUntil(() => b.templates.gallery.templatesOf(patientId).length === 2, bound, 'enrolment reaching the other gallery');
     await erase(b, patientId, who);
-    expect(b.gallery.templatesOf(patientId)).toEqual([]);
-    const ms = await msUntil(() => a.gallery.templatesOf(patientId).length === 0, bound, 'erasure reaching the first gallery');
-    expect(a.gallery.size).toBe(0);
+    expect(b.templates.gallery.templatesOf(patientId)).toEqual([]);
+    const ms = await msUntil(() => a.templates.gallery.templatesOf(patientId).length === 0, bound, 'erasure reaching the first gallery');
+    expect(a.templates.gallery.size).toBe(0);
     console.info(`[${h.name}] erasure seen by the other process after ${ms.toFixed(0)} ms`);
   });
 
   it('a template replaced at the limit (a refresh) leaves the other gallery holding exactly the stored set', async () => {
     const patientId = await newPatient(a, 'Refreshed');
     await enrolVectors(a, patientId, [randomVector(), randomVector()]);
-    await msUntil(() => b.gallery.templatesOf(patientId).length === 2, bound, 'enrolment reaching the other gallery');
+    await msUntil(() => b.templates.gallery.templatesOf(patientId).length === 2, bound, 'enrolment reaching the other gallery');
     const [fresh] = await enrolVectors(b, patientId, [randomVector()], true);
     const stored = sorted((await a.store.listTemplates(patientId)).map((t) => t.id));
     expect(stored).toContain(fresh);
-    await msUntil(() => sorted(a.gallery.templatesOf(patientId)).join() === stored.join(), bound, 'replacement reaching the first gallery');
+    await msUntil(() => sorted(a.templates.gallery.templatesOf(patientId)).join() === stored.join(), bound, 'replacement reaching the first gallery');
   });
 
   it('a key rotation and a transform renewal run on one are picked up by the other, which keeps finding the patient', async () => {
     const patientId = await newPatient(a, 'Rotated');
     const vector = randomVector();
     await enrolVectors(a, patientId, [vector]);
-    await msUntil(() => b.gallery.templatesOf(patientId).length === 1, bound, 'enrolment reaching the other gallery');
+    await msUntil(() => b.templates.gallery.templatesOf(patientId).length === 1, bound, 'enrolment reaching the other gallery');
 
     const rotated = await rotateKeyEncryptionKey(a, who);
-    await msUntil(() => b.keys.currentKekId === rotated.current, bound, 'the new key ring reaching the other process');
+    await msUntil(() => b.templates.keys.currentKekId === rotated.current, bound, 'the new key ring reaching the other process');
 
     const renewed = await renewTemplateTransform(a, who);
-    await msUntil(() => b.keys.currentTransformId === renewed.current, bound, 'the new transform reaching the other process');
+    await msUntil(() => b.templates.keys.currentTransformId === renewed.current, bound, 'the new transform reaching the other process');
     // the other gallery was rebuilt in the new space: a probe transformed there finds the patient
-    await msUntil(() => b.gallery.search(b.protection.transformProbe({ model: MODEL, vector }), 1)[0]?.patientId === patientId, bound, 'search in the new space');
-    expect(b.gallery.search(b.protection.transformProbe({ model: MODEL, vector }), 1)[0]!.score).toBeGreaterThan(0.999);
+    await msUntil(() => b.templates.gallery.search(b.templates.protection.transformProbe({ model: MODEL, vector }), 1)[0]?.patientId === patientId, bound, 'search in the new space');
+    expect(b.templates.gallery.search(b.templates.protection.transformProbe({ model: MODEL, vector }), 1)[0]!.score).toBeGreaterThan(0.999);
   });
 
   it('a process that was not listening catches up when it starts listening again (full comparison)', async () => {
     const kept = await newPatient(a, 'Kept');
     const gone = await newPatient(a, 'Gone');
     await enrolVectors(a, gone, [randomVector()]);
-    await msUntil(() => b.gallery.templatesOf(gone).length === 1, bound, 'enrolment reaching the other gallery');
+    await msUntil(() => b.templates.gallery.templatesOf(gone).length === 1, bound, 'enrolment reaching the other gallery');
     await syncs[1]!.close();
     // committed while b hears nothing
     const ids = await enrolVectors(a, kept, [randomVector(), randomVector()]);
     await erase(a, gone, who);
     await sleep(bound);
-    expect(b.gallery.templatesOf(kept)).toEqual([]);
-    expect(b.gallery.templatesOf(gone)).toHaveLength(1);
+    expect(b.templates.gallery.templatesOf(kept)).toEqual([]);
+    expect(b.templates.gallery.templatesOf(gone)).toHaveLength(1);
     syncs[1] = GallerySync.start(b);
     await syncs[1].whenStarted();
-    expect(sorted(b.gallery.templatesOf(kept))).toEqual(sorted(ids));
-    expect(b.gallery.templatesOf(gone)).toEqual([]);
-    expect(b.gallery.size).toBe(2);
+    expect(sorted(b.templates.gallery.templatesOf(kept))).toEqual(sorted(ids));
+    expect(b.templates.gallery.templatesOf(gone)).toEqual([]);
+    expect(b.templates.gallery.size).toBe(2);
   });
 });

@@ -80,9 +80,9 @@ describeEachStore('identity use cases', (h) => {
   });
 
   it('generates the key file on first run with a backup notice, and not again', async () => {
-    expect(medface.notice).toMatch(/Back it up/);
-    expect(medface.notice).toContain(keyFile);
-    expect((await start()).notice).toBeUndefined();
+    expect(medface.settings.notice).toMatch(/Back it up/);
+    expect(medface.settings.notice).toContain(keyFile);
+    expect((await start()).settings.notice).toBeUndefined();
   });
 
   it('refuses to enrol without an active consent, stores nothing, and audits the refusal', async () => {
@@ -110,7 +110,7 @@ describeEachStore('identity use cases', (h) => {
     const enrolled = await enrol(medface, { patientId: alice, images: [images.alice] }, who);
     expect(enrolled).toMatchObject({ templateCount: 1, limit: 5, duplicates: [], photosKept: 0 });
     await enrol(medface, { patientId: bob, images: [images.bob] }, who);
-    expect(medface.gallery.size).toBe(2);
+    expect(medface.templates.gallery.size).toBe(2);
 
     const right = await verify(medface, { patientId: alice, image: images.aliceAgain }, who);
     expect(right).toMatchObject({ match: true, refreshed: false });
@@ -127,7 +127,7 @@ describeEachStore('identity use cases', (h) => {
     const nobody = await identify(medface, { image: images.stranger, top: 5 }, who);
     expect(nobody).toMatchObject({ match: false, candidates: [] });
     // the stranger does have a nearest patient; it is just never reported
-    expect(medface.gallery.search(medface.protection.transformProbe((await faces.embeddingOf(images.stranger, 'identify')).embedding), 1)).toHaveLength(1);
+    expect(medface.templates.gallery.search(medface.templates.protection.transformProbe((await faces.embeddingOf(images.stranger, 'identify')).embedding), 1)).toHaveLength(1);
 
     const verifies = await auditOf(alice, 'biometric.verify');
     expect(verifies.map((e) => e.details.match)).toEqual([true]);
@@ -142,7 +142,7 @@ describeEachStore('identity use cases', (h) => {
     const alice = await newPatient(PATIENTS.alice);
     await enrol(medface, { patientId: alice, images: [images.alice] }, who);
     const again = await start();
-    expect(again.gallery.size).toBe(1);
+    expect(again.templates.gallery.size).toBe(1);
     expect((await identify(again, { image: images.aliceAgain }, who)).candidates.map((c) => c.patientId)).toEqual([alice]);
   });
 
@@ -187,7 +187,7 @@ describeEachStore('identity use cases', (h) => {
     expect(withdrawal).toMatchObject({ templatesRemoved: 2, photosRemoved: 2, consent: { status: 'inactive' } });
     expect(await medface.store.countTemplates(alice)).toBe(0);
     expect(await medface.store.listPhotos(alice)).toEqual([]);
-    expect(medface.gallery.size).toBe(1);
+    expect(medface.templates.gallery.size).toBe(1);
     expect(await identify(medface, { image: images.aliceAgain }, who)).toMatchObject({ match: false, candidates: [] });
     expect((await auditOf(alice, 'consent.withdraw'))[0]).toMatchObject({ outcome: 'success', details: { templatesRemoved: 2, photosRemoved: 2 } });
     // and nothing new may be stored until consent is given again
@@ -200,13 +200,13 @@ describeEachStore('identity use cases', (h) => {
     const alice = await newPatient(PATIENTS.alice);
     await enrol(medface, { patientId: alice, images: [images.alice] }, who);
     const server = await start();
-    expect(server.gallery.size).toBe(1);
+    expect(server.templates.gallery.size).toBe(1);
     await withdrawConsent(medface, alice, who);
 
     // the server's gallery still holds the template; the store no longer does
-    expect(server.gallery.size).toBe(1);
+    expect(server.templates.gallery.size).toBe(1);
     expect(await identify(server, { image: images.aliceAgain }, who)).toMatchObject({ match: false, candidates: [] });
-    expect(server.gallery.size).toBe(0);
+    expect(server.templates.gallery.size).toBe(0);
     const twin = await newPatient(PATIENTS.alice2);
     expect((await enrol(server, { patientId: twin, images: [images.aliceAgain] }, who)).duplicates).toEqual([]);
   });
@@ -219,7 +219,7 @@ describeEachStore('identity use cases', (h) => {
     expect(await erase(medface, alice, who)).toEqual({ patientId: alice, templatesRemoved: 1, photosRemoved: 1, consentWithdrawn: true });
     expect(await medface.store.countTemplates(alice)).toBe(0);
     expect(await medface.store.listPhotos(alice)).toEqual([]);
-    expect(medface.gallery.size).toBe(0);
+    expect(medface.templates.gallery.size).toBe(0);
     expect(await medface.store.getActiveConsent(alice, 'biometric-identification')).toBeNull();
     // the medical record itself is not biometric data and stays
     expect((await readPatientRecord(medface, alice, who)).id).toBe(alice);
@@ -244,7 +244,7 @@ describeEachStore('identity use cases', (h) => {
     for (const r of results) if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'TEMPLATE_LIMIT' });
     expect(await first.store.countTemplates(alice)).toBe(2);
     // each process's gallery holds what that process stored
-    expect([...new Set([first, other])].reduce((n, m) => n + m.gallery.size, 0)).toBe(2);
+    expect([...new Set([first, other])].reduce((n, m) => n + m.templates.gallery.size, 0)).toBe(2);
     expect(await verifyChain(first.store)).toMatchObject({ ok: true });
   });
 
@@ -274,7 +274,7 @@ describeEachStore('identity use cases', (h) => {
     const replaced = await enrol(limited, { patientId: alice, images: [images.alice], replaceOldest: true }, who);
     expect(replaced).toMatchObject({ replaced: [oldest!.id], templateCount: 2 });
     expect((await limited.store.listTemplates(alice)).map((t) => t.id)).not.toContain(oldest!.id);
-    expect(limited.gallery.size).toBe(2);
+    expect(limited.templates.gallery.size).toBe(2);
   });
 
   it('refreshes the templates after a certain verification only, bounded, and audits each refresh', async () => {
@@ -298,7 +298,7 @@ describeEachStore('identity use cases', (h) => {
     expect(templates).toHaveLength(2);
     expect(templates.map((t) => t.source)).toEqual(['refresh', 'refresh']);
     expect(templates.map((t) => t.id)).not.toContain(first!.id);
-    expect(ageing.gallery.size).toBe(3);
+    expect(ageing.templates.gallery.size).toBe(3);
     const refreshes = await auditOf(alice, 'biometric.template-refresh');
     expect(refreshes.map((e) => e.details)).toMatchObject([
       { grade: 'certain', replaced: 0 },

@@ -9,6 +9,7 @@ import { startMedface } from '../../src/services/context.js';
 import { enrol } from '../../src/services/enrol.js';
 import { checkIntegrity } from '../../src/services/integrity.js';
 import { createPatientRecord } from '../../src/services/patients.js';
+import { indexedTemplate } from '../../src/services/template-reader.js';
 import { describeEachStore } from '../store/harness.js';
 import { demoFaces, PATIENTS, rememberingPool, writeTestThresholds, type Faces } from './fixtures.js';
 
@@ -50,9 +51,9 @@ describeEachStore('integrity check', (h) => {
       // behind the server's back: a damaged ciphertext, a consent ended without its erasure, a gallery that missed a change
       await db.raw('UPDATE templates SET ciphertext = ? WHERE id = ?', [Buffer.alloc(512, 7), templateOf.alice]);
       await db.raw("UPDATE consents SET status = 'inactive' WHERE patient_id = ?", [ids.bob]);
-      medface.gallery.remove(templateOf.carol!);
-      const ghost = { templateId: 'not-stored', patientId: ids.carol, template: await medface.openTemplate((await medface.store.listTemplates(ids.bob))[0]!) };
-      medface.gallery.add(ghost);
+      medface.templates.gallery.remove(templateOf.carol!);
+      const ghost = { templateId: 'not-stored', patientId: ids.carol, template: await medface.templates.open(indexedTemplate((await medface.store.listTemplates(ids.bob))[0]!)) };
+      medface.templates.gallery.add(ghost);
 
       const report = await checkIntegrity(medface);
       expect(report.ok).toBe(false);

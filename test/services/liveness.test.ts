@@ -62,7 +62,7 @@ describeEachStore('liveness challenges and checks', (h) => {
   const later = (iso: string, ms: number) => new Date(Date.parse(iso) + ms);
 
   it('issues 2–3 distinct actions from the CSPRNG, with a nonce and a deadline 20 s on', async () => {
-    const plain = await startMedface(await db.open(), { keyFile: medface.keyFile, thresholdsFile, faces: pool });
+    const plain = await startMedface(await db.open(), { keyFile: medface.templates.keyFile, thresholdsFile, faces: pool });
     try {
       const seen = new Set<string>();
       for (let i = 0; i < 12; i++) {

@@ -76,9 +76,9 @@ describe('what the SQLite database file holds', () => {
       const probe = (await faces.embeddingOf(images.aliceAgain, 'verify')).embedding;
       const needles = [
         ...windowsOf(raw.vector),
-        ...windowsOf(medface.protection.transformProbe(raw).vector),
+        ...windowsOf(medface.templates.protection.transformProbe(raw).vector),
         ...windowsOf(probe.vector),
-        ...windowsOf(medface.protection.transformProbe(probe).vector),
+        ...windowsOf(medface.templates.protection.transformProbe(probe).vector),
       ];
       const photoSlices = [0.25, 0.5, 0.75].map((at) => images.alice.subarray(Math.floor(at * images.alice.length), Math.floor(at * images.alice.length) + 32));
       const ring = JSON.parse(readFileSync(keyFile, 'utf8')) as KeyFile;
@@ -166,7 +166,7 @@ describeEachStore('keys', (h) => {
     const medface = await start();
     const alice = await enrolPatient(medface, PATIENTS.alice, images.alice, true);
     const before = await verify(medface, { patientId: alice, image: images.aliceAgain }, who);
-    const oldKek = medface.keys.currentKekId;
+    const oldKek = medface.templates.keys.currentKekId;
     const oldKeyFile = path.join(mkdtempSync(path.join(dir, 'old-keys-')), 'medface.key');
     copyFileSync(keyFile, oldKeyFile);
     copyFileSync(pseudonymKeyPath(keyFile), pseudonymKeyPath(oldKeyFile));
@@ -174,13 +174,13 @@ describeEachStore('keys', (h) => {
     const reader = h.name === 'postgres' ? await start() : undefined;
 
     const rotated = await rotateKeyEncryptionKey(medface, who);
-    expect(rotated).toEqual({ current: medface.keys.currentKekId, retired: [oldKek], templates: 1, staffTemplates: 0, photos: 1 });
+    expect(rotated).toEqual({ current: medface.templates.keys.currentKekId, retired: [oldKek], templates: 1, staffTemplates: 0, photos: 1 });
     expect(rotated.current).not.toBe(oldKek);
     expect(KeyRing.parse(readFileSync(keyFile, 'utf8')).kekIds).toEqual([rotated.current]);
     expect((await medface.store.listTemplates(alice)).map((t) => t.keyId)).toEqual([rotated.current]);
     const [photo] = await medface.store.listPhotos(alice);
     expect(photo!.keyId).toBe(rotated.current);
-    expect(medface.protection.unprotectBytes(photo!, alice).equals(images.alice)).toBe(true);
+    expect(medface.templates.protection.unprotectBytes(photo!, alice).equals(images.alice)).toBe(true);
     expect((await medface.store.getKey(oldKek))?.retiredAt).not.toBeNull();
     expect((await medface.audit.search(medface.store, { action: 'keys.rotate' })).map((e) => e.details)).toMatchObject([
       { current: rotated.current, retired: [oldKek], templates: 1, staffTemplates: 0, photos: 1 },
@@ -189,9 +189,9 @@ describeEachStore('keys', (h) => {
     expect(await verify(medface, { patientId: alice, image: images.aliceAgain }, who)).toMatchObject({ match: true, score: before.score });
     if (reader) {
       // it meets a record under a key it lacks, reads the key file again, and carries on
-      expect(reader.keys.currentKekId).toBe(oldKek);
+      expect(reader.templates.keys.currentKekId).toBe(oldKek);
       expect((await verify(reader, { patientId: alice, image: images.aliceAgain }, who)).match).toBe(true);
-      expect(reader.keys.currentKekId).toBe(rotated.current);
+      expect(reader.templates.keys.currentKekId).toBe(rotated.current);
     }
     await closeAll();
 
@@ -209,12 +209,12 @@ describeEachStore('keys', (h) => {
     const alice = await enrolPatient(medface, PATIENTS.alice, images.alice);
     const bob = await enrolPatient(medface, PATIENTS.bob, images.bob);
     const before = await identify(medface, { image: images.aliceAgain }, who);
-    const oldTransform = medface.keys.currentTransformId;
+    const oldTransform = medface.templates.keys.currentTransformId;
     const oldCiphertexts = (await medface.store.listTemplates(alice)).map((t) => Buffer.from(t.ciphertext).toString('hex'));
     const reader = h.name === 'postgres' ? await start() : undefined;
 
     const renewed = await renewTemplateTransform(medface, who);
-    expect(renewed).toEqual({ current: medface.keys.currentTransformId, retired: [oldTransform], templates: 2, staffTemplates: 0, photos: 0 });
+    expect(renewed).toEqual({ current: medface.templates.keys.currentTransformId, retired: [oldTransform], templates: 2, staffTemplates: 0, photos: 0 });
     expect(KeyRing.parse(readFileSync(keyFile, 'utf8')).transformIds).toEqual([renewed.current]);
     const templates = [...(await medface.store.listTemplates(alice)), ...(await medface.store.listTemplates(bob))];
     expect(templates.map((t) => t.transformId)).toEqual([renewed.current, renewed.current]);
@@ -225,7 +225,7 @@ describeEachStore('keys', (h) => {
     expect(after.candidates.map((c) => c.patientId)).toEqual([alice]);
     expect(after.candidates[0]!.score).toBeCloseTo(before.candidates[0]!.score, 4);
     if (reader) {
-      expect(reader.keys.currentTransformId).toBe(oldTransform);
+      expect(reader.templates.keys.currentTransformId).toBe(oldTransform);
       expect((await verify(reader, { patientId: alice, image: images.aliceAgain }, who)).match).toBe(true);
       expect((await identify(reader, { image: images.aliceAgain }, who)).candidates.map((c) => c.patientId)).toEqual([alice]);
     }

@@ -14,7 +14,8 @@ import type { Actor } from '../../src/services/auditing.js';
 import { grantConsent } from '../../src/services/consent.js';
 import { accessContext } from '../../src/services/access.js';
 import { checkIn } from '../../src/services/check-in.js';
-import { startMedface, type FaceEmbedder, type Medface } from '../../src/services/context.js';
+import { startMedface, type Medface } from '../../src/services/context.js';
+import type { FaceEmbedder } from '../../src/services/faces.js';
 import { issueChallenge } from '../../src/services/liveness.js';
 import { signInPatientWithFace } from '../../src/services/patient-sign-in.js';
 import { enrolOwnFace, staffFaceVerifier } from '../../src/services/staff-face.js';
@@ -161,7 +162,7 @@ describeEachStore('changing the recogniser', (h) => {
 
   it('finds patients enrolled only under the old model, and their duplicates, embedding the capture with that model too', { timeout: 300_000 }, async () => {
     const medface = await start(NEW);
-    expect(medface.gallery.models()).toEqual([OLD]);
+    expect(medface.templates.gallery.models()).toEqual([OLD]);
     expect(await found(medface, images.aliceAgain)).toEqual([ids.alice]);
     expect(await found(medface, images.bob)).toEqual([ids.bob]);
     expect(await found(medface, images.stranger)).toEqual([]);
@@ -193,7 +194,7 @@ describeEachStore('changing the recogniser', (h) => {
     const [newAlice] = await medface.store.listTemplates(ids.alice);
     expect(newAlice!.id).not.toBe(oldAlice!.id);
     expect(await medface.store.listPhotos(ids.alice)).toEqual([expect.objectContaining({ templateId: newAlice!.id })]);
-    expect(medface.gallery.templatesOf(ids.alice)).toEqual([newAlice!.id]);
+    expect(medface.templates.gallery.templatesOf(ids.alice)).toEqual([newAlice!.id]);
     const migrated = await medface.audit.search(medface.store, { patientId: ids.alice, action: 'biometric.migrate' });
     expect(migrated.map((e) => e.details)).toEqual([expect.objectContaining({ from: OLD, to: NEW })]);
     const runs = await medface.audit.search(medface.store, { action: 'templates.migrate' });
@@ -219,7 +220,7 @@ describeEachStore('changing the recogniser', (h) => {
     const again = await enrol(medface, { patientId: ids.bob, images: [images.bob] }, who);
     expect(again.replaced).toHaveLength(1);
     expect(await modelsOf(medface, ids.bob)).toEqual([NEW]);
-    expect(medface.gallery.models()).toEqual([NEW]);
+    expect(medface.templates.gallery.models()).toEqual([NEW]);
     expect(await found(medface, images.bob)).toEqual([ids.bob]);
     expect((await templateStatus(medface)).models).toEqual([
       { model: NEW, current: true, patients: 2, templates: 2, migratable: 0, awaitingEnrolment: 0, migrationPending: false, unsearchable: null },
@@ -247,7 +248,7 @@ describeEachStore('changing the recogniser', (h) => {
     const medface = await start(NEW);
     // Carol is enrolled under the new model: the gallery holds both
     await enrol(medface, { patientId: ids.carol, images: [images.carol] }, who);
-    expect(medface.gallery.models().sort()).toEqual([OLD, NEW].sort());
+    expect(medface.templates.gallery.models().sort()).toEqual([OLD, NEW].sort());
     expect(await found(medface, images.carol)).toEqual([ids.carol]);
     expect(await found(medface, images.aliceAgain)).toEqual([ids.alice]);
     const access = await accessContext(medface);
@@ -274,7 +275,7 @@ describeEachStore('changing the recogniser', (h) => {
 
     // 1:1 (the telemedicine check's use case): compared in her templates' model, graded by its thresholds, never refreshed
     const checked = await verify(medface, { patientId: ids.alice, liveness: await live('verify', ids.alice) }, who);
-    expect(checked).toMatchObject({ match: true, model: OLD, refreshed: false, threshold: medface.thresholds(OLD).match });
+    expect(checked).toMatchObject({ match: true, model: OLD, refreshed: false, threshold: medface.templates.thresholds(OLD).match });
     expect(await verify(medface, { patientId: ids.bob, image: images.stranger }, who)).toMatchObject({ match: false, model: OLD });
     expect(await verify(medface, { patientId: ids.carol, image: images.carol }, who)).toMatchObject({ match: true, model: NEW });
     expect(await modelsOf(medface, ids.alice)).toEqual([OLD]);
@@ -294,7 +295,7 @@ describeEachStore('changing the recogniser', (h) => {
     const medface = await start(NEW);
     await migrateTemplates(medface, who);
     await enrol(medface, { patientId: ids.bob, images: [images.bob] }, who);
-    expect(medface.gallery.models()).toEqual([NEW]);
+    expect(medface.templates.gallery.models()).toEqual([NEW]);
     expect((await medface.store.listStaffTemplates(staff.user.id)).map((t) => t.modelId)).toEqual([OLD]);
     const access = await accessContext(medface);
     const signIn = async (password: string, newPassword: string) =>

@@ -150,7 +150,7 @@ export const biometricRoutes: RoutePlugin = async (app, { deployment, telemedici
       replaceOldest: { type: 'boolean', description: 'At the template limit, replace the oldest templates' },
     },
     required: ['images'],
-    images: { images: { max: medface.maxTemplatesPerPatient } },
+    images: { images: { max: medface.settings.maxTemplatesPerPatient } },
   } as const satisfies ImageBodySpec;
   app.post(
     '/patients/:patientId/enrol',
