@@ -1,4 +1,4 @@
-import type { DuplicateLink, EnrolResult, Fhir, IdentifyResult } from '../../../src/server/contract.js';
+import type { BiometricsErased, ConsentWithdrawn, DuplicateLink, EnrolResult, Fhir, IdentifyResult } from '../../../src/server/contract.js';
 import { api, ApiError, candidateCount, labelOf, patientName, query } from '../api.js';
 import { openCamera, readFile, type Camera } from '../camera.js';
 import { field, formValues, h, say, status, table } from '../dom.js';
@@ -306,15 +306,15 @@ function consentAndFaceData(): HTMLElement {
     form.addEventListener('submit', (event) => {
       event.preventDefault();
       const body = { reason: reason.value.trim() };
-      const done = (removed: { templatesRemoved: number; photosRemoved: number }) => {
+      const done = (removed: ConsentWithdrawn | BiometricsErased) => {
         const deleted = `${removed.templatesRemoved} face template${removed.templatesRemoved === 1 ? '' : 's'} and ${removed.photosRemoved} photo${removed.photosRemoved === 1 ? '' : 's'} deleted`;
         say(message, action === 'withdraw' ? `Consent of ${who} withdrawn: ${deleted}.` : `Face data of ${who} erased: ${deleted}.`, 'ok');
         slot.replaceChildren();
       };
       const request =
         action === 'withdraw'
-          ? api<{ templatesRemoved: number; photosRemoved: number }>('DELETE', `/api/v1/patients/${patient.id}/consent`, body)
-          : api<{ templatesRemoved: number; photosRemoved: number }>('DELETE', `/api/v1/patients/${patient.id}/biometrics`, body);
+          ? api<ConsentWithdrawn>('DELETE', `/api/v1/patients/${patient.id}/consent`, body)
+          : api<BiometricsErased>('DELETE', `/api/v1/patients/${patient.id}/biometrics`, body);
       request.then(done, (e: unknown) => say(message, e instanceof ApiError && e.status === 404 && action === 'withdraw' ? `${who} has no consent to withdraw.` : (e as Error).message, 'error'));
     });
     slot.replaceChildren(form);
