@@ -14,7 +14,7 @@ import type {
   USER_LIST,
 } from './routes/admin.js';
 import type { AUDIT_EVENTS, AUDIT_VERIFICATION } from './routes/audit.js';
-import type { SIGNED_IN } from './routes/auth.js';
+import type { CSRF_TOKEN, SIGNED_IN } from './routes/auth.js';
 import type { BIOMETRICS_ERASED, CHECK_IN_RESULT, ENROL_RESULT, IDENTIFY_RESULT, TELEMEDICINE_LINK, TELEMEDICINE_VERIFIED } from './routes/biometrics.js';
 import type { LIVENESS_FRAMES } from './frames.js';
 import type { CONSENT_WITHDRAWN } from './routes/consent.js';
@@ -24,6 +24,7 @@ import type { CAPTURE_FEEDBACK, CHALLENGE, LIVENESS_PROGRESS } from './routes/li
 import type { LINK } from './routes/patients.js';
 import type { NOTICES, PIN_STATUS } from './routes/portal.js';
 import type { FACE_REMOVED, FACE_STATUS, PASSWORD_CHANGED } from './routes/account.js';
+import type { ERROR_SCHEMA } from './errors.js';
 import type { PATIENT_LABEL, USER_ACCOUNT, USER_LABEL } from './schemas.js';
 
 /**
@@ -33,8 +34,13 @@ import type { PATIENT_LABEL, USER_ACCOUNT, USER_LABEL } from './schemas.js';
  * (test/architecture/contract.test.ts). Every import here is type-only: the browser bundle takes none of the server.
  */
 
+/** Every failure's body: a stable code, a human message and, for the client's own mistakes, details. */
+export type ErrorBody = FromSchema<typeof ERROR_SCHEMA>;
+
 // ---- accounts and sessions ----
 
+/** `GET /api/v1/auth/csrf`. */
+export type CsrfToken = FromSchema<typeof CSRF_TOKEN>;
 /** `GET /api/v1/auth/session`, and the answer of every sign-in. */
 export type SignedIn = FromSchema<typeof SIGNED_IN>;
 /** An account as administrators see it. */

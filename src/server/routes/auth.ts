@@ -17,6 +17,9 @@ export const SIGNED_IN = {
   properties: { user: USER_ACCOUNT, session: SESSION },
 } as const;
 
+/** The CSRF token a browser echoes in X-CSRF-Token. */
+export const CSRF_TOKEN = { type: 'object', additionalProperties: false, required: ['csrfToken'], properties: { csrfToken: { type: 'string' } } } as const;
+
 /**
  * Password sign-ins in flight at once: each argon2 hash takes 19 MiB and one of libuv's 4 threads, so more
  * would only wait there; beyond it a sign-in is refused (503) rather than queued behind a flood.
@@ -64,7 +67,7 @@ export const authRoutes: RoutePlugin = async (app, { deployment, tls, rateLimits
         tags: ['auth'],
         summary: 'The CSRF token to send as X-CSRF-Token with every state-changing request made with a session cookie',
         querystring: NO_QUERY,
-        response: { 200: { type: 'object', additionalProperties: false, required: ['csrfToken'], properties: { csrfToken: { type: 'string' } } } },
+        response: { 200: CSRF_TOKEN },
       },
     },
     async (request, reply) => ({ csrfToken: issueCsrfToken(request, reply, tls) }),

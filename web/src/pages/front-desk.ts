@@ -232,12 +232,12 @@ function identifyByPhoto(): HTMLElement {
         say(message, 'No enrolled patient matches this photo. Find the patient by name instead.', 'error');
         return;
       }
-      const patients = await Promise.all(candidates.map((c) => api<Fhir.Patient>('GET', `/api/v1/patients/${c.patientId}`)));
+      const found = await Promise.all(candidates.map(async (c) => ({ ...c, patient: await api<Fhir.Patient>('GET', `/api/v1/patients/${c.patientId}`) })));
       say(message, `${candidateCount(candidates)}. Best first: confirm who it is by asking the patient.`, 'ok');
       results.replaceChildren(
         table(
           ['Candidate', 'Name', 'Date of birth', 'Grade', 'Score'],
-          candidates.map((c, i) => [String(i + 1), patientName(patients[i] as Fhir.Patient), patients[i]?.birthDate ?? '', c.grade, c.score.toFixed(3)]),
+          found.map((c, i) => [String(i + 1), patientName(c.patient), c.patient.birthDate ?? '', c.grade, c.score.toFixed(3)]),
           'Candidates',
         ),
       );
@@ -312,9 +312,7 @@ function consentAndFaceData(): HTMLElement {
         slot.replaceChildren();
       };
       const request =
-        action === 'withdraw'
-          ? api<ConsentWithdrawn>('DELETE', `/api/v1/patients/${patient.id}/consent`, body)
-          : api<BiometricsErased>('DELETE', `/api/v1/patients/${patient.id}/biometrics`, body);
+        action === 'withdraw' ? api<ConsentWithdrawn>('DELETE', `/api/v1/patients/${patient.id}/consent`, body) : api<BiometricsErased>('DELETE', `/api/v1/patients/${patient.id}/biometrics`, body);
       request.then(done, (e: unknown) => say(message, e instanceof ApiError && e.status === 404 && action === 'withdraw' ? `${who} has no consent to withdraw.` : (e as Error).message, 'error'));
     });
     slot.replaceChildren(form);
@@ -411,7 +409,7 @@ function editDemographics(): HTMLElement {
   });
 
   const edit = async (patientId: string): Promise<void> => {
-    const patient = await api<Fhir.Patient & { meta?: { versionId?: string } }>('GET', `/api/v1/patients/${patientId}`);
+    const patient = await api<Fhir.Patient>('GET', `/api/v1/patients/${patientId}`);
     const name = patient.name?.[0] ?? {};
     const form = h(
       'form',
@@ -431,13 +429,13 @@ function editDemographics(): HTMLElement {
       event.preventDefault();
       const v = formValues(form);
       const { given: _given, family: _family, text: _text, ...restOfName } = name;
+      const { birthDate: _birthDate, ...withoutBirthDate } = patient;
       const updated = {
-        ...patient,
+        ...withoutBirthDate,
         name: [{ ...restOfName, family: v.family, given: (v.given ?? '').split(/\s+/).filter(Boolean) }, ...(patient.name ?? []).slice(1)],
         gender: v.gender,
         ...(v.birthDate ? { birthDate: v.birthDate } : {}),
       };
-      if (!v.birthDate) delete (updated as { birthDate?: string }).birthDate;
       api<Fhir.Patient>('PUT', `/api/v1/patients/${patientId}`, updated, { 'if-match': `W/"${patient.meta?.versionId ?? ''}"` }).then(
         (saved) => {
           say(message, `Saved: ${patientName(saved)}.`, 'ok');
