@@ -1,7 +1,7 @@
-import type { FastifyReply, FastifyRequest, RouteShorthandOptions } from 'fastify';
+import type { RouteShorthandOptions } from 'fastify';
 import { MedfaceError } from '../errors.js';
 import { MAX_FRAME_BYTES, MAX_LIVENESS_FRAMES } from '../services/liveness.js';
-import { BASE64_IMAGE, imageBytes, imageRoute } from './images.js';
+import { BASE64_IMAGE, imageBytes, imageRoute, type MultipartBody } from './images.js';
 import type { CapturedFrame } from '../liveness/types.js';
 
 /**
@@ -35,28 +35,49 @@ export const LIVENESS_FRAMES = {
   },
 } as const;
 
-type Properties = Record<string, Record<string, unknown>>;
+type Properties = Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 
-export interface FramesOptions {
-  /** The frames (and challenge id) may be left out, as long as the body has one of `orImage`. */
-  orImage?: string;
+export interface FramesOptions<Image extends string> {
+  /** The frames (and challenge id) may be left out, as long as the body has this single image field instead. */
+  orImage?: Image;
 }
+
+/**
+ * A frames body's schema, as a type: the route's own fields, the challenge id and the frames; with `orImage`,
+ * either that image or the frames. An image is typed as its base64 text and holds its bytes (`capturedFrames`).
+ */
+type FramesForm<P extends Properties, Required extends readonly string[], Image extends string> = [Image] extends [never]
+  ? { type: 'object'; additionalProperties: false; required: readonly [...Required, 'challengeId', 'frames']; properties: P & typeof LIVENESS_FRAMES }
+  : {
+      type: 'object';
+      additionalProperties: false;
+      required: Required;
+      properties: P & { [Name in Image]: typeof BASE64_IMAGE } & typeof LIVENESS_FRAMES;
+      dependencies: { frames: readonly ['challengeId']; challengeId: readonly ['frames'] };
+      oneOf: readonly [{ required: readonly [Image] }, { required: readonly ['frames'] }];
+    };
 
 /**
  * Body schema and route options of a route taking liveness frames beside other fields (`properties`). With
  * `orImage`, the body has either the frames or that single image field (base64 or a file part), not both.
  */
-export function framesRoute(
-  properties: Properties,
-  required: string[],
-  options: FramesOptions = {},
-): Pick<RouteShorthandOptions, 'bodyLimit' | 'preValidation' | 'onRequest'> & { body: Record<string, unknown> } {
+export function framesRoute<const P extends Properties, const Required extends readonly string[], const Image extends string = never>(
+  properties: P,
+  required: Required,
+  options: FramesOptions<Image> = {},
+): Pick<RouteShorthandOptions, 'bodyLimit' | 'preValidation' | 'onRequest'> & {
+  body: { content: { 'application/json': { schema: FramesForm<P, Required, Image> }; 'multipart/form-data': { schema: FramesForm<P, Required, Image> } } };
+} {
   const { orImage } = options;
-  const images = imageRoute({
-    properties: { ...properties, challengeId: LIVENESS_FRAMES.challengeId, at: { type: 'string' } },
-    required: [],
-    images: { frames: { max: MAX_LIVENESS_FRAMES, maxBytes: MAX_FRAME_BYTES }, ...(orImage !== undefined && { [orImage]: 'single' as const }) },
-  });
+  const images = imageRoute(
+    {
+      properties: { ...properties, challengeId: LIVENESS_FRAMES.challengeId, at: { type: 'string' } },
+      required: [],
+      images: { frames: { max: MAX_LIVENESS_FRAMES, maxBytes: MAX_FRAME_BYTES }, ...(orImage !== undefined && { [orImage]: 'single' as const }) },
+    },
+    framesOfParts,
+  );
+  // the same object FramesForm describes, built from the arguments at run time
   const schema = {
     type: 'object',
     additionalProperties: false,
@@ -66,24 +87,19 @@ export function framesRoute(
       dependencies: { frames: ['challengeId'], challengeId: ['frames'] },
       oneOf: [{ required: [orImage] }, { required: ['frames'] }],
     }),
-  };
-  return {
-    ...images,
-    preValidation: async (request: FastifyRequest, reply: FastifyReply) => {
-      if (!request.isMultipart()) return;
-      // images.ts reads the parts, held to the route's limits: files (their placeholders) in `frames`, the text fields typed
-      await (images.preValidation as (request: FastifyRequest, reply: FastifyReply) => Promise<void>)(request, reply);
-      const body = request.body as { frames?: string[]; at?: string } & Record<string, unknown>;
-      const { frames, at, ...rest } = body;
-      if (frames === undefined && at === undefined) return;
-      const times = (at ?? '').split(',').map((t) => (t.trim() === '' ? Number.NaN : Number(t)));
-      if (!frames || times.length !== frames.length) {
-        throw new MedfaceError('VALIDATION_FAILED', 'body.at must give one capture time per frame', { issues: [{ path: 'body.at', message: 'must give one capture time per frame' }] });
-      }
-      request.body = { ...rest, frames: frames.map((image, i) => ({ image, at: times[i] })) };
-    },
-    body: { content: { 'application/json': { schema }, 'multipart/form-data': { schema } } },
-  };
+  } as unknown as FramesForm<P, Required, Image>;
+  return { ...images, body: { content: { 'application/json': { schema }, 'multipart/form-data': { schema } } } };
+}
+
+/** A multipart frames body in the JSON form: the file parts `frames` and the text field `at` paired into `{image, at}`. */
+function framesOfParts(parts: MultipartBody): MultipartBody {
+  const { frames, at, ...rest } = parts;
+  if (frames === undefined && at === undefined) return parts;
+  const times = (typeof at === 'string' ? at : '').split(',').map((t) => (t.trim() === '' ? Number.NaN : Number(t)));
+  if (!Array.isArray(frames) || times.length !== frames.length) {
+    throw new MedfaceError('VALIDATION_FAILED', 'body.at must give one capture time per frame', { issues: [{ path: 'body.at', message: 'must give one capture time per frame' }] });
+  }
+  return { ...rest, frames: frames.map((image: unknown, i) => ({ image, at: times[i] })) };
 }
 
 /** A validated frames body's frames, each image as the bytes the intake put in place of its base64 text. */

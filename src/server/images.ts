@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { isMedfaceError, MedfaceError } from '../errors.js';
 import { IMAGE_LIMITS } from '../face/limits.js';
 import type { Admission } from './admission.js';
+// request.isMultipart() and request.parts() are @fastify/multipart's (app.ts registers it)
+import type {} from '@fastify/multipart';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -108,7 +110,10 @@ export function imageBody<const Spec extends ImageBodySpec>(spec: Spec): { conte
  * held to them while it streams: a part over its field's size, one part too many, or a body past the total
  * stops the reading at once (413), so a request never makes the server hold more than its JSON limit.
  */
-export function imageRoute(spec: ImageBodySpec): Pick<RouteShorthandOptions, 'onRequest' | 'bodyLimit' | 'preValidation'> {
+export function imageRoute(
+  spec: ImageBodySpec,
+  intoJsonForm: (parts: MultipartBody) => Record<string, unknown> = (parts) => parts,
+): Pick<RouteShorthandOptions, 'onRequest' | 'bodyLimit' | 'preValidation'> {
   const limits = imageLimits(spec);
   const bodyLimit = [...limits.values()].reduce((n, l) => n + l.count * base64Length(l.bytes), JSON_OVERHEAD_BYTES);
   return {
@@ -116,18 +121,27 @@ export function imageRoute(spec: ImageBodySpec): Pick<RouteShorthandOptions, 'on
     bodyLimit,
     preValidation: async (request: FastifyRequest, reply: FastifyReply) => {
       if (!request.isMultipart()) return;
+      let parts: MultipartBody;
       try {
-        request.body = await readMultipart(request, spec.properties, limits, bodyLimit);
+        parts = await readMultipart(request, spec.properties, limits, bodyLimit);
       } catch (e) {
         // the rest of the upload is not read: the connection closes after the refusal
         reply.header('connection', 'close');
         throw e;
       }
+      request.body = intoJsonForm(parts);
     },
   };
 }
 
-async function readMultipart(request: FastifyRequest, fields: ImageBodySpec['properties'], images: ReadonlyMap<string, ImageLimit>, bodyLimit: number): Promise<Record<string, unknown>> {
+/**
+ * A multipart body as read, before validation: text fields typed as the schema says (still unchecked), each
+ * image field its placeholder (a list field: the placeholders, in order). `imageRoute`'s `intoJsonForm`
+ * rearranges it where the JSON form is not the parts' (the frames of a liveness check: frames.ts).
+ */
+export type MultipartBody = Record<string, unknown>;
+
+async function readMultipart(request: FastifyRequest, fields: ImageBodySpec['properties'], images: ReadonlyMap<string, ImageLimit>, bodyLimit: number): Promise<MultipartBody> {
   const body: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   const files = [...images.values()].reduce((n, l) => n + l.count, 0);
   const largest = Math.max(...[...images.values()].map((l) => l.bytes));

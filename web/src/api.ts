@@ -3,7 +3,7 @@
  * token from GET /api/v1/auth/csrf echoed on every state-changing request.
  */
 
-import type { PatientLabel, UserLabel } from '../../src/server/contract.js';
+import type { Candidate, CsrfToken, ErrorBody, Fhir, PatientLabel } from '../../src/server/contract.js';
 
 export class ApiError extends Error {
   constructor(
@@ -22,7 +22,8 @@ let csrfToken: string | null = null;
 async function csrf(): Promise<string> {
   if (csrfToken === null) {
     const response = await fetch('/api/v1/auth/csrf', { credentials: 'same-origin' });
-    csrfToken = ((await response.json()) as { csrfToken: string }).csrfToken;
+    const body: CsrfToken = await response.json();
+    csrfToken = body.csrfToken;
   }
   return csrfToken;
 }
@@ -59,14 +60,18 @@ export async function upload<T>(method: string, path: string, body: unknown, onS
   return answer<T>(status, statusText, text);
 }
 
-/** The body of a response as `T`, or its error as an ApiError. */
+/**
+ * The body of a response as `T` (the contract's type of the route's response schema, which the server serialises
+ * it by), or its error (the error schema; absent when something before the server answered) as an ApiError.
+ */
 function answer<T>(status: number, statusText: string, text: string): T {
-  const json = text ? (JSON.parse(text) as unknown) : null;
   if (status < 200 || status > 299) {
-    const error = (json as { error?: { code?: string; message?: string; details?: Record<string, unknown> } } | null)?.error;
+    const body: Partial<ErrorBody> | null = text ? JSON.parse(text) : null;
+    const error = body?.error;
     throw new ApiError(status, error?.code ?? 'HTTP_' + status, error?.message ?? statusText, error?.details);
   }
-  return json as T;
+  const json: T = text ? JSON.parse(text) : null;
+  return json;
 }
 
 /** How long a refusal for too many attempts asks to wait, in words ("15 minutes"), or null when it gives no time. */
@@ -84,35 +89,9 @@ export function query(params: Record<string, string | undefined>): string {
   return text ? `?${text}` : '';
 }
 
-export type Role = 'front-desk' | 'clinician' | 'emergency' | 'privacy-officer' | 'admin' | 'patient';
-
-export interface SignedIn {
-  /** `patientId`: the Patient a patient account is. */
-  user: { id: string; username: string; roles: Role[]; patientId?: string | null };
-  session: { established: { method: string; at: string; matchGrade: string | null; matchScore: number | null } } & Record<string, unknown>;
-}
-
-export interface FhirPatient {
-  resourceType: 'Patient';
-  id: string;
-  name?: { family?: string; given?: string[]; text?: string }[];
-  birthDate?: string;
-  gender?: string;
-  identifier?: { system?: string; value?: string }[];
-}
-
-/** A patient or user as a work list names them, for those allowed to see it (the server's response schemas). */
-export type { PatientLabel, UserLabel };
-
 /** "Alice Liddell (born 1990-04-01)", or the id when the list did not name the patient. */
 export function labelOf(patient: PatientLabel | undefined, id: string): string {
   return patient ? `${patient.name || '(no name)'} (born ${patient.birthDate ?? 'unknown'})` : id;
-}
-
-export interface Candidate {
-  patientId: string;
-  score: number;
-  grade: string;
 }
 
 /** How many candidates and how strong the best is: "1 candidate: a “certain” match" (never "possible patient" for a certain one). */
@@ -122,7 +101,7 @@ export function candidateCount(candidates: readonly Candidate[]): string {
   return candidates.length === 1 ? `1 candidate: a “${best.grade}” match` : `${candidates.length} candidates, the best a “${best.grade}” match`;
 }
 
-export function patientName(patient: FhirPatient): string {
+export function patientName(patient: Fhir.Patient): string {
   const name = patient.name?.[0];
   if (!name) return '(no name)';
   return name.text ?? [...(name.given ?? []), name.family ?? ''].join(' ').trim();

@@ -1,3 +1,4 @@
+import type { CaptureFeedback, LivenessAction, LivenessChallenge, LivenessFrames, LivenessProgress, LivenessPurpose } from '../../src/server/contract.js';
 import { api } from './api.js';
 import type { Camera } from './camera.js';
 import { h } from './dom.js';
@@ -10,22 +11,6 @@ import { qualityAdvice } from './quality.js';
  * the server's progress feedback, and the page lists which movements it saw and which it still awaits. The page
  * judges nothing: the server checks the actions, their order and timing, and that one and the same face did them.
  */
-
-export type LivenessAction = 'turn-left' | 'turn-right' | 'look-up' | 'blink' | 'come-closer';
-export type LivenessPurpose = 'check-in' | 'portal-sign-in' | 'staff-sign-in' | 'verify' | 'telemedicine';
-
-interface Challenge {
-  id: string;
-  actions: LivenessAction[];
-  issuedAt: string;
-  deadline: string;
-}
-
-export interface LivenessFrames {
-  challengeId: string;
-  /** JPEG data URLs with their capture time, ms since the challenge was shown. */
-  frames: { image: string; at: number }[];
-}
 
 /** What the person is asked, in plain words (their own left: the preview is a mirror). */
 export const ACTION_PROMPTS: Record<LivenessAction, string> = {
@@ -103,7 +88,7 @@ export interface FilmedChallenge {
  */
 export async function runLivenessCheck(camera: Camera, purpose: LivenessPurpose, feedback: LivenessFeedback): Promise<FilmedChallenge> {
   const video = camera.element.querySelector('video') as HTMLVideoElement;
-  const challenge = await api<Challenge>('POST', '/api/v1/liveness/challenges', { purpose });
+  const challenge = await api<LivenessChallenge>('POST', '/api/v1/liveness/challenges', { purpose });
   const shown = performance.now();
   const deadline = shown + (Date.parse(challenge.deadline) - Date.parse(challenge.issuedAt)) - 1000;
   const frames: LivenessFrames['frames'] = [];
@@ -126,7 +111,7 @@ export async function runLivenessCheck(camera: Camera, purpose: LivenessPurpose,
   const sendProgress = (): void => {
     if (sending || unsent.length < PROGRESS_BATCH) return;
     const batch = unsent.splice(0, MAX_PROGRESS_FRAMES);
-    sending = api<{ seen: LivenessAction[] }>('POST', '/api/v1/liveness/progress', { challengeId: challenge.id, frames: batch })
+    sending = api<LivenessProgress>('POST', '/api/v1/liveness/progress', { challengeId: challenge.id, frames: batch })
       .then((progress) => {
         seen = progress.seen;
         show();
@@ -196,7 +181,7 @@ export function watchQuality(camera: Camera, report: (text: string, ok: boolean)
     while (!stopped) {
       const started = performance.now();
       try {
-        const { reasons } = await api<{ reasons: string[] }>('POST', '/api/v1/kiosk/quality', { image: grabFrame(video) });
+        const { reasons } = await api<CaptureFeedback>('POST', '/api/v1/kiosk/quality', { image: grabFrame(video) });
         if (!stopped) report(qualityAdvice(reasons), reasons.length === 0);
       } catch {
         // feedback is advice: a busy server or a rate limit only means no advice this time

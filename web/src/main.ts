@@ -1,5 +1,5 @@
 import { h } from './dom.js';
-import type { Role } from './api.js';
+import type { KioskDevice, Role } from '../../src/server/contract.js';
 import { hasRole, session, signOut, watchIdle } from './session.js';
 import { renderAccount } from './pages/account.js';
 import { renderAdminKeys } from './pages/admin-keys.js';
@@ -10,7 +10,7 @@ import { renderAdminUsers } from './pages/admin-users.js';
 import { renderChart, renderClinician } from './pages/clinician.js';
 import { renderEmergency } from './pages/emergency.js';
 import { renderFrontDesk } from './pages/front-desk.js';
-import { kioskDevice, renderKiosk, renderKioskPairing, type KioskDevice } from './pages/kiosk.js';
+import { kioskDevice, renderKiosk, renderKioskPairing } from './pages/kiosk.js';
 import { renderPortal } from './pages/portal.js';
 import { renderPortalSignIn } from './pages/portal-sign-in.js';
 import { renderPrivacy } from './pages/privacy.js';
@@ -86,7 +86,8 @@ async function show(): Promise<void> {
   main.focus();
 }
 
-function renderNav(roles: readonly Role[], username: string | null): void {
+/** `roles`: the account's, as the session names them. */
+function renderNav(roles: readonly string[], username: string | null): void {
   const links = ROUTES.filter((r) => r.roles && !r.path.endsWith('/') && r.roles.some((role) => roles.includes(role))).map((r) =>
     h('a', { href: r.path, 'aria-current': location.pathname === r.path ? 'page' : undefined }, r.title),
   );

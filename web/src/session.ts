@@ -1,4 +1,5 @@
-import { api, ApiError, type Role, type SignedIn } from './api.js';
+import type { Role, SignedIn } from '../../src/server/contract.js';
+import { api, ApiError } from './api.js';
 
 /** The signed-in staff member, if any, and the automatic sign-out of an unattended screen. */
 

@@ -8,7 +8,7 @@ import { imageBody, imageBytes, imageRoute } from '../images.js';
 import { setSessionCookie } from '../security.js';
 import { DATE_TIME, NO_QUERY, SESSION } from '../schemas.js';
 
-const FACE_STATUS = {
+export const FACE_STATUS = {
   type: 'object',
   additionalProperties: false,
   required: ['templates', 'limit'],
@@ -25,6 +25,12 @@ const FACE_STATUS = {
     limit: { type: 'integer' },
   },
 } as const;
+
+/** How many of my face templates were removed. */
+export const FACE_REMOVED = { type: 'object', additionalProperties: false, required: ['removed'], properties: { removed: { type: 'integer' } } } as const;
+
+/** My session after a password change (its token renewed in the cookie), and how many other sessions ended. */
+export const PASSWORD_CHANGED = { type: 'object', additionalProperties: false, required: ['session', 'sessionsEnded'], properties: { session: SESSION, sessionsEnded: { type: 'integer' } } } as const;
 
 const FACE_ENROL = {
   properties: { consent: { type: 'boolean', description: 'The staff member consents to the staff face notice (required: true)' } },
@@ -80,7 +86,7 @@ export const accountRoutes: RoutePlugin = async (app, { deployment, tls, rateLim
         tags: ['account'],
         summary: 'Remove my sign-in face (every template)',
         querystring: NO_QUERY,
-        response: { 200: { type: 'object', additionalProperties: false, required: ['removed'], properties: { removed: { type: 'integer' } } } },
+        response: { 200: FACE_REMOVED },
       },
     },
     async (request) => removeOwnFace(medface, access, callerOf(request)),
@@ -100,9 +106,7 @@ export const accountRoutes: RoutePlugin = async (app, { deployment, tls, rateLim
           required: ['currentPassword', 'newPassword'],
           properties: { currentPassword: { type: 'string', minLength: 1, maxLength: 1024 }, newPassword: { type: 'string', minLength: 1, maxLength: 1024 } },
         },
-        response: {
-          200: { type: 'object', additionalProperties: false, required: ['session', 'sessionsEnded'], properties: { session: SESSION, sessionsEnded: { type: 'integer' } } },
-        },
+        response: { 200: PASSWORD_CHANGED },
       },
     },
     async (request, reply) => {

@@ -9,7 +9,6 @@ import { keyStatus } from '../../services/keys.js';
 import { readTemplateStatus } from '../../services/template-migration.js';
 import { callerOf } from '../access.js';
 import type { RoutePlugin } from '../context.js';
-import { KEY_STATUS, TEMPLATE_STATUS } from '../contract.js';
 import { DATE_TIME, NO_QUERY, USER_ACCOUNT, UUID } from '../schemas.js';
 
 const USERNAME_PARAMS = {
@@ -19,7 +18,7 @@ const USERNAME_PARAMS = {
   properties: { username: { type: 'string', minLength: 2, maxLength: 64 } },
 } as const;
 
-const API_CLIENT = {
+export const API_CLIENT = {
   type: 'object',
   additionalProperties: false,
   required: ['id', 'name', 'kind', 'scopes', 'createdAt', 'revokedAt', 'pairedAt'],
@@ -74,8 +73,73 @@ const IDENTIFICATION_STATUS = {
 } as const;
 
 /** Templates per recogniser (services/template-migration.ts `TemplateStatus`): counts only, no patient. */
+export const TEMPLATE_STATUS = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['model', 'models'],
+  properties: {
+    model: { type: 'string', description: 'The model new templates are made with and every capture is embedded by first' },
+    models: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['model', 'current', 'patients', 'templates', 'migratable', 'awaitingEnrolment', 'migrationPending', 'unsearchable'],
+        properties: {
+          model: { type: 'string' },
+          current: { type: 'boolean' },
+          patients: { type: 'integer' },
+          templates: { type: 'integer' },
+          migratable: { type: 'integer', description: 'Older model: templates with a kept photo, re-derived by `medface templates migrate`' },
+          awaitingEnrolment: { type: 'integer', description: 'Older model: patients without a kept photo, moved when enrolled again' },
+          migrationPending: { type: 'boolean' },
+          unsearchable: {
+            type: ['string', 'null'],
+            enum: ['not-in-release', 'not-calibrated', null],
+            description: 'Why identification cannot search this model’s templates (null: it does)',
+          },
+        },
+      },
+    },
+  },
+} as const;
 
-const THRESHOLDS_STATUS = {
+const RECORD_COUNTS = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['templates', 'staffTemplates', 'photos'],
+  properties: { templates: { type: 'integer' }, staffTemplates: { type: 'integer' }, photos: { type: 'integer' } },
+} as const;
+
+/** The keys protecting templates and photos (services/keys.ts `keyStatus`): ids, dates and what each protects, never key material. */
+export const KEY_STATUS = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['keys', 'lastRotation', 'lastTransformRenewal'],
+  properties: {
+    keys: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'purpose', 'algorithm', 'createdAt', 'retiredAt', 'current', 'records'],
+        properties: {
+          id: { type: 'string' },
+          purpose: { type: 'string' },
+          algorithm: { type: 'string' },
+          createdAt: DATE_TIME,
+          retiredAt: { type: ['string', 'null'] },
+          current: { type: 'boolean' },
+          records: RECORD_COUNTS,
+        },
+      },
+    },
+    lastRotation: { type: ['string', 'null'] },
+    lastTransformRenewal: { type: ['string', 'null'] },
+  },
+} as const;
+
+export const THRESHOLDS_STATUS = {
   type: 'object',
   additionalProperties: false,
   required: ['models', 'evaluation'],
@@ -129,7 +193,7 @@ const THRESHOLDS_STATUS = {
   },
 } as const;
 
-const ACCOUNT_REQUEST = {
+export const ACCOUNT_REQUEST = {
   type: 'object',
   additionalProperties: false,
   required: ['id', 'action', 'username', 'details', 'requestedBy', 'requestedAt', 'status', 'decidedBy', 'decidedAt'],
@@ -150,11 +214,42 @@ const ACCOUNT_REQUEST = {
   },
 } as const;
 
+/** A new integration and its API key (given once). */
+export const API_CLIENT_CREATED = { type: 'object', additionalProperties: false, required: ['client', 'key'], properties: { client: API_CLIENT, key: { type: 'string' } } } as const;
+
+/** Every account. */
+export const USER_LIST = { type: 'object', additionalProperties: false, required: ['users'], properties: { users: { type: 'array', items: USER_ACCOUNT } } } as const;
+
+/** Integrations and kiosks. */
+export const API_CLIENT_LIST = { type: 'object', additionalProperties: false, required: ['clients'], properties: { clients: { type: 'array', items: API_CLIENT } } } as const;
+
+/** Account changes awaiting or past approval. */
+export const ACCOUNT_REQUEST_LIST = { type: 'object', additionalProperties: false, required: ['requests'], properties: { requests: { type: 'array', items: ACCOUNT_REQUEST } } } as const;
+
+/** A new kiosk and its one-time pairing link. */
+export const KIOSK_REGISTERED = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['kiosk', 'pairingCode', 'pairingPath'],
+  properties: {
+    kiosk: API_CLIENT,
+    pairingCode: { type: 'string' },
+    pairingPath: { type: 'string', description: "The kiosk's pairing page relative to this server's address, the code in the fragment (never sent in a URL)" },
+  },
+} as const;
+
 /** 202 with the request when a second administrator must approve (access/approvals.ts), else `doneCode` with the result. */
 function answer<T>(reply: FastifyReply, change: AccountChange<T>, doneCode = 200) {
   return 'request' in change ? reply.code(202).send({ request: change.request }) : reply.code(doneCode).send(change.done);
 }
-const REQUESTED = { type: 'object', additionalProperties: false, required: ['request'], properties: { request: ACCOUNT_REQUEST } } as const;
+export const REQUESTED = { type: 'object', additionalProperties: false, required: ['request'], properties: { request: ACCOUNT_REQUEST } } as const;
+/** A new account, with its first password and TOTP enrolment when generated (given once). */
+export const USER_CREATED = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['user'],
+  properties: { user: USER_ACCOUNT, password: { type: 'string' }, totpUri: { type: 'string' } },
+} as const;
 const REQUEST_PARAMS = { type: 'object', additionalProperties: false, required: ['requestId'], properties: { requestId: UUID } } as const;
 
 /**
@@ -173,7 +268,7 @@ export const adminRoutes: RoutePlugin = async (app, { deployment, reportsDir }) 
         tags: ['admin'],
         summary: 'Every account',
         querystring: NO_QUERY,
-        response: { 200: { type: 'object', additionalProperties: false, required: ['users'], properties: { users: { type: 'array', items: USER_ACCOUNT } } } },
+        response: { 200: USER_LIST },
       },
     },
     async (request) => ({ users: await listUsers(access, callerOf(request)) }),
@@ -203,12 +298,7 @@ export const adminRoutes: RoutePlugin = async (app, { deployment, reportsDir }) 
           },
         },
         response: {
-          201: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['user'],
-            properties: { user: USER_ACCOUNT, password: { type: 'string' }, totpUri: { type: 'string' } },
-          },
+          201: USER_CREATED,
           202: REQUESTED,
         },
       },
@@ -292,7 +382,7 @@ export const adminRoutes: RoutePlugin = async (app, { deployment, reportsDir }) 
         tags: ['admin'],
         summary: 'Account requests awaiting a second administrator',
         querystring: NO_QUERY,
-        response: { 200: { type: 'object', additionalProperties: false, required: ['requests'], properties: { requests: { type: 'array', items: ACCOUNT_REQUEST } } } },
+        response: { 200: ACCOUNT_REQUEST_LIST },
       },
     },
     async (request) => ({ requests: await listAccountRequests(access, callerOf(request)) }),
@@ -337,7 +427,7 @@ export const adminRoutes: RoutePlugin = async (app, { deployment, reportsDir }) 
         tags: ['admin'],
         summary: 'Integrations and their scopes',
         querystring: NO_QUERY,
-        response: { 200: { type: 'object', additionalProperties: false, required: ['clients'], properties: { clients: { type: 'array', items: API_CLIENT } } } },
+        response: { 200: API_CLIENT_LIST },
       },
     },
     async (request) => ({ clients: await listApiClients(access, callerOf(request)) }),
@@ -357,7 +447,7 @@ export const adminRoutes: RoutePlugin = async (app, { deployment, reportsDir }) 
           required: ['name', 'scopes'],
           properties: { name: { type: 'string', minLength: 1, maxLength: 64 }, scopes: { type: 'array', minItems: 1, items: { type: 'string', enum: SCOPES } } },
         },
-        response: { 201: { type: 'object', additionalProperties: false, required: ['client', 'key'], properties: { client: API_CLIENT, key: { type: 'string' } } } },
+        response: { 201: API_CLIENT_CREATED },
       },
     },
     async (request, reply) => reply.code(201).send(await createApiClient(access, callerOf(request), request.body)),
@@ -372,18 +462,7 @@ export const adminRoutes: RoutePlugin = async (app, { deployment, reportsDir }) 
         summary: `Register a kiosk: a device that may only check patients in. Open the returned pairing link on the kiosk within ${PAIRING_HOURS} h (it works once); revoke it as an API client`,
         querystring: NO_QUERY,
         body: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 64 } } },
-        response: {
-          201: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['kiosk', 'pairingCode', 'pairingPath'],
-            properties: {
-              kiosk: API_CLIENT,
-              pairingCode: { type: 'string' },
-              pairingPath: { type: 'string', description: "The kiosk's pairing page relative to this server's address, the code in the fragment (never sent in a URL)" },
-            },
-          },
-        },
+        response: { 201: KIOSK_REGISTERED },
       },
     },
     async (request, reply) => {

@@ -29,13 +29,16 @@ const AUDIT_EVENT = {
   },
 } as const;
 
+/** The audit entries a search found. */
+export const AUDIT_EVENTS = { type: 'object', additionalProperties: false, required: ['events'], properties: { events: { type: 'array', items: AUDIT_EVENT } } } as const;
+
 const TIME = { type: 'string', format: 'date-time' } as const;
 
 /** The privacy officer's audit trail: search, chain verification, export of a period as FHIR AuditEvents. */
 const HEAD = { type: 'object', additionalProperties: false, required: ['seq', 'hash'], properties: { seq: { type: 'integer' }, hash: { type: 'string' } } } as const;
 
 /** services/audit.ts AuditVerification. */
-const AUDIT_VERIFICATION = {
+export const AUDIT_VERIFICATION = {
   type: 'object',
   additionalProperties: false,
   required: ['ok', 'count', 'head', 'breaks', 'breakCount', 'checkpoints'],
@@ -95,7 +98,7 @@ export const auditRoutes: RoutePlugin = async (app, { deployment }) => {
             limit: { type: 'integer', minimum: 1, maximum: 1000 },
           },
         },
-        response: { 200: { type: 'object', additionalProperties: false, required: ['events'], properties: { events: { type: 'array', items: AUDIT_EVENT } } } },
+        response: { 200: AUDIT_EVENTS },
       },
     },
     async (request) => {

@@ -5,18 +5,20 @@ import { MedfaceError } from '../../errors.js';
 import { signInPatientWithFace } from '../../services/patient-sign-in.js';
 import { staffFaceVerifier } from '../../services/staff-face.js';
 import { Admission } from '../admission.js';
-import { framesRoute } from '../frames.js';
-import type { CapturedFrame } from '../../liveness/types.js';
+import { capturedFrames, framesRoute } from '../frames.js';
 import { rateLimited, type RoutePlugin } from '../context.js';
 import { cookieNames, cookieOptions, issueCsrfToken, setSessionCookie } from '../security.js';
 import { DATE, NO_QUERY, OK, SESSION, USER_ACCOUNT } from '../schemas.js';
 
-const SIGNED_IN = {
+export const SIGNED_IN = {
   type: 'object',
   additionalProperties: false,
   required: ['user', 'session'],
   properties: { user: USER_ACCOUNT, session: SESSION },
 } as const;
+
+/** The CSRF token a browser echoes in X-CSRF-Token. */
+export const CSRF_TOKEN = { type: 'object', additionalProperties: false, required: ['csrfToken'], properties: { csrfToken: { type: 'string' } } } as const;
 
 /**
  * Password sign-ins in flight at once: each argon2 hash takes 19 MiB and one of libuv's 4 threads, so more
@@ -65,7 +67,7 @@ export const authRoutes: RoutePlugin = async (app, { deployment, tls, rateLimits
         tags: ['auth'],
         summary: 'The CSRF token to send as X-CSRF-Token with every state-changing request made with a session cookie',
         querystring: NO_QUERY,
-        response: { 200: { type: 'object', additionalProperties: false, required: ['csrfToken'], properties: { csrfToken: { type: 'string' } } } },
+        response: { 200: CSRF_TOKEN },
       },
     },
     async (request, reply) => ({ csrfToken: issueCsrfToken(request, reply, tls) }),
@@ -116,8 +118,8 @@ export const authRoutes: RoutePlugin = async (app, { deployment, tls, rateLimits
       },
     },
     async (request, reply) => {
-      const { challengeId, frames, ...body } = request.body as { username: string; password: string; newPassword?: string; challengeId: string; frames: CapturedFrame[] };
-      const verifier = staffFaceVerifier(medface, { challengeId, frames }, request.ip);
+      const { challengeId, frames, ...body } = request.body;
+      const verifier = staffFaceVerifier(medface, { challengeId, frames: capturedFrames(frames) }, request.ip);
       return startSession(request, reply, await signInWithFace(access, { ...body, client: request.ip }, verifier));
     },
   );
@@ -136,12 +138,17 @@ export const authRoutes: RoutePlugin = async (app, { deployment, tls, rateLimits
       },
     },
     async (request, reply) => {
-      const body = request.body as { challengeId: string; frames: CapturedFrame[]; birthDate?: string; pin?: string };
-      if ((body.birthDate === undefined) === (body.pin === undefined)) {
+      const { challengeId, frames, birthDate, pin } = request.body;
+      const secondFactor =
+        pin !== undefined && birthDate === undefined
+          ? { kind: 'pin' as const, value: pin }
+          : birthDate !== undefined && pin === undefined
+            ? { kind: 'birth-date' as const, value: birthDate }
+            : undefined;
+      if (secondFactor === undefined) {
         throw new MedfaceError('VALIDATION_FAILED', 'give the date of birth or the PIN', { issues: [{ path: 'body', message: 'needs exactly one of birthDate, pin' }] });
       }
-      const secondFactor = body.pin !== undefined ? { kind: 'pin' as const, value: body.pin } : { kind: 'birth-date' as const, value: body.birthDate as string };
-      const result = await signInPatientWithFace(medface, access, { challengeId: body.challengeId, frames: body.frames, secondFactor, client: request.ip });
+      const result = await signInPatientWithFace(medface, access, { challengeId, frames: capturedFrames(frames), secondFactor, client: request.ip });
       return startSession(request, reply, result);
     },
   );

@@ -7,8 +7,7 @@ import { actorOf } from '../../services/records.js';
 import { DEFAULT_CHECK_MINUTES, MAX_CHECK_MINUTES } from '../../services/telemedicine.js';
 import { verify } from '../../services/verify.js';
 import { callerOf, requestField } from '../access.js';
-import { framesRoute } from '../frames.js';
-import type { CapturedFrame } from '../../liveness/types.js';
+import { capturedFrames, framesRoute } from '../frames.js';
 import { rateLimited, type RoutePlugin } from '../context.js';
 import { imageBody, imageBytes, imageRoute, type ImageBodySpec } from '../images.js';
 import { bodyOptional, DATE, DATE_TIME, idParams, MATCH_GRADE, NO_QUERY, QUALITY, REASON_BODY, UUID } from '../schemas.js';
@@ -28,7 +27,7 @@ const DUPLICATE = {
   properties: { ...CANDIDATE.properties, linkId: { type: 'string' }, status: { type: 'string' } },
 } as const;
 
-const ENROL_RESULT = {
+export const ENROL_RESULT = {
   type: 'object',
   additionalProperties: false,
   required: ['patientId', 'templates', 'templateCount', 'limit'],
@@ -65,7 +64,7 @@ const VERIFY_RESULT = {
   },
 } as const;
 
-const IDENTIFY_RESULT = {
+export const IDENTIFY_RESULT = {
   type: 'object',
   additionalProperties: false,
   required: ['match', 'candidates', 'threshold', 'galleryPatients', 'fpir', 'model'],
@@ -79,7 +78,7 @@ const IDENTIFY_RESULT = {
   },
 } as const;
 
-const CHECK_IN_RESULT = {
+export const CHECK_IN_RESULT = {
   type: 'object',
   additionalProperties: false,
   required: ['checkedIn', 'message'],
@@ -128,6 +127,30 @@ const CHECK_RESULT = {
       ],
     },
   },
+} as const;
+
+/** What the patient's telemedicine page learns of its link before opening the camera (nothing about the patient). */
+export const TELEMEDICINE_LINK = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['state', 'expiresAt', 'attemptsLeft'],
+  properties: { state: { type: 'string', enum: ['open', 'verified', 'spent', 'expired'] }, expiresAt: DATE_TIME, attemptsLeft: { type: 'integer' } },
+} as const;
+
+/** What an erasure request deleted. */
+export const BIOMETRICS_ERASED = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['patientId', 'templatesRemoved', 'photosRemoved', 'consentWithdrawn'],
+  properties: { patientId: { type: 'string' }, templatesRemoved: { type: 'integer' }, photosRemoved: { type: 'integer' }, consentWithdrawn: { type: 'boolean' } },
+} as const;
+
+/** Whether the telemedicine check matched, and the comparisons its link still allows. */
+export const TELEMEDICINE_VERIFIED = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['match', 'attemptsLeft'],
+  properties: { match: { type: 'boolean' }, attemptsLeft: { type: 'integer' } },
 } as const;
 
 const CHECK_ID = { type: 'string', minLength: 16, maxLength: 1024, pattern: '^[A-Za-z0-9_-]+$' } as const;
@@ -195,9 +218,9 @@ export const biometricRoutes: RoutePlugin = async (app, { deployment, telemedici
       },
     },
     async (request) => {
-      const { image, challengeId, frames, requireLiveness } = request.body as { image?: Buffer; challengeId?: string; frames?: CapturedFrame[]; requireLiveness?: boolean };
+      const { image, challengeId, frames, requireLiveness } = request.body;
       const patientId = patientParam(request);
-      const probe = challengeId !== undefined && frames !== undefined ? { liveness: { challengeId, frames } } : { image: image as Buffer };
+      const probe = challengeId !== undefined && frames !== undefined ? { liveness: { challengeId, frames: capturedFrames(frames) } } : { image: imageBytes(image) };
       return verify(medface, { patientId, ...probe, ...(requireLiveness !== undefined && { requireLiveness }) }, actorOf(callerOf(request)));
     },
   );
@@ -237,14 +260,7 @@ export const biometricRoutes: RoutePlugin = async (app, { deployment, telemedici
         params: idParams('patientId'),
         querystring: NO_QUERY,
         body: REASON_BODY,
-        response: {
-          200: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['patientId', 'templatesRemoved', 'photosRemoved', 'consentWithdrawn'],
-            properties: { patientId: { type: 'string' }, templatesRemoved: { type: 'integer' }, photosRemoved: { type: 'integer' }, consentWithdrawn: { type: 'boolean' } },
-          },
-        },
+        response: { 200: BIOMETRICS_ERASED },
       },
     },
     async (request) => erase(medface, patientParam(request), actorOf(callerOf(request)), request.body?.reason),
@@ -266,8 +282,8 @@ export const biometricRoutes: RoutePlugin = async (app, { deployment, telemedici
       },
     },
     async (request) => {
-      const { challengeId, frames, birthDate } = request.body as { challengeId: string; frames: CapturedFrame[]; birthDate: string };
-      const result = await checkIn(medface, access, callerOf(request), { challengeId, frames: frames, birthDate });
+      const { challengeId, frames, birthDate } = request.body;
+      const result = await checkIn(medface, access, callerOf(request), { challengeId, frames: capturedFrames(frames), birthDate });
       return result.checkedIn ? { ...result, message: WELCOME } : { checkedIn: false, message: SEE_FRONT_DESK };
     },
   );
@@ -319,18 +335,13 @@ export const biometricRoutes: RoutePlugin = async (app, { deployment, telemedici
         querystring: NO_QUERY,
         body: checkVerifyBody,
         response: {
-          200: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['match', 'attemptsLeft'],
-            properties: { match: { type: 'boolean' }, attemptsLeft: { type: 'integer' } },
-          },
+          200: TELEMEDICINE_VERIFIED,
         },
       },
     },
     async (request) => {
-      const { checkId, challengeId, frames } = request.body as { checkId: string; challengeId: string; frames: CapturedFrame[] };
-      return telemedicine.verify(medface, checkId, { challengeId, frames }, request.ip);
+      const { checkId, challengeId, frames } = request.body;
+      return telemedicine.verify(medface, checkId, { challengeId, frames: capturedFrames(frames) }, request.ip);
     },
   );
 
@@ -343,14 +354,7 @@ export const biometricRoutes: RoutePlugin = async (app, { deployment, telemedici
         summary: "What the patient's check page needs before opening the camera: whether the link can still be used (reveals nothing about the patient)",
         params: { type: 'object', additionalProperties: false, required: ['checkId'], properties: { checkId: CHECK_ID } },
         querystring: NO_QUERY,
-        response: {
-          200: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['state', 'expiresAt', 'attemptsLeft'],
-            properties: { state: { type: 'string', enum: ['open', 'verified', 'spent', 'expired'] }, expiresAt: DATE_TIME, attemptsLeft: { type: 'integer' } },
-          },
-        },
+        response: { 200: TELEMEDICINE_LINK },
       },
     },
     async (request) => telemedicine.state(medface, request.params.checkId),

@@ -8,7 +8,7 @@ import { imageBody, imageBytes, imageRoute, type ImageBodySpec } from '../images
 import { nameRightsOf } from '../../services/people.js';
 import { DATE_TIME, idParams, MATCH_GRADE, NO_QUERY, PATIENT_LABEL, USER_LABEL, UUID } from '../schemas.js';
 
-const GRANT = {
+export const GRANT = {
   type: 'object',
   additionalProperties: false,
   required: ['id', 'userId', 'patientId', 'reason', 'grantedAt', 'expiresAt', 'reviewStatus'],
@@ -29,13 +29,16 @@ const GRANT = {
   },
 } as const;
 
+/** Break-glass grants. */
+export const GRANT_LIST = { type: 'object', additionalProperties: false, required: ['grants'], properties: { grants: { type: 'array', items: GRANT } } } as const;
+
 const IDENTIFY = {
   properties: { top: { type: 'integer', minimum: 1, maximum: 20, description: `Most candidates returned (default ${DEFAULT_BREAK_GLASS_TOP})` } },
   required: ['image'],
   images: { image: 'single' },
 } as const satisfies ImageBodySpec;
 
-const CANDIDATES = {
+export const CANDIDATES = {
   type: 'object',
   additionalProperties: false,
   required: ['candidates', 'threshold', 'possibleFrom', 'galleryPatients', 'model'],
@@ -122,7 +125,7 @@ export const breakGlassRoutes: RoutePlugin = async (app, { deployment, rateLimit
           additionalProperties: false,
           properties: { status: { type: 'string', enum: ['pending', 'reviewed', 'all'], default: 'pending' } },
         },
-        response: { 200: { type: 'object', additionalProperties: false, required: ['grants'], properties: { grants: { type: 'array', items: GRANT } } } },
+        response: { 200: GRANT_LIST },
       },
     },
     async (request) => {

@@ -6,6 +6,15 @@ import type { RoutePlugin } from '../context.js';
 import { bodyOptional, fhirResource, idParams, NO_QUERY, REASON_BODY } from '../schemas.js';
 
 const CONSENT = fhirResource('Consent', 'A FHIR R4 Consent to biometric identification');
+
+/** The withdrawn Consent, and what was deleted with it. */
+export const CONSENT_WITHDRAWN = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['consent', 'templatesRemoved', 'photosRemoved'],
+  properties: { consent: CONSENT, templatesRemoved: { type: 'integer' }, photosRemoved: { type: 'integer' } },
+} as const;
+
 const patientParam = (r: FastifyRequest) => requestField(r, 'params', 'patientId');
 const byPatient = { params: idParams('patientId'), querystring: NO_QUERY };
 
@@ -64,14 +73,7 @@ export const consentRoutes: RoutePlugin = async (app, { deployment }) => {
         summary: "Withdraw biometric consent: the patient's face templates and photos are deleted at once (the reason, if given, is audited)",
         ...byPatient,
         body: REASON_BODY,
-        response: {
-          200: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['consent', 'templatesRemoved', 'photosRemoved'],
-            properties: { consent: CONSENT, templatesRemoved: { type: 'integer' }, photosRemoved: { type: 'integer' } },
-          },
-        },
+        response: { 200: CONSENT_WITHDRAWN },
       },
     },
     async (request) => withdrawConsent(medface, patientParam(request), actorOf(callerOf(request)), request.body?.reason),

@@ -4,7 +4,7 @@ import { rateLimited, type RoutePlugin } from '../context.js';
 import { cookieNames, kioskCookieOptions } from '../security.js';
 import { NO_QUERY } from '../schemas.js';
 
-const DEVICE = {
+export const DEVICE = {
   type: 'object',
   additionalProperties: false,
   required: ['state', 'name'],

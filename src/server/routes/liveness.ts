@@ -9,7 +9,7 @@ import { DATE_TIME, NO_QUERY, UUID } from '../schemas.js';
 /** A live preview polls about once a second; a kiosk must not run into the face routes' limit with it. */
 const FEEDBACK_LIMIT = { max: 150, windowMs: 60_000 };
 
-const CHALLENGE = {
+export const CHALLENGE = {
   type: 'object',
   additionalProperties: false,
   required: ['id', 'nonce', 'actions', 'issuedAt', 'deadline'],
@@ -19,6 +19,39 @@ const CHALLENGE = {
     actions: { type: 'array', items: { type: 'string', enum: LIVENESS_ACTIONS }, description: 'To be performed in this order, each from a frontal pose and back' },
     issuedAt: DATE_TIME,
     deadline: DATE_TIME,
+  },
+} as const;
+
+/** Live progress of a challenge being filmed: the actions seen so far and the one awaited. */
+export const LIVENESS_PROGRESS = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['seen', 'awaiting', 'face'],
+  properties: {
+    seen: { type: 'array', items: { type: 'string', enum: LIVENESS_ACTIONS }, description: 'The actions seen so far, in the order asked' },
+    awaiting: { anyOf: [{ type: 'string', enum: LIVENESS_ACTIONS }, { type: 'null' }], description: 'The first action not seen yet' },
+    face: { type: 'boolean', description: 'Whether the latest frame shows a face' },
+  },
+} as const;
+
+/** Live feedback on a preview frame: why it would not do, and where the face is. */
+export const CAPTURE_FEEDBACK = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['reasons', 'box'],
+  properties: {
+    reasons: { type: 'array', items: { type: 'string' } },
+    box: {
+      anyOf: [
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['x', 'y', 'width', 'height'],
+          properties: { x: { type: 'number' }, y: { type: 'number' }, width: { type: 'number' }, height: { type: 'number' } },
+        },
+        { type: 'null' },
+      ],
+    },
   },
 } as const;
 
@@ -76,18 +109,7 @@ export const livenessRoutes: RoutePlugin = async (app, { deployment, rateLimits 
           required: ['challengeId', 'frames'],
           properties: { challengeId: LIVENESS_FRAMES.challengeId, frames: { ...LIVENESS_FRAMES.frames, maxItems: MAX_PROGRESS_FRAMES } },
         },
-        response: {
-          200: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['seen', 'awaiting', 'face'],
-            properties: {
-              seen: { type: 'array', items: { type: 'string', enum: LIVENESS_ACTIONS }, description: 'The actions seen so far, in the order asked' },
-              awaiting: { anyOf: [{ type: 'string', enum: LIVENESS_ACTIONS }, { type: 'null' }], description: 'The first action not seen yet' },
-              face: { type: 'boolean', description: 'Whether the latest frame shows a face' },
-            },
-          },
-        },
+        response: { 200: LIVENESS_PROGRESS },
       },
     },
     async (request) => {
@@ -107,27 +129,7 @@ export const livenessRoutes: RoutePlugin = async (app, { deployment, rateLimits 
         summary: 'Live feedback on a preview frame: why it would not do (reason codes) and where the face is; no identification',
         querystring: NO_QUERY,
         body: imageBody(PREVIEW),
-        response: {
-          200: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['reasons', 'box'],
-            properties: {
-              reasons: { type: 'array', items: { type: 'string' } },
-              box: {
-                anyOf: [
-                  {
-                    type: 'object',
-                    additionalProperties: false,
-                    required: ['x', 'y', 'width', 'height'],
-                    properties: { x: { type: 'number' }, y: { type: 'number' }, width: { type: 'number' }, height: { type: 'number' } },
-                  },
-                  { type: 'null' },
-                ],
-              },
-            },
-          },
-        },
+        response: { 200: CAPTURE_FEEDBACK },
       },
     },
     async (request) => captureFeedback(medface, imageBytes(request.body.image)),

@@ -9,7 +9,7 @@ import { DATE_TIME, fhirResource, idParams, NO_QUERY, PATIENT_LABEL } from '../s
 
 const PATIENT = fhirResource('Patient', 'A FHIR R4 Patient');
 
-const LINK = {
+export const LINK = {
   type: 'object',
   additionalProperties: false,
   required: ['id', 'patientId', 'otherPatientId', 'grade', 'score', 'status'],

@@ -6,14 +6,14 @@ import { DATE_TIME, NO_QUERY } from '../schemas.js';
 
 const PIN = { type: 'string', pattern: '^[0-9]{6,12}$' } as const;
 
-const PIN_STATUS = {
+export const PIN_STATUS = {
   type: 'object',
   additionalProperties: false,
   required: ['hasPin', 'updatedAt'],
   properties: { hasPin: { type: 'boolean' }, updatedAt: { anyOf: [DATE_TIME, { type: 'null' }] } },
 } as const;
 
-const NOTICES = {
+export const NOTICES = {
   type: 'object',
   additionalProperties: false,
   required: ['notices'],

@@ -1,13 +1,9 @@
-import { api, type SignedIn } from '../api.js';
+import type { FaceRemoved, FaceStatus, PasswordChanged } from '../../../src/server/contract.js';
+import { api } from '../api.js';
 import { openCamera, type Camera } from '../camera.js';
 import { confirmed, field, formValues, h, say, status } from '../dom.js';
 import { navigate } from '../navigation.js';
 import { session, setSession } from '../session.js';
-
-interface FaceStatus {
-  templates: { id: string; createdAt: string; consentNotice: string }[];
-  limit: number;
-}
 
 /** My account (staff): change my password, enrol or remove my face for signing in, sign out everywhere. */
 export async function renderAccount(main: HTMLElement): Promise<() => void> {
@@ -29,7 +25,7 @@ export async function renderAccount(main: HTMLElement): Promise<() => void> {
   password.addEventListener('submit', (event) => {
     event.preventDefault();
     const v = formValues(password);
-    api<{ session: SignedIn['session']; sessionsEnded: number }>('POST', '/api/v1/account/password', { currentPassword: v.currentPassword, newPassword: v.newPassword }).then(
+    api<PasswordChanged>('POST', '/api/v1/account/password', { currentPassword: v.currentPassword, newPassword: v.newPassword }).then(
       (r) => {
         password.reset();
         if (signedIn) setSession({ ...signedIn, session: r.session });
@@ -74,7 +70,7 @@ export async function renderAccount(main: HTMLElement): Promise<() => void> {
       }
     };
     const remove = (): void => {
-      api<{ removed: number }>('DELETE', '/api/v1/account/face').then(
+      api<FaceRemoved>('DELETE', '/api/v1/account/face').then(
         async () => {
           await loadFace();
           say(faceMessage, 'Your face was deleted. Sign in with your authenticator code.', 'ok');

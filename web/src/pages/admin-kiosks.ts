@@ -1,14 +1,6 @@
+import type { ApiClient, ApiClientList, KioskRegistered } from '../../../src/server/contract.js';
 import { api } from '../api.js';
 import { confirmed, field, formValues, h, say, status, table } from '../dom.js';
-
-interface Kiosk {
-  id: string;
-  name: string;
-  kind: 'integration' | 'kiosk';
-  createdAt: string;
-  revokedAt: string | null;
-  pairedAt: string | null;
-}
 
 /**
  * Administrator: check-in kiosks. Registering one gives a pairing link, shown once, to open in the kiosk's
@@ -20,7 +12,7 @@ export async function renderAdminKiosks(main: HTMLElement): Promise<void> {
   const message = status();
   const once = h('div', { 'aria-live': 'polite' });
 
-  const revoke = (kiosk: Kiosk): HTMLElement =>
+  const revoke = (kiosk: ApiClient): HTMLElement =>
     confirmed(
       `Revoke ${kiosk.name}`,
       `Revoke ${kiosk.name}? It stops checking patients in at once.`,
@@ -34,7 +26,7 @@ export async function renderAdminKiosks(main: HTMLElement): Promise<void> {
     );
 
   const load = async (): Promise<void> => {
-    const kiosks = (await api<{ clients: Kiosk[] }>('GET', '/api/v1/api-clients')).clients.filter((c) => c.kind === 'kiosk');
+    const kiosks = (await api<ApiClientList>('GET', '/api/v1/api-clients')).clients.filter((c) => c.kind === 'kiosk');
     const form = h(
       'form',
       { 'aria-labelledby': 'kiosk-create-title' },
@@ -44,7 +36,7 @@ export async function renderAdminKiosks(main: HTMLElement): Promise<void> {
     );
     form.addEventListener('submit', (event) => {
       event.preventDefault();
-      api<{ kiosk: Kiosk; pairingPath: string }>('POST', '/api/v1/kiosks', { name: formValues(form).name }).then(
+      api<KioskRegistered>('POST', '/api/v1/kiosks', { name: formValues(form).name }).then(
         async ({ kiosk, pairingPath }) => {
           once.replaceChildren(
             h(

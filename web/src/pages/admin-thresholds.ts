@@ -1,46 +1,9 @@
+import type { ThresholdsStatus } from '../../../src/server/contract.js';
 import { api } from '../api.js';
 import { h, table } from '../dom.js';
 
-interface Cutoff {
-  minScore: number;
-  fmr: number;
-}
-
-interface IdentificationCutoff {
-  minScore: number;
-  fpir: number;
-  fmr: number;
-  extrapolated: boolean;
-}
-
-interface Identification {
-  fpir: number;
-  galleryPatients: number;
-  match: number;
-  grades: { certain: IdentificationCutoff; probable: IdentificationCutoff; possible: IdentificationCutoff };
-  projected: { galleryPatients: number; match: number; extrapolated: boolean }[];
-  impostorPairs: number;
-  lowestMeasuredFmr: number;
-}
-
-interface ModelThresholds {
-  model: string;
-  identification: Identification | null;
-  match: number;
-  fmr: number;
-  thresholdsAtFmr: Record<string, number>;
-  grades: { certain: Cutoff; probable: Cutoff; possible: Cutoff };
-  calibration: { sets?: string[]; impostorPairs?: number; genuinePairs?: number; failuresToAcquire?: number; date?: string; command?: string; tarAtFmr?: Record<string, number> };
-}
-
-interface Evaluation {
-  set: string;
-  title: string;
-  writtenAt: string;
-  summary: [string, string][];
-  provenance: string;
-  figures: { id: string; caption: string }[];
-}
+/** 1:N decisions of a model: null for a model calibrated before identification was. */
+type Identification = NonNullable<ThresholdsStatus['models'][number]['identification']>;
 
 const FIGURE_ALT: Record<string, string> = {
   roc: 'ROC curve: true accept rate against false accept rate on a logarithmic scale',
@@ -55,7 +18,7 @@ const FIGURE_ALT: Record<string, string> = {
  * `medface evaluate` report.
  */
 export async function renderAdminThresholds(main: HTMLElement): Promise<void> {
-  const { models, evaluation } = await api<{ models: ModelThresholds[]; evaluation: Evaluation | null }>('GET', '/api/v1/admin/thresholds');
+  const { models, evaluation } = await api<ThresholdsStatus>('GET', '/api/v1/admin/thresholds');
   const rate = (r: number) => `${(r * 100).toPrecision(2)}%`;
   const sections = models.map((m) => {
     const c = m.calibration;
@@ -133,7 +96,7 @@ function identificationSection(id: Identification | null, rate: (r: number) => s
   if (!id) return h('div', {}, heading, h('p', { class: 'notice' }, 'Not calibrated for identification: run `medface calibrate` again. Searches are refused until then.'));
   const similarity = (t: number) => (t > 1 ? `${t.toFixed(4)} (unreachable)` : t.toFixed(4));
   const estimated = (extrapolated: boolean) => (extrapolated ? ' (fitted tail)' : '');
-  const row = (label: string, c: IdentificationCutoff) => [label, similarity(c.minScore), rate(c.fpir), `${c.fmr.toExponential(1)}${estimated(c.extrapolated)}`];
+  const row = (label: string, c: Identification['grades']['certain']) => [label, similarity(c.minScore), rate(c.fpir), `${c.fmr.toExponential(1)}${estimated(c.extrapolated)}`];
   return h(
     'div',
     {},

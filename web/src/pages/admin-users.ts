@@ -1,32 +1,7 @@
-import { api, type Role } from '../api.js';
+import type { AccountRequest, AccountRequestList, AccountRequested, ApiClientCreated, ApiClientList, Role, UserCreated, UserList } from '../../../src/server/contract.js';
+import { api } from '../api.js';
 import { confirmed, field, formValues, h, say, status, table } from '../dom.js';
 import { enrolmentQr } from '../qr.js';
-
-interface Account {
-  id: string;
-  username: string;
-  displayName: string | null;
-  roles: Role[];
-  disabledAt: string | null;
-}
-
-interface ApiClient {
-  id: string;
-  name: string;
-  kind: 'integration' | 'kiosk';
-  scopes: string[];
-  createdAt: string;
-  revokedAt: string | null;
-}
-
-interface AccountRequest {
-  id: string;
-  action: 'user.create' | 'user.password-reset' | 'user.totp-reset';
-  username: string;
-  details: { roles?: Role[]; displayName?: string | null };
-  requestedBy: string;
-  requestedAt: string;
-}
 
 const STAFF_ROLES: Role[] = ['front-desk', 'clinician', 'emergency', 'privacy-officer', 'admin'];
 /** Roles another administrator must approve (the server's ROLES_NEEDING_APPROVAL): their users enrol their own TOTP. */
@@ -67,7 +42,7 @@ export async function renderAdminUsers(main: HTMLElement): Promise<void> {
   const act = (label: string, path: string, done?: (result: Record<string, unknown>) => void) => h('button', { type: 'button', class: 'secondary', onclick: () => post(path, done) }, label);
 
   const loadUsers = async (): Promise<void> => {
-    const [{ users: accounts }, { requests }] = await Promise.all([api<{ users: Account[] }>('GET', '/api/v1/users'), api<{ requests: AccountRequest[] }>('GET', '/api/v1/account-requests')]);
+    const [{ users: accounts }, { requests }] = await Promise.all([api<UserList>('GET', '/api/v1/users'), api<AccountRequestList>('GET', '/api/v1/account-requests')]);
     const nameOf = (id: string) => accounts.find((a) => a.id === id)?.username ?? id;
     const describe = (r: AccountRequest) =>
       r.action === 'user.create' ? `create ${r.username} (${(r.details.roles ?? []).join(', ')})` : `${r.action === 'user.password-reset' ? 'reset the password' : 'reset the TOTP'} of ${r.username}`;
@@ -121,7 +96,7 @@ export async function renderAdminUsers(main: HTMLElement): Promise<void> {
       const role = v.role as Role;
       // an approved account's user enrols their own authenticator at the first sign-in
       const totp = !APPROVED_ROLES.includes(role) && (createForm.elements.namedItem('totp') as HTMLInputElement).checked;
-      api<{ user: Account; password?: string; totpUri?: string } | { request: AccountRequest }>('POST', '/api/v1/users', {
+      api<UserCreated | AccountRequested>('POST', '/api/v1/users', {
         username: v.username,
         roles: [role],
         ...(totp && { totp }),
@@ -175,7 +150,7 @@ export async function renderAdminUsers(main: HTMLElement): Promise<void> {
 
   const loadClients = async (): Promise<void> => {
     // kiosks have a page of their own (admin-kiosks.ts)
-    const list = (await api<{ clients: ApiClient[] }>('GET', '/api/v1/api-clients')).clients.filter((c) => c.kind === 'integration');
+    const list = (await api<ApiClientList>('GET', '/api/v1/api-clients')).clients.filter((c) => c.kind === 'integration');
     const createForm = h(
       'form',
       { 'aria-labelledby': 'client-create-title' },
@@ -192,7 +167,7 @@ export async function renderAdminUsers(main: HTMLElement): Promise<void> {
     createForm.addEventListener('submit', (event) => {
       event.preventDefault();
       const scopes = [...createForm.querySelectorAll<HTMLInputElement>('input[name=scope]:checked')].map((i) => i.value);
-      api<{ client: ApiClient; key: string }>('POST', '/api/v1/api-clients', { name: formValues(createForm).name, scopes }).then(
+      api<ApiClientCreated>('POST', '/api/v1/api-clients', { name: formValues(createForm).name, scopes }).then(
         async ({ client, key }) => {
           showOnce(`API client ${client.name} created`, [['API key (Authorization: Bearer)', key]]);
           await loadClients();

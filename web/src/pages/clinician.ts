@@ -1,4 +1,5 @@
-import { api, patientName, query, type FhirPatient } from '../api.js';
+import type { Chart, Fhir } from '../../../src/server/contract.js';
+import { api, patientName, query } from '../api.js';
 import { field, formValues, h, say, status, table } from '../dom.js';
 
 /** Patient search: name prefix and/or date of birth. */
@@ -25,7 +26,7 @@ export async function renderClinician(main: HTMLElement, params: URLSearchParams
     }
     say(message, 'Searching…');
     try {
-      const { patients } = await api<{ patients: FhirPatient[] }>('GET', `/api/v1/patients${query({ name: values.name, birthDate: values.birthDate, limit: '50' })}`);
+      const { patients } = await api<{ patients: Fhir.Patient[] }>('GET', `/api/v1/patients${query({ name: values.name, birthDate: values.birthDate, limit: '50' })}`);
       say(message, `${patients.length} patient${patients.length === 1 ? '' : 's'} found.`, 'ok');
       results.replaceChildren(
         table(
@@ -46,13 +47,6 @@ export async function renderClinician(main: HTMLElement, params: URLSearchParams
   });
   main.append(form, results);
   if (params.get('name') || params.get('birthDate')) await search({ name: params.get('name') ?? '', birthDate: params.get('birthDate') ?? '' });
-}
-
-interface Chart {
-  patient: FhirPatient;
-  resources: Record<string, Record<string, unknown>[]>;
-  identity: { method: string; at: string; matchGrade: string | null; matchScore: number | null } | null;
-  breakGlass: { grantId: string; expiresAt: string } | null;
 }
 
 const METHODS: Record<string, string> = {
@@ -95,7 +89,7 @@ export async function renderChart(main: HTMLElement, _params: URLSearchParams, p
       ),
     ),
   );
-  const types = Object.entries(chart.resources);
+  const types = Object.entries(chart.resources).flatMap(([type, resources]): [string, Fhir.ClinicalResource[]][] => (resources ? [[type, resources]] : []));
   if (types.length === 0) main.append(h('p', {}, 'Your role does not show clinical resources.'));
   for (const [type, resources] of types) {
     main.append(
@@ -104,7 +98,7 @@ export async function renderChart(main: HTMLElement, _params: URLSearchParams, p
         { class: 'card', 'aria-label': type },
         table(
           ['Resource', 'Status', 'Summary', 'Details'],
-          resources.map((r) => [String(r.id ?? ''), String(r.status ?? r.clinicalStatus ?? ''), summary(r), h('details', {}, h('summary', {}, 'FHIR JSON'), h('pre', {}, JSON.stringify(r, null, 2)))]),
+          resources.map((r) => [r.id ?? '', statusOf(r), summary(r), h('details', {}, h('summary', {}, 'FHIR JSON'), h('pre', {}, JSON.stringify(r, null, 2)))]),
           `${type} (${resources.length})`,
         ),
       ),
@@ -112,10 +106,17 @@ export async function renderChart(main: HTMLElement, _params: URLSearchParams, p
   }
 }
 
-function summary(resource: Record<string, unknown>): string {
-  const code = resource.code as { text?: string; coding?: { display?: string }[] } | undefined;
+/** A resource's status, or a condition's or allergy's clinical status (its code). */
+function statusOf(resource: Fhir.ClinicalResource): string {
+  return 'status' in resource ? resource.status : (resource.clinicalStatus?.coding?.[0]?.code ?? '');
+}
+
+function summary(resource: Fhir.ClinicalResource): string {
+  const code = 'code' in resource ? resource.code : undefined;
   const text = code?.text ?? code?.coding?.[0]?.display;
-  const period = resource.period as { start?: string } | undefined;
-  const when = period?.start ?? (resource.effectiveDateTime as string | undefined) ?? (resource.recordedDate as string | undefined);
+  const when =
+    ('period' in resource ? resource.period?.start : undefined) ??
+    ('effectiveDateTime' in resource ? resource.effectiveDateTime : undefined) ??
+    ('recordedDate' in resource ? resource.recordedDate : undefined);
   return [text, when && new Date(when).toLocaleString()].filter(Boolean).join(' — ');
 }

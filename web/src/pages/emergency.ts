@@ -1,4 +1,5 @@
-import { api, candidateCount, type Candidate } from '../api.js';
+import type { BreakGlassCandidates, Candidate } from '../../../src/server/contract.js';
+import { api, candidateCount } from '../api.js';
 import { readFile } from '../camera.js';
 import { field, h, say, status, table } from '../dom.js';
 import { navigate } from '../navigation.js';
@@ -34,7 +35,7 @@ export async function renderEmergency(main: HTMLElement): Promise<void> {
     void (async () => {
       try {
         const image = await readFile(file);
-        const result = await api<{ candidates: Candidate[] }>('POST', '/api/v1/break-glass/identify', { image, top: 5 });
+        const result = await api<BreakGlassCandidates>('POST', '/api/v1/break-glass/identify', { image, top: 5 });
         if (result.candidates.length === 0) {
           say(message, 'No enrolled patient matches this photo.', 'error');
           return;

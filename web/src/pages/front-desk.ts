@@ -1,28 +1,11 @@
-import { api, ApiError, candidateCount, labelOf, patientName, query, type Candidate, type FhirPatient, type PatientLabel } from '../api.js';
+import type { BiometricsErased, ConsentWithdrawn, DuplicateLink, EnrolResult, Fhir, IdentifyResult } from '../../../src/server/contract.js';
+import { api, ApiError, candidateCount, labelOf, patientName, query } from '../api.js';
 import { openCamera, readFile, type Camera } from '../camera.js';
 import { field, formValues, h, say, status, table } from '../dom.js';
 import { qualityProblems } from '../quality.js';
 
 /** The version of the privacy notice below, recorded with each consent: change it when the text changes. */
 const NOTICE_VERSION = 'v1';
-
-interface EnrolResult {
-  templates: { id: string; quality?: Record<string, unknown> }[];
-  templateCount: number;
-  limit: number;
-  duplicates?: { patientId?: string; grade?: string }[];
-}
-
-interface DuplicateLink {
-  id: string;
-  patientId: string;
-  otherPatientId: string;
-  grade: string;
-  score: number;
-  status: string;
-  patient?: PatientLabel;
-  otherPatient?: PatientLabel;
-}
 
 /**
  * Front desk: register a patient, show the privacy notice and record consent, enrol the face, identify a
@@ -62,12 +45,12 @@ export async function renderFrontDesk(main: HTMLElement): Promise<() => void> {
         gender: v.gender,
         ...(v.mrn && { identifier: [{ system: 'urn:medface:mrn', value: v.mrn }] }),
       };
-      api<FhirPatient>('POST', '/api/v1/patients', patient).then(consent, (e: unknown) => say(message, (e as Error).message, 'error'));
+      api<Fhir.Patient>('POST', '/api/v1/patients', patient).then(consent, (e: unknown) => say(message, (e as Error).message, 'error'));
     });
     flow.replaceChildren(form);
   };
 
-  const consent = (patient: FhirPatient): void => {
+  const consent = (patient: Fhir.Patient): void => {
     const message = status();
     const agreed = h('input', { type: 'checkbox', name: 'agreed', id: 'consent-agreed', required: true });
     const form = h(
@@ -109,7 +92,7 @@ export async function renderFrontDesk(main: HTMLElement): Promise<() => void> {
    * "Several images per person"); a second photo at the same visit is not measured and helps the more it
    * differs from the first, so the desk is asked to make it differ. The desk can finish with one.
    */
-  const enrol = (patient: FhirPatient): void => {
+  const enrol = (patient: Fhir.Patient): void => {
     const who = patientName(patient);
     const message = status();
     const section = h('section', { class: 'card', 'aria-labelledby': 'enrol-title' });
@@ -244,17 +227,17 @@ function identifyByPhoto(): HTMLElement {
     say(message, 'Searching…');
     results.replaceChildren();
     try {
-      const { candidates } = await api<{ match: boolean; candidates: Candidate[] }>('POST', '/api/v1/identify', { image, top: 5 });
+      const { candidates } = await api<IdentifyResult>('POST', '/api/v1/identify', { image, top: 5 });
       if (candidates.length === 0) {
         say(message, 'No enrolled patient matches this photo. Find the patient by name instead.', 'error');
         return;
       }
-      const patients = await Promise.all(candidates.map((c) => api<FhirPatient>('GET', `/api/v1/patients/${c.patientId}`)));
+      const found = await Promise.all(candidates.map(async (c) => ({ ...c, patient: await api<Fhir.Patient>('GET', `/api/v1/patients/${c.patientId}`) })));
       say(message, `${candidateCount(candidates)}. Best first: confirm who it is by asking the patient.`, 'ok');
       results.replaceChildren(
         table(
           ['Candidate', 'Name', 'Date of birth', 'Grade', 'Score'],
-          candidates.map((c, i) => [String(i + 1), patientName(patients[i] as FhirPatient), patients[i]?.birthDate ?? '', c.grade, c.score.toFixed(3)]),
+          found.map((c, i) => [String(i + 1), patientName(c.patient), c.patient.birthDate ?? '', c.grade, c.score.toFixed(3)]),
           'Candidates',
         ),
       );
@@ -301,7 +284,7 @@ function consentAndFaceData(): HTMLElement {
     ),
   );
 
-  const confirm = (patient: FhirPatient, action: 'withdraw' | 'erase'): void => {
+  const confirm = (patient: Fhir.Patient, action: 'withdraw' | 'erase'): void => {
     const who = patientName(patient);
     const reason = h('textarea', { name: 'reason', required: true, maxlength: 500, rows: 2 });
     const text =
@@ -323,15 +306,13 @@ function consentAndFaceData(): HTMLElement {
     form.addEventListener('submit', (event) => {
       event.preventDefault();
       const body = { reason: reason.value.trim() };
-      const done = (removed: { templatesRemoved: number; photosRemoved: number }) => {
+      const done = (removed: ConsentWithdrawn | BiometricsErased) => {
         const deleted = `${removed.templatesRemoved} face template${removed.templatesRemoved === 1 ? '' : 's'} and ${removed.photosRemoved} photo${removed.photosRemoved === 1 ? '' : 's'} deleted`;
         say(message, action === 'withdraw' ? `Consent of ${who} withdrawn: ${deleted}.` : `Face data of ${who} erased: ${deleted}.`, 'ok');
         slot.replaceChildren();
       };
       const request =
-        action === 'withdraw'
-          ? api<{ templatesRemoved: number; photosRemoved: number }>('DELETE', `/api/v1/patients/${patient.id}/consent`, body)
-          : api<{ templatesRemoved: number; photosRemoved: number }>('DELETE', `/api/v1/patients/${patient.id}/biometrics`, body);
+        action === 'withdraw' ? api<ConsentWithdrawn>('DELETE', `/api/v1/patients/${patient.id}/consent`, body) : api<BiometricsErased>('DELETE', `/api/v1/patients/${patient.id}/biometrics`, body);
       request.then(done, (e: unknown) => say(message, e instanceof ApiError && e.status === 404 && action === 'withdraw' ? `${who} has no consent to withdraw.` : (e as Error).message, 'error'));
     });
     slot.replaceChildren(form);
@@ -340,7 +321,7 @@ function consentAndFaceData(): HTMLElement {
 
   find.addEventListener('submit', (event) => {
     event.preventDefault();
-    api<{ patients: FhirPatient[] }>('GET', `/api/v1/patients${query({ name: formValues(find).name, limit: '20' })}`).then(
+    api<{ patients: Fhir.Patient[] }>('GET', `/api/v1/patients${query({ name: formValues(find).name, limit: '20' })}`).then(
       ({ patients }) => {
         say(message, `${patients.length} patient${patients.length === 1 ? '' : 's'} found.`, patients.length ? 'ok' : 'error');
         slot.replaceChildren(
@@ -412,13 +393,13 @@ function editDemographics(): HTMLElement {
   );
   find.addEventListener('submit', (event) => {
     event.preventDefault();
-    api<{ patients: FhirPatient[] }>('GET', `/api/v1/patients${query({ name: formValues(find).name, limit: '20' })}`).then(
+    api<{ patients: Fhir.Patient[] }>('GET', `/api/v1/patients${query({ name: formValues(find).name, limit: '20' })}`).then(
       ({ patients }) => {
         say(message, `${patients.length} patient${patients.length === 1 ? '' : 's'} found.`, patients.length ? 'ok' : 'error');
         slot.replaceChildren(
           table(
             ['Name', 'Date of birth', ''],
-            patients.map((p) => [patientName(p), p.birthDate ?? '', h('button', { type: 'button', class: 'secondary', onclick: () => void edit(p.id) }, `Edit ${patientName(p)}`)]),
+            patients.map((p) => [patientName(p), p.birthDate ?? '', h('button', { type: 'button', class: 'secondary', onclick: () => void edit(p.id ?? '') }, `Edit ${patientName(p)}`)]),
             'Patients',
           ),
         );
@@ -428,7 +409,7 @@ function editDemographics(): HTMLElement {
   });
 
   const edit = async (patientId: string): Promise<void> => {
-    const patient = await api<FhirPatient & { meta?: { versionId?: string } }>('GET', `/api/v1/patients/${patientId}`);
+    const patient = await api<Fhir.Patient>('GET', `/api/v1/patients/${patientId}`);
     const name = patient.name?.[0] ?? {};
     const form = h(
       'form',
@@ -448,14 +429,14 @@ function editDemographics(): HTMLElement {
       event.preventDefault();
       const v = formValues(form);
       const { given: _given, family: _family, text: _text, ...restOfName } = name;
+      const { birthDate: _birthDate, ...withoutBirthDate } = patient;
       const updated = {
-        ...patient,
+        ...withoutBirthDate,
         name: [{ ...restOfName, family: v.family, given: (v.given ?? '').split(/\s+/).filter(Boolean) }, ...(patient.name ?? []).slice(1)],
         gender: v.gender,
         ...(v.birthDate ? { birthDate: v.birthDate } : {}),
       };
-      if (!v.birthDate) delete (updated as { birthDate?: string }).birthDate;
-      api<FhirPatient>('PUT', `/api/v1/patients/${patientId}`, updated, { 'if-match': `W/"${patient.meta?.versionId ?? ''}"` }).then(
+      api<Fhir.Patient>('PUT', `/api/v1/patients/${patientId}`, updated, { 'if-match': `W/"${patient.meta?.versionId ?? ''}"` }).then(
         (saved) => {
           say(message, `Saved: ${patientName(saved)}.`, 'ok');
           slot.replaceChildren();

@@ -1,3 +1,4 @@
+import type { CheckInResult, KioskDevice } from '../../../src/server/contract.js';
 import { api, ApiError } from '../api.js';
 import { openCamera, type Camera } from '../camera.js';
 import { field, h, say, status } from '../dom.js';
@@ -11,12 +12,7 @@ const HEARTBEAT_MS = 30_000;
 /** How often an unavailable kiosk tries again. */
 const RETRY_MS = 5_000;
 
-/** What this browser is (GET /api/v1/kiosk/device): a paired kiosk, a revoked one, or no kiosk. */
-export interface KioskDevice {
-  state: 'paired' | 'revoked' | 'none';
-  name: string | null;
-}
-
+/** What this browser is: a paired kiosk, a revoked one, or no kiosk. */
 export function kioskDevice(): Promise<KioskDevice> {
   return api<KioskDevice>('GET', '/api/v1/kiosk/device');
 }
@@ -144,12 +140,7 @@ export async function renderKiosk(main: HTMLElement): Promise<() => void> {
       const steps = h('div', { class: 'liveness-progress' });
       prompt.after(steps);
       const { sent, unseen } = await runLivenessCheck(camera as Camera, 'check-in', { prompt: (text) => say(prompt, text), steps });
-      const result = await sendFilmed<{ checkedIn: boolean; message: string; notices?: { kind: 'face-added'; at: string }[] }>(
-        prompt,
-        '/api/v1/check-in',
-        { ...sent, birthDate },
-        'Checking that you are here in person, then finding your appointment…',
-      );
+      const result = await sendFilmed<CheckInResult>(prompt, '/api/v1/check-in', { ...sent, birthDate }, 'Checking that you are here in person, then finding your appointment…');
       finish(result.checkedIn, result.message, result.notices ?? [], result.checkedIn ? '' : notSeenInWords(unseen));
     } catch (e) {
       if (!(e instanceof ApiError) || e.status >= 500) unavailable();

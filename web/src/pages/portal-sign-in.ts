@@ -1,4 +1,5 @@
-import { ApiError, waitOf, type SignedIn } from '../api.js';
+import type { SignedIn } from '../../../src/server/contract.js';
+import { ApiError, waitOf } from '../api.js';
 import { field, h, say, status } from '../dom.js';
 import { captureFace, photoProblem, type FaceCapture } from '../face-step.js';
 import { navigate } from '../navigation.js';

@@ -1,4 +1,5 @@
-import { api, ApiError, patientName, type FhirPatient } from '../api.js';
+import type { BiometricsErased, Chart, ConsentWithdrawn, Fhir, PinStatus, PortalNotices } from '../../../src/server/contract.js';
+import { api, ApiError, patientName } from '../api.js';
 import { field, h, say, status, table } from '../dom.js';
 import { navigate } from '../navigation.js';
 import { session, signOut } from '../session.js';
@@ -9,28 +10,6 @@ import { session, signOut } from '../session.js';
  * Signed in with face and date of birth, only their name, the notices and the PIN (the record needs the PIN).
  * Every request names the patient the session belongs to, and the server's policy refuses any other.
  */
-
-type Resource = Record<string, unknown>;
-type Concept = { text?: string; coding?: { code?: string; display?: string }[] } | undefined;
-
-interface Chart {
-  patient: FhirPatient & { telecom?: { system?: string; value?: string }[]; address?: { text?: string; line?: string[]; city?: string; postalCode?: string }[] };
-  resources: Record<string, Resource[] | undefined>;
-  identity: { method: string; at: string; matchGrade: string | null } | null;
-}
-
-interface Consent {
-  id: string;
-  status: string;
-  dateTime?: string;
-  policy?: { uri?: string }[];
-  provision?: { period?: { start?: string; end?: string } };
-}
-
-interface PinStatus {
-  hasPin: boolean;
-  updatedAt: string | null;
-}
 
 const SIGNED_IN_WITH: Record<string, string> = {
   'face+birth-date': 'your face and your date of birth',
@@ -52,12 +31,11 @@ export async function renderPortal(main: HTMLElement): Promise<void> {
   }
   const [chart, { consents }, pin, { notices }] = await Promise.all([
     api<Chart>('GET', `${base}/chart`),
-    api<{ consents: Consent[] }>('GET', `${base}/consents`),
+    api<{ consents: Fhir.Consent[] }>('GET', `${base}/consents`),
     api<PinStatus>('GET', '/api/v1/portal/pin'),
-    api<{ notices: Notice[] }>('GET', '/api/v1/portal/notices'),
+    api<PortalNotices>('GET', '/api/v1/portal/notices'),
   ]);
   const { patient, resources, identity } = chart;
-  const list = (type: string) => resources[type] ?? [];
 
   main.append(
     h(
@@ -72,68 +50,52 @@ export async function renderPortal(main: HTMLElement): Promise<void> {
     section('About you', aboutYou(patient)),
     section(
       'Your visits',
-      rows(list('Encounter'), ['Date', 'Visit', 'Status'], (e) => [
-        when((e.period as { start?: string } | undefined)?.start),
-        concept((e.type as Concept[] | undefined)?.[0]) || concept((e.reasonCode as Concept[] | undefined)?.[0]) || VISIT_CLASS[String((e.class as { code?: string } | undefined)?.code)] || 'Visit',
-        ENCOUNTER_STATUS[String(e.status)] ?? String(e.status ?? ''),
+      rows(resources.Encounter, ['Date', 'Visit', 'Status'], (e) => [
+        when(e.period?.start),
+        concept(e.type?.[0]) || concept(e.reasonCode?.[0]) || VISIT_CLASS[String(e.class.code)] || 'Visit',
+        ENCOUNTER_STATUS[e.status] ?? e.status,
       ]),
     ),
     section(
       'Your health conditions',
-      rows(list('Condition'), ['Condition', 'Status', 'Since'], (c) => [
-        concept(c.code as Concept) || 'Not named',
-        plain(CONDITION_STATUS, concept(c.clinicalStatus as Concept)),
-        day((c.onsetDateTime as string | undefined) ?? (c.recordedDate as string | undefined)),
-      ]),
+      rows(resources.Condition, ['Condition', 'Status', 'Since'], (c) => [concept(c.code) || 'Not named', plain(CONDITION_STATUS, concept(c.clinicalStatus)), day(c.onsetDateTime ?? c.recordedDate)]),
     ),
     section(
       'Your allergies',
-      rows(list('AllergyIntolerance'), ['Allergic to', 'Reaction', 'Seriousness'], (a) => [
-        concept(a.code as Concept) || 'Not named',
-        ((a.reaction as { manifestation?: Concept[] }[] | undefined) ?? []).flatMap((r) => (r.manifestation ?? []).map(concept)).join(', '),
+      rows(resources.AllergyIntolerance, ['Allergic to', 'Reaction', 'Seriousness'], (a) => [
+        concept(a.code) || 'Not named',
+        (a.reaction ?? []).flatMap((r) => r.manifestation.map(concept)).join(', '),
         CRITICALITY[String(a.criticality)] ?? '',
       ]),
     ),
     section(
       'Your medicines',
-      rows(list('MedicationStatement'), ['Medicine', 'How to take it', 'Status'], (m) => [
-        concept(m.medicationCodeableConcept as Concept) || 'Not named',
-        ((m.dosage as { text?: string }[] | undefined) ?? [])
+      rows(resources.MedicationStatement, ['Medicine', 'How to take it', 'Status'], (m) => [
+        concept(m.medicationCodeableConcept) || 'Not named',
+        (m.dosage ?? [])
           .map((d) => d.text)
           .filter(Boolean)
           .join('; '),
-        plain(MEDICATION_STATUS, String(m.status ?? '')),
+        plain(MEDICATION_STATUS, m.status),
       ]),
     ),
     section(
       'Your test results and measurements',
-      rows(list('Observation'), ['Test or measurement', 'Result', 'Date'], (o) => [concept(o.code as Concept) || 'Not named', observationValue(o), when(o.effectiveDateTime as string | undefined)]),
+      rows(resources.Observation, ['Test or measurement', 'Result', 'Date'], (o) => [concept(o.code) || 'Not named', observationValue(o), when(o.effectiveDateTime)]),
     ),
     section(
       'Notes from your care team',
-      list('DocumentReference').length === 0
+      (resources.DocumentReference ?? []).length === 0
         ? h('p', {}, 'Nothing recorded.')
-        : h(
-            'div',
-            {},
-            ...list('DocumentReference').map((d) =>
-              h('article', { class: 'note' }, h('h3', {}, `${concept(d.type as Concept) || 'Note'} — ${when(d.date as string | undefined)}`), h('p', {}, noteText(d))),
-            ),
-          ),
+        : h('div', {}, ...(resources.DocumentReference ?? []).map((d) => h('article', { class: 'note' }, h('h3', {}, `${concept(d.type) || 'Note'} — ${when(d.date)}`), h('p', {}, noteText(d))))),
     ),
     consentSection(base, consents),
     pinSection(pin),
   );
 }
 
-interface Notice {
-  kind: 'face-added';
-  at: string;
-  new: boolean;
-}
-
 /** Faces the clinic added to the record since the patient last opened the portal: told once, so a face that is not theirs is noticed. */
-function newNotices(notices: readonly Notice[]): HTMLElement[] {
+function newNotices(notices: PortalNotices['notices']): HTMLElement[] {
   return notices
     .filter((n) => n.new)
     .map((n) => h('p', { class: 'status large', 'data-kind': 'info', role: 'alert' }, `A face was added to your record on ${day(n.at)} by the clinic. If this was not you, please tell the clinic.`));
@@ -145,7 +107,7 @@ function newNotices(notices: readonly Notice[]): HTMLElement[] {
  * shows only who the patient is and what the clinic told them.
  */
 async function renderLimited(main: HTMLElement, base: string): Promise<void> {
-  const [chart, pin, { notices }] = await Promise.all([api<Chart>('GET', `${base}/chart`), api<PinStatus>('GET', '/api/v1/portal/pin'), api<{ notices: Notice[] }>('GET', '/api/v1/portal/notices')]);
+  const [chart, pin, { notices }] = await Promise.all([api<Chart>('GET', `${base}/chart`), api<PinStatus>('GET', '/api/v1/portal/pin'), api<PortalNotices>('GET', '/api/v1/portal/notices')]);
   main.append(
     h(
       'section',
@@ -170,7 +132,7 @@ function section(title: string, ...content: (Node | string)[]): HTMLElement {
   return h('section', { class: 'card portal', 'aria-labelledby': id }, h('h2', { id }, title), ...content);
 }
 
-function rows(resources: Resource[], headers: string[], cells: (r: Resource) => string[]): HTMLElement {
+function rows<R>(resources: readonly R[] = [], headers: string[], cells: (r: R) => string[]): HTMLElement {
   if (resources.length === 0) return h('p', {}, 'Nothing recorded.');
   return table(headers, resources.map(cells), `${resources.length} recorded`);
 }
@@ -238,26 +200,26 @@ function plain(words: Record<string, string>, code: string): string {
   return words[code] ?? code;
 }
 
-function concept(c: Concept): string {
+function concept(c: Fhir.CodeableConcept | undefined): string {
   return c?.text ?? c?.coding?.[0]?.display ?? c?.coding?.[0]?.code ?? '';
 }
 
-function observationValue(o: Resource): string {
-  const quantity = o.valueQuantity as { value?: number; unit?: string } | undefined;
+function observationValue(o: Fhir.ObservationValue & { component?: Fhir.ObservationComponent[] }): string {
+  const quantity = o.valueQuantity;
   if (quantity) return [quantity.value, quantity.unit].filter((x) => x !== undefined).join(' ');
   if (typeof o.valueString === 'string') return o.valueString;
-  if (o.valueCodeableConcept) return concept(o.valueCodeableConcept as Concept);
+  if (o.valueCodeableConcept) return concept(o.valueCodeableConcept);
   if (typeof o.valueBoolean === 'boolean') return o.valueBoolean ? 'Yes' : 'No';
   if (typeof o.valueInteger === 'number') return String(o.valueInteger);
   // a panel (blood pressure): its parts' values, in order
-  const parts = (o.component as Resource[] | undefined) ?? [];
+  const parts = o.component ?? [];
   return parts.map(observationValue).filter(Boolean).join(' / ');
 }
 
 /** A note's text: one UTF-8 plain-text attachment in base64 (records/clinical-checks.ts). */
-function noteText(d: Resource): string {
-  const data = (d.content as { attachment?: { data?: string } }[] | undefined)?.[0]?.attachment?.data;
-  if (!data) return String(d.description ?? '');
+function noteText(d: Fhir.DocumentReference): string {
+  const data = d.content[0]?.attachment.data;
+  if (!data) return d.description ?? '';
   return new TextDecoder().decode(Uint8Array.from(atob(data), (c) => c.charCodeAt(0)));
 }
 
@@ -275,9 +237,9 @@ function day(iso: string | undefined): string {
  * Consent to face recognition, and erasure of face data. Both delete the face data straight away; the
  * medical record itself stays, because clinics must keep it by law.
  */
-function consentSection(base: string, consents: Consent[]): HTMLElement {
+function consentSection(base: string, consents: Fhir.Consent[]): HTMLElement {
   const active = consents.find((c) => c.status === 'active');
-  const latest = consents.reduce<Consent | undefined>((a, c) => (!a || (c.dateTime ?? '') > (a.dateTime ?? '') ? c : a), undefined);
+  const latest = consents.reduce<Fhir.Consent | undefined>((a, c) => (!a || (c.dateTime ?? '') > (a.dateTime ?? '') ? c : a), undefined);
   const message = status('status large');
   const state = active
     ? `You agreed on ${day(active.dateTime?.slice(0, 10))} that the clinic may recognise you by your face (privacy notice ${notice(active)}).`
@@ -326,7 +288,7 @@ function consentSection(base: string, consents: Consent[]): HTMLElement {
     ],
     'Yes, withdraw and delete my face data',
     async () => {
-      const result = await api<{ templatesRemoved: number }>('DELETE', `${base}/consent`);
+      const result = await api<ConsentWithdrawn>('DELETE', `${base}/consent`);
       stateLine.textContent = 'You have withdrawn your agreement. The clinic holds no face data of yours.';
       withdrawOpen.hidden = true;
       return `Done. Your agreement is withdrawn and your face data is deleted (${result.templatesRemoved} item${result.templatesRemoved === 1 ? '' : 's'}).`;
@@ -341,7 +303,7 @@ function consentSection(base: string, consents: Consent[]): HTMLElement {
     ],
     'Yes, erase my face data',
     async () => {
-      const result = await api<{ templatesRemoved: number; photosRemoved: number }>('DELETE', `${base}/biometrics`);
+      const result = await api<BiometricsErased>('DELETE', `${base}/biometrics`);
       stateLine.textContent = 'Your face data has been erased. The clinic holds no face data of yours.';
       withdrawOpen.hidden = true;
       const removed = result.templatesRemoved + result.photosRemoved;
@@ -377,7 +339,7 @@ function reveal(box: HTMLElement): void {
   box.querySelector('button')?.focus();
 }
 
-function notice(consent: Consent): string {
+function notice(consent: Fhir.Consent): string {
   const uri = consent.policy?.[0]?.uri ?? '';
   return uri.startsWith('urn:medface:notice:') ? uri.slice('urn:medface:notice:'.length) : uri || 'not named';
 }

@@ -1,35 +1,12 @@
-import { api, labelOf, query, type PatientLabel, type UserLabel } from '../api.js';
+import type { AuditEvents, AuditVerification, BreakGlassGrant, GrantList } from '../../../src/server/contract.js';
+import { api, labelOf, query } from '../api.js';
 import { field, formValues, h, say, status, table } from '../dom.js';
-
-interface AuditEvent {
-  seq: number;
-  time: string;
-  actor: string;
-  client?: string | null;
-  action: string;
-  outcome: string;
-  patientRef?: string | null;
-  user?: UserLabel;
-  patient?: PatientLabel;
-}
-
-interface Grant {
-  id: string;
-  userId: string;
-  patientId: string;
-  reason: string;
-  grantedAt: string;
-  expiresAt: string;
-  reviewStatus: string;
-  user?: UserLabel;
-  patient?: PatientLabel;
-}
 
 /** The privacy officer: the break-glass review queue, audit search, and verification of the audit chain. */
 export async function renderPrivacy(main: HTMLElement): Promise<void> {
   const queue = h('section', { class: 'card', 'aria-labelledby': 'queue-title' });
   const loadQueue = async (): Promise<void> => {
-    const { grants } = await api<{ grants: Grant[] }>('GET', '/api/v1/break-glass/grants?status=pending');
+    const { grants } = await api<GrantList>('GET', '/api/v1/break-glass/grants?status=pending');
     queue.replaceChildren(
       h('h1', { id: 'queue-title' }, 'Break-glass accesses to review'),
       grants.length === 0
@@ -54,14 +31,7 @@ export async function renderPrivacy(main: HTMLElement): Promise<void> {
         type: 'button',
         onclick: () => {
           say(verifyMessage, 'Verifying…');
-          api<{
-            ok: boolean;
-            count: number;
-            head: { seq: number; hash: string } | null;
-            breaks: { seq: number; problem: string }[];
-            breakCount: number;
-            checkpoints: { checked: number; invalidLines: number[] };
-          }>('GET', '/api/v1/audit/verify').then(
+          api<AuditVerification>('GET', '/api/v1/audit/verify').then(
             (r) =>
               r.ok
                 ? say(
@@ -106,7 +76,7 @@ export async function renderPrivacy(main: HTMLElement): Promise<void> {
     event.preventDefault();
     const v = formValues(search);
     const iso = (local: string | undefined) => (local ? new Date(local).toISOString() : undefined);
-    api<{ events: AuditEvent[] }>('GET', `/api/v1/audit/events${query({ ...v, from: iso(v.from), to: iso(v.to), limit: '200' })}`).then(
+    api<AuditEvents>('GET', `/api/v1/audit/events${query({ ...v, from: iso(v.from), to: iso(v.to), limit: '200' })}`).then(
       ({ events }) => {
         say(searchMessage, `${events.length} entr${events.length === 1 ? 'y' : 'ies'}.`, 'ok');
         results.replaceChildren(
@@ -126,7 +96,7 @@ export async function renderPrivacy(main: HTMLElement): Promise<void> {
   await loadQueue();
 }
 
-function reviewForm(grant: Grant, reload: () => Promise<void>): HTMLElement {
+function reviewForm(grant: BreakGlassGrant, reload: () => Promise<void>): HTMLElement {
   const note = h('input', { name: 'note', required: true, maxlength: 2000, 'aria-label': `Finding for the access to ${labelOf(grant.patient, grant.patientId)}` });
   const form = h('form', { class: 'actions' }, note, h('button', { type: 'submit' }, 'Close review'));
   form.addEventListener('submit', (event) => {

@@ -1,4 +1,5 @@
-import { api, ApiError, type SignedIn } from '../api.js';
+import type { SignedIn } from '../../../src/server/contract.js';
+import { api, ApiError } from '../api.js';
 import { openCamera, type Camera } from '../camera.js';
 import { field, formValues, h, say, status } from '../dom.js';
 import { runLivenessCheck } from '../liveness.js';

@@ -1,3 +1,4 @@
+import type { TelemedicineLink, TelemedicineVerified } from '../../../src/server/contract.js';
 import { api, ApiError } from '../api.js';
 import { h } from '../dom.js';
 import { captureFace, photoProblem } from '../face-step.js';
@@ -8,12 +9,6 @@ import { sendFilmed } from '../waiting.js';
  * fragment, which the browser never sends to a server), looks at the camera, and learns only whether they
  * are verified. The provider reads the result through the API. No sign-in: the link is the proof.
  */
-
-interface LinkState {
-  state: 'open' | 'verified' | 'spent' | 'expired';
-  expiresAt: string;
-  attemptsLeft: number;
-}
 
 export const VERIFIED = 'You’re verified — return to your visit';
 
@@ -59,12 +54,7 @@ export async function renderTelemedicine(main: HTMLElement): Promise<() => void>
     const waiting = h('p', { class: 'status large', role: 'status' });
     screen.append(waiting);
     try {
-      const result = await sendFilmed<{ match: boolean; attemptsLeft: number }>(
-        waiting,
-        '/api/v1/telemedicine/verify',
-        { ...capture.fields, checkId },
-        'Checking that you are here in person, then comparing your face…',
-      );
+      const result = await sendFilmed<TelemedicineVerified>(waiting, '/api/v1/telemedicine/verify', { ...capture.fields, checkId }, 'Checking that you are here in person, then comparing your face…');
       if (result.match) verified();
       else if (result.attemptsLeft > 0) {
         await attempt(
@@ -82,7 +72,7 @@ export async function renderTelemedicine(main: HTMLElement): Promise<() => void>
     end('This link does not work', 'Check that you opened the whole link from your invitation, or ask your care provider for a new one.');
   } else {
     try {
-      const link = await api<LinkState>('GET', `/api/v1/telemedicine/link/${encodeURIComponent(checkId)}`);
+      const link = await api<TelemedicineLink>('GET', `/api/v1/telemedicine/link/${encodeURIComponent(checkId)}`);
       if (link.state === 'verified') verified();
       else if (link.state === 'expired') refused(new ApiError(410, 'CHECK_EXPIRED', ''));
       else if (link.state === 'spent') end('This link can no longer be used', 'Your care provider will check your identity with you at the start of your visit.');
