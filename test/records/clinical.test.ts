@@ -6,7 +6,7 @@ import { createCheckInEncounter, createClinicalResource, listClinicalResources, 
 import type { AllergyIntolerance, ClinicalResource, Condition, DocumentReference, Encounter, MedicationStatement, Observation } from '../../src/records/fhir.js';
 import { createPatient } from '../../src/records/patient.js';
 import type { Store } from '../../src/store/types.js';
-import { describeEachStore, type TestDatabase } from '../store/harness.js';
+import { closeAndDrop, describeEachStore, openFresh, type TestDatabase } from '../store/harness.js';
 import { r4SchemaErrors } from './fhir-schema.js';
 
 function issuesOf(fn: () => unknown): { path: string; message: string }[] {
@@ -197,15 +197,11 @@ describeEachStore('clinical resources', (h) => {
   };
 
   beforeEach(async () => {
-    db = await h.create();
-    store = await db.open();
+    ({ db, store } = await openFresh(h));
     patientId = (await createPatient(store, { resourceType: 'Patient', name: [{ family: 'Chart', given: ['Cora'] }] })).id as string;
     otherPatientId = (await createPatient(store, { resourceType: 'Patient', name: [{ family: 'Other' }] })).id as string;
   });
-  afterEach(async () => {
-    await store.close();
-    await db.drop();
-  });
+  afterEach(() => closeAndDrop({ db, store }));
 
   it('creates, reads and updates each type with versions, refusing a stale version', async () => {
     for (const example of valid) {

@@ -3,7 +3,7 @@ import { MedfaceError } from '../../src/errors.js';
 import type { Patient } from '../../src/records/fhir.js';
 import { createPatient, nameWords, normaliseText, readPatient, searchPatients, updatePatient, validatePatient } from '../../src/records/patient.js';
 import type { Store } from '../../src/store/types.js';
-import { describeEachStore, type TestDatabase } from '../store/harness.js';
+import { closeAndDrop, describeEachStore, openFresh, type TestDatabase } from '../store/harness.js';
 
 const MRN = 'urn:oid:1.2.36.146.595.217.0.1';
 
@@ -79,14 +79,8 @@ describe('name normalisation', () => {
 describeEachStore('patient records', (h) => {
   let db: TestDatabase;
   let store: Store;
-  beforeEach(async () => {
-    db = await h.create();
-    store = await db.open();
-  });
-  afterEach(async () => {
-    await store.close();
-    await db.drop();
-  });
+  beforeEach(async () => ({ db, store } = await openFresh(h)));
+  afterEach(() => closeAndDrop({ db, store }));
 
   it('creates, reads and updates with versions', async () => {
     const created = await createPatient(store, valid);
