@@ -1,5 +1,4 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MedfaceError } from '../../src/errors.js';
 import { readChart } from '../../src/records/chart.js';
 import { MAX_NOTE_BYTES, validateClinicalResource } from '../../src/records/clinical-checks.js';
 import { createCheckInEncounter, createClinicalResource, listClinicalResources, noteText, readClinicalResource, textNoteDocument, updateClinicalResource } from '../../src/records/clinical.js';
@@ -8,16 +7,7 @@ import { createPatient } from '../../src/records/patient.js';
 import type { Store } from '../../src/store/types.js';
 import { closeAndDrop, describeEachStore, openFresh, type TestDatabase } from '../store/harness.js';
 import { r4SchemaErrors } from './fhir-schema.js';
-
-function issuesOf(fn: () => unknown): { path: string; message: string }[] {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof MedfaceError && e.code === 'VALIDATION_FAILED') return (e.details as { issues: { path: string; message: string }[] }).issues;
-    throw e;
-  }
-  throw new Error('expected VALIDATION_FAILED');
-}
+import { issuesOf } from './validation-issues.js';
 
 const pathsOf = (input: unknown) => issuesOf(() => validateClinicalResource(input)).map((i) => i.path);
 

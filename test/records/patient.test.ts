@@ -4,18 +4,9 @@ import type { Patient } from '../../src/records/fhir.js';
 import { createPatient, nameWords, normaliseText, readPatient, searchPatients, updatePatient, validatePatient } from '../../src/records/patient.js';
 import type { Store } from '../../src/store/types.js';
 import { closeAndDrop, describeEachStore, openFresh, type TestDatabase } from '../store/harness.js';
+import { issuesOf } from './validation-issues.js';
 
 const MRN = 'urn:oid:1.2.36.146.595.217.0.1';
-
-function issuesOf(fn: () => unknown): { path: string; message: string }[] {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof MedfaceError && e.code === 'VALIDATION_FAILED') return (e.details as { issues: { path: string; message: string }[] }).issues;
-    throw e;
-  }
-  throw new Error('expected VALIDATION_FAILED');
-}
 
 const valid: Patient = {
   resourceType: 'Patient',
