@@ -16,20 +16,9 @@ export interface FaceServer {
   server: TestServer;
 }
 
-export interface FaceServerOptions extends TestServerOptions {
-  /** The file's pool (one worker, unless said otherwise). */
-  pool?: Parameters<typeof FacePool.create>[0];
-  /** How the pool's frame work is run: as it comes (default), or for instance one frame after another. */
-  frames?: <T>(work: () => Promise<T>) => Promise<T>;
-  /** Whether the deployment analyses images through the file's pool (the face-quality route) or starts its own. */
-  analyze?: boolean;
-}
-
-const asItComes = <T>(work: () => Promise<T>): Promise<T> => work();
-
-export async function startFaceServer(name: string, options: FaceServerOptions = {}): Promise<FaceServer> {
-  const { pool: poolOptions, frames = asItComes, analyze = false, deployment, ...serverOptions } = options;
-  const pool = await FacePool.create({ size: 1, ...poolOptions });
+export async function startFaceServer(name: string, options: TestServerOptions = {}): Promise<FaceServer> {
+  const { deployment, ...serverOptions } = options;
+  const pool = await FacePool.create({ size: 1 });
   const images = await demoFaces(pool);
   const remembering = rememberingPool(pool);
   const scratch = mkdtempSync(path.join(os.tmpdir(), `medface-${name}-`));
@@ -46,9 +35,8 @@ export async function startFaceServer(name: string, options: FaceServerOptions =
         ...deployment,
         pool: {
           embedSingle: remembering.embedSingle,
-          observe: (bytes, embed) => frames(() => pool.observe(bytes, embed)),
-          embedObserved: (bytes, face) => frames(() => pool.embedObserved(bytes, face)),
-          ...(analyze && { analyze: (bytes, analyzeOptions) => pool.analyze(bytes, analyzeOptions) }),
+          observe: (bytes, embed) => pool.observe(bytes, embed),
+          embedObserved: (bytes, face) => pool.embedObserved(bytes, face),
           stats: () => pool.stats(),
           close: () => pool.close(),
         },
