@@ -13,13 +13,12 @@
  * Reports throughput, p50/p99 latency, answers by status and error code, and the server process's peak RSS
  * (its face workers are threads of it).
  */
-import { spawn } from 'node:child_process';
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { base32Decode, totpCode } from '../src/access/totp.js';
+import { memoryOf, startServerProcess } from './server-process.js';
 
 function option(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
@@ -58,31 +57,11 @@ function request(port: number, method: string, url: string, headers: Record<stri
   });
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
-/** The peak resident memory of a process so far (VmHWM) and now (VmRSS), in MiB. */
-function memoryOf(pid: number): { rss: number; peak: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
-  return { rss: kib('VmRSS') / 1024, peak: kib('VmHWM') / 1024 };
-}
-
 // ---- the server ----------------------------------------------------------------------------------------
-const root = mkdtempSync(path.join(os.tmpdir(), 'medface-load-'));
-const port = await freePort();
-const server = spawn(process.execPath, ['--import', 'tsx', path.resolve(import.meta.dirname, '../src/cli/main.ts'), 'serve', '--host', '127.0.0.1'], {
-  env: { ...process.env, PORT: String(port), MEDFACE_DATA_DIR: path.join(root, 'data') },
-  stdio: ['ignore', 'pipe', 'pipe'],
-});
+const { root, port, server } = await startServerProcess('load', 'pipe');
 let stdout = '';
-server.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-server.stderr.on('data', () => undefined);
+server.stdout?.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+server.stderr?.on('data', () => undefined);
 const stopServer = async () => {
   if (server.exitCode === null) {
     server.kill('SIGTERM');

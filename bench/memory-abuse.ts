@@ -19,41 +19,20 @@
  * Memory freed by one scenario is reused by the next, so later scenarios can read low: `--only TEXT` runs only
  * the scenarios whose name holds TEXT (e.g. `--only JSON`), on a server nothing else has run on.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { MAX_FRAME_BYTES, MAX_LIVENESS_FRAMES } from '../src/services/liveness.js';
 import { MAX_IMAGE_BYTES } from '../src/server/images.js';
+import { memoryOf, startServerProcess } from './server-process.js';
 
 const MIB = 1024 * 1024;
 const BOUNDARY = 'memory-abuse-boundary';
 const ROUTES = ['/api/v1/auth/patient-sign-in', '/api/v1/telemedicine/verify'] as const;
 const CONCURRENCY = [1, 8];
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
-function memoryOf(pid: number): { rss: number; peak: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
-  return { rss: kib('VmRSS') / 1024, peak: kib('VmHWM') / 1024 };
-}
-
 // ---- the server ----------------------------------------------------------------------------------------
-const root = mkdtempSync(path.join(os.tmpdir(), 'medface-memory-abuse-'));
-const port = await freePort();
-const server = spawn(process.execPath, ['--import', 'tsx', path.resolve(import.meta.dirname, '../src/cli/main.ts'), 'serve', '--host', '127.0.0.1'], {
-  env: { ...process.env, PORT: String(port), MEDFACE_DATA_DIR: path.join(root, 'data') },
-  stdio: ['ignore', 'ignore', 'ignore'],
-});
+const { root, port, server } = await startServerProcess('memory-abuse', 'ignore');
 const pid = server.pid as number;
 
 interface Answer {

@@ -50,28 +50,27 @@ export async function createApiClient(ctx: AccessContext, caller: Caller, input:
   if (scopes.length === 0) throw invalid('scopes', 'a client needs at least one scope');
 
   const { token: key, hash } = newToken('api-key');
-  const row: ApiClientRow = {
-    id: randomUUID(),
-    name,
-    kind: 'integration',
-    keyHash: hash,
-    scopes,
-    createdAt: ctx.now().toISOString(),
-    createdBy: caller.principal.id,
-    revokedAt: null,
-    pairedAt: null,
-  };
+  const row = await insertNewClient(ctx, caller, { name, kind: 'integration', keyHash: hash, scopes }, 'apiclient.create', { scopes });
+  return { client: toClient(row), key };
+}
+
+/**
+ * Stores a client (an integration or a kiosk) that `caller` creates, and audits it as `action` with the new
+ * client's id and `details`, in one transaction.
+ */
+export async function insertNewClient(
+  ctx: AccessContext,
+  caller: Caller,
+  client: Pick<ApiClientRow, 'name' | 'kind' | 'keyHash' | 'scopes'>,
+  action: 'apiclient.create' | 'kiosk.register',
+  details: Record<string, unknown>,
+): Promise<ApiClientRow> {
+  const row: ApiClientRow = { id: randomUUID(), ...client, createdAt: ctx.now().toISOString(), createdBy: caller.principal.id, revokedAt: null, pairedAt: null };
   await ctx.store.transaction(async (tx) => {
     await tx.insertApiClient(row);
-    await ctx.audit.append(tx, {
-      actor: caller.principal.id,
-      client: caller.client ?? null,
-      action: 'apiclient.create',
-      outcome: 'success',
-      details: { clientId: row.id, scopes },
-    });
+    await ctx.audit.append(tx, { actor: caller.principal.id, client: caller.client ?? null, action, outcome: 'success', details: { clientId: row.id, ...details } });
   });
-  return { client: toClient(row), key };
+  return row;
 }
 
 /** Revokes a client by id or name; its key is refused from then on. */

@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { MedfaceError } from '../errors.js';
 import type { ApiClientRow } from '../store/types.js';
-import { CLIENT_NAME, toClient, type ApiClient } from './api-clients.js';
+import { CLIENT_NAME, insertNewClient, toClient, type ApiClient } from './api-clients.js';
 import type { AccessContext } from './context.js';
 import { guard, type Caller } from './guard.js';
 import type { Principal } from './policy.js';
@@ -39,27 +38,7 @@ export async function registerKiosk(ctx: AccessContext, caller: Caller, input: {
     throw new MedfaceError('VALIDATION_FAILED', message, { issues: [{ path: 'name', message }] });
   }
   const { token: pairingCode, hash } = newToken('kiosk-pairing');
-  const row: ApiClientRow = {
-    id: randomUUID(),
-    name,
-    kind: 'kiosk',
-    keyHash: hash,
-    scopes: ['checkin:patient'],
-    createdAt: ctx.now().toISOString(),
-    createdBy: caller.principal.id,
-    revokedAt: null,
-    pairedAt: null,
-  };
-  await ctx.store.transaction(async (tx) => {
-    await tx.insertApiClient(row);
-    await ctx.audit.append(tx, {
-      actor: caller.principal.id,
-      client: caller.client ?? null,
-      action: 'kiosk.register',
-      outcome: 'success',
-      details: { clientId: row.id, name },
-    });
-  });
+  const row = await insertNewClient(ctx, caller, { name, kind: 'kiosk', keyHash: hash, scopes: ['checkin:patient'] }, 'kiosk.register', { name });
   return { kiosk: toClient(row), pairingCode };
 }
 

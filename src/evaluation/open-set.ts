@@ -1,5 +1,6 @@
 import { MedfaceError } from '../errors.js';
 import { curveOf, pointAtFar, tarAtFar, type ErrorCurve } from './metrics.js';
+import { seededRandom } from './seeded-random.js';
 
 /**
  * Open-set identification (ISO/IEC 19795-1 "identification", as NIST's FRVT 1:N reports it): searches are
@@ -279,7 +280,8 @@ export interface GallerySizePoint {
  */
 export function gallerySizeCurve(matrix: ScoreMatrix, sizes: readonly number[], draws: number, tail: ImpostorTail | undefined): GallerySizePoint[] {
   const n = matrix.identities.length;
-  const random = mulberry32(0x5eed);
+  // seeded: the same sub-galleries on every run
+  const random = seededRandom(0x5eed);
   const points: GallerySizePoint[] = [];
   for (const size of [...sizes.filter((s) => s < n), n]) {
     const measured: Array<{ m: OpenSetMeasures; modelled: number | null }> = [];
@@ -344,16 +346,4 @@ function sample(n: number, size: number, random: () => number): Int32Array {
     [idx[i], idx[j]] = [idx[j]!, idx[i]!];
   }
   return idx.subarray(0, size);
-}
-
-/** A small seeded generator: the same sub-galleries on every run. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

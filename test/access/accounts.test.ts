@@ -8,27 +8,13 @@ import { authorize } from '../../src/access/policy.js';
 import { hashToken } from '../../src/access/tokens.js';
 import { base32Decode, base32Encode, totpCode } from '../../src/access/totp.js';
 import { createUser, disableUser, enableUser, enrolTotp, listUsers, principalOf } from '../../src/access/users.js';
-import { MedfaceError } from '../../src/errors.js';
 import { describeEachStore } from '../store/harness.js';
-import { accessFixture, OPERATOR, staffWithTotp, storeContains, type AccessFixture } from './fixture.js';
-
-async function refusal(p: Promise<unknown>): Promise<MedfaceError> {
-  const e = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(e instanceof MedfaceError)) throw new Error(`expected a MedfaceError, got ${String(e)}`);
-  return e;
-}
+import { accessFixture, refusal, OPERATOR, staffWithTotp, storeContains, type AccessFixture } from './fixture.js';
 
 describeEachStore('accounts', (h) => {
   let f: AccessFixture;
-  beforeEach(async () => {
-    f = await accessFixture(h);
-  });
-  afterEach(async () => {
-    await f.close();
-  });
+  beforeEach(async () => (f = await accessFixture(h)));
+  afterEach(() => f.close());
 
   it('gives every account a unique id and a unique, case-insensitive name', async () => {
     const a = await createUser(f.ctx, OPERATOR, { username: 'J.Smith', roles: ['front-desk'] });
@@ -135,12 +121,8 @@ describeEachStore('accounts', (h) => {
 
 describeEachStore('API clients', (h) => {
   let f: AccessFixture;
-  beforeEach(async () => {
-    f = await accessFixture(h);
-  });
-  afterEach(async () => {
-    await f.close();
-  });
+  beforeEach(async () => (f = await accessFixture(h)));
+  afterEach(() => f.close());
 
   it('keeps only the hash of a key, limits the client to its scopes, and revokes it', async () => {
     const { client, key } = await createApiClient(f.ctx, OPERATOR, { name: 'Telemed Co', scopes: ['verify:patient'] });

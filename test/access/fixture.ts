@@ -7,9 +7,10 @@ import type { PolicyHooks, Role } from '../../src/access/policy.js';
 import { SecretBox } from '../../src/access/secret-box.js';
 import { base32Decode, totpCode } from '../../src/access/totp.js';
 import { createUser, type UserAccount } from '../../src/access/users.js';
+import { MedfaceError } from '../../src/errors.js';
 import { createPatient } from '../../src/records/patient.js';
 import type { Store } from '../../src/store/types.js';
-import type { StoreHarness, TestDatabase } from '../store/harness.js';
+import { closeAndDrop, openFresh, type StoreHarness, type TestDatabase } from '../store/harness.js';
 
 /** A clock the test moves by hand: expiries and delays without sleeping. */
 export class TestClock {
@@ -32,12 +33,21 @@ export interface AccessFixture {
   close(): Promise<void>;
 }
 
+/** What a refused call threw (the test fails if it resolved or threw something other than a MedfaceError). */
+export async function refusal(p: Promise<unknown>): Promise<MedfaceError> {
+  const e = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(e instanceof MedfaceError)) throw new Error(`expected a MedfaceError, got ${String(e)}`);
+  return e;
+}
+
 /** The console operator: may administer accounts (see the policy table). */
 export const OPERATOR: Caller = { principal: { kind: 'operator', id: 'cli:test' }, client: null };
 
 export async function accessFixture(h: StoreHarness): Promise<AccessFixture> {
-  const db = await h.create();
-  const store = await db.open();
+  const { db, store } = await openFresh(h);
   const clock = new TestClock();
   const grants = new Map<string, string>();
   const hooks: PolicyHooks = {
@@ -63,10 +73,7 @@ export async function accessFixture(h: StoreHarness): Promise<AccessFixture> {
     grants,
     audit: (action) => auditTrail.search(store, { ...(action !== undefined && { action }), limit: 10_000 }),
     newPatient: async (birthDate = '1984-07-19') => (await store.transaction((tx) => createPatient(tx, { resourceType: 'Patient', name: [{ family: 'Example', given: ['Pat'] }], birthDate }))).id!,
-    close: async () => {
-      await store.close();
-      await db.drop();
-    },
+    close: () => closeAndDrop({ db, store }),
   };
 }
 

@@ -3,27 +3,13 @@ import { authenticateApiClient, listApiClients, revokeApiClient } from '../../sr
 import type { Caller } from '../../src/access/guard.js';
 import { authenticateKiosk, pairKiosk, PAIRING_HOURS, registerKiosk } from '../../src/access/kiosks.js';
 import { createUser, principalOf } from '../../src/access/users.js';
-import { MedfaceError } from '../../src/errors.js';
 import { describeEachStore } from '../store/harness.js';
-import { accessFixture, OPERATOR, type AccessFixture } from './fixture.js';
-
-async function refusal(p: Promise<unknown>): Promise<MedfaceError> {
-  const e = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(e instanceof MedfaceError)) throw new Error(`expected a MedfaceError, got ${String(e)}`);
-  return e;
-}
+import { accessFixture, refusal, OPERATOR, type AccessFixture } from './fixture.js';
 
 describeEachStore('kiosk devices', (h) => {
   let f: AccessFixture;
-  beforeEach(async () => {
-    f = await accessFixture(h);
-  });
-  afterEach(async () => {
-    await f.close();
-  });
+  beforeEach(async () => (f = await accessFixture(h)));
+  afterEach(() => f.close());
 
   it('pairs a registered kiosk once; its device token is the check-in scope only, and revoking it stops it', async () => {
     const { kiosk, pairingCode } = await registerKiosk(f.ctx, OPERATOR, { name: 'Lobby 1' });

@@ -4,27 +4,13 @@ import { pinStatus, setPin } from '../../src/access/pins.js';
 import type { Caller } from '../../src/access/guard.js';
 import { createUser } from '../../src/access/users.js';
 import { verifyChain } from '../../src/audit/trail.js';
-import { MedfaceError } from '../../src/errors.js';
 import { describeEachStore } from '../store/harness.js';
-import { accessFixture, OPERATOR, staffWithTotp, type AccessFixture } from './fixture.js';
-
-async function refusal(p: Promise<unknown>): Promise<MedfaceError> {
-  const e = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(e instanceof MedfaceError)) throw new Error(`expected a MedfaceError, got ${String(e)}`);
-  return e;
-}
+import { accessFixture, refusal, OPERATOR, staffWithTotp, type AccessFixture } from './fixture.js';
 
 describeEachStore('patient PIN', (h) => {
   let f: AccessFixture;
-  beforeEach(async () => {
-    f = await accessFixture(h);
-  });
-  afterEach(async () => {
-    await f.close();
-  });
+  beforeEach(async () => (f = await accessFixture(h)));
+  afterEach(() => f.close());
 
   /** A patient account and the caller it is once signed in (the face step stands in as a function, as in sign-in.test.ts). */
   const patientAccount = async (username: string, pin?: string) => {

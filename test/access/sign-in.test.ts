@@ -7,17 +7,7 @@ import { base32Decode, hotp, totpCode, totpStep } from '../../src/access/totp.js
 import { createUser, disableUser, enableUser, resetPassword, unlockUser, type UserAccount } from '../../src/access/users.js';
 import { MedfaceError } from '../../src/errors.js';
 import { describeEachStore } from '../store/harness.js';
-import { accessFixture, OPERATOR, staffWithTotp, type AccessFixture } from './fixture.js';
-
-/** What a refused call threw. */
-async function refusal(p: Promise<unknown>): Promise<MedfaceError> {
-  const e = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(e instanceof MedfaceError)) throw new Error(`expected a MedfaceError, got ${String(e)}`);
-  return e;
-}
+import { accessFixture, refusal, OPERATOR, staffWithTotp, type AccessFixture } from './fixture.js';
 
 /**
  * A face step as the caller wires it: the captured face compared with the one enrolled for the account.
@@ -29,12 +19,8 @@ function faceOf(enrolled: Map<string, string>, captured: string): FaceVerifier {
 
 describeEachStore('sign-in', (h) => {
   let f: AccessFixture;
-  beforeEach(async () => {
-    f = await accessFixture(h);
-  });
-  afterEach(async () => {
-    await f.close();
-  });
+  beforeEach(async () => (f = await accessFixture(h)));
+  afterEach(() => f.close());
 
   const signInCount = async (outcome?: string) => (await f.audit('auth.sign-in')).filter((e) => outcome === undefined || e.outcome === outcome).length;
 

@@ -5,7 +5,7 @@ import { ACTION_SYSTEM, classifyAction, exportAuditBundle, fromFhirAuditEvent, P
 import { AuditTrail, type AuditEntry } from '../../src/audit/trail.js';
 import type { AuditEventRow, Store } from '../../src/store/types.js';
 import { r4SchemaErrors } from '../records/fhir-schema.js';
-import { describeEachStore, type TestDatabase } from '../store/harness.js';
+import { closeAndDrop, describeEachStore, openFresh, type TestDatabase } from '../store/harness.js';
 
 const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
 
@@ -83,14 +83,8 @@ describeEachStore('audit export', (h) => {
   const trail = new AuditTrail(randomBytes(32));
   const patientId = 'c0ffee00-0000-4000-8000-000000000001';
 
-  beforeEach(async () => {
-    db = await h.create();
-    store = await db.open();
-  });
-  afterEach(async () => {
-    await store.close();
-    await db.drop();
-  });
+  beforeEach(async () => ({ db, store } = await openFresh(h)));
+  afterEach(() => closeAndDrop({ db, store }));
 
   const ENTRIES: AuditEntry[] = [
     { actor: 'fd-1', client: '10.0.0.7', action: 'session.sign-in', outcome: 'success' },

@@ -4,7 +4,7 @@ import { canonicalJson } from '../../src/audit/canonical.js';
 import { AuditTrail, entryHash, GENESIS_HASH, verifyChain } from '../../src/audit/trail.js';
 import { createPatient } from '../../src/records/patient.js';
 import type { Store } from '../../src/store/types.js';
-import { describeEachStore, type StoreHarness, type TestDatabase } from '../store/harness.js';
+import { closeAndDrop, describeEachStore, openFresh, type StoreHarness, type TestDatabase } from '../store/harness.js';
 
 describe('canonicalJson', () => {
   it('gives one text per value whatever the key order', () => {
@@ -31,14 +31,8 @@ describeEachStore('audit trail', (h) => {
   let store: Store;
   const trail = new AuditTrail(randomBytes(32));
 
-  beforeEach(async () => {
-    db = await h.create();
-    store = await db.open();
-  });
-  afterEach(async () => {
-    await store.close();
-    await db.drop();
-  });
+  beforeEach(async () => ({ db, store } = await openFresh(h)));
+  afterEach(() => closeAndDrop({ db, store }));
 
   async function appendMany(n: number): Promise<void> {
     for (let i = 0; i < n; i++) {

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { activeBreakGlassGrant, breakGlassReviewQueue, DEFAULT_BREAK_GLASS_MINUTES, openBreakGlassGrant, readBreakGlassGrant, reviewBreakGlassGrant } from '../../src/records/break-glass.js';
 import { createPatient } from '../../src/records/patient.js';
 import type { Store } from '../../src/store/types.js';
-import { describeEachStore, type TestDatabase } from '../store/harness.js';
+import { closeAndDrop, describeEachStore, openFresh, type TestDatabase } from '../store/harness.js';
 
 const MINUTE = 60_000;
 const REASON = 'Unresponsive after road accident, no ID; need allergies before sedation';
@@ -14,15 +14,11 @@ describeEachStore('break-glass grants', (h) => {
   let otherPatientId: string;
 
   beforeEach(async () => {
-    db = await h.create();
-    store = await db.open();
+    ({ db, store } = await openFresh(h));
     patientId = (await createPatient(store, { resourceType: 'Patient', name: [{ family: 'Unknown' }] })).id as string;
     otherPatientId = (await createPatient(store, { resourceType: 'Patient', name: [{ family: 'Other' }] })).id as string;
   });
-  afterEach(async () => {
-    await store.close();
-    await db.drop();
-  });
+  afterEach(() => closeAndDrop({ db, store }));
 
   it('refuses to break the glass without a real reason, and for an unknown patient', async () => {
     for (const reason of [undefined, '', '   \n\t ', 'urgent', 'e  m  e  r', ' '.repeat(40) + 'ER' + ' '.repeat(40)]) {

@@ -1,23 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MedfaceError } from '../../src/errors.js';
 import { readChart } from '../../src/records/chart.js';
 import { MAX_NOTE_BYTES, validateClinicalResource } from '../../src/records/clinical-checks.js';
 import { createCheckInEncounter, createClinicalResource, listClinicalResources, noteText, readClinicalResource, textNoteDocument, updateClinicalResource } from '../../src/records/clinical.js';
 import type { AllergyIntolerance, ClinicalResource, Condition, DocumentReference, Encounter, MedicationStatement, Observation } from '../../src/records/fhir.js';
 import { createPatient } from '../../src/records/patient.js';
 import type { Store } from '../../src/store/types.js';
-import { describeEachStore, type TestDatabase } from '../store/harness.js';
+import { closeAndDrop, describeEachStore, openFresh, type TestDatabase } from '../store/harness.js';
 import { r4SchemaErrors } from './fhir-schema.js';
-
-function issuesOf(fn: () => unknown): { path: string; message: string }[] {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof MedfaceError && e.code === 'VALIDATION_FAILED') return (e.details as { issues: { path: string; message: string }[] }).issues;
-    throw e;
-  }
-  throw new Error('expected VALIDATION_FAILED');
-}
+import { issuesOf } from './validation-issues.js';
 
 const pathsOf = (input: unknown) => issuesOf(() => validateClinicalResource(input)).map((i) => i.path);
 
@@ -197,15 +187,11 @@ describeEachStore('clinical resources', (h) => {
   };
 
   beforeEach(async () => {
-    db = await h.create();
-    store = await db.open();
+    ({ db, store } = await openFresh(h));
     patientId = (await createPatient(store, { resourceType: 'Patient', name: [{ family: 'Chart', given: ['Cora'] }] })).id as string;
     otherPatientId = (await createPatient(store, { resourceType: 'Patient', name: [{ family: 'Other' }] })).id as string;
   });
-  afterEach(async () => {
-    await store.close();
-    await db.drop();
-  });
+  afterEach(() => closeAndDrop({ db, store }));
 
   it('creates, reads and updates each type with versions, refusing a stale version', async () => {
     for (const example of valid) {

@@ -4,7 +4,7 @@ import { activeBiometricConsent, BIOMETRIC_CATEGORY, grantBiometricConsent, RECO
 import type { Consent } from '../../src/records/fhir.js';
 import { createPatient } from '../../src/records/patient.js';
 import type { Store } from '../../src/store/types.js';
-import { describeEachStore, type TestDatabase } from '../store/harness.js';
+import { closeAndDrop, describeEachStore, openFresh, type TestDatabase } from '../store/harness.js';
 
 const NOTICE = 'https://clinic.example/notices/face-recognition-v2';
 
@@ -47,14 +47,10 @@ describeEachStore('biometric consent', (h) => {
   let store: Store;
   let patientId: string;
   beforeEach(async () => {
-    db = await h.create();
-    store = await db.open();
+    ({ db, store } = await openFresh(h));
     patientId = (await createPatient(store, { resourceType: 'Patient', name: [{ family: 'Okafor', given: ['Chidi'] }] })).id as string;
   });
-  afterEach(async () => {
-    await store.close();
-    await db.drop();
-  });
+  afterEach(() => closeAndDrop({ db, store }));
 
   it('grants with recorder, date and notice, supersedes, and withdraws', async () => {
     expect(await activeBiometricConsent(store, patientId)).toBeNull();

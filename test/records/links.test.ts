@@ -2,7 +2,7 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { recordSuspectedDuplicate, listSuspectedDuplicates, reviewSuspectedDuplicate } from '../../src/records/links.js';
 import { createPatient, readPatient, updatePatient } from '../../src/records/patient.js';
 import type { Store } from '../../src/store/types.js';
-import { describeEachStore, type TestDatabase } from '../store/harness.js';
+import { closeAndDrop, describeEachStore, openFresh, type TestDatabase } from '../store/harness.js';
 
 describeEachStore('duplicate review', (h) => {
   let db: TestDatabase;
@@ -10,15 +10,11 @@ describeEachStore('duplicate review', (h) => {
   let a: string;
   let b: string;
   beforeEach(async () => {
-    db = await h.create();
-    store = await db.open();
+    ({ db, store } = await openFresh(h));
     a = (await createPatient(store, { resourceType: 'Patient', name: [{ family: 'Smith', given: ['Jo'] }] })).id as string;
     b = (await createPatient(store, { resourceType: 'Patient', name: [{ family: 'Smyth', given: ['Joe'] }] })).id as string;
   });
-  afterEach(async () => {
-    await store.close();
-    await db.drop();
-  });
+  afterEach(() => closeAndDrop({ db, store }));
 
   const seeAlso = async (from: string) => (await readPatient(store, from)).link?.map((l) => [l.type, l.other.reference]);
 

@@ -3,19 +3,10 @@ import { MedfaceError } from '../../src/errors.js';
 import type { Patient } from '../../src/records/fhir.js';
 import { createPatient, nameWords, normaliseText, readPatient, searchPatients, updatePatient, validatePatient } from '../../src/records/patient.js';
 import type { Store } from '../../src/store/types.js';
-import { describeEachStore, type TestDatabase } from '../store/harness.js';
+import { closeAndDrop, describeEachStore, openFresh, type TestDatabase } from '../store/harness.js';
+import { issuesOf } from './validation-issues.js';
 
 const MRN = 'urn:oid:1.2.36.146.595.217.0.1';
-
-function issuesOf(fn: () => unknown): { path: string; message: string }[] {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof MedfaceError && e.code === 'VALIDATION_FAILED') return (e.details as { issues: { path: string; message: string }[] }).issues;
-    throw e;
-  }
-  throw new Error('expected VALIDATION_FAILED');
-}
 
 const valid: Patient = {
   resourceType: 'Patient',
@@ -79,14 +70,8 @@ describe('name normalisation', () => {
 describeEachStore('patient records', (h) => {
   let db: TestDatabase;
   let store: Store;
-  beforeEach(async () => {
-    db = await h.create();
-    store = await db.open();
-  });
-  afterEach(async () => {
-    await store.close();
-    await db.drop();
-  });
+  beforeEach(async () => ({ db, store } = await openFresh(h)));
+  afterEach(() => closeAndDrop({ db, store }));
 
   it('creates, reads and updates with versions', async () => {
     const created = await createPatient(store, valid);

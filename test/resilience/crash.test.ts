@@ -11,7 +11,7 @@ import { openMedface } from '../../src/services/context.js';
 import type { IntegrityReport } from '../../src/services/integrity.js';
 import { indexedTemplate } from '../../src/services/template-reader.js';
 import { describeEachStore } from '../store/harness.js';
-import { seededRandom } from '../seeded-random.js';
+import { seededRandom } from '../../src/evaluation/seeded-random.js';
 import { Client, createAccount, fourFaces, startChildServer, type ChildServer, type Site } from './harness.js';
 
 /**

@@ -4,7 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import sharp from 'sharp';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
-import { seededRandom } from '../seeded-random.js';
+import { seededRandom } from '../../src/evaluation/seeded-random.js';
 import type { Browser, TestServer } from './harness.js';
 
 /**

@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUser } from '../../src/access/users.js';
 import { FacePool } from '../../src/face/index.js';
@@ -8,8 +5,9 @@ import { grantConsent } from '../../src/services/consent.js';
 import { enrol } from '../../src/services/enrol.js';
 import { createPatientRecord } from '../../src/services/patients.js';
 import { actorOf, createRecord } from '../../src/services/records.js';
-import { demoFaces, PATIENTS, rememberingPool, writeTestThresholds, type Faces } from '../services/fixtures.js';
-import { afterResponse, OPERATOR, startTestServer, type Browser, type TestServer } from './harness.js';
+import { PATIENTS, type Faces } from '../services/fixtures.js';
+import { startFaceServer } from './face-server.js';
+import { afterResponse, OPERATOR, type Browser, type TestServer } from './harness.js';
 import { FIXED_RANDOM, livenessAnswer } from './liveness-frames.js';
 
 /**
@@ -21,31 +19,16 @@ import { FIXED_RANDOM, livenessAnswer } from './liveness-frames.js';
 let pool: FacePool;
 let images: Faces;
 let server: TestServer;
-let scratch: string;
 const ids = { alice: '', bob: '' };
 
 beforeAll(async () => {
-  pool = await FacePool.create({ size: 1 });
-  images = await demoFaces(pool);
-  const remembering = rememberingPool(pool);
-  scratch = mkdtempSync(path.join(os.tmpdir(), 'medface-portal-'));
-  const thresholdsFile = path.join(scratch, 'thresholds.json');
-  writeTestThresholds(thresholdsFile);
-  server = await startTestServer({
+  ({ pool, images, server } = await startFaceServer('portal', {
     deployment: {
-      pool: {
-        embedSingle: remembering.embedSingle,
-        observe: (bytes, embed) => pool.observe(bytes, embed),
-        embedObserved: (bytes, face) => pool.embedObserved(bytes, face),
-        stats: () => pool.stats(),
-        close: () => pool.close(),
-      },
-      thresholdsFile,
       // challenges whose actions a sequence rendered in advance performs
       liveness: { random: FIXED_RANDOM },
     },
     rateLimits: { signIn: { max: 1000, windowMs: 60_000 } },
-  });
+  }));
   const { medface, access } = server.deployment;
   const actor = actorOf(OPERATOR);
   for (const [name, face] of [
@@ -70,11 +53,7 @@ beforeAll(async () => {
   }
 }, 300_000);
 
-afterAll(async () => {
-  await server?.close();
-  await pool?.close();
-  if (scratch) rmSync(scratch, { recursive: true, force: true });
-});
+afterAll(() => server?.close());
 
 /** The face filmed for a portal sign-in challenge, from that browser. */
 const live = (browser: Browser, face: Buffer) => livenessAnswer(pool, (url, payload) => server.as(browser, { method: 'POST', url, payload }), face, 'portal-sign-in');

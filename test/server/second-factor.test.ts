@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUser } from '../../src/access/users.js';
 import { FacePool } from '../../src/face/index.js';
@@ -8,8 +5,9 @@ import { grantConsent } from '../../src/services/consent.js';
 import { enrol } from '../../src/services/enrol.js';
 import { createPatientRecord } from '../../src/services/patients.js';
 import { actorOf } from '../../src/services/records.js';
-import { demoFaces, PATIENTS, rememberingPool, writeTestThresholds, type Faces } from '../services/fixtures.js';
-import { OPERATOR, startTestServer, type Browser, type TestServer } from './harness.js';
+import { PATIENTS, type Faces } from '../services/fixtures.js';
+import { startFaceServer } from './face-server.js';
+import { OPERATOR, type Browser, type TestServer } from './harness.js';
 import { FIXED_RANDOM, livenessAnswer } from './liveness-frames.js';
 
 /**
@@ -21,33 +19,18 @@ import { FIXED_RANDOM, livenessAnswer } from './liveness-frames.js';
 let pool: FacePool;
 let images: Faces;
 let server: TestServer;
-let scratch: string;
 const ids = { alice: '', lookalike: '', bob: '' };
 /** Not Alice, registered with Alice's second photo (the one the live captures below are rendered from): she ranks first. */
 const LOOKALIKE = { resourceType: 'Patient', identifier: [{ system: 'urn:test:mrn', value: 'L-1' }], name: [{ family: 'Lookalike', given: ['Lena'] }], birthDate: '1961-06-15' };
 const LOOKALIKE_PIN = '60418273';
 
 beforeAll(async () => {
-  pool = await FacePool.create({ size: 1 });
-  images = await demoFaces(pool);
-  const remembering = rememberingPool(pool);
-  scratch = mkdtempSync(path.join(os.tmpdir(), 'medface-second-factor-'));
-  const thresholdsFile = path.join(scratch, 'thresholds.json');
-  writeTestThresholds(thresholdsFile);
-  server = await startTestServer({
+  ({ pool, images, server } = await startFaceServer('second-factor', {
     deployment: {
-      pool: {
-        embedSingle: remembering.embedSingle,
-        observe: (bytes, embed) => pool.observe(bytes, embed),
-        embedObserved: (bytes, face) => pool.embedObserved(bytes, face),
-        stats: () => pool.stats(),
-        close: () => pool.close(),
-      },
-      thresholdsFile,
       liveness: { random: FIXED_RANDOM },
     },
     rateLimits: { signIn: { max: 1000, windowMs: 60_000 } },
-  });
+  }));
   const { medface, access } = server.deployment;
   const actor = actorOf(OPERATOR);
   const register = async (patient: object, face: Buffer, username: string, pin?: string): Promise<string> => {
@@ -62,11 +45,7 @@ beforeAll(async () => {
   ids.bob = await register(PATIENTS.bob, images.bob, 'bob.patient');
 }, 300_000);
 
-afterAll(async () => {
-  await server?.close();
-  await pool?.close();
-  if (scratch) rmSync(scratch, { recursive: true, force: true });
-});
+afterAll(() => server?.close());
 
 describe('the second factor picks the patient among the face’s candidates', () => {
   let frontDesk: Browser;

@@ -1,13 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { base32Decode, totpCode } from '../../src/access/totp.js';
 import { createUser } from '../../src/access/users.js';
 import { FacePool } from '../../src/face/index.js';
 import { rotateKeyEncryptionKey } from '../../src/services/keys.js';
-import { demoFaces, PATIENTS, rememberingPool, writeTestThresholds, type Faces } from '../services/fixtures.js';
-import { afterResponse, OPERATOR, startTestServer, type Browser, type TestServer } from './harness.js';
+import { PATIENTS, type Faces } from '../services/fixtures.js';
+import { startFaceServer } from './face-server.js';
+import { afterResponse, OPERATOR, type Browser, type TestServer } from './harness.js';
 import { FIXED_RANDOM, livenessAnswer } from './liveness-frames.js';
 
 /**
@@ -20,7 +18,6 @@ import { FIXED_RANDOM, livenessAnswer } from './liveness-frames.js';
 let pool: FacePool;
 let images: Faces;
 let server: TestServer;
-let scratch: string;
 const b64 = (image: Buffer) => image.toString('base64');
 
 /** A clinician signed in with password + TOTP, whose password the test knows. */
@@ -43,34 +40,16 @@ async function faceSignIn(username: string, password: string, face: Buffer, stil
 }
 
 beforeAll(async () => {
-  pool = await FacePool.create({ size: 1 });
-  images = await demoFaces(pool);
-  const remembering = rememberingPool(pool);
-  scratch = mkdtempSync(path.join(os.tmpdir(), 'medface-staff-face-'));
-  const thresholdsFile = path.join(scratch, 'thresholds.json');
-  writeTestThresholds(thresholdsFile);
-  server = await startTestServer({
+  ({ pool, images, server } = await startFaceServer('staff-face', {
     deployment: {
-      pool: {
-        embedSingle: remembering.embedSingle,
-        observe: (bytes, embed) => pool.observe(bytes, embed),
-        embedObserved: (bytes, face) => pool.embedObserved(bytes, face),
-        stats: () => pool.stats(),
-        close: () => pool.close(),
-      },
-      thresholdsFile,
       // challenges whose actions a sequence rendered in advance performs
       liveness: { random: FIXED_RANDOM },
     },
     rateLimits: { signIn: { max: 1000, windowMs: 60_000 } },
-  });
+  }));
 }, 180_000);
 
-afterAll(async () => {
-  await server?.close();
-  await pool?.close();
-  if (scratch) rmSync(scratch, { recursive: true, force: true });
-});
+afterAll(() => server?.close());
 
 describe('staff sign-in with password and face', () => {
   let me: Awaited<ReturnType<typeof clinician>>;

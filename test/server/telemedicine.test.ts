@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MedfaceError } from '../../src/errors.js';
 import { FacePool } from '../../src/face/index.js';
@@ -10,11 +7,12 @@ import { createPatientRecord } from '../../src/services/patients.js';
 import { actorOf } from '../../src/services/records.js';
 import { MAX_COMPARISONS, TelemedicineChecks } from '../../src/services/telemedicine.js';
 import { TestClock } from '../access/fixture.js';
-import { demoFaces, PATIENTS, rememberingPool, writeTestThresholds, type Faces } from '../services/fixtures.js';
+import { PATIENTS, type Faces } from '../services/fixtures.js';
 import { randomChallengeActions } from '../../src/liveness/types.js';
 import { issueChallenge } from '../../src/services/liveness.js';
 import { genuineFrames } from '../services/liveness-sequences.js';
-import { OPERATOR, startTestServer, type TestServer } from './harness.js';
+import { startFaceServer } from './face-server.js';
+import { OPERATOR, type TestServer } from './harness.js';
 import { FIXED_RANDOM, livenessAnswer } from './liveness-frames.js';
 
 /**
@@ -26,35 +24,20 @@ import { FIXED_RANDOM, livenessAnswer } from './liveness-frames.js';
 let pool: FacePool;
 let images: Faces;
 let server: TestServer;
-let scratch: string;
 let alice = '';
 let unenrolled = '';
 let integrator: { key: string; clientId: string };
 const clock = new TestClock(new Date());
 
 beforeAll(async () => {
-  pool = await FacePool.create({ size: 1 });
-  images = await demoFaces(pool);
-  const remembering = rememberingPool(pool);
-  scratch = mkdtempSync(path.join(os.tmpdir(), 'medface-telemedicine-'));
-  const thresholdsFile = path.join(scratch, 'thresholds.json');
-  writeTestThresholds(thresholdsFile);
-  server = await startTestServer({
+  ({ pool, images, server } = await startFaceServer('telemedicine', {
     deployment: {
-      pool: {
-        embedSingle: remembering.embedSingle,
-        observe: (bytes, embed) => pool.observe(bytes, embed),
-        embedObserved: (bytes, face) => pool.embedObserved(bytes, face),
-        stats: () => pool.stats(),
-        close: () => pool.close(),
-      },
-      thresholdsFile,
       access: { now: clock.now },
       // challenges whose actions a sequence rendered in advance performs; verifications of one link run one after another
       liveness: { random: FIXED_RANDOM, deadlineSeconds: 120 },
     },
     rateLimits: { biometric: { max: 1000, windowMs: 60_000 } },
-  });
+  }));
   const { medface } = server.deployment;
   const actor = actorOf(OPERATOR);
   alice = (await createPatientRecord(medface, PATIENTS.alice, actor)).id as string;
@@ -64,11 +47,7 @@ beforeAll(async () => {
   integrator = await server.apiKey(['verify:patient'], 'telehealth');
 }, 300_000);
 
-afterAll(async () => {
-  await server?.close();
-  await pool?.close();
-  if (scratch) rmSync(scratch, { recursive: true, force: true });
-});
+afterAll(() => server?.close());
 
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 

@@ -1,10 +1,8 @@
 import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { FacePool } from '../../src/face/index.js';
+import { afterEach, expect, it } from 'vitest';
 import type { Actor } from '../../src/services/auditing.js';
 import { backupStore, restoreStore } from '../../src/services/backup.js';
 import { grantConsent } from '../../src/services/consent.js';
@@ -15,29 +13,12 @@ import { createPatientRecord } from '../../src/services/patients.js';
 import { indexedTemplate } from '../../src/services/template-reader.js';
 import { verify } from '../../src/services/verify.js';
 import { describeEachStore, harnesses, type StoreHarness, type TestDatabase } from '../store/harness.js';
-import { demoFaces, PATIENTS, rememberingPool, writeTestThresholds, type Faces } from './fixtures.js';
+import { faceTestKit, PATIENTS } from './fixtures.js';
 
 const who: Actor = { actor: 'nurse-1', client: 'desk-3' };
 
-let pool: FacePool;
-let faces: ReturnType<typeof rememberingPool>;
-let images: Faces;
-let dir: string;
-let thresholdsFile: string;
-
-beforeAll(async () => {
-  pool = await FacePool.create({ size: 1 });
-  faces = rememberingPool(pool);
-  images = await demoFaces(pool);
-  dir = mkdtempSync(path.join(tmpdir(), 'medface-backup-'));
-  thresholdsFile = path.join(dir, 'thresholds.json');
-  writeTestThresholds(thresholdsFile);
-});
-
-afterAll(async () => {
-  await pool?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const kit = faceTestKit('backup');
+const { images } = kit;
 
 /** A deployment: its database and the directory of its key files. */
 interface Site {
@@ -49,14 +30,14 @@ const sites: Site[] = [];
 
 async function newSite(h: StoreHarness): Promise<Site> {
   const db = await h.create();
-  const keys = mkdtempSync(path.join(dir, 'keys-'));
+  const keys = mkdtempSync(path.join(kit.dir, 'keys-'));
   const dataDir = db.config.databaseUrl ? keys : db.config.dataDir;
   const site = { db, config: { dataDir, databaseUrl: db.config.databaseUrl, keyFile: path.join(keys, 'medface.key') } };
   sites.push(site);
   return site;
 }
 
-const open = (site: Site): Promise<Medface> => openMedface(site.config, { thresholdsFile, faces });
+const open = (site: Site): Promise<Medface> => openMedface(site.config, { thresholdsFile: kit.thresholdsFile, faces: kit.faces });
 
 /** The key file and the audit pseudonym key carried over from one deployment to another, as an operator restores them. */
 function copyKeys(from: Site, to: Site): void {
@@ -81,7 +62,7 @@ async function enrolled(medface: Medface): Promise<{ alice: string; bob: string 
   return ids;
 }
 
-const backupFile = () => path.join(mkdtempSync(path.join(dir, 'out-')), 'medface.backup');
+const backupFile = () => path.join(mkdtempSync(path.join(kit.dir, 'out-')), 'medface.backup');
 const lines = (file: string) => gunzipSync(readFileSync(file)).toString('utf8').split('\n').filter(Boolean);
 
 describeEachStore('backup and restore', (h) => {
@@ -233,8 +214,8 @@ function medfaceCli(dataDir: string, ...args: string[]): Promise<{ code: number;
 }
 
 it('medface backup and medface restore --json: the key files named as not included; a second restore refused; exit 3 without the keys', async () => {
-  const source = path.join(mkdtempSync(path.join(dir, 'cli-')), 'data');
-  const medface = await openMedface({ dataDir: source, databaseUrl: undefined, keyFile: undefined }, { thresholdsFile, faces });
+  const source = path.join(mkdtempSync(path.join(kit.dir, 'cli-')), 'data');
+  const medface = await openMedface({ dataDir: source, databaseUrl: undefined, keyFile: undefined }, { thresholdsFile: kit.thresholdsFile, faces: kit.faces });
   try {
     await enrolled(medface);
   } finally {
@@ -246,7 +227,7 @@ it('medface backup and medface restore --json: the key files named as not includ
   expect(JSON.parse(backup.stdout)).toMatchObject({ rows: { templates: 2 }, keyFilesNotIncluded: { keyFile: path.join(source, 'medface.key') } });
   expect(backup.stderr).toMatch(/KEY FILES ARE NOT IN THIS BACKUP/);
 
-  const target = path.join(mkdtempSync(path.join(dir, 'cli-')), 'data');
+  const target = path.join(mkdtempSync(path.join(kit.dir, 'cli-')), 'data');
   mkdirSync(target, { recursive: true, mode: 0o700 });
   for (const key of ['medface.key', 'medface-audit.key']) copyFileSync(path.join(source, key), path.join(target, key));
   const restore = await medfaceCli(target, 'restore', file, '--json');
@@ -256,7 +237,7 @@ it('medface backup and medface restore --json: the key files named as not includ
   expect(again.code).toBe(1);
   expect(JSON.parse(again.stdout)).toMatchObject({ error: { code: 'CONFLICT' } });
 
-  const keyless = path.join(mkdtempSync(path.join(dir, 'cli-')), 'data');
+  const keyless = path.join(mkdtempSync(path.join(kit.dir, 'cli-')), 'data');
   const withoutKeys = await medfaceCli(keyless, 'restore', file);
   expect(withoutKeys.code).toBe(3);
   expect(withoutKeys.stdout).toMatch(/KEY_MISSING/);

@@ -1,10 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import sharp from 'sharp';
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { exportAuditBundle } from '../../src/audit/export.js';
-import { DEFAULT_EMBEDDER_ID, FacePool } from '../../src/face/index.js';
+import { DEFAULT_EMBEDDER_ID } from '../../src/face/index.js';
 import { fmrForFpir, identificationThresholds } from '../../src/identity/identification.js';
 import { decide, similarity } from '../../src/identity/match.js';
 import { writeModelThresholds, type ModelThresholds } from '../../src/identity/thresholds.js';
@@ -16,29 +13,22 @@ import { enrol } from '../../src/services/enrol.js';
 import { identify } from '../../src/services/identify.js';
 import { createPatientRecord } from '../../src/services/patients.js';
 import { describeEachStore, type TestDatabase } from '../store/harness.js';
-import { demoFaces, PATIENTS, rememberingPool, writeTestThresholds, type Faces } from './fixtures.js';
+import { faceTestKit, PATIENTS } from './fixtures.js';
 
 const staff: Actor = { actor: 'fd-1', client: 'desk-1' };
 const emergency: Actor = { actor: 'er-1', client: '10.0.0.9' };
 
-let pool: FacePool;
-let faces: ReturnType<typeof rememberingPool>;
-let images: Faces;
-let dir: string;
-let thresholdsFile: string;
+const kit = faceTestKit('bg-identify');
+const { images } = kit;
+/** The test's thresholds: the fixture's, with 1:N cut-offs placed around Alice's genuine score (below). */
 let thresholds: ModelThresholds;
 /** How well Alice's second capture scores against her enrolment, and the stranger against anyone enrolled. */
 let genuine: number;
 let strangerBest: number;
 
 beforeAll(async () => {
-  pool = await FacePool.create({ size: 1 });
-  faces = rememberingPool(pool);
-  images = await demoFaces(pool);
-  dir = mkdtempSync(path.join(tmpdir(), 'medface-bg-identify-'));
-  thresholdsFile = path.join(dir, 'thresholds.json');
   // Rotation preserves cosine, so the scores the gallery will report can be measured here on the raw embeddings.
-  const embedding = async (bytes: Buffer, purpose: 'enrol' | 'identify') => (await faces.embeddingOf(bytes, purpose)).embedding;
+  const embedding = async (bytes: Buffer, purpose: 'enrol' | 'identify') => (await kit.faces.embeddingOf(bytes, purpose)).embedding;
   const [alice, bob, aliceAgain, stranger] = await Promise.all([
     embedding(images.alice, 'enrol'),
     embedding(images.bob, 'enrol'),
@@ -51,7 +41,7 @@ beforeAll(async () => {
   // 0.01 from just under it, so that for two patients `possible` (FPIR 1e-2, FMR ≈ 5e-3 per comparison) lies
   // 0.005 below it and the operating threshold (FPIR 1e-3, FMR ≈ 5e-4) 0.005 above: her second capture is a
   // possible match only; the stranger has to fall below `possible` for this to show anything.
-  const fixture = writeTestThresholds(thresholdsFile);
+  const fixture = kit.thresholds;
   const scale = 0.01 / (Math.log(0.01 / fmrForFpir(0.001, 2)) - Math.log(0.01 / fmrForFpir(0.01, 2)));
   const from = genuine - 0.005 - scale * Math.log(0.01 / fmrForFpir(0.01, 2));
   thresholds = {
@@ -61,13 +51,8 @@ beforeAll(async () => {
       impostorTail: { pairs: 1_000_000, scoresAtFmr: { '0.01': from }, exponential: { from, fmr: 0.01, scale, exceedances: 10_000 } },
     },
   };
-  writeModelThresholds(DEFAULT_EMBEDDER_ID, thresholds, thresholdsFile);
+  writeModelThresholds(DEFAULT_EMBEDDER_ID, thresholds, kit.thresholdsFile);
 }, 300_000);
-
-afterAll(async () => {
-  await pool?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
 
 describeEachStore('break-glass identification', (h) => {
   let db: TestDatabase;
@@ -75,8 +60,8 @@ describeEachStore('break-glass identification', (h) => {
 
   beforeEach(async () => {
     db = await h.create();
-    const keyFile = path.join(mkdtempSync(path.join(dir, 'keys-')), 'medface.key');
-    medface = await startMedface(await db.open(), { keyFile, thresholdsFile, faces });
+    const keyFile = kit.newKeyFile();
+    medface = await startMedface(await db.open(), { keyFile, thresholdsFile: kit.thresholdsFile, faces: kit.faces });
   });
   afterEach(async () => {
     await medface.close();

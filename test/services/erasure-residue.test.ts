@@ -1,8 +1,6 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
-import { FacePool } from '../../src/face/index.js';
+import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { Actor } from '../../src/services/auditing.js';
 import { grantConsent, withdrawConsent } from '../../src/services/consent.js';
 import { startMedface, type Medface } from '../../src/services/context.js';
@@ -10,7 +8,7 @@ import { enrol } from '../../src/services/enrol.js';
 import { erase } from '../../src/services/erase.js';
 import { createPatientRecord } from '../../src/services/patients.js';
 import { describeEachStore, type TestDatabase } from '../store/harness.js';
-import { demoFaces, PATIENTS, rememberingPool, writeTestThresholds, type Faces } from './fixtures.js';
+import { faceTestKit, PATIENTS } from './fixtures.js';
 
 /**
  * Issue 15, finding 5: an erased template, carved from SQLite's free pages and opened with the key file beside
@@ -19,25 +17,8 @@ import { demoFaces, PATIENTS, rememberingPool, writeTestThresholds, type Faces }
  */
 const who: Actor = { actor: 'dpo-1', client: 'desk-1' };
 
-let pool: FacePool;
-let faces: ReturnType<typeof rememberingPool>;
-let images: Faces;
-let dir: string;
-let thresholdsFile: string;
-
-beforeAll(async () => {
-  pool = await FacePool.create({ size: 1 });
-  faces = rememberingPool(pool);
-  images = await demoFaces(pool);
-  dir = mkdtempSync(path.join(tmpdir(), 'medface-residue-'));
-  thresholdsFile = path.join(dir, 'thresholds.json');
-  writeTestThresholds(thresholdsFile);
-});
-
-afterAll(async () => {
-  await pool?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const kit = faceTestKit('residue');
+const { images } = kit;
 
 /** 32-byte runs from the start, middle and end of each ciphertext: any one of them found is a recoverable trace. */
 function fingerprints(ciphertexts: Buffer[]): Buffer[] {
@@ -50,7 +31,7 @@ describeEachStore('erased biometric data leaves no residue', (h) => {
 
   beforeEach(async () => {
     db = await h.create();
-    medface = await startMedface(await db.open(), { keyFile: path.join(mkdtempSync(path.join(dir, 'keys-')), 'medface.key'), thresholdsFile, faces });
+    medface = await startMedface(await db.open(), { keyFile: kit.newKeyFile(), thresholdsFile: kit.thresholdsFile, faces: kit.faces });
   });
 
   afterEach(async () => {

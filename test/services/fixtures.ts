@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { DEFAULT_EMBEDDER_ID, type FacePool, type Purpose, type SubjectFace } from '../../src/face/index.js';
+import { afterAll, beforeAll } from 'vitest';
+import { DEFAULT_EMBEDDER_ID, FacePool, type Purpose, type SubjectFace } from '../../src/face/index.js';
 import { FACE_API_DIR, HUMAN_DIR } from '../../src/face/runtime.js';
 import { thresholdsFor, writeModelThresholds, type ModelThresholds } from '../../src/identity/thresholds.js';
 import type { FaceEmbedder } from '../../src/services/faces.js';
@@ -69,7 +71,9 @@ export async function demoFaces(pool: FacePool): Promise<Faces> {
  * test file, and parallel requests reach the store together instead of queueing behind one inference.
  * Every answer is the real model's.
  */
-export function rememberingPool(pool: FacePool): FaceEmbedder & { embeddingOf(bytes: Uint8Array, purpose: Purpose): Promise<SubjectFace> } {
+export type RememberingPool = FaceEmbedder & { embeddingOf(bytes: Uint8Array, purpose: Purpose): Promise<SubjectFace> };
+
+export function rememberingPool(pool: FacePool): RememberingPool {
   const answers = new Map<string, Promise<SubjectFace>>();
   const embedSingle = (bytes: Uint8Array, purpose: Purpose): Promise<SubjectFace> => {
     const key = `${purpose}:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -92,6 +96,40 @@ export function writeTestThresholds(file: string): ModelThresholds {
   const thresholds = thresholdsFor(DEFAULT_EMBEDDER_ID);
   writeModelThresholds(DEFAULT_EMBEDDER_ID, thresholds, file);
   return thresholds;
+}
+
+/**
+ * What the tests of a face test file share, set up once before them and taken down after them: one face pool (and
+ * the same pool remembering its answers), the demo faces, and a scratch directory holding the file's copy of the
+ * thresholds. The fields are filled when the tests start; `images` is filled in place, so a file may take it apart.
+ */
+export interface FaceTestKit {
+  pool: FacePool;
+  faces: RememberingPool;
+  images: Faces;
+  dir: string;
+  thresholdsFile: string;
+  thresholds: ModelThresholds;
+  /** A key file path in a fresh directory of its own under `dir`: a deployment's key file. */
+  newKeyFile(): string;
+}
+
+/** Registers the set-up (`beforeAll`, within `timeout` ms) and the take-down (`afterAll`) of the file's FaceTestKit. */
+export function faceTestKit(name: string, timeout?: number): FaceTestKit {
+  const kit = { images: {} as Faces, newKeyFile: () => path.join(mkdtempSync(path.join(kit.dir, 'keys-')), 'medface.key') } as FaceTestKit;
+  beforeAll(async () => {
+    kit.pool = await FacePool.create({ size: 1 });
+    kit.faces = rememberingPool(kit.pool);
+    Object.assign(kit.images, await demoFaces(kit.pool));
+    kit.dir = mkdtempSync(path.join(tmpdir(), `medface-${name}-`));
+    kit.thresholdsFile = path.join(kit.dir, 'thresholds.json');
+    kit.thresholds = writeTestThresholds(kit.thresholdsFile);
+  }, timeout);
+  afterAll(async () => {
+    await kit.pool?.close();
+    if (kit.dir) rmSync(kit.dir, { recursive: true, force: true });
+  });
+  return kit;
 }
 
 export const PATIENTS = {

@@ -1,10 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+import { afterEach, beforeEach, expect, it } from 'vitest';
 import { verifyChain } from '../../src/audit/trail.js';
-import { FacePool } from '../../src/face/index.js';
-import type { ModelThresholds } from '../../src/identity/thresholds.js';
 import type { Patient } from '../../src/records/fhir.js';
 import type { Actor } from '../../src/services/auditing.js';
 import { grantConsent, withdrawConsent } from '../../src/services/consent.js';
@@ -15,30 +10,12 @@ import { identify } from '../../src/services/identify.js';
 import { createPatientRecord, readPatientRecord } from '../../src/services/patients.js';
 import { verify } from '../../src/services/verify.js';
 import { describeEachStore, type TestDatabase } from '../store/harness.js';
-import { demoFaces, PATIENTS, rememberingPool, writeTestThresholds, type Faces } from './fixtures.js';
+import { faceTestKit, PATIENTS } from './fixtures.js';
 
 const who: Actor = { actor: 'nurse-1', client: 'desk-3' };
 
-let pool: FacePool;
-let faces: ReturnType<typeof rememberingPool>;
-let images: Faces;
-let dir: string;
-let thresholdsFile: string;
-let thresholds: ModelThresholds;
-
-beforeAll(async () => {
-  pool = await FacePool.create({ size: 1 });
-  faces = rememberingPool(pool);
-  images = await demoFaces(pool);
-  dir = mkdtempSync(path.join(tmpdir(), 'medface-identity-'));
-  thresholdsFile = path.join(dir, 'thresholds.json');
-  thresholds = writeTestThresholds(thresholdsFile);
-});
-
-afterAll(async () => {
-  await pool?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const kit = faceTestKit('identity');
+const { images } = kit;
 
 describeEachStore('identity use cases', (h) => {
   let db: TestDatabase;
@@ -54,7 +31,7 @@ describeEachStore('identity use cases', (h) => {
 
   /** Starts medface on the test database and key file. */
   const start = async (options: Partial<MedfaceOptions> = {}): Promise<Medface> => {
-    const medface = await startMedface(await db.open(), { keyFile, thresholdsFile, faces, ...options });
+    const medface = await startMedface(await db.open(), { keyFile, thresholdsFile: kit.thresholdsFile, faces: kit.faces, ...options });
     opened.push(medface);
     return medface;
   };
@@ -70,7 +47,7 @@ describeEachStore('identity use cases', (h) => {
 
   beforeEach(async () => {
     db = await h.create();
-    keyFile = path.join(mkdtempSync(path.join(dir, 'keys-')), 'medface.key');
+    keyFile = kit.newKeyFile();
     medface = await start();
   });
 
@@ -114,10 +91,10 @@ describeEachStore('identity use cases', (h) => {
 
     const right = await verify(medface, { patientId: alice, image: images.aliceAgain }, who);
     expect(right).toMatchObject({ match: true, refreshed: false });
-    expect(right.score).toBeGreaterThanOrEqual(thresholds.match);
+    expect(right.score).toBeGreaterThanOrEqual(kit.thresholds.match);
     const wrong = await verify(medface, { patientId: bob, image: images.aliceAgain }, who);
     expect(wrong.match).toBe(false);
-    expect(wrong.score).toBeLessThan(thresholds.match);
+    expect(wrong.score).toBeLessThan(kit.thresholds.match);
 
     const found = await identify(medface, { image: images.aliceAgain, top: 5 }, who);
     expect(found.match).toBe(true);
@@ -127,7 +104,7 @@ describeEachStore('identity use cases', (h) => {
     const nobody = await identify(medface, { image: images.stranger, top: 5 }, who);
     expect(nobody).toMatchObject({ match: false, candidates: [] });
     // the stranger does have a nearest patient; it is just never reported
-    expect(medface.templates.gallery.search(medface.templates.protection.transformProbe((await faces.embeddingOf(images.stranger, 'identify')).embedding), 1)).toHaveLength(1);
+    expect(medface.templates.gallery.search(medface.templates.protection.transformProbe((await kit.faces.embeddingOf(images.stranger, 'identify')).embedding), 1)).toHaveLength(1);
 
     const verifies = await auditOf(alice, 'biometric.verify');
     expect(verifies.map((e) => e.details.match)).toEqual([true]);
@@ -290,7 +267,7 @@ describeEachStore('identity use cases', (h) => {
     expect(await ageing.store.countTemplates(bob)).toBe(1);
 
     const strong = await verify(ageing, { patientId: alice, image: images.aliceAgain }, who);
-    expect(strong.score).toBeGreaterThanOrEqual(thresholds.grades.certain.minScore);
+    expect(strong.score).toBeGreaterThanOrEqual(kit.thresholds.grades.certain.minScore);
     expect(strong).toMatchObject({ match: true, grade: 'certain', refreshed: true });
     const again = await verify(ageing, { patientId: alice, image: images.aliceAgain }, who);
     expect(again.refreshed).toBe(true);

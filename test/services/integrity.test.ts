@@ -1,8 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { FacePool } from '../../src/face/index.js';
+import { expect, it } from 'vitest';
 import type { Actor } from '../../src/services/auditing.js';
 import { grantConsent } from '../../src/services/consent.js';
 import { startMedface } from '../../src/services/context.js';
@@ -11,33 +7,16 @@ import { checkIntegrity } from '../../src/services/integrity.js';
 import { createPatientRecord } from '../../src/services/patients.js';
 import { indexedTemplate } from '../../src/services/template-reader.js';
 import { describeEachStore } from '../store/harness.js';
-import { demoFaces, PATIENTS, rememberingPool, writeTestThresholds, type Faces } from './fixtures.js';
+import { faceTestKit, PATIENTS } from './fixtures.js';
 
 const who: Actor = { actor: 'nurse-1', client: 'desk-3' };
-let pool: FacePool;
-let faces: ReturnType<typeof rememberingPool>;
-let images: Faces;
-let dir: string;
-let thresholdsFile: string;
-
-beforeAll(async () => {
-  pool = await FacePool.create({ size: 1 });
-  faces = rememberingPool(pool);
-  images = await demoFaces(pool);
-  dir = mkdtempSync(path.join(tmpdir(), 'medface-integrity-'));
-  thresholdsFile = path.join(dir, 'thresholds.json');
-  writeTestThresholds(thresholdsFile);
-});
-
-afterAll(async () => {
-  await pool?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const kit = faceTestKit('integrity');
+const { images } = kit;
 
 describeEachStore('integrity check', (h) => {
   it('passes on a consistent node, and names each template that is unreadable, without consent, missing from the gallery or only in it', async () => {
     const db = await h.create();
-    const medface = await startMedface(await db.open(), { keyFile: path.join(mkdtempSync(path.join(dir, 'keys-')), 'medface.key'), thresholdsFile, faces });
+    const medface = await startMedface(await db.open(), { keyFile: kit.newKeyFile(), thresholdsFile: kit.thresholdsFile, faces: kit.faces });
     try {
       const ids: Record<'alice' | 'bob' | 'carol', string> = { alice: '', bob: '', carol: '' };
       const templateOf: Record<string, string> = {};

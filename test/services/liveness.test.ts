@@ -1,16 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it, vi } from 'vitest';
+import { afterEach, beforeAll, beforeEach, expect, it, vi } from 'vitest';
 import { verifyChain } from '../../src/audit/trail.js';
-import { FacePool } from '../../src/face/index.js';
 import { createEmbedder } from '../../src/face/embedders/index.js';
 import { randomChallengeActions, type CapturedFrame } from '../../src/liveness/types.js';
 import type { Actor } from '../../src/services/auditing.js';
 import { startMedface, type Medface } from '../../src/services/context.js';
 import { checkLiveness, issueChallenge, livenessProgress, MAX_FRAME_BYTES, MAX_LIVENESS_FRAMES, MAX_PROGRESS_FRAMES } from '../../src/services/liveness.js';
 import { describeEachStore, type TestDatabase } from '../store/harness.js';
-import { demoFaces, writeTestThresholds, type Faces } from './fixtures.js';
+import { faceTestKit } from './fixtures.js';
 import { genuineFrames, stillFrames } from './liveness-sequences.js';
 
 /** Length of the default recogniser's embeddings. */
@@ -22,26 +18,14 @@ const who: Actor = { actor: 'kiosk-user', client: 'kiosk-1' };
 const FIXED = () => 0;
 const ACTIONS = randomChallengeActions(FIXED);
 
-let pool: FacePool;
-let images: Faces;
-let dir: string;
-let thresholdsFile: string;
+const kit = faceTestKit('liveness');
+const { images } = kit;
 /** Alice performing the test deployment's challenge, rendered from her photo. */
 let leftRight: CapturedFrame[];
 
 beforeAll(async () => {
-  pool = await FacePool.create({ size: 1 });
-  images = await demoFaces(pool);
-  dir = mkdtempSync(path.join(tmpdir(), 'medface-liveness-'));
-  thresholdsFile = path.join(dir, 'thresholds.json');
-  writeTestThresholds(thresholdsFile);
-  leftRight = await genuineFrames(pool, images.alice, ACTIONS);
+  leftRight = await genuineFrames(kit.pool, images.alice, ACTIONS);
 }, 180_000);
-
-afterAll(async () => {
-  await pool?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
 
 describeEachStore('liveness challenges and checks', (h) => {
   let db: TestDatabase;
@@ -49,8 +33,8 @@ describeEachStore('liveness challenges and checks', (h) => {
 
   beforeEach(async () => {
     db = await h.create();
-    const keyFile = path.join(mkdtempSync(path.join(dir, 'keys-')), 'medface.key');
-    medface = await startMedface(await db.open(), { keyFile, thresholdsFile, faces: pool, liveness: { random: FIXED } });
+    const keyFile = kit.newKeyFile();
+    medface = await startMedface(await db.open(), { keyFile, thresholdsFile: kit.thresholdsFile, faces: kit.pool, liveness: { random: FIXED } });
   });
 
   afterEach(async () => {
@@ -62,7 +46,7 @@ describeEachStore('liveness challenges and checks', (h) => {
   const later = (iso: string, ms: number) => new Date(Date.parse(iso) + ms);
 
   it('issues 2–3 distinct actions from the CSPRNG, with a nonce and a deadline 20 s on', async () => {
-    const plain = await startMedface(await db.open(), { keyFile: medface.templates.keyFile, thresholdsFile, faces: pool });
+    const plain = await startMedface(await db.open(), { keyFile: medface.templates.keyFile, thresholdsFile: kit.thresholdsFile, faces: kit.pool });
     try {
       const seen = new Set<string>();
       for (let i = 0; i < 12; i++) {
@@ -95,8 +79,8 @@ describeEachStore('liveness challenges and checks', (h) => {
   it('tells while filming which asked actions the frames so far show; the check then observes no frame again', async () => {
     const challenge = await issueChallenge(medface, { purpose: 'check-in' });
     const now = later(challenge.issuedAt, 5000);
-    const observe = vi.spyOn(pool, 'observe');
-    const embedObserved = vi.spyOn(pool, 'embedObserved');
+    const observe = vi.spyOn(kit.pool, 'observe');
+    const embedObserved = vi.spyOn(kit.pool, 'embedObserved');
     try {
       const answers = [];
       for (let i = 0; i < leftRight.length; i += MAX_PROGRESS_FRAMES) answers.push(await livenessProgress(medface, challenge.id, leftRight.slice(i, i + MAX_PROGRESS_FRAMES), now));

@@ -1,9 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { FacePool } from '../../src/face/index.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KeyRing, saveKeyRing, type KeyFile } from '../../src/identity/keys.js';
 import type { Actor } from '../../src/services/auditing.js';
 import { grantConsent } from '../../src/services/consent.js';
@@ -16,29 +14,12 @@ import { pseudonymKeyPath } from '../../src/services/pseudonym-key.js';
 import { verify } from '../../src/services/verify.js';
 import { openStore } from '../../src/store/index.js';
 import { describeEachStore, type TestDatabase } from '../store/harness.js';
-import { demoFaces, PATIENTS, rememberingPool, writeTestThresholds, type Faces } from './fixtures.js';
+import { faceTestKit, PATIENTS } from './fixtures.js';
 
 const who: Actor = { actor: 'admin-1', client: 'test' };
 
-let pool: FacePool;
-let faces: ReturnType<typeof rememberingPool>;
-let images: Faces;
-let dir: string;
-let thresholdsFile: string;
-
-beforeAll(async () => {
-  pool = await FacePool.create({ size: 1 });
-  faces = rememberingPool(pool);
-  images = await demoFaces(pool);
-  dir = mkdtempSync(path.join(tmpdir(), 'medface-protection-'));
-  thresholdsFile = path.join(dir, 'thresholds.json');
-  writeTestThresholds(thresholdsFile);
-});
-
-afterAll(async () => {
-  await pool?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const kit = faceTestKit('protection');
+const { images } = kit;
 
 async function enrolPatient(medface: Medface, input: object, image: Buffer, keepPhoto = false): Promise<string> {
   const id = (await createPatientRecord(medface, input, who)).id!;
@@ -59,9 +40,9 @@ const leaks = (haystack: Buffer, needles: readonly Buffer[]): number => needles.
 
 describe('what the SQLite database file holds', () => {
   it('has no plaintext embedding, rotated embedding, photo or key bytes', async () => {
-    const dataDir = path.join(mkdtempSync(path.join(dir, 'scan-')), 'data');
+    const dataDir = path.join(mkdtempSync(path.join(kit.dir, 'scan-')), 'data');
     const keyFile = path.join(dataDir, 'medface.key');
-    const medface = await startMedface(await openStore({ dataDir }), { keyFile, thresholdsFile, faces });
+    const medface = await startMedface(await openStore({ dataDir }), { keyFile, thresholdsFile: kit.thresholdsFile, faces: kit.faces });
     const files = () =>
       Buffer.concat(
         readdirSync(dataDir)
@@ -72,8 +53,8 @@ describe('what the SQLite database file holds', () => {
     try {
       const alice = await enrolPatient(medface, PATIENTS.alice, images.alice, true);
       await verify(medface, { patientId: alice, image: images.aliceAgain }, who);
-      const raw = (await faces.embeddingOf(images.alice, 'enrol')).embedding;
-      const probe = (await faces.embeddingOf(images.aliceAgain, 'verify')).embedding;
+      const raw = (await kit.faces.embeddingOf(images.alice, 'enrol')).embedding;
+      const probe = (await kit.faces.embeddingOf(images.aliceAgain, 'verify')).embedding;
       const needles = [
         ...windowsOf(raw.vector),
         ...windowsOf(medface.templates.protection.transformProbe(raw).vector),
@@ -107,7 +88,7 @@ describeEachStore('keys', (h) => {
   let keyFile: string;
   const opened: Medface[] = [];
   const start = async (file = keyFile): Promise<Medface> => {
-    const medface = await startMedface(await db.open(), { keyFile: file, thresholdsFile, faces });
+    const medface = await startMedface(await db.open(), { keyFile: file, thresholdsFile: kit.thresholdsFile, faces: kit.faces });
     opened.push(medface);
     return medface;
   };
@@ -117,7 +98,7 @@ describeEachStore('keys', (h) => {
 
   beforeEach(async () => {
     db = await h.create();
-    keyFile = path.join(mkdtempSync(path.join(dir, 'keys-')), 'medface.key');
+    keyFile = kit.newKeyFile();
   });
 
   afterEach(async () => {
@@ -167,7 +148,7 @@ describeEachStore('keys', (h) => {
     const alice = await enrolPatient(medface, PATIENTS.alice, images.alice, true);
     const before = await verify(medface, { patientId: alice, image: images.aliceAgain }, who);
     const oldKek = medface.templates.keys.currentKekId;
-    const oldKeyFile = path.join(mkdtempSync(path.join(dir, 'old-keys-')), 'medface.key');
+    const oldKeyFile = path.join(mkdtempSync(path.join(kit.dir, 'old-keys-')), 'medface.key');
     copyFileSync(keyFile, oldKeyFile);
     copyFileSync(pseudonymKeyPath(keyFile), pseudonymKeyPath(oldKeyFile));
     // a second process that loaded the key file before the rotation

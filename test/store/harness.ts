@@ -93,6 +93,23 @@ function postgresHarness(baseUrl: string): StoreHarness {
   };
 }
 
+/** A fresh, empty database and a store open on it: what most storage tests start each test with. */
+export interface OpenDatabase {
+  db: TestDatabase;
+  store: Store;
+}
+
+export async function openFresh(h: StoreHarness): Promise<OpenDatabase> {
+  const db = await h.create();
+  return { db, store: await db.open() };
+}
+
+/** Closes the store a test ended with (it may have reopened it) and drops the database. */
+export async function closeAndDrop({ db, store }: OpenDatabase): Promise<void> {
+  await store.close();
+  await db.drop();
+}
+
 const postgresUrl = process.env.MEDFACE_TEST_DATABASE_URL;
 
 /**

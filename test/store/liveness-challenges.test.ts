@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { LivenessChallengeRow, Store } from '../../src/store/types.js';
-import { describeEachStore, type TestDatabase } from './harness.js';
+import { closeAndDrop, describeEachStore, openFresh, type TestDatabase } from './harness.js';
 
 function challenge(over: Partial<LivenessChallengeRow> = {}): LivenessChallengeRow {
   const issued = Date.parse('2026-05-01T10:00:00.000Z');
@@ -22,15 +22,9 @@ describeEachStore('liveness challenges', (h) => {
   let db: TestDatabase;
   let store: Store;
 
-  beforeEach(async () => {
-    db = await h.create();
-    store = await db.open();
-  });
+  beforeEach(async () => ({ db, store } = await openFresh(h)));
 
-  afterEach(async () => {
-    await store.close();
-    await db.drop();
-  });
+  afterEach(() => closeAndDrop({ db, store }));
 
   it('stores a challenge and reads it back as issued', async () => {
     const row = challenge({ subject: randomUUID(), actions: ['look-up', 'turn-right', 'come-closer'] });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { PatientNoticeRow, Store } from '../../src/store/types.js';
-import { describeEachStore, type TestDatabase } from './harness.js';
+import { closeAndDrop, describeEachStore, openFresh, type TestDatabase } from './harness.js';
 
 describeEachStore('patient notices', (h) => {
   let db: TestDatabase;
@@ -9,8 +9,7 @@ describeEachStore('patient notices', (h) => {
   const patients = [randomUUID(), randomUUID()];
 
   beforeEach(async () => {
-    db = await h.create();
-    store = await db.open();
+    ({ db, store } = await openFresh(h));
     for (const id of patients) {
       await store.insertPatient(
         { id, versionId: 1, lastUpdated: new Date().toISOString(), resource: { resourceType: 'Patient', id } },
@@ -19,10 +18,7 @@ describeEachStore('patient notices', (h) => {
     }
   });
 
-  afterEach(async () => {
-    await store.close();
-    await db.drop();
-  });
+  afterEach(() => closeAndDrop({ db, store }));
 
   const notice = (patientId: string, createdAt: string): PatientNoticeRow => ({ id: randomUUID(), patientId, kind: 'face-added', createdAt, portalShownAt: null, visitShownAt: null });
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { AuditEventRow, Store, UserRow } from '../../src/store/types.js';
-import { describeEachStore, type TestDatabase } from './harness.js';
+import { closeAndDrop, describeEachStore, openFresh, type TestDatabase } from './harness.js';
 
 /** The queries that put names on the ids of work lists (issue 16): patients and users by ids, users by name, audit entries by several actors or patients. */
 describeEachStore('people behind ids', (h) => {
@@ -13,18 +13,14 @@ describeEachStore('people behind ids', (h) => {
   const users = [user('nurse.ada'), user('nurse.bea'), user('doctor.cy')];
 
   beforeEach(async () => {
-    db = await h.create();
-    store = await db.open();
+    ({ db, store } = await openFresh(h));
     for (const id of patients) {
       await store.insertPatient({ id, versionId: 1, lastUpdated: now, resource: { resourceType: 'Patient', id } }, { nameTokens: [], sortName: '', birthDate: null, gender: null, identifiers: [] });
     }
     for (const u of users) await store.insertUser(u);
   });
 
-  afterEach(async () => {
-    await store.close();
-    await db.drop();
-  });
+  afterEach(() => closeAndDrop({ db, store }));
 
   it('reads several patients and users by id at once, skipping unknown ids', async () => {
     const found = await store.getPatients([patients[2]!, randomUUID(), patients[0]!]);

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { NewStaffTemplate, Store, UserRow } from '../../src/store/types.js';
-import { describeEachStore, type TestDatabase } from './harness.js';
+import { closeAndDrop, describeEachStore, openFresh, type TestDatabase } from './harness.js';
 
 /** Staff sign-in faces in their own table (migration 4): kept apart from patients' templates, deleted with the account. */
 
@@ -29,15 +29,9 @@ describeEachStore('staff face templates', (h) => {
   let db: TestDatabase;
   let store: Store;
 
-  beforeEach(async () => {
-    db = await h.create();
-    store = await db.open();
-  });
+  beforeEach(async () => ({ db, store } = await openFresh(h)));
 
-  afterEach(async () => {
-    await store.close();
-    await db.drop();
-  });
+  afterEach(() => closeAndDrop({ db, store }));
 
   it('stores the blobs as given, per user, apart from patient templates', async () => {
     const a = user();

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { MedfaceError } from '../../src/errors.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
 import type { ConsentRow, NewTemplate, PatientIndexTerms, PatientLinkRow, Repository, ResourceRow, Store, StoredTemplate } from '../../src/store/types.js';
-import { describeEachStore, type TestDatabase } from './harness.js';
+import { closeAndDrop, describeEachStore, openFresh, type TestDatabase } from './harness.js';
 
 function patientRow(id = randomUUID()): ResourceRow {
   return { id, versionId: 1, lastUpdated: new Date().toISOString(), resource: { resourceType: 'Patient', id } };
@@ -51,14 +51,8 @@ describeEachStore('store', (h) => {
   let db: TestDatabase;
   let store: Store;
 
-  beforeEach(async () => {
-    db = await h.create();
-    store = await db.open();
-  });
-  afterEach(async () => {
-    await store.close();
-    await db.drop();
-  });
+  beforeEach(async () => ({ db, store } = await openFresh(h)));
+  afterEach(() => closeAndDrop({ db, store }));
 
   it('applies every migration once and keeps data when reopened', async () => {
     const p = patientRow();

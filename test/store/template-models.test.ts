@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { NewTemplate, Store } from '../../src/store/types.js';
-import { describeEachStore, type TestDatabase } from './harness.js';
+import { closeAndDrop, describeEachStore, openFresh, type TestDatabase } from './harness.js';
 
 /** A store holding templates of two recognisers, as after a change of the default model (opaque blobs). */
 
@@ -29,14 +29,8 @@ describeEachStore('templates of two models', (h) => {
   let db: TestDatabase;
   let store: Store;
 
-  beforeEach(async () => {
-    db = await h.create();
-    store = await db.open();
-  });
-  afterEach(async () => {
-    await store.close();
-    await db.drop();
-  });
+  beforeEach(async () => ({ db, store } = await openFresh(h)));
+  afterEach(() => closeAndDrop({ db, store }));
 
   async function patient(): Promise<string> {
     const id = randomUUID();

@@ -13,6 +13,11 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attributes: Att
   return element;
 }
 
+/** Terms and what they say, set out as a notice; `label` names the list for assistive technology where the page does not. */
+export function noticeList(label: string | undefined, rows: readonly (readonly [string, Child])[]): HTMLDListElement {
+  return h('dl', { class: 'notice', 'aria-label': label }, ...rows.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]));
+}
+
 let fieldIds = 0;
 
 /** A labelled form control. */

@@ -34,12 +34,8 @@ export interface AccountRequestRepository {
 
 export function accountRequestRepository(sql: SqlExecutor): AccountRequestRepository {
   return {
-    async insertAccountRequest(row: AccountRequestRow): Promise<void> {
-      await sql.run(ACCOUNT_REQUESTS.insert, ACCOUNT_REQUESTS.values(row));
-    },
-    async getAccountRequest(id: string): Promise<AccountRequestRow | null> {
-      return ACCOUNT_REQUESTS.one(sql, 'WHERE id = ?', [id]);
-    },
+    insertAccountRequest: (row) => ACCOUNT_REQUESTS.insertRow(sql, row),
+    getAccountRequest: (id) => ACCOUNT_REQUESTS.byId(sql, id),
     async listAccountRequests(status: AccountRequestStatus): Promise<AccountRequestRow[]> {
       return ACCOUNT_REQUESTS.all(sql, 'WHERE status = ? ORDER BY requested_at, id', [status]);
     },

@@ -39,12 +39,8 @@ export interface ApiClientRepository {
 
 export function apiClientRepository(sql: SqlExecutor): ApiClientRepository {
   return {
-    async insertApiClient(row: ApiClientRow): Promise<void> {
-      await sql.run(API_CLIENTS.insert, API_CLIENTS.values(row));
-    },
-    async getApiClient(id: string): Promise<ApiClientRow | null> {
-      return API_CLIENTS.one(sql, 'WHERE id = ?', [id]);
-    },
+    insertApiClient: (row) => API_CLIENTS.insertRow(sql, row),
+    getApiClient: (id) => API_CLIENTS.byId(sql, id),
     async getApiClientByKeyHash(keyHash: string): Promise<ApiClientRow | null> {
       return API_CLIENTS.one(sql, 'WHERE key_hash = ?', [keyHash]);
     },

@@ -55,9 +55,7 @@ export function auditRepository(sql: SqlExecutor): AuditRepository {
       const rows = await sql.all<{ seq: number | string; hash: string }>('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
       return rows[0] ? { seq: Number(rows[0].seq), hash: rows[0].hash } : null;
     },
-    async insertAuditEvent(e: AuditEventRow): Promise<void> {
-      await sql.run(AUDIT_EVENTS.insert, AUDIT_EVENTS.values(e));
-    },
+    insertAuditEvent: (e) => AUDIT_EVENTS.insertRow(sql, e),
     async listAuditEvents(q: AuditQuery): Promise<AuditEventRow[]> {
       const { where, params } = whereGiven(
         [

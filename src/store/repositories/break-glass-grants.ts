@@ -36,12 +36,8 @@ export interface BreakGlassGrantRepository {
 
 export function breakGlassGrantRepository(sql: SqlExecutor): BreakGlassGrantRepository {
   return {
-    async insertBreakGlassGrant(row: BreakGlassGrantRow): Promise<void> {
-      await sql.run(GRANTS.insert, GRANTS.values(row));
-    },
-    async getBreakGlassGrant(id: string): Promise<BreakGlassGrantRow | null> {
-      return GRANTS.one(sql, 'WHERE id = ?', [id]);
-    },
+    insertBreakGlassGrant: (row) => GRANTS.insertRow(sql, row),
+    getBreakGlassGrant: (id) => GRANTS.byId(sql, id),
     async findActiveBreakGlassGrant(userId: string, patientId: string, at: string): Promise<BreakGlassGrantRow | null> {
       return GRANTS.one(sql, 'WHERE user_id = ? AND patient_id = ? AND granted_at <= ? AND expires_at > ? ORDER BY expires_at DESC, id LIMIT 1', [userId, patientId, at, at]);
     },

@@ -24,9 +24,7 @@ export interface ClinicalResourceRepository {
 
 export function clinicalResourceRepository(sql: SqlExecutor): ClinicalResourceRepository {
   return {
-    async insertClinicalResource(row: ClinicalResourceRow): Promise<void> {
-      await sql.run(CLINICAL_RESOURCES.insert, CLINICAL_RESOURCES.values(row));
-    },
+    insertClinicalResource: (row) => CLINICAL_RESOURCES.insertRow(sql, row),
     async updateClinicalResource(row: ClinicalResourceRow, expectedVersionId: number): Promise<boolean> {
       const changed = await sql.run('UPDATE clinical_resources SET version_id = ?, last_updated = ?, resource = ? WHERE id = ? AND resource_type = ? AND patient_id = ? AND version_id = ?', [
         row.versionId,

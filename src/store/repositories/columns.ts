@@ -23,11 +23,15 @@ export interface Table<T> {
   /** `INSERT INTO <table> (<every column>) VALUES (?, …)`, bound by `values(row)`. */
   insert: string;
   values(row: T): SqlValue[];
+  /** Runs `insert` with the row's values. */
+  insertRow(sql: SqlExecutor, row: T): Promise<void>;
   row(r: DbRow): T;
   /** The first row of `SELECT <every column> FROM <table> <rest>`, or null. */
   one(sql: SqlExecutor, rest: string, params?: readonly SqlValue[]): Promise<T | null>;
   /** Every row of `SELECT <every column> FROM <table> <rest>`. */
   all(sql: SqlExecutor, rest: string, params?: readonly SqlValue[]): Promise<T[]>;
+  /** The row whose `id` column is `id`, or null (for the tables keyed by an `id` column). */
+  byId(sql: SqlExecutor, id: string): Promise<T | null>;
 }
 
 export function table<T>(name: string, columns: Columns<T>): Table<T> {
@@ -37,15 +41,20 @@ export function table<T>(name: string, columns: Columns<T>): Table<T> {
   const row = (r: DbRow): T => Object.fromEntries(entries.map(([field, c]) => [field, c.read(r[c.name])])) as T;
   const insert = `INSERT INTO ${name} (${names}) VALUES (${entries.map(() => '?').join(', ')})`;
   const values = (value: T): SqlValue[] => entries.map(([field, c]) => c.write(value[field]));
+  const one = async (sql: SqlExecutor, rest: string, params?: readonly SqlValue[]): Promise<T | null> => {
+    const [first] = await sql.all<DbRow>(`${select} ${rest}`, params);
+    return first ? row(first) : null;
+  };
   return {
     insert,
     values,
-    row,
-    one: async (sql, rest, params) => {
-      const [first] = await sql.all<DbRow>(`${select} ${rest}`, params);
-      return first ? row(first) : null;
+    insertRow: async (sql, value) => {
+      await sql.run(insert, values(value));
     },
+    row,
+    one,
     all: async (sql, rest, params) => (await sql.all<DbRow>(`${select} ${rest}`, params)).map(row),
+    byId: (sql, id) => one(sql, 'WHERE id = ?', [id]),
   };
 }
 

@@ -24,9 +24,7 @@ export interface ConsentRepository {
 
 export function consentRepository(sql: SqlExecutor): ConsentRepository {
   return {
-    async insertConsent(row: ConsentRow): Promise<void> {
-      await sql.run(CONSENTS.insert, CONSENTS.values(row));
-    },
+    insertConsent: (row) => CONSENTS.insertRow(sql, row),
     async updateConsent(row: ConsentRow, expectedVersionId: number): Promise<boolean> {
       const changed = await sql.run('UPDATE consents SET status = ?, scope = ?, category = ?, version_id = ?, last_updated = ?, resource = ? WHERE id = ? AND patient_id = ? AND version_id = ?', [
         row.status,
@@ -41,9 +39,7 @@ export function consentRepository(sql: SqlExecutor): ConsentRepository {
       ]);
       return changed > 0;
     },
-    async getConsent(id: string): Promise<ConsentRow | null> {
-      return CONSENTS.one(sql, 'WHERE id = ?', [id]);
-    },
+    getConsent: (id) => CONSENTS.byId(sql, id),
     async getActiveConsent(patientId: string, category: string): Promise<ConsentRow | null> {
       return CONSENTS.one(sql, `WHERE patient_id = ? AND category = ? AND status = 'active'`, [patientId, category]);
     },

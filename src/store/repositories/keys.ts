@@ -36,12 +36,8 @@ export interface KeyRepository {
 
 export function keyRepository(sql: SqlExecutor): KeyRepository {
   return {
-    async insertKey(k: KeyMetadata): Promise<void> {
-      await sql.run(KEYS.insert, KEYS.values(k));
-    },
-    async getKey(id: string): Promise<KeyMetadata | null> {
-      return KEYS.one(sql, 'WHERE id = ?', [id]);
-    },
+    insertKey: (k) => KEYS.insertRow(sql, k),
+    getKey: (id) => KEYS.byId(sql, id),
     async listKeys(purpose?: string): Promise<KeyMetadata[]> {
       return purpose === undefined ? KEYS.all(sql, 'ORDER BY created_at, id') : KEYS.all(sql, 'WHERE purpose = ? ORDER BY created_at, id', [purpose]);
     },

@@ -31,12 +31,8 @@ export interface LivenessChallengeRepository {
 
 export function livenessChallengeRepository(sql: SqlExecutor): LivenessChallengeRepository {
   return {
-    async insertLivenessChallenge(row: LivenessChallengeRow): Promise<void> {
-      await sql.run(CHALLENGES.insert, CHALLENGES.values(row));
-    },
-    async getLivenessChallenge(id: string): Promise<LivenessChallengeRow | null> {
-      return CHALLENGES.one(sql, 'WHERE id = ?', [id]);
-    },
+    insertLivenessChallenge: (row) => CHALLENGES.insertRow(sql, row),
+    getLivenessChallenge: (id) => CHALLENGES.byId(sql, id),
     async consumeLivenessChallenge(id: string, at: string): Promise<boolean> {
       return (await sql.run('UPDATE liveness_challenges SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL', [at, id])) > 0;
     },

@@ -31,12 +31,8 @@ export interface PatientLinkRepository {
 
 export function patientLinkRepository(sql: SqlExecutor): PatientLinkRepository {
   return {
-    async insertPatientLink(row: PatientLinkRow): Promise<void> {
-      await sql.run(LINKS.insert, LINKS.values(row));
-    },
-    async getPatientLink(id: string): Promise<PatientLinkRow | null> {
-      return LINKS.one(sql, 'WHERE id = ?', [id]);
-    },
+    insertPatientLink: (row) => LINKS.insertRow(sql, row),
+    getPatientLink: (id) => LINKS.byId(sql, id),
     async listPatientLinks(filter: { patientId?: string; status?: PatientLinkStatus }): Promise<PatientLinkRow[]> {
       const where: string[] = [];
       const params: SqlValue[] = [];

@@ -92,9 +92,7 @@ export function patientRepository(sql: SqlExecutor): PatientRepository {
       await writeIndexTerms(sql, row.id, terms);
       return true;
     },
-    async getPatient(id: string): Promise<ResourceRow | null> {
-      return PATIENTS.one(sql, 'WHERE id = ?', [id]);
-    },
+    getPatient: (id) => PATIENTS.byId(sql, id),
     async getPatients(ids: readonly string[]): Promise<ResourceRow[]> {
       if (ids.length === 0) return [];
       return PATIENTS.all(sql, `WHERE id IN (${marks(ids)}) ORDER BY id`, ids);
@@ -143,9 +141,7 @@ export function patientRepository(sql: SqlExecutor): PatientRepository {
       const rows = await sql.all<{ id: string }>(`SELECT id FROM patients WHERE id = ?${lock}`, [id]);
       return rows.length > 0;
     },
-    async insertPatientNotice(row: PatientNoticeRow): Promise<void> {
-      await sql.run(PATIENT_NOTICES.insert, PATIENT_NOTICES.values(row));
-    },
+    insertPatientNotice: (row) => PATIENT_NOTICES.insertRow(sql, row),
     async listPatientNotices(patientId: string): Promise<PatientNoticeRow[]> {
       return PATIENT_NOTICES.all(sql, 'WHERE patient_id = ? ORDER BY created_at, id', [patientId]);
     },

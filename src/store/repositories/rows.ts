@@ -1,3 +1,4 @@
+import type { SqlExecutor } from '../sql.js';
 import type { Columns } from './columns.js';
 import { bytes, json, num, text, time } from './columns.js';
 
@@ -45,3 +46,21 @@ export const BLOB_COLUMNS: Columns<ProtectedBlob> = {
   ciphertext: bytes('ciphertext'),
   tag: bytes('tag'),
 };
+
+/**
+ * Re-seals one row's blob in place (key rotation, transform renewal): its key, wrapped key, IV, ciphertext and tag,
+ * and the template transform where the table keeps one. False when the row is gone.
+ */
+export async function updateProtection(sql: SqlExecutor, table: 'templates' | 'staff_templates' | 'photos', id: string, blob: ProtectedBlob, transformId?: string): Promise<boolean> {
+  const transform = transformId === undefined ? [] : [transformId];
+  const changed = await sql.run(`UPDATE ${table} SET ${transformId === undefined ? '' : 'transform_id = ?, '}key_id = ?, wrapped_key = ?, iv = ?, ciphertext = ?, tag = ? WHERE id = ?`, [
+    ...transform,
+    blob.keyId,
+    blob.wrappedKey,
+    blob.iv,
+    blob.ciphertext,
+    blob.tag,
+    id,
+  ]);
+  return changed > 0;
+}

@@ -57,9 +57,7 @@ export interface SessionRepository {
 
 export function sessionRepository(sql: SqlExecutor): SessionRepository {
   return {
-    async insertSession(row: SessionRow): Promise<void> {
-      await sql.run(SESSIONS.insert, SESSIONS.values(row));
-    },
+    insertSession: (row) => SESSIONS.insertRow(sql, row),
     async getSessionByTokenHash(tokenHash: string): Promise<SessionRow | null> {
       return SESSIONS.one(sql, 'WHERE token_hash = ?', [tokenHash]);
     },

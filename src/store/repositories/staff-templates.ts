@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { SqlExecutor } from '../sql.js';
 import { json, table, text, time } from './columns.js';
 import type { ProtectedBlob } from './rows.js';
-import { BLOB_COLUMNS } from './rows.js';
+import { BLOB_COLUMNS, updateProtection } from './rows.js';
 
 /**
  * Staff members' own sign-in faces (opaque protected blobs, deleted with their account; never part of patient
@@ -52,18 +52,7 @@ export function staffTemplateRepository(sql: SqlExecutor): StaffTemplateReposito
     async listStaffTemplatesPage(afterId: string | null, limit: number): Promise<StoredStaffTemplate[]> {
       return STAFF_TEMPLATES.all(sql, 'WHERE id > ? ORDER BY id LIMIT ?', [afterId ?? '', limit]);
     },
-    async updateStaffTemplateProtection(id: string, blob: ProtectedBlob & { transformId: string }): Promise<boolean> {
-      const changed = await sql.run('UPDATE staff_templates SET transform_id = ?, key_id = ?, wrapped_key = ?, iv = ?, ciphertext = ?, tag = ? WHERE id = ?', [
-        blob.transformId,
-        blob.keyId,
-        blob.wrappedKey,
-        blob.iv,
-        blob.ciphertext,
-        blob.tag,
-        id,
-      ]);
-      return changed > 0;
-    },
+    updateStaffTemplateProtection: (id, blob) => updateProtection(sql, 'staff_templates', id, blob, blob.transformId),
   };
 }
 

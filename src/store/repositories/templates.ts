@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { SqlExecutor } from '../sql.js';
 import { json, table, text, textOrNull, time } from './columns.js';
 import type { ProtectedBlob } from './rows.js';
-import { BLOB_COLUMNS } from './rows.js';
+import { BLOB_COLUMNS, updateProtection } from './rows.js';
 
 /**
  * Patients' face templates and the captures kept with them (opaque protected blobs; a photo goes with its template).
@@ -117,18 +117,7 @@ export function templateRepository(sql: SqlExecutor): TemplateRepository {
       const rows = await sql.all<{ id: string; patient_id: string }>('SELECT id, patient_id FROM templates WHERE id > ? ORDER BY id LIMIT ?', [afterId ?? '', limit]);
       return rows.map((r) => ({ id: r.id, patientId: r.patient_id }));
     },
-    async updateTemplateProtection(id: string, blob: ProtectedBlob & { transformId: string }): Promise<boolean> {
-      const changed = await sql.run('UPDATE templates SET transform_id = ?, key_id = ?, wrapped_key = ?, iv = ?, ciphertext = ?, tag = ? WHERE id = ?', [
-        blob.transformId,
-        blob.keyId,
-        blob.wrappedKey,
-        blob.iv,
-        blob.ciphertext,
-        blob.tag,
-        id,
-      ]);
-      return changed > 0;
-    },
+    updateTemplateProtection: (id, blob) => updateProtection(sql, 'templates', id, blob, blob.transformId),
     async deleteTemplate(id: string): Promise<boolean> {
       return (await sql.run('DELETE FROM templates WHERE id = ?', [id])) > 0;
     },
@@ -168,17 +157,7 @@ export function templateRepository(sql: SqlExecutor): TemplateRepository {
     async listPhotosPage(afterId: string | null, limit: number): Promise<StoredPhoto[]> {
       return PHOTOS.all(sql, 'WHERE id > ? ORDER BY id LIMIT ?', [afterId ?? '', limit]);
     },
-    async updatePhotoProtection(id: string, blob: ProtectedBlob): Promise<boolean> {
-      const changed = await sql.run('UPDATE photos SET key_id = ?, wrapped_key = ?, iv = ?, ciphertext = ?, tag = ? WHERE id = ?', [
-        blob.keyId,
-        blob.wrappedKey,
-        blob.iv,
-        blob.ciphertext,
-        blob.tag,
-        id,
-      ]);
-      return changed > 0;
-    },
+    updatePhotoProtection: (id, blob) => updateProtection(sql, 'photos', id, blob),
     async moveTemplatePhotos(fromTemplateId: string, toTemplateId: string): Promise<number> {
       return sql.run('UPDATE photos SET template_id = ? WHERE template_id = ?', [toTemplateId, fromTemplateId]);
     },

@@ -69,9 +69,7 @@ export interface UserRepository {
 
 export function userRepository(sql: SqlExecutor): UserRepository {
   return {
-    async insertUser(row: UserRow): Promise<void> {
-      await sql.run(USERS.insert, USERS.values(row));
-    },
+    insertUser: (row) => USERS.insertRow(sql, row),
     async updateUser(row: UserRow): Promise<boolean> {
       const changed = await sql.run('UPDATE users SET display_name = ?, roles = ?, updated_at = ?, disabled_at = ? WHERE id = ?', [
         row.displayName,
@@ -82,9 +80,7 @@ export function userRepository(sql: SqlExecutor): UserRepository {
       ]);
       return changed > 0;
     },
-    async getUser(id: string): Promise<UserRow | null> {
-      return USERS.one(sql, 'WHERE id = ?', [id]);
-    },
+    getUser: (id) => USERS.byId(sql, id),
     async getUsers(ids: readonly string[]): Promise<UserRow[]> {
       if (ids.length === 0) return [];
       return USERS.all(sql, `WHERE id IN (${marks(ids)}) ORDER BY username`, ids);

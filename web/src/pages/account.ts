@@ -1,7 +1,7 @@
 import type { FaceRemoved, FaceStatus, PasswordChanged } from '../../../src/server/contract.js';
 import { api } from '../api.js';
 import { openCamera, type Camera } from '../camera.js';
-import { confirmed, field, formValues, h, say, status } from '../dom.js';
+import { confirmed, field, formValues, h, noticeList, say, status } from '../dom.js';
 import { navigate } from '../navigation.js';
 import { session, setSession } from '../session.js';
 
@@ -87,16 +87,11 @@ export async function renderAccount(main: HTMLElement): Promise<() => void> {
           ? 'No face enrolled: you sign in with your authenticator code.'
           : `Enrolled ${current.templates.length} time${current.templates.length === 1 ? '' : 's'}, last on ${new Date(current.templates[current.templates.length - 1]!.createdAt).toLocaleString()}.`,
       ),
-      h(
-        'dl',
-        { class: 'notice', 'aria-label': 'Staff face notice' },
-        h('dt', {}, 'What we keep'),
-        h('dd', {}, 'An encrypted face template computed from a photo of you; not the photo. It cannot be turned back into a picture.'),
-        h('dt', {}, 'What it is for'),
-        h('dd', {}, 'Only to confirm it is you when you sign in with your password. It is never used to search for patients or anyone else.'),
-        h('dt', {}, 'How long'),
-        h('dd', {}, 'Until you remove it here, or your account is disabled. Then it is deleted straight away.'),
-      ),
+      noticeList('Staff face notice', [
+        ['What we keep', 'An encrypted face template computed from a photo of you; not the photo. It cannot be turned back into a picture.'],
+        ['What it is for', 'Only to confirm it is you when you sign in with your password. It is never used to search for patients or anyone else.'],
+        ['How long', 'Until you remove it here, or your account is disabled. Then it is deleted straight away.'],
+      ]),
       h('div', { class: 'actions' }, consent, h('label', { for: 'face-consent' }, 'I have read this and agree to my face being used to sign me in')),
       h(
         'div',

@@ -1,5 +1,5 @@
 import { api } from '../api.js';
-import { h, table } from '../dom.js';
+import { h, noticeList, table } from '../dom.js';
 import type { KeyStatus } from '../../../src/server/contract.js';
 
 /** Administrator: which keys protect the stored templates and photos, and how many each (never key material). */
@@ -12,16 +12,11 @@ export async function renderAdminKeys(main: HTMLElement): Promise<void> {
       'section',
       { class: 'card', 'aria-labelledby': 'keys-title' },
       h('h1', { id: 'keys-title' }, 'Key status'),
-      h(
-        'dl',
-        { class: 'notice', 'aria-label': 'Key summary' },
-        h('dt', {}, 'Active key-encryption key'),
-        h('dd', {}, current ? `${current.id}, created ${when(current.createdAt)}` : 'unknown'),
-        h('dt', {}, 'Last key rotation'),
-        h('dd', {}, when(lastRotation)),
-        h('dt', {}, 'Last transform renewal'),
-        h('dd', {}, when(lastTransformRenewal)),
-      ),
+      noticeList('Key summary', [
+        ['Active key-encryption key', current ? `${current.id}, created ${when(current.createdAt)}` : 'unknown'],
+        ['Last key rotation', when(lastRotation)],
+        ['Last transform renewal', when(lastTransformRenewal)],
+      ]),
       table(
         ['Key', 'Purpose', 'Created', 'Status', 'Patient templates', 'Staff sign-in faces', 'Photos'],
         keys.map((k) => [

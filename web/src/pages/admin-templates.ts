@@ -1,5 +1,5 @@
 import { api } from '../api.js';
-import { h, table } from '../dom.js';
+import { h, noticeList, table } from '../dom.js';
 import type { TemplateStatus } from '../../../src/server/contract.js';
 
 type ModelStatus = TemplateStatus['models'][number];
@@ -26,16 +26,11 @@ export async function renderAdminTemplates(main: HTMLElement): Promise<void> {
       'section',
       { class: 'card', 'aria-labelledby': 'templates-title' },
       h('h1', { id: 'templates-title' }, 'Face templates by recogniser'),
-      h(
-        'dl',
-        { class: 'notice', 'aria-label': 'Template summary' },
-        h('dt', {}, 'Current recogniser'),
-        h('dd', {}, h('code', {}, model)),
-        h('dt', {}, 'Migration'),
-        h('dd', {}, pending > 0 ? `pending: ${pending} template(s) can be re-derived from kept photos` : 'nothing to migrate'),
-        h('dt', {}, 'Patients to enrol again'),
-        h('dd', {}, String(waiting)),
-      ),
+      noticeList('Template summary', [
+        ['Current recogniser', h('code', {}, model)],
+        ['Migration', pending > 0 ? `pending: ${pending} template(s) can be re-derived from kept photos` : 'nothing to migrate'],
+        ['Patients to enrol again', String(waiting)],
+      ]),
       models.length === 0
         ? h('p', {}, 'No templates yet.')
         : table(

@@ -1,6 +1,6 @@
 import type { ThresholdsStatus } from '../../../src/server/contract.js';
 import { api } from '../api.js';
-import { h, table } from '../dom.js';
+import { h, noticeList, table } from '../dom.js';
 
 /** 1:N decisions of a model: null for a model calibrated before identification was. */
 type Identification = NonNullable<ThresholdsStatus['models'][number]['identification']>;
@@ -39,26 +39,18 @@ export async function renderAdminThresholds(main: HTMLElement): Promise<void> {
         'Operating threshold and grade cut-offs',
       ),
       identificationSection(m.identification, rate),
-      h(
-        'dl',
-        { class: 'notice', 'aria-label': 'Calibration provenance' },
-        h('dt', {}, 'Calibrated'),
-        h('dd', {}, c.date ? new Date(c.date).toLocaleString() : 'unknown'),
-        h('dt', {}, 'Data sets'),
-        h('dd', {}, (c.sets ?? []).join(', ') || 'unknown'),
-        h('dt', {}, 'Pairs scored'),
-        h('dd', {}, `${c.impostorPairs ?? 0} impostor, ${c.genuinePairs ?? 0} genuine; ${c.failuresToAcquire ?? 0} images without a usable face`),
-        h('dt', {}, 'True accept rate at each threshold'),
-        h(
-          'dd',
-          {},
+      noticeList('Calibration provenance', [
+        ['Calibrated', c.date ? new Date(c.date).toLocaleString() : 'unknown'],
+        ['Data sets', (c.sets ?? []).join(', ') || 'unknown'],
+        ['Pairs scored', `${c.impostorPairs ?? 0} impostor, ${c.genuinePairs ?? 0} genuine; ${c.failuresToAcquire ?? 0} images without a usable face`],
+        [
+          'True accept rate at each threshold',
           Object.entries(c.tarAtFmr ?? {})
             .map(([fmr, tar]) => `FMR ${fmr}: ${rate(tar)}`)
             .join('; ') || 'not measured',
-        ),
-        h('dt', {}, 'Command'),
-        h('dd', {}, h('code', {}, c.command ?? '')),
-      ),
+        ],
+        ['Command', h('code', {}, c.command ?? '')],
+      ]),
     );
   });
 

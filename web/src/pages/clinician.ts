@@ -1,6 +1,6 @@
 import type { Chart, Fhir } from '../../../src/server/contract.js';
 import { api, patientName, query } from '../api.js';
-import { field, formValues, h, say, status, table } from '../dom.js';
+import { field, formValues, h, noticeList, say, status, table } from '../dom.js';
 
 /** Patient search: name prefix and/or date of birth. */
 export async function renderClinician(main: HTMLElement, params: URLSearchParams): Promise<void> {
@@ -77,16 +77,11 @@ export async function renderChart(main: HTMLElement, _params: URLSearchParams, p
       'section',
       { class: 'card', 'aria-labelledby': 'chart-title' },
       h('h1', { id: 'chart-title' }, patientName(patient)),
-      h(
-        'dl',
-        { class: 'notice' },
-        h('dt', {}, 'Date of birth'),
-        h('dd', {}, patient.birthDate ?? 'not recorded'),
-        h('dt', {}, 'Gender'),
-        h('dd', {}, patient.gender ?? 'not recorded'),
-        h('dt', {}, 'Identifiers'),
-        h('dd', {}, (patient.identifier ?? []).map((i) => i.value).join(', ') || 'none'),
-      ),
+      noticeList(undefined, [
+        ['Date of birth', patient.birthDate ?? 'not recorded'],
+        ['Gender', patient.gender ?? 'not recorded'],
+        ['Identifiers', (patient.identifier ?? []).map((i) => i.value).join(', ') || 'none'],
+      ]),
     ),
   );
   const types = Object.entries(chart.resources).flatMap(([type, resources]): [string, Fhir.ClinicalResource[]][] => (resources ? [[type, resources]] : []));

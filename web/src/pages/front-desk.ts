@@ -1,7 +1,7 @@
 import type { BiometricsErased, ConsentWithdrawn, DuplicateLink, EnrolResult, Fhir, IdentifyResult } from '../../../src/server/contract.js';
 import { api, ApiError, candidateCount, labelOf, patientName, query } from '../api.js';
 import { openCamera, readFile, type Camera } from '../camera.js';
-import { field, formValues, h, say, status, table } from '../dom.js';
+import { field, formValues, h, noticeList, say, status, table } from '../dom.js';
 import { qualityProblems } from '../quality.js';
 
 /** The version of the privacy notice below, recorded with each consent: change it when the text changes. */
@@ -58,20 +58,13 @@ export async function renderFrontDesk(main: HTMLElement): Promise<() => void> {
       { class: 'card', 'aria-labelledby': 'consent-title' },
       h('h1', { id: 'consent-title' }, `Face recognition for ${patientName(patient)}`),
       h('p', {}, 'Read this to the patient, or let them read it, before they agree. Saying no changes nothing about their care.'),
-      h(
-        'dl',
-        { class: 'notice', 'aria-label': 'Privacy notice' },
-        h('dt', {}, 'What we keep'),
-        h('dd', {}, 'A face template: a list of numbers computed from your photo, encrypted. We do not keep the photo itself. The template cannot be turned back into a picture of you.'),
-        h('dt', {}, 'What it is for'),
-        h('dd', {}, 'To find your record when you check in, or in an emergency when you cannot tell us who you are, so that you get the right care.'),
-        h('dt', {}, 'How long'),
-        h('dd', {}, 'Until you withdraw your consent or ask us to delete it. Then it is deleted straight away.'),
-        h('dt', {}, 'Who sees it'),
-        h('dd', {}, 'Nobody sees the template. The system compares it on our own servers; staff only see whether your face matched. Every use is recorded and checked by our privacy officer.'),
-        h('dt', {}, 'How to withdraw'),
-        h('dd', {}, 'Tell the front desk at any time, or use the patient portal. You can still be identified in the usual way.'),
-      ),
+      noticeList('Privacy notice', [
+        ['What we keep', 'A face template: a list of numbers computed from your photo, encrypted. We do not keep the photo itself. The template cannot be turned back into a picture of you.'],
+        ['What it is for', 'To find your record when you check in, or in an emergency when you cannot tell us who you are, so that you get the right care.'],
+        ['How long', 'Until you withdraw your consent or ask us to delete it. Then it is deleted straight away.'],
+        ['Who sees it', 'Nobody sees the template. The system compares it on our own servers; staff only see whether your face matched. Every use is recorded and checked by our privacy officer.'],
+        ['How to withdraw', 'Tell the front desk at any time, or use the patient portal. You can still be identified in the usual way.'],
+      ]),
       h('div', { class: 'actions' }, agreed, h('label', { for: 'consent-agreed' }, 'The patient has read this notice and agrees')),
       h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Record consent'), h('button', { type: 'button', class: 'secondary', onclick: () => register() }, 'Patient declines')),
       message,

@@ -1,6 +1,6 @@
 import type { BiometricsErased, Chart, ConsentWithdrawn, Fhir, PinStatus, PortalNotices } from '../../../src/server/contract.js';
 import { api, ApiError, patientName } from '../api.js';
-import { field, h, say, status, table } from '../dom.js';
+import { field, h, noticeList, say, status, table } from '../dom.js';
 import { navigate } from '../navigation.js';
 import { session, signOut } from '../session.js';
 
@@ -159,7 +159,7 @@ function aboutYou(patient: Chart['patient']): HTMLElement {
         .join(', ') || 'None',
     ],
   ];
-  return h('dl', { class: 'notice' }, ...details.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]));
+  return noticeList(undefined, details);
 }
 
 const ENCOUNTER_STATUS: Record<string, string> = {
@@ -316,16 +316,11 @@ function consentSection(base: string, consents: Fhir.Consent[]): HTMLElement {
   return section(
     'Your face data',
     stateLine,
-    h(
-      'dl',
-      { class: 'notice' },
-      h('dt', {}, 'What we keep'),
-      h('dd', {}, 'Numbers computed from photos of your face (a “template”), locked with a key. Not your photo, unless you agreed to keep one for checks by staff.'),
-      h('dt', {}, 'What it is for'),
-      h('dd', {}, 'Recognising you at check-in and when you sign in here, so that your record is not mixed up with someone else’s.'),
-      h('dt', {}, 'Who sees it'),
-      h('dd', {}, 'No one looks at it: the system compares it. Every use is written in a log that the privacy officer checks.'),
-    ),
+    noticeList(undefined, [
+      ['What we keep', 'Numbers computed from photos of your face (a “template”), locked with a key. Not your photo, unless you agreed to keep one for checks by staff.'],
+      ['What it is for', 'Recognising you at check-in and when you sign in here, so that your record is not mixed up with someone else’s.'],
+      ['Who sees it', 'No one looks at it: the system compares it. Every use is written in a log that the privacy officer checks.'],
+    ]),
     h('div', { class: 'actions' }, withdrawOpen),
     withdrawBox,
     h('div', { class: 'actions' }, eraseOpen),
