@@ -3,8 +3,7 @@ import { MedfaceError } from '../errors.js';
 import { NativeNetwork, nativeRuntime, readGraphModel, type NativeOutput } from './onnx/session.js';
 import { cropAndResize, resizeBilinear } from './resample.js';
 import { HUMAN_DIR } from './runtime.js';
-import type { DetectedFace, Point3, Pose } from './types.js';
-import type { RgbImage } from './types.js';
+import type { DetectedFace, Point3, Pose, RgbImage } from './types.js';
 
 /**
  * Human 3.3.6's face detection (BlazeFace, then the 468-point MediaPipe mesh on each face's crop) re-written in
