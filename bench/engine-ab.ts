@@ -8,8 +8,9 @@
  * Images: the single-face crops of face-api's demo photos that `medface bench` runs (cut with this checkout's
  * engine), or the first `--n` images of a set's manifest. Each engine analyses every image once per pass
  * (`embed: true`, the default recogniser) after 60 warm-up analyses; printed per pass and as medians, with the
- * median of the per-round ratios baseline ÷ this checkout. CPU time is the process's, every thread (garbage
- * collection helpers and libvips included); the two engines share one heap, so each one's garbage weighs on both.
+ * median of the per-round ratios baseline ÷ this checkout and the median wall time per analysis. CPU time is the
+ * process's, every thread (garbage collection helpers and libvips included); the two engines share one heap, so
+ * each one's garbage weighs on both.
  */
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -63,13 +64,16 @@ const images = setDir
 const engines: Record<'current' | 'baseline', Engine> = { current, baseline };
 for (const engine of Object.values(engines)) for (let i = 0; i < 60; i++) await engine.analyze(images[i % images.length]!, { embed: true });
 const cpu: Record<'current' | 'baseline', number[]> = { current: [], baseline: [] };
+const wall: Record<'current' | 'baseline', number[]> = { current: [], baseline: [] };
 const load = loadavg()[0]!;
 for (let r = 0; r < rounds; r++) {
   for (const name of r % 2 ? (['baseline', 'current'] as const) : (['current', 'baseline'] as const)) {
     const start = process.cpuUsage();
+    const began = performance.now();
     for (const image of images) await engines[name].analyze(image, { embed: true });
     const used = process.cpuUsage(start);
     cpu[name].push((used.user + used.system) / 1000 / images.length);
+    wall[name].push((performance.now() - began) / images.length);
   }
 }
 const median = (v: readonly number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
@@ -84,5 +88,7 @@ console.log(
     cpu_ms_per_analysis: { current: cpu.current.map(round1), baseline: cpu.baseline.map(round1) },
     median_ms: { current: round1(median(cpu.current)), baseline: round1(median(cpu.baseline)) },
     median_ratio_baseline_over_current: Math.round(median(cpu.current.map((v, i) => cpu.baseline[i]! / v)) * 100) / 100,
+    // Wall clock per analysis swings with a shared machine's other jobs; medians over the passes.
+    median_wall_ms: { current: round1(median(wall.current)), baseline: round1(median(wall.baseline)) },
   }),
 );
