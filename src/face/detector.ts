@@ -1,17 +1,19 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import type { GraphModel } from '@tensorflow/tfjs-converter';
 import type { Config, FaceResult, Human } from '@vladmandic/human';
 import sharp from 'sharp';
 import { MedfaceError } from '../errors.js';
-import { bridgeToNative } from './onnx/tfjs-graph-bridge.js';
+import { loadNativeDetection } from './native-detector.js';
 import { HUMAN_DIR, initTf, WASM_RUNTIME, type RuntimeSettings } from './runtime.js';
 import type { DetectedFace, Landmarks, Point, Pose, RgbImage } from './types.js';
 
 export interface DetectorOptions {
   /** Most faces reported per image (default 10); beyond it the most confident are kept. */
   maxFaces?: number;
-  /** Where the detection networks run (default tfjs-wasm); Human's pre- and post-processing stays on tfjs-wasm. */
+  /**
+   * Where detection runs (default tfjs-wasm): Human's pipeline on tfjs-wasm, or on the native runtime the same
+   * networks and maths in typed arrays around onnxruntime (native-detector.ts).
+   */
   runtime?: RuntimeSettings;
 }
 
@@ -105,37 +107,29 @@ function loadHuman(maxFaces: number): Promise<Human> {
   return human;
 }
 
-/** Whether the detection running now in this thread uses the native runtime (see bridgeToNative). */
-let detectingNatively = false;
-
-/** Human's detection networks, by their model files, when run on onnxruntime. */
-const DETECTION_MODELS = { blazeface: 'blazeface.json', facemesh: 'facemesh.json' } as const;
-
-async function bridgeDetectionModels(tf: Awaited<ReturnType<typeof initTf>>, human: Human, threads: number): Promise<void> {
-  const loaded = human.models.models as unknown as Record<keyof typeof DETECTION_MODELS, GraphModel | null>;
-  for (const [name, file] of Object.entries(DETECTION_MODELS) as Array<[keyof typeof DETECTION_MODELS, string]>) {
-    const model = loaded[name];
-    if (!model) throw new MedfaceError('ENGINE_FAILED', `Human did not load its ${name} model.`);
-    await bridgeToNative(tf, model, path.join(HUMAN_DIR, 'models', file), threads, () => detectingNatively);
-  }
-}
-
 export async function createDetector(options: DetectorOptions = {}): Promise<Detector> {
   const maxFaces = options.maxFaces ?? DEFAULT_MAX_FACES;
   if (!Number.isInteger(maxFaces) || maxFaces < 1) {
     throw new MedfaceError('INVALID_ARGUMENT', `maxFaces must be a positive integer, not ${maxFaces}.`);
   }
   const runtime = options.runtime ?? WASM_RUNTIME;
+  const bySize = (faces: DetectedFace[]) => faces.sort((a, b) => b.box.width * b.box.height - a.box.width * a.box.height);
+  if (runtime.kind === 'native') {
+    const native = await loadNativeDetection(runtime.threads, maxFaces);
+    return {
+      async detect(image: RgbImage): Promise<DetectedFace[]> {
+        const { pixels, scale } = await detectionSized(image);
+        return bySize(native.detect(pixels, 1 / scale));
+      },
+    };
+  }
   const tf = await initTf();
   const human = await loadHuman(maxFaces);
-  if (runtime.kind === 'native') await bridgeDetectionModels(tf, human, runtime.threads);
   return {
     async detect(image: RgbImage): Promise<DetectedFace[]> {
       const { pixels, scale } = await detectionSized(image);
       const input = tf.tensor3d(pixels.data, [pixels.height, pixels.width, 3], 'int32');
       let faces: FaceResult[];
-      // One analysis at a time per thread (FaceEngine), so the switch cannot leak into another detector's call.
-      detectingNatively = runtime.kind === 'native';
       try {
         const result = await human.detect(input as unknown as Parameters<Human['detect']>[0]);
         if (result.error) throw new MedfaceError('ENGINE_FAILED', `Face detection failed: ${result.error}`);
@@ -143,7 +137,7 @@ export async function createDetector(options: DetectorOptions = {}): Promise<Det
       } finally {
         input.dispose();
       }
-      return faces.map((face) => toDetectedFace(face, 1 / scale)).sort((a, b) => b.box.width * b.box.height - a.box.width * a.box.height);
+      return bySize(faces.map((face) => toDetectedFace(face, 1 / scale)));
     },
   };
 }

@@ -2,6 +2,7 @@ import path from 'node:path';
 import type * as tfTypes from '@tensorflow/tfjs-core';
 import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
 import { NativeNetwork, nativeRuntime, readGraphModel } from './onnx/session.js';
+import { cropAndResize } from './resample.js';
 import { HUMAN_DIR, initTf, WASM_RUNTIME, type FaceRuntime, type RuntimeSettings } from './runtime.js';
 import type { Point, Point3, RgbImage } from './types.js';
 
@@ -38,8 +39,8 @@ const INNER_CORNER = 8;
 
 const IRIS_MODEL = path.join(HUMAN_DIR, 'models', 'iris.json');
 
-/** The iris network's output for a batch of eye crops, on one runtime. */
-type IrisNetwork = (crops: tfTypes.Tensor4D) => Promise<Float32Array>;
+/** The iris network's output for a batch of eye crops (NHWC, 0..1), on one runtime. */
+type IrisNetwork = (crops: Float32Array, dims: readonly number[]) => Promise<Float32Array>;
 
 /** This thread's iris network by runtime, loaded on first use. */
 const networks = new Map<FaceRuntime, Promise<IrisNetwork>>();
@@ -49,19 +50,18 @@ function irisNetwork(runtime: RuntimeSettings): Promise<IrisNetwork> {
   if (!network) {
     const ort = runtime.kind === 'native' ? nativeRuntime() : null;
     network = ort
-      ? NativeNetwork.load(ort, readGraphModel(IRIS_MODEL), runtime.threads).then((net) => async (crops: tfTypes.Tensor4D) => {
-          return net.run(crops.dataSync() as Float32Array, crops.shape)[0]!.data;
-        })
-      : initTf()
-          .then(() => loadGraphModel(`file://${IRIS_MODEL}`))
-          .then((net: GraphModel) => async (crops: tfTypes.Tensor4D) => {
-            const output = net.execute(crops) as tfTypes.Tensor;
+      ? NativeNetwork.load(ort, readGraphModel(IRIS_MODEL), runtime.threads).then((net) => async (crops: Float32Array, dims: readonly number[]) => net.run(crops, dims)[0]!.data)
+      : initTf().then(async (tf) => {
+          const net: GraphModel = await loadGraphModel(`file://${IRIS_MODEL}`);
+          return async (crops: Float32Array, dims: readonly number[]) => {
+            const output = tf.tidy(() => net.execute(tf.tensor4d(crops, dims as [number, number, number, number])) as tfTypes.Tensor);
             try {
               return (await output.data()) as Float32Array;
             } finally {
               output.dispose();
             }
-          });
+          };
+        });
     networks.set(runtime.kind, network);
     network.catch(() => networks.delete(runtime.kind));
   }
@@ -69,10 +69,10 @@ function irisNetwork(runtime: RuntimeSettings): Promise<IrisNetwork> {
 }
 
 /**
- * The crop box of one eye, normalised to the image for cropAndResize ([y1, x1, y2, x2]). The model is trained
+ * The crop box of one eye, normalised to the image for cropAndResize ([y1, x1, y2, x2], resample.ts). The model is trained
  * on the subject's left eye as it appears in the image; the right eye's crop is mirrored by swapping x1 and x2.
  */
-function eyeBox(image: RgbImage, outer: Point, inner: Point, mirror: boolean): { box: number[]; side: number; origin: Point } {
+function eyeBox(image: RgbImage, outer: Point, inner: Point, mirror: boolean): { box: [number, number, number, number]; side: number; origin: Point } {
   const side = CROP_ENLARGE * Math.hypot(inner.x - outer.x, inner.y - outer.y);
   const origin = { x: (outer.x + inner.x) / 2 - side / 2, y: (outer.y + inner.y) / 2 - side / 2 };
   const x1 = origin.x / (image.width - 1),
@@ -93,18 +93,14 @@ function openness(points: Float32Array | Int32Array | Uint8Array, offset: number
 
 /** Both eyes' openness of the face whose 468-point mesh is `mesh`, the iris network on `runtime`. */
 export async function eyeOpenness(image: RgbImage, mesh: readonly Point3[], runtime: RuntimeSettings = WASM_RUNTIME): Promise<EyeOpenness> {
-  const tf: typeof tfTypes = await initTf();
   const net = await irisNetwork(runtime);
   const right = eyeBox(image, mesh[RIGHT_CORNERS[0]]!, mesh[RIGHT_CORNERS[1]]!, true);
   const left = eyeBox(image, mesh[LEFT_CORNERS[0]]!, mesh[LEFT_CORNERS[1]]!, false);
-  const crops = tf.tidy(() => {
-    const pixels = tf.div(tf.tensor4d(image.data, [1, image.height, image.width, 3], 'float32'), 255) as tfTypes.Tensor4D;
-    return tf.image.cropAndResize(pixels, [right.box, left.box], [0, 0], [INPUT_SIZE, INPUT_SIZE]);
-  });
-  try {
-    const values = await net(crops);
-    return { right: openness(values, 0), left: openness(values, OUTPUT_POINTS * 3) };
-  } finally {
-    crops.dispose();
-  }
+  // Both eyes cut straight from the 8-bit pixels into one batch (0..1), as tfjs's cropAndResize would.
+  const crop = INPUT_SIZE * INPUT_SIZE * 3;
+  const crops = new Float32Array(2 * crop);
+  cropAndResize(image, right.box, INPUT_SIZE, INPUT_SIZE, 1 / 255, crops, 0);
+  cropAndResize(image, left.box, INPUT_SIZE, INPUT_SIZE, 1 / 255, crops, crop);
+  const values = await net(crops, [2, INPUT_SIZE, INPUT_SIZE, 3]);
+  return { right: openness(values, 0), left: openness(values, OUTPUT_POINTS * 3) };
 }

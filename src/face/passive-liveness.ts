@@ -179,8 +179,13 @@ function fft(re: Float64Array, im: Float64Array): void {
     for (; j & bit; bit >>= 1) j ^= bit;
     j ^= bit;
     if (i < j) {
-      [re[i], re[j]] = [re[j]!, re[i]!];
-      [im[i], im[j]] = [im[j]!, im[i]!];
+      // Swapped through locals: a destructuring swap builds an array per swap, most of this cue's garbage.
+      const r = re[i]!,
+        m = im[i]!;
+      re[i] = re[j]!;
+      im[i] = im[j]!;
+      re[j] = r;
+      im[j] = m;
     }
   }
   for (let len = 2; len <= n; len <<= 1) {

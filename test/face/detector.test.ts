@@ -4,7 +4,7 @@ import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createDetector, type Detector } from '../../src/face/detector.js';
 import { decodeImage } from '../../src/face/image.js';
-import { FACE_API_DIR, initTf } from '../../src/face/runtime.js';
+import { FACE_API_DIR, initTf, WASM_RUNTIME, type RuntimeSettings } from '../../src/face/runtime.js';
 import type { DetectedFace, Point, RgbImage } from '../../src/face/types.js';
 
 const sample = (n: number): Buffer => readFileSync(path.join(FACE_API_DIR, 'demo', `sample${n}.jpg`));
@@ -29,12 +29,18 @@ function noseOffset(f: DetectedFace): number {
   return ((nose.x - mx) * ex + (nose.y - my) * ey) / (iod * iod);
 }
 
-describe('detector', () => {
+// Human's pipeline on tfjs-wasm, and on the native runtime medface's typed-array rewrite of it (native-detector.ts).
+const RUNTIMES: Array<[string, RuntimeSettings]> = [
+  ['tfjs-wasm', WASM_RUNTIME],
+  ['native', { kind: 'native', threads: 1 }],
+];
+
+describe.each(RUNTIMES)('detector on %s', (_name, runtime) => {
   let detector: Detector;
   let group: RgbImage;
 
   beforeAll(async () => {
-    detector = await createDetector();
+    detector = await createDetector({ runtime });
     group = await decodeImage(sample(1));
   });
 
@@ -138,10 +144,10 @@ describe('detector', () => {
   });
 
   it('reports at most maxFaces faces', async () => {
-    const one = await createDetector({ maxFaces: 1 });
+    const one = await createDetector({ maxFaces: 1, runtime });
     expect(await one.detect(group)).toHaveLength(1);
     // The two detectors share the models: the first one still sees all faces.
     expect(await detector.detect(group)).toHaveLength(3);
-    await expect(createDetector({ maxFaces: 0 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(createDetector({ maxFaces: 0, runtime })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 });

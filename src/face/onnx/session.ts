@@ -14,10 +14,11 @@ const require = createRequire(import.meta.url);
 
 /**
  * The native session object of onnxruntime-node 1.31 (`dist/binding.js`). Its `run` is synchronous; the public
- * `InferenceSession.run` only defers it to the next turn of the event loop. medface uses it directly because
- * Human's detectors call their networks synchronously (detector.ts), and one way of running a network serves
- * both them and the recognisers. The package is pinned to an exact version; test/face/onnx.test.ts fails if
- * this internal interface changes.
+ * `InferenceSession.run` only defers it to the next turn of the event loop, and makes a promise and a few
+ * objects per run. The detection pipeline (native-detector.ts) runs BlazeFace and the mesh back to back on the
+ * worker thread, where deferring buys nothing, and one way of running a network serves it and the recognisers.
+ * The package is pinned to an exact version; test/face/onnx/native-runtime.test.ts fails if this internal
+ * interface changes.
  */
 interface BindingSession {
   loadModel(buffer: ArrayBuffer, byteOffset: number, byteLength: number, options: InferenceSession.SessionOptions): Promise<void>;

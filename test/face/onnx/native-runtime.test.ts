@@ -119,7 +119,7 @@ describe('the engine on the native runtime', () => {
   beforeAll(async () => {
     native = await FaceEngine.create({ embedderId: MOBILEFACENET_EMBEDDER_ID, runtime: 'native' });
     wasm = await FaceEngine.create({ embedderId: MOBILEFACENET_EMBEDDER_ID, runtime: 'wasm' });
-    // Alternating engines in one thread: Human's models are shared, so each call must use its own engine's runtime.
+    // Alternating engines in one thread: each call must use its own engine's runtime.
     const runs = vi.spyOn(NativeNetwork.prototype, 'run');
     for (const photo of photos) {
       runs.mockClear();
@@ -145,7 +145,7 @@ describe('the engine on the native runtime', () => {
 
   it('runs every network natively on the native engine, none on the tfjs-wasm engine', () => {
     for (const { native: n, nativeRuns, wasmRuns } of results) {
-      // BlazeFace once, the mesh once per face (and per candidate Human then drops), MobileFaceNet once per face.
+      // BlazeFace once, the mesh once per face (and per candidate the mesh then drops), MobileFaceNet once per face.
       expect(nativeRuns).toBeGreaterThanOrEqual(1 + 2 * n.faces.length);
       expect(wasmRuns).toBe(0);
     }
