@@ -380,7 +380,7 @@ export async function flat(a: FrameSignals, b: FrameSignals, action: LivenessAct
 }
 
 /** Whether frame `b` could be frame `a`'s picture moved, by the pixels alone: one homography or one curled sheet explains it. */
-export async function flatByPixels(a: FrameSignals, b: FrameSignals): Promise<boolean> {
+async function flatByPixels(a: FrameSignals, b: FrameSignals): Promise<boolean> {
   return !a.crop || !b.crop || explainedBySheet(await fitSheets(a.crop, b.crop));
 }
 
@@ -391,7 +391,7 @@ export async function flatByPixels(a: FrameSignals, b: FrameSignals): Promise<bo
  * parallax there; on its way out or back, turned less, a curled sheet explains it (bench/liveness-active.ts,
  * seed 29: the curled prints accepted were asked one turn, or two whose heights were both turned that far).
  */
-export function shallowestFrame(run: ActionRun, states: readonly FrameState[], signals: ReadonlyArray<FrameSignals | null>): number | null {
+function shallowestFrame(run: ActionRun, states: readonly FrameState[], signals: ReadonlyArray<FrameSignals | null>): number | null {
   if (!signals[0] || !POSE_ACTIONS.includes(run.action)) return null;
   const height = moveHeight(signals as ReadonlyArray<FrameSignals | null> & { 0: FrameSignals });
   let shallowest: number | null = null;
@@ -475,13 +475,12 @@ export async function judgeSequence(challenge: LivenessChallenge, signals: Reado
  * frame to be matched, and the frames the same-face test compares first (`keyFrames`): the first frame (the
  * flatness test's reference), the height of every move that answers the challenge (a turn's or look-up's is the
  * 3-D evidence, with its shallowest frame; not a move passed over as a talking head's jerk), every frame of the
- * eyes closing, and every
- * frame the match frame is chosen from (the neutral frames with open eyes between the first action and the last,
- * or all of them when there are none there), each compared with it directly, and every other frame that neither
- * an asked move nor a still moment explains (see unexplainedFrames). Those bind the matched face to the evidence;
- * the other frames (the still moments before and after, the way into and out of each asked move) are compared
- * only when the key frames alone do not show one face (a head turned far from the camera is like its frontal
- * self only through its neighbours).
+ * eyes closing, every frame the match frame is chosen from (the neutral frames with open eyes between the first
+ * action and the last, or all of them when there are none there), each compared with it directly, and every other
+ * frame that neither an asked move nor a still moment explains (see unexplainedFrames). Those bind the matched
+ * face to the evidence; the other frames (the still moments before and after, the way into and out of each asked
+ * move) are compared only when the key frames alone do not show one face (a head turned far from the camera is
+ * like its frontal self only through its neighbours).
  */
 export interface SequenceReading {
   reasons: LivenessReason[];
