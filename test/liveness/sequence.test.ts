@@ -224,6 +224,40 @@ describe('readSequence: the key frames are those the decision rests on', () => {
   });
 });
 
+describe('readSequence: every frame that no asked move or still moment explains is compared', () => {
+  it('embeds a stretch read as a head leaning in between the asked moves (another face spliced in reads so), not the way into and out of a move or the still moments', () => {
+    const t = ACTIVE_LIVENESS;
+    const frames = [
+      frame(),
+      frame(),
+      frame(),
+      frame({ yaw: t.neutralYaw + 2 }), // on the way into the turn
+      frame({ yaw: t.turnYaw + 2 }),
+      frame({ yaw: t.turnYaw + 6 }),
+      frame({ yaw: t.turnYaw + 1 }),
+      frame({ yaw: t.neutralYaw + 1 }), // on the way back
+      frame(),
+      frame(),
+      frame({ interEye: 115 }), // 10–12: nearer, in no move
+      frame({ interEye: 115 }),
+      frame({ interEye: 115 }),
+      frame(),
+      frame({ pitch: -(t.neutralPitch + 2) }), // on the way up
+      frame({ pitch: t.lookUpPitch - 4 }),
+      frame({ pitch: -(t.neutralPitch + 3) }), // on the way down
+      frame(),
+      frame(),
+      frame(),
+    ];
+    const reading = readSequence({ id: 'c', nonce: 'n', actions: ['turn-left', 'look-up'], issuedAt: '2026-01-01T10:00:00Z', deadline: '2026-01-01T10:00:20Z' }, frames, TIMES);
+    expect(reading.reasons).toEqual([]);
+    expect(reading.states.slice(10, 13)).toEqual(['between', 'between', 'between']);
+    // (6: the turn's shallowest frame, which the pixels are asked about too.)
+    expect(reading.keyFrames).toEqual(expect.arrayContaining([0, 5, 6, 8, 9, 10, 11, 12, 13, 15]));
+    for (const left of [1, 2, 3, 4, 7, 14, 16, 17, 18, 19]) expect(reading.keyFrames).not.toContain(left);
+  });
+});
+
 describe('judgeSequence: a real head nods while it talks', () => {
   it("allows at least one move's abrupt pose changes even when only a blink is asked", async () => {
     const t = ACTIVE_LIVENESS;
