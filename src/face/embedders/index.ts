@@ -1,6 +1,8 @@
 import { MedfaceError } from '../../errors.js';
 import { DLIB_EMBEDDER_ID, DlibEmbedder } from './dlib.js';
 import { createFaceResDeepEmbedder, createFaceResEmbedder, FACERES_DEEP_EMBEDDER_ID, FACERES_EMBEDDER_ID } from './faceres.js';
+import { FACEPLUGIN_EMBEDDER_ID, FacepluginEmbedder } from './faceplugin.js';
+import { createMobileFaceNetFacepluginEmbedder, MOBILEFACENET_FACEPLUGIN_EMBEDDER_ID } from './fused.js';
 import { createMobileFaceEmbedder, MOBILEFACE_EMBEDDER_ID } from './mobileface.js';
 import { createMobileFaceNetEmbedder, MOBILEFACENET_EMBEDDER_ID } from './mobilefacenet.js';
 import type { Embedder } from './types.js';
@@ -14,6 +16,8 @@ const EMBEDDERS: Record<string, () => Embedder> = {
   [FACERES_DEEP_EMBEDDER_ID]: () => createFaceResDeepEmbedder(),
   [MOBILEFACE_EMBEDDER_ID]: () => createMobileFaceEmbedder(),
   [MOBILEFACENET_EMBEDDER_ID]: () => createMobileFaceNetEmbedder(),
+  [FACEPLUGIN_EMBEDDER_ID]: () => new FacepluginEmbedder(),
+  [MOBILEFACENET_FACEPLUGIN_EMBEDDER_ID]: () => createMobileFaceNetFacepluginEmbedder(),
 };
 
 /**
