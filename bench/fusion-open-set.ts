@@ -2,13 +2,16 @@
  * Score-level fusion of two recognisers in open-set identification, on the embeddings `medface evaluate`
  * cached for each (run it on every set first, with each embedder and --out):
  *
- *   npx tsx bench/fusion-open-set.ts --fit LFW_TRAIN_DIR --cache-a DIR --cache-b DIR [--a ID] [--b ID] SETDIR...
+ *   npx tsx bench/fusion-open-set.ts --fit LFW_TRAIN_DIR --cache-a DIR --cache-b DIR [--a ID] [--b ID] [--distractors SETDIR] SETDIR...
  *
  * The fused score of two faces is the mean of the two networks' cosines, each z-normalised by the mean and
  * standard deviation of its impostor cosines (every pair of different identities) on the --fit set only: the
- * sets reported are never used to fit anything. Only images of the fit set that both caches hold are used.
+ * sets reported are never used to fit anything. Only images of the fit set that both caches hold are used. The
+ * plain mean of the two cosines, with nothing fitted, is reported beside it.
  * Each SETDIR is measured as `evaluate` measures open-set identification (first image per identity in the
- * gallery, leave-one-identity-out; src/evaluation/open-set.ts), for each network alone and for the fusion.
+ * gallery, leave-one-identity-out; src/evaluation/open-set.ts), for each network alone and for the fusions;
+ * `--distractors SETDIR` (repeatable) adds the first image of every identity of another set to each gallery as
+ * people never searched for, as `medface evaluate --distractors` does.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -26,10 +29,11 @@ interface Args {
   a: string;
   b: string;
   sets: string[];
+  distractors: string[];
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { fit: '', cacheA: '', cacheB: '', a: MOBILEFACENET_EMBEDDER_ID, b: DLIB_EMBEDDER_ID, sets: [] };
+  const args: Args = { fit: '', cacheA: '', cacheB: '', a: MOBILEFACENET_EMBEDDER_ID, b: DLIB_EMBEDDER_ID, sets: [], distractors: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--fit') args.fit = argv[++i]!;
@@ -37,6 +41,7 @@ function parseArgs(argv: string[]): Args {
     else if (arg === '--cache-b') args.cacheB = argv[++i]!;
     else if (arg === '--a') args.a = argv[++i]!;
     else if (arg === '--b') args.b = argv[++i]!;
+    else if (arg === '--distractors') args.distractors.push(argv[++i]!);
     else if (!arg.startsWith('--')) args.sets.push(arg);
     else throw new Error(`unknown argument ${arg}`);
   }
@@ -99,7 +104,17 @@ const scorers: Record<string, (x: NonNullable<Pair>, y: NonNullable<Pair>) => nu
   [args.a]: (x, y) => cosine(x.a, y.a),
   [args.b]: (x, y) => cosine(x.b, y.b),
   fusion: (x, y) => ((cosine(x.a, y.a) - statsA.mean) / statsA.sd + (cosine(x.b, y.b) - statsB.mean) / statsB.sd) / 2,
+  'mean of cosines (nothing fitted)': (x, y) => (cosine(x.a, y.a) + cosine(x.b, y.b)) / 2,
 };
+
+/** The first image of every identity of the --distractors sets: people in the gallery never searched for. */
+const distractors: Array<GalleryIdentity<NonNullable<Pair>>> = args.distractors.flatMap((dir) => {
+  const dataset = readDataset(dir);
+  const byPath = vectors(dataset, caches);
+  const first = new Map<string, string>();
+  for (const e of dataset.entries) if (!first.has(e.identity)) first.set(e.identity, e.path);
+  return [...first].map(([identity, file]) => ({ identity: `${dataset.name}/${identity}`, vectors: byPath.get(file) ? [byPath.get(file)!] : [] }));
+});
 
 const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
 console.log('| set | scorer | gallery | mated / non-mated | rank-1 | FNIR @ FPIR 1% | FNIR @ FPIR 0.1% |');
@@ -112,7 +127,7 @@ for (const dir of args.sets) {
   const first = new Map<string, string>();
   for (const e of dataset.entries) if (!first.has(e.identity)) first.set(e.identity, e.path);
   const inGallery = new Set(first.values());
-  const gallery: Array<GalleryIdentity<NonNullable<Pair>>> = [...first].map(([identity, file]) => ({ identity, vectors: byPath.get(file) ? [byPath.get(file)!] : [] }));
+  const gallery: Array<GalleryIdentity<NonNullable<Pair>>> = [...[...first].map(([identity, file]) => ({ identity, vectors: byPath.get(file) ? [byPath.get(file)!] : [] })), ...distractors];
   const searches: Array<SearchImage<NonNullable<Pair>>> = dataset.entries.map((e) => ({ identity: e.identity, vector: byPath.get(e.path) ?? null, mated: !inGallery.has(e.path) }));
   for (const [name, score] of Object.entries(scorers)) {
     const m = openSetMeasures(searchOutcomes(scoreMatrix(gallery, searches, score)));

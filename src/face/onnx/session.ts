@@ -82,7 +82,7 @@ export interface NativeOutput {
   dims: readonly number[];
 }
 
-/** A converted tfjs graph model on onnxruntime's CPU kernels, with one float input. */
+/** A network on onnxruntime's CPU kernels (a converted tfjs graph model or a vendored ONNX file), with one float input. */
 export class NativeNetwork {
   private constructor(
     private readonly ort: NativeModule,
@@ -95,8 +95,12 @@ export class NativeNetwork {
    * Converts and loads `model`. `threads` is onnxruntime's intra-op pool for one inference: 1 where each core
    * has its own worker (the default, measured in docs/performance.md).
    */
-  static async load(ort: NativeModule, model: TfGraphModel, threads: number): Promise<NativeNetwork> {
-    const bytes = tfjsToOnnx(model);
+  static load(ort: NativeModule, model: TfGraphModel, threads: number): Promise<NativeNetwork> {
+    return NativeNetwork.loadOnnx(ort, tfjsToOnnx(model), threads);
+  }
+
+  /** Loads a model that is already ONNX (a vendored file, models/); `threads` as for `load`. */
+  static async loadOnnx(ort: NativeModule, bytes: Uint8Array, threads: number): Promise<NativeNetwork> {
     const session = ort.newSession();
     await session.loadModel(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength, {
       executionProviders: [{ name: 'cpu' }],

@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { isMedfaceError } from '../../../src/errors.js';
 import { createEmbedder, DEFAULT_EMBEDDER_ID, EMBEDDER_IDS } from '../../../src/face/embedders/index.js';
-import { MOBILEFACENET_EMBEDDER_ID } from '../../../src/face/embedders/mobilefacenet.js';
+import { MOBILEFACENET_FACEPLUGIN_EMBEDDER_ID } from '../../../src/face/embedders/fused.js';
 
 describe('embedder registry', () => {
-  it('creates the default embedder, MobileFaceNet (docs/accuracy.md, "Choosing the recogniser"), unloaded, under the id it reports', () => {
+  it('creates the default embedder, MobileFaceNet fused with Faceplugin (docs/accuracy.md, "A second network: fusion"), unloaded, under the id it reports', () => {
     const embedder = createEmbedder();
-    expect(embedder.id).toBe(MOBILEFACENET_EMBEDDER_ID);
+    expect(embedder.id).toBe(MOBILEFACENET_FACEPLUGIN_EMBEDDER_ID);
     expect(embedder.id).toBe(DEFAULT_EMBEDDER_ID);
-    expect(embedder.dimensions).toBe(192);
+    expect(embedder.dimensions).toBe(192 + 512);
     expect(EMBEDDER_IDS).toContain(DEFAULT_EMBEDDER_ID);
   });
 
