@@ -5,7 +5,9 @@
  * (`--baseline DIR`, e.g. the main branch's worktree) on the same frames in the same run, alternating which goes
  * first. Nothing is remembered between checks: each observes its frames afresh, as the server does.
  *
- *   npx tsx bench/liveness-cost.ts [--identities 20] [--seed 1] [--workers 2] [--baseline ../main] [--out scratch/liveness-cost.json]
+ *   npx tsx bench/liveness-cost.ts [--identities 20] [--seed 1] [--workers 2] [--baseline ../main] [--embedder ID] [--out scratch/liveness-cost.json]
+ *
+ * `--embedder` picks the recogniser (default: this checkout's default); a baseline checkout must have thresholds for it.
  *
  * Each genuine presentation is also checked once more after its frames were observed as the progress feedback
  * observes them while filming (`afterFilming`: the wait left after the last frame). CPU time is the process's,
@@ -111,7 +113,8 @@ function summary(rows: readonly Timed[]): Record<string, number> {
 async function main(): Promise<void> {
   const started = Date.now();
   // the frames observed "while filming" are submitted all at once: room for them in the queue
-  const pool = await FacePool.create({ size: Number(arg('workers', '2')), queueLimit: 2 * ACTIVE_LIVENESS.maxFrames, taskTimeoutMs: 600_000 });
+  const embedderId = arg('embedder', '') || undefined;
+  const pool = await FacePool.create({ size: Number(arg('workers', '2')), queueLimit: 2 * ACTIVE_LIVENESS.maxFrames, taskTimeoutMs: 600_000, embedderId });
   const baselineDir = arg('baseline', '');
   const baseline: Assess | null = baselineDir ? ((await import(path.resolve(baselineDir, 'src/liveness/assess.ts'))) as { assessSequence: Assess }).assessSequence : null;
   const random = seeded(Number(arg('seed', '1')) * 7919);

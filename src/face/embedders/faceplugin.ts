@@ -68,7 +68,7 @@ export class FacepluginEmbedder implements Embedder {
     if (!ort) {
       throw new MedfaceError(
         'ENGINE_FAILED',
-        `The recogniser ${this.id} is an ONNX network and runs only on the native runtime (onnxruntime-node), not on ${runtime.kind === 'native' ? 'this machine, where onnxruntime-node cannot load' : 'tfjs-wasm'}: unset MEDFACE_RUNTIME or set it to native, on a platform onnxruntime-node supports, or choose a recogniser that runs on tfjs-wasm (--embedder).`,
+        `The recogniser ${this.id} is an ONNX network and runs only on the native runtime (onnxruntime-node), not on ${runtime.kind === 'native' ? 'this machine, where onnxruntime-node cannot load' : 'tfjs-wasm'}: unset MEDFACE_RUNTIME or set it to native, on a platform onnxruntime-node supports, or choose a recogniser that runs on tfjs-wasm (MEDFACE_EMBEDDER or --embedder mobilefacenet@1+flip).`,
         { embedder: this.id, runtime: runtime.kind },
       );
     }
