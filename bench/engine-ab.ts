@@ -15,9 +15,9 @@
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
-import sharp from 'sharp';
 import { FaceEngine } from '../src/face/engine.js';
-import { FACE_API_DIR, type FaceRuntime } from '../src/face/runtime.js';
+import type { FaceRuntime } from '../src/face/runtime.js';
+import { demoFaceCrops } from '../src/services/bench.js';
 import { arg } from './options.js';
 
 type Engine = Pick<FaceEngine, 'analyze'>;
@@ -36,30 +36,13 @@ const current = await FaceEngine.create({ runtime });
 const Baseline = ((await import(path.resolve(baselineDir, 'src/face/engine.ts'))) as { FaceEngine: typeof FaceEngine }).FaceEngine;
 const baseline = await Baseline.create({ runtime });
 
-async function demoCrops(engine: Engine): Promise<Buffer[]> {
-  const crops: Buffer[] = [];
-  for (const i of [1, 2, 3, 4, 5, 6]) {
-    const photo = readFileSync(path.join(FACE_API_DIR, 'demo', `sample${i}.jpg`));
-    const { image, faces } = await engine.analyze(photo);
-    for (const { box } of faces) {
-      const left = Math.max(0, Math.round(box.x - box.width / 2));
-      const top = Math.max(0, Math.round(box.y - box.height / 2));
-      const width = Math.min(image.width, Math.round(box.x + 1.5 * box.width)) - left;
-      const height = Math.min(image.height, Math.round(box.y + 1.5 * box.height)) - top;
-      const crop = await sharp(photo).rotate().extract({ left, top, width, height }).jpeg({ quality: 90 }).toBuffer();
-      if ((await engine.analyze(crop)).faces.length === 1) crops.push(crop);
-    }
-  }
-  return crops;
-}
-
 const images = setDir
   ? readFileSync(path.join(setDir, 'manifest.csv'), 'utf8')
       .trim()
       .split('\n')
       .slice(1, n + 1)
       .map((line) => readFileSync(path.join(setDir, line.split(',')[0]!)))
-  : await demoCrops(current);
+  : await demoFaceCrops(current);
 
 const engines: Record<'current' | 'baseline', Engine> = { current, baseline };
 for (const engine of Object.values(engines)) for (let i = 0; i < 60; i++) await engine.analyze(images[i % images.length]!, { embed: true });

@@ -295,7 +295,7 @@ function readImages(dir: string): Buffer[] {
  * is cut out with a margin of half its size on every side, like a passport photo, and kept only when
  * the detector then finds exactly that one face in the crop (neighbours in a group photo can intrude).
  */
-export async function demoFaceCrops(pool: FacePool, photos: readonly number[] = [1, 2, 3, 4, 5, 6]): Promise<Buffer[]> {
+export async function demoFaceCrops(pool: Pick<FacePool, 'analyze'>, photos: readonly number[] = [1, 2, 3, 4, 5, 6]): Promise<Buffer[]> {
   const crops: Buffer[] = [];
   for (const i of photos) {
     const photo = readFileSync(path.join(FACE_API_DIR, 'demo', `sample${i}.jpg`));
