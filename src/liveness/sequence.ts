@@ -376,30 +376,7 @@ export function parallax(a: FrameSignals, b: FrameSignals, action: LivenessActio
  */
 export async function flat(a: FrameSignals, b: FrameSignals, action: LivenessAction): Promise<boolean> {
   if (parallax(a, b, action) < ACTIVE_LIVENESS.minParallax) return true;
-  return flatByPixels(a, b);
-}
-
-/** Whether frame `b` could be frame `a`'s picture moved, by the pixels alone: one homography or one curled sheet explains it. */
-async function flatByPixels(a: FrameSignals, b: FrameSignals): Promise<boolean> {
   return !a.crop || !b.crop || explainedBySheet(await fitSheets(a.crop, b.crop));
-}
-
-/**
- * The frame of a turn or look-up least far into it, other than its height (null when the move shows no other
- * frame in its state): the second frame the pixels are asked about. A print held curled and turned so far
- * that half the face hides behind the curl is explained by no sheet at its height, and the mesh reads a head's
- * parallax there; on its way out or back, turned less, a curled sheet explains it (bench/liveness-active.ts,
- * seed 29: the curled prints accepted were asked one turn, or two whose heights were both turned that far).
- */
-function shallowestFrame(run: ActionRun, states: readonly FrameState[], signals: ReadonlyArray<FrameSignals | null>): number | null {
-  if (!signals[0] || !POSE_ACTIONS.includes(run.action)) return null;
-  const height = moveHeight(signals as ReadonlyArray<FrameSignals | null> & { 0: FrameSignals });
-  let shallowest: number | null = null;
-  for (let i = run.first; i <= run.last; i++) {
-    if (i === run.peak || !signals[i] || states[i] !== run.action) continue;
-    if (shallowest === null || height(run.action as Move, i) < height(run.action as Move, shallowest)) shallowest = i;
-  }
-  return shallowest;
 }
 
 /** Whether a flat or a curled sheet explains the second view (planarity.ts) closely enough to be a picture. */
@@ -454,13 +431,10 @@ export async function judgeSequence(challenge: LivenessChallenge, signals: Reado
   // The flatness of a peak frame against the first does not change when another frame is set aside, and the
   // pixel test is the judgement's one costly step: each peak is tested once.
   const flatness = new Map<string, Promise<boolean>>();
-  const tested = (key: string, test: () => Promise<boolean>): Promise<boolean> => {
-    if (!flatness.has(key)) flatness.set(key, test());
+  const flatAt = (peak: number, action: LivenessAction): Promise<boolean> => {
+    const key = `${peak}:${action}`;
+    if (!flatness.has(key)) flatness.set(key, flat(signals[0]!, signals[peak]!, action));
     return flatness.get(key)!;
-  };
-  const flatAt: FlatnessTests = {
-    height: (peak, action) => tested(`${peak}:${action}`, () => flat(signals[0]!, signals[peak]!, action)),
-    pixels: (frame) => tested(`${frame}:pixels`, () => flatByPixels(signals[0]!, signals[frame]!)),
   };
   const first = await judgeOnce(challenge, signals, times, cutoffs, flatAt);
   const isolated = first.unlike.length > 0 && first.unlike.every((i) => isolatedFrame(i, first.unlike, signals, cutoffs.turned));
@@ -474,13 +448,13 @@ export async function judgeSequence(challenge: LivenessChallenge, signals: Reado
  * alone earns (faces missing, actions missing, extra or out of order, abrupt jumps), the actions performed, the
  * frame to be matched, and the frames the same-face test compares first (`keyFrames`): the first frame (the
  * flatness test's reference), the height of every move that answers the challenge (a turn's or look-up's is the
- * 3-D evidence, with its shallowest frame; not a move passed over as a talking head's jerk), every frame of the
- * eyes closing, every frame the match frame is chosen from (the neutral frames with open eyes between the first
- * action and the last, or all of them when there are none there), each compared with it directly, and every other
- * frame that neither an asked move nor a still moment explains (see unexplainedFrames). Those bind the matched
- * face to the evidence; the other frames (the still moments before and after, the way into and out of each asked
- * move) are compared only when the key frames alone do not show one face (a head turned far from the camera is
- * like its frontal self only through its neighbours).
+ * 3-D evidence; not a move passed over as a talking head's jerk), every frame of the eyes closing, and every
+ * frame the match frame is chosen from (the neutral frames with open eyes between the first action and the last,
+ * or all of them when there are none there), each compared with it directly, and every other frame that neither
+ * an asked move nor a still moment explains (see unexplainedFrames). Those bind the matched face to the evidence;
+ * the other frames (the still moments before and after, the way into and out of each asked move) are compared
+ * only when the key frames alone do not show one face (a head turned far from the camera is like its frontal
+ * self only through its neighbours).
  */
 export interface SequenceReading {
   reasons: LivenessReason[];
@@ -508,8 +482,7 @@ export function readSequence(challenge: LivenessChallenge, signals: ReadonlyArra
   const matchFrame = chooseMatchFrame(candidates, signals);
   if (matchFrame === null) reasons.add('LIVENESS_NO_FACE');
   const answering = answeringMoves(challenge.actions, runs, times) ?? runs.filter((r) => r.action !== 'blink');
-  // The height of each asked move and, for a turn or look-up, its shallowest frame (the pixels' second view of it).
-  const moveHeights = answering.flatMap((r) => [r.peak, shallowestFrame(r, states, signals) ?? r.peak]);
+  const moveHeights = answering.map((r) => r.peak);
   // Every frame of closed eyes, asked for or not, is compared: closed eyes are no neutral frame, so another face
   // whose eyes read narrower than the person's would otherwise make up a "blink" nobody compares
   // (bench/liveness-active.ts, seeds 24 and 27).
@@ -556,13 +529,13 @@ async function judgeOnce(
   signals: ReadonlyArray<FrameSignals | null>,
   times: readonly number[],
   cutoffs: SameFaceCutoffs,
-  flatAt: FlatnessTests,
+  flatAt: (peak: number, action: LivenessAction) => Promise<boolean>,
 ): Promise<{ verdict: LivenessVerdict; unlike: number[] }> {
   const { reasons: motion, states, runs, matchFrame } = readSequence(challenge, signals, times);
   const reasons = new Set<LivenessReason>(motion);
   // The 3-D evidence is asked of the moves that answer the challenge; a talking head's brief jerk is not one.
   const poseRuns = (answeringMoves(challenge.actions, runs, times) ?? runs).filter((r) => POSE_ACTIONS.includes(r.action));
-  if (signals[0] && (poseRuns.length === 0 || (await someFlat(poseRuns, flatAt, (r) => shallowestFrame(r, states, signals))))) reasons.add('LIVENESS_FLAT_FACE');
+  if (signals[0] && (poseRuns.length === 0 || (await someFlat(poseRuns, flatAt)))) reasons.add('LIVENESS_FLAT_FACE');
 
   const closure = eyeClosure(states, signals);
   const steady = (i: number): boolean => steadyFrame(i, states, closure);
@@ -576,24 +549,9 @@ async function judgeOnce(
   return { verdict: { passed, reasons: [...reasons], observed: runs.map((r) => r.action), matchFrame: passed ? matchFrame : null, probeFrames }, unlike };
 }
 
-/** The flatness tests of a judgement, each run once per frame (see judgeSequence). */
-interface FlatnessTests {
-  /** Both tests, at a move's height (see flat). */
-  height: (peak: number, action: LivenessAction) => Promise<boolean>;
-  /** The pixels alone (see flatByPixels). */
-  pixels: (frame: number) => Promise<boolean>;
-}
-
-/**
- * Whether any run is flat: at its height (both tests), or at its shallowest frame by the pixels alone (see
- * shallowestFrame); testing in turn and stopping at the first (each test is costly).
- */
-async function someFlat(runs: readonly ActionRun[], flatAt: FlatnessTests, shallowest: (run: ActionRun) => number | null): Promise<boolean> {
-  for (const r of runs) {
-    if (await flatAt.height(r.peak, r.action)) return true;
-    const second = shallowest(r);
-    if (second !== null && (await flatAt.pixels(second))) return true;
-  }
+/** Whether any run's peak is flat, testing them in turn and stopping at the first (each test is costly). */
+async function someFlat(runs: readonly ActionRun[], flatAt: (peak: number, action: LivenessAction) => Promise<boolean>): Promise<boolean> {
+  for (const r of runs) if (await flatAt(r.peak, r.action)) return true;
   return false;
 }
 
