@@ -2,6 +2,7 @@ import type { RouteShorthandOptions } from 'fastify';
 import { MedfaceError } from '../errors.js';
 import { MAX_FRAME_BYTES, MAX_LIVENESS_FRAMES } from '../services/liveness.js';
 import { BASE64_IMAGE, imageBytes, imageRoute, type MultipartBody } from './images.js';
+import { closedObject } from './schemas.js';
 import type { CapturedFrame } from '../liveness/types.js';
 
 /**
@@ -26,12 +27,7 @@ export const LIVENESS_FRAMES = {
     minItems: 1,
     maxItems: MAX_LIVENESS_FRAMES,
     description: 'The frames filmed while the actions were asked for, in capture order',
-    items: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['image', 'at'],
-      properties: { image: FRAME_IMAGE, at: { type: 'number', minimum: 0, description: 'Capture time, ms since the challenge was shown' } },
-    },
+    items: closedObject({ image: FRAME_IMAGE, at: { type: 'number', minimum: 0, description: 'Capture time, ms since the challenge was shown' } }, ['image', 'at']),
   },
 } as const;
 

@@ -3,19 +3,30 @@
  * a 400, never silently dropped); responses name what they return, so nothing else is serialised.
  */
 
+/**
+ * A closed object schema: in a request an unknown field is refused, in a response nothing but `properties` is
+ * serialised. Its keys keep the order the schemas were first written in (type, additionalProperties, required,
+ * properties), which is the order the OpenAPI document shows them in.
+ */
+export function closedObject<const Properties extends Readonly<Record<string, unknown>>>(
+  properties: Properties,
+): { readonly type: 'object'; readonly additionalProperties: false; readonly properties: Properties };
+export function closedObject<const Properties extends Readonly<Record<string, unknown>>, const Required extends readonly (keyof Properties & string)[]>(
+  properties: Properties,
+  required: Required,
+): { readonly type: 'object'; readonly additionalProperties: false; readonly required: Required; readonly properties: Properties };
+export function closedObject(properties: Readonly<Record<string, unknown>>, required?: readonly string[]): object {
+  return required === undefined ? { type: 'object', additionalProperties: false, properties } : { type: 'object', additionalProperties: false, required, properties };
+}
+
 export const UUID = { type: 'string', format: 'uuid' } as const;
 export const DATE = { type: 'string', format: 'date', description: 'YYYY-MM-DD' } as const;
 export const DATE_TIME = { type: 'string', format: 'date-time' } as const;
 
-export const NO_QUERY = { type: 'object', additionalProperties: false, properties: {} } as const;
+export const NO_QUERY = closedObject({});
 
 export function idParams<const Names extends readonly string[]>(...names: Names) {
-  return {
-    type: 'object',
-    additionalProperties: false,
-    required: names,
-    properties: Object.fromEntries(names.map((n) => [n, UUID])) as { [Name in Names[number]]: typeof UUID },
-  } as const;
+  return closedObject(Object.fromEntries(names.map((n) => [n, UUID])) as { [Name in Names[number]]: typeof UUID }, names);
 }
 
 /** A FHIR resource of the given type, as records/ validates and returns it (its content is records/'s to check). */
@@ -32,31 +43,22 @@ export function fhirResource(resourceType: string | readonly string[], descripti
 
 export const MATCH_GRADE = { type: 'string', enum: ['certain', 'probable', 'possible', 'certainly-not'] } as const;
 
-export const OK = { type: 'object', additionalProperties: false, required: ['ok'], properties: { ok: { type: 'boolean' } } } as const;
+export const OK = closedObject({ ok: { type: 'boolean' } }, ['ok']);
 
-export const QUALITY = {
-  type: 'object',
-  additionalProperties: false,
-  properties: { reasons: { type: 'array', items: { type: 'string' } } },
-} as const;
+export const QUALITY = closedObject({ reasons: { type: 'array', items: { type: 'string' } } });
 
-export const IDENTITY_ESTABLISHED = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['method', 'at', 'matchGrade', 'matchScore'],
-  properties: {
+export const IDENTITY_ESTABLISHED = closedObject(
+  {
     method: { type: 'string' },
     at: DATE_TIME,
     matchGrade: { anyOf: [MATCH_GRADE, { type: 'null' }] },
     matchScore: { type: ['number', 'null'] },
   },
-} as const;
+  ['method', 'at', 'matchGrade', 'matchScore'],
+);
 
-export const USER_ACCOUNT = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['id', 'username', 'roles'],
-  properties: {
+export const USER_ACCOUNT = closedObject(
+  {
     id: { type: 'string' },
     username: { type: 'string' },
     displayName: { type: ['string', 'null'] },
@@ -66,47 +68,32 @@ export const USER_ACCOUNT = {
     updatedAt: DATE_TIME,
     disabledAt: { type: ['string', 'null'] },
   },
-} as const;
+  ['id', 'username', 'roles'],
+);
 
-export const SESSION = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['id', 'idleExpiresAt', 'expiresAt', 'established'],
-  properties: {
+export const SESSION = closedObject(
+  {
     id: { type: 'string' },
     lastSeenAt: DATE_TIME,
     idleExpiresAt: DATE_TIME,
     expiresAt: DATE_TIME,
     established: IDENTITY_ESTABLISHED,
   },
-} as const;
+  ['id', 'idleExpiresAt', 'expiresAt', 'established'],
+);
 
 /**
  * The optional body of a DELETE that staff give a reason for (consent withdrawal, erasure): kept in the audit
  * entry. The route's `preValidation: bodyOptional` lets a DELETE without a body through as `{}`.
  */
-export const REASON_BODY = {
-  type: 'object',
-  additionalProperties: false,
-  properties: { reason: { type: 'string', minLength: 1, maxLength: 500, description: 'Why, in words (e.g. "patient asked at the front desk")' } },
-} as const;
+export const REASON_BODY = closedObject({ reason: { type: 'string', minLength: 1, maxLength: 500, description: 'Why, in words (e.g. "patient asked at the front desk")' } });
 
 export async function bodyOptional(request: { body: unknown }): Promise<void> {
   request.body ??= {};
 }
 
 /** A patient named in a work list (services/people.ts), for those who may see names. */
-export const PATIENT_LABEL = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['id', 'name', 'birthDate'],
-  properties: { id: { type: 'string' }, name: { type: 'string' }, birthDate: { type: ['string', 'null'] } },
-} as const;
+export const PATIENT_LABEL = closedObject({ id: { type: 'string' }, name: { type: 'string' }, birthDate: { type: ['string', 'null'] } }, ['id', 'name', 'birthDate']);
 
 /** A user named in a work list (services/people.ts), for those who may see accounts. */
-export const USER_LABEL = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['id', 'username', 'displayName'],
-  properties: { id: { type: 'string' }, username: { type: 'string' }, displayName: { type: ['string', 'null'] } },
-} as const;
+export const USER_LABEL = closedObject({ id: { type: 'string' }, username: { type: 'string' }, displayName: { type: ['string', 'null'] } }, ['id', 'username', 'displayName']);

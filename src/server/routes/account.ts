@@ -6,31 +6,24 @@ import { callerOf } from '../access.js';
 import { rateLimited, type RoutePlugin } from '../context.js';
 import { imageBody, imageBytes, imageRoute } from '../images.js';
 import { setSessionCookie } from '../security.js';
-import { DATE_TIME, NO_QUERY, SESSION } from '../schemas.js';
+import { closedObject, DATE_TIME, NO_QUERY, SESSION } from '../schemas.js';
 
-export const FACE_STATUS = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['templates', 'limit'],
-  properties: {
+export const FACE_STATUS = closedObject(
+  {
     templates: {
       type: 'array',
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['id', 'createdAt', 'consentNotice'],
-        properties: { id: { type: 'string' }, createdAt: DATE_TIME, consentNotice: { type: 'string' } },
-      },
+      items: closedObject({ id: { type: 'string' }, createdAt: DATE_TIME, consentNotice: { type: 'string' } }, ['id', 'createdAt', 'consentNotice']),
     },
     limit: { type: 'integer' },
   },
-} as const;
+  ['templates', 'limit'],
+);
 
 /** How many of my face templates were removed. */
-export const FACE_REMOVED = { type: 'object', additionalProperties: false, required: ['removed'], properties: { removed: { type: 'integer' } } } as const;
+export const FACE_REMOVED = closedObject({ removed: { type: 'integer' } }, ['removed']);
 
 /** My session after a password change (its token renewed in the cookie), and how many other sessions ended. */
-export const PASSWORD_CHANGED = { type: 'object', additionalProperties: false, required: ['session', 'sessionsEnded'], properties: { session: SESSION, sessionsEnded: { type: 'integer' } } } as const;
+export const PASSWORD_CHANGED = closedObject({ session: SESSION, sessionsEnded: { type: 'integer' } }, ['session', 'sessionsEnded']);
 
 const FACE_ENROL = {
   properties: { consent: { type: 'boolean', description: 'The staff member consents to the staff face notice (required: true)' } },
@@ -100,12 +93,7 @@ export const accountRoutes: RoutePlugin = async (app, { deployment, tls, rateLim
         tags: ['account'],
         summary: 'Change my password (the current one required); every other session of mine ends',
         querystring: NO_QUERY,
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['currentPassword', 'newPassword'],
-          properties: { currentPassword: { type: 'string', minLength: 1, maxLength: 1024 }, newPassword: { type: 'string', minLength: 1, maxLength: 1024 } },
-        },
+        body: closedObject({ currentPassword: { type: 'string', minLength: 1, maxLength: 1024 }, newPassword: { type: 'string', minLength: 1, maxLength: 1024 } }, ['currentPassword', 'newPassword']),
         response: { 200: PASSWORD_CHANGED },
       },
     },

@@ -9,20 +9,12 @@ import { keyStatus } from '../../services/keys.js';
 import { readTemplateStatus } from '../../services/template-migration.js';
 import { callerOf } from '../access.js';
 import type { RoutePlugin } from '../context.js';
-import { DATE_TIME, NO_QUERY, USER_ACCOUNT, UUID } from '../schemas.js';
+import { closedObject, DATE_TIME, NO_QUERY, USER_ACCOUNT, UUID } from '../schemas.js';
 
-const USERNAME_PARAMS = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['username'],
-  properties: { username: { type: 'string', minLength: 2, maxLength: 64 } },
-} as const;
+const USERNAME_PARAMS = closedObject({ username: { type: 'string', minLength: 2, maxLength: 64 } }, ['username']);
 
-export const API_CLIENT = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['id', 'name', 'kind', 'scopes', 'createdAt', 'revokedAt', 'pairedAt'],
-  properties: {
+export const API_CLIENT = closedObject(
+  {
     id: { type: 'string' },
     name: { type: 'string' },
     kind: { type: 'string', enum: ['integration', 'kiosk'], description: 'integration: a bearer API key; kiosk: a device paired by link' },
@@ -32,16 +24,17 @@ export const API_CLIENT = {
     revokedAt: { type: ['string', 'null'] },
     pairedAt: { type: ['string', 'null'], description: 'A kiosk: when its pairing link was used' },
   },
-} as const;
+  ['id', 'name', 'kind', 'scopes', 'createdAt', 'revokedAt', 'pairedAt'],
+);
 
-const CUTOFF = { type: 'object', additionalProperties: false, required: ['minScore', 'fmr'], properties: { minScore: { type: 'number' }, fmr: { type: 'number' } } } as const;
+const CUTOFF = closedObject({ minScore: { type: 'number' }, fmr: { type: 'number' } }, ['minScore', 'fmr']);
 const NUMBERS_BY_RATE = { type: 'object', additionalProperties: { type: 'number' } } as const;
-const IDENTIFICATION_CUTOFF = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['minScore', 'fpir', 'fmr', 'extrapolated'],
-  properties: { minScore: { type: 'number' }, fpir: { type: 'number' }, fmr: { type: 'number' }, extrapolated: { type: 'boolean' } },
-} as const;
+const IDENTIFICATION_CUTOFF = closedObject({ minScore: { type: 'number' }, fpir: { type: 'number' }, fmr: { type: 'number' }, extrapolated: { type: 'boolean' } }, [
+  'minScore',
+  'fpir',
+  'fmr',
+  'extrapolated',
+]);
 
 /** 1:N decisions, apart from the 1:1 ones: null for a model calibrated before identification was. */
 const IDENTIFICATION_STATUS = {
@@ -52,20 +45,10 @@ const IDENTIFICATION_STATUS = {
     fpir: { type: 'number' },
     galleryPatients: { type: 'integer' },
     match: { type: 'number' },
-    grades: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['certain', 'probable', 'possible'],
-      properties: { certain: IDENTIFICATION_CUTOFF, probable: IDENTIFICATION_CUTOFF, possible: IDENTIFICATION_CUTOFF },
-    },
+    grades: closedObject({ certain: IDENTIFICATION_CUTOFF, probable: IDENTIFICATION_CUTOFF, possible: IDENTIFICATION_CUTOFF }, ['certain', 'probable', 'possible']),
     projected: {
       type: 'array',
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['galleryPatients', 'match', 'extrapolated'],
-        properties: { galleryPatients: { type: 'integer' }, match: { type: 'number' }, extrapolated: { type: 'boolean' } },
-      },
+      items: closedObject({ galleryPatients: { type: 'integer' }, match: { type: 'number' }, extrapolated: { type: 'boolean' } }, ['galleryPatients', 'match', 'extrapolated']),
     },
     impostorPairs: { type: 'integer' },
     lowestMeasuredFmr: { type: 'number' },
@@ -73,19 +56,13 @@ const IDENTIFICATION_STATUS = {
 } as const;
 
 /** Templates per recogniser (services/template-migration.ts `TemplateStatus`): counts only, no patient. */
-export const TEMPLATE_STATUS = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['model', 'models'],
-  properties: {
+export const TEMPLATE_STATUS = closedObject(
+  {
     model: { type: 'string', description: 'The model new templates are made with and every capture is embedded by first' },
     models: {
       type: 'array',
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['model', 'current', 'patients', 'templates', 'migratable', 'awaitingEnrolment', 'migrationPending', 'unsearchable'],
-        properties: {
+      items: closedObject(
+        {
           model: { type: 'string' },
           current: { type: 'boolean' },
           patients: { type: 'integer' },
@@ -99,31 +76,22 @@ export const TEMPLATE_STATUS = {
             description: 'Why identification cannot search this model’s templates (null: it does)',
           },
         },
-      },
+        ['model', 'current', 'patients', 'templates', 'migratable', 'awaitingEnrolment', 'migrationPending', 'unsearchable'],
+      ),
     },
   },
-} as const;
+  ['model', 'models'],
+);
 
-const RECORD_COUNTS = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['templates', 'staffTemplates', 'photos'],
-  properties: { templates: { type: 'integer' }, staffTemplates: { type: 'integer' }, photos: { type: 'integer' } },
-} as const;
+const RECORD_COUNTS = closedObject({ templates: { type: 'integer' }, staffTemplates: { type: 'integer' }, photos: { type: 'integer' } }, ['templates', 'staffTemplates', 'photos']);
 
 /** The keys protecting templates and photos (services/keys.ts `keyStatus`): ids, dates and what each protects, never key material. */
-export const KEY_STATUS = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['keys', 'lastRotation', 'lastTransformRenewal'],
-  properties: {
+export const KEY_STATUS = closedObject(
+  {
     keys: {
       type: 'array',
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['id', 'purpose', 'algorithm', 'createdAt', 'retiredAt', 'current', 'records'],
-        properties: {
+      items: closedObject(
+        {
           id: { type: 'string' },
           purpose: { type: 'string' },
           algorithm: { type: 'string' },
@@ -132,47 +100,40 @@ export const KEY_STATUS = {
           current: { type: 'boolean' },
           records: RECORD_COUNTS,
         },
-      },
+        ['id', 'purpose', 'algorithm', 'createdAt', 'retiredAt', 'current', 'records'],
+      ),
     },
     lastRotation: { type: ['string', 'null'] },
     lastTransformRenewal: { type: ['string', 'null'] },
   },
-} as const;
+  ['keys', 'lastRotation', 'lastTransformRenewal'],
+);
 
-export const THRESHOLDS_STATUS = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['models', 'evaluation'],
-  properties: {
+export const THRESHOLDS_STATUS = closedObject(
+  {
     models: {
       type: 'array',
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['model', 'match', 'fmr', 'thresholdsAtFmr', 'grades', 'identification', 'calibration'],
-        properties: {
+      items: closedObject(
+        {
           model: { type: 'string' },
           match: { type: 'number' },
           fmr: { type: 'number' },
           thresholdsAtFmr: NUMBERS_BY_RATE,
-          grades: { type: 'object', additionalProperties: false, required: ['certain', 'probable', 'possible'], properties: { certain: CUTOFF, probable: CUTOFF, possible: CUTOFF } },
+          grades: closedObject({ certain: CUTOFF, probable: CUTOFF, possible: CUTOFF }, ['certain', 'probable', 'possible']),
           identification: IDENTIFICATION_STATUS,
-          calibration: {
-            type: 'object',
-            additionalProperties: false,
-            properties: {
-              sets: { type: 'array', items: { type: 'string' } },
-              impostorPairs: { type: 'integer' },
-              genuinePairs: { type: 'integer' },
-              failuresToAcquire: { type: 'integer' },
-              date: { type: 'string' },
-              command: { type: 'string' },
-              minFalseMatches: { type: 'integer' },
-              tarAtFmr: NUMBERS_BY_RATE,
-            },
-          },
+          calibration: closedObject({
+            sets: { type: 'array', items: { type: 'string' } },
+            impostorPairs: { type: 'integer' },
+            genuinePairs: { type: 'integer' },
+            failuresToAcquire: { type: 'integer' },
+            date: { type: 'string' },
+            command: { type: 'string' },
+            minFalseMatches: { type: 'integer' },
+            tarAtFmr: NUMBERS_BY_RATE,
+          }),
         },
-      },
+        ['model', 'match', 'fmr', 'thresholdsAtFmr', 'grades', 'identification', 'calibration'],
+      ),
     },
     evaluation: {
       type: ['object', 'null'],
@@ -186,71 +147,59 @@ export const THRESHOLDS_STATUS = {
         provenance: { type: 'string' },
         figures: {
           type: 'array',
-          items: { type: 'object', additionalProperties: false, required: ['id', 'caption'], properties: { id: { type: 'string', enum: REPORT_FIGURES }, caption: { type: 'string' } } },
+          items: closedObject({ id: { type: 'string', enum: REPORT_FIGURES }, caption: { type: 'string' } }, ['id', 'caption']),
         },
       },
     },
   },
-} as const;
+  ['models', 'evaluation'],
+);
 
-export const ACCOUNT_REQUEST = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['id', 'action', 'username', 'details', 'requestedBy', 'requestedAt', 'status', 'decidedBy', 'decidedAt'],
-  properties: {
+export const ACCOUNT_REQUEST = closedObject(
+  {
     id: { type: 'string' },
     action: { type: 'string', enum: ['user.create', 'user.password-reset', 'user.totp-reset'] },
     username: { type: 'string' },
-    details: {
-      type: 'object',
-      additionalProperties: false,
-      properties: { roles: { type: 'array', items: { type: 'string', enum: ROLES } }, displayName: { type: ['string', 'null'] } },
-    },
+    details: closedObject({ roles: { type: 'array', items: { type: 'string', enum: ROLES } }, displayName: { type: ['string', 'null'] } }),
     requestedBy: { type: 'string' },
     requestedAt: DATE_TIME,
     status: { type: 'string', enum: ['pending', 'approved', 'rejected'] },
     decidedBy: { type: ['string', 'null'] },
     decidedAt: { type: ['string', 'null'] },
   },
-} as const;
+  ['id', 'action', 'username', 'details', 'requestedBy', 'requestedAt', 'status', 'decidedBy', 'decidedAt'],
+);
 
 /** A new integration and its API key (given once). */
-export const API_CLIENT_CREATED = { type: 'object', additionalProperties: false, required: ['client', 'key'], properties: { client: API_CLIENT, key: { type: 'string' } } } as const;
+export const API_CLIENT_CREATED = closedObject({ client: API_CLIENT, key: { type: 'string' } }, ['client', 'key']);
 
 /** Every account. */
-export const USER_LIST = { type: 'object', additionalProperties: false, required: ['users'], properties: { users: { type: 'array', items: USER_ACCOUNT } } } as const;
+export const USER_LIST = closedObject({ users: { type: 'array', items: USER_ACCOUNT } }, ['users']);
 
 /** Integrations and kiosks. */
-export const API_CLIENT_LIST = { type: 'object', additionalProperties: false, required: ['clients'], properties: { clients: { type: 'array', items: API_CLIENT } } } as const;
+export const API_CLIENT_LIST = closedObject({ clients: { type: 'array', items: API_CLIENT } }, ['clients']);
 
 /** Account changes awaiting or past approval. */
-export const ACCOUNT_REQUEST_LIST = { type: 'object', additionalProperties: false, required: ['requests'], properties: { requests: { type: 'array', items: ACCOUNT_REQUEST } } } as const;
+export const ACCOUNT_REQUEST_LIST = closedObject({ requests: { type: 'array', items: ACCOUNT_REQUEST } }, ['requests']);
 
 /** A new kiosk and its one-time pairing link. */
-export const KIOSK_REGISTERED = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['kiosk', 'pairingCode', 'pairingPath'],
-  properties: {
+export const KIOSK_REGISTERED = closedObject(
+  {
     kiosk: API_CLIENT,
     pairingCode: { type: 'string' },
     pairingPath: { type: 'string', description: "The kiosk's pairing page relative to this server's address, the code in the fragment (never sent in a URL)" },
   },
-} as const;
+  ['kiosk', 'pairingCode', 'pairingPath'],
+);
 
 /** 202 with the request when a second administrator must approve (access/approvals.ts), else `doneCode` with the result. */
 function answer<T>(reply: FastifyReply, change: AccountChange<T>, doneCode = 200) {
   return 'request' in change ? reply.code(202).send({ request: change.request }) : reply.code(doneCode).send(change.done);
 }
-export const REQUESTED = { type: 'object', additionalProperties: false, required: ['request'], properties: { request: ACCOUNT_REQUEST } } as const;
+export const REQUESTED = closedObject({ request: ACCOUNT_REQUEST }, ['request']);
 /** A new account, with its first password and TOTP enrolment when generated (given once). */
-export const USER_CREATED = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['user'],
-  properties: { user: USER_ACCOUNT, password: { type: 'string' }, totpUri: { type: 'string' } },
-} as const;
-const REQUEST_PARAMS = { type: 'object', additionalProperties: false, required: ['requestId'], properties: { requestId: UUID } } as const;
+export const USER_CREATED = closedObject({ user: USER_ACCOUNT, password: { type: 'string' }, totpUri: { type: 'string' } }, ['user']);
+const REQUEST_PARAMS = closedObject({ requestId: UUID }, ['requestId']);
 
 /**
  * Accounts and integrations. Each access function authorises the caller itself (`user.read`, `user.manage`,
@@ -283,11 +232,8 @@ export const adminRoutes: RoutePlugin = async (app, { deployment, reportsDir }) 
         summary:
           'Create an account: staff (first password generated unless given; TOTP on request) or a patient account; clinician, emergency and admin accounts are requested (202) for another administrator to approve',
         querystring: NO_QUERY,
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['username', 'roles'],
-          properties: {
+        body: closedObject(
+          {
             username: { type: 'string', minLength: 2, maxLength: 64 },
             displayName: { type: 'string', maxLength: 200 },
             roles: { type: 'array', minItems: 1, maxItems: ROLES.length, items: { type: 'string', enum: ROLES } },
@@ -296,7 +242,8 @@ export const adminRoutes: RoutePlugin = async (app, { deployment, reportsDir }) 
             pin: { type: 'string', pattern: '^[0-9]{6,12}$' },
             totp: { type: 'boolean' },
           },
-        },
+          ['username', 'roles'],
+        ),
         response: {
           201: USER_CREATED,
           202: REQUESTED,
@@ -315,7 +262,7 @@ export const adminRoutes: RoutePlugin = async (app, { deployment, reportsDir }) 
         tags: ['admin'],
         summary: 'Disable an account and end its sessions',
         ...ACCOUNT_ACTION,
-        response: { 200: { type: 'object', additionalProperties: false, required: ['user', 'sessionsEnded'], properties: { user: USER_ACCOUNT, sessionsEnded: { type: 'integer' } } } },
+        response: { 200: closedObject({ user: USER_ACCOUNT, sessionsEnded: { type: 'integer' } }, ['user', 'sessionsEnded']) },
       },
     },
     async (request) => disableUser(access, callerOf(request), request.params.username),
@@ -341,7 +288,7 @@ export const adminRoutes: RoutePlugin = async (app, { deployment, reportsDir }) 
           "Enrol (or replace) one's own TOTP, the otpauth URI returned once; for another account, a request (202) another administrator approves (a temporary password, and the user enrols their own TOTP)",
         ...ACCOUNT_ACTION,
         response: {
-          200: { type: 'object', additionalProperties: false, required: ['user', 'totpUri'], properties: { user: USER_ACCOUNT, totpUri: { type: 'string' } } },
+          200: closedObject({ user: USER_ACCOUNT, totpUri: { type: 'string' } }, ['user', 'totpUri']),
           202: REQUESTED,
         },
       },
@@ -359,14 +306,9 @@ export const adminRoutes: RoutePlugin = async (app, { deployment, reportsDir }) 
           'Set a new first password (generated unless given) that the user replaces at the next sign-in; for another account, a request (202) another administrator approves (generated password, the TOTP removed)',
         params: USERNAME_PARAMS,
         querystring: NO_QUERY,
-        body: { type: 'object', additionalProperties: false, properties: { password: { type: 'string', minLength: 1, maxLength: 1024 } } },
+        body: closedObject({ password: { type: 'string', minLength: 1, maxLength: 1024 } }),
         response: {
-          200: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['user', 'sessionsEnded'],
-            properties: { user: USER_ACCOUNT, password: { type: 'string' }, sessionsEnded: { type: 'integer' } },
-          },
+          200: closedObject({ user: USER_ACCOUNT, password: { type: 'string' }, sessionsEnded: { type: 'integer' } }, ['user', 'sessionsEnded']),
           202: REQUESTED,
         },
       },
@@ -398,12 +340,7 @@ export const adminRoutes: RoutePlugin = async (app, { deployment, reportsDir }) 
         params: REQUEST_PARAMS,
         querystring: NO_QUERY,
         response: {
-          200: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['request', 'user', 'password', 'sessionsEnded'],
-            properties: { request: ACCOUNT_REQUEST, user: USER_ACCOUNT, password: { type: 'string' }, sessionsEnded: { type: 'integer' } },
-          },
+          200: closedObject({ request: ACCOUNT_REQUEST, user: USER_ACCOUNT, password: { type: 'string' }, sessionsEnded: { type: 'integer' } }, ['request', 'user', 'password', 'sessionsEnded']),
         },
       },
     },
@@ -441,12 +378,7 @@ export const adminRoutes: RoutePlugin = async (app, { deployment, reportsDir }) 
         tags: ['admin'],
         summary: 'Create an integration; its API key (Authorization: Bearer) is returned once',
         querystring: NO_QUERY,
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['name', 'scopes'],
-          properties: { name: { type: 'string', minLength: 1, maxLength: 64 }, scopes: { type: 'array', minItems: 1, items: { type: 'string', enum: SCOPES } } },
-        },
+        body: closedObject({ name: { type: 'string', minLength: 1, maxLength: 64 }, scopes: { type: 'array', minItems: 1, items: { type: 'string', enum: SCOPES } } }, ['name', 'scopes']),
         response: { 201: API_CLIENT_CREATED },
       },
     },
@@ -461,7 +393,7 @@ export const adminRoutes: RoutePlugin = async (app, { deployment, reportsDir }) 
         tags: ['admin'],
         summary: `Register a kiosk: a device that may only check patients in. Open the returned pairing link on the kiosk within ${PAIRING_HOURS} h (it works once); revoke it as an API client`,
         querystring: NO_QUERY,
-        body: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 64 } } },
+        body: closedObject({ name: { type: 'string', minLength: 1, maxLength: 64 } }, ['name']),
         response: { 201: KIOSK_REGISTERED },
       },
     },
@@ -478,7 +410,7 @@ export const adminRoutes: RoutePlugin = async (app, { deployment, reportsDir }) 
       schema: {
         tags: ['admin'],
         summary: 'Revoke an integration or a kiosk: its key or device cookie is refused from now on',
-        params: { type: 'object', additionalProperties: false, required: ['clientId'], properties: { clientId: { type: 'string', minLength: 1, maxLength: 64 } } },
+        params: closedObject({ clientId: { type: 'string', minLength: 1, maxLength: 64 } }, ['clientId']),
         querystring: NO_QUERY,
         response: { 200: API_CLIENT },
       },
@@ -508,7 +440,7 @@ export const adminRoutes: RoutePlugin = async (app, { deployment, reportsDir }) 
       schema: {
         tags: ['admin'],
         summary: "A figure of the newest evaluation report (ROC, DET, score distributions) as the report's own SVG",
-        params: { type: 'object', additionalProperties: false, required: ['figure'], properties: { figure: { type: 'string', enum: REPORT_FIGURES } } },
+        params: closedObject({ figure: { type: 'string', enum: REPORT_FIGURES } }, ['figure']),
         querystring: NO_QUERY,
         response: { 200: { type: 'string', description: 'image/svg+xml' } },
       },

@@ -7,13 +7,10 @@ import { actorOf } from '../../services/records.js';
 import { callerOf } from '../access.js';
 import type { RoutePlugin } from '../context.js';
 import { FHIR_JSON } from './fhir.js';
-import { DATE_TIME, NO_QUERY, PATIENT_LABEL, USER_LABEL } from '../schemas.js';
+import { closedObject, DATE_TIME, NO_QUERY, PATIENT_LABEL, USER_LABEL } from '../schemas.js';
 
-const AUDIT_EVENT = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['seq', 'time', 'actor', 'action', 'outcome'],
-  properties: {
+const AUDIT_EVENT = closedObject(
+  {
     seq: { type: 'integer' },
     time: DATE_TIME,
     actor: { type: 'string' },
@@ -27,22 +24,20 @@ const AUDIT_EVENT = {
     user: USER_LABEL,
     patient: { ...PATIENT_LABEL, description: 'Given when the search named the patient (by id or name): the log keeps patients as pseudonyms only' },
   },
-} as const;
+  ['seq', 'time', 'actor', 'action', 'outcome'],
+);
 
 /** The audit entries a search found. */
-export const AUDIT_EVENTS = { type: 'object', additionalProperties: false, required: ['events'], properties: { events: { type: 'array', items: AUDIT_EVENT } } } as const;
+export const AUDIT_EVENTS = closedObject({ events: { type: 'array', items: AUDIT_EVENT } }, ['events']);
 
 const TIME = { type: 'string', format: 'date-time' } as const;
 
 /** The privacy officer's audit trail: search, chain verification, export of a period as FHIR AuditEvents. */
-const HEAD = { type: 'object', additionalProperties: false, required: ['seq', 'hash'], properties: { seq: { type: 'integer' }, hash: { type: 'string' } } } as const;
+const HEAD = closedObject({ seq: { type: 'integer' }, hash: { type: 'string' } }, ['seq', 'hash']);
 
 /** services/audit.ts AuditVerification. */
-export const AUDIT_VERIFICATION = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['ok', 'count', 'head', 'breaks', 'breakCount', 'checkpoints'],
-  properties: {
+export const AUDIT_VERIFICATION = closedObject(
+  {
     ok: { type: 'boolean' },
     count: { type: 'integer' },
     head: { anyOf: [HEAD, { type: 'null' }] },
@@ -50,28 +45,24 @@ export const AUDIT_VERIFICATION = {
     problem: { type: 'string' },
     breaks: {
       type: 'array',
-      items: { type: 'object', additionalProperties: false, required: ['seq', 'problem'], properties: { seq: { type: 'integer' }, problem: { type: 'string' } } },
+      items: closedObject({ seq: { type: 'integer' }, problem: { type: 'string' } }, ['seq', 'problem']),
     },
     breakCount: { type: 'integer' },
-    checkpoints: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['file', 'checked', 'latest', 'invalidLines'],
-      properties: {
+    checkpoints: closedObject(
+      {
         file: { type: 'string' },
         checked: { type: 'integer' },
         latest: {
-          anyOf: [
-            { type: 'object', additionalProperties: false, required: ['seq', 'hash', 'time'], properties: { seq: { type: 'integer' }, hash: { type: 'string' }, time: { type: 'string' } } },
-            { type: 'null' },
-          ],
+          anyOf: [closedObject({ seq: { type: 'integer' }, hash: { type: 'string' }, time: { type: 'string' } }, ['seq', 'hash', 'time']), { type: 'null' }],
         },
         invalidLines: { type: 'array', items: { type: 'integer' } },
       },
-    },
+      ['file', 'checked', 'latest', 'invalidLines'],
+    ),
     expectedHead: HEAD,
   },
-} as const;
+  ['ok', 'count', 'head', 'breaks', 'breakCount', 'checkpoints'],
+);
 
 export const auditRoutes: RoutePlugin = async (app, { deployment }) => {
   const { medface } = deployment;
@@ -83,21 +74,17 @@ export const auditRoutes: RoutePlugin = async (app, { deployment }) => {
       schema: {
         tags: ['audit'],
         summary: 'Search the audit trail by patient (id or name), actor (id or username), action, outcome and time (from inclusive, to exclusive); entries name the user and the patient searched for',
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            patientId: { type: 'string', minLength: 1, maxLength: 200 },
-            patientName: { type: 'string', minLength: 1, maxLength: 200, description: 'Words of a patient’s name: the entries about any patient found' },
-            actor: { type: 'string', minLength: 1, maxLength: 200 },
-            userName: { type: 'string', minLength: 1, maxLength: 64, description: 'The start of a username: the entries by any user found' },
-            action: { type: 'string', minLength: 1, maxLength: 200 },
-            outcome: { type: 'string', enum: ['success', 'failure', 'denied'] },
-            from: TIME,
-            to: TIME,
-            limit: { type: 'integer', minimum: 1, maximum: 1000 },
-          },
-        },
+        querystring: closedObject({
+          patientId: { type: 'string', minLength: 1, maxLength: 200 },
+          patientName: { type: 'string', minLength: 1, maxLength: 200, description: 'Words of a patient’s name: the entries about any patient found' },
+          actor: { type: 'string', minLength: 1, maxLength: 200 },
+          userName: { type: 'string', minLength: 1, maxLength: 64, description: 'The start of a username: the entries by any user found' },
+          action: { type: 'string', minLength: 1, maxLength: 200 },
+          outcome: { type: 'string', enum: ['success', 'failure', 'denied'] },
+          from: TIME,
+          to: TIME,
+          limit: { type: 'integer', minimum: 1, maximum: 1000 },
+        }),
         response: { 200: AUDIT_EVENTS },
       },
     },
@@ -120,11 +107,7 @@ export const auditRoutes: RoutePlugin = async (app, { deployment }) => {
       schema: {
         tags: ['audit'],
         summary: 'Verify the hash chain against the keyed checkpoints (and a recorded head): ok with its head (record it elsewhere), or every missing, altered or rewritten entry',
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: { expectHead: { type: 'string', pattern: '^[0-9]{1,15}:[0-9a-f]{64}$', description: 'a head recorded earlier, SEQ:HASH' } },
-        },
+        querystring: closedObject({ expectHead: { type: 'string', pattern: '^[0-9]{1,15}:[0-9a-f]{64}$', description: 'a head recorded earlier, SEQ:HASH' } }),
         response: {
           200: AUDIT_VERIFICATION,
         },
@@ -145,26 +128,19 @@ export const auditRoutes: RoutePlugin = async (app, { deployment }) => {
         summary: "Consistency check: every stored template opens with the keys, has an active consent and is in this node's gallery, which holds nothing else; the audit chain verifies",
         querystring: NO_QUERY,
         response: {
-          200: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['ok', 'stored', 'indexed', 'problems', 'audit'],
-            properties: {
+          200: closedObject(
+            {
               ok: { type: 'boolean' },
               stored: { type: 'integer' },
               indexed: { type: 'integer' },
               problems: {
                 type: 'array',
-                items: {
-                  type: 'object',
-                  additionalProperties: false,
-                  required: ['kind', 'templateId'],
-                  properties: { kind: { type: 'string' }, templateId: { type: 'string' } },
-                },
+                items: closedObject({ kind: { type: 'string' }, templateId: { type: 'string' } }, ['kind', 'templateId']),
               },
               audit: AUDIT_VERIFICATION,
             },
-          },
+            ['ok', 'stored', 'indexed', 'problems', 'audit'],
+          ),
         },
       },
     },
@@ -178,7 +154,7 @@ export const auditRoutes: RoutePlugin = async (app, { deployment }) => {
       schema: {
         tags: ['audit'],
         summary: 'Every entry recorded in [from, to) as a FHIR Bundle of AuditEvents (application/fhir+json)',
-        querystring: { type: 'object', additionalProperties: false, required: ['from', 'to'], properties: { from: TIME, to: TIME } },
+        querystring: closedObject({ from: TIME, to: TIME }, ['from', 'to']),
         response: { 200: { type: 'object', additionalProperties: true, properties: { resourceType: { type: 'string', const: 'Bundle' } } } },
       },
     },

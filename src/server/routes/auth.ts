@@ -8,17 +8,12 @@ import { Admission } from '../admission.js';
 import { capturedFrames, framesRoute } from '../frames.js';
 import { rateLimited, type RoutePlugin } from '../context.js';
 import { cookieNames, cookieOptions, issueCsrfToken, setSessionCookie } from '../security.js';
-import { DATE, NO_QUERY, OK, SESSION, USER_ACCOUNT } from '../schemas.js';
+import { closedObject, DATE, NO_QUERY, OK, SESSION, USER_ACCOUNT } from '../schemas.js';
 
-export const SIGNED_IN = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['user', 'session'],
-  properties: { user: USER_ACCOUNT, session: SESSION },
-} as const;
+export const SIGNED_IN = closedObject({ user: USER_ACCOUNT, session: SESSION }, ['user', 'session']);
 
 /** The CSRF token a browser echoes in X-CSRF-Token. */
-export const CSRF_TOKEN = { type: 'object', additionalProperties: false, required: ['csrfToken'], properties: { csrfToken: { type: 'string' } } } as const;
+export const CSRF_TOKEN = closedObject({ csrfToken: { type: 'string' } }, ['csrfToken']);
 
 /**
  * Password sign-ins in flight at once: each argon2 hash takes 19 MiB and one of libuv's 4 threads, so more
@@ -82,18 +77,16 @@ export const authRoutes: RoutePlugin = async (app, { deployment, tls, rateLimits
         tags: ['auth'],
         summary: 'Staff sign-in with password and TOTP code (newPassword replaces an administrator-set password)',
         querystring: NO_QUERY,
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['username', 'password', 'code'],
-          properties: {
+        body: closedObject(
+          {
             username: { type: 'string', minLength: 1, maxLength: 256 },
             password: { type: 'string', minLength: 1, maxLength: 1024 },
             // empty at the first sign-in after an administrator's reset: the answer enrols the user's own TOTP
             code: { type: 'string', maxLength: 16 },
             newPassword: { type: 'string', minLength: 1, maxLength: 1024 },
           },
-        },
+          ['username', 'password', 'code'],
+        ),
         response: { 200: SIGNED_IN },
       },
     },
@@ -187,7 +180,7 @@ export const authRoutes: RoutePlugin = async (app, { deployment, tls, rateLimits
         tags: ['auth'],
         summary: 'Ends every session of the signed-in account, on every device',
         querystring: NO_QUERY,
-        response: { 200: { type: 'object', additionalProperties: false, required: ['sessionsEnded'], properties: { sessionsEnded: { type: 'integer' } } } },
+        response: { 200: closedObject({ sessionsEnded: { type: 'integer' } }, ['sessionsEnded']) },
       },
     },
     async (request, reply) => {

@@ -10,43 +10,29 @@ import { callerOf, requestField } from '../access.js';
 import { capturedFrames, framesRoute } from '../frames.js';
 import { rateLimited, type RoutePlugin } from '../context.js';
 import { imageBody, imageBytes, imageRoute, type ImageBodySpec } from '../images.js';
-import { bodyOptional, DATE, DATE_TIME, idParams, MATCH_GRADE, NO_QUERY, QUALITY, REASON_BODY, UUID } from '../schemas.js';
+import { closedObject, bodyOptional, DATE, DATE_TIME, idParams, MATCH_GRADE, NO_QUERY, QUALITY, REASON_BODY, UUID } from '../schemas.js';
 
 const patientParam = (r: FastifyRequest) => requestField(r, 'params', 'patientId');
 
-const CANDIDATE = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['patientId', 'score', 'grade'],
-  properties: { patientId: { type: 'string' }, score: { type: 'number' }, grade: MATCH_GRADE },
-} as const;
+const CANDIDATE = closedObject({ patientId: { type: 'string' }, score: { type: 'number' }, grade: MATCH_GRADE }, ['patientId', 'score', 'grade']);
 
-const DUPLICATE = {
-  type: 'object',
-  additionalProperties: false,
-  properties: { ...CANDIDATE.properties, linkId: { type: 'string' }, status: { type: 'string' } },
-} as const;
+const DUPLICATE = closedObject({ ...CANDIDATE.properties, linkId: { type: 'string' }, status: { type: 'string' } });
 
-export const ENROL_RESULT = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['patientId', 'templates', 'templateCount', 'limit'],
-  properties: {
+export const ENROL_RESULT = closedObject(
+  {
     patientId: { type: 'string' },
-    templates: { type: 'array', items: { type: 'object', additionalProperties: false, properties: { id: { type: 'string' }, quality: QUALITY } } },
+    templates: { type: 'array', items: closedObject({ id: { type: 'string' }, quality: QUALITY }) },
     replaced: { type: 'array', items: { type: 'string' } },
     templateCount: { type: 'integer' },
     limit: { type: 'integer' },
     photosKept: { type: 'integer' },
     duplicates: { type: 'array', items: DUPLICATE },
   },
-} as const;
+  ['patientId', 'templates', 'templateCount', 'limit'],
+);
 
-const VERIFY_RESULT = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['patientId', 'match', 'score', 'grade', 'threshold', 'model', 'refreshed'],
-  properties: {
+const VERIFY_RESULT = closedObject(
+  {
     patientId: { type: 'string' },
     match: { type: 'boolean' },
     score: { type: 'number' },
@@ -62,13 +48,11 @@ const VERIFY_RESULT = {
       properties: { passed: { type: 'boolean' }, observed: { type: 'array', items: { type: 'string' } } },
     },
   },
-} as const;
+  ['patientId', 'match', 'score', 'grade', 'threshold', 'model', 'refreshed'],
+);
 
-export const IDENTIFY_RESULT = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['match', 'candidates', 'threshold', 'galleryPatients', 'fpir', 'model'],
-  properties: {
+export const IDENTIFY_RESULT = closedObject(
+  {
     match: { type: 'boolean' },
     candidates: { type: 'array', items: CANDIDATE, description: 'Only patients at or above the threshold, best first' },
     threshold: { type: 'number', description: "The operating 1:N threshold at the gallery's current size (above 1: no score can reach it)" },
@@ -76,34 +60,25 @@ export const IDENTIFY_RESULT = {
     fpir: { type: 'number', description: 'False-positive identification rate per search the threshold holds at that size' },
     model: { type: 'string' },
   },
-} as const;
+  ['match', 'candidates', 'threshold', 'galleryPatients', 'fpir', 'model'],
+);
 
-export const CHECK_IN_RESULT = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['checkedIn', 'message'],
-  properties: {
+export const CHECK_IN_RESULT = closedObject(
+  {
     checkedIn: { type: 'boolean' },
     encounterId: { type: 'string' },
     message: { type: 'string' },
     notices: {
       type: 'array',
       description: 'Faces added to the patient’s record since their last check-in: the kiosk tells the patient',
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['kind', 'at'],
-        properties: { kind: { type: 'string', enum: ['face-added'] }, at: DATE_TIME },
-      },
+      items: closedObject({ kind: { type: 'string', enum: ['face-added'] }, at: DATE_TIME }, ['kind', 'at']),
     },
   },
-} as const;
+  ['checkedIn', 'message'],
+);
 
-const CHECK_RESULT = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['status', 'expiresAt', 'attempts', 'attemptsLeft', 'refusedCaptures', 'verification', 'clinicianConfirmation'],
-  properties: {
+const CHECK_RESULT = closedObject(
+  {
     status: { type: 'string', enum: ['pending', 'verified', 'not-verified'] },
     expiresAt: DATE_TIME,
     attempts: { type: 'integer', description: 'Comparisons made with the link' },
@@ -116,42 +91,29 @@ const CHECK_RESULT = {
         'The frames come from the patient’s device and may be injected: a verified check is a screening, to be confirmed by the clinician seeing the same face live on the video call before relying on it',
     },
     verification: {
-      anyOf: [
-        {
-          type: 'object',
-          additionalProperties: false,
-          required: ['match', 'grade', 'score', 'at'],
-          properties: { match: { type: 'boolean' }, grade: MATCH_GRADE, score: { type: 'number' }, at: DATE_TIME },
-        },
-        { type: 'null' },
-      ],
+      anyOf: [closedObject({ match: { type: 'boolean' }, grade: MATCH_GRADE, score: { type: 'number' }, at: DATE_TIME }, ['match', 'grade', 'score', 'at']), { type: 'null' }],
     },
   },
-} as const;
+  ['status', 'expiresAt', 'attempts', 'attemptsLeft', 'refusedCaptures', 'verification', 'clinicianConfirmation'],
+);
 
 /** What the patient's telemedicine page learns of its link before opening the camera (nothing about the patient). */
-export const TELEMEDICINE_LINK = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['state', 'expiresAt', 'attemptsLeft'],
-  properties: { state: { type: 'string', enum: ['open', 'verified', 'spent', 'expired'] }, expiresAt: DATE_TIME, attemptsLeft: { type: 'integer' } },
-} as const;
+export const TELEMEDICINE_LINK = closedObject({ state: { type: 'string', enum: ['open', 'verified', 'spent', 'expired'] }, expiresAt: DATE_TIME, attemptsLeft: { type: 'integer' } }, [
+  'state',
+  'expiresAt',
+  'attemptsLeft',
+]);
 
 /** What an erasure request deleted. */
-export const BIOMETRICS_ERASED = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['patientId', 'templatesRemoved', 'photosRemoved', 'consentWithdrawn'],
-  properties: { patientId: { type: 'string' }, templatesRemoved: { type: 'integer' }, photosRemoved: { type: 'integer' }, consentWithdrawn: { type: 'boolean' } },
-} as const;
+export const BIOMETRICS_ERASED = closedObject({ patientId: { type: 'string' }, templatesRemoved: { type: 'integer' }, photosRemoved: { type: 'integer' }, consentWithdrawn: { type: 'boolean' } }, [
+  'patientId',
+  'templatesRemoved',
+  'photosRemoved',
+  'consentWithdrawn',
+]);
 
 /** Whether the telemedicine check matched, and the comparisons its link still allows. */
-export const TELEMEDICINE_VERIFIED = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['match', 'attemptsLeft'],
-  properties: { match: { type: 'boolean' }, attemptsLeft: { type: 'integer' } },
-} as const;
+export const TELEMEDICINE_VERIFIED = closedObject({ match: { type: 'boolean' }, attemptsLeft: { type: 'integer' } }, ['match', 'attemptsLeft']);
 
 const CHECK_ID = { type: 'string', minLength: 16, maxLength: 1024, pattern: '^[A-Za-z0-9_-]+$' } as const;
 
@@ -296,23 +258,16 @@ export const biometricRoutes: RoutePlugin = async (app, { deployment, telemedici
         tags: ['telemedicine'],
         summary: 'Open an identity check for a telemedicine visit; send the patient to the check page with its id',
         querystring: NO_QUERY,
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['patientId'],
-          properties: { patientId: UUID, minutes: { type: 'integer', minimum: 1, maximum: MAX_CHECK_MINUTES, default: DEFAULT_CHECK_MINUTES } },
-        },
+        body: closedObject({ patientId: UUID, minutes: { type: 'integer', minimum: 1, maximum: MAX_CHECK_MINUTES, default: DEFAULT_CHECK_MINUTES } }, ['patientId']),
         response: {
-          201: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['checkId', 'expiresAt', 'link'],
-            properties: {
+          201: closedObject(
+            {
               checkId: { type: 'string' },
               expiresAt: DATE_TIME,
               link: { type: 'string', description: "The patient's page for this check, relative to this server's address (the check id in the fragment)" },
             },
-          },
+            ['checkId', 'expiresAt', 'link'],
+          ),
         },
       },
     },
@@ -352,7 +307,7 @@ export const biometricRoutes: RoutePlugin = async (app, { deployment, telemedici
       schema: {
         tags: ['telemedicine'],
         summary: "What the patient's check page needs before opening the camera: whether the link can still be used (reveals nothing about the patient)",
-        params: { type: 'object', additionalProperties: false, required: ['checkId'], properties: { checkId: CHECK_ID } },
+        params: closedObject({ checkId: CHECK_ID }, ['checkId']),
         querystring: NO_QUERY,
         response: { 200: TELEMEDICINE_LINK },
       },
@@ -367,7 +322,7 @@ export const biometricRoutes: RoutePlugin = async (app, { deployment, telemedici
       schema: {
         tags: ['telemedicine'],
         summary: 'The result of a telemedicine identity check, for the integrator that opened it',
-        params: { type: 'object', additionalProperties: false, required: ['checkId'], properties: { checkId: CHECK_ID } },
+        params: closedObject({ checkId: CHECK_ID }, ['checkId']),
         querystring: NO_QUERY,
         response: { 200: CHECK_RESULT },
       },

@@ -6,13 +6,10 @@ import { callerOf, requestField } from '../access.js';
 import { rateLimited, type RoutePlugin } from '../context.js';
 import { imageBody, imageBytes, imageRoute, type ImageBodySpec } from '../images.js';
 import { nameRightsOf } from '../../services/people.js';
-import { DATE_TIME, idParams, MATCH_GRADE, NO_QUERY, PATIENT_LABEL, USER_LABEL, UUID } from '../schemas.js';
+import { closedObject, DATE_TIME, idParams, MATCH_GRADE, NO_QUERY, PATIENT_LABEL, USER_LABEL, UUID } from '../schemas.js';
 
-export const GRANT = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['id', 'userId', 'patientId', 'reason', 'grantedAt', 'expiresAt', 'reviewStatus'],
-  properties: {
+export const GRANT = closedObject(
+  {
     id: { type: 'string' },
     userId: { type: 'string' },
     patientId: { type: 'string' },
@@ -27,10 +24,11 @@ export const GRANT = {
     user: USER_LABEL,
     patient: PATIENT_LABEL,
   },
-} as const;
+  ['id', 'userId', 'patientId', 'reason', 'grantedAt', 'expiresAt', 'reviewStatus'],
+);
 
 /** Break-glass grants. */
-export const GRANT_LIST = { type: 'object', additionalProperties: false, required: ['grants'], properties: { grants: { type: 'array', items: GRANT } } } as const;
+export const GRANT_LIST = closedObject({ grants: { type: 'array', items: GRANT } }, ['grants']);
 
 const IDENTIFY = {
   properties: { top: { type: 'integer', minimum: 1, maximum: 20, description: `Most candidates returned (default ${DEFAULT_BREAK_GLASS_TOP})` } },
@@ -38,27 +36,20 @@ const IDENTIFY = {
   images: { image: 'single' },
 } as const satisfies ImageBodySpec;
 
-export const CANDIDATES = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['candidates', 'threshold', 'possibleFrom', 'galleryPatients', 'model'],
-  properties: {
+export const CANDIDATES = closedObject(
+  {
     candidates: {
       type: 'array',
       description: 'Ranked best first, graded certain, probable or possible at the gallery’s size (possible ones are below the operating threshold: confirm them by other means)',
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['patientId', 'score', 'grade'],
-        properties: { patientId: { type: 'string' }, score: { type: 'number' }, grade: MATCH_GRADE },
-      },
+      items: closedObject({ patientId: { type: 'string' }, score: { type: 'number' }, grade: MATCH_GRADE }, ['patientId', 'score', 'grade']),
     },
     threshold: { type: 'number', description: "The operating 1:N threshold at the gallery's current size" },
     possibleFrom: { type: 'number', description: "The lowest score graded possible at the gallery's current size" },
     galleryPatients: { type: 'integer', description: 'Enrolled patients the cut-offs were sized for' },
     model: { type: 'string' },
   },
-} as const;
+  ['candidates', 'threshold', 'possibleFrom', 'galleryPatients', 'model'],
+);
 
 /**
  * Emergency access: identify an unresponsive patient (graded candidates, `possible` ones included), break
@@ -94,16 +85,14 @@ export const breakGlassRoutes: RoutePlugin = async (app, { deployment, rateLimit
         tags: ['break-glass'],
         summary: "Open a patient's record in an emergency, saying why; the access is time-limited and reviewed",
         querystring: NO_QUERY,
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['patientId', 'reason'],
-          properties: {
+        body: closedObject(
+          {
             patientId: UUID,
             reason: { type: 'string', minLength: MIN_REASON_CHARS, maxLength: 1000 },
             minutes: { type: 'integer', minimum: 1, maximum: MAX_BREAK_GLASS_MINUTES },
           },
-        },
+          ['patientId', 'reason'],
+        ),
         response: { 201: GRANT },
       },
     },
@@ -120,11 +109,7 @@ export const breakGlassRoutes: RoutePlugin = async (app, { deployment, rateLimit
       schema: {
         tags: ['break-glass'],
         summary: 'The review queue: break-glass accesses awaiting review (or reviewed, or all)',
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: { status: { type: 'string', enum: ['pending', 'reviewed', 'all'], default: 'pending' } },
-        },
+        querystring: closedObject({ status: { type: 'string', enum: ['pending', 'reviewed', 'all'], default: 'pending' } }),
         response: { 200: GRANT_LIST },
       },
     },
@@ -144,7 +129,7 @@ export const breakGlassRoutes: RoutePlugin = async (app, { deployment, rateLimit
         summary: "Close a break-glass access's review with the finding (nobody reviews their own)",
         params: idParams('grantId'),
         querystring: NO_QUERY,
-        body: { type: 'object', additionalProperties: false, required: ['note'], properties: { note: { type: 'string', minLength: 1, maxLength: 2000 } } },
+        body: closedObject({ note: { type: 'string', minLength: 1, maxLength: 2000 } }, ['note']),
         response: { 200: GRANT },
       },
     },

@@ -3,17 +3,12 @@ import { grantConsent, withdrawConsent } from '../../services/consent.js';
 import { actorOf, listConsents } from '../../services/records.js';
 import { callerOf, requestField } from '../access.js';
 import type { RoutePlugin } from '../context.js';
-import { bodyOptional, fhirResource, idParams, NO_QUERY, REASON_BODY } from '../schemas.js';
+import { closedObject, bodyOptional, fhirResource, idParams, NO_QUERY, REASON_BODY } from '../schemas.js';
 
 const CONSENT = fhirResource('Consent', 'A FHIR R4 Consent to biometric identification');
 
 /** The withdrawn Consent, and what was deleted with it. */
-export const CONSENT_WITHDRAWN = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['consent', 'templatesRemoved', 'photosRemoved'],
-  properties: { consent: CONSENT, templatesRemoved: { type: 'integer' }, photosRemoved: { type: 'integer' } },
-} as const;
+export const CONSENT_WITHDRAWN = closedObject({ consent: CONSENT, templatesRemoved: { type: 'integer' }, photosRemoved: { type: 'integer' } }, ['consent', 'templatesRemoved', 'photosRemoved']);
 
 const patientParam = (r: FastifyRequest) => requestField(r, 'params', 'patientId');
 const byPatient = { params: idParams('patientId'), querystring: NO_QUERY };
@@ -33,7 +28,7 @@ export const consentRoutes: RoutePlugin = async (app, { deployment }) => {
         tags: ['consent'],
         summary: "The patient's biometric consents, active and withdrawn",
         ...byPatient,
-        response: { 200: { type: 'object', additionalProperties: false, required: ['consents'], properties: { consents: { type: 'array', items: CONSENT } } } },
+        response: { 200: closedObject({ consents: { type: 'array', items: CONSENT } }, ['consents']) },
       },
     },
     async (request) => ({ consents: await listConsents(medface, patientParam(request), actorOf(callerOf(request))) }),
@@ -47,12 +42,7 @@ export const consentRoutes: RoutePlugin = async (app, { deployment }) => {
         tags: ['consent'],
         summary: 'Record consent to biometric identification, naming the privacy notice the patient was shown',
         ...byPatient,
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['notice'],
-          properties: { notice: { type: 'string', minLength: 1, maxLength: 256, description: 'The notice version label (e.g. v3) or its URI' } },
-        },
+        body: closedObject({ notice: { type: 'string', minLength: 1, maxLength: 256, description: 'The notice version label (e.g. v3) or its URI' } }, ['notice']),
         response: { 201: CONSENT },
       },
     },

@@ -11,7 +11,7 @@ import { actorOf, listConsents, listRecords, patientOfConsent, patientOfResource
 import { callerOf, requestField } from '../access.js';
 import type { RoutePlugin } from '../context.js';
 import { sendError, type HttpError } from '../errors.js';
-import { fhirResource, NO_QUERY } from '../schemas.js';
+import { closedObject, fhirResource, NO_QUERY } from '../schemas.js';
 import { versionOf } from './patients.js';
 
 /**
@@ -25,33 +25,27 @@ export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 const FHIR_VERSION = '4.0.1';
 const ERROR_SYSTEM = 'urn:medface:error';
 const ID = { type: 'string', pattern: '^[A-Za-z0-9\\-.]{1,64}$' } as const;
-const ID_PARAMS = { type: 'object', additionalProperties: false, required: ['id'], properties: { id: ID } } as const;
+const ID_PARAMS = closedObject({ id: ID }, ['id']);
 const COUNT = { type: 'integer', minimum: 1, maximum: 200 } as const;
 
-const BUNDLE = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['resourceType', 'type', 'total', 'entry'],
-  properties: {
+const BUNDLE = closedObject(
+  {
     resourceType: { type: 'string', const: 'Bundle' },
     type: { type: 'string', const: 'searchset' },
     timestamp: { type: 'string' },
     total: { type: 'integer' },
-    link: { type: 'array', items: { type: 'object', additionalProperties: false, properties: { relation: { type: 'string' }, url: { type: 'string' } } } },
+    link: { type: 'array', items: closedObject({ relation: { type: 'string' }, url: { type: 'string' } }) },
     entry: {
       type: 'array',
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        properties: {
-          fullUrl: { type: 'string' },
-          resource: { type: 'object', additionalProperties: true },
-          search: { type: 'object', additionalProperties: false, properties: { mode: { type: 'string' } } },
-        },
-      },
+      items: closedObject({
+        fullUrl: { type: 'string' },
+        resource: { type: 'object', additionalProperties: true },
+        search: closedObject({ mode: { type: 'string' } }),
+      }),
     },
   },
-} as const;
+  ['resourceType', 'type', 'total', 'entry'],
+);
 
 /** The body of every FHIR error response. */
 export const OPERATION_OUTCOME = {
@@ -202,17 +196,13 @@ export const fhirRoutes: RoutePlugin = async (app, { deployment, publicUrl }) =>
       schema: {
         tags: ['fhir'],
         summary: 'Search Patients (name, birthdate, identifier, gender)',
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            name: { type: 'string', minLength: 1, maxLength: 200 },
-            birthdate: { type: 'string', pattern: '^\\d{4}(-\\d{2}(-\\d{2})?)?$' },
-            identifier: { type: 'string', minLength: 1, maxLength: 300 },
-            gender: { type: 'string', enum: ['male', 'female', 'other', 'unknown'] },
-            _count: COUNT,
-          },
-        },
+        querystring: closedObject({
+          name: { type: 'string', minLength: 1, maxLength: 200 },
+          birthdate: { type: 'string', pattern: '^\\d{4}(-\\d{2}(-\\d{2})?)?$' },
+          identifier: { type: 'string', minLength: 1, maxLength: 300 },
+          gender: { type: 'string', enum: ['male', 'female', 'other', 'unknown'] },
+          _count: COUNT,
+        }),
         response: { 200: BUNDLE },
       },
     },
@@ -223,11 +213,7 @@ export const fhirRoutes: RoutePlugin = async (app, { deployment, publicUrl }) =>
     },
   );
 
-  const PATIENT_SEARCH = {
-    type: 'object',
-    additionalProperties: false,
-    properties: { patient: { type: 'string', minLength: 1, maxLength: 80 }, subject: { type: 'string', minLength: 1, maxLength: 80 } },
-  } as const;
+  const PATIENT_SEARCH = closedObject({ patient: { type: 'string', minLength: 1, maxLength: 80 }, subject: { type: 'string', minLength: 1, maxLength: 80 } });
 
   for (const type of CLINICAL_RESOURCE_TYPES) {
     // front desk sees encounters; everything else is clinical content
@@ -276,17 +262,13 @@ export const fhirRoutes: RoutePlugin = async (app, { deployment, publicUrl }) =>
       schema: {
         tags: ['fhir'],
         summary: 'Search the audit trail: patient, agent (actor id), subtype (medface action), date=ge…/date=lt…',
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            patient: { type: 'string', minLength: 1, maxLength: 80 },
-            agent: { type: 'string', minLength: 1, maxLength: 200 },
-            subtype: { type: 'string', minLength: 1, maxLength: 200 },
-            date: { type: 'array', maxItems: 2, items: DATE_PARAM },
-            _count: { type: 'integer', minimum: 1, maximum: 1000 },
-          },
-        },
+        querystring: closedObject({
+          patient: { type: 'string', minLength: 1, maxLength: 80 },
+          agent: { type: 'string', minLength: 1, maxLength: 200 },
+          subtype: { type: 'string', minLength: 1, maxLength: 200 },
+          date: { type: 'array', maxItems: 2, items: DATE_PARAM },
+          _count: { type: 'integer', minimum: 1, maximum: 1000 },
+        }),
         response: { 200: BUNDLE },
       },
     },

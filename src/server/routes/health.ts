@@ -1,11 +1,8 @@
 import type { RoutePlugin } from '../context.js';
-import { NO_QUERY } from '../schemas.js';
+import { closedObject, NO_QUERY } from '../schemas.js';
 
-const READINESS = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['ready', 'store', 'faces', 'gallery'],
-  properties: {
+const READINESS = closedObject(
+  {
     ready: { type: 'boolean' },
     store: { type: 'string', enum: ['ok', 'unavailable'] },
     gallery: {
@@ -20,7 +17,8 @@ const READINESS = {
       properties: { workers: { type: 'integer' }, expected: { type: 'integer' }, busy: { type: 'integer' }, queued: { type: 'integer' } },
     },
   },
-} as const;
+  ['ready', 'store', 'faces', 'gallery'],
+);
 
 /** Liveness (`/health`: the process answers) and readiness (`/ready`: the store answers, the face pool is warm). */
 export const healthRoutes: RoutePlugin = async (app, { deployment }) => {
@@ -32,7 +30,7 @@ export const healthRoutes: RoutePlugin = async (app, { deployment }) => {
         tags: ['health'],
         summary: 'Liveness: the process is up',
         querystring: NO_QUERY,
-        response: { 200: { type: 'object', additionalProperties: false, required: ['status'], properties: { status: { type: 'string', const: 'ok' } } } },
+        response: { 200: closedObject({ status: { type: 'string', const: 'ok' } }, ['status']) },
       },
     },
     async () => ({ status: 'ok' as const }),

@@ -2,17 +2,15 @@ import { authenticateKiosk, pairKiosk } from '../../access/kiosks.js';
 import { isMedfaceError } from '../../errors.js';
 import { rateLimited, type RoutePlugin } from '../context.js';
 import { cookieNames, kioskCookieOptions } from '../security.js';
-import { NO_QUERY } from '../schemas.js';
+import { closedObject, NO_QUERY } from '../schemas.js';
 
-export const DEVICE = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['state', 'name'],
-  properties: {
+export const DEVICE = closedObject(
+  {
     state: { type: 'string', enum: ['paired', 'revoked', 'none'], description: 'none: this browser is not a kiosk; revoked: it was one' },
     name: { type: ['string', 'null'], description: "The kiosk's name, when paired" },
   },
-} as const;
+  ['state', 'name'],
+);
 
 /**
  * A kiosk device's own routes: pairing (the one-time code from the administrator's link becomes the http-only
@@ -31,12 +29,7 @@ export const kioskRoutes: RoutePlugin = async (app, { deployment, tls, rateLimit
         tags: ['kiosk'],
         summary: 'Pair this browser as the kiosk an administrator registered: the one-time code becomes the device cookie (401 once used, expired or revoked)',
         querystring: NO_QUERY,
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['code'],
-          properties: { code: { type: 'string', minLength: 1, maxLength: 128, description: 'The pairing code from the link (after #)' } },
-        },
+        body: closedObject({ code: { type: 'string', minLength: 1, maxLength: 128, description: 'The pairing code from the link (after #)' } }, ['code']),
         response: { 200: DEVICE },
       },
     },

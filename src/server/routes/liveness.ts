@@ -4,56 +4,42 @@ import { issueChallenge, LIVENESS_PURPOSES, livenessProgress, MAX_FRAME_BYTES, M
 import { rateLimited, type RoutePlugin } from '../context.js';
 import { capturedFrames, LIVENESS_FRAMES } from '../frames.js';
 import { imageBody, imageBytes, imageRoute, type ImageBodySpec } from '../images.js';
-import { DATE_TIME, NO_QUERY, UUID } from '../schemas.js';
+import { closedObject, DATE_TIME, NO_QUERY, UUID } from '../schemas.js';
 
 /** A live preview polls about once a second; a kiosk must not run into the face routes' limit with it. */
 const FEEDBACK_LIMIT = { max: 150, windowMs: 60_000 };
 
-export const CHALLENGE = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['id', 'nonce', 'actions', 'issuedAt', 'deadline'],
-  properties: {
+export const CHALLENGE = closedObject(
+  {
     id: { type: 'string', description: 'Send it back with the frames' },
     nonce: { type: 'string' },
     actions: { type: 'array', items: { type: 'string', enum: LIVENESS_ACTIONS }, description: 'To be performed in this order, each from a frontal pose and back' },
     issuedAt: DATE_TIME,
     deadline: DATE_TIME,
   },
-} as const;
+  ['id', 'nonce', 'actions', 'issuedAt', 'deadline'],
+);
 
 /** Live progress of a challenge being filmed: the actions seen so far and the one awaited. */
-export const LIVENESS_PROGRESS = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['seen', 'awaiting', 'face'],
-  properties: {
+export const LIVENESS_PROGRESS = closedObject(
+  {
     seen: { type: 'array', items: { type: 'string', enum: LIVENESS_ACTIONS }, description: 'The actions seen so far, in the order asked' },
     awaiting: { anyOf: [{ type: 'string', enum: LIVENESS_ACTIONS }, { type: 'null' }], description: 'The first action not seen yet' },
     face: { type: 'boolean', description: 'Whether the latest frame shows a face' },
   },
-} as const;
+  ['seen', 'awaiting', 'face'],
+);
 
 /** Live feedback on a preview frame: why it would not do, and where the face is. */
-export const CAPTURE_FEEDBACK = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['reasons', 'box'],
-  properties: {
+export const CAPTURE_FEEDBACK = closedObject(
+  {
     reasons: { type: 'array', items: { type: 'string' } },
     box: {
-      anyOf: [
-        {
-          type: 'object',
-          additionalProperties: false,
-          required: ['x', 'y', 'width', 'height'],
-          properties: { x: { type: 'number' }, y: { type: 'number' }, width: { type: 'number' }, height: { type: 'number' } },
-        },
-        { type: 'null' },
-      ],
+      anyOf: [closedObject({ x: { type: 'number' }, y: { type: 'number' }, width: { type: 'number' }, height: { type: 'number' } }, ['x', 'y', 'width', 'height']), { type: 'null' }],
     },
   },
-} as const;
+  ['reasons', 'box'],
+);
 
 /**
  * The active liveness check's challenges, and live capture feedback for camera pages. A challenge grants
@@ -72,15 +58,13 @@ export const livenessRoutes: RoutePlugin = async (app, { deployment, rateLimits 
         summary:
           'Issue a single-use active liveness challenge: 2–3 actions in random order and a deadline. Film the person doing them and send the frames with the challenge id to the flow named by purpose',
         querystring: NO_QUERY,
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['purpose'],
-          properties: {
+        body: closedObject(
+          {
             purpose: { type: 'string', enum: LIVENESS_PURPOSES, description: 'The flow the frames will be sent to; a challenge is refused by any other' },
             patientId: { ...UUID, description: 'For verify: the patient to be verified (the challenge is then refused for anyone else)' },
           },
-        },
+          ['purpose'],
+        ),
         response: { 201: CHALLENGE },
       },
     },
@@ -103,12 +87,7 @@ export const livenessRoutes: RoutePlugin = async (app, { deployment, rateLimits 
         summary:
           "Live feedback while a challenge is filmed: send the frames filmed since the previous request; the answer says which of the challenge's actions the frames so far show (seen) and which is awaited. Grants and consumes nothing; the flow the frames are finally sent to decides",
         querystring: NO_QUERY,
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['challengeId', 'frames'],
-          properties: { challengeId: LIVENESS_FRAMES.challengeId, frames: { ...LIVENESS_FRAMES.frames, maxItems: MAX_PROGRESS_FRAMES } },
-        },
+        body: closedObject({ challengeId: LIVENESS_FRAMES.challengeId, frames: { ...LIVENESS_FRAMES.frames, maxItems: MAX_PROGRESS_FRAMES } }, ['challengeId', 'frames']),
         response: { 200: LIVENESS_PROGRESS },
       },
     },

@@ -5,15 +5,12 @@ import { createPatientRecord, readPatientRecord, searchPatientRecords, updatePat
 import { actorOf } from '../../services/records.js';
 import { callerOf, requestField } from '../access.js';
 import type { RoutePlugin } from '../context.js';
-import { DATE_TIME, fhirResource, idParams, NO_QUERY, PATIENT_LABEL } from '../schemas.js';
+import { closedObject, DATE_TIME, fhirResource, idParams, NO_QUERY, PATIENT_LABEL } from '../schemas.js';
 
 const PATIENT = fhirResource('Patient', 'A FHIR R4 Patient');
 
-export const LINK = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['id', 'patientId', 'otherPatientId', 'grade', 'score', 'status'],
-  properties: {
+export const LINK = closedObject(
+  {
     id: { type: 'string' },
     patientId: { type: 'string' },
     otherPatientId: { type: 'string' },
@@ -28,7 +25,8 @@ export const LINK = {
     patient: PATIENT_LABEL,
     otherPatient: PATIENT_LABEL,
   },
-} as const;
+  ['id', 'patientId', 'otherPatientId', 'grade', 'score', 'status'],
+);
 
 /** The version an HTTP If-Match names (`W/"3"` or `"3"`), or undefined without one. */
 export function versionOf(ifMatch: string | string[] | undefined): string | undefined {
@@ -61,18 +59,14 @@ export const patientRoutes: RoutePlugin = async (app, { deployment }) => {
       schema: {
         tags: ['patients'],
         summary: 'Search patients by name prefix, birth date (partial dates match inside), identifier token or gender',
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            name: { type: 'string', minLength: 1, maxLength: 200 },
-            birthDate: { type: 'string', pattern: '^\\d{4}(-\\d{2}(-\\d{2})?)?$' },
-            identifier: { type: 'string', minLength: 1, maxLength: 300 },
-            gender: { type: 'string', enum: ['male', 'female', 'other', 'unknown'] },
-            limit: { type: 'integer', minimum: 1, maximum: 200 },
-          },
-        },
-        response: { 200: { type: 'object', additionalProperties: false, required: ['patients'], properties: { patients: { type: 'array', items: PATIENT } } } },
+        querystring: closedObject({
+          name: { type: 'string', minLength: 1, maxLength: 200 },
+          birthDate: { type: 'string', pattern: '^\\d{4}(-\\d{2}(-\\d{2})?)?$' },
+          identifier: { type: 'string', minLength: 1, maxLength: 300 },
+          gender: { type: 'string', enum: ['male', 'female', 'other', 'unknown'] },
+          limit: { type: 'integer', minimum: 1, maximum: 200 },
+        }),
+        response: { 200: closedObject({ patients: { type: 'array', items: PATIENT } }, ['patients']) },
       },
     },
     async (request) => {
@@ -122,12 +116,8 @@ export const patientRoutes: RoutePlugin = async (app, { deployment }) => {
       schema: {
         tags: ['patients'],
         summary: 'Suspected duplicate patients raised by enrolment, oldest first',
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: { status: { type: 'string', enum: ['pending', 'confirmed', 'rejected', 'overridden'] }, patientId: { type: 'string', format: 'uuid' } },
-        },
-        response: { 200: { type: 'object', additionalProperties: false, required: ['duplicates'], properties: { duplicates: { type: 'array', items: LINK } } } },
+        querystring: closedObject({ status: { type: 'string', enum: ['pending', 'confirmed', 'rejected', 'overridden'] }, patientId: { type: 'string', format: 'uuid' } }),
+        response: { 200: closedObject({ duplicates: { type: 'array', items: LINK } }, ['duplicates']) },
       },
     },
     async (request) => {
@@ -146,12 +136,7 @@ export const patientRoutes: RoutePlugin = async (app, { deployment }) => {
         summary: 'Confirm a suspected duplicate, or reject it with the reason these are two people',
         params: idParams('linkId'),
         querystring: NO_QUERY,
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['decision'],
-          properties: { decision: { type: 'string', enum: ['confirmed', 'rejected'] }, reason: { type: 'string', minLength: 1, maxLength: 1000 } },
-        },
+        body: closedObject({ decision: { type: 'string', enum: ['confirmed', 'rejected'] }, reason: { type: 'string', minLength: 1, maxLength: 1000 } }, ['decision']),
         response: { 200: LINK },
       },
     },

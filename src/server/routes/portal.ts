@@ -2,37 +2,28 @@ import { pinStatus, setPin } from '../../access/pins.js';
 import { portalNotices } from '../../services/notices.js';
 import { callerOf } from '../access.js';
 import { rateLimited, type RoutePlugin } from '../context.js';
-import { DATE_TIME, NO_QUERY } from '../schemas.js';
+import { closedObject, DATE_TIME, NO_QUERY } from '../schemas.js';
 
 const PIN = { type: 'string', pattern: '^[0-9]{6,12}$' } as const;
 
-export const PIN_STATUS = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['hasPin', 'updatedAt'],
-  properties: { hasPin: { type: 'boolean' }, updatedAt: { anyOf: [DATE_TIME, { type: 'null' }] } },
-} as const;
+export const PIN_STATUS = closedObject({ hasPin: { type: 'boolean' }, updatedAt: { anyOf: [DATE_TIME, { type: 'null' }] } }, ['hasPin', 'updatedAt']);
 
-export const NOTICES = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['notices'],
-  properties: {
+export const NOTICES = closedObject(
+  {
     notices: {
       type: 'array',
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['kind', 'at', 'new'],
-        properties: {
+      items: closedObject(
+        {
           kind: { type: 'string', enum: ['face-added'], description: 'face-added: the clinic added a face to the patient’s record' },
           at: DATE_TIME,
           new: { type: 'boolean', description: 'Not shown in the portal before' },
         },
-      },
+        ['kind', 'at', 'new'],
+      ),
     },
   },
-} as const;
+  ['notices'],
+);
 
 /**
  * What only the patient portal needs beyond the record, consent and erasure routes a patient already uses
@@ -78,12 +69,7 @@ export const portalRoutes: RoutePlugin = async (app, { deployment, rateLimits })
         tags: ['portal'],
         summary: "Set or change the signed-in patient's PIN (6-12 digits); changing needs the current one, and wrong ones count towards the account's lockout of PIN changes",
         querystring: NO_QUERY,
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['newPin'],
-          properties: { currentPin: PIN, newPin: PIN },
-        },
+        body: closedObject({ currentPin: PIN, newPin: PIN }, ['newPin']),
         response: { 200: PIN_STATUS },
       },
     },

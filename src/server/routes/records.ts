@@ -5,7 +5,7 @@ import { CLINICAL_RESOURCE_TYPES } from '../../records/clinical-checks.js';
 import { actorOf, createRecord, patientOfInput, patientOfResource, readPatientChart, updateRecord } from '../../services/records.js';
 import { callerOf, requestField } from '../access.js';
 import type { RoutePlugin } from '../context.js';
-import { DATE_TIME, fhirResource, idParams, IDENTITY_ESTABLISHED, NO_QUERY, UUID } from '../schemas.js';
+import { closedObject, DATE_TIME, fhirResource, idParams, IDENTITY_ESTABLISHED, NO_QUERY, UUID } from '../schemas.js';
 
 const CLINICAL = fhirResource(CLINICAL_RESOURCE_TYPES, `A FHIR R4 ${CLINICAL_RESOURCE_TYPES.join(', ')}`);
 const patientParam = (r: FastifyRequest) => requestField(r, 'params', 'patientId');
@@ -23,11 +23,8 @@ function noPatient(body: unknown): never {
   });
 }
 
-const CHART = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['patient', 'resources', 'identity', 'breakGlass'],
-  properties: {
+const CHART = closedObject(
+  {
     patient: fhirResource('Patient'),
     resources: {
       type: 'object',
@@ -37,11 +34,12 @@ const CHART = {
     },
     identity: { anyOf: [IDENTITY_ESTABLISHED, { type: 'null' }], description: "How the viewer's identity was established for this session" },
     breakGlass: {
-      anyOf: [{ type: 'object', additionalProperties: false, required: ['grantId', 'expiresAt'], properties: { grantId: { type: 'string' }, expiresAt: DATE_TIME } }, { type: 'null' }],
+      anyOf: [closedObject({ grantId: { type: 'string' }, expiresAt: DATE_TIME }, ['grantId', 'expiresAt']), { type: 'null' }],
       description: 'Set when the view rests on emergency (break-glass) access: show it prominently',
     },
   },
-} as const;
+  ['patient', 'resources', 'identity', 'breakGlass'],
+);
 
 /** The chart and writes of clinical resources (reads and searches of single resources are the FHIR API's). */
 export const recordRoutes: RoutePlugin = async (app, { deployment }) => {
@@ -89,12 +87,7 @@ export const recordRoutes: RoutePlugin = async (app, { deployment }) => {
       schema: {
         tags: ['records'],
         summary: 'Replace a clinical resource (meta.versionId, when given, must be the current version)',
-        params: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['resourceType', 'id'],
-          properties: { resourceType: { type: 'string', enum: CLINICAL_RESOURCE_TYPES }, id: UUID },
-        },
+        params: closedObject({ resourceType: { type: 'string', enum: CLINICAL_RESOURCE_TYPES }, id: UUID }, ['resourceType', 'id']),
         querystring: NO_QUERY,
         body: CLINICAL,
         response: { 200: CLINICAL },
