@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ACTION_SYSTEM, classifyAction, exportAuditBundle, fromFhirAuditEvent, PATIENT_PSEUDONYM_SYSTEM, toFhirAuditEvent, verifyAuditBundle, type AuditBundle } from '../../src/audit/export.js';
 import { AuditTrail, type AuditEntry } from '../../src/audit/trail.js';
-import type { AuditEventRow, Store } from '../../src/store/types.js';
+import type { AuditEventRow } from '../../src/store/types.js';
 import { r4SchemaErrors } from '../records/fhir-schema.js';
-import { closeAndDrop, describeEachStore, openFresh, type TestDatabase } from '../store/harness.js';
+import { describeEachFreshStore } from '../store/harness.js';
 
 const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
 
@@ -77,14 +77,9 @@ describe('toFhirAuditEvent', () => {
   });
 });
 
-describeEachStore('audit export', (h) => {
-  let db: TestDatabase;
-  let store: Store;
+describeEachFreshStore('audit export', (fresh) => {
   const trail = new AuditTrail(randomBytes(32));
   const patientId = 'c0ffee00-0000-4000-8000-000000000001';
-
-  beforeEach(async () => ({ db, store } = await openFresh(h)));
-  afterEach(() => closeAndDrop({ db, store }));
 
   const ENTRIES: AuditEntry[] = [
     { actor: 'fd-1', client: '10.0.0.7', action: 'session.sign-in', outcome: 'success' },
@@ -100,17 +95,17 @@ describeEachStore('audit export', (h) => {
   /** Appends the entries a few milliseconds apart, so each has its own time; returns them as stored. */
   async function appendAll(): Promise<AuditEventRow[]> {
     for (const entry of ENTRIES) {
-      await store.transaction((tx) => trail.append(tx, entry));
+      await fresh.store.transaction((tx) => trail.append(tx, entry));
       await sleep(3);
     }
-    return store.listAuditEvents({ limit: 100 });
+    return fresh.store.listAuditEvents({ limit: 100 });
   }
 
   it('exports exactly the entries recorded in [from, to) as a valid R4 Bundle of AuditEvents', async () => {
     const rows = await appendAll();
     const from = new Date(rows[2]!.time);
     const to = new Date(rows[6]!.time);
-    const bundle = await exportAuditBundle(store, { from, to }, new Date('2024-07-01T00:00:00Z'));
+    const bundle = await exportAuditBundle(fresh.store, { from, to }, new Date('2024-07-01T00:00:00Z'));
 
     // the entry recorded at `from` is in, the one recorded at `to` is out
     expect(bundle.entry.map((e) => e.resource.id)).toEqual(['3', '4', '5', '6']);
@@ -132,24 +127,24 @@ describeEachStore('audit export', (h) => {
     expect(bundle.entry[3]!.resource).toMatchObject({ outcome: '4', action: 'R' });
 
     // the whole log, and an empty period
-    const all = await exportAuditBundle(store, { from: new Date(rows[0]!.time), to: new Date(Date.now() + 1000) });
+    const all = await exportAuditBundle(fresh.store, { from: new Date(rows[0]!.time), to: new Date(Date.now() + 1000) });
     expect(all.entry).toHaveLength(ENTRIES.length);
     expect(r4SchemaErrors(all)).toEqual([]);
-    expect((await exportAuditBundle(store, { from: new Date('2000-01-01'), to: new Date('2000-01-02') })).entry).toEqual([]);
+    expect((await exportAuditBundle(fresh.store, { from: new Date('2000-01-01'), to: new Date('2000-01-02') })).entry).toEqual([]);
   }, 60_000);
 
   it('crosses pages without losing or repeating entries', async () => {
-    await store.transaction(async (tx) => {
+    await fresh.store.transaction(async (tx) => {
       for (let i = 0; i < 2100; i++) await trail.append(tx, { actor: `u-${i % 7}`, action: 'patient.search', outcome: 'success', details: { i } });
     });
-    const bundle = await exportAuditBundle(store, { from: new Date('2000-01-01'), to: new Date(Date.now() + 1000) });
+    const bundle = await exportAuditBundle(fresh.store, { from: new Date('2000-01-01'), to: new Date(Date.now() + 1000) });
     expect(bundle.entry.map((e) => Number(e.resource.id))).toEqual(Array.from({ length: 2100 }, (_, i) => i + 1));
     expect(verifyAuditBundle(bundle)).toEqual({ ok: true, count: 2100 });
   }, 120_000);
 
   it('verifies an exported bundle by itself and names the first edited, relinked or reordered event', async () => {
     await appendAll();
-    const bundle = await exportAuditBundle(store, { from: new Date('2000-01-01'), to: new Date(Date.now() + 1000) });
+    const bundle = await exportAuditBundle(fresh.store, { from: new Date('2000-01-01'), to: new Date(Date.now() + 1000) });
     expect(verifyAuditBundle(bundle)).toEqual({ ok: true, count: ENTRIES.length });
 
     const copy = (): AuditBundle => structuredClone(bundle);
@@ -173,17 +168,17 @@ describeEachStore('audit export', (h) => {
   }, 60_000);
 
   it('keeps an empty client as unknown, so its event still verifies after export (FHIR has no empty strings)', async () => {
-    const stored = await store.transaction((tx) => trail.append(tx, { actor: 'u-1', client: '', action: 'patient.read', outcome: 'success' }));
+    const stored = await fresh.store.transaction((tx) => trail.append(tx, { actor: 'u-1', client: '', action: 'patient.read', outcome: 'success' }));
     expect(stored.client).toBeNull();
-    const bundle = await exportAuditBundle(store, { from: new Date(stored.time), to: new Date(Date.now() + 1000) });
+    const bundle = await exportAuditBundle(fresh.store, { from: new Date(stored.time), to: new Date(Date.now() + 1000) });
     expect(bundle.entry[0]!.resource.agent[0]!.network).toBeUndefined();
     expect(verifyAuditBundle(bundle)).toEqual({ ok: true, count: 1 });
   });
 
   it('refuses an empty or inverted range', async () => {
     const t = new Date('2024-01-01T00:00:00Z');
-    await expect(exportAuditBundle(store, { from: t, to: t })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-    await expect(exportAuditBundle(store, { from: t, to: new Date('2023-01-01') })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-    await expect(exportAuditBundle(store, { from: new Date('nope'), to: t })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(exportAuditBundle(fresh.store, { from: t, to: t })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(exportAuditBundle(fresh.store, { from: t, to: new Date('2023-01-01') })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(exportAuditBundle(fresh.store, { from: new Date('nope'), to: t })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 });

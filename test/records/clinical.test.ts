@@ -1,11 +1,10 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { readChart } from '../../src/records/chart.js';
 import { MAX_NOTE_BYTES, validateClinicalResource } from '../../src/records/clinical-checks.js';
 import { createCheckInEncounter, createClinicalResource, listClinicalResources, noteText, readClinicalResource, textNoteDocument, updateClinicalResource } from '../../src/records/clinical.js';
 import type { AllergyIntolerance, ClinicalResource, Condition, DocumentReference, Encounter, MedicationStatement, Observation } from '../../src/records/fhir.js';
 import { createPatient } from '../../src/records/patient.js';
-import type { Store } from '../../src/store/types.js';
-import { closeAndDrop, describeEachStore, openFresh, type TestDatabase } from '../store/harness.js';
+import { describeEachFreshStore } from '../store/harness.js';
 import { r4SchemaErrors } from './fhir-schema.js';
 import { issuesOf } from './validation-issues.js';
 
@@ -176,9 +175,7 @@ describe('validateClinicalResource', () => {
   });
 });
 
-describeEachStore('clinical resources', (h) => {
-  let db: TestDatabase;
-  let store: Store;
+describeEachFreshStore('clinical resources', (fresh) => {
   let patientId: string;
   let otherPatientId: string;
   const forPatient = <T extends ClinicalResource>(r: T, id = patientId): T => {
@@ -187,94 +184,92 @@ describeEachStore('clinical resources', (h) => {
   };
 
   beforeEach(async () => {
-    ({ db, store } = await openFresh(h));
-    patientId = (await createPatient(store, { resourceType: 'Patient', name: [{ family: 'Chart', given: ['Cora'] }] })).id as string;
-    otherPatientId = (await createPatient(store, { resourceType: 'Patient', name: [{ family: 'Other' }] })).id as string;
+    patientId = (await createPatient(fresh.store, { resourceType: 'Patient', name: [{ family: 'Chart', given: ['Cora'] }] })).id as string;
+    otherPatientId = (await createPatient(fresh.store, { resourceType: 'Patient', name: [{ family: 'Other' }] })).id as string;
   });
-  afterEach(() => closeAndDrop({ db, store }));
 
   it('creates, reads and updates each type with versions, refusing a stale version', async () => {
     for (const example of valid) {
-      const created = await createClinicalResource(store, { ...forPatient(example), id: 'ignored' });
+      const created = await createClinicalResource(fresh.store, { ...forPatient(example), id: 'ignored' });
       expect(created.id).toMatch(/^[0-9a-f-]{36}$/);
       expect(created.meta?.versionId).toBe('1');
-      const read = await readClinicalResource(store, created.resourceType, created.id!);
+      const read = await readClinicalResource(fresh.store, created.resourceType, created.id!);
       expect(read).toEqual(created);
 
-      const v2 = await updateClinicalResource(store, { ...read, meta: { versionId: '1' } });
+      const v2 = await updateClinicalResource(fresh.store, { ...read, meta: { versionId: '1' } });
       expect(v2.meta?.versionId).toBe('2');
-      await expect(updateClinicalResource(store, { ...read, meta: { versionId: '1' } })).rejects.toMatchObject({ code: 'CONFLICT' });
-      expect((await readClinicalResource(store, created.resourceType, created.id!)).meta?.versionId).toBe('2');
+      await expect(updateClinicalResource(fresh.store, { ...read, meta: { versionId: '1' } })).rejects.toMatchObject({ code: 'CONFLICT' });
+      expect((await readClinicalResource(fresh.store, created.resourceType, created.id!)).meta?.versionId).toBe('2');
       // without a version, the update applies to the current one
-      expect((await updateClinicalResource(store, { ...read, meta: undefined })).meta?.versionId).toBe('3');
+      expect((await updateClinicalResource(fresh.store, { ...read, meta: undefined })).meta?.versionId).toBe('3');
     }
   });
 
   it('keeps changes, and refuses invalid updates, unknown ids and moves to another patient', async () => {
-    const created = (await createClinicalResource(store, forPatient(observation))) as Observation;
-    const amended = await updateClinicalResource(store, { ...created, status: 'amended', note: [{ text: 'cuff too small' }] });
-    expect(await readClinicalResource(store, 'Observation', created.id!)).toMatchObject({ status: 'amended', note: [{ text: 'cuff too small' }] });
+    const created = (await createClinicalResource(fresh.store, forPatient(observation))) as Observation;
+    const amended = await updateClinicalResource(fresh.store, { ...created, status: 'amended', note: [{ text: 'cuff too small' }] });
+    expect(await readClinicalResource(fresh.store, 'Observation', created.id!)).toMatchObject({ status: 'amended', note: [{ text: 'cuff too small' }] });
     expect(amended.meta?.versionId).toBe('2');
 
-    await expect(updateClinicalResource(store, { ...created, status: 'done' })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
-    await expect(updateClinicalResource(store, { ...created, id: undefined })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
-    await expect(updateClinicalResource(store, { ...created, id: 'nope' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
-    await expect(updateClinicalResource(store, { ...created, meta: { versionId: 'abc' } })).rejects.toMatchObject({
+    await expect(updateClinicalResource(fresh.store, { ...created, status: 'done' })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    await expect(updateClinicalResource(fresh.store, { ...created, id: undefined })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    await expect(updateClinicalResource(fresh.store, { ...created, id: 'nope' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(updateClinicalResource(fresh.store, { ...created, meta: { versionId: 'abc' } })).rejects.toMatchObject({
       code: 'VALIDATION_FAILED',
       details: { issues: [{ path: 'Observation.meta.versionId' }] },
     });
-    await expect(updateClinicalResource(store, forPatient(created, otherPatientId))).rejects.toMatchObject({
+    await expect(updateClinicalResource(fresh.store, forPatient(created, otherPatientId))).rejects.toMatchObject({
       code: 'VALIDATION_FAILED',
       details: { issues: [{ path: 'Observation.subject.reference' }] },
     });
     // read by the wrong type is not found: ids are per type
-    await expect(readClinicalResource(store, 'Condition', created.id!)).rejects.toMatchObject({ code: 'NOT_FOUND' });
-    await expect(readClinicalResource(store, 'Patient' as 'Condition', created.id!)).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    await expect(readClinicalResource(fresh.store, 'Condition', created.id!)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(readClinicalResource(fresh.store, 'Patient' as 'Condition', created.id!)).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
   });
 
   it('refuses an unknown patient and an encounter of another patient', async () => {
-    await expect(createClinicalResource(store, forPatient(condition, 'no-such-patient'))).rejects.toMatchObject({ code: 'NOT_FOUND' });
-    const theirs = await createCheckInEncounter(store, otherPatientId);
-    const mine = await createCheckInEncounter(store, patientId);
-    await expect(createClinicalResource(store, { ...forPatient(condition), encounter: { reference: `Encounter/${theirs.id}` } })).rejects.toMatchObject({
+    await expect(createClinicalResource(fresh.store, forPatient(condition, 'no-such-patient'))).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    const theirs = await createCheckInEncounter(fresh.store, otherPatientId);
+    const mine = await createCheckInEncounter(fresh.store, patientId);
+    await expect(createClinicalResource(fresh.store, { ...forPatient(condition), encounter: { reference: `Encounter/${theirs.id}` } })).rejects.toMatchObject({
       code: 'VALIDATION_FAILED',
       details: { issues: [{ path: 'Condition.encounter.reference' }] },
     });
-    await expect(createClinicalResource(store, textNoteDocument({ patientId, text: 'seen', encounterId: theirs.id! }))).rejects.toMatchObject({
+    await expect(createClinicalResource(fresh.store, textNoteDocument({ patientId, text: 'seen', encounterId: theirs.id! }))).rejects.toMatchObject({
       details: { issues: [{ path: 'DocumentReference.context.encounter[0].reference' }] },
     });
-    await expect(createClinicalResource(store, { ...forPatient(medication), context: { reference: 'Encounter/missing' } })).rejects.toMatchObject({
+    await expect(createClinicalResource(fresh.store, { ...forPatient(medication), context: { reference: 'Encounter/missing' } })).rejects.toMatchObject({
       details: { issues: [{ path: 'MedicationStatement.context.reference' }] },
     });
-    const linked = await createClinicalResource(store, textNoteDocument({ patientId, text: 'seen today', encounterId: mine.id! }));
+    const linked = await createClinicalResource(fresh.store, textNoteDocument({ patientId, text: 'seen today', encounterId: mine.id! }));
     expect((linked as DocumentReference).context?.encounter?.[0]?.reference).toBe(`Encounter/${mine.id}`);
   });
 
   it('opens an arrived ambulatory encounter at check-in', async () => {
     const at = new Date('2024-05-06T07:08:09.000Z');
-    const e = await createCheckInEncounter(store, patientId, at);
-    expect(await readClinicalResource(store, 'Encounter', e.id!)).toMatchObject({
+    const e = await createCheckInEncounter(fresh.store, patientId, at);
+    expect(await readClinicalResource(fresh.store, 'Encounter', e.id!)).toMatchObject({
       status: 'arrived',
       class: { code: 'AMB', system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode' },
       subject: { reference: `Patient/${patientId}` },
       period: { start: '2024-05-06T07:08:09.000Z' },
     });
-    await expect(createCheckInEncounter(store, 'no-such-patient')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(createCheckInEncounter(fresh.store, 'no-such-patient')).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
   it('lists a patient’s resources, optionally of some types, and reads the chart grouped by type', async () => {
-    const encounterOne = await createCheckInEncounter(store, patientId, new Date('2024-01-01T08:00:00Z'));
-    for (const r of [condition, allergy, medication, observation, observation]) await createClinicalResource(store, forPatient(r));
-    await createClinicalResource(store, textNoteDocument({ patientId, text: 'first note', encounterId: encounterOne.id! }));
-    await createClinicalResource(store, forPatient(condition, otherPatientId));
+    const encounterOne = await createCheckInEncounter(fresh.store, patientId, new Date('2024-01-01T08:00:00Z'));
+    for (const r of [condition, allergy, medication, observation, observation]) await createClinicalResource(fresh.store, forPatient(r));
+    await createClinicalResource(fresh.store, textNoteDocument({ patientId, text: 'first note', encounterId: encounterOne.id! }));
+    await createClinicalResource(fresh.store, forPatient(condition, otherPatientId));
 
-    const all = await listClinicalResources(store, patientId);
+    const all = await listClinicalResources(fresh.store, patientId);
     expect(all).toHaveLength(7);
     expect(all.every((r) => JSON.stringify(r).includes(patientId))).toBe(true);
-    expect((await listClinicalResources(store, patientId, ['Observation'])).map((r) => r.resourceType)).toEqual(['Observation', 'Observation']);
-    expect(await listClinicalResources(store, patientId, [])).toEqual([]);
+    expect((await listClinicalResources(fresh.store, patientId, ['Observation'])).map((r) => r.resourceType)).toEqual(['Observation', 'Observation']);
+    expect(await listClinicalResources(fresh.store, patientId, [])).toEqual([]);
 
-    const chart = await readChart(store, patientId);
+    const chart = await readChart(fresh.store, patientId);
     expect(chart.patient.id).toBe(patientId);
     expect(Object.fromEntries(Object.entries(chart.resources).map(([k, v]) => [k, v.length]))).toEqual({
       Encounter: 1,
@@ -288,16 +283,16 @@ describeEachStore('clinical resources', (h) => {
     expect(chart.resources.Encounter![0]!.id).toBe(encounterOne.id);
 
     // front desk: demographics and encounters only — the rest is not read at all
-    const frontDesk = await readChart(store, patientId, ['Encounter']);
+    const frontDesk = await readChart(fresh.store, patientId, ['Encounter']);
     expect(Object.keys(frontDesk.resources)).toEqual(['Encounter']);
-    expect((await readChart(store, otherPatientId)).resources.Condition).toHaveLength(1);
-    expect((await readChart(store, otherPatientId)).resources.Observation).toEqual([]);
-    await expect(readChart(store, 'no-such-patient')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect((await readChart(fresh.store, otherPatientId)).resources.Condition).toHaveLength(1);
+    expect((await readChart(fresh.store, otherPatientId)).resources.Observation).toEqual([]);
+    await expect(readChart(fresh.store, 'no-such-patient')).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
   it('keeps PostgreSQL and SQLite answers identical for stored JSON (numbers, unicode)', async () => {
-    const created = await createClinicalResource(store, forPatient({ ...observation, component: undefined, valueQuantity: { value: 0.1, unit: 'µg/L' } }));
-    expect(await readClinicalResource(store, 'Observation', created.id!)).toEqual(created);
+    const created = await createClinicalResource(fresh.store, forPatient({ ...observation, component: undefined, valueQuantity: { value: 0.1, unit: 'µg/L' } }));
+    expect(await readClinicalResource(fresh.store, 'Observation', created.id!)).toEqual(created);
   });
 });
 

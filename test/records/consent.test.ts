@@ -1,10 +1,9 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { MedfaceError } from '../../src/errors.js';
 import { activeBiometricConsent, BIOMETRIC_CATEGORY, grantBiometricConsent, RECORDED_BY_URL, validateConsent, withdrawBiometricConsent } from '../../src/records/consent.js';
 import type { Consent } from '../../src/records/fhir.js';
 import { createPatient } from '../../src/records/patient.js';
-import type { Store } from '../../src/store/types.js';
-import { closeAndDrop, describeEachStore, openFresh, type TestDatabase } from '../store/harness.js';
+import { describeEachFreshStore } from '../store/harness.js';
 
 const NOTICE = 'https://clinic.example/notices/face-recognition-v2';
 
@@ -42,19 +41,15 @@ describe('validateConsent', () => {
   });
 });
 
-describeEachStore('biometric consent', (h) => {
-  let db: TestDatabase;
-  let store: Store;
+describeEachFreshStore('biometric consent', (fresh) => {
   let patientId: string;
   beforeEach(async () => {
-    ({ db, store } = await openFresh(h));
-    patientId = (await createPatient(store, { resourceType: 'Patient', name: [{ family: 'Okafor', given: ['Chidi'] }] })).id as string;
+    patientId = (await createPatient(fresh.store, { resourceType: 'Patient', name: [{ family: 'Okafor', given: ['Chidi'] }] })).id as string;
   });
-  afterEach(() => closeAndDrop({ db, store }));
 
   it('grants with recorder, date and notice, supersedes, and withdraws', async () => {
-    expect(await activeBiometricConsent(store, patientId)).toBeNull();
-    const first = await store.transaction((tx) => grantBiometricConsent(tx, { patientId, recordedBy: 'nurse-7', noticeUri: NOTICE, at: new Date('2024-05-01T10:00:00Z') }));
+    expect(await activeBiometricConsent(fresh.store, patientId)).toBeNull();
+    const first = await fresh.store.transaction((tx) => grantBiometricConsent(tx, { patientId, recordedBy: 'nurse-7', noticeUri: NOTICE, at: new Date('2024-05-01T10:00:00Z') }));
     expect(first).toMatchObject({
       status: 'active',
       patient: { reference: `Patient/${patientId}` },
@@ -63,11 +58,11 @@ describeEachStore('biometric consent', (h) => {
       provision: { type: 'permit', period: { start: '2024-05-01T10:00:00.000Z' } },
       extension: [{ url: RECORDED_BY_URL, valueReference: { identifier: { value: 'nurse-7' } } }],
     });
-    expect((await activeBiometricConsent(store, patientId))?.id).toBe(first.id);
+    expect((await activeBiometricConsent(fresh.store, patientId))?.id).toBe(first.id);
 
-    const second = await store.transaction((tx) => grantBiometricConsent(tx, { patientId, recordedBy: 'nurse-8', noticeUri: NOTICE + '-v3' }));
-    expect((await activeBiometricConsent(store, patientId))?.id).toBe(second.id);
-    const history = await store.listConsents(patientId);
+    const second = await fresh.store.transaction((tx) => grantBiometricConsent(tx, { patientId, recordedBy: 'nurse-8', noticeUri: NOTICE + '-v3' }));
+    expect((await activeBiometricConsent(fresh.store, patientId))?.id).toBe(second.id);
+    const history = await fresh.store.listConsents(patientId);
     expect(history.map((c) => [c.id, c.status])).toEqual(
       expect.arrayContaining([
         [first.id, 'inactive'],
@@ -75,20 +70,20 @@ describeEachStore('biometric consent', (h) => {
       ]),
     );
 
-    const withdrawn = await store.transaction((tx) => withdrawBiometricConsent(tx, patientId));
+    const withdrawn = await fresh.store.transaction((tx) => withdrawBiometricConsent(tx, patientId));
     expect(withdrawn).toMatchObject({ id: second.id, status: 'inactive', meta: { versionId: '2' } });
     expect(withdrawn.provision?.period?.end).toBeDefined();
-    expect(await activeBiometricConsent(store, patientId)).toBeNull();
-    await expect(store.transaction((tx) => withdrawBiometricConsent(tx, patientId))).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(await activeBiometricConsent(fresh.store, patientId)).toBeNull();
+    await expect(fresh.store.transaction((tx) => withdrawBiometricConsent(tx, patientId))).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
   it('refuses consent for an unknown patient', async () => {
-    await expect(store.transaction((tx) => grantBiometricConsent(tx, { patientId: 'missing', recordedBy: 'u', noticeUri: NOTICE }))).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(fresh.store.transaction((tx) => grantBiometricConsent(tx, { patientId: 'missing', recordedBy: 'u', noticeUri: NOTICE }))).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
   it('keeps exactly one active consent when grants race', async () => {
-    await Promise.all(Array.from({ length: 6 }, (_, i) => store.transaction((tx) => grantBiometricConsent(tx, { patientId, recordedBy: `u${i}`, noticeUri: NOTICE }))));
-    const consents = await store.listConsents(patientId);
+    await Promise.all(Array.from({ length: 6 }, (_, i) => fresh.store.transaction((tx) => grantBiometricConsent(tx, { patientId, recordedBy: `u${i}`, noticeUri: NOTICE }))));
+    const consents = await fresh.store.listConsents(patientId);
     expect(consents).toHaveLength(6);
     expect(consents.filter((c) => c.status === 'active')).toHaveLength(1);
   });

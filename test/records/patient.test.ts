@@ -1,9 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MedfaceError } from '../../src/errors.js';
 import type { Patient } from '../../src/records/fhir.js';
 import { createPatient, nameWords, normaliseText, readPatient, searchPatients, updatePatient, validatePatient } from '../../src/records/patient.js';
-import type { Store } from '../../src/store/types.js';
-import { closeAndDrop, describeEachStore, openFresh, type TestDatabase } from '../store/harness.js';
+import { describeEachFreshStore } from '../store/harness.js';
 import { issuesOf } from './validation-issues.js';
 
 const MRN = 'urn:oid:1.2.36.146.595.217.0.1';
@@ -67,40 +66,35 @@ describe('name normalisation', () => {
   });
 });
 
-describeEachStore('patient records', (h) => {
-  let db: TestDatabase;
-  let store: Store;
-  beforeEach(async () => ({ db, store } = await openFresh(h)));
-  afterEach(() => closeAndDrop({ db, store }));
-
+describeEachFreshStore('patient records', (fresh) => {
   it('creates, reads and updates with versions', async () => {
-    const created = await createPatient(store, valid);
+    const created = await createPatient(fresh.store, valid);
     expect(created.id).toMatch(/^[0-9a-f-]{36}$/);
     expect(created.meta?.versionId).toBe('1');
-    expect(await readPatient(store, created.id as string)).toEqual(created);
+    expect(await readPatient(fresh.store, created.id as string)).toEqual(created);
 
-    const updated = await updatePatient(store, { ...created, gender: 'other' });
+    const updated = await updatePatient(fresh.store, { ...created, gender: 'other' });
     expect(updated.meta?.versionId).toBe('2');
-    expect((await readPatient(store, created.id as string)).gender).toBe('other');
+    expect((await readPatient(fresh.store, created.id as string)).gender).toBe('other');
     // A write based on version 1 lost the race.
-    await expect(updatePatient(store, { ...created, birthDate: '1975' })).rejects.toMatchObject({ code: 'CONFLICT' });
-    await expect(readPatient(store, 'nope')).rejects.toMatchObject({ code: 'NOT_FOUND', status: 404 });
-    await expect(createPatient(store, { ...valid, gender: 'x' })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
-    await expect(createPatient(store, valid)).rejects.toMatchObject({ code: 'CONFLICT' }); // same MRN
-    await expect(createPatient(store, { ...valid, identifier: undefined, link: [{ other: { reference: `Patient/${created.id}` }, type: 'seealso' }] })).rejects.toMatchObject({
+    await expect(updatePatient(fresh.store, { ...created, birthDate: '1975' })).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(readPatient(fresh.store, 'nope')).rejects.toMatchObject({ code: 'NOT_FOUND', status: 404 });
+    await expect(createPatient(fresh.store, { ...valid, gender: 'x' })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    await expect(createPatient(fresh.store, valid)).rejects.toMatchObject({ code: 'CONFLICT' }); // same MRN
+    await expect(createPatient(fresh.store, { ...valid, identifier: undefined, link: [{ other: { reference: `Patient/${created.id}` }, type: 'seealso' }] })).rejects.toMatchObject({
       code: 'VALIDATION_FAILED',
     });
   });
 
   it('searches by name prefix ignoring case and accents, birth date and identifier', async () => {
-    const jose = await createPatient(store, valid);
-    const jo = await createPatient(store, {
+    const jose = await createPatient(fresh.store, valid);
+    const jo = await createPatient(fresh.store, {
       resourceType: 'Patient',
       identifier: [{ system: 'urn:other', value: '12345' }],
       name: [{ family: 'Joseph', given: ['Ann'] }],
       birthDate: '1974-03',
     });
-    const ids = async (s: Parameters<typeof searchPatients>[1]) => (await searchPatients(store, s)).map((p) => p.id);
+    const ids = async (s: Parameters<typeof searchPatients>[1]) => (await searchPatients(fresh.store, s)).map((p) => p.id);
     expect(await ids({ name: 'jose' })).toEqual([jo.id, jose.id]); // "joseph", "José"; ordered by family name
     expect(await ids({ name: 'JOSÉ MUL' })).toEqual([jose.id]);
     expect(await ids({ name: 'lüden' })).toEqual([jose.id]);
@@ -115,8 +109,8 @@ describeEachStore('patient records', (h) => {
     expect(await ids({ identifier: '|12345' })).toEqual([]);
     expect(await ids({ name: 'an', gender: 'female' })).toEqual([jose.id]);
     expect(await ids({ name: 'an', limit: 1 })).toEqual([jo.id]);
-    await expect(searchPatients(store, { gender: 'female' })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
-    await expect(searchPatients(store, { birthDate: '1974-02-30' })).rejects.toMatchObject({
+    await expect(searchPatients(fresh.store, { gender: 'female' })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    await expect(searchPatients(fresh.store, { birthDate: '1974-02-30' })).rejects.toMatchObject({
       code: 'VALIDATION_FAILED',
       message: expect.stringMatching(/^search\.birthDate /),
     });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { describe, it } from 'vitest';
+import { afterEach, beforeEach, describe, it } from 'vitest';
 import { openStore, type StoreConfig } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
 
@@ -132,4 +132,19 @@ export function describeEachStore(title: string, body: (h: StoreHarness) => void
       describe.skip(`${title} [postgres] (set MEDFACE_TEST_DATABASE_URL)`, () => undefined);
     }
   }
+}
+
+/**
+ * `describeEachStore` with a fresh database per test: `fresh.db` and `fresh.store` are the running test's. A
+ * test may replace `fresh.store` (reopening the database); the one it ends with is closed, and the database dropped.
+ */
+export function describeEachFreshStore(title: string, body: (fresh: OpenDatabase, h: StoreHarness) => void): void {
+  describeEachStore(title, (h) => {
+    const fresh = {} as OpenDatabase;
+    beforeEach(async () => {
+      Object.assign(fresh, await openFresh(h));
+    });
+    afterEach(() => closeAndDrop(fresh));
+    body(fresh, h);
+  });
 }

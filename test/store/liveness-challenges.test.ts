@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { afterEach, beforeEach, expect, it } from 'vitest';
-import type { LivenessChallengeRow, Store } from '../../src/store/types.js';
-import { closeAndDrop, describeEachStore, openFresh, type TestDatabase } from './harness.js';
+import { expect, it } from 'vitest';
+import type { LivenessChallengeRow } from '../../src/store/types.js';
+import { describeEachFreshStore } from './harness.js';
 
 function challenge(over: Partial<LivenessChallengeRow> = {}): LivenessChallengeRow {
   const issued = Date.parse('2026-05-01T10:00:00.000Z');
@@ -18,49 +18,42 @@ function challenge(over: Partial<LivenessChallengeRow> = {}): LivenessChallengeR
   };
 }
 
-describeEachStore('liveness challenges', (h) => {
-  let db: TestDatabase;
-  let store: Store;
-
-  beforeEach(async () => ({ db, store } = await openFresh(h)));
-
-  afterEach(() => closeAndDrop({ db, store }));
-
+describeEachFreshStore('liveness challenges', (fresh) => {
   it('stores a challenge and reads it back as issued', async () => {
     const row = challenge({ subject: randomUUID(), actions: ['look-up', 'turn-right', 'come-closer'] });
-    await store.insertLivenessChallenge(row);
-    expect(await store.getLivenessChallenge(row.id)).toEqual(row);
-    expect(await store.getLivenessChallenge(randomUUID())).toBeNull();
+    await fresh.store.insertLivenessChallenge(row);
+    expect(await fresh.store.getLivenessChallenge(row.id)).toEqual(row);
+    expect(await fresh.store.getLivenessChallenge(randomUUID())).toBeNull();
   });
 
   it('is consumed once: a second consumption is refused', async () => {
     const row = challenge();
-    await store.insertLivenessChallenge(row);
+    await fresh.store.insertLivenessChallenge(row);
     const at = '2026-05-01T10:00:05.000Z';
-    expect(await store.consumeLivenessChallenge(row.id, at)).toBe(true);
-    expect(await store.consumeLivenessChallenge(row.id, '2026-05-01T10:00:06.000Z')).toBe(false);
-    expect((await store.getLivenessChallenge(row.id))?.consumedAt).toBe(at);
-    expect(await store.consumeLivenessChallenge(randomUUID(), at)).toBe(false);
+    expect(await fresh.store.consumeLivenessChallenge(row.id, at)).toBe(true);
+    expect(await fresh.store.consumeLivenessChallenge(row.id, '2026-05-01T10:00:06.000Z')).toBe(false);
+    expect((await fresh.store.getLivenessChallenge(row.id))?.consumedAt).toBe(at);
+    expect(await fresh.store.consumeLivenessChallenge(randomUUID(), at)).toBe(false);
   });
 
   it('lets exactly one of many concurrent consumers win', async () => {
     const row = challenge();
-    await store.insertLivenessChallenge(row);
-    const results = await Promise.all(Array.from({ length: 8 }, () => store.consumeLivenessChallenge(row.id, new Date().toISOString())));
+    await fresh.store.insertLivenessChallenge(row);
+    const results = await Promise.all(Array.from({ length: 8 }, () => fresh.store.consumeLivenessChallenge(row.id, new Date().toISOString())));
     expect(results.filter(Boolean)).toHaveLength(1);
   });
 
   it('purges challenges past their deadline, keeping the others', async () => {
     const old = challenge({ issuedAt: '2026-05-01T09:00:00.000Z', deadline: '2026-05-01T09:00:20.000Z' });
     const current = challenge();
-    await store.insertLivenessChallenge(old);
-    await store.insertLivenessChallenge(current);
-    expect(await store.deleteLivenessChallengesBefore('2026-05-01T10:00:00.000Z')).toBe(1);
-    expect(await store.getLivenessChallenge(old.id)).toBeNull();
-    expect(await store.getLivenessChallenge(current.id)).not.toBeNull();
+    await fresh.store.insertLivenessChallenge(old);
+    await fresh.store.insertLivenessChallenge(current);
+    expect(await fresh.store.deleteLivenessChallengesBefore('2026-05-01T10:00:00.000Z')).toBe(1);
+    expect(await fresh.store.getLivenessChallenge(old.id)).toBeNull();
+    expect(await fresh.store.getLivenessChallenge(current.id)).not.toBeNull();
   });
 
   it('refuses a deadline that is not after the issue time', async () => {
-    await expect(store.insertLivenessChallenge(challenge({ deadline: '2026-05-01T10:00:00.000Z' }))).rejects.toThrow();
+    await expect(fresh.store.insertLivenessChallenge(challenge({ deadline: '2026-05-01T10:00:00.000Z' }))).rejects.toThrow();
   });
 });

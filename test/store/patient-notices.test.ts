@@ -1,24 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { afterEach, beforeEach, expect, it } from 'vitest';
-import type { PatientNoticeRow, Store } from '../../src/store/types.js';
-import { closeAndDrop, describeEachStore, openFresh, type TestDatabase } from './harness.js';
+import { beforeEach, expect, it } from 'vitest';
+import type { PatientNoticeRow } from '../../src/store/types.js';
+import { describeEachFreshStore } from './harness.js';
 
-describeEachStore('patient notices', (h) => {
-  let db: TestDatabase;
-  let store: Store;
+describeEachFreshStore('patient notices', (fresh) => {
   const patients = [randomUUID(), randomUUID()];
 
   beforeEach(async () => {
-    ({ db, store } = await openFresh(h));
     for (const id of patients) {
-      await store.insertPatient(
+      await fresh.store.insertPatient(
         { id, versionId: 1, lastUpdated: new Date().toISOString(), resource: { resourceType: 'Patient', id } },
         { nameTokens: [], sortName: '', birthDate: null, gender: null, identifiers: [] },
       );
     }
   });
-
-  afterEach(() => closeAndDrop({ db, store }));
 
   const notice = (patientId: string, createdAt: string): PatientNoticeRow => ({ id: randomUUID(), patientId, kind: 'face-added', createdAt, portalShownAt: null, visitShownAt: null });
 
@@ -26,18 +21,18 @@ describeEachStore('patient notices', (h) => {
     const first = notice(patients[0]!, '2026-05-01T10:00:00.000Z');
     const second = notice(patients[0]!, '2026-05-02T10:00:00.000Z');
     const other = notice(patients[1]!, '2026-05-01T11:00:00.000Z');
-    for (const n of [second, first, other]) await store.insertPatientNotice(n);
-    expect(await store.listPatientNotices(patients[0]!)).toEqual([first, second]);
+    for (const n of [second, first, other]) await fresh.store.insertPatientNotice(n);
+    expect(await fresh.store.listPatientNotices(patients[0]!)).toEqual([first, second]);
 
-    const portal = await store.markPatientNoticesShown(patients[0]!, 'portal', '2026-05-03T09:00:00.000Z');
+    const portal = await fresh.store.markPatientNoticesShown(patients[0]!, 'portal', '2026-05-03T09:00:00.000Z');
     expect(portal.map((n) => n.id)).toEqual([first.id, second.id]);
-    expect(await store.markPatientNoticesShown(patients[0]!, 'portal', '2026-05-04T09:00:00.000Z')).toEqual([]);
+    expect(await fresh.store.markPatientNoticesShown(patients[0]!, 'portal', '2026-05-04T09:00:00.000Z')).toEqual([]);
     // the visit channel has its own mark; the other patient's notice is untouched
-    expect((await store.markPatientNoticesShown(patients[0]!, 'visit', '2026-05-05T09:00:00.000Z')).map((n) => n.id)).toEqual([first.id, second.id]);
-    expect(await store.listPatientNotices(patients[0]!)).toEqual([
+    expect((await fresh.store.markPatientNoticesShown(patients[0]!, 'visit', '2026-05-05T09:00:00.000Z')).map((n) => n.id)).toEqual([first.id, second.id]);
+    expect(await fresh.store.listPatientNotices(patients[0]!)).toEqual([
       { ...first, portalShownAt: '2026-05-03T09:00:00.000Z', visitShownAt: '2026-05-05T09:00:00.000Z' },
       { ...second, portalShownAt: '2026-05-03T09:00:00.000Z', visitShownAt: '2026-05-05T09:00:00.000Z' },
     ]);
-    expect(await store.listPatientNotices(patients[1]!)).toEqual([other]);
+    expect(await fresh.store.listPatientNotices(patients[1]!)).toEqual([other]);
   });
 });
