@@ -3,21 +3,17 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Caller } from '../../src/access/guard.js';
 import { base32Decode, totpCode } from '../../src/access/totp.js';
 import { createUser } from '../../src/access/users.js';
 import { DLIB_EMBEDDER_ID } from '../../src/face/embedders/dlib.js';
 import { MOBILEFACENET_EMBEDDER_ID } from '../../src/face/embedders/mobilefacenet.js';
 import { FacePool } from '../../src/face/index.js';
 import { thresholdsFor, writeModelThresholds } from '../../src/identity/thresholds.js';
-import { grantConsent } from '../../src/services/consent.js';
 import { openMedface, type Medface } from '../../src/services/context.js';
 import { Deployment } from '../../src/services/deployment.js';
-import { enrol } from '../../src/services/enrol.js';
-import { createPatientRecord } from '../../src/services/patients.js';
 import { actorOf } from '../../src/services/records.js';
-import { demoFaces, PATIENTS, type Faces } from '../services/fixtures.js';
-import { buildWebApp, chromiumAvailable, CHROMIUM, newPage, renewFirstPassword, screenshot, serve, WAIT } from './browser.js';
+import { demoFaces, PATIENTS, registerPatient, type Faces } from '../services/fixtures.js';
+import { buildWebApp, chromiumAvailable, CHROMIUM, newPage, OPERATOR, renewFirstPassword, screenshot, serve, WAIT } from './browser.js';
 import { chromium } from 'playwright-core';
 
 /**
@@ -26,7 +22,6 @@ import { chromium } from 'playwright-core';
  * current model, each model's counts, what a migration would move, and the command that runs it.
  */
 
-const OPERATOR: Caller = { principal: { kind: 'operator', id: 'cli:e2e' }, client: null };
 const OLD = DLIB_EMBEDDER_ID;
 const NEW = MOBILEFACENET_EMBEDDER_ID;
 
@@ -49,11 +44,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('the templates page in Ch
     for (const model of [OLD, NEW]) writeModelThresholds(model, thresholdsFor(model), thresholdsFile);
     const config = { dataDir: path.join(root, 'data'), databaseUrl: undefined, keyFile: undefined };
     const actor = actorOf(OPERATOR);
-    const register = async (medface: Medface, patient: object, image: Buffer, keepPhoto: boolean) => {
-      const id = (await createPatientRecord(medface, patient, actor)).id as string;
-      await grantConsent(medface, { patientId: id, notice: 'v1' }, actor);
-      await enrol(medface, { patientId: id, images: [image], keepPhoto }, actor);
-    };
+    const register = (medface: Medface, patient: object, image: Buffer, keepPhoto: boolean) => registerPatient(medface, patient, { images: [image], keepPhoto }, actor);
     // enrolled before the recogniser changed: Bob with his photo kept, Carol without
     const before = await openMedface(config, { faces: pools[0]!, embedderId: OLD, thresholdsFile });
     await register(before, PATIENTS.bob, faces.bob, true);

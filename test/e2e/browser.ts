@@ -1,13 +1,20 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { build } from 'vite';
+import { expect } from 'vitest';
 import { signInWithTotp } from '../../src/access/authenticate.js';
-import { DEFAULT_TOTP, totpCode } from '../../src/access/totp.js';
+import type { Role } from '../../src/access/policy.js';
+import { base32Decode, DEFAULT_TOTP, totpCode } from '../../src/access/totp.js';
+import { createUser } from '../../src/access/users.js';
 import { buildServer, type ServerOptions } from '../../src/server/app.js';
-import type { Deployment } from '../../src/services/deployment.js';
+import type { Caller } from '../../src/access/guard.js';
+import { FacePool } from '../../src/face/index.js';
+import { Deployment, type DeploymentOptions } from '../../src/services/deployment.js';
+import { demoFaces, writeTestThresholds, type Faces } from '../services/fixtures.js';
 
 /**
  * What the browser tests share: Debian's Chromium with a fake camera playing a y4m video (y4m.ts), the web
@@ -21,6 +28,62 @@ export const ARTIFACTS = path.resolve('test-artifacts');
 export const WAIT = { timeout: 90_000 };
 /** Time a set-up sign-in is given to finish within one TOTP step (see renewFirstPassword). */
 const RENEWAL_MARGIN_MS = 10_000;
+
+/** Who the browser tests' set-up acts as: an operator at the command line. */
+export const OPERATOR: Caller = { principal: { kind: 'operator', id: 'cli:e2e' }, client: null };
+
+/**
+ * What a browser test file runs against: a temporary folder with the web app built into it, a one-worker face
+ * pool with the demo faces, and a deployment on SQLite in that folder with the test thresholds.
+ */
+export interface BrowserTestSite {
+  root: string;
+  webRoot: string;
+  pool: FacePool;
+  faces: Faces;
+  deployment: Deployment;
+  /** Stops the deployment and the pool, and removes the folder (servers and browsers are the test's to close first). */
+  close(): Promise<void>;
+}
+
+/** Starts a file's BrowserTestSite (`name` names its temporary folder); what started is stopped again if a later step fails. */
+export async function startSite(name: string, options: Omit<DeploymentOptions, 'pool' | 'thresholdsFile'> = {}): Promise<BrowserTestSite> {
+  expect(chromiumAvailable, `${CHROMIUM} is required in CI (apt-get install chromium)`).toBe(true);
+  const root = mkdtempSync(path.join(os.tmpdir(), `medface-e2e-${name}-`));
+  const started: { pool?: FacePool; deployment?: Deployment } = {};
+  const close = async (): Promise<void> => {
+    await started.deployment?.close();
+    await started.pool?.close();
+    rmSync(root, { recursive: true, force: true });
+  };
+  try {
+    const webRoot = await buildWebApp(path.join(root, 'web'));
+    const pool = (started.pool = await FacePool.create({ size: 1 }));
+    const faces = await demoFaces(pool);
+    const thresholdsFile = path.join(root, 'thresholds.json');
+    writeTestThresholds(thresholdsFile);
+    const config = { dataDir: path.join(root, 'data'), databaseUrl: undefined, keyFile: undefined };
+    const deployment = (started.deployment = await Deployment.start(config, { ...options, pool, thresholdsFile }));
+    return { root, webRoot, pool, faces, deployment, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/** How a staff member signs in on the sign-in page. */
+export interface StaffLogin {
+  username: string;
+  password: string;
+  secret: Buffer;
+}
+
+/** A staff account with a first password and TOTP, created as an operator does it, and its TOTP secret. */
+export async function createStaff(deployment: Deployment, username: string, role: Role): Promise<{ username: string; first: string; secret: Buffer }> {
+  const first = `first password for ${username}`;
+  const created = await createUser(deployment.access, OPERATOR, { username, roles: [role], password: first, totp: true });
+  return { username, first, secret: base32Decode(new URL(created.totpUri as string).searchParams.get('secret') as string) };
+}
 
 /** Builds the web app into `outDir` with the project's Vite configuration; returns `outDir`. */
 export async function buildWebApp(outDir: string): Promise<string> {

@@ -1,21 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { revokeApiClient } from '../../src/access/api-clients.js';
-import type { Caller } from '../../src/access/guard.js';
-import { base32Decode, totpCode } from '../../src/access/totp.js';
-import { createUser } from '../../src/access/users.js';
-import { FacePool } from '../../src/face/index.js';
+import { totpCode } from '../../src/access/totp.js';
 import { randomChallengeActions } from '../../src/liveness/types.js';
-import { grantConsent } from '../../src/services/consent.js';
-import { Deployment } from '../../src/services/deployment.js';
-import { enrol } from '../../src/services/enrol.js';
-import { createPatientRecord } from '../../src/services/patients.js';
 import { actorOf } from '../../src/services/records.js';
-import { demoFaces, PATIENTS, writeTestThresholds, type Faces } from '../services/fixtures.js';
-import { buildWebApp, cameraPlaying, chromiumAvailable, CHROMIUM, launchWithCamera, newPage, renewFirstPassword, screenshot, serve, WAIT, type StorageState } from './browser.js';
+import { PATIENTS, registerPatient } from '../services/fixtures.js';
+import { cameraPlaying, chromiumAvailable, createStaff, launchWithCamera, newPage, OPERATOR, renewFirstPassword, screenshot, serve, startSite, WAIT } from './browser.js';
+import type { BrowserTestSite, StorageState } from './browser.js';
 import { performingVideo, stillVideo } from './y4m.js';
 
 /**
@@ -25,7 +16,6 @@ import { performingVideo, stillVideo } from './y4m.js';
  * API, and rides out a network drop and a server restart with a plain message. Screenshots go to test-artifacts/.
  */
 
-const OPERATOR: Caller = { principal: { kind: 'operator', id: 'cli:e2e' }, client: null };
 const FIXED_RANDOM = () => 0;
 const ACTIONS = randomChallengeActions(FIXED_RANDOM);
 /** The kiosk's names for the movements in its list, and its words for one it did not see (web/src/liveness.ts). */
@@ -58,11 +48,7 @@ const OTHER_PAGES = [
 ];
 
 describe.skipIf(!chromiumAvailable && !process.env.CI)('kiosk device in Chromium', () => {
-  let root: string;
-  let webRoot: string;
-  let pool: FacePool;
-  let deployment: Deployment;
-  let faces: Faces;
+  let site: BrowserTestSite;
   let aliceId: string;
   let baseUrl: string;
   let port: number;
@@ -72,32 +58,20 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('kiosk device in Chromium
   const browsers: Browser[] = [];
 
   beforeAll(async () => {
-    expect(chromiumAvailable, `${CHROMIUM} is required in CI (apt-get install chromium)`).toBe(true);
-    root = mkdtempSync(path.join(os.tmpdir(), 'medface-e2e-kiosk-'));
-    webRoot = await buildWebApp(path.join(root, 'web'));
-    pool = await FacePool.create({ size: 1 });
-    faces = await demoFaces(pool);
-    const thresholdsFile = path.join(root, 'thresholds.json');
-    writeTestThresholds(thresholdsFile);
-    deployment = await Deployment.start({ dataDir: path.join(root, 'data'), databaseUrl: undefined, keyFile: undefined }, { pool, thresholdsFile, liveness: { random: FIXED_RANDOM } });
-    const actor = actorOf(OPERATOR);
-    aliceId = (await createPatientRecord(deployment.medface, PATIENTS.alice, actor)).id as string;
-    await grantConsent(deployment.medface, { patientId: aliceId, notice: 'v1' }, actor);
-    await enrol(deployment.medface, { patientId: aliceId, images: [faces.alice] }, actor);
-    const server = await serve(deployment, webRoot);
+    site = await startSite('kiosk', { liveness: { random: FIXED_RANDOM } });
+    aliceId = await registerPatient(site.deployment.medface, PATIENTS.alice, { images: [site.faces.alice] }, actorOf(OPERATOR));
+    const server = await serve(site.deployment, site.webRoot);
     baseUrl = server.baseUrl;
     port = Number(new URL(baseUrl).port);
     stopServer = server.close;
-    camera = await launchWithCamera(await performingVideo(pool, faces.alice, ACTIONS), root, 'alice-live');
+    camera = await launchWithCamera(await performingVideo(site.pool, site.faces.alice, ACTIONS), site.root, 'alice-live');
     browsers.push(camera);
   }, 600_000);
 
   afterAll(async () => {
     for (const browser of browsers) await browser.close();
     await stopServer?.();
-    await deployment?.close();
-    await pool?.close();
-    if (root) rmSync(root, { recursive: true, force: true });
+    await site?.close();
   });
 
   /** The date of birth, then the camera preview until "I'm ready". */
@@ -119,15 +93,13 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('kiosk device in Chromium
   };
 
   it('is registered by an administrator and paired by the link, with no staff sign-in on the kiosk', async () => {
-    const first = 'first password for kiosk-admin';
-    const created = await createUser(deployment.access, OPERATOR, { username: 'kiosk-admin', roles: ['admin'], password: first, totp: true });
-    const secret = base32Decode(new URL(created.totpUri as string).searchParams.get('secret') as string);
-    const password = await renewFirstPassword(deployment, { username: 'kiosk-admin', first, secret });
+    const login = await createStaff(site.deployment, 'kiosk-admin', 'admin');
+    const password = await renewFirstPassword(site.deployment, login);
     const admin = (await newPage(camera)).page;
     await admin.goto(`${baseUrl}/sign-in?next=${encodeURIComponent('/admin/kiosks')}`);
     await admin.getByLabel('Username').fill('kiosk-admin');
     await admin.getByLabel('Password', { exact: true }).fill(password);
-    await admin.getByRole('textbox', { name: 'Authenticator code' }).fill(totpCode(secret, new Date()));
+    await admin.getByRole('textbox', { name: 'Authenticator code' }).fill(totpCode(login.secret, new Date()));
     await admin.getByRole('button', { name: 'Sign in' }).click();
     await admin.getByRole('heading', { name: 'Check-in kiosks' }).waitFor(WAIT);
     await admin.getByLabel('Kiosk name').fill('Lobby');
@@ -208,7 +180,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('kiosk device in Chromium
       .filter({ hasText: /^A face was added to your record on .+ by the clinic/ })
       .waitFor(WAIT);
     await screenshot(page, 'kiosk-welcome');
-    const { medface } = deployment;
+    const { medface } = site.deployment;
     const [checkIn] = (await medface.audit.search(medface.store, { action: 'encounter.check-in', outcome: 'success', limit: 10 })).slice(-1);
     // the audit trail names the kiosk (and the patient only by pseudonym)
     expect(checkIn).toMatchObject({ client: 'kiosk:Lobby', details: { encounterId: expect.any(String) } });
@@ -216,7 +188,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('kiosk device in Chromium
   }, 900_000);
 
   it('sends a photo held up to the camera to the front desk, saying nothing more; the failed liveness check is audited', async () => {
-    const photo = await launchWithCamera(await stillVideo(faces.alice), root, 'alice-photo');
+    const photo = await launchWithCamera(await stillVideo(site.faces.alice), site.root, 'alice-photo');
     browsers.push(photo);
     const { page } = await newPage(photo, kiosk);
     await page.goto(`${baseUrl}/kiosk`);
@@ -242,7 +214,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('kiosk device in Chromium
       .waitFor(WAIT);
     expect(await page.locator('main').innerText()).not.toMatch(/Alice|Liddell|welcome|liveness|LIVENESS_/i);
     await screenshot(page, 'kiosk-front-desk');
-    const { medface } = deployment;
+    const { medface } = site.deployment;
     const checkIns = await medface.audit.search(medface.store, { action: 'encounter.check-in', outcome: 'failure', limit: 100 });
     expect(checkIns.some((e) => e.details.reason === 'liveness' && e.client === 'kiosk:Lobby')).toBe(true);
   }, 400_000);
@@ -296,16 +268,16 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('kiosk device in Chromium
     await page.getByRole('button', { name: 'I’m ready' }).click();
     await page.getByRole('heading', { name: 'Check-in is not available right now' }).waitFor(WAIT);
     expect(await page.locator('body').innerText()).not.toMatch(/Error|at \w+ \(|TypeError|fetch|Sign in/);
-    stopServer = (await serve(deployment, webRoot, {}, port)).close;
+    stopServer = (await serve(site.deployment, site.webRoot, {}, port)).close;
     await onlyCheckIn(page);
 
     // a browser restart: the device cookie is still there
-    const restarted = (await newPage(await launchWithCamera(await stillVideo(faces.alice), root, 'alice-still').then((b) => (browsers.push(b), b)), kiosk)).page;
+    const restarted = (await newPage(await launchWithCamera(await stillVideo(site.faces.alice), site.root, 'alice-still').then((b) => (browsers.push(b), b)), kiosk)).page;
     await restarted.goto(`${baseUrl}/front-desk`);
     await onlyCheckIn(restarted);
 
     // revoked: the kiosk stops, still showing no staff page
-    await revokeApiClient(deployment.access, OPERATOR, 'Lobby');
+    await revokeApiClient(site.deployment.access, OPERATOR, 'Lobby');
     await restarted.reload();
     await restarted.getByRole('heading', { name: 'This kiosk is not in service' }).waitFor(WAIT);
     expect(await restarted.locator('#nav a').count()).toBe(0);

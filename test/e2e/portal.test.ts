@@ -1,20 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Caller } from '../../src/access/guard.js';
 import { createApiClient } from '../../src/access/api-clients.js';
 import { createUser } from '../../src/access/users.js';
-import { FacePool } from '../../src/face/index.js';
 import { textNoteDocument } from '../../src/records/clinical.js';
-import { grantConsent } from '../../src/services/consent.js';
-import { Deployment } from '../../src/services/deployment.js';
-import { enrol } from '../../src/services/enrol.js';
-import { createPatientRecord } from '../../src/services/patients.js';
 import { actorOf, createRecord } from '../../src/services/records.js';
-import { demoFaces, PATIENTS, writeTestThresholds, type Faces } from '../services/fixtures.js';
-import { buildWebApp, cameraPlaying, chromiumAvailable, CHROMIUM, launchWithCamera, newPage, screenshot, serve, WAIT } from './browser.js';
+import { PATIENTS, registerPatient } from '../services/fixtures.js';
+import { cameraPlaying, CHROMIUM, chromiumAvailable, launchWithCamera, newPage, OPERATOR, screenshot, serve, startSite, WAIT } from './browser.js';
+import type { BrowserTestSite } from './browser.js';
 import { randomChallengeActions } from '../../src/liveness/types.js';
 import { performingVideo } from './y4m.js';
 
@@ -31,13 +23,9 @@ const FIXED_RANDOM = () => 0;
  */
 
 if (!chromiumAvailable && !process.env.CI) console.warn(`browser tests skipped: ${CHROMIUM} is absent (apt-get install chromium)`);
-const OPERATOR: Caller = { principal: { kind: 'operator', id: 'cli:e2e' }, client: null };
 
 describe.skipIf(!chromiumAvailable && !process.env.CI)('patient portal and telemedicine check in Chromium', () => {
-  let root: string;
-  let pool: FacePool;
-  let deployment: Deployment;
-  let faces: Faces;
+  let site: BrowserTestSite;
   let baseUrl: string;
   let close: () => Promise<void>;
   let integratorKey: string;
@@ -47,7 +35,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('patient portal and telem
   const browsers: Browser[] = [];
 
   const browserSeeing = async (face: Buffer, name: string): Promise<Browser> => {
-    const browser = await launchWithCamera(await performingVideo(pool, face, randomChallengeActions(FIXED_RANDOM)), root, name);
+    const browser = await launchWithCamera(await performingVideo(site.pool, face, randomChallengeActions(FIXED_RANDOM)), site.root, name);
     browsers.push(browser);
     return browser;
   };
@@ -80,27 +68,11 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('patient portal and telem
   };
 
   beforeAll(async () => {
-    expect(chromiumAvailable, `${CHROMIUM} is required in CI (apt-get install chromium)`).toBe(true);
-    root = mkdtempSync(path.join(os.tmpdir(), 'medface-e2e-portal-'));
-    const webRoot = await buildWebApp(path.join(root, 'web'));
-    pool = await FacePool.create({ size: 1 });
-    faces = await demoFaces(pool);
-    const thresholdsFile = path.join(root, 'thresholds.json');
-    writeTestThresholds(thresholdsFile);
-    deployment = await Deployment.start(
-      { dataDir: path.join(root, 'data'), databaseUrl: undefined, keyFile: undefined },
-      { pool, thresholdsFile, access: { now: () => new Date(Date.now() + clockOffsetMs) }, liveness: { random: FIXED_RANDOM } },
-    );
-    const { medface, access } = deployment;
+    site = await startSite('portal', { access: { now: () => new Date(Date.now() + clockOffsetMs) }, liveness: { random: FIXED_RANDOM } });
+    const { medface, access } = site.deployment;
     const actor = actorOf(OPERATOR);
-    for (const [name, face] of [
-      ['alice', faces.alice],
-      ['bob', faces.bob],
-    ] as const) {
-      ids[name] = (await createPatientRecord(medface, PATIENTS[name], actor)).id as string;
-      await grantConsent(medface, { patientId: ids[name], notice: 'v1' }, actor);
-      await enrol(medface, { patientId: ids[name], images: [face] }, actor);
-    }
+    ids.alice = await registerPatient(medface, PATIENTS.alice, { images: [site.faces.alice] }, actor);
+    ids.bob = await registerPatient(medface, PATIENTS.bob, { images: [site.faces.bob] }, actor);
     await createUser(access, OPERATOR, { username: 'alice.liddell', roles: ['patient'], patientId: ids.alice });
     await createUser(access, OPERATOR, { username: 'bob.builder', roles: ['patient'], patientId: ids.bob });
     const subject = { reference: `Patient/${ids.alice}` };
@@ -130,19 +102,17 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('patient portal and telem
       await createRecord(medface, resource, actor);
     }
     integratorKey = (await createApiClient(access, OPERATOR, { name: 'telehealth', scopes: ['verify:patient'] })).key;
-    ({ baseUrl, close } = await serve(deployment, webRoot));
+    ({ baseUrl, close } = await serve(site.deployment, site.webRoot));
   });
 
   afterAll(async () => {
     for (const browser of browsers) await browser.close();
     await close?.();
-    await deployment?.close();
-    await pool?.close();
-    if (root) rmSync(root, { recursive: true, force: true });
+    await site?.close();
   });
 
   it('signs a patient in with their face and date of birth to choose a PIN, then with the PIN shows their record, and withdraws their consent', async () => {
-    const { page } = await newPage(await browserSeeing(faces.aliceAgain, 'alice'));
+    const { page } = await newPage(await browserSeeing(site.faces.aliceAgain, 'alice'));
     await page.goto(`${baseUrl}/portal`);
     await page.getByRole('heading', { name: 'Sign in to your health record' }).waitFor(WAIT);
     await cameraPlaying(page);
@@ -200,8 +170,8 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('patient portal and telem
     await screenshot(page, 'portal-withdraw');
     await confirm.getByRole('button', { name: 'Yes, withdraw and delete my face data' }).click();
     await page.getByText(/^Done\. Your agreement is withdrawn and your face data is deleted/).waitFor(WAIT);
-    expect(await deployment.medface.store.countTemplates(ids.alice)).toBe(0);
-    const withdrawn = await deployment.medface.audit.search(deployment.medface.store, { action: 'consent.withdraw', limit: 5 });
+    expect(await site.deployment.medface.store.countTemplates(ids.alice)).toBe(0);
+    const withdrawn = await site.deployment.medface.audit.search(site.deployment.medface.store, { action: 'consent.withdraw', limit: 5 });
     expect(withdrawn.map((e) => e.outcome)).toEqual(['success']);
 
     await page.getByRole('button', { name: 'Sign out' }).first().click();
@@ -218,7 +188,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('patient portal and telem
     const opened = (await (await api('POST', '/api/v1/telemedicine/checks', { patientId: ids.bob })).json()) as { checkId: string; link: string };
     expect((await (await api('GET', `/api/v1/telemedicine/checks/${opened.checkId}`)).json()) as object).toMatchObject({ status: 'pending' });
 
-    const browser = await browserSeeing(faces.bob, 'bob');
+    const browser = await browserSeeing(site.faces.bob, 'bob');
     const { page } = await newPage(browser);
     await page.goto(`${baseUrl}${opened.link}`);
     await page.getByRole('heading', { name: 'Check your identity before your visit' }).waitFor(WAIT);
@@ -250,8 +220,8 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('patient portal and telem
   it('works with the keyboard alone: sign in, choose a PIN, and sign in with it', async () => {
     /** The focused element's name, or its text for a button. */
     const focused = (page: Page) => page.evaluate<string>('document.activeElement?.getAttribute("name") ?? document.activeElement?.textContent ?? ""');
-    const { page } = await newPage(await browserSeeing(faces.bob, 'bob-keyboard'));
-    const pinsSetBefore = (await deployment.medface.audit.search(deployment.medface.store, { action: 'user.pin-set', limit: 50 })).length;
+    const { page } = await newPage(await browserSeeing(site.faces.bob, 'bob-keyboard'));
+    const pinsSetBefore = (await site.deployment.medface.audit.search(site.deployment.medface.store, { action: 'user.pin-set', limit: 50 })).length;
     await page.goto(`${baseUrl}/portal/sign-in`);
     await untilSignedIn(page, async () => {
       await page.getByRole('button', { name: 'Take my photo' }).waitFor(WAIT);
@@ -273,7 +243,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('patient portal and telem
     await page.keyboard.press('Enter');
     await page.getByText('Your PIN is set. Sign in again with your face and this PIN to see your health record.').waitFor(WAIT);
     await screenshot(page, 'portal-pin');
-    const pinSet = await deployment.medface.audit.search(deployment.medface.store, { action: 'user.pin-set', limit: 50 });
+    const pinSet = await site.deployment.medface.audit.search(site.deployment.medface.store, { action: 'user.pin-set', limit: 50 });
     expect(pinSet.slice(pinsSetBefore).map((e) => e.outcome)).toEqual(['success']);
 
     await page.getByRole('button', { name: 'Sign out' }).last().click();

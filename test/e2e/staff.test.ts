@@ -1,29 +1,19 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import type { FastifyInstance } from 'fastify';
 import QRCode from 'qrcode';
 import sharp from 'sharp';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiClient } from '../../src/access/api-clients.js';
-import type { Caller } from '../../src/access/guard.js';
 import type { Role } from '../../src/access/policy.js';
-import { base32Decode, totpCode } from '../../src/access/totp.js';
-import { createUser } from '../../src/access/users.js';
+import { totpCode } from '../../src/access/totp.js';
 import { errorCurve } from '../../src/evaluation/metrics.js';
 import { renderReport } from '../../src/evaluation/report.js';
-import { FacePool } from '../../src/face/index.js';
 import { cosine } from '../../src/identity/match.js';
-import { buildServer } from '../../src/server/app.js';
-import { grantConsent } from '../../src/services/consent.js';
-import { Deployment } from '../../src/services/deployment.js';
-import { enrol } from '../../src/services/enrol.js';
-import { createPatientRecord } from '../../src/services/patients.js';
 import { actorOf } from '../../src/services/records.js';
-import { demoFaces, PATIENTS, writeTestThresholds, type Faces } from '../services/fixtures.js';
-import { buildWebApp, cameraPlaying, chromiumAvailable, CHROMIUM, launchWithCamera, newPage, renewFirstPassword, screenshot, WAIT } from './browser.js';
+import { PATIENTS, registerPatient } from '../services/fixtures.js';
+import { cameraPlaying, chromiumAvailable, createStaff, launchWithCamera, newPage, OPERATOR, renewFirstPassword, screenshot, serve, startSite, WAIT } from './browser.js';
+import type { BrowserTestSite, StaffLogin } from './browser.js';
 import { randomChallengeActions } from '../../src/liveness/types.js';
 import { performingVideo, stillVideo } from './y4m.js';
 
@@ -35,41 +25,28 @@ import { performingVideo, stillVideo } from './y4m.js';
  * key status; the front desk corrects a patient's demographics. Screenshots go to test-artifacts/.
  */
 
-const OPERATOR: Caller = { principal: { kind: 'operator', id: 'cli:e2e' }, client: null };
-
 /** The deployment's liveness challenges come from this random source, so that a camera video made in advance performs them. */
 const FIXED_RANDOM = () => 0;
 
-interface Login {
-  username: string;
-  password: string;
-  secret: Buffer;
-}
-
 describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in Chromium', () => {
-  let root: string;
-  let pool: FacePool;
-  let deployment: Deployment;
-  let faces: Faces;
-  let app: FastifyInstance;
+  let site: BrowserTestSite;
   let baseUrl: string;
+  let close: () => Promise<void>;
   let aliceCamera: Browser;
   /** A camera seeing Alice's face do the deployment's challenge actions. */
   let alicePerforming: Browser;
-  const logins = new Map<string, Login>();
+  const logins = new Map<string, StaffLogin>();
 
   /** A staff account whose administrator-set password was already replaced (with the previous time step's code). */
-  const staff = async (username: string, role: Role): Promise<Login> => {
-    const first = `first password for ${username}`;
-    const created = await createUser(deployment.access, OPERATOR, { username, roles: [role], password: first, totp: true });
-    const secret = base32Decode(new URL(created.totpUri as string).searchParams.get('secret') as string);
-    const login = { username, password: await renewFirstPassword(deployment, { username, first, secret }), secret };
+  const staff = async (username: string, role: Role): Promise<StaffLogin> => {
+    const created = await createStaff(site.deployment, username, role);
+    const login = { username, password: await renewFirstPassword(site.deployment, created), secret: created.secret };
     logins.set(username, login);
     return login;
   };
 
   /** The sign-in page with the password typed and "My face" chosen, the camera playing. */
-  const faceSignInPage = async (camera: Browser, login: Login): Promise<Page> => {
+  const faceSignInPage = async (camera: Browser, login: StaffLogin): Promise<Page> => {
     const { page } = await newPage(camera);
     await page.goto(`${baseUrl}/sign-in?next=${encodeURIComponent('/clinician')}`);
     await page.getByLabel('Username').fill(login.username);
@@ -80,7 +57,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
     return page;
   };
 
-  const signInWithCode = async (page: Page, login: Login, next: string, step = 0): Promise<void> => {
+  const signInWithCode = async (page: Page, login: StaffLogin, next: string, step = 0): Promise<void> => {
     await page.goto(`${baseUrl}/sign-in?next=${encodeURIComponent(next)}`);
     await page.getByLabel('Username').fill(login.username);
     await page.getByLabel('Password', { exact: true }).fill(login.password);
@@ -89,25 +66,15 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
   };
 
   beforeAll(async () => {
-    expect(chromiumAvailable, `${CHROMIUM} is required in CI (apt-get install chromium)`).toBe(true);
-    root = mkdtempSync(path.join(os.tmpdir(), 'medface-e2e-staff-'));
-    const webRoot = await buildWebApp(path.join(root, 'web'));
-    pool = await FacePool.create({ size: 1 });
-    faces = await demoFaces(pool);
-    const thresholdsFile = path.join(root, 'thresholds.json');
-    writeTestThresholds(thresholdsFile);
-    deployment = await Deployment.start({ dataDir: path.join(root, 'data'), databaseUrl: undefined, keyFile: undefined }, { pool, thresholdsFile, liveness: { random: FIXED_RANDOM } });
-    const actor = actorOf(OPERATOR);
-    const alice = await createPatientRecord(deployment.medface, PATIENTS.alice, actor);
-    await grantConsent(deployment.medface, { patientId: alice.id as string, notice: 'v1' }, actor);
-    await enrol(deployment.medface, { patientId: alice.id as string, images: [faces.alice] }, actor);
+    site = await startSite('staff', { liveness: { random: FIXED_RANDOM } });
+    await registerPatient(site.deployment.medface, PATIENTS.alice, { images: [site.faces.alice] }, actorOf(OPERATOR));
 
     // an evaluation report as `medface evaluate --out reports/<set>` writes it, from real scores of the demo faces
-    const embed = async (image: Buffer) => (await pool.embedSingle(image, 'verify')).embedding.vector;
-    const [a, a2, b, c, s] = await Promise.all([faces.alice, faces.aliceAgain, faces.bob, faces.carol, faces.stranger].map(embed));
+    const embed = async (image: Buffer) => (await site.pool.embedSingle(image, 'verify')).embedding.vector;
+    const [a, a2, b, c, s] = await Promise.all([site.faces.alice, site.faces.aliceAgain, site.faces.bob, site.faces.carol, site.faces.stranger].map(embed));
     const genuine = [cosine(a!, a2!)];
     const impostor = [cosine(a!, b!), cosine(a!, c!), cosine(a!, s!), cosine(b!, c!), cosine(b!, s!), cosine(c!, s!), cosine(a2!, b!), cosine(a2!, c!)];
-    const reportsDir = path.join(root, 'reports');
+    const reportsDir = path.join(site.root, 'reports');
     mkdirSync(path.join(reportsDir, 'demo-faces'), { recursive: true });
     writeFileSync(
       path.join(reportsDir, 'demo-faces', 'report.html'),
@@ -124,20 +91,16 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
       }),
     );
 
-    app = await buildServer({ deployment, webRoot, reportsDir, log: { stream: new Writable({ write: (_chunk, _encoding, done) => done() }) } });
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    baseUrl = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
-    aliceCamera = await launchWithCamera(await stillVideo(faces.alice), root, 'alice');
-    alicePerforming = await launchWithCamera(await performingVideo(pool, faces.aliceAgain, randomChallengeActions(FIXED_RANDOM)), root, 'alice-performing');
+    ({ baseUrl, close } = await serve(site.deployment, site.webRoot, { reportsDir }));
+    aliceCamera = await launchWithCamera(await stillVideo(site.faces.alice), site.root, 'alice');
+    alicePerforming = await launchWithCamera(await performingVideo(site.pool, site.faces.aliceAgain, randomChallengeActions(FIXED_RANDOM)), site.root, 'alice-performing');
   });
 
   afterAll(async () => {
     await aliceCamera?.close();
     await alicePerforming?.close();
-    await app?.close();
-    await deployment?.close();
-    await pool?.close();
-    if (root) rmSync(root, { recursive: true, force: true });
+    await close?.();
+    await site?.close();
   });
 
   it('lets a clinician enrol their own face with consent, then sign in with password and face from the camera', async () => {
@@ -164,7 +127,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
       .waitFor({ timeout: 180_000 })
       .then(() => null)
       .catch(async (e: unknown) => {
-        const checks = await deployment.medface.store.listAuditEvents({ action: 'liveness.check', limit: 5 });
+        const checks = await site.deployment.medface.store.listAuditEvents({ action: 'liveness.check', limit: 5 });
         return `${String(e)}\npage: ${await live.locator('form').innerText()}\nchecks: ${checks.map((c) => c.details).join('\n')}`;
       });
     expect(signedIn).toBeNull();
@@ -173,11 +136,11 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
   }, 360_000);
 
   it('refuses a photo held still in front of the camera in place of the live face', async () => {
-    const held = await faceSignInPage(aliceCamera, logins.get('e2e-face-clinician') as Login);
+    const held = await faceSignInPage(aliceCamera, logins.get('e2e-face-clinician') as StaffLogin);
     await held.getByRole('button', { name: 'Sign in' }).click();
     await held.getByText(/^Sign-in failed\. Check your details, face the camera/).waitFor(WAIT);
     expect(await held.evaluate(() => fetch('/api/v1/auth/session').then((r) => r.status))).toBe(401);
-    const failure = (await deployment.medface.store.listAuditEvents({ action: 'auth.sign-in', outcome: 'failure', limit: 10 })).at(-1);
+    const failure = (await site.deployment.medface.store.listAuditEvents({ action: 'auth.sign-in', outcome: 'failure', limit: 10 })).at(-1);
     expect(JSON.parse(failure?.details ?? '{}')).toMatchObject({ method: 'password+face', reason: 'face-error', code: 'LIVENESS_FAILED' });
   }, 240_000);
 
@@ -200,7 +163,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
     await page.getByRole('button', { name: 'Approve: reset the password of e2e-new-nurse' }).click();
     await page.getByText('a request is approved by another administrator than the one who made it').waitFor(WAIT);
     await screenshot(page, 'admin-users');
-    expect((await deployment.medface.store.listUsers()).map((u) => u.username)).toContain('e2e-new-nurse');
+    expect((await site.deployment.medface.store.listUsers()).map((u) => u.username)).toContain('e2e-new-nurse');
 
     const approver = (await newPage(aliceCamera)).page;
     await signInWithCode(approver, secondAdmin, '/admin');
@@ -220,9 +183,9 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
     await screenshot(nursePage, 'sign-in-first-enrolment');
 
     // destructive one-click actions ask first (issue 16): cancelling changes nothing, "Yes, …" does it
-    const integration = await createApiClient(deployment.access, OPERATOR, { name: 'e2e-lab-system', scopes: ['verify:patient'] });
+    const integration = await createApiClient(site.deployment.access, OPERATOR, { name: 'e2e-lab-system', scopes: ['verify:patient'] });
     await approver.reload();
-    const nurse = async () => (await deployment.medface.store.getUserByUsername('e2e-new-nurse'))!;
+    const nurse = async () => (await site.deployment.medface.store.getUserByUsername('e2e-new-nurse'))!;
     await approver.getByRole('button', { name: 'Disable e2e-new-nurse' }).click();
     await approver.getByText('Disable e2e-new-nurse? Every session of the account ends at once').waitFor(WAIT);
     await screenshot(approver, 'admin-confirm-disable');
@@ -234,11 +197,11 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
     expect((await nurse()).disabledAt).not.toBeNull();
     await approver.getByRole('button', { name: 'Revoke e2e-lab-system' }).click();
     await approver.getByRole('button', { name: 'Cancel' }).click();
-    expect((await deployment.medface.store.getApiClient(integration.client.id))?.revokedAt).toBeNull();
+    expect((await site.deployment.medface.store.getApiClient(integration.client.id))?.revokedAt).toBeNull();
     await approver.getByRole('button', { name: 'Revoke e2e-lab-system' }).click();
     await approver.getByRole('button', { name: 'Yes, revoke e2e-lab-system' }).click();
     await approver.getByText(/^revoked /).waitFor(WAIT);
-    expect((await deployment.medface.store.getApiClient(integration.client.id))?.revokedAt).not.toBeNull();
+    expect((await site.deployment.medface.store.getApiClient(integration.client.id))?.revokedAt).not.toBeNull();
 
     await page.getByRole('link', { name: 'Thresholds' }).click();
     await page.getByRole('heading', { name: 'Last evaluation: demo-faces' }).waitFor(WAIT);
@@ -255,8 +218,8 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
     const kek = page.getByRole('row').filter({ hasText: 'key encryption' }).filter({ hasText: 'active' });
     await kek.waitFor(WAIT);
     // the page shows what the store holds: Alice's patient template, and the staff faces enrolled so far
-    const staffFaces = (await deployment.medface.store.countProtectedRecordsByKey()).filter((c) => c.kind === 'staff-template').reduce((n, c) => n + c.count, 0);
-    expect(await kek.locator('td').allInnerTexts()).toEqual([deployment.medface.templates.keys.currentKekId, 'key encryption', expect.any(String), 'active', '1', String(staffFaces), '0']);
+    const staffFaces = (await site.deployment.medface.store.countProtectedRecordsByKey()).filter((c) => c.kind === 'staff-template').reduce((n, c) => n + c.count, 0);
+    expect(await kek.locator('td').allInnerTexts()).toEqual([site.deployment.medface.templates.keys.currentKekId, 'key encryption', expect.any(String), 'active', '1', String(staffFaces), '0']);
     await screenshot(page, 'admin-keys');
   });
 
@@ -264,7 +227,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
     const emergencyUser = await staff('e2e-emergency', 'emergency');
     const { page } = await newPage(aliceCamera);
     await signInWithCode(page, emergencyUser, '/emergency');
-    await page.getByLabel('Photo of the patient').setInputFiles({ name: 'patient.jpg', mimeType: 'image/jpeg', buffer: faces.aliceAgain });
+    await page.getByLabel('Photo of the patient').setInputFiles({ name: 'patient.jpg', mimeType: 'image/jpeg', buffer: site.faces.aliceAgain });
     await page.getByRole('button', { name: 'Identify' }).click();
     await page.getByRole('button', { name: 'Open record of candidate 1' }).click();
     // the count says how strong the match is (issue 16: "1 possible patient" for a certain match)
@@ -276,7 +239,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('staff and admin pages in
     await page.getByLabel('Reason for emergency access').fill(reason);
     await page.getByRole('button', { name: 'Open the record' }).click();
     await page.getByRole('alert').filter({ hasText: 'Emergency (break-glass) access' }).waitFor(WAIT);
-    const identifications = await deployment.medface.store.listAuditEvents({ action: 'breakglass.identify', limit: 10 });
+    const identifications = await site.deployment.medface.store.listAuditEvents({ action: 'breakglass.identify', limit: 10 });
     expect(identifications).toHaveLength(1);
 
     const officer = await staff('e2e-officer', 'privacy-officer');

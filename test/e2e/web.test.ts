@@ -1,24 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Caller } from '../../src/access/guard.js';
 import type { Role } from '../../src/access/policy.js';
-import { base32Decode, totpCode } from '../../src/access/totp.js';
-import { createUser } from '../../src/access/users.js';
-import { FacePool } from '../../src/face/index.js';
+import { totpCode } from '../../src/access/totp.js';
 import { QUALITY_GATES } from '../../src/face/quality.js';
-import { grantConsent } from '../../src/services/consent.js';
-import { Deployment } from '../../src/services/deployment.js';
-import { enrol } from '../../src/services/enrol.js';
 import { searchPatients } from '../../src/records/patient.js';
-import { createPatientRecord } from '../../src/services/patients.js';
 import { actorOf } from '../../src/services/records.js';
-import { demoFaces, PATIENTS, writeTestThresholds, type Faces } from '../services/fixtures.js';
-import { buildWebApp, chromiumAvailable, CHROMIUM, launchWithCamera, newPage, renewFirstPassword, screenshot, serve, WAIT, type StorageState } from './browser.js';
+import { PATIENTS, registerPatient } from '../services/fixtures.js';
+import { CHROMIUM, chromiumAvailable, createStaff, launchWithCamera, newPage, OPERATOR, renewFirstPassword, screenshot, serve, startSite, WAIT } from './browser.js';
+import type { BrowserTestSite, StaffLogin, StorageState } from './browser.js';
 import { stillVideo } from './y4m.js';
 
 /**
@@ -27,27 +18,17 @@ import { stillVideo } from './y4m.js';
  */
 
 if (!chromiumAvailable && !process.env.CI) console.warn(`browser tests skipped: ${CHROMIUM} is absent (apt-get install chromium)`);
-const OPERATOR: Caller = { principal: { kind: 'operator', id: 'cli:e2e' }, client: null };
-
-interface Staff {
-  username: string;
-  password: string;
-  secret: Buffer;
-}
 
 describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chromium', () => {
-  let root: string;
-  let pool: FacePool;
-  let deployment: Deployment;
-  let faces: Faces;
+  let site: BrowserTestSite;
   let baseUrl: string;
   let close: () => Promise<void>;
-  const staff = new Map<Role, Staff>();
+  const staff = new Map<Role, StaffLogin>();
   const browsers: Browser[] = [];
 
   /** A browser whose camera plays `y4m`. */
   const launch = async (y4m: Buffer, name: string): Promise<Browser> => {
-    const browser = await launchWithCamera(y4m, root, name);
+    const browser = await launchWithCamera(y4m, site.root, name);
     browsers.push(browser);
     return browser;
   };
@@ -58,7 +39,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
 
   /** Signs in through the sign-in page; `step` moves the TOTP code to a later time step (each code works once). */
   const signIn = async (page: Page, role: Role, next: string, step = 0): Promise<void> => {
-    const account = staff.get(role) as Staff;
+    const account = staff.get(role) as StaffLogin;
     await page.goto(`${baseUrl}/sign-in?next=${encodeURIComponent(next)}`);
     await page.getByLabel('Username').fill(account.username);
     await page.getByLabel('Password', { exact: true }).fill(account.password);
@@ -67,57 +48,27 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
   };
 
   beforeAll(async () => {
-    expect(chromiumAvailable, `${CHROMIUM} is required in CI (apt-get install chromium)`).toBe(true);
-    root = mkdtempSync(path.join(os.tmpdir(), 'medface-e2e-'));
-    const webRoot = await buildWebApp(path.join(root, 'web'));
-
-    pool = await FacePool.create({ size: 1 });
-    faces = await demoFaces(pool);
-    const thresholdsFile = path.join(root, 'thresholds.json');
-    writeTestThresholds(thresholdsFile);
-    deployment = await Deployment.start({ dataDir: path.join(root, 'data'), databaseUrl: undefined, keyFile: undefined }, { pool, thresholdsFile });
-    const { medface, access } = deployment;
+    site = await startSite('web');
+    const { medface } = site.deployment;
     const actor = actorOf(OPERATOR);
-    const alice = await createPatientRecord(medface, PATIENTS.alice, actor);
-    ids.alice = alice.id as string;
-    await grantConsent(medface, { patientId: alice.id as string, notice: 'v1' }, actor);
-    await enrol(medface, { patientId: alice.id as string, images: [faces.alice] }, actor);
+    ids.alice = await registerPatient(medface, PATIENTS.alice, { images: [site.faces.alice] }, actor);
     // the front desk withdraws Bob's consent and erases Carol's face data
-    for (const [name, photo] of [
-      ['bob', faces.bob],
-      ['carol', faces.carol],
-    ] as const) {
-      const patient = await createPatientRecord(medface, PATIENTS[name], actor);
-      ids[name] = patient.id as string;
-      await grantConsent(medface, { patientId: ids[name], notice: 'v1' }, actor);
-      await enrol(medface, { patientId: ids[name], images: [photo] }, actor);
-    }
+    ids.bob = await registerPatient(medface, PATIENTS.bob, { images: [site.faces.bob] }, actor);
+    ids.carol = await registerPatient(medface, PATIENTS.carol, { images: [site.faces.carol] }, actor);
 
     for (const role of ['front-desk', 'clinician', 'emergency', 'privacy-officer'] as const) {
-      const username = `e2e-${role}`;
-      const first = `first password for ${username}`;
-      const created = await createUser(access, OPERATOR, { username, roles: [role], password: first, totp: true });
-      const secret = base32Decode(new URL(created.totpUri as string).searchParams.get('secret') as string);
-      if (role === 'clinician') {
-        staff.set(role, { username, password: first, secret }); // replaces it on the sign-in page
-      } else {
-        staff.set(role, { username, password: await renewFirstPassword(deployment, { username, first, secret }), secret });
-      }
+      const login = await createStaff(site.deployment, `e2e-${role}`, role);
+      // the clinician replaces the first password on the sign-in page
+      const password = role === 'clinician' ? login.first : await renewFirstPassword(site.deployment, login);
+      staff.set(role, { username: login.username, password, secret: login.secret });
     }
-
-    const server = await serve(deployment, webRoot);
-    baseUrl = server.baseUrl;
-    close = async () => {
-      await server.close();
-      await deployment.close();
-    };
+    ({ baseUrl, close } = await serve(site.deployment, site.webRoot));
   });
 
   afterAll(async () => {
     for (const browser of browsers) await browser.close();
     await close?.();
-    await pool?.close();
-    if (root) rmSync(root, { recursive: true, force: true });
+    await site?.close();
   });
 
   /**
@@ -125,7 +76,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
    * `camera`'s browser when given, else in the first browser (its camera films Alice).
    */
   const frontDeskPage = async (camera?: Browser): Promise<Page> => {
-    const browser = camera ?? browsers[0] ?? (await launch(await stillVideo(faces.alice), 'alice'));
+    const browser = camera ?? browsers[0] ?? (await launch(await stillVideo(site.faces.alice), 'alice'));
     if (frontDesk) {
       const { page } = await newPage(browser, frontDesk);
       await page.goto(`${baseUrl}/front-desk`);
@@ -141,13 +92,13 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
 
   it('identifies a patient by photo for the front desk: candidates with names and grades, and the search is audited', async () => {
     const page = await frontDeskPage();
-    await page.getByLabel('Photo to identify').setInputFiles({ name: 'patient.jpg', mimeType: 'image/jpeg', buffer: faces.aliceAgain });
+    await page.getByLabel('Photo to identify').setInputFiles({ name: 'patient.jpg', mimeType: 'image/jpeg', buffer: site.faces.aliceAgain });
     const row = page.getByRole('row').filter({ hasText: 'Alice Liddell' });
     await row.waitFor(WAIT);
     expect(await row.innerText()).toMatch(/1990-04-01\s+(certain|probable|possible)\s+0\.\d{3}/);
     await page.getByRole('heading', { name: 'Identify a patient by photo' }).scrollIntoViewIfNeeded();
     await screenshot(page, 'front-desk-identify');
-    const { medface } = deployment;
+    const { medface } = site.deployment;
     const [search] = (await medface.audit.search(medface.store, { action: 'biometric.identify', outcome: 'success', limit: 100 })).slice(-1);
     expect(search?.actor).toBe((await medface.store.getUserByUsername('e2e-front-desk'))?.id);
   });
@@ -161,10 +112,10 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
     await page.getByLabel('The patient has read this notice and agrees').check();
     await page.getByRole('button', { name: 'Record consent' }).click();
     // a photo taken from too far: the face found, but smaller than enrolment takes (and verification would)
-    const { width } = await sharp(faces.alice).metadata();
-    const eyes = (await pool.analyze(faces.alice)).faces[0]!.quality.metrics.interEyeDistance;
+    const { width } = await sharp(site.faces.alice).metadata();
+    const eyes = (await site.pool.analyze(site.faces.alice)).faces[0]!.quality.metrics.interEyeDistance;
     const target = (QUALITY_GATES.enrol.minInterEyeDistance + QUALITY_GATES.verify.minInterEyeDistance) / 2;
-    const far = await sharp(faces.alice)
+    const far = await sharp(site.faces.alice)
       .resize(Math.round(((width as number) * target) / eyes))
       .jpeg({ quality: 92 })
       .toBuffer();
@@ -178,7 +129,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
 
   it('asks for a second photo after the first is enrolled, refuses someone else’s face, and stores both photos’ templates', async () => {
     // the camera films the patient a moment later: mirrored and brighter than the uploaded first photo
-    const later = await sharp(faces.stranger).flop().modulate({ brightness: 1.1 }).jpeg({ quality: 90 }).toBuffer();
+    const later = await sharp(site.faces.stranger).flop().modulate({ brightness: 1.1 }).jpeg({ quality: 90 }).toBuffer();
     const page = await frontDeskPage(await launch(await stillVideo(later), 'erin'));
     await page.getByLabel('Given name').fill('Erin');
     await page.getByLabel('Family name').fill('Evans');
@@ -186,7 +137,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
     await page.getByRole('button', { name: 'Register', exact: true }).click();
     await page.getByLabel('The patient has read this notice and agrees').check();
     await page.getByRole('button', { name: 'Record consent' }).click();
-    await page.getByLabel('Or upload a photo').setInputFiles({ name: 'first.jpg', mimeType: 'image/jpeg', buffer: faces.stranger });
+    await page.getByLabel('Or upload a photo').setInputFiles({ name: 'first.jpg', mimeType: 'image/jpeg', buffer: site.faces.stranger });
 
     await page.getByRole('heading', { name: 'Add a second photo of Erin Evans' }).waitFor(WAIT);
     expect(await page.getByRole('status').filter({ hasText: 'First photo enrolled' }).innerText()).toMatch(/^First photo enrolled: 1 of \d+ face templates stored\.$/);
@@ -196,7 +147,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
     await screenshot(page, 'front-desk-second-photo');
 
     // someone else's face as the second photo: refused in words, and the second photo is still asked for
-    await page.getByLabel('Or upload a second photo').setInputFiles({ name: 'someone-else.jpg', mimeType: 'image/jpeg', buffer: faces.bob });
+    await page.getByLabel('Or upload a second photo').setInputFiles({ name: 'someone-else.jpg', mimeType: 'image/jpeg', buffer: site.faces.bob });
     await page.getByText(/^Not enrolled\. This is not the face already enrolled for this patient\./).waitFor(WAIT);
 
     await page.getByRole('button', { name: 'Take a second photo' }).click();
@@ -204,7 +155,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
     await page.getByRole('heading', { name: 'Face of Erin Evans enrolled' }).waitFor(WAIT);
     expect(await page.getByRole('status').filter({ hasText: 'Enrolled' }).innerText()).toMatch(/^Enrolled: 2 of \d+ face templates stored, one per photo\.$/);
     await screenshot(page, 'front-desk-enrolled-twice');
-    const { medface } = deployment;
+    const { medface } = site.deployment;
     const [erin] = await searchPatients(medface.store, { name: 'Erin Evans' });
     expect(await medface.store.countTemplates(erin?.id as string)).toBe(2);
     // the second photo was compared with the first one's face before it was stored
@@ -214,7 +165,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
 
   it('withdraws a patient’s consent and erases another’s face data, each confirmed, with a reason in the audit trail', async () => {
     const page = await frontDeskPage();
-    const { medface } = deployment;
+    const { medface } = site.deployment;
     const request = async (name: string, button: string, confirm: string, reason: string): Promise<string> => {
       await page.getByLabel('Patient name for a privacy request').fill(name);
       await page.getByRole('button', { name: 'Find patient' }).click();
@@ -241,7 +192,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
   });
 
   it('signs a clinician in with password and TOTP, and opens a chart with the identity banner', async () => {
-    const { page } = await newPage(browsers[0] ?? (await launch(await stillVideo(faces.alice), 'alice')));
+    const { page } = await newPage(browsers[0] ?? (await launch(await stillVideo(site.faces.alice), 'alice')));
     await signIn(page, 'clinician', '/clinician');
     await page.getByText('Choose a new password').waitFor(WAIT);
     // the right password and code at the first sign-in are not an error (issue 16: it said "enter a fresh code" in red)
@@ -263,10 +214,10 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
   });
 
   it('records a break-glass access that appears in the privacy officer’s review queue', async () => {
-    const browser = browsers[0] ?? (await launch(await stillVideo(faces.alice), 'alice'));
+    const browser = browsers[0] ?? (await launch(await stillVideo(site.faces.alice), 'alice'));
     const emergency = (await newPage(browser)).page;
     await signIn(emergency, 'emergency', '/emergency');
-    await emergency.getByLabel('Photo of the patient').setInputFiles({ name: 'patient.jpg', mimeType: 'image/jpeg', buffer: faces.aliceAgain });
+    await emergency.getByLabel('Photo of the patient').setInputFiles({ name: 'patient.jpg', mimeType: 'image/jpeg', buffer: site.faces.aliceAgain });
     await emergency.getByRole('button', { name: 'Identify' }).click();
     await emergency.getByRole('button', { name: 'Open record of candidate 1' }).click();
     await screenshot(emergency, 'emergency');
@@ -295,7 +246,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
     await screenshot(officer, 'privacy-audit-search');
 
     // a suspected duplicate in the front desk's queue, by name and date of birth
-    await deployment.medface.store.insertPatientLink({
+    await site.deployment.medface.store.insertPatientLink({
       id: randomUUID(),
       patientId: ids.carol,
       otherPatientId: ids.alice,

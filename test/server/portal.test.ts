@@ -1,11 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUser } from '../../src/access/users.js';
 import { FacePool } from '../../src/face/index.js';
-import { grantConsent } from '../../src/services/consent.js';
-import { enrol } from '../../src/services/enrol.js';
-import { createPatientRecord } from '../../src/services/patients.js';
 import { actorOf, createRecord } from '../../src/services/records.js';
-import { PATIENTS, type Faces } from '../services/fixtures.js';
+import { PATIENTS, registerPatient, type Faces } from '../services/fixtures.js';
 import { startFaceServer } from './face-server.js';
 import { afterResponse, OPERATOR, type Browser, type TestServer } from './harness.js';
 import { FIXED_RANDOM, livenessAnswer } from './liveness-frames.js';
@@ -35,10 +32,7 @@ beforeAll(async () => {
     ['alice', images.alice],
     ['bob', images.bob],
   ] as const) {
-    const patient = await createPatientRecord(medface, PATIENTS[name], actor);
-    ids[name] = patient.id as string;
-    await grantConsent(medface, { patientId: ids[name], notice: 'v1' }, actor);
-    await enrol(medface, { patientId: ids[name], images: [face] }, actor);
+    ids[name] = await registerPatient(medface, PATIENTS[name], { images: [face] }, actor);
     await createUser(access, OPERATOR, { username: `${name}.patient`, roles: ['patient'], patientId: ids[name] });
     await createRecord(
       medface,

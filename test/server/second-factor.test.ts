@@ -1,11 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUser } from '../../src/access/users.js';
 import { FacePool } from '../../src/face/index.js';
-import { grantConsent } from '../../src/services/consent.js';
-import { enrol } from '../../src/services/enrol.js';
-import { createPatientRecord } from '../../src/services/patients.js';
 import { actorOf } from '../../src/services/records.js';
-import { PATIENTS, type Faces } from '../services/fixtures.js';
+import { PATIENTS, registerPatient, type Faces } from '../services/fixtures.js';
 import { startFaceServer } from './face-server.js';
 import { OPERATOR, type Browser, type TestServer } from './harness.js';
 import { FIXED_RANDOM, livenessAnswer } from './liveness-frames.js';
@@ -34,9 +31,7 @@ beforeAll(async () => {
   const { medface, access } = server.deployment;
   const actor = actorOf(OPERATOR);
   const register = async (patient: object, face: Buffer, username: string, pin?: string): Promise<string> => {
-    const id = (await createPatientRecord(medface, patient, actor)).id as string;
-    await grantConsent(medface, { patientId: id, notice: 'v1' }, actor);
-    await enrol(medface, { patientId: id, images: [face], overrideDuplicate: 'test: a lookalike registered on purpose' }, actor);
+    const id = await registerPatient(medface, patient, { images: [face], overrideDuplicate: 'test: a lookalike registered on purpose' }, actor);
     await createUser(access, OPERATOR, { username, roles: ['patient'], patientId: id, ...(pin !== undefined && { pin }) });
     return id;
   };

@@ -5,15 +5,13 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterEach, expect, it } from 'vitest';
 import type { Actor } from '../../src/services/auditing.js';
 import { backupStore, restoreStore } from '../../src/services/backup.js';
-import { grantConsent } from '../../src/services/consent.js';
 import { openMedface, type Medface } from '../../src/services/context.js';
-import { enrol } from '../../src/services/enrol.js';
 import { identify } from '../../src/services/identify.js';
 import { createPatientRecord } from '../../src/services/patients.js';
 import { indexedTemplate } from '../../src/services/template-reader.js';
 import { verify } from '../../src/services/verify.js';
 import { describeEachStore, harnesses, type StoreHarness, type TestDatabase } from '../store/harness.js';
-import { faceTestKit, PATIENTS } from './fixtures.js';
+import { registerPatient, faceTestKit, PATIENTS } from './fixtures.js';
 
 const who: Actor = { actor: 'nurse-1', client: 'desk-3' };
 
@@ -54,10 +52,7 @@ afterEach(async () => {
 async function enrolled(medface: Medface): Promise<{ alice: string; bob: string }> {
   const ids = { alice: '', bob: '' };
   for (const name of ['alice', 'bob'] as const) {
-    const id = (await createPatientRecord(medface, PATIENTS[name], who)).id!;
-    await grantConsent(medface, { patientId: id, notice: 'v1' }, who);
-    await enrol(medface, { patientId: id, images: [images[name]] }, who);
-    ids[name] = id;
+    ids[name] = await registerPatient(medface, PATIENTS[name], { images: [images[name]] }, who);
   }
   return ids;
 }

@@ -13,7 +13,7 @@ import { enrol } from '../../src/services/enrol.js';
 import { identify } from '../../src/services/identify.js';
 import { createPatientRecord } from '../../src/services/patients.js';
 import { describeEachStore, type TestDatabase } from '../store/harness.js';
-import { faceTestKit, PATIENTS } from './fixtures.js';
+import { registerPatient, faceTestKit, PATIENTS } from './fixtures.js';
 
 const staff: Actor = { actor: 'fd-1', client: 'desk-1' };
 const emergency: Actor = { actor: 'er-1', client: '10.0.0.9' };
@@ -68,12 +68,7 @@ describeEachStore('break-glass identification', (h) => {
     await db.drop();
   });
 
-  const enrolled = async (patient: object, image: Buffer): Promise<string> => {
-    const id = (await createPatientRecord(medface, patient, staff)).id!;
-    await grantConsent(medface, { patientId: id, notice: 'v2' }, staff);
-    await enrol(medface, { patientId: id, images: [image] }, staff);
-    return id;
-  };
+  const enrolled = (patient: object, image: Buffer): Promise<string> => registerPatient(medface, patient, { images: [image] }, staff, 'v2');
 
   it('offers possible candidates that identification proper withholds, graded and audited as break-glass', async () => {
     const atTwo = identificationThresholds(DEFAULT_EMBEDDER_ID, thresholds, 2);

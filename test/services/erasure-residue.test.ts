@@ -2,13 +2,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { Actor } from '../../src/services/auditing.js';
-import { grantConsent, withdrawConsent } from '../../src/services/consent.js';
+import { withdrawConsent } from '../../src/services/consent.js';
 import { startMedface, type Medface } from '../../src/services/context.js';
-import { enrol } from '../../src/services/enrol.js';
 import { erase } from '../../src/services/erase.js';
-import { createPatientRecord } from '../../src/services/patients.js';
 import { describeEachStore, type TestDatabase } from '../store/harness.js';
-import { faceTestKit, PATIENTS } from './fixtures.js';
+import { registerPatient, faceTestKit, PATIENTS } from './fixtures.js';
 
 /**
  * Issue 15, finding 5: an erased template, carved from SQLite's free pages and opened with the key file beside
@@ -46,10 +44,7 @@ describeEachStore('erased biometric data leaves no residue', (h) => {
       [PATIENTS.alice, images.alice],
       [PATIENTS.bob, images.bob],
     ] as const) {
-      const id = (await createPatientRecord(medface, input, who)).id!;
-      await grantConsent(medface, { patientId: id, notice: 'v2' }, who);
-      await enrol(medface, { patientId: id, images: [image], keepPhoto: true }, who);
-      ids.push(id);
+      ids.push(await registerPatient(medface, input, { images: [image], keepPhoto: true }, who, 'v2'));
     }
     const alice = ids[0]!;
     const rows = [

@@ -7,7 +7,12 @@ import { afterAll, beforeAll } from 'vitest';
 import { DEFAULT_EMBEDDER_ID, FacePool, type Purpose, type SubjectFace } from '../../src/face/index.js';
 import { FACE_API_DIR, HUMAN_DIR } from '../../src/face/runtime.js';
 import { thresholdsFor, writeModelThresholds, type ModelThresholds } from '../../src/identity/thresholds.js';
+import type { Actor } from '../../src/services/auditing.js';
+import { grantConsent } from '../../src/services/consent.js';
+import type { Medface } from '../../src/services/context.js';
+import { enrol, type EnrolRequest } from '../../src/services/enrol.js';
 import type { FaceEmbedder } from '../../src/services/faces.js';
+import { createPatientRecord } from '../../src/services/patients.js';
 
 /**
  * Real faces for the identity tests, cut from demo photos shipped in npm packages (different people), plus a
@@ -130,6 +135,17 @@ export function faceTestKit(name: string, timeout?: number): FaceTestKit {
     if (kit.dir) rmSync(kit.dir, { recursive: true, force: true });
   });
   return kit;
+}
+
+/**
+ * A patient registered as the front desk does it: the record created, consent to the notice granted and the
+ * face enrolled. Returns the patient's id.
+ */
+export async function registerPatient(medface: Medface, patient: object, enrolment: Omit<EnrolRequest, 'patientId'>, who: Actor, notice = 'v1'): Promise<string> {
+  const patientId = (await createPatientRecord(medface, patient, who)).id as string;
+  await grantConsent(medface, { patientId, notice }, who);
+  await enrol(medface, { ...enrolment, patientId }, who);
+  return patientId;
 }
 
 export const PATIENTS = {

@@ -4,28 +4,22 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KeyRing, saveKeyRing, type KeyFile } from '../../src/identity/keys.js';
 import type { Actor } from '../../src/services/auditing.js';
-import { grantConsent } from '../../src/services/consent.js';
 import { startMedface, type Medface } from '../../src/services/context.js';
-import { enrol } from '../../src/services/enrol.js';
 import { identify } from '../../src/services/identify.js';
 import { rotateKeyEncryptionKey, renewTemplateTransform } from '../../src/services/keys.js';
-import { createPatientRecord } from '../../src/services/patients.js';
 import { pseudonymKeyPath } from '../../src/services/pseudonym-key.js';
 import { verify } from '../../src/services/verify.js';
 import { openStore } from '../../src/store/index.js';
 import { describeEachStore, type TestDatabase } from '../store/harness.js';
-import { faceTestKit, PATIENTS } from './fixtures.js';
+import { registerPatient, faceTestKit, PATIENTS } from './fixtures.js';
 
 const who: Actor = { actor: 'admin-1', client: 'test' };
 
 const kit = faceTestKit('protection');
 const { images } = kit;
 
-async function enrolPatient(medface: Medface, input: object, image: Buffer, keepPhoto = false): Promise<string> {
-  const id = (await createPatientRecord(medface, input, who)).id!;
-  await grantConsent(medface, { patientId: id, notice: 'v1' }, who);
-  await enrol(medface, { patientId: id, images: [image], keepPhoto }, who);
-  return id;
+function enrolPatient(medface: Medface, input: object, image: Buffer, keepPhoto = false): Promise<string> {
+  return registerPatient(medface, input, { images: [image], keepPhoto }, who);
 }
 
 /** Every 16-byte run (four float32 values) of a vector, as little-endian bytes: any of them in a file is a leak. */
