@@ -1,7 +1,6 @@
-import { MedfaceError } from '../errors.js';
 import { withFailureAudit, type Actor } from './auditing.js';
 import type { Medface } from './context.js';
-import { auditedCandidates, gradedCandidates, type IdentifyCandidate } from './identify.js';
+import { auditedCandidates, auditSearch, gradedCandidates, probesOf, type IdentifyCandidate } from './identify.js';
 
 export interface BreakGlassIdentifyRequest {
   image: Uint8Array;
@@ -22,7 +21,6 @@ export interface BreakGlassIdentifyResult {
 }
 
 export const DEFAULT_BREAK_GLASS_TOP = 5;
-const MAX_TOP = 20;
 
 /**
  * Identification for an emergency user facing an unresponsive patient (policy `biometric.identify`, asked by
@@ -34,29 +32,13 @@ const MAX_TOP = 20;
 export function breakGlassIdentify(medface: Medface, request: BreakGlassIdentifyRequest, who: Actor): Promise<BreakGlassIdentifyResult> {
   const top = request.top ?? DEFAULT_BREAK_GLASS_TOP;
   return withFailureAudit(medface, who, 'breakglass.identify', null, async () => {
-    if (!Number.isInteger(top) || top < 1 || top > MAX_TOP) throw new MedfaceError('INVALID_ARGUMENT', `top must be an integer from 1 to ${MAX_TOP}`);
-    const face = await medface.faces.embed(request.image, 'identify');
+    const { face, older } = await probesOf(medface, request.image, top);
     const model = face.embedding.model;
     const thresholds = medface.templates.identificationThresholds(model);
     const possibleFrom = thresholds.grades.possible.minScore;
-    const older = await medface.faces.olderModelProbes(request.image, 'identify');
     const candidates = await gradedCandidates(medface, face.embedding, top, thresholds, possibleFrom, older);
     const sized = { threshold: thresholds.match, possibleFrom, galleryPatients: thresholds.galleryPatients };
-    await medface.store.transaction((tx) =>
-      medface.audit.append(tx, {
-        ...who,
-        action: 'breakglass.identify',
-        outcome: candidates.length > 0 ? 'success' : 'failure',
-        patientId: candidates[0]?.patientId ?? null,
-        details: {
-          top,
-          ...sized,
-          model,
-          quality: face.quality.reasons,
-          candidates: auditedCandidates(medface, candidates),
-        },
-      }),
-    );
+    await auditSearch(medface, who, 'breakglass.identify', candidates, { top, ...sized, model, quality: face.quality.reasons, candidates: auditedCandidates(medface, candidates) });
     return { candidates, ...sized, model };
   });
 }

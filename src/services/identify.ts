@@ -4,6 +4,7 @@ import { decide, type MatchGrade } from '../identity/match.js';
 import { auditScore, withFailureAudit, type Actor } from './auditing.js';
 import type { Medface } from './context.js';
 import type { Embedding } from '../face/types.js';
+import type { SubjectFace } from '../face/index.js';
 
 export interface IdentifyRequest {
   image: Uint8Array;
@@ -32,7 +33,8 @@ export interface IdentifyResult {
 }
 
 export const DEFAULT_IDENTIFY_TOP = 3;
-const MAX_IDENTIFY_TOP = 20;
+/** The most candidates any identification returns. */
+export const MAX_CANDIDATES = 20;
 
 /**
  * 1:N identification: which enrolled patients is the face in the capture? The gallery's k nearest patients
@@ -43,13 +45,19 @@ const MAX_IDENTIFY_TOP = 20;
 export function identify(medface: Medface, request: IdentifyRequest, who: Actor): Promise<IdentifyResult> {
   const top = request.top ?? DEFAULT_IDENTIFY_TOP;
   return withFailureAudit(medface, who, 'biometric.identify', null, async () => {
-    if (!Number.isInteger(top) || top < 1 || top > MAX_IDENTIFY_TOP) {
-      throw new MedfaceError('INVALID_ARGUMENT', `top must be an integer from 1 to ${MAX_IDENTIFY_TOP}`);
-    }
-    const face = await medface.faces.embed(request.image, 'identify');
-    const older = await medface.faces.olderModelProbes(request.image, 'identify');
+    const { face, older } = await probesOf(medface, request.image, top);
     return identifyProbe(medface, face.embedding, top, who, { quality: face.quality.reasons }, older);
   });
+}
+
+/**
+ * A capture to search with: refused unless `top` is a whole number from 1 to MAX_CANDIDATES, then embedded by the
+ * current model (`face`) and by the older ones whose templates are still searched (`older`).
+ */
+export async function probesOf(medface: Medface, image: Uint8Array, top: number): Promise<{ face: SubjectFace; older: Embedding[] }> {
+  if (!Number.isInteger(top) || top < 1 || top > MAX_CANDIDATES) throw new MedfaceError('INVALID_ARGUMENT', `top must be an integer from 1 to ${MAX_CANDIDATES}`);
+  const face = await medface.faces.embed(image, 'identify');
+  return { face, older: await medface.faces.olderModelProbes(image, 'identify') };
 }
 
 /**
@@ -65,16 +73,15 @@ export async function identifyProbe(medface: Medface, probe: Embedding, top: num
   const sized = { threshold: thresholds.match, galleryPatients: thresholds.galleryPatients, fpir: thresholds.fpir };
   // patients whose only templates are of a model this deployment cannot search were not looked for: said in the trail
   const unsearched = await medface.faces.unsearchableModels();
-  await medface.store.transaction((tx) =>
-    medface.audit.append(tx, {
-      ...who,
-      action: 'biometric.identify',
-      outcome: match ? 'success' : 'failure',
-      // the best candidate's own trail shows they were identified; the others are in the details
-      patientId: candidates[0]?.patientId ?? null,
-      details: { match, top, ...sized, model, ...evidence, candidates: auditedCandidates(medface, candidates), ...(unsearched.length > 0 && { unsearched }) },
-    }),
-  );
+  await auditSearch(medface, who, 'biometric.identify', candidates, {
+    match,
+    top,
+    ...sized,
+    model,
+    ...evidence,
+    candidates: auditedCandidates(medface, candidates),
+    ...(unsearched.length > 0 && { unsearched }),
+  });
   return { match, candidates, ...sized, model };
 }
 
@@ -101,6 +108,20 @@ export async function gradedCandidates(
 }
 
 const GRADE_ORDER: readonly MatchGrade[] = ['certain', 'probable', 'possible', 'certainly-not'];
+
+/**
+ * Audits a search as `action`, a success when it found someone: the best candidate's own trail shows they were
+ * looked for; the others are in the details.
+ */
+export async function auditSearch(
+  medface: Medface,
+  who: Actor,
+  action: 'biometric.identify' | 'breakglass.identify',
+  candidates: readonly IdentifyCandidate[],
+  details: Record<string, unknown>,
+): Promise<void> {
+  await medface.audit.record(medface.store, { ...who, action, outcome: candidates.length > 0 ? 'success' : 'failure', patientId: candidates[0]?.patientId ?? null, details });
+}
 
 /** Candidates as the audit trail may hold them: pseudonymous patients, rounded scores. */
 export function auditedCandidates(medface: Medface, candidates: readonly IdentifyCandidate[]): object[] {
