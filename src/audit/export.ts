@@ -62,21 +62,24 @@ const REST = 'http://terminology.hl7.org/CodeSystem/audit-event-type';
 const INTERACTION = 'http://hl7.org/fhir/restful-interaction';
 const ACT_REASON = 'http://terminology.hl7.org/CodeSystem/v3-ActReason';
 
+/** A code of DICOM's controlled terminology, as the standard AuditEvent types and subtypes use. */
+const dcm = (code: string, display: string): Coding => ({ system: DCM, code, display });
+
 const TYPE = {
   rest: { system: REST, code: 'rest', display: 'Restful Operation' },
-  applicationActivity: { system: DCM, code: '110100', display: 'Application Activity' },
-  export: { system: DCM, code: '110106', display: 'Export' },
-  securityAlert: { system: DCM, code: '110113', display: 'Security Alert' },
-  userAuthentication: { system: DCM, code: '110114', display: 'User Authentication' },
+  applicationActivity: dcm('110100', 'Application Activity'),
+  export: dcm('110106', 'Export'),
+  securityAlert: dcm('110113', 'Security Alert'),
+  userAuthentication: dcm('110114', 'User Authentication'),
 } satisfies Record<string, Coding>;
 
 const SUBTYPE = {
-  login: { system: DCM, code: '110122', display: 'Login' },
-  logout: { system: DCM, code: '110123', display: 'Logout' },
-  emergencyOverrideStarted: { system: DCM, code: '110127', display: 'Emergency Override Started' },
-  securityConfiguration: { system: DCM, code: '110129', display: 'Security Configuration' },
-  securityRolesChanged: { system: DCM, code: '110136', display: 'Security Roles Changed' },
-  userSecurityAttributesChanged: { system: DCM, code: '110137', display: 'User Security Attributes Changed' },
+  login: dcm('110122', 'Login'),
+  logout: dcm('110123', 'Logout'),
+  emergencyOverrideStarted: dcm('110127', 'Emergency Override Started'),
+  securityConfiguration: dcm('110129', 'Security Configuration'),
+  securityRolesChanged: dcm('110136', 'Security Roles Changed'),
+  userSecurityAttributesChanged: dcm('110137', 'User Security Attributes Changed'),
 } satisfies Record<string, Coding>;
 
 const BREAK_THE_GLASS = { system: ACT_REASON, code: 'BTG', display: 'break the glass' };
@@ -85,27 +88,19 @@ const BREAK_THE_GLASS = { system: ACT_REASON, code: 'BTG', display: 'break the g
  * What a verb (the last part of an action) does to its object: a FHIR RESTful interaction where the verb
  * reads or changes a record, and the AuditEvent action code. Verbs not listed are executions (E).
  */
-const VERBS: Record<string, { interaction?: string; action: FhirAuditEvent['action'] }> = {
-  read: { interaction: 'read', action: 'R' },
-  'read-demographics': { interaction: 'read', action: 'R' },
-  list: { interaction: 'search-type', action: 'E' },
-  search: { interaction: 'search-type', action: 'E' },
-  create: { interaction: 'create', action: 'C' },
-  grant: { interaction: 'create', action: 'C' },
-  enrol: { interaction: 'create', action: 'C' },
-  open: { interaction: 'create', action: 'C' },
-  update: { interaction: 'update', action: 'U' },
-  write: { interaction: 'update', action: 'U' },
-  withdraw: { interaction: 'update', action: 'U' },
-  review: { interaction: 'update', action: 'U' },
-  'template-refresh': { interaction: 'update', action: 'U' },
-  erase: { interaction: 'delete', action: 'D' },
-  delete: { interaction: 'delete', action: 'D' },
+const VERB_GROUPS: [interaction: string | undefined, action: FhirAuditEvent['action'], verbs: string[]][] = [
+  ['read', 'R', ['read', 'read-demographics']],
+  ['search-type', 'E', ['list', 'search']],
+  ['create', 'C', ['create', 'grant', 'enrol', 'open']],
+  ['update', 'U', ['update', 'write', 'withdraw', 'review', 'template-refresh']],
+  ['delete', 'D', ['erase', 'delete']],
   // biometric identification and verification: operations on patients, like FHIR's Patient/$match
-  identify: { interaction: 'operation', action: 'E' },
-  verify: { interaction: 'operation', action: 'E' },
-  export: { action: 'R' },
-};
+  ['operation', 'E', ['identify', 'verify']],
+  [undefined, 'R', ['export']],
+];
+const VERBS: Record<string, { interaction?: string; action: FhirAuditEvent['action'] }> = Object.fromEntries(
+  VERB_GROUPS.flatMap(([interaction, action, verbs]) => verbs.map((verb) => [verb, interaction === undefined ? { action } : { interaction, action }])),
+);
 
 const SIGN_IN = /^(sign-in|login|authenticate)/;
 const SIGN_OUT = /^(sign-out|logout)/;
