@@ -6,6 +6,9 @@ import { guard, type Allowed, type Caller } from '../access/guard.js';
 import type { Operation } from '../access/policy.js';
 import { resumeSession, type ResumedSession } from '../access/sessions.js';
 import { isMedfaceError, MedfaceError } from '../errors.js';
+import type { Actor } from '../services/auditing.js';
+import { nameRightsOf, type NameRights } from '../services/people.js';
+import { actorOf } from '../services/records.js';
 import { checkCsrf, cookieNames, cookieOptions } from './security.js';
 
 /**
@@ -123,7 +126,7 @@ async function confineKiosk(access: AccessContext, request: FastifyRequest, call
     return;
   }
   const route = `${request.method} ${request.routeOptions.url ?? ''}`;
-  await access.store.transaction((tx) => access.audit.append(tx, { actor: caller.principal.id, client: caller.client ?? null, action: 'kiosk.request', outcome: 'denied', details: { route } }));
+  await access.audit.record(access.store, { actor: caller.principal.id, client: caller.client ?? null, action: 'kiosk.request', outcome: 'denied', details: { route } });
   throw new MedfaceError('FORBIDDEN', 'a kiosk may only check patients in', { reason: 'not-permitted' });
 }
 
@@ -142,4 +145,10 @@ export function requestField(request: FastifyRequest, part: 'params' | 'query' |
 export function callerOf(request: FastifyRequest): Caller {
   if (!request.caller) throw new MedfaceError('UNAUTHENTICATED', 'sign in first');
   return request.caller;
+}
+
+/** Whoever reads a work list: the caller as the audit trail's actor, and whose names (patients', users') they may see beside the ids. */
+export async function listReaderOf(request: FastifyRequest): Promise<{ actor: Actor; rights: NameRights }> {
+  const caller = callerOf(request);
+  return { actor: actorOf(caller), rights: await nameRightsOf(caller.principal) };
 }

@@ -2,9 +2,8 @@ import { MedfaceError } from '../../errors.js';
 import { parseHead } from '../../audit/checkpoints.js';
 import { exportAuditLog, searchAuditLog, verifyAuditLog, type AuditSearch } from '../../services/audit.js';
 import { checkIntegrity } from '../../services/integrity.js';
-import { nameRightsOf } from '../../services/people.js';
 import { actorOf } from '../../services/records.js';
-import { callerOf } from '../access.js';
+import { callerOf, listReaderOf } from '../access.js';
 import type { RoutePlugin } from '../context.js';
 import { FHIR_JSON } from './fhir.js';
 import { closedObject, DATE_TIME, NO_QUERY, PATIENT_LABEL, USER_LABEL } from '../schemas.js';
@@ -95,8 +94,8 @@ export const auditRoutes: RoutePlugin = async (app, { deployment }) => {
         from: q.from === undefined ? undefined : new Date(q.from),
         to: q.to === undefined ? undefined : new Date(q.to),
       };
-      const caller = callerOf(request);
-      return { events: await searchAuditLog(medface, search, actorOf(caller), await nameRightsOf(caller.principal)) };
+      const { actor, rights } = await listReaderOf(request);
+      return { events: await searchAuditLog(medface, search, actor, rights) };
     },
   );
 

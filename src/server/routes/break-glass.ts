@@ -2,10 +2,9 @@ import { MAX_BREAK_GLASS_MINUTES, MIN_REASON_CHARS } from '../../records/break-g
 import { breakGlass, breakGlassQueue, reviewBreakGlass } from '../../services/break-glass.js';
 import { breakGlassIdentify, DEFAULT_BREAK_GLASS_TOP } from '../../services/break-glass-identify.js';
 import { actorOf } from '../../services/records.js';
-import { callerOf, requestField } from '../access.js';
+import { callerOf, listReaderOf, requestField } from '../access.js';
 import { rateLimited, type RoutePlugin } from '../context.js';
 import { imageBody, imageBytes, imageRoute, type ImageBodySpec } from '../images.js';
-import { nameRightsOf } from '../../services/people.js';
 import { closedObject, DATE_TIME, idParams, MATCH_GRADE, NO_QUERY, PATIENT_LABEL, USER_LABEL, UUID } from '../schemas.js';
 
 export const GRANT = closedObject(
@@ -114,9 +113,8 @@ export const breakGlassRoutes: RoutePlugin = async (app, { deployment, rateLimit
       },
     },
     async (request) => {
-      const { status } = request.query;
-      const caller = callerOf(request);
-      return { grants: await breakGlassQueue(medface, status, actorOf(caller), await nameRightsOf(caller.principal)) };
+      const { actor, rights } = await listReaderOf(request);
+      return { grants: await breakGlassQueue(medface, request.query.status, actor, rights) };
     },
   );
 

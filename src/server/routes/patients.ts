@@ -1,9 +1,8 @@
 import { listDuplicates, reviewDuplicate } from '../../services/duplicates.js';
-import { nameRightsOf } from '../../services/people.js';
 import { MedfaceError } from '../../errors.js';
 import { createPatientRecord, readPatientRecord, searchPatientRecords, updatePatientRecord } from '../../services/patients.js';
 import { actorOf } from '../../services/records.js';
-import { callerOf, requestField } from '../access.js';
+import { callerOf, listReaderOf, requestField } from '../access.js';
 import type { RoutePlugin } from '../context.js';
 import { closedObject, DATE_TIME, fhirResource, idParams, NO_QUERY, PATIENT_LABEL } from '../schemas.js';
 
@@ -121,9 +120,8 @@ export const patientRoutes: RoutePlugin = async (app, { deployment }) => {
       },
     },
     async (request) => {
-      const query = request.query;
-      const caller = callerOf(request);
-      return { duplicates: await listDuplicates(medface, query, actorOf(caller), await nameRightsOf(caller.principal)) };
+      const { actor, rights } = await listReaderOf(request);
+      return { duplicates: await listDuplicates(medface, request.query, actor, rights) };
     },
   );
 
