@@ -37,7 +37,7 @@ export async function changeOwnPassword(ctx: AccessContext, caller: Caller, curr
   const base = { actor: user.id, client: caller.client ?? null, action: 'user.password-change' };
   const blocked = await blockedNow(ctx.store, [subject], ctx.settings.throttle, now);
   if (blocked) {
-    await ctx.store.transaction((tx) => ctx.audit.append(tx, { ...base, outcome: 'denied', details: { userId: user.id, reason: 'locked-out' } }));
+    await ctx.audit.record(ctx.store, { ...base, outcome: 'denied', details: { userId: user.id, reason: 'locked-out' } });
     throw tooManyAttempts(blocked.until, now);
   }
   const credential = await ctx.store.getCredential(user.id, 'password');

@@ -115,7 +115,7 @@ export async function authenticateApiClient(ctx: AccessContext, key: string, cli
   const address = client === null ? [] : [apiKeySubject(client)];
   const blocked = await blockedNow(ctx.store, address, ctx.settings.throttle, now);
   if (blocked) {
-    await ctx.store.transaction((tx) => ctx.audit.append(tx, { actor: 'anonymous', client, action: 'apiclient.authenticate', outcome: 'denied', details: { reason: 'throttled' } }));
+    await ctx.audit.record(ctx.store, { actor: 'anonymous', client, action: 'apiclient.authenticate', outcome: 'denied', details: { reason: 'throttled' } });
     throw tooManyAttempts(blocked.until, now);
   }
   await ctx.store.transaction(async (tx) => {

@@ -305,16 +305,14 @@ function roundScore(score: number): number {
 async function refuseIfBlocked(ctx: AccessContext, attempt: Attempt, now: Date): Promise<void> {
   const blocked = await blockedNow(ctx.store, attempt.subjects, ctx.settings.throttle, now);
   if (!blocked) return;
-  await ctx.store.transaction((tx) =>
-    ctx.audit.append(tx, {
-      actor: attempt.actor,
-      client: attempt.client,
-      action: 'auth.sign-in',
-      outcome: 'denied',
-      patientId: attempt.patientId,
-      details: { method: attempt.method, reason: blocked.locked ? 'locked-out' : 'delayed', subject: blocked.subject.kind },
-    }),
-  );
+  await ctx.audit.record(ctx.store, {
+    actor: attempt.actor,
+    client: attempt.client,
+    action: 'auth.sign-in',
+    outcome: 'denied',
+    patientId: attempt.patientId,
+    details: { method: attempt.method, reason: blocked.locked ? 'locked-out' : 'delayed', subject: blocked.subject.kind },
+  });
   throw tooManyAttempts(blocked.until, now);
 }
 

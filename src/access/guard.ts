@@ -17,16 +17,14 @@ export type Allowed = Extract<Decision, { allowed: true }>;
 export async function guard(ctx: AccessContext, caller: Caller, operation: Operation, target: AccessTarget = {}): Promise<Allowed> {
   const decision = await authorize(caller.principal, operation, target, ctx.hooks, ctx.now());
   if (decision.allowed) return decision;
-  await ctx.store.transaction((tx) =>
-    ctx.audit.append(tx, {
-      actor: caller.principal.id,
-      client: caller.client ?? null,
-      action: operation,
-      outcome: 'denied',
-      patientId: target.patientId ?? null,
-      details: { reason: decision.reason },
-    }),
-  );
+  await ctx.audit.record(ctx.store, {
+    actor: caller.principal.id,
+    client: caller.client ?? null,
+    action: operation,
+    outcome: 'denied',
+    patientId: target.patientId ?? null,
+    details: { reason: decision.reason },
+  });
   throw new MedfaceError('FORBIDDEN', `not permitted to ${operation}`, { operation, reason: decision.reason });
 }
 
@@ -35,5 +33,5 @@ export async function guard(ctx: AccessContext, caller: Caller, operation: Opera
  * the duplicate queue — as `action` with outcome success (issue 15: reads were not audited).
  */
 export async function recordRead(ctx: AccessContext, caller: Caller, action: string, details: Record<string, unknown> = {}, patientId: string | null = null): Promise<void> {
-  await ctx.store.transaction((tx) => ctx.audit.append(tx, { actor: caller.principal.id, client: caller.client ?? null, action, outcome: 'success', patientId, details }));
+  await ctx.audit.record(ctx.store, { actor: caller.principal.id, client: caller.client ?? null, action, outcome: 'success', patientId, details });
 }

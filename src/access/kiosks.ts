@@ -52,15 +52,13 @@ export async function pairKiosk(ctx: AccessContext, code: string, client: string
   const fresh = row !== null && now.getTime() - Date.parse(row.createdAt) <= PAIRING_HOURS * 3_600_000;
   const { token: deviceToken, hash } = newToken('kiosk-device');
   const paired = row !== null && row.kind === 'kiosk' && fresh && (await ctx.store.pairApiClient(row.id, row.keyHash, hash, now.toISOString()));
-  await ctx.store.transaction((tx) =>
-    ctx.audit.append(tx, {
-      actor: row?.id ?? 'anonymous',
-      client,
-      action: 'kiosk.pair',
-      outcome: paired ? 'success' : 'failure',
-      details: row ? { name: row.name, ...(!paired && { reason: fresh ? 'used-or-revoked' : 'expired' }) } : { reason: 'unknown-code' },
-    }),
-  );
+  await ctx.audit.record(ctx.store, {
+    actor: row?.id ?? 'anonymous',
+    client,
+    action: 'kiosk.pair',
+    outcome: paired ? 'success' : 'failure',
+    details: row ? { name: row.name, ...(!paired && { reason: fresh ? 'used-or-revoked' : 'expired' }) } : { reason: 'unknown-code' },
+  });
   if (!paired) throw new MedfaceError('UNAUTHENTICATED', 'this pairing link is not valid (used, expired or revoked): ask an administrator for a new one');
   return { kiosk: toClient({ ...(row as ApiClientRow), keyHash: hash, pairedAt: now.toISOString() }), deviceToken };
 }
@@ -74,14 +72,12 @@ export async function authenticateKiosk(ctx: AccessContext, token: string, clien
   if (row && row.kind === 'kiosk' && row.revokedAt === null && row.pairedAt !== null) {
     return { principal: { kind: 'api-client', id: row.id, scopes: toClient(row).scopes }, name: row.name };
   }
-  await ctx.store.transaction((tx) =>
-    ctx.audit.append(tx, {
-      actor: row ? row.id : 'anonymous',
-      client,
-      action: 'kiosk.authenticate',
-      outcome: row ? 'denied' : 'failure',
-      details: row ? { name: row.name, reason: 'revoked' } : { reason: 'unknown-device' },
-    }),
-  );
+  await ctx.audit.record(ctx.store, {
+    actor: row ? row.id : 'anonymous',
+    client,
+    action: 'kiosk.authenticate',
+    outcome: row ? 'denied' : 'failure',
+    details: row ? { name: row.name, reason: 'revoked' } : { reason: 'unknown-device' },
+  });
   throw new MedfaceError('UNAUTHENTICATED', 'this kiosk is not paired or was revoked: ask an administrator to register it again');
 }

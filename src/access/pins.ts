@@ -46,7 +46,7 @@ export async function setPin(ctx: AccessContext, caller: Caller, change: PinChan
     const subject = accountSubject(user.username);
     const blocked = await blockedNow(ctx.store, [subject], ctx.settings.throttle, now);
     if (blocked) {
-      await ctx.store.transaction((tx) => ctx.audit.append(tx, { ...base, action, outcome: 'denied', details: { userId: user.id, reason: 'locked-out' } }));
+      await ctx.audit.record(ctx.store, { ...base, action, outcome: 'denied', details: { userId: user.id, reason: 'locked-out' } });
       throw tooManyAttempts(blocked.until, now);
     }
     if (change.currentPin === undefined || !(await verifySecret(existing.hash, change.currentPin))) {

@@ -1,6 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import { MedfaceError } from '../errors.js';
-import type { AuditEventRow, AuditOutcome, Repository } from '../store/types.js';
+import type { AuditEventRow, AuditOutcome, Repository, Store } from '../store/types.js';
 import { canonicalJson } from './canonical.js';
 import { CheckpointFile, type KnownHead } from './checkpoints.js';
 
@@ -84,6 +84,11 @@ export class AuditTrail {
     const event = toEvent(row);
     for (const listener of this.#listeners) listener(event);
     return event;
+  }
+
+  /** Appends an entry in a transaction of its own: what is recorded on its own (a read, a refusal), beside no change. */
+  record(store: Store, entry: AuditEntry): Promise<AuditEvent> {
+    return store.transaction((tx) => this.append(tx, entry));
   }
 
   /**

@@ -130,14 +130,12 @@ export function startCheckpoints(ctx: AuditContext, onError: (e: unknown) => voi
 /** Exports [from, to) as a FHIR Bundle of AuditEvents; the export itself is recorded after it is read. */
 export async function exportAuditLog(ctx: AuditContext, range: TimeRange, who: Actor): Promise<AuditBundle> {
   const bundle = await exportAuditBundle(ctx.store, range);
-  await ctx.store.transaction((tx) =>
-    ctx.audit.append(tx, {
-      ...who,
-      action: 'audit.export',
-      outcome: 'success',
-      details: { from: range.from.toISOString(), to: range.to.toISOString(), entries: bundle.entry.length },
-    }),
-  );
+  await ctx.audit.record(ctx.store, {
+    ...who,
+    action: 'audit.export',
+    outcome: 'success',
+    details: { from: range.from.toISOString(), to: range.to.toISOString(), entries: bundle.entry.length },
+  });
   return bundle;
 }
 
@@ -193,15 +191,13 @@ export async function searchAuditLog(ctx: AuditContext, search: AuditSearch, who
     limit,
   });
   const criteria = (['patientId', 'patientName', 'actor', 'userName', 'action', 'outcome', 'from', 'to'] as const).filter((k) => search[k] !== undefined);
-  await ctx.store.transaction((tx) =>
-    ctx.audit.append(tx, {
-      ...who,
-      action: 'audit.search',
-      outcome: 'success',
-      patientId: search.patientId ?? null,
-      details: { criteria, results: rows.length, ...(userName !== undefined && { usersFound: actors?.length ?? 0 }), ...(patientName !== undefined && { patientsFound: named.length }) },
-    }),
-  );
+  await ctx.audit.record(ctx.store, {
+    ...who,
+    action: 'audit.search',
+    outcome: 'success',
+    patientId: search.patientId ?? null,
+    details: { criteria, results: rows.length, ...(userName !== undefined && { usersFound: actors?.length ?? 0 }), ...(patientName !== undefined && { patientsFound: named.length }) },
+  });
   const idOfRef = new Map([...named, ...(search.patientId === undefined ? [] : [search.patientId])].map((id) => [ctx.audit.patientRef(id), id]));
   const people = await lookUpPeople(ctx, who, rights, { patients: idOfRef.values(), users: rows.map((e) => e.actor) }, 'audit.search');
   return rows.map((e) => {

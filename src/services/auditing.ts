@@ -1,5 +1,5 @@
 import { isMedfaceError } from '../errors.js';
-import type { AuditOutcome } from '../store/types.js';
+import type { AuditOutcome, Repository } from '../store/types.js';
 import type { Medface } from './context.js';
 
 /** Who asks: a user id, an API client id or `cli:<os user>`; `client` says from where (kiosk id, address). */
@@ -36,13 +36,34 @@ export async function withFailureAudit<T>(medface: Medface, who: Actor, action: 
         for (const key of AUDITED_DETAILS) if (e.details?.[key] !== undefined) details[key] = e.details[key];
       }
       try {
-        await medface.store.transaction((tx) => medface.audit.append(tx, { ...who, action, outcome, patientId, details }));
+        await medface.audit.record(medface.store, { ...who, action, outcome, patientId, details });
       } catch {
         // the operation's own error is the one to report; a store that cannot take the entry failed it too
       }
     }
     throw e;
   }
+}
+
+/** A change's result, and what its audit entry says beyond who did what: the patient it concerns and its details. */
+export interface AuditedResult<T> {
+  result: T;
+  patientId?: string | null;
+  details?: Record<string, unknown>;
+}
+
+/**
+ * A change and its audit entry in one transaction, so that neither is kept without the other; its failure is
+ * audited as `withFailureAudit` does, under `patientId`.
+ */
+export function auditedChange<T>(medface: Medface, who: Actor, action: string, patientId: string | null, change: (tx: Repository) => Promise<AuditedResult<T>>): Promise<T> {
+  return withFailureAudit(medface, who, action, patientId, () =>
+    medface.store.transaction(async (tx) => {
+      const { result, ...entry } = await change(tx);
+      await medface.audit.append(tx, { ...who, action, outcome: 'success', ...entry });
+      return result;
+    }),
+  );
 }
 
 /** Scores in audit entries: four decimals say everything a reviewer needs. */

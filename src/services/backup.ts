@@ -190,7 +190,7 @@ async function* readLines(file: string): AsyncGenerator<BackupLine> {
 async function recordInTrail(config: Deployment, who: Actor, action: string, details: Record<string, unknown>): Promise<void> {
   const ctx = await openAuditContext(config);
   try {
-    await ctx.store.transaction((tx) => ctx.audit.append(tx, { ...who, action, outcome: 'success', details }));
+    await ctx.audit.record(ctx.store, { ...who, action, outcome: 'success', details });
   } finally {
     await ctx.store.close();
   }

@@ -1,6 +1,6 @@
 import { breakGlassReviewQueue, openBreakGlassGrant, reviewBreakGlassGrant, type BreakGlassGrant } from '../records/break-glass.js';
 import type { BreakGlassReviewStatus } from '../store/types.js';
-import { withFailureAudit, type Actor } from './auditing.js';
+import { auditedChange, type Actor } from './auditing.js';
 import type { Medface } from './context.js';
 import { lookUpPeople, NO_NAMES, type NameRights, type PatientLabel, type UserLabel } from './people.js';
 
@@ -11,25 +11,16 @@ export interface BreakGlassRequest {
 }
 
 export function breakGlass(medface: Medface, request: BreakGlassRequest, who: Actor): Promise<BreakGlassGrant> {
-  return withFailureAudit(medface, who, 'breakglass.open', request.patientId, () =>
-    medface.store.transaction(async (tx) => {
-      const grant = await openBreakGlassGrant(tx, {
-        userId: who.actor,
-        patientId: request.patientId,
-        reason: request.reason,
-        client: who.client ?? null,
-        ...(request.minutes !== undefined && { minutes: request.minutes }),
-      });
-      await medface.audit.append(tx, {
-        ...who,
-        action: 'breakglass.open',
-        outcome: 'success',
-        patientId: request.patientId,
-        details: { grantId: grant.id, expiresAt: grant.expiresAt },
-      });
-      return grant;
-    }),
-  );
+  return auditedChange(medface, who, 'breakglass.open', request.patientId, async (tx) => {
+    const grant = await openBreakGlassGrant(tx, {
+      userId: who.actor,
+      patientId: request.patientId,
+      reason: request.reason,
+      client: who.client ?? null,
+      ...(request.minutes !== undefined && { minutes: request.minutes }),
+    });
+    return { result: grant, patientId: request.patientId, details: { grantId: grant.id, expiresAt: grant.expiresAt } };
+  });
 }
 
 /** The review queue (pending by default); reading it is audited, since the reasons may name clinical facts. */
@@ -41,13 +32,10 @@ export interface LabelledGrant extends BreakGlassGrant {
 
 /** The review queue, with the user's username and the patient's name and date of birth as `rights` allow. */
 export async function breakGlassQueue(medface: Medface, status: BreakGlassReviewStatus | 'all', who: Actor, rights: NameRights = NO_NAMES): Promise<LabelledGrant[]> {
-  const grants = await withFailureAudit(medface, who, 'breakglass.list', null, () =>
-    medface.store.transaction(async (tx) => {
-      const grants = await breakGlassReviewQueue(tx, status);
-      await medface.audit.append(tx, { ...who, action: 'breakglass.list', outcome: 'success', details: { status, results: grants.length } });
-      return grants;
-    }),
-  );
+  const grants = await auditedChange(medface, who, 'breakglass.list', null, async (tx) => {
+    const grants = await breakGlassReviewQueue(tx, status);
+    return { result: grants, details: { status, results: grants.length } };
+  });
   const people = await lookUpPeople(medface, who, rights, { patients: grants.map((g) => g.patientId), users: grants.map((g) => g.userId) }, 'breakglass.list');
   return grants.map((g) => {
     const user = people.users.get(g.userId);
@@ -57,17 +45,8 @@ export async function breakGlassQueue(medface: Medface, status: BreakGlassReview
 }
 
 export function reviewBreakGlass(medface: Medface, review: { grantId: string; note: string }, who: Actor): Promise<BreakGlassGrant> {
-  return withFailureAudit(medface, who, 'breakglass.review', null, () =>
-    medface.store.transaction(async (tx) => {
-      const grant = await reviewBreakGlassGrant(tx, { grantId: review.grantId, reviewerId: who.actor, note: review.note });
-      await medface.audit.append(tx, {
-        ...who,
-        action: 'breakglass.review',
-        outcome: 'success',
-        patientId: grant.patientId,
-        details: { grantId: grant.id, userId: grant.userId },
-      });
-      return grant;
-    }),
-  );
+  return auditedChange(medface, who, 'breakglass.review', null, async (tx) => {
+    const grant = await reviewBreakGlassGrant(tx, { grantId: review.grantId, reviewerId: who.actor, note: review.note });
+    return { result: grant, patientId: grant.patientId, details: { grantId: grant.id, userId: grant.userId } };
+  });
 }

@@ -80,7 +80,7 @@ export async function checkIn(medface: Medface, access: AccessContext, caller: C
 /** A refused check-in, audited with the reason and the candidates the date of birth was checked against (as pseudonyms). */
 async function refused(medface: Medface, who: Actor, patientId: string | null, reason: 'liveness' | 'no-match' | 'second-factor' | 'ambiguous', candidates?: object[]): Promise<CheckInResult> {
   const details = { reason, ...(candidates && { candidates }) };
-  await medface.store.transaction((tx) => medface.audit.append(tx, { ...who, action: 'encounter.check-in', outcome: 'failure', patientId, details }));
+  await medface.audit.record(medface.store, { ...who, action: 'encounter.check-in', outcome: 'failure', patientId, details });
   return NOT_CHECKED_IN;
 }
 

@@ -1,7 +1,7 @@
 import { MedfaceError } from '../errors.js';
 import { grantBiometricConsent, withdrawBiometricConsent } from '../records/consent.js';
 import type { Consent } from '../records/fhir.js';
-import { withFailureAudit, type Actor } from './auditing.js';
+import { auditedChange, withFailureAudit, type Actor } from './auditing.js';
 import type { Medface } from './context.js';
 import { scrubDeletedFaces } from './erase.js';
 
@@ -29,20 +29,11 @@ export function noticeUri(notice: string): string {
 
 /** Records the patient's consent to biometric identification (superseding an earlier one), audited. */
 export function grantConsent(medface: Medface, grant: ConsentGrant, who: Actor): Promise<Consent> {
-  return withFailureAudit(medface, who, 'consent.grant', grant.patientId, () =>
-    medface.store.transaction(async (tx) => {
-      const policy = noticeUri(grant.notice);
-      const consent = await grantBiometricConsent(tx, { patientId: grant.patientId, recordedBy: grant.recordedBy ?? who.actor, noticeUri: policy });
-      await medface.audit.append(tx, {
-        ...who,
-        action: 'consent.grant',
-        outcome: 'success',
-        patientId: grant.patientId,
-        details: { consentId: consent.id, notice: policy },
-      });
-      return consent;
-    }),
-  );
+  return auditedChange(medface, who, 'consent.grant', grant.patientId, async (tx) => {
+    const policy = noticeUri(grant.notice);
+    const consent = await grantBiometricConsent(tx, { patientId: grant.patientId, recordedBy: grant.recordedBy ?? who.actor, noticeUri: policy });
+    return { result: consent, patientId: grant.patientId, details: { consentId: consent.id, notice: policy } };
+  });
 }
 
 export interface ConsentWithdrawal {

@@ -1,6 +1,6 @@
 import { listSuspectedDuplicates, reviewSuspectedDuplicate, type DuplicateDecision } from '../records/links.js';
 import type { PatientLinkRow, PatientLinkStatus } from '../store/types.js';
-import { withFailureAudit, type Actor } from './auditing.js';
+import { auditedChange, type Actor } from './auditing.js';
 import type { Medface } from './context.js';
 import { lookUpPeople, NO_NAMES, type NameRights, type PatientLabel } from './people.js';
 
@@ -16,15 +16,13 @@ export interface LabelledLink extends PatientLinkRow {
  */
 export async function listDuplicates(medface: Medface, filter: { patientId?: string; status?: PatientLinkStatus }, who: Actor, rights: NameRights = NO_NAMES): Promise<LabelledLink[]> {
   const links = await listSuspectedDuplicates(medface.store, filter);
-  await medface.store.transaction((tx) =>
-    medface.audit.append(tx, {
-      ...who,
-      action: 'duplicate.list',
-      outcome: 'success',
-      patientId: filter.patientId ?? null,
-      details: { ...(filter.status !== undefined && { status: filter.status }), links: links.length },
-    }),
-  );
+  await medface.audit.record(medface.store, {
+    ...who,
+    action: 'duplicate.list',
+    outcome: 'success',
+    patientId: filter.patientId ?? null,
+    details: { ...(filter.status !== undefined && { status: filter.status }), links: links.length },
+  });
   const people = await lookUpPeople(medface, who, rights, { patients: links.flatMap((l) => [l.patientId, l.otherPatientId]) }, 'duplicate.list');
   return links.map((l) => {
     const patient = people.patients.get(l.patientId);
@@ -35,17 +33,8 @@ export async function listDuplicates(medface: Medface, filter: { patientId?: str
 
 /** A reviewer confirms or rejects a suspected duplicate (rejecting removes the Patient.link pair), audited. */
 export function reviewDuplicate(medface: Medface, decision: Omit<DuplicateDecision, 'reviewedBy'>, who: Actor): Promise<PatientLinkRow> {
-  return withFailureAudit(medface, who, 'duplicate.review', null, () =>
-    medface.store.transaction(async (tx) => {
-      const link = await reviewSuspectedDuplicate(tx, { ...decision, reviewedBy: who.actor });
-      await medface.audit.append(tx, {
-        ...who,
-        action: 'duplicate.review',
-        outcome: 'success',
-        patientId: link.patientId,
-        details: { linkId: link.id, decision: link.status, otherPatientRef: medface.audit.patientRef(link.otherPatientId) },
-      });
-      return link;
-    }),
-  );
+  return auditedChange(medface, who, 'duplicate.review', null, async (tx) => {
+    const link = await reviewSuspectedDuplicate(tx, { ...decision, reviewedBy: who.actor });
+    return { result: link, patientId: link.patientId, details: { linkId: link.id, decision: link.status, otherPatientRef: medface.audit.patientRef(link.otherPatientId) } };
+  });
 }

@@ -86,15 +86,13 @@ export function enrol(medface: Medface, request: EnrolRequest, who: Actor): Prom
 
     const owner = await compareWithEnrolledFace(medface, patientId, faces, images);
     if (owner && !owner.match) {
-      await medface.store.transaction((tx) =>
-        medface.audit.append(tx, {
-          ...who,
-          action: 'biometric.enrol',
-          outcome: 'denied',
-          patientId,
-          details: { code: 'FACE_MISMATCH', score: auditScore(owner.score), grade: owner.grade, image: owner.image },
-        }),
-      );
+      await medface.audit.record(medface.store, {
+        ...who,
+        action: 'biometric.enrol',
+        outcome: 'denied',
+        patientId,
+        details: { code: 'FACE_MISMATCH', score: auditScore(owner.score), grade: owner.grade, image: owner.image },
+      });
       throw audited(
         new MedfaceError(
           'FACE_MISMATCH',

@@ -1,41 +1,32 @@
 import type { Patient } from '../records/fhir.js';
 import { isMedfaceError, MedfaceError } from '../errors.js';
 import { createPatient, readPatient, searchPatients, updatePatient, type PatientSearch } from '../records/patient.js';
-import { withFailureAudit, type Actor } from './auditing.js';
+import { auditedChange, type Actor } from './auditing.js';
 import type { Medface } from './context.js';
 
 /** Creates a FHIR Patient (validated by records/), audited. */
 export function createPatientRecord(medface: Medface, input: unknown, who: Actor): Promise<Patient> {
-  return withFailureAudit(medface, who, 'patient.create', null, () =>
-    medface.store.transaction(async (tx) => {
-      const patient = await createPatient(tx, input);
-      await medface.audit.append(tx, { ...who, action: 'patient.create', outcome: 'success', patientId: patient.id! });
-      return patient;
-    }),
-  );
+  return auditedChange(medface, who, 'patient.create', null, async (tx) => {
+    const patient = await createPatient(tx, input);
+    return { result: patient, patientId: patient.id! };
+  });
 }
 
 /** Reads a patient's record; every access is audited. */
 export function readPatientRecord(medface: Medface, patientId: string, who: Actor): Promise<Patient> {
-  return withFailureAudit(medface, who, 'patient.read', patientId, () =>
-    medface.store.transaction(async (tx) => {
-      const patient = await readPatient(tx, patientId);
-      await medface.audit.append(tx, { ...who, action: 'patient.read', outcome: 'success', patientId });
-      return patient;
-    }),
-  );
+  return auditedChange(medface, who, 'patient.read', patientId, async (tx) => {
+    const patient = await readPatient(tx, patientId);
+    return { result: patient, patientId };
+  });
 }
 
 /** Searches patients; the audit names which criteria were used and how many records came back, not their values. */
 export function searchPatientRecords(medface: Medface, search: PatientSearch, who: Actor): Promise<Patient[]> {
   const criteria = (['name', 'birthDate', 'identifier', 'gender'] as const).filter((k) => search[k] !== undefined);
-  return withFailureAudit(medface, who, 'patient.search', null, () =>
-    medface.store.transaction(async (tx) => {
-      const patients = await searchPatients(tx, search);
-      await medface.audit.append(tx, { ...who, action: 'patient.search', outcome: 'success', details: { criteria, results: patients.length } });
-      return patients;
-    }),
-  );
+  return auditedChange(medface, who, 'patient.search', null, async (tx) => {
+    const patients = await searchPatients(tx, search);
+    return { result: patients, details: { criteria, results: patients.length } };
+  });
 }
 
 /**
@@ -45,21 +36,18 @@ export function searchPatientRecords(medface: Medface, search: PatientSearch, wh
  */
 export function updatePatientRecord(medface: Medface, input: unknown, who: Actor, expectedVersion?: string): Promise<Patient> {
   const patientId = typeof (input as { id?: unknown } | null)?.id === 'string' ? (input as { id: string }).id : null;
-  return withFailureAudit(medface, who, 'patient.update', patientId, () =>
-    medface.store.transaction(async (tx) => {
-      const body = input as Patient;
-      const pinned = expectedVersion === undefined ? body : { ...body, meta: { ...body.meta, versionId: expectedVersion } };
-      let patient: Patient;
-      try {
-        patient = await updatePatient(tx, pinned);
-      } catch (e) {
-        if (expectedVersion !== undefined && isMedfaceError(e) && e.code === 'CONFLICT' && e.details?.patientId !== undefined) {
-          throw new MedfaceError('PRECONDITION_FAILED', 'the patient was changed since you read it (If-Match); read it again', { patientId });
-        }
-        throw e;
+  return auditedChange(medface, who, 'patient.update', patientId, async (tx) => {
+    const body = input as Patient;
+    const pinned = expectedVersion === undefined ? body : { ...body, meta: { ...body.meta, versionId: expectedVersion } };
+    let patient: Patient;
+    try {
+      patient = await updatePatient(tx, pinned);
+    } catch (e) {
+      if (expectedVersion !== undefined && isMedfaceError(e) && e.code === 'CONFLICT' && e.details?.patientId !== undefined) {
+        throw new MedfaceError('PRECONDITION_FAILED', 'the patient was changed since you read it (If-Match); read it again', { patientId });
       }
-      await medface.audit.append(tx, { ...who, action: 'patient.update', outcome: 'success', patientId: patient.id!, details: { versionId: patient.meta?.versionId } });
-      return patient;
-    }),
-  );
+      throw e;
+    }
+    return { result: patient, patientId: patient.id!, details: { versionId: patient.meta?.versionId } };
+  });
 }

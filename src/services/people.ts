@@ -72,9 +72,7 @@ export async function lookUpPeople(
     users: new Map(userRows.map((u) => [u.id, { id: u.id, username: u.username, displayName: u.displayName }])),
   };
   if (people.patients.size + people.users.size > 0) {
-    await medface.store.transaction((tx) =>
-      medface.audit.append(tx, { ...who, action: 'people.read-names', outcome: 'success', details: { list, patients: people.patients.size, users: people.users.size } }),
-    );
+    await medface.audit.record(medface.store, { ...who, action: 'people.read-names', outcome: 'success', details: { list, patients: people.patients.size, users: people.users.size } });
   }
   return people;
 }

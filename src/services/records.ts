@@ -7,7 +7,7 @@ import { readChart, type ChartResources } from '../records/chart.js';
 import { CLINICAL_RESOURCE_TYPES, isClinicalResourceType } from '../records/clinical-checks.js';
 import { createClinicalResource, listClinicalResources, patientIdOf, readClinicalResource, updateClinicalResource } from '../records/clinical.js';
 import type { ClinicalResource, ClinicalResourceType, Consent, Patient } from '../records/fhir.js';
-import { withFailureAudit, type Actor } from './auditing.js';
+import { auditedChange, type Actor } from './auditing.js';
 import type { Medface } from './context.js';
 
 /**
@@ -37,20 +37,15 @@ export async function readPatientChart(medface: Medface, access: AccessContext, 
   const encounters = full.allowed ? full : await authorize(caller.principal, 'encounter.read', { patientId }, access.hooks, at);
   const types: readonly ClinicalResourceType[] = full.allowed ? CLINICAL_RESOURCE_TYPES : encounters.allowed ? ['Encounter'] : [];
   const grantId = full.allowed ? full.breakGlassGrantId : encounters.allowed ? encounters.breakGlassGrantId : undefined;
-  return withFailureAudit(medface, who, 'record.read', patientId, () =>
-    medface.store.transaction(async (tx) => {
-      const chart = await readChart(tx, patientId, types);
-      const grant = grantId === undefined ? null : await tx.getBreakGlassGrant(grantId);
-      await medface.audit.append(tx, {
-        ...who,
-        action: 'record.read',
-        outcome: 'success',
-        patientId,
-        details: { view: 'chart', types: [...types], ...(grant && { breakGlassGrantId: grant.id }) },
-      });
-      return { ...chart, identity, breakGlass: grant && { grantId: grant.id, expiresAt: grant.expiresAt } };
-    }),
-  );
+  return auditedChange(medface, who, 'record.read', patientId, async (tx) => {
+    const chart = await readChart(tx, patientId, types);
+    const grant = grantId === undefined ? null : await tx.getBreakGlassGrant(grantId);
+    return {
+      result: { ...chart, identity, breakGlass: grant && { grantId: grant.id, expiresAt: grant.expiresAt } },
+      patientId,
+      details: { view: 'chart', types: [...types], ...(grant && { breakGlassGrantId: grant.id }) },
+    };
+  });
 }
 
 /** The patient a clinical resource belongs to (what access to it is decided on); NOT_FOUND when there is none. */
@@ -67,67 +62,40 @@ export function patientOfInput(input: unknown): string | null {
 }
 
 export function readRecord(medface: Medface, resourceType: ClinicalResourceType, id: string, who: Actor): Promise<ClinicalResource> {
-  return withFailureAudit(medface, who, 'record.read', null, () =>
-    medface.store.transaction(async (tx) => {
-      const resource = await readClinicalResource(tx, resourceType, id);
-      await medface.audit.append(tx, { ...who, action: 'record.read', outcome: 'success', patientId: patientIdOf(resource), details: { resourceType, id } });
-      return resource;
-    }),
-  );
+  return auditedChange(medface, who, 'record.read', null, async (tx) => {
+    const resource = await readClinicalResource(tx, resourceType, id);
+    return { result: resource, patientId: patientIdOf(resource), details: { resourceType, id } };
+  });
 }
 
 export function listRecords(medface: Medface, patientId: string, resourceType: ClinicalResourceType, who: Actor): Promise<ClinicalResource[]> {
-  return withFailureAudit(medface, who, 'record.read', patientId, () =>
-    medface.store.transaction(async (tx) => {
-      const resources = await listClinicalResources(tx, patientId, [resourceType]);
-      await medface.audit.append(tx, { ...who, action: 'record.read', outcome: 'success', patientId, details: { resourceType, results: resources.length } });
-      return resources;
-    }),
-  );
+  return auditedChange(medface, who, 'record.read', patientId, async (tx) => {
+    const resources = await listClinicalResources(tx, patientId, [resourceType]);
+    return { result: resources, patientId, details: { resourceType, results: resources.length } };
+  });
 }
 
 export function createRecord(medface: Medface, input: unknown, who: Actor): Promise<ClinicalResource> {
-  return withFailureAudit(medface, who, 'record.create', patientOfInput(input), () =>
-    medface.store.transaction(async (tx) => {
-      const resource = await createClinicalResource(tx, input);
-      await medface.audit.append(tx, {
-        ...who,
-        action: 'record.create',
-        outcome: 'success',
-        patientId: patientIdOf(resource),
-        details: { resourceType: resource.resourceType, id: resource.id },
-      });
-      return resource;
-    }),
-  );
+  return auditedChange(medface, who, 'record.create', patientOfInput(input), async (tx) => {
+    const resource = await createClinicalResource(tx, input);
+    return { result: resource, patientId: patientIdOf(resource), details: { resourceType: resource.resourceType, id: resource.id } };
+  });
 }
 
 export function updateRecord(medface: Medface, input: unknown, who: Actor): Promise<ClinicalResource> {
-  return withFailureAudit(medface, who, 'record.update', patientOfInput(input), () =>
-    medface.store.transaction(async (tx) => {
-      const resource = await updateClinicalResource(tx, input);
-      await medface.audit.append(tx, {
-        ...who,
-        action: 'record.update',
-        outcome: 'success',
-        patientId: patientIdOf(resource),
-        details: { resourceType: resource.resourceType, id: resource.id, versionId: resource.meta?.versionId },
-      });
-      return resource;
-    }),
-  );
+  return auditedChange(medface, who, 'record.update', patientOfInput(input), async (tx) => {
+    const resource = await updateClinicalResource(tx, input);
+    return { result: resource, patientId: patientIdOf(resource), details: { resourceType: resource.resourceType, id: resource.id, versionId: resource.meta?.versionId } };
+  });
 }
 
 /** Every biometric consent the patient gave (active and withdrawn), oldest first. */
 export function listConsents(medface: Medface, patientId: string, who: Actor): Promise<Consent[]> {
-  return withFailureAudit(medface, who, 'consent.read', patientId, () =>
-    medface.store.transaction(async (tx) => {
-      if (!(await tx.getPatient(patientId))) throw new MedfaceError('NOT_FOUND', 'no such patient', { patientId });
-      const consents = (await tx.listConsents(patientId)).map((row) => row.resource as Consent);
-      await medface.audit.append(tx, { ...who, action: 'consent.read', outcome: 'success', patientId, details: { results: consents.length } });
-      return consents;
-    }),
-  );
+  return auditedChange(medface, who, 'consent.read', patientId, async (tx) => {
+    if (!(await tx.getPatient(patientId))) throw new MedfaceError('NOT_FOUND', 'no such patient', { patientId });
+    const consents = (await tx.listConsents(patientId)).map((row) => row.resource as Consent);
+    return { result: consents, patientId, details: { results: consents.length } };
+  });
 }
 
 /** The patient a consent belongs to; NOT_FOUND when there is no such consent. */
@@ -138,14 +106,11 @@ export async function patientOfConsent(medface: Medface, consentId: string): Pro
 }
 
 export function readConsent(medface: Medface, consentId: string, who: Actor): Promise<Consent> {
-  return withFailureAudit(medface, who, 'consent.read', null, () =>
-    medface.store.transaction(async (tx) => {
-      const row = await tx.getConsent(consentId);
-      if (!row) throw new MedfaceError('NOT_FOUND', 'no such Consent', { id: consentId });
-      await medface.audit.append(tx, { ...who, action: 'consent.read', outcome: 'success', patientId: row.patientId, details: { id: consentId } });
-      return row.resource as Consent;
-    }),
-  );
+  return auditedChange(medface, who, 'consent.read', null, async (tx) => {
+    const row = await tx.getConsent(consentId);
+    if (!row) throw new MedfaceError('NOT_FOUND', 'no such Consent', { id: consentId });
+    return { result: row.resource as Consent, patientId: row.patientId, details: { id: consentId } };
+  });
 }
 
 export function actorOf(caller: Caller): Actor {

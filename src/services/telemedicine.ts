@@ -109,16 +109,14 @@ export class TelemedicineChecks {
     const expiresAt = new Date(this.#now().getTime() + minutes * 60_000);
     const checkId = this.#box.seal(packClaims(patientId, caller.principal.id, expiresAt), CONTEXT).toString('base64url');
     const claims = this.#claims(checkId);
-    await medface.store.transaction((tx) =>
-      medface.audit.append(tx, {
-        actor: caller.principal.id,
-        client: caller.client ?? null,
-        action: 'telemedicine.open',
-        outcome: 'success',
-        patientId,
-        details: { checkId: claims.id, expiresAt: claims.expiresAt },
-      }),
-    );
+    await medface.audit.record(medface.store, {
+      actor: caller.principal.id,
+      client: caller.client ?? null,
+      action: 'telemedicine.open',
+      outcome: 'success',
+      patientId,
+      details: { checkId: claims.id, expiresAt: claims.expiresAt },
+    });
     return { checkId, expiresAt: claims.expiresAt, link: `${CHECK_PAGE}#${checkId}` };
   }
 
@@ -140,16 +138,14 @@ export class TelemedicineChecks {
     const claims = this.#claims(checkId);
     return this.#oneAtATime(claims.id, async () => {
       const refuse = async (code: 'CHECK_EXPIRED' | 'CHECK_USED', reason: string, message: string): Promise<never> => {
-        await medface.store.transaction((tx) =>
-          medface.audit.append(tx, {
-            actor: 'anonymous',
-            client: clientOf(claims, client),
-            action: 'telemedicine.verify',
-            outcome: 'denied',
-            patientId: claims.patientId,
-            details: { checkId: claims.id, reason },
-          }),
-        );
+        await medface.audit.record(medface.store, {
+          actor: 'anonymous',
+          client: clientOf(claims, client),
+          action: 'telemedicine.verify',
+          outcome: 'denied',
+          patientId: claims.patientId,
+          details: { checkId: claims.id, reason },
+        });
         throw new MedfaceError(code, message);
       };
       if (this.#expired(claims)) return refuse('CHECK_EXPIRED', 'expired', 'the telemedicine check has expired');

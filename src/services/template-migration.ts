@@ -56,7 +56,7 @@ export function migrateTemplates(medface: Medface, who: Actor, options: { batchS
         else result.refused++;
       }
     }
-    await medface.store.transaction((tx) => medface.audit.append(tx, { ...who, action: 'templates.migrate', outcome: 'success', details: { ...result } }));
+    await medface.audit.record(medface.store, { ...who, action: 'templates.migrate', outcome: 'success', details: { ...result } });
     return result;
   });
 }
