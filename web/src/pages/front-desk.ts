@@ -260,23 +260,47 @@ function identifyByPhoto(): HTMLElement {
 }
 
 /**
+ * A search for the patient to act on by the start of a name: the form, and on submit the patients found (at
+ * most 20) in `slot`, `actions(patient)` in each row's last column; how many were found, or what went wrong, in
+ * `message`.
+ */
+function patientFinder(labelledBy: string, label: string, submit: string, message: HTMLElement, slot: HTMLElement, actions: (patient: Fhir.Patient) => HTMLElement): HTMLFormElement {
+  const find = h(
+    'form',
+    { role: 'search', 'aria-labelledby': labelledBy },
+    h(
+      'div',
+      { class: 'row' },
+      field(label, h('input', { name: 'name', required: true, autocomplete: 'off' }), 'The start of the family or given name.'),
+      h('div', { class: 'field' }, h('button', { type: 'submit' }, submit)),
+    ),
+  );
+  find.addEventListener('submit', (event) => {
+    event.preventDefault();
+    api<{ patients: Fhir.Patient[] }>('GET', `/api/v1/patients${query({ name: formValues(find).name, limit: '20' })}`).then(
+      ({ patients }) => {
+        say(message, `${patients.length} patient${patients.length === 1 ? '' : 's'} found.`, patients.length ? 'ok' : 'error');
+        slot.replaceChildren(
+          table(
+            ['Name', 'Date of birth', ''],
+            patients.map((p) => [patientName(p), p.birthDate ?? '', actions(p)]),
+            'Patients',
+          ),
+        );
+      },
+      (e: unknown) => say(message, (e as Error).message, 'error'),
+    );
+  });
+  return find;
+}
+
+/**
  * What the privacy notice promises ("tell the front desk"): find the patient, then withdraw their consent to
  * face recognition or erase their face data, each after a confirmation and with a reason for the audit trail.
  */
 function consentAndFaceData(): HTMLElement {
   const message = status();
   const slot = h('div', {});
-  const find = h(
-    'form',
-    { role: 'search', 'aria-labelledby': 'privacy-request-title' },
-    h(
-      'div',
-      { class: 'row' },
-      field('Patient name for a privacy request', h('input', { name: 'name', required: true, autocomplete: 'off' }), 'The start of the family or given name.'),
-      h('div', { class: 'field' }, h('button', { type: 'submit' }, 'Find patient')),
-    ),
-  );
-
   const confirm = (patient: Fhir.Patient, action: 'withdraw' | 'erase'): void => {
     const who = patientName(patient);
     const reason = h('textarea', { name: 'reason', required: true, maxlength: 500, rows: 2 });
@@ -312,31 +336,14 @@ function consentAndFaceData(): HTMLElement {
     reason.focus();
   };
 
-  find.addEventListener('submit', (event) => {
-    event.preventDefault();
-    api<{ patients: Fhir.Patient[] }>('GET', `/api/v1/patients${query({ name: formValues(find).name, limit: '20' })}`).then(
-      ({ patients }) => {
-        say(message, `${patients.length} patient${patients.length === 1 ? '' : 's'} found.`, patients.length ? 'ok' : 'error');
-        slot.replaceChildren(
-          table(
-            ['Name', 'Date of birth', ''],
-            patients.map((p) => [
-              patientName(p),
-              p.birthDate ?? '',
-              h(
-                'div',
-                { class: 'actions' },
-                h('button', { type: 'button', class: 'secondary', onclick: () => confirm(p, 'withdraw') }, `Withdraw consent of ${patientName(p)}`),
-                h('button', { type: 'button', class: 'danger', onclick: () => confirm(p, 'erase') }, `Erase face data of ${patientName(p)}`),
-              ),
-            ]),
-            'Patients',
-          ),
-        );
-      },
-      (e: unknown) => say(message, (e as Error).message, 'error'),
-    );
-  });
+  const find = patientFinder('privacy-request-title', 'Patient name for a privacy request', 'Find patient', message, slot, (p) =>
+    h(
+      'div',
+      { class: 'actions' },
+      h('button', { type: 'button', class: 'secondary', onclick: () => confirm(p, 'withdraw') }, `Withdraw consent of ${patientName(p)}`),
+      h('button', { type: 'button', class: 'danger', onclick: () => confirm(p, 'erase') }, `Erase face data of ${patientName(p)}`),
+    ),
+  );
 
   return h(
     'section',
@@ -374,33 +381,9 @@ function editDemographics(): HTMLElement {
   const section = h('section', { class: 'card', 'aria-labelledby': 'edit-title' });
   const message = status();
   const slot = h('div', {});
-  const find = h(
-    'form',
-    { role: 'search', 'aria-labelledby': 'edit-title' },
-    h(
-      'div',
-      { class: 'row' },
-      field('Patient name to correct', h('input', { name: 'name', required: true, autocomplete: 'off' }), 'The start of the family or given name.'),
-      h('div', { class: 'field' }, h('button', { type: 'submit' }, 'Find')),
-    ),
+  const find = patientFinder('edit-title', 'Patient name to correct', 'Find', message, slot, (p) =>
+    h('button', { type: 'button', class: 'secondary', onclick: () => void edit(p.id ?? '') }, `Edit ${patientName(p)}`),
   );
-  find.addEventListener('submit', (event) => {
-    event.preventDefault();
-    api<{ patients: Fhir.Patient[] }>('GET', `/api/v1/patients${query({ name: formValues(find).name, limit: '20' })}`).then(
-      ({ patients }) => {
-        say(message, `${patients.length} patient${patients.length === 1 ? '' : 's'} found.`, patients.length ? 'ok' : 'error');
-        slot.replaceChildren(
-          table(
-            ['Name', 'Date of birth', ''],
-            patients.map((p) => [patientName(p), p.birthDate ?? '', h('button', { type: 'button', class: 'secondary', onclick: () => void edit(p.id ?? '') }, `Edit ${patientName(p)}`)]),
-            'Patients',
-          ),
-        );
-      },
-      (e: unknown) => say(message, (e as Error).message, 'error'),
-    );
-  });
-
   const edit = async (patientId: string): Promise<void> => {
     const patient = await api<Fhir.Patient>('GET', `/api/v1/patients/${patientId}`);
     const name = patient.name?.[0] ?? {};
