@@ -1,5 +1,4 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -9,21 +8,29 @@ import { verifyAuditBundle, type AuditBundle } from '../../src/audit/export.js';
 import { entryHash, type AuditEvent } from '../../src/audit/trail.js';
 import type { AuditVerification } from '../../src/services/audit.js';
 import type { AuditEventRow } from '../../src/store/types.js';
-
-const root = path.resolve(import.meta.dirname, '../..');
+import { operatorEnv, runCli, type CliRun } from './run.js';
 
 /** Runs the CLI as an operator would (through the TypeScript loader) on one data directory, SQLite only. */
-function medface(dataDir: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, MEDFACE_DATA_DIR: dataDir };
-  delete env.DATABASE_URL;
-  delete env.MEDFACE_KEY_FILE;
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: root, env }, (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }));
-  });
+function medface(dataDir: string, ...args: string[]): Promise<CliRun> {
+  return runCli(args, operatorEnv(dataDir));
 }
 
 const work = mkdtempSync(path.join(tmpdir(), 'medface-audit-cli-'));
 const dataDir = path.join(work, 'data');
+
+/** A copy of the data directory whose audit log `sql` changed, as someone holding the database file can: past the trigger that refuses it. */
+function tamperedCopy(name: string, trigger: string, sql: string): string {
+  const copy = path.join(work, name);
+  cpSync(dataDir, copy, { recursive: true });
+  const db = new Database(path.join(copy, 'medface.db'));
+  try {
+    db.exec(`DROP TRIGGER ${trigger}`);
+    db.prepare(sql).run();
+  } finally {
+    db.close();
+  }
+  return copy;
+}
 const patientId = 'c0ffee00-0000-4000-8000-000000000002';
 let times: string[] = [];
 
@@ -97,16 +104,7 @@ describe('medface audit', () => {
   }, 60_000);
 
   it('verify exits non-zero and names the entry after a row is edited in the SQLite file', async () => {
-    const copy = path.join(work, 'tampered');
-    const { cpSync } = await import('node:fs');
-    cpSync(dataDir, copy, { recursive: true });
-    const db = new Database(path.join(copy, 'medface.db'));
-    try {
-      db.exec('DROP TRIGGER audit_events_no_update');
-      db.prepare("UPDATE audit_events SET actor = 'nobody' WHERE seq = 3").run();
-    } finally {
-      db.close();
-    }
+    const copy = tamperedCopy('tampered', 'audit_events_no_update', "UPDATE audit_events SET actor = 'nobody' WHERE seq = 3");
     const { code, stdout } = await medface(copy, 'audit', 'verify', '--json');
     expect(code).toBe(2);
     expect(JSON.parse(stdout)).toMatchObject({ ok: false, count: 2, firstBadSeq: 3, problem: 'altered', breaks: [{ seq: 3, problem: 'altered' }], breakCount: 1 });
@@ -117,16 +115,7 @@ describe('medface audit', () => {
   }, 60_000);
 
   it('verify exits non-zero when an entry is deleted from the SQLite file', async () => {
-    const copy = path.join(work, 'cut');
-    const { cpSync } = await import('node:fs');
-    cpSync(dataDir, copy, { recursive: true });
-    const db = new Database(path.join(copy, 'medface.db'));
-    try {
-      db.exec('DROP TRIGGER audit_events_no_delete');
-      db.prepare('DELETE FROM audit_events WHERE seq = 2').run();
-    } finally {
-      db.close();
-    }
+    const copy = tamperedCopy('cut', 'audit_events_no_delete', 'DELETE FROM audit_events WHERE seq = 2');
     const { code, stdout } = await medface(copy, 'audit', 'verify', '--json');
     expect(code).toBe(2);
     expect(JSON.parse(stdout)).toMatchObject({ ok: false, count: 1, firstBadSeq: 2, problem: 'missing', breaks: [{ seq: 2, problem: 'missing' }] });
@@ -139,7 +128,7 @@ describe('medface audit', () => {
    */
   it('a log rewritten and re-chained in the database fails against the keyed checkpoint and the recorded head', async () => {
     const copy = path.join(work, 'rewritten');
-    const { cpSync, appendFileSync, rmSync: remove, writeFileSync } = await import('node:fs');
+    const { appendFileSync, rmSync: remove, writeFileSync } = await import('node:fs');
     cpSync(dataDir, copy, { recursive: true });
     const written = await medface(copy, 'audit', 'checkpoint', '--json');
     expect(written.code).toBe(0);

@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,14 +6,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { FACE_API_DIR } from '../../src/face/runtime.js';
 import { FacePool } from '../../src/face/index.js';
 import { demoFaceCrops } from '../../src/services/bench.js';
+import { runCli, type CliRun } from './run.js';
 
 /** Runs the CLI as a user would (through the TypeScript loader), returning its exit code and output. */
-function medface(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: path.resolve(import.meta.dirname, '../..') }, (error, stdout, stderr) =>
-      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
+function medface(...args: string[]): Promise<CliRun> {
+  return runCli(args);
 }
 
 const dir = mkdtempSync(path.join(tmpdir(), 'medface-cli-'));

@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -6,6 +5,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FacePool } from '../../src/face/index.js';
 import { demoFaces, writeTestThresholds } from '../services/fixtures.js';
+import { operatorEnv, runCliJson } from './run.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'medface-cli-identity-'));
 const dataDir = path.join(root, 'data');
@@ -14,14 +14,7 @@ const thresholds = file('thresholds.json');
 
 /** Runs the CLI as an operator would, on its own data directory (the embedded SQLite store). */
 function medface(...args: string[]): Promise<{ code: number; json: Record<string, unknown>; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, MEDFACE_DATA_DIR: dataDir };
-  delete env.DATABASE_URL;
-  delete env.MEDFACE_KEY_FILE;
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args, '--json'], { cwd: path.resolve(import.meta.dirname, '../..'), env }, (error, stdout, stderr) =>
-      resolve({ code: error ? Number(error.code ?? 1) : 0, json: JSON.parse(stdout || '{}') as Record<string, unknown>, stderr }),
-    );
-  });
+  return runCliJson(args, operatorEnv(dataDir));
 }
 
 beforeAll(async () => {

@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,6 +13,7 @@ import { openMedface } from '../../src/services/context.js';
 import { enrol } from '../../src/services/enrol.js';
 import { createPatientRecord } from '../../src/services/patients.js';
 import { demoFaces, PATIENTS, rememberingPool } from '../services/fixtures.js';
+import { operatorEnv, runCliJson } from './run.js';
 
 /** `medface templates status|migrate` as an operator runs them after switching the recogniser (MEDFACE_EMBEDDER). */
 
@@ -23,14 +24,7 @@ const NEW = MOBILEFACENET_EMBEDDER_ID;
 const ids: Record<'alice' | 'bob', string> = { alice: '', bob: '' };
 
 function medface(...args: string[]): Promise<{ code: number; json: Record<string, unknown>; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, MEDFACE_DATA_DIR: dataDir, MEDFACE_EMBEDDER: NEW };
-  delete env.DATABASE_URL;
-  delete env.MEDFACE_KEY_FILE;
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args, '--json'], { cwd: path.resolve(import.meta.dirname, '../..'), env }, (error, stdout, stderr) =>
-      resolve({ code: error ? Number(error.code ?? 1) : 0, json: JSON.parse(stdout || '{}') as Record<string, unknown>, stderr }),
-    );
-  });
+  return runCliJson(args, operatorEnv(dataDir, { MEDFACE_EMBEDDER: NEW }));
 }
 
 beforeAll(async () => {

@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,18 +9,14 @@ import { base32Decode, totpCode } from '../../src/access/totp.js';
 import { loadConfig } from '../../src/config.js';
 import { accessContext } from '../../src/services/access.js';
 import { openMedface } from '../../src/services/context.js';
+import { runCli, type CliRun } from './run.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'medface-cli-user-'));
 const env = { ...process.env, MEDFACE_DATA_DIR: path.join(dir, 'data'), DATABASE_URL: '', MEDFACE_KEY_FILE: '' };
 
 /** Runs the CLI as an operator would, on a data directory of its own, with `input` piped to stdin. */
-function medface(args: string[], input = ''): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: path.resolve(import.meta.dirname, '../..'), env }, (error, stdout, stderr) =>
-      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-    child.stdin?.end(input);
-  });
+function medface(args: string[], input = ''): Promise<CliRun> {
+  return runCli(args, env, input);
 }
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
