@@ -57,13 +57,16 @@ export interface AuditedResult<T> {
  * audited as `withFailureAudit` does, under `patientId`.
  */
 export function auditedChange<T>(medface: Medface, who: Actor, action: string, patientId: string | null, change: (tx: Repository) => Promise<AuditedResult<T>>): Promise<T> {
-  return withFailureAudit(medface, who, action, patientId, () =>
-    medface.store.transaction(async (tx) => {
-      const { result, ...entry } = await change(tx);
-      await medface.audit.append(tx, { ...who, action, outcome: 'success', ...entry });
-      return result;
-    }),
-  );
+  return withFailureAudit(medface, who, action, patientId, () => inAuditedTransaction(medface, who, action, change));
+}
+
+/** A change and its audit entry (its success) in one transaction, so that neither is kept without the other. */
+export function inAuditedTransaction<T>(medface: Medface, who: Actor, action: string, change: (tx: Repository) => Promise<AuditedResult<T>>): Promise<T> {
+  return medface.store.transaction(async (tx) => {
+    const { result, ...entry } = await change(tx);
+    await medface.audit.append(tx, { ...who, action, outcome: 'success', ...entry });
+    return result;
+  });
 }
 
 /** Scores in audit entries: four decimals say everything a reviewer needs. */

@@ -1,9 +1,9 @@
 import { MedfaceError } from '../errors.js';
 import { grantBiometricConsent, withdrawBiometricConsent } from '../records/consent.js';
 import type { Consent } from '../records/fhir.js';
-import { auditedChange, withFailureAudit, type Actor } from './auditing.js';
+import { auditedChange, inAuditedTransaction, withFailureAudit, type Actor } from './auditing.js';
 import type { Medface } from './context.js';
-import { scrubDeletedFaces } from './erase.js';
+import { deleteFaceData, removingFaces, type FacesRemoved } from './erase.js';
 
 export interface ConsentGrant {
   patientId: string;
@@ -36,10 +36,8 @@ export function grantConsent(medface: Medface, grant: ConsentGrant, who: Actor):
   });
 }
 
-export interface ConsentWithdrawal {
+export interface ConsentWithdrawal extends FacesRemoved {
   consent: Consent;
-  templatesRemoved: number;
-  photosRemoved: number;
 }
 
 /**
@@ -49,24 +47,13 @@ export interface ConsentWithdrawal {
  */
 export function withdrawConsent(medface: Medface, patientId: string, who: Actor, reason?: string): Promise<ConsentWithdrawal> {
   return withFailureAudit(medface, who, 'consent.withdraw', patientId, () =>
-    medface.templates.exclusive(patientId, async () => {
-      const result = await medface.store.transaction(async (tx) => {
+    removingFaces(medface, patientId, () =>
+      inAuditedTransaction(medface, who, 'consent.withdraw', async (tx) => {
         const consent = await withdrawBiometricConsent(tx, patientId);
-        // photos first: deleting a template would take its photo with it, uncounted
-        const photosRemoved = await tx.deletePhotosOfPatient(patientId);
-        const templatesRemoved = (await tx.deleteTemplatesOfPatient(patientId)).length;
-        await medface.audit.append(tx, {
-          ...who,
-          action: 'consent.withdraw',
-          outcome: 'success',
-          patientId,
-          details: { consentId: consent.id, templatesRemoved, photosRemoved, ...(reason !== undefined && { reason }) },
-        });
-        return { consent, templatesRemoved, photosRemoved };
-      });
-      medface.templates.gallery.removePatient(patientId);
-      await scrubDeletedFaces(medface);
-      return result;
-    }),
+        const { templatesRemoved, photosRemoved } = await deleteFaceData(tx, patientId);
+        const details = { consentId: consent.id, templatesRemoved, photosRemoved, ...(reason !== undefined && { reason }) };
+        return { result: { consent, templatesRemoved, photosRemoved }, patientId, details };
+      }),
+    ),
   );
 }

@@ -1,12 +1,17 @@
 import { MedfaceError } from '../errors.js';
 import { activeBiometricConsent, withdrawBiometricConsent } from '../records/consent.js';
-import { withFailureAudit, type Actor } from './auditing.js';
+import { inAuditedTransaction, withFailureAudit, type Actor } from './auditing.js';
+import type { Repository } from '../store/types.js';
 import type { Medface } from './context.js';
 
-export interface ErasureResult {
-  patientId: string;
+/** What deleting a patient's face data removed. */
+export interface FacesRemoved {
   templatesRemoved: number;
   photosRemoved: number;
+}
+
+export interface ErasureResult extends FacesRemoved {
+  patientId: string;
   /** An active biometric consent was ended by the erasure. */
   consentWithdrawn: boolean;
 }
@@ -18,28 +23,37 @@ export interface ErasureResult {
  */
 export function erase(medface: Medface, patientId: string, who: Actor, reason?: string): Promise<ErasureResult> {
   return withFailureAudit(medface, who, 'biometric.erase', patientId, () =>
-    medface.templates.exclusive(patientId, async () => {
-      const result = await medface.store.transaction(async (tx) => {
+    removingFaces(medface, patientId, () =>
+      inAuditedTransaction(medface, who, 'biometric.erase', async (tx) => {
         if (!(await tx.lockPatient(patientId))) throw new MedfaceError('NOT_FOUND', 'no such patient', { patientId });
         const consentWithdrawn = (await activeBiometricConsent(tx, patientId)) !== null;
         if (consentWithdrawn) await withdrawBiometricConsent(tx, patientId);
-        // photos first: deleting a template would take its photo with it, uncounted
-        const photosRemoved = await tx.deletePhotosOfPatient(patientId);
-        const templatesRemoved = (await tx.deleteTemplatesOfPatient(patientId)).length;
-        await medface.audit.append(tx, {
-          ...who,
-          action: 'biometric.erase',
-          outcome: 'success',
-          patientId,
-          details: { templatesRemoved, photosRemoved, consentWithdrawn, ...(reason !== undefined && { reason }) },
-        });
-        return { patientId, templatesRemoved, photosRemoved, consentWithdrawn };
-      });
-      medface.templates.gallery.removePatient(patientId);
-      await scrubDeletedFaces(medface);
-      return result;
-    }),
+        const { templatesRemoved, photosRemoved } = await deleteFaceData(tx, patientId);
+        const details = { templatesRemoved, photosRemoved, consentWithdrawn, ...(reason !== undefined && { reason }) };
+        return { result: { patientId, templatesRemoved, photosRemoved, consentWithdrawn }, patientId, details };
+      }),
+    ),
   );
+}
+
+/** Deletes every template and photo of the patient in `tx`; photos first: deleting a template would take its photo with it, uncounted. */
+export async function deleteFaceData(tx: Repository, patientId: string): Promise<FacesRemoved> {
+  const photosRemoved = await tx.deletePhotosOfPatient(patientId);
+  const templatesRemoved = (await tx.deleteTemplatesOfPatient(patientId)).length;
+  return { templatesRemoved, photosRemoved };
+}
+
+/**
+ * Runs `change`, which deletes the patient's face data, under the patient's lock; after its commit the gallery
+ * forgets the patient and the deleted bytes are scrubbed.
+ */
+export function removingFaces<T>(medface: Medface, patientId: string, change: () => Promise<T>): Promise<T> {
+  return medface.templates.exclusive(patientId, async () => {
+    const result = await change();
+    medface.templates.gallery.removePatient(patientId);
+    await scrubDeletedFaces(medface);
+    return result;
+  });
 }
 
 /**
