@@ -2,7 +2,7 @@ import { open, rm } from 'node:fs/promises';
 import type { AccessContext } from '../access/context.js';
 import { guard, recordRead, type Caller } from '../access/guard.js';
 import { MedfaceError } from '../errors.js';
-import { saveKeyRing } from '../identity/keys.js';
+import { saveKeyRing, type KeyRing } from '../identity/keys.js';
 import type { Envelope, ProtectedTemplate } from '../identity/protection.js';
 import type { ProtectedBlob, Repository } from '../store/types.js';
 import { withFailureAudit, type Actor } from './auditing.js';
@@ -56,29 +56,12 @@ export interface KeyChangeResult {
 
 /** `medface keys rotate`: every data key re-wrapped under a new key-encryption key; the old ones retired. */
 export function rotateKeyEncryptionKey(medface: Medface, who: Actor): Promise<KeyChangeResult> {
-  return withFailureAudit(medface, who, 'keys.rotate', null, () =>
-    withKeyChangeLock(medface.templates.keyFile, async () => {
-      await medface.templates.reloadKeys();
-      const previous = medface.templates.keys.kekIds;
-      await saveKeyRing(medface.templates.keyFile, medface.templates.keys.withNewKek());
-      await medface.templates.reloadKeys();
-      const current = medface.templates.keys.currentKekId;
-      const pass = async (): Promise<Moved> => ({
-        templates: await medface.store.rewrapTemplates((t) => (t.keyId === current ? null : medface.templates.protection.rewrap(protectedTemplate(t)))),
-        staffTemplates: await medface.store.rewrapStaffTemplates((t) => (t.keyId === current ? null : medface.templates.protection.rewrap(protectedTemplate(t)))),
-        photos: await medface.store.rewrapPhotos((p) => (p.keyId === current ? null : rewrapEnvelope(medface, p))),
-      });
-      const moved = await untilNoneLeft(pass);
-      await retire(medface, who, 'keys.rotate', previous, { current, ...moved });
-      const stragglers = await untilNoneLeft(pass);
-      await saveKeyRing(
-        medface.templates.keyFile,
-        previous.reduce((ring, id) => ring.withoutKek(id), medface.templates.keys),
-      );
-      await medface.templates.reloadKeys();
-      return { current, retired: previous, ...sum(moved, stragglers) };
-    }),
-  );
+  const { templates, store } = medface;
+  return changeKeys(medface, who, 'keys.rotate', KEY_KINDS.kek, async (current) => ({
+    templates: await store.rewrapTemplates((t) => (t.keyId === current ? null : templates.protection.rewrap(protectedTemplate(t)))),
+    staffTemplates: await store.rewrapStaffTemplates((t) => (t.keyId === current ? null : templates.protection.rewrap(protectedTemplate(t)))),
+    photos: await store.rewrapPhotos((p) => (p.keyId === current ? null : rewrapEnvelope(medface, p))),
+  }));
 }
 
 /**
@@ -86,29 +69,54 @@ export function rotateKeyEncryptionKey(medface: Medface, who: Actor): Promise<Ke
  * without forming the raw embedding), so templates leaked before renewal no longer match anything.
  */
 export function renewTemplateTransform(medface: Medface, who: Actor): Promise<KeyChangeResult> {
-  return withFailureAudit(medface, who, 'keys.renew-transform', null, () =>
-    withKeyChangeLock(medface.templates.keyFile, async () => {
-      await medface.templates.reloadKeys();
-      const previous = medface.templates.keys.transformIds;
-      await saveKeyRing(medface.templates.keyFile, medface.templates.keys.withNewTransform());
-      await medface.templates.reloadKeys(); // also rebuilds this process's gallery in the new space
-      const current = medface.templates.keys.currentTransformId;
-      const kek = medface.templates.keys.currentKekId;
-      const pass = async (): Promise<Moved> => ({
-        templates: await medface.store.rewrapTemplates((t) => (t.transformId === current && t.keyId === kek ? null : medface.templates.protection.renew(protectedTemplate(t), t.patientId))),
-        staffTemplates: await medface.store.rewrapStaffTemplates((t) =>
-          t.transformId === current && t.keyId === kek ? null : medface.templates.protection.renew(protectedTemplate(t), staffTemplateBinding(t.userId)),
-        ),
-        photos: 0,
-      });
+  const { templates, store } = medface;
+  return changeKeys(medface, who, 'keys.renew-transform', KEY_KINDS.transform, async (current) => {
+    const kek = templates.keys.currentKekId;
+    return {
+      templates: await store.rewrapTemplates((t) => (t.transformId === current && t.keyId === kek ? null : templates.protection.renew(protectedTemplate(t), t.patientId))),
+      staffTemplates: await store.rewrapStaffTemplates((t) => (t.transformId === current && t.keyId === kek ? null : templates.protection.renew(protectedTemplate(t), staffTemplateBinding(t.userId)))),
+      photos: 0,
+    };
+  });
+}
+
+/** One kind of key in the key ring, as a key change adds, reads and drops it. */
+interface KeyKind {
+  ids(ring: KeyRing): readonly string[];
+  withNew(ring: KeyRing): KeyRing;
+  currentOf(ring: KeyRing): string;
+  without(ring: KeyRing, id: string): KeyRing;
+}
+
+const KEY_KINDS = {
+  kek: { ids: (ring) => ring.kekIds, withNew: (ring) => ring.withNewKek(), currentOf: (ring) => ring.currentKekId, without: (ring, id) => ring.withoutKek(id) },
+  transform: { ids: (ring) => ring.transformIds, withNew: (ring) => ring.withNewTransform(), currentOf: (ring) => ring.currentTransformId, without: (ring, id) => ring.withoutTransform(id) },
+} satisfies Record<string, KeyKind>;
+
+/**
+ * A key change, under the key-change lock: a new key saved in the key file (reloading also rebuilds this process's
+ * gallery for a new transform), every record moved to it by `move` (pass after pass while records are left), the
+ * old keys' retirement audited, the records another process wrote meanwhile moved too, then the old keys dropped
+ * from the file.
+ */
+function changeKeys(medface: Medface, who: Actor, action: 'keys.rotate' | 'keys.renew-transform', kind: KeyKind, move: (current: string) => Promise<Moved>): Promise<KeyChangeResult> {
+  const { templates } = medface;
+  return withFailureAudit(medface, who, action, null, () =>
+    withKeyChangeLock(templates.keyFile, async () => {
+      await templates.reloadKeys();
+      const previous = [...kind.ids(templates.keys)];
+      await saveKeyRing(templates.keyFile, kind.withNew(templates.keys));
+      await templates.reloadKeys();
+      const current = kind.currentOf(templates.keys);
+      const pass = () => move(current);
       const moved = await untilNoneLeft(pass);
-      await retire(medface, who, 'keys.renew-transform', previous, { current, ...moved });
+      await retire(medface, who, action, previous, { current, ...moved });
       const stragglers = await untilNoneLeft(pass);
       await saveKeyRing(
-        medface.templates.keyFile,
-        previous.reduce((ring, id) => ring.withoutTransform(id), medface.templates.keys),
+        templates.keyFile,
+        previous.reduce((ring, id) => kind.without(ring, id), templates.keys),
       );
-      await medface.templates.reloadKeys();
+      await templates.reloadKeys();
       return { current, retired: previous, ...sum(moved, stragglers) };
     }),
   );
