@@ -92,6 +92,14 @@ export async function bodyOptional(request: { body: unknown }): Promise<void> {
   request.body ??= {};
 }
 
+/** The patient search's criteria, as REST names them (FHIR's `birthdate` is `birthDate` here). */
+export const PATIENT_CRITERIA = {
+  name: { type: 'string', minLength: 1, maxLength: 200 },
+  birthDate: { type: 'string', pattern: '^\\d{4}(-\\d{2}(-\\d{2})?)?$' },
+  identifier: { type: 'string', minLength: 1, maxLength: 300 },
+  gender: { type: 'string', enum: ['male', 'female', 'other', 'unknown'] },
+} as const;
+
 /** A patient named in a work list (services/people.ts), for those who may see names. */
 export const PATIENT_LABEL = closedObject({ id: { type: 'string' }, name: { type: 'string' }, birthDate: { type: ['string', 'null'] } }, ['id', 'name', 'birthDate']);
 

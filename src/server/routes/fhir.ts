@@ -11,7 +11,7 @@ import { actorOf, listConsents, listRecords, patientOfConsent, patientOfResource
 import { callerOf, requestField } from '../access.js';
 import type { RoutePlugin } from '../context.js';
 import { sendError, type HttpError } from '../errors.js';
-import { closedObject, fhirResource, NO_QUERY } from '../schemas.js';
+import { closedObject, fhirResource, NO_QUERY, PATIENT_CRITERIA } from '../schemas.js';
 import { versionOf } from './patients.js';
 
 /**
@@ -197,10 +197,10 @@ export const fhirRoutes: RoutePlugin = async (app, { deployment, publicUrl }) =>
         tags: ['fhir'],
         summary: 'Search Patients (name, birthdate, identifier, gender)',
         querystring: closedObject({
-          name: { type: 'string', minLength: 1, maxLength: 200 },
-          birthdate: { type: 'string', pattern: '^\\d{4}(-\\d{2}(-\\d{2})?)?$' },
-          identifier: { type: 'string', minLength: 1, maxLength: 300 },
-          gender: { type: 'string', enum: ['male', 'female', 'other', 'unknown'] },
+          name: PATIENT_CRITERIA.name,
+          birthdate: PATIENT_CRITERIA.birthDate,
+          identifier: PATIENT_CRITERIA.identifier,
+          gender: PATIENT_CRITERIA.gender,
           _count: COUNT,
         }),
         response: { 200: BUNDLE },

@@ -4,7 +4,7 @@ import { createPatientRecord, readPatientRecord, searchPatientRecords, updatePat
 import { actorOf } from '../../services/records.js';
 import { callerOf, listReaderOf, requestField } from '../access.js';
 import type { RoutePlugin } from '../context.js';
-import { closedObject, DATE_TIME, fhirResource, idParams, NO_QUERY, PATIENT_LABEL } from '../schemas.js';
+import { closedObject, DATE_TIME, fhirResource, idParams, NO_QUERY, PATIENT_LABEL, PATIENT_CRITERIA } from '../schemas.js';
 
 const PATIENT = fhirResource('Patient', 'A FHIR R4 Patient');
 
@@ -59,10 +59,7 @@ export const patientRoutes: RoutePlugin = async (app, { deployment }) => {
         tags: ['patients'],
         summary: 'Search patients by name prefix, birth date (partial dates match inside), identifier token or gender',
         querystring: closedObject({
-          name: { type: 'string', minLength: 1, maxLength: 200 },
-          birthDate: { type: 'string', pattern: '^\\d{4}(-\\d{2}(-\\d{2})?)?$' },
-          identifier: { type: 'string', minLength: 1, maxLength: 300 },
-          gender: { type: 'string', enum: ['male', 'female', 'other', 'unknown'] },
+          ...PATIENT_CRITERIA,
           limit: { type: 'integer', minimum: 1, maximum: 200 },
         }),
         response: { 200: closedObject({ patients: { type: 'array', items: PATIENT } }, ['patients']) },
