@@ -46,7 +46,9 @@ export function formValues(form: HTMLFormElement): Record<string, string> {
   return values;
 }
 
-export function table(headers: string[], rows: Child[][], caption: string): HTMLElement {
+/** Rows under their column headers; with `empty`, a list with no rows is that sentence instead of an empty table. */
+export function table(headers: string[], rows: Child[][], caption: string, empty?: string): HTMLElement {
+  if (rows.length === 0 && empty !== undefined) return h('p', {}, empty);
   return h(
     'div',
     { class: 'table-wrap' },

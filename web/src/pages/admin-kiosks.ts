@@ -55,18 +55,17 @@ export async function renderAdminKiosks(main: HTMLElement): Promise<void> {
     section.replaceChildren(
       h('h1', { id: 'kiosks-title' }, 'Check-in kiosks'),
       h('p', {}, 'A kiosk checks patients in and can do nothing else: no staff sign-in, no other page, no other API.'),
-      kiosks.length === 0
-        ? h('p', {}, 'No kiosks.')
-        : table(
-            ['Name', 'Registered', 'Status', ''],
-            kiosks.map((k) => [
-              k.name,
-              new Date(k.createdAt).toLocaleDateString(),
-              k.revokedAt ? `revoked ${new Date(k.revokedAt).toLocaleDateString()}` : k.pairedAt ? `paired ${new Date(k.pairedAt).toLocaleString()}` : 'waiting to be paired',
-              k.revokedAt ? '' : revoke(k),
-            ]),
-            'Kiosks',
-          ),
+      table(
+        ['Name', 'Registered', 'Status', ''],
+        kiosks.map((k) => [
+          k.name,
+          new Date(k.createdAt).toLocaleDateString(),
+          k.revokedAt ? `revoked ${new Date(k.revokedAt).toLocaleDateString()}` : k.pairedAt ? `paired ${new Date(k.pairedAt).toLocaleString()}` : 'waiting to be paired',
+          k.revokedAt ? '' : revoke(k),
+        ]),
+        'Kiosks',
+        'No kiosks.',
+      ),
       form,
       message,
     );

@@ -31,21 +31,20 @@ export async function renderAdminTemplates(main: HTMLElement): Promise<void> {
         ['Migration', pending > 0 ? `pending: ${pending} template(s) can be re-derived from kept photos` : 'nothing to migrate'],
         ['Patients to enrol again', String(waiting)],
       ]),
-      models.length === 0
-        ? h('p', {}, 'No templates yet.')
-        : table(
-            ['Recogniser', 'Role', 'Patients', 'Templates', 'Migratable from kept photos', 'Patients to enrol again', 'Identification'],
-            models.map((m) => [
-              h('code', {}, m.model),
-              m.current ? 'current' : 'older',
-              String(m.patients),
-              String(m.templates),
-              m.current ? '—' : String(m.migratable),
-              m.current ? '—' : String(m.awaitingEnrolment),
-              searched(m),
-            ]),
-            'Templates and patients per recogniser',
-          ),
+      table(
+        ['Recogniser', 'Role', 'Patients', 'Templates', 'Migratable from kept photos', 'Patients to enrol again', 'Identification'],
+        models.map((m) => [
+          h('code', {}, m.model),
+          m.current ? 'current' : 'older',
+          String(m.patients),
+          String(m.templates),
+          m.current ? '—' : String(m.migratable),
+          m.current ? '—' : String(m.awaitingEnrolment),
+          searched(m),
+        ]),
+        'Templates and patients per recogniser',
+        'No templates yet.',
+      ),
       pending > 0 && h('p', { role: 'status' }, 'Run ', h('code', {}, 'medface templates migrate'), ' on the server to move them (safe while the server runs; it can be stopped and run again).'),
       unsearchable.length > 0 && h('p', { role: 'alert' }, `Patients enrolled only with ${unsearchable.map((m) => m.model).join(', ')} cannot be found by face: migrate them or enrol them again.`),
       h('p', {}, 'Patients without a kept photo are moved to the current recogniser when they are next enrolled.'),

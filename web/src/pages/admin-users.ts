@@ -50,25 +50,24 @@ export async function renderAdminUsers(main: HTMLElement): Promise<void> {
       'section',
       { 'aria-labelledby': 'requests-title' },
       h('h2', { id: 'requests-title' }, 'Requests awaiting approval'),
-      requests.length === 0
-        ? h('p', {}, 'No requests.')
-        : table(
-            ['Request', 'By', 'When', 'Decision'],
-            requests.map((r) => [
-              describe(r),
-              nameOf(r.requestedBy),
-              new Date(r.requestedAt).toLocaleString(),
-              h(
-                'div',
-                { class: 'actions' },
-                act(`Approve: ${describe(r)}`, `/api/v1/account-requests/${r.id}/approve`, (done) =>
-                  showOnce(`Approved: ${describe(r)}`, [['One-time password (the user replaces it and enrols their own authenticator at first sign-in)', String(done.password ?? '')]]),
-                ),
-                act(`Reject: ${describe(r)}`, `/api/v1/account-requests/${r.id}/reject`),
-              ),
-            ]),
-            'Account requests',
+      table(
+        ['Request', 'By', 'When', 'Decision'],
+        requests.map((r) => [
+          describe(r),
+          nameOf(r.requestedBy),
+          new Date(r.requestedAt).toLocaleString(),
+          h(
+            'div',
+            { class: 'actions' },
+            act(`Approve: ${describe(r)}`, `/api/v1/account-requests/${r.id}/approve`, (done) =>
+              showOnce(`Approved: ${describe(r)}`, [['One-time password (the user replaces it and enrols their own authenticator at first sign-in)', String(done.password ?? '')]]),
+            ),
+            act(`Reject: ${describe(r)}`, `/api/v1/account-requests/${r.id}/reject`),
           ),
+        ]),
+        'Account requests',
+        'No requests.',
+      ),
     );
     const staff = accounts.filter((a) => !a.roles.includes('patient'));
     const createForm = h(
@@ -177,25 +176,24 @@ export async function renderAdminUsers(main: HTMLElement): Promise<void> {
     });
     clients.replaceChildren(
       h('h2', { id: 'clients-title' }, 'Integrations (API clients)'),
-      list.length === 0
-        ? h('p', {}, 'No integrations.')
-        : table(
-            ['Name', 'Scopes', 'Created', 'Status'],
-            list.map((c) => [
-              c.name,
-              c.scopes.join(', '),
-              new Date(c.createdAt).toLocaleDateString(),
-              c.revokedAt
-                ? `revoked ${new Date(c.revokedAt).toLocaleDateString()}`
-                : confirmed(
-                    `Revoke ${c.name}`,
-                    `Revoke ${c.name}? Its API key stops working at once, and cannot be restored: the integration needs a new client.`,
-                    `Yes, revoke ${c.name}`,
-                    () => void api('DELETE', `/api/v1/api-clients/${c.id}`).then(loadClients, (e: unknown) => say(clientsMessage, (e as Error).message, 'error')),
-                  ),
-            ]),
-            'API clients',
-          ),
+      table(
+        ['Name', 'Scopes', 'Created', 'Status'],
+        list.map((c) => [
+          c.name,
+          c.scopes.join(', '),
+          new Date(c.createdAt).toLocaleDateString(),
+          c.revokedAt
+            ? `revoked ${new Date(c.revokedAt).toLocaleDateString()}`
+            : confirmed(
+                `Revoke ${c.name}`,
+                `Revoke ${c.name}? Its API key stops working at once, and cannot be restored: the integration needs a new client.`,
+                `Yes, revoke ${c.name}`,
+                () => void api('DELETE', `/api/v1/api-clients/${c.id}`).then(loadClients, (e: unknown) => say(clientsMessage, (e as Error).message, 'error')),
+              ),
+        ]),
+        'API clients',
+        'No integrations.',
+      ),
       createForm,
       clientsMessage,
     );

@@ -167,18 +167,17 @@ export async function renderFrontDesk(main: HTMLElement): Promise<() => void> {
     const { duplicates: links } = await api<{ duplicates: DuplicateLink[] }>('GET', '/api/v1/duplicates?status=pending');
     duplicates.replaceChildren(
       h('h2', { id: 'duplicates-title' }, 'Possible duplicate patients'),
-      links.length === 0
-        ? h('p', {}, 'No pairs to review.')
-        : table(
-            ['Patient', 'Other patient', 'Grade', 'Decision'],
-            links.map((l) => [
-              h('a', { href: `/chart/${l.patientId}` }, labelOf(l.patient, l.patientId)),
-              h('a', { href: `/chart/${l.otherPatientId}` }, labelOf(l.otherPatient, l.otherPatientId)),
-              l.grade,
-              reviewForm(l, loadDuplicates),
-            ]),
-            `${links.length} pending`,
-          ),
+      table(
+        ['Patient', 'Other patient', 'Grade', 'Decision'],
+        links.map((l) => [
+          h('a', { href: `/chart/${l.patientId}` }, labelOf(l.patient, l.patientId)),
+          h('a', { href: `/chart/${l.otherPatientId}` }, labelOf(l.otherPatient, l.otherPatientId)),
+          l.grade,
+          reviewForm(l, loadDuplicates),
+        ]),
+        `${links.length} pending`,
+        'No pairs to review.',
+      ),
     );
   };
 

@@ -9,13 +9,12 @@ export async function renderPrivacy(main: HTMLElement): Promise<void> {
     const { grants } = await api<GrantList>('GET', '/api/v1/break-glass/grants?status=pending');
     queue.replaceChildren(
       h('h1', { id: 'queue-title' }, 'Break-glass accesses to review'),
-      grants.length === 0
-        ? h('p', {}, 'Nothing to review.')
-        : table(
-            ['Granted', 'User', 'Patient', 'Reason', 'Review'],
-            grants.map((g) => [new Date(g.grantedAt).toLocaleString(), g.user?.username ?? g.userId, labelOf(g.patient, g.patientId), g.reason, reviewForm(g, loadQueue)]),
-            `${grants.length} pending`,
-          ),
+      table(
+        ['Granted', 'User', 'Patient', 'Reason', 'Review'],
+        grants.map((g) => [new Date(g.grantedAt).toLocaleString(), g.user?.username ?? g.userId, labelOf(g.patient, g.patientId), g.reason, reviewForm(g, loadQueue)]),
+        `${grants.length} pending`,
+        'Nothing to review.',
+      ),
     );
   };
 
