@@ -34,6 +34,12 @@ describeEachFreshStore('audit trail', (fresh, h) => {
     }
   }
 
+  /** `n` entries, then the guards dropped, as someone with direct database access could, to tamper with them. */
+  async function appendUnguarded(n: number): Promise<void> {
+    await appendMany(n);
+    await dropGuard(h, fresh.db);
+  }
+
   it('chains entries and verifies an intact log', async () => {
     expect(await verifyChain(fresh.store)).toEqual({ ok: true, count: 0, head: null });
     const first = await fresh.store.transaction((tx) => trail.append(tx, { actor: 'system', action: 'keys.rotate', outcome: 'success' }));
@@ -67,15 +73,13 @@ describeEachFreshStore('audit trail', (fresh, h) => {
   });
 
   it('detects an edited entry', async () => {
-    await appendMany(5);
-    await dropGuard(h, fresh.db);
+    await appendUnguarded(5);
     await fresh.db.raw("UPDATE audit_events SET actor = 'someone-else' WHERE seq = 3");
     expect(await verifyChain(fresh.store)).toMatchObject({ ok: false, count: 2, firstBadSeq: 3, problem: 'altered', breaks: [{ seq: 3, problem: 'altered' }], breakCount: 1 });
   });
 
   it('detects an edited entry whose hash was recomputed', async () => {
-    await appendMany(5);
-    await dropGuard(h, fresh.db);
+    await appendUnguarded(5);
     const [second] = await fresh.store.listAuditEvents({ afterSeq: 1, limit: 1 });
     const { hash: _old, ...edited } = { ...(second as NonNullable<typeof second>), outcome: 'denied' as const };
     await fresh.db.raw("UPDATE audit_events SET outcome = 'denied', hash = ? WHERE seq = 2", [entryHash(edited)]);
@@ -84,8 +88,7 @@ describeEachFreshStore('audit trail', (fresh, h) => {
   });
 
   it('reports every break, not only the first', async () => {
-    await appendMany(9);
-    await dropGuard(h, fresh.db);
+    await appendUnguarded(9);
     await fresh.db.raw("UPDATE audit_events SET actor = 'someone-else' WHERE seq IN (3, 7)");
     await fresh.db.raw('DELETE FROM audit_events WHERE seq = 5');
     expect(await verifyChain(fresh.store)).toMatchObject({
@@ -125,22 +128,19 @@ describeEachFreshStore('audit trail', (fresh, h) => {
   });
 
   it('detects a deleted entry', async () => {
-    await appendMany(5);
-    await dropGuard(h, fresh.db);
+    await appendUnguarded(5);
     await fresh.db.raw('DELETE FROM audit_events WHERE seq = 4');
     expect(await verifyChain(fresh.store)).toMatchObject({ ok: false, count: 3, firstBadSeq: 4, problem: 'missing', breaks: [{ seq: 4, problem: 'missing' }], head: { seq: 5 } });
   });
 
   it('detects a deleted first entry', async () => {
-    await appendMany(3);
-    await dropGuard(h, fresh.db);
+    await appendUnguarded(3);
     await fresh.db.raw('DELETE FROM audit_events WHERE seq = 1');
     expect(await verifyChain(fresh.store)).toMatchObject({ ok: false, count: 0, firstBadSeq: 1, problem: 'missing', breaks: [{ seq: 1, problem: 'missing' }] });
   });
 
   it('detects reordered entries', async () => {
-    await appendMany(5);
-    await dropGuard(h, fresh.db);
+    await appendUnguarded(5);
     await fresh.db.raw('UPDATE audit_events SET seq = -3 WHERE seq = 3');
     await fresh.db.raw('UPDATE audit_events SET seq = 3 WHERE seq = 4');
     await fresh.db.raw('UPDATE audit_events SET seq = 4 WHERE seq = -3');

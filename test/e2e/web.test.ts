@@ -71,6 +71,16 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
     await site?.close();
   });
 
+  /** Registers a patient on the front desk page and records their consent, which leads on to the enrolment step. */
+  const registerWithConsent = async (page: Page, given: string, family: string, birthDate: string): Promise<void> => {
+    await page.getByLabel('Given name').fill(given);
+    await page.getByLabel('Family name').fill(family);
+    await page.getByLabel('Date of birth', { exact: true }).fill(birthDate);
+    await page.getByRole('button', { name: 'Register', exact: true }).click();
+    await page.getByLabel('The patient has read this notice and agrees').check();
+    await page.getByRole('button', { name: 'Record consent' }).click();
+  };
+
   /**
    * The front desk page, signed in once (a TOTP code works once) and its state shared by the later pages; in
    * `camera`'s browser when given, else in the first browser (its camera films Alice).
@@ -105,12 +115,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
 
   it('says in words why an enrolment photo was refused', async () => {
     const page = await frontDeskPage();
-    await page.getByLabel('Given name').fill('Dora');
-    await page.getByLabel('Family name').fill('Dunn');
-    await page.getByLabel('Date of birth', { exact: true }).fill('1966-06-06');
-    await page.getByRole('button', { name: 'Register', exact: true }).click();
-    await page.getByLabel('The patient has read this notice and agrees').check();
-    await page.getByRole('button', { name: 'Record consent' }).click();
+    await registerWithConsent(page, 'Dora', 'Dunn', '1966-06-06');
     // a photo taken from too far: the face found, but smaller than enrolment takes (and verification would)
     const { width } = await sharp(site.faces.alice).metadata();
     const eyes = (await site.pool.analyze(site.faces.alice)).faces[0]!.quality.metrics.interEyeDistance;
@@ -131,12 +136,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('web application in Chrom
     // the camera films the patient a moment later: mirrored and brighter than the uploaded first photo
     const later = await sharp(site.faces.stranger).flop().modulate({ brightness: 1.1 }).jpeg({ quality: 90 }).toBuffer();
     const page = await frontDeskPage(await launch(await stillVideo(later), 'erin'));
-    await page.getByLabel('Given name').fill('Erin');
-    await page.getByLabel('Family name').fill('Evans');
-    await page.getByLabel('Date of birth', { exact: true }).fill('1977-07-07');
-    await page.getByRole('button', { name: 'Register', exact: true }).click();
-    await page.getByLabel('The patient has read this notice and agrees').check();
-    await page.getByRole('button', { name: 'Record consent' }).click();
+    await registerWithConsent(page, 'Erin', 'Evans', '1977-07-07');
     await page.getByLabel('Or upload a photo').setInputFiles({ name: 'first.jpg', mimeType: 'image/jpeg', buffer: site.faces.stranger });
 
     await page.getByRole('heading', { name: 'Add a second photo of Erin Evans' }).waitFor(WAIT);

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { isMedfaceError } from '../../src/errors.js';
 import { Gallery, type GalleryEntry, type GalleryMatch } from '../../src/identity/gallery.js';
 import type { TransformedEmbedding } from '../../src/identity/protection.js';
 import { clusteredTemplates } from '../../bench/clustered-templates.js';
+import { codeOf } from './error-code.js';
 
 const MODEL = 'dlib-resnet@1.0+flip';
 const TRANSFORM = 'tf_test';
@@ -32,15 +32,6 @@ function reference(from: GalleryEntry[], probe: TransformedEmbedding, k: number)
     if (!seen || dot > seen.score) best.set(e.patientId, { patientId: e.patientId, templateId: e.templateId, score: dot });
   }
   return [...best.values()].sort((a, b) => b.score - a.score).slice(0, k);
-}
-
-function codeOf(action: () => unknown): string | undefined {
-  try {
-    action();
-  } catch (e) {
-    return isMedfaceError(e) ? e.code : `not a MedfaceError: ${String(e)}`;
-  }
-  return undefined;
 }
 
 describe('Gallery', () => {

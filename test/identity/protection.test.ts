@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { isMedfaceError } from '../../src/errors.js';
 import type { Embedding } from '../../src/face/types.js';
 import { KeyRing, type KeyFile } from '../../src/identity/keys.js';
 import { cosine } from '../../src/identity/match.js';
 import { TemplateProtection, rotationFromSeed, type ProtectedTemplate } from '../../src/identity/protection.js';
 import { clusteredTemplates } from '../../bench/clustered-templates.js';
+import { codeOf } from './error-code.js';
 
 const MODEL = 'dlib-resnet@1.0+flip';
 const data = clusteredTemplates({ identities: 20, templatesPerIdentity: 2, queries: 0, seed: 7 });
@@ -12,15 +12,6 @@ const embeddings: Embedding[] = Array.from({ length: 40 }, (_, i) => ({
   model: MODEL,
   vector: data.templates.slice(i * data.dimension, (i + 1) * data.dimension),
 }));
-
-function codeOf(action: () => unknown): string | undefined {
-  try {
-    action();
-  } catch (e) {
-    return isMedfaceError(e) ? e.code : `not a MedfaceError: ${String(e)}`;
-  }
-  return undefined;
-}
 
 function float32Bytes(vector: Float32Array): Buffer {
   return Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength);

@@ -3,9 +3,9 @@ import { createUser } from '../../src/access/users.js';
 import { FacePool } from '../../src/face/index.js';
 import { actorOf, createRecord } from '../../src/services/records.js';
 import { PATIENTS, registerPatient, type Faces } from '../services/fixtures.js';
-import { startFaceServer } from './face-server.js';
+import { FILMED_SIGN_INS, startFaceServer } from './face-server.js';
 import { afterResponse, OPERATOR, type Browser, type TestServer } from './harness.js';
-import { FIXED_RANDOM, livenessAnswer } from './liveness-frames.js';
+import { livenessAnswer } from './liveness-frames.js';
 
 /**
  * The patient portal's API as a patient's browser uses it, with the real face model: face + date of birth
@@ -19,13 +19,7 @@ let server: TestServer;
 const ids = { alice: '', bob: '' };
 
 beforeAll(async () => {
-  ({ pool, images, server } = await startFaceServer('portal', {
-    deployment: {
-      // challenges whose actions a sequence rendered in advance performs
-      liveness: { random: FIXED_RANDOM },
-    },
-    rateLimits: { signIn: { max: 1000, windowMs: 60_000 } },
-  }));
+  ({ pool, images, server } = await startFaceServer('portal', FILMED_SIGN_INS));
   const { medface, access } = server.deployment;
   const actor = actorOf(OPERATOR);
   for (const [name, face] of [

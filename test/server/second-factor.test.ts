@@ -3,9 +3,9 @@ import { createUser } from '../../src/access/users.js';
 import { FacePool } from '../../src/face/index.js';
 import { actorOf } from '../../src/services/records.js';
 import { PATIENTS, registerPatient, type Faces } from '../services/fixtures.js';
-import { startFaceServer } from './face-server.js';
+import { FILMED_SIGN_INS, startFaceServer } from './face-server.js';
 import { OPERATOR, type Browser, type TestServer } from './harness.js';
-import { FIXED_RANDOM, livenessAnswer } from './liveness-frames.js';
+import { livenessAnswer } from './liveness-frames.js';
 
 /**
  * The second factor as a filter over the 1:N candidates, over HTTP with the real model: a wrong patient
@@ -22,12 +22,7 @@ const LOOKALIKE = { resourceType: 'Patient', identifier: [{ system: 'urn:test:mr
 const LOOKALIKE_PIN = '60418273';
 
 beforeAll(async () => {
-  ({ pool, images, server } = await startFaceServer('second-factor', {
-    deployment: {
-      liveness: { random: FIXED_RANDOM },
-    },
-    rateLimits: { signIn: { max: 1000, windowMs: 60_000 } },
-  }));
+  ({ pool, images, server } = await startFaceServer('second-factor', FILMED_SIGN_INS));
   const { medface, access } = server.deployment;
   const actor = actorOf(OPERATOR);
   const register = async (patient: object, face: Buffer, username: string, pin?: string): Promise<string> => {

@@ -4,9 +4,9 @@ import { createUser } from '../../src/access/users.js';
 import { FacePool } from '../../src/face/index.js';
 import { rotateKeyEncryptionKey } from '../../src/services/keys.js';
 import { PATIENTS, type Faces } from '../services/fixtures.js';
-import { startFaceServer } from './face-server.js';
+import { FILMED_SIGN_INS, startFaceServer } from './face-server.js';
 import { afterResponse, OPERATOR, type Browser, type TestServer } from './harness.js';
-import { FIXED_RANDOM, livenessAnswer } from './liveness-frames.js';
+import { livenessAnswer } from './liveness-frames.js';
 
 /**
  * Staff sign-in with password + face, with the real model: a staff member enrols their own face (with
@@ -40,13 +40,7 @@ async function faceSignIn(username: string, password: string, face: Buffer, stil
 }
 
 beforeAll(async () => {
-  ({ pool, images, server } = await startFaceServer('staff-face', {
-    deployment: {
-      // challenges whose actions a sequence rendered in advance performs
-      liveness: { random: FIXED_RANDOM },
-    },
-    rateLimits: { signIn: { max: 1000, windowMs: 60_000 } },
-  }));
+  ({ pool, images, server } = await startFaceServer('staff-face', FILMED_SIGN_INS));
 }, 180_000);
 
 afterAll(() => server?.close());

@@ -120,17 +120,26 @@ export const harnesses: StoreHarness[] = postgresUrl ? [sqliteHarness, postgresH
 
 export function describeEachStore(title: string, body: (h: StoreHarness) => void): void {
   for (const h of harnesses) describe(`${title} [${h.name}]`, () => body(h));
-  if (!postgresUrl) {
-    if (process.env.CI) {
-      describe(`${title} [postgres]`, () => {
-        it('needs MEDFACE_TEST_DATABASE_URL in CI', () => {
-          throw new Error('MEDFACE_TEST_DATABASE_URL is not set: CI must run the storage tests on PostgreSQL too');
-        });
+  if (!postgresUrl) withoutPostgres(`${title} [postgres]`, 'the storage tests');
+}
+
+/** A test of PostgreSQL alone (two nodes on one database, a lost connection); without MEDFACE_TEST_DATABASE_URL as the PostgreSQL half above. */
+export function describeOnPostgres(title: string, body: (postgres: StoreHarness) => void): void {
+  if (postgresUrl) describe(title, () => body(postgresHarness(postgresUrl)));
+  else withoutPostgres(title, `the ${title} test`);
+}
+
+/** Without MEDFACE_TEST_DATABASE_URL: a failure in CI (CI is set), else skipped, loudly. */
+function withoutPostgres(title: string, what: string): void {
+  if (process.env.CI) {
+    describe(title, () => {
+      it('needs MEDFACE_TEST_DATABASE_URL in CI', () => {
+        throw new Error(`MEDFACE_TEST_DATABASE_URL is not set: CI must run ${what} on PostgreSQL too`);
       });
-    } else {
-      console.warn(`[${title}] PostgreSQL half SKIPPED: set MEDFACE_TEST_DATABASE_URL to run it`);
-      describe.skip(`${title} [postgres] (set MEDFACE_TEST_DATABASE_URL)`, () => undefined);
-    }
+    });
+  } else {
+    console.warn(`[${title}] SKIPPED: set MEDFACE_TEST_DATABASE_URL to run it`);
+    describe.skip(`${title} (set MEDFACE_TEST_DATABASE_URL)`, () => undefined);
   }
 }
 
