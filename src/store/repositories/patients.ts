@@ -61,28 +61,20 @@ export interface PatientRepository {
   markPatientNoticesShown(patientId: string, channel: 'portal' | 'visit', at: string): Promise<PatientNoticeRow[]>;
 }
 
+/** What a version of a patient writes, in the column order version_id, last_updated, sort_name, birth_date, gender, resource. */
+function versionValues(row: ResourceRow, terms: PatientIndexTerms): SqlValue[] {
+  return [row.versionId, row.lastUpdated, terms.sortName, terms.birthDate, terms.gender, JSON.stringify(row.resource)];
+}
+
 export function patientRepository(sql: SqlExecutor): PatientRepository {
   return {
     async insertPatient(row: ResourceRow, terms: PatientIndexTerms): Promise<void> {
-      await sql.run('INSERT INTO patients (id, version_id, last_updated, sort_name, birth_date, gender, resource) VALUES (?, ?, ?, ?, ?, ?, ?)', [
-        row.id,
-        row.versionId,
-        row.lastUpdated,
-        terms.sortName,
-        terms.birthDate,
-        terms.gender,
-        JSON.stringify(row.resource),
-      ]);
+      await sql.run('INSERT INTO patients (id, version_id, last_updated, sort_name, birth_date, gender, resource) VALUES (?, ?, ?, ?, ?, ?, ?)', [row.id, ...versionValues(row, terms)]);
       await writeIndexTerms(sql, row.id, terms);
     },
     async updatePatient(row: ResourceRow, terms: PatientIndexTerms, expectedVersionId: number): Promise<boolean> {
       const changed = await sql.run('UPDATE patients SET version_id = ?, last_updated = ?, sort_name = ?, birth_date = ?, gender = ?, resource = ? WHERE id = ? AND version_id = ?', [
-        row.versionId,
-        row.lastUpdated,
-        terms.sortName,
-        terms.birthDate,
-        terms.gender,
-        JSON.stringify(row.resource),
+        ...versionValues(row, terms),
         row.id,
         expectedVersionId,
       ]);
