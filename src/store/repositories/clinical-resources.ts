@@ -25,18 +25,7 @@ export interface ClinicalResourceRepository {
 export function clinicalResourceRepository(sql: SqlExecutor): ClinicalResourceRepository {
   return {
     insertClinicalResource: (row) => CLINICAL_RESOURCES.insertRow(sql, row),
-    async updateClinicalResource(row: ClinicalResourceRow, expectedVersionId: number): Promise<boolean> {
-      const changed = await sql.run('UPDATE clinical_resources SET version_id = ?, last_updated = ?, resource = ? WHERE id = ? AND resource_type = ? AND patient_id = ? AND version_id = ?', [
-        row.versionId,
-        row.lastUpdated,
-        JSON.stringify(row.resource),
-        row.id,
-        row.resourceType,
-        row.patientId,
-        expectedVersionId,
-      ]);
-      return changed > 0;
-    },
+    updateClinicalResource: (row, expectedVersionId) => CLINICAL_RESOURCES.updateVersion(sql, row, ['versionId', 'lastUpdated', 'resource'], ['id', 'resourceType', 'patientId'], expectedVersionId),
     async getClinicalResource(resourceType: string, id: string): Promise<ClinicalResourceRow | null> {
       return CLINICAL_RESOURCES.one(sql, 'WHERE id = ? AND resource_type = ?', [id, resourceType]);
     },

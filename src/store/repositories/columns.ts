@@ -32,6 +32,11 @@ export interface Table<T> {
   all(sql: SqlExecutor, rest: string, params?: readonly SqlValue[]): Promise<T[]>;
   /** The row whose `id` column is `id`, or null (for the tables keyed by an `id` column). */
   byId(sql: SqlExecutor, id: string): Promise<T | null>;
+  /**
+   * Writes `set`'s columns of `row` to the stored row that matches `row` on `match`'s columns, if that row's
+   * `version_id` is `expectedVersionId` (an optimistic update); whether it was.
+   */
+  updateVersion(sql: SqlExecutor, row: T, set: readonly (keyof T & string)[], match: readonly (keyof T & string)[], expectedVersionId: number): Promise<boolean>;
 }
 
 export function table<T>(name: string, columns: Columns<T>): Table<T> {
@@ -55,6 +60,12 @@ export function table<T>(name: string, columns: Columns<T>): Table<T> {
     one,
     all: async (sql, rest, params) => (await sql.all<DbRow>(`${select} ${rest}`, params)).map(row),
     byId: (sql, id) => one(sql, 'WHERE id = ?', [id]),
+    updateVersion: async (sql, value, set, match, expectedVersionId) => {
+      const assign = (fields: readonly (keyof T & string)[], separator: string) => fields.map((f) => `${columns[f].name} = ?`).join(separator);
+      const bind = (fields: readonly (keyof T & string)[]) => fields.map((f) => columns[f].write(value[f]));
+      const changed = await sql.run(`UPDATE ${name} SET ${assign(set, ', ')} WHERE ${assign(match, ' AND ')} AND version_id = ?`, [...bind(set), ...bind(match), expectedVersionId]);
+      return changed > 0;
+    },
   };
 }
 

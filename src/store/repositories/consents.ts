@@ -25,20 +25,7 @@ export interface ConsentRepository {
 export function consentRepository(sql: SqlExecutor): ConsentRepository {
   return {
     insertConsent: (row) => CONSENTS.insertRow(sql, row),
-    async updateConsent(row: ConsentRow, expectedVersionId: number): Promise<boolean> {
-      const changed = await sql.run('UPDATE consents SET status = ?, scope = ?, category = ?, version_id = ?, last_updated = ?, resource = ? WHERE id = ? AND patient_id = ? AND version_id = ?', [
-        row.status,
-        row.scope,
-        row.category,
-        row.versionId,
-        row.lastUpdated,
-        JSON.stringify(row.resource),
-        row.id,
-        row.patientId,
-        expectedVersionId,
-      ]);
-      return changed > 0;
-    },
+    updateConsent: (row, expectedVersionId) => CONSENTS.updateVersion(sql, row, ['status', 'scope', 'category', 'versionId', 'lastUpdated', 'resource'], ['id', 'patientId'], expectedVersionId),
     getConsent: (id) => CONSENTS.byId(sql, id),
     async getActiveConsent(patientId: string, category: string): Promise<ConsentRow | null> {
       return CONSENTS.one(sql, `WHERE patient_id = ? AND category = ? AND status = 'active'`, [patientId, category]);
