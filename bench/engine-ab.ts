@@ -3,14 +3,14 @@
  * branch's worktree), both in this process on the same thread and the same images, taking turns pass by pass
  * (which goes first alternates), so the load of a shared machine weighs on both alike:
  *
- *   npx tsx bench/engine-ab.ts --baseline ../main [--images SETDIR] [--n 40] [--rounds 8] [--runtime native]
+ *   npx tsx bench/engine-ab.ts --baseline ../main [--images SETDIR] [--n 40] [--rounds 8] [--runtime native] [--embedder ID]
  *
  * Images: the single-face crops of face-api's demo photos that `medface bench` runs (cut with this checkout's
  * engine), or the first `--n` images of a set's manifest. Each engine analyses every image once per pass
- * (`embed: true`, the default recogniser) after 60 warm-up analyses; printed per pass and as medians, with the
- * median of the per-round ratios baseline ÷ this checkout and the median wall time per analysis. CPU time is the
- * process's, every thread (garbage collection helpers and libvips included); the two engines share one heap, so
- * each one's garbage weighs on both.
+ * (`embed: true`; the default recogniser, or `--embedder ID` in both) after 60 warm-up analyses; printed per pass
+ * and as medians, with the median of the per-round ratios baseline ÷ this checkout and the median wall time per
+ * analysis. CPU time is the process's, every thread (garbage collection helpers and libvips included); the two
+ * engines share one heap, so each one's garbage weighs on both.
  */
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -31,10 +31,11 @@ const runtime = arg('runtime', 'native') as FaceRuntime;
 const rounds = Number(arg('rounds', '8'));
 const n = Number(arg('n', '40'));
 const setDir = arg('images', '');
+const embedderId = arg('embedder', '') || undefined;
 
-const current = await FaceEngine.create({ runtime });
+const current = await FaceEngine.create({ runtime, embedderId });
 const Baseline = ((await import(path.resolve(baselineDir, 'src/face/engine.ts'))) as { FaceEngine: typeof FaceEngine }).FaceEngine;
-const baseline = await Baseline.create({ runtime });
+const baseline = await Baseline.create({ runtime, embedderId });
 
 const images = setDir
   ? readFileSync(path.join(setDir, 'manifest.csv'), 'utf8')
@@ -65,6 +66,7 @@ console.log(
   JSON.stringify({
     images: images.length,
     source: setDir || 'face-api demo crops',
+    embedder: current.embedderId,
     runtime,
     rounds,
     load_average: { start: round1(load), end: round1(loadavg()[0]!) },

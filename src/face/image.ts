@@ -27,12 +27,13 @@ function sniffFamily(bytes: Uint8Array): string | undefined {
 }
 
 /**
- * Turns untrusted image bytes into 8-bit RGB with EXIF orientation applied.
+ * Turns untrusted image bytes into 8-bit RGB with EXIF orientation applied, in one pass of the decoder.
  *
- * Order matters for safety: byte size, then the container signature, then the header's dimensions (sharp's
- * metadata reads headers only), and only then a full decode — so a tiny file that claims a huge canvas (a
- * decompression bomb) is refused before any pixel memory is allocated. Animated GIF/WebP and multi-page TIFF
- * give their first frame.
+ * Order matters for safety: byte size, then the container signature, and only then the decoder, which is given
+ * the pixel limit: sharp compares the header's dimensions with it before allocating any pixel memory, so a tiny
+ * file that claims a huge canvas (a decompression bomb) is refused before it is decoded. Only when decoding fails
+ * is the header read on its own, to say why (see `refusal`). Animated GIF/WebP and multi-page TIFF give their
+ * first frame.
  */
 export async function decodeImage(bytes: Uint8Array, limits?: Partial<ImageLimits>): Promise<DecodedImage> {
   const { maxBytes, maxPixels } = { ...DEFAULT_IMAGE_LIMITS, ...limits };
@@ -47,30 +48,12 @@ export async function decodeImage(bytes: Uint8Array, limits?: Partial<ImageLimit
   if (!family) {
     throw new MedfaceError('UNSUPPORTED_FORMAT', 'Not an accepted image format (JPEG, PNG, WebP, GIF, TIFF or AVIF).');
   }
-
-  // failOn 'warning' (sharp's advice for untrusted input): a JPEG whose data ends early is refused, not grey-filled.
-  const options: SharpOptions = { pages: 1, page: 0, autoOrient: true, failOn: 'warning' };
-  let meta: Metadata;
-  try {
-    // No pixel limit here: sharp would refuse an oversized header with an error indistinguishable from a corrupt one.
-    meta = await sharp(bytes, { ...options, limitInputPixels: false }).metadata();
-  } catch {
-    throw new MedfaceError('CORRUPT_IMAGE', `The ${family} header could not be read.`, { format: family });
-  }
-  // libheif reads HEIC headers too, but this build of sharp can only decode the AV1 flavour.
-  const format = meta.format === 'heif' ? (meta.compression === 'av1' ? 'avif' : 'heic') : meta.format;
-  if (format !== family) {
-    throw new MedfaceError('UNSUPPORTED_FORMAT', `Images of format ${format} are not accepted.`, { format });
-  }
-  const pixels = meta.width * meta.height;
-  if (pixels > maxPixels) {
-    throw new MedfaceError('IMAGE_DIMENSIONS_TOO_LARGE', `The image is ${meta.width}x${meta.height} pixels; the limit is ${maxPixels} pixels.`, { width: meta.width, height: meta.height, maxPixels });
-  }
+  // Every other signature names its decoder, but AVIF and HEIC share ISO BMFF's: only the header tells them apart.
+  if (family === 'avif') checkHeader(await readHeader(bytes, family), family, maxPixels);
 
   let decoded: { data: Buffer; info: OutputInfo };
   try {
-    // The decoder gets the limit too, so no later change to the code above can let a bomb through.
-    decoded = await sharp(bytes, { ...options, limitInputPixels: maxPixels })
+    decoded = await sharp(bytes, { ...DECODE_OPTIONS, limitInputPixels: maxPixels })
       // Transparent pixels carry whatever colour the encoder left under them (often black); white gives every
       // such image the same neutral, light background a face photo is expected to have.
       .flatten({ background: '#ffffff' })
@@ -78,16 +61,54 @@ export async function decodeImage(bytes: Uint8Array, limits?: Partial<ImageLimit
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
   } catch {
-    throw new MedfaceError('CORRUPT_IMAGE', `The ${format} image data is truncated or corrupt.`, { format });
+    throw await refusal(bytes, family, maxPixels);
   }
   const { data, info } = decoded;
   if (info.channels !== 3) {
-    throw new MedfaceError('CORRUPT_IMAGE', `The ${format} image decoded to ${info.channels} channels.`, { format });
+    throw new MedfaceError('CORRUPT_IMAGE', `The ${family} image decoded to ${info.channels} channels.`, { format: family });
   }
   return {
     data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
     width: info.width,
     height: info.height,
-    format,
+    format: family,
   };
+}
+
+/** failOn 'warning' (sharp's advice for untrusted input): a JPEG whose data ends early is refused, not grey-filled. */
+const DECODE_OPTIONS: SharpOptions = { pages: 1, page: 0, autoOrient: true, failOn: 'warning' };
+
+/** The header's format and dimensions (sharp's metadata reads headers only); CORRUPT_IMAGE when unreadable. */
+async function readHeader(bytes: Uint8Array, family: string): Promise<{ format: string; width: number; height: number }> {
+  let meta: Metadata;
+  try {
+    // No pixel limit here: sharp would refuse an oversized header with an error indistinguishable from a corrupt one.
+    meta = await sharp(bytes, { ...DECODE_OPTIONS, limitInputPixels: false }).metadata();
+  } catch {
+    throw new MedfaceError('CORRUPT_IMAGE', `The ${family} header could not be read.`, { format: family });
+  }
+  // libheif reads HEIC headers too, but this build of sharp can only decode the AV1 flavour.
+  const format = meta.format === 'heif' ? (meta.compression === 'av1' ? 'avif' : 'heic') : meta.format;
+  return { format, width: meta.width, height: meta.height };
+}
+
+/** Refuses a header of another format than the signature's, or of more pixels than `maxPixels`. */
+function checkHeader(header: { format: string; width: number; height: number }, family: string, maxPixels: number): void {
+  const { format, width, height } = header;
+  if (format !== family) {
+    throw new MedfaceError('UNSUPPORTED_FORMAT', `Images of format ${format} are not accepted.`, { format });
+  }
+  if (width * height > maxPixels) {
+    throw new MedfaceError('IMAGE_DIMENSIONS_TOO_LARGE', `The image is ${width}x${height} pixels; the limit is ${maxPixels} pixels.`, { width, height, maxPixels });
+  }
+}
+
+/** Why the decoder refused the bytes: the header's verdict when it has one, else truncated or corrupt data. */
+async function refusal(bytes: Uint8Array, family: string, maxPixels: number): Promise<MedfaceError> {
+  try {
+    checkHeader(await readHeader(bytes, family), family, maxPixels);
+  } catch (e) {
+    return e as MedfaceError;
+  }
+  return new MedfaceError('CORRUPT_IMAGE', `The ${family} image data is truncated or corrupt.`, { format: family });
 }

@@ -3,7 +3,7 @@ import type * as tfTypes from '@tensorflow/tfjs-core';
 import { estimateSimilarity, warpAffine, type Affine2x3 } from '../align.js';
 import { FACE_API_DIR, fileModelHandler, initTf } from '../runtime.js';
 import type { DetectedFace, Point, RgbImage } from '../types.js';
-import type { Embedder } from './types.js';
+import { LoadOnce, type ChipCutter, type ChipEmbedder } from './types.js';
 
 type Tf = typeof tfTypes;
 
@@ -141,20 +141,17 @@ const CONV_LAYERS = ['conv32_down', ...RESIDUAL_BLOCKS.flatMap(([name]) => [`${n
  * tfjs-core ops with the weights face-api ships. Each face is embedded together with its mirror image in one
  * batch of two and the two descriptors averaged (flip test-time augmentation), then L2-normalised.
  */
-export class DlibEmbedder implements Embedder {
+export class DlibEmbedder implements ChipEmbedder {
   readonly id = DLIB_EMBEDDER_ID;
   readonly dimensions = 128;
+  readonly chip: ChipCutter = dlibChip;
   private tf: Tf | undefined;
   /** Folded weights: `<layer>/filters` and `<layer>/bias` for each of CONV_LAYERS, and `fc`. */
   private params: tfTypes.NamedTensorMap | undefined;
-  private loading: Promise<void> | undefined;
+  private readonly loading = new LoadOnce();
 
   load(): Promise<void> {
-    this.loading ??= this.loadParams().catch((e: unknown) => {
-      this.loading = undefined;
-      throw e;
-    });
-    return this.loading;
+    return this.loading.run(() => this.loadParams());
   }
 
   embed(image: RgbImage, face: DetectedFace): Promise<Float32Array> {
@@ -184,7 +181,7 @@ export class DlibEmbedder implements Embedder {
   dispose(): void {
     for (const t of Object.values(this.params ?? {})) t.dispose();
     this.params = undefined;
-    this.loading = undefined;
+    this.loading.reset();
   }
 
   private async loadParams(): Promise<void> {

@@ -5,7 +5,7 @@ import { NativeNetwork, nativeRuntime } from '../onnx/session.js';
 import { WASM_RUNTIME, type RuntimeSettings } from '../runtime.js';
 import type { DetectedFace, RgbImage } from '../types.js';
 import { arcfaceChip } from './arcface-chip.js';
-import type { Embedder } from './types.js';
+import { LoadOnce, type ChipCutter, type ChipEmbedder } from './types.js';
 
 /**
  * Faceplugin's face feature network, `fr_feature.onnx` of the npm package faceplugin-face-recognition-js 0.0.1
@@ -31,26 +31,26 @@ export function facepluginInput(chip: RgbImage): Float32Array {
   return input;
 }
 
-export class FacepluginEmbedder implements Embedder {
+export class FacepluginEmbedder implements ChipEmbedder {
   readonly id = FACEPLUGIN_EMBEDDER_ID;
   readonly dimensions = DIMENSIONS;
+  readonly chip: ChipCutter = arcfaceChip;
   private network: NativeNetwork | undefined;
-  private loading: Promise<void> | undefined;
+  private readonly loading = new LoadOnce();
 
   constructor(private readonly modelFile = FACEPLUGIN_MODEL_FILE) {}
 
   load(runtime: RuntimeSettings = WASM_RUNTIME): Promise<void> {
-    this.loading ??= this.loadModel(runtime).catch((e: unknown) => {
-      this.loading = undefined;
-      throw e;
-    });
-    return this.loading;
+    return this.loading.run(() => this.loadModel(runtime));
   }
 
   embed(image: RgbImage, face: DetectedFace): Promise<Float32Array> {
+    return this.embedChip(arcfaceChip(image, face));
+  }
+
+  embedChip(chip: RgbImage): Promise<Float32Array> {
     const { network } = this;
     if (!network) throw new Error(`${this.id}: load() must finish before embed()`);
-    const chip = arcfaceChip(image, face);
     const raw = network.run(facepluginInput(chip), [1, 3, chip.height, chip.width])[0]!.data;
     if (raw.length !== DIMENSIONS) throw new Error(`${this.id}: descriptor has ${raw.length} values, not ${DIMENSIONS}`);
     const norm = Math.hypot(...raw);
@@ -60,7 +60,7 @@ export class FacepluginEmbedder implements Embedder {
   dispose(): void {
     this.network?.dispose();
     this.network = undefined;
-    this.loading = undefined;
+    this.loading.reset();
   }
 
   private async loadModel(runtime: RuntimeSettings): Promise<void> {

@@ -6,7 +6,7 @@ import { MedfaceError } from '../../errors.js';
 import { NativeNetwork, nativeRuntime, readGraphModel } from '../onnx/session.js';
 import { fileModelHandler, initTf, WASM_RUNTIME, type RuntimeSettings } from '../runtime.js';
 import type { DetectedFace, RgbImage } from '../types.js';
-import type { Embedder } from './types.js';
+import { LoadOnce, type ChipCutter, type ChipEmbedder } from './types.js';
 
 const require = createRequire(import.meta.url);
 
@@ -25,7 +25,7 @@ export interface GraphEmbedderSpec {
   /** The graph node whose value is the descriptor (the model's first output when absent). */
   output?: string;
   /** The face chip the network was trained on, cut from the image; its size is the network's input size. */
-  chip(image: RgbImage, face: DetectedFace): RgbImage;
+  chip: ChipCutter;
   /**
    * Turns a batch of chips, float RGB 0..255 interleaved ([n, h, w, 3]), into the network's input, in place;
    * absent, the network takes the pixels as they are.
@@ -38,14 +38,21 @@ export interface GraphEmbedderSpec {
 /**
  * A recogniser shipped as a tfjs graph model, run on onnxruntime (converted at load, src/face/onnx/) or on
  * tfjs-wasm as `load` is told. With `flip`, each face is embedded together with its mirror image in one batch of
- * two and the two raw descriptors averaged (test-time augmentation); the result is L2-normalised either way.
+ * two, one run of the network, and the two raw descriptors averaged (test-time augmentation); the result is
+ * L2-normalised either way.
  */
-export class GraphModelEmbedder implements Embedder {
+export class GraphModelEmbedder implements ChipEmbedder {
   readonly id: string;
   readonly dimensions: number;
+  readonly chip: ChipCutter;
   /** Raw descriptors of a batch of network inputs, [n × length], on the runtime chosen at load. */
   private network: { run(input: Float32Array, dims: number[]): Promise<Float32Array>; dispose(): void } | undefined;
-  private loading: Promise<void> | undefined;
+  private readonly loading = new LoadOnce();
+  /**
+   * The network's input, reused from face to face: both runtimes read it before `run` first yields (onnxruntime
+   * runs synchronously, tfjs copies it into a tensor), so a second face cannot overwrite it mid-run.
+   */
+  private input = new Float32Array(0);
 
   constructor(
     private readonly spec: GraphEmbedderSpec,
@@ -53,30 +60,33 @@ export class GraphModelEmbedder implements Embedder {
   ) {
     this.id = flip ? `${spec.id}+flip` : spec.id;
     this.dimensions = spec.dimensions;
+    this.chip = spec.chip;
   }
 
   load(runtime: RuntimeSettings = WASM_RUNTIME): Promise<void> {
-    this.loading ??= this.loadModel(runtime).catch((e: unknown) => {
-      this.loading = undefined;
-      throw e;
-    });
-    return this.loading;
+    return this.loading.run(() => this.loadModel(runtime));
   }
 
-  async embed(image: RgbImage, face: DetectedFace): Promise<Float32Array> {
+  embed(image: RgbImage, face: DetectedFace): Promise<Float32Array> {
+    return this.embedChip(this.spec.chip(image, face));
+  }
+
+  async embedChip(chip: RgbImage): Promise<Float32Array> {
     const { network } = this;
     if (!network) throw new Error(`${this.id}: load() must finish before embed()`);
-    const chip = this.spec.chip(image, face);
-    const chips = this.flip ? [chip, mirrored(chip)] : [chip];
-    const pixels = new Float32Array(chips.length * chip.data.length);
-    chips.forEach((c, i) => pixels.set(c.data, i * chip.data.length));
+    const count = this.flip ? 2 : 1;
+    const size = chip.data.length;
+    if (this.input.length !== count * size) this.input = new Float32Array(count * size);
+    const pixels = this.input;
+    pixels.set(chip.data);
+    if (this.flip) writeMirrored(chip, pixels, size);
     this.spec.normalise?.(pixels);
-    const raw = await network.run(pixels, [chips.length, chip.height, chip.width, 3]);
-    const length = raw.length / chips.length;
+    const raw = await network.run(pixels, [count, chip.height, chip.width, 3]);
+    const length = raw.length / count;
     if (length !== this.dimensions) throw new Error(`${this.id}: descriptor has ${length} values, not ${this.dimensions}`);
     // The mean of the chips' descriptors, L2-normalised.
     const vector = new Float32Array(length);
-    for (let c = 0; c < chips.length; c++) for (let i = 0; i < length; i++) vector[i]! += raw[c * length + i]! / chips.length;
+    for (let c = 0; c < count; c++) for (let i = 0; i < length; i++) vector[i]! += raw[c * length + i]! / count;
     const norm = Math.hypot(...vector);
     for (let i = 0; i < length; i++) vector[i]! /= norm;
     return vector;
@@ -85,7 +95,7 @@ export class GraphModelEmbedder implements Embedder {
   dispose(): void {
     this.network?.dispose();
     this.network = undefined;
-    this.loading = undefined;
+    this.loading.reset();
   }
 
   private async loadModel(runtime: RuntimeSettings): Promise<void> {
@@ -144,18 +154,16 @@ export function humanModelsFile(name: string): string {
   return path.join(path.dirname(packageJson), 'models', name);
 }
 
-/** The chip's mirror image (left and right swapped). */
-function mirrored(chip: RgbImage): RgbImage {
+/** Writes the chip's mirror image (left and right swapped) into `out` from `offset`, as floats. */
+function writeMirrored(chip: RgbImage, out: Float32Array, offset: number): void {
   const { width, height, data } = chip;
-  const out = new Uint8Array(data.length);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       const from = (y * width + x) * 3;
-      const to = (y * width + (width - 1 - x)) * 3;
+      const to = offset + (y * width + (width - 1 - x)) * 3;
       out[to] = data[from]!;
       out[to + 1] = data[from + 1]!;
       out[to + 2] = data[from + 2]!;
     }
   }
-  return { data: out, width, height };
 }

@@ -7,7 +7,8 @@ import { isMedfaceError } from '../../../src/errors.js';
 import { createDetector } from '../../../src/face/detector.js';
 import { arcfaceChip } from '../../../src/face/embedders/arcface-chip.js';
 import { FACEPLUGIN_MODEL_FILE, FacepluginEmbedder } from '../../../src/face/embedders/faceplugin.js';
-import { createMobileFaceNetFacepluginEmbedder, MOBILEFACENET_FACEPLUGIN_EMBEDDER_ID } from '../../../src/face/embedders/fused.js';
+import { createFaceResEmbedder } from '../../../src/face/embedders/faceres.js';
+import { createMobileFaceNetFacepluginEmbedder, FusedEmbedder, MOBILEFACENET_FACEPLUGIN_EMBEDDER_ID } from '../../../src/face/embedders/fused.js';
 import { createEmbedder } from '../../../src/face/embedders/index.js';
 import { createMobileFaceNetEmbedder } from '../../../src/face/embedders/mobilefacenet.js';
 import { decodeImage } from '../../../src/face/image.js';
@@ -105,5 +106,17 @@ describe(MOBILEFACENET_FACEPLUGIN_EMBEDDER_ID, () => {
       expect(norm(a.f)).toBeCloseTo(1, 5);
       for (const b of all) expect(dot(a.f, b.f)).toBeCloseTo((dot(a.m, b.m) + dot(a.p, b.p)) / 2, 5);
     }
+  });
+
+  it('cuts the ArcFace chip once for both networks: the same vector, bit for bit, as each network embedding the face itself', async () => {
+    for (const face of faces) {
+      const [f, m, p] = [await fused.embed(image, face), await mobilefacenet.embed(image, face), await faceplugin.embed(image, face)];
+      const expected = Float32Array.from([...m, ...p], (v) => v * Math.SQRT1_2);
+      expect(Array.from(f, (v, i) => Object.is(v, expected[i]) || `${i}: ${v} != ${expected[i]}`).filter((v) => v !== true)).toEqual([]);
+    }
+  });
+
+  it('refuses to fuse recognisers that take different chips', () => {
+    expect(() => new FusedEmbedder('x', [createMobileFaceNetEmbedder(), createFaceResEmbedder()])).toThrow(/same chip/);
   });
 });
