@@ -39,7 +39,7 @@ import { similarity } from '../src/identity/match.js';
 import { thresholdsFor } from '../src/identity/thresholds.js';
 import { assessSequence, frameSignals, type FrameObserver, type LivenessAssessment } from '../src/liveness/assess.js';
 import { sheetResiduals, type SheetResiduals } from '../src/liveness/planarity.js';
-import { ACTIVE_LIVENESS, explainedBySheet, frameStates, parallax, performedActions, signalsOf, type FrameSignals } from '../src/liveness/sequence.js';
+import { ACTIVE_LIVENESS, explainedBySheet, frameStates, parallax, performedActions, signalsOf, keptArea, type FrameSignals } from '../src/liveness/sequence.js';
 import { randomChallengeActions, type CapturedFrame, type LivenessAction, type LivenessChallenge } from '../src/liveness/types.js';
 import { MAX_SOURCE_FACE_WIDTH, MIN_SOURCE_EYE_DISTANCE, proxySources } from './proxy-sources.js';
 import { remembering } from './liveness-trials.js';
@@ -80,13 +80,13 @@ async function main(): Promise<void> {
   const results: Array<{ kind: Kind; source: string; actions: LivenessAction[]; verdict: Omit<LivenessAssessment, 'embedding' | 'views'>; frames?: string[] }> = [];
   const checkSeconds: number[] = [];
   const sheetFitMs: number[] = [];
-  // The flatness measures at the height of each turn and look-up the check detected.
-  type Peaks = { parallax: number[]; planeResidual: number[]; curledResidual: number[] };
+  // The flatness measures at the height of each turn and look-up the check detected (the face's area kept at turns only).
+  type Peaks = { parallax: number[]; keptArea: number[]; planeResidual: number[]; curledResidual: number[] };
   const atPeaks: Record<'genuine-proxy' | 'photo-2d-warps' | 'photo-steep-tilt' | 'photo-curled', Peaks> = {
-    'genuine-proxy': { parallax: [], planeResidual: [], curledResidual: [] },
-    'photo-2d-warps': { parallax: [], planeResidual: [], curledResidual: [] },
-    'photo-steep-tilt': { parallax: [], planeResidual: [], curledResidual: [] },
-    'photo-curled': { parallax: [], planeResidual: [], curledResidual: [] },
+    'genuine-proxy': { parallax: [], keptArea: [], planeResidual: [], curledResidual: [] },
+    'photo-2d-warps': { parallax: [], keptArea: [], planeResidual: [], curledResidual: [] },
+    'photo-steep-tilt': { parallax: [], keptArea: [], planeResidual: [], curledResidual: [] },
+    'photo-curled': { parallax: [], keptArea: [], planeResidual: [], curledResidual: [] },
   };
   const issued = Date.parse('2026-01-01T10:00:00Z');
   const challenge = (actions: LivenessAction[]): LivenessChallenge => ({
@@ -133,6 +133,7 @@ async function main(): Promise<void> {
     )) {
       if (run.action === 'blink' || run.action === 'come-closer') continue;
       into.parallax.push(parallax(signals[0], signals[run.peak]!, run.action));
+      if (run.action !== 'look-up') into.keptArea.push(keptArea(signals[0], signals[run.peak]!));
       const [a, b] = await Promise.all([frameSignals(faces, frames[0]!.image, true), frameSignals(faces, frames[run.peak]!.image, true)]);
       if (!a?.crop || !b?.crop) continue;
       const started = performance.now();
@@ -251,7 +252,9 @@ async function main(): Promise<void> {
     bpcerGenuineProxy: { ...rate('genuine-proxy', false), reasons: reasonsOf('genuine-proxy') },
     apcer: Object.fromEntries(ATTACKS.filter((a) => judged.has(a)).map((a) => [a, { ...rate(a, true), reasons: reasonsOf(a) }])),
     cost: { checkSecondsGenuine: stats(checkSeconds), sheetFitMs: stats(sheetFitMs), workers: Number(arg('workers', '1')) },
-    atPeaks: Object.fromEntries(Object.entries(atPeaks).map(([k, v]) => [k, { parallax: stats(v.parallax), planeResidual: stats(v.planeResidual), curledResidual: stats(v.curledResidual) }])),
+    atPeaks: Object.fromEntries(
+      Object.entries(atPeaks).map(([k, v]) => [k, { parallax: stats(v.parallax), keptArea: stats(v.keptArea), planeResidual: stats(v.planeResidual), curledResidual: stats(v.curledResidual) }]),
+    ),
     tiltedPhotos: tilted,
     realPrints: prints,
     video: videoReport,
