@@ -7,6 +7,8 @@
  *                                    [--out scratch/liveness-active.json]  (rewritten after each identity while it runs)
  *                                    [--attacks photo-curled,spliced-other-person]  (only these attack types are judged;
  *                                    every presentation is still made, so a seed's presentations do not depend on it)
+ *                                    [--only lfw-dev/Bono,lfw-dev/Chang_Jae_On]  (only these sources' presentations are
+ *                                    judged; the others are still made, so the named ones are the seed's own)
  *
  * Source photos: the first image of successive identities of ../shared/eval/{lfw-dev,faceapi-bbt,orl,yale},
  * taken in turn (never copied anywhere), whose face is large enough (MIN_SOURCE_EYE_DISTANCE). Sequences follow
@@ -99,8 +101,10 @@ async function main(): Promise<void> {
   const now = new Date(issued + 8_000);
   const readPose = async (image: RgbImage): Promise<{ yaw: number; pitch: number } | null> => (await faces.observe(await encodeFrame(image), false)).subject?.pose ?? null;
   const judged = new Set<Kind>(['genuine-proxy', ...(arg('attacks', ATTACKS.join(',')).split(',') as Kind[])]);
+  const only = arg('only', '').split(',').filter(Boolean);
+  const judgedSource = (source: string): boolean => only.length === 0 || only.includes(source);
   const record = async (kind: Kind, source: string, actions: LivenessAction[], frames: CapturedFrame[], at = now): Promise<void> => {
-    if (!judged.has(kind)) return;
+    if (!judged.has(kind) || !judgedSource(source)) return;
     const started = performance.now();
     const { embedding: _embedding, views: _views, ...verdict } = await assessSequence(faces, challenge(actions), frames, at);
     // A bona fide presentation is the first to show its frames to the pool: its time is a whole check's.
@@ -178,18 +182,18 @@ async function main(): Promise<void> {
     const actions = randomChallengeActions(random);
     const genuine = await toFrames(genuineProxy(face, triangles, actions, random));
     await record('genuine-proxy', name, actions, genuine);
-    await peaks(genuine, atPeaks['genuine-proxy']);
+    if (judgedSource(name)) await peaks(genuine, atPeaks['genuine-proxy']);
 
     const photo = await toFrames(photoAttack(face.image, actions, random));
     await record('photo-2d-warps', name, actions, photo);
-    if (judged.has('photo-2d-warps')) await peaks(photo, atPeaks['photo-2d-warps']);
+    if (judged.has('photo-2d-warps') && judgedSource(name)) await peaks(photo, atPeaks['photo-2d-warps']);
     // The same print tipped as far as the flatness measure below finds turns read from it.
     const steep = await toFrames(photoAttack(face.image, actions, random, { tilt: [1.2, 1.6] }));
     await record('photo-steep-tilt', name, actions, steep);
-    if (judged.has('photo-steep-tilt')) await peaks(steep, atPeaks['photo-steep-tilt']);
+    if (judged.has('photo-steep-tilt') && judgedSource(name)) await peaks(steep, atPeaks['photo-steep-tilt']);
     const curled = await toFrames(curledPrintAttack(face.image, actions, random));
     await record('photo-curled', name, actions, curled);
-    if (judged.has('photo-curled')) await peaks(curled, atPeaks['photo-curled']);
+    if (judged.has('photo-curled') && judgedSource(name)) await peaks(curled, atPeaks['photo-curled']);
 
     let other = randomChallengeActions(random);
     while (other.join() === actions.join()) other = randomChallengeActions(random);
@@ -205,7 +209,7 @@ async function main(): Promise<void> {
     const base = await renderingFor(victim, triangles, (await readPose(face.image)) ?? { yaw: 0, pitch: 0 }, readPose);
     const victimFrames = await toFrames(genuineProxy(victim, triangles, actions, random, { base }));
     let mixed = genuine;
-    const signals = await Promise.all(genuine.map(async (f) => signalsOf(await faces.observe(f.image, true))));
+    const signals = judgedSource(name) ? await Promise.all(genuine.map(async (f) => signalsOf(await faces.observe(f.image, true)))) : [];
     if (signals[0]) {
       frameStates(signals).forEach((s, i) => {
         if (s === 'neutral' && i >= STILL_FRAMES && i < genuine.length - STILL_FRAMES) mixed = spliced(mixed, victimFrames, i, i + 1);

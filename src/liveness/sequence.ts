@@ -59,14 +59,17 @@ export const ACTIVE_LIVENESS = {
    */
   minParallax: 0.15,
   /**
-   * Least share of the face's area (in the mesh: eye distance times height) left at the height of a turn, against
-   * the area the first frame's face keeps when turned and tipped as far as read (see `keptArea`). Heads keep 0.83
-   * and up (rendered), 0.89 and up (real clips, turns of up to 50° read); a print held curled and turned far
-   * (50–65°) shows the mesh only the part of the face its curl leaves in view, which the mesh fits as a smaller face
-   * read 15–30° turned, sometimes with a head's nose parallax: 0.46–0.67 (bench/liveness-active.ts, seeds 29 and
-   * 33; docs/liveness.md, "The face's size at a turn").
+   * A turn's height whose face kept less than `minKeptArea` of its area (in the mesh: eye distance times height),
+   * against the area the first frame's face keeps when turned and tipped as far as read (see `keptArea`), must show
+   * at least `minShrunkParallax` of nose parallax. A print held curled and turned far (50–65°) shows the mesh
+   * only the part of the face its curl leaves in view, which the mesh fits as a smaller face read 15–30° turned,
+   * with some nose parallax: kept 0.32–0.67, parallax 0.11–0.27; a head that loses that much of its area is
+   * turned far, and its nose stands out (the rendered heads that did: 0.54). Real heads kept 0.89 and up (turns
+   * of up to 50° read). bench/liveness-active.ts, seeds 29 and 33, and the real clips: docs/liveness.md,
+   * "The face's size at a turn".
    */
   minKeptArea: 0.75,
+  minShrunkParallax: 0.4,
   /**
    * Least share of the face that the best homography from the first frame leaves unexplained at the height of
    * every turn and look-up (see planarity.ts): the pixels' own answer to the question the mesh's landmarks cannot
@@ -407,17 +410,17 @@ export function keptArea(a: FrameSignals, b: FrameSignals): number {
 }
 
 /**
- * Whether frame `b`, at the height of a turn, shows a face that shrank from frame `a`'s more than a head turned
- * as far as read does (`minKeptArea`): the mesh reading a print turned far, part of it hidden by its curl, as a
- * small face. Only turns: a tipped print is caught by the other tests (docs/liveness.md).
+ * Whether the mesh alone shows frame `b`, at the height of `action`, to be frame `a`'s picture moved (see `flat`):
+ * too little nose parallax, or, at a turn, a face that shrank more than a head turned as far as read does with
+ * less parallax than a head turned far enough to shrink so shows (`minKeptArea`, `minShrunkParallax`): the mesh
+ * reading a print turned far, part of it hidden by its curl, as a small face. Not at a look-up: a tipped print is
+ * caught by the other tests (docs/liveness.md).
  */
-export function shrankInTurn(a: FrameSignals, b: FrameSignals, action: LivenessAction): boolean {
-  return (action === 'turn-left' || action === 'turn-right') && keptArea(a, b) < ACTIVE_LIVENESS.minKeptArea;
-}
-
-/** Whether the mesh alone shows frame `b`, at the height of `action`, to be frame `a`'s picture moved (see `flat`). */
 export function flatByMesh(a: FrameSignals, b: FrameSignals, action: LivenessAction): boolean {
-  return parallax(a, b, action) < ACTIVE_LIVENESS.minParallax || shrankInTurn(a, b, action);
+  const t = ACTIVE_LIVENESS;
+  const nose = parallax(a, b, action);
+  if (nose < t.minParallax) return true;
+  return (action === 'turn-left' || action === 'turn-right') && keptArea(a, b) < t.minKeptArea && nose < t.minShrunkParallax;
 }
 
 /**

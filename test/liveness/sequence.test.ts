@@ -360,6 +360,13 @@ describe('flatByMesh: a head keeps its size as it turns, a curled print turned f
     expect(flatByMesh(first, turned, 'turn-left')).toBe(false);
   });
 
+  it('passes a head turned 55° and read as 24°: it kept little of its area, but its nose stands out as far as that turn puts it', () => {
+    const turned = frame({ yaw: 24, interEye: 100 * Math.cos((55 * Math.PI) / 180), mesh: seen(headMesh(), 55) });
+    expect(keptArea(first, turned)).toBeLessThan(ACTIVE_LIVENESS.minKeptArea);
+    expect(parallax(first, turned, 'turn-left')).toBeGreaterThan(ACTIVE_LIVENESS.minShrunkParallax);
+    expect(flatByMesh(first, turned, 'turn-left')).toBe(false);
+  });
+
   it("refuses a curled print turned far as the mesh read it (bench/liveness-active.ts, seed 29, Allison_Searing): narrowed to 0.61, lowered to 0.87, read 25° turned, with a head's nose parallax", () => {
     // The mesh fits the part of the face the curl leaves in view as a smaller face, its nose offset as a head's would be.
     const mesh = seen(headMesh(), 0).map((p) => ({ x: 320 + 0.61 * (p.x - 320), y: 240 + 0.87 * (p.y - 240), z: p.z }));
