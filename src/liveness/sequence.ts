@@ -63,8 +63,8 @@ export const ACTIVE_LIVENESS = {
    * against the area the first frame's face keeps when turned and tipped as far as read (see `keptArea`), must show
    * at least `minShrunkParallax` of nose parallax. A print held curled and turned far (50–65°) shows the mesh
    * only the part of the face its curl leaves in view, which the mesh fits as a smaller face read 15–30° turned,
-   * with some nose parallax: kept 0.32–0.67, parallax 0.11–0.27; a head that loses that much of its area is
-   * turned far, and its nose stands out (the rendered heads that did: 0.54). Real heads kept 0.89 and up (turns
+   * with some nose parallax: kept 0.30–0.73, parallax 0.11–0.27; a head that loses that much of its area is
+   * turned far, and its nose stands out (the rendered heads that did: 0.54). Real heads kept 0.83 and up (turns
    * of up to 50° read). bench/liveness-active.ts, seeds 29 and 33, and the real clips: docs/liveness.md,
    * "The face's size at a turn".
    */
