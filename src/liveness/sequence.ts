@@ -62,7 +62,7 @@ export const ACTIVE_LIVENESS = {
    * A turn's height whose face kept less than `minKeptArea` of its area (in the mesh: eye distance times height),
    * against the area the first frame's face keeps when turned and tipped as far as read (see `keptArea`), must show
    * at least `minShrunkParallax` of nose parallax. A print held curled and turned far (50–65°) shows the mesh
-   * only the part of the face its curl leaves in view, which the mesh fits as a smaller face read 15–30° turned,
+   * only the part of the face its curl leaves in view, which the mesh fits as a smaller face read 13–31° turned,
    * with some nose parallax: kept 0.30–0.73, parallax 0.11–0.27; a head that loses that much of its area is
    * turned far, and its nose stands out (the rendered heads that did: 0.54). Real heads kept 0.83 and up (turns
    * of up to 50° read). bench/liveness-active.ts, seeds 29 and 33, and the real clips: docs/liveness.md,
