@@ -7,6 +7,8 @@
  *                                    [--out scratch/liveness-active.json]  (rewritten after each identity while it runs)
  *                                    [--attacks photo-curled,spliced-other-person]  (only these attack types are judged;
  *                                    every presentation is still made, so a seed's presentations do not depend on it)
+ *                                    [--only lfw-dev/Bono,lfw-dev/Chang_Jae_On]  (only these sources' presentations are
+ *                                    judged; the others are still made, so the named ones are the seed's own)
  *
  * Source photos: the first image of successive identities of ../shared/eval/{lfw-dev,faceapi-bbt,orl,yale},
  * taken in turn (never copied anywhere), whose face is large enough (MIN_SOURCE_EYE_DISTANCE). Sequences follow
@@ -39,7 +41,7 @@ import { similarity } from '../src/identity/match.js';
 import { thresholdsFor } from '../src/identity/thresholds.js';
 import { assessSequence, frameSignals, type FrameObserver, type LivenessAssessment } from '../src/liveness/assess.js';
 import { sheetResiduals, type SheetResiduals } from '../src/liveness/planarity.js';
-import { ACTIVE_LIVENESS, explainedBySheet, frameStates, parallax, performedActions, signalsOf, type FrameSignals } from '../src/liveness/sequence.js';
+import { ACTIVE_LIVENESS, explainedBySheet, frameStates, parallax, performedActions, signalsOf, keptArea, type FrameSignals } from '../src/liveness/sequence.js';
 import { randomChallengeActions, type CapturedFrame, type LivenessAction, type LivenessChallenge } from '../src/liveness/types.js';
 import { MAX_SOURCE_FACE_WIDTH, MIN_SOURCE_EYE_DISTANCE, proxySources } from './proxy-sources.js';
 import { remembering } from './liveness-trials.js';
@@ -80,13 +82,13 @@ async function main(): Promise<void> {
   const results: Array<{ kind: Kind; source: string; actions: LivenessAction[]; verdict: Omit<LivenessAssessment, 'embedding' | 'views'>; frames?: string[] }> = [];
   const checkSeconds: number[] = [];
   const sheetFitMs: number[] = [];
-  // The flatness measures at the height of each turn and look-up the check detected.
-  type Peaks = { parallax: number[]; planeResidual: number[]; curledResidual: number[] };
+  // The flatness measures at the height of each turn and look-up the check detected (the face's area kept at turns only).
+  type Peaks = { parallax: number[]; keptArea: number[]; planeResidual: number[]; curledResidual: number[] };
   const atPeaks: Record<'genuine-proxy' | 'photo-2d-warps' | 'photo-steep-tilt' | 'photo-curled', Peaks> = {
-    'genuine-proxy': { parallax: [], planeResidual: [], curledResidual: [] },
-    'photo-2d-warps': { parallax: [], planeResidual: [], curledResidual: [] },
-    'photo-steep-tilt': { parallax: [], planeResidual: [], curledResidual: [] },
-    'photo-curled': { parallax: [], planeResidual: [], curledResidual: [] },
+    'genuine-proxy': { parallax: [], keptArea: [], planeResidual: [], curledResidual: [] },
+    'photo-2d-warps': { parallax: [], keptArea: [], planeResidual: [], curledResidual: [] },
+    'photo-steep-tilt': { parallax: [], keptArea: [], planeResidual: [], curledResidual: [] },
+    'photo-curled': { parallax: [], keptArea: [], planeResidual: [], curledResidual: [] },
   };
   const issued = Date.parse('2026-01-01T10:00:00Z');
   const challenge = (actions: LivenessAction[]): LivenessChallenge => ({
@@ -99,8 +101,10 @@ async function main(): Promise<void> {
   const now = new Date(issued + 8_000);
   const readPose = async (image: RgbImage): Promise<{ yaw: number; pitch: number } | null> => (await faces.observe(await encodeFrame(image), false)).subject?.pose ?? null;
   const judged = new Set<Kind>(['genuine-proxy', ...(arg('attacks', ATTACKS.join(',')).split(',') as Kind[])]);
+  const only = arg('only', '').split(',').filter(Boolean);
+  const judgedSource = (source: string): boolean => only.length === 0 || only.includes(source);
   const record = async (kind: Kind, source: string, actions: LivenessAction[], frames: CapturedFrame[], at = now): Promise<void> => {
-    if (!judged.has(kind)) return;
+    if (!judged.has(kind) || !judgedSource(source)) return;
     const started = performance.now();
     const { embedding: _embedding, views: _views, ...verdict } = await assessSequence(faces, challenge(actions), frames, at);
     // A bona fide presentation is the first to show its frames to the pool: its time is a whole check's.
@@ -133,6 +137,7 @@ async function main(): Promise<void> {
     )) {
       if (run.action === 'blink' || run.action === 'come-closer') continue;
       into.parallax.push(parallax(signals[0], signals[run.peak]!, run.action));
+      if (run.action !== 'look-up') into.keptArea.push(keptArea(signals[0], signals[run.peak]!));
       const [a, b] = await Promise.all([frameSignals(faces, frames[0]!.image, true), frameSignals(faces, frames[run.peak]!.image, true)]);
       if (!a?.crop || !b?.crop) continue;
       const started = performance.now();
@@ -177,18 +182,18 @@ async function main(): Promise<void> {
     const actions = randomChallengeActions(random);
     const genuine = await toFrames(genuineProxy(face, triangles, actions, random));
     await record('genuine-proxy', name, actions, genuine);
-    await peaks(genuine, atPeaks['genuine-proxy']);
+    if (judgedSource(name)) await peaks(genuine, atPeaks['genuine-proxy']);
 
     const photo = await toFrames(photoAttack(face.image, actions, random));
     await record('photo-2d-warps', name, actions, photo);
-    if (judged.has('photo-2d-warps')) await peaks(photo, atPeaks['photo-2d-warps']);
+    if (judged.has('photo-2d-warps') && judgedSource(name)) await peaks(photo, atPeaks['photo-2d-warps']);
     // The same print tipped as far as the flatness measure below finds turns read from it.
     const steep = await toFrames(photoAttack(face.image, actions, random, { tilt: [1.2, 1.6] }));
     await record('photo-steep-tilt', name, actions, steep);
-    if (judged.has('photo-steep-tilt')) await peaks(steep, atPeaks['photo-steep-tilt']);
+    if (judged.has('photo-steep-tilt') && judgedSource(name)) await peaks(steep, atPeaks['photo-steep-tilt']);
     const curled = await toFrames(curledPrintAttack(face.image, actions, random));
     await record('photo-curled', name, actions, curled);
-    if (judged.has('photo-curled')) await peaks(curled, atPeaks['photo-curled']);
+    if (judged.has('photo-curled') && judgedSource(name)) await peaks(curled, atPeaks['photo-curled']);
 
     let other = randomChallengeActions(random);
     while (other.join() === actions.join()) other = randomChallengeActions(random);
@@ -204,7 +209,7 @@ async function main(): Promise<void> {
     const base = await renderingFor(victim, triangles, (await readPose(face.image)) ?? { yaw: 0, pitch: 0 }, readPose);
     const victimFrames = await toFrames(genuineProxy(victim, triangles, actions, random, { base }));
     let mixed = genuine;
-    const signals = await Promise.all(genuine.map(async (f) => signalsOf(await faces.observe(f.image, true))));
+    const signals = judgedSource(name) ? await Promise.all(genuine.map(async (f) => signalsOf(await faces.observe(f.image, true)))) : [];
     if (signals[0]) {
       frameStates(signals).forEach((s, i) => {
         if (s === 'neutral' && i >= STILL_FRAMES && i < genuine.length - STILL_FRAMES) mixed = spliced(mixed, victimFrames, i, i + 1);
@@ -251,7 +256,9 @@ async function main(): Promise<void> {
     bpcerGenuineProxy: { ...rate('genuine-proxy', false), reasons: reasonsOf('genuine-proxy') },
     apcer: Object.fromEntries(ATTACKS.filter((a) => judged.has(a)).map((a) => [a, { ...rate(a, true), reasons: reasonsOf(a) }])),
     cost: { checkSecondsGenuine: stats(checkSeconds), sheetFitMs: stats(sheetFitMs), workers: Number(arg('workers', '1')) },
-    atPeaks: Object.fromEntries(Object.entries(atPeaks).map(([k, v]) => [k, { parallax: stats(v.parallax), planeResidual: stats(v.planeResidual), curledResidual: stats(v.curledResidual) }])),
+    atPeaks: Object.fromEntries(
+      Object.entries(atPeaks).map(([k, v]) => [k, { parallax: stats(v.parallax), keptArea: stats(v.keptArea), planeResidual: stats(v.planeResidual), curledResidual: stats(v.curledResidual) }]),
+    ),
     tiltedPhotos: tilted,
     realPrints: prints,
     video: videoReport,

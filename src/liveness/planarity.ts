@@ -37,7 +37,7 @@ const ITERATIONS = 30;
  * The face outline of the MediaPipe mesh (its silhouette ring), pulled in towards its centre by `ROI_SHRINK` so
  * the region stays on the face in the first frame.
  */
-const FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109];
+export const FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109];
 const ROI_SHRINK = 0.75;
 /**
  * Landmarks roughly in one plane (eye corners, forehead, temples, cheeks, chin), at one depth and unmoved by speech

@@ -1,12 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import type { Embedding } from '../../src/face/index.js';
+import type { Embedding, Point3 } from '../../src/face/index.js';
+import { FACE_OVAL } from '../../src/liveness/planarity.js';
 import {
   abruptChanges,
   ACTIVE_LIVENESS,
   answeringMoves,
   changedFaces,
+  keptArea,
+  flatByMesh,
   frameStates,
   judgeSequence,
+  parallax,
   performedActions,
   readSequence,
   sequenceReasons,
@@ -315,5 +319,60 @@ describe('changedFaces: one face throughout, chained frame to frame', () => {
 
   it('needs the match frame to carry an embedding', () => {
     expect(() => changedFaces(1, [frame(), frame()], cut)).toThrow(RangeError);
+  });
+});
+
+/**
+ * A head's mesh in its own frame (x to the image's right, y down, z towards the camera; the eye centres 1 apart):
+ * the outline round the face, set back at the sides, the eye corners, the forehead and the nose tip in front.
+ * The other landmarks play no part in the mesh tests.
+ */
+function headMesh(): Point3[] {
+  const mesh: Point3[] = Array.from({ length: 468 }, () => ({ x: 0, y: 0, z: 0 }));
+  FACE_OVAL.forEach((i, k) => {
+    const t = (2 * Math.PI * k) / FACE_OVAL.length;
+    mesh[i] = { x: 1.3 * Math.sin(t), y: 0.3 - 1.7 * Math.cos(t), z: -0.9 * Math.abs(Math.sin(t)) };
+  });
+  mesh[33] = { x: -0.75, y: 0, z: -0.2 };
+  mesh[133] = { x: -0.25, y: 0, z: -0.05 };
+  mesh[362] = { x: 0.25, y: 0, z: -0.05 };
+  mesh[263] = { x: 0.75, y: 0, z: -0.2 };
+  mesh[151] = { x: 0, y: -1, z: 0.1 };
+  mesh[1] = { x: 0, y: 0.5, z: 0.7 };
+  mesh[4] = { x: 0, y: 0.4, z: 0.65 };
+  return mesh;
+}
+
+/** The mesh turned by `degrees` (to the subject's left when positive), scaled by `size` and seen from the front, 100 px to the eye distance. */
+function seen(mesh: readonly Point3[], degrees: number, size = 1): Point3[] {
+  const c = Math.cos((degrees * Math.PI) / 180),
+    s = Math.sin((degrees * Math.PI) / 180);
+  return mesh.map((p) => ({ x: 320 + 100 * size * (p.x * c + p.z * s), y: 240 + 100 * size * p.y, z: 100 * size * (p.z * c - p.x * s) }));
+}
+
+describe('flatByMesh: a head keeps its size as it turns, a curled print turned far does not', () => {
+  const first = frame({ mesh: seen(headMesh(), 0) });
+
+  it('passes a head turned 30° and read as 20° (the detector under-reads a turn): its nose stands out and it keeps its size', () => {
+    const turned = frame({ yaw: 20, interEye: 100 * Math.cos(Math.PI / 6), mesh: seen(headMesh(), 30) });
+    expect(parallax(first, turned, 'turn-left')).toBeGreaterThan(ACTIVE_LIVENESS.minParallax);
+    expect(keptArea(first, turned)).toBeGreaterThan(ACTIVE_LIVENESS.minKeptArea);
+    expect(flatByMesh(first, turned, 'turn-left')).toBe(false);
+  });
+
+  it('passes a head turned 55° and read as 24°: it kept little of its area, but its nose stands out as far as that turn puts it', () => {
+    const turned = frame({ yaw: 24, interEye: 100 * Math.cos((55 * Math.PI) / 180), mesh: seen(headMesh(), 55) });
+    expect(keptArea(first, turned)).toBeLessThan(ACTIVE_LIVENESS.minKeptArea);
+    expect(parallax(first, turned, 'turn-left')).toBeGreaterThan(ACTIVE_LIVENESS.minShrunkParallax);
+    expect(flatByMesh(first, turned, 'turn-left')).toBe(false);
+  });
+
+  it("refuses a curled print turned far as the mesh read it (bench/liveness-active.ts, seed 29, Allison_Searing): narrowed to 0.61, lowered to 0.87, read 25° turned, with a head's nose parallax", () => {
+    // The mesh fits the part of the face the curl leaves in view as a smaller face, its nose offset as a head's would be.
+    const mesh = seen(headMesh(), 0).map((p) => ({ x: 320 + 0.61 * (p.x - 320), y: 240 + 0.87 * (p.y - 240), z: p.z }));
+    for (const i of [1, 4]) mesh[i] = { ...mesh[i]!, x: mesh[i]!.x + 26 };
+    const print = frame({ yaw: 25, interEye: 61, mesh });
+    expect(parallax(first, print, 'turn-left')).toBeGreaterThan(ACTIVE_LIVENESS.minParallax);
+    expect(flatByMesh(first, print, 'turn-left')).toBe(true);
   });
 });
