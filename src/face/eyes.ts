@@ -19,10 +19,10 @@ export interface EyeOpenness {
   /**
    * Both eyes' mean lid opening over the face's height from the eyes to the base of the nose: how wide the eyes
    * are opened, the way they widen when they look up (the upper lid rises with the gaze, the lower one drops). A
-   * ratio of two lengths that run the same way on the face, so a picture turned, tipped or moved in any way that
-   * keeps it flat leaves it as it was; openness over eye width rises when a head or a picture turns (the eye's
-   * width shortens). The iris model's iris centre was tried for the gaze and did not rise on a real look-up made
-   * with the eyes at a kiosk's resolution (docs/liveness.md).
+   * ratio of two lengths that run the same way on the face, so in geometry a picture turned or tipped keeps it
+   * (openness over eye width rises when a head or a picture turns: the eye's width shortens); the iris model's
+   * reading of a print's lids is not so steady (docs/liveness.md). The iris model's iris centre was tried for the
+   * gaze and did not rise on a real look-up made with the eyes at a kiosk's resolution (ibid.).
    */
   aperture: number;
 }
