@@ -264,6 +264,18 @@ describe('frameStates: a look-up made mostly with the eyes, where one is asked',
     // A head's look-up and a turn: their peaks, as before.
     expect(evidenceOf({ action: 'turn-left', first: 1, last: 3, peak: 2 }, still)).toEqual({ frame: 2, action: 'turn-left' });
   });
+
+  it('refuses an eye look-up with no turn to measure as flat: a print can read its eyes as wide', async () => {
+    const face = embedding(0);
+    const still = [frame(), frame(), frame({ yaw: -3, pitch: -(t.neutralPitch + 1), aperture: wide }), frame({ pitch: -(t.neutralPitch + 2), aperture: wide }), frame(), frame(), frame()].map((f) => ({
+      ...f,
+      embedding: face,
+    }));
+    const challenge = { id: 'c', nonce: 'n', actions: ['look-up' as const, 'blink' as const], issuedAt: '2026-01-01T10:00:00Z', deadline: '2026-01-01T10:00:20Z' };
+    const verdict = await judgeSequence(challenge, [...still, frame({ ear: 0.1, embedding: face }), frame({ embedding: face }), frame({ embedding: face })], TIMES, { same: 0.9, turned: 0.8 });
+    expect(verdict.observed).toEqual(['look-up', 'blink']);
+    expect(verdict.reasons).toEqual(['LIVENESS_FLAT_FACE']);
+  });
 });
 
 describe('readSequence: the key frames are those the decision rests on', () => {
