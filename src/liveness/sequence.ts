@@ -33,8 +33,8 @@ export const ACTIVE_LIVENESS = {
    * head's yaw did meanwhile: a real person turned about 15° as his eyes went up and his head lifted 5°
    * (bench/liveness-real.ts). The widening is no evidence against a picture: the iris model reads a tipped or
    * curled print's eyes 1.2–1.95 times wider in some frames (docs/liveness.md), so such a look-up must bring its
-   * own 3-D evidence (see evidenceOf). The widening keeps a rendered head's turn, lifted a few degrees, from being
-   * taken for a look-up (1.01 at most, ibid.).
+   * own 3-D evidence (see evidenceOf). An excursion that makes another asked move stays that move: rendered heads
+   * turning as asked lift 4–9° with their eyes read wider (bench/liveness-active.ts, seed 34).
    */
   eyesLookUpPitch: -4,
   eyesWidening: 1.1,
@@ -201,7 +201,7 @@ function median(values: number[]): number {
 export function frameStates(frames: ReadonlyArray<FrameSignals | null>, asked: readonly LivenessAction[] = []): FrameState[] {
   if (!frames[0]) return frames.map(() => 'no-face');
   const states = headStates(frames as ReadonlyArray<FrameSignals | null> & { 0: FrameSignals });
-  return asked.includes('look-up') ? eyesLookUps(states, frames as ReadonlyArray<FrameSignals | null> & { 0: FrameSignals }) : states;
+  return asked.includes('look-up') ? eyesLookUps(states, frames as ReadonlyArray<FrameSignals | null> & { 0: FrameSignals }, asked) : states;
 }
 
 /** Each frame's state as the head's pose and size alone show it. */
@@ -225,11 +225,11 @@ function headStates(frames: ReadonlyArray<FrameSignals | null> & { 0: FrameSigna
  * `states` with each look-up made mostly with the eyes read as one: every excursion from neutral (frames in no
  * neutral state or raised as below, between neutral ones) in which the head is lifted by eyesLookUpPitch or more
  * in a frame whose eyes are opened wider than in any level frame and eyesWidening times their usual aperture or
- * more, and in which the head is nowhere lifted as far as a look-up of the head (lookUpPitch: that excursion is
- * read from the pose, as it always was), becomes a look-up in every frame with a face: the turn or the partial
+ * more, and in which the head is nowhere lifted as far as a look-up of the head (lookUpPitch) and makes no other
+ * asked move (those excursions are read from the pose, as they always were), becomes a look-up in every frame with a face: the turn or the partial
  * lift that came with the eyes is part of it, not another action.
  */
-function eyesLookUps(states: readonly FrameState[], frames: ReadonlyArray<FrameSignals | null> & { 0: FrameSignals }): FrameState[] {
+function eyesLookUps(states: readonly FrameState[], frames: ReadonlyArray<FrameSignals | null> & { 0: FrameSignals }, asked: readonly LivenessAction[]): FrameState[] {
   const t = ACTIVE_LIVENESS;
   const { pose, aperture, widestAperture } = reference(frames);
   const raised = (i: number): boolean => {
@@ -248,7 +248,9 @@ function eyesLookUps(states: readonly FrameState[], frames: ReadonlyArray<FrameS
     while (to + 1 < states.length && away(to + 1)) to++;
     const span = Array.from({ length: to - from + 1 }, (_, k) => from + k);
     const headLookUp = span.some((i) => !!frames[i] && pose(frames[i]!).dp <= t.lookUpPitch);
-    if (span.some(raised) && !headLookUp) for (const i of span) if (states[i] !== 'no-face') out[i] = 'look-up';
+    // An asked move stays that move: rendered heads turning as asked lift 4–9° and read wider eyes (seed 34).
+    const askedMove = span.some((i) => states[i] !== 'look-up' && asked.includes(states[i] as LivenessAction));
+    if (span.some(raised) && !headLookUp && !askedMove) for (const i of span) if (states[i] !== 'no-face') out[i] = 'look-up';
     from = to + 1;
   }
   return out;

@@ -221,6 +221,8 @@ describe('frameStates: a look-up made mostly with the eyes, where one is asked',
     // Not asked: the head's reading, a turn; eyes raised unasked are never an action of their own.
     expect(actionsOf(eyesUp(wide), ['turn-left'])).toEqual(['turn-right']);
     expect(actionsOf(eyesUp(wide), [])).toEqual(['turn-right']);
+    // The turn asked too: it stays a turn (a head turning as asked may lift a little and widen its eyes).
+    expect(actionsOf(eyesUp(wide), ['look-up', 'turn-right'])).toEqual(['turn-right']);
   });
 
   it('wants the head lifted eyesLookUpPitch, and the eyes wider than eyesWidening of their usual aperture and than any level frame', () => {
