@@ -4,7 +4,7 @@
  * from photos (bench/liveness-active.ts's, a few identities).
  *
  *   npx tsx bench/liveness-real.ts [--identities 8] [--seed 1] [--workers 2] [--blink-fps 10] [--out scratch/liveness-real.json]
- *   npx tsx bench/liveness-real.ts --trace CLIP     per-frame yaw, pitch, eye openness every 0.1 s (for annotating)
+ *   npx tsx bench/liveness-real.ts --trace CLIP     per-frame yaw, pitch, eye openness and aperture every 0.1 s (for annotating)
  *
  * Each annotated action is cut as the kiosk page films it (bench/clip-frames.ts: a frame every 200 ms, every
  * 100 ms while a blink is asked, at ≤ 640 px, JPEG 0.85), from 600 ms before its start to 600 ms after its end
@@ -78,7 +78,7 @@ function summarise(trials: readonly Trial[]): Record<string, unknown> {
 async function trace(file: string): Promise<void> {
   const pool = await FacePool.create({ size: 1 });
   const clip = decodeClip(file);
-  console.log('t,faces,yaw,pitch,eyeLeft,eyeRight,interEye');
+  console.log('t,faces,yaw,pitch,eyeLeft,eyeRight,aperture,interEye');
   for (let i = 0; i * 0.1 < clip.duration; i++) {
     const image = await kioskFrame(clip, i * 0.1);
     if (!image) break;
@@ -86,7 +86,16 @@ async function trace(file: string): Promise<void> {
     const s = signalsOf(seen);
     console.log(
       s
-        ? [(i * 0.1).toFixed(1), seen.faces, s.yaw.toFixed(1), s.pitch.toFixed(1), seen.subject!.eyes.left.toFixed(3), seen.subject!.eyes.right.toFixed(3), s.interEye.toFixed(1)].join(',')
+        ? [
+            (i * 0.1).toFixed(1),
+            seen.faces,
+            s.yaw.toFixed(1),
+            s.pitch.toFixed(1),
+            seen.subject!.eyes.left.toFixed(3),
+            seen.subject!.eyes.right.toFixed(3),
+            s.aperture.toFixed(4),
+            s.interEye.toFixed(1),
+          ].join(',')
         : `${(i * 0.1).toFixed(1)},0`,
     );
   }

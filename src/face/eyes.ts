@@ -16,11 +16,22 @@ export interface EyeOpenness {
   /** Lid opening over eye width: the subject's right eye, then their left. About 0.3–0.4 open, under 0.15 shut. */
   right: number;
   left: number;
+  /**
+   * Both eyes' mean lid opening over the face's height from the eyes to the base of the nose: how wide the eyes
+   * are opened, the way they widen when they look up (the upper lid rises with the gaze, the lower one drops). A
+   * ratio of two lengths that run the same way on the face, so in geometry a picture turned or tipped keeps it
+   * (openness over eye width rises when a head or a picture turns: the eye's width shortens); the iris model's
+   * reading of a print's lids is not so steady (docs/liveness.md). The iris model's iris centre was tried for the
+   * gaze and did not rise on a real look-up made with the eyes at a kiosk's resolution (ibid.).
+   */
+  aperture: number;
 }
 
 /** Mesh eye corners (outer, inner) of the subject's right and left eye. */
 const RIGHT_CORNERS = [33, 133] as const;
 const LEFT_CORNERS = [263, 362] as const;
+/** Mesh point at the base of the nose, below the eyes' midpoint on the face's midline. */
+const NOSE_BASE = 2;
 /** The eye crop's side as a multiple of the corner-to-corner distance (MediaPipe's and Human's 2.3). */
 const CROP_ENLARGE = 2.3;
 const INPUT_SIZE = 64;
@@ -36,6 +47,9 @@ const LID_PAIRS = [
 ] as const;
 const OUTER_CORNER = 0;
 const INNER_CORNER = 8;
+/** The middle five points of each lid. */
+const LOWER_MIDDLE = [2, 3, 4, 5, 6] as const;
+const UPPER_MIDDLE = [10, 11, 12, 13, 14] as const;
 
 const IRIS_MODEL = path.join(HUMAN_DIR, 'models', 'iris.json');
 
@@ -82,13 +96,28 @@ function eyeBox(image: RgbImage, outer: Point, inner: Point, mirror: boolean): {
   return { box: mirror ? [y1, x2, y2, x1] : [y1, x1, y2, x2], side, origin };
 }
 
-/** Lid opening over eye width of one eye's model output (points in crop pixels; mirroring does not matter). */
-function openness(points: Float32Array | Int32Array | Uint8Array, offset: number): number {
+/**
+ * One eye's model output (points in crop pixels; mirroring does not matter): `openness`, the lid opening (mean
+ * distance across the lid pairs) over the eye's width; `across`, the distance between the upper and the lower lid's
+ * middle points measured across the line between the eye's corners (mean of each lid's middle five).
+ */
+function lids(points: Float32Array | Int32Array | Uint8Array, offset: number): { openness: number; across: number } {
   const at = (i: number): Point => ({ x: points[offset + i * 3]!, y: points[offset + i * 3 + 1]! });
-  const width = Math.hypot(at(OUTER_CORNER).x - at(INNER_CORNER).x, at(OUTER_CORNER).y - at(INNER_CORNER).y);
-  if (!(width > 0)) return 0;
+  const o = at(OUTER_CORNER),
+    n = at(INNER_CORNER);
+  const width = Math.hypot(o.x - n.x, o.y - n.y);
+  if (!(width > 0)) return { openness: 0, across: 0 };
   const gap = LID_PAIRS.reduce((s, [u, l]) => s + Math.hypot(at(u).x - at(l).x, at(u).y - at(l).y), 0) / LID_PAIRS.length;
-  return gap / width;
+  // Signed distance from the corner line, along its normal.
+  const off = (i: number): number => ((at(i).x - o.x) * (n.y - o.y) - (at(i).y - o.y) * (n.x - o.x)) / width;
+  const mean = (ids: readonly number[]): number => ids.reduce((s, i) => s + off(i), 0) / ids.length;
+  return { openness: gap / width, across: Math.abs(mean(UPPER_MIDDLE) - mean(LOWER_MIDDLE)) };
+}
+
+/** Perpendicular distance from `p` to the line through `a` and `b`. */
+function fromLine(p: Point, a: Point, b: Point): number {
+  const length = Math.hypot(b.x - a.x, b.y - a.y);
+  return length > 0 ? Math.abs((p.x - a.x) * (b.y - a.y) - (p.y - a.y) * (b.x - a.x)) / length : 0;
 }
 
 /** Both eyes' openness of the face whose 468-point mesh is `mesh`, the iris network on `runtime`. */
@@ -102,5 +131,11 @@ export async function eyeOpenness(image: RgbImage, mesh: readonly Point3[], runt
   cropAndResize(image, right.box, INPUT_SIZE, INPUT_SIZE, 1 / 255, crops, 0);
   cropAndResize(image, left.box, INPUT_SIZE, INPUT_SIZE, 1 / 255, crops, crop);
   const values = await net(crops, [2, INPUT_SIZE, INPUT_SIZE, 3]);
-  return { right: openness(values, 0), left: openness(values, OUTPUT_POINTS * 3) };
+  const r = lids(values, 0),
+    l = lids(values, OUTPUT_POINTS * 3);
+  // The face's height: from the line through the outer eye corners to the base of the nose, across that line.
+  const height = fromLine(mesh[NOSE_BASE]!, mesh[RIGHT_CORNERS[0]]!, mesh[LEFT_CORNERS[0]]!);
+  // A crop pixel is side / INPUT_SIZE image pixels.
+  const across = (r.across * right.side + l.across * left.side) / (2 * INPUT_SIZE);
+  return { right: r.openness, left: l.openness, aperture: height > 0 ? across / height : 0 };
 }

@@ -17,7 +17,7 @@ export interface LivenessProgress {
 
 /** What `signals` (the frames filmed so far, in capture order; `times`: their capture times, ms) show of `asked`, in the order asked. */
 export function progressOf(asked: readonly LivenessAction[], signals: ReadonlyArray<FrameSignals | null>, times: readonly number[]): LivenessProgress {
-  const observed = signals[0] ? performedActions(frameStates(signals), signals, times).map((r) => r.action) : [];
+  const observed = signals[0] ? performedActions(frameStates(signals, asked), signals, times).map((r) => r.action) : [];
   const seen: LivenessAction[] = [];
   let from = 0;
   for (const action of asked) {

@@ -26,6 +26,19 @@ export const ACTIVE_LIVENESS = {
   lookUpPitch: -10,
   neutralPitch: 5,
   /**
+   * A look-up made mostly with the eyes, read only where a look-up is asked: the head lifted by at least
+   * `eyesLookUpPitch` (degrees, negative = up) in a frame whose eyes are opened wider than in every level frame and
+   * at least `eyesWidening` times their usual aperture (EyeOpenness.aperture, over the level frames' median: eyes
+   * looking up open wider). Then the whole excursion from neutral around that frame is that look-up, whatever the
+   * head's yaw did meanwhile: a real person turned about 15° as his eyes went up and his head lifted 5°
+   * (bench/liveness-real.ts). The widening is no evidence against a picture: the iris model reads a tipped or
+   * curled print's eyes 1.2–1.95 times wider in some frames (docs/liveness.md), so such a look-up must bring its
+   * own 3-D evidence (see evidenceOf). An excursion that makes another asked move stays that move: rendered heads
+   * turning as asked lift 4–9° with their eyes read wider (bench/liveness-active.ts, seed 34).
+   */
+  eyesLookUpPitch: -4,
+  eyesWidening: 1.1,
+  /**
    * Eye openness at or below this fraction of the level frames' median counts as eyes closing (a blink where
    * one is asked); at or below `shutRatio` as shut (an extra action where none is asked, if held). Yale's shut
    * eyes read 0.45 of open on average (0.76 at most), smiles 0.71–0.96: a smile may pass for an asked blink,
@@ -130,6 +143,8 @@ export interface FrameSignals {
   pitch: number;
   /** Mean openness of both eyes (lid opening over eye width, from the iris model's eyelid contour). */
   ear: number;
+  /** How wide the eyes are opened against the face's height (EyeOpenness.aperture): they widen when they look up. */
+  aperture: number;
   /** Distance between the eye centres, pixels. */
   interEye: number;
   mesh: readonly Point3[];
@@ -147,6 +162,7 @@ export function signalsOf(observation: FrameObservation): FrameSignals | null {
     yaw: subject.pose.yaw,
     pitch: subject.pose.pitch,
     ear: (subject.eyes.right + subject.eyes.left) / 2,
+    aperture: subject.eyes.aperture,
     interEye: distance(rightEye, leftEye),
     mesh: subject.mesh,
   };
@@ -160,10 +176,12 @@ type Move = Exclude<LivenessAction, 'blink'>;
 /** What a frame shows of the head's moves, relative to the sequence's first frame (the eyes: see eyeClosure). */
 export type FrameState = Move | 'neutral' | 'between' | 'no-face';
 
-/** Changes against the first frame, and the eyes' usual openness (the median over level frames). */
+/** Changes against the first frame, and the eyes' usual openness and aperture (the medians over level frames). */
 function reference(frames: ReadonlyArray<FrameSignals | null> & { 0: FrameSignals }): {
   pose: (f: FrameSignals) => { dy: number; dp: number; scale: number };
   openEyes: number;
+  aperture: number;
+  widestAperture: number;
 } {
   const t = ACTIVE_LIVENESS;
   const base = frames[0];
@@ -176,7 +194,9 @@ function reference(frames: ReadonlyArray<FrameSignals | null> & { 0: FrameSignal
     const { dy, dp, scale } = pose(f);
     return Math.abs(dy) < t.neutralYaw && Math.abs(dp) < t.neutralPitch && scale < t.neutralScale;
   };
-  return { pose, openEyes: median(frames.filter((f): f is FrameSignals => f !== null && level(f)).map((f) => f.ear)) };
+  const levels = frames.filter((f): f is FrameSignals => f !== null && level(f));
+  const apertures = levels.map((f) => f.aperture);
+  return { pose, openEyes: median(levels.map((f) => f.ear)), aperture: median(apertures), widestAperture: Math.max(...apertures) };
 }
 
 function median(values: number[]): number {
@@ -186,14 +206,22 @@ function median(values: number[]): number {
 }
 
 /**
- * Each frame's state. Yaw sign (src/face/types.ts): yaw > 0 when the subject turns to THEIR left, i.e. the nose
- * points to the right of the unmirrored camera image; on a mirrored kiosk preview the subject sees their face
- * turn to the screen's left. The frames must be the camera's own, not the mirrored preview.
+ * Each frame's state, for a challenge asking `asked`. Yaw sign (src/face/types.ts): yaw > 0 when the subject turns
+ * to THEIR left, i.e. the nose points to the right of the unmirrored camera image; on a mirrored kiosk preview the
+ * subject sees their face turn to the screen's left. The frames must be the camera's own, not the mirrored
+ * preview. Where a look-up is asked, a look-up made with the eyes is read too (see eyesLookUps); nowhere else, so
+ * eyes raised unasked are never an extra action.
  */
-export function frameStates(frames: ReadonlyArray<FrameSignals | null>): FrameState[] {
-  const t = ACTIVE_LIVENESS;
+export function frameStates(frames: ReadonlyArray<FrameSignals | null>, asked: readonly LivenessAction[] = []): FrameState[] {
   if (!frames[0]) return frames.map(() => 'no-face');
-  const { pose } = reference(frames as ReadonlyArray<FrameSignals | null> & { 0: FrameSignals });
+  const states = headStates(frames as ReadonlyArray<FrameSignals | null> & { 0: FrameSignals });
+  return asked.includes('look-up') ? eyesLookUps(states, frames as ReadonlyArray<FrameSignals | null> & { 0: FrameSignals }, asked) : states;
+}
+
+/** Each frame's state as the head's pose and size alone show it. */
+function headStates(frames: ReadonlyArray<FrameSignals | null> & { 0: FrameSignals }): FrameState[] {
+  const t = ACTIVE_LIVENESS;
+  const { pose } = reference(frames);
   return frames.map((f) => {
     if (!f) return 'no-face';
     const { dy, dp, scale } = pose(f);
@@ -205,6 +233,41 @@ export function frameStates(frames: ReadonlyArray<FrameSignals | null>): FrameSt
     if (scale >= t.neutralScale) return 'between';
     return 'neutral';
   });
+}
+
+/**
+ * `states` with each look-up made mostly with the eyes read as one: every excursion from neutral (frames in no
+ * neutral state or raised as below, between neutral ones) in which the head is lifted by eyesLookUpPitch or more
+ * in a frame whose eyes are opened wider than in any level frame and eyesWidening times their usual aperture or
+ * more, and in which the head is nowhere lifted as far as a look-up of the head (lookUpPitch) and makes no other
+ * asked move (those excursions are read from the pose, as they always were), becomes a look-up in every frame with a face: the turn or the partial
+ * lift that came with the eyes is part of it, not another action.
+ */
+function eyesLookUps(states: readonly FrameState[], frames: ReadonlyArray<FrameSignals | null> & { 0: FrameSignals }, asked: readonly LivenessAction[]): FrameState[] {
+  const t = ACTIVE_LIVENESS;
+  const { pose, aperture, widestAperture } = reference(frames);
+  const raised = (i: number): boolean => {
+    const f = frames[i];
+    return !!f && pose(f).dp <= t.eyesLookUpPitch && f.aperture >= t.eyesWidening * aperture && f.aperture > widestAperture;
+  };
+  // A head lifted 4° and no more, turned less than 6°, is in no move: such a frame is one of the excursion.
+  const away = (i: number): boolean => states[i] !== 'neutral' || raised(i);
+  const out = [...states];
+  for (let from = 0; from < states.length;) {
+    if (!away(from)) {
+      from++;
+      continue;
+    }
+    let to = from;
+    while (to + 1 < states.length && away(to + 1)) to++;
+    const span = Array.from({ length: to - from + 1 }, (_, k) => from + k);
+    const headLookUp = span.some((i) => !!frames[i] && pose(frames[i]!).dp <= t.lookUpPitch);
+    // An asked move stays that move: rendered heads turning as asked lift 4–9° and read wider eyes (seed 34).
+    const askedMove = span.some((i) => states[i] !== 'look-up' && asked.includes(states[i] as LivenessAction));
+    if (span.some(raised) && !headLookUp && !askedMove) for (const i of span) if (states[i] !== 'no-face') out[i] = 'look-up';
+    from = to + 1;
+  }
+  return out;
 }
 
 /**
@@ -523,7 +586,7 @@ export function readSequence(challenge: LivenessChallenge, signals: ReadonlyArra
   const reasons = new Set<LivenessReason>();
   const faceless = signals.filter((s) => s === null).length;
   if (!signals[0] || faceless > t.maxFacelessFraction * signals.length) reasons.add('LIVENESS_NO_FACE');
-  const states = signals[0] ? frameStates(signals) : signals.map((): FrameState => 'no-face');
+  const states = signals[0] ? frameStates(signals, challenge.actions) : signals.map((): FrameState => 'no-face');
   const runs = signals[0] ? performedActions(states, signals, times) : [];
   for (const reason of sequenceReasons(challenge.actions, runs, times)) reasons.add(reason);
   // At least one move's allowance: a real head nods while talking, whatever it was asked (a challenge issued by
@@ -536,7 +599,8 @@ export function readSequence(challenge: LivenessChallenge, signals: ReadonlyArra
   const matchFrame = chooseMatchFrame(candidates, signals);
   if (matchFrame === null) reasons.add('LIVENESS_NO_FACE');
   const answering = answeringMoves(challenge.actions, runs, times) ?? runs.filter((r) => r.action !== 'blink');
-  const moveHeights = answering.map((r) => r.peak);
+  // Each move's height, and the frame its 3-D evidence is read from where that is another (a look-up made with the eyes and a turn: evidenceOf).
+  const moveHeights = answering.flatMap((r) => [r.peak, evidenceOf(r, signals)?.frame ?? r.peak]);
   // Every frame of closed eyes, asked for or not, is compared: closed eyes are no neutral frame, so another face
   // whose eyes read narrower than the person's would otherwise make up a "blink" nobody compares
   // (bench/liveness-active.ts, seeds 24 and 27).
@@ -589,7 +653,7 @@ async function judgeOnce(
   const reasons = new Set<LivenessReason>(motion);
   // The 3-D evidence is asked of the moves that answer the challenge; a talking head's brief jerk is not one.
   const poseRuns = (answeringMoves(challenge.actions, runs, times) ?? runs).filter((r) => POSE_ACTIONS.includes(r.action));
-  if (signals[0] && (poseRuns.length === 0 || (await someFlat(poseRuns, flatAt)))) reasons.add('LIVENESS_FLAT_FACE');
+  if (signals[0] && (poseRuns.length === 0 || (await someFlat(poseRuns, signals, flatAt)))) reasons.add('LIVENESS_FLAT_FACE');
 
   const closure = eyeClosure(states, signals);
   const steady = (i: number): boolean => steadyFrame(i, states, closure);
@@ -603,10 +667,34 @@ async function judgeOnce(
   return { verdict: { passed, reasons: [...reasons], observed: runs.map((r) => r.action), matchFrame: passed ? matchFrame : null, probeFrames }, unlike };
 }
 
-/** Whether any run's peak is flat, testing them in turn and stopping at the first (each test is costly). */
-async function someFlat(runs: readonly ActionRun[], flatAt: (peak: number, action: LivenessAction) => Promise<boolean>): Promise<boolean> {
-  for (const r of runs) if (await flatAt(r.peak, r.action)) return true;
+/** Whether any run's 3-D evidence (see evidenceOf) is missing or flat, testing them in turn and stopping at the first (each test is costly). */
+async function someFlat(runs: readonly ActionRun[], signals: ReadonlyArray<FrameSignals | null>, flatAt: (peak: number, action: LivenessAction) => Promise<boolean>): Promise<boolean> {
+  for (const r of runs) {
+    const evidence = evidenceOf(r, signals);
+    if (!evidence || (await flatAt(evidence.frame, evidence.action))) return true;
+  }
   return false;
+}
+
+/**
+ * The frame and the move in whose direction a pose run's flatness is tested: its peak, as that move; for a look-up
+ * made with the eyes (its head lifted less than lookUpPitch, see eyesLookUps), the frame of the turn that came
+ * with it, as that turn, where it turned as far as a turn asks (turnYaw); else null, no evidence: the head moved
+ * too little for either test to tell it from a picture (at 5° a head is nearly explained by one homography), and
+ * the eyes' widening is no evidence (a print's eyes read as wide in some frames: ACTIVE_LIVENESS.eyesWidening).
+ */
+export function evidenceOf(run: ActionRun, signals: ReadonlyArray<FrameSignals | null>): { frame: number; action: LivenessAction } | null {
+  const t = ACTIVE_LIVENESS;
+  if (run.action !== 'look-up' || !signals[0]) return { frame: run.peak, action: run.action };
+  const { pose } = reference(signals as ReadonlyArray<FrameSignals | null> & { 0: FrameSignals });
+  if (pose(signals[run.peak]!).dp <= t.lookUpPitch) return { frame: run.peak, action: run.action };
+  let turned: { frame: number; dy: number } | null = null;
+  for (let i = run.first; i <= run.last; i++) {
+    const f = signals[i];
+    const dy = f ? pose(f).dy : 0;
+    if (Math.abs(dy) >= t.turnYaw && Math.abs(dy) > Math.abs(turned?.dy ?? 0)) turned = { frame: i, dy };
+  }
+  return turned && { frame: turned.frame, action: turned.dy > 0 ? 'turn-left' : 'turn-right' };
 }
 
 /**

@@ -23,7 +23,7 @@ const MOVEMENT: Record<string, string> = { 'turn-left': 'Turn to your left', 'tu
 const NOT_SEEN: Record<string, string> = {
   'turn-left': 'turn your head to your left',
   'turn-right': 'turn your head to your right',
-  'look-up': 'look up',
+  'look-up': 'tilt your head back and look up',
   blink: 'close your eyes',
   'come-closer': 'come closer',
 };
@@ -150,7 +150,7 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('kiosk device in Chromium
       await page.getByRole('button', { name: 'I’m ready' }).click();
       if (attempt === 1) {
         await page
-          .getByText(/^Turn your head|^Look|^Blink|^Come closer/)
+          .getByText(/^Turn your head|^Look|^Tilt your head|^Close your eyes|^Come closer/)
           .first()
           .waitFor(WAIT);
         // while filming, the list of the asked movements, the one asked now marked (each is marked seen when the

@@ -40,11 +40,20 @@ describe.skipIf(!chromiumAvailable && !process.env.CI)('patient portal and telem
     return browser;
   };
 
-  /** The face step: the camera is on, the person presses the button and performs the liveness challenge's actions. */
+  /**
+   * The face step: the camera is on, the person presses the button and performs the liveness challenge's actions,
+   * the page listing them while it films, the one asked now marked (issue 17).
+   */
   const takePhoto = async (page: Page, button: string): Promise<void> => {
     await page.getByRole('button', { name: button }).waitFor(WAIT);
     await cameraPlaying(page);
     await page.getByRole('button', { name: button }).click();
+    const steps = page.getByRole('list', { name: 'Movements' }).getByRole('listitem');
+    await steps
+      .filter({ hasText: / — now$/ })
+      .first()
+      .waitFor(WAIT);
+    expect(await steps.count()).toBe(randomChallengeActions(FIXED_RANDOM).length);
   };
 
   /**

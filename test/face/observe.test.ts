@@ -74,6 +74,21 @@ describe('FacePool.observe (per-frame geometry for sequence checks)', () => {
     expect(closed.right + closed.left).toBeLessThan(0.8 * (open.eyes.right + open.eyes.left));
   }, 120_000);
 
+  it("says how wide the eyes are against the face's height: a picture squashed or turned keeps it roughly, eyes rendered shut read far lower", async () => {
+    const photo = await singleFace();
+    const open = (await pool.observe(photo, false)).subject!;
+    expect(open.eyes.aperture).toBeGreaterThan(0.05);
+    // A print tipped back or turned, as the camera sees it: squashed in height or in width. The aperture, two
+    // heights, keeps both in geometry; the iris model's reading of the lids moves by up to 0.11 of it here, which is
+    // why the check takes no widening for evidence against a picture (ACTIVE_LIVENESS.eyesWidening).
+    const squashed = (await pool.observe(await sharp(photo).resize(320, 306, { fit: 'fill' }).jpeg({ quality: 92 }).toBuffer(), false)).subject!.eyes;
+    const narrowed = (await pool.observe(await sharp(photo).resize(272, 360, { fit: 'fill' }).jpeg({ quality: 92 }).toBuffer(), false)).subject!.eyes;
+    for (const view of [squashed, narrowed]) expect(Math.abs(view.aperture / open.eyes.aperture - 1)).toBeLessThan(0.15);
+    const shut = renderPose({ image: await decodeImage(photo), mesh: open.mesh }, meshTriangulation(), { ...NEUTRAL, blink: 1 });
+    const closed = (await pool.observe(await encodeFrame(shut), false)).subject!.eyes;
+    expect(closed.aperture).toBeLessThan(0.8 * open.eyes.aperture);
+  }, 120_000);
+
   it('picks the largest of several faces and reports none in an empty frame', async () => {
     const group = await pool.observe(sample(1), false);
     expect(group.faces).toBe(3);

@@ -4,7 +4,7 @@ import { ACTIVE_LIVENESS, type FrameSignals } from '../../src/liveness/sequence.
 
 /** A frame's signals; the mesh plays no part in reading the actions. */
 function frame(s: Partial<FrameSignals> = {}): FrameSignals {
-  return { yaw: 0, pitch: 0, ear: 0.35, interEye: 100, mesh: [], ...s };
+  return { yaw: 0, pitch: 0, ear: 0.35, aperture: 0.15, interEye: 100, mesh: [], ...s };
 }
 
 /** Capture times of frames 0, 1, 2, ...: five a second, as the kiosk films. */
@@ -29,6 +29,12 @@ describe('progressOf: what the frames filmed so far show of the challenge, for t
     // a blink the person made unasked before the turn is not the blink asked after it
     const blinkThenTurn = [frame(), frame({ ear: 0.35 * t.blinkRatio - 0.05 }), frame(), frame({ yaw: -t.turnYaw - 6 }), frame()];
     expect(progressOf(['turn-right', 'blink'], blinkThenTurn, TIMES)).toEqual({ seen: ['turn-right'], awaiting: 'blink', face: true });
+  });
+
+  it('sees a look-up made with the eyes as the check does, where one is asked', () => {
+    const wide = 0.15 * (t.eyesWidening + 0.05);
+    const eyesUp = [frame(), frame({ yaw: -(t.turnYaw + 3), pitch: t.eyesLookUpPitch - 1, aperture: wide }), frame({ yaw: -2 }), frame()];
+    expect(progressOf(['look-up', 'blink'], eyesUp, TIMES)).toEqual({ seen: ['look-up'], awaiting: 'blink', face: true });
   });
 
   it('sees nothing while the first frame shows no face (every move is read against it)', () => {

@@ -6,8 +6,9 @@ import {
   ACTIVE_LIVENESS,
   answeringMoves,
   changedFaces,
-  keptArea,
+  evidenceOf,
   flatByMesh,
+  keptArea,
   frameStates,
   judgeSequence,
   parallax,
@@ -30,7 +31,7 @@ function embedding(degrees: number, away = 1): Embedding {
 
 /** A frame's signals; the mesh plays no part in these checks. */
 function frame(s: Partial<FrameSignals> = {}): FrameSignals {
-  return { yaw: 0, pitch: 0, ear: 0.35, interEye: 100, mesh: [], ...s };
+  return { yaw: 0, pitch: 0, ear: 0.35, aperture: 0.15, interEye: 100, mesh: [], ...s };
 }
 
 const run = (action: LivenessAction, first: number, last: number): ActionRun => ({ action, first, last, peak: first });
@@ -197,6 +198,89 @@ describe('frameStates and performedActions: actions from pose, eyes and scale ag
     const notBack = [0, t.turnYaw + 2, 20, t.turnYaw - 1, t.turnYaw - 1].map((yaw) => frame({ yaw }));
     expect(20 * (1 - t.returnFraction)).toBeLessThan(t.turnYaw - 1);
     expect(performedActions(frameStates(notBack), notBack, TIMES)).toEqual([]);
+  });
+});
+
+describe('frameStates: a look-up made mostly with the eyes, where one is asked', () => {
+  const t = ACTIVE_LIVENESS;
+  const wide = 0.15 * (t.eyesWidening + 0.05);
+  // As bench/liveness-real.ts's one real look-up (AliaksandrSiarohin+first-order-model__10): the head lifts about
+  // 5° and turns about 15° to the person's right while the eyes open wider, then comes back.
+  const eyesUp = (aperture: number, pitch = t.eyesLookUpPitch - 1.5): FrameSignals[] => [
+    frame(),
+    frame({ aperture: 0.152 }),
+    frame({ yaw: -(t.neutralYaw + 2), pitch: -3 }),
+    frame({ yaw: -(t.turnYaw + 2), pitch: -3.5 }),
+    frame({ yaw: -(t.turnYaw + 3), pitch, aperture }),
+    frame({ yaw: -(t.turnYaw + 1), pitch, aperture }),
+    frame({ yaw: -(t.neutralYaw + 1), pitch: -2 }),
+    frame(),
+    frame({ aperture: 0.148 }),
+  ];
+  const actionsOf = (frames: FrameSignals[], asked: LivenessAction[]): LivenessAction[] => performedActions(frameStates(frames, asked), frames, TIMES).map((r) => r.action);
+
+  it('reads the excursion as one look-up, the turn that came with it included, only where a look-up is asked', () => {
+    expect(actionsOf(eyesUp(wide), ['look-up'])).toEqual(['look-up']);
+    expect(actionsOf(eyesUp(wide), ['look-up', 'blink'])).toEqual(['look-up']);
+    // Not asked: the head's reading, a turn; eyes raised unasked are never an action of their own.
+    expect(actionsOf(eyesUp(wide), ['turn-left'])).toEqual(['turn-right']);
+    expect(actionsOf(eyesUp(wide), [])).toEqual(['turn-right']);
+    // The turn asked too: it stays a turn (a head turning as asked may lift a little and widen its eyes).
+    expect(actionsOf(eyesUp(wide), ['look-up', 'turn-right'])).toEqual(['turn-right']);
+  });
+
+  it('wants the head lifted eyesLookUpPitch, and the eyes wider than eyesWidening of their usual aperture and than any level frame', () => {
+    // Too little widening (within a still print's frame-to-frame noise), or none: the turn it is.
+    expect(actionsOf(eyesUp(0.15 * (t.eyesWidening - 0.03)), ['look-up'])).toEqual(['turn-right']);
+    // The head not lifted enough.
+    expect(actionsOf(eyesUp(wide, t.eyesLookUpPitch + 1.5), ['look-up'])).toEqual(['turn-right']);
+    // A level frame already as wide: the person's own eyes vary that much.
+    const noisy = eyesUp(wide);
+    noisy[7] = frame({ aperture: wide + 0.001 });
+    expect(actionsOf(noisy, ['look-up'])).toEqual(['turn-right']);
+  });
+
+  it('reads an unasked eye look-up with no turn as nothing, never an extra action', () => {
+    const lifted = [frame(), frame(), frame({ pitch: -(t.neutralPitch + 1), aperture: wide }), frame({ pitch: -(t.neutralPitch + 1), aperture: wide }), frame(), frame()];
+    expect(actionsOf(lifted, ['look-up'])).toEqual(['look-up']);
+    expect(actionsOf(lifted, ['turn-left'])).toEqual([]);
+    const turnThenEyes = [...lifted, frame({ yaw: t.turnYaw + 2 }), frame({ yaw: t.turnYaw + 4 }), frame(), frame()];
+    const challenge = { id: 'c', nonce: 'n', actions: ['turn-left' as const], issuedAt: '2026-01-01T10:00:00Z', deadline: '2026-01-01T10:00:20Z' };
+    expect(readSequence(challenge, turnThenEyes, TIMES).reasons).toEqual([]);
+  });
+
+  it('leaves a look-up of the head as it was read, and a turn made with it a turn', () => {
+    const head = eyesUp(wide, t.lookUpPitch - 1);
+    // The head reached the look-up: its excursion is read from the pose alone (a turn, then a look-up, neither back in between).
+    expect(frameStates(head, ['look-up'])).toEqual(frameStates(head));
+  });
+
+  it('asks an eye look-up for the 3-D evidence of the turn that came with it, and finds none without one', () => {
+    const frames = eyesUp(wide);
+    const [lookUp] = performedActions(frameStates(frames, ['look-up']), frames, TIMES);
+    // Its turn's furthest frame, tested as a turn to the right; its own peak gives a 5° lift, too little to measure.
+    expect(lookUp).toMatchObject({ action: 'look-up', first: 2, last: 6 });
+    expect(evidenceOf(lookUp!, frames)).toEqual({ frame: 4, action: 'turn-right' });
+    const challenge = { id: 'c', nonce: 'n', actions: ['look-up' as const], issuedAt: '2026-01-01T10:00:00Z', deadline: '2026-01-01T10:00:20Z' };
+    expect(readSequence(challenge, frames, TIMES).keyFrames).toContain(4);
+    const still = [frame(), frame(), frame({ yaw: -3, pitch: -(t.neutralPitch + 1), aperture: wide }), frame({ pitch: -(t.neutralPitch + 2), aperture: wide }), frame(), frame()];
+    const [eyesOnly] = performedActions(frameStates(still, ['look-up']), still, TIMES);
+    expect(eyesOnly?.action).toBe('look-up');
+    expect(evidenceOf(eyesOnly!, still)).toBeNull();
+    // A head's look-up and a turn: their peaks, as before.
+    expect(evidenceOf({ action: 'turn-left', first: 1, last: 3, peak: 2 }, still)).toEqual({ frame: 2, action: 'turn-left' });
+  });
+
+  it('refuses an eye look-up with no turn to measure as flat: a print can read its eyes as wide', async () => {
+    const face = embedding(0);
+    const still = [frame(), frame(), frame({ yaw: -3, pitch: -(t.neutralPitch + 1), aperture: wide }), frame({ pitch: -(t.neutralPitch + 2), aperture: wide }), frame(), frame(), frame()].map((f) => ({
+      ...f,
+      embedding: face,
+    }));
+    const challenge = { id: 'c', nonce: 'n', actions: ['look-up' as const, 'blink' as const], issuedAt: '2026-01-01T10:00:00Z', deadline: '2026-01-01T10:00:20Z' };
+    const verdict = await judgeSequence(challenge, [...still, frame({ ear: 0.1, embedding: face }), frame({ embedding: face }), frame({ embedding: face })], TIMES, { same: 0.9, turned: 0.8 });
+    expect(verdict.observed).toEqual(['look-up', 'blink']);
+    expect(verdict.reasons).toEqual(['LIVENESS_FLAT_FACE']);
   });
 });
 

@@ -12,11 +12,15 @@ import { qualityAdvice } from './quality.js';
  * judges nothing: the server checks the actions, their order and timing, and that one and the same face did them.
  */
 
-/** What the person is asked, in plain words (their own left: the preview is a mirror). */
+/**
+ * What the person is asked, in plain words (their own left: the preview is a mirror). A look-up asks for the head
+ * tipped back: the check measures the head's movement, and a look-up made with the eyes counts only with a turn
+ * big enough to measure (docs/liveness.md).
+ */
 export const ACTION_PROMPTS: Record<LivenessAction, string> = {
   'turn-left': 'Turn your head to your left, then back to the camera',
   'turn-right': 'Turn your head to your right, then back to the camera',
-  'look-up': 'Look up, then back to the camera',
+  'look-up': 'Tilt your head back and look up, then back to the camera',
   blink: 'Close your eyes for a moment, then open them',
   'come-closer': 'Come closer to the camera, then back',
 };
@@ -34,7 +38,7 @@ const ACTION_NAMES: Record<LivenessAction, string> = {
 const NOT_SEEN: Record<LivenessAction, string> = {
   'turn-left': 'turn your head to your left',
   'turn-right': 'turn your head to your right',
-  'look-up': 'look up',
+  'look-up': 'tilt your head back and look up',
   blink: 'close your eyes',
   'come-closer': 'come closer to the camera',
 };
