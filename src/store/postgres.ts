@@ -22,6 +22,10 @@ export const PG_TIMEOUTS = {
   idleInTransactionMs: 60_000,
 } as const;
 
+const CONNECT_ATTEMPTS = 2;
+/** node-postgres's messages for a connect, and a checkout from a full pool, that outlived connectionTimeoutMillis. */
+const CONNECT_TIMED_OUT = /^(timeout exceeded when trying to connect|Connection terminated due to connection timeout)/;
+
 /**
  * The production engine: a pg connection pool; each transaction holds one pooled connection from BEGIN to
  * COMMIT, so concurrent transactions run in parallel and PostgreSQL's locks order what must be ordered
@@ -107,11 +111,19 @@ export class PostgresStore extends TransactionalStore {
     }
   }
 
+  /**
+   * A connection or pooled client that does not come within the connect bound is asked for once more: the
+   * bound is a timer of this process, and a stall of its event loop (seconds of synchronous work, such as an
+   * in-process face engine on a loaded machine) expires it even when the server has answered. A server that is
+   * really unreachable still fails, after twice the bound; a refusal fails at once.
+   */
   private async connect(): Promise<pg.PoolClient> {
-    try {
-      return await this.pool.connect();
-    } catch (e) {
-      throw translateDriverError(e);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.pool.connect();
+      } catch (e) {
+        if (attempt === CONNECT_ATTEMPTS || !(e instanceof Error) || !CONNECT_TIMED_OUT.test(e.message)) throw translateDriverError(e);
+      }
     }
   }
 

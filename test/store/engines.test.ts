@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { openStore, storeConfigFromEnv } from '../../src/store/index.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
+import { PG_TIMEOUTS } from '../../src/store/postgres.js';
 import { harnesses } from './harness.js';
 
 describe('openStore', () => {
@@ -92,6 +93,21 @@ describe.runIf(postgres)('PostgreSQL engine', () => {
       const rows = await db.raw<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
       expect(rows.map((r) => Number(r.version))).toEqual(MIGRATIONS.map((m) => m.version));
     } finally {
+      await db.drop();
+    }
+  });
+
+  it('rides out a stall of its own event loop past the connect bound while a connection opens', async () => {
+    const db = await (postgres as NonNullable<typeof postgres>).create();
+    const store = await db.open();
+    try {
+      // Nothing is pooled yet: this opens a connection under the connect timer, which the stall then expires.
+      const answer = store.countTemplates();
+      const until = performance.now() + PG_TIMEOUTS.connectMs + 500;
+      while (performance.now() < until); // seconds of synchronous work on this thread
+      await expect(answer).resolves.toBe(0);
+    } finally {
+      await store.close();
       await db.drop();
     }
   });
