@@ -89,6 +89,8 @@ describeEachStore('SIGKILL during enrolments and consent withdrawals', (h) => {
             await delay((answer.retryAfterSeconds ?? 1) * 1000);
           }
         };
+        /** An answered refusal no kill explains; a server error comes with what the server printed about it. */
+        const refused = (what: string, status: number) => unexpected.push(status >= 500 ? `${what}\nthe server's log ends:\n${server?.logTail()}` : what);
         const step = async (id: string, op: Op, send: () => ReturnType<Client['request']>): Promise<boolean> => {
           const log = patients.get(id)!;
           log.inFlight = op;
@@ -103,7 +105,7 @@ describeEachStore('SIGKILL during enrolments and consent withdrawals', (h) => {
             // an answered refusal changed nothing (each change is one transaction)
             log.inFlight = null;
             if (status === 429) stats.rateLimited++;
-            else unexpected.push(`${op} answered ${status}: ${JSON.stringify(body)}`);
+            else refused(`${op} answered ${status}: ${JSON.stringify(body)}`, status);
           }
           return false;
         };
@@ -119,7 +121,7 @@ describeEachStore('SIGKILL during enrolments and consent withdrawals', (h) => {
               birthDate: '1980-01-01',
             });
             if (registered.status !== 201) {
-              if (registered.status !== 0) unexpected.push(`register answered ${registered.status}`);
+              if (registered.status !== 0) refused(`register answered ${registered.status}: ${JSON.stringify(registered.body)}`, registered.status);
               return null;
             }
             const id = (registered.body as { id: string }).id;

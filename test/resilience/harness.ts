@@ -21,6 +21,7 @@ const FACE_API_DIR = path.resolve(path.dirname(createRequire(import.meta.url).re
 const HUMAN_DIR = path.resolve(path.dirname(createRequire(import.meta.url).resolve('@vladmandic/human')), '..');
 const REPO = path.resolve(import.meta.dirname, '../..');
 const CHILD = path.join(import.meta.dirname, 'server-child.ts');
+const LOG_TAIL_CHARS = 4000;
 
 /** The real server in a child process on a loopback port, to be killed. */
 export interface ChildServer {
@@ -28,6 +29,8 @@ export interface ChildServer {
   child: ChildProcess;
   /** SIGKILL: no shutdown code runs. Resolves once the process is gone. */
   kill(): Promise<void>;
+  /** The end of what the server printed (its warnings and errors), to explain an unexpected answer. */
+  logTail(): string;
 }
 
 /** A port free on loopback right now (PORT must name one: medface refuses 0). */
@@ -47,10 +50,13 @@ export async function startChildServer(site: Site): Promise<ChildServer> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // Its output is read to the end, so a chatty server never blocks on a full pipe; the tail is kept.
   let output = '';
+  const keep = (chunk: Buffer) => (output = (output + chunk.toString('utf8')).slice(-LOG_TAIL_CHARS));
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
   const url = await new Promise<string>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString('utf8');
+    const onData = () => {
       const match = /medface-test-server listening at (\S+)/.exec(output);
       if (match) {
         child.stdout?.off('data', onData);
@@ -58,15 +64,12 @@ export async function startChildServer(site: Site): Promise<ChildServer> {
       }
     };
     child.stdout?.on('data', onData);
-    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-    void exited.then(() => reject(new Error(`the server exited before listening:\n${output.slice(-4000)}`)));
+    void exited.then(() => reject(new Error(`the server exited before listening:\n${output}`)));
   });
-  // keep draining its output so a chatty server never blocks on a full pipe
-  child.stdout?.resume();
-  child.stderr?.resume();
   return {
     url,
     child,
+    logTail: () => output,
     async kill() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;
