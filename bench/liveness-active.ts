@@ -12,7 +12,7 @@
  *
  * Source photos: the first image of successive identities of ../shared/eval/{lfw-dev,faceapi-bbt,orl,yale},
  * taken in turn (never copied anywhere), whose face is large enough (MIN_SOURCE_EYE_DISTANCE). Sequences follow
- * the kiosk page's timeline (src/evaluation/pad-sequences.ts). `--workers N` face-pool workers (default 1).
+ * the kiosk page's timeline (test/liveness/pad-sequences.ts). `--workers N` face-pool workers (default 1).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,7 +34,7 @@ import {
   STILL_FRAMES,
   toFrames,
   type SourceFace,
-} from '../src/evaluation/pad-sequences.js';
+} from '../test/liveness/pad-sequences.js';
 import { readDataset } from '../src/evaluation/dataset.js';
 import { FacePool, meshTriangulation, type RgbImage } from '../src/face/index.js';
 import { similarity } from '../src/identity/match.js';

@@ -15,7 +15,7 @@ import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { readDataset } from '../src/evaluation/dataset.js';
-import { curledPrint, encodeFrame, NEUTRAL, photoMotion, renderPose, warpImage, type SourceFace } from '../src/evaluation/pad-sequences.js';
+import { curledPrint, encodeFrame, NEUTRAL, photoMotion, renderPose, warpImage, type SourceFace } from '../test/liveness/pad-sequences.js';
 import { decodeImage, FacePool, meshTriangulation, type RgbImage } from '../src/face/index.js';
 import { frameSignals } from '../src/liveness/assess.js';
 import { sheetResiduals, type SheetResiduals } from '../src/liveness/planarity.js';

@@ -16,7 +16,7 @@
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
-import { genuineProxy, toFrames } from '../src/evaluation/pad-sequences.js';
+import { genuineProxy, toFrames } from '../test/liveness/pad-sequences.js';
 import { FacePool, meshTriangulation } from '../src/face/index.js';
 import type { FrameObserver } from '../src/liveness/assess.js';
 import { ACTIVE_LIVENESS, signalsOf } from '../src/liveness/sequence.js';

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { readDataset } from '../src/evaluation/dataset.js';
-import type { SourceFace } from '../src/evaluation/pad-sequences.js';
+import type { SourceFace } from '../test/liveness/pad-sequences.js';
 import { decodeImage, type FacePool } from '../src/face/index.js';
 import { signalsOf } from '../src/liveness/sequence.js';
 

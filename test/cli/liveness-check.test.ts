@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { genuineProxy, toFrames } from '../../src/evaluation/pad-sequences.js';
+import { genuineProxy, toFrames } from '../liveness/pad-sequences.js';
 import { decodeImage, FacePool, meshTriangulation } from '../../src/face/index.js';
 import { FACE_API_DIR } from '../../src/face/runtime.js';
 

@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import type { FacePool } from '../../src/face/index.js';
 import type { LivenessAction } from '../../src/liveness/types.js';
-import { STILL_FRAMES } from '../../src/evaluation/pad-sequences.js';
+import { STILL_FRAMES } from '../liveness/pad-sequences.js';
 import { genuineImages } from '../services/liveness-sequences.js';
 
 /**

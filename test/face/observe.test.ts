@@ -7,7 +7,7 @@ import { FacePool } from '../../src/face/pool.js';
 import { FACE_API_DIR } from '../../src/face/runtime.js';
 import { createEmbedder } from '../../src/face/embedders/index.js';
 import { decodeImage } from '../../src/face/image.js';
-import { encodeFrame, NEUTRAL, renderPose } from '../../src/evaluation/pad-sequences.js';
+import { encodeFrame, NEUTRAL, renderPose } from '../liveness/pad-sequences.js';
 
 /** Length of the default recogniser's embeddings. */
 const DIMENSIONS = createEmbedder().dimensions;

@@ -20,7 +20,7 @@ import {
   toFrames,
   warpImage,
   type SourceFace,
-} from '../../src/evaluation/pad-sequences.js';
+} from './pad-sequences.js';
 import { decodeImage, FacePool, meshTriangulation, type Embedding, type FrameObservation, type Pose, type RgbImage } from '../../src/face/index.js';
 import { FACE_API_DIR } from '../../src/face/runtime.js';
 import { createEmbedder } from '../../src/face/embedders/index.js';

@@ -1,10 +1,10 @@
 import { decodeImage, meshTriangulation, type FacePool, type RgbImage } from '../../src/face/index.js';
-import { genuineProxy, toFrames, type SourceFace } from '../../src/evaluation/pad-sequences.js';
+import { genuineProxy, toFrames, type SourceFace } from '../liveness/pad-sequences.js';
 import type { CapturedFrame, LivenessAction } from '../../src/liveness/types.js';
 
 /**
  * Frame sequences for the liveness tests of the services, the server and the browser: a GENUINE PROXY (the
- * face of one photo turned, lifted or blinking, rendered through its 3-D mesh by src/evaluation/pad-sequences.ts)
+ * face of one photo turned, lifted or blinking, rendered through its 3-D mesh by test/liveness/pad-sequences.ts)
  * and a still photo shown for the same time, the simplest presentation attack.
  */
 

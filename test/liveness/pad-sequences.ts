@@ -5,10 +5,10 @@
  * one: its depth is the mesh model's estimate, and everything outside the face stays as still as the photo.
  */
 import sharp from 'sharp';
-import { estimateSimilarity } from '../face/align.js';
-import type { Point, Point3, RgbImage } from '../face/index.js';
-import { applyHomography, invertHomography, type Homography } from '../liveness/geometry.js';
-import type { CapturedFrame, LivenessAction } from '../liveness/types.js';
+import { estimateSimilarity } from '../../src/face/align.js';
+import type { Point, Point3, RgbImage } from '../../src/face/index.js';
+import { applyHomography, invertHomography, type Homography } from '../../src/liveness/geometry.js';
+import type { CapturedFrame, LivenessAction } from '../../src/liveness/types.js';
 
 /** A head pose to render, in src/face/types.ts's conventions (yaw > 0: the subject's left; pitch > 0: down). */
 export interface RenderPose {
