@@ -17,7 +17,7 @@ import { loadavg } from 'node:os';
 import path from 'node:path';
 import { FaceEngine } from '../src/face/engine.js';
 import type { FaceRuntime } from '../src/face/runtime.js';
-import { demoFaceCrops } from '../src/services/bench.js';
+import { demoFaceCrops } from '../src/services/evaluation/bench.js';
 import { arg } from './options.js';
 
 type Engine = Pick<FaceEngine, 'analyze'>;

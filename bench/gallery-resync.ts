@@ -16,7 +16,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { startMedface, type Medface } from '../src/services/context.js';
-import { templateColumns } from '../src/services/templates.js';
+import { templateColumns } from '../src/services/biometrics/templates.js';
 import { openStore } from '../src/store/index.js';
 import type { NewTemplate } from '../src/store/types.js';
 

@@ -22,7 +22,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { MAX_FRAME_BYTES, MAX_LIVENESS_FRAMES } from '../src/services/liveness.js';
+import { MAX_FRAME_BYTES, MAX_LIVENESS_FRAMES } from '../src/services/biometrics/liveness.js';
 import { MAX_IMAGE_BYTES } from '../src/server/images.js';
 import { memoryOf, startServerProcess } from './server-process.js';
 

@@ -8,7 +8,7 @@
  * Searches: every annotated liveness trial of a clip (bench/liveness-trials.ts: cut as the kiosk page films it,
  * ≤ 640 px JPEG every 200 ms, judged by the server's own check for the annotated actions) that the check accepts.
  * Its probe is either the match frame's embedding alone (src/liveness picks it) or the fused probe of the
- * sequence's best PROBE_VIEWS views (identity/fusion.ts), exactly as services/liveness.ts makes it.
+ * sequence's best PROBE_VIEWS views (identity/fusion.ts), exactly as services/biometrics/liveness.ts makes it.
  * Enrolment: nobody has a second clip, so each person is enrolled with one frame of their own clip from outside the
  * searched trial (at least ENROL_GAP_S before or after it, inside the clip's shots of the person): the most frontal
  * kiosk frame there, as a receptionist would take the best photo. The other clips' people are enrolled with their

@@ -83,7 +83,7 @@ export const POLICY = {
     patientScoped: true,
     roles: { 'front-desk': 'always', clinician: 'always', emergency: 'break-glass' },
   }),
-  // the kiosk's one operation: liveness, 1:N match and date of birth, then an arrived Encounter (services/check-in.ts);
+  // the kiosk's one operation: liveness, 1:N match and date of birth, then an arrived Encounter (services/visits/check-in.ts);
   // it names no patient up front and answers none, so a kiosk credential neither writes nor learns records
   'encounter.check-in': rule({ patientScoped: false, roles: { 'front-desk': 'always' }, scopes: ['checkin:patient'] }),
   'record.read': rule({ patientScoped: true, roles: { clinician: 'always', emergency: 'break-glass', patient: 'own-record' }, secretFactor: true }),

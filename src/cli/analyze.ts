@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { isMedfaceError } from '../errors.js';
 import type { Purpose } from '../face/index.js';
-import type { AnalysisReport } from '../services/analyze.js';
+import type { AnalysisReport } from '../services/biometrics/analyze.js';
 import { readImageArgument, withPool } from './engine.js';
 import { action, print } from './output.js';
 
@@ -14,7 +14,7 @@ export function registerAnalyze(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(
       action(async (images: string[], opts: { purpose: Purpose; json?: boolean }) => {
-        const { analyzeImage } = await import('../services/analyze.js');
+        const { analyzeImage } = await import('../services/biometrics/analyze.js');
         await withPool({ size: 1 }, async (pool) => {
           if (images.length === 1) {
             print(await analyzeImage(await pool(), await readImageArgument(images[0]!), opts.purpose), opts, render);

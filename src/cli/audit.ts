@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { loadConfig } from '../config.js';
 import { MedfaceError } from '../errors.js';
-import type { AuditVerification, LabelledAuditEvent } from '../services/audit.js';
+import type { AuditVerification, LabelledAuditEvent } from '../services/operations/audit.js';
 import type { AuditOutcome } from '../store/types.js';
 import { action, print } from './output.js';
 
@@ -43,7 +43,7 @@ export function registerAudit(program: Command): void {
       action(async (opts: { expectHead?: string } & JsonFlag) => {
         const { parseHead } = await import('../audit/checkpoints.js');
         const expected = opts.expectHead === undefined ? undefined : parseHead(opts.expectHead);
-        const { verifyAuditLog, openAuditContext } = await import('../services/audit.js');
+        const { verifyAuditLog, openAuditContext } = await import('../services/operations/audit.js');
         const ctx = await openAuditContext(loadConfig());
         try {
           const result = await verifyAuditLog(ctx, expected);
@@ -63,7 +63,7 @@ export function registerAudit(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(
       action(async (opts: JsonFlag) => {
-        const { checkpointAuditLog, openAuditContext } = await import('../services/audit.js');
+        const { checkpointAuditLog, openAuditContext } = await import('../services/operations/audit.js');
         const ctx = await openAuditContext(loadConfig());
         try {
           const result = await checkpointAuditLog(ctx);
@@ -93,7 +93,7 @@ export function registerAudit(program: Command): void {
     .action(
       action(async (opts: { from: string; to: string; out?: string } & JsonFlag) => {
         const range = { from: parseTime(opts.from, '--from'), to: parseTime(opts.to, '--to') };
-        const { exportAuditLog, openAuditContext } = await import('../services/audit.js');
+        const { exportAuditLog, openAuditContext } = await import('../services/operations/audit.js');
         const ctx = await openAuditContext(loadConfig());
         try {
           const bundle = await exportAuditLog(ctx, range, await operator());
@@ -127,11 +127,11 @@ export function registerAudit(program: Command): void {
     .action(
       action(async (opts: { patient?: string; patientName?: string; actor?: string; user?: string; action?: string; outcome?: string; from?: string; to?: string; limit: string } & JsonFlag) => {
         const limit = Number(opts.limit);
-        const { searchAuditLog, openAuditContext } = await import('../services/audit.js');
+        const { searchAuditLog, openAuditContext } = await import('../services/operations/audit.js');
         const ctx = await openAuditContext(loadConfig());
         try {
           const who = await operator();
-          const { consoleNameRights } = await import('../services/people.js');
+          const { consoleNameRights } = await import('../services/patients/people.js');
           const events = await searchAuditLog(
             ctx,
             {

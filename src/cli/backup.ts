@@ -1,6 +1,6 @@
 import os from 'node:os';
 import type { Command } from 'commander';
-import type { BackupSummary, RestoreSummary } from '../services/backup.js';
+import type { BackupSummary, RestoreSummary } from '../services/operations/backup.js';
 import { action, print, type JsonOption } from './output.js';
 
 /** `medface restore` exits with this when the data was restored but this deployment's key file cannot open its templates (1: nothing was restored). */
@@ -14,7 +14,7 @@ export function registerBackup(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(
       action(async (file: string, opts: JsonOption) => {
-        const [{ loadConfig }, { backupStore }, { consoleOperator }] = await Promise.all([import('../config.js'), import('../services/backup.js'), import('../services/access.js')]);
+        const [{ loadConfig }, { backupStore }, { consoleOperator }] = await Promise.all([import('../config.js'), import('../services/operations/backup.js'), import('../services/access.js')]);
         const summary = await backupStore(loadConfig(), file, { actor: consoleOperator().id, client: `cli@${os.hostname()}` });
         print(summary, opts, renderBackup);
         // said on stderr as well, so it is seen even when the JSON goes to a script
@@ -32,7 +32,7 @@ export function registerBackup(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(
       action(async (file: string, opts: JsonOption & { force?: boolean }) => {
-        const [{ loadConfig }, { restoreStore }] = await Promise.all([import('../config.js'), import('../services/backup.js')]);
+        const [{ loadConfig }, { restoreStore }] = await Promise.all([import('../config.js'), import('../services/operations/backup.js')]);
         const summary = await restoreStore(loadConfig(), file, { force: opts.force === true });
         print(summary, opts, renderRestore);
         if (!summary.keys.ok) process.exitCode = EXIT_KEYS_UNUSABLE;

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { MedfaceError } from '../errors.js';
-import type { BenchResult, Percentiles } from '../services/bench.js';
+import type { BenchResult, Percentiles } from '../services/evaluation/bench.js';
 import { action, print } from './output.js';
 import { progressBar } from './progress.js';
 
@@ -23,7 +23,7 @@ export function registerBench(program: Command): void {
         const threads = opts.threads === undefined ? undefined : positiveInteger('--threads', opts.threads);
         const workers = opts.workers === undefined ? undefined : positiveInteger('--workers', opts.workers);
         const warmup = opts.warmup === undefined ? undefined : Number(opts.warmup);
-        const { runBench } = await import('../services/bench.js');
+        const { runBench } = await import('../services/evaluation/bench.js');
         const bars = new Map<string, ReturnType<typeof progressBar>>();
         const result = await runBench({
           n,

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { MedfaceError } from '../errors.js';
 import { identificationThresholds } from '../identity/identification.js';
 import { DEFAULT_OPERATING_FMR } from '../evaluation/calibrate.js';
-import type { CalibrationResult } from '../services/calibrate.js';
+import type { CalibrationResult } from '../services/evaluation/calibrate.js';
 import { commandLine } from './command-line.js';
 import { withPool } from './engine.js';
 import { action, print } from './output.js';
@@ -35,7 +35,7 @@ export function registerCalibrate(program: Command): void {
         if (!(fmr > 0 && fmr < 1)) throw new MedfaceError('INVALID_ARGUMENT', `--fmr must be a rate between 0 and 1, got "${opts.fmr}"`);
         const fpir = opts.fpir === undefined ? undefined : Number(opts.fpir);
         if (fpir !== undefined && !(fpir > 0 && fpir < 1)) throw new MedfaceError('INVALID_ARGUMENT', `--fpir must be a rate between 0 and 1, got "${opts.fpir}"`);
-        const { calibrateSets } = await import('../services/calibrate.js');
+        const { calibrateSets } = await import('../services/evaluation/calibrate.js');
         const bars = new Map<string, ReturnType<typeof progressBar>>();
         const result = await withPool({ embedderId: opts.embedder }, (pool, model) =>
           calibrateSets(pool, setDirs, {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { ComparisonResult } from '../services/compare.js';
+import type { ComparisonResult } from '../services/biometrics/compare.js';
 import { readImageArgument, withPool } from './engine.js';
 import { action, print } from './output.js';
 
@@ -13,7 +13,7 @@ export function registerCompare(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(
       action(async (image1: string, image2: string, opts: { thresholds?: string; json?: boolean }) => {
-        const { compareImages } = await import('../services/compare.js');
+        const { compareImages } = await import('../services/biometrics/compare.js');
         const [a, b] = await Promise.all([readImageArgument(image1), readImageArgument(image2)]);
         // one engine: loading a second costs more than analysing the second image after the first
         const result = await withPool({ size: 1 }, async (pool) => compareImages(await pool(), a, b, { thresholdsFile: opts.thresholds }));

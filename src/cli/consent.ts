@@ -15,7 +15,7 @@ export function registerConsent(program: Command): void {
       .option('--recorded-by <user>', 'the user who took the consent (default: the actor)'),
   ).action(
     action(async (patientId: string, opts: SessionOptions & { noticeVersion: string; recordedBy?: string }) => {
-      const { grantConsent } = await import('../services/consent.js');
+      const { grantConsent } = await import('../services/patients/consent.js');
       const grant = { patientId, notice: opts.noticeVersion, ...(opts.recordedBy !== undefined && { recordedBy: opts.recordedBy }) };
       print(await withMedface(opts, (medface, who) => grantConsent(medface, grant, who)), opts, renderConsent);
     }),
@@ -23,7 +23,7 @@ export function registerConsent(program: Command): void {
 
   withSessionOptions(consent.command('withdraw').description("Withdraw the consent: the patient's face templates and photos are deleted at once").argument('<patient>', 'patient id')).action(
     action(async (patientId: string, opts: SessionOptions) => {
-      const { withdrawConsent } = await import('../services/consent.js');
+      const { withdrawConsent } = await import('../services/patients/consent.js');
       const result = await withMedface(opts, (medface, who) => withdrawConsent(medface, patientId, who));
       print(result, opts, (r) => `${renderConsent(r.consent)}; deleted ${r.templatesRemoved} template(s) and ${r.photosRemoved} photo(s)`);
     }),

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import type { Command } from 'commander';
 import { isMedfaceError } from '../errors.js';
-import type { EnrolResult } from '../services/enrol.js';
+import type { EnrolResult } from '../services/biometrics/enrol.js';
 import { readImageArgument } from './engine.js';
 import { action, print } from './output.js';
 import { withMedface, withSessionOptions, type SessionOptions } from './session.js';
@@ -26,7 +26,7 @@ export function registerEnrol(program: Command): void {
       .option('--thresholds <file>', 'thresholds file (default config/thresholds.json)'),
   ).action(
     action(async (patientId: string, files: string[], opts: EnrolOptions) => {
-      const { enrol } = await import('../services/enrol.js');
+      const { enrol } = await import('../services/biometrics/enrol.js');
       const images = await Promise.all(files.map(readImageArgument));
       const request = {
         patientId,

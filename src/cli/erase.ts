@@ -7,7 +7,7 @@ export function registerErase(program: Command): void {
     program.command('erase').description("Erasure request: delete all of a patient's biometric data (templates, photos) and end the consent").argument('<patient>', 'patient id'),
   ).action(
     action(async (patientId: string, opts: SessionOptions) => {
-      const { erase } = await import('../services/erase.js');
+      const { erase } = await import('../services/patients/erase.js');
       const result = await withMedface(opts, (medface, who) => erase(medface, patientId, who));
       print(result, opts, (r) => `erased ${r.templatesRemoved} template(s) and ${r.photosRemoved} photo(s) of ${r.patientId}` + (r.consentWithdrawn ? '; consent ended' : ''));
     }),

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { EvaluationResult } from '../services/evaluate.js';
+import type { EvaluationResult } from '../services/evaluation/evaluate.js';
 import { commandLine } from './command-line.js';
 import { withPool } from './engine.js';
 import { action, print } from './output.js';
@@ -37,7 +37,7 @@ export function registerEvaluate(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(
       action(async (setDir: string, opts: EvaluateFlags) => {
-        const { evaluateSet } = await import('../services/evaluate.js');
+        const { evaluateSet } = await import('../services/evaluation/evaluate.js');
         const result = await withPool({ embedderId: opts.embedder }, (pool, model) =>
           evaluateSet(pool, setDir, {
             model,

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { IdentifyResult } from '../services/identify.js';
+import type { IdentifyResult } from '../services/biometrics/identify.js';
 import { readImageArgument } from './engine.js';
 import { action, print } from './output.js';
 import { withMedface, withSessionOptions, type SessionOptions } from './session.js';
@@ -14,7 +14,7 @@ export function registerIdentify(program: Command): void {
       .option('--thresholds <file>', 'thresholds file (default config/thresholds.json)'),
   ).action(
     action(async (file: string, opts: SessionOptions & { top?: number; thresholds?: string }) => {
-      const [{ identify }, { consoleNameRights, lookUpPeople }] = await Promise.all([import('../services/identify.js'), import('../services/people.js')]);
+      const [{ identify }, { consoleNameRights, lookUpPeople }] = await Promise.all([import('../services/biometrics/identify.js'), import('../services/patients/people.js')]);
       const image = await readImageArgument(file);
       const request = { image, ...(opts.top !== undefined && { top: opts.top }) };
       const result = await withMedface(

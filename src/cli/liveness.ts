@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { PassiveLivenessReport } from '../services/passive-liveness.js';
+import type { PassiveLivenessReport } from '../services/biometrics/passive-liveness.js';
 import { readImageArgument, withPool } from './engine.js';
 import { action, print } from './output.js';
 
@@ -11,7 +11,7 @@ export function registerLiveness(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(
       action(async (image: string, opts: { json?: boolean }) => {
-        const { passiveLivenessOf } = await import('../services/passive-liveness.js');
+        const { passiveLivenessOf } = await import('../services/biometrics/passive-liveness.js');
         const bytes = await readImageArgument(image);
         const report = await withPool({ size: 1 }, async (pool) => passiveLivenessOf(await pool(), bytes));
         print(report, opts, render);

@@ -37,14 +37,14 @@ export function registerPatient(program: Command): void {
   ).action(
     action(async (opts: CreateOptions) => {
       const input = opts.file ? await readPatientFile(opts.file) : patientFromOptions(opts);
-      const { createPatientRecord } = await import('../services/patients.js');
+      const { createPatientRecord } = await import('../services/patients/patients.js');
       print(await withMedface(opts, (medface, who) => createPatientRecord(medface, input, who)), opts, renderPatient);
     }),
   );
 
   withSessionOptions(patient.command('get').description('Show a patient record').argument('<patient>', 'patient id')).action(
     action(async (patientId: string, opts: SessionOptions) => {
-      const { readPatientRecord } = await import('../services/patients.js');
+      const { readPatientRecord } = await import('../services/patients/patients.js');
       print(await withMedface(opts, (medface, who) => readPatientRecord(medface, patientId, who)), opts, renderPatient);
     }),
   );
@@ -59,7 +59,7 @@ export function registerPatient(program: Command): void {
       .option('--limit <n>', 'most results', (v) => Number(v)),
   ).action(
     action(async (opts: SessionOptions & { name?: string; birthDate?: string; identifier?: string; limit?: number }) => {
-      const { searchPatientRecords } = await import('../services/patients.js');
+      const { searchPatientRecords } = await import('../services/patients/patients.js');
       const search = {
         ...(opts.name !== undefined && { name: opts.name }),
         ...(opts.birthDate !== undefined && { birthDate: opts.birthDate }),

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import type { FirstAdministrator } from '../services/first-run.js';
+import type { FirstAdministrator } from '../services/operations/first-run.js';
 import { action } from './output.js';
 
 export function registerServe(program: Command): void {
@@ -18,7 +18,7 @@ export function registerServe(program: Command): void {
         const server = await startServer(config, { host: opts.host, deployment: { ...(opts.workers !== undefined && { poolSize: opts.workers }) } });
         if (server.deployment.medface.settings.notice) process.stderr.write(`medface: ${server.deployment.medface.settings.notice}\n`);
         // a release that changed the default recogniser starts on the old templates: say what to run, once, at start
-        const { olderTemplatesNotice } = await import('../services/template-migration.js');
+        const { olderTemplatesNotice } = await import('../services/operations/template-migration.js');
         const older = await olderTemplatesNotice(server.deployment.medface);
         if (older) process.stderr.write(`medface: ${older}\n`);
         if (server.firstAdministrator) {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { TemplateMigrationResult, TemplateStatus } from '../services/template-migration.js';
+import type { TemplateMigrationResult, TemplateStatus } from '../services/operations/template-migration.js';
 import { action, print } from './output.js';
 import { withMedface, withSessionOptions, type SessionOptions } from './session.js';
 
@@ -8,7 +8,7 @@ export function registerTemplates(program: Command): void {
 
   withSessionOptions(templates.command('status').description('Patients and templates per model, and how many wait to be moved to the current one')).action(
     action(async (opts: SessionOptions) => {
-      const { templateStatus } = await import('../services/template-migration.js');
+      const { templateStatus } = await import('../services/operations/template-migration.js');
       print(await withMedface(opts, (medface) => templateStatus(medface)), opts, renderStatus);
     }),
   );
@@ -20,7 +20,7 @@ export function registerTemplates(program: Command): void {
       .option('--batch <n>', 'templates read per batch', (v) => Number(v)),
   ).action(
     action(async (opts: SessionOptions & { batch?: number }) => {
-      const { migrateTemplates } = await import('../services/template-migration.js');
+      const { migrateTemplates } = await import('../services/operations/template-migration.js');
       const options = opts.batch !== undefined ? { batchSize: opts.batch } : {};
       print(await withMedface(opts, (medface, who) => migrateTemplates(medface, who, options)), opts, renderMigration);
     }),

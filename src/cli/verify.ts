@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { VerifyResult } from '../services/verify.js';
+import type { VerifyResult } from '../services/biometrics/verify.js';
 import { readImageArgument } from './engine.js';
 import { action, print } from './output.js';
 import { withMedface, withSessionOptions, type SessionOptions } from './session.js';
@@ -14,7 +14,7 @@ export function registerVerify(program: Command): void {
       .option('--thresholds <file>', 'thresholds file (default config/thresholds.json)'),
   ).action(
     action(async (patientId: string, file: string, opts: SessionOptions & { thresholds?: string }) => {
-      const { verify } = await import('../services/verify.js');
+      const { verify } = await import('../services/biometrics/verify.js');
       const image = await readImageArgument(file);
       const result = await withMedface(opts, (medface, who) => verify(medface, { patientId, image }, who), { thresholdsFile: opts.thresholds });
       print(result, opts, render);

@@ -17,7 +17,7 @@ export interface IndexedTemplate extends ProtectedTemplate {
 /**
  * What the index needs of storage, and nothing more: reading templates (one patient's, all of them, or only
  * their ids for a cheap comparison) and checking a key ring against the keys the records were sealed with.
- * The store adapter (services/template-reader.ts) implements it; a test can hand in an in-memory one.
+ * The store adapter (services/biometrics/template-reader.ts) implements it; a test can hand in an in-memory one.
  */
 export interface TemplateReader {
   /** The patient's stored templates (none for an unknown patient). */

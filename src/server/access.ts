@@ -7,8 +7,8 @@ import type { Operation } from '../access/policy.js';
 import { resumeSession, type ResumedSession } from '../access/sessions.js';
 import { isMedfaceError, MedfaceError } from '../errors.js';
 import type { Actor } from '../services/auditing.js';
-import { nameRightsOf, type NameRights } from '../services/people.js';
-import { actorOf } from '../services/records.js';
+import { nameRightsOf, type NameRights } from '../services/patients/people.js';
+import { actorOf } from '../services/patients/records.js';
 import { checkCsrf, cookieNames, cookieOptions } from './security.js';
 
 /**

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyRequest, FastifyTypeProvider, RawServerDefault } from 'fastify';
 import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
-import type { Deployment } from '../services/deployment.js';
-import type { TelemedicineChecks } from '../services/telemedicine.js';
+import type { Deployment } from '../services/operations/deployment.js';
+import type { TelemedicineChecks } from '../services/visits/telemedicine.js';
 
 /** Requests allowed per client in a time window. */
 export interface RateLimit {

@@ -77,7 +77,7 @@ export type { Role } from '../access/policy.js';
 /** The FHIR R4 resources the API returns (records/ types: their schemas are open objects). */
 export type * as Fhir from '../records/fhir.js';
 /** `GET /api/v1/patients/:patientId/chart`: the record the viewer may see, with the identity banner. */
-export type { ChartView as Chart } from '../services/records.js';
+export type { ChartView as Chart } from '../services/patients/records.js';
 /** `POST /api/v1/patients/:patientId/enrol` (201). */
 export type EnrolResult = FromSchema<typeof ENROL_RESULT>;
 /** `POST /api/v1/identify`. */
@@ -123,7 +123,7 @@ export type CheckInResult = FromSchema<typeof CHECK_IN_RESULT>;
 /** `POST /api/v1/liveness/challenges` (201). */
 export type LivenessChallenge = FromSchema<typeof CHALLENGE>;
 export type { LivenessAction } from '../liveness/types.js';
-export type { LivenessPurpose } from '../services/liveness.js';
+export type { LivenessPurpose } from '../services/biometrics/liveness.js';
 /** A challenge's id and the frames filmed for it, as every flow that takes frames reads them in JSON (frames.ts). */
 export type LivenessFrames = FromSchema<{ type: 'object'; additionalProperties: false; required: ['challengeId', 'frames']; properties: typeof LIVENESS_FRAMES }>;
 /** `POST /api/v1/liveness/progress`. */

@@ -1,6 +1,6 @@
 import type { RouteShorthandOptions } from 'fastify';
 import { MedfaceError } from '../errors.js';
-import { MAX_FRAME_BYTES, MAX_LIVENESS_FRAMES } from '../services/liveness.js';
+import { MAX_FRAME_BYTES, MAX_LIVENESS_FRAMES } from '../services/biometrics/liveness.js';
 import { BASE64_IMAGE, imageBytes, imageRoute, type MultipartBody } from './images.js';
 import { closedObject } from './schemas.js';
 import type { CapturedFrame } from '../liveness/types.js';

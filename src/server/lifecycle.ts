@@ -2,9 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import { mkdir, readFile } from 'node:fs/promises';
 import type { Config } from '../config.js';
 import { MedfaceError } from '../errors.js';
-import { startCheckpoints } from '../services/audit.js';
-import { Deployment, type DeploymentOptions } from '../services/deployment.js';
-import { ensureFirstAdministrator, type FirstAdministrator } from '../services/first-run.js';
+import { startCheckpoints } from '../services/operations/audit.js';
+import { Deployment, type DeploymentOptions } from '../services/operations/deployment.js';
+import { ensureFirstAdministrator, type FirstAdministrator } from '../services/operations/first-run.js';
 import { buildServer, type ServerOptions } from './app.js';
 
 /** How long requests in flight get to finish at shutdown before their connections are cut. */

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AuditEvent } from '../audit/trail.js';
-import type { Deployment } from '../services/deployment.js';
+import type { Deployment } from '../services/operations/deployment.js';
 import { NO_QUERY } from './schemas.js';
 
 /**

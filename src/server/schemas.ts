@@ -100,8 +100,8 @@ export const PATIENT_CRITERIA = {
   gender: { type: 'string', enum: ['male', 'female', 'other', 'unknown'] },
 } as const;
 
-/** A patient named in a work list (services/people.ts), for those who may see names. */
+/** A patient named in a work list (services/patients/people.ts), for those who may see names. */
 export const PATIENT_LABEL = closedObject({ id: { type: 'string' }, name: { type: 'string' }, birthDate: { type: ['string', 'null'] } }, ['id', 'name', 'birthDate']);
 
-/** A user named in a work list (services/people.ts), for those who may see accounts. */
+/** A user named in a work list (services/patients/people.ts), for those who may see accounts. */
 export const USER_LABEL = closedObject({ id: { type: 'string' }, username: { type: 'string' }, displayName: { type: ['string', 'null'] } }, ['id', 'username', 'displayName']);

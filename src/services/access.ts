@@ -6,7 +6,7 @@ import { SecretBox } from '../access/secret-box.js';
 import { activeBreakGlassGrant } from '../records/break-glass.js';
 import type { Actor } from './auditing.js';
 import type { Medface } from './context.js';
-import { loadPseudonymKey, pseudonymKeyPath } from './pseudonym-key.js';
+import { loadPseudonymKey, pseudonymKeyPath } from './operations/pseudonym-key.js';
 
 export interface AccessOptions {
   settings?: Partial<AccessSettings>;

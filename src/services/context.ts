@@ -9,11 +9,11 @@ import { TemplateIndex } from '../identity/template-index.js';
 import { openStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
 import { Faces, type FaceEmbedder } from './faces.js';
-import { registerKeys } from './key-registry.js';
-import { loadPseudonymKey, pseudonymKeyPath } from './pseudonym-key.js';
-import { storeTemplateReader } from './template-reader.js';
+import { registerKeys } from './operations/key-registry.js';
+import { loadPseudonymKey, pseudonymKeyPath } from './operations/pseudonym-key.js';
+import { storeTemplateReader } from './biometrics/template-reader.js';
 
-/** The active liveness check's settings (services/liveness.ts). */
+/** The active liveness check's settings (services/biometrics/liveness.ts). */
 export interface LivenessOptions {
   /** Seconds from issue to deadline, for every flow (default: DEFAULT_DEADLINE_SECONDS). */
   deadlineSeconds?: number;

@@ -344,7 +344,7 @@ CREATE INDEX liveness_challenges_deadline ON liveness_challenges (deadline);
     // A counter per limited route and caller, shared by every node; expired windows are purged.
     // PostgreSQL: a committed change to templates or key metadata is announced on the channel
     // 'medface:<schema>' (payload 'templates <patient id>' or 'keys', never a vector), sent by the trigger
-    // inside the writing transaction, so only on commit; every node's gallery follows (services/gallery-sync.ts).
+    // inside the writing transaction, so only on commit; every node's gallery follows (services/operations/gallery-sync.ts).
     ...bothEngines(
       (t) => `
 CREATE TABLE rate_limit_counters (

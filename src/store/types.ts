@@ -68,7 +68,7 @@ export type RewrapPhoto = (p: StoredPhoto) => ProtectedBlob | null | Promise<Pro
 export type RewrapStaffTemplate = (t: StoredStaffTemplate) => (ProtectedBlob & { transformId: string }) | null | Promise<(ProtectedBlob & { transformId: string }) | null>;
 
 /**
- * A change committed by another process or node, as the store hears of it (services/gallery-sync.ts acts on it):
+ * A change committed by another process or node, as the store hears of it (services/operations/gallery-sync.ts acts on it):
  * a patient's templates were added or removed; keys were added, retired or records re-protected under them;
  * or changes may have been missed (the listening connection was (re)established, or SQLite's file changed).
  */

@@ -22,7 +22,7 @@ const OWN_SESSION_ROUTES = new Set(['src/server/routes/auth.ts GET /session', 's
 
 /** Functions the interfaces call with a Caller that decide nothing themselves, each with why. */
 const CALLER_WITHOUT_POLICY: Record<string, string> = {
-  'src/services/records.ts#actorOf': "turns the route's caller into the audit trail's actor",
+  'src/services/patients/records.ts#actorOf': "turns the route's caller into the audit trail's actor",
 };
 
 function sourceFiles(dir: string): string[] {

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openAuditContext } from '../../src/services/audit.js';
+import { openAuditContext } from '../../src/services/operations/audit.js';
 import { verifyAuditBundle, type AuditBundle } from '../../src/audit/export.js';
 import { entryHash, type AuditEvent } from '../../src/audit/trail.js';
-import type { AuditVerification } from '../../src/services/audit.js';
+import type { AuditVerification } from '../../src/services/operations/audit.js';
 import type { AuditEventRow } from '../../src/store/types.js';
 import { operatorEnv, runCli, type CliRun } from './run.js';
 

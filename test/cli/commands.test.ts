@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FACE_API_DIR } from '../../src/face/runtime.js';
 import { FacePool } from '../../src/face/index.js';
-import { demoFaceCrops } from '../../src/services/bench.js';
+import { demoFaceCrops } from '../../src/services/evaluation/bench.js';
 import { runCli, type CliRun } from './run.js';
 
 /** Runs the CLI as a user would (through the TypeScript loader), returning its exit code and output. */

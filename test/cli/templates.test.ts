@@ -8,10 +8,10 @@ import { DLIB_EMBEDDER_ID } from '../../src/face/embedders/dlib.js';
 import { MOBILEFACENET_EMBEDDER_ID } from '../../src/face/embedders/mobilefacenet.js';
 import { DEFAULT_EMBEDDER_ID, FacePool } from '../../src/face/index.js';
 import { thresholdsFor, writeModelThresholds } from '../../src/identity/thresholds.js';
-import { grantConsent } from '../../src/services/consent.js';
+import { grantConsent } from '../../src/services/patients/consent.js';
 import { openMedface } from '../../src/services/context.js';
-import { enrol } from '../../src/services/enrol.js';
-import { createPatientRecord } from '../../src/services/patients.js';
+import { enrol } from '../../src/services/biometrics/enrol.js';
+import { createPatientRecord } from '../../src/services/patients/patients.js';
 import { demoFaces, PATIENTS, rememberingPool } from '../services/fixtures.js';
 import { operatorEnv, runCliJson } from './run.js';
 

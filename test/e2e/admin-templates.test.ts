@@ -10,8 +10,8 @@ import { MOBILEFACENET_EMBEDDER_ID } from '../../src/face/embedders/mobilefacene
 import { FacePool } from '../../src/face/index.js';
 import { thresholdsFor, writeModelThresholds } from '../../src/identity/thresholds.js';
 import { openMedface, type Medface } from '../../src/services/context.js';
-import { Deployment } from '../../src/services/deployment.js';
-import { actorOf } from '../../src/services/records.js';
+import { Deployment } from '../../src/services/operations/deployment.js';
+import { actorOf } from '../../src/services/patients/records.js';
 import { demoFaces, PATIENTS, registerPatient, type Faces } from '../services/fixtures.js';
 import { buildWebApp, chromiumAvailable, CHROMIUM, newPage, OPERATOR, renewFirstPassword, screenshot, serve, WAIT } from './browser.js';
 import { chromium } from 'playwright-core';

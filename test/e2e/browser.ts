@@ -13,7 +13,7 @@ import { createUser } from '../../src/access/users.js';
 import { buildServer, type ServerOptions } from '../../src/server/app.js';
 import type { Caller } from '../../src/access/guard.js';
 import { FacePool } from '../../src/face/index.js';
-import { Deployment, type DeploymentOptions } from '../../src/services/deployment.js';
+import { Deployment, type DeploymentOptions } from '../../src/services/operations/deployment.js';
 import { demoFaces, writeTestThresholds, type Faces } from '../services/fixtures.js';
 
 /**

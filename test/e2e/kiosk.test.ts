@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { revokeApiClient } from '../../src/access/api-clients.js';
 import { totpCode } from '../../src/access/totp.js';
 import { randomChallengeActions } from '../../src/liveness/types.js';
-import { actorOf } from '../../src/services/records.js';
+import { actorOf } from '../../src/services/patients/records.js';
 import { PATIENTS, registerPatient } from '../services/fixtures.js';
 import { cameraPlaying, chromiumAvailable, createStaff, launchWithCamera, newPage, OPERATOR, renewFirstPassword, screenshot, serve, startSite, WAIT } from './browser.js';
 import type { BrowserTestSite, StorageState } from './browser.js';

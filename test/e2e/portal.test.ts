@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiClient } from '../../src/access/api-clients.js';
 import { createUser } from '../../src/access/users.js';
 import { textNoteDocument } from '../../src/records/clinical.js';
-import { actorOf, createRecord } from '../../src/services/records.js';
+import { actorOf, createRecord } from '../../src/services/patients/records.js';
 import { PATIENTS, registerPatient } from '../services/fixtures.js';
 import { cameraPlaying, CHROMIUM, chromiumAvailable, launchWithCamera, newPage, OPERATOR, screenshot, serve, startSite, WAIT } from './browser.js';
 import type { BrowserTestSite } from './browser.js';

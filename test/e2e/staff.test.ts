@@ -10,7 +10,7 @@ import { totpCode } from '../../src/access/totp.js';
 import { errorCurve } from '../../src/evaluation/metrics.js';
 import { renderReport } from '../../src/evaluation/report.js';
 import { cosine } from '../../src/identity/match.js';
-import { actorOf } from '../../src/services/records.js';
+import { actorOf } from '../../src/services/patients/records.js';
 import { PATIENTS, registerPatient } from '../services/fixtures.js';
 import { cameraPlaying, chromiumAvailable, createStaff, launchWithCamera, newPage, OPERATOR, renewFirstPassword, screenshot, serve, startSite, WAIT } from './browser.js';
 import type { BrowserTestSite, StaffLogin } from './browser.js';

@@ -6,7 +6,7 @@ import type { Role } from '../../src/access/policy.js';
 import { totpCode } from '../../src/access/totp.js';
 import { QUALITY_GATES } from '../../src/face/quality.js';
 import { searchPatients } from '../../src/records/patient.js';
-import { actorOf } from '../../src/services/records.js';
+import { actorOf } from '../../src/services/patients/records.js';
 import { PATIENTS, registerPatient } from '../services/fixtures.js';
 import { CHROMIUM, chromiumAvailable, createStaff, launchWithCamera, newPage, OPERATOR, renewFirstPassword, screenshot, serve, startSite, WAIT } from './browser.js';
 import type { BrowserTestSite, StaffLogin, StorageState } from './browser.js';

@@ -10,7 +10,7 @@ import { decodeImage } from '../../src/face/image.js';
 import { FacePool } from '../../src/face/index.js';
 import { FACE_API_DIR } from '../../src/face/runtime.js';
 import { loadPassiveLivenessModel, measurePassiveCues, passiveScore, type PassiveCues, type PassiveLiveness } from '../../src/face/passive-liveness.js';
-import { demoFaceCrops } from '../../src/services/bench.js';
+import { demoFaceCrops } from '../../src/services/evaluation/bench.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'medface-passive-'));
 

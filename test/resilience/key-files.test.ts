@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect, it } from 'vitest';
 import { loadKeyRing } from '../../src/identity/keys.js';
-import { loadPseudonymKey } from '../../src/services/pseudonym-key.js';
+import { loadPseudonymKey } from '../../src/services/operations/pseudonym-key.js';
 
 /**
  * A first run killed while it writes the key file or the audit pseudonym key must not leave a file with

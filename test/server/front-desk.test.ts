@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { grantConsent } from '../../src/services/consent.js';
-import { createPatientRecord } from '../../src/services/patients.js';
-import { actorOf } from '../../src/services/records.js';
+import { grantConsent } from '../../src/services/patients/consent.js';
+import { createPatientRecord } from '../../src/services/patients/patients.js';
+import { actorOf } from '../../src/services/patients/records.js';
 import { PATIENTS } from '../services/fixtures.js';
 import { OPERATOR, startTestServer, type TestServer } from './harness.js';
 

@@ -9,7 +9,7 @@ import type { Role, Scope } from '../../src/access/policy.js';
 import { base32Decode, totpCode } from '../../src/access/totp.js';
 import { createUser } from '../../src/access/users.js';
 import { buildServer, type ServerOptions } from '../../src/server/app.js';
-import { Deployment, type DeploymentOptions } from '../../src/services/deployment.js';
+import { Deployment, type DeploymentOptions } from '../../src/services/operations/deployment.js';
 
 /** The console operator: creates the accounts and API clients the tests act as. */
 export const OPERATOR: Caller = { principal: { kind: 'operator', id: 'cli:test' }, client: null };

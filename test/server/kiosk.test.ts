@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerKiosk } from '../../src/access/kiosks.js';
-import { createPatientRecord } from '../../src/services/patients.js';
-import { actorOf } from '../../src/services/records.js';
+import { createPatientRecord } from '../../src/services/patients/patients.js';
+import { actorOf } from '../../src/services/patients/records.js';
 import { PATIENTS } from '../services/fixtures.js';
 import { OPERATOR, routesOf, startTestServer, type Browser, type TestServer } from './harness.js';
 

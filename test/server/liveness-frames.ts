@@ -1,7 +1,7 @@
 import type { LightMyRequestResponse } from 'fastify';
 import type { FacePool } from '../../src/face/index.js';
 import { randomChallengeActions, type CapturedFrame, type LivenessAction } from '../../src/liveness/types.js';
-import type { LivenessPurpose } from '../../src/services/liveness.js';
+import type { LivenessPurpose } from '../../src/services/biometrics/liveness.js';
 import { genuineFrames, stillFrames } from '../services/liveness-sequences.js';
 
 /** Renderings per photo and actions, kept for the whole test file. */

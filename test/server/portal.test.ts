@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUser } from '../../src/access/users.js';
 import { FacePool } from '../../src/face/index.js';
-import { actorOf, createRecord } from '../../src/services/records.js';
+import { actorOf, createRecord } from '../../src/services/patients/records.js';
 import { PATIENTS, registerPatient, type Faces } from '../services/fixtures.js';
 import { FILMED_SIGN_INS, startFaceServer } from './face-server.js';
 import { afterResponse, OPERATOR, type Browser, type TestServer } from './harness.js';

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { base32Decode, totpCode } from '../../src/access/totp.js';
 import { createUser } from '../../src/access/users.js';
 import { FacePool } from '../../src/face/index.js';
-import { rotateKeyEncryptionKey } from '../../src/services/keys.js';
+import { rotateKeyEncryptionKey } from '../../src/services/operations/keys.js';
 import { PATIENTS, type Faces } from '../services/fixtures.js';
 import { FILMED_SIGN_INS, startFaceServer } from './face-server.js';
 import { afterResponse, OPERATOR, type Browser, type TestServer } from './harness.js';

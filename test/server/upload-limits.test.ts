@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_FRAME_BYTES, MAX_LIVENESS_FRAMES } from '../../src/services/liveness.js';
+import { MAX_FRAME_BYTES, MAX_LIVENESS_FRAMES } from '../../src/services/biometrics/liveness.js';
 import { MAX_IMAGE_BYTES } from '../../src/server/images.js';
 import { startTestServer, type TestServer } from './harness.js';
 

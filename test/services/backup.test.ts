@@ -4,12 +4,12 @@ import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterEach, expect, it } from 'vitest';
 import type { Actor } from '../../src/services/auditing.js';
-import { backupStore, restoreStore } from '../../src/services/backup.js';
+import { backupStore, restoreStore } from '../../src/services/operations/backup.js';
 import { openMedface, type Medface } from '../../src/services/context.js';
-import { identify } from '../../src/services/identify.js';
-import { createPatientRecord } from '../../src/services/patients.js';
-import { indexedTemplate } from '../../src/services/template-reader.js';
-import { verify } from '../../src/services/verify.js';
+import { identify } from '../../src/services/biometrics/identify.js';
+import { createPatientRecord } from '../../src/services/patients/patients.js';
+import { indexedTemplate } from '../../src/services/biometrics/template-reader.js';
+import { verify } from '../../src/services/biometrics/verify.js';
 import { describeEachStore, harnesses, type StoreHarness, type TestDatabase } from '../store/harness.js';
 import { registerPatient, faceTestKit, PATIENTS } from './fixtures.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { percentile } from '../../src/services/bench.js';
+import { percentile } from '../../src/services/evaluation/bench.js';
 
 describe('percentile', () => {
   it('is the nearest-rank percentile', () => {

@@ -6,12 +6,12 @@ import { fmrForFpir, identificationThresholds } from '../../src/identity/identif
 import { decide, similarity } from '../../src/identity/match.js';
 import { writeModelThresholds, type ModelThresholds } from '../../src/identity/thresholds.js';
 import type { Actor } from '../../src/services/auditing.js';
-import { breakGlassIdentify } from '../../src/services/break-glass-identify.js';
-import { grantConsent } from '../../src/services/consent.js';
+import { breakGlassIdentify } from '../../src/services/biometrics/break-glass-identify.js';
+import { grantConsent } from '../../src/services/patients/consent.js';
 import { startMedface, type Medface } from '../../src/services/context.js';
-import { enrol } from '../../src/services/enrol.js';
-import { identify } from '../../src/services/identify.js';
-import { createPatientRecord } from '../../src/services/patients.js';
+import { enrol } from '../../src/services/biometrics/enrol.js';
+import { identify } from '../../src/services/biometrics/identify.js';
+import { createPatientRecord } from '../../src/services/patients/patients.js';
 import { describeEachStore, type TestDatabase } from '../store/harness.js';
 import { registerPatient, faceTestKit, PATIENTS } from './fixtures.js';
 

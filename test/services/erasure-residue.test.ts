@@ -2,9 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { Actor } from '../../src/services/auditing.js';
-import { withdrawConsent } from '../../src/services/consent.js';
+import { withdrawConsent } from '../../src/services/patients/consent.js';
 import { startMedface, type Medface } from '../../src/services/context.js';
-import { erase } from '../../src/services/erase.js';
+import { erase } from '../../src/services/patients/erase.js';
 import { describeEachStore, type TestDatabase } from '../store/harness.js';
 import { registerPatient, faceTestKit, PATIENTS } from './fixtures.js';
 

@@ -5,9 +5,9 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_EMBEDDER_ID, FacePool } from '../../src/face/index.js';
 import { writeModelThresholds } from '../../src/identity/thresholds.js';
-import { demoFaceCrops } from '../../src/services/bench.js';
-import { calibrateSets } from '../../src/services/calibrate.js';
-import { evaluateSet, type IdentificationResult, type VerificationResult } from '../../src/services/evaluate.js';
+import { demoFaceCrops } from '../../src/services/evaluation/bench.js';
+import { calibrateSets } from '../../src/services/evaluation/calibrate.js';
+import { evaluateSet, type IdentificationResult, type VerificationResult } from '../../src/services/evaluation/evaluate.js';
 
 /**
  * A small labelled set made from face-api's demo photos: each person twice (the crop, and a smaller,

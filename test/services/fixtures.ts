@@ -8,11 +8,11 @@ import { DEFAULT_EMBEDDER_ID, FacePool, type Purpose, type SubjectFace } from '.
 import { FACE_API_DIR, HUMAN_DIR } from '../../src/face/runtime.js';
 import { thresholdsFor, writeModelThresholds, type ModelThresholds } from '../../src/identity/thresholds.js';
 import type { Actor } from '../../src/services/auditing.js';
-import { grantConsent } from '../../src/services/consent.js';
+import { grantConsent } from '../../src/services/patients/consent.js';
 import type { Medface } from '../../src/services/context.js';
-import { enrol, type EnrolRequest } from '../../src/services/enrol.js';
+import { enrol, type EnrolRequest } from '../../src/services/biometrics/enrol.js';
 import type { FaceEmbedder } from '../../src/services/faces.js';
-import { createPatientRecord } from '../../src/services/patients.js';
+import { createPatientRecord } from '../../src/services/patients/patients.js';
 
 /**
  * Real faces for the identity tests, cut from demo photos shipped in npm packages (different people), plus a

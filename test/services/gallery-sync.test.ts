@@ -6,13 +6,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { QualityReport } from '../../src/face/quality.js';
 import type { Actor } from '../../src/services/auditing.js';
-import { grantConsent } from '../../src/services/consent.js';
+import { grantConsent } from '../../src/services/patients/consent.js';
 import { startMedface, type Medface } from '../../src/services/context.js';
-import { erase } from '../../src/services/erase.js';
-import { GallerySync } from '../../src/services/gallery-sync.js';
-import { renewTemplateTransform, rotateKeyEncryptionKey } from '../../src/services/keys.js';
-import { createPatientRecord } from '../../src/services/patients.js';
-import { storeTemplates, syncGallery, type TemplateToStore } from '../../src/services/templates.js';
+import { erase } from '../../src/services/patients/erase.js';
+import { GallerySync } from '../../src/services/operations/gallery-sync.js';
+import { renewTemplateTransform, rotateKeyEncryptionKey } from '../../src/services/operations/keys.js';
+import { createPatientRecord } from '../../src/services/patients/patients.js';
+import { storeTemplates, syncGallery, type TemplateToStore } from '../../src/services/biometrics/templates.js';
 import { describeEachStore, type TestDatabase } from '../store/harness.js';
 
 /**

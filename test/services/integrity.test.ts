@@ -1,11 +1,11 @@
 import { expect, it } from 'vitest';
 import type { Actor } from '../../src/services/auditing.js';
-import { grantConsent } from '../../src/services/consent.js';
+import { grantConsent } from '../../src/services/patients/consent.js';
 import { startMedface } from '../../src/services/context.js';
-import { enrol } from '../../src/services/enrol.js';
-import { checkIntegrity } from '../../src/services/integrity.js';
-import { createPatientRecord } from '../../src/services/patients.js';
-import { indexedTemplate } from '../../src/services/template-reader.js';
+import { enrol } from '../../src/services/biometrics/enrol.js';
+import { checkIntegrity } from '../../src/services/operations/integrity.js';
+import { createPatientRecord } from '../../src/services/patients/patients.js';
+import { indexedTemplate } from '../../src/services/biometrics/template-reader.js';
 import { describeEachStore } from '../store/harness.js';
 import { faceTestKit, PATIENTS } from './fixtures.js';
 

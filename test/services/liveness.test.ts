@@ -4,7 +4,7 @@ import { createEmbedder } from '../../src/face/embedders/index.js';
 import { randomChallengeActions, type CapturedFrame } from '../../src/liveness/types.js';
 import type { Actor } from '../../src/services/auditing.js';
 import { startMedface, type Medface } from '../../src/services/context.js';
-import { checkLiveness, issueChallenge, livenessProgress, MAX_FRAME_BYTES, MAX_LIVENESS_FRAMES, MAX_PROGRESS_FRAMES } from '../../src/services/liveness.js';
+import { checkLiveness, issueChallenge, livenessProgress, MAX_FRAME_BYTES, MAX_LIVENESS_FRAMES, MAX_PROGRESS_FRAMES } from '../../src/services/biometrics/liveness.js';
 import { describeEachStore, type TestDatabase } from '../store/harness.js';
 import { faceTestKit } from './fixtures.js';
 import { genuineFrames, stillFrames } from './liveness-sequences.js';

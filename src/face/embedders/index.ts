@@ -24,7 +24,7 @@ const EMBEDDERS: Record<string, () => Embedder> = {
  * The recogniser used unless configured otherwise, chosen by measurement (docs/accuracy.md, "A second network:
  * fusion"): MobileFaceNet and Faceplugin's network on the same face, their cosines averaged, miss fewer enrolled
  * people at the same false-positive rate on 1:N searches than MobileFaceNet alone. It needs onnxruntime-node.
- * Templates of earlier defaults stay searchable until migrated (services/template-migration.ts).
+ * Templates of earlier defaults stay searchable until migrated (services/operations/template-migration.ts).
  */
 export const DEFAULT_EMBEDDER_ID = MOBILEFACENET_FACEPLUGIN_EMBEDDER_ID;
 

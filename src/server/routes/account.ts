@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { changeOwnPassword } from '../../access/account.js';
 import { MedfaceError } from '../../errors.js';
-import { enrolOwnFace, ownFaceStatus, removeOwnFace } from '../../services/staff-face.js';
+import { enrolOwnFace, ownFaceStatus, removeOwnFace } from '../../services/biometrics/staff-face.js';
 import { callerOf } from '../access.js';
 import { rateLimited, type RoutePlugin } from '../context.js';
 import { imageBody, imageBytes, imageRoute } from '../images.js';

@@ -4,9 +4,9 @@ import { PAIRING_HOURS, registerKiosk } from '../../access/kiosks.js';
 import { ROLES, SCOPES } from '../../access/policy.js';
 import { approveAccountRequest, createOrRequestUser, enrolOrRequestTotp, listAccountRequests, rejectAccountRequest, resetOrRequestPassword, type AccountChange } from '../../access/approvals.js';
 import { disableUser, enableUser, listUsers, unlockUser } from '../../access/users.js';
-import { evaluationFigure, REPORT_FIGURES, thresholdsStatus } from '../../services/evaluation-report.js';
-import { keyStatus } from '../../services/keys.js';
-import { readTemplateStatus } from '../../services/template-migration.js';
+import { evaluationFigure, REPORT_FIGURES, thresholdsStatus } from '../../services/evaluation/evaluation-report.js';
+import { keyStatus } from '../../services/operations/keys.js';
+import { readTemplateStatus } from '../../services/operations/template-migration.js';
 import { callerOf } from '../access.js';
 import type { RoutePlugin } from '../context.js';
 import { closedObject, DATE_TIME, NO_QUERY, USER_ACCOUNT, UUID } from '../schemas.js';
@@ -55,7 +55,7 @@ const IDENTIFICATION_STATUS = {
   },
 } as const;
 
-/** Templates per recogniser (services/template-migration.ts `TemplateStatus`): counts only, no patient. */
+/** Templates per recogniser (services/operations/template-migration.ts `TemplateStatus`): counts only, no patient. */
 export const TEMPLATE_STATUS = closedObject(
   {
     model: { type: 'string', description: 'The model new templates are made with and every capture is embedded by first' },
@@ -85,7 +85,7 @@ export const TEMPLATE_STATUS = closedObject(
 
 const RECORD_COUNTS = closedObject({ templates: { type: 'integer' }, staffTemplates: { type: 'integer' }, photos: { type: 'integer' } }, ['templates', 'staffTemplates', 'photos']);
 
-/** The keys protecting templates and photos (services/keys.ts `keyStatus`): ids, dates and what each protects, never key material. */
+/** The keys protecting templates and photos (services/operations/keys.ts `keyStatus`): ids, dates and what each protects, never key material. */
 export const KEY_STATUS = closedObject(
   {
     keys: {

@@ -1,8 +1,8 @@
 import { MedfaceError } from '../../errors.js';
 import { parseHead } from '../../audit/checkpoints.js';
-import { exportAuditLog, searchAuditLog, verifyAuditLog, type AuditSearch } from '../../services/audit.js';
-import { checkIntegrity } from '../../services/integrity.js';
-import { actorOf } from '../../services/records.js';
+import { exportAuditLog, searchAuditLog, verifyAuditLog, type AuditSearch } from '../../services/operations/audit.js';
+import { checkIntegrity } from '../../services/operations/integrity.js';
+import { actorOf } from '../../services/patients/records.js';
 import { callerOf, listReaderOf } from '../access.js';
 import type { RoutePlugin } from '../context.js';
 import { FHIR_JSON } from './fhir.js';
@@ -34,7 +34,7 @@ const TIME = { type: 'string', format: 'date-time' } as const;
 /** The privacy officer's audit trail: search, chain verification, export of a period as FHIR AuditEvents. */
 const HEAD = closedObject({ seq: { type: 'integer' }, hash: { type: 'string' } }, ['seq', 'hash']);
 
-/** services/audit.ts AuditVerification. */
+/** services/operations/audit.ts AuditVerification. */
 export const AUDIT_VERIFICATION = closedObject(
   {
     ok: { type: 'boolean' },

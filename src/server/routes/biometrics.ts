@@ -1,11 +1,11 @@
 import type { FastifyRequest } from 'fastify';
-import { checkIn } from '../../services/check-in.js';
-import { enrol } from '../../services/enrol.js';
-import { erase } from '../../services/erase.js';
-import { identify } from '../../services/identify.js';
-import { actorOf } from '../../services/records.js';
-import { DEFAULT_CHECK_MINUTES, MAX_CHECK_MINUTES } from '../../services/telemedicine.js';
-import { verify } from '../../services/verify.js';
+import { checkIn } from '../../services/visits/check-in.js';
+import { enrol } from '../../services/biometrics/enrol.js';
+import { erase } from '../../services/patients/erase.js';
+import { identify } from '../../services/biometrics/identify.js';
+import { actorOf } from '../../services/patients/records.js';
+import { DEFAULT_CHECK_MINUTES, MAX_CHECK_MINUTES } from '../../services/visits/telemedicine.js';
+import { verify } from '../../services/biometrics/verify.js';
 import { callerOf, requestField } from '../access.js';
 import { capturedFrames, framesRoute } from '../frames.js';
 import { rateLimited, type RoutePlugin } from '../context.js';

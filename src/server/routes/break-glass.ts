@@ -1,7 +1,7 @@
 import { MAX_BREAK_GLASS_MINUTES, MIN_REASON_CHARS } from '../../records/break-glass.js';
-import { breakGlass, breakGlassQueue, reviewBreakGlass } from '../../services/break-glass.js';
-import { breakGlassIdentify, DEFAULT_BREAK_GLASS_TOP } from '../../services/break-glass-identify.js';
-import { actorOf } from '../../services/records.js';
+import { breakGlass, breakGlassQueue, reviewBreakGlass } from '../../services/visits/break-glass.js';
+import { breakGlassIdentify, DEFAULT_BREAK_GLASS_TOP } from '../../services/biometrics/break-glass-identify.js';
+import { actorOf } from '../../services/patients/records.js';
 import { callerOf, listReaderOf, requestField } from '../access.js';
 import { rateLimited, type RoutePlugin } from '../context.js';
 import { imageBody, imageBytes, imageRoute, type ImageBodySpec } from '../images.js';

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
-import { grantConsent, withdrawConsent } from '../../services/consent.js';
-import { actorOf, listConsents } from '../../services/records.js';
+import { grantConsent, withdrawConsent } from '../../services/patients/consent.js';
+import { actorOf, listConsents } from '../../services/patients/records.js';
 import { callerOf, requestField } from '../access.js';
 import type { RoutePlugin } from '../context.js';
 import { closedObject, bodyOptional, fhirResource, idParams, NO_QUERY, REASON_BODY } from '../schemas.js';

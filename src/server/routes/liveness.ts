@@ -1,6 +1,6 @@
 import { LIVENESS_ACTIONS } from '../../liveness/types.js';
-import { captureFeedback } from '../../services/capture-feedback.js';
-import { issueChallenge, LIVENESS_PURPOSES, livenessProgress, MAX_FRAME_BYTES, MAX_PROGRESS_FRAMES } from '../../services/liveness.js';
+import { captureFeedback } from '../../services/biometrics/capture-feedback.js';
+import { issueChallenge, LIVENESS_PURPOSES, livenessProgress, MAX_FRAME_BYTES, MAX_PROGRESS_FRAMES } from '../../services/biometrics/liveness.js';
 import { rateLimited, type RoutePlugin } from '../context.js';
 import { capturedFrames, LIVENESS_FRAMES } from '../frames.js';
 import { imageBody, imageBytes, imageRoute, type ImageBodySpec } from '../images.js';

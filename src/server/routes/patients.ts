@@ -1,7 +1,7 @@
-import { listDuplicates, reviewDuplicate } from '../../services/duplicates.js';
+import { listDuplicates, reviewDuplicate } from '../../services/patients/duplicates.js';
 import { MedfaceError } from '../../errors.js';
-import { createPatientRecord, readPatientRecord, searchPatientRecords, updatePatientRecord } from '../../services/patients.js';
-import { actorOf } from '../../services/records.js';
+import { createPatientRecord, readPatientRecord, searchPatientRecords, updatePatientRecord } from '../../services/patients/patients.js';
+import { actorOf } from '../../services/patients/records.js';
 import { callerOf, listReaderOf, requestField } from '../access.js';
 import type { RoutePlugin } from '../context.js';
 import { closedObject, DATE_TIME, fhirResource, idParams, NO_QUERY, PATIENT_LABEL, PATIENT_CRITERIA } from '../schemas.js';

@@ -1,5 +1,5 @@
 import { pinStatus, setPin } from '../../access/pins.js';
-import { portalNotices } from '../../services/notices.js';
+import { portalNotices } from '../../services/patients/notices.js';
 import { callerOf } from '../access.js';
 import { rateLimited, type RoutePlugin } from '../context.js';
 import { closedObject, DATE_TIME, NO_QUERY } from '../schemas.js';
@@ -28,7 +28,7 @@ export const NOTICES = closedObject(
 /**
  * What only the patient portal needs beyond the record, consent and erasure routes a patient already uses
  * on their own Patient: their sign-in PIN (the policy decides, `patient.manage-pin` in access/pins.ts), and
- * the notices of what the clinic did to their face data (services/notices.ts).
+ * the notices of what the clinic did to their face data (services/patients/notices.ts).
  */
 export const portalRoutes: RoutePlugin = async (app, { deployment, rateLimits }) => {
   const { access, medface } = deployment;

@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Operation } from '../../access/policy.js';
 import { MedfaceError } from '../../errors.js';
 import { CLINICAL_RESOURCE_TYPES } from '../../records/clinical-checks.js';
-import { actorOf, createRecord, patientOfInput, patientOfResource, readPatientChart, updateRecord } from '../../services/records.js';
+import { actorOf, createRecord, patientOfInput, patientOfResource, readPatientChart, updateRecord } from '../../services/patients/records.js';
 import { callerOf, requestField } from '../access.js';
 import type { RoutePlugin } from '../context.js';
 import { closedObject, DATE_TIME, fhirResource, idParams, IDENTITY_ESTABLISHED, NO_QUERY, UUID } from '../schemas.js';

@@ -5,7 +5,7 @@ import { json, table, text, textOrNull, time, timeOrNull } from './columns.js';
  * Active liveness challenges, each used at most once.
  */
 
-/** An active liveness challenge as issued (src/services/liveness.ts gives it meaning); used at most once. */
+/** An active liveness challenge as issued (src/services/biometrics/liveness.ts gives it meaning); used at most once. */
 export interface LivenessChallengeRow {
   id: string;
   nonce: string;
