@@ -128,7 +128,7 @@ export interface TextNote {
   patientId: string;
   text: string;
   /** Who wrote it, e.g. `{ identifier: { system: 'urn:medface:user', value: userId } }`. */
-  author?: Reference;
+  author?: NonNullable<DocumentReference['author']>[number];
   /** The visit it belongs to. */
   encounterId?: string;
   title?: string;

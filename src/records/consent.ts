@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { MedfaceError } from '../errors.js';
 import type { ConsentRow, Repository } from '../store/types.js';
-import type { Coding, Consent, Reference } from './fhir.js';
+import type { Coding, Consent } from './fhir.js';
 import { array, code, codeableConcept, dateTime, extension, id, localReference, meta, object, period, reference, required, uri, validateResource } from './validate.js';
 
 /** Privacy consent: "agreement to collect, access, use or disclose information" (R4 consentscope). */
@@ -85,7 +85,7 @@ export interface GrantConsent {
   /** The privacy notice (with its version) the patient was shown, e.g. `https://clinic.example/notices/face-v3`. */
   noticeUri: string;
   /** Who gave consent when not the patient (a parent or guardian as RelatedPerson/id). */
-  grantor?: Reference;
+  grantor?: NonNullable<Consent['performer']>[number];
   at?: Date;
 }
 
