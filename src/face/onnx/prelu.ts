@@ -40,6 +40,8 @@ const BLOCK = 16;
 const MODEL_GRAPH = 7;
 const GRAPH_NODE = 1;
 const GRAPH_INITIALIZER = 5;
+const GRAPH_OUTPUT = 12;
+const VALUE_INFO_NAME = 1;
 const NODE_INPUT = 1;
 const NODE_OUTPUT = 2;
 const NODE_NAME = 3;
@@ -59,7 +61,6 @@ interface GraphNode {
   op: string;
   inputs: string[];
   outputs: string[];
-  name: string;
 }
 
 interface Slope {
@@ -98,7 +99,6 @@ function rewriteGraph(graph: Uint8Array): Uint8Array {
         op: domain ? `${domain}:${text(n.find((x) => x.field === NODE_OP_TYPE))}` : text(n.find((x) => x.field === NODE_OP_TYPE)),
         inputs: n.filter((x) => x.field === NODE_INPUT).map(text),
         outputs: n.filter((x) => x.field === NODE_OUTPUT).map(text),
-        name: text(n.find((x) => x.field === NODE_NAME)),
       };
     });
   const producer = new Map<string, GraphNode>();
@@ -107,7 +107,9 @@ function rewriteGraph(graph: Uint8Array): Uint8Array {
     for (const o of node.outputs) producer.set(o, node);
     for (const i of node.inputs) consumers.set(i, [...(consumers.get(i) ?? []), node]);
   }
-  const graphOutputs = new Set(fields.filter((f) => f.field === 12 && f.value instanceof Uint8Array).map((f) => text(readFields(f.value as Uint8Array).find((x) => x.field === 1))));
+  const graphOutputs = new Set(
+    fields.filter((f) => f.field === GRAPH_OUTPUT && f.value instanceof Uint8Array).map((f) => text(readFields(f.value as Uint8Array).find((x) => x.field === VALUE_INFO_NAME))),
+  );
   /** The node producing `name`, if `name` is read by `reader` alone and is no graph output. */
   const soleProducer = (name: string, reader: GraphNode): GraphNode | undefined => {
     const readers = consumers.get(name) ?? [];
