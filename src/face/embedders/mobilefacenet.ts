@@ -33,7 +33,8 @@ export function createMobileFaceNetEmbedder(flip = true): GraphModelEmbedder {
  *   ROC AUC 0.73 with the relu repair alone, 0.997 with the sign flipped too; flipping only the depthwise or
  *   only the pointwise slopes, or scaling them by 0.5 or 2, stays below 0.77.
  * This takes the Relu back out of each such convolution and gives it to the `Add` alone, and computes the
- * negative half as c·(|x| − x) by swapping the operands of each PReLU's `Sub`.
+ * negative half as c·(|x| − x) by swapping the operands of each PReLU's `Sub`. On the native runtime,
+ * `rewritePrelus` (src/face/onnx/prelu.ts) then runs each repaired relu(x) + c·(|x| − x) as one PReLU of slope −2c.
  */
 export function repairPrelu(topology: GraphTopology): void {
   const byName = new Map(topology.node.map((n) => [n.name, n]));

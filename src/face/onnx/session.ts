@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
-import { preluAsMax } from './prelu-as-max.js';
+import { rewritePrelus } from './prelu.js';
 import { tfjsToOnnx, type TfGraphModel, type TfNode, type TfWeightSpec } from './tfjs-to-onnx.js';
 
 /**
@@ -101,11 +101,11 @@ export class NativeNetwork {
   }
 
   /**
-   * Loads a model that is already ONNX (a vendored file, models/); `threads` as for `load`. Its PReLUs run as
-   * max(x, α·x), the same values faster (prelu-as-max.ts).
+   * Loads a model that is already ONNX (a vendored file, models/); `threads` as for `load`. Its PReLUs are rewritten
+   * into the form onnxruntime runs fastest, the same values (prelu.ts).
    */
   static async loadOnnx(ort: NativeModule, onnx: Uint8Array, threads: number): Promise<NativeNetwork> {
-    const bytes = preluAsMax(onnx);
+    const bytes = rewritePrelus(onnx);
     const session = ort.newSession();
     await session.loadModel(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength, {
       executionProviders: [{ name: 'cpu' }],
