@@ -17,7 +17,7 @@ import { FACEPLUGIN_MODEL_FILE } from '../src/face/embedders/faceplugin.js';
 import { humanModelsFile } from '../src/face/embedders/graph-model.js';
 import { repairPrelu } from '../src/face/embedders/mobilefacenet.js';
 import { rewritePrelus } from '../src/face/onnx/prelu.js';
-import { nativeRuntime, readGraphModel } from '../src/face/onnx/session.js';
+import { nativeRuntime, nativeSessionOptions, readGraphModel } from '../src/face/onnx/session.js';
 import { tfjsToOnnx } from '../src/face/onnx/tfjs-to-onnx.js';
 import { HUMAN_DIR } from '../src/face/runtime.js';
 import { arg } from './options.js';
@@ -59,13 +59,8 @@ for (const name of names) {
   if (!network) throw new Error(`unknown network ${name}; one of ${Object.keys(NETWORKS).join(', ')}`);
   const bytes = rewrite ? rewritePrelus(network.model()) : network.model();
   const session = ort.newSession();
-  // The options of NativeNetwork.loadOnnx, with the profiler on.
   await session.loadModel(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength, {
-    executionProviders: [{ name: 'cpu' }],
-    graphOptimizationLevel: 'all',
-    intraOpNumThreads: 1,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
+    ...nativeSessionOptions(1),
     enableProfiling: true,
     profileFilePrefix: path.join(tmpdir(), `medface-profile-${name}`),
   });

@@ -83,6 +83,11 @@ export interface NativeOutput {
   dims: readonly number[];
 }
 
+/** How the engine has onnxruntime run a network: CPU, all graph optimisations, `threads` intra-op threads, one at a time. */
+export function nativeSessionOptions(threads: number): InferenceSession.SessionOptions {
+  return { executionProviders: [{ name: 'cpu' }], graphOptimizationLevel: 'all', intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential' };
+}
+
 /** A network on onnxruntime's CPU kernels (a converted tfjs graph model or a vendored ONNX file), with one float input. */
 export class NativeNetwork {
   private constructor(
@@ -107,13 +112,7 @@ export class NativeNetwork {
   static async loadOnnx(ort: NativeModule, onnx: Uint8Array, threads: number): Promise<NativeNetwork> {
     const bytes = rewritePrelus(onnx);
     const session = ort.newSession();
-    await session.loadModel(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength, {
-      executionProviders: [{ name: 'cpu' }],
-      graphOptimizationLevel: 'all',
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-    });
+    await session.loadModel(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength, nativeSessionOptions(threads));
     const input = session.inputMetadata[0]?.name;
     if (!input || session.inputMetadata.length !== 1) throw new Error('NativeNetwork: the model must have exactly one input');
     return new NativeNetwork(
